@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: BSD-2-Clause
+# podflow: `make demo` runs the main job, `make check` runs every test.
+# Every target that needs packages runs `make deps` first (Debian 12, root).
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+BUILD     ?= build
+ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+CC        ?= gcc
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+SAN       ?=
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+# Debian packages the build, tests, demo and benchmarks need.  Later issues
+# add theirs here; `make deps` installs whatever is missing.
+DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config \
+	libcmocka-dev libjansson-dev iproute2 nftables jq libbpf-tools procps util-linux
+
+CFLAGS_COMMON := -std=gnu11 -g -O2 -Wall -Wextra -Werror -fno-omit-frame-pointer \
+	-D_FORTIFY_SOURCE=2 -Ilib -I$(BUILD)
+ifneq ($(SAN),)
+CFLAGS_COMMON += -fsanitize=$(SAN) -fno-sanitize-recover=all
+LDFLAGS_SAN := -fsanitize=$(SAN)
+endif
+CFLAGS  ?=
+CFLAGS  += $(CFLAGS_COMMON)
+LDFLAGS += $(LDFLAGS_SAN)
+
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Ibpf
+
+LIB_SRCS     := lib/log.c lib/duration.c lib/jsonw.c lib/flow.c
+SIDECAR_MODS := sidecar/flow_table.c sidecar/cgroup.c sidecar/identity.c
+SIDECAR_SRCS := $(SIDECAR_MODS) sidecar/capture.c sidecar/main.c
+
+LIB_OBJS     := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+SIDECAR_OBJS := $(SIDECAR_SRCS:%.c=$(BUILD)/%.o)
+SIDECAR_MOD_OBJS := $(SIDECAR_MODS:%.c=$(BUILD)/%.o)
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+INTEG_TESTS := $(BUILD)/tests/integration_sidecar
+
+BINS := $(BUILD)/podflow-sidecar $(BUILD)/podflow-collector $(BUILD)/pf-load
+
+.PHONY: all deps check check-unit check-integration demo bench-sidecar fuzz lint fmt vmlinux \
+	manifests clean
+
+all: $(BINS)
+
+# --- dependencies -----------------------------------------------------------
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "  DEPS     installing:" $$missing; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && \
+		  apt-get install -y -q --no-install-recommends $$missing >/dev/null; } || \
+		{ echo "make deps: apt-get could not install: $$missing" >&2; exit 1; }; \
+	fi
+
+# --- kernel side -------------------------------------------------------------
+vmlinux: | deps
+	$(call msg,GEN,bpf/vmlinux.h)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
+
+$(BUILD)/podflow.bpf.o: bpf/podflow.bpf.c bpf/podflow.bpf.h bpf/flow_record.h bpf/vmlinux.h | deps
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/podflow.skel.h: $(BUILD)/podflow.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name podflow_bpf > $@
+
+# --- user space --------------------------------------------------------------
+$(BUILD)/sidecar/capture.o: $(BUILD)/podflow.skel.h
+
+$(BUILD)/%.o: %.c | deps
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libpodflow.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/podflow-sidecar: $(SIDECAR_OBJS) $(BUILD)/libpodflow.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbpf -lelf -lz
+
+$(BUILD)/podflow-collector: $(BUILD)/collector/main.o $(BUILD)/libpodflow.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/pf-load: $(BUILD)/bench/pf-load.o $(BUILD)/libpodflow.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
+
+# --- tests -------------------------------------------------------------------
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(SIDECAR_MOD_OBJS) $(BUILD)/libpodflow.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -ljansson
+
+$(BUILD)/tests/integration_sidecar: $(BUILD)/tests/integration/test_sidecar.o \
+		$(BUILD)/tests/integration/harness.o $(BUILD)/libpodflow.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -ljansson
+
+check-unit: $(UNIT_TESTS)
+	$(Q)for t in $(UNIT_TESTS); do echo "  TEST     $$t"; $$t || exit 1; done
+
+check-integration: $(BINS) $(INTEG_TESTS)
+	$(Q)for t in $(INTEG_TESTS); do echo "  TEST     $$t"; \
+		PODFLOW_BUILD=$(BUILD) $$t || exit 1; done
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory check-unit
+	$(Q)$(MAKE) --no-print-directory SAN=address,undefined BUILD=$(BUILD)/san check-unit
+	$(Q)$(MAKE) --no-print-directory check-integration
+	@echo "  CHECK    all tests passed"
+
+# --- the main job and benchmarks ----------------------------------------------
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) ./scripts/demo.sh
+
+bench-sidecar: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) ./bench/bench-sidecar.sh
+
+# --- housekeeping ------------------------------------------------------------
+FMT_SRCS = $(shell git ls-files '*.c' '*.h' | grep -v '^bpf/vmlinux.h$$')
+
+fmt:
+	$(Q)clang-format -i $(FMT_SRCS)
+
+lint:
+	$(Q)clang-format --dry-run --Werror $(FMT_SRCS)
+
+clean:
+	$(Q)rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The one record the kernel side hands to user space, and the loss counters. */
+#ifndef PODFLOW_FLOW_RECORD_H
+#define PODFLOW_FLOW_RECORD_H
+
+/*
+ * Included by bpf/podflow.bpf.c (vmlinux.h types) and by user space
+ * (linux/types.h).  Fixed-width fields only, largest first, padding named, so
+ * both sides agree on every offset; the _Static_assert below catches drift.
+ */
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define FLOW_COMM_LEN 16
+
+/* flow_event.kind */
+enum {
+	FLOW_KIND_INTERVAL = 1, /* a live socket's counters moved since the last report */
+	FLOW_KIND_CLOSE = 2,	/* the socket reached TCP_CLOSE: last delta of the flow */
+};
+
+/* flow_event.direction */
+enum {
+	FLOW_DIR_OUT = 1, /* this side called connect() */
+	FLOW_DIR_IN = 2,  /* this side accepted the connection */
+};
+
+/* flow_event.flags */
+enum {
+	FLOW_F_ESTABLISHED = 1 << 0, /* reached ESTABLISHED at some point */
+	FLOW_F_FIRST = 1 << 1,	     /* first event of this connection */
+};
+
+/*
+ * Counters are deltas since the previous event of the same connection
+ * (sock_id), except the RTTs, which are the latest values.  Addresses are 16
+ * bytes; an AF_INET socket's are stored v4-mapped (::ffff:a.b.c.d).
+ */
+struct flow_event {
+	__u64 sock_id;	  /* unique per connection for this load of the programs */
+	__u64 cgroup_id;  /* cgroup v2 id of the task that created the socket */
+	__u64 start_ns;	  /* CLOCK_BOOTTIME ns when the connection began (SYN sent / received) */
+	__u64 ts_ns;	  /* CLOCK_BOOTTIME ns of this event */
+	__u64 bytes_sent;     /* unique payload bytes sent (retransmits not counted twice) */
+	__u64 bytes_received; /* payload bytes received in order (FIN excluded) */
+	__u32 segs_sent;
+	__u32 segs_received;
+	__u32 retransmits;
+	__u32 resets; /* RSTs sent or received on this socket */
+	__u32 srtt_us;
+	__u32 min_rtt_us;
+	__u32 pid; /* tgid that created the socket (for accepted ones: the listener's) */
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	char comm[FLOW_COMM_LEN];
+	__u16 err;   /* sk_err at close (ECONNREFUSED, ETIMEDOUT, ...), else 0 */
+	__u8 family; /* AF_INET or AF_INET6 of the socket */
+	__u8 kind;
+	__u8 direction;
+	__u8 flags;
+	__u8 _pad[2];
+};
+
+_Static_assert(sizeof(struct flow_event) == 136, "flow_event layout changed");
+
+/*
+ * Kernel-side loss and health counters, one instance in the program's .bss,
+ * read through the skeleton.  Every counter here is also printed by the
+ * sidecar's stats line and exported as a metric.
+ */
+struct flow_kstats {
+	__u64 ring_full;       /* flow_event not reserved: ring buffer full (record lost) */
+	__u64 storage_fail;    /* socket in scope left untracked: sk_storage allocation failed */
+	__u64 iter_deferred;   /* interval walk paused for ring space (no loss, just retried) */
+	__u64 sockets_tracked; /* TCP sockets marked in scope (created or accepted) */
+	__u64 flows_started;   /* connections started (SYN sent or child created) */
+	__u64 flows_closed;    /* connections that reached TCP_CLOSE */
+	__u64 wakeups;	       /* forced reader wakeups (fill watermark crossed) */
+	__u64 _reserved;
+};
+
+_Static_assert(sizeof(struct flow_kstats) == 64, "flow_kstats layout changed");
+
+#endif /* PODFLOW_FLOW_RECORD_H */

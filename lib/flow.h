@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* The user-space flow record (DESIGN.md "Flow records") and its JSON form. */
+#ifndef PODFLOW_FLOW_H
+#define PODFLOW_FLOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct jsonw;
+
+enum flow_direction {
+	FLOW_DIRECTION_OUT = 1,
+	FLOW_DIRECTION_IN = 2,
+};
+
+enum flow_remote_source {
+	FLOW_SOURCE_UNATTRIBUTED = 0,
+	FLOW_SOURCE_HEARTBEAT = 1,
+	FLOW_SOURCE_KUBE = 2,
+	FLOW_SOURCE_SONAR = 3,
+};
+
+#define FLOW_CONTAINER_ID_LEN 65 /* 64 hex digits + NUL */
+#define FLOW_COMM_SIZE	      17 /* kernel comm is 16 bytes, not always terminated */
+
+/* Who one side of a flow is.  Strings are owned by whoever owns the struct. */
+struct flow_identity {
+	const char *app;
+	const char *namespace;
+	const char *pod;
+	const char *node;
+	const char *workload;
+};
+
+/*
+ * One record: one connection (per-connection mode) or several folded
+ * (aggregated mode) within one interval.  Addresses are 16 bytes, IPv4 as
+ * v4-mapped; `family` is what the user sees (4 for v4-mapped).
+ */
+struct flow_record {
+	uint64_t start_ms;
+	uint64_t end_ms;
+	uint64_t bytes_sent;
+	uint64_t bytes_received;
+	uint64_t segs_sent;
+	uint64_t segs_received;
+	uint64_t cgroup_id;
+	uint32_t flows;
+	uint32_t closed;
+	uint32_t failed; /* connections that closed without ever being established */
+	uint32_t retransmits;
+	uint32_t resets;
+	uint32_t srtt_us;
+	uint32_t min_rtt_us;
+	uint32_t pid;
+	uint16_t local_port;
+	uint16_t remote_port;
+	uint16_t err; /* errno of the first failure folded in, 0 if none */
+	uint8_t family;
+	uint8_t direction;
+	uint8_t local_addr[16];
+	uint8_t remote_addr[16];
+	char comm[FLOW_COMM_SIZE];
+	char container_id[FLOW_CONTAINER_ID_LEN];
+	const char *container;		    /* borrowed, may be NULL */
+	const struct flow_identity *local;  /* borrowed, may be NULL */
+	const struct flow_identity *remote; /* borrowed, may be NULL */
+	enum flow_remote_source remote_source;
+};
+
+/* True for ::ffff:a.b.c.d. */
+bool flow_addr_is_v4mapped(const uint8_t addr[16]);
+/* Text form: dotted quad for v4-mapped, RFC 5952 otherwise.  buf >= 46 bytes. */
+const char *flow_addr_format(const uint8_t addr[16], char *buf, unsigned long len);
+/* "ECONNREFUSED" etc. for the errors TCP reports, "" for 0, "E<n>" otherwise. */
+const char *flow_err_name(uint16_t err, char *buf, unsigned long len);
+const char *flow_direction_name(uint8_t direction);
+const char *flow_source_name(enum flow_remote_source src);
+
+/* Appends the record as one JSON object (no newline). */
+void flow_record_json(const struct flow_record *r, struct jsonw *jw);
+
+#endif /* PODFLOW_FLOW_H */

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* A small JSON writer with RFC 8259 escaping and UTF-8 validation. */
+#include "jsonw.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSONW_MAX_DEPTH 16
+
+struct jsonw {
+	char *buf;
+	size_t len;
+	size_t cap;
+	int err;
+	int depth;
+	unsigned char need_comma[JSONW_MAX_DEPTH];
+};
+
+struct jsonw *jsonw__new(void)
+{
+	struct jsonw *jw = calloc(1, sizeof(*jw));
+
+	if (!jw)
+		return NULL;
+	jw->cap = 1024;
+	jw->buf = malloc(jw->cap);
+	if (!jw->buf) {
+		free(jw);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return jw;
+}
+
+void jsonw__free(struct jsonw *jw)
+{
+	if (!jw)
+		return;
+	free(jw->buf);
+	free(jw);
+}
+
+void jsonw__reset(struct jsonw *jw)
+{
+	jw->len = 0;
+	jw->err = 0;
+	jw->depth = 0;
+	jw->need_comma[0] = 0;
+}
+
+int jsonw__error(const struct jsonw *jw)
+{
+	return jw->err;
+}
+
+const char *jsonw__data(const struct jsonw *jw, size_t *len)
+{
+	*len = jw->len;
+	return jw->buf;
+}
+
+static int reserve(struct jsonw *jw, size_t extra)
+{
+	size_t cap;
+	char *nb;
+
+	if (jw->err)
+		return jw->err;
+	if (jw->len + extra <= jw->cap)
+		return 0;
+	cap = jw->cap;
+	while (cap < jw->len + extra)
+		cap *= 2;
+	nb = realloc(jw->buf, cap);
+	if (!nb) {
+		jw->err = -ENOMEM;
+		return jw->err;
+	}
+	jw->buf = nb;
+	jw->cap = cap;
+	return 0;
+}
+
+static void put(struct jsonw *jw, const char *s, size_t n)
+{
+	if (reserve(jw, n))
+		return;
+	memcpy(jw->buf + jw->len, s, n);
+	jw->len += n;
+}
+
+void jsonw__raw_char(struct jsonw *jw, char c)
+{
+	put(jw, &c, 1);
+}
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629 table), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	unsigned int cp;
+
+	if (c < 0xc2 || c > 0xf4)
+		return 0; /* continuation byte, overlong 2-byte lead, or beyond U+10FFFF */
+	len = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if (len == 3) {
+		cp = ((c & 0x0fu) << 12) | ((s[1] & 0x3fu) << 6) | (s[2] & 0x3fu);
+		if (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0; /* overlong or a UTF-16 surrogate */
+	} else if (len == 4) {
+		cp = ((c & 0x07u) << 18) | ((s[1] & 0x3fu) << 12) | ((s[2] & 0x3fu) << 6) |
+		     (s[3] & 0x3fu);
+		if (cp < 0x10000 || cp > 0x10ffff)
+			return 0;
+	}
+	return len;
+}
+
+static void put_string(struct jsonw *jw, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	static const char hex[] = "0123456789abcdef";
+
+	/* worst case every byte becomes \u00XX */
+	if (reserve(jw, n * 6 + 2))
+		return;
+	jw->buf[jw->len++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = s[i];
+		char *o = jw->buf + jw->len;
+		size_t u;
+
+		if (c == '"' || c == '\\') {
+			o[0] = '\\';
+			o[1] = (char)c;
+			jw->len += 2;
+		} else if (c >= 0x20 && c < 0x7f) {
+			o[0] = (char)c;
+			jw->len += 1;
+		} else if (c == '\n' || c == '\t' || c == '\r') {
+			o[0] = '\\';
+			o[1] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+			jw->len += 2;
+		} else if (c >= 0x80 && (u = utf8_len(s + i, n - i)) > 0) {
+			memcpy(o, s + i, u);
+			jw->len += u;
+			i += u - 1;
+		} else {
+			memcpy(o, "\\u00", 4);
+			o[4] = hex[c >> 4];
+			o[5] = hex[c & 0xf];
+			jw->len += 6;
+		}
+	}
+	jw->buf[jw->len++] = '"';
+}
+
+static void key(struct jsonw *jw, const char *k)
+{
+	if (jw->need_comma[jw->depth])
+		put(jw, ",", 1);
+	jw->need_comma[jw->depth] = 1;
+	put_string(jw, k, strlen(k));
+	put(jw, ":", 1);
+}
+
+void jsonw__obj_begin(struct jsonw *jw)
+{
+	put(jw, "{", 1);
+	if (jw->depth + 1 < JSONW_MAX_DEPTH)
+		jw->depth++;
+	jw->need_comma[jw->depth] = 0;
+}
+
+void jsonw__obj_end(struct jsonw *jw)
+{
+	put(jw, "}", 1);
+	if (jw->depth > 0)
+		jw->depth--;
+}
+
+void jsonw__kv_strn(struct jsonw *jw, const char *k, const char *val, size_t n)
+{
+	key(jw, k);
+	put_string(jw, val, n);
+}
+
+void jsonw__kv_str(struct jsonw *jw, const char *k, const char *val)
+{
+	jsonw__kv_strn(jw, k, val ? val : "", val ? strlen(val) : 0);
+}
+
+void jsonw__kv_u64(struct jsonw *jw, const char *k, uint64_t val)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)val);
+
+	key(jw, k);
+	put(jw, num, (size_t)n);
+}
+
+void jsonw__kv_i64(struct jsonw *jw, const char *k, int64_t val)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%lld", (long long)val);
+
+	key(jw, k);
+	put(jw, num, (size_t)n);
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* A small JSON writer (emitter only; all JSON *parsing* uses jansson). */
+#ifndef PODFLOW_JSONW_H
+#define PODFLOW_JSONW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Writes one JSON value at a time into a growing buffer.  Strings are
+ * escaped per RFC 8259 section 7; bytes that are not valid UTF-8 (a
+ * process's comm is arbitrary bytes) are written as \u00XX, reading the byte
+ * as Latin-1, so the output is always valid UTF-8 JSON.  An allocation
+ * failure is sticky: jsonw__error() reports it and the buffer stops growing.
+ */
+struct jsonw;
+
+struct jsonw *jsonw__new(void);
+void jsonw__free(struct jsonw *jw);
+/* Empties the buffer, keeps its memory. */
+void jsonw__reset(struct jsonw *jw);
+/* 0 or -ENOMEM (sticky until reset). */
+int jsonw__error(const struct jsonw *jw);
+/* The bytes written so far; not NUL-terminated. */
+const char *jsonw__data(const struct jsonw *jw, size_t *len);
+
+void jsonw__obj_begin(struct jsonw *jw);
+void jsonw__obj_end(struct jsonw *jw);
+/* Appends a raw byte (e.g. '\n' between JSON lines). */
+void jsonw__raw_char(struct jsonw *jw, char c);
+
+void jsonw__kv_str(struct jsonw *jw, const char *key, const char *val);
+/* A string of exactly n bytes (may contain NUL, escaped as \u0000). */
+void jsonw__kv_strn(struct jsonw *jw, const char *key, const char *val, size_t n);
+void jsonw__kv_u64(struct jsonw *jw, const char *key, uint64_t val);
+void jsonw__kv_i64(struct jsonw *jw, const char *key, int64_t val);
+
+#endif /* PODFLOW_JSONW_H */

@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* The kernel side's lifecycle: load, attach to a cgroup, drain, walk, detach. */
+#include "capture.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "podflow.skel.h"
+
+struct capture {
+	struct podflow_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *iter_link;
+	capture_event_fn fn;
+	void *ctx;
+	int cgroup_fd;
+	uint64_t bad_events;
+};
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	/* libbpf's warnings explain verifier and attach failures: keep them */
+	enum log_level l = level == LIBBPF_WARN ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG;
+
+	if (l > log_level_current)
+		return 0;
+	log_vprintf(l, fmt, ap);
+	return 0;
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct capture *c = ctx;
+
+	if (size != sizeof(struct flow_event)) {
+		c->bad_events++; /* kernel and user space built from different headers */
+		return 0;
+	}
+	c->fn(data, c->ctx);
+	return 0;
+}
+
+static int fail(enum capture_error *kind, enum capture_error k, int err)
+{
+	*kind = k;
+	return err < 0 ? err : -EINVAL;
+}
+
+struct capture *capture__new(const struct capture_opts *opts, capture_event_fn fn, void *ctx,
+			     enum capture_error *kind, char *why, size_t whylen)
+{
+	DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, iter_opts);
+	union bpf_iter_link_info linfo;
+	struct capture *c;
+	struct bpf_link *link;
+	int err;
+
+	*kind = CAPTURE_ERR_NONE;
+	libbpf_set_print(libbpf_print);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->fn = fn;
+	c->ctx = ctx;
+	c->cgroup_fd = -1;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		err = fail(kind, CAPTURE_ERR_ENV, -errno);
+		snprintf(why, whylen,
+			 "kernel BTF not found at /sys/kernel/btf/vmlinux: the kernel needs "
+			 "CONFIG_DEBUG_INFO_BTF=y");
+		goto cleanup;
+	}
+	c->cgroup_fd = open(opts->cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->cgroup_fd < 0) {
+		err = fail(kind, CAPTURE_ERR_USAGE, -errno);
+		snprintf(why, whylen, "--cgroup %s: %s", opts->cgroup_path, strerror(-err));
+		goto cleanup;
+	}
+
+	c->skel = podflow_bpf__open();
+	if (!c->skel) {
+		err = fail(kind, CAPTURE_ERR_ENV, -errno);
+		snprintf(why, whylen, "cannot open the BPF object: %s", strerror(-err));
+		goto cleanup;
+	}
+	c->skel->rodata->self_tgid = (uint32_t)getpid();
+	c->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
+	/* the walk pauses while fewer than 1/8 of the ring is free */
+	c->skel->rodata->iter_reserve = opts->ring_bytes / 8;
+	err = bpf_map__set_max_entries(c->skel->maps.events, opts->ring_bytes);
+	if (err) {
+		*kind = CAPTURE_ERR_USAGE;
+		snprintf(why, whylen, "ring buffer size %u: %s", opts->ring_bytes, strerror(-err));
+		goto cleanup;
+	}
+
+	err = podflow_bpf__load(c->skel);
+	if (err) {
+		*kind = CAPTURE_ERR_ENV;
+		if (err == -EPERM || err == -EACCES)
+			snprintf(why, whylen,
+				 "permission denied loading the BPF programs (%s): run as root, or "
+				 "with CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN",
+				 strerror(-err));
+		else
+			snprintf(why, whylen,
+				 "the kernel refused to load the BPF programs: %s (see the libbpf "
+				 "messages above)",
+				 strerror(-err));
+		goto cleanup;
+	}
+
+	link = bpf_program__attach_cgroup(c->skel->progs.sock_create, c->cgroup_fd);
+	if (!link) {
+		err = fail(kind, CAPTURE_ERR_ENV, -errno);
+		snprintf(why, whylen, "the kernel refused to attach cgroup/sock_create to %s: %s",
+			 opts->cgroup_path, strerror(-err));
+		goto cleanup;
+	}
+	c->skel->links.sock_create = link;
+
+	const struct {
+		struct bpf_program *prog;
+		struct bpf_link **link;
+		const char *hook;
+	} tps[] = {
+	    {c->skel->progs.inet_sock_set_state, &c->skel->links.inet_sock_set_state,
+	     "tp_btf/inet_sock_set_state"},
+	    {c->skel->progs.tcp_receive_reset, &c->skel->links.tcp_receive_reset,
+	     "tp_btf/tcp_receive_reset"},
+	    {c->skel->progs.tcp_send_reset, &c->skel->links.tcp_send_reset,
+	     "tp_btf/tcp_send_reset"},
+	};
+	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
+		link = bpf_program__attach(tps[i].prog);
+		if (!link) {
+			err = fail(kind, CAPTURE_ERR_ENV, -errno);
+			snprintf(why, whylen, "the kernel refused to attach %s: %s", tps[i].hook,
+				 strerror(-err));
+			goto cleanup;
+		}
+		*tps[i].link = link;
+	}
+
+	memset(&linfo, 0, sizeof(linfo));
+	linfo.map.map_fd = bpf_map__fd(c->skel->maps.socks);
+	iter_opts.link_info = &linfo;
+	iter_opts.link_info_len = sizeof(linfo);
+	c->iter_link = bpf_program__attach_iter(c->skel->progs.dump_socks, &iter_opts);
+	if (!c->iter_link) {
+		err = fail(kind, CAPTURE_ERR_ENV, -errno);
+		snprintf(why, whylen, "the kernel refused to attach iter/bpf_sk_storage_map: %s",
+			 strerror(-err));
+		goto cleanup;
+	}
+
+	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_event, c, NULL);
+	if (!c->rb) {
+		err = fail(kind, CAPTURE_ERR_ENV, -errno);
+		snprintf(why, whylen, "cannot map the ring buffer: %s", strerror(-err));
+		goto cleanup;
+	}
+	return c;
+
+cleanup:
+	capture__free(c);
+	errno = -err;
+	return NULL;
+}
+
+void capture__free(struct capture *c)
+{
+	if (!c)
+		return;
+	ring_buffer__free(c->rb);
+	bpf_link__destroy(c->iter_link);
+	podflow_bpf__destroy(c->skel); /* detaches every link it holds */
+	if (c->cgroup_fd >= 0)
+		close(c->cgroup_fd);
+	free(c);
+}
+
+int capture__fd(const struct capture *c)
+{
+	return ring_buffer__epoll_fd(c->rb);
+}
+
+int capture__drain(struct capture *c)
+{
+	return ring_buffer__consume(c->rb);
+}
+
+int capture__walk(struct capture *c)
+{
+	char buf[64];
+	int fd, err = 0, stuck = 0;
+
+	fd = bpf_iter_create(bpf_link__fd(c->iter_link));
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n == 0)
+			break;
+		if (n > 0)
+			continue; /* the program writes nothing; tolerate it anyway */
+		if (errno == EAGAIN) {
+			/* the walk paused for ring space: make some and go on */
+			int r = ring_buffer__consume(c->rb);
+
+			if (r < 0) {
+				err = r;
+				break;
+			}
+			/*
+			 * Nothing to consume yet the walk still waits: another CPU
+			 * holds a reservation it has not committed.  Give it a
+			 * moment, but never spin forever.
+			 */
+			if (r == 0 && ++stuck > 1000) {
+				err = -EBUSY;
+				break;
+			}
+			if (r == 0)
+				usleep(1000);
+			else
+				stuck = 0;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		err = -errno;
+		break;
+	}
+	close(fd);
+	return err;
+}
+
+void capture__kstats(const struct capture *c, struct flow_kstats *out)
+{
+	*out = c->skel->bss->kstats;
+}
+
+void capture__prog_stats(const struct capture *c, uint64_t *run_ns, uint64_t *run_cnt)
+{
+	struct bpf_program *prog;
+
+	*run_ns = *run_cnt = 0;
+	bpf_object__for_each_program (prog, c->skel->obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0) {
+			*run_ns += info.run_time_ns;
+			*run_cnt += info.run_cnt;
+		}
+	}
+}

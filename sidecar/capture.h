@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* The kernel side's lifecycle: load, attach to a cgroup, drain, walk, detach. */
+#ifndef PODFLOW_CAPTURE_H
+#define PODFLOW_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../bpf/flow_record.h"
+
+struct capture_opts {
+	const char *cgroup_path; /* scope: this cgroup v2 directory and everything below */
+	uint32_t ring_bytes;	 /* ring buffer size, a power of two >= 4096 */
+	uint32_t wakeup_bytes;	 /* fill that wakes the reader; below it, the drain timer reads */
+};
+
+/* Called for every event; the event is valid only during the call. */
+typedef void (*capture_event_fn)(const struct flow_event *ev, void *ctx);
+
+enum capture_error {
+	CAPTURE_ERR_NONE = 0,
+	CAPTURE_ERR_ENV = 1,   /* not root, no BTF, a hook the kernel refuses: exit 1 */
+	CAPTURE_ERR_USAGE = 2, /* the cgroup cannot be used: exit 2 */
+};
+
+struct capture;
+
+/*
+ * Opens, sizes, loads and attaches the programs (cgroup/sock_create on the
+ * scope cgroup, the TCP tracepoints, the socket iterator).  On failure
+ * returns NULL with errno set, `*kind` saying whose fault it is, and one line
+ * naming what is missing in `why`.
+ */
+struct capture *capture__new(const struct capture_opts *opts, capture_event_fn fn, void *ctx,
+			     enum capture_error *kind, char *why, size_t whylen);
+void capture__free(struct capture *c);
+
+/* Pollable fd that becomes readable when the ring crosses the wakeup fill. */
+int capture__fd(const struct capture *c);
+/* Hands every queued event to the callback.  Returns the count or -errno. */
+int capture__drain(struct capture *c);
+/*
+ * Reports every live connection whose counters moved since its last report
+ * (one FLOW_KIND_INTERVAL event each), draining the ring whenever the walk
+ * pauses for space.  Returns 0 or -errno.
+ */
+int capture__walk(struct capture *c);
+
+/* Kernel-side loss and health counters. */
+void capture__kstats(const struct capture *c, struct flow_kstats *out);
+/*
+ * Sum of run_time_ns and run_cnt over the programs (non-zero only while
+ * kernel.bpf_stats_enabled is on).
+ */
+void capture__prog_stats(const struct capture *c, uint64_t *run_ns, uint64_t *run_cnt);
+
+#endif /* PODFLOW_CAPTURE_H */

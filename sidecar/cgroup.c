@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* cgroup v2 paths: finding the mount, resolving the scope, naming containers. */
+#define _GNU_SOURCE
+#include "cgroup.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <mntent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+int cgroup_v2_mount(const char *mounts, char *out, size_t len)
+{
+	struct mntent *m;
+	FILE *f;
+	int err = -ENOENT;
+
+	f = setmntent(mounts, "r");
+	if (!f)
+		return -errno;
+	while ((m = getmntent(f))) {
+		if (strcmp(m->mnt_type, "cgroup2") == 0) {
+			snprintf(out, len, "%s", m->mnt_dir);
+			err = 0;
+			break;
+		}
+	}
+	endmntent(f);
+	return err;
+}
+
+static int is_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n == 1 && dir[0] == '/')
+		return path[0] == '/';
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+int cgroup_resolve(const char *mount, const char *arg, char *out, size_t len, char *why,
+		   size_t whylen)
+{
+	char cand[PATH_MAX], real[PATH_MAX];
+	struct statfs sfs;
+	int n;
+
+	if (!arg || !*arg) {
+		snprintf(why, whylen, "--cgroup: empty path");
+		return -EINVAL;
+	}
+	if (arg[0] == '/' && is_under(arg, mount))
+		n = snprintf(cand, sizeof(cand), "%s", arg);
+	else
+		n = snprintf(cand, sizeof(cand), "%s/%s", mount, arg[0] == '/' ? arg + 1 : arg);
+	if (n < 0 || (size_t)n >= sizeof(cand)) {
+		snprintf(why, whylen, "--cgroup %s: path too long", arg);
+		return -ENAMETOOLONG;
+	}
+	if (!realpath(cand, real)) {
+		int err = -errno;
+
+		snprintf(why, whylen, "--cgroup %s: %s: %s", arg, cand, strerror(-err));
+		return err;
+	}
+	if (!is_under(real, mount)) {
+		snprintf(why, whylen, "--cgroup %s: %s is outside the cgroup v2 mount %s", arg,
+			 real, mount);
+		return -EINVAL;
+	}
+	if (statfs(real, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC) {
+		snprintf(why, whylen, "--cgroup %s: %s is not a cgroup v2 directory", arg, real);
+		return -ENOTDIR;
+	}
+	if ((size_t)snprintf(out, len, "%s", real) >= len) {
+		snprintf(why, whylen, "--cgroup %s: path too long", arg);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+int cgroup_default_scope(const char *mount, const char *proc_cgroup, char *out, size_t len)
+{
+	char line[PATH_MAX + 64], *rel = NULL, *slash;
+	FILE *f = fopen(proc_cgroup, "r");
+	int n;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		/* the v2 hierarchy is the "0::/path" line */
+		if (strncmp(line, "0::", 3) == 0) {
+			rel = line + 3;
+			rel[strcspn(rel, "\n")] = '\0';
+			break;
+		}
+	}
+	fclose(f);
+	if (!rel || rel[0] != '/')
+		return -ENOENT;
+	slash = strrchr(rel, '/');
+	if (slash == rel)
+		rel[1] = '\0'; /* in a top-level cgroup, or the root: the scope is the root */
+	else
+		*slash = '\0';
+	n = snprintf(out, len, "%s%s", mount, strcmp(rel, "/") == 0 ? "" : rel);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int cgroup_id_of(const char *path, uint64_t *id)
+{
+	struct stat st;
+
+	/* since Linux 5.5 a cgroup's id is its kernfs inode number */
+	if (stat(path, &st))
+		return -errno;
+	*id = st.st_ino;
+	return 0;
+}
+
+static int is_hex_id(const char *s, size_t n)
+{
+	if (n < 12 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+/* "<prefix><id>.scope" -> id, for a component of length n. */
+static int scope_id(const char *c, size_t n, const char *prefix, char *out, size_t len)
+{
+	size_t p = strlen(prefix), suffix = strlen(".scope");
+
+	if (n <= p + suffix || strncmp(c, prefix, p) != 0 ||
+	    strncmp(c + n - suffix, ".scope", suffix) != 0)
+		return 0;
+	if (!is_hex_id(c + p, n - p - suffix) || n - p - suffix >= len)
+		return 0;
+	memcpy(out, c + p, n - p - suffix);
+	out[n - p - suffix] = '\0';
+	return 1;
+}
+
+int cgroup_container_id(const char *path, char *out, size_t len)
+{
+	const char *end = path + strlen(path);
+
+	/* innermost first: a process may sit in a sub-cgroup of its container */
+	while (end > path) {
+		const char *c = end, *prev_end, *prev;
+		size_t n;
+
+		while (c > path && c[-1] != '/')
+			c--;
+		n = (size_t)(end - c);
+		if (n > 0) {
+			if (scope_id(c, n, "cri-containerd-", out, len) ||
+			    scope_id(c, n, "docker-", out, len))
+				return 0;
+			/* crio-conmon-<id>.scope is CRI-O's monitor, not the container */
+			if (strncmp(c, "crio-conmon-", 12) != 0 &&
+			    scope_id(c, n, "crio-", out, len))
+				return 0;
+			/* cgroupfs driver: .../pod<uid>/<id>, or Docker's /docker/<id> */
+			prev_end = c > path ? c - 1 : path;
+			prev = prev_end;
+			while (prev > path && prev[-1] != '/')
+				prev--;
+			if (is_hex_id(c, n) && n < len &&
+			    ((prev_end - prev > 3 && strncmp(prev, "pod", 3) == 0) ||
+			     (prev_end - prev == 6 && strncmp(prev, "docker", 6) == 0))) {
+				memcpy(out, c, n);
+				out[n] = '\0';
+				return 0;
+			}
+		}
+		end = c > path ? c - 1 : path;
+	}
+	return -ENOENT;
+}
+
+struct cg_entry {
+	uint64_t id;
+	char container_id[65];
+};
+
+struct cgroup_names {
+	char *scope;
+	uint32_t max;
+	uint32_t n;
+	struct cg_entry *entries; /* sorted by id */
+	uint64_t rescan_ns;
+	uint64_t last_scan_ns;
+	uint64_t scans;
+	uint64_t misses;
+	int truncated_logged;
+};
+
+struct cgroup_names *cgroup_names__new(const char *scope_path, uint32_t max_cgroups,
+				       uint64_t rescan_ns)
+{
+	struct cgroup_names *cn = calloc(1, sizeof(*cn));
+
+	if (!cn)
+		return NULL;
+	cn->scope = strdup(scope_path);
+	cn->entries = calloc(max_cgroups ? max_cgroups : 1, sizeof(*cn->entries));
+	if (!cn->scope || !cn->entries) {
+		cgroup_names__free(cn);
+		errno = ENOMEM;
+		return NULL;
+	}
+	cn->max = max_cgroups;
+	cn->rescan_ns = rescan_ns;
+	return cn;
+}
+
+void cgroup_names__free(struct cgroup_names *cn)
+{
+	if (!cn)
+		return;
+	free(cn->scope);
+	free(cn->entries);
+	free(cn);
+}
+
+/* nftw has no user pointer: the walk is single-threaded and uses this. */
+static struct cgroup_names *walking;
+
+static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	struct cg_entry *e;
+
+	(void)ftw;
+	if (type != FTW_D)
+		return 0;
+	if (walking->n == walking->max) {
+		if (!walking->truncated_logged) {
+			pr_warn(
+			    "more than %u cgroups under %s: container ids beyond them stay empty",
+			    walking->max, walking->scope);
+			walking->truncated_logged = 1;
+		}
+		return 1; /* stop the walk */
+	}
+	e = &walking->entries[walking->n++];
+	e->id = st->st_ino;
+	if (cgroup_container_id(path, e->container_id, sizeof(e->container_id)))
+		e->container_id[0] = '\0';
+	return 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct cg_entry *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void rescan(struct cgroup_names *cn)
+{
+	cn->n = 0;
+	walking = cn;
+	/* FTW_PHYS: cgroupfs has no symlinks, but never follow one out of scope */
+	nftw(cn->scope, walk_one, 16, FTW_PHYS | FTW_MOUNT);
+	walking = NULL;
+	qsort(cn->entries, cn->n, sizeof(*cn->entries), cmp_entry);
+	cn->scans++;
+}
+
+static const struct cg_entry *find(const struct cgroup_names *cn, uint64_t id)
+{
+	uint32_t lo = 0, hi = cn->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (cn->entries[mid].id == id)
+			return &cn->entries[mid];
+		if (cn->entries[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const char *cgroup_names__container_id(struct cgroup_names *cn, uint64_t cgroup_id, uint64_t now_ns)
+{
+	const struct cg_entry *e = find(cn, cgroup_id);
+
+	if (e)
+		return e->container_id;
+	if (cn->scans == 0 || now_ns - cn->last_scan_ns >= cn->rescan_ns) {
+		cn->last_scan_ns = now_ns;
+		rescan(cn);
+		e = find(cn, cgroup_id);
+		if (e)
+			return e->container_id;
+	}
+	cn->misses++;
+	return "";
+}
+
+uint64_t cgroup_names__scans(const struct cgroup_names *cn)
+{
+	return cn->scans;
+}
+
+uint64_t cgroup_names__misses(const struct cgroup_names *cn)
+{
+	return cn->misses;
+}
