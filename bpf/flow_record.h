@@ -18,6 +18,9 @@
 enum {
 	FLOW_KIND_INTERVAL = 1, /* a live socket's counters moved since the last report */
 	FLOW_KIND_CLOSE = 2,	/* the socket reached TCP_CLOSE: last delta of the flow */
+	FLOW_KIND_LATE = 3,	/* counters that moved after the close (an RST sent by
+				 * tcp_disconnect() or __tcp_close(), which set TCP_CLOSE
+				 * first); not a new flow */
 };
 
 /* flow_event.direction */
@@ -42,7 +45,7 @@ struct flow_event {
 	__u64 cgroup_id;  /* cgroup v2 id of the task that created the socket */
 	__u64 start_ns;	  /* CLOCK_BOOTTIME ns when the connection began (SYN sent / received) */
 	__u64 ts_ns;	  /* CLOCK_BOOTTIME ns of this event */
-	__u64 bytes_sent;     /* unique payload bytes sent (retransmits not counted twice) */
+	__u64 bytes_sent; /* unique payload bytes sent (retransmits not counted twice) */
 	__u64 bytes_received; /* payload bytes received in order (FIN excluded) */
 	__u32 segs_sent;
 	__u32 segs_received;
@@ -79,7 +82,7 @@ struct flow_kstats {
 	__u64 flows_started;   /* connections started (SYN sent or child created) */
 	__u64 flows_closed;    /* connections that reached TCP_CLOSE */
 	__u64 wakeups;	       /* forced reader wakeups (fill watermark crossed) */
-	__u64 _reserved;
+	__u64 late_lost;       /* RST after close not reported: its final report was in flight */
 };
 
 _Static_assert(sizeof(struct flow_kstats) == 64, "flow_kstats layout changed");

@@ -263,15 +263,66 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
+/* An RST sent after TCP_CLOSE: one FLOW_KIND_LATE event.  Caller holds the lock. */
+static __always_inline void emit_late_reset(struct sock_info *si)
+{
+	__u32 resets = si->resets;
+	struct flow_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&kstats.ring_full, 1);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->sock_id = si->sock_id;
+	e->cgroup_id = si->cgroup_id;
+	e->start_ns = si->start_ns;
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->resets = resets - si->rep_resets;
+	e->srtt_us = si->fin.srtt_us;
+	e->min_rtt_us = si->fin.min_rtt_us;
+	e->pid = si->pid;
+	e->local_port = si->fin_tuple.local_port;
+	e->remote_port = si->fin_tuple.remote_port;
+	__builtin_memcpy(e->local_addr, si->fin_tuple.local_addr, 16);
+	__builtin_memcpy(e->remote_addr, si->fin_tuple.remote_addr, 16);
+	__builtin_memcpy(e->comm, si->comm, FLOW_COMM_LEN);
+	e->family = si->fin_tuple.family;
+	e->kind = FLOW_KIND_LATE;
+	e->direction = si->direction;
+	e->flags = si->established ? FLOW_F_ESTABLISHED : 0;
+	bpf_ringbuf_submit(e, ring_flags());
+	si->rep_resets = resets;
+}
+
 static __always_inline void count_reset(struct sock *sk)
 {
 	struct sock_info *si;
 
 	if (!sk)
-		return;
+		return; /* a stateless reset: no socket of ours */
 	si = bpf_sk_storage_get(&socks, sk, NULL, 0);
-	if (si && si->direction && !si->closed)
-		__sync_fetch_and_add(&si->resets, 1);
+	if (!si || !si->direction)
+		return;
+	__sync_fetch_and_add(&si->resets, 1);
+	if (!__sync_fetch_and_add(&si->closed, 0))
+		return; /* the next report of this live socket carries it */
+	/*
+	 * tcp_disconnect() (SO_LINGER 0) and __tcp_close() with unread data
+	 * set TCP_CLOSE before sending their RST, so the flow's final report
+	 * may already be out: this reset follows it as a LATE event.
+	 */
+	if (try_lock(si)) {
+		if (!si->final_done)
+			emit_final_locked(si); /* includes this reset */
+		else
+			emit_late_reset(si);
+		unlock(si);
+	} else {
+		/* the interval walk is emitting the final right now */
+		__sync_fetch_and_add(&kstats.late_lost, 1);
+	}
 }
 
 SEC("tp_btf/tcp_receive_reset")

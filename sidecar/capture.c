@@ -7,7 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -46,6 +49,49 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+/*
+ * The programs need CAP_SYS_ADMIN, or CAP_BPF + CAP_PERFMON (tracing and
+ * iterator programs) + CAP_NET_ADMIN (cgroup socket programs).  Checked up
+ * front so a missing one is one clear line, not a verifier dump.
+ */
+static int check_caps(char *why, size_t whylen)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+	static const struct {
+		int cap;
+		const char *name;
+	} need[] = {
+	    {CAP_BPF, "CAP_BPF"}, {CAP_PERFMON, "CAP_PERFMON"}, {CAP_NET_ADMIN, "CAP_NET_ADMIN"}};
+	char missing[64] = "";
+
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data))
+		return 0; /* cannot tell: let the load itself decide */
+#define HAS(c) (data[(c) / 32].effective & (1u << ((c) % 32)))
+	if (HAS(CAP_SYS_ADMIN))
+		return 0;
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (!HAS(need[i].cap))
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing),
+				 "%s%s", missing[0] ? ", " : "", need[i].name);
+#undef HAS
+	if (!missing[0])
+		return 0;
+	snprintf(why, whylen,
+		 "missing privileges to load BPF programs (%s): run as root, or with CAP_BPF, "
+		 "CAP_PERFMON and CAP_NET_ADMIN (or CAP_SYS_ADMIN)",
+		 missing);
+	return -EPERM;
+}
+
 static int fail(enum capture_error *kind, enum capture_error k, int err)
 {
 	*kind = k;
@@ -75,6 +121,11 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 		snprintf(why, whylen,
 			 "kernel BTF not found at /sys/kernel/btf/vmlinux: the kernel needs "
 			 "CONFIG_DEBUG_INFO_BTF=y");
+		goto cleanup;
+	}
+	err = check_caps(why, whylen);
+	if (err) {
+		*kind = CAPTURE_ERR_ENV;
 		goto cleanup;
 	}
 	c->cgroup_fd = open(opts->cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

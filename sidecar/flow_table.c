@@ -147,7 +147,8 @@ static void fold(struct flow_table *ft, struct ft_entry *e, const struct flow_ev
 		e->start_ns = ev->start_ns;
 	if (ev->ts_ns > e->end_ns)
 		e->end_ns = ev->ts_ns;
-	r->flows++;
+	if (ev->kind != FLOW_KIND_LATE)
+		r->flows++; /* a LATE event adds to a flow already counted */
 	r->bytes_sent += ev->bytes_sent;
 	r->bytes_received += ev->bytes_received;
 	r->segs_sent += ev->segs_sent;
@@ -211,7 +212,7 @@ static int add(struct flow_table *ft, const struct flow_event *ev)
 
 int flow_table__add(struct flow_table *ft, const struct flow_event *ev)
 {
-	if (ft->cut_ns && ev->kind == FLOW_KIND_CLOSE && ev->ts_ns > ft->cut_ns &&
+	if (ft->cut_ns && ev->kind != FLOW_KIND_INTERVAL && ev->ts_ns > ft->cut_ns &&
 	    ft->n_deferred < ft->capacity) {
 		ft->deferred[ft->n_deferred++] = *ev;
 		return 0;

@@ -297,14 +297,14 @@ static void print_stats(struct sidecar *s, const char *when)
 	capture__kstats(s->cap, &k);
 	pr_info("stats%s: records=%llu events=%llu flows_started=%llu flows_closed=%llu "
 		"sockets_tracked=%llu drops_ring_full=%llu drops_storage_fail=%llu "
-		"iter_deferred=%llu wakeups=%llu early_flushes=%llu walk_errors=%llu "
-		"cgroup_misses=%llu",
+		"drops_late_reset=%llu iter_deferred=%llu wakeups=%llu early_flushes=%llu "
+		"walk_errors=%llu cgroup_misses=%llu",
 		when, (unsigned long long)s->records, (unsigned long long)s->events,
 		(unsigned long long)k.flows_started, (unsigned long long)k.flows_closed,
 		(unsigned long long)k.sockets_tracked, (unsigned long long)k.ring_full,
-		(unsigned long long)k.storage_fail, (unsigned long long)k.iter_deferred,
-		(unsigned long long)k.wakeups, (unsigned long long)s->early_flushes,
-		(unsigned long long)s->walk_errors,
+		(unsigned long long)k.storage_fail, (unsigned long long)k.late_lost,
+		(unsigned long long)k.iter_deferred, (unsigned long long)k.wakeups,
+		(unsigned long long)s->early_flushes, (unsigned long long)s->walk_errors,
 		(unsigned long long)cgroup_names__misses(s->names));
 }
 

@@ -1,0 +1,503 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Integration-test harness: the real sidecar binary, cgroups, netns, workloads. */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <mntent.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IO_TIMEOUT_MS 10000
+
+uint64_t harness_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const char *harness_bin(const char *name, char *buf, size_t len)
+{
+	const char *dir = getenv("PODFLOW_BUILD");
+
+	snprintf(buf, len, "%s/%s", dir && *dir ? dir : "build", name);
+	return buf;
+}
+
+const char *harness_cgroup_mount(void)
+{
+	static char mount[256];
+	struct mntent *m;
+	FILE *f;
+
+	if (mount[0])
+		return mount;
+	f = setmntent("/proc/mounts", "r");
+	if (!f)
+		return NULL;
+	while ((m = getmntent(f)))
+		if (strcmp(m->mnt_type, "cgroup2") == 0) {
+			snprintf(mount, sizeof(mount), "%s", m->mnt_dir);
+			break;
+		}
+	endmntent(f);
+	return mount[0] ? mount : NULL;
+}
+
+int harness_cgroup_create(const char *rel, char *buf, size_t len)
+{
+	const char *mnt = harness_cgroup_mount();
+
+	if (!mnt)
+		return -ENOENT;
+	snprintf(buf, len, "%s/%s", mnt, rel);
+	if (mkdir(buf, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int kill_and_rmdir(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	char procs[4096], line[32];
+	FILE *f;
+
+	(void)st;
+	(void)ftw;
+	if (type != FTW_DP)
+		return 0;
+	/* cgroup.kill (5.14+) kills the whole subtree at once */
+	snprintf(procs, sizeof(procs), "%s/cgroup.kill", path);
+	f = fopen(procs, "w");
+	if (f) {
+		fputs("1", f);
+		fclose(f);
+	}
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", path);
+	for (int i = 0; i < 200; i++) {
+		int any = 0;
+
+		f = fopen(procs, "r");
+		if (f) {
+			any = fgets(line, sizeof(line), f) != NULL;
+			fclose(f);
+		}
+		if (!any)
+			break;
+		usleep(10000);
+	}
+	rmdir(path);
+	return 0;
+}
+
+void harness_cgroup_destroy(const char *abs)
+{
+	nftw(abs, kill_and_rmdir, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+uint64_t harness_cgroup_id(const char *abs)
+{
+	struct stat st;
+
+	return stat(abs, &st) ? 0 : (uint64_t)st.st_ino;
+}
+
+int harness_netns_enter(void)
+{
+	struct ifreq ifr = {0};
+	int fd, err = 0;
+
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
+			err = -errno;
+	} else {
+		err = -errno;
+	}
+	close(fd);
+	return err;
+}
+
+int harness_sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	if (st != 0)
+		fprintf(stderr, "    command failed (%d): %s\n", st, cmd);
+	return st == 0 ? 0 : -1;
+}
+
+static void append(char **buf, size_t *len, const char *data, size_t n)
+{
+	char *nb = realloc(*buf, *len + n + 1);
+
+	if (!nb)
+		abort();
+	memcpy(nb + *len, data, n);
+	*len += n;
+	nb[*len] = '\0';
+	*buf = nb;
+}
+
+static void take_lines(struct sidecar *sc)
+{
+	char *start = sc->out_buf, *nl;
+
+	while (start && (nl = memchr(start, '\n', sc->out_len - (size_t)(start - sc->out_buf)))) {
+		json_error_t jerr;
+		json_t *rec;
+
+		*nl = '\0';
+		rec = json_loads(start, 0, &jerr);
+		if (!rec || !json_is_object(rec)) {
+			/* the sidecar must only ever print valid JSON objects on stdout */
+			fprintf(stderr,
+				"    FAIL: sidecar printed a line that is not a JSON object: "
+				"%s (%s)\n",
+				start, jerr.text);
+			abort();
+		}
+		json_array_append_new(sc->records, rec);
+		start = nl + 1;
+	}
+	if (start && start != sc->out_buf) {
+		size_t rest = sc->out_len - (size_t)(start - sc->out_buf);
+
+		memmove(sc->out_buf, start, rest);
+		sc->out_len = rest;
+		sc->out_buf[rest] = '\0';
+	}
+}
+
+void sidecar_poll(struct sidecar *sc, int timeout_ms)
+{
+	struct pollfd p[2] = {{.fd = sc->out_fd, .events = POLLIN},
+			      {.fd = sc->err_fd, .events = POLLIN}};
+	char buf[65536];
+
+	if (poll(p, 2, timeout_ms) <= 0)
+		return;
+	for (int i = 0; i < 2; i++) {
+		for (;;) {
+			ssize_t n = p[i].fd >= 0 ? read(p[i].fd, buf, sizeof(buf)) : -1;
+
+			if (n <= 0)
+				break;
+			if (i == 0)
+				append(&sc->out_buf, &sc->out_len, buf, (size_t)n);
+			else
+				append(&sc->err_text, &sc->err_len, buf, (size_t)n);
+		}
+	}
+	take_lines(sc);
+}
+
+int sidecar_start(struct sidecar *sc, const char *const *args)
+{
+	int out[2], err[2];
+	char bin[512];
+	const char *argv[32];
+	uint64_t deadline;
+	int n = 0;
+
+	memset(sc, 0, sizeof(*sc));
+	sc->records = json_array();
+	argv[n++] = harness_bin("podflow-sidecar", bin, sizeof(bin));
+	for (int i = 0; args[i] && n < 30; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+		return -errno;
+	sc->pid = fork();
+	if (sc->pid < 0)
+		return -errno;
+	if (sc->pid == 0) {
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	sc->out_fd = out[0];
+	sc->err_fd = err[0];
+	fcntl(sc->out_fd, F_SETFL, O_NONBLOCK);
+	fcntl(sc->err_fd, F_SETFL, O_NONBLOCK);
+	deadline = harness_now_ms() + 10000;
+	while (harness_now_ms() < deadline) {
+		sidecar_poll(sc, 100);
+		if (sc->err_text && strstr(sc->err_text, "ready"))
+			return 0;
+		if (waitpid(sc->pid, &sc->status, WNOHANG) == sc->pid) {
+			sc->exited = true;
+			sidecar_poll(sc, 0);
+			fprintf(stderr, "    sidecar exited before ready:\n%s\n",
+				sc->err_text ? sc->err_text : "");
+			return -ECHILD;
+		}
+	}
+	fprintf(stderr, "    sidecar not ready after 10 s:\n%s\n",
+		sc->err_text ? sc->err_text : "");
+	return -ETIMEDOUT;
+}
+
+json_t *sidecar_wait_record(struct sidecar *sc, record_pred_fn pred, void *ctx, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+	size_t seen = 0;
+
+	for (;;) {
+		for (; seen < json_array_size(sc->records); seen++) {
+			json_t *r = json_array_get(sc->records, seen);
+
+			if (pred(r, ctx))
+				return r;
+		}
+		if (harness_now_ms() >= deadline || sc->exited)
+			return NULL;
+		sidecar_poll(sc, 50);
+	}
+}
+
+int sidecar_stop(struct sidecar *sc, int timeout_ms, double *secs)
+{
+	uint64_t t0 = harness_now_ms(), deadline = t0 + (uint64_t)timeout_ms;
+
+	if (sc->exited)
+		return 0;
+	kill(sc->pid, SIGTERM);
+	while (harness_now_ms() < deadline) {
+		sidecar_poll(sc, 20);
+		if (waitpid(sc->pid, &sc->status, WNOHANG) == sc->pid) {
+			sc->exited = true;
+			if (secs)
+				*secs = (double)(harness_now_ms() - t0) / 1000.0;
+			/* drain what it wrote before exiting */
+			for (int i = 0; i < 10; i++)
+				sidecar_poll(sc, 10);
+			return 0;
+		}
+	}
+	kill(sc->pid, SIGKILL);
+	waitpid(sc->pid, &sc->status, 0);
+	sc->exited = true;
+	return -ETIMEDOUT;
+}
+
+void sidecar_free(struct sidecar *sc)
+{
+	if (sc->pid > 0 && !sc->exited) {
+		kill(sc->pid, SIGKILL);
+		waitpid(sc->pid, &sc->status, 0);
+	}
+	if (sc->out_fd > 0)
+		close(sc->out_fd);
+	if (sc->err_fd > 0)
+		close(sc->err_fd);
+	json_decref(sc->records);
+	free(sc->out_buf);
+	free(sc->err_text);
+	memset(sc, 0, sizeof(*sc));
+}
+
+uint64_t rec_u64(json_t *rec, const char *key)
+{
+	json_t *v = json_object_get(rec, key);
+
+	return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
+}
+
+const char *rec_str(json_t *rec, const char *key)
+{
+	json_t *v = json_object_get(rec, key);
+
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+pid_t harness_spawn(const char *cgroup, const char *comm, int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	/* child */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (cgroup) {
+		char procs[4096];
+		FILE *f;
+
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", cgroup);
+		f = fopen(procs, "w");
+		if (!f || fprintf(f, "%d", getpid()) < 0 || fclose(f)) {
+			fprintf(stderr, "    cannot join cgroup %s: %s\n", cgroup, strerror(errno));
+			_exit(120);
+		}
+	}
+	if (comm)
+		prctl(PR_SET_NAME, comm);
+	_exit(fn(arg));
+}
+
+int harness_wait(pid_t pid, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+	int st;
+
+	while (harness_now_ms() < deadline) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(5000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+static socklen_t make_addr(int family, const char *addr, uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		inet_pton(AF_INET, addr, &sin->sin_addr);
+		return sizeof(*sin);
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	inet_pton(AF_INET6, addr, &sin6->sin6_addr);
+	return sizeof(*sin6);
+}
+
+static void set_timeouts(int fd)
+{
+	struct timeval tv = {.tv_sec = IO_TIMEOUT_MS / 1000};
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+uint16_t sock_local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return 0;
+	return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+int tcp_listen(int family, const char *addr, uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = make_addr(family, addr, 0, &ss);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 128)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	set_timeouts(fd);
+	*port = sock_local_port(fd);
+	return fd;
+}
+
+int tcp_connect(int family, const char *addr, uint16_t port, int *err_out)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = make_addr(family, addr, port, &ss);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	*err_out = 0;
+	if (fd < 0) {
+		*err_out = errno;
+		return -1;
+	}
+	set_timeouts(fd);
+	if (connect(fd, (struct sockaddr *)&ss, len)) {
+		*err_out = errno;
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int send_all(int fd, size_t n, unsigned char fill)
+{
+	unsigned char buf[16384];
+
+	memset(buf, fill, sizeof(buf));
+	while (n > 0) {
+		ssize_t w = send(fd, buf, n < sizeof(buf) ? n : sizeof(buf), MSG_NOSIGNAL);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+ssize_t recv_n(int fd, size_t n)
+{
+	unsigned char buf[16384];
+	size_t got = 0;
+
+	while (got < n) {
+		size_t want = n - got < sizeof(buf) ? n - got : sizeof(buf);
+		ssize_t r = recv(fd, buf, want, 0);
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Integration-test harness: the real sidecar binary, cgroups, netns, workloads. */
+#ifndef PODFLOW_HARNESS_H
+#define PODFLOW_HARNESS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* One assertion helper: prints expected/got with the location, fails the test. */
+#define ASSERT_EQ_U64(what, expected, got)                                                         \
+	do {                                                                                       \
+		unsigned long long e_ = (unsigned long long)(expected);                            \
+		unsigned long long g_ = (unsigned long long)(got);                                 \
+		if (e_ != g_) {                                                                    \
+			fprintf(stderr, "    FAIL %s:%d: %s: expected %llu, got %llu\n", __FILE__, \
+				__LINE__, what, e_, g_);                                           \
+			goto cleanup;                                                              \
+		}                                                                                  \
+	} while (0)
+
+#define ASSERT_STR(what, expected, got)                                                      \
+	do {                                                                                 \
+		const char *e_ = (expected), *g_ = (got);                                    \
+		if (!g_ || strcmp(e_, g_) != 0) {                                            \
+			fprintf(stderr, "    FAIL %s:%d: %s: expected \"%s\", got \"%s\"\n", \
+				__FILE__, __LINE__, what, e_, g_ ? g_ : "(null)");           \
+			goto cleanup;                                                        \
+		}                                                                            \
+	} while (0)
+
+#define ASSERT_TRUE(what, cond)                                                              \
+	do {                                                                                 \
+		if (!(cond)) {                                                               \
+			fprintf(stderr, "    FAIL %s:%d: %s: expected true: %s\n", __FILE__, \
+				__LINE__, what, #cond);                                      \
+			goto cleanup;                                                        \
+		}                                                                            \
+	} while (0)
+
+/* A running podflow-sidecar with its stdout parsed into JSON records. */
+struct sidecar {
+	pid_t pid;
+	int out_fd;
+	int err_fd;
+	json_t *records; /* array of every record read so far */
+	char *out_buf;	 /* partial stdout line */
+	size_t out_len;
+	char *err_text; /* all of stderr so far, NUL-terminated */
+	size_t err_len;
+	int status; /* wait status once exited */
+	bool exited;
+};
+
+/* Path of a built binary: $PODFLOW_BUILD/name (default build/name). */
+const char *harness_bin(const char *name, char *buf, size_t len);
+/* The cgroup v2 mount from /proc/mounts. */
+const char *harness_cgroup_mount(void);
+/* mkdir a cgroup (path relative to the mount); returns its absolute path in buf. */
+int harness_cgroup_create(const char *rel, char *buf, size_t len);
+/* Kills what is left in a cgroup subtree and removes it, children first. */
+void harness_cgroup_destroy(const char *abs);
+uint64_t harness_cgroup_id(const char *abs);
+
+/* Moves the calling process into the private network namespace with lo up. */
+int harness_netns_enter(void);
+/* Runs a shell command (nft rules and the like); 0 on exit status 0. */
+int harness_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Starts the sidecar with `args` (NULL-terminated, after the binary name)
+ * and waits up to 10 s for its `ready` line.  0 or -errno.
+ */
+int sidecar_start(struct sidecar *sc, const char *const *args);
+/* Reads whatever the sidecar wrote, waiting at most timeout_ms for something. */
+void sidecar_poll(struct sidecar *sc, int timeout_ms);
+/*
+ * Polls until pred(record, ctx) holds for some record, up to timeout_ms.
+ * Returns the record (borrowed) or NULL.
+ */
+typedef bool (*record_pred_fn)(json_t *rec, void *ctx);
+json_t *sidecar_wait_record(struct sidecar *sc, record_pred_fn pred, void *ctx, int timeout_ms);
+/* SIGTERM, then waits up to timeout_ms; *secs = time to exit.  0 if it exited. */
+int sidecar_stop(struct sidecar *sc, int timeout_ms, double *secs);
+void sidecar_free(struct sidecar *sc);
+
+/* json helpers: a record's integer / string field (0 / "" when absent). */
+uint64_t rec_u64(json_t *rec, const char *key);
+const char *rec_str(json_t *rec, const char *key);
+
+/* Monotonic milliseconds. */
+uint64_t harness_now_ms(void);
+
+/*
+ * Forks a child that joins `cgroup` (absolute path; NULL = stay), names
+ * itself `comm`, runs fn(arg) and exits with its return value.
+ */
+pid_t harness_spawn(const char *cgroup, const char *comm, int (*fn)(void *), void *arg);
+/* waitpid with a deadline; returns the exit code, or -1 (killed after the deadline). */
+int harness_wait(pid_t pid, int timeout_ms);
+
+/* Socket helpers, all with deadlines so a broken test cannot hang. */
+int tcp_listen(int family, const char *addr, uint16_t *port);
+int tcp_connect(int family, const char *addr, uint16_t port, int *err_out);
+int send_all(int fd, size_t n, unsigned char fill);
+/* Reads exactly n bytes (or until EOF when n is SIZE_MAX); returns bytes read or -errno. */
+ssize_t recv_n(int fd, size_t n);
+uint16_t sock_local_port(int fd);
+
+#endif /* PODFLOW_HARNESS_H */
