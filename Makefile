@@ -24,7 +24,8 @@ endif
 # Debian packages the build, tests, demo and benchmarks need.  Later issues
 # add theirs here; `make deps` installs whatever is missing.
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config \
-	libcmocka-dev libjansson-dev iproute2 nftables jq libbpf-tools procps util-linux
+	libcmocka-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev iproute2 nftables jq \
+	libbpf-tools procps util-linux
 
 CFLAGS_COMMON := -std=gnu11 -g -O2 -Wall -Wextra -Werror -fno-omit-frame-pointer \
 	-D_FORTIFY_SOURCE=2 -Ilib -I$(BUILD)
@@ -49,7 +50,7 @@ SIDECAR_MOD_OBJS := $(SIDECAR_MODS:%.c=$(BUILD)/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(BUILD)/tests/integration_sidecar
 
-BINS := $(BUILD)/podflow-sidecar $(BUILD)/podflow-collector $(BUILD)/pf-load
+BINS := $(BUILD)/podflow-sidecar $(BUILD)/podflow-collector $(BUILD)/pf-load $(BUILD)/pf-http
 
 .PHONY: all deps check check-unit check-integration demo bench-sidecar fuzz lint fmt vmlinux \
 	manifests clean
@@ -107,6 +108,10 @@ $(BUILD)/podflow-collector: $(BUILD)/collector/main.o $(BUILD)/libpodflow.a
 $(BUILD)/pf-load: $(BUILD)/bench/pf-load.o $(BUILD)/libpodflow.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
+
+$(BUILD)/pf-http: $(BUILD)/bench/pf-http.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd -lcurl
 
 # --- tests -------------------------------------------------------------------
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(SIDECAR_MOD_OBJS) $(BUILD)/libpodflow.a
