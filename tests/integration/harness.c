@@ -122,7 +122,7 @@ uint64_t harness_cgroup_id(const char *abs)
 
 int harness_netns_enter(void)
 {
-	struct ifreq ifr = {0};
+	struct ifreq ifr = { 0 };
 	int fd, err = 0;
 
 	if (unshare(CLONE_NEWNET))
@@ -201,8 +201,8 @@ static void take_lines(struct sidecar *sc)
 
 void sidecar_poll(struct sidecar *sc, int timeout_ms)
 {
-	struct pollfd p[2] = {{.fd = sc->out_fd, .events = POLLIN},
-			      {.fd = sc->err_fd, .events = POLLIN}};
+	struct pollfd p[2] = { { .fd = sc->out_fd, .events = POLLIN },
+			       { .fd = sc->err_fd, .events = POLLIN } };
 	char buf[65536];
 
 	if (poll(p, 2, timeout_ms) <= 0)
@@ -406,7 +406,7 @@ static socklen_t make_addr(int family, const char *addr, uint16_t port, struct s
 
 static void set_timeouts(int fd)
 {
-	struct timeval tv = {.tv_sec = IO_TIMEOUT_MS / 1000};
+	struct timeval tv = { .tv_sec = IO_TIMEOUT_MS / 1000 };
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));

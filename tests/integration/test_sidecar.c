@@ -95,7 +95,7 @@ static int client_main(void *arg)
 			setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &p->maxseg, sizeof(p->maxseg));
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		{
-			struct sockaddr_storage ss = {0};
+			struct sockaddr_storage ss = { 0 };
 			socklen_t len;
 
 			if (p->family == AF_INET) {
@@ -137,7 +137,7 @@ static int client_main(void *arg)
 			return 0;
 		}
 		if (p->linger_rst) {
-			struct linger lg = {.l_onoff = 1, .l_linger = 0};
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		}
@@ -148,7 +148,7 @@ static int client_main(void *arg)
 
 static int read_exact(int fd, void *buf, size_t n)
 {
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	size_t got = 0;
 
 	while (got < n) {
@@ -313,10 +313,10 @@ static const char *const *args_of(const char *mode, const char *interval)
 static int exchange_exact(int family, const char *addr, const char *ip_text, uint64_t fam_text)
 {
 	const size_t req = 12345, resp = 54321;
-	struct peer srv = {.family = family, .addr = addr, .req = req, .resp = resp, .conns = 1};
+	struct peer srv = { .family = family, .addr = addr, .req = req, .resp = resp, .conns = 1 };
 	struct peer cli = srv;
-	struct client_run run = {0};
-	struct sidecar sc = {0};
+	struct client_run run = { 0 };
+	struct sidecar sc = { 0 };
 	pid_t spid = -1, server_pid;
 	uint16_t sport = 0, cport = 0;
 	int cerr = 0, ret = 1;
@@ -334,9 +334,10 @@ static int exchange_exact(int family, const char *addr, const char *ip_text, uin
 	ASSERT_EQ_U64("server exit", 0, harness_wait(spid, WAIT_MS));
 	spid = -1;
 
-	out = sidecar_wait_record(&sc, match_rec, &(struct match){"out", cport, sport, 1}, WAIT_MS);
+	out =
+	    sidecar_wait_record(&sc, match_rec, &(struct match){ "out", cport, sport, 1 }, WAIT_MS);
 	ASSERT_TRUE("out record", out != NULL);
-	in = sidecar_wait_record(&sc, match_rec, &(struct match){"in", sport, cport, 1}, WAIT_MS);
+	in = sidecar_wait_record(&sc, match_rec, &(struct match){ "in", sport, cport, 1 }, WAIT_MS);
 	ASSERT_TRUE("in record", in != NULL);
 
 	ASSERT_EQ_U64("out family", fam_text, rec_u64(out, "family"));
@@ -397,11 +398,13 @@ static int test_ipv6_exact(void)
 static int test_v4mapped(void)
 {
 	struct peer srv = {
-	    .family = AF_INET, .addr = "127.0.0.1", .req = 100, .resp = 200, .conns = 1};
+		.family = AF_INET, .addr = "127.0.0.1", .req = 100, .resp = 200, .conns = 1
+	};
 	struct peer cli = {
-	    .family = AF_INET6, .addr = "::ffff:127.0.0.1", .req = 100, .resp = 200, .conns = 1};
-	struct client_run run = {0};
-	struct sidecar sc = {0};
+		.family = AF_INET6, .addr = "::ffff:127.0.0.1", .req = 100, .resp = 200, .conns = 1
+	};
+	struct client_run run = { 0 };
+	struct sidecar sc = { 0 };
 	uint16_t sport = 0, cport = 0;
 	int cerr = 0, ret = 1;
 	pid_t spid = -1;
@@ -415,7 +418,8 @@ static int test_v4mapped(void)
 	ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
 	ASSERT_EQ_U64("connect errno", 0, cerr);
 	ASSERT_EQ_U64("client exit", 0, harness_wait(run.pid, WAIT_MS));
-	out = sidecar_wait_record(&sc, match_rec, &(struct match){"out", cport, sport, 1}, WAIT_MS);
+	out =
+	    sidecar_wait_record(&sc, match_rec, &(struct match){ "out", cport, sport, 1 }, WAIT_MS);
 	ASSERT_TRUE("out record", out != NULL);
 	ASSERT_EQ_U64("family", 4, rec_u64(out, "family"));
 	ASSERT_STR("local_ip", "127.0.0.1", rec_str(out, "local_ip"));
@@ -440,10 +444,11 @@ cleanup:
 static int test_outside_cgroup(void)
 {
 	struct peer osrv = {
-	    .family = AF_INET, .addr = "127.0.0.1", .req = 500, .resp = 700, .conns = 2};
+		.family = AF_INET, .addr = "127.0.0.1", .req = 500, .resp = 700, .conns = 2
+	};
 	struct peer ocli = osrv, mcli = osrv;
-	struct client_run orun = {0}, mrun = {0};
-	struct sidecar sc = {0};
+	struct client_run orun = { 0 }, mrun = { 0 };
+	struct sidecar sc = { 0 };
 	uint16_t sport = 0, ocport = 0, mcport = 0;
 	int cerr = 0, ret = 1;
 	pid_t spid = -1;
@@ -464,9 +469,9 @@ static int test_outside_cgroup(void)
 	ASSERT_TRUE("marker client", start_client(&mcli, g_container, &mrun) > 0);
 	ASSERT_EQ_U64("marker client report", 0, client_next(&mrun, &mcport, &cerr));
 	ASSERT_EQ_U64("marker client exit", 0, harness_wait(mrun.pid, WAIT_MS));
-	ASSERT_TRUE(
-	    "marker out record",
-	    sidecar_wait_record(&sc, match_rec, &(struct match){"out", mcport, sport, 1}, WAIT_MS));
+	ASSERT_TRUE("marker out record",
+		    sidecar_wait_record(&sc, match_rec, &(struct match){ "out", mcport, sport, 1 },
+					WAIT_MS));
 	ASSERT_EQ_U64("server exit", 0, harness_wait(spid, WAIT_MS));
 	spid = -1;
 	ret = stop_clean(&sc);
@@ -504,19 +509,19 @@ static int test_long_lived_deltas(void)
 {
 	const size_t chunk = 40000;
 	const int chunks = 3;
-	struct peer srv = {.family = AF_INET,
-			   .addr = "127.0.0.1",
-			   .req = chunk,
-			   .resp = 0,
-			   .conns = 1,
-			   .chunks = chunks};
+	struct peer srv = { .family = AF_INET,
+			    .addr = "127.0.0.1",
+			    .req = chunk,
+			    .resp = 0,
+			    .conns = 1,
+			    .chunks = chunks };
 	struct peer cli = srv;
-	struct client_run run = {0};
-	struct sidecar sc = {0};
+	struct client_run run = { 0 };
+	struct sidecar sc = { 0 };
 	uint16_t sport = 0, cport = 0;
 	int cerr = 0, ret = 1, n = 0, n_in = 0;
 	pid_t spid = -1;
-	struct match m = {"out", 0, 0, 0}, m_in = {"in", 0, 0, 0};
+	struct match m = { "out", 0, 0, 0 }, m_in = { "in", 0, 0, 0 };
 	uint64_t sum = 0;
 
 	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args_of("--per-connection", "300ms")));
@@ -549,9 +554,9 @@ static int test_long_lived_deltas(void)
 	ASSERT_EQ_U64("client exit", 0, harness_wait(run.pid, WAIT_MS));
 	ASSERT_EQ_U64("server exit", 0, harness_wait(spid, WAIT_MS));
 	spid = -1;
-	ASSERT_TRUE(
-	    "final record",
-	    sidecar_wait_record(&sc, match_rec, &(struct match){"out", cport, sport, 1}, WAIT_MS));
+	ASSERT_TRUE("final record",
+		    sidecar_wait_record(&sc, match_rec, &(struct match){ "out", cport, sport, 1 },
+					WAIT_MS));
 	ret = stop_clean(&sc);
 	if (ret)
 		goto cleanup;
@@ -586,9 +591,9 @@ cleanup:
 /* A refused connect is a record: flows 1, failed 1, ECONNREFUSED, zero bytes. */
 static int test_refused(void)
 {
-	struct peer cli = {.family = AF_INET, .addr = "127.0.0.1", .req = 10, .conns = 1};
-	struct client_run run = {0};
-	struct sidecar sc = {0};
+	struct peer cli = { .family = AF_INET, .addr = "127.0.0.1", .req = 10, .conns = 1 };
+	struct client_run run = { 0 };
+	struct sidecar sc = { 0 };
 	uint16_t port = 0, cport = 0;
 	int lfd, cerr = 0, ret = 1;
 	json_t *r;
@@ -603,7 +608,7 @@ static int test_refused(void)
 	ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
 	ASSERT_EQ_U64("connect errno", ECONNREFUSED, cerr);
 	ASSERT_EQ_U64("client exit", 0, harness_wait(run.pid, WAIT_MS));
-	r = sidecar_wait_record(&sc, match_rec, &(struct match){"out", -1, port, 1}, WAIT_MS);
+	r = sidecar_wait_record(&sc, match_rec, &(struct match){ "out", -1, port, 1 }, WAIT_MS);
 	ASSERT_TRUE("refused record", r != NULL);
 	ASSERT_EQ_U64("flows", 1, rec_u64(r, "flows"));
 	ASSERT_EQ_U64("closed", 1, rec_u64(r, "closed"));
@@ -627,9 +632,10 @@ cleanup:
 static int test_timed_out(void)
 {
 	struct peer cli = {
-	    .family = AF_INET, .addr = "127.0.0.1", .req = 10, .conns = 1, .syncnt = 1};
-	struct client_run run = {0};
-	struct sidecar sc = {0};
+		.family = AF_INET, .addr = "127.0.0.1", .req = 10, .conns = 1, .syncnt = 1
+	};
+	struct client_run run = { 0 };
+	struct sidecar sc = { 0 };
 	uint16_t port = 0, cport = 0;
 	int lfd = -1, cerr = 0, ret = 1, nft = 0;
 	json_t *r;
@@ -649,7 +655,7 @@ static int test_timed_out(void)
 	ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
 	ASSERT_EQ_U64("connect errno", ETIMEDOUT, cerr);
 	ASSERT_EQ_U64("client exit", 0, harness_wait(run.pid, WAIT_MS));
-	r = sidecar_wait_record(&sc, match_rec, &(struct match){"out", -1, port, 1}, WAIT_MS);
+	r = sidecar_wait_record(&sc, match_rec, &(struct match){ "out", -1, port, 1 }, WAIT_MS);
 	ASSERT_TRUE("timed-out record", r != NULL);
 	ASSERT_EQ_U64("flows", 1, rec_u64(r, "flows"));
 	ASSERT_EQ_U64("failed", 1, rec_u64(r, "failed"));
@@ -666,7 +672,7 @@ static int test_timed_out(void)
 		 * timeout arithmetic (6.x: time-based, usually 3 SYNs in ~3 s), so
 		 * check the invariant: one original SYN, the rest retransmissions.
 		 */
-		struct match m = {"out", cport, port, 0};
+		struct match m = { "out", cport, port, 0 };
 		int n;
 		uint64_t segs = sum_matching(&sc, &m, "segs_sent", &n);
 		uint64_t retrans = sum_matching(&sc, &m, "retransmits", &n);
@@ -695,10 +701,11 @@ static int test_retransmits(void)
 {
 	const size_t req = 2 * 1024 * 1024;
 	struct peer srv = {
-	    .family = AF_INET, .addr = "127.0.0.1", .req = req, .resp = 1, .conns = 1};
+		.family = AF_INET, .addr = "127.0.0.1", .req = req, .resp = 1, .conns = 1
+	};
 	struct peer cli = srv;
-	struct client_run run = {0};
-	struct sidecar sc = {0};
+	struct client_run run = { 0 };
+	struct sidecar sc = { 0 };
 	uint16_t sport = 0, cport = 0;
 	int cerr = 0, ret = 1, nft = 0;
 	pid_t spid = -1;
@@ -728,15 +735,16 @@ static int test_retransmits(void)
 	ASSERT_EQ_U64("client exit", 0, harness_wait(run.pid, 60000));
 	ASSERT_EQ_U64("server exit", 0, harness_wait(spid, WAIT_MS));
 	spid = -1;
-	out = sidecar_wait_record(&sc, match_rec, &(struct match){"out", cport, sport, 1}, WAIT_MS);
-	in = sidecar_wait_record(&sc, match_rec, &(struct match){"in", sport, cport, 1}, WAIT_MS);
+	out =
+	    sidecar_wait_record(&sc, match_rec, &(struct match){ "out", cport, sport, 1 }, WAIT_MS);
+	in = sidecar_wait_record(&sc, match_rec, &(struct match){ "in", sport, cport, 1 }, WAIT_MS);
 	ASSERT_TRUE("out record", out && in);
 	ret = stop_clean(&sc);
 	if (ret)
 		goto cleanup;
 	ret = 1;
 	{
-		struct match m = {"out", cport, sport, 0}, mi = {"in", sport, cport, 0};
+		struct match m = { "out", cport, sport, 0 }, mi = { "in", sport, cport, 0 };
 		int n;
 		uint64_t retrans = sum_matching(&sc, &m, "retransmits", &n);
 
@@ -771,10 +779,11 @@ static int test_aggregated(void)
 {
 	const int k = 5;
 	struct peer srv = {
-	    .family = AF_INET, .addr = "127.0.0.1", .req = 1000, .resp = 2000, .conns = k};
+		.family = AF_INET, .addr = "127.0.0.1", .req = 1000, .resp = 2000, .conns = k
+	};
 	struct peer cli = srv;
-	struct client_run run = {0};
-	struct sidecar sc = {0};
+	struct client_run run = { 0 };
+	struct sidecar sc = { 0 };
 	uint16_t sport = 0, cport = 0;
 	int cerr = 0, ret = 1;
 	pid_t spid = -1;
@@ -798,8 +807,8 @@ static int test_aggregated(void)
 		goto cleanup;
 	ret = 1;
 	ASSERT_EQ_U64("records: one per direction", 2, json_array_size(sc.records));
-	out = sidecar_wait_record(&sc, match_rec, &(struct match){"out", 0, sport, 0}, 0);
-	in = sidecar_wait_record(&sc, match_rec, &(struct match){"in", sport, 0, 0}, 0);
+	out = sidecar_wait_record(&sc, match_rec, &(struct match){ "out", 0, sport, 0 }, 0);
+	in = sidecar_wait_record(&sc, match_rec, &(struct match){ "in", sport, 0, 0 }, 0);
 	ASSERT_TRUE("out record (ephemeral port 0, service port kept)", out != NULL);
 	ASSERT_TRUE("in record (service port kept, ephemeral 0)", in != NULL);
 	ASSERT_EQ_U64("out flows", k, rec_u64(out, "flows"));
@@ -825,14 +834,100 @@ cleanup:
 	return ret;
 }
 
+/*
+ * Many short connections from two clients while the interval walk runs every
+ * 100 ms: the close path and the walk race on every socket, and the totals
+ * must still be exact: each connection counted once, each byte once.
+ */
+static int test_many_flows_exact(void)
+{
+	const int per_client = 1500, clients = 2;
+	struct peer srv = { .family = AF_INET,
+			    .addr = "127.0.0.1",
+			    .req = 321,
+			    .resp = 1234,
+			    .conns = per_client * clients };
+	struct peer cli = srv;
+	struct client_run run[2] = { { 0 } };
+	struct sidecar sc = { 0 };
+	uint16_t sport = 0, cport = 0;
+	int cerr = 0, ret = 1, n;
+	pid_t spid = -1;
+	struct match out = { "out", 0, 0, 0 }, in = { "in", 0, 0, 0 };
+	const uint64_t total = (uint64_t)per_client * clients;
+
+	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args_of(NULL, "100ms")));
+	spid = start_server(&srv, g_container, &sport);
+	ASSERT_TRUE("server started", spid > 0);
+	cli.port = sport;
+	cli.conns = per_client;
+	for (int c = 0; c < clients; c++)
+		ASSERT_TRUE("client started", start_client(&cli, g_container, &run[c]) > 0);
+	for (int c = 0; c < clients; c++) {
+		for (int i = 0; i < per_client; i++) {
+			ASSERT_EQ_U64("client report", 0, client_next(&run[c], &cport, &cerr));
+			ASSERT_EQ_U64("connect errno", 0, cerr);
+		}
+		ASSERT_EQ_U64("client exit", 0, harness_wait(run[c].pid, 60000));
+	}
+	ASSERT_EQ_U64("server exit", 0, harness_wait(spid, 60000));
+	spid = -1;
+	out.remote_port = sport;
+	in.local_port = sport;
+	{
+		uint64_t deadline = harness_now_ms() + WAIT_MS;
+
+		while ((sum_matching(&sc, &out, "closed", &n) < total ||
+			sum_matching(&sc, &in, "closed", &n) < total) &&
+		       harness_now_ms() < deadline)
+			sidecar_poll(&sc, 50);
+	}
+	ret = stop_clean(&sc);
+	if (ret)
+		goto cleanup;
+	ret = 1;
+	fprintf(stderr, "    %llu connections folded into %zu records\n", (unsigned long long)total,
+		json_array_size(sc.records));
+	/*
+	 * `closed` counts each connection exactly once; `flows` counts a
+	 * connection in every interval it was active in, so one that straddles
+	 * a walk is in two records.
+	 */
+	ASSERT_EQ_U64("out closed", total, sum_matching(&sc, &out, "closed", &n));
+	ASSERT_TRUE("out flows >= connections", sum_matching(&sc, &out, "flows", &n) >= total);
+	ASSERT_EQ_U64("out failed", 0, sum_matching(&sc, &out, "failed", &n));
+	ASSERT_EQ_U64("out bytes_sent", total * 321, sum_matching(&sc, &out, "bytes_sent", &n));
+	ASSERT_EQ_U64("out bytes_received", total * 1234,
+		      sum_matching(&sc, &out, "bytes_received", &n));
+	ASSERT_EQ_U64("in closed", total, sum_matching(&sc, &in, "closed", &n));
+	ASSERT_TRUE("in flows >= connections", sum_matching(&sc, &in, "flows", &n) >= total);
+	ASSERT_EQ_U64("in bytes_sent", total * 1234, sum_matching(&sc, &in, "bytes_sent", &n));
+	ASSERT_EQ_U64("in bytes_received", total * 321,
+		      sum_matching(&sc, &in, "bytes_received", &n));
+	ret = 0;
+cleanup:
+	if (ret && sc.records)
+		fprintf(stderr, "    (%zu records)\n", json_array_size(sc.records));
+	if (spid > 0) {
+		kill(spid, SIGKILL);
+		waitpid(spid, NULL, 0);
+	}
+	for (int c = 0; c < clients; c++)
+		if (run[c].pid)
+			client_close(&run[c]);
+	sidecar_free(&sc);
+	return ret;
+}
+
 /* An abortive close (SO_LINGER 0) is a reset on both sides. */
 static int test_resets(void)
 {
 	struct peer srv = {
-	    .family = AF_INET, .addr = "127.0.0.1", .req = 300, .resp = 400, .conns = 1};
+		.family = AF_INET, .addr = "127.0.0.1", .req = 300, .resp = 400, .conns = 1
+	};
 	struct peer cli = srv;
-	struct client_run run = {0};
-	struct sidecar sc = {0};
+	struct client_run run = { 0 };
+	struct sidecar sc = { 0 };
 	uint16_t sport = 0, cport = 0;
 	int cerr = 0, ret = 1;
 	pid_t spid = -1;
@@ -848,8 +943,9 @@ static int test_resets(void)
 	ASSERT_EQ_U64("client exit", 0, harness_wait(run.pid, WAIT_MS));
 	ASSERT_EQ_U64("server exit", 0, harness_wait(spid, WAIT_MS));
 	spid = -1;
-	out = sidecar_wait_record(&sc, match_rec, &(struct match){"out", cport, sport, 1}, WAIT_MS);
-	in = sidecar_wait_record(&sc, match_rec, &(struct match){"in", sport, cport, 1}, WAIT_MS);
+	out =
+	    sidecar_wait_record(&sc, match_rec, &(struct match){ "out", cport, sport, 1 }, WAIT_MS);
+	in = sidecar_wait_record(&sc, match_rec, &(struct match){ "in", sport, cport, 1 }, WAIT_MS);
 	ASSERT_TRUE("records", out && in);
 	ASSERT_EQ_U64("out resets (sent)", 1, rec_u64(out, "resets"));
 	ASSERT_EQ_U64("in resets (received)", 1, rec_u64(in, "resets"));
@@ -874,10 +970,11 @@ cleanup:
 static int test_sigterm_reports_open(void)
 {
 	struct peer srv = {
-	    .family = AF_INET, .addr = "127.0.0.1", .req = 777, .resp = 888, .conns = 1};
+		.family = AF_INET, .addr = "127.0.0.1", .req = 777, .resp = 888, .conns = 1
+	};
 	struct peer cli = srv;
-	struct client_run run = {0};
-	struct sidecar sc = {0};
+	struct client_run run = { 0 };
+	struct sidecar sc = { 0 };
 	uint16_t sport = 0, cport = 0;
 	int cerr = 0, ret = 1;
 	pid_t spid = -1;
@@ -913,8 +1010,8 @@ static int test_sigterm_reports_open(void)
 	if (ret)
 		goto cleanup;
 	ret = 1;
-	out = sidecar_wait_record(&sc, match_rec, &(struct match){"out", cport, sport, 0}, 0);
-	in = sidecar_wait_record(&sc, match_rec, &(struct match){"in", sport, cport, 0}, 0);
+	out = sidecar_wait_record(&sc, match_rec, &(struct match){ "out", cport, sport, 0 }, 0);
+	in = sidecar_wait_record(&sc, match_rec, &(struct match){ "in", sport, cport, 0 }, 0);
 	ASSERT_TRUE("open flows reported at exit", out && in);
 	ASSERT_EQ_U64("out closed", 0, rec_u64(out, "closed"));
 	ASSERT_EQ_U64("out flows", 1, rec_u64(out, "flows"));
@@ -985,28 +1082,29 @@ static int test_cli_errors(void)
 	char mount_rel[600];
 	int ret = 1;
 
-	ASSERT_EQ_U64(
-	    "interval without unit", 0,
-	    expect_failure((const char *const[]){"--interval", "10", NULL}, 2, "--interval 10", 0));
+	ASSERT_EQ_U64("interval without unit", 0,
+		      expect_failure((const char *const[]){ "--interval", "10", NULL }, 2,
+				     "--interval 10", 0));
 	ASSERT_EQ_U64("interval too short", 0,
-		      expect_failure((const char *const[]){"--interval", "5ms", NULL}, 2,
+		      expect_failure((const char *const[]){ "--interval", "5ms", NULL }, 2,
 				     "from 100ms to 1h", 0));
 	ASSERT_EQ_U64("unknown option", 0,
-		      expect_failure((const char *const[]){"--bogus", NULL}, 2, "--bogus", 0));
-	ASSERT_EQ_U64("missing cgroup", 0,
-		      expect_failure((const char *const[]){"--cgroup", "/no/such/cgroup-pf", NULL},
-				     2, "--cgroup /no/such/cgroup-pf", 0));
+		      expect_failure((const char *const[]){ "--bogus", NULL }, 2, "--bogus", 0));
+	ASSERT_EQ_U64(
+	    "missing cgroup", 0,
+	    expect_failure((const char *const[]){ "--cgroup", "/no/such/cgroup-pf", NULL }, 2,
+			   "--cgroup /no/such/cgroup-pf", 0));
 	ASSERT_EQ_U64("ring not a power of two", 0,
-		      expect_failure((const char *const[]){"--ring-bytes", "5000", NULL}, 2,
+		      expect_failure((const char *const[]){ "--ring-bytes", "5000", NULL }, 2,
 				     "--ring-bytes 5000", 0));
 	snprintf(mount_rel, sizeof(mount_rel), "%s/cgroup.procs", g_scope);
 	ASSERT_EQ_U64(
 	    "a file, not a cgroup dir", 0,
-	    expect_failure((const char *const[]){"--cgroup", mount_rel, NULL}, 2, "--cgroup", 0));
+	    expect_failure((const char *const[]){ "--cgroup", mount_rel, NULL }, 2, "--cgroup", 0));
 	/* not root: a clear message naming what is missing, exit 1 */
-	ASSERT_EQ_U64(
-	    "unprivileged", 0,
-	    expect_failure((const char *const[]){"--cgroup", g_scope, NULL}, 1, "CAP_BPF", 65534));
+	ASSERT_EQ_U64("unprivileged", 0,
+		      expect_failure((const char *const[]){ "--cgroup", g_scope, NULL }, 1,
+				     "CAP_BPF", 65534));
 	ret = 0;
 cleanup:
 	return ret;
@@ -1016,18 +1114,19 @@ static const struct {
 	const char *name;
 	int (*fn)(void);
 } tests[] = {
-    {"ipv4_out_and_in_exact", test_ipv4_exact},
-    {"outside_cgroup_no_record", test_outside_cgroup},
-    {"ipv6_out_and_in_exact", test_ipv6_exact},
-    {"v4mapped_shown_as_ipv4", test_v4mapped},
-    {"long_lived_interval_deltas", test_long_lived_deltas},
-    {"refused_connect", test_refused},
-    {"timed_out_connect", test_timed_out},
-    {"retransmits_under_loss", test_retransmits},
-    {"aggregated_folds_k_flows", test_aggregated},
-    {"resets_both_sides", test_resets},
-    {"sigterm_reports_open_flows", test_sigterm_reports_open},
-    {"cli_errors", test_cli_errors},
+	{ "ipv4_out_and_in_exact", test_ipv4_exact },
+	{ "outside_cgroup_no_record", test_outside_cgroup },
+	{ "ipv6_out_and_in_exact", test_ipv6_exact },
+	{ "v4mapped_shown_as_ipv4", test_v4mapped },
+	{ "long_lived_interval_deltas", test_long_lived_deltas },
+	{ "refused_connect", test_refused },
+	{ "timed_out_connect", test_timed_out },
+	{ "retransmits_under_loss", test_retransmits },
+	{ "aggregated_folds_k_flows", test_aggregated },
+	{ "resets_both_sides", test_resets },
+	{ "many_flows_exact_under_walks", test_many_flows_exact },
+	{ "sigterm_reports_open_flows", test_sigterm_reports_open },
+	{ "cli_errors", test_cli_errors },
 };
 
 int main(int argc, char **argv)
