@@ -147,8 +147,13 @@ static void fold(struct flow_table *ft, struct ft_entry *e, const struct flow_ev
 		e->start_ns = ev->start_ns;
 	if (ev->ts_ns > e->end_ns)
 		e->end_ns = ev->ts_ns;
-	if (ev->kind != FLOW_KIND_LATE)
-		r->flows++; /* a LATE event adds to a flow already counted */
+	if (ev->kind != FLOW_KIND_LATE) { /* a LATE event adds to a flow already counted */
+		/* per connection, one even when its INTERVAL and CLOSE share an interval */
+		if (ft->mode == FLOW_TABLE_PER_CONNECTION)
+			r->flows = 1;
+		else
+			r->flows++;
+	}
 	r->bytes_sent += ev->bytes_sent;
 	r->bytes_received += ev->bytes_received;
 	r->segs_sent += ev->segs_sent;

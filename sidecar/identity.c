@@ -193,7 +193,14 @@ static char *read_small_file(const char *path, int *err)
 		*err = -ENOMEM;
 		return NULL;
 	}
+	errno = 0;
 	n = fread(buf, 1, LABELS_MAX_BYTES + 1, f);
+	if (ferror(f)) { /* e.g. EISDIR: a read error is not an empty labels file */
+		*err = errno ? -errno : -EIO;
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
 	fclose(f);
 	if (n > LABELS_MAX_BYTES) {
 		free(buf);
