@@ -12,13 +12,13 @@ static const struct {
 	const char *name;
 	uint64_t ns;
 } units[] = {
-    /* longest names first so "ms" is not read as "m" followed by garbage */
-    {"ns", 1ULL},
-    {"us", 1000ULL},
-    {"ms", DURATION_NS_PER_MS},
-    {"s", DURATION_NS_PER_S},
-    {"m", 60ULL * DURATION_NS_PER_S},
-    {"h", 3600ULL * DURATION_NS_PER_S},
+	/* longest names first so "ms" is not read as "m" followed by garbage */
+	{ "ns", 1ULL },
+	{ "us", 1000ULL },
+	{ "ms", DURATION_NS_PER_MS },
+	{ "s", DURATION_NS_PER_S },
+	{ "m", 60ULL * DURATION_NS_PER_S },
+	{ "h", 3600ULL * DURATION_NS_PER_S },
 };
 
 int duration_parse(const char *s, uint64_t *out_ns)
@@ -65,17 +65,27 @@ int duration_parse(const char *s, uint64_t *out_ns)
 
 char *duration_format(uint64_t ns, char *buf, unsigned long len)
 {
-	if (ns % DURATION_NS_PER_S == 0) {
-		uint64_t s = ns / DURATION_NS_PER_S;
+	size_t off = 0;
 
-		if (s >= 60 && s % 60 == 0)
-			snprintf(buf, len, "%llum", (unsigned long long)(s / 60));
-		else
-			snprintf(buf, len, "%llus", (unsigned long long)s);
-	} else if (ns % DURATION_NS_PER_MS == 0) {
-		snprintf(buf, len, "%llums", (unsigned long long)(ns / DURATION_NS_PER_MS));
-	} else {
-		snprintf(buf, len, "%lluns", (unsigned long long)ns);
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	if (ns == 0) {
+		snprintf(buf, len, "0s");
+		return buf;
+	}
+	/* largest unit first: 5400s -> "1h30m", 1500ms -> "1s500ms" */
+	for (int i = (int)(sizeof(units) / sizeof(units[0])) - 1; i >= 0; i--) {
+		uint64_t n = ns / units[i].ns;
+		int w;
+
+		if (!n)
+			continue;
+		ns -= n * units[i].ns;
+		w = snprintf(buf + off, len - off, "%llu%s", (unsigned long long)n, units[i].name);
+		if (w < 0 || (size_t)w >= len - off)
+			break; /* truncated, still NUL-terminated */
+		off += (size_t)w;
 	}
 	return buf;
 }

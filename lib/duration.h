@@ -15,7 +15,7 @@
  */
 int duration_parse(const char *s, uint64_t *out_ns);
 
-/* Formats like "500ms", "10s", "1m30s" into buf; returns buf. */
+/* Formats as the parser reads it ("500ms", "1m30s", "1h", "0s") into buf; returns buf. */
 char *duration_format(uint64_t ns, char *buf, unsigned long len);
 
 #endif /* PODFLOW_DURATION_H */

@@ -9,7 +9,7 @@
 
 #include "jsonw.h"
 
-static const uint8_t v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 bool flow_addr_is_v4mapped(const uint8_t addr[16])
 {
@@ -35,16 +35,16 @@ const char *flow_err_name(uint16_t err, char *buf, unsigned long len)
 		uint16_t err;
 		const char *name;
 	} names[] = {
-	    {ECONNREFUSED, "ECONNREFUSED"},
-	    {ETIMEDOUT, "ETIMEDOUT"},
-	    {ECONNRESET, "ECONNRESET"},
-	    {EHOSTUNREACH, "EHOSTUNREACH"},
-	    {ENETUNREACH, "ENETUNREACH"},
-	    {ECONNABORTED, "ECONNABORTED"},
-	    {EPIPE, "EPIPE"},
-	    {EPROTO, "EPROTO"},
-	    {ENETDOWN, "ENETDOWN"},
-	    {EHOSTDOWN, "EHOSTDOWN"},
+		{ ECONNREFUSED, "ECONNREFUSED" },
+		{ ETIMEDOUT, "ETIMEDOUT" },
+		{ ECONNRESET, "ECONNRESET" },
+		{ EHOSTUNREACH, "EHOSTUNREACH" },
+		{ ENETUNREACH, "ENETUNREACH" },
+		{ ECONNABORTED, "ECONNABORTED" },
+		{ EPIPE, "EPIPE" },
+		{ EPROTO, "EPROTO" },
+		{ ENETDOWN, "ENETDOWN" },
+		{ EHOSTDOWN, "EHOSTDOWN" },
 	};
 
 	if (err == 0)
@@ -78,7 +78,7 @@ const char *flow_source_name(enum flow_remote_source src)
 
 void flow_record_json(const struct flow_record *r, struct jsonw *jw)
 {
-	static const struct flow_identity none = {0};
+	static const struct flow_identity none = { 0 };
 	const struct flow_identity *l = r->local ? r->local : &none;
 	const struct flow_identity *rm = r->remote ? r->remote : &none;
 	char ip[64], errbuf[16];

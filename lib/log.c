@@ -19,7 +19,7 @@ void log_init(const char *ident, enum log_level level)
 
 int log_level_parse(const char *s, enum log_level *out)
 {
-	static const char *const names[] = {"warn", "info", "debug"};
+	static const char *const names[] = { "warn", "info", "debug" };
 
 	for (unsigned int i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (strcmp(s, names[i]) == 0) {
@@ -32,7 +32,7 @@ int log_level_parse(const char *s, enum log_level *out)
 
 void log_vprintf(enum log_level level, const char *fmt, va_list ap)
 {
-	static const char *const tags[] = {"warn", "info", "debug"};
+	static const char *const tags[] = { "warn", "info", "debug" };
 	char line[1024], *big = NULL, *msg = line;
 	va_list ap2;
 	int n;

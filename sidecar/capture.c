@@ -63,13 +63,14 @@ static int on_event(void *ctx, void *data, size_t size)
  */
 static int check_caps(char *why, size_t whylen)
 {
-	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2];
 	static const struct {
 		int cap;
 		const char *name;
-	} need[] = {
-	    {CAP_BPF, "CAP_BPF"}, {CAP_PERFMON, "CAP_PERFMON"}, {CAP_NET_ADMIN, "CAP_NET_ADMIN"}};
+	} need[] = { { CAP_BPF, "CAP_BPF" },
+		     { CAP_PERFMON, "CAP_PERFMON" },
+		     { CAP_NET_ADMIN, "CAP_NET_ADMIN" } };
 	char missing[64] = "";
 
 	memset(data, 0, sizeof(data));
@@ -182,12 +183,12 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 		struct bpf_link **link;
 		const char *hook;
 	} tps[] = {
-	    {c->skel->progs.inet_sock_set_state, &c->skel->links.inet_sock_set_state,
-	     "tp_btf/inet_sock_set_state"},
-	    {c->skel->progs.tcp_receive_reset, &c->skel->links.tcp_receive_reset,
-	     "tp_btf/tcp_receive_reset"},
-	    {c->skel->progs.tcp_send_reset, &c->skel->links.tcp_send_reset,
-	     "tp_btf/tcp_send_reset"},
+		{ c->skel->progs.inet_sock_set_state, &c->skel->links.inet_sock_set_state,
+		  "tp_btf/inet_sock_set_state" },
+		{ c->skel->progs.tcp_receive_reset, &c->skel->links.tcp_receive_reset,
+		  "tp_btf/tcp_receive_reset" },
+		{ c->skel->progs.tcp_send_reset, &c->skel->links.tcp_send_reset,
+		  "tp_btf/tcp_send_reset" },
 	};
 	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
 		link = bpf_program__attach(tps[i].prog);

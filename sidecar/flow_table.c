@@ -3,6 +3,7 @@
 #include "flow_table.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -215,10 +216,26 @@ static int add(struct flow_table *ft, const struct flow_event *ev)
 	return 0;
 }
 
+static bool close_deferred(const struct flow_table *ft, uint64_t sock_id)
+{
+	/* linear: LATE events are rare (an RST after an abortive close) */
+	for (uint32_t i = 0; i < ft->n_deferred; i++)
+		if (ft->deferred[i].sock_id == sock_id && ft->deferred[i].kind == FLOW_KIND_CLOSE)
+			return true;
+	return false;
+}
+
 int flow_table__add(struct flow_table *ft, const struct flow_event *ev)
 {
-	if (ft->cut_ns && ev->kind != FLOW_KIND_INTERVAL && ev->ts_ns > ft->cut_ns &&
-	    ft->n_deferred < ft->capacity) {
+	bool defer = false;
+
+	if (ft->cut_ns && ft->n_deferred < ft->capacity) {
+		if (ev->kind == FLOW_KIND_CLOSE)
+			defer = ev->ts_ns > ft->cut_ns;
+		else if (ev->kind == FLOW_KIND_LATE)
+			defer = close_deferred(ft, ev->sock_id); /* stay with its close */
+	}
+	if (defer) {
 		ft->deferred[ft->n_deferred++] = *ev;
 		return 0;
 	}

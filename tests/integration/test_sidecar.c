@@ -275,6 +275,9 @@ static int stop_clean(struct sidecar *sc)
 	ASSERT_TRUE("stats line at exit", stats != NULL);
 	ASSERT_TRUE("no ring-full drops", strstr(stats, " drops_ring_full=0 ") != NULL);
 	ASSERT_TRUE("no storage drops", strstr(stats, " drops_storage_fail=0 ") != NULL);
+	ASSERT_TRUE("no late-reset drops", strstr(stats, " drops_late_reset=0 ") != NULL);
+	ASSERT_TRUE("no table drops", strstr(stats, " drops_table=0 ") != NULL);
+	ASSERT_TRUE("no walk errors", strstr(stats, " walk_errors=0 ") != NULL);
 	return 0;
 cleanup:
 	fprintf(stderr, "    sidecar stderr:\n%s\n", sc->err_text ? sc->err_text : "");

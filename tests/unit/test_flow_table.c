@@ -743,7 +743,7 @@ static void test_late_reset(void **state)
 	assert_int_equal(c.recs[0].bytes_sent, 10);
 	assert_int_equal(c.recs[0].end_ms, WALL_MS(5 * NS_PER_S) + 1);
 
-	/* stamped after the cut, it is deferred like a close */
+	/* after the cut, a LATE event stays with its close: here the close is in */
 	flow_table__set_cut(ft, cut);
 	ev = out_event(2, 40002, FLOW_KIND_CLOSE, cut - 1);
 	assert_int_equal(flow_table__add(ft, &ev), 0);
@@ -753,9 +753,27 @@ static void test_late_reset(void **state)
 	assert_int_equal(flush(ft, 10 * NS_PER_S, &c), 1);
 	assert_int_equal(c.recs[0].flows, 1);
 	assert_int_equal(c.recs[0].closed, 1);
-	assert_int_equal(c.recs[0].resets, 0);
+	assert_int_equal(c.recs[0].resets, 1);
+	assert_int_equal(flush(ft, cut, &c), 0);
+
+	/* ... and here the close was deferred, so its LATE event goes with it */
+	flow_table__set_cut(ft, cut);
+	ev = out_event(3, 40003, FLOW_KIND_CLOSE, cut + 1);
+	assert_int_equal(flow_table__add(ft, &ev), 0);
+	ev = out_event(3, 40003, FLOW_KIND_LATE, cut + 2);
+	ev.resets = 1;
+	assert_int_equal(flow_table__add(ft, &ev), 0);
+	assert_int_equal(flush(ft, 10 * NS_PER_S, &c), 0);
 	assert_int_equal(flush(ft, cut, &c), 1);
-	/* no new flow in the next interval, only the reset */
+	assert_int_equal(c.recs[0].flows, 1);
+	assert_int_equal(c.recs[0].closed, 1);
+	assert_int_equal(c.recs[0].resets, 1);
+
+	/* a LATE event whose close was already written stands alone: flows 0 */
+	ev = out_event(4, 40004, FLOW_KIND_LATE, cut + 3);
+	ev.resets = 1;
+	assert_int_equal(flow_table__add(ft, &ev), 0);
+	assert_int_equal(flush(ft, cut, &c), 1);
 	assert_int_equal(c.recs[0].flows, 0);
 	assert_int_equal(c.recs[0].closed, 0);
 	assert_int_equal(c.recs[0].failed, 0);
