@@ -133,8 +133,10 @@ check-integration: $(BINS) $(INTEG_TESTS)
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory check-unit
-	$(Q)$(MAKE) --no-print-directory SAN=address,undefined BUILD=$(BUILD)/san check-unit
 	$(Q)$(MAKE) --no-print-directory check-integration
+	@echo "  CHECK    again under AddressSanitizer and UBSan"
+	$(Q)$(MAKE) --no-print-directory SAN=address,undefined BUILD=$(BUILD)/san \
+		check-unit check-integration
 	@echo "  CHECK    all tests passed"
 
 # --- the main job and benchmarks ----------------------------------------------
