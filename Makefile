@@ -40,7 +40,7 @@ LDFLAGS += $(LDFLAGS_SAN)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Ibpf
 
 LIB_SRCS     := lib/log.c lib/duration.c lib/jsonw.c lib/flow.c
-SIDECAR_MODS := sidecar/flow_table.c sidecar/cgroup.c sidecar/identity.c
+SIDECAR_MODS := sidecar/flow_table.c sidecar/cgroup.c sidecar/identity.c sidecar/netns.c
 SIDECAR_SRCS := $(SIDECAR_MODS) sidecar/capture.c sidecar/main.c
 
 LIB_OBJS     := $(LIB_SRCS:%.c=$(BUILD)/%.o)

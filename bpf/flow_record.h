@@ -41,9 +41,9 @@ enum {
  * bytes; an AF_INET socket's are stored v4-mapped (::ffff:a.b.c.d).
  */
 struct flow_event {
-	__u64 sock_id;	  /* unique per connection for this load of the programs */
-	__u64 cgroup_id;  /* cgroup v2 id of the task that created the socket */
-	__u64 start_ns;	  /* CLOCK_BOOTTIME ns when the connection began (SYN sent / received) */
+	__u64 sock_id;	  /* the socket cookie: unique per socket until reboot */
+	__u64 cgroup_id;  /* cgroup v2 id of the socket (its creator's, inherited on accept) */
+	__u64 start_ns;	  /* CLOCK_BOOTTIME ns when the connection began (connect() / accepted) */
 	__u64 ts_ns;	  /* CLOCK_BOOTTIME ns of this event */
 	__u64 bytes_sent; /* unique payload bytes sent (retransmits not counted twice) */
 	__u64 bytes_received; /* payload bytes received in order (FIN excluded) */
@@ -53,7 +53,7 @@ struct flow_event {
 	__u32 resets; /* RSTs sent or received on this socket */
 	__u32 srtt_us;
 	__u32 min_rtt_us;
-	__u32 pid; /* tgid that created the socket (for accepted ones: the listener's) */
+	__u32 pid; /* tgid that called connect() (for accepted ones: listen()) */
 	__u16 local_port;
 	__u16 remote_port;
 	__u8 local_addr[16];
@@ -75,14 +75,14 @@ _Static_assert(sizeof(struct flow_event) == 136, "flow_event layout changed");
  * sidecar's stats line and exported as a metric.
  */
 struct flow_kstats {
-	__u64 ring_full;       /* flow_event not reserved: ring buffer full (record lost) */
-	__u64 storage_fail;    /* socket in scope left untracked: sk_storage allocation failed */
-	__u64 iter_deferred;   /* interval walk paused for ring space (no loss, just retried) */
-	__u64 sockets_tracked; /* TCP sockets marked in scope (created or accepted) */
-	__u64 flows_started;   /* connections started (SYN sent or child created) */
-	__u64 flows_closed;    /* connections that reached TCP_CLOSE */
-	__u64 wakeups;	       /* forced reader wakeups (fill watermark crossed) */
-	__u64 late_lost;       /* RST after close not reported: its final report was in flight */
+	__u64 ring_full;     /* flow_event not reserved: ring buffer full (record lost) */
+	__u64 map_full;	     /* connection not tracked: the flows map is full (--max-connections) */
+	__u64 listener_full; /* listener not recorded: its accepted flows lack pid and comm */
+	__u64 iter_deferred; /* interval walk paused for ring space (no loss, just retried) */
+	__u64 flows_started; /* connections tracked (connect() called, or accepted) */
+	__u64 flows_closed;  /* tracked connections that reached TCP_CLOSE */
+	__u64 wakeups;	     /* forced reader wakeups (fill watermark crossed) */
+	__u64 _reserved;
 };
 
 _Static_assert(sizeof(struct flow_kstats) == 64, "flow_kstats layout changed");

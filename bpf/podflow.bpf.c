@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Cgroup-scoped TCP flow capture: marks sockets in scope, reports their counters. */
+/* Cgroup-scoped TCP flow capture: sockops on the scope cgroup, reports per flow. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -11,7 +11,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Tunables, set by user space between open and load. */
-const volatile __u32 self_tgid = 0;	   /* the sidecar's own sockets are never reported */
+const volatile __u32 self_tgid = 0;	   /* the sidecar's own connections are never reported */
 const volatile __u64 wakeup_bytes = 65536; /* ring fill that forces a reader wakeup */
 const volatile __u64 iter_reserve = 8192;  /* free ring bytes the interval walk keeps */
 
@@ -19,20 +19,39 @@ struct flow_kstats kstats = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 21); /* resized by user space before load */
+	__uint(max_entries, 1 << 22); /* resized by user space before load */
 } events SEC(".maps");
 
 /*
- * One entry per TCP socket created in scope.  BPF_F_CLONE copies a
- * listener's entry to every child it accepts, which is how an accepted
- * connection, created in softirq, learns its owner's pid, comm and cgroup.
+ * Live connections in scope, keyed by socket cookie.  Not sk_storage: a
+ * per-socket storage allocation, its copy to every accepted child and its
+ * RCU-deferred free cost ~8 us per connection here (docs/performance.md);
+ * a hash entry costs a fraction of that.  Every entry is deleted at
+ * TCP_CLOSE, which the kernel guarantees before it frees a socket that left
+ * TCP_CLOSE (inet_csk_destroy_sock() warns otherwise).
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
-	__type(key, int);
-	__type(value, struct sock_info);
-} socks SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory follows the connections, up to the cap */
+	__uint(max_entries, 65536);	      /* resized by user space before load */
+	__type(key, __u64);
+	__type(value, struct flow_state);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct listener_key);
+	__type(value, struct listener_info);
+} listeners SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct closed_flow);
+} closed SEC(".maps");
 
 static __always_inline long ring_flags(void)
 {
@@ -41,13 +60,6 @@ static __always_inline long ring_flags(void)
 		return BPF_RB_FORCE_WAKEUP;
 	}
 	return BPF_RB_NO_WAKEUP;
-}
-
-static __always_inline __u64 next_sock_id(void)
-{
-	static __u64 sock_seq;
-
-	return __sync_fetch_and_add(&sock_seq, 1) + 1;
 }
 
 /*
@@ -74,17 +86,19 @@ static __always_inline void read_counters(struct tcp_sock *tp, struct sock_count
 	c->min_rtt_us = min_rtt == ~0U ? 0 : min_rtt; /* ~0U: no sample yet */
 }
 
-static __always_inline void read_tuple(struct tcp_sock *tp, struct sock *sk, struct sock_tuple *t)
+static __always_inline void read_tuple(struct tcp_sock *tp, struct sock_tuple *t)
 {
-	t->family = sk->__sk_common.skc_family;
+	struct sock_common *skc = &tp->inet_conn.icsk_inet.sk.__sk_common;
+
+	t->family = skc->skc_family;
 	/* inet_sport, unlike skc_num, survives inet_put_port() at close */
 	t->local_port = bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport);
-	t->remote_port = bpf_ntohs(sk->__sk_common.skc_dport);
+	t->remote_port = bpf_ntohs(skc->skc_dport);
 	if (t->family == AF_INET6) {
-		BPF_CORE_READ_INTO(&t->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&t->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&t->local_addr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&t->remote_addr, skc, skc_v6_daddr.in6_u.u6_addr8);
 	} else {
-		__u32 l = sk->__sk_common.skc_rcv_saddr, r = sk->__sk_common.skc_daddr;
+		__u32 l = skc->skc_rcv_saddr, r = skc->skc_daddr;
 
 		__builtin_memset(t->local_addr, 0, 10);
 		__builtin_memset(t->remote_addr, 0, 10);
@@ -95,309 +109,321 @@ static __always_inline void read_tuple(struct tcp_sock *tp, struct sock *sk, str
 	}
 }
 
-/*
- * Reserve and fill one event: deltas of `now` against the socket's last
- * reported baseline.  The caller holds si->lock.  Returns 0 or -ENOSPC
- * (counted as ring_full).
- */
-static __always_inline int emit(struct sock_info *si, const struct sock_counters *now,
-				const struct sock_tuple *t, __u8 kind, __u16 err)
+/* cgroup v2 id of the socket's cgroup: its creator's, inherited by accepted children. */
+static __always_inline __u64 sock_cgroup_id(struct tcp_sock *tp)
 {
-	__u32 resets = si->resets;
+	return BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup, kn, id);
+}
+
+/*
+ * One event: deltas of `now` against what this flow already reported.
+ * Returns 0, or -1 when the ring is full (counted; the baseline is kept, so
+ * an interval report's delta is carried to the next one).
+ */
+static __always_inline int emit(__u64 cookie, struct flow_state *st,
+				const struct sock_counters *now, const struct sock_tuple *t,
+				__u8 kind, __u16 err)
+{
 	struct flow_event *e;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&kstats.ring_full, 1);
-		return -ENOSPC;
+		return -1;
 	}
-	e->sock_id = si->sock_id;
-	e->cgroup_id = si->cgroup_id;
-	e->start_ns = si->start_ns;
+	e->sock_id = cookie;
+	e->cgroup_id = st->cgroup_id;
+	e->start_ns = st->start_ns;
 	e->ts_ns = bpf_ktime_get_boot_ns();
-	e->bytes_sent = now->bytes_sent - si->rep.bytes_sent;
-	e->bytes_received = now->bytes_received - si->rep.bytes_received;
+	e->bytes_sent = now->bytes_sent - st->rep.bytes_sent;
+	e->bytes_received = now->bytes_received - st->rep.bytes_received;
 	/* u32 kernel counters: unsigned subtraction is right across a wrap */
-	e->segs_sent = now->segs_out - si->rep.segs_out;
-	e->segs_received = now->segs_in - si->rep.segs_in;
-	e->retransmits = now->total_retrans - si->rep.total_retrans;
-	e->resets = resets - si->rep_resets;
+	e->segs_sent = now->segs_out - st->rep.segs_out;
+	e->segs_received = now->segs_in - st->rep.segs_in;
+	e->retransmits = now->total_retrans - st->rep.total_retrans;
+	e->resets = st->resets - st->rep_resets;
 	e->srtt_us = now->srtt_us;
 	e->min_rtt_us = now->min_rtt_us;
-	e->pid = si->pid;
+	e->pid = st->pid;
 	e->local_port = t->local_port;
 	e->remote_port = t->remote_port;
 	__builtin_memcpy(e->local_addr, t->local_addr, 16);
 	__builtin_memcpy(e->remote_addr, t->remote_addr, 16);
-	__builtin_memcpy(e->comm, si->comm, FLOW_COMM_LEN);
+	__builtin_memcpy(e->comm, st->comm, FLOW_COMM_LEN);
 	e->err = err;
 	e->family = t->family;
 	e->kind = kind;
-	e->direction = si->direction;
-	e->flags = (si->established ? FLOW_F_ESTABLISHED : 0) | (si->reported ? 0 : FLOW_F_FIRST);
+	e->direction = st->direction;
+	e->flags = (st->established ? FLOW_F_ESTABLISHED : 0) | (st->reported ? 0 : FLOW_F_FIRST);
 	e->_pad[0] = e->_pad[1] = 0;
+	st->rep = *now;
+	st->rep_resets = st->resets;
+	st->reported = 1;
 	bpf_ringbuf_submit(e, ring_flags());
-
-	si->rep = *now;
-	si->rep_resets = resets;
-	si->reported = 1;
 	return 0;
 }
 
-/*
- * Final report of a closed flow, from the counters the close path saved.
- * Exactly one caller wins: whoever holds si->lock while closed && !final_done.
- */
-static __always_inline void emit_final_locked(struct sock_info *si)
+static __always_inline void flow_begin(struct bpf_sock_ops *skops, struct tcp_sock *tp,
+				       __u8 direction, const struct listener_info *owner)
 {
-	if (si->final_done)
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	struct flow_state st = {};
+
+	st.cgroup_id = sock_cgroup_id(tp);
+	st.start_ns = bpf_ktime_get_boot_ns();
+	st.direction = direction;
+	if (owner) {
+		st.pid = owner->pid;
+		__builtin_memcpy(st.comm, owner->comm, sizeof(st.comm));
+	} else if (direction == FLOW_DIR_OUT) {
+		st.pid = bpf_get_current_pid_tgid() >> 32; /* connect() runs in its caller */
+		bpf_get_current_comm(st.comm, sizeof(st.comm));
+	}
+	st.established = direction == FLOW_DIR_IN;
+	if (bpf_map_update_elem(&flows, &cookie, &st, BPF_ANY)) {
+		__sync_fetch_and_add(&kstats.map_full, 1);
 		return;
-	si->final_done = 1;
-	emit(si, &si->fin, &si->fin_tuple, FLOW_KIND_CLOSE, si->fin_err);
-}
-
-static __always_inline int try_lock(struct sock_info *si)
-{
-	return __sync_val_compare_and_swap(&si->lock, 0, 1) == 0;
-}
-
-static __always_inline void unlock(struct sock_info *si)
-{
-	__sync_lock_test_and_set(&si->lock, 0);
-}
-
-/* (Re)start flow accounting on a socket entering SYN_SENT or SYN_RECV. */
-static __always_inline void flow_begin(struct sock_info *si, __u8 direction)
-{
-	si->sock_id = next_sock_id();
-	si->start_ns = bpf_ktime_get_boot_ns();
-	si->direction = direction;
-	si->established = 0;
-	si->reported = 0;
-	si->closed = 0;
-	si->final_done = 0;
-	si->resets = 0;
-	si->rep_resets = 0;
-	__builtin_memset(&si->rep, 0, sizeof(si->rep));
+	}
+	/* ask for BPF_SOCK_OPS_STATE_CB on this socket: TCP_CLOSE ends the flow */
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 	__sync_fetch_and_add(&kstats.flows_started, 1);
 }
 
-SEC("cgroup/sock_create")
-int sock_create(struct bpf_sock *ctx)
+static __always_inline void listener_start(struct bpf_sock_ops *skops, struct tcp_sock *tp)
 {
-	struct sock_info *si;
-	__u64 pid_tgid;
+	struct listener_key key = { .netns_cookie = bpf_get_netns_cookie(skops),
+				    .port = (__u16)skops->local_port };
+	struct listener_info li = {};
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
-	if (ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
-		return 1;
-	if (ctx->family != AF_INET && ctx->family != AF_INET6)
-		return 1;
-	pid_tgid = bpf_get_current_pid_tgid();
-	if ((__u32)(pid_tgid >> 32) == self_tgid)
-		return 1;
-
-	si = bpf_sk_storage_get(&socks, ctx, NULL, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!si) {
-		__sync_fetch_and_add(&kstats.storage_fail, 1);
-		return 1; /* never refuse the application's socket */
+	li.cookie = bpf_get_socket_cookie(skops);
+	li.cgroup_id = sock_cgroup_id(tp);
+	li.pid = pid_tgid >> 32;
+	li.ignore = li.pid == self_tgid;
+	bpf_get_current_comm(li.comm, sizeof(li.comm));
+	if (bpf_map_update_elem(&listeners, &key, &li, BPF_ANY)) {
+		__sync_fetch_and_add(&kstats.listener_full, 1);
+		return;
 	}
-	si->pid = pid_tgid >> 32;
-	si->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(si->comm, sizeof(si->comm));
-	__sync_fetch_and_add(&kstats.sockets_tracked, 1);
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+static __always_inline void listener_stop(struct bpf_sock_ops *skops)
+{
+	struct listener_key key = { .netns_cookie = bpf_get_netns_cookie(skops),
+				    .port = (__u16)skops->local_port };
+	struct listener_info *li = bpf_map_lookup_elem(&listeners, &key);
+
+	if (li && li->cookie == bpf_get_socket_cookie(skops))
+		bpf_map_delete_elem(&listeners, &key);
+}
+
+/*
+ * TCP_CLOSE straight from a synchronized state (not the orderly
+ * FIN_WAIT2/LAST_ACK/CLOSING paths, not a failed connect) is an abort, a
+ * reset or a timeout: tcp_disconnect() and __tcp_close() set TCP_CLOSE and
+ * then send their RST, which must still be reported with this flow.
+ */
+static __always_inline bool abortive(int oldstate, struct tcp_sock *tp)
+{
+	struct sock *sk = &tp->inet_conn.icsk_inet.sk;
+	bool linger0 = (sk->__sk_common.skc_flags &
+			(1UL << bpf_core_enum_value(enum sock_flags, SOCK_LINGER))) &&
+		       !sk->sk_lingertime;
+
+	return oldstate == TCP_ESTABLISHED || oldstate == TCP_CLOSE_WAIT ||
+	       oldstate == TCP_FIN_WAIT1 || oldstate == TCP_SYN_RECV ||
+	       (oldstate == TCP_FIN_WAIT2 && linger0);
+}
+
+static __always_inline void flow_end(struct bpf_sock_ops *skops, struct tcp_sock *tp, int oldstate)
+{
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	struct flow_state *st = bpf_map_lookup_elem(&flows, &cookie);
+	struct sock_counters now;
+	struct sock_tuple t;
+
+	if (!st)
+		return;
+	read_counters(tp, &now);
+	read_tuple(tp, &t);
+	emit(cookie, st, &now, &t, FLOW_KIND_CLOSE, tp->inet_conn.icsk_inet.sk.sk_err);
+	__sync_fetch_and_add(&kstats.flows_closed, 1);
+	if (abortive(oldstate, tp)) {
+		/* rare by definition, so this copy costs nothing overall */
+		struct closed_flow cf = { .st = *st, .t = t };
+
+		cf.srtt_us = now.srtt_us;
+		cf.min_rtt_us = now.min_rtt_us;
+		bpf_map_update_elem(&closed, &cookie, &cf, BPF_ANY);
+	}
+	bpf_map_delete_elem(&flows, &cookie);
+}
+
+/*
+ * Attached to the scope cgroup: the kernel runs it only for sockets whose
+ * cgroup is the scope or below it (an accepted socket inherits its
+ * listener's), so scoping costs nothing for the rest of the host.
+ */
+SEC("sockops")
+int sock_ops(struct bpf_sock_ops *skops)
+{
+	struct listener_key lkey;
+	struct listener_info *li;
+	struct flow_state *st;
+	struct bpf_sock *sk;
+	struct tcp_sock *tp;
+	__u64 cookie;
+
+	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+	case BPF_SOCK_OPS_STATE_CB:
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		cookie = bpf_get_socket_cookie(skops);
+		st = bpf_map_lookup_elem(&flows, &cookie);
+		if (st)
+			st->established = 1;
+		return 1;
+	default:
+		return 1; /* leave skops->reply alone: the kernel's defaults stand */
+	}
+	sk = skops->sk;
+	if (!sk)
+		return 1;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return 1;
+
+	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		if ((__u32)(bpf_get_current_pid_tgid() >> 32) != self_tgid)
+			flow_begin(skops, tp, FLOW_DIR_OUT, NULL);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		/* softirq: the owner is whoever called listen() on this port */
+		lkey.netns_cookie = bpf_get_netns_cookie(skops);
+		lkey.port = (__u16)skops->local_port;
+		__builtin_memset(lkey._pad, 0, sizeof(lkey._pad));
+		li = bpf_map_lookup_elem(&listeners, &lkey);
+		if (!li || !li->ignore)
+			flow_begin(skops, tp, FLOW_DIR_IN, li);
+		break;
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		listener_start(skops, tp);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] != TCP_CLOSE)
+			break;
+		if (skops->args[0] == TCP_LISTEN)
+			listener_stop(skops);
+		else
+			flow_end(skops, tp, (int)skops->args[0]);
+		break;
+	}
 	return 1;
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
+/* The socket's cookie if it has one (0: never asked for, so never ours). */
+static __always_inline __u64 sk_cookie(struct sock_common *skc)
 {
-	struct sock_info *si;
-	struct tcp_sock *tp;
-
-	if (sk->sk_protocol != IPPROTO_TCP)
-		return 0;
-	si = bpf_sk_storage_get(&socks, sk, NULL, 0);
-	if (!si)
-		return 0; /* not created in scope */
-
-	switch (newstate) {
-	case TCP_SYN_SENT:
-		flow_begin(si, FLOW_DIR_OUT);
-		return 0;
-	case TCP_SYN_RECV:
-		/* a child just cloned from the listener, entry included */
-		if (oldstate == TCP_LISTEN) {
-			flow_begin(si, FLOW_DIR_IN);
-			__sync_fetch_and_add(&kstats.sockets_tracked, 1);
-		}
-		return 0;
-	case TCP_ESTABLISHED:
-		si->established = 1;
-		return 0;
-	case TCP_CLOSE:
-		break;
-	default:
-		return 0;
-	}
-
-	if (!si->direction || si->closed)
-		return 0; /* a listener or never-connected socket: no flow */
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
-		return 0;
-	/*
-	 * Save the final counters and tuple before publishing `closed`: the
-	 * interval walk may hold the lock right now, and if so it emits the
-	 * final record from these saved values (the socket may be freed and
-	 * its memory reused once we return).
-	 */
-	read_counters(tp, &si->fin);
-	read_tuple(tp, sk, &si->fin_tuple);
-	si->fin_err = sk->sk_err;
-	__sync_lock_test_and_set(&si->closed, 1);
-	__sync_fetch_and_add(&kstats.flows_closed, 1);
-	if (try_lock(si)) {
-		emit_final_locked(si);
-		unlock(si);
-	}
-	return 0;
+	return (__u64)skc->skc_cookie.counter;
 }
 
-/* An RST sent after TCP_CLOSE: one FLOW_KIND_LATE event.  Caller holds the lock. */
-static __always_inline void emit_late_reset(struct sock_info *si)
+/* An RST the kernel sent after the close reported the flow: a LATE event. */
+static __always_inline void late_reset(__u64 cookie)
 {
-	__u32 resets = si->resets;
-	struct flow_event *e;
+	struct closed_flow *cf = bpf_map_lookup_elem(&closed, &cookie);
+	struct sock_counters now = {};
+	struct flow_state st;
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		__sync_fetch_and_add(&kstats.ring_full, 1);
+	if (!cf)
 		return;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->sock_id = si->sock_id;
-	e->cgroup_id = si->cgroup_id;
-	e->start_ns = si->start_ns;
-	e->ts_ns = bpf_ktime_get_boot_ns();
-	e->resets = resets - si->rep_resets;
-	e->srtt_us = si->fin.srtt_us;
-	e->min_rtt_us = si->fin.min_rtt_us;
-	e->pid = si->pid;
-	e->local_port = si->fin_tuple.local_port;
-	e->remote_port = si->fin_tuple.remote_port;
-	__builtin_memcpy(e->local_addr, si->fin_tuple.local_addr, 16);
-	__builtin_memcpy(e->remote_addr, si->fin_tuple.remote_addr, 16);
-	__builtin_memcpy(e->comm, si->comm, FLOW_COMM_LEN);
-	e->family = si->fin_tuple.family;
-	e->kind = FLOW_KIND_LATE;
-	e->direction = si->direction;
-	e->flags = si->established ? FLOW_F_ESTABLISHED : 0;
-	bpf_ringbuf_submit(e, ring_flags());
-	si->rep_resets = resets;
+	st = cf->st;
+	st.resets++;
+	/* counters unchanged since the close: only the reset is new */
+	now = st.rep;
+	now.srtt_us = cf->srtt_us;
+	now.min_rtt_us = cf->min_rtt_us;
+	emit(cookie, &st, &now, &cf->t, FLOW_KIND_LATE, 0);
+	bpf_map_delete_elem(&closed, &cookie);
 }
 
-static __always_inline void count_reset(struct sock *sk)
+static __always_inline void count_reset(struct sock *sk, bool sent)
 {
-	struct sock_info *si;
+	struct flow_state *st;
+	__u64 cookie;
 
 	if (!sk)
 		return; /* a stateless reset: no socket of ours */
-	si = bpf_sk_storage_get(&socks, sk, NULL, 0);
-	if (!si || !si->direction)
+	cookie = sk_cookie(&sk->__sk_common);
+	if (!cookie)
 		return;
-	__sync_fetch_and_add(&si->resets, 1);
-	if (!__sync_fetch_and_add(&si->closed, 0))
-		return; /* the next report of this live socket carries it */
-	/*
-	 * tcp_disconnect() (SO_LINGER 0) and __tcp_close() with unread data
-	 * set TCP_CLOSE before sending their RST, so the flow's final report
-	 * may already be out: this reset follows it as a LATE event.
-	 */
-	if (try_lock(si)) {
-		if (!si->final_done)
-			emit_final_locked(si); /* includes this reset */
-		else
-			emit_late_reset(si);
-		unlock(si);
-	} else {
-		/* the interval walk is emitting the final right now */
-		__sync_fetch_and_add(&kstats.late_lost, 1);
-	}
+	st = bpf_map_lookup_elem(&flows, &cookie);
+	if (st)
+		__sync_fetch_and_add(&st->resets, 1);
+	else if (sent)
+		late_reset(cookie);
 }
 
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(tcp_receive_reset, struct sock *sk)
 {
-	count_reset(sk);
+	count_reset(sk, false);
 	return 0;
 }
 
 SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(tcp_send_reset, struct sock *sk)
 {
-	count_reset(sk);
+	count_reset(sk, true);
 	return 0;
 }
 
 /*
- * Interval walk over the tracked sockets only (not every TCP socket of the
- * host).  User space reads the iterator once per aggregation interval; each
- * live socket whose counters moved gets one FLOW_KIND_INTERVAL event.
- * Returning 1 stops the read with EAGAIN and re-visits this socket on the
- * next read, which is how the walk waits for the reader to make ring space
- * instead of losing events.
+ * Interval walk.  User space reads this iterator once per interval (in each
+ * network namespace with sockets in scope); the kernel holds each socket's
+ * lock (lock_sock_fast()) while this runs, so it cannot race a close.  A
+ * live flow whose counters moved gets one FLOW_KIND_INTERVAL event.
+ * Returning 1 stops the read() with EAGAIN and re-visits this socket on the
+ * next read: that is how the walk waits for the reader to make ring space
+ * instead of losing or deferring events.
  */
-SEC("iter/bpf_sk_storage_map")
-int dump_socks(struct bpf_iter__bpf_sk_storage_map *ctx)
+SEC("iter/tcp")
+int walk_tcp(struct bpf_iter__tcp *ctx)
 {
-	struct sock_info *si = ctx->value;
-	struct sock *sk = ctx->sk;
+	struct sock_common *skc = ctx->sk_common;
 	struct sock_counters now;
+	struct flow_state *st;
 	struct sock_tuple t;
 	struct tcp_sock *tp;
+	__u64 cookie;
 
-	if (!sk || !si)
+	if (!skc)
 		return 0;
-	if (!si->direction || si->final_done)
+	cookie = sk_cookie(skc);
+	if (!cookie)
 		return 0;
+	st = bpf_map_lookup_elem(&flows, &cookie);
+	if (!st)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0; /* a TIME_WAIT or request socket sharing the cookie */
+	read_counters(tp, &now);
+	if (st->reported && now.bytes_sent == st->rep.bytes_sent &&
+	    now.bytes_received == st->rep.bytes_received && now.segs_out == st->rep.segs_out &&
+	    now.segs_in == st->rep.segs_in && st->resets == st->rep_resets)
+		return 0; /* idle this interval: no record */
 	if (bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) -
 		bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) <
 	    iter_reserve) {
 		__sync_fetch_and_add(&kstats.iter_deferred, 1);
 		return 1;
 	}
-	if (!try_lock(si))
-		return 0; /* the close path is reporting this socket right now */
-
-	if (si->closed) {
-		emit_final_locked(si);
-		goto out;
-	}
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
-		goto out;
-	read_counters(tp, &now);
-	read_tuple(tp, sk, &t);
-	/*
-	 * Full barrier, then re-check: if the socket closed while we read it,
-	 * the values may come from freed (SLAB_TYPESAFE_BY_RCU) memory; the
-	 * close path saved the real ones.
-	 */
-	if (__sync_fetch_and_add(&si->closed, 0)) {
-		emit_final_locked(si);
-		goto out;
-	}
-	if (si->reported && now.bytes_sent == si->rep.bytes_sent &&
-	    now.bytes_received == si->rep.bytes_received && now.segs_out == si->rep.segs_out &&
-	    now.segs_in == si->rep.segs_in && si->resets == si->rep_resets)
-		goto out; /* idle this interval: no record */
-	emit(si, &now, &t, FLOW_KIND_INTERVAL, 0);
-out:
-	unlock(si);
-	/* a close that found the lock taken left its final report to us */
-	if (si->closed && !si->final_done && try_lock(si)) {
-		emit_final_locked(si);
-		unlock(si);
-	}
+	read_tuple(tp, &t);
+	emit(cookie, st, &now, &t, FLOW_KIND_INTERVAL, 0);
 	return 0;
 }

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Kernel-only types of the capture programs: the per-socket state. */
+/* Kernel-only types of the capture programs: per-flow and per-listener state. */
 #ifndef PODFLOW_BPF_H
 #define PODFLOW_BPF_H
 
 /* Macros vmlinux.h cannot carry. */
 #define AF_INET	 2
 #define AF_INET6 10
-#define ENOSPC	 28
 
 /* Cumulative counters of one socket, as the kernel keeps them. */
 struct sock_counters {
@@ -30,33 +29,52 @@ struct sock_tuple {
 };
 
 /*
- * sk_storage value.  Owner fields are written once at sock_create (copied
- * to accepted children by BPF_F_CLONE).  Flow fields are reset at
- * SYN_SENT/SYN_RECV.  `rep` is the baseline already reported; it and every
- * emit are serialised by `lock` (a try-lock: neither side ever spins), and
- * `closed` hands the final report to whoever holds the lock.
+ * One entry per connection in scope, keyed by socket cookie, from connect()
+ * or accept-time creation to TCP_CLOSE.  Every writer runs under the
+ * socket's lock (sockops callbacks from tcp_set_state() and friends, the
+ * reset tracepoints, the iter/tcp walk, which takes lock_sock_fast()), so
+ * reading `rep` and reporting the delta cannot race.
  */
-struct sock_info {
-	/* owner */
+struct flow_state {
 	__u64 cgroup_id;
-	__u32 pid;
-	char comm[16];
-	/* flow */
-	__u64 sock_id;
 	__u64 start_ns;
-	struct sock_counters rep;
-	struct sock_counters fin;
-	struct sock_tuple fin_tuple;
-	__u32 resets; /* atomically incremented by the reset tracepoints */
+	struct sock_counters rep; /* what has been reported so far */
+	__u32 pid;
+	__u32 resets;
 	__u32 rep_resets;
-	__u32 lock;
-	__u32 closed;
-	__u32 final_done;
-	__u16 fin_err;
 	__u8 direction;
 	__u8 established;
 	__u8 reported;
-	__u8 _pad[7];
+	__u8 _pad;
+	char comm[16];
+};
+
+/* Listening sockets in scope, so accepted connections know their owner. */
+struct listener_key {
+	__u64 netns_cookie;
+	__u16 port;
+	__u8 _pad[6];
+};
+
+struct listener_info {
+	__u64 cookie; /* the listening socket's, so a SO_REUSEPORT sibling does not delete it */
+	__u64 cgroup_id;
+	__u32 pid;
+	__u8 ignore; /* the sidecar's own listener: its connections are not reported */
+	__u8 _pad[3];
+	char comm[16];
+};
+
+/*
+ * A flow that closed abnormally (straight to TCP_CLOSE from a state where
+ * the kernel may still send an RST: tcp_disconnect() and __tcp_close()
+ * set TCP_CLOSE first), kept briefly so that RST is reported with it.
+ */
+struct closed_flow {
+	struct flow_state st;
+	struct sock_tuple t;
+	__u32 srtt_us;
+	__u32 min_rtt_us;
 };
 
 #endif /* PODFLOW_BPF_H */

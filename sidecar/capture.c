@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* The kernel side's lifecycle: load, attach to a cgroup, drain, walk, detach. */
+#define _GNU_SOURCE
 #include "capture.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,8 +104,6 @@ static int fail(enum capture_error *kind, enum capture_error k, int err)
 struct capture *capture__new(const struct capture_opts *opts, capture_event_fn fn, void *ctx,
 			     enum capture_error *kind, char *why, size_t whylen)
 {
-	DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, iter_opts);
-	union bpf_iter_link_info linfo;
 	struct capture *c;
 	struct bpf_link *link;
 	int err;
@@ -147,44 +147,40 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 	/* the walk pauses while fewer than 1/8 of the ring is free */
 	c->skel->rodata->iter_reserve = opts->ring_bytes / 8;
 	err = bpf_map__set_max_entries(c->skel->maps.events, opts->ring_bytes);
+	if (!err)
+		err = bpf_map__set_max_entries(c->skel->maps.flows, opts->max_connections);
 	if (err) {
 		*kind = CAPTURE_ERR_USAGE;
-		snprintf(why, whylen, "ring buffer size %u: %s", opts->ring_bytes, strerror(-err));
+		snprintf(why, whylen, "map sizes (ring %u bytes, %u connections): %s",
+			 opts->ring_bytes, opts->max_connections, strerror(-err));
 		goto cleanup;
 	}
 
 	err = podflow_bpf__load(c->skel);
 	if (err) {
 		*kind = CAPTURE_ERR_ENV;
-		if (err == -EPERM || err == -EACCES)
-			snprintf(why, whylen,
-				 "permission denied loading the BPF programs (%s): run as root, or "
-				 "with CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN",
-				 strerror(-err));
-		else
-			snprintf(why, whylen,
-				 "the kernel refused to load the BPF programs: %s (see the libbpf "
-				 "messages above)",
-				 strerror(-err));
+		/* privileges were checked above: a refusal now is the verifier's */
+		snprintf(why, whylen,
+			 "the kernel refused to load the BPF programs: %s (the verifier's log is "
+			 "above)",
+			 strerror(-err));
 		goto cleanup;
 	}
 
-	link = bpf_program__attach_cgroup(c->skel->progs.sock_create, c->cgroup_fd);
+	link = bpf_program__attach_cgroup(c->skel->progs.sock_ops, c->cgroup_fd);
 	if (!link) {
 		err = fail(kind, CAPTURE_ERR_ENV, -errno);
-		snprintf(why, whylen, "the kernel refused to attach cgroup/sock_create to %s: %s",
+		snprintf(why, whylen, "the kernel refused to attach sockops to %s: %s",
 			 opts->cgroup_path, strerror(-err));
 		goto cleanup;
 	}
-	c->skel->links.sock_create = link;
+	c->skel->links.sock_ops = link;
 
 	const struct {
 		struct bpf_program *prog;
 		struct bpf_link **link;
 		const char *hook;
 	} tps[] = {
-		{ c->skel->progs.inet_sock_set_state, &c->skel->links.inet_sock_set_state,
-		  "tp_btf/inet_sock_set_state" },
 		{ c->skel->progs.tcp_receive_reset, &c->skel->links.tcp_receive_reset,
 		  "tp_btf/tcp_receive_reset" },
 		{ c->skel->progs.tcp_send_reset, &c->skel->links.tcp_send_reset,
@@ -201,15 +197,10 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 		*tps[i].link = link;
 	}
 
-	memset(&linfo, 0, sizeof(linfo));
-	linfo.map.map_fd = bpf_map__fd(c->skel->maps.socks);
-	iter_opts.link_info = &linfo;
-	iter_opts.link_info_len = sizeof(linfo);
-	c->iter_link = bpf_program__attach_iter(c->skel->progs.dump_socks, &iter_opts);
+	c->iter_link = bpf_program__attach_iter(c->skel->progs.walk_tcp, NULL);
 	if (!c->iter_link) {
 		err = fail(kind, CAPTURE_ERR_ENV, -errno);
-		snprintf(why, whylen, "the kernel refused to attach iter/bpf_sk_storage_map: %s",
-			 strerror(-err));
+		snprintf(why, whylen, "the kernel refused to attach iter/tcp: %s", strerror(-err));
 		goto cleanup;
 	}
 
@@ -249,14 +240,12 @@ int capture__drain(struct capture *c)
 	return ring_buffer__consume(c->rb);
 }
 
-int capture__walk(struct capture *c)
+/* One walk over the sockets of the namespace the iterator was created in. */
+static int walk_one(struct capture *c, int fd)
 {
 	char buf[64];
-	int fd, err = 0, stuck = 0;
+	int err = 0, stuck = 0;
 
-	fd = bpf_iter_create(bpf_link__fd(c->iter_link));
-	if (fd < 0)
-		return -errno;
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 
@@ -294,6 +283,35 @@ int capture__walk(struct capture *c)
 	}
 	close(fd);
 	return err;
+}
+
+int capture__walk(struct capture *c, const int *netns_fds, uint32_t n_netns, int self_netns_fd)
+{
+	int fd, err, first_err;
+
+	fd = bpf_iter_create(bpf_link__fd(c->iter_link));
+	if (fd < 0)
+		return -errno;
+	first_err = walk_one(c, fd);
+	for (uint32_t i = 0; i < n_netns; i++) {
+		/* the iterator walks the namespace current when it is created */
+		if (setns(netns_fds[i], CLONE_NEWNET)) {
+			err = -errno;
+			first_err = first_err ? first_err : err;
+			continue;
+		}
+		fd = bpf_iter_create(bpf_link__fd(c->iter_link));
+		err = fd < 0 ? -errno : 0;
+		if (setns(self_netns_fd, CLONE_NEWNET)) {
+			/* stranded in another namespace: nothing sensible is left to do */
+			pr_warn("cannot return to our network namespace: %s", strerror(errno));
+			abort();
+		}
+		if (!err)
+			err = walk_one(c, fd);
+		first_err = first_err ? first_err : err;
+	}
+	return first_err;
 }
 
 void capture__kstats(const struct capture *c, struct flow_kstats *out)

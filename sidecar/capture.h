@@ -9,9 +9,10 @@
 #include "../bpf/flow_record.h"
 
 struct capture_opts {
-	const char *cgroup_path; /* scope: this cgroup v2 directory and everything below */
-	uint32_t ring_bytes;	 /* ring buffer size, a power of two >= 4096 */
-	uint32_t wakeup_bytes;	 /* fill that wakes the reader; below it, the drain timer reads */
+	const char *cgroup_path;  /* scope: this cgroup v2 directory and everything below */
+	uint32_t ring_bytes;	  /* ring buffer size, a power of two >= 4096 */
+	uint32_t wakeup_bytes;	  /* fill that wakes the reader; below it, the drain timer reads */
+	uint32_t max_connections; /* live connections tracked at once */
 };
 
 /* Called for every event; the event is valid only during the call. */
@@ -26,8 +27,8 @@ enum capture_error {
 struct capture;
 
 /*
- * Opens, sizes, loads and attaches the programs (cgroup/sock_create on the
- * scope cgroup, the TCP tracepoints, the socket iterator).  On failure
+ * Opens, sizes, loads and attaches the programs (sockops on the scope
+ * cgroup, the TCP reset tracepoints, the iter/tcp walk).  On failure
  * returns NULL with errno set, `*kind` saying whose fault it is, and one line
  * naming what is missing in `why`.
  */
@@ -41,10 +42,12 @@ int capture__fd(const struct capture *c);
 int capture__drain(struct capture *c);
 /*
  * Reports every live connection whose counters moved since its last report
- * (one FLOW_KIND_INTERVAL event each), draining the ring whenever the walk
+ * (one FLOW_KIND_INTERVAL event each), in our network namespace and in each
+ * of the `n_netns` namespaces in `netns_fds` (entered with setns(),
+ * `self_netns_fd` brings us back), draining the ring whenever the walk
  * pauses for space.  Returns 0 or -errno.
  */
-int capture__walk(struct capture *c);
+int capture__walk(struct capture *c, const int *netns_fds, uint32_t n_netns, int self_netns_fd);
 
 /* Kernel-side loss and health counters. */
 void capture__kstats(const struct capture *c, struct flow_kstats *out);

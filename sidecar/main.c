@@ -22,6 +22,7 @@
 #include "identity.h"
 #include "jsonw.h"
 #include "log.h"
+#include "netns.h"
 
 #define EXIT_USAGE	2
 #define DRAIN_PERIOD_NS (100 * DURATION_NS_PER_MS)
@@ -34,6 +35,7 @@ struct sidecar_config {
 	const char *labels_file;
 	uint64_t stats_interval_ns;
 	uint32_t max_records;
+	uint32_t max_connections;
 	uint32_t ring_bytes;
 	enum log_level log_level;
 };
@@ -46,6 +48,7 @@ static const struct sidecar_config config_defaults = {
 	.labels_file = NULL,
 	.stats_interval_ns = 60 * DURATION_NS_PER_S,
 	.max_records = 65536,
+	.max_connections = 65536,
 	.ring_bytes = 4u << 20,
 	.log_level = LOG_LEVEL_INFO,
 };
@@ -57,6 +60,7 @@ struct sidecar {
 	struct capture *cap;
 	struct flow_table *table;
 	struct cgroup_names *names;
+	struct netns_set *netns;
 	struct jsonw *jw;
 	FILE *out;
 	int out_failed;
@@ -120,6 +124,7 @@ static int parse_args(int argc, char **argv, struct sidecar_config *cfg)
 		OPT_LABELS,
 		OPT_STATS,
 		OPT_MAX_RECORDS,
+		OPT_MAX_CONNS,
 		OPT_RING,
 		OPT_LOG,
 		OPT_HELP,
@@ -132,6 +137,7 @@ static int parse_args(int argc, char **argv, struct sidecar_config *cfg)
 		{ "labels-file", required_argument, NULL, OPT_LABELS },
 		{ "stats-interval", required_argument, NULL, OPT_STATS },
 		{ "max-records", required_argument, NULL, OPT_MAX_RECORDS },
+		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 		{ "ring-bytes", required_argument, NULL, OPT_RING },
 		{ "log-level", required_argument, NULL, OPT_LOG },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -186,6 +192,14 @@ static int parse_args(int argc, char **argv, struct sidecar_config *cfg)
 			if (parse_u32(optarg, 1, 1u << 24, &cfg->max_records)) {
 				pr_warn("--max-records %s: expected an integer from 1 to 16777216",
 					optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_MAX_CONNS:
+			if (parse_u32(optarg, 1, 1u << 24, &cfg->max_connections)) {
+				pr_warn(
+				    "--max-connections %s: expected an integer from 1 to 16777216",
+				    optarg);
 				return -EINVAL;
 			}
 			break;
@@ -283,13 +297,26 @@ static void on_event(const struct flow_event *ev, void *ctx)
 	}
 }
 
+static const int *netns_fds(struct sidecar *s)
+{
+	static int fds[64];
+	uint32_t n = netns_set__count(s->netns);
+
+	for (uint32_t i = 0; i < n && i < 64; i++)
+		fds[i] = netns_set__fd(s->netns, i);
+	return fds;
+}
+
 static void end_interval(struct sidecar *s)
 {
 	uint64_t cut = clock_ns(CLOCK_BOOTTIME);
 	int err;
 
 	flow_table__set_cut(s->table, cut);
-	err = capture__walk(s->cap);
+	if (netns_set__refresh(s->netns) < 0)
+		pr_debug("cannot scan the scope for network namespaces");
+	err = capture__walk(s->cap, netns_fds(s), netns_set__count(s->netns),
+			    netns_set__self_fd(s->netns));
 	if (err) {
 		s->walk_errors++;
 		pr_warn("interval walk over the tracked sockets failed: %s", strerror(-err));
@@ -304,16 +331,15 @@ static void print_stats(struct sidecar *s, const char *when)
 
 	capture__kstats(s->cap, &k);
 	pr_info("stats%s: records=%llu events=%llu flows_started=%llu flows_closed=%llu "
-		"sockets_tracked=%llu drops_ring_full=%llu drops_storage_fail=%llu "
-		"drops_late_reset=%llu drops_table=%llu iter_deferred=%llu wakeups=%llu "
-		"early_flushes=%llu walk_errors=%llu cgroup_misses=%llu",
+		"drops_ring_full=%llu drops_map_full=%llu drops_table=%llu listener_full=%llu "
+		"iter_deferred=%llu wakeups=%llu early_flushes=%llu walk_errors=%llu "
+		"cgroup_misses=%llu",
 		when, (unsigned long long)s->records, (unsigned long long)s->events,
 		(unsigned long long)k.flows_started, (unsigned long long)k.flows_closed,
-		(unsigned long long)k.sockets_tracked, (unsigned long long)k.ring_full,
-		(unsigned long long)k.storage_fail, (unsigned long long)k.late_lost,
-		(unsigned long long)s->table_drops, (unsigned long long)k.iter_deferred,
-		(unsigned long long)k.wakeups, (unsigned long long)s->early_flushes,
-		(unsigned long long)s->walk_errors,
+		(unsigned long long)k.ring_full, (unsigned long long)k.map_full,
+		(unsigned long long)s->table_drops, (unsigned long long)k.listener_full,
+		(unsigned long long)k.iter_deferred, (unsigned long long)k.wakeups,
+		(unsigned long long)s->early_flushes, (unsigned long long)s->walk_errors,
 		(unsigned long long)cgroup_names__misses(s->names));
 }
 
@@ -489,13 +515,15 @@ int main(int argc, char **argv)
 			    s.cfg.max_records);
 	s.names = cgroup_names__new(s.scope, 65536, DURATION_NS_PER_S);
 	s.jw = jsonw__new();
-	if (!s.table || !s.names || !s.jw) {
+	s.netns = netns_set__new(s.scope, 64);
+	if (!s.table || !s.names || !s.jw || !s.netns) {
 		pr_warn("out of memory");
 		goto cleanup;
 	}
 
 	s.cap = capture__new(&(struct capture_opts){ .cgroup_path = s.scope,
 						     .ring_bytes = s.cfg.ring_bytes,
+						     .max_connections = s.cfg.max_connections,
 						     .wakeup_bytes = s.cfg.ring_bytes / 4 },
 			     on_event, &s, &kind, why, sizeof(why));
 	if (!s.cap) {
@@ -510,6 +538,7 @@ cleanup:
 	capture__free(s.cap);
 	jsonw__free(s.jw);
 	cgroup_names__free(s.names);
+	netns_set__free(s.netns);
 	flow_table__free(s.table);
 	if (s.out && s.out != stdout)
 		fclose(s.out);
