@@ -32,7 +32,7 @@ struct {
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory follows the connections, up to the cap */
+	/* PREALLOC-TEST */
 	__uint(max_entries, 65536);	      /* resized by user space before load */
 	__type(key, __u64);
 	__type(value, struct flow_state);
@@ -109,10 +109,16 @@ static __always_inline void read_tuple(struct tcp_sock *tp, struct sock_tuple *t
 	}
 }
 
-/* cgroup v2 id of the socket's cgroup: its creator's, inherited by accepted children. */
+/*
+ * cgroup v2 id of the socket's cgroup: its creator's, inherited by accepted
+ * children.  Plain loads through the BTF pointers (faulting loads the
+ * verifier makes safe), which cost a fraction of three probe-read calls.
+ */
 static __always_inline __u64 sock_cgroup_id(struct tcp_sock *tp)
 {
-	return BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup, kn, id);
+	struct cgroup *cg = tp->inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup;
+
+	return cg ? cg->kn->id : 0;
 }
 
 /*
@@ -290,6 +296,9 @@ int sock_ops(struct bpf_sock_ops *skops)
 	default:
 		return 1; /* leave skops->reply alone: the kernel's defaults stand */
 	}
+	/* most state changes are not the close: leave before any other work */
+	if (skops->op == BPF_SOCK_OPS_STATE_CB && skops->args[1] != TCP_CLOSE)
+		return 1;
 	sk = skops->sk;
 	if (!sk)
 		return 1;
@@ -315,8 +324,6 @@ int sock_ops(struct bpf_sock_ops *skops)
 		listener_start(skops, tp);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
-		if (skops->args[1] != TCP_CLOSE)
-			break;
 		if (skops->args[0] == TCP_LISTEN)
 			listener_stop(skops);
 		else
