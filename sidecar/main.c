@@ -297,16 +297,6 @@ static void on_event(const struct flow_event *ev, void *ctx)
 	}
 }
 
-static const int *netns_fds(struct sidecar *s)
-{
-	static int fds[64];
-	uint32_t n = netns_set__count(s->netns);
-
-	for (uint32_t i = 0; i < n && i < 64; i++)
-		fds[i] = netns_set__fd(s->netns, i);
-	return fds;
-}
-
 static void end_interval(struct sidecar *s)
 {
 	uint64_t cut = clock_ns(CLOCK_BOOTTIME);
@@ -315,7 +305,7 @@ static void end_interval(struct sidecar *s)
 	flow_table__set_cut(s->table, cut);
 	if (netns_set__refresh(s->netns) < 0)
 		pr_debug("cannot scan the scope for network namespaces");
-	err = capture__walk(s->cap, netns_fds(s), netns_set__count(s->netns),
+	err = capture__walk(s->cap, netns_set__fds(s->netns), netns_set__count(s->netns),
 			    netns_set__self_fd(s->netns));
 	if (err) {
 		s->walk_errors++;

@@ -16,7 +16,6 @@
 
 struct ns_entry {
 	uint64_t ino;
-	int fd;
 	int seen; /* in the latest scan */
 };
 
@@ -27,6 +26,7 @@ struct netns_set {
 	uint32_t max;
 	uint32_t n;
 	struct ns_entry *e;
+	int *fds; /* fds[i] belongs to e[i]: contiguous, as capture__walk() takes them */
 	int full_logged;
 };
 
@@ -40,8 +40,9 @@ struct netns_set *netns_set__new(const char *scope_path, uint32_t max)
 	ns->self_fd = -1;
 	ns->scope = strdup(scope_path);
 	ns->e = calloc(max ? max : 1, sizeof(*ns->e));
+	ns->fds = calloc(max ? max : 1, sizeof(*ns->fds));
 	ns->max = max;
-	if (!ns->scope || !ns->e)
+	if (!ns->scope || !ns->e || !ns->fds)
 		goto nomem;
 	ns->self_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (ns->self_fd < 0 || fstat(ns->self_fd, &st)) {
@@ -64,10 +65,11 @@ void netns_set__free(struct netns_set *ns)
 	if (!ns)
 		return;
 	for (uint32_t i = 0; i < ns->n; i++)
-		close(ns->e[i].fd);
+		close(ns->fds[i]);
 	if (ns->self_fd >= 0)
 		close(ns->self_fd);
 	free(ns->e);
+	free(ns->fds);
 	free(ns->scope);
 	free(ns);
 }
@@ -101,7 +103,8 @@ static void add_pid(struct netns_set *ns, const char *pid)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	ns->e[ns->n++] = (struct ns_entry){ .ino = st.st_ino, .fd = fd, .seen = 1 };
+	ns->e[ns->n] = (struct ns_entry){ .ino = st.st_ino, .seen = 1 };
+	ns->fds[ns->n++] = fd;
 }
 
 /* nftw has no user pointer: the scan is single-threaded and uses this. */
@@ -140,18 +143,20 @@ int netns_set__refresh(struct netns_set *ns)
 	scanning = NULL;
 	/* a namespace with no process in scope left has no live flow of ours to walk */
 	for (uint32_t i = 0; i < ns->n; i++) {
-		if (ns->e[i].seen)
-			ns->e[kept++] = ns->e[i];
-		else
-			close(ns->e[i].fd);
+		if (ns->e[i].seen) {
+			ns->e[kept] = ns->e[i];
+			ns->fds[kept++] = ns->fds[i];
+		} else {
+			close(ns->fds[i]);
+		}
 	}
 	ns->n = kept;
 	return (int)ns->n;
 }
 
-int netns_set__fd(const struct netns_set *ns, uint32_t i)
+const int *netns_set__fds(const struct netns_set *ns)
 {
-	return i < ns->n ? ns->e[i].fd : -1;
+	return ns->fds;
 }
 
 uint32_t netns_set__count(const struct netns_set *ns)

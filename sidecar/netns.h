@@ -23,8 +23,8 @@ void netns_set__free(struct netns_set *ns);
  * (0 for a pod's sidecar), or -errno.
  */
 int netns_set__refresh(struct netns_set *ns);
-/* fd of the i-th foreign namespace (0 <= i < count), for setns(). */
-int netns_set__fd(const struct netns_set *ns, uint32_t i);
+/* fds of the foreign namespaces, netns_set__count() of them, for setns(). */
+const int *netns_set__fds(const struct netns_set *ns);
 uint32_t netns_set__count(const struct netns_set *ns);
 /* fd of our own namespace, to come back after a setns(). */
 int netns_set__self_fd(const struct netns_set *ns);

@@ -1133,6 +1133,78 @@ cleanup:
 	return ret;
 }
 
+/*
+ * Processes in scope but in another network namespace (a node-wide scope
+ * sees many): their open connections are still reported every interval, by
+ * a walk the sidecar runs inside that namespace.
+ */
+static int other_netns_main(void *arg)
+{
+	struct peer *p = arg;
+	uint16_t port;
+	int lfd, c, cfd, err;
+	pid_t cli;
+
+	if (harness_netns_enter())
+		return 1;
+	lfd = tcp_listen(AF_INET, "127.0.0.1", &port);
+	if (lfd < 0)
+		return 2;
+	cli = fork();
+	if (cli == 0) {
+		cfd = tcp_connect(AF_INET, "127.0.0.1", port, &err);
+		if (cfd < 0 || send_all(cfd, p->req, 'q'))
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	c = accept(lfd, NULL, NULL);
+	if (c < 0 || recv_n(c, p->req) != (ssize_t)p->req)
+		return 4;
+	report(p->report_fd, &port, sizeof(port));
+	pause();
+	return 0;
+}
+
+static int test_other_netns_walked(void)
+{
+	struct peer w = { .req = 45678 };
+	struct sidecar sc = { 0 };
+	uint16_t port = 0;
+	int fds[2] = { -1, -1 }, ret = 1;
+	pid_t pid = -1;
+	json_t *out, *in;
+
+	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args_of("--per-connection", "300ms")));
+	ASSERT_EQ_U64("pipe", 0, pipe(fds));
+	w.report_fd = fds[1];
+	pid = harness_spawn(g_container, "pf-netns", other_netns_main, &w);
+	ASSERT_TRUE("workload started", pid > 0);
+	ASSERT_EQ_U64("workload exchanged its bytes", 0, read_exact(fds[0], &port, sizeof(port)));
+	/* still open: only an interval walk in that namespace can report these */
+	out = sidecar_wait_record(&sc, match_rec, &(struct match){ "out", -1, port, 0 }, WAIT_MS);
+	in = sidecar_wait_record(&sc, match_rec, &(struct match){ "in", port, -1, 0 }, WAIT_MS);
+	ASSERT_TRUE("interval records from the other namespace", out && in);
+	ASSERT_EQ_U64("out closed", 0, rec_u64(out, "closed"));
+	ASSERT_EQ_U64("out bytes_sent", 45678, rec_u64(out, "bytes_sent"));
+	ASSERT_EQ_U64("in bytes_received", 45678, rec_u64(in, "bytes_received"));
+	ASSERT_STR("in comm", "pf-netns", rec_str(in, "comm"));
+	ret = stop_clean(&sc);
+cleanup:
+	if (ret && sc.records)
+		dump_records(&sc);
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		harness_wait(pid, WAIT_MS);
+	}
+	if (fds[0] >= 0) {
+		close(fds[0]);
+		close(fds[1]);
+	}
+	sidecar_free(&sc);
+	return ret;
+}
+
 /* Runs the sidecar expecting it to fail: exit code and one stderr line. */
 static int expect_failure(const char *const *args, int code, const char *needle, uid_t uid)
 {
@@ -1225,6 +1297,7 @@ static const struct {
 	{ "many_flows_exact_under_walks", test_many_flows_exact },
 	{ "sigterm_reports_open_flows", test_sigterm_reports_open },
 	{ "walk_pauses_for_ring_space", test_walk_pauses_for_ring_space },
+	{ "other_netns_walked", test_other_netns_walked },
 	{ "cli_errors", test_cli_errors },
 };
 
