@@ -1205,6 +1205,47 @@ cleanup:
 	return ret;
 }
 
+/* A listener older than the sidecar: its accepted flows are reported, owner unknown. */
+static int test_listener_before_sidecar(void)
+{
+	struct peer srv = {
+		.family = AF_INET, .addr = "127.0.0.1", .req = 10, .resp = 20, .conns = 1
+	};
+	struct peer cli = srv;
+	struct client_run run = { 0 };
+	struct sidecar sc = { 0 };
+	uint16_t sport = 0, cport = 0;
+	int cerr = 0, ret = 1;
+	pid_t spid = -1;
+	json_t *in;
+
+	spid = start_server(&srv, g_container, &sport); /* listening before we attach */
+	ASSERT_TRUE("server started", spid > 0);
+	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args_of("--per-connection", "300ms")));
+	cli.port = sport;
+	ASSERT_TRUE("client started", start_client(&cli, g_container, &run) > 0);
+	ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
+	ASSERT_EQ_U64("client exit", 0, harness_wait(run.pid, WAIT_MS));
+	in = sidecar_wait_record(&sc, match_rec, &(struct match){ "in", sport, cport, 1 }, WAIT_MS);
+	ASSERT_TRUE("in record", in != NULL);
+	ASSERT_EQ_U64("in bytes_received", 10, rec_u64(in, "bytes_received"));
+	ASSERT_EQ_U64("in pid: unknown", 0, rec_u64(in, "pid"));
+	ASSERT_STR("in comm: unknown", "", rec_str(in, "comm"));
+	ASSERT_EQ_U64("in cgroup_id: from the socket", g_container_id, rec_u64(in, "cgroup_id"));
+	ret = stop_clean(&sc);
+cleanup:
+	if (ret && sc.records)
+		dump_records(&sc);
+	if (spid > 0) {
+		kill(spid, SIGKILL);
+		waitpid(spid, NULL, 0);
+	}
+	if (run.pid)
+		client_close(&run);
+	sidecar_free(&sc);
+	return ret;
+}
+
 /* Runs the sidecar expecting it to fail: exit code and one stderr line. */
 static int expect_failure(const char *const *args, int code, const char *needle, uid_t uid)
 {
@@ -1298,6 +1339,7 @@ static const struct {
 	{ "sigterm_reports_open_flows", test_sigterm_reports_open },
 	{ "walk_pauses_for_ring_space", test_walk_pauses_for_ring_space },
 	{ "other_netns_walked", test_other_netns_walked },
+	{ "listener_before_sidecar", test_listener_before_sidecar },
 	{ "cli_errors", test_cli_errors },
 };
 
