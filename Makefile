@@ -23,7 +23,7 @@ endif
 
 # Debian packages the build, tests, demo and benchmarks need.  Later issues
 # add theirs here; `make deps` installs whatever is missing.
-DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config \
+DEB_PACKAGES := make gcc clang clang-format llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config \
 	libcmocka-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev iproute2 nftables jq \
 	libbpf-tools procps util-linux
 
@@ -131,6 +131,7 @@ check-integration: $(BINS) $(INTEG_TESTS)
 		PODFLOW_BUILD=$(BUILD) $$t || exit 1; done
 
 check: deps
+	$(Q)$(MAKE) --no-print-directory lint
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory check-unit
 	$(Q)$(MAKE) --no-print-directory check-integration
@@ -155,6 +156,7 @@ fmt:
 	$(Q)clang-format -i $(FMT_SRCS)
 
 lint:
+	$(call msg,LINT,clang-format)
 	$(Q)clang-format --dry-run --Werror $(FMT_SRCS)
 
 clean:

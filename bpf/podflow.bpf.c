@@ -33,7 +33,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	/* PREALLOC-TEST */
-	__uint(max_entries, 65536);	      /* resized by user space before load */
+	__uint(max_entries, 65536); /* resized by user space before load */
 	__type(key, __u64);
 	__type(value, struct flow_state);
 } flows SEC(".maps");
