@@ -3,6 +3,7 @@
 # Every target that needs packages runs `make deps` first (Debian 12, root).
 
 .DELETE_ON_ERROR:
+.SECONDARY:
 .SUFFIXES:
 .DEFAULT_GOAL := all
 

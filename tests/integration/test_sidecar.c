@@ -298,6 +298,33 @@ static void dump_records(struct sidecar *sc)
 	}
 }
 
+static void reap_client(struct client_run *run)
+{
+	if (!run->pid)
+		return;
+	/* still our unreaped child (a test that failed early)? then stop it */
+	if (waitpid(run->pid, NULL, WNOHANG) == 0) {
+		kill(run->pid, SIGKILL);
+		waitpid(run->pid, NULL, 0);
+	}
+	client_close(run);
+}
+
+/* Every test's cleanup: what the sidecar said on failure, then reap everything. */
+static int finish(int ret, struct sidecar *sc, pid_t spid, struct client_run *run)
+{
+	if (ret && sc->records)
+		dump_records(sc);
+	if (spid > 0) {
+		kill(spid, SIGKILL);
+		waitpid(spid, NULL, 0);
+	}
+	if (run)
+		reap_client(run);
+	sidecar_free(sc);
+	return ret;
+}
+
 static const char *const *args_of(const char *mode, const char *interval)
 {
 	static const char *argv[12];
@@ -378,16 +405,7 @@ static int exchange_exact(int family, const char *addr, const char *ip_text, uin
 	ASSERT_EQ_U64("in cgroup_id", g_container_id, rec_u64(in, "cgroup_id"));
 	ret = stop_clean(&sc);
 cleanup:
-	if (ret && sc.records)
-		dump_records(&sc);
-	if (spid > 0) {
-		kill(spid, SIGKILL);
-		waitpid(spid, NULL, 0);
-	}
-	if (run.pid)
-		client_close(&run);
-	sidecar_free(&sc);
-	return ret;
+	return finish(ret, &sc, spid, &run);
 }
 
 static int test_ipv4_exact(void)
@@ -434,16 +452,7 @@ static int test_v4mapped(void)
 	ASSERT_EQ_U64("bytes_received", 200, rec_u64(out, "bytes_received"));
 	ret = stop_clean(&sc);
 cleanup:
-	if (ret && sc.records)
-		dump_records(&sc);
-	if (spid > 0) {
-		kill(spid, SIGKILL);
-		waitpid(spid, NULL, 0);
-	}
-	if (run.pid)
-		client_close(&run);
-	sidecar_free(&sc);
-	return ret;
+	return finish(ret, &sc, spid, &run);
 }
 
 /* Processes outside the scope cgroup produce no record. */
@@ -496,18 +505,8 @@ static int test_outside_cgroup(void)
 	ASSERT_EQ_U64("records: only the marker", 1, json_array_size(sc.records));
 	ret = 0;
 cleanup:
-	if (ret && sc.records)
-		dump_records(&sc);
-	if (spid > 0) {
-		kill(spid, SIGKILL);
-		waitpid(spid, NULL, 0);
-	}
-	if (orun.pid)
-		client_close(&orun);
-	if (mrun.pid)
-		client_close(&mrun);
-	sidecar_free(&sc);
-	return ret;
+	reap_client(&orun);
+	return finish(ret, &sc, spid, &mrun);
 }
 
 /* A connection held open across intervals reports per-interval deltas. */
@@ -582,16 +581,7 @@ static int test_long_lived_deltas(void)
 	}
 	ret = 0;
 cleanup:
-	if (ret && sc.records)
-		dump_records(&sc);
-	if (spid > 0) {
-		kill(spid, SIGKILL);
-		waitpid(spid, NULL, 0);
-	}
-	if (run.pid)
-		client_close(&run);
-	sidecar_free(&sc);
-	return ret;
+	return finish(ret, &sc, spid, &run);
 }
 
 /* A refused connect is a record: flows 1, failed 1, ECONNREFUSED, zero bytes. */
@@ -626,12 +616,7 @@ static int test_refused(void)
 	ASSERT_EQ_U64("pid", run.pid, rec_u64(r, "pid"));
 	ret = stop_clean(&sc);
 cleanup:
-	if (ret && sc.records)
-		dump_records(&sc);
-	if (run.pid)
-		client_close(&run);
-	sidecar_free(&sc);
-	return ret;
+	return finish(ret, &sc, -1, &run);
 }
 
 /* A connect whose SYNs are dropped times out and is reported as ETIMEDOUT. */
@@ -690,16 +675,11 @@ static int test_timed_out(void)
 	}
 	ret = 0;
 cleanup:
-	if (ret && sc.records)
-		dump_records(&sc);
 	if (nft)
 		harness_sh("nft delete table inet pf_syn");
 	if (lfd >= 0)
 		close(lfd);
-	if (run.pid)
-		client_close(&run);
-	sidecar_free(&sc);
-	return ret;
+	return finish(ret, &sc, -1, &run);
 }
 
 /* Packet loss injected with nftables shows as retransmits; bytes stay exact. */
@@ -766,18 +746,9 @@ static int test_retransmits(void)
 	}
 	ret = 0;
 cleanup:
-	if (ret && sc.records)
-		dump_records(&sc);
 	if (nft)
 		harness_sh("nft delete table inet pf_loss");
-	if (spid > 0) {
-		kill(spid, SIGKILL);
-		waitpid(spid, NULL, 0);
-	}
-	if (run.pid)
-		client_close(&run);
-	sidecar_free(&sc);
-	return ret;
+	return finish(ret, &sc, spid, &run);
 }
 
 /* Aggregated mode folds K connections to one service into one record per side. */
@@ -828,16 +799,7 @@ static int test_aggregated(void)
 	ASSERT_EQ_U64("in bytes_received", 1000 * k, rec_u64(in, "bytes_received"));
 	ret = 0;
 cleanup:
-	if (ret && sc.records)
-		dump_records(&sc);
-	if (spid > 0) {
-		kill(spid, SIGKILL);
-		waitpid(spid, NULL, 0);
-	}
-	if (run.pid)
-		client_close(&run);
-	sidecar_free(&sc);
-	return ret;
+	return finish(ret, &sc, spid, &run);
 }
 
 /*
@@ -912,17 +874,8 @@ static int test_many_flows_exact(void)
 		      sum_matching(&sc, &in, "bytes_received", &n));
 	ret = 0;
 cleanup:
-	if (ret && sc.records)
-		fprintf(stderr, "    (%zu records)\n", json_array_size(sc.records));
-	if (spid > 0) {
-		kill(spid, SIGKILL);
-		waitpid(spid, NULL, 0);
-	}
-	for (int c = 0; c < clients; c++)
-		if (run[c].pid)
-			client_close(&run[c]);
-	sidecar_free(&sc);
-	return ret;
+	reap_client(&run[1]);
+	return finish(ret, &sc, spid, &run[0]);
 }
 
 /* An abortive close (SO_LINGER 0) is a reset on both sides. */
@@ -960,16 +913,7 @@ static int test_resets(void)
 	ASSERT_EQ_U64("in bytes_sent", 400, rec_u64(in, "bytes_sent"));
 	ret = stop_clean(&sc);
 cleanup:
-	if (ret && sc.records)
-		dump_records(&sc);
-	if (spid > 0) {
-		kill(spid, SIGKILL);
-		waitpid(spid, NULL, 0);
-	}
-	if (run.pid)
-		client_close(&run);
-	sidecar_free(&sc);
-	return ret;
+	return finish(ret, &sc, spid, &run);
 }
 
 /* SIGTERM reports open flows, then exits 0 within 2 s. */
@@ -1026,19 +970,7 @@ static int test_sigterm_reports_open(void)
 	ASSERT_EQ_U64("in bytes_sent", 888, rec_u64(in, "bytes_sent"));
 	ret = 0;
 cleanup:
-	if (ret && sc.records)
-		dump_records(&sc);
-	if (run.pid) {
-		kill(run.pid, SIGKILL);
-		harness_wait(run.pid, WAIT_MS);
-		client_close(&run);
-	}
-	if (spid > 0) {
-		kill(spid, SIGKILL);
-		waitpid(spid, NULL, 0);
-	}
-	sidecar_free(&sc);
-	return ret;
+	return finish(ret, &sc, spid, &run);
 }
 
 /*
@@ -1120,17 +1052,7 @@ static int test_walk_pauses_for_ring_space(void)
 	ASSERT_TRUE("the walk had to pause", deferred > 0);
 	ret = 0;
 cleanup:
-	if (run.pid) {
-		kill(run.pid, SIGKILL);
-		harness_wait(run.pid, WAIT_MS);
-		client_close(&run);
-	}
-	if (spid > 0) {
-		kill(spid, SIGKILL);
-		waitpid(spid, NULL, 0);
-	}
-	sidecar_free(&sc);
-	return ret;
+	return finish(ret, &sc, spid, &run);
 }
 
 /*
@@ -1191,18 +1113,11 @@ static int test_other_netns_walked(void)
 	ASSERT_STR("in comm", "pf-netns", rec_str(in, "comm"));
 	ret = stop_clean(&sc);
 cleanup:
-	if (ret && sc.records)
-		dump_records(&sc);
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		harness_wait(pid, WAIT_MS);
-	}
 	if (fds[0] >= 0) {
 		close(fds[0]);
 		close(fds[1]);
 	}
-	sidecar_free(&sc);
-	return ret;
+	return finish(ret, &sc, pid, NULL);
 }
 
 /* A listener older than the sidecar: its accepted flows are reported, owner unknown. */
@@ -1234,16 +1149,7 @@ static int test_listener_before_sidecar(void)
 	ASSERT_EQ_U64("in cgroup_id: from the socket", g_container_id, rec_u64(in, "cgroup_id"));
 	ret = stop_clean(&sc);
 cleanup:
-	if (ret && sc.records)
-		dump_records(&sc);
-	if (spid > 0) {
-		kill(spid, SIGKILL);
-		waitpid(spid, NULL, 0);
-	}
-	if (run.pid)
-		client_close(&run);
-	sidecar_free(&sc);
-	return ret;
+	return finish(ret, &sc, spid, &run);
 }
 
 /* Runs the sidecar expecting it to fail: exit code and one stderr line. */
