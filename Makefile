@@ -24,8 +24,9 @@ endif
 
 # Debian packages the build, tests, demo and benchmarks need.  Later issues
 # add theirs here; `make deps` installs whatever is missing.
-DEB_PACKAGES := make gcc clang clang-format llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config \
-	libcmocka-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev iproute2 nftables jq \
+DEB_PACKAGES := make gcc clang clang-format llvm libclang-rt-14-dev bpftool libbpf-dev libelf-dev \
+	zlib1g-dev libzstd-dev libssl-dev libnghttp2-dev nghttp2-client pkg-config libcmocka-dev \
+	libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev openssl iproute2 nftables jq \
 	libbpf-tools procps util-linux
 
 CFLAGS_COMMON := -std=gnu11 -g -O2 -Wall -Wextra -Werror -fno-omit-frame-pointer \
@@ -40,18 +41,35 @@ LDFLAGS += $(LDFLAGS_SAN)
 
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Ibpf
 
-LIB_SRCS     := lib/log.c lib/duration.c lib/jsonw.c lib/flow.c
-SIDECAR_MODS := sidecar/flow_table.c sidecar/cgroup.c sidecar/identity.c sidecar/netns.c
-SIDECAR_SRCS := $(SIDECAR_MODS) sidecar/capture.c sidecar/main.c
+# Sources by wildcard: a new module is one new file, no Makefile edit.
+LIB_SRCS       := $(wildcard lib/*.c)
+SIDECAR_SRCS   := $(wildcard sidecar/*.c)
+COLLECTOR_SRCS := $(wildcard collector/*.c)
+# modules unit tests link: everything but main.c (and capture.c, which needs the skeleton)
+SIDECAR_MODS   := $(filter-out sidecar/main.c sidecar/capture.c,$(SIDECAR_SRCS))
+COLLECTOR_MODS := $(filter-out collector/main.c,$(COLLECTOR_SRCS))
+BENCH_TOOLS    := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 
-LIB_OBJS     := $(LIB_SRCS:%.c=$(BUILD)/%.o)
-SIDECAR_OBJS := $(SIDECAR_SRCS:%.c=$(BUILD)/%.o)
-SIDECAR_MOD_OBJS := $(SIDECAR_MODS:%.c=$(BUILD)/%.o)
+LIB_OBJS           := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+SIDECAR_OBJS       := $(SIDECAR_SRCS:%.c=$(BUILD)/%.o)
+COLLECTOR_OBJS     := $(COLLECTOR_SRCS:%.c=$(BUILD)/%.o)
+SIDECAR_MOD_OBJS   := $(SIDECAR_MODS:%.c=$(BUILD)/%.o)
+COLLECTOR_MOD_OBJS := $(COLLECTOR_MODS:%.c=$(BUILD)/%.o)
 
-UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
-INTEG_TESTS := $(BUILD)/tests/integration_sidecar
+# libraries, by who needs them
+LIBS_LIB       := -lzstd -lz
+LIBS_SIDECAR   := -lbpf -lelf -lcurl $(LIBS_LIB)
+LIBS_COLLECTOR := -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
+LIBS_TESTS     := -lcmocka -ljansson -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
+LIBS_BENCH     := -lmicrohttpd -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
 
-BINS := $(BUILD)/podflow-sidecar $(BUILD)/podflow-collector $(BUILD)/pf-load $(BUILD)/pf-http
+UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+INTEG_TESTS := $(patsubst tests/integration/test_%.c,$(BUILD)/tests/integration_%,\
+	$(wildcard tests/integration/test_*.c))
+FUZZERS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
+
+BINS := $(BUILD)/podflow-sidecar $(BUILD)/podflow-collector $(BENCH_TOOLS)
 
 .PHONY: all deps check check-unit check-integration demo bench-sidecar fuzz lint fmt vmlinux \
 	manifests clean
@@ -100,29 +118,45 @@ $(BUILD)/libpodflow.a: $(LIB_OBJS)
 
 $(BUILD)/podflow-sidecar: $(SIDECAR_OBJS) $(BUILD)/libpodflow.a
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbpf -lelf -lz
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_SIDECAR)
 
-$(BUILD)/podflow-collector: $(BUILD)/collector/main.o $(BUILD)/libpodflow.a
+$(BUILD)/podflow-collector: $(COLLECTOR_OBJS) $(BUILD)/libpodflow.a
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_COLLECTOR)
 
-$(BUILD)/pf-load: $(BUILD)/bench/pf-load.o $(BUILD)/libpodflow.a
+# bench/<tool>.c -> build/<tool>
+$(BUILD)/%: $(BUILD)/bench/%.o $(BUILD)/libpodflow.a
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
-
-$(BUILD)/pf-http: $(BUILD)/bench/pf-http.o
-	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd -lcurl
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_BENCH)
 
 # --- tests -------------------------------------------------------------------
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(SIDECAR_MOD_OBJS) $(BUILD)/libpodflow.a
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(SIDECAR_MOD_OBJS) $(COLLECTOR_MOD_OBJS) \
+		$(BUILD)/libpodflow.a
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -ljansson
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TESTS)
 
-$(BUILD)/tests/integration_sidecar: $(BUILD)/tests/integration/test_sidecar.o \
+$(BUILD)/tests/integration_%: $(BUILD)/tests/integration/test_%.o \
 		$(BUILD)/tests/integration/harness.o $(BUILD)/libpodflow.a
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -ljansson
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TESTS)
+
+# libFuzzer targets: clang, ASan+UBSan, the library sources compiled in
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | deps
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -std=gnu11 -g -O1 -Ilib -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -o $@ $< $(LIB_SRCS) $(LIBS_LIB)
+
+# `make fuzz`: each target for FUZZ_SECONDS (make check runs a short pass)
+fuzz: $(FUZZERS)
+	$(Q)for f in $(FUZZERS); do echo "  FUZZ     $$f ($(FUZZ_SECONDS) s)"; \
+		mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(BUILD)/fuzz/corpus-$$(basename $$f) $(wildcard tests/fuzz/seeds) \
+			> $(BUILD)/fuzz/$$(basename $$f).log 2>&1 || \
+			{ tail -50 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; \
+		grep -E 'stat::number_of_executed_runs' $(BUILD)/fuzz/$$(basename $$f).log; \
+	done
 
 check-unit: $(UNIT_TESTS)
 	$(Q)for t in $(UNIT_TESTS); do echo "  TEST     $$t"; $$t || exit 1; done
@@ -139,7 +173,10 @@ check: deps
 	@echo "  CHECK    again under AddressSanitizer and UBSan"
 	$(Q)$(MAKE) --no-print-directory SAN=address,undefined BUILD=$(BUILD)/san \
 		check-unit check-integration
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	@echo "  CHECK    all tests passed"
+
+CHECK_FUZZ_SECONDS ?= 20
 
 # --- the main job and benchmarks ----------------------------------------------
 demo: deps
