@@ -144,7 +144,7 @@ $(BUILD)/tests/integration_%: $(BUILD)/tests/integration/test_%.o \
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | deps
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) -std=gnu11 -g -O1 -Ilib -fsanitize=fuzzer,address,undefined \
+	$(Q)$(CLANG) -std=gnu11 -g -O1 -Ilib -DWIRE_FUZZING -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o $@ $< $(LIB_SRCS) $(LIBS_LIB)
 
 # `make fuzz`: each target for FUZZ_SECONDS (make check runs a short pass)
@@ -155,7 +155,7 @@ fuzz: $(FUZZERS)
 			$(BUILD)/fuzz/corpus-$$(basename $$f) $(wildcard tests/fuzz/seeds) \
 			> $(BUILD)/fuzz/$$(basename $$f).log 2>&1 || \
 			{ tail -50 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; \
-		grep -E 'stat::number_of_executed_runs' $(BUILD)/fuzz/$$(basename $$f).log; \
+		grep -E 'stat::number_of_executed_units' $(BUILD)/fuzz/$$(basename $$f).log; \
 	done
 
 check-unit: $(UNIT_TESTS)

@@ -20,12 +20,12 @@
  * docs/wire.md has the byte layout.  Every limit below is enforced by the
  * decoder; the encoder refuses to produce what the decoder would reject.
  */
-#define WIRE_MAGIC 0x42574650u /* "PFWB" read as a little-endian u32 */
-#define WIRE_VERSION 1
-#define WIRE_MAX_STRING 253	      /* bytes of one identity string (a DNS-1123 name) */
-#define WIRE_MAX_IPS 64		      /* pod IPs in one heartbeat */
-#define WIRE_MAX_CONTAINERS 1024      /* container table entries */
-#define WIRE_MAX_RECORDS 262144	      /* records in one batch */
+#define WIRE_MAGIC		 0x42574650u /* "PFWB" read as a little-endian u32 */
+#define WIRE_VERSION		 1
+#define WIRE_MAX_STRING		 253	     /* bytes of one identity string (a DNS-1123 name) */
+#define WIRE_MAX_IPS		 64	     /* pod IPs in one heartbeat */
+#define WIRE_MAX_CONTAINERS	 1024	     /* container table entries */
+#define WIRE_MAX_RECORDS	 262144	     /* records in one batch */
 #define WIRE_DEFAULT_MAX_DECODED (32u << 20) /* decoder's default cap on the payload */
 
 enum wire_encoding {
@@ -44,11 +44,11 @@ int wire_encoding_parse(const char *content_encoding, enum wire_encoding *out);
 
 /* What the sender lost since its previous batch, by reason. */
 enum wire_drop {
-	WIRE_DROP_KERNEL_RING = 0,  /* kernel events lost: ring buffer full */
-	WIRE_DROP_KERNEL_MAP = 1,   /* connections not tracked: kernel flow map full */
-	WIRE_DROP_TABLE = 2,	    /* events that fit no interval table */
-	WIRE_DROP_BUFFER = 3,	    /* records dropped from a full export buffer (oldest first) */
-	WIRE_DROP_REJECTED = 4,	    /* records in batches the collector refused with a 4xx */
+	WIRE_DROP_KERNEL_RING = 0, /* kernel events lost: ring buffer full */
+	WIRE_DROP_KERNEL_MAP = 1,  /* connections not tracked: kernel flow map full */
+	WIRE_DROP_TABLE = 2,	   /* events that fit no interval table */
+	WIRE_DROP_BUFFER = 3,	   /* records dropped from a full export buffer (oldest first) */
+	WIRE_DROP_REJECTED = 4,	   /* records in batches the collector refused with a 4xx */
 	WIRE_DROP__COUNT = 5,
 };
 
@@ -82,19 +82,25 @@ void wire_encoder__reset(struct wire_encoder *e);
  * Adds one record.  Its container (cgroup_id, container_id, container name)
  * goes into the batch's container table, once per cgroup id.  local/remote
  * identity and remote_source are not carried: the header names the sender,
- * and attribution is the collector's.  Returns 0, or -E2BIG when the batch
+ * and attribution is the collector's.  Returns 0, -E2BIG when the batch
  * is full (WIRE_MAX_RECORDS or WIRE_MAX_CONTAINERS): finish it and start
- * another.
+ * another, or -EINVAL when the decoder would reject the record (docs/wire.md
+ * "Record": family, direction, times, counts, container id and name).
  */
 int wire_encoder__add(struct wire_encoder *e, const struct flow_record *r);
 uint32_t wire_encoder__count(const struct wire_encoder *e);
-/* Uncompressed size the batch would have now (for a byte limit on batches). */
+/*
+ * Uncompressed size the batch would have now (for a byte limit on batches),
+ * counting the header at its largest, so an upper bound.  A batch of
+ * WIRE_MAX_RECORDS is about 36 MiB, over WIRE_DEFAULT_MAX_DECODED: bound
+ * batches by this size too.
+ */
 size_t wire_encoder__size(const struct wire_encoder *e);
 
 /*
  * Serialises header + records and compresses them.  *body stays valid until
- * the next call on `e`.  Returns 0, -EINVAL (a header field over its
- * limit), or -ENOMEM / -EIO (the codec failed; logged).
+ * the next call on `e`.  Returns 0, -EINVAL (a header field the decoder
+ * would reject; logged), or -ENOMEM / -EIO (the codec failed; logged).
  */
 int wire_encoder__finish(struct wire_encoder *e, const struct wire_header *h, const void **body,
 			 size_t *len);
