@@ -57,8 +57,8 @@ SIDECAR_MOD_OBJS   := $(SIDECAR_MODS:%.c=$(BUILD)/%.o)
 COLLECTOR_MOD_OBJS := $(COLLECTOR_MODS:%.c=$(BUILD)/%.o)
 
 # libraries, by who needs them
-LIBS_LIB       := -lzstd -lz
-LIBS_SIDECAR   := -lbpf -lelf -lcurl $(LIBS_LIB)
+LIBS_LIB       := -lnghttp2 -lssl -lcrypto -lzstd -lz
+LIBS_SIDECAR   := -lbpf -lelf -lpthread $(LIBS_LIB)
 LIBS_COLLECTOR := -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
 LIBS_TESTS     := -lcmocka -ljansson -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
 LIBS_BENCH     := -lmicrohttpd -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
@@ -135,8 +135,12 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(SIDECAR_MOD_OBJS) $(COLLEC
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TESTS)
 
-$(BUILD)/tests/integration_%: $(BUILD)/tests/integration/test_%.o \
-		$(BUILD)/tests/integration/harness.o $(BUILD)/libpodflow.a
+# every tests/integration/*.c that is not a test_*.c is shared support code
+INTEG_SUPPORT := $(patsubst %.c,$(BUILD)/%.o,$(filter-out tests/integration/test_%.c,\
+	$(wildcard tests/integration/*.c)))
+
+$(BUILD)/tests/integration_%: $(BUILD)/tests/integration/test_%.o $(INTEG_SUPPORT) \
+		$(BUILD)/libpodflow.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TESTS)
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +18,14 @@
 #include "capture.h"
 #include "cgroup.h"
 #include "duration.h"
+#include "export.h"
 #include "flow.h"
 #include "flow_table.h"
 #include "identity.h"
 #include "jsonw.h"
 #include "log.h"
 #include "netns.h"
+#include "wire.h"
 
 #define EXIT_USAGE	2
 #define DRAIN_PERIOD_NS (100 * DURATION_NS_PER_MS)
@@ -38,6 +41,16 @@ struct sidecar_config {
 	uint32_t max_connections;
 	uint32_t ring_bytes;
 	enum log_level log_level;
+	/* export (--output http:// or https://) */
+	const char *ca_file;
+	const char *cert_file;
+	const char *key_file;
+	const char *token_file;
+	enum wire_encoding encoding;
+	uint32_t batch_max_records;
+	uint32_t batch_max_bytes;
+	uint32_t buffer_max_bytes;
+	uint64_t shutdown_grace_ns;
 };
 
 static const struct sidecar_config config_defaults = {
@@ -51,6 +64,11 @@ static const struct sidecar_config config_defaults = {
 	.max_connections = 65536,
 	.ring_bytes = 4u << 20,
 	.log_level = LOG_LEVEL_INFO,
+	.encoding = WIRE_ENC_ZSTD,
+	.batch_max_records = 10000,
+	.batch_max_bytes = 4u << 20,
+	.buffer_max_bytes = 16u << 20,
+	.shutdown_grace_ns = 5 * DURATION_NS_PER_S,
 };
 
 struct sidecar {
@@ -62,6 +80,8 @@ struct sidecar {
 	struct cgroup_names *names;
 	struct netns_set *netns;
 	struct jsonw *jw;
+	struct exporter *exp; /* --output http(s)://, else NULL */
+	struct export_stats exp_final;
 	FILE *out;
 	int out_failed;
 	uint64_t interval_start_ns;
@@ -127,6 +147,15 @@ static int parse_args(int argc, char **argv, struct sidecar_config *cfg)
 		OPT_MAX_CONNS,
 		OPT_RING,
 		OPT_LOG,
+		OPT_CA,
+		OPT_CERT,
+		OPT_KEY,
+		OPT_TOKEN,
+		OPT_ENCODING,
+		OPT_BATCH_RECORDS,
+		OPT_BATCH_BYTES,
+		OPT_BUFFER_BYTES,
+		OPT_GRACE,
 		OPT_HELP,
 	};
 	static const struct option opts[] = {
@@ -140,6 +169,15 @@ static int parse_args(int argc, char **argv, struct sidecar_config *cfg)
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 		{ "ring-bytes", required_argument, NULL, OPT_RING },
 		{ "log-level", required_argument, NULL, OPT_LOG },
+		{ "ca-file", required_argument, NULL, OPT_CA },
+		{ "cert-file", required_argument, NULL, OPT_CERT },
+		{ "key-file", required_argument, NULL, OPT_KEY },
+		{ "token-file", required_argument, NULL, OPT_TOKEN },
+		{ "encoding", required_argument, NULL, OPT_ENCODING },
+		{ "batch-max-records", required_argument, NULL, OPT_BATCH_RECORDS },
+		{ "batch-max-bytes", required_argument, NULL, OPT_BATCH_BYTES },
+		{ "buffer-max-bytes", required_argument, NULL, OPT_BUFFER_BYTES },
+		{ "shutdown-grace", required_argument, NULL, OPT_GRACE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -162,14 +200,6 @@ static int parse_args(int argc, char **argv, struct sidecar_config *cfg)
 			}
 			break;
 		case OPT_OUTPUT:
-			if (strncmp(optarg, "http://", 7) == 0 ||
-			    strncmp(optarg, "https://", 8) == 0) {
-				pr_warn(
-				    "--output %s: HTTP export is not available in this build; use - "
-				    "or a file path",
-				    optarg);
-				return -EINVAL;
-			}
 			cfg->output = optarg;
 			break;
 		case OPT_PER_CONN:
@@ -218,6 +248,55 @@ static int parse_args(int argc, char **argv, struct sidecar_config *cfg)
 				return -EINVAL;
 			}
 			break;
+		case OPT_CA:
+			cfg->ca_file = optarg;
+			break;
+		case OPT_CERT:
+			cfg->cert_file = optarg;
+			break;
+		case OPT_KEY:
+			cfg->key_file = optarg;
+			break;
+		case OPT_TOKEN:
+			cfg->token_file = optarg;
+			break;
+		case OPT_ENCODING:
+			if (wire_encoding_parse(optarg, &cfg->encoding)) {
+				pr_warn("--encoding %s: expected zstd, gzip or identity", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_BATCH_RECORDS:
+			if (parse_u32(optarg, 1, WIRE_MAX_RECORDS, &cfg->batch_max_records)) {
+				pr_warn("--batch-max-records %s: expected an integer from 1 to %u",
+					optarg, WIRE_MAX_RECORDS);
+				return -EINVAL;
+			}
+			break;
+		case OPT_BATCH_BYTES:
+			if (parse_u32(optarg, 4096, 64u << 20, &cfg->batch_max_bytes)) {
+				pr_warn("--batch-max-bytes %s: expected an integer from 4096 to %u",
+					optarg, 64u << 20);
+				return -EINVAL;
+			}
+			break;
+		case OPT_BUFFER_BYTES:
+			if (parse_u32(optarg, 65536, 1u << 30, &cfg->buffer_max_bytes)) {
+				pr_warn(
+				    "--buffer-max-bytes %s: expected an integer from 65536 to %u",
+				    optarg, 1u << 30);
+				return -EINVAL;
+			}
+			break;
+		case OPT_GRACE:
+			if (duration_parse(optarg, &cfg->shutdown_grace_ns) ||
+			    cfg->shutdown_grace_ns > 600 * DURATION_NS_PER_S) {
+				pr_warn(
+				    "--shutdown-grace %s: expected a duration up to 10m, e.g. 5s",
+				    optarg);
+				return -EINVAL;
+			}
+			break;
 		case OPT_HELP:
 			usage(stdout);
 			exit(0);
@@ -249,6 +328,11 @@ static void write_record(struct flow_record *rec, void *ctx)
 	rec->local = &s->id.view;
 	rec->remote = NULL;
 	rec->remote_source = FLOW_SOURCE_UNATTRIBUTED;
+	s->records++;
+	if (s->exp) {
+		exporter__add(s->exp, rec);
+		return;
+	}
 
 	jsonw__reset(s->jw);
 	flow_record_json(rec, s->jw);
@@ -262,7 +346,6 @@ static void write_record(struct flow_record *rec, void *ctx)
 		s->out_failed = 1;
 		pr_warn("writing records to %s failed: %s", s->cfg.output, strerror(errno));
 	}
-	s->records++;
 }
 
 static void flush(struct sidecar *s, uint64_t next_start_ns)
@@ -271,6 +354,8 @@ static void flush(struct sidecar *s, uint64_t next_start_ns)
 
 	flow_table__flush(s->table, s->interval_start_ns, boot_to_wall, write_record, s);
 	s->interval_start_ns = next_start_ns;
+	if (s->exp)
+		return;
 	if (fflush(s->out) && !s->out_failed) {
 		s->out_failed = 1;
 		pr_warn("writing records to %s failed: %s", s->cfg.output, strerror(errno));
@@ -313,24 +398,57 @@ static void end_interval(struct sidecar *s)
 	}
 	capture__drain(s->cap);
 	flush(s, cut);
+	/* every interval ends a batch, empty or not: it is also the pod's heartbeat */
+	if (s->exp)
+		exporter__seal(s->exp);
+}
+
+/* Cumulative losses for the batch header (export_drops_fn). */
+static void capture_drops(void *ctx, uint64_t cumul[WIRE_DROP__COUNT])
+{
+	struct sidecar *s = ctx;
+	struct flow_kstats k;
+
+	capture__kstats(s->cap, &k);
+	cumul[WIRE_DROP_KERNEL_RING] = k.ring_full;
+	cumul[WIRE_DROP_KERNEL_MAP] = k.map_full;
+	cumul[WIRE_DROP_TABLE] = s->table_drops;
 }
 
 static void print_stats(struct sidecar *s, const char *when)
 {
+	struct export_stats e = { 0 };
 	struct flow_kstats k;
+	char exp[512] = "";
 
 	capture__kstats(s->cap, &k);
+	if (s->exp || s->exp_final.batches_sealed) {
+		if (s->exp)
+			exporter__stats(s->exp, &e);
+		else
+			e = s->exp_final;
+		snprintf(exp, sizeof(exp),
+			 " export_batches=%llu export_ok=%llu export_records_ok=%llu "
+			 "export_retries=%llu drops_export_buffer=%llu drops_export_rejected=%llu "
+			 "drops_export_abandoned=%llu buffer_bytes=%llu",
+			 (unsigned long long)e.batches_sealed, (unsigned long long)e.batches_ok,
+			 (unsigned long long)e.records_ok, (unsigned long long)e.retries,
+			 (unsigned long long)e.records_dropped_buffer,
+			 (unsigned long long)e.records_rejected,
+			 (unsigned long long)e.records_abandoned,
+			 (unsigned long long)e.buffer_bytes);
+	}
 	pr_info("stats%s: records=%llu events=%llu flows_started=%llu flows_closed=%llu "
 		"drops_ring_full=%llu drops_map_full=%llu drops_table=%llu listener_full=%llu "
 		"iter_deferred=%llu wakeups=%llu early_flushes=%llu walk_errors=%llu "
-		"cgroup_misses=%llu",
+		"cgroup_misses=%llu%s",
 		when, (unsigned long long)s->records, (unsigned long long)s->events,
 		(unsigned long long)k.flows_started, (unsigned long long)k.flows_closed,
 		(unsigned long long)k.ring_full, (unsigned long long)k.map_full,
 		(unsigned long long)s->table_drops, (unsigned long long)k.listener_full,
 		(unsigned long long)k.iter_deferred, (unsigned long long)k.wakeups,
 		(unsigned long long)s->early_flushes, (unsigned long long)s->walk_errors,
-		(unsigned long long)cgroup_names__misses(s->names));
+		(unsigned long long)cgroup_names__misses(s->names), exp);
 }
 
 static int timer_new(uint64_t period_ns)
@@ -376,8 +494,8 @@ static int run(struct sidecar *s)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
-	/* signals arrive as fd events: no handler, no async-signal-safety concerns */
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) || (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
+	/* blocked in main() before any thread exists; here they become fd events */
+	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
 		err = -errno;
 		pr_warn("signalfd: %s", strerror(-err));
 		goto cleanup;
@@ -440,6 +558,11 @@ static int run(struct sidecar *s)
 	}
 shutdown:
 	end_interval(s); /* every open flow's counters so far, then the table */
+	if (s->exp) {
+		/* deliver what is buffered, for at most the grace period */
+		exporter__close(s->exp, s->cfg.shutdown_grace_ns, &s->exp_final);
+		s->exp = NULL;
+	}
 	print_stats(s, " at exit");
 	if (s->out_failed)
 		err = -EIO;
@@ -462,9 +585,19 @@ int main(int argc, char **argv)
 	struct sidecar s = { .cfg = config_defaults };
 	char mount[PATH_MAX], why[PATH_MAX + 256];
 	enum capture_error kind;
+	sigset_t sigs;
 	int err, ret = 1;
 
 	log_init("podflow-sidecar", LOG_LEVEL_INFO);
+	/*
+	 * Block SIGTERM/SIGINT before any thread starts (the exporter's inherits
+	 * the mask): run() reads them from a signalfd, and an unblocked thread
+	 * would let the default action kill the process instead.
+	 */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (parse_args(argc, argv, &s.cfg))
 		return EXIT_USAGE;
 	log_init("podflow-sidecar", s.cfg.log_level);
@@ -488,7 +621,9 @@ int main(int argc, char **argv)
 		pr_warn("%s", why);
 		return EXIT_USAGE;
 	}
-	if (strcmp(s.cfg.output, "-") == 0) {
+	if (strncmp(s.cfg.output, "http://", 7) == 0 || strncmp(s.cfg.output, "https://", 8) == 0) {
+		s.out = NULL; /* set up after the capture: its counters feed the batch headers */
+	} else if (strcmp(s.cfg.output, "-") == 0) {
 		s.out = stdout;
 	} else {
 		s.out = fopen(s.cfg.output, "ae");
@@ -521,10 +656,35 @@ int main(int argc, char **argv)
 		ret = kind == CAPTURE_ERR_USAGE ? EXIT_USAGE : 1;
 		goto cleanup;
 	}
+	if (!s.out) {
+		struct export_opts eo = {
+			.url = s.cfg.output,
+			.ca_file = s.cfg.ca_file,
+			.cert_file = s.cfg.cert_file,
+			.key_file = s.cfg.key_file,
+			.token_file = s.cfg.token_file,
+			.encoding = s.cfg.encoding,
+			.batch_max_records = s.cfg.batch_max_records,
+			.batch_max_bytes = s.cfg.batch_max_bytes,
+			.buffer_max_bytes = s.cfg.buffer_max_bytes,
+			.max_in_flight = 8,
+			.sender = &s.id.view,
+			.drops_fn = capture_drops,
+			.drops_ctx = &s,
+		};
+
+		s.exp = exporter__new(&eo, why, sizeof(why));
+		if (!s.exp) {
+			pr_warn("%s", why);
+			ret = EXIT_USAGE;
+			goto cleanup;
+		}
+	}
 
 	err = run(&s);
 	ret = err ? 1 : 0;
 cleanup:
+	exporter__close(s.exp, 0, NULL); /* only on an error path: run() closes it */
 	capture__free(s.cap);
 	jsonw__free(s.jw);
 	cgroup_names__free(s.names);

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Export of flow records to the collector: batches over one HTTP/2 connection. */
+#ifndef PODFLOW_EXPORT_H
+#define PODFLOW_EXPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flow.h"
+#include "wire.h"
+
+/* Cumulative loss counters of the capture side, by wire_drop reason. */
+typedef void (*export_drops_fn)(void *ctx, uint64_t cumulative[WIRE_DROP__COUNT]);
+
+struct export_opts {
+	const char *url;       /* http://HOST:PORT[/path] (h2c) or https://... (TLS, ALPN h2) */
+	const char *ca_file;   /* CA bundle for https (default: the system's) */
+	const char *cert_file; /* client certificate for mTLS, with key_file */
+	const char *key_file;
+	const char *token_file; /* bearer token, re-read when the file changes */
+	enum wire_encoding encoding;
+	uint32_t batch_max_records;
+	size_t batch_max_bytes;	 /* uncompressed */
+	size_t buffer_max_bytes; /* encoded batches held while the collector is slow or down */
+	uint32_t max_in_flight;	 /* concurrent streams on the connection */
+	const struct flow_identity *sender; /* borrowed for the exporter's life */
+	export_drops_fn drops_fn;	    /* called on the adding thread at every batch */
+	void *drops_ctx;
+};
+
+struct export_stats {
+	uint64_t batches_sealed;
+	uint64_t batches_ok;
+	uint64_t records_ok;
+	uint64_t retries;
+	uint64_t records_dropped_buffer; /* oldest dropped from a full buffer */
+	uint64_t records_rejected;	 /* in batches refused with a 4xx other than 429 */
+	uint64_t records_abandoned;	 /* still undelivered when the shutdown grace ran out */
+	uint64_t buffer_bytes;
+	uint64_t buffer_batches;
+};
+
+struct exporter;
+
+/*
+ * Validates the options, sets up libcurl and starts the export thread.
+ * NULL with errno set and a one-line reason in `why` on failure (a bad URL
+ * or an unreadable token/CA file: the caller's usage error).
+ */
+struct exporter *exporter__new(const struct export_opts *opts, char *why, size_t whylen);
+
+/*
+ * Adds a record to the current batch (adding thread only); the batch is
+ * sealed and queued when it reaches batch_max_records or batch_max_bytes.
+ * Never blocks on the network.
+ */
+void exporter__add(struct exporter *x, const struct flow_record *r);
+/* Seals the current batch, even empty (a heartbeat), and queues it. */
+void exporter__seal(struct exporter *x);
+
+/*
+ * Seals what is left, then gives the export thread up to `grace_ns` to
+ * deliver everything queued; what is still undelivered is counted and
+ * logged.  Stops the thread and frees everything; `final` (may be NULL)
+ * gets the last statistics.  NULL is fine.
+ */
+void exporter__close(struct exporter *x, uint64_t grace_ns, struct export_stats *final);
+
+void exporter__stats(const struct exporter *x, struct export_stats *out);
+
+#endif /* PODFLOW_EXPORT_H */
