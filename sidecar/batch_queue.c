@@ -19,6 +19,7 @@ struct batch_queue {
 	struct batch *head; /* oldest */
 	struct batch *tail;
 	uint64_t dropped; /* records */
+	uint64_t carried[WIRE_DROP__COUNT];
 	/* in-flight flags kept beside the list, keyed by pointer */
 	struct batch **in_flight;
 	uint32_t n_in_flight;
@@ -38,6 +39,14 @@ struct batch_queue *batch_queue__new(size_t max_bytes)
 	}
 	q->max_bytes = max_bytes;
 	return q;
+}
+
+/* A batch is lost: its records and the counts it carried go to the next header. */
+static void lost(struct batch_queue *q, const struct batch *b)
+{
+	q->dropped += b->records;
+	for (int i = 0; i < WIRE_DROP__COUNT; i++)
+		q->carried[i] += b->carried[i];
 }
 
 static void batch_free(struct batch *b)
@@ -94,7 +103,7 @@ uint32_t batch_queue__push(struct batch_queue *q, struct batch *b)
 	pthread_mutex_lock(&q->lock);
 	if (b->len > q->max_bytes) {
 		dropped = b->records;
-		q->dropped += dropped;
+		lost(q, b);
 		pthread_mutex_unlock(&q->lock);
 		batch_free(b);
 		return dropped;
@@ -106,12 +115,13 @@ uint32_t batch_queue__push(struct batch_queue *q, struct batch *b)
 			continue;
 		unlink_batch(q, o);
 		dropped += o->records;
+		lost(q, o);
 		batch_free(o);
 	}
 	if (q->bytes + b->len > q->max_bytes) {
 		/* everything left is in flight: the new batch is what gets dropped */
 		dropped += b->records;
-		q->dropped += dropped;
+		lost(q, b);
 		pthread_mutex_unlock(&q->lock);
 		batch_free(b);
 		return dropped;
@@ -124,7 +134,6 @@ uint32_t batch_queue__push(struct batch_queue *q, struct batch *b)
 	q->tail = b;
 	q->bytes += b->len;
 	q->count++;
-	q->dropped += dropped;
 	pthread_mutex_unlock(&q->lock);
 	return dropped;
 }
@@ -214,13 +223,17 @@ uint32_t batch_queue__count(const struct batch_queue *q)
 	return n;
 }
 
-uint64_t batch_queue__take_dropped(struct batch_queue *q)
+uint64_t batch_queue__take_dropped(struct batch_queue *q, uint64_t carried[WIRE_DROP__COUNT])
 {
 	uint64_t n;
 
 	pthread_mutex_lock(&q->lock);
 	n = q->dropped;
 	q->dropped = 0;
+	for (int i = 0; i < WIRE_DROP__COUNT; i++) {
+		carried[i] += q->carried[i];
+		q->carried[i] = 0;
+	}
 	pthread_mutex_unlock(&q->lock);
 	return n;
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wire.h"
+
 /* One encoded, compressed batch.  The queue owns `body`. */
 struct batch {
 	void *body;
@@ -14,6 +16,11 @@ struct batch {
 	uint32_t attempts;	/* failed sends so far */
 	uint64_t not_before_ns; /* CLOCK_MONOTONIC: no retry before this */
 	uint64_t seq;
+	/*
+	 * The loss counts this batch's header reports.  If the batch itself is
+	 * lost, they are handed back so that the next header reports them.
+	 */
+	uint64_t carried[WIRE_DROP__COUNT];
 	struct batch *next;
 };
 
@@ -48,8 +55,11 @@ void batch_queue__retry(struct batch_queue *q, struct batch *b);
 
 size_t batch_queue__bytes(const struct batch_queue *q);
 uint32_t batch_queue__count(const struct batch_queue *q);
-/* Records dropped by push since the last call (then reset to 0). */
-uint64_t batch_queue__take_dropped(struct batch_queue *q);
+/*
+ * Records dropped by push since the last call, and (added into `carried`)
+ * the loss counts the dropped batches were carrying; both reset to 0.
+ */
+uint64_t batch_queue__take_dropped(struct batch_queue *q, uint64_t carried[WIRE_DROP__COUNT]);
 
 /*
  * Exponential backoff with full jitter (AWS architecture blog, "Exponential

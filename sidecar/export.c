@@ -60,9 +60,11 @@ struct exporter {
 	struct stat token_st;
 	uint64_t token_checked_ns;
 	uint32_t consecutive_failures;
-	int logged_status[600];	   /* a 4xx is logged once per status */
-	uint64_t rejected_pending; /* records rejected since the last header, __atomic */
-	int dropping;		   /* in a buffer-full episode, __atomic */
+	int logged_status[600]; /* a 4xx is logged once per status */
+	/* losses the export thread found, for the next header (pending_lock) */
+	pthread_mutex_t pending_lock;
+	uint64_t pending[WIRE_DROP__COUNT];
+	int dropping; /* in a buffer-full episode, __atomic */
 	uint64_t rng;
 	/* stats, __atomic */
 	struct export_stats st;
@@ -182,9 +184,14 @@ void exporter__seal(struct exporter *x)
 		x->drops_last[i] = cumul[i];
 	}
 	/* the export side's own losses travel in the next header too */
-	h.drops[WIRE_DROP_BUFFER] += batch_queue__take_dropped(x->q);
-	h.drops[WIRE_DROP_REJECTED] +=
-	    __atomic_exchange_n(&x->rejected_pending, 0, __ATOMIC_RELAXED);
+	/* with what lost batches could no longer report (their carried counts) */
+	h.drops[WIRE_DROP_BUFFER] += batch_queue__take_dropped(x->q, h.drops);
+	pthread_mutex_lock(&x->pending_lock);
+	for (int i = 0; i < WIRE_DROP__COUNT; i++) {
+		h.drops[i] += x->pending[i];
+		x->pending[i] = 0;
+	}
+	pthread_mutex_unlock(&x->pending_lock);
 
 	err = wire_encoder__finish(x->enc, &h, &body, &len);
 	if (err) {
@@ -208,6 +215,7 @@ void exporter__seal(struct exporter *x)
 		return;
 	}
 	memcpy(b->body, body, len);
+	memcpy(b->carried, h.drops, sizeof(b->carried));
 	b->len = len;
 	b->records = wire_encoder__count(x->enc);
 	b->seq = h.seq;
@@ -291,7 +299,11 @@ static void finished(void *ctx, int err, int status, const char *retry_after, co
 			    body && body[0] ? body : "(no message)");
 		}
 		STAT_ADD(x, records_rejected, b->records);
-		__atomic_add_fetch(&x->rejected_pending, b->records, __ATOMIC_RELAXED);
+		pthread_mutex_lock(&x->pending_lock);
+		x->pending[WIRE_DROP_REJECTED] += b->records;
+		for (int i = 0; i < WIRE_DROP__COUNT; i++)
+			x->pending[i] += b->carried[i]; /* its header never counted */
+		pthread_mutex_unlock(&x->pending_lock);
 		batch_queue__done(x->q, b);
 		return;
 	}
@@ -419,6 +431,7 @@ struct exporter *exporter__new(const struct export_opts *opts, char *why, size_t
 	if (!x)
 		return NULL;
 	x->o = *opts;
+	pthread_mutex_init(&x->pending_lock, NULL);
 	if (opts->cert_file && !opts->key_file) {
 		snprintf(why, whylen, "--cert-file needs --key-file");
 		err = -EINVAL;
@@ -521,6 +534,7 @@ void exporter__close(struct exporter *x, uint64_t grace_ns, struct export_stats 
 	batch_queue__free(x->q);
 	wire_encoder__free(x->enc);
 	free(x->token);
+	pthread_mutex_destroy(&x->pending_lock);
 	free(x);
 }
 

@@ -64,8 +64,12 @@ static void test_drop_oldest_not_in_flight(void **state)
 	/* 800 + 400 > 1000: seq 2 (oldest not in flight) goes, not seq 1 */
 	assert_int_equal(batch_queue__push(q, mk(400, 6, 3)), 5);
 	assert_int_equal(batch_queue__bytes(q), 800);
-	assert_int_equal(batch_queue__take_dropped(q), 5);
-	assert_int_equal(batch_queue__take_dropped(q), 0); /* reset by the take */
+	{
+		uint64_t carried[WIRE_DROP__COUNT] = { 0 };
+
+		assert_int_equal(batch_queue__take_dropped(q, carried), 5);
+		assert_int_equal(batch_queue__take_dropped(q, carried), 0); /* reset by the take */
+	}
 	assert_int_equal(batch_queue__take(q, 0, NULL)->seq, 3);
 	batch_queue__free(q);
 }
@@ -82,7 +86,34 @@ static void test_new_batch_dropped_when_rest_in_flight(void **state)
 	assert_int_equal(batch_queue__count(q), 1);
 	/* and one larger than the whole buffer is dropped at once */
 	assert_int_equal(batch_queue__push(q, mk(1001, 3, 3)), 3);
-	assert_int_equal(batch_queue__take_dropped(q), 10);
+	{
+		uint64_t carried[WIRE_DROP__COUNT] = { 0 };
+
+		assert_int_equal(batch_queue__take_dropped(q, carried), 10);
+	}
+	batch_queue__free(q);
+}
+
+/* A lost batch hands back the loss counts its header carried. */
+static void test_carried_counts_handed_back(void **state)
+{
+	struct batch_queue *q = batch_queue__new(500);
+	uint64_t carried[WIRE_DROP__COUNT] = { 1, 0, 0, 0, 0 };
+	struct batch *a = mk(300, 3, 1), *b = mk(300, 4, 2);
+
+	(void)state;
+	a->carried[WIRE_DROP_KERNEL_RING] = 7;
+	a->carried[WIRE_DROP_BUFFER] = 11;
+	assert_int_equal(batch_queue__push(q, a), 0);
+	/* b pushes a out: a's 3 records are lost, and so are the 7 + 11 it reported */
+	assert_int_equal(batch_queue__push(q, b), 3);
+	assert_int_equal(batch_queue__take_dropped(q, carried), 3);
+	assert_int_equal(carried[WIRE_DROP_KERNEL_RING], 8); /* added to what was there */
+	assert_int_equal(carried[WIRE_DROP_BUFFER], 11);
+	assert_int_equal(carried[WIRE_DROP_KERNEL_MAP], 0);
+	memset(carried, 0, sizeof(carried));
+	assert_int_equal(batch_queue__take_dropped(q, carried), 0);
+	assert_int_equal(carried[WIRE_DROP_BUFFER], 0);
 	batch_queue__free(q);
 }
 
@@ -153,6 +184,7 @@ int main(void)
 		cmocka_unit_test(test_fifo_order_and_accounting),
 		cmocka_unit_test(test_drop_oldest_not_in_flight),
 		cmocka_unit_test(test_new_batch_dropped_when_rest_in_flight),
+		cmocka_unit_test(test_carried_counts_handed_back),
 		cmocka_unit_test(test_retry_waits),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_retry_after),
