@@ -501,3 +501,125 @@ ssize_t recv_n(int fd, size_t n)
 	}
 	return (ssize_t)got;
 }
+
+int collector_start(struct sidecar *p, const char *const *args, uint16_t *port)
+{
+	int out[2], err[2];
+	char bin[512];
+	const char *argv[40];
+	uint64_t deadline;
+	int n = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->records = json_array();
+	argv[n++] = harness_bin("podflow-collector", bin, sizeof(bin));
+	for (int i = 0; args[i] && n < 38; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+		return -errno;
+	p->pid = fork();
+	if (p->pid < 0)
+		return -errno;
+	if (p->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	p->out_fd = out[0];
+	p->err_fd = err[0];
+	fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+	fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+	deadline = harness_now_ms() + 10000;
+	while (harness_now_ms() < deadline) {
+		const char *at;
+
+		sidecar_poll(p, 100);
+		at = p->err_text ? strstr(p->err_text, "ready: listening on ") : NULL;
+		if (at && strchr(at, '(')) {
+			/* "ready: listening on 127.0.0.1:41234 (..." */
+			const char *sp = strchr(at + 20, ' ');
+			const char *colon = sp;
+
+			while (colon > at && *colon != ':')
+				colon--;
+			*port = (uint16_t)atoi(colon + 1);
+			return *port ? 0 : -EINVAL;
+		}
+		if (waitpid(p->pid, &p->status, WNOHANG) == p->pid) {
+			p->exited = true;
+			sidecar_poll(p, 0);
+			fprintf(stderr, "    collector exited before ready:\n%s\n",
+				p->err_text ? p->err_text : "");
+			return -ECHILD;
+		}
+	}
+	fprintf(stderr, "    collector not ready after 10 s:\n%s\n",
+		p->err_text ? p->err_text : "");
+	return -ETIMEDOUT;
+}
+
+pid_t harness_start_capture(const char *const *argv, int *out_fd)
+{
+	int out[2];
+	pid_t pid;
+
+	if (pipe2(out, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(out[0]);
+		close(out[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(out[1], 1);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	*out_fd = out[0];
+	return pid;
+}
+
+int harness_finish_capture(pid_t pid, int out_fd, int timeout_ms, char **out)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+	char *buf = NULL, chunk[4096];
+	size_t len = 0;
+	int st;
+
+	append(&buf, &len, "", 0);
+	for (;;) {
+		struct pollfd pfd = { .fd = out_fd, .events = POLLIN };
+		uint64_t now = harness_now_ms();
+		ssize_t n;
+
+		if (now >= deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			close(out_fd);
+			*out = buf;
+			return -1;
+		}
+		if (poll(&pfd, 1, (int)(deadline - now)) <= 0)
+			continue;
+		n = read(out_fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		append(&buf, &len, chunk, (size_t)n);
+	}
+	close(out_fd);
+	*out = buf;
+	/* stdout closed: the child is exiting */
+	st =
+	    harness_wait(pid, (int)(deadline > harness_now_ms() ? deadline - harness_now_ms() : 1));
+	return st;
+}

@@ -86,6 +86,26 @@ json_t *sidecar_wait_record(struct sidecar *sc, record_pred_fn pred, void *ctx, 
 int sidecar_stop(struct sidecar *sc, int timeout_ms, double *secs);
 void sidecar_free(struct sidecar *sc);
 
+/*
+ * Starts podflow-collector with `args` (NULL-terminated, after the binary
+ * name; struct sidecar serves any child whose stderr has a ready line) and
+ * waits up to 10 s for `ready`; *port = the port of its "listening on
+ * ADDR:PORT".  0 or -errno.
+ */
+int collector_start(struct sidecar *p, const char *const *args, uint16_t *port);
+
+/*
+ * Runs argv[0] (a path) with stdout captured; returns the pid and the read
+ * end of its stdout in *out_fd, or -1.
+ */
+pid_t harness_start_capture(const char *const *argv, int *out_fd);
+/*
+ * Reads the child's stdout until EOF and reaps it, within timeout_ms (then
+ * SIGKILL).  *out: malloc'd NUL-terminated stdout.  Returns the exit code,
+ * 128 + signal, or -1 on timeout.
+ */
+int harness_finish_capture(pid_t pid, int out_fd, int timeout_ms, char **out);
+
 /* json helpers: a record's integer / string field (0 / "" when absent). */
 uint64_t rec_u64(json_t *rec, const char *key);
 const char *rec_str(json_t *rec, const char *key);

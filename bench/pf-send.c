@@ -1,0 +1,508 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* pf-send: load and replay tool for the collector: N senders post wire batches over HTTP/2. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "flow.h"
+#include "h2client.h"
+#include "log.h"
+#include "wire.h"
+
+#define EXIT_USAGE  2
+#define MAX_SENDERS 4096
+#define MAX_STATUS  600
+
+/*
+ * Senders use lib/h2client (nghttp2) rather than libcurl: libcurl 7.88
+ * (Debian 12) cannot reuse an HTTP/2 prior-knowledge connection (curl
+ * issue #10634), and a sender opening a connection per batch is not what a
+ * sidecar does.
+ */
+struct opts {
+	const char *url;
+	uint32_t senders;
+	uint32_t batches;
+	uint32_t records;
+	uint32_t parallel; /* streams in flight per sender (its one connection) */
+	uint32_t first_sender;
+	uint64_t drops; /* reported per batch under each drop reason */
+	enum wire_encoding enc;
+	const char *token;
+	const char *cacert;
+	long timeout_ms;
+};
+
+static const struct opts opts_defaults = {
+	.senders = 1,
+	.batches = 1,
+	.records = 100,
+	.parallel = 1,
+	.enc = WIRE_ENC_ZSTD,
+	.timeout_ms = 30000,
+};
+
+struct sender {
+	const struct opts *o;
+	uint32_t index; /* global: first_sender + i */
+	pthread_t thread;
+	uint64_t status[MAX_STATUS];
+	uint64_t transport_errors;
+	uint64_t unsent; /* batches never sent: the connection was gone */
+	uint64_t connections;
+	bool failed; /* a request got no response: stop sending */
+	uint64_t bytes_sent;
+	uint64_t records_sent;
+	uint64_t records_ok;
+	char first_error[256];
+};
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "Usage: pf-send --url http[s]://HOST:PORT/v1/flows [options]\n"
+	    "N senders, each with its own HTTP/2 connection (prior knowledge, or TLS + ALPN h2) and identity (pod sender-<i>),\n"
+	    "each POSTs M batches of R synthetic records; prints one JSON line of totals.\n\n"
+	    "  --senders N          concurrent senders (1)\n"
+	    "  --batches M          batches per sender (1)\n"
+	    "  --records R          records per batch (100)\n"
+	    "  --parallel K         streams in flight on each sender's connection (1)\n"
+	    "  --first-sender S     number the senders from S (0)\n"
+	    "  --encoding ENC       zstd, gzip or identity (zstd)\n"
+	    "  --drops N            report N drops of each reason in every batch header (0)\n"
+	    "  --token T            send Authorization: Bearer T\n"
+	    "  --cacert FILE        CA certificate for https:// URLs\n"
+	    "  --timeout-ms MS      per-request timeout (30000)\n\n"
+	    "Record r of batch b from sender s (all 0-based) has, among others:\n"
+	    "  bytes_sent = s*10^12 + b*10^6 + r, bytes_received = 2*bytes_sent,\n"
+	    "  segs_sent = r+1, segs_received = b+1, start_ms = 1700000000000 + b*10000,\n"
+	    "  local_pod sender-<s>, local_ip 10.<s/256>.<s%%256>.1, cgroup_id 1000 + r%%4.\n"
+	    "Exit status: 0 when every batch got 204, 1 otherwise, 2 for usage errors.\n");
+}
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+		return -ERANGE;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void v4mapped(uint8_t addr[16], uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+	memset(addr, 0, 16);
+	addr[10] = addr[11] = 0xff;
+	addr[12] = a;
+	addr[13] = b;
+	addr[14] = c;
+	addr[15] = d;
+}
+
+/* The synthetic record r of batch b from sender s: every value derivable by a test. */
+static void make_record(uint32_t s, uint32_t b, uint32_t r, struct flow_record *rec,
+			char *container, size_t clen)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->start_ms = 1700000000000ull + (uint64_t)b * 10000;
+	rec->end_ms = rec->start_ms + 10000;
+	rec->family = 4;
+	rec->direction = r % 2 ? FLOW_DIRECTION_IN : FLOW_DIRECTION_OUT;
+	v4mapped(rec->local_addr, 10, (uint8_t)(s >> 8), (uint8_t)s, 1);
+	v4mapped(rec->remote_addr, 198, 18, (uint8_t)b, (uint8_t)r);
+	rec->local_port = (uint16_t)(r % 2 ? 8080 : 40000 + r % 20000);
+	rec->remote_port = (uint16_t)(r % 2 ? 40000 + r % 20000 : 443);
+	rec->flows = 1 + r % 3;
+	rec->closed = r % 2;
+	rec->bytes_sent = (uint64_t)s * 1000000000000ull + (uint64_t)b * 1000000 + r;
+	rec->bytes_received = 2 * rec->bytes_sent;
+	rec->segs_sent = r + 1;
+	rec->segs_received = b + 1;
+	rec->retransmits = r % 5;
+	rec->resets = r % 7 == 0;
+	rec->srtt_us = 100 + r;
+	rec->min_rtt_us = 50 + r % 50;
+	rec->pid = 1000 + s;
+	snprintf(rec->comm, sizeof(rec->comm), "pf-send");
+	rec->cgroup_id = 1000 + r % 4;
+	snprintf(rec->container_id, sizeof(rec->container_id), "%064llx",
+		 (unsigned long long)rec->cgroup_id);
+	snprintf(container, clen, "app-%u", r % 4);
+	rec->container = container;
+}
+
+/* One request slot: a batch in flight on the sender's connection. */
+struct req {
+	struct sender *sd;
+	bool active;
+	uint32_t batch;
+	void *body; /* borrowed by h2c until `done` runs */
+	size_t len;
+};
+
+static void set_error(struct sender *sd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_error(struct sender *sd, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (sd->first_error[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sd->first_error, sizeof(sd->first_error), fmt, ap);
+	va_end(ap);
+}
+
+static int build_batch(struct sender *sd, struct wire_encoder *e, uint32_t b, struct req *rq)
+{
+	const struct opts *o = sd->o;
+	char pod[64], containers[4][16];
+	uint8_t ip[1][16];
+	struct wire_header h = { 0 };
+	struct flow_record rec;
+	const void *body;
+	size_t len;
+	int err;
+
+	wire_encoder__reset(e);
+	for (uint32_t r = 0; r < o->records; r++) {
+		make_record(sd->index, b, r, &rec, containers[r % 4], sizeof(containers[0]));
+		err = wire_encoder__add(e, &rec);
+		if (err)
+			return err;
+	}
+	snprintf(pod, sizeof(pod), "sender-%u", sd->index);
+	h.sender_id = 0x7066000000000000ull + sd->index;
+	h.seq = (uint64_t)b + 1;
+	h.sender = (struct flow_identity){ .app = "pf-send",
+					   .namespace = "bench",
+					   .pod = pod,
+					   .node = "node-pf",
+					   .workload = "pf-send" };
+	h.span_start_ms = 1700000000000ull + (uint64_t)b * 10000;
+	h.span_end_ms = h.span_start_ms + 10000;
+	v4mapped(ip[0], 10, (uint8_t)(sd->index >> 8), (uint8_t)sd->index, 1);
+	h.n_ips = 1;
+	h.ips = (const uint8_t(*)[16])ip;
+	for (int i = 0; i < WIRE_DROP__COUNT; i++)
+		h.drops[i] = o->drops;
+	err = wire_encoder__finish(e, &h, &body, &len);
+	if (err)
+		return err;
+	/* the encoder's buffer is reused by the next batch: in-flight bodies need their own */
+	free(rq->body);
+	rq->body = malloc(len ? len : 1);
+	if (!rq->body)
+		return -ENOMEM;
+	memcpy(rq->body, body, len);
+	rq->len = len;
+	return 0;
+}
+
+static void on_done(void *ctx, int err, int status, const char *retry_after, const char *body)
+{
+	struct req *rq = ctx;
+	struct sender *sd = rq->sd;
+
+	(void)retry_after;
+	rq->active = false;
+	if (err) {
+		/* no response: the connection is gone (or refused the stream); this sender stops */
+		sd->transport_errors++;
+		sd->failed = true;
+		set_error(sd, "batch %u: %s", rq->batch, strerror(-err));
+		return;
+	}
+	if (status > 0 && status < MAX_STATUS)
+		sd->status[status]++;
+	if (status == 204)
+		sd->records_ok += sd->o->records;
+	else
+		set_error(sd, "%d %.*s", status, (int)strcspn(body ? body : "", "\n"),
+			  body ? body : "");
+}
+
+static void *sender_main(void *arg)
+{
+	struct sender *sd = arg;
+	const struct opts *o = sd->o;
+	struct h2c_opts ho = { .url = o->url,
+			       .ca_file = o->cacert,
+			       .max_streams = o->parallel,
+			       .connect_timeout_ns = 10ull * 1000000000,
+			       .request_timeout_ns = (uint64_t)o->timeout_ms * 1000000 };
+	struct h2c_header hdr[3];
+	struct wire_encoder *e = wire_encoder__new(o->enc, 0);
+	struct req *reqs = calloc(o->parallel, sizeof(*reqs));
+	char authz[4200], why[512];
+	struct h2c *c = NULL;
+	uint32_t next = 0, n_hdr = 0;
+
+	if (!e || !reqs) {
+		set_error(sd, "out of memory");
+		goto cleanup;
+	}
+	c = h2c__new(&ho, why, sizeof(why));
+	if (!c) {
+		set_error(sd, "%s", why);
+		goto cleanup;
+	}
+	hdr[n_hdr++] = (struct h2c_header){ "content-type", "application/octet-stream" };
+	if (o->enc != WIRE_ENC_IDENTITY)
+		hdr[n_hdr++] =
+		    (struct h2c_header){ "content-encoding", wire_encoding_name(o->enc) };
+	if (o->token) {
+		snprintf(authz, sizeof(authz), "Bearer %s", o->token);
+		hdr[n_hdr++] = (struct h2c_header){ "authorization", authz };
+	}
+	for (;;) {
+		for (uint32_t i = 0; i < o->parallel && !sd->failed && next < o->batches; i++) {
+			struct req *rq = &reqs[i];
+			int err;
+
+			if (rq->active)
+				continue;
+			err = build_batch(sd, e, next, rq);
+			if (err) {
+				set_error(sd, "cannot encode batch %u: %s", next, strerror(-err));
+				sd->failed = true;
+				break;
+			}
+			rq->sd = sd;
+			rq->batch = next;
+			rq->active = true;
+			err = h2c__post(c, rq->body, rq->len, hdr, n_hdr, on_done, rq);
+			if (err) {
+				rq->active = false;
+				set_error(sd, "post: %s", strerror(-err));
+				sd->failed = true;
+				break;
+			}
+			next++;
+			sd->bytes_sent += rq->len;
+			sd->records_sent += o->records;
+		}
+		if (!h2c__in_flight(c))
+			break;
+		h2c__run(c, 1000);
+	}
+cleanup:
+	sd->unsent += o->batches - next;
+	sd->connections = c ? h2c__connections(c) : 0;
+	h2c__free(c);
+	for (uint32_t i = 0; reqs && i < o->parallel; i++)
+		free(reqs[i].body);
+	free(reqs);
+	wire_encoder__free(e);
+	return NULL;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	enum {
+		OPT_URL = 256,
+		OPT_SENDERS,
+		OPT_BATCHES,
+		OPT_RECORDS,
+		OPT_PARALLEL,
+		OPT_FIRST,
+		OPT_ENCODING,
+		OPT_DROPS,
+		OPT_TOKEN,
+		OPT_CACERT,
+		OPT_TIMEOUT,
+		OPT_HELP,
+	};
+	static const struct option lo[] = {
+		{ "url", required_argument, NULL, OPT_URL },
+		{ "senders", required_argument, NULL, OPT_SENDERS },
+		{ "batches", required_argument, NULL, OPT_BATCHES },
+		{ "records", required_argument, NULL, OPT_RECORDS },
+		{ "parallel", required_argument, NULL, OPT_PARALLEL },
+		{ "first-sender", required_argument, NULL, OPT_FIRST },
+		{ "encoding", required_argument, NULL, OPT_ENCODING },
+		{ "drops", required_argument, NULL, OPT_DROPS },
+		{ "token", required_argument, NULL, OPT_TOKEN },
+		{ "cacert", required_argument, NULL, OPT_CACERT },
+		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint32_t v;
+	int c, idx = 0;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", lo, &idx)) != -1) {
+		switch (c) {
+		case OPT_URL:
+			o->url = optarg;
+			break;
+		case OPT_SENDERS:
+			if (parse_u32(optarg, 1, MAX_SENDERS, &o->senders))
+				goto bad;
+			break;
+		case OPT_BATCHES:
+			if (parse_u32(optarg, 1, 1u << 30, &o->batches))
+				goto bad;
+			break;
+		case OPT_RECORDS:
+			if (parse_u32(optarg, 1, WIRE_MAX_RECORDS, &o->records))
+				goto bad;
+			break;
+		case OPT_PARALLEL:
+			if (parse_u32(optarg, 1, 1024, &o->parallel))
+				goto bad;
+			break;
+		case OPT_FIRST:
+			if (parse_u32(optarg, 0, 1000000, &o->first_sender))
+				goto bad;
+			break;
+		case OPT_ENCODING:
+			if (wire_encoding_parse(optarg, &o->enc))
+				goto bad;
+			break;
+		case OPT_DROPS:
+			if (parse_u32(optarg, 0, 1u << 30, &v))
+				goto bad;
+			o->drops = v;
+			break;
+		case OPT_TOKEN:
+			o->token = optarg;
+			break;
+		case OPT_CACERT:
+			o->cacert = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_u32(optarg, 1, 3600000, &v))
+				goto bad;
+			o->timeout_ms = v;
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			exit(0);
+		default:
+			fprintf(stderr,
+				"pf-send: %s: unknown option or missing argument (see --help)\n",
+				argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (!o->url || optind < argc) {
+		fprintf(stderr, "pf-send: --url is required, and nothing else (see --help)\n");
+		return -EINVAL;
+	}
+
+	if (o->first_sender + o->senders > 65536) {
+		fprintf(stderr, "pf-send: sender numbers must stay below 65536\n");
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "pf-send: --%s %s: out of range or not a number (see --help)\n",
+		lo[idx].name, optarg);
+	return -EINVAL;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = opts_defaults;
+	struct sender *sd;
+	uint64_t status[MAX_STATUS] = { 0 }, errors = 0, unsent = 0, bytes = 0, sent = 0, ok = 0,
+		 conns = 0;
+	const char *first_error = "";
+	double t0, elapsed;
+	bool first = true;
+
+	log_init("pf-send", LOG_LEVEL_WARN);
+	if (parse_args(argc, argv, &o))
+		return EXIT_USAGE;
+	signal(SIGPIPE, SIG_IGN);
+	{
+		/* URL and CA problems are usage errors: found before any sender starts */
+		struct h2c_opts ho = { .url = o.url, .ca_file = o.cacert, .max_streams = 1 };
+		char why[512];
+		struct h2c *c = h2c__new(&ho, why, sizeof(why));
+
+		if (!c) {
+			fprintf(stderr, "pf-send: %s\n", why);
+			return EXIT_USAGE;
+		}
+		h2c__free(c);
+	}
+	sd = calloc(o.senders, sizeof(*sd));
+	if (!sd) {
+		fprintf(stderr, "pf-send: out of memory\n");
+		return 1;
+	}
+	t0 = now_s();
+	for (uint32_t i = 0; i < o.senders; i++) {
+		sd[i].o = &o;
+		sd[i].index = o.first_sender + i;
+		if (pthread_create(&sd[i].thread, NULL, sender_main, &sd[i])) {
+			fprintf(stderr, "pf-send: cannot start sender %u\n", i);
+			return 1;
+		}
+	}
+	for (uint32_t i = 0; i < o.senders; i++) {
+		pthread_join(sd[i].thread, NULL);
+		for (int c = 0; c < MAX_STATUS; c++)
+			status[c] += sd[i].status[c];
+		errors += sd[i].transport_errors;
+		unsent += sd[i].unsent;
+		conns += sd[i].connections;
+		bytes += sd[i].bytes_sent;
+		sent += sd[i].records_sent;
+		ok += sd[i].records_ok;
+		if (!first_error[0] && sd[i].first_error[0])
+			first_error = sd[i].first_error;
+	}
+	elapsed = now_s() - t0;
+
+	printf("{\"senders\":%u,\"batches\":%llu,\"records_per_batch\":%u,\"batches_ok\":%llu,"
+	       "\"status\":{",
+	       o.senders, (unsigned long long)o.senders * o.batches, o.records,
+	       (unsigned long long)status[204]);
+	for (int c = 0; c < MAX_STATUS; c++) {
+		if (!status[c])
+			continue;
+		printf("%s\"%d\":%llu", first ? "" : ",", c, (unsigned long long)status[c]);
+		first = false;
+	}
+	printf("},\"transport_errors\":%llu,\"unsent\":%llu,\"connections\":%llu,"
+	       "\"records_sent\":%llu,"
+	       "\"records_ok\":%llu,\"bytes_sent\":%llu,\"elapsed_s\":%.3f,\"records_per_s\":%.0f,"
+	       "\"first_error\":\"",
+	       (unsigned long long)errors, (unsigned long long)unsent, (unsigned long long)conns,
+	       (unsigned long long)sent, (unsigned long long)ok, (unsigned long long)bytes, elapsed,
+	       elapsed > 0 ? (double)ok / elapsed : 0.0);
+	for (const char *p = first_error; *p; p++)
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if ((unsigned char)*p >= 0x20)
+			putchar(*p);
+	printf("\"}\n");
+	fflush(stdout);
+	free(sd);
+	return status[204] == (uint64_t)o.senders * o.batches ? 0 : 1;
+}

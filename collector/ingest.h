@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* One worker's request handling: routing, auth, decoding a batch and writing its records. */
+#ifndef PODFLOW_COLLECTOR_INGEST_H
+#define PODFLOW_COLLECTOR_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct stats;
+
+#define INGEST_PATH	     "/v1/flows"
+#define INGEST_TOKEN_RECHECK (1000ull * 1000 * 1000) /* ns between stat()s of the token file */
+
+struct ingest_opts {
+	const char *data_dir;
+	unsigned int worker;
+	bool null_sink;
+	const char *token_file; /* NULL: no Authorization required */
+	size_t max_decoded;	/* decoder's cap on a batch's payload, 0 = the wire default */
+};
+
+/* A request as the HTTP/2 layer saw it; strings NUL-terminated, NULL when absent. */
+struct ingest_request {
+	const char *method;
+	const char *path;
+	const char *content_encoding;
+	const char *authorization;
+	size_t authorization_len;
+	const void *body;
+	size_t body_len;
+};
+
+struct ingest;
+
+/* Each worker has its own: nothing here is shared between threads.  NULL + errno + why. */
+struct ingest *ingest__new(const struct ingest_opts *o, struct stats *stats, char *why, size_t len);
+void ingest__free(struct ingest *in);
+
+/*
+ * Decides what can be decided from the headers alone, before any body is
+ * buffered: 404, 405, 401, 415.  Returns 0 (read the body) or the HTTP
+ * status to answer now, with a one-line reason in `reason`.
+ */
+int ingest__check_headers(struct ingest *in, const struct ingest_request *rq, uint64_t now_ns,
+			  char *reason, size_t len);
+/*
+ * Decodes the body as one batch and writes its records: 204 only once they
+ * are in the output file.  Otherwise 400 (malformed, with the decoder's
+ * reason), 413 (payload over the decoder's cap), 415, or 503 (the output
+ * could not be written: nothing of the batch was kept).
+ */
+int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *reason, size_t len);
+const char *ingest__output(const struct ingest *in);
+
+#endif /* PODFLOW_COLLECTOR_INGEST_H */

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* The collector's counters: one set per worker, summed for the stats line. */
+#ifndef PODFLOW_COLLECTOR_STATS_H
+#define PODFLOW_COLLECTOR_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+/* Every response class the server sends, each counted. */
+enum stats_status {
+	STATS_204 = 0,
+	STATS_400,
+	STATS_401,
+	STATS_404,
+	STATS_405,
+	STATS_408, /* the request did not complete within --request-timeout */
+	STATS_413,
+	STATS_415,
+	STATS_429,
+	STATS_431, /* header list over the limit */
+	STATS_503, /* the output could not be written */
+	STATS_OTHER,
+	STATS__COUNT,
+};
+
+/*
+ * Written by one worker thread only, read by the main thread for the stats
+ * line: every update is a relaxed atomic add (a plain add on x86 would be
+ * enough for the writer, but the reader must not see torn values).
+ */
+struct stats {
+	uint64_t conns_accepted;
+	uint64_t conns_refused;		   /* over --max-connections: closed at accept */
+	uint64_t conns_protocol_errors;	   /* not HTTP/2 (bad preface) or a fatal h2 error */
+	uint64_t conns_tls_failures;	   /* handshake failed or no ALPN "h2" */
+	uint64_t conns_handshake_timeouts; /* no TLS handshake + preface in time */
+	uint64_t conns_idle_closed;	   /* idle past --idle-timeout */
+	uint64_t conns_write_stalled;	   /* peer stopped reading our responses */
+	uint64_t conns_aborted_at_exit;	   /* still busy at the shutdown deadline */
+	uint64_t requests[STATS__COUNT];
+	uint64_t streams_reset;	   /* closed by the peer (or nghttp2) before we answered */
+	uint64_t streams_rst_sent; /* RST_STREAM with an error code from nghttp2: a stream
+				    * over SETTINGS_MAX_CONCURRENT_STREAMS, a malformed request */
+	uint64_t batches;	   /* batches decoded and written (each answered 204) */
+	uint64_t records;	   /* records written */
+	uint64_t bytes_in;	   /* request body bytes received, as sent (compressed) */
+	uint64_t bytes_decoded;	   /* uncompressed size of the batches accepted */
+	uint64_t bytes_out;	   /* JSON bytes written to the output files */
+	uint64_t write_errors;
+	uint64_t drops[WIRE_DROP__COUNT]; /* what senders reported losing, by reason */
+};
+
+#define STATS_ADD(field, n) __atomic_fetch_add(&(field), (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* The counter for an HTTP status. */
+enum stats_status stats_status_index(int status);
+const char *stats_status_name(enum stats_status s);
+/* dst += src, reading src with atomic loads. */
+void stats_sum(struct stats *dst, const struct stats *src);
+/* One line, "key=value ..." (no newline); returns buf. */
+char *stats_format(const struct stats *s, char *buf, size_t len);
+
+#endif /* PODFLOW_COLLECTOR_STATS_H */

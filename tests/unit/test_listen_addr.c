@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Unit tests for collector/listen_addr: --listen parsing and address formatting. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../collector/listen_addr.h"
+
+static void check(const char *in, const char *formatted, int any)
+{
+	struct listen_addr a;
+	char buf[96];
+
+	if (listen_addr_parse(in, &a)) {
+		print_error("\"%s\": rejected, expected %s\n", in, formatted);
+		fail();
+	}
+	listen_addr_format((struct sockaddr *)&a.ss, buf, sizeof(buf));
+	if (strcmp(buf, formatted) != 0 || a.any != any) {
+		print_error("\"%s\": expected %s (any %d), got %s (any %d)\n", in, formatted, any,
+			    buf, a.any);
+		fail();
+	}
+}
+
+static void test_accepts(void **state)
+{
+	(void)state;
+	check(":7070", "[::]:7070", 1);
+	check(":0", "[::]:0", 1);
+	check("127.0.0.1:0", "127.0.0.1:0", 0);
+	check("0.0.0.0:80", "0.0.0.0:80", 0);
+	check("localhost:7070", "127.0.0.1:7070", 0);
+	check("[::1]:7070", "[::1]:7070", 0);
+	check("[::]:65535", "[::]:65535", 0);
+	check("[2001:db8::1]:443", "[2001:db8::1]:443", 0);
+}
+
+static void test_rejects(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"7070",
+		":",
+		":-1",
+		":65536",
+		":99999999",
+		":70a",
+		"127.0.0.1",
+		"127.0.0.1:",
+		"::1:7070",
+		"[::1]",
+		"[::1]7070",
+		"[]:80",
+		"[127.0.0.1]:80",
+		"256.0.0.1:80",
+		"example.com:80",
+		"127.0.0.1:80 ",
+		" :80",
+		":+80",
+	};
+	struct listen_addr a;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (listen_addr_parse(bad[i], &a) != -EINVAL) {
+			print_error("\"%s\": accepted, expected -EINVAL\n", bad[i]);
+			fail();
+		}
+	}
+	assert_int_equal(listen_addr_parse(NULL, &a), -EINVAL);
+}
+
+static void test_port_and_v4_fallback(void **state)
+{
+	struct listen_addr a;
+	char buf[96];
+
+	(void)state;
+	assert_int_equal(listen_addr_parse(":0", &a), 0);
+	listen_addr_set_port(&a, 41234);
+	assert_int_equal(listen_addr_port((struct sockaddr *)&a.ss), 41234);
+	listen_addr_v4_any(&a);
+	assert_int_equal(a.ss.ss_family, AF_INET);
+	assert_int_equal(a.len, sizeof(struct sockaddr_in));
+	assert_string_equal(listen_addr_format((struct sockaddr *)&a.ss, buf, sizeof(buf)),
+			    "0.0.0.0:41234");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_accepts),
+		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_port_and_v4_fallback),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
