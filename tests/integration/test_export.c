@@ -1,0 +1,656 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* End to end: real sidecar capturing real connections, posting to a real collector. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "workload.h"
+
+#define CONTAINER_ID "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+#define WAIT_MS	     15000
+
+static char g_scope[512];
+static char g_container[640];
+static char g_tmp[256]; /* per-run scratch: data dirs, certificates */
+
+/* ---- the collector, a child process like the sidecar (harness.h) ---- */
+
+/* SIGTERM and reap; returns the exit code, or -1 if it had to be killed. */
+static int collector_stop(struct sidecar *c)
+{
+	if (c->pid <= 0 || c->exited)
+		return 0;
+	if (sidecar_stop(c, 10000, NULL))
+		return -1;
+	return WIFEXITED(c->status) ? WEXITSTATUS(c->status) : 128 + WTERMSIG(c->status);
+}
+
+/* Every JSON line of every *.jsonl under dir (recursively) into `out`. */
+static void read_records(const char *dir, json_t *out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[1024];
+		size_t len = strlen(e->d_name);
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (e->d_type == DT_DIR) {
+			read_records(path, out);
+		} else if (len > 6 && strcmp(e->d_name + len - 6, ".jsonl") == 0) {
+			FILE *f = fopen(path, "r");
+			char *line = NULL;
+			size_t cap = 0;
+
+			while (f && getline(&line, &cap, f) > 0) {
+				json_t *r = json_loads(line, 0, NULL);
+
+				if (r)
+					json_array_append_new(out, r);
+			}
+			free(line);
+			if (f)
+				fclose(f);
+		}
+	}
+	closedir(d);
+}
+
+struct totals {
+	uint64_t closed, bytes_sent, bytes_received, records;
+};
+
+/* Sums the collector's records for one direction and service port. */
+static struct totals collected(const char *dir, const char *direction, uint16_t port, json_t **keep)
+{
+	json_t *all = json_array();
+	struct totals t = { 0 };
+
+	read_records(dir, all);
+	for (size_t i = 0; i < json_array_size(all); i++) {
+		json_t *r = json_array_get(all, i);
+		uint64_t p = strcmp(direction, "out") == 0 ? rec_u64(r, "remote_port")
+							   : rec_u64(r, "local_port");
+
+		if (strcmp(rec_str(r, "direction"), direction) != 0 || p != port)
+			continue;
+		t.records++;
+		t.closed += rec_u64(r, "closed");
+		t.bytes_sent += rec_u64(r, "bytes_sent");
+		t.bytes_received += rec_u64(r, "bytes_received");
+	}
+	if (keep)
+		*keep = all;
+	else
+		json_decref(all);
+	return t;
+}
+
+/* Waits until the collector holds `closed` connections for (direction, port). */
+static struct totals wait_collected(const char *dir, const char *direction, uint16_t port,
+				    uint64_t closed, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+	struct totals t;
+
+	for (;;) {
+		t = collected(dir, direction, port, NULL);
+		if (t.closed >= closed || harness_now_ms() >= deadline)
+			return t;
+		usleep(50000);
+	}
+}
+
+static uint16_t free_port(void)
+{
+	uint16_t port = 0;
+	int fd = tcp_listen(AF_INET, "127.0.0.1", &port);
+
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* k connections from a client in scope to a server in scope, req/resp bytes each. */
+static int run_workload(int k, size_t req, size_t resp, uint16_t *sport)
+{
+	struct peer srv = {
+		.family = AF_INET, .addr = "127.0.0.1", .req = req, .resp = resp, .conns = k
+	};
+	struct peer cli = srv;
+	struct client_run run = { 0 };
+	uint16_t cport;
+	int cerr, ret = 1;
+	pid_t spid;
+
+	spid = start_server(&srv, g_container, sport);
+	if (spid <= 0)
+		return 1;
+	cli.port = *sport;
+	if (start_client(&cli, g_container, &run) <= 0)
+		goto out;
+	for (int i = 0; i < k; i++)
+		if (client_next(&run, &cport, &cerr) || cerr)
+			goto out;
+	if (harness_wait(run.pid, WAIT_MS) != 0 || harness_wait(spid, WAIT_MS) != 0)
+		goto out;
+	spid = -1;
+	ret = 0;
+out:
+	if (spid > 0) {
+		kill(spid, SIGKILL);
+		waitpid(spid, NULL, 0);
+	}
+	if (run.pid)
+		client_close(&run);
+	return ret;
+}
+
+static const char *sidecar_args[16];
+
+static const char *const *export_args(const char *url, const char *extra1, const char *extra2)
+{
+	int n = 0;
+
+	sidecar_args[n++] = "--cgroup";
+	sidecar_args[n++] = g_scope;
+	sidecar_args[n++] = "--interval";
+	sidecar_args[n++] = "300ms";
+	sidecar_args[n++] = "--stats-interval";
+	sidecar_args[n++] = "0";
+	sidecar_args[n++] = "--output";
+	sidecar_args[n++] = url;
+	if (extra1) {
+		sidecar_args[n++] = extra1;
+		sidecar_args[n++] = extra2;
+	}
+	sidecar_args[n] = NULL;
+	return sidecar_args;
+}
+
+/* The sidecar's exit stats: a key's value, or UINT64_MAX when absent. */
+static uint64_t stat_of(const struct sidecar *sc, const char *key)
+{
+	char needle[64];
+	const char *p;
+
+	snprintf(needle, sizeof(needle), " %s=", key);
+	p = sc->err_text ? strstr(sc->err_text, "stats at exit:") : NULL;
+	p = p ? strstr(p, needle) : NULL;
+	return p ? strtoull(p + strlen(needle), NULL, 10) : UINT64_MAX;
+}
+
+/*
+ * Records in the collector's output equal what the sidecar captured: the
+ * workload's K connections, both directions, exact bytes, the pod identity
+ * from the batch header and the container from its table.
+ */
+static int export_exact(const char *scheme, const char *const *collector_extra, const char *ca_file)
+{
+	const int k = 20;
+	const size_t req = 1500, resp = 2700;
+	struct sidecar c = { 0 };
+	struct sidecar sc = { 0 };
+	char listen[64], url[128], data[600];
+	const char *cargs[16];
+	uint16_t port = free_port(), sport = 0, bound = 0;
+	struct totals out, in;
+	json_t *all = NULL;
+	int ret = 1, n = 0;
+
+	snprintf(data, sizeof(data), "%s/data-%s", g_tmp, scheme);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	snprintf(url, sizeof(url), "%s://127.0.0.1:%u", scheme, port);
+	cargs[n++] = "--listen";
+	cargs[n++] = listen;
+	cargs[n++] = "--data-dir";
+	cargs[n++] = data;
+	for (int i = 0; collector_extra && collector_extra[i]; i++)
+		cargs[n++] = collector_extra[i];
+	cargs[n] = NULL;
+	ASSERT_EQ_U64("collector start", 0, collector_start(&c, cargs, &bound));
+	setenv("POD_NAME", "web-7d9f8b6c5-x2x4z", 1);
+	setenv("POD_NAMESPACE", "shop", 1);
+	setenv("NODE_NAME", "node-7", 1);
+	setenv("POD_APP", "web", 1);
+	ASSERT_EQ_U64("sidecar start", 0,
+		      sidecar_start(&sc, export_args(url, ca_file ? "--ca-file" : NULL, ca_file)));
+	ASSERT_EQ_U64("workload", 0, run_workload(k, req, resp, &sport));
+	out = wait_collected(data, "out", sport, k, WAIT_MS);
+	in = wait_collected(data, "in", sport, k, WAIT_MS);
+	ASSERT_EQ_U64("out connections at the collector", k, out.closed);
+	ASSERT_EQ_U64("out bytes_sent", k * req, out.bytes_sent);
+	ASSERT_EQ_U64("out bytes_received", k * resp, out.bytes_received);
+	ASSERT_EQ_U64("in connections at the collector", k, in.closed);
+	ASSERT_EQ_U64("in bytes_sent", k * resp, in.bytes_sent);
+	ASSERT_EQ_U64("in bytes_received", k * req, in.bytes_received);
+	collected(data, "out", sport, &all);
+	for (size_t i = 0; i < json_array_size(all); i++) {
+		json_t *r = json_array_get(all, i);
+
+		if (rec_u64(r, "remote_port") != sport)
+			continue;
+		ASSERT_STR("local_pod", "web-7d9f8b6c5-x2x4z", rec_str(r, "local_pod"));
+		ASSERT_STR("local_namespace", "shop", rec_str(r, "local_namespace"));
+		ASSERT_STR("local_node", "node-7", rec_str(r, "local_node"));
+		ASSERT_STR("local_app", "web", rec_str(r, "local_app"));
+		ASSERT_STR("container_id", CONTAINER_ID, rec_str(r, "container_id"));
+		ASSERT_STR("comm", "pf-client", rec_str(r, "comm"));
+		ASSERT_STR("remote_source", "unattributed", rec_str(r, "remote_source"));
+	}
+	{
+		double secs = 0;
+
+		ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, &secs));
+		ASSERT_EQ_U64("sidecar exit code", 0, WEXITSTATUS(sc.status));
+		ASSERT_EQ_U64("nothing dropped by the exporter", 0,
+			      stat_of(&sc, "drops_export_buffer") +
+				  stat_of(&sc, "drops_export_rejected") +
+				  stat_of(&sc, "drops_export_abandoned"));
+	}
+	ASSERT_EQ_U64("collector exit code", 0, collector_stop(&c));
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n    collector:\n%s\n",
+			sc.err_text ? sc.err_text : "", c.err_text ? c.err_text : "");
+	json_decref(all);
+	sidecar_free(&sc);
+	sidecar_free(&c);
+	unsetenv("POD_NAME");
+	unsetenv("POD_NAMESPACE");
+	unsetenv("NODE_NAME");
+	unsetenv("POD_APP");
+	return ret;
+}
+
+static int test_h2c_exact(void)
+{
+	return export_exact("http", NULL, NULL);
+}
+
+/* A throwaway CA and server certificate for 127.0.0.1, made with the openssl CLI. */
+static int make_certs(const char *dir)
+{
+	return harness_sh(
+	    "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
+	    "-days 1 -subj /CN=podflow-test-ca >/dev/null 2>&1 && "
+	    "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
+	    "-subj /CN=127.0.0.1 >/dev/null 2>&1 && "
+	    "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext && "
+	    "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+	    "-out server.pem -days 1 -extfile san.ext >/dev/null 2>&1",
+	    dir);
+}
+
+static int test_tls_exact(void)
+{
+	char cert[600], key[600], ca[600];
+	const char *extra[5];
+	int ret = 1;
+
+	ASSERT_EQ_U64("certificates", 0, make_certs(g_tmp));
+	snprintf(cert, sizeof(cert), "%s/server.pem", g_tmp);
+	snprintf(key, sizeof(key), "%s/server.key", g_tmp);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", g_tmp);
+	extra[0] = "--tls-cert";
+	extra[1] = cert;
+	extra[2] = "--tls-key";
+	extra[3] = key;
+	extra[4] = NULL;
+	ret = export_exact("https", extra, ca);
+cleanup:
+	return ret;
+}
+
+/*
+ * The collector goes away for 10 s while connections keep coming, then
+ * returns on the same port: the sidecar buffers, retries, and every record
+ * arrives exactly once.
+ */
+static int test_collector_down_10s(void)
+{
+	const size_t req = 800, resp = 1600;
+	struct sidecar c = { 0 };
+	struct sidecar sc = { 0 };
+	char listen[64], url[128], data[600];
+	uint16_t port = free_port(), sport = 0, sport2 = 0, sport3 = 0, bound = 0;
+	const char *cargs[5];
+	struct totals t;
+	uint64_t down_at;
+	int ret = 1;
+
+	snprintf(data, sizeof(data), "%s/data-down", g_tmp);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", port);
+	cargs[0] = "--listen";
+	cargs[1] = listen;
+	cargs[2] = "--data-dir";
+	cargs[3] = data;
+	cargs[4] = NULL;
+	ASSERT_EQ_U64("collector start", 0, collector_start(&c, cargs, &bound));
+	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, export_args(url, NULL, NULL)));
+	ASSERT_EQ_U64("workload before", 0, run_workload(10, req, resp, &sport));
+	ASSERT_EQ_U64("delivered before", 10,
+		      wait_collected(data, "out", sport, 10, WAIT_MS).closed);
+
+	/* a rolling restart: the collector finishes what it has and goes */
+	ASSERT_EQ_U64("collector stopped", 0, collector_stop(&c));
+	sidecar_free(&c);
+	down_at = harness_now_ms();
+	ASSERT_EQ_U64("workload while down (1)", 0, run_workload(30, req, resp, &sport2));
+	while (harness_now_ms() < down_at + 5000)
+		sidecar_poll(&sc, 100);
+	ASSERT_EQ_U64("workload while down (2)", 0, run_workload(30, req, resp, &sport3));
+	while (harness_now_ms() < down_at + 10000)
+		sidecar_poll(&sc, 100);
+	ASSERT_EQ_U64("collector restarted", 0, collector_start(&c, cargs, &bound));
+
+	t = wait_collected(data, "out", sport2, 30, WAIT_MS + 30000);
+	ASSERT_EQ_U64("connections made while down, delivered", 30, t.closed);
+	ASSERT_EQ_U64("their bytes", 30 * req, t.bytes_sent);
+	t = wait_collected(data, "out", sport3, 30, WAIT_MS);
+	ASSERT_EQ_U64("second wave delivered", 30, t.closed);
+	ASSERT_EQ_U64("second wave bytes", 30 * resp, t.bytes_received);
+	t = wait_collected(data, "in", sport3, 30, WAIT_MS);
+	ASSERT_EQ_U64("second wave, server side", 30, t.closed);
+	/* exactly once: nothing written twice */
+	ASSERT_EQ_U64("first wave still exactly once", 10,
+		      collected(data, "out", sport, NULL).closed);
+	{
+		double secs = 0;
+
+		ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, &secs));
+		ASSERT_TRUE("the exporter retried", stat_of(&sc, "export_retries") > 0);
+		ASSERT_EQ_U64("nothing dropped", 0,
+			      stat_of(&sc, "drops_export_buffer") +
+				  stat_of(&sc, "drops_export_abandoned"));
+	}
+	ASSERT_EQ_U64("collector exit code", 0, collector_stop(&c));
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n    collector:\n%s\n",
+			sc.err_text ? sc.err_text : "", c.err_text ? c.err_text : "");
+	sidecar_free(&sc);
+	sidecar_free(&c);
+	return ret;
+}
+
+/* A buffer far too small for 10 s of batches: the oldest go, and are counted. */
+static int test_buffer_overflow_counted(void)
+{
+	struct sidecar sc = { 0 };
+	char url[128];
+	uint16_t port = free_port(), sport = 0;
+	int ret = 1;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", port); /* nobody listens */
+	sidecar_args[0] = NULL;
+	{
+		const char *args[] = { "--cgroup",
+				       g_scope,
+				       "--interval",
+				       "200ms",
+				       "--per-connection",
+				       "--stats-interval",
+				       "0",
+				       "--output",
+				       url,
+				       "--buffer-max-bytes",
+				       "65536",
+				       "--encoding",
+				       "identity",
+				       "--shutdown-grace",
+				       "1s",
+				       NULL };
+
+		ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
+	}
+	/* per-connection identity batches: 600 records are far more than 64 KiB */
+	ASSERT_EQ_U64("workload", 0, run_workload(600, 10, 10, &sport));
+	{
+		double secs = 0;
+		uint64_t dropped, abandoned;
+
+		ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, &secs));
+		dropped = stat_of(&sc, "drops_export_buffer");
+		abandoned = stat_of(&sc, "drops_export_abandoned");
+		fprintf(stderr, "    dropped from the buffer %llu, abandoned at exit %llu\n",
+			(unsigned long long)dropped, (unsigned long long)abandoned);
+		ASSERT_TRUE("oldest dropped and counted", dropped > 0 && dropped != UINT64_MAX);
+		/* every record is accounted for: delivered (none here), dropped or abandoned */
+		ASSERT_EQ_U64("records = dropped + abandoned", stat_of(&sc, "records"),
+			      dropped + abandoned);
+		ASSERT_TRUE("said in the log", strstr(sc.err_text, "export buffer full") != NULL);
+	}
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n", sc.err_text ? sc.err_text : "");
+	sidecar_free(&sc);
+	return ret;
+}
+
+/* The collector's exit stats: a key's value, or UINT64_MAX when absent. */
+static uint64_t collector_stat(const struct sidecar *c, const char *key)
+{
+	return stat_of(c, key);
+}
+
+/*
+ * What the export buffer dropped while the collector was down reaches the
+ * collector in later batch headers, exactly: dropped batches hand the counts
+ * they carried back to the next header.
+ */
+static int test_drops_reach_collector(void)
+{
+	struct sidecar sc = { 0 }, c = { 0 };
+	char listen[64], url[128], data[600];
+	uint16_t port = free_port(), sport = 0, sport2 = 0, bound = 0;
+	const char *cargs[5];
+	uint64_t dropped, reported;
+	int ret = 1;
+
+	snprintf(data, sizeof(data), "%s/data-drops", g_tmp);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", port);
+	cargs[0] = "--listen";
+	cargs[1] = listen;
+	cargs[2] = "--data-dir";
+	cargs[3] = data;
+	cargs[4] = NULL;
+	{
+		const char *args[] = { "--cgroup",
+				       g_scope,
+				       "--interval",
+				       "200ms",
+				       "--per-connection",
+				       "--stats-interval",
+				       "0",
+				       "--output",
+				       url,
+				       "--buffer-max-bytes",
+				       "65536",
+				       "--encoding",
+				       "identity",
+				       NULL };
+
+		ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
+	}
+	ASSERT_EQ_U64("workload while nobody listens", 0, run_workload(600, 10, 10, &sport));
+	/* two more seconds down: the exporter fails, backs off, keeps buffering */
+	{
+		uint64_t until = harness_now_ms() + 2000;
+
+		while (harness_now_ms() < until)
+			sidecar_poll(&sc, 100);
+	}
+	ASSERT_TRUE("the exporter saw the collector down",
+		    strstr(sc.err_text, "retrying with backoff") != NULL);
+	ASSERT_EQ_U64("collector start", 0, collector_start(&c, cargs, &bound));
+	/* a marker after the backlog: once it is in, so are the headers before it */
+	ASSERT_EQ_U64("marker workload", 0, run_workload(3, 10, 10, &sport2));
+	ASSERT_EQ_U64("marker delivered", 3, wait_collected(data, "out", sport2, 3, 45000).closed);
+	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, NULL));
+	ASSERT_EQ_U64("collector stops", 0, collector_stop(&c));
+	dropped = stat_of(&sc, "drops_export_buffer");
+	reported = collector_stat(&c, "sender_drops_buffer");
+	fprintf(stderr, "    dropped by the sidecar %llu, reported to the collector %llu\n",
+		(unsigned long long)dropped, (unsigned long long)reported);
+	ASSERT_TRUE("some were dropped", dropped > 0 && dropped != UINT64_MAX);
+	ASSERT_EQ_U64("every drop reported", dropped, reported);
+	ASSERT_EQ_U64("nothing abandoned", 0, stat_of(&sc, "drops_export_abandoned"));
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n    collector:\n%s\n",
+			sc.err_text ? sc.err_text : "", c.err_text ? c.err_text : "");
+	sidecar_free(&sc);
+	sidecar_free(&c);
+	return ret;
+}
+
+/* Both ends rotate the bearer token the kubelet way: the flow goes on. */
+static int swap_token(const char *dir, const char *token, int gen)
+{
+	return harness_sh("cd %s && mkdir -p ..%d && printf '%%s\\n' '%s' > ..%d/token && "
+			  "ln -sfn ..%d ..data_tmp && mv -T ..data_tmp ..data && "
+			  "ln -sfn ..data/token token",
+			  dir, gen, token, gen, gen);
+}
+
+static int test_token_rotation(void)
+{
+	struct sidecar sc = { 0 }, c = { 0 };
+	char listen[64], url[128], data[600], cdir[600], sdir[600], ctok[700], stok[700];
+	uint16_t port = free_port(), sport = 0, sport2 = 0, bound = 0;
+	const char *cargs[7];
+	int ret = 1;
+
+	snprintf(data, sizeof(data), "%s/data-token", g_tmp);
+	snprintf(cdir, sizeof(cdir), "%s/ctoken", g_tmp);
+	snprintf(sdir, sizeof(sdir), "%s/stoken", g_tmp);
+	mkdir(cdir, 0700);
+	mkdir(sdir, 0700);
+	ASSERT_EQ_U64("tokens", 0, swap_token(cdir, "alpha-1", 1) | swap_token(sdir, "alpha-1", 1));
+	snprintf(ctok, sizeof(ctok), "%s/token", cdir);
+	snprintf(stok, sizeof(stok), "%s/token", sdir);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", port);
+	cargs[0] = "--listen";
+	cargs[1] = listen;
+	cargs[2] = "--data-dir";
+	cargs[3] = data;
+	cargs[4] = "--token-file";
+	cargs[5] = ctok;
+	cargs[6] = NULL;
+	ASSERT_EQ_U64("collector start", 0, collector_start(&c, cargs, &bound));
+	ASSERT_EQ_U64("sidecar start", 0,
+		      sidecar_start(&sc, export_args(url, "--token-file", stok)));
+	ASSERT_EQ_U64("workload", 0, run_workload(5, 100, 200, &sport));
+	ASSERT_EQ_U64("delivered with the first token", 5,
+		      wait_collected(data, "out", sport, 5, WAIT_MS).closed);
+	/* rotate both; each end re-reads within a second of the swap */
+	ASSERT_EQ_U64("rotate", 0, swap_token(cdir, "beta-2", 2) | swap_token(sdir, "beta-2", 2));
+	{
+		uint64_t deadline = harness_now_ms() + 5000;
+
+		while (harness_now_ms() < deadline &&
+		       !(strstr(sc.err_text ? sc.err_text : "", "bearer token re-read") &&
+			 strstr(c.err_text ? c.err_text : "", "token reloaded"))) {
+			sidecar_poll(&sc, 50);
+			sidecar_poll(&c, 50);
+		}
+	}
+	ASSERT_TRUE("the sidecar re-read it", strstr(sc.err_text, "bearer token re-read") != NULL);
+	ASSERT_TRUE("the collector re-read it", strstr(c.err_text, "token reloaded") != NULL);
+	ASSERT_EQ_U64("workload after rotation", 0, run_workload(5, 100, 200, &sport2));
+	ASSERT_EQ_U64("delivered with the second token", 5,
+		      wait_collected(data, "out", sport2, 5, WAIT_MS).closed);
+	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, NULL));
+	/* only record-less heartbeats could meet the second between the two re-reads */
+	ASSERT_EQ_U64("no records refused", 0, stat_of(&sc, "drops_export_rejected"));
+	ASSERT_EQ_U64("collector stops", 0, collector_stop(&c));
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n    collector:\n%s\n",
+			sc.err_text ? sc.err_text : "", c.err_text ? c.err_text : "");
+	sidecar_free(&sc);
+	sidecar_free(&c);
+	return ret;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(void);
+} tests[] = {
+	{ "h2c_records_equal_capture", test_h2c_exact },
+	{ "tls_records_equal_capture", test_tls_exact },
+	{ "collector_down_10s_no_loss", test_collector_down_10s },
+	{ "buffer_overflow_counted", test_buffer_overflow_counted },
+	{ "drops_reach_the_collector", test_drops_reach_collector },
+	{ "token_rotation", test_token_rotation },
+};
+
+int main(int argc, char **argv)
+{
+	const char *ci = getenv("CI");
+	bool in_ci = ci && strcmp(ci, "true") == 0;
+	char rel[256];
+	int failed = 0, ran = 0;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "integration tests need root (BPF, cgroups, netns)%s\n",
+			in_ci ? ": FAIL under CI=true" : "; skipping outside CI");
+		return in_ci ? 1 : 77;
+	}
+	if (!harness_cgroup_mount() || harness_netns_enter()) {
+		fprintf(stderr, "no cgroup v2 mount or no network namespace: FAIL\n");
+		return 1;
+	}
+	snprintf(rel, sizeof(rel), "podflow-export-%d", getpid());
+	if (harness_cgroup_create(rel, g_scope, sizeof(g_scope))) {
+		fprintf(stderr, "cannot create cgroup %s: FAIL\n", rel);
+		return 1;
+	}
+	snprintf(rel, sizeof(rel), "podflow-export-%d/cri-containerd-%s.scope", getpid(),
+		 CONTAINER_ID);
+	harness_cgroup_create(rel, g_container, sizeof(g_container));
+	snprintf(g_tmp, sizeof(g_tmp), "/tmp/podflow-export-%d", getpid());
+	mkdir(g_tmp, 0700);
+	signal(SIGPIPE, SIG_IGN);
+
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		uint64_t t0;
+		int r;
+
+		if (argc > 1 && !strstr(tests[i].name, argv[1]))
+			continue;
+		t0 = harness_now_ms();
+		r = tests[i].fn();
+		fprintf(stderr, "  %s %-32s (%llu ms)\n", r ? "FAIL" : "ok  ", tests[i].name,
+			(unsigned long long)(harness_now_ms() - t0));
+		failed += r != 0;
+		ran++;
+	}
+	harness_cgroup_destroy(g_scope);
+	harness_sh("rm -rf %s", g_tmp);
+	fprintf(stderr, "export: %d/%d passed\n", ran - failed, ran);
+	return failed ? 1 : 0;
+}
