@@ -37,6 +37,7 @@ struct collector_config {
 	const char *data_dir;
 	const char *tls_cert;
 	const char *tls_key;
+	const char *tls_client_ca; /* mTLS: require client certificates signed by this CA */
 	const char *token_file;
 	uint32_t workers; /* 0 = online CPUs */
 	uint64_t max_body;
@@ -76,6 +77,7 @@ static void usage(FILE *f)
 	    "  --data-dir DIR         output directory, created if missing (./podflow-data)\n"
 	    "  --tls-cert FILE        PEM certificate chain: serve TLS with ALPN h2 (with --tls-key)\n"
 	    "  --tls-key FILE         PEM private key\n"
+	    "  --tls-client-ca FILE   mTLS: require a client certificate signed by a CA in FILE\n"
 	    "  --token-file FILE      require Authorization: Bearer <token in FILE>; re-read on change\n"
 	    "  --workers N            worker threads (number of online CPUs)\n"
 	    "  --max-body BYTES       largest request body, e.g. 16MiB (16MiB)\n"
@@ -112,6 +114,7 @@ static int parse_args(int argc, char **argv, struct collector_config *cfg)
 		OPT_DATA_DIR,
 		OPT_TLS_CERT,
 		OPT_TLS_KEY,
+		OPT_TLS_CLIENT_CA,
 		OPT_TOKEN,
 		OPT_WORKERS,
 		OPT_MAX_BODY,
@@ -130,6 +133,7 @@ static int parse_args(int argc, char **argv, struct collector_config *cfg)
 		{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
 		{ "token-file", required_argument, NULL, OPT_TOKEN },
 		{ "workers", required_argument, NULL, OPT_WORKERS },
 		{ "max-body", required_argument, NULL, OPT_MAX_BODY },
@@ -172,6 +176,9 @@ static int parse_args(int argc, char **argv, struct collector_config *cfg)
 			break;
 		case OPT_TLS_KEY:
 			cfg->tls_key = optarg;
+			break;
+		case OPT_TLS_CLIENT_CA:
+			cfg->tls_client_ca = optarg;
 			break;
 		case OPT_TOKEN:
 			cfg->token_file = optarg;
@@ -264,6 +271,10 @@ static int parse_args(int argc, char **argv, struct collector_config *cfg)
 	}
 	if (!cfg->tls_cert != !cfg->tls_key) {
 		pr_warn("--tls-cert and --tls-key go together: give both or neither");
+		return -EINVAL;
+	}
+	if (cfg->tls_client_ca && !cfg->tls_cert) {
+		pr_warn("--tls-client-ca needs --tls-cert and --tls-key: mTLS is TLS first");
 		return -EINVAL;
 	}
 	return 0;
@@ -488,7 +499,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (cfg.tls_cert) {
-		ssl_ctx = tls_server_ctx_new(cfg.tls_cert, cfg.tls_key, why, sizeof(why));
+		ssl_ctx = tls_server_ctx_new(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca, why,
+					     sizeof(why));
 		if (!ssl_ctx) {
 			pr_warn("%s", why);
 			return 1;
@@ -542,8 +554,10 @@ int main(int argc, char **argv)
 	}
 	pr_info("ready: listening on %s (%s, %u workers, %s, output %s/flows-w*.jsonl%s)",
 		listen_addr_format((struct sockaddr *)&la.ss, addr, sizeof(addr)),
-		ssl_ctx ? "TLS, ALPN h2" : "h2c prior knowledge", n,
-		cfg.token_file ? "bearer token required" : "no auth", cfg.data_dir,
+		ssl_ctx ? (cfg.tls_client_ca ? "TLS, ALPN h2, client certificates required"
+					     : "TLS, ALPN h2")
+			: "h2c prior knowledge",
+		n, cfg.token_file ? "bearer token required" : "no auth", cfg.data_dir,
 		cfg.null_sink ? ", null sink: nothing written" : "");
 
 	err = wait_loop(sfd, died_fd, cfg.stats_interval_ns, workers, n);

@@ -35,7 +35,8 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 	return SSL_TLSEXT_ERR_OK;
 }
 
-SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *why, size_t len)
+SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, const char *client_ca,
+			    char *why, size_t len)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	char err[256];
@@ -65,6 +66,18 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *w
 		snprintf(why, len, "--tls-key %s does not match --tls-cert %s: %s", key_file,
 			 cert_file, tls_last_error(err, sizeof(err)));
 		goto fail;
+	}
+	if (client_ca) {
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(client_ca);
+
+		if (SSL_CTX_load_verify_locations(ctx, client_ca, NULL) != 1 || !names) {
+			snprintf(why, len, "--tls-client-ca %s: %s", client_ca,
+				 tls_last_error(err, sizeof(err)));
+			sk_X509_NAME_pop_free(names, X509_NAME_free);
+			goto fail;
+		}
+		SSL_CTX_set_client_CA_list(ctx, names); /* takes ownership */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	}
 	SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
 	return ctx;

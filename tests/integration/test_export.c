@@ -160,9 +160,10 @@ out:
 	return ret;
 }
 
-static const char *sidecar_args[16];
+static const char *sidecar_args[24];
 
-static const char *const *export_args(const char *url, const char *extra1, const char *extra2)
+/* The sidecar's arguments for exporting to `url`, plus `extra` (NULL-terminated, may be NULL). */
+static const char *const *export_args_v(const char *url, const char *const *extra)
 {
 	int n = 0;
 
@@ -174,12 +175,17 @@ static const char *const *export_args(const char *url, const char *extra1, const
 	sidecar_args[n++] = "0";
 	sidecar_args[n++] = "--output";
 	sidecar_args[n++] = url;
-	if (extra1) {
-		sidecar_args[n++] = extra1;
-		sidecar_args[n++] = extra2;
-	}
+	for (int i = 0; extra && extra[i] && n < 23; i++)
+		sidecar_args[n++] = extra[i];
 	sidecar_args[n] = NULL;
 	return sidecar_args;
+}
+
+static const char *const *export_args(const char *url, const char *extra1, const char *extra2)
+{
+	const char *extra[] = { extra1, extra2, NULL };
+
+	return export_args_v(url, extra1 ? extra : NULL);
 }
 
 /* The sidecar's exit stats: a key's value, or UINT64_MAX when absent. */
@@ -199,7 +205,8 @@ static uint64_t stat_of(const struct sidecar *sc, const char *key)
  * workload's K connections, both directions, exact bytes, the pod identity
  * from the batch header and the container from its table.
  */
-static int export_exact(const char *scheme, const char *const *collector_extra, const char *ca_file)
+static int export_exact(const char *scheme, const char *const *collector_extra,
+			const char *const *sidecar_extra)
 {
 	const int k = 20;
 	const size_t req = 1500, resp = 2700;
@@ -227,8 +234,7 @@ static int export_exact(const char *scheme, const char *const *collector_extra, 
 	setenv("POD_NAMESPACE", "shop", 1);
 	setenv("NODE_NAME", "node-7", 1);
 	setenv("POD_APP", "web", 1);
-	ASSERT_EQ_U64("sidecar start", 0,
-		      sidecar_start(&sc, export_args(url, ca_file ? "--ca-file" : NULL, ca_file)));
+	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, export_args_v(url, sidecar_extra)));
 	ASSERT_EQ_U64("workload", 0, run_workload(k, req, resp, &sport));
 	out = wait_collected(data, "out", sport, k, WAIT_MS);
 	in = wait_collected(data, "in", sport, k, WAIT_MS);
@@ -293,7 +299,12 @@ static int make_certs(const char *dir)
 	    "-subj /CN=127.0.0.1 >/dev/null 2>&1 && "
 	    "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext && "
 	    "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-	    "-out server.pem -days 1 -extfile san.ext >/dev/null 2>&1",
+	    "-out server.pem -days 1 -extfile san.ext >/dev/null 2>&1 && "
+	    "openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr "
+	    "-subj /CN=sidecar >/dev/null 2>&1 && "
+	    "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && "
+	    "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+	    "-out client.pem -days 1 -extfile client.ext >/dev/null 2>&1",
 	    dir);
 }
 
@@ -312,8 +323,78 @@ static int test_tls_exact(void)
 	extra[2] = "--tls-key";
 	extra[3] = key;
 	extra[4] = NULL;
-	ret = export_exact("https", extra, ca);
+	ret = export_exact("https", extra, (const char *const[]){ "--ca-file", ca, NULL });
 cleanup:
+	return ret;
+}
+
+/* mTLS: the collector requires a client certificate; the sidecar presents one. */
+static int test_mtls(void)
+{
+	char cert[600], key[600], ca[600], ccert[600], ckey[600];
+	int ret = 1;
+
+	ASSERT_EQ_U64("certificates", 0, make_certs(g_tmp));
+	snprintf(cert, sizeof(cert), "%s/server.pem", g_tmp);
+	snprintf(key, sizeof(key), "%s/server.key", g_tmp);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", g_tmp);
+	snprintf(ccert, sizeof(ccert), "%s/client.pem", g_tmp);
+	snprintf(ckey, sizeof(ckey), "%s/client.key", g_tmp);
+	ret = export_exact("https",
+			   (const char *const[]){ "--tls-cert", cert, "--tls-key", key,
+						  "--tls-client-ca", ca, NULL },
+			   (const char *const[]){ "--ca-file", ca, "--cert-file", ccert,
+						  "--key-file", ckey, NULL });
+cleanup:
+	return ret;
+}
+
+/* mTLS: a sidecar without a client certificate is turned away at the handshake. */
+static int test_mtls_refuses_anonymous(void)
+{
+	struct sidecar sc = { 0 }, c = { 0 };
+	char cert[600], key[600], ca[600], listen[64], url[128], data[600];
+	uint16_t port = free_port(), sport = 0, bound = 0;
+	int ret = 1;
+
+	ASSERT_EQ_U64("certificates", 0, make_certs(g_tmp));
+	snprintf(cert, sizeof(cert), "%s/server.pem", g_tmp);
+	snprintf(key, sizeof(key), "%s/server.key", g_tmp);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", g_tmp);
+	snprintf(data, sizeof(data), "%s/data-anon", g_tmp);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u", port);
+	ASSERT_EQ_U64("collector start", 0,
+		      collector_start(&c,
+				      (const char *const[]){ "--listen", listen, "--data-dir", data,
+							     "--tls-cert", cert, "--tls-key", key,
+							     "--tls-client-ca", ca, NULL },
+				      &bound));
+	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, export_args(url, "--ca-file", ca)));
+	ASSERT_EQ_U64("workload", 0, run_workload(3, 10, 10, &sport));
+	{
+		uint64_t deadline = harness_now_ms() + WAIT_MS;
+
+		while (harness_now_ms() < deadline &&
+		       !strstr(sc.err_text ? sc.err_text : "", "retrying with backoff"))
+			sidecar_poll(&sc, 50);
+	}
+	ASSERT_TRUE("the sidecar reports the refusal",
+		    strstr(sc.err_text, "retrying with backoff") != NULL);
+	ASSERT_EQ_U64("nothing written", 0, collected(data, "out", sport, NULL).records);
+	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 10000, NULL));
+	ASSERT_EQ_U64("undelivered records are counted", stat_of(&sc, "records"),
+		      stat_of(&sc, "drops_export_abandoned"));
+	ASSERT_EQ_U64("collector stops", 0, collector_stop(&c));
+	ASSERT_TRUE("the collector counted failed handshakes",
+		    stat_of(&c, "conns_tls_failures") > 0);
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n    collector:\n%s\n",
+			sc.err_text ? sc.err_text : "", c.err_text ? c.err_text : "");
+	sidecar_free(&sc);
+	sidecar_free(&c);
 	return ret;
 }
 
@@ -602,6 +683,8 @@ static const struct {
 } tests[] = {
 	{ "h2c_records_equal_capture", test_h2c_exact },
 	{ "tls_records_equal_capture", test_tls_exact },
+	{ "mtls_client_certificate", test_mtls },
+	{ "mtls_refuses_anonymous", test_mtls_refuses_anonymous },
 	{ "collector_down_10s_no_loss", test_collector_down_10s },
 	{ "buffer_overflow_counted", test_buffer_overflow_counted },
 	{ "drops_reach_the_collector", test_drops_reach_collector },
