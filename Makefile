@@ -71,7 +71,7 @@ FUZZ_SECONDS ?= 60
 
 BINS := $(BUILD)/podflow-sidecar $(BUILD)/podflow-collector $(BENCH_TOOLS)
 
-.PHONY: all deps check check-unit check-integration demo bench-sidecar fuzz lint fmt vmlinux \
+.PHONY: all deps check check-unit check-integration demo bench-sidecar bench-collector fuzz lint fmt vmlinux \
 	manifests clean
 
 all: $(BINS)
@@ -190,6 +190,10 @@ demo: deps
 bench-sidecar: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) ./bench/bench-sidecar.sh
+
+bench-collector: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) ./bench/bench-collector.sh
 
 # --- housekeeping ------------------------------------------------------------
 FMT_SRCS = $(shell git ls-files '*.c' '*.h' | grep -v '^bpf/vmlinux.h$$')

@@ -16,12 +16,32 @@ bool flow_addr_is_v4mapped(const uint8_t addr[16])
 	return memcmp(addr, v4mapped_prefix, sizeof(v4mapped_prefix)) == 0;
 }
 
+/* Dotted quad without the stdio machinery inet_ntop() goes through. */
+static const char *v4_format(const uint8_t a[4], char *buf, unsigned long len)
+{
+	char *o = buf;
+
+	if (len < 16)
+		return NULL;
+	for (int i = 0; i < 4; i++) {
+		unsigned int v = a[i];
+
+		if (v >= 100)
+			*o++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*o++ = (char)('0' + v / 10 % 10);
+		*o++ = (char)('0' + v % 10);
+		*o++ = i < 3 ? '.' : '\0';
+	}
+	return buf;
+}
+
 const char *flow_addr_format(const uint8_t addr[16], char *buf, unsigned long len)
 {
 	const char *r;
 
 	if (flow_addr_is_v4mapped(addr))
-		r = inet_ntop(AF_INET, addr + 12, buf, (socklen_t)len);
+		r = v4_format(addr + 12, buf, len);
 	else
 		r = inet_ntop(AF_INET6, addr, buf, (socklen_t)len);
 	if (!r && len)

@@ -124,16 +124,39 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* Bytes that can go into a JSON string as they are: printable ASCII but '"' and '\\'. */
+static size_t plain_prefix(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\')
+		i++;
+	return i;
+}
+
 static void put_string(struct jsonw *jw, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	static const char hex[] = "0123456789abcdef";
+	size_t plain = plain_prefix(s, n);
 
+	/* the common case, names and numbers-as-text: one copy */
+	if (plain == n) {
+		if (reserve(jw, n + 2))
+			return;
+		jw->buf[jw->len++] = '"';
+		memcpy(jw->buf + jw->len, s, n);
+		jw->len += n;
+		jw->buf[jw->len++] = '"';
+		return;
+	}
 	/* worst case every byte becomes \u00XX */
 	if (reserve(jw, n * 6 + 2))
 		return;
 	jw->buf[jw->len++] = '"';
-	for (size_t i = 0; i < n; i++) {
+	memcpy(jw->buf + jw->len, s, plain);
+	jw->len += plain;
+	for (size_t i = plain; i < n; i++) {
 		unsigned char c = s[i];
 		char *o = jw->buf + jw->len;
 		size_t u;
@@ -165,11 +188,31 @@ static void put_string(struct jsonw *jw, const char *str, size_t n)
 
 static void key(struct jsonw *jw, const char *k)
 {
+	size_t n = strlen(k);
+	char *o;
+
+	if (plain_prefix((const unsigned char *)k, n) != n) {
+		/* a key that needs escaping: the general path */
+		if (jw->need_comma[jw->depth])
+			put(jw, ",", 1);
+		jw->need_comma[jw->depth] = 1;
+		put_string(jw, k, n);
+		put(jw, ":", 1);
+		return;
+	}
+	/* the usual literal key: one reservation, one copy */
+	if (reserve(jw, n + 4))
+		return;
+	o = jw->buf + jw->len;
 	if (jw->need_comma[jw->depth])
-		put(jw, ",", 1);
+		*o++ = ',';
 	jw->need_comma[jw->depth] = 1;
-	put_string(jw, k, strlen(k));
-	put(jw, ":", 1);
+	*o++ = '"';
+	memcpy(o, k, n);
+	o += n;
+	*o++ = '"';
+	*o++ = ':';
+	jw->len = (size_t)(o - jw->buf);
 }
 
 void jsonw__obj_begin(struct jsonw *jw)
@@ -198,20 +241,34 @@ void jsonw__kv_str(struct jsonw *jw, const char *k, const char *val)
 	jsonw__kv_strn(jw, k, val ? val : "", val ? strlen(val) : 0);
 }
 
+/* Decimal digits of v into the end of buf[24]; returns the first digit. */
+static char *u64_digits(uint64_t v, char *end)
+{
+	char *p = end;
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return p;
+}
+
 void jsonw__kv_u64(struct jsonw *jw, const char *k, uint64_t val)
 {
-	char num[24];
-	int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)val);
+	char num[24], *p = u64_digits(val, num + sizeof(num));
 
 	key(jw, k);
-	put(jw, num, (size_t)n);
+	put(jw, p, (size_t)(num + sizeof(num) - p));
 }
 
 void jsonw__kv_i64(struct jsonw *jw, const char *k, int64_t val)
 {
-	char num[24];
-	int n = snprintf(num, sizeof(num), "%lld", (long long)val);
+	char num[24], *p;
 
+	/* via the magnitude as unsigned: INT64_MIN has no positive twin */
+	p = u64_digits(val < 0 ? 0 - (uint64_t)val : (uint64_t)val, num + sizeof(num));
+	if (val < 0)
+		*--p = '-';
 	key(jw, k);
-	put(jw, num, (size_t)n);
+	put(jw, p, (size_t)(num + sizeof(num) - p));
 }

@@ -619,6 +619,9 @@ static void test_addr_format(void **state)
 		int v4mapped;
 	} cases[] = {
 		{ { [10] = 0xff, [11] = 0xff, 1, 2, 3, 4 }, "1.2.3.4", 1 }, /* ::ffff:1.2.3.4 */
+		/* every digit count of an octet */
+		{ { [10] = 0xff, [11] = 0xff, 10, 99, 100, 255 }, "10.99.100.255", 1 },
+		{ { [10] = 0xff, [11] = 0xff, 0, 9, 109, 200 }, "0.9.109.200", 1 },
 		{ { [15] = 1 }, "::1", 0 },
 		{ { 0 }, "::", 0 },
 		/* ::ffff:0:1 is ::ffff:0.0.0.1, inside ::ffff:0:0/96 */
