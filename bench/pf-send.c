@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "flow.h"
+#include "cli.h"
 #include "h2client.h"
 #include "log.h"
 #include "wire.h"
@@ -87,19 +88,6 @@ static void usage(FILE *f)
 	    "  segs_sent = r+1, segs_received = b+1, start_ms = 1700000000000 + b*10000,\n"
 	    "  local_pod sender-<s>, local_ip 10.<s/256>.<s%%256>.1, cgroup_id 1000 + r%%4.\n"
 	    "Exit status: 0 when every batch got 204, 1 otherwise, 2 for usage errors.\n");
-}
-
-static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
-		return -ERANGE;
-	*out = (uint32_t)v;
-	return 0;
 }
 
 static double now_s(void)
@@ -359,23 +347,23 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->url = optarg;
 			break;
 		case OPT_SENDERS:
-			if (parse_u32(optarg, 1, MAX_SENDERS, &o->senders))
+			if (cli_parse_u32(optarg, 1, MAX_SENDERS, &o->senders))
 				goto bad;
 			break;
 		case OPT_BATCHES:
-			if (parse_u32(optarg, 1, 1u << 30, &o->batches))
+			if (cli_parse_u32(optarg, 1, 1u << 30, &o->batches))
 				goto bad;
 			break;
 		case OPT_RECORDS:
-			if (parse_u32(optarg, 1, WIRE_MAX_RECORDS, &o->records))
+			if (cli_parse_u32(optarg, 1, WIRE_MAX_RECORDS, &o->records))
 				goto bad;
 			break;
 		case OPT_PARALLEL:
-			if (parse_u32(optarg, 1, 1024, &o->parallel))
+			if (cli_parse_u32(optarg, 1, 1024, &o->parallel))
 				goto bad;
 			break;
 		case OPT_FIRST:
-			if (parse_u32(optarg, 0, 1000000, &o->first_sender))
+			if (cli_parse_u32(optarg, 0, 1000000, &o->first_sender))
 				goto bad;
 			break;
 		case OPT_ENCODING:
@@ -383,7 +371,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				goto bad;
 			break;
 		case OPT_DROPS:
-			if (parse_u32(optarg, 0, 1u << 30, &v))
+			if (cli_parse_u32(optarg, 0, 1u << 30, &v))
 				goto bad;
 			o->drops = v;
 			break;
@@ -394,7 +382,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->cacert = optarg;
 			break;
 		case OPT_TIMEOUT:
-			if (parse_u32(optarg, 1, 3600000, &v))
+			if (cli_parse_u32(optarg, 1, 3600000, &v))
 				goto bad;
 			o->timeout_ms = v;
 			break;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "cli.h"
 #include "cgroup.h"
 #include "duration.h"
 #include "export.h"
@@ -121,17 +122,15 @@ static void usage(FILE *f)
 	    "Identity: POD_NAME, POD_NAMESPACE, NODE_NAME, POD_APP, POD_WORKLOAD.\n");
 }
 
-static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+/* A byte count ("4MiB", "65536") into a 32-bit option. */
+static int parse_bytes32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
-	unsigned long long v;
-	char *end;
+	uint64_t v;
+	int err = cli_parse_bytes(s, min, max, &v);
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
-		return -ERANGE;
-	*out = (uint32_t)v;
-	return 0;
+	if (!err)
+		*out = (uint32_t)v;
+	return err;
 }
 
 static int parse_args(int argc, char **argv, struct sidecar_config *cfg)
@@ -219,14 +218,14 @@ static int parse_args(int argc, char **argv, struct sidecar_config *cfg)
 				cfg->stats_interval_ns = 0;
 			break;
 		case OPT_MAX_RECORDS:
-			if (parse_u32(optarg, 1, 1u << 24, &cfg->max_records)) {
+			if (cli_parse_u32(optarg, 1, 1u << 24, &cfg->max_records)) {
 				pr_warn("--max-records %s: expected an integer from 1 to 16777216",
 					optarg);
 				return -EINVAL;
 			}
 			break;
 		case OPT_MAX_CONNS:
-			if (parse_u32(optarg, 1, 1u << 24, &cfg->max_connections)) {
+			if (cli_parse_u32(optarg, 1, 1u << 24, &cfg->max_connections)) {
 				pr_warn(
 				    "--max-connections %s: expected an integer from 1 to 16777216",
 				    optarg);
@@ -234,7 +233,7 @@ static int parse_args(int argc, char **argv, struct sidecar_config *cfg)
 			}
 			break;
 		case OPT_RING:
-			if (parse_u32(optarg, 4096, 1u << 30, &cfg->ring_bytes) ||
+			if (parse_bytes32(optarg, 4096, 1u << 30, &cfg->ring_bytes) ||
 			    (cfg->ring_bytes & (cfg->ring_bytes - 1))) {
 				pr_warn(
 				    "--ring-bytes %s: expected a power of two from 4096 to 2^30",
@@ -267,21 +266,21 @@ static int parse_args(int argc, char **argv, struct sidecar_config *cfg)
 			}
 			break;
 		case OPT_BATCH_RECORDS:
-			if (parse_u32(optarg, 1, WIRE_MAX_RECORDS, &cfg->batch_max_records)) {
+			if (cli_parse_u32(optarg, 1, WIRE_MAX_RECORDS, &cfg->batch_max_records)) {
 				pr_warn("--batch-max-records %s: expected an integer from 1 to %u",
 					optarg, WIRE_MAX_RECORDS);
 				return -EINVAL;
 			}
 			break;
 		case OPT_BATCH_BYTES:
-			if (parse_u32(optarg, 4096, 64u << 20, &cfg->batch_max_bytes)) {
+			if (parse_bytes32(optarg, 4096, 64u << 20, &cfg->batch_max_bytes)) {
 				pr_warn("--batch-max-bytes %s: expected an integer from 4096 to %u",
 					optarg, 64u << 20);
 				return -EINVAL;
 			}
 			break;
 		case OPT_BUFFER_BYTES:
-			if (parse_u32(optarg, 65536, 1u << 30, &cfg->buffer_max_bytes)) {
+			if (parse_bytes32(optarg, 65536, 1u << 30, &cfg->buffer_max_bytes)) {
 				pr_warn(
 				    "--buffer-max-bytes %s: expected an integer from 65536 to %u",
 				    optarg, 1u << 30);

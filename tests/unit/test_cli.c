@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "../../collector/cli.h"
+#include "cli.h"
 
 static void test_bytes(void **state)
 {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* Number parsing for the collector's command line (strict: no guessing, range-checked). */
+/* Number parsing for command lines (strict: no guessing, range-checked). */
 #include "cli.h"
 
 #include <errno.h>

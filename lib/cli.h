@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* Number parsing for the collector's command line (strict: no guessing, range-checked). */
-#ifndef PODFLOW_COLLECTOR_CLI_H
-#define PODFLOW_COLLECTOR_CLI_H
+/* Number parsing for command lines (strict: no guessing, range-checked), shared by the binaries. */
+#ifndef PODFLOW_CLI_H
+#define PODFLOW_CLI_H
 
 #include <stdint.h>
 
@@ -13,4 +13,4 @@ int cli_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
  */
 int cli_parse_bytes(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
-#endif /* PODFLOW_COLLECTOR_CLI_H */
+#endif /* PODFLOW_CLI_H */
