@@ -222,26 +222,33 @@ void sidecar_poll(struct sidecar *sc, int timeout_ms)
 	take_lines(sc);
 }
 
-int sidecar_start(struct sidecar *sc, const char *const *args)
+/*
+ * Runs build/<name> with `args`, stdout and stderr piped, and waits up to
+ * 10 s for `ready` in its stderr.  Returns 0 with *ready_at pointing at it,
+ * or -ECHILD (exited first) / -ETIMEDOUT, saying so with its stderr.
+ */
+static int daemon_start(struct sidecar *p, const char *name, const char *const *args,
+			const char *ready, const char **ready_at)
 {
 	int out[2], err[2];
 	char bin[512];
-	const char *argv[32];
+	const char *argv[40];
 	uint64_t deadline;
 	int n = 0;
 
-	memset(sc, 0, sizeof(*sc));
-	sc->records = json_array();
-	argv[n++] = harness_bin("podflow-sidecar", bin, sizeof(bin));
-	for (int i = 0; args[i] && n < 30; i++)
+	memset(p, 0, sizeof(*p));
+	p->records = json_array();
+	argv[n++] = harness_bin(name, bin, sizeof(bin));
+	for (int i = 0; args[i] && n < 38; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
 		return -errno;
-	sc->pid = fork();
-	if (sc->pid < 0)
+	p->pid = fork();
+	if (p->pid < 0)
 		return -errno;
-	if (sc->pid == 0) {
+	if (p->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(out[1], 1);
 		dup2(err[1], 2);
 		execv(argv[0], (char *const *)argv);
@@ -249,26 +256,34 @@ int sidecar_start(struct sidecar *sc, const char *const *args)
 	}
 	close(out[1]);
 	close(err[1]);
-	sc->out_fd = out[0];
-	sc->err_fd = err[0];
-	fcntl(sc->out_fd, F_SETFL, O_NONBLOCK);
-	fcntl(sc->err_fd, F_SETFL, O_NONBLOCK);
+	p->out_fd = out[0];
+	p->err_fd = err[0];
+	fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+	fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
 	deadline = harness_now_ms() + 10000;
 	while (harness_now_ms() < deadline) {
-		sidecar_poll(sc, 100);
-		if (sc->err_text && strstr(sc->err_text, "ready"))
+		sidecar_poll(p, 100);
+		*ready_at = p->err_text ? strstr(p->err_text, ready) : NULL;
+		/* the whole line: it may carry details after the word */
+		if (*ready_at && strchr(*ready_at, '\n'))
 			return 0;
-		if (waitpid(sc->pid, &sc->status, WNOHANG) == sc->pid) {
-			sc->exited = true;
-			sidecar_poll(sc, 0);
-			fprintf(stderr, "    sidecar exited before ready:\n%s\n",
-				sc->err_text ? sc->err_text : "");
+		if (waitpid(p->pid, &p->status, WNOHANG) == p->pid) {
+			p->exited = true;
+			sidecar_poll(p, 0);
+			fprintf(stderr, "    %s exited before ready:\n%s\n", name,
+				p->err_text ? p->err_text : "");
 			return -ECHILD;
 		}
 	}
-	fprintf(stderr, "    sidecar not ready after 10 s:\n%s\n",
-		sc->err_text ? sc->err_text : "");
+	fprintf(stderr, "    %s not ready after 10 s:\n%s\n", name, p->err_text ? p->err_text : "");
 	return -ETIMEDOUT;
+}
+
+int sidecar_start(struct sidecar *sc, const char *const *args)
+{
+	const char *at;
+
+	return daemon_start(sc, "podflow-sidecar", args, "ready", &at);
 }
 
 json_t *sidecar_wait_record(struct sidecar *sc, record_pred_fn pred, void *ctx, int timeout_ms)
@@ -504,63 +519,20 @@ ssize_t recv_n(int fd, size_t n)
 
 int collector_start(struct sidecar *p, const char *const *args, uint16_t *port)
 {
-	int out[2], err[2];
-	char bin[512];
-	const char *argv[40];
-	uint64_t deadline;
-	int n = 0;
+	const char *at, *sp, *colon;
+	int err = daemon_start(p, "podflow-collector", args, "ready: listening on ", &at);
 
-	memset(p, 0, sizeof(*p));
-	p->records = json_array();
-	argv[n++] = harness_bin("podflow-collector", bin, sizeof(bin));
-	for (int i = 0; args[i] && n < 38; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
-		return -errno;
-	p->pid = fork();
-	if (p->pid < 0)
-		return -errno;
-	if (p->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-	p->out_fd = out[0];
-	p->err_fd = err[0];
-	fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
-	fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
-	deadline = harness_now_ms() + 10000;
-	while (harness_now_ms() < deadline) {
-		const char *at;
-
-		sidecar_poll(p, 100);
-		at = p->err_text ? strstr(p->err_text, "ready: listening on ") : NULL;
-		if (at && strchr(at, '(')) {
-			/* "ready: listening on 127.0.0.1:41234 (..." */
-			const char *sp = strchr(at + 20, ' ');
-			const char *colon = sp;
-
-			while (colon > at && *colon != ':')
-				colon--;
-			*port = (uint16_t)atoi(colon + 1);
-			return *port ? 0 : -EINVAL;
-		}
-		if (waitpid(p->pid, &p->status, WNOHANG) == p->pid) {
-			p->exited = true;
-			sidecar_poll(p, 0);
-			fprintf(stderr, "    collector exited before ready:\n%s\n",
-				p->err_text ? p->err_text : "");
-			return -ECHILD;
-		}
-	}
-	fprintf(stderr, "    collector not ready after 10 s:\n%s\n",
-		p->err_text ? p->err_text : "");
-	return -ETIMEDOUT;
+	if (err)
+		return err;
+	/* "ready: listening on 127.0.0.1:41234 (..." */
+	sp = strchr(at + strlen("ready: listening on "), ' ');
+	if (!sp)
+		return -EINVAL;
+	colon = sp;
+	while (colon > at && *colon != ':')
+		colon--;
+	*port = (uint16_t)atoi(colon + 1);
+	return *port ? 0 : -EINVAL;
 }
 
 pid_t harness_start_capture(const char *const *argv, int *out_fd)
