@@ -26,7 +26,8 @@ endif
 # add theirs here; `make deps` installs whatever is missing.
 DEB_PACKAGES := make gcc clang clang-format llvm libclang-rt-14-dev bpftool libbpf-dev libelf-dev \
 	zlib1g-dev libzstd-dev libssl-dev libnghttp2-dev nghttp2-client pkg-config libcmocka-dev \
-	libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev openssl iproute2 nftables jq \
+	libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev openssl prometheus iproute2 \
+	nftables jq \
 	libbpf-tools procps util-linux
 
 CFLAGS_COMMON := -std=gnu11 -g -O2 -Wall -Wextra -Werror -fno-omit-frame-pointer \
@@ -57,7 +58,7 @@ SIDECAR_MOD_OBJS   := $(SIDECAR_MODS:%.c=$(BUILD)/%.o)
 COLLECTOR_MOD_OBJS := $(COLLECTOR_MODS:%.c=$(BUILD)/%.o)
 
 # libraries, by who needs them
-LIBS_LIB       := -lnghttp2 -lssl -lcrypto -lzstd -lz
+LIBS_LIB       := -lyaml -lmicrohttpd -lnghttp2 -lssl -lcrypto -lzstd -lz
 LIBS_SIDECAR   := -lbpf -lelf -lpthread $(LIBS_LIB)
 LIBS_COLLECTOR := -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
 LIBS_TESTS     := -lcmocka -ljansson -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
