@@ -29,7 +29,11 @@ void metrics_writer__free(struct metrics_writer *w);
 void metrics_writer__reset(struct metrics_writer *w);
 /* The text so far; valid until the next call on w. */
 const char *metrics_writer__text(const struct metrics_writer *w, size_t *len);
-/* 0, or -ENOMEM (sticky) if the output could not grow. */
+/*
+ * 0, or the first error (sticky until reset): -ENOMEM if the output could
+ * not grow, -EINVAL for a refused name, label or sample, -EEXIST for a
+ * repeated family.
+ */
 int metrics_writer__error(const struct metrics_writer *w);
 
 /*
@@ -61,7 +65,7 @@ struct metrics_histogram {
 	uint64_t count;
 };
 
-/* 0, or -EINVAL when the bounds are not ascending or too many. */
+/* 0, or -EINVAL when the bounds are not ascending, not finite and >= 0, or too many. */
 int metrics_histogram_init(struct metrics_histogram *h, const double *bounds, uint32_t n);
 /* Records one observation (nanoseconds).  Any thread (atomic adds). */
 void metrics_histogram_observe(struct metrics_histogram *h, uint64_t value_ns);
