@@ -82,9 +82,29 @@ struct flow_kstats {
 	__u64 flows_started; /* connections tracked (connect() called, or accepted) */
 	__u64 flows_closed;  /* tracked connections that reached TCP_CLOSE */
 	__u64 wakeups;	     /* forced reader wakeups (fill watermark crossed) */
+	__u64 filtered;	     /* connections not tracked: their service port or peer is filtered */
+	__u64 paused;	     /* connections not tracked: capture paused (enabled: false) */
+	__u64 ring_fill_max; /* most bytes seen waiting in the ring at a submit (a gauge) */
 	__u64 _reserved;
 };
 
-_Static_assert(sizeof(struct flow_kstats) == 64, "flow_kstats layout changed");
+_Static_assert(sizeof(struct flow_kstats) == 88, "flow_kstats layout changed");
+
+/*
+ * Live controls, in the program's .data: user space writes them through the
+ * skeleton's memory map while the programs run.
+ */
+struct flow_controls {
+	__u32 paused; /* 1: track no new connection (tracked ones are still reported) */
+	__u32 _pad;
+};
+
+/* Key of the ignored-peers LPM trie: remote address (v4-mapped), prefix in bits. */
+struct flow_cidr_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+#define FLOW_PORT_WORDS 1024 /* 65536 bits: one per port */
 
 #endif /* PODFLOW_FLOW_RECORD_H */

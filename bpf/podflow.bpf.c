@@ -16,6 +16,24 @@ const volatile __u64 wakeup_bytes = 65536; /* ring fill that forces a reader wak
 const volatile __u64 iter_reserve = 8192;  /* free ring bytes the interval walk keeps */
 
 struct flow_kstats kstats = {};
+struct flow_controls controls = {}; /* .bss, written live by user space */
+
+/* Service ports whose connections are not tracked: one bit per port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64[FLOW_PORT_WORDS]);
+} ignore_ports SEC(".maps");
+
+/* Peers whose connections are not tracked. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 64);
+	__type(key, struct flow_cidr_key);
+	__type(value, __u8);
+} ignore_cidrs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -52,6 +70,15 @@ struct {
 	__type(key, __u64);
 	__type(value, struct closed_flow);
 } closed SEC(".maps");
+
+static __always_inline void ring_fill_note(void)
+{
+	__u64 fill = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	/* a racy max is fine: it is a gauge for operators, not an accounting */
+	if (fill > kstats.ring_fill_max)
+		kstats.ring_fill_max = fill;
+}
 
 static __always_inline long ring_flags(void)
 {
@@ -166,15 +193,53 @@ static __always_inline int emit(__u64 cookie, struct flow_state *st,
 	st->rep_resets = st->resets;
 	st->reported = 1;
 	bpf_ringbuf_submit(e, ring_flags());
+	ring_fill_note();
 	return 0;
+}
+
+/*
+ * True when configuration says to leave this connection alone: its service
+ * port (the remote one for connect(), the local one for accept) or its
+ * peer's address is in the filters.
+ */
+static __always_inline bool filtered(struct tcp_sock *tp, __u8 direction)
+{
+	struct sock_common *skc = &tp->inet_conn.icsk_inet.sk.__sk_common;
+	struct flow_cidr_key key = { .prefixlen = 128 };
+	__u32 zero = 0;
+	__u64 *bits;
+	__u16 port;
+
+	port = direction == FLOW_DIR_OUT ? bpf_ntohs(skc->skc_dport) : skc->skc_num;
+	bits = bpf_map_lookup_elem(&ignore_ports, &zero);
+	if (bits && (bits[(port >> 6) & (FLOW_PORT_WORDS - 1)] & (1ULL << (port & 63))))
+		return true;
+	if (skc->skc_family == AF_INET6) {
+		BPF_CORE_READ_INTO(&key.addr, skc, skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		__u32 r = skc->skc_daddr;
+
+		key.addr[10] = key.addr[11] = 0xff;
+		__builtin_memcpy(&key.addr[12], &r, 4);
+	}
+	return bpf_map_lookup_elem(&ignore_cidrs, &key) != NULL;
 }
 
 static __always_inline void flow_begin(struct bpf_sock_ops *skops, struct tcp_sock *tp,
 				       __u8 direction, const struct listener_info *owner)
 {
-	__u64 cookie = bpf_get_socket_cookie(skops);
 	struct flow_state st = {};
+	__u64 cookie;
 
+	if (controls.paused) {
+		__sync_fetch_and_add(&kstats.paused, 1);
+		return;
+	}
+	if (filtered(tp, direction)) {
+		__sync_fetch_and_add(&kstats.filtered, 1);
+		return;
+	}
+	cookie = bpf_get_socket_cookie(skops);
 	st.cgroup_id = sock_cgroup_id(tp);
 	st.start_ns = bpf_ktime_get_boot_ns();
 	st.direction = direction;

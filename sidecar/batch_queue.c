@@ -203,6 +203,13 @@ void batch_queue__retry(struct batch_queue *q, struct batch *b)
 	pthread_mutex_unlock(&q->lock);
 }
 
+void batch_queue__set_max(struct batch_queue *q, size_t max_bytes)
+{
+	pthread_mutex_lock(&q->lock);
+	q->max_bytes = max_bytes;
+	pthread_mutex_unlock(&q->lock);
+}
+
 size_t batch_queue__bytes(const struct batch_queue *q)
 {
 	size_t n;

@@ -53,6 +53,8 @@ void batch_queue__done(struct batch_queue *q, struct batch *b);
 /* A batch taken and not delivered: back in the queue, due at b->not_before_ns. */
 void batch_queue__retry(struct batch_queue *q, struct batch *b);
 
+/* A new bound for later pushes (what is held now stays until sent or pushed out). */
+void batch_queue__set_max(struct batch_queue *q, size_t max_bytes);
 size_t batch_queue__bytes(const struct batch_queue *q);
 uint32_t batch_queue__count(const struct batch_queue *q);
 /*

@@ -25,6 +25,10 @@ struct capture {
 	capture_event_fn fn;
 	void *ctx;
 	int cgroup_fd;
+	int stats_fd; /* BPF_ENABLE_STATS while >= 0 */
+	uint32_t ring_bytes;
+	uint32_t n_cidrs; /* entries in ignore_cidrs, to replace them */
+	struct flow_cidr_key cidr_keys[CONFIG_MAX_CIDRS];
 	uint64_t bad_events;
 };
 
@@ -116,6 +120,8 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 	c->fn = fn;
 	c->ctx = ctx;
 	c->cgroup_fd = -1;
+	c->stats_fd = -1;
+	c->ring_bytes = opts->ring_bytes;
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
 		err = fail(kind, CAPTURE_ERR_ENV, -errno);
@@ -223,6 +229,8 @@ void capture__free(struct capture *c)
 	if (!c)
 		return;
 	ring_buffer__free(c->rb);
+	if (c->stats_fd >= 0)
+		close(c->stats_fd);
 	bpf_link__destroy(c->iter_link);
 	podflow_bpf__destroy(c->skel); /* detaches every link it holds */
 	if (c->cgroup_fd >= 0)
@@ -334,4 +342,70 @@ void capture__prog_stats(const struct capture *c, uint64_t *run_ns, uint64_t *ru
 			*run_cnt += info.run_cnt;
 		}
 	}
+}
+
+void capture__set_paused(struct capture *c, bool paused)
+{
+	/* a plain store into the mapped .bss: the programs read it on their next run */
+	__atomic_store_n(&c->skel->bss->controls.paused, paused ? 1 : 0, __ATOMIC_RELAXED);
+}
+
+int capture__set_filters(struct capture *c, const struct config_ports *ports,
+			 const struct config_cidrs *cidrs)
+{
+	uint64_t bits[FLOW_PORT_WORDS];
+	uint32_t zero = 0, n = 0;
+	uint8_t one = 1;
+	int err = 0;
+
+	memset(bits, 0, sizeof(bits));
+	for (uint32_t i = 0; ports && i < ports->n; i++)
+		bits[ports->port[i] >> 6] |= 1ULL << (ports->port[i] & 63);
+	if (bpf_map__update_elem(c->skel->maps.ignore_ports, &zero, sizeof(zero), bits,
+				 sizeof(bits), BPF_ANY)) {
+		err = -errno;
+		pr_warn("cannot update the port filter: %s", strerror(-err));
+	}
+	/* the trie has no bulk replace: remove the old entries, then add the new */
+	for (uint32_t i = 0; i < c->n_cidrs; i++)
+		bpf_map__delete_elem(c->skel->maps.ignore_cidrs, &c->cidr_keys[i],
+				     sizeof(c->cidr_keys[i]), 0);
+	for (uint32_t i = 0; cidrs && i < cidrs->n && n < CONFIG_MAX_CIDRS; i++) {
+		struct flow_cidr_key *k = &c->cidr_keys[n];
+
+		k->prefixlen = cidrs->cidr[i].prefix;
+		memcpy(k->addr, cidrs->cidr[i].addr, 16);
+		if (bpf_map__update_elem(c->skel->maps.ignore_cidrs, k, sizeof(*k), &one,
+					 sizeof(one), BPF_ANY)) {
+			err = -errno;
+			pr_warn("cannot add a peer filter: %s", strerror(-err));
+			continue;
+		}
+		n++;
+	}
+	c->n_cidrs = n;
+	return err;
+}
+
+int capture__set_bpf_stats(struct capture *c, bool on)
+{
+	if (on && c->stats_fd < 0) {
+		c->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (c->stats_fd < 0)
+			return -errno;
+	} else if (!on && c->stats_fd >= 0) {
+		close(c->stats_fd);
+		c->stats_fd = -1;
+	}
+	return 0;
+}
+
+uint64_t capture__take_ring_fill_max(struct capture *c)
+{
+	return __atomic_exchange_n(&c->skel->bss->kstats.ring_fill_max, 0, __ATOMIC_RELAXED);
+}
+
+uint32_t capture__ring_bytes(const struct capture *c)
+{
+	return c->ring_bytes;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "../bpf/flow_record.h"
+#include "config.h"
 
 struct capture_opts {
 	const char *cgroup_path;  /* scope: this cgroup v2 directory and everything below */
@@ -48,6 +49,27 @@ int capture__drain(struct capture *c);
  * pauses for space.  Returns 0 or -errno.
  */
 int capture__walk(struct capture *c, const int *netns_fds, uint32_t n_netns, int self_netns_fd);
+
+/*
+ * Live controls.  Paused: new connections are not tracked (those already
+ * tracked are still reported); the programs stay attached.
+ */
+void capture__set_paused(struct capture *c, bool paused);
+/*
+ * Connections whose service port (remote for connect(), local for accept)
+ * or peer address matches are not tracked.  Replaces the previous filters;
+ * 0 or -errno (the previous filters may be partly replaced: logged).
+ */
+int capture__set_filters(struct capture *c, const struct config_ports *ports,
+			 const struct config_cidrs *cidrs);
+/*
+ * Kernel BPF run-time statistics (kernel.bpf_stats_enabled) while on: each
+ * program run then costs two clock reads.  0 or -errno.
+ */
+int capture__set_bpf_stats(struct capture *c, bool on);
+/* Resets the ring-fill high-water mark after reading it (a gauge per scrape). */
+uint64_t capture__take_ring_fill_max(struct capture *c);
+uint32_t capture__ring_bytes(const struct capture *c);
 
 /* Kernel-side loss and health counters. */
 void capture__kstats(const struct capture *c, struct flow_kstats *out);

@@ -31,6 +31,7 @@
 struct request {
 	struct exporter *x;
 	struct batch *batch;
+	uint64_t started_ns;
 	bool busy;
 };
 
@@ -68,6 +69,7 @@ struct exporter {
 	uint64_t rng;
 	/* stats, __atomic */
 	struct export_stats st;
+	struct metrics_histogram latency;
 };
 
 static uint64_t mono_ns(void)
@@ -276,6 +278,7 @@ static void finished(void *ctx, int err, int status, const char *retry_after, co
 	rq->busy = false;
 	rq->batch = NULL;
 	x->n_active--;
+	metrics_histogram_observe(&x->latency, mono_ns() - rq->started_ns);
 	if (!err && status >= 200 && status < 300) {
 		if (x->consecutive_failures)
 			pr_info("collector %s reachable again after %u failed attempts",
@@ -287,6 +290,20 @@ static void finished(void *ctx, int err, int status, const char *retry_after, co
 		batch_queue__done(x->q, b);
 		return;
 	}
+	if (err == -ETIMEDOUT)
+		STAT_ADD(x, fail_timeout, 1);
+	else if (err == -EAGAIN)
+		STAT_ADD(x, fail_goaway, 1);
+	else if (err == -EPROTO)
+		STAT_ADD(x, fail_connect, 1); /* a TLS handshake the collector refused */
+	else if (err)
+		STAT_ADD(x, fail_reset, 1);
+	else if (status == 429)
+		STAT_ADD(x, fail_http_429, 1);
+	else if (status >= 500)
+		STAT_ADD(x, fail_http_5xx, 1);
+	else if (status >= 400)
+		STAT_ADD(x, fail_http_4xx, 1);
 	if (!err && status >= 400 && status < 500 && status != 429) {
 		/* the collector will never take this batch: drop it, count it, say why once */
 		if (!x->logged_status[status]) {
@@ -347,6 +364,7 @@ static int start_request(struct exporter *x, struct request *rq, struct batch *b
 	rq->x = x;
 	rq->batch = b;
 	rq->busy = true;
+	rq->started_ns = mono_ns();
 	x->n_active++;
 	err = h2c__post(x->h2, b->body, b->len, h, n, finished, rq);
 	if (err) {
@@ -384,6 +402,7 @@ static void *export_thread(void *arg)
 			}
 			if (err) {
 				/* could not even connect: the batch waits, and so does the next try */
+				STAT_ADD(x, fail_connect, 1);
 				if (x->consecutive_failures++ == 0)
 					pr_warn(
 					    "collector %s: %s; retrying with backoff, batches are "
@@ -432,6 +451,13 @@ struct exporter *exporter__new(const struct export_opts *opts, char *why, size_t
 		return NULL;
 	x->o = *opts;
 	pthread_mutex_init(&x->pending_lock, NULL);
+	{
+		/* 1 ms .. 30 s: a healthy collector on the same network answers in ms */
+		static const double bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+						 0.25,	0.5,	1,     2.5,  5,	    10,	  30 };
+
+		metrics_histogram_init(&x->latency, bounds, sizeof(bounds) / sizeof(bounds[0]));
+	}
 	if (opts->cert_file && !opts->key_file) {
 		snprintf(why, whylen, "--cert-file needs --key-file");
 		err = -EINVAL;
@@ -550,4 +576,26 @@ void exporter__stats(const struct exporter *x, struct export_stats *out)
 	out->records_abandoned = __atomic_load_n(&x->st.records_abandoned, __ATOMIC_RELAXED);
 	out->buffer_bytes = batch_queue__bytes(x->q);
 	out->buffer_batches = batch_queue__count(x->q);
+	out->fail_connect = __atomic_load_n(&x->st.fail_connect, __ATOMIC_RELAXED);
+	out->fail_timeout = __atomic_load_n(&x->st.fail_timeout, __ATOMIC_RELAXED);
+	out->fail_reset = __atomic_load_n(&x->st.fail_reset, __ATOMIC_RELAXED);
+	out->fail_goaway = __atomic_load_n(&x->st.fail_goaway, __ATOMIC_RELAXED);
+	out->fail_http_429 = __atomic_load_n(&x->st.fail_http_429, __ATOMIC_RELAXED);
+	out->fail_http_5xx = __atomic_load_n(&x->st.fail_http_5xx, __ATOMIC_RELAXED);
+	out->fail_http_4xx = __atomic_load_n(&x->st.fail_http_4xx, __ATOMIC_RELAXED);
+	out->consecutive_failures = __atomic_load_n(&x->consecutive_failures, __ATOMIC_RELAXED);
+}
+
+const struct metrics_histogram *exporter__latency(const struct exporter *x)
+{
+	return &x->latency;
+}
+
+void exporter__set_limits(struct exporter *x, uint32_t batch_max_records, size_t batch_max_bytes,
+			  size_t buffer_max_bytes)
+{
+	x->o.batch_max_records = batch_max_records;
+	x->o.batch_max_bytes = batch_max_bytes;
+	x->o.buffer_max_bytes = buffer_max_bytes;
+	batch_queue__set_max(x->q, buffer_max_bytes);
 }

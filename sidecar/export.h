@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "flow.h"
+#include "metrics.h"
 #include "wire.h"
 
 /* Cumulative loss counters of the capture side, by wire_drop reason. */
@@ -38,6 +39,15 @@ struct export_stats {
 	uint64_t records_abandoned;	 /* still undelivered when the shutdown grace ran out */
 	uint64_t buffer_bytes;
 	uint64_t buffer_batches;
+	/* why attempts failed (each retried later unless rejected) */
+	uint64_t fail_connect;	/* no connection: refused, unreachable, TLS handshake */
+	uint64_t fail_timeout;	/* no answer within the request timeout */
+	uint64_t fail_reset;	/* the connection or stream broke mid-request */
+	uint64_t fail_goaway;	/* refused by a GOAWAY before processing: resent at once */
+	uint64_t fail_http_429; /* 429: backpressure, Retry-After honoured */
+	uint64_t fail_http_5xx; /* 5xx (503 honours Retry-After) */
+	uint64_t fail_http_4xx; /* 4xx but 429: the batch is rejected, not retried */
+	uint64_t consecutive_failures;
 };
 
 struct exporter;
@@ -67,5 +77,15 @@ void exporter__seal(struct exporter *x);
 void exporter__close(struct exporter *x, uint64_t grace_ns, struct export_stats *final);
 
 void exporter__stats(const struct exporter *x, struct export_stats *out);
+
+/*
+ * Round-trip time of every delivered or failed POST (seconds buckets).
+ * Valid for the exporter's life; observed from the export thread.
+ */
+const struct metrics_histogram *exporter__latency(const struct exporter *x);
+
+/* Live changes: batch limits (adding thread) and the buffer's bound. */
+void exporter__set_limits(struct exporter *x, uint32_t batch_max_records, size_t batch_max_bytes,
+			  size_t buffer_max_bytes);
 
 #endif /* PODFLOW_EXPORT_H */
