@@ -17,15 +17,15 @@ struct jsonw;
  * nested YAML mappings ("batch.max_records" is `batch: {max_records: ...}`).
  */
 enum config_type {
-	CONFIG_BOOL,	   /* bool: true/false (YAML 1.2 core schema only) */
-	CONFIG_U32,	   /* uint32_t, decimal, in [min, max] */
-	CONFIG_BYTES,	   /* uint64_t: "65536", "16MiB", "4KiB", in [min, max] */
-	CONFIG_DURATION,   /* uint64_t ns: "500ms", "10s", "1m30s", in [min, max] ns */
-	CONFIG_STRING,	   /* char * (owned by the struct; NULL = unset), max `max` bytes */
-	CONFIG_LOG_LEVEL,  /* enum log_level: warn, info, debug */
-	CONFIG_ADDR_PORT,  /* char *: ":7070", "127.0.0.1:9091", "[::1]:9091" (validated) */
-	CONFIG_PORT_LIST,  /* struct config_ports: YAML sequence of ports 1..65535 */
-	CONFIG_CIDR_LIST,  /* struct config_cidrs: YAML sequence of "10.0.0.0/8", "fd00::/8" */
+	CONFIG_BOOL,	  /* bool: true/false (YAML 1.2 core schema only) */
+	CONFIG_U32,	  /* uint32_t, decimal, in [min, max] */
+	CONFIG_BYTES,	  /* uint64_t: "65536", "16MiB", "4KiB", in [min, max] */
+	CONFIG_DURATION,  /* uint64_t ns: "500ms", "10s", "1m30s", in [min, max] ns */
+	CONFIG_STRING,	  /* char * (owned by the struct; NULL = unset), max `max` bytes */
+	CONFIG_LOG_LEVEL, /* enum log_level: warn, info, debug */
+	CONFIG_ADDR_PORT, /* char *: ":7070", "127.0.0.1:9091", "[::1]:9091" (validated) */
+	CONFIG_PORT_LIST, /* struct config_ports: YAML sequence of ports 1..65535 */
+	CONFIG_CIDR_LIST, /* struct config_cidrs: YAML sequence of "10.0.0.0/8", "fd00::/8" */
 };
 
 #define CONFIG_MAX_PORTS 64
@@ -50,8 +50,8 @@ struct config_key {
 	const char *key;  /* "interval", "batch.max_records" */
 	const char *flag; /* the command-line flag without "--" ("batch-max-records"), or NULL */
 	enum config_type type;
-	size_t offset;	  /* offsetof(struct ..._config, field) */
-	uint64_t min;	  /* numeric types: inclusive range; STRING: max length in `max` */
+	size_t offset; /* offsetof(struct ..._config, field) */
+	uint64_t min;  /* numeric types: inclusive range; STRING: max length in `max` */
 	uint64_t max;
 	bool live;	  /* can change while running; else a change needs a restart */
 	const char *help; /* one line, for --help, docs/config.md and /config */
@@ -69,8 +69,9 @@ struct config_schema {
 /*
  * Parses one textual value for `key` into cfg (flags, and the YAML scalars
  * go through this too, so one parser per type serves both).  Returns 0 or
- * -EINVAL with "KEY: why" in `why` (e.g. "interval: expected a duration from
- * 100ms to 1h, got 10").
+ * -EINVAL (or -ENOMEM) with "KEY: why" in `why` (e.g. "interval: expected a
+ * duration from 100ms to 1h, got 10").  A NULL or empty value unsets a
+ * STRING; a list takes "22,80" (comma-separated) and is replaced whole.
  */
 int config_set(const struct config_schema *s, void *cfg, const char *key, const char *value,
 	       char *why, size_t whylen);
@@ -80,8 +81,9 @@ const struct config_key *config_find_key(const struct config_schema *s, const ch
 const struct config_key *config_find_flag(const struct config_schema *s, const char *flag);
 
 /*
- * Reads a YAML file into cfg (which the caller has initialised, normally to
- * the defaults): a mapping whose keys are the table's, nested by the dots.
+ * Reads a YAML file into cfg (which the caller has initialised, normally with
+ * config_copy() from the defaults: cfg must own its strings, as replaced
+ * ones are freed): a mapping whose keys are the table's, nested by the dots.
  * Returns 0, or a negative errno with ONE line in `why` naming the file, the
  * line and the key: "config.yaml:7: batch.max_records: expected an integer
  * from 1 to 262144, got 0", "config.yaml:3: unknown key 'intervall'",
@@ -110,7 +112,8 @@ void config_free(const struct config_schema *s, void *cfg);
  * Compares a running config with a newly loaded one.  Live keys that differ
  * are applied to `running` (the caller then acts on them); keys that cannot
  * change live keep their running value and are listed, comma-separated, in
- * `restart` (empty when none).  Returns the number of live keys applied.
+ * `restart` (empty when none).  Returns the number of live keys applied, or
+ * -ENOMEM (running stays valid, with the keys applied so far).
  */
 int config_merge_live(const struct config_schema *s, void *running, const void *loaded,
 		      char *restart, size_t restartlen);

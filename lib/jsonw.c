@@ -272,3 +272,62 @@ void jsonw__kv_i64(struct jsonw *jw, const char *k, int64_t val)
 	key(jw, k);
 	put(jw, p, (size_t)(num + sizeof(num) - p));
 }
+
+void jsonw__kv_bool(struct jsonw *jw, const char *k, bool val)
+{
+	key(jw, k);
+	if (val)
+		put(jw, "true", 4);
+	else
+		put(jw, "false", 5);
+}
+
+void jsonw__kv_null(struct jsonw *jw, const char *k)
+{
+	key(jw, k);
+	put(jw, "null", 4);
+}
+
+void jsonw__kv_obj_begin(struct jsonw *jw, const char *k)
+{
+	key(jw, k);
+	jsonw__obj_begin(jw);
+}
+
+void jsonw__kv_arr_begin(struct jsonw *jw, const char *k)
+{
+	key(jw, k);
+	put(jw, "[", 1);
+	if (jw->depth + 1 < JSONW_MAX_DEPTH)
+		jw->depth++;
+	jw->need_comma[jw->depth] = 0;
+}
+
+void jsonw__arr_end(struct jsonw *jw)
+{
+	put(jw, "]", 1);
+	if (jw->depth > 0)
+		jw->depth--;
+}
+
+/* The separator before an array element (a key does this for object members). */
+static void element(struct jsonw *jw)
+{
+	if (jw->need_comma[jw->depth])
+		put(jw, ",", 1);
+	jw->need_comma[jw->depth] = 1;
+}
+
+void jsonw__arr_str(struct jsonw *jw, const char *val)
+{
+	element(jw);
+	put_string(jw, val ? val : "", val ? strlen(val) : 0);
+}
+
+void jsonw__arr_u64(struct jsonw *jw, uint64_t val)
+{
+	char num[24], *p = u64_digits(val, num + sizeof(num));
+
+	element(jw);
+	put(jw, p, (size_t)(num + sizeof(num) - p));
+}

@@ -3,6 +3,7 @@
 #ifndef PODFLOW_JSONW_H
 #define PODFLOW_JSONW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,5 +35,15 @@ void jsonw__kv_str(struct jsonw *jw, const char *key, const char *val);
 void jsonw__kv_strn(struct jsonw *jw, const char *key, const char *val, size_t n);
 void jsonw__kv_u64(struct jsonw *jw, const char *key, uint64_t val);
 void jsonw__kv_i64(struct jsonw *jw, const char *key, int64_t val);
+void jsonw__kv_bool(struct jsonw *jw, const char *key, bool val);
+void jsonw__kv_null(struct jsonw *jw, const char *key);
+
+/* A nested object or array as the value of `key`; close with obj_end / arr_end. */
+void jsonw__kv_obj_begin(struct jsonw *jw, const char *key);
+void jsonw__kv_arr_begin(struct jsonw *jw, const char *key);
+void jsonw__arr_end(struct jsonw *jw);
+/* Array elements (inside kv_arr_begin ... arr_end). */
+void jsonw__arr_str(struct jsonw *jw, const char *val);
+void jsonw__arr_u64(struct jsonw *jw, uint64_t val);
 
 #endif /* PODFLOW_JSONW_H */

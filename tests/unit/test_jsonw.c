@@ -322,6 +322,53 @@ static void test_buffer_grows(void **state)
 	jsonw__free(jw);
 }
 
+static void test_nested_arrays_bool_null(void **state)
+{
+	struct jsonw *jw = jsonw__new();
+	json_t *j, *a;
+	char *out;
+
+	(void)state;
+	assert_non_null(jw);
+	jsonw__obj_begin(jw);
+	jsonw__kv_bool(jw, "t", true);
+	jsonw__kv_bool(jw, "f", false);
+	jsonw__kv_null(jw, "n");
+	jsonw__kv_obj_begin(jw, "o");
+	jsonw__kv_arr_begin(jw, "empty");
+	jsonw__arr_end(jw);
+	jsonw__kv_arr_begin(jw, "ints");
+	jsonw__arr_u64(jw, 1);
+	jsonw__arr_u64(jw, UINT32_MAX);
+	jsonw__arr_end(jw);
+	jsonw__obj_end(jw);
+	jsonw__kv_arr_begin(jw, "strs");
+	jsonw__arr_str(jw, "a\"");
+	jsonw__arr_str(jw, NULL);
+	jsonw__arr_end(jw);
+	/* a member after nested values still gets its comma */
+	jsonw__kv_u64(jw, "last", 7);
+	jsonw__obj_end(jw);
+	assert_int_equal(jsonw__error(jw), 0);
+	out = output(jw);
+	assert_string_equal(out, "{\"t\":true,\"f\":false,\"n\":null,"
+				 "\"o\":{\"empty\":[],\"ints\":[1,4294967295]},"
+				 "\"strs\":[\"a\\\"\",\"\"],\"last\":7}");
+	j = parse(out, 0);
+	assert_true(json_is_true(json_object_get(j, "t")));
+	assert_true(json_is_false(json_object_get(j, "f")));
+	assert_true(json_is_null(json_object_get(j, "n")));
+	a = json_object_get(json_object_get(j, "o"), "ints");
+	assert_int_equal(json_array_size(a), 2);
+	assert_int_equal(json_integer_value(json_array_get(a, 1)), UINT32_MAX);
+	a = json_object_get(j, "strs");
+	assert_string_equal(json_string_value(json_array_get(a, 0)), "a\"");
+	assert_int_equal(json_integer_value(json_object_get(j, "last")), 7);
+	json_decref(j);
+	free(out);
+	jsonw__free(jw);
+}
+
 /* ---- flow_record_json ---- */
 
 static const char *const record_keys[] = {
@@ -719,6 +766,7 @@ int main(void)
 		cmocka_unit_test(test_comm_without_nul),
 		cmocka_unit_test(test_strn_with_nul),
 		cmocka_unit_test(test_buffer_grows),
+		cmocka_unit_test(test_nested_arrays_bool_null),
 		cmocka_unit_test(test_record_v4),
 		cmocka_unit_test(test_record_v6),
 		cmocka_unit_test(test_record_empty_identity),
