@@ -46,8 +46,9 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror 
 LIB_SRCS       := $(wildcard lib/*.c)
 SIDECAR_SRCS   := $(wildcard sidecar/*.c)
 COLLECTOR_SRCS := $(wildcard collector/*.c)
-# modules unit tests link: everything but main.c (and capture.c, which needs the skeleton)
-SIDECAR_MODS   := $(filter-out sidecar/main.c sidecar/capture.c,$(SIDECAR_SRCS))
+# modules unit tests link: everything but main.c (and what needs the skeleton)
+SIDECAR_MODS   := $(filter-out sidecar/main.c sidecar/capture.c sidecar/sidecar_metrics.c,\
+	$(SIDECAR_SRCS))
 COLLECTOR_MODS := $(filter-out collector/main.c,$(COLLECTOR_SRCS))
 BENCH_TOOLS    := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 

@@ -36,7 +36,8 @@ run() {
 	local arm=$1 round=$2 log="$OUT/r$2-$1" data="$OUT/data-r$2-$1" extra=() port pid c0 c1 t0 t1 res
 	rm -rf "$data"
 	[ "$arm" = null ] && extra=(--null-sink)
-	"$BUILD/podflow-collector" --listen 127.0.0.1:0 --data-dir "$data" --workers "$WORKERS" \
+	"$BUILD/podflow-collector" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --data-dir "$data" \
+		--workers "$WORKERS" \
 		--stats-interval 0 "${extra[@]}" 2> "$log.err" &
 	pid=$!
 	pids+=("$pid")

@@ -183,7 +183,8 @@ start_tracer() {
 		wait_until 15 tcplife_attached || die "tcplife did not attach in 15s"
 		;;
 	podflow)
-		"$SIDECAR" --cgroup "$CG" --interval 10s --output /dev/null 2>"$log.err" &
+		"$SIDECAR" --cgroup "$CG" --interval 10s --output /dev/null --admin 127.0.0.1:0 \
+			2>"$log.err" &
 		TRACER_PID=$!
 		wait_until 15 sidecar_ready "$log.err" || die "podflow-sidecar not ready in 15s"
 		;;

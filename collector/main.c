@@ -19,7 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "cli.h"
+#include "collector.h"
+#include "collector_config.h"
+#include "config.h"
+#include "config_watch.h"
 #include "conn.h"
 #include "duration.h"
 #include "listen_addr.h"
@@ -28,228 +33,70 @@
 #include "tls.h"
 #include "worker.h"
 
-#define EXIT_USAGE  2
-#define MAX_WORKERS 256
-#define GRACE_NS    (4 * DURATION_NS_PER_S) /* SIGTERM to exit stays under 5 s */
-
-struct collector_config {
-	const char *listen;
-	const char *data_dir;
-	const char *tls_cert;
-	const char *tls_key;
-	const char *tls_client_ca; /* mTLS: require client certificates signed by this CA */
-	const char *token_file;
-	uint32_t workers; /* 0 = online CPUs */
-	uint64_t max_body;
-	uint64_t max_buffered; /* per worker */
-	uint32_t max_connections;
-	uint32_t max_streams;
-	uint64_t idle_ns;
-	uint64_t request_ns;
-	uint64_t stats_interval_ns;
-	bool null_sink;
-	enum log_level log_level;
-};
-
-static const struct collector_config config_defaults = {
-	.listen = ":7070",
-	.data_dir = "./podflow-data",
-	.workers = 0,
-	.max_body = 16u << 20,
-	.max_buffered = 256u << 20,
-	.max_connections = 1024,
-	.max_streams = 64,
-	.idle_ns = 120 * DURATION_NS_PER_S,
-	.request_ns = 30 * DURATION_NS_PER_S,
-	.stats_interval_ns = 60 * DURATION_NS_PER_S,
-	.log_level = LOG_LEVEL_INFO,
-};
+#define EXIT_USAGE     2
+#define CONFIG_POLL_NS DURATION_NS_PER_S       /* the fallback when inotify misses a change */
+#define GRACE_NS       (4 * DURATION_NS_PER_S) /* SIGTERM to exit stays under 5 s */
 
 static void usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "Usage: podflow-collector [options]\n"
-	    "Receives flow batches from sidecars over HTTP/2 (POST /v1/flows) and writes them\n"
-	    "as JSON lines, one file per worker: DIR/flows-w<N>.jsonl.\n\n"
-	    "  --listen ADDR:PORT     :PORT (all addresses, IPv6 and IPv4), IP:PORT, [IPv6]:PORT;\n"
-	    "                         port 0 = any free port, shown in the ready line (:7070)\n"
-	    "  --data-dir DIR         output directory, created if missing (./podflow-data)\n"
-	    "  --tls-cert FILE        PEM certificate chain: serve TLS with ALPN h2 (with --tls-key)\n"
-	    "  --tls-key FILE         PEM private key\n"
-	    "  --tls-client-ca FILE   mTLS: require a client certificate signed by a CA in FILE\n"
-	    "  --token-file FILE      require Authorization: Bearer <token in FILE>; re-read on change\n"
-	    "  --workers N            worker threads (number of online CPUs)\n"
-	    "  --max-body BYTES       largest request body, e.g. 16MiB (16MiB)\n"
-	    "  --max-buffered BYTES   request bytes one worker may buffer before answering 429 (256MiB)\n"
-	    "  --max-connections N    connections per worker; more are closed at accept (1024)\n"
-	    "  --max-streams N        concurrent streams per connection (64)\n"
-	    "  --idle-timeout DUR     close a connection with no request this long (2m)\n"
-	    "  --request-timeout DUR  a request's headers to its last byte, else 408 (30s)\n"
-	    "  --stats-interval DUR   period of the stats line on stderr, 0 = only at exit (60s)\n"
-	    "  --null-sink            decode and count, write nothing (benchmark baseline)\n"
-	    "  --log-level LEVEL      warn, info or debug (info)\n"
-	    "  --help\n");
+	const struct config_schema *s = &collector_config_schema;
+
+	fprintf(f,
+		"Usage: podflow-collector [--config FILE] [options]\n"
+		"Receives flow batches from sidecars over HTTP/2 (POST /v1/flows) and writes "
+		"them\nas JSON lines, one file per worker: DATA_DIR/flows-w<N>.jsonl.\n\n"
+		"  --config FILE          YAML configuration (docs/config.md); watched, reloaded "
+		"live\n"
+		"  --null-sink            decode and count, write nothing (null_sink: true)\n");
+	for (size_t i = 0; i < s->n_keys; i++)
+		if (s->keys[i].flag)
+			fprintf(f, "  --%-20s %s%s\n", s->keys[i].flag, s->keys[i].help,
+				s->keys[i].live ? "" : " [restart]");
+	fprintf(f, "  --help\n\nFlags override the file.\n");
 }
 
-static int parse_duration_opt(const char *name, const char *arg, uint64_t min_ns, bool zero_ok,
-			      uint64_t *out)
-{
-	if (zero_ok && strcmp(arg, "0") == 0) {
-		*out = 0;
-		return 0;
-	}
-	if (duration_parse(arg, out) || *out < min_ns || *out > 24 * 3600 * DURATION_NS_PER_S) {
-		pr_warn("--%s %s: expected a duration from %llums to 24h, e.g. 30s%s", name, arg,
-			(unsigned long long)(min_ns / DURATION_NS_PER_MS), zero_ok ? ", or 0" : "");
-		return -EINVAL;
-	}
-	return 0;
-}
+#define MAX_FLAGS 64
 
-static int parse_args(int argc, char **argv, struct collector_config *cfg)
+/* Flags become key/value pairs applied over the file, at start and at every reload. */
+static int parse_args(int argc, char **argv, struct collector *c, const char **flags)
 {
-	enum {
-		OPT_LISTEN = 256,
-		OPT_DATA_DIR,
-		OPT_TLS_CERT,
-		OPT_TLS_KEY,
-		OPT_TLS_CLIENT_CA,
-		OPT_TOKEN,
-		OPT_WORKERS,
-		OPT_MAX_BODY,
-		OPT_MAX_BUFFERED,
-		OPT_MAX_CONNS,
-		OPT_MAX_STREAMS,
-		OPT_IDLE,
-		OPT_REQUEST,
-		OPT_STATS,
-		OPT_NULL_SINK,
-		OPT_LOG,
-		OPT_HELP,
-	};
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, OPT_LISTEN },
-		{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
-		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
-		{ "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
-		{ "token-file", required_argument, NULL, OPT_TOKEN },
-		{ "workers", required_argument, NULL, OPT_WORKERS },
-		{ "max-body", required_argument, NULL, OPT_MAX_BODY },
-		{ "max-buffered", required_argument, NULL, OPT_MAX_BUFFERED },
-		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
-		{ "max-streams", required_argument, NULL, OPT_MAX_STREAMS },
-		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
-		{ "request-timeout", required_argument, NULL, OPT_REQUEST },
-		{ "stats-interval", required_argument, NULL, OPT_STATS },
-		{ "null-sink", no_argument, NULL, OPT_NULL_SINK },
-		{ "log-level", required_argument, NULL, OPT_LOG },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct listen_addr la;
-	int c;
+	const struct config_schema *sch = &collector_config_schema;
+	struct option opts[MAX_FLAGS + 4];
+	size_t n_opts = 0, n_flags = 0;
+	int ch, idx;
+
+	enum { OPT_KEY = 256, OPT_CONFIG = 1000, OPT_NULL_SINK, OPT_HELP };
+	for (size_t i = 0; i < sch->n_keys && n_opts < MAX_FLAGS; i++)
+		if (sch->keys[i].flag)
+			opts[n_opts++] = (struct option){ sch->keys[i].flag, required_argument,
+							  NULL, OPT_KEY + (int)i };
+	opts[n_opts++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
+	opts[n_opts++] = (struct option){ "null-sink", no_argument, NULL, OPT_NULL_SINK };
+	opts[n_opts++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+	opts[n_opts] = (struct option){ NULL, 0, NULL, 0 };
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_LISTEN:
-			if (listen_addr_parse(optarg, &la)) {
-				pr_warn(
-				    "--listen %s: expected :PORT, IPV4:PORT or [IPV6]:PORT with a "
-				    "port from 0 to 65535",
-				    optarg);
-				return -EINVAL;
-			}
-			cfg->listen = optarg;
-			break;
-		case OPT_DATA_DIR:
-			if (!*optarg) {
-				pr_warn("--data-dir: expected a directory");
-				return -EINVAL;
-			}
-			cfg->data_dir = optarg;
-			break;
-		case OPT_TLS_CERT:
-			cfg->tls_cert = optarg;
-			break;
-		case OPT_TLS_KEY:
-			cfg->tls_key = optarg;
-			break;
-		case OPT_TLS_CLIENT_CA:
-			cfg->tls_client_ca = optarg;
-			break;
-		case OPT_TOKEN:
-			cfg->token_file = optarg;
-			break;
-		case OPT_WORKERS:
-			if (cli_parse_u32(optarg, 1, MAX_WORKERS, &cfg->workers)) {
-				pr_warn("--workers %s: expected an integer from 1 to %d", optarg,
-					MAX_WORKERS);
-				return -EINVAL;
-			}
-			break;
-		case OPT_MAX_BODY:
-			if (cli_parse_bytes(optarg, 1024, 1ull << 30, &cfg->max_body)) {
-				pr_warn(
-				    "--max-body %s: expected a size from 1KiB to 1GiB, e.g. 16MiB",
-				    optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_MAX_BUFFERED:
-			if (cli_parse_bytes(optarg, 1024, 64ull << 30, &cfg->max_buffered)) {
-				pr_warn(
-				    "--max-buffered %s: expected a size from 1KiB to 64GiB, e.g. "
-				    "256MiB",
-				    optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_MAX_CONNS:
-			if (cli_parse_u32(optarg, 1, 1u << 20, &cfg->max_connections)) {
-				pr_warn(
-				    "--max-connections %s: expected an integer from 1 to 1048576",
-				    optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_MAX_STREAMS:
-			if (cli_parse_u32(optarg, 1, 1024, &cfg->max_streams)) {
-				pr_warn("--max-streams %s: expected an integer from 1 to 1024",
-					optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_IDLE:
-			if (parse_duration_opt("idle-timeout", optarg, DURATION_NS_PER_S / 10,
-					       false, &cfg->idle_ns))
-				return -EINVAL;
-			break;
-		case OPT_REQUEST:
-			if (parse_duration_opt("request-timeout", optarg, DURATION_NS_PER_S / 10,
-					       false, &cfg->request_ns))
-				return -EINVAL;
-			break;
-		case OPT_STATS:
-			if (parse_duration_opt("stats-interval", optarg, DURATION_NS_PER_S / 10,
-					       true, &cfg->stats_interval_ns))
-				return -EINVAL;
-			break;
-		case OPT_NULL_SINK:
-			cfg->null_sink = true;
-			break;
-		case OPT_LOG:
-			if (log_level_parse(optarg, &cfg->log_level)) {
-				pr_warn("--log-level %s: expected warn, info or debug", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_HELP:
+	while ((ch = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+		if (n_flags + 2 >= 2 * MAX_FLAGS) {
+			pr_warn("too many options");
+			return -EINVAL;
+		}
+		if (ch >= OPT_KEY && ch < OPT_KEY + (int)sch->n_keys) {
+			const struct config_key *k = &sch->keys[ch - OPT_KEY];
+
+			flags[n_flags++] = k->key;
+			/* "--stats-interval 0" predates units: zero needs none */
+			flags[n_flags++] =
+			    strcmp(optarg, "0") == 0 && k->type == CONFIG_DURATION ? "0s" : optarg;
+		} else if (ch == OPT_CONFIG) {
+			c->config_path = optarg;
+		} else if (ch == OPT_NULL_SINK) {
+			flags[n_flags++] = "null_sink";
+			flags[n_flags++] = "true";
+		} else if (ch == OPT_HELP) {
 			usage(stdout);
 			exit(0);
-		default:
+		} else {
 			if (optopt)
 				pr_warn("option -%c: unknown or missing its argument (see --help)",
 					optopt);
@@ -259,25 +106,26 @@ static int parse_args(int argc, char **argv, struct collector_config *cfg)
 			return -EINVAL;
 		}
 	}
+	flags[n_flags] = NULL;
 	if (optind < argc) {
 		pr_warn("unexpected argument '%s' (see --help)", argv[optind]);
 		return -EINVAL;
 	}
-	if (cfg->max_buffered < cfg->max_body) {
-		/* a body the budget can never hold would get 429 forever instead of 413 */
-		pr_warn("--max-buffered %llu is less than --max-body %llu",
-			(unsigned long long)cfg->max_buffered, (unsigned long long)cfg->max_body);
-		return -EINVAL;
-	}
-	if (!cfg->tls_cert != !cfg->tls_key) {
-		pr_warn("--tls-cert and --tls-key go together: give both or neither");
-		return -EINVAL;
-	}
-	if (cfg->tls_client_ca && !cfg->tls_cert) {
-		pr_warn("--tls-client-ca needs --tls-cert and --tls-key: mTLS is TLS first");
-		return -EINVAL;
-	}
 	return 0;
+}
+
+/* The file and the flags, validated; 0 or -EINVAL with one line in `why`. */
+static int load_config(struct collector *c, struct collector_config *out, char *why, size_t whylen)
+{
+	int err =
+	    config_build(&collector_config_schema, out, c->config_path, c->flags, why, whylen);
+
+	if (err)
+		return err;
+	err = collector_config_validate(out, why, whylen);
+	if (err)
+		config_free(&collector_config_schema, out);
+	return err;
 }
 
 /* mkdir -p; 0 or -errno with the failing path in `why`. */
@@ -382,51 +230,119 @@ static void print_stats(struct worker **workers, uint32_t n, const char *when)
 	pr_info("stats%s: %s", when, stats_format(&sum, line, sizeof(line)));
 }
 
-static int timer_new(uint64_t period_ns)
+/* Arms a periodic timer (0 disarms it). */
+static int timer_arm(int fd, uint64_t period_ns)
 {
 	struct itimerspec its = { 0 };
-	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 
-	if (fd < 0)
-		return -errno;
 	its.it_value.tv_sec = (time_t)(period_ns / DURATION_NS_PER_S);
 	its.it_value.tv_nsec = (long)(period_ns % DURATION_NS_PER_S);
 	its.it_interval = its.it_value;
-	if (timerfd_settime(fd, 0, &its, NULL)) {
-		int err = -errno;
+	return timerfd_settime(fd, 0, &its, NULL) ? -errno : 0;
+}
 
+static int timer_new(uint64_t period_ns)
+{
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), err;
+
+	if (fd < 0)
+		return -errno;
+	err = timer_arm(fd, period_ns);
+	if (err) {
 		close(fd);
 		return err;
 	}
 	return fd;
 }
 
-/* Waits for a signal, a stats tick or a failed worker.  0 (signal) or -EIO (a worker failed). */
-static int wait_loop(int sfd, int died_fd, uint64_t stats_ns, struct worker **workers, uint32_t n)
+static uint64_t now_ns(void)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
-	int ep = epoll_create1(EPOLL_CLOEXEC), t_stats = -1, err = 0;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * DURATION_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* The file changed (or may have): put what may change live in force. */
+static void reload(struct collector *c, int t_stats)
+{
+	struct collector_config loaded, old;
+	char why[2048], restart[1024];
+	int changed;
+
+	if (load_config(c, &loaded, why, sizeof(why))) {
+		c->reloads_failed++;
+		c->last_reload_ok = false;
+		pr_warn("configuration rejected: %s; the running configuration stays in force",
+			why);
+		return;
+	}
+	if (config_copy(&collector_config_schema, &old, &c->cfg)) {
+		config_free(&collector_config_schema, &loaded);
+		pr_warn("out of memory reloading the configuration");
+		return;
+	}
+	changed =
+	    config_merge_live(&collector_config_schema, &c->cfg, &loaded, restart, sizeof(restart));
+	if (old.log_level != c->cfg.log_level)
+		log_init("podflow-collector", c->cfg.log_level);
+	if (old.stats_interval_ns != c->cfg.stats_interval_ns)
+		timer_arm(t_stats, c->cfg.stats_interval_ns);
+	c->reloads_ok++;
+	c->last_reload_ok = true;
+	if (changed)
+		pr_info("configuration %s reloaded: %d setting%s changed", c->config_path, changed,
+			changed == 1 ? "" : "s");
+	if (restart[0])
+		pr_warn("configuration %s: %s changed but cannot change while running: restart "
+			"required (the running values stay)",
+			c->config_path, restart);
+	config_free(&collector_config_schema, &old);
+	config_free(&collector_config_schema, &loaded);
+}
+
+static int epoll_add(int ep, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+/*
+ * Waits for a signal, a stats tick, the admin endpoint, a config change or a
+ * failed worker.  0 (signal) or -EIO (a worker failed).
+ */
+static int wait_loop(struct collector *c, int sfd, int died_fd)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC), t_stats, err = 0;
 
 	if (ep < 0)
 		return -errno;
-	if (stats_ns) {
-		t_stats = timer_new(stats_ns);
-		if (t_stats < 0) {
-			close(ep);
-			return t_stats;
-		}
-		ev.data.fd = t_stats;
-		epoll_ctl(ep, EPOLL_CTL_ADD, t_stats, &ev);
+	t_stats = timer_new(c->cfg.stats_interval_ns);
+	if (t_stats < 0) {
+		close(ep);
+		return t_stats;
 	}
-	ev.data.fd = sfd;
-	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
-	ev.data.fd = died_fd;
-	epoll_ctl(ep, EPOLL_CTL_ADD, died_fd, &ev);
+	if (epoll_add(ep, t_stats) || epoll_add(ep, sfd) || epoll_add(ep, died_fd) ||
+	    (c->admin && epoll_add(ep, admin__fd(c->admin))) ||
+	    (c->watch && config_watch__fd(c->watch) >= 0 &&
+	     epoll_add(ep, config_watch__fd(c->watch)))) {
+		err = -errno;
+		pr_warn("event loop setup: %s", strerror(-err));
+		goto out;
+	}
 	for (;;) {
-		struct epoll_event e;
+		struct epoll_event e[8];
+		int timeout = c->watch ? (int)(CONFIG_POLL_NS / DURATION_NS_PER_MS) : -1, r;
 		uint64_t v;
-		int r = epoll_wait(ep, &e, 1, -1);
 
+		if (c->admin) {
+			int at = admin__timeout_ms(c->admin);
+
+			if (at >= 0 && (timeout < 0 || at < timeout))
+				timeout = at;
+		}
+		r = epoll_wait(ep, e, 8, timeout);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -434,34 +350,43 @@ static int wait_loop(int sfd, int died_fd, uint64_t stats_ns, struct worker **wo
 			pr_warn("epoll_wait: %s", strerror(-err));
 			break;
 		}
-		if (e.data.fd == sfd) {
-			struct signalfd_siginfo si;
+		for (int i = 0; i < r; i++) {
+			if (e[i].data.fd == sfd) {
+				struct signalfd_siginfo si;
 
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				pr_info("signal %u: finishing in-flight requests and exiting",
-					si.ssi_signo);
-			break;
+				if (read(sfd, &si, sizeof(si)) == sizeof(si))
+					pr_info("signal %u: finishing in-flight requests and "
+						"exiting",
+						si.ssi_signo);
+				goto out;
+			}
+			if (e[i].data.fd == died_fd) {
+				pr_warn("a worker's event loop failed: shutting down");
+				err = -EIO;
+				goto out;
+			}
+			if (e[i].data.fd == t_stats && read(t_stats, &v, sizeof(v)) > 0)
+				print_stats(c->workers, c->n_workers, "");
 		}
-		if (e.data.fd == died_fd) {
-			pr_warn("a worker's event loop failed: shutting down");
-			err = -EIO;
-			break;
-		}
-		if (read(t_stats, &v, sizeof(v)) > 0)
-			print_stats(workers, n, "");
+		if (c->admin)
+			admin__run(c->admin);
+		if (c->watch && config_watch__check(c->watch, now_ns()) == 1)
+			reload(c, t_stats);
 	}
-	if (t_stats >= 0)
-		close(t_stats);
+out:
+	close(t_stats);
 	close(ep);
 	return err;
 }
 
 int main(int argc, char **argv)
 {
-	struct collector_config cfg = config_defaults;
-	struct worker *workers[MAX_WORKERS] = { 0 };
-	int fds[MAX_WORKERS], sfd = -1, died_fd = -1, ret = 1, err;
-	char why[PATH_MAX + 512], addr[96];
+	static const char *flags[2 * MAX_FLAGS + 2];
+	static struct collector c = { .flags = flags, .last_reload_ok = true };
+	struct worker **workers = c.workers;
+	int fds[COLLECTOR_MAX_WORKERS], sfd = -1, died_fd = -1, ret = 1, err;
+	char why[PATH_MAX + 1024], addr[96];
+	struct collector_config *cfg = &c.cfg;
 	struct conn_limits lim;
 	struct listen_addr la;
 	SSL_CTX *ssl_ctx = NULL;
@@ -469,41 +394,55 @@ int main(int argc, char **argv)
 	sigset_t mask;
 
 	log_init("podflow-collector", LOG_LEVEL_INFO);
-	if (parse_args(argc, argv, &cfg))
+	if (parse_args(argc, argv, &c, flags))
 		return EXIT_USAGE;
-	log_init("podflow-collector", cfg.log_level);
-	listen_addr_parse(cfg.listen, &la); /* validated by parse_args */
-	if (!cfg.workers) {
+	/* watch before the first read, or a change in between would be missed */
+	if (c.config_path) {
+		c.watch = config_watch__new(c.config_path, CONFIG_POLL_NS);
+		if (!c.watch)
+			pr_warn("--config %s: cannot watch it (%s): changes need a restart",
+				c.config_path, strerror(errno));
+	}
+	if (load_config(&c, cfg, why, sizeof(why))) {
+		pr_warn("%s", why);
+		config_watch__free(c.watch);
+		return EXIT_USAGE;
+	}
+	log_init("podflow-collector", cfg->log_level);
+	listen_addr_parse(cfg->listen, &la); /* validated by the table */
+	if (!cfg->workers) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-		cfg.workers = cpus < 1 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : (uint32_t)cpus;
+		cfg->workers = cpus < 1			      ? 1
+			       : cpus > COLLECTOR_MAX_WORKERS ? COLLECTOR_MAX_WORKERS
+							      : (uint32_t)cpus;
 	}
 	lim = (struct conn_limits){
-		.max_body = cfg.max_body,
+		.max_body = cfg->max_body,
 		/* one connection may hold a few bodies in flight, never the whole worker budget */
 		.max_conn_buffered =
-		    cfg.max_body * 4 < cfg.max_buffered ? cfg.max_body * 4 : cfg.max_buffered,
-		.max_worker_buffered = cfg.max_buffered,
-		.max_streams = cfg.max_streams,
+		    cfg->max_body * 4 < cfg->max_buffered ? cfg->max_body * 4 : cfg->max_buffered,
+		.max_worker_buffered = cfg->max_buffered,
+		.max_streams = cfg->max_streams,
 		.max_header_list = 16384,
 		/* TLS handshake + preface: 10 s, or less when requests must be quicker */
-		.handshake_ns = cfg.request_ns < 10 * DURATION_NS_PER_S ? cfg.request_ns
-									: 10 * DURATION_NS_PER_S,
-		.idle_ns = cfg.idle_ns,
-		.request_ns = cfg.request_ns,
+		.handshake_ns = cfg->request_ns < 10 * DURATION_NS_PER_S ? cfg->request_ns
+									 : 10 * DURATION_NS_PER_S,
+		.idle_ns = cfg->idle_ns,
+		.request_ns = cfg->request_ns,
 		.linger_ns = DURATION_NS_PER_S,
 	};
 
-	if (make_dirs(cfg.data_dir, why, sizeof(why))) {
+	if (make_dirs(cfg->data_dir, why, sizeof(why))) {
 		pr_warn("%s", why);
-		return 1;
+		goto cleanup;
 	}
-	if (cfg.tls_cert) {
-		ssl_ctx = tls_server_ctx_new(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca, why,
+	if (cfg->tls_cert) {
+		ssl_ctx = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, why,
 					     sizeof(why));
 		if (!ssl_ctx) {
 			pr_warn("%s", why);
-			return 1;
+			goto cleanup;
 		}
 	}
 	/* a peer that resets mid-write is an error return, not a SIGPIPE death */
@@ -517,31 +456,44 @@ int main(int argc, char **argv)
 		pr_warn("signalfd: %s", strerror(errno));
 		goto cleanup;
 	}
-	if (open_listeners(&la, cfg.workers, fds, why, sizeof(why))) {
+	if (open_listeners(&la, cfg->workers, fds, why, sizeof(why))) {
 		pr_warn("%s", why);
 		goto cleanup;
 	}
-	for (n = 0; n < cfg.workers; n++) {
+	for (n = 0; n < cfg->workers; n++) {
 		struct worker_opts o = {
 			.id = n,
 			.listen_fd = fds[n],
 			.died_fd = died_fd,
 			.lim = &lim,
-			.max_connections = cfg.max_connections,
+			.max_connections = cfg->max_connections,
 			.grace_ns = GRACE_NS,
 			.ssl_ctx = ssl_ctx,
-			.ingest = { .data_dir = cfg.data_dir,
+			.ingest = { .data_dir = cfg->data_dir,
 				    .worker = n,
-				    .null_sink = cfg.null_sink,
-				    .token_file = cfg.token_file },
+				    .null_sink = cfg->null_sink,
+				    .token_file = cfg->token_file },
 		};
 
 		fds[n] = -1; /* the worker owns it now, even if it fails */
 		workers[n] = worker__new(&o, why, sizeof(why));
 		if (!workers[n]) {
 			pr_warn("%s", why);
-			for (uint32_t i = n + 1; i < cfg.workers; i++)
+			for (uint32_t i = n + 1; i < cfg->workers; i++)
 				close(fds[i]);
+			goto cleanup;
+		}
+	}
+	c.n_workers = n;
+	if (cfg->admin) {
+		struct admin_callbacks cb = { .metrics = collector_metrics,
+					      .ready = collector_ready,
+					      .config = collector_config_json,
+					      .ctx = &c };
+
+		c.admin = admin__new(cfg->admin, &cb, why, sizeof(why));
+		if (!c.admin) {
+			pr_warn("%s", why);
 			goto cleanup;
 		}
 	}
@@ -552,17 +504,22 @@ int main(int argc, char **argv)
 			goto stop;
 		}
 	}
+	c.listening = true;
 	pr_info("ready: listening on %s (%s, %u workers, %s, output %s/flows-w*.jsonl%s)",
 		listen_addr_format((struct sockaddr *)&la.ss, addr, sizeof(addr)),
-		ssl_ctx ? (cfg.tls_client_ca ? "TLS, ALPN h2, client certificates required"
-					     : "TLS, ALPN h2")
+		ssl_ctx ? (cfg->tls_client_ca ? "TLS, ALPN h2, client certificates required"
+					      : "TLS, ALPN h2")
 			: "h2c prior knowledge",
-		n, cfg.token_file ? "bearer token required" : "no auth", cfg.data_dir,
-		cfg.null_sink ? ", null sink: nothing written" : "");
+		n, cfg->token_file ? "bearer token required" : "no auth", cfg->data_dir,
+		cfg->null_sink ? ", null sink: nothing written" : "");
+	if (c.admin)
+		pr_info("admin endpoint on %s (port %u): /metrics /healthz /readyz /config",
+			cfg->admin, admin__port(c.admin));
 
-	err = wait_loop(sfd, died_fd, cfg.stats_interval_ns, workers, n);
+	err = wait_loop(&c, sfd, died_fd);
 	ret = err ? 1 : 0;
 stop:
+	c.listening = false;
 	for (uint32_t i = 0; i < n; i++)
 		worker__stop(workers[i]);
 	for (uint32_t i = 0; i < n; i++)
@@ -570,6 +527,7 @@ stop:
 			ret = 1;
 	print_stats(workers, n, " at exit");
 cleanup:
+	admin__free(c.admin);
 	for (uint32_t i = 0; i < n; i++)
 		worker__free(workers[i]);
 	SSL_CTX_free(ssl_ctx);
@@ -577,5 +535,7 @@ cleanup:
 		close(died_fd);
 	if (sfd >= 0)
 		close(sfd);
+	config_watch__free(c.watch);
+	config_free(&collector_config_schema, cfg);
 	return ret;
 }

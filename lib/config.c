@@ -399,6 +399,12 @@ static int set_value(const struct config_key *k, void *cfg, const char *v, size_
 		*(char **)f = dup;
 		return 0;
 	}
+	/* an address may be left unset, like a string: the feature is then off */
+	if (k->type == CONFIG_ADDR_PORT && (!v || len == 0)) {
+		free(*(char **)f);
+		*(char **)f = NULL;
+		return 0;
+	}
 	/* every other type: a null is an error, and so is a NUL inside (YAML's "\0") */
 	if (!v || memchr(v, '\0', len))
 		return expected(k, v, len, why, wl);

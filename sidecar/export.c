@@ -586,6 +586,11 @@ void exporter__stats(const struct exporter *x, struct export_stats *out)
 	out->consecutive_failures = __atomic_load_n(&x->consecutive_failures, __ATOMIC_RELAXED);
 }
 
+bool exporter__dropping(const struct exporter *x)
+{
+	return __atomic_load_n(&x->dropping, __ATOMIC_RELAXED) != 0;
+}
+
 const struct metrics_histogram *exporter__latency(const struct exporter *x)
 {
 	return &x->latency;

@@ -3,6 +3,7 @@
 #ifndef PODFLOW_EXPORT_H
 #define PODFLOW_EXPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,6 +84,9 @@ void exporter__stats(const struct exporter *x, struct export_stats *out);
  * Valid for the exporter's life; observed from the export thread.
  */
 const struct metrics_histogram *exporter__latency(const struct exporter *x);
+
+/* True while the buffer is full and batches are being dropped (since the last delivery). */
+bool exporter__dropping(const struct exporter *x);
 
 /* Live changes: batch limits (adding thread) and the buffer's bound. */
 void exporter__set_limits(struct exporter *x, uint32_t batch_max_records, size_t batch_max_bytes,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* podflow-sidecar: wires capture, aggregation and output together. */
+/* podflow-sidecar: wires configuration, capture, aggregation, output and the admin endpoint. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -15,9 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "capture.h"
-#include "cli.h"
 #include "cgroup.h"
+#include "config.h"
+#include "config_watch.h"
 #include "duration.h"
 #include "export.h"
 #include "flow.h"
@@ -26,73 +28,14 @@
 #include "jsonw.h"
 #include "log.h"
 #include "netns.h"
+#include "sidecar.h"
+#include "sidecar_config.h"
 #include "wire.h"
 
 #define EXIT_USAGE	2
 #define DRAIN_PERIOD_NS (100 * DURATION_NS_PER_MS)
-
-struct sidecar_config {
-	const char *cgroup;
-	uint64_t interval_ns;
-	const char *output;
-	int per_connection;
-	const char *labels_file;
-	uint64_t stats_interval_ns;
-	uint32_t max_records;
-	uint32_t max_connections;
-	uint32_t ring_bytes;
-	enum log_level log_level;
-	/* export (--output http:// or https://) */
-	const char *ca_file;
-	const char *cert_file;
-	const char *key_file;
-	const char *token_file;
-	enum wire_encoding encoding;
-	uint32_t batch_max_records;
-	uint32_t batch_max_bytes;
-	uint32_t buffer_max_bytes;
-	uint64_t shutdown_grace_ns;
-};
-
-static const struct sidecar_config config_defaults = {
-	.cgroup = NULL, /* the parent of our own cgroup: the pod */
-	.interval_ns = 10 * DURATION_NS_PER_S,
-	.output = "-",
-	.per_connection = 0,
-	.labels_file = NULL,
-	.stats_interval_ns = 60 * DURATION_NS_PER_S,
-	.max_records = 65536,
-	.max_connections = 65536,
-	.ring_bytes = 4u << 20,
-	.log_level = LOG_LEVEL_INFO,
-	.encoding = WIRE_ENC_ZSTD,
-	.batch_max_records = 10000,
-	.batch_max_bytes = 4u << 20,
-	.buffer_max_bytes = 16u << 20,
-	.shutdown_grace_ns = 5 * DURATION_NS_PER_S,
-};
-
-struct sidecar {
-	struct sidecar_config cfg;
-	char scope[PATH_MAX];
-	struct identity id;
-	struct capture *cap;
-	struct flow_table *table;
-	struct cgroup_names *names;
-	struct netns_set *netns;
-	struct jsonw *jw;
-	struct exporter *exp; /* --output http(s)://, else NULL */
-	struct export_stats exp_final;
-	FILE *out;
-	int out_failed;
-	uint64_t interval_start_ns;
-	/* user-space counters, printed in the stats line */
-	uint64_t events;
-	uint64_t records;
-	uint64_t early_flushes;
-	uint64_t walk_errors;
-	uint64_t table_drops; /* cannot happen (see on_event); counted, not assumed */
-};
+#define CONFIG_POLL_NS	DURATION_NS_PER_S /* the fallback when inotify misses a change */
+#define MAX_FLAGS	64
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -104,202 +47,67 @@ static uint64_t clock_ns(clockid_t id)
 
 static void usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "Usage: podflow-sidecar [options]\n"
-	    "Captures the TCP flows of one cgroup v2 subtree (a pod) with eBPF.\n\n"
-	    "  --cgroup PATH          cgroup v2 dir, absolute or relative to the cgroup2 mount\n"
-	    "                         (default: the parent of this process's cgroup)\n"
-	    "  --interval DUR         aggregation interval, e.g. 500ms, 10s (default 10s)\n"
-	    "  --output -|FILE        JSON lines to stdout or appended to FILE (default -)\n"
-	    "  --per-connection       one record per connection per interval, ports kept\n"
-	    "  --labels-file FILE     Downward API labels file (app and workload)\n"
-	    "  --stats-interval DUR   period of the stats line on stderr, 0 = only at exit (60s)\n"
-	    "  --max-records N        records one interval can hold before an early flush (65536)\n"
-	    "  --ring-bytes N         kernel ring buffer size, a power of two (4194304)\n"
-	    "  --log-level LEVEL      warn, info or debug (info)\n"
-	    "  --help\n\n"
-	    "Identity: POD_NAME, POD_NAMESPACE, NODE_NAME, POD_APP, POD_WORKLOAD.\n");
+	const struct config_schema *s = &sidecar_config_schema;
+
+	fprintf(f,
+		"Usage: podflow-sidecar [--config FILE] [options]\n"
+		"Captures the TCP flows of one cgroup v2 subtree (a pod) with eBPF.\n\n"
+		"  --config FILE          YAML configuration (docs/config.md); watched, reloaded "
+		"live\n"
+		"  --per-connection       one record per connection per interval (aggregate: "
+		"false)\n");
+	for (size_t i = 0; i < s->n_keys; i++)
+		if (s->keys[i].flag)
+			fprintf(f, "  --%-20s %s%s\n", s->keys[i].flag, s->keys[i].help,
+				s->keys[i].live ? "" : " [restart]");
+	fprintf(f, "  --help\n\n"
+		   "Flags override the file.  Identity: POD_NAME, POD_NAMESPACE, NODE_NAME, "
+		   "POD_APP, POD_WORKLOAD.\n");
 }
 
-/* A byte count ("4MiB", "65536") into a 32-bit option. */
-static int parse_bytes32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+/*
+ * Flags become key/value pairs applied over the file, on start and at every
+ * reload (so a flag keeps winning).  The long options come from the table.
+ */
+static int parse_args(int argc, char **argv, struct sidecar *s, const char **flags)
 {
-	uint64_t v;
-	int err = cli_parse_bytes(s, min, max, &v);
+	const struct config_schema *sch = &sidecar_config_schema;
+	struct option opts[MAX_FLAGS + 4];
+	size_t n_opts = 0, n_flags = 0;
+	int c, idx;
 
-	if (!err)
-		*out = (uint32_t)v;
-	return err;
-}
-
-static int parse_args(int argc, char **argv, struct sidecar_config *cfg)
-{
-	enum {
-		OPT_CGROUP = 256,
-		OPT_INTERVAL,
-		OPT_OUTPUT,
-		OPT_PER_CONN,
-		OPT_LABELS,
-		OPT_STATS,
-		OPT_MAX_RECORDS,
-		OPT_MAX_CONNS,
-		OPT_RING,
-		OPT_LOG,
-		OPT_CA,
-		OPT_CERT,
-		OPT_KEY,
-		OPT_TOKEN,
-		OPT_ENCODING,
-		OPT_BATCH_RECORDS,
-		OPT_BATCH_BYTES,
-		OPT_BUFFER_BYTES,
-		OPT_GRACE,
-		OPT_HELP,
-	};
-	static const struct option opts[] = {
-		{ "cgroup", required_argument, NULL, OPT_CGROUP },
-		{ "interval", required_argument, NULL, OPT_INTERVAL },
-		{ "output", required_argument, NULL, OPT_OUTPUT },
-		{ "per-connection", no_argument, NULL, OPT_PER_CONN },
-		{ "labels-file", required_argument, NULL, OPT_LABELS },
-		{ "stats-interval", required_argument, NULL, OPT_STATS },
-		{ "max-records", required_argument, NULL, OPT_MAX_RECORDS },
-		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
-		{ "ring-bytes", required_argument, NULL, OPT_RING },
-		{ "log-level", required_argument, NULL, OPT_LOG },
-		{ "ca-file", required_argument, NULL, OPT_CA },
-		{ "cert-file", required_argument, NULL, OPT_CERT },
-		{ "key-file", required_argument, NULL, OPT_KEY },
-		{ "token-file", required_argument, NULL, OPT_TOKEN },
-		{ "encoding", required_argument, NULL, OPT_ENCODING },
-		{ "batch-max-records", required_argument, NULL, OPT_BATCH_RECORDS },
-		{ "batch-max-bytes", required_argument, NULL, OPT_BATCH_BYTES },
-		{ "buffer-max-bytes", required_argument, NULL, OPT_BUFFER_BYTES },
-		{ "shutdown-grace", required_argument, NULL, OPT_GRACE },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+	enum { OPT_KEY = 256, OPT_CONFIG = 1000, OPT_PER_CONN, OPT_HELP };
+	for (size_t i = 0; i < sch->n_keys && n_opts < MAX_FLAGS; i++)
+		if (sch->keys[i].flag)
+			opts[n_opts++] = (struct option){ sch->keys[i].flag, required_argument,
+							  NULL, OPT_KEY + (int)i };
+	opts[n_opts++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
+	opts[n_opts++] = (struct option){ "per-connection", no_argument, NULL, OPT_PER_CONN };
+	opts[n_opts++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+	opts[n_opts] = (struct option){ NULL, 0, NULL, 0 };
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_CGROUP:
-			cfg->cgroup = optarg;
-			break;
-		case OPT_INTERVAL:
-			if (duration_parse(optarg, &cfg->interval_ns) ||
-			    cfg->interval_ns < 100 * DURATION_NS_PER_MS ||
-			    cfg->interval_ns > 3600 * DURATION_NS_PER_S) {
-				pr_warn(
-				    "--interval %s: expected a duration from 100ms to 1h, e.g. 10s",
-				    optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_OUTPUT:
-			cfg->output = optarg;
-			break;
-		case OPT_PER_CONN:
-			cfg->per_connection = 1;
-			break;
-		case OPT_LABELS:
-			cfg->labels_file = optarg;
-			break;
-		case OPT_STATS:
-			if (duration_parse(optarg, &cfg->stats_interval_ns) &&
-			    strcmp(optarg, "0") != 0) {
-				pr_warn("--stats-interval %s: expected a duration, e.g. 60s, or 0",
-					optarg);
-				return -EINVAL;
-			}
-			if (strcmp(optarg, "0") == 0)
-				cfg->stats_interval_ns = 0;
-			break;
-		case OPT_MAX_RECORDS:
-			if (cli_parse_u32(optarg, 1, 1u << 24, &cfg->max_records)) {
-				pr_warn("--max-records %s: expected an integer from 1 to 16777216",
-					optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_MAX_CONNS:
-			if (cli_parse_u32(optarg, 1, 1u << 24, &cfg->max_connections)) {
-				pr_warn(
-				    "--max-connections %s: expected an integer from 1 to 16777216",
-				    optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_RING:
-			if (parse_bytes32(optarg, 4096, 1u << 30, &cfg->ring_bytes) ||
-			    (cfg->ring_bytes & (cfg->ring_bytes - 1))) {
-				pr_warn(
-				    "--ring-bytes %s: expected a power of two from 4096 to 2^30",
-				    optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_LOG:
-			if (log_level_parse(optarg, &cfg->log_level)) {
-				pr_warn("--log-level %s: expected warn, info or debug", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_CA:
-			cfg->ca_file = optarg;
-			break;
-		case OPT_CERT:
-			cfg->cert_file = optarg;
-			break;
-		case OPT_KEY:
-			cfg->key_file = optarg;
-			break;
-		case OPT_TOKEN:
-			cfg->token_file = optarg;
-			break;
-		case OPT_ENCODING:
-			if (wire_encoding_parse(optarg, &cfg->encoding)) {
-				pr_warn("--encoding %s: expected zstd, gzip or identity", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_BATCH_RECORDS:
-			if (cli_parse_u32(optarg, 1, WIRE_MAX_RECORDS, &cfg->batch_max_records)) {
-				pr_warn("--batch-max-records %s: expected an integer from 1 to %u",
-					optarg, WIRE_MAX_RECORDS);
-				return -EINVAL;
-			}
-			break;
-		case OPT_BATCH_BYTES:
-			if (parse_bytes32(optarg, 4096, 64u << 20, &cfg->batch_max_bytes)) {
-				pr_warn("--batch-max-bytes %s: expected an integer from 4096 to %u",
-					optarg, 64u << 20);
-				return -EINVAL;
-			}
-			break;
-		case OPT_BUFFER_BYTES:
-			if (parse_bytes32(optarg, 65536, 1u << 30, &cfg->buffer_max_bytes)) {
-				pr_warn(
-				    "--buffer-max-bytes %s: expected an integer from 65536 to %u",
-				    optarg, 1u << 30);
-				return -EINVAL;
-			}
-			break;
-		case OPT_GRACE:
-			if (duration_parse(optarg, &cfg->shutdown_grace_ns) ||
-			    cfg->shutdown_grace_ns > 600 * DURATION_NS_PER_S) {
-				pr_warn(
-				    "--shutdown-grace %s: expected a duration up to 10m, e.g. 5s",
-				    optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_HELP:
+	while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+		if (n_flags + 2 >= 2 * MAX_FLAGS) {
+			pr_warn("too many options");
+			return -EINVAL;
+		}
+		if (c >= OPT_KEY && c < OPT_KEY + (int)sch->n_keys) {
+			const struct config_key *k = &sch->keys[c - OPT_KEY];
+
+			flags[n_flags++] = k->key;
+			/* "--stats-interval 0" predates units: zero needs none */
+			flags[n_flags++] =
+			    strcmp(optarg, "0") == 0 && k->type == CONFIG_DURATION ? "0s" : optarg;
+		} else if (c == OPT_CONFIG) {
+			s->config_path = optarg;
+		} else if (c == OPT_PER_CONN) {
+			flags[n_flags++] = "aggregate";
+			flags[n_flags++] = "false";
+		} else if (c == OPT_HELP) {
 			usage(stdout);
 			exit(0);
-		default:
+		} else {
 			if (optopt)
 				pr_warn("option -%c: unknown or missing its argument (see --help)",
 					optopt);
@@ -309,11 +117,33 @@ static int parse_args(int argc, char **argv, struct sidecar_config *cfg)
 			return -EINVAL;
 		}
 	}
+	flags[n_flags] = NULL;
 	if (optind < argc) {
 		pr_warn("unexpected argument '%s' (see --help)", argv[optind]);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* Builds a configuration from the file and the flags; 0 or -EINVAL, with one line in `why`. */
+static int load_config(struct sidecar *s, struct sidecar_config *out, char *why, size_t whylen)
+{
+	int err = config_build(&sidecar_config_schema, out, s->config_path, s->flags, why, whylen);
+
+	if (err)
+		return err;
+	err = sidecar_config_validate(out, why, whylen);
+	if (err) {
+		config_free(&sidecar_config_schema, out);
+		/* the table's checks name file and line; these name the key */
+		if (s->config_path) {
+			char tmp[1024];
+
+			snprintf(tmp, sizeof(tmp), "%s: %s", s->config_path, why);
+			snprintf(why, whylen, "%s", tmp);
+		}
+	}
+	return err;
 }
 
 static void write_record(struct flow_record *rec, void *ctx)
@@ -332,7 +162,6 @@ static void write_record(struct flow_record *rec, void *ctx)
 		exporter__add(s->exp, rec);
 		return;
 	}
-
 	jsonw__reset(s->jw);
 	flow_record_json(rec, s->jw);
 	jsonw__raw_char(s->jw, '\n');
@@ -353,6 +182,20 @@ static void flush(struct sidecar *s, uint64_t next_start_ns)
 
 	flow_table__flush(s->table, s->interval_start_ns, boot_to_wall, write_record, s);
 	s->interval_start_ns = next_start_ns;
+	/* aggregate changed live: the next interval uses the new mode */
+	if (s->table_per_connection == s->cfg.aggregate) {
+		struct flow_table *t = flow_table__new(s->cfg.aggregate ? FLOW_TABLE_AGGREGATE
+									: FLOW_TABLE_PER_CONNECTION,
+						       s->cfg.max_records);
+
+		if (t) {
+			flow_table__free(s->table);
+			s->table = t;
+			s->table_per_connection = !s->cfg.aggregate;
+		} else {
+			pr_warn("out of memory switching the record mode; keeping the old one");
+		}
+	}
 	if (s->exp)
 		return;
 	if (fflush(s->out) && !s->out_failed) {
@@ -367,7 +210,7 @@ static void on_event(const struct flow_event *ev, void *ctx)
 
 	s->events++;
 	/*
-	 * More distinct records than --max-records: close the interval early.
+	 * More distinct records than max_records: close the interval early.
 	 * The flush replays events deferred by a walk's cut, which may fill the
 	 * table again, so a second flush can be needed (never more).
 	 */
@@ -439,30 +282,39 @@ static void print_stats(struct sidecar *s, const char *when)
 	}
 	pr_info("stats%s: records=%llu events=%llu flows_started=%llu flows_closed=%llu "
 		"drops_ring_full=%llu drops_map_full=%llu drops_table=%llu listener_full=%llu "
-		"iter_deferred=%llu wakeups=%llu early_flushes=%llu walk_errors=%llu "
-		"cgroup_misses=%llu%s",
+		"not_tracked_filtered=%llu not_tracked_paused=%llu iter_deferred=%llu "
+		"wakeups=%llu early_flushes=%llu walk_errors=%llu cgroup_misses=%llu "
+		"config_reloads_ok=%llu config_reloads_failed=%llu%s",
 		when, (unsigned long long)s->records, (unsigned long long)s->events,
 		(unsigned long long)k.flows_started, (unsigned long long)k.flows_closed,
 		(unsigned long long)k.ring_full, (unsigned long long)k.map_full,
 		(unsigned long long)s->table_drops, (unsigned long long)k.listener_full,
+		(unsigned long long)k.filtered, (unsigned long long)k.paused,
 		(unsigned long long)k.iter_deferred, (unsigned long long)k.wakeups,
 		(unsigned long long)s->early_flushes, (unsigned long long)s->walk_errors,
-		(unsigned long long)cgroup_names__misses(s->names), exp);
+		(unsigned long long)cgroup_names__misses(s->names),
+		(unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed, exp);
+}
+
+/* Arms a periodic timer (0 disarms it). */
+static int timer_arm(int fd, uint64_t period_ns)
+{
+	struct itimerspec its = { 0 };
+
+	its.it_value.tv_sec = (time_t)(period_ns / DURATION_NS_PER_S);
+	its.it_value.tv_nsec = (long)(period_ns % DURATION_NS_PER_S);
+	its.it_interval = its.it_value;
+	return timerfd_settime(fd, 0, &its, NULL) ? -errno : 0;
 }
 
 static int timer_new(uint64_t period_ns)
 {
-	struct itimerspec its = { 0 };
-	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), err;
 
 	if (fd < 0)
 		return -errno;
-	its.it_value.tv_sec = (time_t)(period_ns / DURATION_NS_PER_S);
-	its.it_value.tv_nsec = (long)(period_ns % DURATION_NS_PER_S);
-	its.it_interval = its.it_value;
-	if (timerfd_settime(fd, 0, &its, NULL)) {
-		int err = -errno;
-
+	err = timer_arm(fd, period_ns);
+	if (err) {
 		close(fd);
 		return err;
 	}
@@ -484,29 +336,102 @@ static void timer_ack(int fd)
 		pr_debug("timerfd read: %s", strerror(errno));
 }
 
+/* Puts the live settings in force: at start, and after a reload changed them. */
+static void apply_live(struct sidecar *s, const struct sidecar_config *old)
+{
+	const struct sidecar_config *c = &s->cfg;
+	int err;
+
+	if (!old || old->log_level != c->log_level)
+		log_init("podflow-sidecar", c->log_level);
+	if (old && old->interval_ns != c->interval_ns)
+		timer_arm(s->t_interval, c->interval_ns);
+	if (old && old->stats_interval_ns != c->stats_interval_ns)
+		timer_arm(s->t_stats, c->stats_interval_ns);
+	if (!old || old->enabled != c->enabled) {
+		capture__set_paused(s->cap, !c->enabled);
+		if (old)
+			pr_info("capture %s", c->enabled ? "resumed" : "paused");
+	}
+	if (!old ||
+	    config_differs(&sidecar_config_schema,
+			   config_find_key(&sidecar_config_schema, "filters.ignore_ports"), old,
+			   c) ||
+	    config_differs(&sidecar_config_schema,
+			   config_find_key(&sidecar_config_schema, "filters.ignore_cidrs"), old, c))
+		capture__set_filters(s->cap, &c->ignore_ports, &c->ignore_cidrs);
+	if (!old || old->bpf_stats != c->bpf_stats) {
+		err = capture__set_bpf_stats(s->cap, c->bpf_stats);
+		if (err)
+			pr_warn("bpf_stats: cannot turn kernel BPF statistics %s: %s",
+				c->bpf_stats ? "on" : "off", strerror(-err));
+	}
+	if (s->exp && old &&
+	    (old->batch_max_records != c->batch_max_records ||
+	     old->batch_max_bytes != c->batch_max_bytes ||
+	     old->buffer_max_bytes != c->buffer_max_bytes))
+		exporter__set_limits(s->exp, c->batch_max_records, c->batch_max_bytes,
+				     c->buffer_max_bytes);
+	/* aggregate: flush() switches the table at the end of this interval */
+}
+
+/* The file changed (or may have): load it, and put what may change live in force. */
+static void reload(struct sidecar *s)
+{
+	struct sidecar_config loaded, old;
+	char why[2048], restart[1024];
+	int changed;
+
+	if (load_config(s, &loaded, why, sizeof(why))) {
+		s->reloads_failed++;
+		s->last_reload_ok = false;
+		pr_warn("configuration rejected: %s; the running configuration stays in force",
+			why);
+		return;
+	}
+	if (config_copy(&sidecar_config_schema, &old, &s->cfg)) {
+		config_free(&sidecar_config_schema, &loaded);
+		pr_warn("out of memory reloading the configuration");
+		return;
+	}
+	changed =
+	    config_merge_live(&sidecar_config_schema, &s->cfg, &loaded, restart, sizeof(restart));
+	apply_live(s, &old);
+	s->reloads_ok++;
+	s->last_reload_ok = true;
+	if (changed)
+		pr_info("configuration %s reloaded: %d setting%s changed", s->config_path, changed,
+			changed == 1 ? "" : "s");
+	if (restart[0])
+		pr_warn("configuration %s: %s changed but cannot change while running: restart "
+			"required (the running values stay)",
+			s->config_path, restart);
+	config_free(&sidecar_config_schema, &old);
+	config_free(&sidecar_config_schema, &loaded);
+}
+
 static int run(struct sidecar *s)
 {
-	int ep = -1, sfd = -1, t_drain = -1, t_interval = -1, t_stats = -1, err = 0;
+	int ep = -1, sfd = -1, t_drain = -1, err = 0;
 	char dur[32];
 	sigset_t mask;
 
+	s->t_interval = s->t_stats = -1;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	/* blocked in main() before any thread exists; here they become fd events */
-	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
-		err = -errno;
-		pr_warn("signalfd: %s", strerror(-err));
-		goto cleanup;
-	}
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	t_drain = timer_new(DRAIN_PERIOD_NS);
-	t_interval = timer_new(s->cfg.interval_ns);
-	if (s->cfg.stats_interval_ns)
-		t_stats = timer_new(s->cfg.stats_interval_ns);
-	if (ep < 0 || t_drain < 0 || t_interval < 0 || (s->cfg.stats_interval_ns && t_stats < 0) ||
-	    epoll_add(ep, sfd) || epoll_add(ep, t_drain) || epoll_add(ep, t_interval) ||
-	    epoll_add(ep, capture__fd(s->cap)) || (t_stats >= 0 && epoll_add(ep, t_stats))) {
+	s->t_interval = timer_new(s->cfg.interval_ns);
+	s->t_stats = timer_new(s->cfg.stats_interval_ns);
+	if (sfd < 0 || ep < 0 || t_drain < 0 || s->t_interval < 0 || s->t_stats < 0 ||
+	    epoll_add(ep, sfd) || epoll_add(ep, t_drain) || epoll_add(ep, s->t_interval) ||
+	    epoll_add(ep, s->t_stats) || epoll_add(ep, capture__fd(s->cap)) ||
+	    (s->admin && epoll_add(ep, admin__fd(s->admin))) ||
+	    (s->watch && config_watch__fd(s->watch) >= 0 &&
+	     epoll_add(ep, config_watch__fd(s->watch)))) {
 		err = -errno;
 		pr_warn("event loop setup: %s", strerror(errno));
 		goto cleanup;
@@ -515,12 +440,22 @@ static int run(struct sidecar *s)
 	s->interval_start_ns = clock_ns(CLOCK_BOOTTIME);
 	pr_info("ready: capturing TCP flows in cgroup %s (interval %s, %s)", s->scope,
 		duration_format(s->cfg.interval_ns, dur, sizeof(dur)),
-		s->cfg.per_connection ? "per connection" : "aggregated");
+		s->cfg.aggregate ? "aggregated" : "per connection");
+	if (s->admin)
+		pr_info("admin endpoint on %s (port %u): /metrics /healthz /readyz /config",
+			s->cfg.admin, admin__port(s->admin));
 
 	for (;;) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(ep, evs, 8, -1);
+		int timeout = s->watch ? (int)(CONFIG_POLL_NS / DURATION_NS_PER_MS) : -1, n;
 
+		if (s->admin) {
+			int at = admin__timeout_ms(s->admin);
+
+			if (at >= 0 && (timeout < 0 || at < timeout))
+				timeout = at;
+		}
+		n = epoll_wait(ep, evs, 8, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -538,18 +473,22 @@ static int run(struct sidecar *s)
 					pr_info("signal %u: reporting open flows and exiting",
 						si.ssi_signo);
 				goto shutdown;
-			} else if (fd == t_interval) {
+			} else if (fd == s->t_interval) {
 				timer_ack(fd);
 				end_interval(s);
-			} else if (fd == t_stats) {
+			} else if (fd == s->t_stats) {
 				timer_ack(fd);
 				print_stats(s, "");
-			} else {
+			} else if (fd == t_drain || fd == capture__fd(s->cap)) {
 				if (fd == t_drain)
 					timer_ack(fd);
 				capture__drain(s->cap);
 			}
 		}
+		if (s->admin)
+			admin__run(s->admin);
+		if (s->watch && config_watch__check(s->watch, clock_ns(CLOCK_MONOTONIC)) == 1)
+			reload(s);
 		if (s->out_failed) {
 			err = -EIO;
 			break;
@@ -566,10 +505,10 @@ shutdown:
 	if (s->out_failed)
 		err = -EIO;
 cleanup:
-	if (t_stats >= 0)
-		close(t_stats);
-	if (t_interval >= 0)
-		close(t_interval);
+	if (s->t_stats >= 0)
+		close(s->t_stats);
+	if (s->t_interval >= 0)
+		close(s->t_interval);
 	if (t_drain >= 0)
 		close(t_drain);
 	if (sfd >= 0)
@@ -581,9 +520,11 @@ cleanup:
 
 int main(int argc, char **argv)
 {
-	struct sidecar s = { .cfg = config_defaults };
-	char mount[PATH_MAX], why[PATH_MAX + 256];
+	static const char *flags[2 * MAX_FLAGS + 2];
+	struct sidecar s = { .flags = flags, .last_reload_ok = true };
+	char mount[PATH_MAX], why[PATH_MAX + 1024];
 	enum capture_error kind;
+	enum wire_encoding enc;
 	sigset_t sigs;
 	int err, ret = 1;
 
@@ -597,28 +538,45 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (parse_args(argc, argv, &s.cfg))
+	if (parse_args(argc, argv, &s, flags))
 		return EXIT_USAGE;
+	/* watch before the first read, or a change in between would be missed */
+	if (s.config_path) {
+		s.watch = config_watch__new(s.config_path, CONFIG_POLL_NS);
+		if (!s.watch)
+			pr_warn("--config %s: cannot watch it (%s): changes need a restart",
+				s.config_path, strerror(errno));
+	}
+	if (load_config(&s, &s.cfg, why, sizeof(why))) {
+		pr_warn("%s", why);
+		config_watch__free(s.watch);
+		return EXIT_USAGE;
+	}
 	log_init("podflow-sidecar", s.cfg.log_level);
+	s.table_per_connection = !s.cfg.aggregate;
+	wire_encoding_parse(s.cfg.encoding, &enc); /* validated by load_config */
 
 	if (cgroup_v2_mount("/proc/mounts", mount, sizeof(mount))) {
 		pr_warn(
 		    "no cgroup v2 mount in /proc/mounts: the sidecar scopes capture by cgroup v2");
-		return 1;
+		goto cleanup;
 	}
 	if (s.cfg.cgroup) {
 		if (cgroup_resolve(mount, s.cfg.cgroup, s.scope, sizeof(s.scope), why,
 				   sizeof(why))) {
 			pr_warn("%s", why);
-			return EXIT_USAGE;
+			ret = EXIT_USAGE;
+			goto cleanup;
 		}
 	} else if (cgroup_default_scope(mount, "/proc/self/cgroup", s.scope, sizeof(s.scope))) {
 		pr_warn("cannot find this process's cgroup v2 in /proc/self/cgroup; pass --cgroup");
-		return EXIT_USAGE;
+		ret = EXIT_USAGE;
+		goto cleanup;
 	}
 	if (identity_load(&s.id, getenv, s.cfg.labels_file, why, sizeof(why))) {
 		pr_warn("%s", why);
-		return EXIT_USAGE;
+		ret = EXIT_USAGE;
+		goto cleanup;
 	}
 	if (strncmp(s.cfg.output, "http://", 7) == 0 || strncmp(s.cfg.output, "https://", 8) == 0) {
 		s.out = NULL; /* set up after the capture: its counters feed the batch headers */
@@ -627,16 +585,16 @@ int main(int argc, char **argv)
 	} else {
 		s.out = fopen(s.cfg.output, "ae");
 		if (!s.out) {
-			pr_warn("--output %s: %s", s.cfg.output, strerror(errno));
-			return EXIT_USAGE;
+			pr_warn("output %s: %s", s.cfg.output, strerror(errno));
+			ret = EXIT_USAGE;
+			goto cleanup;
 		}
 	}
 	/* a closed stdout is reported as a write error, not a silent SIGPIPE death */
 	signal(SIGPIPE, SIG_IGN);
 
-	s.table =
-	    flow_table__new(s.cfg.per_connection ? FLOW_TABLE_PER_CONNECTION : FLOW_TABLE_AGGREGATE,
-			    s.cfg.max_records);
+	s.table = flow_table__new(
+	    s.cfg.aggregate ? FLOW_TABLE_AGGREGATE : FLOW_TABLE_PER_CONNECTION, s.cfg.max_records);
 	s.names = cgroup_names__new(s.scope, 65536, DURATION_NS_PER_S);
 	s.jw = jsonw__new();
 	s.netns = netns_set__new(s.scope, 64);
@@ -645,16 +603,18 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 
-	s.cap = capture__new(&(struct capture_opts){ .cgroup_path = s.scope,
-						     .ring_bytes = s.cfg.ring_bytes,
-						     .max_connections = s.cfg.max_connections,
-						     .wakeup_bytes = s.cfg.ring_bytes / 4 },
-			     on_event, &s, &kind, why, sizeof(why));
+	s.cap =
+	    capture__new(&(struct capture_opts){ .cgroup_path = s.scope,
+						 .ring_bytes = (uint32_t)s.cfg.ring_bytes,
+						 .max_connections = s.cfg.max_connections,
+						 .wakeup_bytes = (uint32_t)s.cfg.ring_bytes / 4 },
+			 on_event, &s, &kind, why, sizeof(why));
 	if (!s.cap) {
 		pr_warn("%s", why);
 		ret = kind == CAPTURE_ERR_USAGE ? EXIT_USAGE : 1;
 		goto cleanup;
 	}
+	apply_live(&s, NULL);
 	if (!s.out) {
 		struct export_opts eo = {
 			.url = s.cfg.output,
@@ -662,7 +622,7 @@ int main(int argc, char **argv)
 			.cert_file = s.cfg.cert_file,
 			.key_file = s.cfg.key_file,
 			.token_file = s.cfg.token_file,
-			.encoding = s.cfg.encoding,
+			.encoding = enc,
 			.batch_max_records = s.cfg.batch_max_records,
 			.batch_max_bytes = s.cfg.batch_max_bytes,
 			.buffer_max_bytes = s.cfg.buffer_max_bytes,
@@ -679,11 +639,24 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	if (s.cfg.admin && s.cfg.admin[0]) {
+		struct admin_callbacks cb = { .metrics = sidecar_metrics,
+					      .ready = sidecar_ready,
+					      .config = sidecar_config_json,
+					      .ctx = &s };
 
+		s.admin = admin__new(s.cfg.admin, &cb, why, sizeof(why));
+		if (!s.admin) {
+			pr_warn("%s", why);
+			goto cleanup;
+		}
+	}
 	err = run(&s);
 	ret = err ? 1 : 0;
 cleanup:
 	exporter__close(s.exp, 0, NULL); /* only on an error path: run() closes it */
+	config_watch__free(s.watch);
+	admin__free(s.admin);
 	capture__free(s.cap);
 	jsonw__free(s.jw);
 	cgroup_names__free(s.names);
@@ -691,5 +664,6 @@ cleanup:
 	flow_table__free(s.table);
 	if (s.out && s.out != stdout)
 		fclose(s.out);
+	config_free(&sidecar_config_schema, &s.cfg);
 	return ret;
 }

@@ -1045,17 +1045,18 @@ static int test_cli_errors(void)
 	    (uint64_t)expect_failure((const char *const[]){ "--bogus", NULL }, 2, "--bogus"));
 	ASSERT_EQ_U64("bad listen", 0,
 		      (uint64_t)expect_failure((const char *const[]){ "--listen", "7070", NULL }, 2,
-					       "--listen 7070"));
+					       "--listen: expected :PORT, IPv4:PORT or [IPv6]:PORT "
+					       "with PORT from 0 to 65535, got 7070"));
 	ASSERT_EQ_U64(
 	    "bad port", 0,
 	    (uint64_t)expect_failure((const char *const[]){ "--listen", "127.0.0.1:70000", NULL },
-				     2, "--listen 127.0.0.1:70000"));
+				     2, "got 127.0.0.1:70000"));
 	ASSERT_EQ_U64("bad max-body", 0,
 		      (uint64_t)expect_failure((const char *const[]){ "--max-body", "lots", NULL },
-					       2, "--max-body lots"));
+					       2, "--max-body: "));
 	ASSERT_EQ_U64("cert without key", 0,
 		      (uint64_t)expect_failure((const char *const[]){ "--tls-cert", file, NULL }, 2,
-					       "--tls-key"));
+					       "tls.cert_file and tls.key_file go together"));
 	ASSERT_EQ_U64("data dir under a file", 0,
 		      (uint64_t)expect_failure((const char *const[]){ "--listen", "127.0.0.1:0",
 								      "--data-dir", dir, NULL },
@@ -1119,6 +1120,15 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	log_init("test_collector", LOG_LEVEL_WARN);
+	/*
+	 * As root (CI), a private network namespace: the collectors started here
+	 * then never meet the host's ports (the admin endpoint's :9090 above all).
+	 * Without root they run on the host's loopback, which works as well.
+	 */
+	if (geteuid() == 0 && harness_netns_enter()) {
+		fprintf(stderr, "cannot create a network namespace: FAIL\n");
+		return 1;
+	}
 
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		uint64_t t0;

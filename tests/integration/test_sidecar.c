@@ -1002,7 +1002,7 @@ static int test_cli_errors(void)
 
 	ASSERT_EQ_U64("interval without unit", 0,
 		      expect_failure((const char *const[]){ "--interval", "10", NULL }, 2,
-				     "--interval 10", 0));
+				     "--interval: expected a duration from 100ms to 1h, got 10", 0));
 	ASSERT_EQ_U64("interval too short", 0,
 		      expect_failure((const char *const[]){ "--interval", "5ms", NULL }, 2,
 				     "from 100ms to 1h", 0));
@@ -1014,7 +1014,7 @@ static int test_cli_errors(void)
 			   "--cgroup /no/such/cgroup-pf", 0));
 	ASSERT_EQ_U64("ring not a power of two", 0,
 		      expect_failure((const char *const[]){ "--ring-bytes", "5000", NULL }, 2,
-				     "--ring-bytes 5000", 0));
+				     "ring_bytes: 5000 is not a power of two", 0));
 	snprintf(mount_rel, sizeof(mount_rel), "%s/cgroup.procs", g_scope);
 	ASSERT_EQ_U64(
 	    "a file, not a cgroup dir", 0,

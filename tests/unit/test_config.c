@@ -345,9 +345,14 @@ static void test_addr_port(void **state)
 			 bad[i]);
 		set_fails("admin", bad[i], want);
 	}
-	set_fails("admin", NULL,
-		  "admin: expected :PORT, IPv4:PORT or [IPv6]:PORT with PORT from 0 to 65535, got "
-		  "null");
+	/* null or empty: unset, which turns the feature off */
+	assert_int_equal(config_copy(&schema, &cfg, &defaults), 0);
+	set_ok(&cfg, "admin", "");
+	assert_null(cfg.admin);
+	set_ok(&cfg, "admin", ":9091");
+	set_ok(&cfg, "admin", NULL);
+	assert_null(cfg.admin);
+	config_free(&schema, &cfg);
 }
 
 static void test_string(void **state)

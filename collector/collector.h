@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* The collector's running state, shared by main.c and the admin callbacks. */
+#ifndef PODFLOW_COLLECTOR_H
+#define PODFLOW_COLLECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collector_config.h"
+
+#define COLLECTOR_MAX_WORKERS 256
+
+struct admin;
+struct config_watch;
+struct jsonw;
+struct metrics_writer;
+struct worker;
+
+struct collector {
+	struct collector_config cfg; /* in force: defaults < file < flags, live keys reloaded */
+	const char *config_path;
+	const char **flags; /* key, value pairs the command line set, NULL-ended */
+	struct worker *workers[COLLECTOR_MAX_WORKERS];
+	uint32_t n_workers;
+	bool listening; /* every worker started */
+	struct admin *admin;
+	struct config_watch *watch;
+	uint64_t reloads_ok;
+	uint64_t reloads_failed;
+	bool last_reload_ok;
+};
+
+/* admin_callbacks for the collector (collector_metrics.c); ctx is the struct collector. */
+void collector_metrics(void *ctx, struct metrics_writer *w);
+bool collector_ready(void *ctx, char *why, size_t whylen);
+void collector_config_json(void *ctx, struct jsonw *jw);
+
+#endif /* PODFLOW_COLLECTOR_H */

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* The collector's configuration: one struct, its table of keys, its defaults. */
+#include "collector_config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "duration.h"
+
+#define S   DURATION_NS_PER_S
+#define MIB (1ULL << 20)
+
+static const struct collector_config defaults = {
+	.listen = ":7070",
+	.data_dir = "./podflow-data",
+	.workers = 0,
+	.max_body = 16 * MIB,
+	.max_buffered = 256 * MIB,
+	.max_connections = 1024,
+	.max_streams = 64,
+	.idle_ns = 120 * S,
+	.request_ns = 30 * S,
+	.stats_interval_ns = 60 * S,
+	.null_sink = false,
+	.log_level = LOG_LEVEL_INFO,
+	.admin = ":9090",
+};
+
+#define F(field) offsetof(struct collector_config, field)
+
+static const struct config_key keys[] = {
+	{ "listen", "listen", CONFIG_ADDR_PORT, F(listen), 0, 0, false,
+	  "ingest address: :PORT (every address), IP:PORT or [IPv6]:PORT; port 0 picks one" },
+	{ "data_dir", "data-dir", CONFIG_STRING, F(data_dir), 0, 4096, false,
+	  "output directory, created if missing" },
+	{ "tls.cert_file", "tls-cert", CONFIG_STRING, F(tls_cert), 0, 4096, false,
+	  "PEM certificate chain: serve TLS with ALPN h2 (with tls.key_file)" },
+	{ "tls.key_file", "tls-key", CONFIG_STRING, F(tls_key), 0, 4096, false,
+	  "PEM private key of tls.cert_file" },
+	{ "tls.client_ca_file", "tls-client-ca", CONFIG_STRING, F(tls_client_ca), 0, 4096, false,
+	  "mTLS: require a client certificate signed by a CA in this file" },
+	{ "token_file", "token-file", CONFIG_STRING, F(token_file), 0, 4096, false,
+	  "require Authorization: Bearer <the token in this file>; re-read when it changes" },
+	{ "workers", "workers", CONFIG_U32, F(workers), 0, 256, false,
+	  "worker threads, each with its own listener; 0: one per online CPU" },
+	{ "max_body", "max-body", CONFIG_BYTES, F(max_body), 1024, 1ULL << 30, false,
+	  "largest request body (413 beyond)" },
+	{ "max_buffered", "max-buffered", CONFIG_BYTES, F(max_buffered), 1024, 64ULL << 30, false,
+	  "request bytes one worker may buffer before answering 429" },
+	{ "max_connections", "max-connections", CONFIG_U32, F(max_connections), 1, 1u << 20, false,
+	  "connections per worker; more are closed at accept" },
+	{ "max_streams", "max-streams", CONFIG_U32, F(max_streams), 1, 1024, false,
+	  "concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS)" },
+	{ "idle_timeout", "idle-timeout", CONFIG_DURATION, F(idle_ns), 100 * DURATION_NS_PER_MS,
+	  24 * 3600 * S, false, "close a connection with no request for this long" },
+	{ "request_timeout", "request-timeout", CONFIG_DURATION, F(request_ns),
+	  100 * DURATION_NS_PER_MS, 24 * 3600 * S, false,
+	  "a request's headers to its last byte, else 408" },
+	{ "stats_interval", "stats-interval", CONFIG_DURATION, F(stats_interval_ns), 0,
+	  24 * 3600 * S, true, "period of the stats line on stderr; 0s: only at exit" },
+	{ "null_sink", NULL, CONFIG_BOOL, F(null_sink), 0, 1, false,
+	  "decode and count, write nothing: the benchmark's baseline (flag --null-sink)" },
+	{ "log.level", "log-level", CONFIG_LOG_LEVEL, F(log_level), 0, 0, true,
+	  "warn, info or debug" },
+	{ "admin", "admin", CONFIG_ADDR_PORT, F(admin), 0, 0, false,
+	  "admin endpoint for /metrics, /healthz, /readyz, /config (empty: none)" },
+};
+
+const struct config_schema collector_config_schema = {
+	.program = "podflow-collector",
+	.keys = keys,
+	.n_keys = sizeof(keys) / sizeof(keys[0]),
+	.defaults = &defaults,
+	.size = sizeof(struct collector_config),
+};
+
+int collector_config_validate(const struct collector_config *cfg, char *why, unsigned long whylen)
+{
+	if (cfg->max_buffered < cfg->max_body) {
+		/* a body the budget can never hold would get 429 forever instead of 413 */
+		snprintf(why, whylen, "max_buffered: %llu is less than max_body %llu",
+			 (unsigned long long)cfg->max_buffered, (unsigned long long)cfg->max_body);
+		return -EINVAL;
+	}
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		snprintf(why, whylen, "tls.cert_file and tls.key_file go together");
+		return -EINVAL;
+	}
+	if (cfg->tls_client_ca && !cfg->tls_cert) {
+		snprintf(why, whylen, "tls.client_ca_file needs tls.cert_file and tls.key_file");
+		return -EINVAL;
+	}
+	if (!cfg->data_dir || !cfg->data_dir[0]) {
+		snprintf(why, whylen, "data_dir: expected a directory");
+		return -EINVAL;
+	}
+	if (cfg->stats_interval_ns && cfg->stats_interval_ns < 100 * DURATION_NS_PER_MS) {
+		snprintf(why, whylen, "stats_interval: 0s or at least 100ms");
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* The collector's configuration: one struct, its table of keys, its defaults. */
+#ifndef PODFLOW_COLLECTOR_CONFIG_H
+#define PODFLOW_COLLECTOR_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "log.h"
+
+/* docs/config.md lists every key; the table in collector_config.c is the source. */
+struct collector_config {
+	char *listen;
+	char *data_dir;
+	char *tls_cert;
+	char *tls_key;
+	char *tls_client_ca; /* mTLS: require client certificates signed by this CA */
+	char *token_file;
+	uint32_t workers; /* 0 = online CPUs */
+	uint64_t max_body;
+	uint64_t max_buffered; /* per worker */
+	uint32_t max_connections;
+	uint32_t max_streams;
+	uint64_t idle_ns;
+	uint64_t request_ns;
+	uint64_t stats_interval_ns;
+	bool null_sink;
+	enum log_level log_level;
+	char *admin; /* NULL or "": no admin endpoint */
+};
+
+extern const struct config_schema collector_config_schema;
+
+/* What the table cannot check (pairs of keys); 0 or -EINVAL with "key: why". */
+int collector_config_validate(const struct collector_config *cfg, char *why, unsigned long whylen);
+
+#endif /* PODFLOW_COLLECTOR_CONFIG_H */

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* The collector's /metrics, /readyz and /config: its counters in Prometheus form. */
+#include <stdio.h>
+
+#include "collector.h"
+#include "config.h"
+#include "metrics.h"
+#include "stats.h"
+#include "worker.h"
+
+#define L(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static void counter(struct metrics_writer *w, const char *name, const char *help, uint64_t v)
+{
+	metrics_writer__family(w, name, METRIC_COUNTER, help);
+	metrics_writer__u64(w, NULL, v);
+}
+
+void collector_metrics(void *ctx, struct metrics_writer *w)
+{
+	struct collector *c = ctx;
+	struct stats s = { 0 };
+
+	for (uint32_t i = 0; i < c->n_workers; i++)
+		if (c->workers[i])
+			stats_sum(&s, worker__stats(c->workers[i]));
+
+	metrics_writer__family(w, "podflow_collector_connections_total", METRIC_COUNTER,
+			       "Connections by what became of them.");
+	metrics_writer__u64(w, L("result", "accepted"), s.conns_accepted);
+	metrics_writer__u64(w, L("result", "refused_max_connections"), s.conns_refused);
+	metrics_writer__u64(w, L("result", "protocol_error"), s.conns_protocol_errors);
+	metrics_writer__u64(w, L("result", "tls_failure"), s.conns_tls_failures);
+	metrics_writer__u64(w, L("result", "handshake_timeout"), s.conns_handshake_timeouts);
+	metrics_writer__u64(w, L("result", "idle_closed"), s.conns_idle_closed);
+	metrics_writer__u64(w, L("result", "write_stalled"), s.conns_write_stalled);
+	metrics_writer__u64(w, L("result", "aborted_at_exit"), s.conns_aborted_at_exit);
+	metrics_writer__family(w, "podflow_collector_requests_total", METRIC_COUNTER,
+			       "Requests answered, by HTTP status.");
+	for (int i = 0; i < STATS__COUNT; i++)
+		metrics_writer__u64(w, L("code", stats_status_name((enum stats_status)i)),
+				    s.requests[i]);
+	metrics_writer__family(w, "podflow_collector_streams_reset_total", METRIC_COUNTER,
+			       "HTTP/2 streams reset before an answer, by who reset them.");
+	metrics_writer__u64(w, L("by", "peer"), s.streams_reset);
+	metrics_writer__u64(w, L("by", "server"), s.streams_rst_sent);
+	counter(w, "podflow_collector_batches_total", "Batches decoded and written (answered 204).",
+		s.batches);
+	counter(w, "podflow_collector_records_total", "Records written.", s.records);
+	metrics_writer__family(w, "podflow_collector_bytes_total", METRIC_COUNTER,
+			       "Bytes: request bodies as received, their decoded size, output.");
+	metrics_writer__u64(w, L("kind", "received"), s.bytes_in);
+	metrics_writer__u64(w, L("kind", "decoded"), s.bytes_decoded);
+	metrics_writer__u64(w, L("kind", "written"), s.bytes_out);
+	counter(w, "podflow_collector_write_errors_total",
+		"Output writes that failed (each answered 503, the batch not kept).",
+		s.write_errors);
+	metrics_writer__family(w, "podflow_collector_sender_drops_total", METRIC_COUNTER,
+			       "What senders reported losing before their batches, by reason.");
+	for (int i = 0; i < WIRE_DROP__COUNT; i++)
+		metrics_writer__u64(w, L("reason", wire_drop_name((enum wire_drop)i)), s.drops[i]);
+	metrics_writer__family(w, "podflow_collector_workers", METRIC_GAUGE,
+			       "Worker threads, each with its own listener.");
+	metrics_writer__u64(w, NULL, c->n_workers);
+	metrics_writer__family(w, "podflow_collector_config_reloads_total", METRIC_COUNTER,
+			       "Configuration reloads, by result.");
+	metrics_writer__u64(w, L("result", "success"), c->reloads_ok);
+	metrics_writer__u64(w, L("result", "failure"), c->reloads_failed);
+	metrics_writer__family(w, "podflow_collector_config_last_reload_success", METRIC_GAUGE,
+			       "1 when the last configuration load succeeded, 0 when it was "
+			       "rejected.");
+	metrics_writer__u64(w, NULL, c->last_reload_ok);
+}
+
+/* Ready once every worker listens (the sources of later issues join this). */
+bool collector_ready(void *ctx, char *why, size_t whylen)
+{
+	struct collector *c = ctx;
+
+	if (!c->listening) {
+		snprintf(why, whylen, "listeners not up yet");
+		return false;
+	}
+	return true;
+}
+
+void collector_config_json(void *ctx, struct jsonw *jw)
+{
+	struct collector *c = ctx;
+
+	config_to_json(&collector_config_schema, &c->cfg, jw);
+}
