@@ -1002,7 +1002,8 @@ static int test_cli_errors(void)
 
 	ASSERT_EQ_U64("interval without unit", 0,
 		      expect_failure((const char *const[]){ "--interval", "10", NULL }, 2,
-				     "--interval: expected a duration from 100ms to 1h, got 10", 0));
+				     "--interval: expected a duration from 100ms to 1h, got 10",
+				     0));
 	ASSERT_EQ_U64("interval too short", 0,
 		      expect_failure((const char *const[]){ "--interval", "5ms", NULL }, 2,
 				     "from 100ms to 1h", 0));
