@@ -390,7 +390,8 @@ int main(int argc, char **argv)
 	struct conn_limits lim;
 	struct listen_addr la;
 	SSL_CTX *ssl_ctx = NULL;
-	uint32_t n = 0;
+	uint32_t n = 0, n_workers;
+	int watch_err = 0;
 	sigset_t mask;
 
 	log_init("podflow-collector", LOG_LEVEL_INFO);
@@ -399,9 +400,7 @@ int main(int argc, char **argv)
 	/* watch before the first read, or a change in between would be missed */
 	if (c.config_path) {
 		c.watch = config_watch__new(c.config_path, CONFIG_POLL_NS);
-		if (!c.watch)
-			pr_warn("--config %s: cannot watch it (%s): changes need a restart",
-				c.config_path, strerror(errno));
+		watch_err = c.watch ? 0 : errno;
 	}
 	if (load_config(&c, cfg, why, sizeof(why))) {
 		pr_warn("%s", why);
@@ -409,13 +408,18 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_init("podflow-collector", cfg->log_level);
+	if (watch_err)
+		pr_warn("--config %s: cannot watch it (%s): changes need a restart", c.config_path,
+			strerror(watch_err));
 	listen_addr_parse(cfg->listen, &la); /* validated by the table */
-	if (!cfg->workers) {
+	/* workers 0: one per CPU (the configuration keeps saying 0) */
+	n_workers = cfg->workers;
+	if (!n_workers) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-		cfg->workers = cpus < 1			      ? 1
-			       : cpus > COLLECTOR_MAX_WORKERS ? COLLECTOR_MAX_WORKERS
-							      : (uint32_t)cpus;
+		n_workers = cpus < 1			   ? 1
+			    : cpus > COLLECTOR_MAX_WORKERS ? COLLECTOR_MAX_WORKERS
+							   : (uint32_t)cpus;
 	}
 	lim = (struct conn_limits){
 		.max_body = cfg->max_body,
@@ -456,11 +460,11 @@ int main(int argc, char **argv)
 		pr_warn("signalfd: %s", strerror(errno));
 		goto cleanup;
 	}
-	if (open_listeners(&la, cfg->workers, fds, why, sizeof(why))) {
+	if (open_listeners(&la, n_workers, fds, why, sizeof(why))) {
 		pr_warn("%s", why);
 		goto cleanup;
 	}
-	for (n = 0; n < cfg->workers; n++) {
+	for (n = 0; n < n_workers; n++) {
 		struct worker_opts o = {
 			.id = n,
 			.listen_fd = fds[n],
@@ -479,7 +483,7 @@ int main(int argc, char **argv)
 		workers[n] = worker__new(&o, why, sizeof(why));
 		if (!workers[n]) {
 			pr_warn("%s", why);
-			for (uint32_t i = n + 1; i < cfg->workers; i++)
+			for (uint32_t i = n + 1; i < n_workers; i++)
 				close(fds[i]);
 			goto cleanup;
 		}

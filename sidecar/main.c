@@ -526,7 +526,7 @@ int main(int argc, char **argv)
 	enum capture_error kind;
 	enum wire_encoding enc;
 	sigset_t sigs;
-	int err, ret = 1;
+	int err, ret = 1, watch_err = 0;
 
 	log_init("podflow-sidecar", LOG_LEVEL_INFO);
 	/*
@@ -543,9 +543,7 @@ int main(int argc, char **argv)
 	/* watch before the first read, or a change in between would be missed */
 	if (s.config_path) {
 		s.watch = config_watch__new(s.config_path, CONFIG_POLL_NS);
-		if (!s.watch)
-			pr_warn("--config %s: cannot watch it (%s): changes need a restart",
-				s.config_path, strerror(errno));
+		watch_err = s.watch ? 0 : errno;
 	}
 	if (load_config(&s, &s.cfg, why, sizeof(why))) {
 		pr_warn("%s", why);
@@ -553,6 +551,9 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_init("podflow-sidecar", s.cfg.log_level);
+	if (watch_err)
+		pr_warn("--config %s: cannot watch it (%s): changes need a restart", s.config_path,
+			strerror(watch_err));
 	s.table_per_connection = !s.cfg.aggregate;
 	wire_encoding_parse(s.cfg.encoding, &enc); /* validated by load_config */
 

@@ -440,8 +440,13 @@ uint16_t sock_local_port(int fd)
 
 int tcp_listen(int family, const char *addr, uint16_t *port)
 {
+	return tcp_listen_on(family, addr, 0, port);
+}
+
+int tcp_listen_on(int family, const char *addr, uint16_t want, uint16_t *port)
+{
 	struct sockaddr_storage ss;
-	socklen_t len = make_addr(family, addr, 0, &ss);
+	socklen_t len = make_addr(family, addr, want, &ss);
 	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
 	if (fd < 0)

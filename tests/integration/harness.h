@@ -123,6 +123,8 @@ int harness_wait(pid_t pid, int timeout_ms);
 
 /* Socket helpers, all with deadlines so a broken test cannot hang. */
 int tcp_listen(int family, const char *addr, uint16_t *port);
+/* The same on a chosen port (0: any); the bound port in *port. */
+int tcp_listen_on(int family, const char *addr, uint16_t want, uint16_t *port);
 int tcp_connect(int family, const char *addr, uint16_t port, int *err_out);
 int send_all(int fd, size_t n, unsigned char fill);
 /* Reads exactly n bytes (or until EOF when n is SIZE_MAX); returns bytes read or -errno. */

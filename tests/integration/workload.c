@@ -29,7 +29,8 @@ static int server_main(void *arg)
 {
 	struct peer *p = arg;
 	uint16_t port;
-	int lfd = tcp_listen(p->family, p->bind_addr ? p->bind_addr : p->addr, &port);
+	/* a server binds p->port when the test chose one, else any free port */
+	int lfd = tcp_listen_on(p->family, p->bind_addr ? p->bind_addr : p->addr, p->port, &port);
 
 	if (lfd < 0)
 		return 1;

@@ -12,7 +12,7 @@ struct peer {
 	int family;
 	const char *addr;      /* where the client connects (server binds the same family) */
 	const char *bind_addr; /* server bind address (defaults to addr) */
-	uint16_t port;	       /* server port, filled by the parent for clients */
+	uint16_t port;	       /* server port: clients connect to it; a server binds it if set */
 	size_t req;	       /* bytes the client sends per connection */
 	size_t resp;	       /* bytes the server answers per connection */
 	int conns;	       /* connections (server accepts this many) */

@@ -1,0 +1,729 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Runtime configuration from a ConfigMap-style mount, and the admin endpoint, end to end. */
+#define _GNU_SOURCE
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "workload.h"
+
+#define CONTAINER_ID "aaaabbbbccccdddd0000111122223333aaaabbbbccccdddd0000111122223333"
+#define WAIT_MS	     10000
+
+static char g_scope[512];
+static char g_container[640];
+static char g_tmp[256];
+static int g_gen; /* the kubelet's directory generations */
+
+/* ---- the kubelet's atomic writer ---- */
+
+/*
+ * What the kubelet does to a ConfigMap volume: a new timestamped directory
+ * with the files, a ..data_tmp symlink to it renamed over ..data, and the
+ * user-visible name a symlink through ..data (made once).
+ */
+static int kubelet_write(const char *dir, const char *name, const char *content)
+{
+	char ts[64], path[1024], link[1024];
+	FILE *f;
+
+	snprintf(ts, sizeof(ts), "..2026_11_27_10_00_%02d.%09d", g_gen % 60, g_gen);
+	g_gen++;
+	snprintf(path, sizeof(path), "%s/%s", dir, ts);
+	if (mkdir(path, 0755))
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, ts, name);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fputs(content, f);
+	fclose(f);
+	snprintf(link, sizeof(link), "%s/..data_tmp", dir);
+	unlink(link);
+	if (symlink(ts, link))
+		return -errno;
+	snprintf(path, sizeof(path), "%s/..data", dir);
+	if (rename(link, path))
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(link, sizeof(link), "..data/%s", name);
+	if (access(path, F_OK) && symlink(link, path))
+		return -errno;
+	return 0;
+}
+
+/* ---- HTTP against the admin endpoint ---- */
+
+static size_t collect(char *p, size_t size, size_t n, void *userdata)
+{
+	char **buf = userdata;
+	size_t old = *buf ? strlen(*buf) : 0, add = size * n;
+	char *nb = realloc(*buf, old + add + 1);
+
+	if (!nb)
+		return 0;
+	memcpy(nb + old, p, add);
+	nb[old + add] = '\0';
+	*buf = nb;
+	return add;
+}
+
+/* GET http://127.0.0.1:port/path; returns the status (0 on failure), body in *body. */
+static long http_get(uint16_t port, const char *path, char **body)
+{
+	char url[256];
+	long code = 0;
+	CURL *c = curl_easy_init();
+
+	*body = NULL;
+	if (!c)
+		return 0;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	if (!*body)
+		*body = strdup("");
+	return code;
+}
+
+/* The value of one unlabelled or labelled sample in an exposition, or -1. */
+static double metric(const char *text, const char *sample)
+{
+	size_t n = strlen(sample);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, sample, n) == 0 && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+	return -1;
+}
+
+static double metric_now(uint16_t port, const char *sample)
+{
+	char *body;
+	double v = -1;
+
+	if (http_get(port, "/metrics", &body) == 200)
+		v = metric(body, sample);
+	free(body);
+	return v;
+}
+
+/* /config's value at a dotted path, as JSON text ("\"1s\"", "true", "[9]"); caller frees. */
+static char *config_value(uint16_t port, const char *path)
+{
+	char *body, *out = NULL, key[128], *dot;
+	json_t *j, *v;
+
+	if (http_get(port, "/config", &body) != 200) {
+		free(body);
+		return NULL;
+	}
+	j = json_loads(body, 0, NULL);
+	free(body);
+	v = j;
+	snprintf(key, sizeof(key), "%s", path);
+	for (char *k = key; v && k; k = dot) {
+		dot = strchr(k, '.');
+		if (dot)
+			*dot++ = '\0';
+		v = json_object_get(v, k);
+	}
+	if (v)
+		out = json_dumps(v, JSON_ENCODE_ANY);
+	json_decref(j);
+	return out;
+}
+
+/* Polls /config until path == want (JSON text); returns the ms it took, or -1. */
+static long wait_config(uint16_t port, const char *path, const char *want, int timeout_ms)
+{
+	uint64_t t0 = harness_now_ms();
+
+	for (;;) {
+		char *v = config_value(port, path);
+		bool ok = v && strcmp(v, want) == 0;
+
+		free(v);
+		if (ok)
+			return (long)(harness_now_ms() - t0);
+		if (harness_now_ms() >= t0 + (uint64_t)timeout_ms)
+			return -1;
+		usleep(20000);
+	}
+}
+
+static uint16_t free_port(void)
+{
+	uint16_t port = 0;
+	int fd = tcp_listen(AF_INET, "127.0.0.1", &port);
+
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* promtool check metrics on a /metrics body: exit 0 and nothing printed. */
+static int promtool_ok(const char *body)
+{
+	char path[] = "/tmp/podflow-metrics-XXXXXX", out[4096] = "";
+	int fd = mkstemp(path), ok;
+	FILE *p;
+	size_t n;
+
+	if (fd < 0)
+		return 0;
+	if (write(fd, body, strlen(body)) != (ssize_t)strlen(body)) {
+		close(fd);
+		unlink(path);
+		return 0;
+	}
+	close(fd);
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "promtool check metrics < %s 2>&1", path);
+		p = popen(cmd, "r");
+	}
+	n = p ? fread(out, 1, sizeof(out) - 1, p) : 0;
+	out[n] = '\0';
+	ok = p && pclose(p) == 0 && n == 0;
+	if (!ok)
+		fprintf(stderr, "    promtool said: %s\n", out);
+	unlink(path);
+	return ok;
+}
+
+/* k connections in scope to a server in scope on *sport (0: a free port, returned there). */
+static int run_workload(int k, uint16_t *sport)
+{
+	struct peer srv = { .family = AF_INET,
+			    .addr = "127.0.0.1",
+			    .req = 100,
+			    .resp = 100,
+			    .conns = k,
+			    .port = *sport };
+	struct peer cli = srv;
+	struct client_run run = { 0 };
+	uint16_t cport;
+	int cerr, ret = 1;
+	pid_t spid = start_server(&srv, g_container, sport);
+
+	if (spid <= 0)
+		return 1;
+	cli.port = *sport;
+	if (start_client(&cli, g_container, &run) <= 0)
+		goto out;
+	for (int i = 0; i < k; i++)
+		if (client_next(&run, &cport, &cerr) || cerr)
+			goto out;
+	if (harness_wait(run.pid, WAIT_MS) || harness_wait(spid, WAIT_MS))
+		goto out;
+	spid = -1;
+	ret = 0;
+out:
+	if (spid > 0) {
+		kill(spid, SIGKILL);
+		waitpid(spid, NULL, 0);
+	}
+	if (run.pid)
+		client_close(&run);
+	return ret;
+}
+
+static bool out_to_port(json_t *r, void *ctx)
+{
+	return strcmp(rec_str(r, "direction"), "out") == 0 &&
+	       rec_u64(r, "remote_port") == *(uint16_t *)ctx;
+}
+
+static const char *sidecar_args[16];
+
+static const char *const *args_with_config(const char *config, const char *admin,
+					   const char *extra1, const char *extra2)
+{
+	int n = 0;
+
+	sidecar_args[n++] = "--cgroup";
+	sidecar_args[n++] = g_scope;
+	sidecar_args[n++] = "--config";
+	sidecar_args[n++] = config;
+	sidecar_args[n++] = "--admin";
+	sidecar_args[n++] = admin;
+	if (extra1)
+		sidecar_args[n++] = extra1;
+	if (extra2)
+		sidecar_args[n++] = extra2;
+	sidecar_args[n] = NULL;
+	return sidecar_args;
+}
+
+/*
+ * The kubelet swaps in a new interval: the running sidecar uses it within
+ * 2 s; then garbage written the same way is refused, the old config stays,
+ * and /metrics says so.
+ */
+static int test_sidecar_interval_and_garbage(void)
+{
+	char dir[512], cfg[600], admin[32];
+	uint16_t port = free_port();
+	struct sidecar sc = { 0 };
+	long ms;
+	int ret = 1;
+
+	snprintf(dir, sizeof(dir), "%s/cm-interval", g_tmp);
+	mkdir(dir, 0755);
+	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
+	snprintf(admin, sizeof(admin), "127.0.0.1:%u", port);
+	ASSERT_EQ_U64("first version", 0,
+		      kubelet_write(dir, "config.yaml", "interval: 500ms\nstats_interval: 0s\n"));
+	ASSERT_EQ_U64("sidecar start", 0,
+		      sidecar_start(&sc, args_with_config(cfg, admin, NULL, NULL)));
+	ASSERT_TRUE("interval from the file", wait_config(port, "interval", "\"500ms\"", 0) >= 0);
+	ASSERT_EQ_U64("new version", 0,
+		      kubelet_write(dir, "config.yaml", "interval: 1s\nstats_interval: 0s\n"));
+	ms = wait_config(port, "interval", "\"1s\"", 2000);
+	fprintf(stderr, "    new interval in force after %ld ms\n", ms);
+	ASSERT_TRUE("picked up within 2 s", ms >= 0);
+	ASSERT_TRUE("said so", strstr(sc.err_text, "reloaded: 1 setting changed") != NULL ||
+				   (sidecar_poll(&sc, 200),
+				    strstr(sc.err_text, "reloaded: 1 setting changed") != NULL));
+	/* at least one: a kubelet update may be noticed as two events (a no-op re-read) */
+	ASSERT_TRUE("success counted",
+		    metric_now(port, "podflow_sidecar_config_reloads_total{result=\"success\"}") >=
+			1);
+	ASSERT_EQ_U64("last reload ok", 1,
+		      (uint64_t)metric_now(port, "podflow_sidecar_config_last_reload_success"));
+
+	/* garbage, the same way */
+	ASSERT_EQ_U64("garbage version", 0,
+		      kubelet_write(dir, "config.yaml", "interval: [1s\nenabled: maybe\n"));
+	{
+		uint64_t deadline = harness_now_ms() + 3000;
+
+		while (harness_now_ms() < deadline &&
+		       metric_now(port, "podflow_sidecar_config_last_reload_success") != 0)
+			usleep(20000);
+	}
+	ASSERT_EQ_U64("failure visible", 0,
+		      (uint64_t)metric_now(port, "podflow_sidecar_config_last_reload_success"));
+	ASSERT_TRUE("failure counted",
+		    metric_now(port, "podflow_sidecar_config_reloads_total{result=\"failure\"}") >=
+			1);
+	ASSERT_TRUE("the old interval stays", wait_config(port, "interval", "\"1s\"", 0) >= 0);
+	sidecar_poll(&sc, 100);
+	ASSERT_TRUE("one line naming file and line",
+		    strstr(sc.err_text, "configuration rejected: ") &&
+			strstr(sc.err_text, "config.yaml:2: YAML syntax error"));
+	/* and a good version again clears it */
+	ASSERT_EQ_U64("good again", 0,
+		      kubelet_write(dir, "config.yaml", "interval: 700ms\nstats_interval: 0s\n"));
+	ASSERT_TRUE("recovered", wait_config(port, "interval", "\"700ms\"", 2000) >= 0);
+	ASSERT_EQ_U64("last reload ok again", 1,
+		      (uint64_t)metric_now(port, "podflow_sidecar_config_last_reload_success"));
+	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 5000, NULL));
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n", sc.err_text ? sc.err_text : "");
+	sidecar_free(&sc);
+	return ret;
+}
+
+/* enabled: false pauses capture live, true resumes it; programs stay attached. */
+static int test_pause_resume(void)
+{
+	char dir[512], cfg[600], admin[32];
+	uint16_t port = free_port(), p1 = 0, p2 = 0, p3 = 0;
+	struct sidecar sc = { 0 };
+	int ret = 1;
+
+	snprintf(dir, sizeof(dir), "%s/cm-pause", g_tmp);
+	mkdir(dir, 0755);
+	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
+	snprintf(admin, sizeof(admin), "127.0.0.1:%u", port);
+	ASSERT_EQ_U64("config", 0,
+		      kubelet_write(dir, "config.yaml", "interval: 300ms\nstats_interval: 0s\n"));
+	ASSERT_EQ_U64("sidecar start", 0,
+		      sidecar_start(&sc, args_with_config(cfg, admin, "--per-connection", NULL)));
+	ASSERT_EQ_U64("workload while enabled", 0, run_workload(2, &p1));
+	ASSERT_TRUE("recorded", sidecar_wait_record(&sc, out_to_port, &p1, WAIT_MS) != NULL);
+
+	ASSERT_EQ_U64("pause", 0,
+		      kubelet_write(dir, "config.yaml",
+				    "interval: 300ms\nstats_interval: 0s\nenabled: false\n"));
+	ASSERT_TRUE("paused", wait_config(port, "enabled", "false", 2000) >= 0);
+	ASSERT_EQ_U64("gauge", 0, (uint64_t)metric_now(port, "podflow_sidecar_capture_enabled"));
+	ASSERT_EQ_U64("workload while paused", 0, run_workload(3, &p2));
+
+	ASSERT_EQ_U64("resume", 0,
+		      kubelet_write(dir, "config.yaml", "interval: 300ms\nstats_interval: 0s\n"));
+	ASSERT_TRUE("resumed", wait_config(port, "enabled", "true", 2000) >= 0);
+	ASSERT_EQ_U64("workload after resuming", 0, run_workload(2, &p3));
+	ASSERT_TRUE("recorded again", sidecar_wait_record(&sc, out_to_port, &p3, WAIT_MS) != NULL);
+	/* the records after resuming are in: nothing of the paused period came */
+	ASSERT_TRUE("nothing while paused", !sidecar_wait_record(&sc, out_to_port, &p2, 0));
+	ASSERT_EQ_U64("paused connections counted, both ends", 6,
+		      (uint64_t)metric_now(
+			  port, "podflow_sidecar_flows_not_tracked_total{reason=\"paused\"}"));
+	ASSERT_TRUE("said so", strstr(sc.err_text, "capture paused") &&
+				   strstr(sc.err_text, "capture resumed"));
+	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 5000, NULL));
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n", sc.err_text ? sc.err_text : "");
+	sidecar_free(&sc);
+	return ret;
+}
+
+/* filters change live: a service port and a peer network are left alone. */
+static int test_filters_live(void)
+{
+	char dir[512], cfg[600], admin[32], yaml[256];
+	uint16_t port = free_port(), p1 = 0, p2 = 0, p3 = 0;
+	struct sidecar sc = { 0 };
+	int ret = 1;
+
+	snprintf(dir, sizeof(dir), "%s/cm-filters", g_tmp);
+	mkdir(dir, 0755);
+	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
+	snprintf(admin, sizeof(admin), "127.0.0.1:%u", port);
+	ASSERT_EQ_U64("config", 0,
+		      kubelet_write(dir, "config.yaml", "interval: 300ms\nstats_interval: 0s\n"));
+	ASSERT_EQ_U64("sidecar start", 0,
+		      sidecar_start(&sc, args_with_config(cfg, admin, "--per-connection", NULL)));
+	/* a peer filter: all of loopback */
+	ASSERT_EQ_U64("cidr filter", 0,
+		      kubelet_write(dir, "config.yaml",
+				    "interval: 300ms\nstats_interval: 0s\nfilters:\n"
+				    "  ignore_cidrs: [\"127.0.0.0/8\"]\n"));
+	ASSERT_TRUE("in force",
+		    wait_config(port, "filters.ignore_cidrs", "[\"127.0.0.0/8\"]", 2000) >= 0);
+	ASSERT_EQ_U64("workload to a filtered peer", 0, run_workload(2, &p1));
+	/* a service-port filter: the next server's port, chosen now */
+	p2 = free_port();
+	snprintf(yaml, sizeof(yaml),
+		 "interval: 300ms\nstats_interval: 0s\nfilters:\n  ignore_ports: [%u]\n", p2);
+	ASSERT_EQ_U64("port filter", 0, kubelet_write(dir, "config.yaml", yaml));
+	snprintf(yaml, sizeof(yaml), "[%u]", p2);
+	ASSERT_TRUE("in force", wait_config(port, "filters.ignore_ports", yaml, 2000) >= 0);
+	ASSERT_EQ_U64("workload to a filtered port", 0, run_workload(2, &p2));
+	ASSERT_EQ_U64("no filters", 0,
+		      kubelet_write(dir, "config.yaml", "interval: 300ms\nstats_interval: 0s\n"));
+	ASSERT_TRUE("cleared", wait_config(port, "filters.ignore_ports", "[]", 2000) >= 0);
+	ASSERT_EQ_U64("workload after clearing", 0, run_workload(2, &p3));
+	ASSERT_TRUE("recorded", sidecar_wait_record(&sc, out_to_port, &p3, WAIT_MS) != NULL);
+	ASSERT_TRUE("nothing for the filtered peer",
+		    !sidecar_wait_record(&sc, out_to_port, &p1, 0));
+	ASSERT_TRUE("nothing for the filtered port",
+		    !sidecar_wait_record(&sc, out_to_port, &p2, 0));
+	/* both ends of each: 2 + 2 by peer, 2 + 2 by port */
+	ASSERT_EQ_U64("filtered connections counted", 8,
+		      (uint64_t)metric_now(
+			  port, "podflow_sidecar_flows_not_tracked_total{reason=\"filtered\"}"));
+	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 5000, NULL));
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n", sc.err_text ? sc.err_text : "");
+	sidecar_free(&sc);
+	return ret;
+}
+
+/* Flags win over the file, at start and at every reload; non-live keys wait for a restart. */
+static int test_precedence_and_restart_keys(void)
+{
+	char dir[512], cfg[600], admin[32];
+	uint16_t port = free_port();
+	struct sidecar sc = { 0 };
+	int ret = 1;
+
+	snprintf(dir, sizeof(dir), "%s/cm-prec", g_tmp);
+	mkdir(dir, 0755);
+	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
+	snprintf(admin, sizeof(admin), "127.0.0.1:%u", port);
+	ASSERT_EQ_U64(
+	    "config", 0,
+	    kubelet_write(dir, "config.yaml",
+			  "interval: 500ms\nbatch:\n  max_records: 77\nmax_records: 5000\n"));
+	ASSERT_EQ_U64("sidecar start", 0,
+		      sidecar_start(&sc, args_with_config(cfg, admin, "--interval", "2s")));
+	ASSERT_TRUE("the flag wins", wait_config(port, "interval", "\"2s\"", 0) >= 0);
+	ASSERT_TRUE("the file sets the rest", wait_config(port, "batch.max_records", "77", 0) >= 0);
+	ASSERT_TRUE("defaults fill the gaps",
+		    wait_config(port, "buffer.max_bytes", "16777216", 0) >= 0);
+	ASSERT_EQ_U64(
+	    "change both", 0,
+	    kubelet_write(dir, "config.yaml",
+			  "interval: 700ms\nbatch:\n  max_records: 88\nmax_records: 6000\n"));
+	ASSERT_TRUE("live key from the file",
+		    wait_config(port, "batch.max_records", "88", 2000) >= 0);
+	ASSERT_TRUE("the flag still wins", wait_config(port, "interval", "\"2s\"", 0) >= 0);
+	ASSERT_TRUE("restart-only key keeps its value",
+		    wait_config(port, "max_records", "5000", 0) >= 0);
+	sidecar_poll(&sc, 200);
+	ASSERT_TRUE("restart required, said once",
+		    strstr(sc.err_text, "max_records changed but cannot change while running: "
+					"restart required") != NULL);
+	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 5000, NULL));
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n", sc.err_text ? sc.err_text : "");
+	sidecar_free(&sc);
+	return ret;
+}
+
+/* A bad file at start is a usage error: exit 2, one line with file, line and key. */
+static int expect_exit2(const char *bin, const char *const *args)
+{
+	char path[512], *text = NULL;
+	const char *argv[16];
+	int fd, n = 0, code, ret = 1;
+	pid_t pid;
+
+	argv[n++] = harness_bin(bin, path, sizeof(path));
+	for (int i = 0; args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	pid = harness_start_capture(argv, &fd);
+	ASSERT_TRUE("started", pid > 0);
+	code = harness_finish_capture(pid, fd, WAIT_MS, &text);
+	ASSERT_EQ_U64("exit code 2", 2, (uint64_t)code);
+	ret = 0;
+cleanup:
+	free(text);
+	return ret;
+}
+
+static int test_bad_config_at_start(void)
+{
+	char dir[512], cfg[600], errf[700], line[1024] = "";
+	int ret = 1;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/cm-bad", g_tmp);
+	mkdir(dir, 0755);
+	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
+	ASSERT_EQ_U64(
+	    "config", 0,
+	    kubelet_write(dir, "config.yaml", "interval: 10s\nbatch:\n  max_recods: 5\n"));
+	/* stderr to a file, to read the one line */
+	snprintf(errf, sizeof(errf), "%s/err.txt", g_tmp);
+	{
+		char cmd[2048];
+
+		snprintf(cmd, sizeof(cmd),
+			 "%s/podflow-sidecar --config %s --cgroup %s 2>%s; test $? -eq 2",
+			 getenv("PODFLOW_BUILD") ? getenv("PODFLOW_BUILD") : "build", cfg, g_scope,
+			 errf);
+		ASSERT_EQ_U64("sidecar exits 2", 0, harness_sh("%s", cmd));
+		snprintf(cmd, sizeof(cmd),
+			 "%s/podflow-collector --config %s --admin '' 2>>%s; "
+			 "test $? -eq 2",
+			 getenv("PODFLOW_BUILD") ? getenv("PODFLOW_BUILD") : "build", cfg, errf);
+		ASSERT_EQ_U64("collector exits 2", 0, harness_sh("%s", cmd));
+	}
+	f = fopen(errf, "r");
+	ASSERT_TRUE("stderr", f != NULL);
+	ASSERT_TRUE("a line", fgets(line, sizeof(line), f) != NULL);
+	ASSERT_TRUE("sidecar: file, line, key",
+		    strstr(line, "config.yaml:3: unknown key 'batch.max_recods' (did you mean "
+				 "'batch.max_records'?)") != NULL);
+	ASSERT_TRUE("one line only",
+		    !fgets(line, sizeof(line), f) || strstr(line, "podflow-collector") != NULL);
+	fclose(f);
+	ret = expect_exit2("podflow-sidecar",
+			   (const char *const[]){ "--config", "/nonexistent/config.yaml", NULL });
+cleanup:
+	return ret;
+}
+
+/* The collector: live log level, a restart-only key, promtool on its /metrics. */
+static int test_collector_config_and_metrics(void)
+{
+	char dir[512], cfg[600], admin[32], data[600], *body = NULL;
+	uint16_t aport = free_port(), lport = 0;
+	struct sidecar c = { 0 };
+	int ret = 1;
+
+	snprintf(dir, sizeof(dir), "%s/cm-collector", g_tmp);
+	mkdir(dir, 0755);
+	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
+	snprintf(data, sizeof(data), "%s/collector-data", g_tmp);
+	snprintf(admin, sizeof(admin), "127.0.0.1:%u", aport);
+	ASSERT_EQ_U64(
+	    "config", 0,
+	    kubelet_write(dir, "config.yaml",
+			  "listen: 127.0.0.1:0\nlog:\n  level: info\nstats_interval: 0s\n"));
+	ASSERT_EQ_U64("collector start", 0,
+		      collector_start(&c,
+				      (const char *const[]){ "--config", cfg, "--admin", admin,
+							     "--data-dir", data, NULL },
+				      &lport));
+	ASSERT_EQ_U64("/healthz", 200, (uint64_t)http_get(aport, "/healthz", &body));
+	free(body);
+	ASSERT_EQ_U64("/readyz", 200, (uint64_t)http_get(aport, "/readyz", &body));
+	free(body);
+	ASSERT_EQ_U64("/metrics", 200, (uint64_t)http_get(aport, "/metrics", &body));
+	ASSERT_TRUE("promtool check metrics", promtool_ok(body));
+	ASSERT_TRUE("has its families",
+		    strstr(body, "podflow_collector_requests_total{code=\"204\"}"));
+	free(body);
+	body = NULL;
+	ASSERT_EQ_U64(
+	    "change", 0,
+	    kubelet_write(dir, "config.yaml",
+			  "listen: 127.0.0.1:1\nlog:\n  level: debug\nstats_interval: 0s\n"));
+	ASSERT_TRUE("live: log level", wait_config(aport, "log.level", "\"debug\"", 2000) >= 0);
+	ASSERT_TRUE("restart-only: listen kept",
+		    wait_config(aport, "listen", "\"127.0.0.1:0\"", 0) >= 0);
+	sidecar_poll(&c, 200);
+	ASSERT_TRUE("restart required",
+		    strstr(c.err_text, "listen changed but cannot change while running") != NULL);
+	ASSERT_TRUE(
+	    "reload counted",
+	    metric_now(aport, "podflow_collector_config_reloads_total{result=\"success\"}") >= 1);
+	ASSERT_EQ_U64("collector stops", 0, sidecar_stop(&c, 6000, NULL));
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    collector:\n%s\n", c.err_text ? c.err_text : "");
+	free(body);
+	sidecar_free(&c);
+	return ret;
+}
+
+/* The sidecar's /metrics passes promtool, with real traffic and the exporter on. */
+static int test_sidecar_metrics_promtool(void)
+{
+	char admin[32], url[64], data[600], *body = NULL;
+	uint16_t aport = free_port(), lport = 0, p1 = 0;
+	struct sidecar sc = { 0 }, c = { 0 };
+	int ret = 1;
+
+	snprintf(data, sizeof(data), "%s/promtool-data", g_tmp);
+	snprintf(admin, sizeof(admin), "127.0.0.1:%u", aport);
+	ASSERT_EQ_U64("collector start", 0,
+		      collector_start(&c,
+				      (const char *const[]){ "--listen", "127.0.0.1:0", "--admin",
+							     "", "--data-dir", data, NULL },
+				      &lport));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", lport);
+	{
+		const char *args[] = {
+			"--cgroup",    g_scope,	  "--interval", "300ms",    "--stats-interval",
+			"0",	       "--admin", admin,	"--output", url,
+			"--bpf-stats", "true",	  NULL
+		};
+
+		ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
+	}
+	ASSERT_EQ_U64("workload", 0, run_workload(4, &p1));
+	{
+		uint64_t deadline = harness_now_ms() + WAIT_MS;
+
+		while (harness_now_ms() < deadline &&
+		       metric_now(aport,
+				  "podflow_sidecar_export_records_total{result=\"delivered\"}") < 2)
+			usleep(50000);
+	}
+	ASSERT_EQ_U64("/metrics", 200, (uint64_t)http_get(aport, "/metrics", &body));
+	ASSERT_TRUE("promtool check metrics", promtool_ok(body));
+	ASSERT_TRUE("flows counted", metric(body, "podflow_sidecar_flows_started_total") >= 8);
+	ASSERT_TRUE("delivered", metric(body, "podflow_sidecar_export_records_total{result="
+					      "\"delivered\"}") >= 2);
+	ASSERT_TRUE("latency observed",
+		    metric(body, "podflow_sidecar_export_latency_seconds_count") >= 1);
+	ASSERT_TRUE("BPF run time measured (bpf_stats on)",
+		    metric(body, "podflow_sidecar_bpf_runs_total") > 0);
+	ASSERT_EQ_U64("no drops", 0,
+		      (uint64_t)metric(body, "podflow_sidecar_drops_total{reason=\"ring_full\"}"));
+	ASSERT_TRUE("no IPs or ports as labels",
+		    !strstr(body, "127.0.0.1") && !strstr(body, "port="));
+	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 6000, NULL));
+	ASSERT_EQ_U64("collector stops", 0, sidecar_stop(&c, 6000, NULL));
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n    collector:\n%s\n",
+			sc.err_text ? sc.err_text : "", c.err_text ? c.err_text : "");
+	free(body);
+	sidecar_free(&sc);
+	sidecar_free(&c);
+	return ret;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(void);
+} tests[] = {
+	{ "sidecar_interval_and_garbage", test_sidecar_interval_and_garbage },
+	{ "pause_resume_live", test_pause_resume },
+	{ "filters_live", test_filters_live },
+	{ "precedence_and_restart_keys", test_precedence_and_restart_keys },
+	{ "bad_config_at_start", test_bad_config_at_start },
+	{ "collector_config_and_metrics", test_collector_config_and_metrics },
+	{ "sidecar_metrics_promtool", test_sidecar_metrics_promtool },
+};
+
+int main(int argc, char **argv)
+{
+	const char *ci = getenv("CI");
+	bool in_ci = ci && strcmp(ci, "true") == 0;
+	char rel[256];
+	int failed = 0, ran = 0;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "integration tests need root (BPF, cgroups, netns)%s\n",
+			in_ci ? ": FAIL under CI=true" : "; skipping outside CI");
+		return in_ci ? 1 : 77;
+	}
+	if (!harness_cgroup_mount() || harness_netns_enter()) {
+		fprintf(stderr, "no cgroup v2 mount or no network namespace: FAIL\n");
+		return 1;
+	}
+	snprintf(rel, sizeof(rel), "podflow-config-%d", getpid());
+	if (harness_cgroup_create(rel, g_scope, sizeof(g_scope))) {
+		fprintf(stderr, "cannot create cgroup %s: FAIL\n", rel);
+		return 1;
+	}
+	snprintf(rel, sizeof(rel), "podflow-config-%d/cri-containerd-%s.scope", getpid(),
+		 CONTAINER_ID);
+	harness_cgroup_create(rel, g_container, sizeof(g_container));
+	snprintf(g_tmp, sizeof(g_tmp), "/tmp/podflow-config-%d", getpid());
+	mkdir(g_tmp, 0700);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		uint64_t t0;
+		int r;
+
+		if (argc > 1 && !strstr(tests[i].name, argv[1]))
+			continue;
+		t0 = harness_now_ms();
+		r = tests[i].fn();
+		fprintf(stderr, "  %s %-32s (%llu ms)\n", r ? "FAIL" : "ok  ", tests[i].name,
+			(unsigned long long)(harness_now_ms() - t0));
+		failed += r != 0;
+		ran++;
+	}
+	curl_global_cleanup();
+	harness_cgroup_destroy(g_scope);
+	harness_sh("rm -rf %s", g_tmp);
+	fprintf(stderr, "runtime config: %d/%d passed\n", ran - failed, ran);
+	return failed ? 1 : 0;
+}
