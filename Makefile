@@ -73,7 +73,7 @@ FUZZ_SECONDS ?= 60
 
 BINS := $(BUILD)/podflow-sidecar $(BUILD)/podflow-collector $(BENCH_TOOLS)
 
-.PHONY: all deps check check-unit check-integration demo bench-sidecar bench-collector fuzz lint fmt vmlinux \
+.PHONY: all deps docs check check-unit check-integration demo bench-sidecar bench-collector fuzz lint fmt vmlinux \
 	manifests clean
 
 all: $(BINS)
@@ -174,6 +174,7 @@ check-integration: $(BINS) $(INTEG_TESTS)
 check: deps
 	$(Q)$(MAKE) --no-print-directory lint
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)./scripts/config-doc.sh check $(BUILD) docs/config.md
 	$(Q)$(MAKE) --no-print-directory check-unit
 	$(Q)$(MAKE) --no-print-directory check-integration
 	@echo "  CHECK    again under AddressSanitizer and UBSan"
@@ -199,6 +200,10 @@ bench-collector: deps
 
 # --- housekeeping ------------------------------------------------------------
 FMT_SRCS = $(shell git ls-files '*.c' '*.h' | grep -v '^bpf/vmlinux.h$$')
+
+# docs/config.md's key tables, regenerated from the binaries' own tables
+docs: all
+	$(Q)./scripts/config-doc.sh update $(BUILD) docs/config.md
 
 fmt:
 	$(Q)clang-format -i $(FMT_SRCS)

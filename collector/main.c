@@ -52,7 +52,8 @@ static void usage(FILE *f)
 		if (s->keys[i].flag)
 			fprintf(f, "  --%-20s %s%s\n", s->keys[i].flag, s->keys[i].help,
 				s->keys[i].live ? "" : " [restart]");
-	fprintf(f, "  --help\n\nFlags override the file.\n");
+	fprintf(f, "  --help-config          every configuration key as a Markdown table\n"
+		   "  --help\n\nFlags override the file.\n");
 }
 
 #define MAX_FLAGS 64
@@ -61,11 +62,11 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, struct collector *c, const char **flags)
 {
 	const struct config_schema *sch = &collector_config_schema;
-	struct option opts[MAX_FLAGS + 4];
+	struct option opts[MAX_FLAGS + 5];
 	size_t n_opts = 0, n_flags = 0;
 	int ch, idx;
 
-	enum { OPT_KEY = 256, OPT_CONFIG = 1000, OPT_NULL_SINK, OPT_HELP };
+	enum { OPT_KEY = 256, OPT_CONFIG = 1000, OPT_NULL_SINK, OPT_HELP, OPT_HELP_CONFIG };
 	for (size_t i = 0; i < sch->n_keys && n_opts < MAX_FLAGS; i++)
 		if (sch->keys[i].flag)
 			opts[n_opts++] = (struct option){ sch->keys[i].flag, required_argument,
@@ -73,6 +74,7 @@ static int parse_args(int argc, char **argv, struct collector *c, const char **f
 	opts[n_opts++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
 	opts[n_opts++] = (struct option){ "null-sink", no_argument, NULL, OPT_NULL_SINK };
 	opts[n_opts++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+	opts[n_opts++] = (struct option){ "help-config", no_argument, NULL, OPT_HELP_CONFIG };
 	opts[n_opts] = (struct option){ NULL, 0, NULL, 0 };
 
 	opterr = 0;
@@ -95,6 +97,10 @@ static int parse_args(int argc, char **argv, struct collector *c, const char **f
 			flags[n_flags++] = "true";
 		} else if (ch == OPT_HELP) {
 			usage(stdout);
+			exit(0);
+		} else if (ch == OPT_HELP_CONFIG) {
+			/* the table docs/config.md is made from */
+			config_print_markdown(&collector_config_schema, stdout);
 			exit(0);
 		} else {
 			if (optopt)
@@ -403,7 +409,7 @@ int main(int argc, char **argv)
 		watch_err = c.watch ? 0 : errno;
 	}
 	if (load_config(&c, cfg, why, sizeof(why))) {
-		pr_warn("%s", why);
+		pr_err("%s", why);
 		config_watch__free(c.watch);
 		return EXIT_USAGE;
 	}
@@ -438,14 +444,14 @@ int main(int argc, char **argv)
 	};
 
 	if (make_dirs(cfg->data_dir, why, sizeof(why))) {
-		pr_warn("%s", why);
+		pr_err("%s", why);
 		goto cleanup;
 	}
 	if (cfg->tls_cert) {
 		ssl_ctx = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, why,
 					     sizeof(why));
 		if (!ssl_ctx) {
-			pr_warn("%s", why);
+			pr_err("%s", why);
 			goto cleanup;
 		}
 	}
@@ -457,11 +463,11 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) || (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0 ||
 	    (died_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
-		pr_warn("signalfd: %s", strerror(errno));
+		pr_err("signalfd: %s", strerror(errno));
 		goto cleanup;
 	}
 	if (open_listeners(&la, n_workers, fds, why, sizeof(why))) {
-		pr_warn("%s", why);
+		pr_err("%s", why);
 		goto cleanup;
 	}
 	for (n = 0; n < n_workers; n++) {
@@ -497,7 +503,7 @@ int main(int argc, char **argv)
 
 		c.admin = admin__new(cfg->admin, &cb, why, sizeof(why));
 		if (!c.admin) {
-			pr_warn("%s", why);
+			pr_err("%s", why);
 			goto cleanup;
 		}
 	}

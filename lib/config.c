@@ -1348,8 +1348,8 @@ static void md_cell(FILE *out, const char *s)
 
 void config_print_markdown(const struct config_schema *s, FILE *out)
 {
-	fputs("| key | type | default | range | live | help |\n", out);
-	fputs("|-----|------|---------|-------|------|------|\n", out);
+	fputs("| key | flag | type | default | range | live | help |\n", out);
+	fputs("|-----|------|------|---------|-------|------|------|\n", out);
 	for (size_t i = 0; i < s->n_keys; i++) {
 		const struct config_key *k = &s->keys[i];
 		char def[512], range[96];
@@ -1358,7 +1358,10 @@ void config_print_markdown(const struct config_schema *s, FILE *out)
 		range_text(k, range, sizeof(range));
 		fputs("| `", out);
 		md_cell(out, k->key);
-		fprintf(out, "` | %s | `", type_name(k->type));
+		if (k->flag)
+			fprintf(out, "` | `--%s` | %s | `", k->flag, type_name(k->type));
+		else
+			fprintf(out, "` | (file only) | %s | `", type_name(k->type));
 		md_cell(out, def);
 		fputs("` | ", out);
 		md_cell(out, range);

@@ -30,15 +30,12 @@ int log_level_parse(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
-void log_vprintf(enum log_level level, const char *fmt, va_list ap)
+static void log_line(const char *tag, const char *fmt, va_list ap)
 {
-	static const char *const tags[] = { "warn", "info", "debug" };
 	char line[1024], *big = NULL, *msg = line;
 	va_list ap2;
 	int n;
 
-	if (level > log_level_current)
-		return;
 	va_copy(ap2, ap);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	/* long messages (libbpf's verifier log) are kept whole, not cut */
@@ -51,8 +48,26 @@ void log_vprintf(enum log_level level, const char *fmt, va_list ap)
 	while (n > 0 && msg[n - 1] == '\n')
 		msg[--n] = '\0';
 	/* one fprintf per line, so concurrent lines never interleave */
-	fprintf(stderr, "%s: %s: %s\n", log_ident, tags[level], msg);
+	fprintf(stderr, "%s: %s: %s\n", log_ident, tag, msg);
 	free(big);
+}
+
+void log_vprintf(enum log_level level, const char *fmt, va_list ap)
+{
+	static const char *const tags[] = { "warn", "info", "debug" };
+
+	if (level > log_level_current)
+		return;
+	log_line(tags[level], fmt, ap);
+}
+
+void log_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line("error", fmt, ap);
+	va_end(ap);
 }
 
 void log_printf(enum log_level level, const char *fmt, ...)

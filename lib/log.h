@@ -22,6 +22,10 @@ void log_printf(enum log_level level, const char *fmt, ...) __attribute__((forma
 void log_vprintf(enum log_level level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/* A fatal error: always printed, tagged "error"; the caller exits. */
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define pr_err(...) log_error(__VA_ARGS__)
+
 /* The level is tested before the arguments are evaluated or formatted. */
 #define pr_warn(...)                                             \
 	do {                                                     \

@@ -60,7 +60,8 @@ static void usage(FILE *f)
 		if (s->keys[i].flag)
 			fprintf(f, "  --%-20s %s%s\n", s->keys[i].flag, s->keys[i].help,
 				s->keys[i].live ? "" : " [restart]");
-	fprintf(f, "  --help\n\n"
+	fprintf(f, "  --help-config          every configuration key as a Markdown table\n"
+		   "  --help\n\n"
 		   "Flags override the file.  Identity: POD_NAME, POD_NAMESPACE, NODE_NAME, "
 		   "POD_APP, POD_WORKLOAD.\n");
 }
@@ -72,11 +73,11 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, struct sidecar *s, const char **flags)
 {
 	const struct config_schema *sch = &sidecar_config_schema;
-	struct option opts[MAX_FLAGS + 4];
+	struct option opts[MAX_FLAGS + 5];
 	size_t n_opts = 0, n_flags = 0;
 	int c, idx;
 
-	enum { OPT_KEY = 256, OPT_CONFIG = 1000, OPT_PER_CONN, OPT_HELP };
+	enum { OPT_KEY = 256, OPT_CONFIG = 1000, OPT_PER_CONN, OPT_HELP, OPT_HELP_CONFIG };
 	for (size_t i = 0; i < sch->n_keys && n_opts < MAX_FLAGS; i++)
 		if (sch->keys[i].flag)
 			opts[n_opts++] = (struct option){ sch->keys[i].flag, required_argument,
@@ -84,6 +85,7 @@ static int parse_args(int argc, char **argv, struct sidecar *s, const char **fla
 	opts[n_opts++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
 	opts[n_opts++] = (struct option){ "per-connection", no_argument, NULL, OPT_PER_CONN };
 	opts[n_opts++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+	opts[n_opts++] = (struct option){ "help-config", no_argument, NULL, OPT_HELP_CONFIG };
 	opts[n_opts] = (struct option){ NULL, 0, NULL, 0 };
 
 	opterr = 0;
@@ -106,6 +108,10 @@ static int parse_args(int argc, char **argv, struct sidecar *s, const char **fla
 			flags[n_flags++] = "false";
 		} else if (c == OPT_HELP) {
 			usage(stdout);
+			exit(0);
+		} else if (c == OPT_HELP_CONFIG) {
+			/* the table docs/config.md is made from */
+			config_print_markdown(&sidecar_config_schema, stdout);
 			exit(0);
 		} else {
 			if (optopt)
@@ -546,7 +552,7 @@ int main(int argc, char **argv)
 		watch_err = s.watch ? 0 : errno;
 	}
 	if (load_config(&s, &s.cfg, why, sizeof(why))) {
-		pr_warn("%s", why);
+		pr_err("%s", why);
 		config_watch__free(s.watch);
 		return EXIT_USAGE;
 	}
@@ -558,24 +564,24 @@ int main(int argc, char **argv)
 	wire_encoding_parse(s.cfg.encoding, &enc); /* validated by load_config */
 
 	if (cgroup_v2_mount("/proc/mounts", mount, sizeof(mount))) {
-		pr_warn(
+		pr_err(
 		    "no cgroup v2 mount in /proc/mounts: the sidecar scopes capture by cgroup v2");
 		goto cleanup;
 	}
 	if (s.cfg.cgroup) {
 		if (cgroup_resolve(mount, s.cfg.cgroup, s.scope, sizeof(s.scope), why,
 				   sizeof(why))) {
-			pr_warn("%s", why);
+			pr_err("%s", why);
 			ret = EXIT_USAGE;
 			goto cleanup;
 		}
 	} else if (cgroup_default_scope(mount, "/proc/self/cgroup", s.scope, sizeof(s.scope))) {
-		pr_warn("cannot find this process's cgroup v2 in /proc/self/cgroup; pass --cgroup");
+		pr_err("cannot find this process's cgroup v2 in /proc/self/cgroup; pass --cgroup");
 		ret = EXIT_USAGE;
 		goto cleanup;
 	}
 	if (identity_load(&s.id, getenv, s.cfg.labels_file, why, sizeof(why))) {
-		pr_warn("%s", why);
+		pr_err("%s", why);
 		ret = EXIT_USAGE;
 		goto cleanup;
 	}
@@ -586,7 +592,7 @@ int main(int argc, char **argv)
 	} else {
 		s.out = fopen(s.cfg.output, "ae");
 		if (!s.out) {
-			pr_warn("output %s: %s", s.cfg.output, strerror(errno));
+			pr_err("output %s: %s", s.cfg.output, strerror(errno));
 			ret = EXIT_USAGE;
 			goto cleanup;
 		}
@@ -600,7 +606,7 @@ int main(int argc, char **argv)
 	s.jw = jsonw__new();
 	s.netns = netns_set__new(s.scope, 64);
 	if (!s.table || !s.names || !s.jw || !s.netns) {
-		pr_warn("out of memory");
+		pr_err("out of memory");
 		goto cleanup;
 	}
 
@@ -611,7 +617,7 @@ int main(int argc, char **argv)
 						 .wakeup_bytes = (uint32_t)s.cfg.ring_bytes / 4 },
 			 on_event, &s, &kind, why, sizeof(why));
 	if (!s.cap) {
-		pr_warn("%s", why);
+		pr_err("%s", why);
 		ret = kind == CAPTURE_ERR_USAGE ? EXIT_USAGE : 1;
 		goto cleanup;
 	}
@@ -635,7 +641,7 @@ int main(int argc, char **argv)
 
 		s.exp = exporter__new(&eo, why, sizeof(why));
 		if (!s.exp) {
-			pr_warn("%s", why);
+			pr_err("%s", why);
 			ret = EXIT_USAGE;
 			goto cleanup;
 		}
@@ -648,7 +654,7 @@ int main(int argc, char **argv)
 
 		s.admin = admin__new(s.cfg.admin, &cb, why, sizeof(why));
 		if (!s.admin) {
-			pr_warn("%s", why);
+			pr_err("%s", why);
 			goto cleanup;
 		}
 	}

@@ -1039,25 +1039,35 @@ static void test_markdown(void **state)
 	assert_non_null(f);
 	config_print_markdown(&schema, f);
 	assert_int_equal(fclose(f), 0);
-	assert_non_null(strstr(buf, "| key | type | default | range | live | help |\n"
-				    "|-----|------|---------|-------|------|------|\n"));
-	assert_non_null(strstr(buf, "| `interval` | duration | `10s` | 100ms to 1h | yes | "
-				    "aggregation interval |\n"));
+	assert_non_null(strstr(buf, "| key | flag | type | default | range | live | help |\n"
+				    "|-----|------|------|---------|-------|------|------|\n"));
+	assert_non_null(
+	    strstr(buf, "| `interval` | `--interval` | duration | `10s` | 100ms to 1h | yes | "
+			"aggregation interval |\n"));
+	assert_non_null(strstr(
+	    buf, "| `aggregate` | `--aggregate` | bool | `true` | true, false | yes | one record "
+		 "per peer \\| not per connection |\n"));
+	assert_non_null(strstr(
+	    buf,
+	    "| `batch.max_records` | `--batch-max-records` | integer | `10000` | 1 to 262144 | yes "
+	    "| records per batch |\n"));
+	assert_non_null(strstr(
+	    buf, "| `buffer.max_bytes` | `--buffer-max-bytes` | bytes | `16MiB` | 1MiB to 1GiB | "
+		 "restart | buffer size |\n"));
+	assert_non_null(strstr(
+	    buf, "| `filters.ignore_ports` | `--ignore-ports` | port list | `22` | 1 to 65535, at "
+		 "most 64 | yes | ports not recorded |\n"));
+	assert_non_null(
+	    strstr(buf, "| `filters.ignore_cidrs` | `--ignore-cidrs` | CIDR list | `(none)` |"));
+	assert_non_null(strstr(
+	    buf, "| `log.level` | `--log-level` | log level | `info` | warn, info, debug |"));
 	assert_non_null(strstr(buf,
-			       "| `aggregate` | bool | `true` | true, false | yes | one record "
-			       "per peer \\| not per connection |\n"));
-	assert_non_null(strstr(buf, "| `batch.max_records` | integer | `10000` | 1 to 262144 | yes "
-				    "| records per batch |\n"));
-	assert_non_null(strstr(buf, "| `buffer.max_bytes` | bytes | `16MiB` | 1MiB to 1GiB | "
-				    "restart | buffer size |\n"));
-	assert_non_null(strstr(buf, "| `filters.ignore_ports` | port list | `22` | 1 to 65535, at "
-				    "most 64 | yes | ports not recorded |\n"));
-	assert_non_null(strstr(buf, "| `filters.ignore_cidrs` | CIDR list | `(none)` |"));
-	assert_non_null(strstr(buf, "| `log.level` | log level | `info` | warn, info, debug |"));
-	assert_non_null(strstr(buf, "| `admin` | address:port | `:9091` | port 0 to 65535 | "
-				    "restart |"));
-	assert_non_null(strstr(buf, "| `labels_file` | string | `(unset)` |"));
-	assert_non_null(strstr(buf, "| `output` | string | `-` | at most 64 bytes | restart |"));
+			       "| `admin` | `--admin` | address:port | `:9091` | port 0 to 65535 | "
+			       "restart |"));
+	assert_non_null(strstr(buf, "| `enabled` | (file only) | bool | `true` |"));
+	assert_non_null(strstr(buf, "| `labels_file` | `--labels-file` | string | `(unset)` |"));
+	assert_non_null(
+	    strstr(buf, "| `output` | `--output` | string | `-` | at most 64 bytes | restart |"));
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		lines++;
 	assert_int_equal(lines, 2 + schema.n_keys);
