@@ -18,7 +18,7 @@ struct ingest {
 	struct stats *stats;
 	struct wire_decoder *dec;
 	struct sink *sink;
-	struct token_file *token; /* NULL: no auth */
+	struct token_file *token; /* the collector's, shared; NULL: no auth */
 	unsigned int worker;
 };
 
@@ -43,13 +43,7 @@ struct ingest *ingest__new(const struct ingest_opts *o, struct stats *stats, cha
 		err = errno;
 		goto fail;
 	}
-	if (o->token_file) {
-		in->token = token_file__new(o->token_file, INGEST_TOKEN_RECHECK, why, len);
-		if (!in->token) {
-			err = errno;
-			goto fail;
-		}
-	}
+	in->token = o->token;
 	return in;
 fail:
 	ingest__free(in);
@@ -63,7 +57,6 @@ void ingest__free(struct ingest *in)
 		return;
 	wire_decoder__free(in->dec);
 	sink__free(in->sink);
-	token_file__free(in->token);
 	free(in);
 }
 

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "token.h"
+
 struct stats;
 
 #define INGEST_PATH	     "/v1/flows"
@@ -16,8 +18,8 @@ struct ingest_opts {
 	const char *data_dir;
 	unsigned int worker;
 	bool null_sink;
-	const char *token_file; /* NULL: no Authorization required */
-	size_t max_decoded;	/* decoder's cap on a batch's payload, 0 = the wire default */
+	struct token_file *token; /* shared, borrowed; NULL: no Authorization required */
+	size_t max_decoded;	  /* decoder's cap on a batch's payload, 0 = the wire default */
 };
 
 /* A request as the HTTP/2 layer saw it; strings NUL-terminated, NULL when absent. */

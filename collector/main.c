@@ -31,6 +31,7 @@
 #include "log.h"
 #include "stats.h"
 #include "tls.h"
+#include "token.h"
 #include "worker.h"
 
 #define EXIT_USAGE     2
@@ -396,6 +397,7 @@ int main(int argc, char **argv)
 	struct conn_limits lim;
 	struct listen_addr la;
 	SSL_CTX *ssl_ctx = NULL;
+	struct token_file *token = NULL;
 	uint32_t n = 0, n_workers;
 	int watch_err = 0;
 	sigset_t mask;
@@ -455,6 +457,13 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	if (cfg->token_file) {
+		token = token_file__new(cfg->token_file, INGEST_TOKEN_RECHECK, why, sizeof(why));
+		if (!token) {
+			pr_err("%s", why);
+			goto cleanup;
+		}
+	}
 	/* a peer that resets mid-write is an error return, not a SIGPIPE death */
 	signal(SIGPIPE, SIG_IGN);
 	/* blocked before any thread starts, so only signalfd ever sees them */
@@ -482,7 +491,7 @@ int main(int argc, char **argv)
 			.ingest = { .data_dir = cfg->data_dir,
 				    .worker = n,
 				    .null_sink = cfg->null_sink,
-				    .token_file = cfg->token_file },
+				    .token = token },
 		};
 
 		fds[n] = -1; /* the worker owns it now, even if it fails */
@@ -541,6 +550,7 @@ cleanup:
 	for (uint32_t i = 0; i < n; i++)
 		worker__free(workers[i]);
 	SSL_CTX_free(ssl_ctx);
+	token_file__free(token);
 	if (died_fd >= 0)
 		close(died_fd);
 	if (sfd >= 0)

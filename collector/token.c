@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,14 @@
 
 #define DIGEST_LEN 32
 
+/*
+ * One per collector, shared by every worker: they all switch to a rotated
+ * token at the same request, never some workers before others.  The lock
+ * covers the digest and the re-check schedule; hashing the presented token
+ * happens outside it.
+ */
 struct token_file {
+	pthread_mutex_t lock;
 	char *path;
 	uint64_t recheck_ns;
 	uint64_t next_check_ns;
@@ -119,6 +127,7 @@ struct token_file *token_file__new(const char *path, uint64_t recheck_ns, char *
 		return NULL;
 	}
 	t->recheck_ns = recheck_ns;
+	pthread_mutex_init(&t->lock, NULL);
 	err = load(path, &t->st, t->digest, why, len);
 	if (err) {
 		token_file__free(t);
@@ -133,6 +142,7 @@ void token_file__free(struct token_file *t)
 	if (!t)
 		return;
 	OPENSSL_cleanse(t->digest, sizeof(t->digest));
+	pthread_mutex_destroy(&t->lock);
 	free(t->path);
 	free(t);
 }
@@ -144,7 +154,7 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-int token_file__refresh(struct token_file *t, uint64_t now_ns)
+static int refresh_locked(struct token_file *t, uint64_t now_ns)
 {
 	unsigned char digest[DIGEST_LEN];
 	char why[512];
@@ -180,6 +190,16 @@ int token_file__refresh(struct token_file *t, uint64_t now_ns)
 	return 1;
 }
 
+int token_file__refresh(struct token_file *t, uint64_t now_ns)
+{
+	int ret;
+
+	pthread_mutex_lock(&t->lock);
+	ret = refresh_locked(t, now_ns);
+	pthread_mutex_unlock(&t->lock);
+	return ret;
+}
+
 int token_parse_bearer(const char *authz, size_t len, const char **tok, size_t *tok_len)
 {
 	size_t i = 6;
@@ -198,7 +218,7 @@ int token_parse_bearer(const char *authz, size_t len, const char **tok, size_t *
 	return 0;
 }
 
-bool token_file__check(const struct token_file *t, const char *authz, size_t len)
+bool token_file__check(struct token_file *t, const char *authz, size_t len)
 {
 	unsigned char digest[DIGEST_LEN];
 	const char *tok = "";
@@ -209,7 +229,9 @@ bool token_file__check(const struct token_file *t, const char *authz, size_t len
 		return false;
 	if (sha256(tok, tok_len, digest))
 		return false;
+	pthread_mutex_lock(&t->lock);
 	ok = CRYPTO_memcmp(digest, t->digest, DIGEST_LEN) == 0;
+	pthread_mutex_unlock(&t->lock);
 	OPENSSL_cleanse(digest, sizeof(digest));
 	return ok;
 }

@@ -9,6 +9,7 @@
 
 #define TOKEN_MAX_LEN 4096
 
+/* Thread-safe: one instance is shared by every worker. */
 struct token_file;
 
 /*
@@ -36,7 +37,7 @@ int token_file__refresh(struct token_file *t, uint64_t now_ns);
  * presented value: both sides are hashed and the digests compared with
  * CRYPTO_memcmp, so neither content nor length leaks.
  */
-bool token_file__check(const struct token_file *t, const char *authz, size_t len);
+bool token_file__check(struct token_file *t, const char *authz, size_t len);
 
 /* The credentials of a "Bearer" Authorization value; 0 or -EINVAL. */
 int token_parse_bearer(const char *authz, size_t len, const char **tok, size_t *tok_len);
