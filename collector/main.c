@@ -38,88 +38,17 @@
 #define CONFIG_POLL_NS DURATION_NS_PER_S       /* the fallback when inotify misses a change */
 #define GRACE_NS       (4 * DURATION_NS_PER_S) /* SIGTERM to exit stays under 5 s */
 
-static void usage(FILE *f)
-{
-	const struct config_schema *s = &collector_config_schema;
+static const struct config_switch collector_switches[] = {
+	{ "null-sink", "null_sink", "true", "decode and count, write nothing (null_sink: true)" },
+};
 
-	fprintf(f,
-		"Usage: podflow-collector [--config FILE] [options]\n"
-		"Receives flow batches from sidecars over HTTP/2 (POST /v1/flows) and writes "
-		"them\nas JSON lines, one file per worker: DATA_DIR/flows-w<N>.jsonl.\n\n"
-		"  --config FILE          YAML configuration (docs/config.md); watched, reloaded "
-		"live\n"
-		"  --null-sink            decode and count, write nothing (null_sink: true)\n");
-	for (size_t i = 0; i < s->n_keys; i++)
-		if (s->keys[i].flag)
-			fprintf(f, "  --%-20s %s%s\n", s->keys[i].flag, s->keys[i].help,
-				s->keys[i].live ? "" : " [restart]");
-	fprintf(f, "  --help-config          every configuration key as a Markdown table\n"
-		   "  --help\n\nFlags override the file.\n");
-}
-
-#define MAX_FLAGS 64
-
-/* Flags become key/value pairs applied over the file, at start and at every reload. */
-static int parse_args(int argc, char **argv, struct collector *c, const char **flags)
-{
-	const struct config_schema *sch = &collector_config_schema;
-	struct option opts[MAX_FLAGS + 5];
-	size_t n_opts = 0, n_flags = 0;
-	int ch, idx;
-
-	enum { OPT_KEY = 256, OPT_CONFIG = 1000, OPT_NULL_SINK, OPT_HELP, OPT_HELP_CONFIG };
-	for (size_t i = 0; i < sch->n_keys && n_opts < MAX_FLAGS; i++)
-		if (sch->keys[i].flag)
-			opts[n_opts++] = (struct option){ sch->keys[i].flag, required_argument,
-							  NULL, OPT_KEY + (int)i };
-	opts[n_opts++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
-	opts[n_opts++] = (struct option){ "null-sink", no_argument, NULL, OPT_NULL_SINK };
-	opts[n_opts++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
-	opts[n_opts++] = (struct option){ "help-config", no_argument, NULL, OPT_HELP_CONFIG };
-	opts[n_opts] = (struct option){ NULL, 0, NULL, 0 };
-
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-		if (n_flags + 2 >= 2 * MAX_FLAGS) {
-			pr_warn("too many options");
-			return -EINVAL;
-		}
-		if (ch >= OPT_KEY && ch < OPT_KEY + (int)sch->n_keys) {
-			const struct config_key *k = &sch->keys[ch - OPT_KEY];
-
-			flags[n_flags++] = k->key;
-			/* "--stats-interval 0" predates units: zero needs none */
-			flags[n_flags++] =
-			    strcmp(optarg, "0") == 0 && k->type == CONFIG_DURATION ? "0s" : optarg;
-		} else if (ch == OPT_CONFIG) {
-			c->config_path = optarg;
-		} else if (ch == OPT_NULL_SINK) {
-			flags[n_flags++] = "null_sink";
-			flags[n_flags++] = "true";
-		} else if (ch == OPT_HELP) {
-			usage(stdout);
-			exit(0);
-		} else if (ch == OPT_HELP_CONFIG) {
-			/* the table docs/config.md is made from */
-			config_print_markdown(&collector_config_schema, stdout);
-			exit(0);
-		} else {
-			if (optopt)
-				pr_warn("option -%c: unknown or missing its argument (see --help)",
-					optopt);
-			else
-				pr_warn("%s: unknown option or missing argument (see --help)",
-					argv[optind - 1]);
-			return -EINVAL;
-		}
-	}
-	flags[n_flags] = NULL;
-	if (optind < argc) {
-		pr_warn("unexpected argument '%s' (see --help)", argv[optind]);
-		return -EINVAL;
-	}
-	return 0;
-}
+static const struct config_cli collector_cli = {
+	.usage_head = "Usage: podflow-collector [--config FILE] [options]\n"
+		      "Receives flow batches from sidecars over HTTP/2 (POST /v1/flows) and writes "
+		      "them\nas JSON lines, one file per worker: DATA_DIR/flows-w<N>.jsonl.\n\n",
+	.switches = collector_switches,
+	.n_switches = sizeof(collector_switches) / sizeof(collector_switches[0]),
+};
 
 /* The file and the flags, validated; 0 or -EINVAL with one line in `why`. */
 static int load_config(struct collector *c, struct collector_config *out, char *why, size_t whylen)
@@ -388,7 +317,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	static const char *flags[2 * MAX_FLAGS + 2];
+	static const char *flags[CONFIG_FLAGS_LEN];
 	static struct collector c = { .flags = flags, .last_reload_ok = true };
 	struct worker **workers = c.workers;
 	int fds[COLLECTOR_MAX_WORKERS], sfd = -1, died_fd = -1, ret = 1, err;
@@ -403,8 +332,10 @@ int main(int argc, char **argv)
 	sigset_t mask;
 
 	log_init("podflow-collector", LOG_LEVEL_INFO);
-	if (parse_args(argc, argv, &c, flags))
-		return EXIT_USAGE;
+	err = config_parse_args(&collector_config_schema, &collector_cli, argc, argv,
+				&c.config_path, flags);
+	if (err)
+		return err > 0 ? 0 : EXIT_USAGE;
 	/* watch before the first read, or a change in between would be missed */
 	if (c.config_path) {
 		c.watch = config_watch__new(c.config_path, CONFIG_POLL_NS);

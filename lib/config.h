@@ -128,4 +128,37 @@ void config_to_json(const struct config_schema *s, const void *cfg, struct jsonw
 /* A Markdown table of every key (type, default, range, live), for docs/config.md. */
 void config_print_markdown(const struct config_schema *s, FILE *out);
 
+/* The most flags one command line may set. */
+#define CONFIG_MAX_FLAGS 64
+
+/* A flag without an argument that sets `key` to `value` ("--per-connection"). */
+struct config_switch {
+	const char *flag;
+	const char *key;
+	const char *value;
+	const char *help;
+};
+
+/* What a binary's command line has beyond its table's flags. */
+struct config_cli {
+	const char *usage_head; /* --help's first lines: usage, what the program does */
+	const char *usage_tail; /* --help's last lines */
+	const struct config_switch *switches;
+	size_t n_switches;
+};
+
+/* Room for the NULL-terminated key/value pairs config_parse_args fills. */
+#define CONFIG_FLAGS_LEN (2 * CONFIG_MAX_FLAGS + 2)
+
+/*
+ * The command line: --config FILE into *config_path; every table key that
+ * has a flag (--KEY-FLAG VALUE) and every switch into `flags`, the
+ * NULL-terminated key/value pairs config_build applies over the file (it
+ * holds CONFIG_FLAGS_LEN entries, pointing into argv).  --help prints the
+ * usage, --help-config the Markdown key table, on stdout.  Returns 0 (run),
+ * 1 (help printed: exit 0) or -EINVAL (the reason logged: exit 2).
+ */
+int config_parse_args(const struct config_schema *s, const struct config_cli *cli, int argc,
+		      char **argv, const char **config_path, const char **flags);
+
 #endif /* PODFLOW_CONFIG_H */

@@ -35,7 +35,6 @@
 #define EXIT_USAGE	2
 #define DRAIN_PERIOD_NS (100 * DURATION_NS_PER_MS)
 #define CONFIG_POLL_NS	DURATION_NS_PER_S /* the fallback when inotify misses a change */
-#define MAX_FLAGS	64
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -45,91 +44,18 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * DURATION_NS_PER_S + (uint64_t)ts.tv_nsec;
 }
 
-static void usage(FILE *f)
-{
-	const struct config_schema *s = &sidecar_config_schema;
+static const struct config_switch sidecar_switches[] = {
+	{ "per-connection", "aggregate", "false",
+	  "one record per connection per interval (aggregate: false)" },
+};
 
-	fprintf(f,
-		"Usage: podflow-sidecar [--config FILE] [options]\n"
-		"Captures the TCP flows of one cgroup v2 subtree (a pod) with eBPF.\n\n"
-		"  --config FILE          YAML configuration (docs/config.md); watched, reloaded "
-		"live\n"
-		"  --per-connection       one record per connection per interval (aggregate: "
-		"false)\n");
-	for (size_t i = 0; i < s->n_keys; i++)
-		if (s->keys[i].flag)
-			fprintf(f, "  --%-20s %s%s\n", s->keys[i].flag, s->keys[i].help,
-				s->keys[i].live ? "" : " [restart]");
-	fprintf(f, "  --help-config          every configuration key as a Markdown table\n"
-		   "  --help\n\n"
-		   "Flags override the file.  Identity: POD_NAME, POD_NAMESPACE, NODE_NAME, "
-		   "POD_APP, POD_WORKLOAD.\n");
-}
-
-/*
- * Flags become key/value pairs applied over the file, on start and at every
- * reload (so a flag keeps winning).  The long options come from the table.
- */
-static int parse_args(int argc, char **argv, struct sidecar *s, const char **flags)
-{
-	const struct config_schema *sch = &sidecar_config_schema;
-	struct option opts[MAX_FLAGS + 5];
-	size_t n_opts = 0, n_flags = 0;
-	int c, idx;
-
-	enum { OPT_KEY = 256, OPT_CONFIG = 1000, OPT_PER_CONN, OPT_HELP, OPT_HELP_CONFIG };
-	for (size_t i = 0; i < sch->n_keys && n_opts < MAX_FLAGS; i++)
-		if (sch->keys[i].flag)
-			opts[n_opts++] = (struct option){ sch->keys[i].flag, required_argument,
-							  NULL, OPT_KEY + (int)i };
-	opts[n_opts++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
-	opts[n_opts++] = (struct option){ "per-connection", no_argument, NULL, OPT_PER_CONN };
-	opts[n_opts++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
-	opts[n_opts++] = (struct option){ "help-config", no_argument, NULL, OPT_HELP_CONFIG };
-	opts[n_opts] = (struct option){ NULL, 0, NULL, 0 };
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-		if (n_flags + 2 >= 2 * MAX_FLAGS) {
-			pr_warn("too many options");
-			return -EINVAL;
-		}
-		if (c >= OPT_KEY && c < OPT_KEY + (int)sch->n_keys) {
-			const struct config_key *k = &sch->keys[c - OPT_KEY];
-
-			flags[n_flags++] = k->key;
-			/* "--stats-interval 0" predates units: zero needs none */
-			flags[n_flags++] =
-			    strcmp(optarg, "0") == 0 && k->type == CONFIG_DURATION ? "0s" : optarg;
-		} else if (c == OPT_CONFIG) {
-			s->config_path = optarg;
-		} else if (c == OPT_PER_CONN) {
-			flags[n_flags++] = "aggregate";
-			flags[n_flags++] = "false";
-		} else if (c == OPT_HELP) {
-			usage(stdout);
-			exit(0);
-		} else if (c == OPT_HELP_CONFIG) {
-			/* the table docs/config.md is made from */
-			config_print_markdown(&sidecar_config_schema, stdout);
-			exit(0);
-		} else {
-			if (optopt)
-				pr_warn("option -%c: unknown or missing its argument (see --help)",
-					optopt);
-			else
-				pr_warn("%s: unknown option or missing argument (see --help)",
-					argv[optind - 1]);
-			return -EINVAL;
-		}
-	}
-	flags[n_flags] = NULL;
-	if (optind < argc) {
-		pr_warn("unexpected argument '%s' (see --help)", argv[optind]);
-		return -EINVAL;
-	}
-	return 0;
-}
+static const struct config_cli sidecar_cli = {
+	.usage_head = "Usage: podflow-sidecar [--config FILE] [options]\n"
+		      "Captures the TCP flows of one cgroup v2 subtree (a pod) with eBPF.\n\n",
+	.usage_tail = "  Identity: POD_NAME, POD_NAMESPACE, NODE_NAME, POD_APP, POD_WORKLOAD.\n",
+	.switches = sidecar_switches,
+	.n_switches = sizeof(sidecar_switches) / sizeof(sidecar_switches[0]),
+};
 
 /* Builds a configuration from the file and the flags; 0 or -EINVAL, with one line in `why`. */
 static int load_config(struct sidecar *s, struct sidecar_config *out, char *why, size_t whylen)
@@ -526,7 +452,7 @@ cleanup:
 
 int main(int argc, char **argv)
 {
-	static const char *flags[2 * MAX_FLAGS + 2];
+	static const char *flags[CONFIG_FLAGS_LEN];
 	struct sidecar s = { .flags = flags, .last_reload_ok = true };
 	char mount[PATH_MAX], why[PATH_MAX + 1024];
 	enum capture_error kind;
@@ -544,8 +470,10 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (parse_args(argc, argv, &s, flags))
-		return EXIT_USAGE;
+	err = config_parse_args(&sidecar_config_schema, &sidecar_cli, argc, argv, &s.config_path,
+				flags);
+	if (err)
+		return err > 0 ? 0 : EXIT_USAGE;
 	/* watch before the first read, or a change in between would be missed */
 	if (s.config_path) {
 		s.watch = config_watch__new(s.config_path, CONFIG_POLL_NS);

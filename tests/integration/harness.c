@@ -600,3 +600,73 @@ int harness_finish_capture(pid_t pid, int out_fd, int timeout_ms, char **out)
 	    harness_wait(pid, (int)(deadline > harness_now_ms() ? deadline - harness_now_ms() : 1));
 	return st;
 }
+
+int harness_run(const char *suite, const struct harness_test *tests, size_t n, int argc,
+		char **argv)
+{
+	int failed = 0, ran = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t t0;
+		int r;
+
+		if (argc > 1 && !strstr(tests[i].name, argv[1]))
+			continue;
+		t0 = harness_now_ms();
+		r = tests[i].fn();
+		fprintf(stderr, "  %s %-32s (%llu ms)\n", r ? "FAIL" : "ok  ", tests[i].name,
+			(unsigned long long)(harness_now_ms() - t0));
+		failed += r != 0;
+		ran++;
+	}
+	fprintf(stderr, "%s: %d/%d passed\n", suite, ran - failed, ran);
+	return failed;
+}
+
+int harness_require_root(void)
+{
+	const char *ci = getenv("CI");
+	bool in_ci = ci && strcmp(ci, "true") == 0;
+
+	if (geteuid() == 0)
+		return 0;
+	/* under CI a skip is a failure: the kernel tests must run there */
+	fprintf(stderr, "integration tests need root (BPF, cgroups, netns)%s\n",
+		in_ci ? ": FAIL under CI=true" : "; skipping outside CI");
+	return in_ci ? 1 : 77;
+}
+
+int harness_pod_setup(const char *prefix, const char *container_id, char *scope, char *container,
+		      size_t len, char *tmp, size_t tmp_len)
+{
+	char rel[256];
+
+	if (!harness_cgroup_mount()) {
+		fprintf(stderr, "no cgroup v2 mount: FAIL\n");
+		return -1;
+	}
+	if (harness_netns_enter()) {
+		fprintf(stderr, "cannot create a network namespace: FAIL\n");
+		return -1;
+	}
+	snprintf(rel, sizeof(rel), "%s-%d", prefix, getpid());
+	if (harness_cgroup_create(rel, scope, len)) {
+		fprintf(stderr, "cannot create cgroup %s: FAIL\n", rel);
+		return -1;
+	}
+	snprintf(rel, sizeof(rel), "%s-%d/cri-containerd-%s.scope", prefix, getpid(), container_id);
+	if (harness_cgroup_create(rel, container, len)) {
+		fprintf(stderr, "cannot create cgroup %s: FAIL\n", rel);
+		harness_cgroup_destroy(scope);
+		return -1;
+	}
+	if (tmp) {
+		snprintf(tmp, tmp_len, "/tmp/%s-%d", prefix, getpid());
+		if (mkdir(tmp, 0700) && errno != EEXIST) {
+			fprintf(stderr, "mkdir %s: %s: FAIL\n", tmp, strerror(errno));
+			harness_cgroup_destroy(scope);
+			return -1;
+		}
+	}
+	return 0;
+}

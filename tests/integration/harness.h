@@ -113,6 +113,35 @@ const char *rec_str(json_t *rec, const char *key);
 /* Monotonic milliseconds. */
 uint64_t harness_now_ms(void);
 
+struct harness_test {
+	const char *name;
+	int (*fn)(void); /* 0: passed */
+};
+
+/*
+ * Runs the tests (only those whose name contains argv[1], when given), one
+ * "ok"/"FAIL" line each with its time, then "SUITE: P/N passed".  Returns
+ * the number that failed.
+ */
+int harness_run(const char *suite, const struct harness_test *tests, size_t n, int argc,
+		char **argv);
+
+/*
+ * For suites that need root: 0 when running as root, else the exit status
+ * to return: 1 under CI=true (a skip there is a failure), 77 (skipped)
+ * elsewhere.
+ */
+int harness_require_root(void);
+
+/*
+ * The pod the kernel suites capture: enters a private network namespace,
+ * creates the cgroup PREFIX-<pid> (into scope) with a cri-containerd-
+ * <container_id>.scope child (into container), and, when tmp is not NULL,
+ * the directory /tmp/PREFIX-<pid>.  0, or -1 with the reason on stderr.
+ */
+int harness_pod_setup(const char *prefix, const char *container_id, char *scope, char *container,
+		      size_t len, char *tmp, size_t tmp_len);
+
 /*
  * Forks a child that joins `cgroup` (absolute path; NULL = stay), names
  * itself `comm`, runs fn(arg) and exits with its return value.

@@ -749,10 +749,7 @@ cleanup:
 	return ret;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(void);
-} tests[] = {
+static const struct harness_test tests[] = {
 	{ "metrics_get_exact", test_metrics_get },
 	{ "metrics_promtool_clean", test_metrics_promtool },
 	{ "metrics_error_is_500", test_metrics_error_500 },
@@ -772,7 +769,7 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	int failed = 0, ran = 0;
+	int failed;
 
 	/* no root and no kernel feature needed: nothing here ever skips */
 	signal(SIGPIPE, SIG_IGN);
@@ -780,20 +777,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "curl_global_init failed: FAIL\n");
 		return 1;
 	}
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		uint64_t t0;
-		int r;
-
-		if (argc > 1 && !strstr(tests[i].name, argv[1]))
-			continue;
-		t0 = harness_now_ms();
-		r = tests[i].fn();
-		fprintf(stderr, "  %s %-32s (%llu ms)\n", r ? "FAIL" : "ok  ", tests[i].name,
-			(unsigned long long)(harness_now_ms() - t0));
-		failed += r != 0;
-		ran++;
-	}
+	failed = harness_run("admin", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 	curl_global_cleanup();
-	fprintf(stderr, "integration: %d/%d passed\n", ran - failed, ran);
 	return failed ? 1 : 0;
 }

@@ -1087,10 +1087,7 @@ cleanup:
 	return ret;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(void);
-} tests[] = {
+static const struct harness_test tests[] = {
 	{ "h2c_exact_records", test_h2c_exact },
 	{ "tls_alpn_h2_exact_records", test_tls_alpn_h2 },
 	{ "fifty_concurrent_senders", test_fifty_senders },
@@ -1106,7 +1103,7 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	int failed = 0, ran = 0;
+	int failed;
 
 	/* needs no root and no kernel feature: nothing here is ever skipped, in CI or not */
 	snprintf(g_tmp, sizeof(g_tmp), "/tmp/podflow-collector-it-XXXXXX");
@@ -1130,24 +1127,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		uint64_t t0;
-		int r;
-
-		if (argc > 1 && !strstr(tests[i].name, argv[1]))
-			continue;
-		t0 = harness_now_ms();
-		r = tests[i].fn();
-		fprintf(stderr, "  %s %-32s (%llu ms)\n", r ? "FAIL" : "ok  ", tests[i].name,
-			(unsigned long long)(harness_now_ms() - t0));
-		failed += r != 0;
-		ran++;
-	}
+	failed = harness_run("collector", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 	curl_global_cleanup();
 	if (!failed)
 		harness_sh("rm -rf %s", g_tmp);
 	else
 		fprintf(stderr, "  (outputs kept in %s)\n", g_tmp);
-	fprintf(stderr, "integration: %d/%d passed\n", ran - failed, ran);
 	return failed ? 1 : 0;
 }

@@ -677,10 +677,7 @@ cleanup:
 	return ret;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(void);
-} tests[] = {
+static const struct harness_test tests[] = {
 	{ "h2c_records_equal_capture", test_h2c_exact },
 	{ "tls_records_equal_capture", test_tls_exact },
 	{ "mtls_client_certificate", test_mtls },
@@ -693,47 +690,17 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	const char *ci = getenv("CI");
-	bool in_ci = ci && strcmp(ci, "true") == 0;
-	char rel[256];
-	int failed = 0, ran = 0;
+	int failed = harness_require_root();
 
-	if (geteuid() != 0) {
-		fprintf(stderr, "integration tests need root (BPF, cgroups, netns)%s\n",
-			in_ci ? ": FAIL under CI=true" : "; skipping outside CI");
-		return in_ci ? 1 : 77;
-	}
-	if (!harness_cgroup_mount() || harness_netns_enter()) {
-		fprintf(stderr, "no cgroup v2 mount or no network namespace: FAIL\n");
+	if (failed)
+		return failed;
+	if (harness_pod_setup("podflow-export", CONTAINER_ID, g_scope, g_container, sizeof(g_scope),
+			      g_tmp, sizeof(g_tmp)))
 		return 1;
-	}
-	snprintf(rel, sizeof(rel), "podflow-export-%d", getpid());
-	if (harness_cgroup_create(rel, g_scope, sizeof(g_scope))) {
-		fprintf(stderr, "cannot create cgroup %s: FAIL\n", rel);
-		return 1;
-	}
-	snprintf(rel, sizeof(rel), "podflow-export-%d/cri-containerd-%s.scope", getpid(),
-		 CONTAINER_ID);
-	harness_cgroup_create(rel, g_container, sizeof(g_container));
-	snprintf(g_tmp, sizeof(g_tmp), "/tmp/podflow-export-%d", getpid());
-	mkdir(g_tmp, 0700);
 	signal(SIGPIPE, SIG_IGN);
 
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		uint64_t t0;
-		int r;
-
-		if (argc > 1 && !strstr(tests[i].name, argv[1]))
-			continue;
-		t0 = harness_now_ms();
-		r = tests[i].fn();
-		fprintf(stderr, "  %s %-32s (%llu ms)\n", r ? "FAIL" : "ok  ", tests[i].name,
-			(unsigned long long)(harness_now_ms() - t0));
-		failed += r != 0;
-		ran++;
-	}
+	failed = harness_run("export", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 	harness_cgroup_destroy(g_scope);
 	harness_sh("rm -rf %s", g_tmp);
-	fprintf(stderr, "export: %d/%d passed\n", ran - failed, ran);
 	return failed ? 1 : 0;
 }

@@ -1029,10 +1029,7 @@ cleanup:
 	return ret;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(void);
-} tests[] = {
+static const struct harness_test tests[] = {
 	{ "ipv4_out_and_in_exact", test_ipv4_exact },
 	{ "outside_cgroup_no_record", test_outside_cgroup },
 	{ "ipv6_out_and_in_exact", test_ipv6_exact },
@@ -1053,52 +1050,21 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	const char *ci = getenv("CI");
-	bool in_ci = ci && strcmp(ci, "true") == 0;
 	char rel[256];
-	int failed = 0, ran = 0;
+	int failed = harness_require_root();
 
-	if (geteuid() != 0) {
-		/* under CI a skip is a failure: the kernel tests must run there */
-		fprintf(stderr, "integration tests need root (BPF, cgroups, netns)%s\n",
-			in_ci ? ": FAIL under CI=true" : "; skipping outside CI");
-		return in_ci ? 1 : 77;
-	}
-	if (!harness_cgroup_mount()) {
-		fprintf(stderr, "no cgroup v2 mount: FAIL\n");
+	if (failed)
+		return failed;
+	if (harness_pod_setup("podflow-it", CONTAINER_ID, g_scope, g_container, sizeof(g_scope),
+			      NULL, 0))
 		return 1;
-	}
-	if (harness_netns_enter()) {
-		fprintf(stderr, "cannot create a network namespace: FAIL\n");
-		return 1;
-	}
-	snprintf(rel, sizeof(rel), "podflow-it-%d", getpid());
-	if (harness_cgroup_create(rel, g_scope, sizeof(g_scope))) {
-		fprintf(stderr, "cannot create cgroup %s: FAIL\n", rel);
-		return 1;
-	}
-	snprintf(rel, sizeof(rel), "podflow-it-%d/cri-containerd-%s.scope", getpid(), CONTAINER_ID);
-	harness_cgroup_create(rel, g_container, sizeof(g_container));
 	snprintf(rel, sizeof(rel), "podflow-it-%d-outside", getpid());
 	harness_cgroup_create(rel, g_outside, sizeof(g_outside));
 	g_container_id = harness_cgroup_id(g_container);
 	signal(SIGPIPE, SIG_IGN);
 
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		uint64_t t0;
-		int r;
-
-		if (argc > 1 && !strstr(tests[i].name, argv[1]))
-			continue;
-		t0 = harness_now_ms();
-		r = tests[i].fn();
-		fprintf(stderr, "  %s %-32s (%llu ms)\n", r ? "FAIL" : "ok  ", tests[i].name,
-			(unsigned long long)(harness_now_ms() - t0));
-		failed += r != 0;
-		ran++;
-	}
+	failed = harness_run("sidecar", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 	harness_cgroup_destroy(g_scope);
 	harness_cgroup_destroy(g_outside);
-	fprintf(stderr, "integration: %d/%d passed\n", ran - failed, ran);
 	return failed ? 1 : 0;
 }

@@ -1074,6 +1074,51 @@ static void test_markdown(void **state)
 	free(buf);
 }
 
+/* The command line the table makes: flags, switches, --config, help, errors. */
+static void test_parse_args(void **state)
+{
+	static const struct config_switch sw[] = {
+		{ "per-connection", "aggregate", "false", "one record per connection" },
+	};
+	static const struct config_cli cli = { .usage_head = "Usage: test\n",
+					       .switches = sw,
+					       .n_switches = 1 };
+	const char *flags[CONFIG_FLAGS_LEN], *path = NULL;
+	char a0[] = "test", a1[] = "--interval", a2[] = "0", a3[] = "--per-connection",
+	     a4[] = "--config", a5[] = "/etc/podflow/x.yaml", a6[] = "--batch-max-records=7",
+	     a7[] = "stray", a8[] = "--enabled", a9[] = "--help", a10[] = "--interval";
+	struct test_config cfg;
+	char why[256] = "";
+
+	(void)state;
+	char *ok[] = { a0, a1, a2, a3, a4, a5, a6, NULL };
+	assert_int_equal(config_parse_args(&schema, &cli, 7, ok, &path, flags), 0);
+	assert_string_equal(path, "/etc/podflow/x.yaml");
+	/* key/value pairs in command-line order; "0" for a duration gains its unit */
+	assert_string_equal(flags[0], "interval");
+	assert_string_equal(flags[1], "0s");
+	assert_string_equal(flags[2], "aggregate");
+	assert_string_equal(flags[3], "false");
+	assert_string_equal(flags[4], "batch.max_records");
+	assert_string_equal(flags[5], "7");
+	assert_null(flags[6]);
+	/* and config_build takes them: 0s is out of range, and the flag is named */
+	assert_int_equal(config_build(&schema, &cfg, NULL, flags, why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "--interval: expected a duration from 100ms to 1h, got 0s");
+
+	char *stray[] = { a0, a7, NULL };
+	assert_int_equal(config_parse_args(&schema, &cli, 2, stray, &path, flags), -EINVAL);
+	/* a file-only key has no flag */
+	char *fileonly[] = { a0, a8, NULL };
+	assert_int_equal(config_parse_args(&schema, &cli, 2, fileonly, &path, flags), -EINVAL);
+	/* a flag missing its value */
+	char *missing[] = { a0, a10, NULL };
+	assert_int_equal(config_parse_args(&schema, &cli, 2, missing, &path, flags), -EINVAL);
+	/* help: printed, and the caller exits 0 */
+	char *help[] = { a0, a9, NULL };
+	assert_int_equal(config_parse_args(&schema, &cli, 2, help, &path, flags), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1105,6 +1150,7 @@ int main(void)
 		cmocka_unit_test(test_merge_live),
 		cmocka_unit_test(test_to_json),
 		cmocka_unit_test(test_markdown),
+		cmocka_unit_test(test_parse_args),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
