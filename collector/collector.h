@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "collector_config.h"
+#include "config_source.h"
 
 #define COLLECTOR_MAX_WORKERS 256
 
@@ -19,16 +20,12 @@ struct worker;
 
 struct collector {
 	struct collector_config cfg; /* in force: defaults < file < flags, live keys reloaded */
-	const char *config_path;
-	const char **flags; /* key, value pairs the command line set, NULL-ended */
+	struct config_source src;    /* --config and the flags; reload counters */
 	struct worker *workers[COLLECTOR_MAX_WORKERS];
 	uint32_t n_workers;
 	bool listening; /* every worker started */
 	struct admin *admin;
 	struct config_watch *watch;
-	uint64_t reloads_ok;
-	uint64_t reloads_failed;
-	bool last_reload_ok;
 };
 
 /* admin_callbacks for the collector (collector_metrics.c); ctx is the struct collector. */

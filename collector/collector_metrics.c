@@ -62,14 +62,7 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 	metrics_writer__family(w, "podflow_collector_workers", METRIC_GAUGE,
 			       "Worker threads, each with its own listener.");
 	metrics_writer__u64(w, NULL, c->n_workers);
-	metrics_writer__family(w, "podflow_collector_config_reloads_total", METRIC_COUNTER,
-			       "Configuration reloads, by result.");
-	metrics_writer__u64(w, L("result", "success"), c->reloads_ok);
-	metrics_writer__u64(w, L("result", "failure"), c->reloads_failed);
-	metrics_writer__family(w, "podflow_collector_config_last_reload_success", METRIC_GAUGE,
-			       "1 when the last configuration load succeeded, 0 when it was "
-			       "rejected.");
-	metrics_writer__u64(w, NULL, c->last_reload_ok);
+	config_source_metrics(&c->src, "podflow_collector", w);
 }
 
 /* Ready once every worker listens (the sources of later issues join this). */

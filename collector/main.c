@@ -51,17 +51,9 @@ static const struct config_cli collector_cli = {
 };
 
 /* The file and the flags, validated; 0 or -EINVAL with one line in `why`. */
-static int load_config(struct collector *c, struct collector_config *out, char *why, size_t whylen)
+static int validate(const void *cfg, char *why, size_t len)
 {
-	int err =
-	    config_build(&collector_config_schema, out, c->config_path, c->flags, why, whylen);
-
-	if (err)
-		return err;
-	err = collector_config_validate(out, why, whylen);
-	if (err)
-		config_free(&collector_config_schema, out);
-	return err;
+	return collector_config_validate(cfg, why, len);
 }
 
 /* mkdir -p; 0 or -errno with the failing path in `why`. */
@@ -202,39 +194,15 @@ static uint64_t now_ns(void)
 /* The file changed (or may have): put what may change live in force. */
 static void reload(struct collector *c, int t_stats)
 {
-	struct collector_config loaded, old;
-	char why[2048], restart[1024];
-	int changed;
+	struct collector_config old;
 
-	if (load_config(c, &loaded, why, sizeof(why))) {
-		c->reloads_failed++;
-		c->last_reload_ok = false;
-		pr_warn("configuration rejected: %s; the running configuration stays in force",
-			why);
+	if (config_source_reload(&c->src, &c->cfg, &old) < 0)
 		return;
-	}
-	if (config_copy(&collector_config_schema, &old, &c->cfg)) {
-		config_free(&collector_config_schema, &loaded);
-		pr_warn("out of memory reloading the configuration");
-		return;
-	}
-	changed =
-	    config_merge_live(&collector_config_schema, &c->cfg, &loaded, restart, sizeof(restart));
 	if (old.log_level != c->cfg.log_level)
 		log_init("podflow-collector", c->cfg.log_level);
 	if (old.stats_interval_ns != c->cfg.stats_interval_ns)
 		timer_arm(t_stats, c->cfg.stats_interval_ns);
-	c->reloads_ok++;
-	c->last_reload_ok = true;
-	if (changed)
-		pr_info("configuration %s reloaded: %d setting%s changed", c->config_path, changed,
-			changed == 1 ? "" : "s");
-	if (restart[0])
-		pr_warn("configuration %s: %s changed but cannot change while running: restart "
-			"required (the running values stay)",
-			c->config_path, restart);
 	config_free(&collector_config_schema, &old);
-	config_free(&collector_config_schema, &loaded);
 }
 
 static int epoll_add(int ep, int fd)
@@ -318,7 +286,9 @@ out:
 int main(int argc, char **argv)
 {
 	static const char *flags[CONFIG_FLAGS_LEN];
-	static struct collector c = { .flags = flags, .last_reload_ok = true };
+	static struct collector c = {
+		.src = { .schema = &collector_config_schema, .validate = validate, .flags = flags }
+	};
 	struct worker **workers = c.workers;
 	int fds[COLLECTOR_MAX_WORKERS], sfd = -1, died_fd = -1, ret = 1, err;
 	char why[PATH_MAX + 1024], addr[96];
@@ -332,23 +302,23 @@ int main(int argc, char **argv)
 	sigset_t mask;
 
 	log_init("podflow-collector", LOG_LEVEL_INFO);
-	err = config_parse_args(&collector_config_schema, &collector_cli, argc, argv,
-				&c.config_path, flags);
+	err = config_parse_args(&collector_config_schema, &collector_cli, argc, argv, &c.src.path,
+				flags);
 	if (err)
 		return err > 0 ? 0 : EXIT_USAGE;
 	/* watch before the first read, or a change in between would be missed */
-	if (c.config_path) {
-		c.watch = config_watch__new(c.config_path, CONFIG_POLL_NS);
+	if (c.src.path) {
+		c.watch = config_watch__new(c.src.path, CONFIG_POLL_NS);
 		watch_err = c.watch ? 0 : errno;
 	}
-	if (load_config(&c, cfg, why, sizeof(why))) {
+	if (config_source_load(&c.src, cfg, why, sizeof(why))) {
 		pr_err("%s", why);
 		config_watch__free(c.watch);
 		return EXIT_USAGE;
 	}
 	log_init("podflow-collector", cfg->log_level);
 	if (watch_err)
-		pr_warn("--config %s: cannot watch it (%s): changes need a restart", c.config_path,
+		pr_warn("--config %s: cannot watch it (%s): changes need a restart", c.src.path,
 			strerror(watch_err));
 	listen_addr_parse(cfg->listen, &la); /* validated by the table */
 	/* workers 0: one per CPU (the configuration keeps saying 0) */

@@ -58,24 +58,9 @@ static const struct config_cli sidecar_cli = {
 };
 
 /* Builds a configuration from the file and the flags; 0 or -EINVAL, with one line in `why`. */
-static int load_config(struct sidecar *s, struct sidecar_config *out, char *why, size_t whylen)
+static int validate(const void *cfg, char *why, size_t len)
 {
-	int err = config_build(&sidecar_config_schema, out, s->config_path, s->flags, why, whylen);
-
-	if (err)
-		return err;
-	err = sidecar_config_validate(out, why, whylen);
-	if (err) {
-		config_free(&sidecar_config_schema, out);
-		/* the table's checks name file and line; these name the key */
-		if (s->config_path) {
-			char tmp[1024];
-
-			snprintf(tmp, sizeof(tmp), "%s: %s", s->config_path, why);
-			snprintf(why, whylen, "%s", tmp);
-		}
-	}
-	return err;
+	return sidecar_config_validate(cfg, why, len);
 }
 
 static void write_record(struct flow_record *rec, void *ctx)
@@ -225,7 +210,8 @@ static void print_stats(struct sidecar *s, const char *when)
 		(unsigned long long)k.iter_deferred, (unsigned long long)k.wakeups,
 		(unsigned long long)s->early_flushes, (unsigned long long)s->walk_errors,
 		(unsigned long long)cgroup_names__misses(s->names),
-		(unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed, exp);
+		(unsigned long long)s->src.reloads_ok, (unsigned long long)s->src.reloads_failed,
+		exp);
 }
 
 /* Arms a periodic timer (0 disarms it). */
@@ -310,36 +296,12 @@ static void apply_live(struct sidecar *s, const struct sidecar_config *old)
 /* The file changed (or may have): load it, and put what may change live in force. */
 static void reload(struct sidecar *s)
 {
-	struct sidecar_config loaded, old;
-	char why[2048], restart[1024];
-	int changed;
+	struct sidecar_config old;
 
-	if (load_config(s, &loaded, why, sizeof(why))) {
-		s->reloads_failed++;
-		s->last_reload_ok = false;
-		pr_warn("configuration rejected: %s; the running configuration stays in force",
-			why);
+	if (config_source_reload(&s->src, &s->cfg, &old) < 0)
 		return;
-	}
-	if (config_copy(&sidecar_config_schema, &old, &s->cfg)) {
-		config_free(&sidecar_config_schema, &loaded);
-		pr_warn("out of memory reloading the configuration");
-		return;
-	}
-	changed =
-	    config_merge_live(&sidecar_config_schema, &s->cfg, &loaded, restart, sizeof(restart));
 	apply_live(s, &old);
-	s->reloads_ok++;
-	s->last_reload_ok = true;
-	if (changed)
-		pr_info("configuration %s reloaded: %d setting%s changed", s->config_path, changed,
-			changed == 1 ? "" : "s");
-	if (restart[0])
-		pr_warn("configuration %s: %s changed but cannot change while running: restart "
-			"required (the running values stay)",
-			s->config_path, restart);
 	config_free(&sidecar_config_schema, &old);
-	config_free(&sidecar_config_schema, &loaded);
 }
 
 static int run(struct sidecar *s)
@@ -453,7 +415,9 @@ cleanup:
 int main(int argc, char **argv)
 {
 	static const char *flags[CONFIG_FLAGS_LEN];
-	struct sidecar s = { .flags = flags, .last_reload_ok = true };
+	struct sidecar s = {
+		.src = { .schema = &sidecar_config_schema, .validate = validate, .flags = flags }
+	};
 	char mount[PATH_MAX], why[PATH_MAX + 1024];
 	enum capture_error kind;
 	enum wire_encoding enc;
@@ -470,23 +434,23 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	err = config_parse_args(&sidecar_config_schema, &sidecar_cli, argc, argv, &s.config_path,
-				flags);
+	err =
+	    config_parse_args(&sidecar_config_schema, &sidecar_cli, argc, argv, &s.src.path, flags);
 	if (err)
 		return err > 0 ? 0 : EXIT_USAGE;
 	/* watch before the first read, or a change in between would be missed */
-	if (s.config_path) {
-		s.watch = config_watch__new(s.config_path, CONFIG_POLL_NS);
+	if (s.src.path) {
+		s.watch = config_watch__new(s.src.path, CONFIG_POLL_NS);
 		watch_err = s.watch ? 0 : errno;
 	}
-	if (load_config(&s, &s.cfg, why, sizeof(why))) {
+	if (config_source_load(&s.src, &s.cfg, why, sizeof(why))) {
 		pr_err("%s", why);
 		config_watch__free(s.watch);
 		return EXIT_USAGE;
 	}
 	log_init("podflow-sidecar", s.cfg.log_level);
 	if (watch_err)
-		pr_warn("--config %s: cannot watch it (%s): changes need a restart", s.config_path,
+		pr_warn("--config %s: cannot watch it (%s): changes need a restart", s.src.path,
 			strerror(watch_err));
 	s.table_per_connection = !s.cfg.aggregate;
 	wire_encoding_parse(s.cfg.encoding, &enc); /* validated by load_config */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config_source.h"
 #include "export.h"
 #include "identity.h"
 #include "sidecar_config.h"
@@ -23,8 +24,7 @@ struct netns_set;
 
 struct sidecar {
 	struct sidecar_config cfg; /* in force: defaults < file < flags, live keys reloaded */
-	const char *config_path;   /* --config, or NULL */
-	const char **flags;	   /* key, value pairs the command line set, NULL-ended */
+	struct config_source src;  /* --config and the flags; reload counters */
 	char scope[PATH_MAX];
 	struct identity id;
 	struct capture *cap;
@@ -48,9 +48,6 @@ struct sidecar {
 	uint64_t early_flushes;
 	uint64_t walk_errors;
 	uint64_t table_drops; /* cannot happen (see on_event); counted, not assumed */
-	uint64_t reloads_ok;
-	uint64_t reloads_failed;
-	bool last_reload_ok;
 };
 
 /* admin_callbacks for the sidecar (sidecar_metrics.c); ctx is the struct sidecar. */

@@ -116,13 +116,7 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 		metrics_writer__histogram(w, NULL, exporter__latency(s->exp));
 	}
 
-	metrics_writer__family(w, "podflow_sidecar_config_reloads_total", METRIC_COUNTER,
-			       "Configuration reloads, by result.");
-	metrics_writer__u64(w, L("result", "success"), s->reloads_ok);
-	metrics_writer__u64(w, L("result", "failure"), s->reloads_failed);
-	gauge(w, "podflow_sidecar_config_last_reload_success",
-	      "1 when the last configuration load succeeded, 0 when it was rejected.",
-	      s->last_reload_ok);
+	config_source_metrics(&s->src, "podflow_sidecar", w);
 }
 
 /*

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "config_source.h"
 #include "duration.h"
 #include "jsonw.h"
 #include "log.h"
@@ -1119,6 +1120,66 @@ static void test_parse_args(void **state)
 	assert_int_equal(config_parse_args(&schema, &cli, 2, help, &path, flags), 1);
 }
 
+static int batch_fits_buffer(const void *cfg, char *why, size_t len)
+{
+	const struct test_config *c = cfg;
+
+	if (c->batch_max_bytes <= c->buffer_max_bytes)
+		return 0;
+	snprintf(why, len, "batch.max_bytes: larger than buffer.max_bytes");
+	return -EINVAL;
+}
+
+/* Load, then reloads: live keys swapped, restart keys kept, rejections counted, flags win. */
+static void test_source_reload(void **state)
+{
+	static const char *const flags[] = { "log.level", "debug", NULL };
+	struct config_source src = {
+		.schema = &schema, .validate = batch_fits_buffer, .path = "src.yaml", .flags = flags
+	};
+	struct test_config cfg, old;
+	char why[256] = "";
+
+	(void)state;
+	write_file("src.yaml", "interval: 20s\noutput: a.json\n", 29);
+	assert_int_equal(config_source_load(&src, &cfg, why, sizeof(why)), 0);
+	assert_true(src.last_ok);
+	assert_int_equal(cfg.interval_ns, 20 * SEC);
+	assert_int_equal(cfg.log_level, LOG_LEVEL_DEBUG);
+
+	/* interval is live, output needs a restart, log.level is pinned by its flag */
+	write_file("src.yaml", "interval: 5s\noutput: b.json\nlog:\n  level: warn\n", 47);
+	assert_int_equal(config_source_reload(&src, &cfg, &old), 1);
+	assert_int_equal(old.interval_ns, 20 * SEC);
+	assert_int_equal(cfg.interval_ns, 5 * SEC);
+	assert_string_equal(cfg.output, "a.json");
+	assert_int_equal(cfg.log_level, LOG_LEVEL_DEBUG);
+	config_free(&schema, &old);
+	assert_int_equal(src.reloads_ok, 1);
+
+	/* garbage: rejected, counted, nothing changes */
+	write_file("src.yaml", "interval: [\n", 12);
+	assert_int_equal(config_source_reload(&src, &cfg, &old), -1);
+	assert_int_equal(cfg.interval_ns, 5 * SEC);
+	assert_false(src.last_ok);
+	assert_int_equal(src.reloads_failed, 1);
+
+	/* the binary's own cross-key check rejects too, and names the file */
+	write_file("src.yaml", "batch:\n  max_bytes: 32MiB\n", 26);
+	assert_int_equal(config_source_load(&src, &old, why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "src.yaml: batch.max_bytes: larger than buffer.max_bytes");
+	assert_int_equal(config_source_reload(&src, &cfg, &old), -1);
+	assert_int_equal(src.reloads_failed, 2);
+
+	/* good again: counted, and the gauge's source flips back */
+	write_file("src.yaml", "interval: 5s\n", 13);
+	assert_int_equal(config_source_reload(&src, &cfg, &old), 0);
+	config_free(&schema, &old);
+	assert_true(src.last_ok);
+	assert_int_equal(src.reloads_ok, 2);
+	config_free(&schema, &cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1151,6 +1212,7 @@ int main(void)
 		cmocka_unit_test(test_to_json),
 		cmocka_unit_test(test_markdown),
 		cmocka_unit_test(test_parse_args),
+		cmocka_unit_test(test_source_reload),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
