@@ -8,13 +8,7 @@
 #include "stats.h"
 #include "worker.h"
 
-#define L(...) ((const char *const[]){ __VA_ARGS__, NULL })
-
-static void counter(struct metrics_writer *w, const char *name, const char *help, uint64_t v)
-{
-	metrics_writer__family(w, name, METRIC_COUNTER, help);
-	metrics_writer__u64(w, NULL, v);
-}
+#define L METRIC_LABELS
 
 void collector_metrics(void *ctx, struct metrics_writer *w)
 {
@@ -44,17 +38,18 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 			       "HTTP/2 streams reset before an answer, by who reset them.");
 	metrics_writer__u64(w, L("by", "peer"), s.streams_reset);
 	metrics_writer__u64(w, L("by", "server"), s.streams_rst_sent);
-	counter(w, "podflow_collector_batches_total", "Batches decoded and written (answered 204).",
-		s.batches);
-	counter(w, "podflow_collector_records_total", "Records written.", s.records);
+	metrics_writer__counter(w, "podflow_collector_batches_total",
+				"Batches decoded and written (answered 204).", s.batches);
+	metrics_writer__counter(w, "podflow_collector_records_total", "Records written.",
+				s.records);
 	metrics_writer__family(w, "podflow_collector_bytes_total", METRIC_COUNTER,
 			       "Bytes: request bodies as received, their decoded size, output.");
 	metrics_writer__u64(w, L("kind", "received"), s.bytes_in);
 	metrics_writer__u64(w, L("kind", "decoded"), s.bytes_decoded);
 	metrics_writer__u64(w, L("kind", "written"), s.bytes_out);
-	counter(w, "podflow_collector_write_errors_total",
-		"Output writes that failed (each answered 503, the batch not kept).",
-		s.write_errors);
+	metrics_writer__counter(
+	    w, "podflow_collector_write_errors_total",
+	    "Output writes that failed (each answered 503, the batch not kept).", s.write_errors);
 	metrics_writer__family(w, "podflow_collector_sender_drops_total", METRIC_COUNTER,
 			       "What senders reported losing before their batches, by reason.");
 	for (int i = 0; i < WIRE_DROP__COUNT; i++)

@@ -30,6 +30,7 @@
 #include "listen_addr.h"
 #include "log.h"
 #include "stats.h"
+#include "timer.h"
 #include "tls.h"
 #include "token.h"
 #include "worker.h"
@@ -156,31 +157,6 @@ static void print_stats(struct worker **workers, uint32_t n, const char *when)
 	for (uint32_t i = 0; i < n; i++)
 		stats_sum(&sum, worker__stats(workers[i]));
 	pr_info("stats%s: %s", when, stats_format(&sum, line, sizeof(line)));
-}
-
-/* Arms a periodic timer (0 disarms it). */
-static int timer_arm(int fd, uint64_t period_ns)
-{
-	struct itimerspec its = { 0 };
-
-	its.it_value.tv_sec = (time_t)(period_ns / DURATION_NS_PER_S);
-	its.it_value.tv_nsec = (long)(period_ns % DURATION_NS_PER_S);
-	its.it_interval = its.it_value;
-	return timerfd_settime(fd, 0, &its, NULL) ? -errno : 0;
-}
-
-static int timer_new(uint64_t period_ns)
-{
-	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), err;
-
-	if (fd < 0)
-		return -errno;
-	err = timer_arm(fd, period_ns);
-	if (err) {
-		close(fd);
-		return err;
-	}
-	return fd;
 }
 
 static uint64_t now_ns(void)

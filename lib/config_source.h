@@ -15,7 +15,7 @@ struct config_source {
 	const struct config_schema *schema;
 	/* cross-key checks after the table's own, or NULL; 0 or -EINVAL with the key in `why` */
 	int (*validate)(const void *cfg, char *why, size_t len);
-	const char *path;	   /* --config FILE, or NULL */
+	const char *path;	  /* --config FILE, or NULL */
 	const char *const *flags; /* from config_parse_args: applied over the file, always */
 	uint64_t reloads_ok;
 	uint64_t reloads_failed;

@@ -395,6 +395,20 @@ static bool sample_allowed(struct metrics_writer *w, bool histogram, const char 
 	return true;
 }
 
+void metrics_writer__counter(struct metrics_writer *w, const char *name, const char *help,
+			     uint64_t value)
+{
+	metrics_writer__family(w, name, METRIC_COUNTER, help);
+	metrics_writer__u64(w, NULL, value);
+}
+
+void metrics_writer__gauge(struct metrics_writer *w, const char *name, const char *help,
+			   uint64_t value)
+{
+	metrics_writer__family(w, name, METRIC_GAUGE, help);
+	metrics_writer__u64(w, NULL, value);
+}
+
 void metrics_writer__u64(struct metrics_writer *w, const char *const *labels, uint64_t value)
 {
 	char v[24];

@@ -51,6 +51,15 @@ void metrics_writer__family(struct metrics_writer *w, const char *name, enum met
 void metrics_writer__u64(struct metrics_writer *w, const char *const *labels, uint64_t value);
 void metrics_writer__double(struct metrics_writer *w, const char *const *labels, double value);
 
+/* A family of one unlabelled sample: the common case. */
+void metrics_writer__counter(struct metrics_writer *w, const char *name, const char *help,
+			     uint64_t value);
+void metrics_writer__gauge(struct metrics_writer *w, const char *name, const char *help,
+			   uint64_t value);
+
+/* A label list for the calls above: METRIC_LABELS("reason", "ring_full"). */
+#define METRIC_LABELS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
 /*
  * A histogram with fixed upper bounds (seconds, ascending), lock-free to
  * observe from any thread.  At most METRICS_MAX_BUCKETS bounds.

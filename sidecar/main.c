@@ -30,6 +30,7 @@
 #include "netns.h"
 #include "sidecar.h"
 #include "sidecar_config.h"
+#include "timer.h"
 #include "wire.h"
 
 #define EXIT_USAGE	2
@@ -214,44 +215,11 @@ static void print_stats(struct sidecar *s, const char *when)
 		exp);
 }
 
-/* Arms a periodic timer (0 disarms it). */
-static int timer_arm(int fd, uint64_t period_ns)
-{
-	struct itimerspec its = { 0 };
-
-	its.it_value.tv_sec = (time_t)(period_ns / DURATION_NS_PER_S);
-	its.it_value.tv_nsec = (long)(period_ns % DURATION_NS_PER_S);
-	its.it_interval = its.it_value;
-	return timerfd_settime(fd, 0, &its, NULL) ? -errno : 0;
-}
-
-static int timer_new(uint64_t period_ns)
-{
-	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), err;
-
-	if (fd < 0)
-		return -errno;
-	err = timer_arm(fd, period_ns);
-	if (err) {
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 static int epoll_add(int ep, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
 
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
-}
-
-static void timer_ack(int fd)
-{
-	uint64_t expirations;
-
-	if (read(fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
-		pr_debug("timerfd read: %s", strerror(errno));
 }
 
 /* Puts the live settings in force: at start, and after a reload changed them. */

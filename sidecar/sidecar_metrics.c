@@ -8,19 +8,7 @@
 #include "metrics.h"
 #include "sidecar.h"
 
-#define L(...) ((const char *const[]){ __VA_ARGS__, NULL })
-
-static void counter(struct metrics_writer *w, const char *name, const char *help, uint64_t v)
-{
-	metrics_writer__family(w, name, METRIC_COUNTER, help);
-	metrics_writer__u64(w, NULL, v);
-}
-
-static void gauge(struct metrics_writer *w, const char *name, const char *help, uint64_t v)
-{
-	metrics_writer__family(w, name, METRIC_GAUGE, help);
-	metrics_writer__u64(w, NULL, v);
-}
+#define L METRIC_LABELS
 
 void sidecar_metrics(void *ctx, struct metrics_writer *w)
 {
@@ -32,52 +20,62 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 	capture__kstats(s->cap, &k);
 	capture__prog_stats(s->cap, &run_ns, &run_cnt);
 
-	counter(w, "podflow_sidecar_flows_started_total",
-		"Connections tracked in scope (connect() called, or accepted).", k.flows_started);
-	counter(w, "podflow_sidecar_flows_closed_total",
-		"Tracked connections that reached TCP_CLOSE.", k.flows_closed);
+	metrics_writer__counter(w, "podflow_sidecar_flows_started_total",
+				"Connections tracked in scope (connect() called, or accepted).",
+				k.flows_started);
+	metrics_writer__counter(w, "podflow_sidecar_flows_closed_total",
+				"Tracked connections that reached TCP_CLOSE.", k.flows_closed);
 	metrics_writer__family(w, "podflow_sidecar_flows_not_tracked_total", METRIC_COUNTER,
 			       "Connections in scope deliberately not tracked, by reason.");
 	metrics_writer__u64(w, L("reason", "filtered"), k.filtered);
 	metrics_writer__u64(w, L("reason", "paused"), k.paused);
-	counter(w, "podflow_sidecar_events_total", "Kernel events read from the ring buffer.",
-		s->events);
-	counter(w, "podflow_sidecar_records_total", "Flow records emitted.", s->records);
+	metrics_writer__counter(w, "podflow_sidecar_events_total",
+				"Kernel events read from the ring buffer.", s->events);
+	metrics_writer__counter(w, "podflow_sidecar_records_total", "Flow records emitted.",
+				s->records);
 	metrics_writer__family(w, "podflow_sidecar_drops_total", METRIC_COUNTER,
 			       "Losses: events or connections never reported, by reason.");
 	metrics_writer__u64(w, L("reason", "ring_full"), k.ring_full);
 	metrics_writer__u64(w, L("reason", "map_full"), k.map_full);
 	metrics_writer__u64(w, L("reason", "table"), s->table_drops);
-	counter(w, "podflow_sidecar_listener_table_full_total",
-		"Listening sockets not recorded: their accepted connections lack pid and comm.",
-		k.listener_full);
-	gauge(w, "podflow_sidecar_ring_buffer_size_bytes", "Size of the kernel ring buffer.",
-	      capture__ring_bytes(s->cap));
-	gauge(w, "podflow_sidecar_ring_buffer_fill_max_bytes",
-	      "Most bytes waiting in the ring buffer at a submit since the previous scrape.",
-	      capture__take_ring_fill_max(s->cap));
-	counter(w, "podflow_sidecar_walk_deferred_total",
-		"Interval walks paused for ring space and resumed (no loss).", k.iter_deferred);
-	counter(w, "podflow_sidecar_ring_wakeups_total",
-		"Forced reader wakeups: the ring passed a quarter full between drains.", k.wakeups);
-	counter(w, "podflow_sidecar_early_flushes_total",
-		"Intervals cut short because max_records distinct records were reached.",
-		s->early_flushes);
-	counter(w, "podflow_sidecar_walk_errors_total", "Interval walks that failed.",
-		s->walk_errors);
-	counter(w, "podflow_sidecar_cgroup_misses_total",
-		"Records whose cgroup was gone before it was named: container_id empty.",
-		cgroup_names__misses(s->names));
-	gauge(w, "podflow_sidecar_capture_enabled", "1 while capturing, 0 while paused.",
-	      s->cfg.enabled);
-	gauge(w, "podflow_sidecar_bpf_stats_enabled",
-	      "1 while kernel BPF run-time statistics are on (bpf_stats).", s->cfg.bpf_stats);
+	metrics_writer__counter(
+	    w, "podflow_sidecar_listener_table_full_total",
+	    "Listening sockets not recorded: their accepted connections lack pid and comm.",
+	    k.listener_full);
+	metrics_writer__gauge(w, "podflow_sidecar_ring_buffer_size_bytes",
+			      "Size of the kernel ring buffer.", capture__ring_bytes(s->cap));
+	metrics_writer__gauge(
+	    w, "podflow_sidecar_ring_buffer_fill_max_bytes",
+	    "Most bytes waiting in the ring buffer at a submit since the previous scrape.",
+	    capture__take_ring_fill_max(s->cap));
+	metrics_writer__counter(w, "podflow_sidecar_walk_deferred_total",
+				"Interval walks paused for ring space and resumed (no loss).",
+				k.iter_deferred);
+	metrics_writer__counter(
+	    w, "podflow_sidecar_ring_wakeups_total",
+	    "Forced reader wakeups: the ring passed a quarter full between drains.", k.wakeups);
+	metrics_writer__counter(
+	    w, "podflow_sidecar_early_flushes_total",
+	    "Intervals cut short because max_records distinct records were reached.",
+	    s->early_flushes);
+	metrics_writer__counter(w, "podflow_sidecar_walk_errors_total",
+				"Interval walks that failed.", s->walk_errors);
+	metrics_writer__counter(
+	    w, "podflow_sidecar_cgroup_misses_total",
+	    "Records whose cgroup was gone before it was named: container_id empty.",
+	    cgroup_names__misses(s->names));
+	metrics_writer__gauge(w, "podflow_sidecar_capture_enabled",
+			      "1 while capturing, 0 while paused.", s->cfg.enabled);
+	metrics_writer__gauge(w, "podflow_sidecar_bpf_stats_enabled",
+			      "1 while kernel BPF run-time statistics are on (bpf_stats).",
+			      s->cfg.bpf_stats);
 	metrics_writer__family(w, "podflow_sidecar_bpf_run_time_seconds_total", METRIC_COUNTER,
 			       "CPU time in the capture programs; advances only while bpf_stats is "
 			       "on.");
 	metrics_writer__double(w, NULL, (double)run_ns / 1e9);
-	counter(w, "podflow_sidecar_bpf_runs_total",
-		"Capture program runs; advances only while bpf_stats is on.", run_cnt);
+	metrics_writer__counter(w, "podflow_sidecar_bpf_runs_total",
+				"Capture program runs; advances only while bpf_stats is on.",
+				run_cnt);
 
 	if (s->exp)
 		exporter__stats(s->exp, &e);
@@ -103,12 +101,13 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 	metrics_writer__u64(w, L("reason", "http_429"), e.fail_http_429);
 	metrics_writer__u64(w, L("reason", "http_5xx"), e.fail_http_5xx);
 	metrics_writer__u64(w, L("reason", "http_4xx"), e.fail_http_4xx);
-	counter(w, "podflow_sidecar_export_retries_total", "Batches scheduled for another attempt.",
-		e.retries);
-	gauge(w, "podflow_sidecar_export_buffer_bytes",
-	      "Encoded batches held for the collector (queued or in flight).", e.buffer_bytes);
-	gauge(w, "podflow_sidecar_export_buffer_batches", "Batches held for the collector.",
-	      e.buffer_batches);
+	metrics_writer__counter(w, "podflow_sidecar_export_retries_total",
+				"Batches scheduled for another attempt.", e.retries);
+	metrics_writer__gauge(w, "podflow_sidecar_export_buffer_bytes",
+			      "Encoded batches held for the collector (queued or in flight).",
+			      e.buffer_bytes);
+	metrics_writer__gauge(w, "podflow_sidecar_export_buffer_batches",
+			      "Batches held for the collector.", e.buffer_batches);
 	if (s->exp) {
 		metrics_writer__family(w, "podflow_sidecar_export_latency_seconds",
 				       METRIC_HISTOGRAM,

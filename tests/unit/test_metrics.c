@@ -20,7 +20,7 @@
 static const double default_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 #define N_DEFAULT_BOUNDS (sizeof(default_bounds) / sizeof(default_bounds[0]))
 
-#define LABELS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define LABELS METRIC_LABELS
 
 static int setup(void **state)
 {
@@ -55,6 +55,21 @@ static void test_counter_no_labels(void **state)
 	expect_text(w, "# HELP podflow_sidecar_records_total Records written.\n"
 		       "# TYPE podflow_sidecar_records_total counter\n"
 		       "podflow_sidecar_records_total 18446744073709551615\n");
+}
+
+/* The one-sample shorthands write exactly what family + u64 would. */
+static void test_shorthands(void **state)
+{
+	struct metrics_writer *w = *state;
+
+	metrics_writer__counter(w, "podflow_x_total", "Xs.", 3);
+	metrics_writer__gauge(w, "podflow_y_bytes", "Y.", 0);
+	expect_text(w, "# HELP podflow_x_total Xs.\n"
+		       "# TYPE podflow_x_total counter\n"
+		       "podflow_x_total 3\n"
+		       "# HELP podflow_y_bytes Y.\n"
+		       "# TYPE podflow_y_bytes gauge\n"
+		       "podflow_y_bytes 0\n");
 }
 
 static void test_counter_labels(void **state)
@@ -610,6 +625,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_counter_no_labels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shorthands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_labels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gauges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_double_round_trip, setup, teardown),
