@@ -270,26 +270,44 @@ static const char *const *args_with_config(const char *config, const char *admin
 }
 
 /*
+ * A ConfigMap directory g_tmp/cm-NAME holding `yaml` as the kubelet writes
+ * it, and a sidecar started on it with its admin endpoint on *port (plus up
+ * to two extra arguments).  `dir` receives the directory.  0 or -1.
+ */
+static int start_on_configmap(struct sidecar *sc, const char *name, const char *yaml, char *dir,
+			      size_t dir_len, uint16_t *port, const char *extra1,
+			      const char *extra2)
+{
+	static char cfg[600], admin[32];
+
+	*port = free_port();
+	snprintf(dir, dir_len, "%s/cm-%s", g_tmp, name);
+	mkdir(dir, 0755);
+	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
+	snprintf(admin, sizeof(admin), "127.0.0.1:%u", *port);
+	if (kubelet_write(dir, "config.yaml", yaml)) {
+		fprintf(stderr, "    cannot write %s\n", cfg);
+		return -1;
+	}
+	return sidecar_start(sc, args_with_config(cfg, admin, extra1, extra2)) ? -1 : 0;
+}
+
+/*
  * The kubelet swaps in a new interval: the running sidecar uses it within
  * 2 s; then garbage written the same way is refused, the old config stays,
  * and /metrics says so.
  */
 static int test_sidecar_interval_and_garbage(void)
 {
-	char dir[512], cfg[600], admin[32];
-	uint16_t port = free_port();
+	char dir[512];
+	uint16_t port = 0;
 	struct sidecar sc = { 0 };
 	long ms;
 	int ret = 1;
 
-	snprintf(dir, sizeof(dir), "%s/cm-interval", g_tmp);
-	mkdir(dir, 0755);
-	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
-	snprintf(admin, sizeof(admin), "127.0.0.1:%u", port);
-	ASSERT_EQ_U64("first version", 0,
-		      kubelet_write(dir, "config.yaml", "interval: 500ms\nstats_interval: 0s\n"));
 	ASSERT_EQ_U64("sidecar start", 0,
-		      sidecar_start(&sc, args_with_config(cfg, admin, NULL, NULL)));
+		      start_on_configmap(&sc, "interval", "interval: 500ms\nstats_interval: 0s\n",
+					 dir, sizeof(dir), &port, NULL, NULL));
 	ASSERT_TRUE("interval from the file", wait_config(port, "interval", "\"500ms\"", 0) >= 0);
 	ASSERT_EQ_U64("new version", 0,
 		      kubelet_write(dir, "config.yaml", "interval: 1s\nstats_interval: 0s\n"));
@@ -344,19 +362,14 @@ cleanup:
 /* enabled: false pauses capture live, true resumes it; programs stay attached. */
 static int test_pause_resume(void)
 {
-	char dir[512], cfg[600], admin[32];
-	uint16_t port = free_port(), p1 = 0, p2 = 0, p3 = 0;
+	char dir[512];
+	uint16_t port = 0, p1 = 0, p2 = 0, p3 = 0;
 	struct sidecar sc = { 0 };
 	int ret = 1;
 
-	snprintf(dir, sizeof(dir), "%s/cm-pause", g_tmp);
-	mkdir(dir, 0755);
-	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
-	snprintf(admin, sizeof(admin), "127.0.0.1:%u", port);
-	ASSERT_EQ_U64("config", 0,
-		      kubelet_write(dir, "config.yaml", "interval: 300ms\nstats_interval: 0s\n"));
 	ASSERT_EQ_U64("sidecar start", 0,
-		      sidecar_start(&sc, args_with_config(cfg, admin, "--per-connection", NULL)));
+		      start_on_configmap(&sc, "pause", "interval: 300ms\nstats_interval: 0s\n", dir,
+					 sizeof(dir), &port, "--per-connection", NULL));
 	ASSERT_EQ_U64("workload while enabled", 0, run_workload(2, &p1));
 	ASSERT_TRUE("recorded", sidecar_wait_record(&sc, out_to_port, &p1, WAIT_MS) != NULL);
 
@@ -391,19 +404,14 @@ cleanup:
 /* filters change live: a service port and a peer network are left alone. */
 static int test_filters_live(void)
 {
-	char dir[512], cfg[600], admin[32], yaml[256];
-	uint16_t port = free_port(), p1 = 0, p2 = 0, p3 = 0;
+	char dir[512], yaml[256];
+	uint16_t port = 0, p1 = 0, p2 = 0, p3 = 0;
 	struct sidecar sc = { 0 };
 	int ret = 1;
 
-	snprintf(dir, sizeof(dir), "%s/cm-filters", g_tmp);
-	mkdir(dir, 0755);
-	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
-	snprintf(admin, sizeof(admin), "127.0.0.1:%u", port);
-	ASSERT_EQ_U64("config", 0,
-		      kubelet_write(dir, "config.yaml", "interval: 300ms\nstats_interval: 0s\n"));
 	ASSERT_EQ_U64("sidecar start", 0,
-		      sidecar_start(&sc, args_with_config(cfg, admin, "--per-connection", NULL)));
+		      start_on_configmap(&sc, "filters", "interval: 300ms\nstats_interval: 0s\n",
+					 dir, sizeof(dir), &port, "--per-connection", NULL));
 	/* a peer filter: all of loopback */
 	ASSERT_EQ_U64("cidr filter", 0,
 		      kubelet_write(dir, "config.yaml",
@@ -445,21 +453,16 @@ cleanup:
 /* Flags win over the file, at start and at every reload; non-live keys wait for a restart. */
 static int test_precedence_and_restart_keys(void)
 {
-	char dir[512], cfg[600], admin[32];
-	uint16_t port = free_port();
+	char dir[512];
+	uint16_t port = 0;
 	struct sidecar sc = { 0 };
 	int ret = 1;
 
-	snprintf(dir, sizeof(dir), "%s/cm-prec", g_tmp);
-	mkdir(dir, 0755);
-	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
-	snprintf(admin, sizeof(admin), "127.0.0.1:%u", port);
 	ASSERT_EQ_U64(
-	    "config", 0,
-	    kubelet_write(dir, "config.yaml",
-			  "interval: 500ms\nbatch:\n  max_records: 77\nmax_records: 5000\n"));
-	ASSERT_EQ_U64("sidecar start", 0,
-		      sidecar_start(&sc, args_with_config(cfg, admin, "--interval", "2s")));
+	    "sidecar start", 0,
+	    start_on_configmap(&sc, "prec",
+			       "interval: 500ms\nbatch:\n  max_records: 77\nmax_records: 5000\n",
+			       dir, sizeof(dir), &port, "--interval", "2s"));
 	ASSERT_TRUE("the flag wins", wait_config(port, "interval", "\"2s\"", 0) >= 0);
 	ASSERT_TRUE("the file sets the rest", wait_config(port, "batch.max_records", "77", 0) >= 0);
 	ASSERT_TRUE("defaults fill the gaps",
