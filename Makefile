@@ -27,7 +27,7 @@ endif
 DEB_PACKAGES := make gcc clang clang-format llvm libclang-rt-14-dev bpftool libbpf-dev libelf-dev \
 	zlib1g-dev libzstd-dev libssl-dev libnghttp2-dev nghttp2-client pkg-config libcmocka-dev \
 	libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev openssl prometheus iproute2 \
-	nftables jq \
+	nftables jq librdkafka-dev \
 	libbpf-tools procps util-linux
 
 CFLAGS_COMMON := -std=gnu11 -g -O2 -Wall -Wextra -Werror -fno-omit-frame-pointer \
@@ -61,8 +61,8 @@ COLLECTOR_MOD_OBJS := $(COLLECTOR_MODS:%.c=$(BUILD)/%.o)
 # libraries, by who needs them
 LIBS_LIB       := -lyaml -lmicrohttpd -lnghttp2 -lssl -lcrypto -lzstd -lz
 LIBS_SIDECAR   := -lbpf -lelf -lpthread $(LIBS_LIB)
-LIBS_COLLECTOR := -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
-LIBS_TESTS     := -lcmocka -ljansson -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
+LIBS_COLLECTOR := -lrdkafka -lcurl -ljansson -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
+LIBS_TESTS     := -lcmocka -lrdkafka -ljansson -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
 LIBS_BENCH     := -lmicrohttpd -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
 
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -142,7 +142,15 @@ INTEG_SUPPORT := $(patsubst %.c,$(BUILD)/%.o,$(filter-out tests/integration/test
 	$(wildcard tests/integration/*.c)))
 
 $(BUILD)/tests/integration_%: $(BUILD)/tests/integration/test_%.o $(INTEG_SUPPORT) \
-		$(BUILD)/libpodflow.a
+		$(COLLECTOR_MOD_OBJS) $(BUILD)/libpodflow.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TESTS)
+
+# tests/tools/<tool>.c -> build/tests/<tool>: stand-ins the integration tests
+# start as processes (a Kubernetes API server replaying real samples, ...)
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
+
+$(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(COLLECTOR_MOD_OBJS) $(BUILD)/libpodflow.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TESTS)
 
@@ -167,7 +175,7 @@ fuzz: $(FUZZERS)
 check-unit: $(UNIT_TESTS)
 	$(Q)for t in $(UNIT_TESTS); do echo "  TEST     $$t"; $$t || exit 1; done
 
-check-integration: $(BINS) $(INTEG_TESTS)
+check-integration: $(BINS) $(TEST_TOOLS) $(INTEG_TESTS)
 	$(Q)for t in $(INTEG_TESTS); do echo "  TEST     $$t"; \
 		PODFLOW_BUILD=$(BUILD) $$t || exit 1; done
 
