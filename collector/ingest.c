@@ -159,7 +159,7 @@ int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *rea
 		snprintf(reason, len, "cannot decode the batch now: %s", strerror(-err));
 		return 503;
 	}
-	err = sink__write_batch(in->sink, b, &bytes);
+	err = sink__write_batch(in->sink, b, NULL, &bytes);
 	if (err) {
 		STATS_ADD(in->stats->write_errors, 1);
 		pr_warn("worker %u: writing %u records to %s failed: %s; answering 503", in->worker,

@@ -29,6 +29,15 @@ struct sink {
 
 struct sink *sink__new(const char *dir, unsigned int worker, bool null_sink, char *why, size_t len)
 {
+	char name[32];
+
+	snprintf(name, sizeof(name), "flows-w%u.jsonl", worker);
+	return sink__new_named(dir, name, null_sink, why, len);
+}
+
+struct sink *sink__new_named(const char *dir, const char *name, bool null_sink, char *why,
+			     size_t len)
+{
 	struct sink *s = calloc(1, sizeof(*s));
 	struct stat st;
 	int err;
@@ -40,7 +49,7 @@ struct sink *sink__new(const char *dir, unsigned int worker, bool null_sink, cha
 	}
 	s->fd = -1;
 	s->null_sink = null_sink;
-	snprintf(s->path, sizeof(s->path), "%s/flows-w%u.jsonl", dir, worker);
+	snprintf(s->path, sizeof(s->path), "%s/%s", dir, name);
 	if (null_sink)
 		return s;
 	s->fd = open(s->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -105,7 +114,7 @@ static int flush_chunk(struct sink *s, uint64_t *bytes)
 	return 0;
 }
 
-int sink__write_batch(struct sink *s, const struct wire_batch *b, uint64_t *bytes)
+int sink__write_batch(struct sink *s, const struct wire_batch *b, const bool *keep, uint64_t *bytes)
 {
 	size_t len;
 	int err = 0;
@@ -115,6 +124,8 @@ int sink__write_batch(struct sink *s, const struct wire_batch *b, uint64_t *byte
 		return 0; /* the baseline: ingest without any output cost */
 	jsonw__reset(s->jw);
 	for (uint32_t i = 0; i < b->n_records; i++) {
+		if (keep && !keep[i])
+			continue;
 		flow_record_json(&b->records[i], s->jw);
 		jsonw__raw_char(s->jw, '\n');
 		jsonw__data(s->jw, &len);

@@ -16,17 +16,21 @@ struct sink;
  * baseline of decoding alone.  NULL with errno set and one line in `why` on failure.
  */
 struct sink *sink__new(const char *dir, unsigned int worker, bool null_sink, char *why, size_t len);
+/* The same for DIR/NAME. */
+struct sink *sink__new_named(const char *dir, const char *name, bool null_sink, char *why,
+			     size_t len);
 void sink__free(struct sink *s);
 
 /*
- * Writes each record of `b` as one JSON line (flow_record_json) straight to
+ * Writes each record of `b` (only those with keep[i], when keep is not NULL) as one JSON line (flow_record_json) straight to
  * the file with write(2), no user-space buffering: when this returns 0 the
  * records are in the kernel's page cache, safe from a crash of this
  * process.  Returns 0 or a negative errno; on error the file is truncated
  * back to where the batch began, so it never holds part of a batch.
  * *bytes: JSON bytes written.
  */
-int sink__write_batch(struct sink *s, const struct wire_batch *b, uint64_t *bytes);
+int sink__write_batch(struct sink *s, const struct wire_batch *b, const bool *keep,
+		      uint64_t *bytes);
 const char *sink__path(const struct sink *s);
 
 #endif /* PODFLOW_COLLECTOR_SINK_H */

@@ -324,6 +324,12 @@ void jsonw__arr_str(struct jsonw *jw, const char *val)
 	put_string(jw, val ? val : "", val ? strlen(val) : 0);
 }
 
+void jsonw__arr_obj_begin(struct jsonw *jw)
+{
+	element(jw);
+	jsonw__obj_begin(jw);
+}
+
 void jsonw__arr_u64(struct jsonw *jw, uint64_t val)
 {
 	char num[24], *p = u64_digits(val, num + sizeof(num));

@@ -45,5 +45,7 @@ void jsonw__arr_end(struct jsonw *jw);
 /* Array elements (inside kv_arr_begin ... arr_end). */
 void jsonw__arr_str(struct jsonw *jw, const char *val);
 void jsonw__arr_u64(struct jsonw *jw, uint64_t val);
+/* An object as an array element; close with obj_end. */
+void jsonw__arr_obj_begin(struct jsonw *jw);
 
 #endif /* PODFLOW_JSONW_H */

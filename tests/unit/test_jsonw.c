@@ -346,6 +346,13 @@ static void test_nested_arrays_bool_null(void **state)
 	jsonw__arr_str(jw, "a\"");
 	jsonw__arr_str(jw, NULL);
 	jsonw__arr_end(jw);
+	jsonw__kv_arr_begin(jw, "objs");
+	jsonw__arr_obj_begin(jw);
+	jsonw__kv_u64(jw, "a", 1);
+	jsonw__obj_end(jw);
+	jsonw__arr_obj_begin(jw);
+	jsonw__obj_end(jw);
+	jsonw__arr_end(jw);
 	/* a member after nested values still gets its comma */
 	jsonw__kv_u64(jw, "last", 7);
 	jsonw__obj_end(jw);
@@ -353,7 +360,7 @@ static void test_nested_arrays_bool_null(void **state)
 	out = output(jw);
 	assert_string_equal(out, "{\"t\":true,\"f\":false,\"n\":null,"
 				 "\"o\":{\"empty\":[],\"ints\":[1,4294967295]},"
-				 "\"strs\":[\"a\\\"\",\"\"],\"last\":7}");
+				 "\"strs\":[\"a\\\"\",\"\"],\"objs\":[{\"a\":1},{}],\"last\":7}");
 	j = parse(out, 0);
 	assert_true(json_is_true(json_object_get(j, "t")));
 	assert_true(json_is_false(json_object_get(j, "f")));

@@ -60,7 +60,7 @@ static void test_write_batch(void **state)
 	assert_non_null(s);
 	snprintf(path, sizeof(path), "%s/flows-w3.jsonl", dir);
 	assert_string_equal(sink__path(s), path);
-	assert_int_equal(sink__write_batch(s, &b, &bytes), 0);
+	assert_int_equal(sink__write_batch(s, &b, NULL, &bytes), 0);
 	/* written through to the kernel on return: visible to another reader now */
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal((uint64_t)st.st_size, bytes);
@@ -69,14 +69,20 @@ static void test_write_batch(void **state)
 	assert_non_null(strstr(first, "\"local_pod\":\"p1\""));
 	assert_non_null(strstr(first, "\"container\":\"web\""));
 	assert_non_null(strstr(first, "\"remote_source\":\"unattributed\""));
-	assert_int_equal(sink__write_batch(s, &b, &bytes), 0);
+	assert_int_equal(sink__write_batch(s, &b, NULL, &bytes), 0);
 	sink__free(s);
 	/* reopening appends */
 	s = sink__new(dir, 3, false, why, sizeof(why));
 	assert_non_null(s);
-	assert_int_equal(sink__write_batch(s, &b, &bytes), 0);
+	assert_int_equal(sink__write_batch(s, &b, NULL, &bytes), 0);
 	sink__free(s);
 	assert_int_equal(count_lines(path, NULL, 0), 9);
+	/* keep[]: only the records kept are written (the others wait for attribution) */
+	s = sink__new(dir, 3, false, why, sizeof(why));
+	assert_non_null(s);
+	assert_int_equal(sink__write_batch(s, &b, (const bool[]){ false, true, false }, &bytes), 0);
+	sink__free(s);
+	assert_int_equal(count_lines(path, NULL, 0), 10);
 	unlink(path);
 	rmdir(dir);
 }
@@ -93,7 +99,7 @@ static void test_null_sink(void **state)
 	assert_non_null(mkdtemp(dir));
 	s = sink__new(dir, 0, true, why, sizeof(why));
 	assert_non_null(s);
-	assert_int_equal(sink__write_batch(s, &b, &bytes), 0);
+	assert_int_equal(sink__write_batch(s, &b, NULL, &bytes), 0);
 	assert_int_equal(bytes, 0); /* nothing formatted, nothing written */
 	snprintf(path, sizeof(path), "%s/flows-w0.jsonl", dir);
 	assert_int_equal(access(path, F_OK), -1);
