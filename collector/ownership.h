@@ -41,8 +41,8 @@ enum own_source {
 /* "heartbeat", "kube", "sonar" (the record's remote_source values). */
 const char *own_source_name(enum own_source s);
 
-#define OWN_FOREVER INT64_MAX     /* the end of an open range */
-#define OWN_STRING_MAX 253	  /* longest identity string kept (longer: cut) */
+#define OWN_FOREVER    INT64_MAX /* the end of an open range */
+#define OWN_STRING_MAX 253	 /* longest identity string kept (longer: cut) */
 
 /* Who owns an address.  NULL or "" = unknown.  Compared field by field. */
 struct own_identity {
@@ -94,9 +94,9 @@ void own_set_watermark(struct own_store *st, enum own_source src, int64_t t_ms);
 int64_t own_watermark(const struct own_store *st, enum own_source src);
 
 enum own_verdict {
-	OWN_FOUND,    /* out->id and out->source are set */
-	OWN_WAIT,     /* not decided yet: a source may still speak for t */
-	OWN_NONE,     /* certainly no known owner at t (or sources conflict) */
+	OWN_FOUND, /* out->id and out->source are set */
+	OWN_WAIT,  /* not decided yet: a source may still speak for t */
+	OWN_NONE,  /* certainly no known owner at t (or sources conflict) */
 };
 
 struct own_answer {
