@@ -25,6 +25,14 @@ static const struct collector_config defaults = {
 	.null_sink = false,
 	.log_level = LOG_LEVEL_INFO,
 	.admin = ":9090",
+	.attribution = true,
+	.max_delay_ns = 30 * S,
+	.retention_ns = 3600 * S,
+	.max_delayed = 262144,
+	.max_ranges = 4194304,
+	.sonar_topic = "podflow.ip-events",
+	.ranges_topic = "podflow.ip-ranges",
+	.kube_lag_ns = S,
 };
 
 #define F(field) offsetof(struct collector_config, field)
@@ -64,7 +72,36 @@ static const struct config_key keys[] = {
 	{ "log.level", "log-level", CONFIG_LOG_LEVEL, F(log_level), 0, 0, true,
 	  "warn, info or debug" },
 	{ "admin", "admin", CONFIG_ADDR_PORT, F(admin), 0, 0, false,
-	  "admin endpoint for /metrics, /healthz, /readyz, /config (empty: none)" },
+	  "admin endpoint for /metrics, /healthz, /readyz, /config, /ownership (empty: none)" },
+	{ "attribution.enabled", NULL, CONFIG_BOOL, F(attribution), 0, 1, false,
+	  "name every record's remote side; false: records go out unattributed at once" },
+	{ "attribution.max_delay", "max-delay", CONFIG_DURATION, F(max_delay_ns), 0, 3600 * S, true,
+	  "longest a record waits for evidence of its remote owner before it goes out "
+	  "unattributed" },
+	{ "attribution.retention", "retention", CONFIG_DURATION, F(retention_ns), 60 * S,
+	  7 * 24 * 3600 * S, true,
+	  "ownership history kept after it ends; also how far Kafka feeds are replayed at start" },
+	{ "attribution.max_delayed", "max-delayed", CONFIG_U32, F(max_delayed), 1, 1u << 24, false,
+	  "records held back at once; beyond, the oldest go out unattributed (counted)" },
+	{ "attribution.max_ranges", "max-ranges", CONFIG_U32, F(max_ranges), 1024, 1u << 28, false,
+	  "ownership ranges held; beyond, those that ended earliest are dropped (counted)" },
+	{ "attribution.sonar_topic", "sonar-topic", CONFIG_STRING, F(sonar_topic), 0, 249, false,
+	  "Kafka topic of IP assign/unassign events (docs/ip-events.md); empty: none" },
+	{ "attribution.ranges_topic", "ranges-topic", CONFIG_STRING, F(ranges_topic), 0, 249, false,
+	  "Kafka topic where replicas share the ranges heartbeats give; empty: none" },
+	{ "kafka.brokers", "kafka-brokers", CONFIG_STRING, F(kafka_brokers), 0, 4096, false,
+	  "bootstrap brokers HOST:PORT,...; unset: no Kafka (one collector alone)" },
+	{ "kube.api", "kube-api", CONFIG_STRING, F(kube_api), 0, 4096, false,
+	  "Kubernetes API for the pod watch: in-cluster, or a URL (http:// for tests); unset: "
+	  "none" },
+	{ "kube.token_file", "kube-token-file", CONFIG_STRING, F(kube_token_file), 0, 4096, false,
+	  "bearer token for the API (re-read when it changes; in-cluster: the service "
+	  "account's)" },
+	{ "kube.ca_file", "kube-ca-file", CONFIG_STRING, F(kube_ca_file), 0, 4096, false,
+	  "CA bundle for an https API (in-cluster: the service account's)" },
+	{ "kube.lag", "kube-lag", CONFIG_DURATION, F(kube_lag_ns), 0, 60 * S, false,
+	  "how far behind the live watch may be: its view counts as complete up to now minus "
+	  "this" },
 };
 
 const struct config_schema collector_config_schema = {

@@ -28,6 +28,19 @@ struct collector_config {
 	bool null_sink;
 	enum log_level log_level;
 	char *admin; /* NULL or "": no admin endpoint */
+	/* attribution (docs/attribution.md) */
+	bool attribution;
+	uint64_t max_delay_ns;
+	uint64_t retention_ns;
+	uint32_t max_delayed;
+	uint32_t max_ranges;
+	char *sonar_topic;
+	char *ranges_topic;
+	char *kafka_brokers; /* NULL: no Kafka (alone, no Sonar events) */
+	char *kube_api;	     /* NULL: no pod watch; "in-cluster": the service account's */
+	char *kube_token_file;
+	char *kube_ca_file;
+	uint64_t kube_lag_ns;
 };
 
 extern const struct config_schema collector_config_schema;
