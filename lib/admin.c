@@ -155,6 +155,34 @@ static enum MHD_Result serve_config(struct admin *a, struct MHD_Connection *conn
 	return reply(conn, MHD_HTTP_OK, CT_JSON, data, len);
 }
 
+struct admin_args {
+	struct MHD_Connection *conn;
+};
+
+const char *admin_arg(const struct admin_args *args, const char *name)
+{
+	return MHD_lookup_connection_value(args->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result serve_json(struct admin *a, struct MHD_Connection *conn, const char *url)
+{
+	struct admin_args args = { .conn = conn };
+	const char *data;
+	size_t len;
+	int status;
+
+	jsonw__reset(a->jw);
+	status = a->cb.json(a->cb.ctx, url, &args, a->jw);
+	if (status == MHD_HTTP_NOT_FOUND)
+		return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+	jsonw__raw_char(a->jw, '\n');
+	if (jsonw__error(a->jw))
+		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  "out of memory writing the JSON\n");
+	data = jsonw__data(a->jw, &len);
+	return reply(conn, (unsigned int)status, CT_JSON, data, len);
+}
+
 /*
  * GET and HEAD are answered on the second call, once MHD has the whole
  * request: an answer queued on the first call, before MHD knows there is
@@ -190,6 +218,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return serve_ready(a, conn);
 	if (strcmp(url, "/config") == 0)
 		return serve_config(a, conn);
+	if (a->cb.json)
+		return serve_json(a, conn, url);
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 

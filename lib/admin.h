@@ -20,13 +20,26 @@ struct jsonw;
  *   GET /healthz  200 "ok" while the process runs its loop
  *   GET /readyz   200 "ready" or 503 with the one-line reason `ready` gives
  *   GET /config   200, application/json, what `config` writes
- *   anything else 404; other methods 405
+ *   anything else what `json` answers, else 404; other methods 405
  */
+/*
+ * An extra JSON route's query arguments: admin_arg(args, "ip") is the
+ * decoded value of ?ip=..., or NULL.
+ */
+struct admin_args;
+const char *admin_arg(const struct admin_args *args, const char *name);
+
 struct admin_callbacks {
 	void (*metrics)(void *ctx, struct metrics_writer *w);
 	/* true when ready; else fills `why` (one line) */
 	bool (*ready)(void *ctx, char *why, size_t whylen);
 	void (*config)(void *ctx, struct jsonw *jw);
+	/*
+	 * Any other path, or NULL: returns the HTTP status and writes the JSON
+	 * body (for 200) or a one-line reason into jw as a JSON string (for
+	 * 4xx); 404 for a path it does not serve.
+	 */
+	int (*json)(void *ctx, const char *path, const struct admin_args *args, struct jsonw *jw);
 	void *ctx;
 };
 

@@ -100,6 +100,25 @@ static void cb_config(void *ctx, struct jsonw *jw)
 	jsonw__obj_end(jw);
 }
 
+/* An extra route: /echo?ip=X answers {"ip":"X"}; without ip, 400. */
+static int cb_json(void *ctx, const char *path, const struct admin_args *args, struct jsonw *jw)
+{
+	const char *ip = admin_arg(args, "ip");
+
+	check_thread(ctx);
+	if (strcmp(path, "/echo") != 0)
+		return 404;
+	jsonw__obj_begin(jw);
+	if (!ip) {
+		jsonw__kv_str(jw, "error", "ip= is required");
+		jsonw__obj_end(jw);
+		return 400;
+	}
+	jsonw__kv_str(jw, "ip", ip);
+	jsonw__obj_end(jw);
+	return 200;
+}
+
 struct server {
 	struct admin *admin;
 	struct owner owner;
@@ -137,6 +156,7 @@ static const struct admin_callbacks callbacks = {
 	.metrics = cb_metrics,
 	.ready = cb_ready,
 	.config = cb_config,
+	.json = cb_json,
 };
 
 static const double latency_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5 };
@@ -484,6 +504,32 @@ cleanup:
 	return ret;
 }
 
+static int test_json_route(void)
+{
+	struct http_result r = { 0 };
+	struct server s;
+	int ret = 1;
+
+	ASSERT_EQ_U64("server starts", 0, server_start(&s, "127.0.0.1:0"));
+	/* the argument arrives percent-decoded */
+	ASSERT_EQ_U64(
+	    "GET /echo", 0,
+	    http("GET", "127.0.0.1", s.port, "/echo?ip=fd00%3A%3A1", HTTP_TIMEOUT_MS, &r));
+	ASSERT_EQ_U64("status", 200, r.status);
+	ASSERT_STR("content type", "application/json", r.content_type);
+	ASSERT_STR("body", "{\"ip\":\"fd00::1\"}\n", r.body);
+	http_free(&r);
+	ASSERT_EQ_U64("GET /echo without ip", 0,
+		      http("GET", "127.0.0.1", s.port, "/echo", HTTP_TIMEOUT_MS, &r));
+	ASSERT_EQ_U64("status", 400, r.status);
+	ASSERT_STR("body", "{\"error\":\"ip= is required\"}\n", r.body);
+	ret = 0;
+cleanup:
+	http_free(&r);
+	server_stop(&s);
+	return ret;
+}
+
 static int test_not_found(void)
 {
 	static const char *const paths[] = { "/nope", "/", "/metrics/", "/metricsx", "/healthz/x" };
@@ -756,6 +802,7 @@ static const struct harness_test tests[] = {
 	{ "healthz", test_healthz },
 	{ "readyz_flips", test_readyz },
 	{ "config_json", test_config },
+	{ "json_route", test_json_route },
 	{ "not_found", test_not_found },
 	{ "method_not_allowed", test_method_not_allowed },
 	{ "head_metrics", test_head_metrics },
