@@ -5,10 +5,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,12 +28,30 @@ void report(int fd, const void *v, size_t n)
 		_exit(110);
 }
 
+/* The child enters p->netns (e.g. /run/netns/NAME) before any socket, or exits. */
+static void enter_netns(const struct peer *p)
+{
+	int fd;
+
+	if (!p->netns)
+		return;
+	fd = open(p->netns, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET)) {
+		fprintf(stderr, "    cannot enter %s: %s\n", p->netns, strerror(errno));
+		_exit(121);
+	}
+	close(fd);
+}
+
 static int server_main(void *arg)
 {
 	struct peer *p = arg;
 	uint16_t port;
+	int lfd;
+
+	enter_netns(p);
 	/* a server binds p->port when the test chose one, else any free port */
-	int lfd = tcp_listen_on(p->family, p->bind_addr ? p->bind_addr : p->addr, p->port, &port);
+	lfd = tcp_listen_on(p->family, p->bind_addr ? p->bind_addr : p->addr, p->port, &port);
 
 	if (lfd < 0)
 		return 1;
@@ -62,6 +83,7 @@ static int client_main(void *arg)
 {
 	struct peer *p = arg;
 
+	enter_netns(p);
 	for (int i = 0; i < p->conns; i++) {
 		int fd, err, one = 1;
 		uint16_t lport;

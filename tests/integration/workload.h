@@ -23,6 +23,7 @@ struct peer {
 	int syncnt;	       /* TCP_SYNCNT, 0 = default */
 	int maxseg;	       /* TCP_MAXSEG, 0 = default */
 	int hold;	       /* keep every connection open until killed (both sides) */
+	const char *netns;     /* a network namespace file to enter first, or NULL */
 };
 
 struct client_run {
