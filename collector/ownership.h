@@ -85,10 +85,11 @@ int own_unassign(struct own_store *st, enum own_source src, const uint8_t ip[16]
  * certainly not its.  Default OWN_FOREVER for every source (a source that is
  * not configured never makes anyone wait); the collector sets kube's and
  * sonar's to what their feeds report and lowers it (e.g. to the last good
- * time while a watch is broken).  Heartbeats are per IP: the end of the
- * latest span for that IP; an IP with no span at all is pending (a
- * sidecar's first heartbeat may still come) -- the caller's delay bound ends
- * the wait.
+ * time while a watch is broken).  Heartbeats are per IP: complete up to
+ * the last instant the IP's latest span covers, its `to` - 1 (`to` is
+ * exclusive: the next heartbeat starts there), capped by the heartbeat
+ * watermark set here; an IP with no span at all is pending (a sidecar's
+ * first heartbeat may still come) -- the caller's delay bound ends the wait.
  */
 void own_set_watermark(struct own_store *st, enum own_source src, int64_t t_ms);
 int64_t own_watermark(const struct own_store *st, enum own_source src);
@@ -111,8 +112,8 @@ struct own_answer {
  *   - an ASSIGN covering t: FOUND if it is closed (a later event of that
  *     source ends it) or t <= the source's watermark; else WAIT;
  *   - nothing covering t: the source is pending when t is beyond its
- *     watermark (heartbeats: beyond the IP's latest span end, or the IP has
- *     none); ask the next source.
+ *     watermark (heartbeats: at or beyond the IP's latest span end, or the
+ *     IP has none); ask the next source.
  * Nobody covers t: WAIT if any source is pending, else NONE.
  */
 enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], int64_t t_ms,
@@ -135,8 +136,8 @@ void own_stats(const struct own_store *st, struct own_stats *out);
 
 /*
  * Calls fn for each range of `ip`, by source then time: for events, the
- * range an ASSIGN implies ([t, next event) or [t, OWN_FOREVER)).  For the
- * admin endpoint and tests.
+ * range an ASSIGN implies ([t, next event) or [t, OWN_FOREVER)); a
+ * conflict region comes with id NULL.  For the admin endpoint and tests.
  */
 void own_each_range(const struct own_store *st, const uint8_t ip[16],
 		    void (*fn)(enum own_source src, int64_t from_ms, int64_t to_ms,

@@ -1,0 +1,1457 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* The collector's Kafka feeds: Sonar-style IP events and replica range sharing (librdkafka). */
+#define _GNU_SOURCE
+#include "kafka_feed.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "jsonw.h"
+#include "log.h"
+#include "ownership.h"
+
+_Static_assert(KAFKA_STRING_MAX == OWN_STRING_MAX, "identity strings: one limit for both");
+
+#define OP_TIMEOUT_MS	1000  /* one blocking metadata/offsets call: bounds stop latency */
+#define POLL_MS		100   /* consumer poll: bounds stop latency when idle */
+#define DRAIN_MAX	1000  /* messages per loop turn before the housekeeping */
+#define HOUSEKEEP_MS	50    /* watermark, lag and producer reports at most this often */
+#define RETRY_MS	1000  /* metadata again this soon while a topic is incomplete */
+#define BAD_LOG_FIRST	5     /* bad messages logged one by one, per topic */
+#define BAD_SUMMARY_MS	60000 /* then one summary line at most this often */
+#define FLUSH_MS	2000  /* kafka_feed__free: published ranges get this long */
+#define DEFAULT_LAG_MS	5000
+#define DEFAULT_REFRESH 10000
+#define STATS_MIN_MS	100
+#define STATS_MAX_MS	1000
+
+#define LOAD(p)	    __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define ADD(p, n)   __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
+
+enum { T_SONAR, T_RANGES, T__COUNT };
+
+/* One partition; touched by the feed thread only. */
+struct part {
+	bool assigned;
+	bool caught_up;
+	int64_t next;	    /* offset of the next message to deliver */
+	int64_t hi_target;  /* high watermark at assignment: the end of the backlog */
+	int64_t current_ms; /* Unix ms when last seen consumed up to the high watermark; 0 never */
+};
+
+struct topic {
+	char *name;	    /* NULL: off */
+	struct part *parts; /* indexed by partition id */
+	int32_t n_parts;    /* size of parts */
+	int32_t n_assigned;
+	bool complete;	    /* every partition in the last metadata is assigned */
+	bool missing_noted; /* "does not exist" logged */
+	uint64_t bad_logged;
+	uint64_t bad_at_summary[KAFKA_BAD__COUNT];
+	/* read by kafka_feed__stats from any thread: atomics */
+	uint64_t messages, applied, bad[KAFKA_BAD__COUNT], too_old, own, lag;
+	uint64_t replay_by_time, replay_from_start;
+	uint32_t partitions;
+	int caught_up;
+};
+
+struct kafka_feed {
+	char *brokers;
+	char *origin;
+	int64_t retention_ms;
+	int64_t lag_ms;
+	int64_t refresh_ms;
+	struct kafka_feed_callbacks cb;
+	rd_kafka_t *rk;	  /* the consumer: both topics */
+	rd_kafka_t *prod; /* NULL without a ranges topic */
+	struct topic t[T__COUNT];
+
+	pthread_t thread;
+	bool started;
+	int stop;
+
+	/* feed thread only */
+	int64_t last_bad_mono; /* last broker error or leader seen down (monotonic ms) */
+	bool leaders_seen_up;  /* a statistics snapshot since the last assignment had them all up */
+	bool was_healthy;
+	int64_t next_refresh_mono;
+	int64_t next_housekeep_mono;
+	int64_t next_summary_mono;
+
+	/* any thread */
+	int ready;
+	int healthy;
+	int64_t watermark;
+	uint32_t brokers_up, brokers_total;
+	uint64_t published, delivered, dropped, failed[KAFKA_FAIL__COUNT];
+
+	pthread_mutex_t lock; /* the error state below */
+	char last_error[KAFKA_ERROR_MAX];
+	int64_t last_error_ms;
+	int last_logged_err; /* an error code repeated is logged at debug until recovery */
+};
+
+/* ---- time, names ------------------------------------------------------------ */
+
+static int64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+	return clock_ms(CLOCK_REALTIME);
+}
+
+static int64_t mono_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
+}
+
+const char *kafka_bad_name(enum kafka_bad b)
+{
+	static const char *const names[KAFKA_BAD__COUNT] = {
+		"ok",	  "not_json", "missing_field", "invalid_field",
+		"bad_ip", "ts_range", "key_mismatch",
+	};
+
+	return (unsigned int)b < KAFKA_BAD__COUNT ? names[b] : "?";
+}
+
+const char *kafka_fail_name(enum kafka_fail f)
+{
+	static const char *const names[KAFKA_FAIL__COUNT] = {
+		"timed_out", "too_large", "topic", "auth", "purged", "other",
+	};
+
+	return (unsigned int)f < KAFKA_FAIL__COUNT ? names[f] : "?";
+}
+
+/* librdkafka's error codes as the errno the rest of the collector speaks. */
+static int rd_errno(rd_kafka_resp_err_t err)
+{
+	switch (err) {
+	case RD_KAFKA_RESP_ERR_NO_ERROR:
+		return 0;
+	case RD_KAFKA_RESP_ERR__TIMED_OUT:
+	case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+	case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+		return -ETIMEDOUT;
+	case RD_KAFKA_RESP_ERR__TRANSPORT:
+		return -ECONNRESET;
+	case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+	case RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE:
+	case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+	case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+		return -ENOTCONN;
+	case RD_KAFKA_RESP_ERR__RESOLVE:
+		return -EHOSTUNREACH;
+	case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+		return -ENOBUFS;
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+		return -EMSGSIZE;
+	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+	case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+		return -ENOENT;
+	case RD_KAFKA_RESP_ERR__INVALID_ARG:
+	case RD_KAFKA_RESP_ERR_INVALID_REQUEST:
+		return -EINVAL;
+	case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+	case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+		return -EACCES;
+	case RD_KAFKA_RESP_ERR__NOT_IMPLEMENTED:
+	case RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE:
+	case RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION:
+		return -EOPNOTSUPP;
+	case RD_KAFKA_RESP_ERR__DESTROY:
+	case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+	case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+		return -ECANCELED;
+	default:
+		return -EIO;
+	}
+}
+
+static enum kafka_fail fail_reason(rd_kafka_resp_err_t err)
+{
+	switch (rd_errno(err)) {
+	case -ETIMEDOUT:
+		return KAFKA_FAIL_TIMED_OUT;
+	case -EMSGSIZE:
+		return KAFKA_FAIL_TOO_LARGE;
+	case -ENOENT:
+		return KAFKA_FAIL_TOPIC;
+	case -EACCES:
+		return KAFKA_FAIL_AUTH;
+	case -ECANCELED:
+		return KAFKA_FAIL_PURGED;
+	default:
+		return KAFKA_FAIL_OTHER;
+	}
+}
+
+/*
+ * The one place a librdkafka error is logged: with its context, at warn the
+ * first time that code is seen (debug while it repeats, until the feed is
+ * healthy again), and kept as last_error.  Returns it as -errno.
+ */
+__attribute__((format(printf, 3, 4))) static int
+feed_error(struct kafka_feed *f, rd_kafka_resp_err_t err, const char *fmt, ...)
+{
+	char ctx[512];
+	bool repeat;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&f->lock);
+	/* the context is cut first: the library's message must survive */
+	snprintf(f->last_error, sizeof(f->last_error), "%.*s: %s", (int)sizeof(f->last_error) - 64,
+		 ctx, rd_kafka_err2str(err));
+	f->last_error_ms = wall_ms();
+	repeat = f->last_logged_err == (int)err;
+	f->last_logged_err = (int)err;
+	pthread_mutex_unlock(&f->lock);
+	if (repeat)
+		pr_debug("kafka: %s: %s", ctx, rd_kafka_err2str(err));
+	else
+		pr_warn("kafka: %s: %s", ctx, rd_kafka_err2str(err));
+	return rd_errno(err);
+}
+
+/* ---- pure parsing and encoding ---------------------------------------------- */
+
+static const char *const ident_keys[8] = {
+	"app", "namespace", "pod", "workload", "node", "account", "region", "zone",
+};
+
+static const char **ident_field(struct kafka_ident *id, int i)
+{
+	const char **fields[8] = {
+		&id->app,  &id->namespace_, &id->pod,	 &id->workload,
+		&id->node, &id->account,    &id->region, &id->zone,
+	};
+
+	return fields[i];
+}
+
+static const char *ident_get(const struct kafka_ident *id, int i)
+{
+	const char *v = *ident_field((struct kafka_ident *)id, i);
+
+	return v ? v : "";
+}
+
+int kafka_feed_ip_parse(const char *s, size_t len, uint8_t ip[16])
+{
+	char buf[KAFKA_IP_TEXT_MAX];
+	struct in_addr a4;
+
+	if (!s || len == 0 || len >= sizeof(buf) || memchr(s, '\0', len))
+		return -EINVAL;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET, buf, &a4) == 1) {
+		memset(ip, 0, 10);
+		ip[10] = 0xff;
+		ip[11] = 0xff;
+		memcpy(ip + 12, &a4, 4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, buf, ip) == 1)
+		return 0;
+	return -EINVAL;
+}
+
+static bool ip_is_v4mapped(const uint8_t ip[16])
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	return memcmp(ip, prefix, sizeof(prefix)) == 0;
+}
+
+char *kafka_feed_ip_text(const uint8_t ip[16], char *buf, size_t len)
+{
+	const char *ok;
+
+	if (ip_is_v4mapped(ip))
+		ok = inet_ntop(AF_INET, ip + 12, buf, (socklen_t)len);
+	else
+		ok = inet_ntop(AF_INET6, ip, buf, (socklen_t)len);
+	if (!ok && len)
+		buf[0] = '\0';
+	return buf;
+}
+
+__attribute__((format(printf, 4, 5))) static enum kafka_bad bad(enum kafka_bad why, char *detail,
+								size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (detail && len) {
+		va_start(ap, fmt);
+		vsnprintf(detail, len, fmt, ap);
+		va_end(ap);
+	}
+	return why;
+}
+
+/* The value as a JSON object (*root, to be json_decref'd), or why not. */
+static enum kafka_bad load_object(const void *val, size_t len, json_t **root, char *detail,
+				  size_t dlen)
+{
+	json_error_t jerr;
+
+	*root = NULL;
+	if (!val || len == 0)
+		return bad(KAFKA_BAD_NOT_JSON, detail, dlen, "empty value");
+	/* any value and NUL in strings load, so they are refused by name below */
+	*root =
+	    json_loadb(val, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	if (!*root)
+		return bad(KAFKA_BAD_NOT_JSON, detail, dlen, "not JSON: %d:%d: %s", jerr.line,
+			   jerr.column, jerr.text);
+	if (!json_is_object(*root))
+		return bad(KAFKA_BAD_NOT_JSON, detail, dlen, "not a JSON object");
+	return KAFKA_OK;
+}
+
+static enum kafka_bad get_ip(json_t *root, uint8_t ip[16], char *detail, size_t dlen)
+{
+	json_t *v = json_object_get(root, "ip");
+
+	if (!v)
+		return bad(KAFKA_BAD_MISSING_FIELD, detail, dlen, "no \"ip\"");
+	if (!json_is_string(v))
+		return bad(KAFKA_BAD_INVALID_FIELD, detail, dlen, "\"ip\" is not a string");
+	if (kafka_feed_ip_parse(json_string_value(v), json_string_length(v), ip) < 0)
+		return bad(KAFKA_BAD_IP, detail, dlen, "\"ip\" is not an address: \"%.64s\"",
+			   json_string_value(v));
+	return KAFKA_OK;
+}
+
+static enum kafka_bad get_ms(json_t *root, const char *key, int64_t *out, char *detail, size_t dlen)
+{
+	json_t *v = json_object_get(root, key);
+
+	if (!v)
+		return bad(KAFKA_BAD_MISSING_FIELD, detail, dlen, "no \"%s\"", key);
+	if (!json_is_integer(v))
+		return bad(KAFKA_BAD_INVALID_FIELD, detail, dlen, "\"%s\" is not an integer", key);
+	*out = (int64_t)json_integer_value(v);
+	return KAFKA_OK;
+}
+
+static enum kafka_bad check_ms(const char *key, int64_t t, int64_t now_ms, char *detail,
+			       size_t dlen)
+{
+	if (t < KAFKA_TS_MIN_MS || t > now_ms + KAFKA_TS_FUTURE_MS)
+		return bad(KAFKA_BAD_TS, detail, dlen,
+			   "\"%s\" %" PRId64 " is before 2000 or after now + 1 h", key, t);
+	return KAFKA_OK;
+}
+
+/* An optional string into buf: absent -> "". */
+static enum kafka_bad get_str(json_t *root, const char *key, char *buf, const char **out,
+			      char *detail, size_t dlen)
+{
+	json_t *v = json_object_get(root, key);
+	size_t n;
+
+	*out = buf;
+	buf[0] = '\0';
+	if (!v)
+		return KAFKA_OK;
+	if (!json_is_string(v))
+		return bad(KAFKA_BAD_INVALID_FIELD, detail, dlen, "\"%s\" is not a string", key);
+	n = json_string_length(v);
+	if (n > KAFKA_STRING_MAX)
+		return bad(KAFKA_BAD_INVALID_FIELD, detail, dlen, "\"%s\" is longer than %d bytes",
+			   key, KAFKA_STRING_MAX);
+	if (memchr(json_string_value(v), '\0', n))
+		return bad(KAFKA_BAD_INVALID_FIELD, detail, dlen, "\"%s\" holds a NUL", key);
+	memcpy(buf, json_string_value(v), n + 1);
+	return KAFKA_OK;
+}
+
+/* The eight identity fields; fails unless at least one is set. */
+static enum kafka_bad get_ident(json_t *root, struct kafka_ident *id,
+				char (*strings)[KAFKA_STRING_MAX + 1], bool required, char *detail,
+				size_t dlen)
+{
+	enum kafka_bad b;
+	bool any = false;
+
+	for (int i = 0; i < 8; i++) {
+		b = get_str(root, ident_keys[i], strings[i], ident_field(id, i), detail, dlen);
+		if (b != KAFKA_OK)
+			return b;
+		any |= strings[i][0] != '\0';
+	}
+	if (required && !any)
+		return bad(KAFKA_BAD_MISSING_FIELD, detail, dlen, "no identity field");
+	return KAFKA_OK;
+}
+
+/* Messages are keyed by the address's text: a key naming another address is a producer bug. */
+static enum kafka_bad check_key(const void *key, size_t key_len, const uint8_t ip[16], char *detail,
+				size_t dlen)
+{
+	uint8_t k[16];
+
+	if (!key || key_len == 0)
+		return KAFKA_OK;
+	if (kafka_feed_ip_parse(key, key_len, k) < 0 || memcmp(k, ip, 16) != 0)
+		return bad(KAFKA_BAD_KEY, detail, dlen, "key \"%.*s\" is not \"ip\"",
+			   (int)(key_len > 64 ? 64 : key_len), (const char *)key);
+	return KAFKA_OK;
+}
+
+enum kafka_bad kafka_feed_parse_event(const void *val, size_t len, const void *key, size_t key_len,
+				      int64_t now_ms, struct kafka_event *out, char *detail,
+				      size_t detail_len)
+{
+	enum kafka_bad b;
+	json_t *root, *ev;
+	const char *s;
+
+	if (detail && detail_len)
+		detail[0] = '\0';
+	b = load_object(val, len, &root, detail, detail_len);
+	if (b != KAFKA_OK)
+		goto cleanup;
+	b = get_ip(root, out->ip, detail, detail_len);
+	if (b != KAFKA_OK)
+		goto cleanup;
+	ev = json_object_get(root, "event");
+	if (!ev) {
+		b = bad(KAFKA_BAD_MISSING_FIELD, detail, detail_len, "no \"event\"");
+		goto cleanup;
+	}
+	s = json_string_value(ev);
+	if (s && strcmp(s, "assign") == 0 && json_string_length(ev) == 6) {
+		out->assign = true;
+	} else if (s && strcmp(s, "unassign") == 0 && json_string_length(ev) == 8) {
+		out->assign = false;
+	} else {
+		b = bad(KAFKA_BAD_INVALID_FIELD, detail, detail_len,
+			"\"event\" is not \"assign\" or \"unassign\"");
+		goto cleanup;
+	}
+	b = get_ms(root, "ts_ms", &out->ts_ms, detail, detail_len);
+	if (b == KAFKA_OK)
+		b = check_ms("ts_ms", out->ts_ms, now_ms, detail, detail_len);
+	if (b != KAFKA_OK)
+		goto cleanup;
+	/* an unassign without identity means "whoever holds it" */
+	b = get_ident(root, &out->id, out->strings, out->assign, detail, detail_len);
+	if (b != KAFKA_OK)
+		goto cleanup;
+	b = check_key(key, key_len, out->ip, detail, detail_len);
+cleanup:
+	json_decref(root);
+	return b;
+}
+
+enum kafka_bad kafka_feed_parse_span(const void *val, size_t len, const void *key, size_t key_len,
+				     int64_t now_ms, struct kafka_span *out, char *detail,
+				     size_t detail_len)
+{
+	enum kafka_bad b;
+	json_t *root;
+
+	if (detail && detail_len)
+		detail[0] = '\0';
+	b = load_object(val, len, &root, detail, detail_len);
+	if (b != KAFKA_OK)
+		goto cleanup;
+	b = get_ip(root, out->ip, detail, detail_len);
+	if (b == KAFKA_OK)
+		b = get_ms(root, "from_ms", &out->from_ms, detail, detail_len);
+	if (b == KAFKA_OK)
+		b = get_ms(root, "to_ms", &out->to_ms, detail, detail_len);
+	if (b == KAFKA_OK)
+		b = check_ms("from_ms", out->from_ms, now_ms, detail, detail_len);
+	if (b == KAFKA_OK)
+		b = check_ms("to_ms", out->to_ms, now_ms, detail, detail_len);
+	if (b != KAFKA_OK)
+		goto cleanup;
+	if (out->from_ms >= out->to_ms) {
+		b = bad(KAFKA_BAD_TS, detail, detail_len, "\"from_ms\" is not before \"to_ms\"");
+		goto cleanup;
+	}
+	if (!json_object_get(root, "origin")) {
+		b = bad(KAFKA_BAD_MISSING_FIELD, detail, detail_len, "no \"origin\"");
+		goto cleanup;
+	}
+	b = get_str(root, "origin", out->strings[8], &out->origin, detail, detail_len);
+	if (b == KAFKA_OK && out->origin[0] == '\0')
+		b = bad(KAFKA_BAD_INVALID_FIELD, detail, detail_len, "\"origin\" is empty");
+	if (b != KAFKA_OK)
+		goto cleanup;
+	b = get_ident(root, &out->id, out->strings, true, detail, detail_len);
+	if (b != KAFKA_OK)
+		goto cleanup;
+	b = check_key(key, key_len, out->ip, detail, detail_len);
+cleanup:
+	json_decref(root);
+	return b;
+}
+
+static bool str_ok(const char *s, bool empty_ok)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return n <= KAFKA_STRING_MAX && (empty_ok || n > 0);
+}
+
+int kafka_feed_encode_span(struct jsonw *jw, const uint8_t ip[16], const struct kafka_ident *id,
+			   int64_t from_ms, int64_t to_ms, const char *origin)
+{
+	char text[KAFKA_IP_TEXT_MAX];
+	bool any = false;
+
+	if (!id || from_ms < 0 || from_ms >= to_ms || !str_ok(origin, false))
+		return -EINVAL;
+	for (int i = 0; i < 8; i++) {
+		if (!str_ok(ident_get(id, i), true))
+			return -EINVAL;
+		any |= ident_get(id, i)[0] != '\0';
+	}
+	if (!any)
+		return -EINVAL;
+	jsonw__obj_begin(jw);
+	jsonw__kv_str(jw, "ip", kafka_feed_ip_text(ip, text, sizeof(text)));
+	jsonw__kv_i64(jw, "from_ms", from_ms);
+	jsonw__kv_i64(jw, "to_ms", to_ms);
+	for (int i = 0; i < 8; i++) {
+		if (ident_get(id, i)[0])
+			jsonw__kv_str(jw, ident_keys[i], ident_get(id, i));
+	}
+	jsonw__kv_str(jw, "origin", origin);
+	jsonw__obj_end(jw);
+	return jsonw__error(jw);
+}
+
+/* ---- librdkafka callbacks ------------------------------------------------------- */
+
+/*
+ * librdkafka's own log lines.  Connection failures ("FAIL") also come to
+ * error_cb, which logs them once with context: here they are debug.
+ */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	if (level <= 4 && strcmp(fac, "FAIL") != 0)
+		pr_warn("rdkafka: %s: %s", fac, buf);
+	else if (level == 5)
+		pr_info("rdkafka: %s: %s", fac, buf);
+	else
+		pr_debug("rdkafka: %s: %s", fac, buf);
+}
+
+/* Consumer errors (served on the feed thread by rd_kafka_consumer_poll). */
+static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct kafka_feed *f = opaque;
+
+	(void)rk;
+	feed_error(f, err, "consumer (%s): %s", f->brokers, reason);
+	/*
+	 * librdkafka needs a group.id for rd_kafka_assign, so it looks up a
+	 * coordinator the feed never uses: its connection's troubles say
+	 * nothing about fetching (2.0.2 prefixes them "GroupCoordinator").
+	 */
+	if (strncmp(reason, "GroupCoordinator", 16) != 0)
+		f->last_bad_mono = mono_ms();
+}
+
+/* Producer errors: served by rd_kafka_poll/flush on whichever thread calls them. */
+static void producer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct kafka_feed *f = opaque;
+
+	(void)rk;
+	feed_error(f, err, "producer (%s): %s", f->brokers, reason);
+}
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct kafka_feed *f = opaque;
+
+	(void)rk;
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		ADD(&f->delivered, 1);
+		return;
+	}
+	ADD(&f->failed[fail_reason(m->err)], 1);
+	feed_error(f, m->err, "publishing a range to %s", f->t[T_RANGES].name);
+}
+
+static bool broker_up(const char *state)
+{
+	/* UPDATE: connected, its metadata being refreshed */
+	return state && (strcmp(state, "UP") == 0 || strcmp(state, "UPDATE") == 0);
+}
+
+/*
+ * The consumer's statistics (served on the feed thread): which brokers are
+ * connected, and whether every assigned Sonar partition's leader is one of
+ * them.  The JSON's layout: STATISTICS.md in librdkafka.
+ */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	struct kafka_feed *f = opaque;
+	struct topic *t = &f->t[T_SONAR];
+	json_t *root, *brokers, *b, *parts = NULL, *p;
+	uint32_t up = 0, total = 0;
+	bool leaders_up = true;
+	const char *name;
+	char id[16];
+
+	(void)rk;
+	root = json_loadb(json, len, 0, NULL);
+	if (!root)
+		return 0;
+	brokers = json_object_get(root, "brokers");
+	json_object_foreach(brokers, name, b)
+	{
+		/* bootstrap-only and logical entries have nodeid -1 */
+		if (json_integer_value(json_object_get(b, "nodeid")) < 0 ||
+		    json_is_integer(json_object_get(b, "nodeid")) == 0)
+			continue;
+		if (strcmp(json_string_value(json_object_get(b, "source")) ?: "", "logical") == 0)
+			continue;
+		total++;
+		up += broker_up(json_string_value(json_object_get(b, "state")));
+	}
+	if (t->name)
+		parts = json_object_get(json_object_get(json_object_get(root, "topics"), t->name),
+					"partitions");
+	for (int32_t i = 0; t->name && i < t->n_parts; i++) {
+		json_int_t leader;
+		bool ok = false;
+
+		if (!t->parts[i].assigned)
+			continue;
+		snprintf(id, sizeof(id), "%d", i);
+		p = json_object_get(parts, id);
+		leader = p ? json_integer_value(json_object_get(p, "leader")) : -1;
+		json_object_foreach(brokers, name, b)
+		{
+			if (json_integer_value(json_object_get(b, "nodeid")) == leader &&
+			    leader >= 0 &&
+			    broker_up(json_string_value(json_object_get(b, "state"))))
+				ok = true;
+		}
+		leaders_up &= ok;
+	}
+	json_decref(root);
+	STORE(&f->brokers_up, up);
+	STORE(&f->brokers_total, total);
+	if (leaders_up)
+		f->leaders_seen_up = true;
+	else
+		f->last_bad_mono = mono_ms();
+	return 0; /* librdkafka frees json */
+}
+
+/* ---- configuration ------------------------------------------------------------ */
+
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, char *why, size_t len)
+{
+	char err[256];
+
+	if (rd_kafka_conf_set(conf, key, val, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+		snprintf(why, len, "kafka property %s: %s", key, err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The caller's extra properties meant for this handle ("consumer." / "producer." or none). */
+static int conf_extra(rd_kafka_conf_t *conf, const char *const *props, const char *prefix,
+		      const char *other, char *why, size_t len)
+{
+	size_t pl = strlen(prefix), ol = strlen(other);
+	int err;
+
+	for (size_t i = 0; props && props[i]; i += 2) {
+		const char *key = props[i];
+
+		if (!props[i + 1]) {
+			snprintf(why, len, "kafka property %s: no value", key);
+			return -EINVAL;
+		}
+		if (strncmp(key, other, ol) == 0)
+			continue;
+		if (strncmp(key, prefix, pl) == 0)
+			key += pl;
+		err = conf_set(conf, key, props[i + 1], why, len);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static rd_kafka_t *make_handle(struct kafka_feed *f, rd_kafka_type_t type,
+			       const struct kafka_feed_opts *o, char *why, size_t len)
+{
+	bool consumer = type == RD_KAFKA_CONSUMER;
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char buf[512], err[256];
+	rd_kafka_t *rk = NULL;
+	int ret = -EINVAL;
+
+	if (!conf) {
+		snprintf(why, len, "kafka: out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	rd_kafka_conf_set_opaque(conf, f);
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	snprintf(buf, sizeof(buf), "podflow-collector-%s", f->origin ? f->origin : "feed");
+	if (conf_set(conf, "bootstrap.servers", f->brokers, why, len) ||
+	    conf_set(conf, "client.id", buf, why, len))
+		goto cleanup;
+	if (consumer) {
+		char ms[24];
+
+		rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
+		rd_kafka_conf_set_stats_cb(conf, stats_cb);
+		snprintf(ms, sizeof(ms), "%" PRId64,
+			 f->lag_ms / 4 < STATS_MIN_MS	? STATS_MIN_MS
+			 : f->lag_ms / 4 > STATS_MAX_MS ? STATS_MAX_MS
+							: f->lag_ms / 4);
+		/*
+		 * rd_kafka_assign needs a group.id; the feed never joins the
+		 * group nor commits (every replica reads everything itself).
+		 */
+		if (conf_set(conf, "group.id", buf, why, len) ||
+		    conf_set(conf, "enable.auto.commit", "false", why, len) ||
+		    conf_set(conf, "enable.auto.offset.store", "false", why, len) ||
+		    conf_set(conf, "enable.partition.eof", "true", why, len) ||
+		    conf_set(conf, "auto.offset.reset", "earliest", why, len) ||
+		    conf_set(conf, "statistics.interval.ms", ms, why, len) ||
+		    conf_extra(conf, o->props, "consumer.", "producer.", why, len))
+			goto cleanup;
+	} else {
+		rd_kafka_conf_set_error_cb(conf, producer_error_cb);
+		rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+		if (conf_extra(conf, o->props, "producer.", "consumer.", why, len))
+			goto cleanup;
+	}
+	rk = rd_kafka_new(type, conf, err, sizeof(err));
+	if (!rk) {
+		snprintf(why, len, "kafka %s: %s", consumer ? "consumer" : "producer", err);
+		goto cleanup;
+	}
+	conf = NULL; /* rd_kafka_new owns it now */
+	ret = 0;
+cleanup:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	if (ret)
+		errno = -ret;
+	return rk;
+}
+
+/* ---- lifecycle -------------------------------------------------------------------- */
+
+struct kafka_feed *kafka_feed__new(const struct kafka_feed_opts *opts,
+				   const struct kafka_feed_callbacks *cb, char *why, size_t len)
+{
+	const char *names[T__COUNT] = { opts->sonar_topic, opts->ranges_topic };
+	struct kafka_feed *f = NULL;
+	int err = -EINVAL;
+
+	if (!opts->brokers || !opts->brokers[0]) {
+		snprintf(why, len, "kafka: no brokers");
+		goto cleanup;
+	}
+	if (!opts->sonar_topic && !opts->ranges_topic) {
+		snprintf(why, len, "kafka: neither an IP events nor a ranges topic");
+		goto cleanup;
+	}
+	if (opts->ranges_topic &&
+	    (!opts->origin || !opts->origin[0] || strlen(opts->origin) > KAFKA_STRING_MAX)) {
+		snprintf(why, len, "kafka: the ranges topic needs this replica's origin id");
+		goto cleanup;
+	}
+	if (opts->retention_ms <= 0) {
+		snprintf(why, len, "kafka: retention must be positive");
+		goto cleanup;
+	}
+	err = -ENOMEM;
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		snprintf(why, len, "kafka: out of memory");
+		goto cleanup;
+	}
+	pthread_mutex_init(&f->lock, NULL);
+	f->brokers = strdup(opts->brokers);
+	f->origin = opts->origin ? strdup(opts->origin) : NULL;
+	if (!f->brokers || (opts->origin && !f->origin))
+		goto cleanup;
+	f->retention_ms = opts->retention_ms;
+	f->lag_ms = opts->lag_ms > 0 ? opts->lag_ms : DEFAULT_LAG_MS;
+	f->refresh_ms = opts->refresh_ms > 0 ? opts->refresh_ms : DEFAULT_REFRESH;
+	if (cb)
+		f->cb = *cb;
+	f->watermark = opts->sonar_topic ? 0 : INT64_MAX;
+	for (int i = 0; i < T__COUNT; i++) {
+		if (names[i] && !(f->t[i].name = strdup(names[i])))
+			goto cleanup;
+	}
+	f->rk = make_handle(f, RD_KAFKA_CONSUMER, opts, why, len);
+	if (!f->rk) {
+		err = -errno;
+		goto cleanup;
+	}
+	if (opts->ranges_topic) {
+		f->prod = make_handle(f, RD_KAFKA_PRODUCER, opts, why, len);
+		if (!f->prod) {
+			err = -errno;
+			goto cleanup;
+		}
+	}
+	/* messages and statistics both come through rd_kafka_consumer_poll */
+	rd_kafka_poll_set_consumer(f->rk);
+	return f;
+cleanup:
+	if (err == -ENOMEM)
+		snprintf(why, len, "kafka: out of memory");
+	kafka_feed__free(f);
+	errno = -err;
+	return NULL;
+}
+
+static void *feed_main(void *arg);
+
+int kafka_feed__start(struct kafka_feed *f)
+{
+	int err;
+
+	if (f->started)
+		return -EALREADY;
+	STORE(&f->stop, 0);
+	/* no evidence of health yet: the watermark waits lag_ms from here */
+	f->last_bad_mono = mono_ms();
+	err = pthread_create(&f->thread, NULL, feed_main, f);
+	if (err) {
+		pr_warn("kafka: cannot start the feed thread: %s", strerror(err));
+		return -err;
+	}
+	f->started = true;
+	return 0;
+}
+
+void kafka_feed__stop(struct kafka_feed *f)
+{
+	if (!f || !f->started)
+		return;
+	STORE(&f->stop, 1);
+	pthread_join(f->thread, NULL);
+	f->started = false;
+}
+
+void kafka_feed__free(struct kafka_feed *f)
+{
+	if (!f)
+		return;
+	kafka_feed__stop(f);
+	/* nothing to leave or commit: the feed never joins its group */
+	if (f->rk)
+		rd_kafka_destroy_flags(f->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	if (f->prod) {
+		if (rd_kafka_flush(f->prod, FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			/* what is left is counted as purged by its delivery report */
+			rd_kafka_purge(f->prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+			rd_kafka_flush(f->prod, 100);
+		}
+		rd_kafka_destroy(f->prod);
+	}
+	for (int i = 0; i < T__COUNT; i++) {
+		free(f->t[i].parts);
+		free(f->t[i].name);
+	}
+	free(f->brokers);
+	free(f->origin);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+bool kafka_feed__ready(struct kafka_feed *f)
+{
+	return LOAD(&f->ready) != 0;
+}
+
+int64_t kafka_feed__watermark(struct kafka_feed *f)
+{
+	return LOAD(&f->watermark);
+}
+
+static void topic_stats(struct topic *t, struct kafka_topic_stats *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->messages = LOAD(&t->messages);
+	o->applied = LOAD(&t->applied);
+	for (int i = 0; i < KAFKA_BAD__COUNT; i++)
+		o->bad[i] = LOAD(&t->bad[i]);
+	o->too_old = LOAD(&t->too_old);
+	o->own = LOAD(&t->own);
+	o->partitions = LOAD(&t->partitions);
+	o->lag = LOAD(&t->lag);
+	o->replay_by_time = LOAD(&t->replay_by_time);
+	o->replay_from_start = LOAD(&t->replay_from_start);
+	o->caught_up = LOAD(&t->caught_up) != 0;
+}
+
+void kafka_feed__stats(struct kafka_feed *f, struct kafka_feed_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	topic_stats(&f->t[T_SONAR], &out->sonar);
+	topic_stats(&f->t[T_RANGES], &out->ranges);
+	out->published = LOAD(&f->published);
+	out->delivered = LOAD(&f->delivered);
+	out->dropped = LOAD(&f->dropped);
+	for (int i = 0; i < KAFKA_FAIL__COUNT; i++)
+		out->failed[i] = LOAD(&f->failed[i]);
+	out->brokers_up = LOAD(&f->brokers_up);
+	out->brokers_total = LOAD(&f->brokers_total);
+	out->healthy = LOAD(&f->healthy) != 0;
+	out->watermark_ms = LOAD(&f->watermark);
+	pthread_mutex_lock(&f->lock);
+	memcpy(out->last_error, f->last_error, sizeof(out->last_error));
+	out->last_error_ms = f->last_error_ms;
+	pthread_mutex_unlock(&f->lock);
+}
+
+int kafka_feed__publish_span(struct kafka_feed *f, const uint8_t ip[16],
+			     const struct kafka_ident *id, int64_t from_ms, int64_t to_ms)
+{
+	char key[KAFKA_IP_TEXT_MAX];
+	rd_kafka_resp_err_t rerr;
+	struct jsonw *jw;
+	const char *val;
+	size_t len;
+	int err;
+
+	if (!f->prod)
+		return -ENOTCONN;
+	jw = jsonw__new();
+	if (!jw)
+		return -ENOMEM;
+	err = kafka_feed_encode_span(jw, ip, id, from_ms, to_ms, f->origin);
+	if (err)
+		goto cleanup;
+	val = jsonw__data(jw, &len);
+	kafka_feed_ip_text(ip, key, sizeof(key));
+	/* F_COPY and no F_BLOCK: a full queue is refused at once, never waited on */
+	rerr =
+	    rd_kafka_producev(f->prod, RD_KAFKA_V_TOPIC(f->t[T_RANGES].name),
+			      RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)val, len),
+			      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+	if (rerr == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+		/* per-record loss is counted, not logged */
+		ADD(&f->dropped, 1);
+		err = -ENOBUFS;
+	} else if (rerr) {
+		ADD(&f->failed[fail_reason(rerr)], 1);
+		err = feed_error(f, rerr, "publishing a range to %s", f->t[T_RANGES].name);
+	} else {
+		ADD(&f->published, 1);
+	}
+cleanup:
+	jsonw__free(jw);
+	return err;
+}
+
+/* ---- the feed thread: assignment ----------------------------------------------------- */
+
+static void topic_caught_up(struct kafka_feed *f, struct topic *t);
+
+static bool stopping(struct kafka_feed *f)
+{
+	return LOAD(&f->stop) != 0;
+}
+
+static int grow_parts(struct topic *t, int32_t n)
+{
+	struct part *p;
+
+	if (n <= t->n_parts)
+		return 0;
+	p = realloc(t->parts, (size_t)n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	memset(p + t->n_parts, 0, (size_t)(n - t->n_parts) * sizeof(*p));
+	t->parts = p;
+	t->n_parts = n;
+	return 0;
+}
+
+/* Transient: retry at the next metadata check rather than replay from the beginning. */
+static bool transient(rd_kafka_resp_err_t err)
+{
+	switch (rd_errno(err)) {
+	case -ETIMEDOUT:
+	case -ECONNRESET:
+	case -ENOTCONN:
+	case -EHOSTUNREACH:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Assigns the partitions of `t` not assigned yet, each from retention ago:
+ * rd_kafka_offsets_for_times(now - retention), or the low watermark where
+ * the broker names no offset for that time.  Their high watermark, queried
+ * here, ends the backlog.  A partition whose offsets cannot be had now is
+ * left for the next check.
+ */
+static int assign_new(struct kafka_feed *f, struct topic *t, const rd_kafka_metadata_topic_t *mt)
+{
+	rd_kafka_topic_partition_list_t *l = NULL;
+	int64_t *lo = NULL, *hi = NULL;
+	rd_kafka_resp_err_t rerr;
+	rd_kafka_error_t *aerr;
+	int32_t max_id = -1;
+	int err = 0, n = 0;
+
+	for (int i = 0; i < mt->partition_cnt; i++) {
+		if (mt->partitions[i].id > max_id)
+			max_id = mt->partitions[i].id;
+	}
+	err = grow_parts(t, max_id + 1);
+	lo = calloc((size_t)mt->partition_cnt + 1, sizeof(*lo));
+	hi = calloc((size_t)mt->partition_cnt + 1, sizeof(*hi));
+	l = rd_kafka_topic_partition_list_new(mt->partition_cnt);
+	if (err || !lo || !hi || !l) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	t->complete = true;
+	for (int i = 0; i < mt->partition_cnt && !stopping(f); i++) {
+		int32_t id = mt->partitions[i].id;
+
+		if (id < 0 || t->parts[id].assigned)
+			continue;
+		rerr = rd_kafka_query_watermark_offsets(f->rk, t->name, id, &lo[n], &hi[n],
+							OP_TIMEOUT_MS);
+		if (rerr) {
+			err = feed_error(f, rerr, "%s [%d]: watermarks", t->name, id);
+			t->complete = false;
+			continue;
+		}
+		rd_kafka_topic_partition_list_add(l, t->name, id)->offset =
+		    wall_ms() - f->retention_ms;
+		n++;
+	}
+	if (n == 0 || stopping(f))
+		goto cleanup;
+	rerr = rd_kafka_offsets_for_times(f->rk, l, OP_TIMEOUT_MS);
+	if (rerr && transient(rerr)) {
+		err = feed_error(f, rerr, "%s: offsets for %" PRId64 " ms ago", t->name,
+				 f->retention_ms);
+		t->complete = false;
+		goto cleanup;
+	}
+	for (int i = 0; i < l->cnt; i++) {
+		rd_kafka_topic_partition_t *tp = &l->elems[i];
+
+		if (rerr || tp->err || tp->offset < 0) {
+			if (tp->err && transient(tp->err)) {
+				feed_error(f, tp->err, "%s [%d]: offset for %" PRId64 " ms ago",
+					   t->name, tp->partition, f->retention_ms);
+				tp->offset = RD_KAFKA_OFFSET_INVALID;
+				continue;
+			}
+			/*
+			 * No offset for that time: either nothing is that recent
+			 * or the broker cannot answer by time (librdkafka's mock
+			 * cluster answers -1).  From the beginning, then; what
+			 * is older than retention is skipped as it arrives.
+			 */
+			tp->offset = lo[i];
+			ADD(&t->replay_from_start, 1);
+		} else {
+			ADD(&t->replay_by_time, 1);
+		}
+		tp->err = RD_KAFKA_RESP_ERR_NO_ERROR;
+	}
+	/* drop the partitions left for later */
+	for (int i = l->cnt - 1; i >= 0; i--) {
+		if (l->elems[i].offset == RD_KAFKA_OFFSET_INVALID) {
+			t->complete = false;
+			rd_kafka_topic_partition_list_del_by_idx(l, i);
+			memmove(&hi[i], &hi[i + 1], (size_t)(l->cnt - i) * sizeof(*hi));
+		}
+	}
+	if (l->cnt == 0)
+		goto cleanup;
+	aerr = rd_kafka_incremental_assign(f->rk, l);
+	if (aerr) {
+		err = feed_error(f, rd_kafka_error_code(aerr), "%s: assign: %s", t->name,
+				 rd_kafka_error_string(aerr));
+		rd_kafka_error_destroy(aerr);
+		t->complete = false;
+		goto cleanup;
+	}
+	for (int i = 0; i < l->cnt; i++) {
+		struct part *p = &t->parts[l->elems[i].partition];
+
+		p->assigned = true;
+		p->next = l->elems[i].offset;
+		p->hi_target = hi[i];
+		p->caught_up = false;
+		p->current_ms = 0;
+		t->n_assigned++;
+		pr_info("kafka: %s [%d]: from offset %" PRId64 ", backlog to %" PRId64, t->name,
+			l->elems[i].partition, p->next, p->hi_target);
+	}
+	STORE(&t->partitions, (uint32_t)t->n_assigned);
+	/* the new leaders have to be seen connected before the watermark moves again */
+	f->leaders_seen_up = false;
+cleanup:
+	if (l)
+		rd_kafka_topic_partition_list_destroy(l);
+	free(lo);
+	free(hi);
+	return err;
+}
+
+/*
+ * Finds `t` in a metadata answer for all topics.  All topics, not just
+ * ours: a request naming a topic makes brokers that cannot be told
+ * allow.auto.create.topics=false (Metadata < v4, librdkafka's own mock)
+ * create it, with the broker's default partition count.
+ */
+static int refresh_topic(struct kafka_feed *f, struct topic *t, const struct rd_kafka_metadata *md)
+{
+	const rd_kafka_metadata_topic_t *mt = NULL;
+
+	for (int i = 0; i < md->topic_cnt; i++) {
+		if (strcmp(md->topics[i].topic, t->name) == 0)
+			mt = &md->topics[i];
+	}
+	if (!mt || mt->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+		/* expected while a deployment creates it: said once, not an error */
+		if (!t->missing_noted)
+			pr_warn("kafka: topic %s (%s) does not exist yet; checking every %d ms",
+				t->name, t == &f->t[T_SONAR] ? "IP events" : "ranges", RETRY_MS);
+		t->missing_noted = true;
+		t->complete = false;
+		return -ENOENT;
+	}
+	if (mt->err) {
+		t->complete = false;
+		return feed_error(f, mt->err, "%s: metadata", t->name);
+	}
+	return assign_new(f, t, mt);
+}
+
+static void refresh(struct kafka_feed *f)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t rerr;
+
+	rerr = rd_kafka_metadata(f->rk, /*all_topics=*/1, NULL, &md, OP_TIMEOUT_MS);
+	if (rerr) {
+		for (int i = 0; i < T__COUNT; i++)
+			f->t[i].complete = false;
+		feed_error(f, rerr, "metadata from %s", f->brokers);
+		return;
+	}
+	for (int i = 0; i < T__COUNT && !stopping(f); i++) {
+		if (!f->t[i].name)
+			continue;
+		refresh_topic(f, &f->t[i], md);
+		/* a partition with nothing to replay is caught up at once */
+		topic_caught_up(f, &f->t[i]);
+	}
+	rd_kafka_metadata_destroy(md);
+}
+
+/* ---- the feed thread: messages ------------------------------------------------------- */
+
+static void topic_caught_up(struct kafka_feed *f, struct topic *t)
+{
+	bool all = true;
+
+	if (LOAD(&t->caught_up) || t->n_assigned == 0 || !t->complete)
+		return;
+	for (int32_t i = 0; i < t->n_parts; i++)
+		all &= !t->parts[i].assigned || t->parts[i].caught_up;
+	if (!all)
+		return;
+	STORE(&t->caught_up, 1);
+	pr_info("kafka: %s: caught up (%d partitions, %" PRIu64 " messages)", t->name,
+		t->n_assigned, LOAD(&t->messages));
+	for (int i = 0; i < T__COUNT; i++)
+		all &= !f->t[i].name || LOAD(&f->t[i].caught_up);
+	if (all)
+		STORE(&f->ready, 1);
+}
+
+static void part_advanced(struct kafka_feed *f, struct topic *t, struct part *p, int64_t next)
+{
+	if (next > p->next)
+		p->next = next;
+	if (!p->caught_up && p->next >= p->hi_target) {
+		p->caught_up = true;
+		topic_caught_up(f, t);
+	}
+}
+
+static void count_bad(struct kafka_feed *f, struct topic *t, const rd_kafka_message_t *m,
+		      enum kafka_bad b, const char *detail)
+{
+	(void)f;
+	ADD(&t->bad[b], 1);
+	if (t->bad_logged++ < BAD_LOG_FIRST)
+		pr_warn("kafka: %s [%d] offset %" PRId64 ": skipped, %s: %s%s", t->name,
+			m->partition, m->offset, kafka_bad_name(b), detail,
+			t->bad_logged == BAD_LOG_FIRST ? " (further ones: a summary every 60 s)"
+						       : "");
+}
+
+static void deliver(struct kafka_feed *f, struct topic *t, const rd_kafka_message_t *m, int64_t now)
+{
+	char detail[160];
+	enum kafka_bad b;
+
+	if (t == &f->t[T_SONAR]) {
+		struct kafka_event ev;
+
+		b = kafka_feed_parse_event(m->payload, m->len, m->key, m->key_len, now, &ev, detail,
+					   sizeof(detail));
+		if (b != KAFKA_OK) {
+			count_bad(f, t, m, b, detail);
+			return;
+		}
+		ADD(&t->applied, 1);
+		if (ev.assign && f->cb.assign)
+			f->cb.assign(f->cb.ctx, ev.ip, &ev.id, ev.ts_ms);
+		else if (!ev.assign && f->cb.unassign)
+			f->cb.unassign(f->cb.ctx, ev.ip, &ev.id, ev.ts_ms);
+	} else {
+		struct kafka_span sp;
+
+		b = kafka_feed_parse_span(m->payload, m->len, m->key, m->key_len, now, &sp, detail,
+					  sizeof(detail));
+		if (b != KAFKA_OK) {
+			count_bad(f, t, m, b, detail);
+			return;
+		}
+		/* our own: the collector applied it when it published it */
+		if (strcmp(sp.origin, f->origin) == 0) {
+			ADD(&t->own, 1);
+			return;
+		}
+		ADD(&t->applied, 1);
+		if (f->cb.span)
+			f->cb.span(f->cb.ctx, sp.ip, &sp.id, sp.from_ms, sp.to_ms);
+	}
+}
+
+static struct topic *topic_of(struct kafka_feed *f, const rd_kafka_message_t *m)
+{
+	const char *name = m->rkt ? rd_kafka_topic_name(m->rkt) : NULL;
+
+	for (int i = 0; name && i < T__COUNT; i++) {
+		if (f->t[i].name && strcmp(f->t[i].name, name) == 0)
+			return &f->t[i];
+	}
+	return NULL;
+}
+
+static void handle(struct kafka_feed *f, const rd_kafka_message_t *m)
+{
+	struct topic *t = topic_of(f, m);
+	rd_kafka_timestamp_type_t tst;
+	struct part *p = NULL;
+	int64_t now, ts;
+
+	if (t && m->partition >= 0 && m->partition < t->n_parts && t->parts[m->partition].assigned)
+		p = &t->parts[m->partition];
+	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		/* the offset of an EOF event is the end: position == high watermark */
+		if (p)
+			part_advanced(f, t, p, m->offset);
+		return;
+	}
+	if (m->err) {
+		feed_error(f, m->err, "consuming %s [%d]", t ? t->name : "?", m->partition);
+		f->last_bad_mono = mono_ms();
+		return;
+	}
+	if (!p)
+		return;
+	ADD(&t->messages, 1);
+	now = wall_ms();
+	ts = rd_kafka_message_timestamp(m, &tst);
+	/* a partition replayed from the beginning: older than retention is skipped here */
+	if (ts >= 0 && ts < now - f->retention_ms)
+		ADD(&t->too_old, 1);
+	else
+		deliver(f, t, m, now);
+	part_advanced(f, t, p, m->offset + 1);
+}
+
+/* ---- the feed thread: watermark and housekeeping ----------------------------------- */
+
+/* Lag and "current" per partition, from the high watermarks of the last fetch responses. */
+static void track_positions(struct kafka_feed *f, struct topic *t, int64_t wall)
+{
+	uint64_t lag = 0;
+	int64_t lo, hi;
+
+	for (int32_t i = 0; t->name && i < t->n_parts; i++) {
+		struct part *p = &t->parts[i];
+
+		if (!p->assigned)
+			continue;
+		if (rd_kafka_get_watermark_offsets(f->rk, t->name, i, &lo, &hi) || hi < 0) {
+			lag += p->hi_target > p->next ? (uint64_t)(p->hi_target - p->next) : 0;
+			continue;
+		}
+		lag += hi > p->next ? (uint64_t)(hi - p->next) : 0;
+		if (p->caught_up && p->next >= hi)
+			p->current_ms = wall;
+	}
+	STORE(&t->lag, lag);
+}
+
+static void update_watermark(struct kafka_feed *f, int64_t mono)
+{
+	struct topic *t = &f->t[T_SONAR];
+	int64_t cand = INT64_MAX;
+	bool healthy;
+
+	if (!t->name)
+		return;
+	healthy = f->leaders_seen_up && mono - f->last_bad_mono >= f->lag_ms;
+	/* said only once it matters: before the catch-up the watermark is 0 anyway */
+	if (healthy != f->was_healthy && LOAD(&t->caught_up)) {
+		if (healthy)
+			pr_info("kafka: %s: healthy, the IP events watermark may advance", t->name);
+		else
+			pr_warn(
+			    "kafka: %s: not healthy (a broker error or a leader not connected): "
+			    "the IP events watermark stays at %" PRId64,
+			    t->name, LOAD(&f->watermark));
+	}
+	if (healthy != f->was_healthy) {
+		f->was_healthy = healthy;
+		STORE(&f->healthy, healthy ? 1 : 0);
+		if (healthy) {
+			pthread_mutex_lock(&f->lock);
+			f->last_logged_err = 0;
+			pthread_mutex_unlock(&f->lock);
+		}
+	}
+	if (!healthy || !LOAD(&t->caught_up))
+		return;
+	for (int32_t i = 0; i < t->n_parts; i++) {
+		if (t->parts[i].assigned && t->parts[i].current_ms < cand)
+			cand = t->parts[i].current_ms;
+	}
+	if (cand == INT64_MAX || cand == 0)
+		return;
+	cand -= f->lag_ms;
+	if (cand > LOAD(&f->watermark))
+		STORE(&f->watermark, cand);
+}
+
+static void bad_summary(struct topic *t)
+{
+	char line[256];
+	uint64_t total = 0;
+	int n = 0;
+
+	for (int i = 1; i < KAFKA_BAD__COUNT; i++) {
+		uint64_t now = LOAD(&t->bad[i]), d = now - t->bad_at_summary[i];
+
+		t->bad_at_summary[i] = now;
+		if (!d)
+			continue;
+		total += d;
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " %s=%" PRIu64, kafka_bad_name(i),
+			      d);
+		if (n >= (int)sizeof(line))
+			n = sizeof(line) - 1;
+	}
+	if (total && t->bad_logged > BAD_LOG_FIRST)
+		pr_warn("kafka: %s: %" PRIu64 " bad messages skipped in the last %d s:%s", t->name,
+			total, BAD_SUMMARY_MS / 1000, line);
+}
+
+static void housekeep(struct kafka_feed *f, int64_t mono)
+{
+	int64_t wall = wall_ms();
+	bool incomplete = false;
+
+	if (mono >= f->next_refresh_mono) {
+		refresh(f);
+		for (int i = 0; i < T__COUNT; i++)
+			incomplete |= f->t[i].name && !f->t[i].complete;
+		mono = mono_ms();
+		f->next_refresh_mono =
+		    mono + (incomplete && f->refresh_ms > RETRY_MS ? RETRY_MS : f->refresh_ms);
+	}
+	if (mono < f->next_housekeep_mono)
+		return;
+	f->next_housekeep_mono = mono + HOUSEKEEP_MS;
+	if (f->prod)
+		rd_kafka_poll(f->prod, 0);
+	for (int i = 0; i < T__COUNT; i++)
+		track_positions(f, &f->t[i], wall);
+	update_watermark(f, mono);
+	if (mono >= f->next_summary_mono) {
+		if (f->next_summary_mono)
+			for (int i = 0; i < T__COUNT; i++)
+				bad_summary(&f->t[i]);
+		f->next_summary_mono = mono + BAD_SUMMARY_MS;
+	}
+}
+
+static void *feed_main(void *arg)
+{
+	struct kafka_feed *f = arg;
+	rd_kafka_message_t *m;
+
+	f->next_refresh_mono = 0;
+	while (!stopping(f)) {
+		housekeep(f, mono_ms());
+		m = rd_kafka_consumer_poll(f->rk, POLL_MS);
+		for (int n = 0; m; n++) {
+			handle(f, m);
+			rd_kafka_message_destroy(m);
+			m = n < DRAIN_MAX && !stopping(f) ? rd_kafka_consumer_poll(f->rk, 0) : NULL;
+		}
+	}
+	return NULL;
+}

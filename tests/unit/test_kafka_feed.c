@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Unit tests for collector/kafka_feed's message formats: IP events and shared ranges, every rejection. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "jsonw.h"
+#include "../../collector/kafka_feed.h"
+#include "log.h"
+
+#define NOW 1732700000000LL /* "now" for every parse here */
+
+static const uint8_t ip4[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3 };
+/* 2001:db8::1 */
+static const uint8_t ip6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+
+static enum kafka_bad event(const char *json, const char *key, struct kafka_event *ev, char *detail)
+{
+	return kafka_feed_parse_event(json, strlen(json), key, key ? strlen(key) : 0, NOW, ev,
+				      detail, 160);
+}
+
+static enum kafka_bad span(const char *json, const char *key, struct kafka_span *sp, char *detail)
+{
+	return kafka_feed_parse_span(json, strlen(json), key, key ? strlen(key) : 0, NOW, sp,
+				     detail, 160);
+}
+
+static void test_event_assign_v4_all_fields(void **state)
+{
+	struct kafka_event ev;
+	char detail[160];
+
+	(void)state;
+	assert_int_equal(KAFKA_OK,
+			 event("{\"ip\":\"10.1.2.3\",\"event\":\"assign\",\"ts_ms\":1732699999000,"
+			       "\"app\":\"lb\",\"namespace\":\"edge\",\"pod\":\"lb-0\","
+			       "\"workload\":\"lb\",\"node\":\"n1\",\"account\":\"1234\","
+			       "\"region\":\"eu-west-1\",\"zone\":\"eu-west-1a\",\"extra\":[1]}",
+			       "10.1.2.3", &ev, detail));
+	assert_string_equal("", detail);
+	assert_memory_equal(ip4, ev.ip, 16);
+	assert_true(ev.assign);
+	assert_int_equal(1732699999000LL, ev.ts_ms);
+	assert_string_equal("lb", ev.id.app);
+	assert_string_equal("edge", ev.id.namespace_);
+	assert_string_equal("lb-0", ev.id.pod);
+	assert_string_equal("lb", ev.id.workload);
+	assert_string_equal("n1", ev.id.node);
+	assert_string_equal("1234", ev.id.account);
+	assert_string_equal("eu-west-1", ev.id.region);
+	assert_string_equal("eu-west-1a", ev.id.zone);
+}
+
+static void test_event_unassign_v6_whoever(void **state)
+{
+	struct kafka_event ev;
+	char detail[160];
+
+	(void)state;
+	/* the key in another spelling of the same address is fine; no key is fine */
+	assert_int_equal(
+	    KAFKA_OK,
+	    event("{\"ip\":\"2001:db8::1\",\"event\":\"unassign\",\"ts_ms\":1732699999001}",
+		  "2001:0db8:0:0::0001", &ev, detail));
+	assert_memory_equal(ip6, ev.ip, 16);
+	assert_false(ev.assign);
+	assert_int_equal(1732699999001LL, ev.ts_ms);
+	assert_string_equal("", ev.id.app);
+	assert_string_equal("", ev.id.namespace_);
+	assert_string_equal("", ev.id.pod);
+	assert_string_equal("", ev.id.workload);
+	assert_string_equal("", ev.id.node);
+	assert_string_equal("", ev.id.account);
+	assert_string_equal("", ev.id.region);
+	assert_string_equal("", ev.id.zone);
+	assert_int_equal(KAFKA_OK,
+			 event("{\"ip\":\"::ffff:10.1.2.3\",\"event\":\"assign\",\"ts_ms\":"
+			       "1732699999001,\"zone\":\"z\"}",
+			       NULL, &ev, detail));
+	assert_memory_equal(ip4, ev.ip, 16);
+	assert_string_equal("z", ev.id.zone);
+	assert_string_equal("", ev.id.app);
+}
+
+struct bad_case {
+	const char *json;
+	const char *key;
+	enum kafka_bad want;
+	const char *detail; /* a substring of the detail line */
+};
+
+#define TS "\"ts_ms\":1732699999000"
+
+static const struct bad_case bad_events[] = {
+	{ "", NULL, KAFKA_BAD_NOT_JSON, "empty" },
+	{ "{\"ip\":", NULL, KAFKA_BAD_NOT_JSON, "not JSON" },
+	{ "hello", NULL, KAFKA_BAD_NOT_JSON, "not JSON" },
+	{ "[1,2]", NULL, KAFKA_BAD_NOT_JSON, "not a JSON object" },
+	{ "{\"ip\":\"10.0.0.1\",\"ip\":\"10.0.0.2\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}",
+	  NULL, KAFKA_BAD_NOT_JSON, "duplicate" },
+	{ "{\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_MISSING_FIELD, "\"ip\"" },
+	{ "{\"ip\":\"10.0.0.1\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_MISSING_FIELD,
+	  "\"event\"" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"pod\":\"p\"}", NULL, KAFKA_BAD_MISSING_FIELD,
+	  "\"ts_ms\"" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS "}", NULL, KAFKA_BAD_MISSING_FIELD,
+	  "identity" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"\"}", NULL,
+	  KAFKA_BAD_MISSING_FIELD, "identity" },
+	{ "{\"ip\":167772161,\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL,
+	  KAFKA_BAD_INVALID_FIELD, "\"ip\" is not a string" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"move\"," TS ",\"pod\":\"p\"}", NULL,
+	  KAFKA_BAD_INVALID_FIELD, "\"event\"" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"Assign\"," TS ",\"pod\":\"p\"}", NULL,
+	  KAFKA_BAD_INVALID_FIELD, "\"event\"" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":1," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_INVALID_FIELD,
+	  "\"event\"" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":\"1732699999000\",\"pod\":\"p\"}",
+	  NULL, KAFKA_BAD_INVALID_FIELD, "\"ts_ms\" is not an integer" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":1.7327e12,\"pod\":\"p\"}", NULL,
+	  KAFKA_BAD_INVALID_FIELD, "\"ts_ms\" is not an integer" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":7}", NULL,
+	  KAFKA_BAD_INVALID_FIELD, "\"pod\" is not a string" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"unassign\"," TS ",\"app\":null}", NULL,
+	  KAFKA_BAD_INVALID_FIELD, "\"app\" is not a string" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"a\\u0000b\"}", NULL,
+	  KAFKA_BAD_INVALID_FIELD, "NUL" },
+	{ "{\"ip\":\"10.0.0\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_IP,
+	  "10.0.0" },
+	{ "{\"ip\":\"10.0.0.256\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_IP,
+	  "not an address" },
+	{ "{\"ip\":\"fe80::1%eth0\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_IP,
+	  "not an address" },
+	{ "{\"ip\":\"\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_IP,
+	  "not an address" },
+	{ "{\"ip\":\"10.0.0.1/32\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_IP,
+	  "not an address" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":946684799999,\"pod\":\"p\"}", NULL,
+	  KAFKA_BAD_TS, "946684799999" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":-1,\"pod\":\"p\"}", NULL,
+	  KAFKA_BAD_TS, "-1" },
+	/* NOW + 1 h + 1 ms */
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":1732703600001,\"pod\":\"p\"}", NULL,
+	  KAFKA_BAD_TS, "after now + 1 h" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", "10.0.0.2",
+	  KAFKA_BAD_KEY, "10.0.0.2" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", "acct-17",
+	  KAFKA_BAD_KEY, "acct-17" },
+};
+
+static void test_event_rejections(void **state)
+{
+	struct kafka_event ev;
+	char detail[160];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_events) / sizeof(bad_events[0]); i++) {
+		const struct bad_case *c = &bad_events[i];
+		enum kafka_bad got = event(c->json, c->key, &ev, detail);
+
+		if (got != c->want || !strstr(detail, c->detail))
+			fail_msg("case %zu %s: expected %s (\"%s\"), got %s (\"%s\")", i, c->json,
+				 kafka_bad_name(c->want), c->detail, kafka_bad_name(got), detail);
+	}
+}
+
+/* Exactly at the bounds is accepted; a string of 253 bytes too, 254 not. */
+static void test_event_limits(void **state)
+{
+	char json[1024], name[300], detail[160];
+	struct kafka_event ev;
+
+	(void)state;
+	assert_int_equal(KAFKA_OK,
+			 event("{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":946684800000,"
+			       "\"pod\":\"p\"}",
+			       NULL, &ev, detail));
+	assert_int_equal(KAFKA_OK,
+			 event("{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":1732703600000,"
+			       "\"pod\":\"p\"}",
+			       NULL, &ev, detail));
+	memset(name, 'a', KAFKA_STRING_MAX);
+	name[KAFKA_STRING_MAX] = '\0';
+	snprintf(json, sizeof(json),
+		 "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"%s\"}", name);
+	assert_int_equal(KAFKA_OK, event(json, NULL, &ev, detail));
+	assert_int_equal(KAFKA_STRING_MAX, strlen(ev.id.pod));
+	strcat(name, "a");
+	snprintf(json, sizeof(json),
+		 "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"%s\"}", name);
+	assert_int_equal(KAFKA_BAD_INVALID_FIELD, event(json, NULL, &ev, detail));
+	assert_non_null(strstr(detail, "longer than 253"));
+	/* a NULL detail buffer is allowed */
+	assert_int_equal(KAFKA_BAD_NOT_JSON,
+			 kafka_feed_parse_event("x", 1, NULL, 0, NOW, &ev, NULL, 0));
+	assert_int_equal(KAFKA_BAD_NOT_JSON,
+			 kafka_feed_parse_event(NULL, 0, NULL, 0, NOW, &ev, NULL, 0));
+}
+
+static void test_span_valid(void **state)
+{
+	struct kafka_span sp;
+	char detail[160];
+
+	(void)state;
+	assert_int_equal(
+	    KAFKA_OK, span("{\"ip\":\"2001:db8::1\",\"from_ms\":1732699990000,\"to_ms\":"
+			   "1732699995000,\"app\":\"web\",\"namespace\":\"shop\",\"pod\":\"web-1\","
+			   "\"workload\":\"web\",\"node\":\"n2\",\"origin\":\"collector-0\"}",
+			   "2001:db8::1", &sp, detail));
+	assert_memory_equal(ip6, sp.ip, 16);
+	assert_int_equal(1732699990000LL, sp.from_ms);
+	assert_int_equal(1732699995000LL, sp.to_ms);
+	assert_string_equal("web", sp.id.app);
+	assert_string_equal("shop", sp.id.namespace_);
+	assert_string_equal("web-1", sp.id.pod);
+	assert_string_equal("web", sp.id.workload);
+	assert_string_equal("n2", sp.id.node);
+	assert_string_equal("", sp.id.account);
+	assert_string_equal("", sp.id.region);
+	assert_string_equal("", sp.id.zone);
+	assert_string_equal("collector-0", sp.origin);
+}
+
+#define SPAN_TS "\"from_ms\":1732699990000,\"to_ms\":1732699995000"
+
+static const struct bad_case bad_spans[] = {
+	{ "", NULL, KAFKA_BAD_NOT_JSON, "empty" },
+	{ "{", NULL, KAFKA_BAD_NOT_JSON, "not JSON" },
+	{ "\"x\"", NULL, KAFKA_BAD_NOT_JSON, "not a JSON object" },
+	{ "{" SPAN_TS ",\"pod\":\"p\",\"origin\":\"o\"}", NULL, KAFKA_BAD_MISSING_FIELD, "\"ip\"" },
+	{ "{\"ip\":\"10.0.0.1\",\"to_ms\":1732699995000,\"pod\":\"p\",\"origin\":\"o\"}", NULL,
+	  KAFKA_BAD_MISSING_FIELD, "\"from_ms\"" },
+	{ "{\"ip\":\"10.0.0.1\",\"from_ms\":1732699990000,\"pod\":\"p\",\"origin\":\"o\"}", NULL,
+	  KAFKA_BAD_MISSING_FIELD, "\"to_ms\"" },
+	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_MISSING_FIELD,
+	  "\"origin\"" },
+	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"origin\":\"o\"}", NULL, KAFKA_BAD_MISSING_FIELD,
+	  "identity" },
+	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"pod\":\"p\",\"origin\":\"\"}", NULL,
+	  KAFKA_BAD_INVALID_FIELD, "\"origin\" is empty" },
+	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"pod\":\"p\",\"origin\":3}", NULL,
+	  KAFKA_BAD_INVALID_FIELD, "\"origin\" is not a string" },
+	{ "{\"ip\":\"10.0.0.1\",\"from_ms\":\"1\",\"to_ms\":1732699995000,\"pod\":\"p\","
+	  "\"origin\":\"o\"}",
+	  NULL, KAFKA_BAD_INVALID_FIELD, "\"from_ms\" is not an integer" },
+	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"node\":[],\"origin\":\"o\"}", NULL,
+	  KAFKA_BAD_INVALID_FIELD, "\"node\"" },
+	{ "{\"ip\":\"300.0.0.1\"," SPAN_TS ",\"pod\":\"p\",\"origin\":\"o\"}", NULL, KAFKA_BAD_IP,
+	  "300.0.0.1" },
+	{ "{\"ip\":\"10.0.0.1\",\"from_ms\":1732699995000,\"to_ms\":1732699995000,\"pod\":\"p\","
+	  "\"origin\":\"o\"}",
+	  NULL, KAFKA_BAD_TS, "not before" },
+	{ "{\"ip\":\"10.0.0.1\",\"from_ms\":1732699996000,\"to_ms\":1732699995000,\"pod\":\"p\","
+	  "\"origin\":\"o\"}",
+	  NULL, KAFKA_BAD_TS, "not before" },
+	{ "{\"ip\":\"10.0.0.1\",\"from_ms\":0,\"to_ms\":1732699995000,\"pod\":\"p\","
+	  "\"origin\":\"o\"}",
+	  NULL, KAFKA_BAD_TS, "\"from_ms\"" },
+	{ "{\"ip\":\"10.0.0.1\",\"from_ms\":1732699990000,\"to_ms\":9223372036854775807,"
+	  "\"pod\":\"p\",\"origin\":\"o\"}",
+	  NULL, KAFKA_BAD_TS, "\"to_ms\"" },
+	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"pod\":\"p\",\"origin\":\"o\"}", "10.0.0.9",
+	  KAFKA_BAD_KEY, "10.0.0.9" },
+};
+
+static void test_span_rejections(void **state)
+{
+	struct kafka_span sp;
+	char detail[160];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_spans) / sizeof(bad_spans[0]); i++) {
+		const struct bad_case *c = &bad_spans[i];
+		enum kafka_bad got = span(c->json, c->key, &sp, detail);
+
+		if (got != c->want || !strstr(detail, c->detail))
+			fail_msg("case %zu %s: expected %s (\"%s\"), got %s (\"%s\")", i, c->json,
+				 kafka_bad_name(c->want), c->detail, kafka_bad_name(got), detail);
+	}
+}
+
+/* encode -> the exact bytes -> parse: the same span back */
+static void round_trip(const uint8_t ip[16], const struct kafka_ident *id, const char *want_json)
+{
+	struct jsonw *jw = jsonw__new();
+	char text[KAFKA_IP_TEXT_MAX], json[2048], detail[160];
+	struct kafka_span sp;
+	const char *data;
+	size_t len;
+
+	assert_non_null(jw);
+	assert_int_equal(
+	    0, kafka_feed_encode_span(jw, ip, id, 1732699990000LL, 1732699995000LL, "replica-b"));
+	data = jsonw__data(jw, &len);
+	assert_true(len < sizeof(json));
+	memcpy(json, data, len);
+	json[len] = '\0';
+	assert_string_equal(want_json, json);
+	kafka_feed_ip_text(ip, text, sizeof(text));
+	assert_int_equal(KAFKA_OK, kafka_feed_parse_span(data, len, text, strlen(text), NOW, &sp,
+							 detail, sizeof(detail)));
+	assert_memory_equal(ip, sp.ip, 16);
+	assert_int_equal(1732699990000LL, sp.from_ms);
+	assert_int_equal(1732699995000LL, sp.to_ms);
+	assert_string_equal("replica-b", sp.origin);
+	assert_string_equal(id->app ? id->app : "", sp.id.app);
+	assert_string_equal(id->namespace_ ? id->namespace_ : "", sp.id.namespace_);
+	assert_string_equal(id->pod ? id->pod : "", sp.id.pod);
+	assert_string_equal(id->workload ? id->workload : "", sp.id.workload);
+	assert_string_equal(id->node ? id->node : "", sp.id.node);
+	assert_string_equal(id->account ? id->account : "", sp.id.account);
+	assert_string_equal(id->region ? id->region : "", sp.id.region);
+	assert_string_equal(id->zone ? id->zone : "", sp.id.zone);
+	jsonw__free(jw);
+}
+
+static void test_span_round_trip(void **state)
+{
+	struct kafka_ident full = { "web", "shop", "web-1", "web", "n2", "1234", "r1", "z\"1" };
+	struct kafka_ident some = { .pod = "db-0", .namespace_ = "", .zone = "b" };
+
+	(void)state;
+	round_trip(ip4, &full,
+		   "{\"ip\":\"10.1.2.3\",\"from_ms\":1732699990000,\"to_ms\":1732699995000,"
+		   "\"app\":\"web\",\"namespace\":\"shop\",\"pod\":\"web-1\",\"workload\":\"web\","
+		   "\"node\":\"n2\",\"account\":\"1234\",\"region\":\"r1\",\"zone\":\"z\\\"1\","
+		   "\"origin\":\"replica-b\"}");
+	round_trip(ip6, &some,
+		   "{\"ip\":\"2001:db8::1\",\"from_ms\":1732699990000,\"to_ms\":1732699995000,"
+		   "\"pod\":\"db-0\",\"zone\":\"b\",\"origin\":\"replica-b\"}");
+}
+
+static void test_span_encode_rejections(void **state)
+{
+	struct kafka_ident id = { .pod = "p" }, none = { 0 };
+	struct jsonw *jw = jsonw__new();
+	char longname[KAFKA_STRING_MAX + 2];
+	size_t len;
+
+	(void)state;
+	assert_non_null(jw);
+	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &id, 5, 5, "o"));
+	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &id, 6, 5, "o"));
+	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &id, -1, 5, "o"));
+	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &none, 1, 5, "o"));
+	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &id, 1, 5, ""));
+	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &id, 1, 5, NULL));
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	id.app = longname;
+	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &id, 1, 5, "o"));
+	/* nothing written by a refused call */
+	jsonw__data(jw, &len);
+	assert_int_equal(0, len);
+	jsonw__free(jw);
+}
+
+static void test_ip_text(void **state)
+{
+	char buf[KAFKA_IP_TEXT_MAX];
+	uint8_t ip[16];
+
+	(void)state;
+	assert_string_equal("10.1.2.3", kafka_feed_ip_text(ip4, buf, sizeof(buf)));
+	assert_string_equal("2001:db8::1", kafka_feed_ip_text(ip6, buf, sizeof(buf)));
+	assert_int_equal(0, kafka_feed_ip_parse("10.1.2.3", 8, ip));
+	assert_memory_equal(ip4, ip, 16);
+	/* the length bounds the text: "10.1.2.3" cut to "10.1.2." is not an address */
+	assert_int_equal(-EINVAL, kafka_feed_ip_parse("10.1.2.3", 7, ip));
+	assert_int_equal(-EINVAL, kafka_feed_ip_parse("10.1.2.3\0", 9, ip));
+	assert_int_equal(-EINVAL, kafka_feed_ip_parse("", 0, ip));
+	assert_int_equal(0, kafka_feed_ip_parse("2001:DB8:0::1", 13, ip));
+	assert_memory_equal(ip6, ip, 16);
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_string_equal("not_json", kafka_bad_name(KAFKA_BAD_NOT_JSON));
+	assert_string_equal("missing_field", kafka_bad_name(KAFKA_BAD_MISSING_FIELD));
+	assert_string_equal("invalid_field", kafka_bad_name(KAFKA_BAD_INVALID_FIELD));
+	assert_string_equal("bad_ip", kafka_bad_name(KAFKA_BAD_IP));
+	assert_string_equal("ts_range", kafka_bad_name(KAFKA_BAD_TS));
+	assert_string_equal("key_mismatch", kafka_bad_name(KAFKA_BAD_KEY));
+	assert_string_equal("?", kafka_bad_name(KAFKA_BAD__COUNT));
+	assert_string_equal("timed_out", kafka_fail_name(KAFKA_FAIL_TIMED_OUT));
+	assert_string_equal("purged", kafka_fail_name(KAFKA_FAIL_PURGED));
+	assert_string_equal("other", kafka_fail_name(KAFKA_FAIL_OTHER));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_event_assign_v4_all_fields),
+		cmocka_unit_test(test_event_unassign_v6_whoever),
+		cmocka_unit_test(test_event_rejections),
+		cmocka_unit_test(test_event_limits),
+		cmocka_unit_test(test_span_valid),
+		cmocka_unit_test(test_span_rejections),
+		cmocka_unit_test(test_span_round_trip),
+		cmocka_unit_test(test_span_encode_rejections),
+		cmocka_unit_test(test_ip_text),
+		cmocka_unit_test(test_names),
+	};
+
+	log_init("test_kafka_feed", LOG_LEVEL_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
