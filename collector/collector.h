@@ -16,7 +16,9 @@ struct admin;
 struct config_watch;
 struct jsonw;
 struct metrics_writer;
+struct sources;
 struct worker;
+struct admin_args;
 
 struct collector {
 	struct collector_config cfg; /* in force: defaults < file < flags, live keys reloaded */
@@ -26,11 +28,13 @@ struct collector {
 	bool listening; /* every worker started */
 	struct admin *admin;
 	struct config_watch *watch;
+	struct sources *sources; /* attribution; NULL when attribution.enabled is false */
 };
 
 /* admin_callbacks for the collector (collector_metrics.c); ctx is the struct collector. */
 void collector_metrics(void *ctx, struct metrics_writer *w);
 bool collector_ready(void *ctx, char *why, size_t whylen);
 void collector_config_json(void *ctx, struct jsonw *jw);
+int collector_json(void *ctx, const char *path, const struct admin_args *args, struct jsonw *jw);
 
 #endif /* PODFLOW_COLLECTOR_H */

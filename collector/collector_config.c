@@ -28,6 +28,7 @@ static const struct collector_config defaults = {
 	.attribution = true,
 	.max_delay_ns = 30 * S,
 	.retention_ns = 3600 * S,
+	.heartbeat_grace_ns = 20 * S,
 	.max_delayed = 262144,
 	.max_ranges = 4194304,
 	.sonar_topic = "podflow.ip-events",
@@ -81,6 +82,10 @@ static const struct config_key keys[] = {
 	{ "attribution.retention", "retention", CONFIG_DURATION, F(retention_ns), 60 * S,
 	  7 * 24 * 3600 * S, true,
 	  "ownership history kept after it ends; also how far Kafka feeds are replayed at start" },
+	{ "attribution.heartbeat_grace", "heartbeat-grace", CONFIG_DURATION, F(heartbeat_grace_ns),
+	  S, 3600 * S, true,
+	  "how late a sidecar's heartbeat may come (its interval plus retries); past it, an "
+	  "address no heartbeat covered is taken as no sidecar's" },
 	{ "attribution.max_delayed", "max-delayed", CONFIG_U32, F(max_delayed), 1, 1u << 24, false,
 	  "records held back at once; beyond, the oldest go out unattributed (counted)" },
 	{ "attribution.max_ranges", "max-ranges", CONFIG_U32, F(max_ranges), 1024, 1u << 28, false,

@@ -32,6 +32,7 @@ struct collector_config {
 	bool attribution;
 	uint64_t max_delay_ns;
 	uint64_t retention_ns;
+	uint64_t heartbeat_grace_ns;
 	uint32_t max_delayed;
 	uint32_t max_ranges;
 	char *sonar_topic;

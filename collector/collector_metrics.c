@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* The collector's /metrics, /readyz and /config: its counters in Prometheus form. */
 #include <stdio.h>
+#include <string.h>
 
 #include "collector.h"
 #include "config.h"
 #include "metrics.h"
+#include "sources.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -58,9 +60,11 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 			       "Worker threads, each with its own listener.");
 	metrics_writer__u64(w, NULL, c->n_workers);
 	config_source_metrics(&c->src, "podflow_collector", w);
+	if (c->sources)
+		sources__metrics(c->sources, w);
 }
 
-/* Ready once every worker listens (the sources of later issues join this). */
+/* Ready once every worker listens and every attribution feed has caught up. */
 bool collector_ready(void *ctx, char *why, size_t whylen)
 {
 	struct collector *c = ctx;
@@ -69,7 +73,17 @@ bool collector_ready(void *ctx, char *why, size_t whylen)
 		snprintf(why, whylen, "listeners not up yet");
 		return false;
 	}
-	return true;
+	return !c->sources || sources__ready(c->sources, why, whylen);
+}
+
+/* /ownership?ip=ADDR: the ranges attribution holds for one address. */
+int collector_json(void *ctx, const char *path, const struct admin_args *args, struct jsonw *jw)
+{
+	struct collector *c = ctx;
+
+	if (strcmp(path, "/ownership") != 0 || !c->sources)
+		return 404;
+	return sources__ownership(c->sources, args, jw);
 }
 
 void collector_config_json(void *ctx, struct jsonw *jw)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "attribute.h"
 #include "log.h"
 #include "sink.h"
 #include "stats.h"
@@ -20,6 +21,10 @@ struct ingest {
 	struct sink *sink;
 	struct token_file *token; /* the collector's, shared; NULL: no auth */
 	unsigned int worker;
+	struct attributor *attr; /* shared; NULL: no attribution */
+	struct attr_arena *arena;
+	bool *keep, *was_kept; /* per record of the batch in hand */
+	uint32_t cap_keep;
 };
 
 struct ingest *ingest__new(const struct ingest_opts *o, struct stats *stats, char *why, size_t len)
@@ -44,6 +49,11 @@ struct ingest *ingest__new(const struct ingest_opts *o, struct stats *stats, cha
 		goto fail;
 	}
 	in->token = o->token;
+	in->attr = o->attr;
+	if (in->attr && !(in->arena = attr_arena__new())) {
+		snprintf(why, len, "out of memory");
+		goto fail;
+	}
 	return in;
 fail:
 	ingest__free(in);
@@ -57,6 +67,9 @@ void ingest__free(struct ingest *in)
 		return;
 	wire_decoder__free(in->dec);
 	sink__free(in->sink);
+	attr_arena__free(in->arena);
+	free(in->keep);
+	free(in->was_kept);
 	free(in);
 }
 
@@ -130,11 +143,69 @@ static uint64_t decoded_size(const void *body, size_t len, enum wire_encoding en
 	return 0;
 }
 
+/* Room for one flag per record. */
+static int keep_room(struct ingest *in, uint32_t n)
+{
+	bool *k, *w;
+
+	if (n <= in->cap_keep)
+		return 0;
+	k = realloc(in->keep, n * sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	in->keep = k;
+	w = realloc(in->was_kept, n * sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	in->was_kept = w;
+	in->cap_keep = n;
+	return 0;
+}
+
+/*
+ * The batch's heartbeat first (its sender's own IPs, which its records'
+ * peers may name), then a decision for every record: in->keep[i] for those
+ * written now, *held the count of the others.
+ */
+static int attribute(struct ingest *in, struct wire_batch *b, uint32_t *held)
+{
+	int err = keep_room(in, b->n_records ? b->n_records : 1);
+
+	if (err)
+		return err;
+	attributor__heartbeat(in->attr, b);
+	*held = attributor__batch(in->attr, in->arena, b, in->keep);
+	return 0;
+}
+
+/*
+ * After the decided records are written: the undecided go to the delay
+ * queue.  One the attributor cannot take (out of memory) comes back settled
+ * as unattributed and is written here, so none is lost.
+ */
+static int hold(struct ingest *in, struct wire_batch *b, uint32_t held, uint64_t *bytes)
+{
+	uint64_t more = 0;
+	uint32_t taken;
+	int err;
+
+	memcpy(in->was_kept, in->keep, b->n_records * sizeof(bool));
+	taken = attributor__hold(in->attr, b, in->keep);
+	if (taken == held)
+		return 0;
+	for (uint32_t i = 0; i < b->n_records; i++)
+		in->keep[i] = in->keep[i] && !in->was_kept[i];
+	err = sink__write_batch(in->sink, b, in->keep, &more);
+	*bytes += more;
+	return err;
+}
+
 int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *reason, size_t len)
 {
-	const struct wire_batch *b;
+	struct wire_batch *b;
 	enum wire_encoding enc;
-	uint64_t bytes;
+	uint64_t bytes = 0;
+	uint32_t held = 0;
 	int err;
 
 	if (wire_encoding_parse(rq->content_encoding, &enc)) {
@@ -159,7 +230,16 @@ int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *rea
 		snprintf(reason, len, "cannot decode the batch now: %s", strerror(-err));
 		return 503;
 	}
-	err = sink__write_batch(in->sink, b, NULL, &bytes);
+	if (in->attr) {
+		err = attribute(in, b, &held);
+		if (err) {
+			snprintf(reason, len, "cannot attribute the batch now: %s", strerror(-err));
+			return 503;
+		}
+	}
+	err = sink__write_batch(in->sink, b, in->attr ? in->keep : NULL, &bytes);
+	if (!err && held)
+		err = hold(in, b, held, &bytes);
 	if (err) {
 		STATS_ADD(in->stats->write_errors, 1);
 		pr_warn("worker %u: writing %u records to %s failed: %s; answering 503", in->worker,

@@ -10,6 +10,7 @@
 #include "token.h"
 
 struct stats;
+struct attributor;
 
 #define INGEST_PATH	     "/v1/flows"
 #define INGEST_TOKEN_RECHECK (1000ull * 1000 * 1000) /* ns between stat()s of the token file */
@@ -20,6 +21,7 @@ struct ingest_opts {
 	bool null_sink;
 	struct token_file *token; /* shared, borrowed; NULL: no Authorization required */
 	size_t max_decoded;	  /* decoder's cap on a batch's payload, 0 = the wire default */
+	struct attributor *attr;  /* shared, borrowed; NULL: records go out unattributed */
 };
 
 /* A request as the HTTP/2 layer saw it; strings NUL-terminated, NULL when absent. */
@@ -47,8 +49,10 @@ void ingest__free(struct ingest *in);
 int ingest__check_headers(struct ingest *in, const struct ingest_request *rq, uint64_t now_ns,
 			  char *reason, size_t len);
 /*
- * Decodes the body as one batch and writes its records: 204 only once they
- * are in the output file.  Otherwise 400 (malformed, with the decoder's
+ * Decodes the body as one batch, applies its heartbeat, attributes its
+ * records and writes those decided; the undecided are held back by the
+ * attributor (which writes them later).  204 only once every record is
+ * either in the output file or held.  Otherwise 400 (malformed, with the decoder's
  * reason), 413 (payload over the decoder's cap), 415, or 503 (the output
  * could not be written: nothing of the batch was kept).
  */

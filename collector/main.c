@@ -29,6 +29,7 @@
 #include "duration.h"
 #include "listen_addr.h"
 #include "log.h"
+#include "sources.h"
 #include "stats.h"
 #include "timer.h"
 #include "tls.h"
@@ -41,6 +42,8 @@
 
 static const struct config_switch collector_switches[] = {
 	{ "null-sink", "null_sink", "true", "decode and count, write nothing (null_sink: true)" },
+	{ "no-attribution", "attribution.enabled", "false",
+	  "write records at once, unattributed (attribution.enabled: false)" },
 };
 
 static const struct config_cli collector_cli = {
@@ -178,6 +181,8 @@ static void reload(struct collector *c, int t_stats)
 		log_init("podflow-collector", c->cfg.log_level);
 	if (old.stats_interval_ns != c->cfg.stats_interval_ns)
 		timer_arm(t_stats, c->cfg.stats_interval_ns);
+	if (c->sources)
+		sources__reload(c->sources, &c->cfg);
 	config_free(&collector_config_schema, &old);
 }
 
@@ -341,6 +346,13 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	if (cfg->attribution) {
+		c.sources = sources__new(cfg, why, sizeof(why));
+		if (!c.sources) {
+			pr_err("%s", why);
+			goto cleanup;
+		}
+	}
 	/* a peer that resets mid-write is an error return, not a SIGPIPE death */
 	signal(SIGPIPE, SIG_IGN);
 	/* blocked before any thread starts, so only signalfd ever sees them */
@@ -368,7 +380,8 @@ int main(int argc, char **argv)
 			.ingest = { .data_dir = cfg->data_dir,
 				    .worker = n,
 				    .null_sink = cfg->null_sink,
-				    .token = token },
+				    .token = token,
+				    .attr = c.sources ? sources__attributor(c.sources) : NULL },
 		};
 
 		fds[n] = -1; /* the worker owns it now, even if it fails */
@@ -385,6 +398,7 @@ int main(int argc, char **argv)
 		struct admin_callbacks cb = { .metrics = collector_metrics,
 					      .ready = collector_ready,
 					      .config = collector_config_json,
+					      .json = collector_json,
 					      .ctx = &c };
 
 		c.admin = admin__new(cfg->admin, &cb, why, sizeof(why));
@@ -392,6 +406,10 @@ int main(int argc, char **argv)
 			pr_err("%s", why);
 			goto cleanup;
 		}
+	}
+	if (c.sources && sources__start(c.sources, why, sizeof(why))) {
+		pr_err("%s", why);
+		goto stop;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		err = worker__start(workers[i]);
@@ -409,7 +427,8 @@ int main(int argc, char **argv)
 		n, cfg->token_file ? "bearer token required" : "no auth", cfg->data_dir,
 		cfg->null_sink ? ", null sink: nothing written" : "");
 	if (c.admin)
-		pr_info("admin endpoint on %s (port %u): /metrics /healthz /readyz /config",
+		pr_info("admin endpoint on %s (port %u): /metrics /healthz /readyz /config "
+			"/ownership?ip=",
 			cfg->admin, admin__port(c.admin));
 
 	err = wait_loop(&c, sfd, died_fd);
@@ -426,6 +445,8 @@ cleanup:
 	admin__free(c.admin);
 	for (uint32_t i = 0; i < n; i++)
 		worker__free(workers[i]);
+	/* after the workers: what attribution still holds is decided and written last */
+	sources__free(c.sources);
 	SSL_CTX_free(ssl_ctx);
 	token_file__free(token);
 	if (died_fd >= 0)

@@ -99,6 +99,7 @@ struct own_store {
 	uint64_t bmask; /* buckets - 1 */
 	uint64_t n_idents;
 	int64_t watermark[OWN__COUNT];
+	int64_t hb_floor;     /* no heartbeat is still to come for times up to here */
 	struct span *scratch; /* new pieces of one span insertion */
 	size_t scratch_cap;
 	uint64_t heap; /* every allocation held, as the allocator counts it */
@@ -566,6 +567,7 @@ struct own_store *own_store__new(const struct own_limits *lim)
 	st->max_ranges = lim && lim->max_ranges ? lim->max_ranges : OWN_DEFAULT_MAX_RANGES;
 	for (int s = 0; s < OWN__COUNT; s++)
 		st->watermark[s] = OWN_FOREVER;
+	st->hb_floor = INT64_MIN;
 	st->mask = OWN_TABLE_MIN - 1;
 	st->slots = st_alloc(st, OWN_TABLE_MIN * sizeof(*st->slots), true);
 	st->bmask = OWN_TABLE_MIN - 1;
@@ -606,6 +608,11 @@ void own_set_watermark(struct own_store *st, enum own_source src, int64_t t_ms)
 {
 	if ((unsigned)src < OWN__COUNT)
 		st->watermark[src] = t_ms;
+}
+
+void own_set_heartbeat_floor(struct own_store *st, int64_t t_ms)
+{
+	st->hb_floor = t_ms;
 }
 
 int64_t own_watermark(const struct own_store *st, enum own_source src)
@@ -1096,8 +1103,17 @@ enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], in
 	out->id = NULL;
 	out->source = OWN_HEARTBEAT;
 	out->conflict = false;
-	if (!r)
-		return OWN_WAIT; /* no heartbeat span at all: pending for heartbeats */
+	if (!r) {
+		/* nobody said anything: certain only once every source is complete to t */
+		int64_t wm = st->watermark[OWN_HEARTBEAT] < st->hb_floor
+				 ? st->watermark[OWN_HEARTBEAT]
+				 : st->hb_floor;
+
+		for (int src = OWN_KUBE; src < OWN__COUNT; src++)
+			if (st->watermark[src] < wm)
+				wm = st->watermark[src];
+		return t_ms > wm ? OWN_WAIT : OWN_NONE;
+	}
 	s = (const struct span *)r->payload;
 	e = (const struct event *)(s + rec_spans_total(r));
 	for (int src = 0; src < OWN__COUNT; src++) {
@@ -1112,6 +1128,8 @@ enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], in
 			 */
 			int64_t own = ns ? s[ns - 1].to - 1 : INT64_MIN;
 
+			if (own < st->hb_floor)
+				own = st->hb_floor;
 			if (own < wm)
 				wm = own;
 		}

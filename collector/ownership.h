@@ -92,6 +92,14 @@ int own_unassign(struct own_store *st, enum own_source src, const uint8_t ip[16]
  * first heartbeat may still come) -- the caller's delay bound ends the wait.
  */
 void own_set_watermark(struct own_store *st, enum own_source src, int64_t t_ms);
+/*
+ * Heartbeats for times up to t_ms that have not come will not come (every
+ * sidecar reports each interval; the collector sets now - its grace): an
+ * address's heartbeat view is complete up to max(its latest span's to - 1,
+ * this), still capped by the heartbeat watermark.  Default INT64_MIN: an
+ * address with no span stays pending until the caller's delay bound.
+ */
+void own_set_heartbeat_floor(struct own_store *st, int64_t t_ms);
 int64_t own_watermark(const struct own_store *st, enum own_source src);
 
 enum own_verdict {

@@ -1284,7 +1284,7 @@ static int parse(struct wire_decoder *d, const uint8_t *p, size_t len)
 }
 
 int wire_decoder__decode(struct wire_decoder *d, const void *body, size_t len,
-			 enum wire_encoding enc, const struct wire_batch **out)
+			 enum wire_encoding enc, struct wire_batch **out)
 {
 	const uint8_t *p = body;
 	size_t n = len;

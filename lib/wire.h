@@ -134,7 +134,8 @@ struct wire_decoder *wire_decoder__new(size_t max_decoded);
 void wire_decoder__free(struct wire_decoder *d);
 
 /*
- * Decodes one body.  On success *out is valid until the next call on `d`.
+ * Decodes one body.  On success *out is valid until the next call on `d`;
+ * the caller may change its records (the collector names their remote side).
  * Returns 0 or:
  *   -ENOTSUP          encoding not supported                 (HTTP 415)
  *   -EMSGSIZE         payload over max_decoded               (HTTP 413)
@@ -147,7 +148,7 @@ void wire_decoder__free(struct wire_decoder *d);
  * against the remaining input first, require.
  */
 int wire_decoder__decode(struct wire_decoder *d, const void *body, size_t len,
-			 enum wire_encoding enc, const struct wire_batch **out);
+			 enum wire_encoding enc, struct wire_batch **out);
 const char *wire_decoder__error(const struct wire_decoder *d);
 
 #endif /* PODFLOW_WIRE_H */

@@ -221,7 +221,7 @@ static void round_trip(const struct wire_batch *b)
 		.n_ips = b->n_ips,
 		.ips = b->ips,
 	};
-	const struct wire_batch *c;
+	struct wire_batch *c;
 	const void *body;
 	size_t len;
 	int rc;
@@ -256,7 +256,7 @@ static void round_trip(const struct wire_batch *b)
 
 static void one(const uint8_t *data, size_t size, enum wire_encoding e)
 {
-	const struct wire_batch *b;
+	struct wire_batch *b;
 	int rc = wire_decoder__decode(dec, data, size, e, &b);
 
 	if (rc) {

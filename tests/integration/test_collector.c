@@ -37,9 +37,11 @@ static int make_dir(char *buf, size_t len, const char *name)
 /* Starts the collector on 127.0.0.1, an ephemeral port, `data` as --data-dir, plus `extra`. */
 static int start(struct sidecar *p, uint16_t *port, const char *data, const char *const *extra)
 {
-	const char *args[40] = { "--listen",  "127.0.0.1:0", "--data-dir",	 data,
-				 "--workers", "2",	     "--stats-interval", "0" };
-	int n = 8;
+	const char *args[40] = { "--listen", "127.0.0.1:0", "--data-dir", data, "--workers", "2",
+				 "--stats-interval", "0",
+				 /* the ingest path alone: test_attribution.c covers the rest */
+				 "--no-attribution" };
+	int n = 9;
 
 	for (int i = 0; extra && extra[i] && n < 38; i++)
 		args[n++] = extra[i];

@@ -256,7 +256,11 @@ static int export_exact(const char *scheme, const char *const *collector_extra,
 		ASSERT_STR("local_app", "web", rec_str(r, "local_app"));
 		ASSERT_STR("container_id", CONTAINER_ID, rec_str(r, "container_id"));
 		ASSERT_STR("comm", "pf-client", rec_str(r, "comm"));
-		ASSERT_STR("remote_source", "unattributed", rec_str(r, "remote_source"));
+		/* a loopback peer is inside the sender's own network namespace: itself */
+		ASSERT_STR("remote_source", "heartbeat", rec_str(r, "remote_source"));
+		ASSERT_STR("remote_pod", "web-7d9f8b6c5-x2x4z", rec_str(r, "remote_pod"));
+		ASSERT_STR("remote_namespace", "shop", rec_str(r, "remote_namespace"));
+		ASSERT_STR("remote_app", "web", rec_str(r, "remote_app"));
 	}
 	{
 		double secs = 0;

@@ -556,7 +556,7 @@ static void test_watermarks(void **state)
 static void test_heartbeat_watermark(void **state)
 {
 	struct own_store *st = store(0);
-	uint8_t ip[16], ip2[16], ip3[16], ip4[16];
+	uint8_t ip[16], ip2[16], ip3[16], ip4[16], ip5[16];
 
 	(void)state;
 	v4(ip, 10, 0, 7, 1);
@@ -597,6 +597,22 @@ static void test_heartbeat_watermark(void **state)
 	NONE(st, ip4, 20);
 	CONFLICT(st, ip4, 99, HB);
 	WAIT(st, ip4, 100);
+
+	/* the heartbeat floor: no heartbeat is still to come for times up to it */
+	own_set_heartbeat_floor(st, 1000);
+	NONE(st, ip, 500);  /* past its latest span, before the floor */
+	WAIT(st, ip, 1001); /* past the floor: it may still come */
+	NONE(st, ip2, 150); /* no span at all, kube certain */
+	NONE(st, ip4, 100);
+	v4(ip5, 10, 0, 7, 5); /* never heard of */
+	NONE(st, ip5, 1000);
+	WAIT(st, ip5, 1001);
+	own_set_watermark(st, KUBE, 900); /* another source still behind */
+	WAIT(st, ip5, 950);
+	NONE(st, ip5, 900);
+	own_set_watermark(st, HB, 800); /* and the heartbeat watermark still caps it */
+	WAIT(st, ip, 850);
+	WAIT(st, ip5, 850);
 	own_store__free(st);
 }
 

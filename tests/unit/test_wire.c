@@ -204,7 +204,7 @@ static uint8_t *encode(enum wire_encoding enc, const struct wire_header *h,
 static const struct wire_batch *decode_ok(struct wire_decoder *d, const void *body, size_t len,
 					  enum wire_encoding enc)
 {
-	const struct wire_batch *b = NULL;
+	struct wire_batch *b = NULL;
 	int rc = wire_decoder__decode(d, body, len, enc, &b);
 
 	if (rc) {
@@ -220,7 +220,7 @@ static const struct wire_batch *decode_ok(struct wire_decoder *d, const void *bo
 static void expect_error(struct wire_decoder *d, const void *body, size_t len,
 			 enum wire_encoding enc, int want, const char *substr)
 {
-	const struct wire_batch *b = (const void *)d;
+	struct wire_batch *b = (void *)d;
 	int rc = wire_decoder__decode(d, body, len, enc, &b);
 	const char *msg = wire_decoder__error(d);
 
@@ -863,7 +863,7 @@ static void test_bit_flips(void **state)
 
 		decode_ok(d, body, len, encodings[e]);
 		for (size_t bit = 0; bit < len * 8; bit++) {
-			const struct wire_batch *b;
+			struct wire_batch *b;
 			int rc;
 
 			body[bit / 8] ^= (uint8_t)(1u << (bit % 8));

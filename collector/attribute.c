@@ -1,0 +1,860 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Attribution: names each record's remote side by who owned its IP at the record's time. */
+#define _GNU_SOURCE
+#include "attribute.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "flow.h"
+#include "jsonw.h"
+#include "log.h"
+#include "metrics.h"
+#include "sink.h"
+#include "wire.h"
+
+#define TICK_MS	       250   /* retries of held-back records, watermarks refreshed */
+#define PRUNE_EVERY_MS 10000 /* retention */
+#define SWEEP_CHUNK    1024  /* records decided per hold of the store's read lock */
+
+/* What a batch's held-back records share: the sender, copied (the batch's memory is reused). */
+struct sender {
+	unsigned int refs; /* under the queue lock */
+	struct flow_identity id;
+	char *strings;
+};
+
+struct delayed {
+	struct flow_record rec; /* rec.local -> sender->id; rec.container owned */
+	struct sender *sender;
+	int64_t arrived_ms;
+	int64_t deadline_ms;
+};
+
+/* Copies of the identities a batch's decided records point at. */
+struct attr_arena {
+	struct flow_identity *ids;
+	const struct own_identity **keys; /* the store's pointer each copy was made from */
+	uint32_t n, cap;
+	char *strings;
+	size_t used, size;
+};
+
+struct attributor {
+	struct attr_opts o;
+	pthread_rwlock_t lock; /* the store: lookups read, evidence writes */
+	struct own_store *store;
+
+	pthread_mutex_t qlock; /* the delay queue and the evicted list */
+	pthread_cond_t wake;
+	struct delayed *q; /* ring of max_delayed */
+	uint32_t q_head, q_len;
+	struct delayed *evicted; /* pushed out early: written as unattributed next tick */
+	uint32_t n_evicted, cap_evicted;
+	bool stop, started;
+	pthread_t thread;
+
+	struct sink *late;	 /* the attributor thread's output */
+	struct flow_record *out; /* records decided in a sweep, written after it */
+	struct delayed *outd;
+	uint32_t cap_out;
+
+	int64_t max_delay_ms, retention_ms, grace_ms; /* live: atomics */
+	struct attr_stats st;			      /* atomics */
+	struct metrics_histogram delay_hist;
+};
+
+#define ADD(field, n) __atomic_fetch_add(&(field), (uint64_t)(n), __ATOMIC_RELAXED)
+#define LOAD(field)   __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the identities decided records carry --------------------------------- */
+
+struct attr_arena *attr_arena__new(void)
+{
+	return calloc(1, sizeof(struct attr_arena));
+}
+
+void attr_arena__free(struct attr_arena *ar)
+{
+	if (!ar)
+		return;
+	free(ar->ids);
+	free(ar->keys);
+	free(ar->strings);
+	free(ar);
+}
+
+static void arena_reset(struct attr_arena *ar)
+{
+	ar->n = 0;
+	ar->used = 0;
+}
+
+/*
+ * Reserves room for `n` identities of up to five OWN_STRING_MAX strings
+ * each before any is copied, so copies never move (pointers into
+ * `strings` stay valid for the batch).
+ */
+static int arena_reserve(struct attr_arena *ar, uint32_t n)
+{
+	size_t bytes = (size_t)n * 5 * (OWN_STRING_MAX + 1);
+
+	if (n > ar->cap) {
+		struct flow_identity *ids = realloc(ar->ids, n * sizeof(*ids));
+		const struct own_identity **keys;
+
+		if (!ids)
+			return -ENOMEM;
+		ar->ids = ids;
+		keys = realloc(ar->keys, n * sizeof(*keys));
+		if (!keys)
+			return -ENOMEM;
+		ar->keys = keys;
+		ar->cap = n;
+	}
+	if (bytes > ar->size) {
+		char *s = realloc(ar->strings, bytes);
+
+		if (!s)
+			return -ENOMEM;
+		ar->strings = s;
+		ar->size = bytes;
+	}
+	return 0;
+}
+
+static const char *arena_str(struct attr_arena *ar, const char *s)
+{
+	size_t n = s ? strnlen(s, OWN_STRING_MAX) : 0;
+	char *p = ar->strings + ar->used;
+
+	memcpy(p, s ? s : "", n);
+	p[n] = '\0';
+	ar->used += n + 1;
+	return p;
+}
+
+/* The copy of `id` (one per distinct identity in the batch; the store interns them). */
+static const struct flow_identity *arena_identity(struct attr_arena *ar,
+						  const struct own_identity *id)
+{
+	struct flow_identity *f;
+
+	for (uint32_t i = ar->n; i-- > 0;)
+		if (ar->keys[i] == id)
+			return &ar->ids[i];
+	f = &ar->ids[ar->n];
+	ar->keys[ar->n++] = id;
+	f->app = arena_str(ar, id->app);
+	f->namespace = arena_str(ar, id->namespace_);
+	f->pod = arena_str(ar, id->pod);
+	f->node = arena_str(ar, id->node);
+	f->workload = arena_str(ar, id->workload);
+	return f;
+}
+
+/* ---- deciding -------------------------------------------------------------- */
+
+enum decision {
+	DECIDED,
+	UNDECIDED, /* wait for evidence */
+	NOBODY,	   /* certainly nobody known: unattributed now */
+	CONFLICT,
+	CHANGED,
+};
+
+static bool is_loopback(const uint8_t a[16])
+{
+	static const uint8_t v6[16] = { [15] = 1 };
+
+	if (flow_addr_is_v4mapped(a))
+		return a[12] == 127;
+	return memcmp(a, v6, 16) == 0;
+}
+
+/*
+ * Who owned the remote address over the whole record: at its first and at
+ * its last millisecond, the same owner, or the record spans a change and
+ * cannot be given to either.  Under the store's read lock.
+ */
+static enum decision decide(const struct attributor *a, const struct flow_record *r,
+			    struct own_answer *ans)
+{
+	int64_t t0 = (int64_t)r->start_ms;
+	int64_t t1 = r->end_ms > r->start_ms ? (int64_t)r->end_ms - 1 : t0;
+	struct own_answer a1;
+	enum own_verdict v0, v1;
+
+	v0 = own_lookup(a->store, r->remote_addr, t0, ans);
+	if (v0 == OWN_WAIT)
+		return UNDECIDED;
+	v1 = t1 == t0 ? v0 : own_lookup(a->store, r->remote_addr, t1, &a1);
+	if (t1 == t0)
+		a1 = *ans;
+	if (v1 == OWN_WAIT)
+		return UNDECIDED;
+	if (v0 == OWN_FOUND && v1 == OWN_FOUND) {
+		/* identities are interned: the same owner is the same pointer */
+		if (ans->id != a1.id)
+			return CHANGED;
+		/* the weaker of two sources that agree is the honest one to name */
+		if (a1.source > ans->source)
+			ans->source = a1.source;
+		return DECIDED;
+	}
+	if (v0 == OWN_FOUND || v1 == OWN_FOUND)
+		return CHANGED;
+	return ans->conflict || a1.conflict ? CONFLICT : NOBODY;
+}
+
+static enum flow_remote_source flow_source(enum own_source s)
+{
+	switch (s) {
+	case OWN_HEARTBEAT:
+		return FLOW_SOURCE_HEARTBEAT;
+	case OWN_KUBE:
+		return FLOW_SOURCE_KUBE;
+	case OWN_SONAR:
+	case OWN__COUNT:
+		break;
+	}
+	return FLOW_SOURCE_SONAR;
+}
+
+/* Counts a final decision and sets the record's remote side. */
+static void settle(struct attributor *a, struct flow_record *r, enum decision d,
+		   const struct own_answer *ans, const struct flow_identity *remote)
+{
+	switch (d) {
+	case DECIDED:
+		r->remote = remote;
+		r->remote_source = flow_source(ans->source);
+		ADD(a->st.decided[ans->source], 1);
+		return;
+	case CONFLICT:
+		ADD(a->st.unattributed_conflict, 1);
+		break;
+	case CHANGED:
+		ADD(a->st.unattributed_changed, 1);
+		break;
+	case NOBODY:
+	case UNDECIDED:
+		ADD(a->st.unattributed_none, 1);
+		break;
+	}
+	r->remote = NULL;
+	r->remote_source = FLOW_SOURCE_UNATTRIBUTED;
+}
+
+/* ---- the delay queue ------------------------------------------------------- */
+
+static void sender_put(struct sender *s)
+{
+	if (s && --s->refs == 0) {
+		free(s->strings);
+		free(s);
+	}
+}
+
+static struct sender *sender_new(const struct flow_identity *id)
+{
+	const char *f[5] = { id->app, id->namespace, id->pod, id->node, id->workload };
+	struct sender *s = calloc(1, sizeof(*s));
+	size_t len = 0, at = 0;
+	const char **dst[5];
+
+	if (!s)
+		return NULL;
+	for (int i = 0; i < 5; i++)
+		len += (f[i] ? strlen(f[i]) : 0) + 1;
+	s->strings = malloc(len);
+	if (!s->strings) {
+		free(s);
+		return NULL;
+	}
+	dst[0] = &s->id.app;
+	dst[1] = &s->id.namespace;
+	dst[2] = &s->id.pod;
+	dst[3] = &s->id.node;
+	dst[4] = &s->id.workload;
+	for (int i = 0; i < 5; i++) {
+		size_t n = f[i] ? strlen(f[i]) : 0;
+
+		memcpy(s->strings + at, f[i] ? f[i] : "", n);
+		s->strings[at + n] = '\0';
+		*dst[i] = s->strings + at;
+		at += n + 1;
+	}
+	return s;
+}
+
+static void delayed_release(struct delayed *d)
+{
+	free((char *)d->rec.container);
+	d->rec.container = NULL;
+	sender_put(d->sender);
+	d->sender = NULL;
+}
+
+/* Under qlock: room for one more evicted record. */
+static int evicted_room(struct attributor *a)
+{
+	if (a->n_evicted < a->cap_evicted)
+		return 0;
+	uint32_t cap = a->cap_evicted ? a->cap_evicted * 2 : 1024;
+	struct delayed *e = realloc(a->evicted, cap * sizeof(*e));
+
+	if (!e)
+		return -ENOMEM;
+	a->evicted = e;
+	a->cap_evicted = cap;
+	return 0;
+}
+
+/* Under qlock: appends, pushing the oldest out when full.  0 or -ENOMEM. */
+static int enqueue(struct attributor *a, const struct delayed *d)
+{
+	uint32_t cap = a->o.max_delayed;
+
+	if (a->q_len == cap) {
+		/* oldest first: it has waited longest and its evidence is least likely to come */
+		if (evicted_room(a))
+			return -ENOMEM;
+		a->evicted[a->n_evicted++] = a->q[a->q_head];
+		a->q_head = (a->q_head + 1) % cap;
+		a->q_len--;
+	}
+	a->q[(a->q_head + a->q_len) % cap] = *d;
+	a->q_len++;
+	return 0;
+}
+
+uint32_t attributor__batch(struct attributor *a, struct attr_arena *ar, struct wire_batch *b,
+			   bool *keep)
+{
+	uint32_t held = 0;
+
+	arena_reset(ar);
+	if (arena_reserve(ar, b->n_records + 1)) {
+		/* cannot copy identities: decide nothing rather than guess */
+		for (uint32_t i = 0; i < b->n_records; i++) {
+			keep[i] = true;
+			settle(a, &b->records[i], NOBODY, NULL, NULL);
+		}
+		return 0;
+	}
+	pthread_rwlock_rdlock(&a->lock);
+	for (uint32_t i = 0; i < b->n_records; i++) {
+		struct flow_record *r = &b->records[i];
+		struct own_answer ans = { 0 };
+		enum decision d;
+
+		keep[i] = true;
+		if (is_loopback(r->remote_addr)) {
+			/* inside the pod's own network namespace: the sender is the remote side */
+			r->remote = &b->sender;
+			r->remote_source = FLOW_SOURCE_HEARTBEAT;
+			ADD(a->st.decided[OWN_HEARTBEAT], 1);
+			continue;
+		}
+		d = decide(a, r, &ans);
+		if (d != UNDECIDED) {
+			settle(a, r, d, &ans, d == DECIDED ? arena_identity(ar, ans.id) : NULL);
+			continue;
+		}
+		keep[i] = false;
+		held++;
+	}
+	pthread_rwlock_unlock(&a->lock);
+	return held;
+}
+
+uint32_t attributor__hold(struct attributor *a, struct wire_batch *b, bool *keep)
+{
+	int64_t now = now_ms(), max_delay = LOAD(a->max_delay_ms);
+	struct sender *sender = sender_new(&b->sender);
+	uint32_t held = 0;
+
+	pthread_mutex_lock(&a->qlock);
+	for (uint32_t i = 0; i < b->n_records; i++) {
+		const struct flow_record *r = &b->records[i];
+		struct delayed d = { 0 };
+
+		if (keep[i])
+			continue;
+		d.rec = *r;
+		d.rec.container = r->container ? strdup(r->container) : NULL;
+		d.rec.local = sender ? &sender->id : NULL;
+		d.sender = sender;
+		d.arrived_ms = now;
+		d.deadline_ms = now + max_delay;
+		if (!sender || (r->container && !d.rec.container) || enqueue(a, &d)) {
+			/* out of memory: the caller writes it now, unattributed, rather than lose it */
+			free((char *)d.rec.container);
+			keep[i] = true;
+			settle(a, &b->records[i], NOBODY, NULL, NULL);
+			continue;
+		}
+		sender->refs++;
+		held++;
+	}
+	if (sender && !sender->refs) {
+		free(sender->strings);
+		free(sender);
+	}
+	ADD(a->st.delayed_total, held);
+	pthread_mutex_unlock(&a->qlock);
+	return held;
+}
+
+/* ---- evidence -------------------------------------------------------------- */
+
+static void to_own(const struct flow_identity *f, struct own_identity *o)
+{
+	*o = (struct own_identity){ .app = f->app,
+				    .namespace_ = f->namespace,
+				    .pod = f->pod,
+				    .workload = f->workload,
+				    .node = f->node };
+}
+
+void attributor__heartbeat(struct attributor *a, const struct wire_batch *b)
+{
+	struct own_identity id;
+
+	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
+		return;
+	to_own(&b->sender, &id);
+	pthread_rwlock_wrlock(&a->lock);
+	for (uint32_t i = 0; i < b->n_ips; i++)
+		own_span(a->store, OWN_HEARTBEAT, b->ips[i], &id, (int64_t)b->span_start_ms,
+			 (int64_t)b->span_end_ms);
+	pthread_rwlock_unlock(&a->lock);
+	ADD(a->st.heartbeats, b->n_ips);
+	if (a->o.publish)
+		for (uint32_t i = 0; i < b->n_ips; i++)
+			a->o.publish(a->o.publish_ctx, b->ips[i], &id, (int64_t)b->span_start_ms,
+				     (int64_t)b->span_end_ms);
+}
+
+void attributor__assign(struct attributor *a, enum own_source src, const uint8_t ip[16],
+			const struct own_identity *id, int64_t t_ms)
+{
+	pthread_rwlock_wrlock(&a->lock);
+	own_assign(a->store, src, ip, id, t_ms);
+	pthread_rwlock_unlock(&a->lock);
+}
+
+void attributor__unassign(struct attributor *a, enum own_source src, const uint8_t ip[16],
+			  const struct own_identity *id, int64_t t_ms)
+{
+	pthread_rwlock_wrlock(&a->lock);
+	own_unassign(a->store, src, ip, id, t_ms);
+	pthread_rwlock_unlock(&a->lock);
+}
+
+void attributor__span(struct attributor *a, enum own_source src, const uint8_t ip[16],
+		      const struct own_identity *id, int64_t from_ms, int64_t to_ms)
+{
+	pthread_rwlock_wrlock(&a->lock);
+	own_span(a->store, src, ip, id, from_ms, to_ms);
+	pthread_rwlock_unlock(&a->lock);
+}
+
+/* ---- the attributor's thread ---------------------------------------------- */
+
+static int out_room(struct attributor *a, uint32_t n)
+{
+	if (n <= a->cap_out)
+		return 0;
+	struct flow_record *o = realloc(a->out, n * sizeof(*o));
+
+	if (!o)
+		return -ENOMEM;
+	a->out = o;
+	struct delayed *od = realloc(a->outd, n * sizeof(*od));
+
+	if (!od)
+		return -ENOMEM;
+	a->outd = od;
+	a->cap_out = n;
+	return 0;
+}
+
+/*
+ * Writes the records settled in a sweep (a->out[0..n)), then releases what
+ * they held (a->outd[0..n)).  Their remote identities point into `ar`.
+ */
+static void write_out(struct attributor *a, uint32_t n)
+{
+	struct wire_batch b = { .n_records = n, .records = a->out };
+	uint64_t bytes;
+	int err;
+
+	if (!n)
+		return;
+	err = sink__write_batch(a->late, &b, NULL, &bytes);
+	if (err) {
+		ADD(a->st.late_write_errors, n);
+		pr_warn("attribution: writing %u records decided late to %s failed: %s; they are "
+			"lost",
+			n, sink__path(a->late), strerror(-err));
+	} else {
+		ADD(a->st.late_written, n);
+	}
+	pthread_mutex_lock(&a->qlock);
+	for (uint32_t i = 0; i < n; i++)
+		delayed_release(&a->outd[i]);
+	pthread_mutex_unlock(&a->qlock);
+}
+
+/*
+ * One pass over the held-back records: decided ones (and those past their
+ * deadline, or all when `final`) go out; the rest keep their place.
+ */
+static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
+{
+	int64_t now = now_ms();
+	uint32_t n_out = 0, kept = 0, len, cap = a->o.max_delayed;
+
+	pthread_mutex_lock(&a->qlock);
+	len = a->q_len;
+	/* the evicted first: they are the oldest */
+	if (out_room(a, len + a->n_evicted) || arena_reserve(ar, len + a->n_evicted)) {
+		pthread_mutex_unlock(&a->qlock);
+		pr_warn("attribution: out of memory sweeping %u held-back records", len);
+		return;
+	}
+	arena_reset(ar);
+	for (uint32_t i = 0; i < a->n_evicted; i++) {
+		a->outd[n_out] = a->evicted[i];
+		a->out[n_out] = a->evicted[i].rec;
+		settle(a, &a->out[n_out], NOBODY, NULL, NULL);
+		/* settle counted it as none: it is an eviction */
+		ADD(a->st.unattributed_none, (uint64_t)-1);
+		ADD(a->st.unattributed_evicted, 1);
+		n_out++;
+	}
+	a->n_evicted = 0;
+	for (uint32_t base = 0; base < len; base += SWEEP_CHUNK) {
+		uint32_t end = base + SWEEP_CHUNK < len ? base + SWEEP_CHUNK : len;
+
+		pthread_rwlock_rdlock(&a->lock);
+		for (uint32_t i = base; i < end; i++) {
+			struct delayed *d = &a->q[(a->q_head + i) % cap];
+			struct own_answer ans = { 0 };
+			enum decision dec = decide(a, &d->rec, &ans);
+
+			if (dec == UNDECIDED && !final && now < d->deadline_ms) {
+				a->q[(a->q_head + kept++) % cap] = *d;
+				continue;
+			}
+			a->outd[n_out] = *d;
+			a->out[n_out] = d->rec;
+			if (dec == UNDECIDED) {
+				ADD(a->st.unattributed_expired, 1);
+				a->out[n_out].remote = NULL;
+				a->out[n_out].remote_source = FLOW_SOURCE_UNATTRIBUTED;
+			} else {
+				settle(a, &a->out[n_out], dec, &ans,
+				       dec == DECIDED ? arena_identity(ar, ans.id) : NULL);
+			}
+			metrics_histogram_observe(&a->delay_hist,
+						  (uint64_t)(now - d->arrived_ms) * 1000000);
+			n_out++;
+		}
+		pthread_rwlock_unlock(&a->lock);
+	}
+	a->q_len = kept;
+	pthread_mutex_unlock(&a->qlock);
+	write_out(a, n_out);
+	ADD(a->st.sweeps, 1);
+}
+
+static void refresh_watermarks(struct attributor *a)
+{
+	pthread_rwlock_wrlock(&a->lock);
+	own_set_heartbeat_floor(a->store, now_ms() - LOAD(a->grace_ms));
+	pthread_rwlock_unlock(&a->lock);
+	for (int s = 0; s < OWN__COUNT; s++) {
+		int64_t w;
+
+		if (!a->o.watermark[s])
+			continue;
+		w = a->o.watermark[s](a->o.watermark_ctx[s]);
+		pthread_rwlock_wrlock(&a->lock);
+		own_set_watermark(a->store, (enum own_source)s, w);
+		pthread_rwlock_unlock(&a->lock);
+	}
+}
+
+static void *run(void *arg)
+{
+	struct attributor *a = arg;
+	struct attr_arena *ar = attr_arena__new();
+	int64_t next_prune = now_ms() + PRUNE_EVERY_MS;
+
+	if (!ar) {
+		pr_warn("attribution: out of memory: held-back records are decided at exit only");
+		return NULL;
+	}
+	pthread_mutex_lock(&a->qlock);
+	while (!a->stop) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += TICK_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&a->wake, &a->qlock, &until);
+		if (a->stop)
+			break;
+		pthread_mutex_unlock(&a->qlock);
+		refresh_watermarks(a);
+		sweep(a, ar, false);
+		if (now_ms() >= next_prune) {
+			pthread_rwlock_wrlock(&a->lock);
+			own_prune(a->store, now_ms() - LOAD(a->retention_ms));
+			pthread_rwlock_unlock(&a->lock);
+			next_prune = now_ms() + PRUNE_EVERY_MS;
+		}
+		pthread_mutex_lock(&a->qlock);
+	}
+	pthread_mutex_unlock(&a->qlock);
+	attr_arena__free(ar);
+	return NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+struct attributor *attributor__new(const struct attr_opts *o, char *why, size_t len)
+{
+	static const double bounds[] = { 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120 };
+	struct own_limits lim = { .max_ranges = o->max_ranges };
+	struct attributor *a = calloc(1, sizeof(*a));
+	int err = ENOMEM;
+
+	if (!a)
+		goto fail_msg;
+	a->o = *o;
+	if (!a->o.max_delayed)
+		a->o.max_delayed = 1;
+	a->max_delay_ms = o->max_delay_ms;
+	a->retention_ms = o->retention_ms;
+	a->grace_ms = o->heartbeat_grace_ms;
+	pthread_rwlock_init(&a->lock, NULL);
+	pthread_mutex_init(&a->qlock, NULL);
+	pthread_cond_init(&a->wake, NULL);
+	metrics_histogram_init(&a->delay_hist, bounds, sizeof(bounds) / sizeof(bounds[0]));
+	a->store = own_store__new(&lim);
+	a->q = calloc(a->o.max_delayed, sizeof(*a->q));
+	if (!a->store || !a->q)
+		goto fail_msg;
+	for (int s = 0; s < OWN__COUNT; s++)
+		if (o->watermark[s])
+			own_set_watermark(a->store, (enum own_source)s, 0);
+	a->late = sink__new_named(o->data_dir, "flows-late.jsonl", o->null_sink, why, len);
+	if (!a->late) {
+		err = errno;
+		goto fail;
+	}
+	return a;
+fail_msg:
+	snprintf(why, len, "attribution: out of memory");
+fail:
+	if (a) {
+		own_store__free(a->store);
+		free(a->q);
+		free(a);
+	}
+	errno = err;
+	return NULL;
+}
+
+int attributor__start(struct attributor *a)
+{
+	int err = pthread_create(&a->thread, NULL, run, a);
+
+	if (err)
+		return -err;
+	a->started = true;
+	return 0;
+}
+
+void attributor__free(struct attributor *a)
+{
+	struct attr_arena *ar;
+
+	if (!a)
+		return;
+	if (a->started) {
+		pthread_mutex_lock(&a->qlock);
+		a->stop = true;
+		pthread_cond_signal(&a->wake);
+		pthread_mutex_unlock(&a->qlock);
+		pthread_join(a->thread, NULL);
+	}
+	/* nothing held back is lost at a clean exit: decided as far as possible, written */
+	ar = attr_arena__new();
+	if (ar) {
+		refresh_watermarks(a);
+		sweep(a, ar, true);
+		attr_arena__free(ar);
+	}
+	for (uint32_t i = 0; i < a->q_len; i++)
+		delayed_release(&a->q[(a->q_head + i) % a->o.max_delayed]);
+	for (uint32_t i = 0; i < a->n_evicted; i++)
+		delayed_release(&a->evicted[i]);
+	sink__free(a->late);
+	own_store__free(a->store);
+	free(a->q);
+	free(a->evicted);
+	free(a->out);
+	free(a->outd);
+	pthread_rwlock_destroy(&a->lock);
+	pthread_mutex_destroy(&a->qlock);
+	pthread_cond_destroy(&a->wake);
+	free(a);
+}
+
+void attributor__set_limits(struct attributor *a, int64_t max_delay_ms, int64_t retention_ms,
+			    int64_t heartbeat_grace_ms)
+{
+	__atomic_store_n(&a->grace_ms, heartbeat_grace_ms, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->max_delay_ms, max_delay_ms, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->retention_ms, retention_ms, __ATOMIC_RELAXED);
+}
+
+/* ---- what it tells ---------------------------------------------------------- */
+
+void attributor__stats(struct attributor *a, struct attr_stats *out)
+{
+	for (int s = 0; s < OWN__COUNT; s++)
+		out->decided[s] = LOAD(a->st.decided[s]);
+	out->unattributed_none = LOAD(a->st.unattributed_none);
+	out->unattributed_conflict = LOAD(a->st.unattributed_conflict);
+	out->unattributed_changed = LOAD(a->st.unattributed_changed);
+	out->unattributed_expired = LOAD(a->st.unattributed_expired);
+	out->unattributed_evicted = LOAD(a->st.unattributed_evicted);
+	out->delayed_total = LOAD(a->st.delayed_total);
+	out->late_written = LOAD(a->st.late_written);
+	out->late_write_errors = LOAD(a->st.late_write_errors);
+	out->heartbeats = LOAD(a->st.heartbeats);
+	out->sweeps = LOAD(a->st.sweeps);
+	pthread_mutex_lock(&a->qlock);
+	out->delayed_now = a->q_len + a->n_evicted;
+	pthread_mutex_unlock(&a->qlock);
+}
+
+void attributor__own_stats(struct attributor *a, struct own_stats *out)
+{
+	pthread_rwlock_rdlock(&a->lock);
+	own_stats(a->store, out);
+	pthread_rwlock_unlock(&a->lock);
+}
+
+void attributor__metrics(struct attributor *a, struct metrics_writer *w)
+{
+	struct attr_stats s;
+	struct own_stats o;
+
+	attributor__stats(a, &s);
+	attributor__own_stats(a, &o);
+	metrics_writer__family(w, "podflow_collector_attribution_records_total", METRIC_COUNTER,
+			       "Records by how their remote side was decided: the source that "
+			       "named it, or why it is unattributed.");
+	for (int i = 0; i < OWN__COUNT; i++)
+		metrics_writer__u64(w, METRIC_LABELS("result", own_source_name((enum own_source)i)),
+				    s.decided[i]);
+	metrics_writer__u64(w, METRIC_LABELS("result", "unattributed_none"), s.unattributed_none);
+	metrics_writer__u64(w, METRIC_LABELS("result", "unattributed_conflict"),
+			    s.unattributed_conflict);
+	metrics_writer__u64(w, METRIC_LABELS("result", "unattributed_changed"),
+			    s.unattributed_changed);
+	metrics_writer__u64(w, METRIC_LABELS("result", "unattributed_expired"),
+			    s.unattributed_expired);
+	metrics_writer__u64(w, METRIC_LABELS("result", "unattributed_evicted"),
+			    s.unattributed_evicted);
+	metrics_writer__gauge(w, "podflow_collector_attribution_delayed_records",
+			      "Records held back waiting for evidence.", s.delayed_now);
+	metrics_writer__counter(w, "podflow_collector_attribution_delayed_total",
+				"Records that had to wait for evidence.", s.delayed_total);
+	metrics_writer__family(w, "podflow_collector_attribution_delay_seconds", METRIC_HISTOGRAM,
+			       "How long held-back records waited before they were decided.");
+	metrics_writer__histogram(w, NULL, &a->delay_hist);
+	metrics_writer__counter(w, "podflow_collector_attribution_late_write_errors_total",
+				"Records decided late that the output refused (lost).",
+				s.late_write_errors);
+	metrics_writer__counter(w, "podflow_collector_attribution_heartbeats_total",
+				"Heartbeat spans applied (one per sender IP per batch).",
+				s.heartbeats);
+	metrics_writer__gauge(w, "podflow_collector_ownership_ips",
+			      "Addresses with ownership history.", o.ips);
+	metrics_writer__gauge(w, "podflow_collector_ownership_ranges",
+			      "Ownership spans and events held.", o.ranges);
+	metrics_writer__gauge(w, "podflow_collector_ownership_identities", "Distinct owners held.",
+			      o.identities);
+	metrics_writer__gauge(w, "podflow_collector_ownership_bytes",
+			      "Memory the ownership history holds.", o.bytes);
+	metrics_writer__counter(w, "podflow_collector_ownership_conflicts_total",
+				"Overlapping claims of one address by two owners.", o.conflicts);
+	metrics_writer__counter(w, "podflow_collector_ownership_pruned_total",
+				"Ranges dropped after attribution.retention.", o.pruned);
+	metrics_writer__counter(w, "podflow_collector_ownership_evicted_total",
+				"Ranges dropped early to stay within attribution.max_ranges.",
+				o.evicted);
+}
+
+struct ranges_ctx {
+	struct jsonw *jw;
+};
+
+static void range_json(enum own_source src, int64_t from_ms, int64_t to_ms,
+		       const struct own_identity *id, bool conflict, void *ctx)
+{
+	struct jsonw *jw = ((struct ranges_ctx *)ctx)->jw;
+
+	jsonw__arr_obj_begin(jw);
+	jsonw__kv_str(jw, "source", own_source_name(src));
+	jsonw__kv_u64(jw, "from_ms", (uint64_t)from_ms);
+	if (to_ms == OWN_FOREVER)
+		jsonw__kv_null(jw, "to_ms");
+	else
+		jsonw__kv_u64(jw, "to_ms", (uint64_t)to_ms);
+	jsonw__kv_bool(jw, "conflict", conflict);
+	jsonw__kv_str(jw, "app", id && id->app ? id->app : "");
+	jsonw__kv_str(jw, "namespace", id && id->namespace_ ? id->namespace_ : "");
+	jsonw__kv_str(jw, "pod", id && id->pod ? id->pod : "");
+	jsonw__kv_str(jw, "workload", id && id->workload ? id->workload : "");
+	jsonw__kv_str(jw, "node", id && id->node ? id->node : "");
+	jsonw__obj_end(jw);
+}
+
+void attributor__ranges_json(struct attributor *a, const uint8_t ip[16], struct jsonw *jw)
+{
+	struct ranges_ctx c = { .jw = jw };
+	char text[64];
+
+	jsonw__obj_begin(jw);
+	jsonw__kv_str(jw, "ip", flow_addr_format(ip, text, sizeof(text)));
+	jsonw__kv_arr_begin(jw, "ranges");
+	pthread_rwlock_rdlock(&a->lock);
+	own_each_range(a->store, ip, range_json, &c);
+	pthread_rwlock_unlock(&a->lock);
+	jsonw__arr_end(jw);
+	jsonw__obj_end(jw);
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Attribution: names the remote side of every record by who owned its IP at
+ * the record's time (docs/attribution.md), holding back what cannot be
+ * decided yet for a bounded time, never guessing.
+ */
+#ifndef PODFLOW_ATTRIBUTE_H
+#define PODFLOW_ATTRIBUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ownership.h"
+
+struct wire_batch;
+struct flow_record;
+struct metrics_writer;
+struct jsonw;
+
+struct attr_opts {
+	int64_t max_delay_ms;	    /* longest a record waits for evidence (live) */
+	int64_t retention_ms;	    /* ownership kept this long after it ends (live) */
+	int64_t heartbeat_grace_ms; /* heartbeats for t are all in by t + this (live) */
+	uint32_t max_delayed;	    /* records held back at once; beyond, the oldest go out */
+	uint32_t max_ranges;	    /* ownership ranges held (own_limits.max_ranges) */
+	const char *data_dir;	    /* where records decided late are written */
+	bool null_sink;		    /* decide, count, write nothing (benchmarks) */
+	/*
+	 * Called (on the calling worker's thread, outside any lock) for every
+	 * heartbeat span applied, so replicas can share it; NULL: alone.
+	 */
+	void (*publish)(void *ctx, const uint8_t ip[16], const struct own_identity *id,
+			int64_t from_ms, int64_t to_ms);
+	void *publish_ctx;
+	/*
+	 * How far each feed's view is complete (kube, sonar), read by the
+	 * attributor's thread every tick; NULL: the source is not configured
+	 * (never waited for).  Heartbeats need none.
+	 */
+	int64_t (*watermark[OWN__COUNT])(void *ctx);
+	void *watermark_ctx[OWN__COUNT];
+};
+
+struct attr_stats {
+	uint64_t decided[OWN__COUNT];	/* records attributed, by the source that decided */
+	uint64_t unattributed_none;	/* certainly nobody known at the record's time */
+	uint64_t unattributed_conflict; /* a source named two owners */
+	uint64_t unattributed_changed;	/* the owner changed within the record's span */
+	uint64_t unattributed_expired;	/* waited max_delay, still undecided */
+	uint64_t unattributed_evicted;	/* pushed out of a full delay queue early */
+	uint64_t delayed_now;		/* records waiting */
+	uint64_t delayed_total;		/* records that had to wait */
+	uint64_t late_written;		/* records decided late and written */
+	uint64_t late_write_errors;	/* records decided late the output refused */
+	uint64_t heartbeats;		/* heartbeat spans applied */
+	uint64_t sweeps;
+};
+
+struct attributor;
+
+struct attributor *attributor__new(const struct attr_opts *o, char *why, size_t len);
+/* Decides what still waits (as the evidence allows, else unattributed), writes it, stops. */
+void attributor__free(struct attributor *a);
+/* Starts the thread that retries held-back records and applies retention. */
+int attributor__start(struct attributor *a);
+
+/* Live settings. */
+void attributor__set_limits(struct attributor *a, int64_t max_delay_ms, int64_t retention_ms,
+			    int64_t heartbeat_grace_ms);
+
+/*
+ * Evidence, from any thread.  A batch's heartbeat: its sender owned its IPs
+ * over [span_start, span_end].
+ */
+void attributor__heartbeat(struct attributor *a, const struct wire_batch *b);
+void attributor__assign(struct attributor *a, enum own_source src, const uint8_t ip[16],
+			const struct own_identity *id, int64_t t_ms);
+void attributor__unassign(struct attributor *a, enum own_source src, const uint8_t ip[16],
+			  const struct own_identity *id, int64_t t_ms);
+void attributor__span(struct attributor *a, enum own_source src, const uint8_t ip[16],
+		      const struct own_identity *id, int64_t from_ms, int64_t to_ms);
+
+/*
+ * The hot path, on a worker: decides each record of `b` now where the
+ * evidence allows.  Decided records (and those certainly unattributed) get
+ * remote/remote_source set (remote points into `arena`, valid until the
+ * next call with it) and keep[i] true; for the others keep[i] is false and
+ * the count of them is returned.  The caller writes the kept records, and
+ * only once that succeeded hands the rest to attributor__hold() — so a
+ * batch that fails and is sent again is never held twice.
+ */
+struct attr_arena;
+struct attr_arena *attr_arena__new(void);
+void attr_arena__free(struct attr_arena *ar);
+uint32_t attributor__batch(struct attributor *a, struct attr_arena *ar, struct wire_batch *b,
+			   bool *keep);
+/*
+ * Copies the records with keep[i] false into the delay queue (written later
+ * by the attributor, decided or not); one that cannot be copied is settled
+ * unattributed and its keep[i] set true: the caller writes it.  Returns how
+ * many were held.
+ */
+uint32_t attributor__hold(struct attributor *a, struct wire_batch *b, bool *keep);
+
+void attributor__stats(struct attributor *a, struct attr_stats *out);
+void attributor__own_stats(struct attributor *a, struct own_stats *out);
+/* podflow_collector_attribution_* and podflow_collector_ownership_* families. */
+void attributor__metrics(struct attributor *a, struct metrics_writer *w);
+/* The ranges held for one IP, as JSON (the admin endpoint's /ownership?ip=). */
+void attributor__ranges_json(struct attributor *a, const uint8_t ip[16], struct jsonw *jw);
+
+#endif /* PODFLOW_ATTRIBUTE_H */

@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* The attribution stage: the attributor and the feeds that give it evidence, wired together. */
+#define _GNU_SOURCE
+#include "sources.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "attribute.h"
+#include "collector_config.h"
+#include "duration.h"
+#include "jsonw.h"
+#include "kafka_feed.h"
+#include "kube.h"
+#include "log.h"
+#include "metrics.h"
+
+#define L METRIC_LABELS
+
+struct sources {
+	struct attributor *attr;
+	struct kube_watch *kube;
+	struct kafka_feed *kafka;
+	bool has_sonar, has_ranges;
+	char origin[128]; /* this replica, in the ranges it publishes */
+};
+
+static int64_t ms(uint64_t ns)
+{
+	return (int64_t)(ns / DURATION_NS_PER_MS);
+}
+
+/* ---- evidence from the feeds, on their threads ----------------------------- */
+
+static void kube_ident(const struct kube_pod *p, struct own_identity *id)
+{
+	*id = (struct own_identity){ .app = p->app,
+				     .namespace_ = p->namespace_,
+				     .pod = p->name,
+				     .workload = p->workload,
+				     .node = p->node };
+}
+
+static void on_kube_assign(void *ctx, const uint8_t ip[16], const struct kube_pod *p, int64_t t)
+{
+	struct sources *s = ctx;
+	struct own_identity id;
+
+	kube_ident(p, &id);
+	attributor__assign(s->attr, OWN_KUBE, ip, &id, t);
+}
+
+static void on_kube_unassign(void *ctx, const uint8_t ip[16], const struct kube_pod *p, int64_t t)
+{
+	struct sources *s = ctx;
+	struct own_identity id;
+
+	kube_ident(p, &id);
+	attributor__unassign(s->attr, OWN_KUBE, ip, &id, t);
+}
+
+static void kafka_ident(const struct kafka_ident *k, struct own_identity *id)
+{
+	*id = (struct own_identity){ .app = k->app,
+				     .namespace_ = k->namespace_,
+				     .pod = k->pod,
+				     .workload = k->workload,
+				     .node = k->node,
+				     .account = k->account,
+				     .region = k->region,
+				     .zone = k->zone };
+}
+
+static bool ident_empty(const struct kafka_ident *k)
+{
+	return !*k->app && !*k->namespace_ && !*k->pod && !*k->workload && !*k->node &&
+	       !*k->account && !*k->region && !*k->zone;
+}
+
+static void on_sonar_assign(void *ctx, const uint8_t ip[16], const struct kafka_ident *k, int64_t t)
+{
+	struct sources *s = ctx;
+	struct own_identity id;
+
+	kafka_ident(k, &id);
+	attributor__assign(s->attr, OWN_SONAR, ip, &id, t);
+}
+
+static void on_sonar_unassign(void *ctx, const uint8_t ip[16], const struct kafka_ident *k,
+			      int64_t t)
+{
+	struct sources *s = ctx;
+	struct own_identity id;
+
+	kafka_ident(k, &id);
+	/* an unassign that names nobody ends whoever holds the address */
+	attributor__unassign(s->attr, OWN_SONAR, ip, ident_empty(k) ? NULL : &id, t);
+}
+
+/* Another replica's heartbeat range: as certain as our own heartbeats. */
+static void on_peer_span(void *ctx, const uint8_t ip[16], const struct kafka_ident *k, int64_t from,
+			 int64_t to)
+{
+	struct sources *s = ctx;
+	struct own_identity id;
+
+	kafka_ident(k, &id);
+	attributor__span(s->attr, OWN_HEARTBEAT, ip, &id, from, to);
+}
+
+/* Our heartbeat ranges, for the other replicas (never blocks; drops are counted). */
+static void publish(void *ctx, const uint8_t ip[16], const struct own_identity *id, int64_t from,
+		    int64_t to)
+{
+	struct sources *s = ctx;
+	struct kafka_ident k = {
+		.app = id->app ?: "",
+		.namespace_ = id->namespace_ ?: "",
+		.pod = id->pod ?: "",
+		.workload = id->workload ?: "",
+		.node = id->node ?: "",
+		.account = id->account ?: "",
+		.region = id->region ?: "",
+		.zone = id->zone ?: "",
+	};
+
+	kafka_feed__publish_span(s->kafka, ip, &k, from, to);
+}
+
+static int64_t kube_wm(void *ctx)
+{
+	return kube_watch__watermark(ctx);
+}
+
+static int64_t sonar_wm(void *ctx)
+{
+	return kafka_feed__watermark(ctx);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------- */
+
+static const char *topic(const char *t)
+{
+	return t && *t ? t : NULL;
+}
+
+static int new_kube(struct sources *s, const struct collector_config *cfg, char *why, size_t len)
+{
+	bool in_cluster = strcmp(cfg->kube_api, "in-cluster") == 0;
+	struct kube_opts o = {
+		.api_url = in_cluster ? NULL : cfg->kube_api,
+		.token_file = cfg->kube_token_file,
+		.ca_file = cfg->kube_ca_file,
+		.allow_http = !in_cluster && strncmp(cfg->kube_api, "http://", 7) == 0,
+		.lag_ms = (int32_t)ms(cfg->kube_lag_ns),
+	};
+	struct kube_callbacks cb = { .assign = on_kube_assign,
+				     .unassign = on_kube_unassign,
+				     .ctx = s };
+	char w[512];
+
+	if (o.allow_http)
+		pr_warn("kube.api %s: plain http, the token travels in the clear (for tests only)",
+			cfg->kube_api);
+	s->kube = kube_watch__new(&o, &cb, w, sizeof(w));
+	if (!s->kube) {
+		snprintf(why, len, "kube.api: %s", w);
+		return -errno;
+	}
+	return 0;
+}
+
+static int new_kafka(struct sources *s, const struct collector_config *cfg, char *why, size_t len)
+{
+	char host[64] = "";
+	struct kafka_feed_opts o = {
+		.brokers = cfg->kafka_brokers,
+		.sonar_topic = topic(cfg->sonar_topic),
+		.ranges_topic = topic(cfg->ranges_topic),
+		.origin = s->origin,
+		.retention_ms = ms(cfg->retention_ns),
+	};
+	struct kafka_feed_callbacks cb = {
+		.assign = on_sonar_assign,
+		.unassign = on_sonar_unassign,
+		.span = on_peer_span,
+		.ctx = s,
+	};
+	char w[512];
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(s->origin, sizeof(s->origin), "%s/%d", host[0] ? host : "collector", getpid());
+	s->has_sonar = o.sonar_topic != NULL;
+	s->has_ranges = o.ranges_topic != NULL;
+	if (!s->has_sonar && !s->has_ranges) {
+		pr_warn(
+		    "kafka.brokers is set but both attribution topics are empty: no Kafka feed");
+		return 0;
+	}
+	s->kafka = kafka_feed__new(&o, &cb, w, sizeof(w));
+	if (!s->kafka) {
+		snprintf(why, len, "kafka.brokers: %s", w);
+		return -errno;
+	}
+	return 0;
+}
+
+struct sources *sources__new(const struct collector_config *cfg, char *why, size_t len)
+{
+	struct sources *s = calloc(1, sizeof(*s));
+	struct attr_opts o = {
+		.max_delay_ms = ms(cfg->max_delay_ns),
+		.retention_ms = ms(cfg->retention_ns),
+		.heartbeat_grace_ms = ms(cfg->heartbeat_grace_ns),
+		.max_delayed = cfg->max_delayed,
+		.max_ranges = cfg->max_ranges,
+		.data_dir = cfg->data_dir,
+		.null_sink = cfg->null_sink,
+	};
+	int err;
+
+	if (!s) {
+		snprintf(why, len, "attribution: out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* the feeds first: the attributor's options name them */
+	if (cfg->kube_api && *cfg->kube_api && (err = new_kube(s, cfg, why, len)))
+		goto fail;
+	if (cfg->kafka_brokers && *cfg->kafka_brokers && (err = new_kafka(s, cfg, why, len)))
+		goto fail;
+	if (s->kube) {
+		o.watermark[OWN_KUBE] = kube_wm;
+		o.watermark_ctx[OWN_KUBE] = s->kube;
+	}
+	if (s->kafka && s->has_sonar) {
+		o.watermark[OWN_SONAR] = sonar_wm;
+		o.watermark_ctx[OWN_SONAR] = s->kafka;
+	}
+	if (s->kafka && s->has_ranges) {
+		o.publish = publish;
+		o.publish_ctx = s;
+	}
+	s->attr = attributor__new(&o, why, len);
+	if (!s->attr) {
+		err = -errno;
+		goto fail;
+	}
+	return s;
+fail:
+	sources__free(s);
+	errno = -err;
+	return NULL;
+}
+
+int sources__start(struct sources *s, char *why, size_t len)
+{
+	int err = attributor__start(s->attr);
+
+	if (!err && s->kube)
+		err = kube_watch__start(s->kube);
+	if (!err && s->kafka)
+		err = kafka_feed__start(s->kafka);
+	if (err)
+		snprintf(why, len, "attribution: cannot start its threads: %s", strerror(-err));
+	else
+		pr_info("attribution: heartbeats%s%s%s", s->kube ? ", Kubernetes pod watch" : "",
+			s->has_sonar ? ", Kafka IP events" : "",
+			s->has_ranges ? ", ranges shared with other replicas" : "");
+	return err;
+}
+
+struct attributor *sources__attributor(struct sources *s)
+{
+	return s->attr;
+}
+
+void sources__reload(struct sources *s, const struct collector_config *cfg)
+{
+	attributor__set_limits(s->attr, ms(cfg->max_delay_ns), ms(cfg->retention_ns),
+			       ms(cfg->heartbeat_grace_ns));
+}
+
+bool sources__ready(struct sources *s, char *why, size_t len)
+{
+	if (s->kube && !kube_watch__synced(s->kube)) {
+		snprintf(why, len, "the Kubernetes pod watch has not synced yet");
+		return false;
+	}
+	if (s->kafka && !kafka_feed__ready(s->kafka)) {
+		snprintf(why, len, "the Kafka attribution topics are still being replayed");
+		return false;
+	}
+	return true;
+}
+
+void sources__free(struct sources *s)
+{
+	if (!s)
+		return;
+	/* no evidence arrives while the held-back records are decided for the last time */
+	kube_watch__stop(s->kube);
+	if (s->kafka)
+		kafka_feed__stop(s->kafka);
+	attributor__free(s->attr);
+	kube_watch__free(s->kube);
+	kafka_feed__free(s->kafka);
+	free(s);
+}
+
+/* ---- what it tells ------------------------------------------------------------ */
+
+static void kube_metrics(struct kube_watch *k, struct metrics_writer *w)
+{
+	struct kube_stats st;
+
+	kube_watch__stats(k, &st);
+	metrics_writer__family(w, "podflow_collector_kube_requests_total", METRIC_COUNTER,
+			       "Pod watch requests and what became of them.");
+	metrics_writer__u64(w, L("kind", "list"), st.lists);
+	metrics_writer__u64(w, L("kind", "list_page"), st.list_pages);
+	metrics_writer__u64(w, L("kind", "watch"), st.watches);
+	metrics_writer__u64(w, L("kind", "reconnect"), st.reconnects);
+	metrics_writer__u64(w, L("kind", "relist_410"), st.relists_410);
+	metrics_writer__u64(w, L("kind", "relist_410_stream"), st.relists_410_stream);
+	metrics_writer__u64(w, L("kind", "stream_end"), st.stream_ends);
+	metrics_writer__family(w, "podflow_collector_kube_events_total", METRIC_COUNTER,
+			       "Pod watch events by type.");
+	metrics_writer__u64(w, L("type", "ADDED"), st.added);
+	metrics_writer__u64(w, L("type", "MODIFIED"), st.modified);
+	metrics_writer__u64(w, L("type", "DELETED"), st.deleted);
+	metrics_writer__u64(w, L("type", "BOOKMARK"), st.bookmark);
+	metrics_writer__u64(w, L("type", "ERROR"), st.error);
+	metrics_writer__family(w, "podflow_collector_kube_errors_total", METRIC_COUNTER,
+			       "Pod watch failures by kind.");
+	metrics_writer__u64(w, L("kind", "bad_event"), st.bad_events);
+	metrics_writer__u64(w, L("kind", "oversized_event"), st.oversized_events);
+	metrics_writer__u64(w, L("kind", "http"), st.http_errors);
+	metrics_writer__u64(w, L("kind", "auth"), st.auth_failures);
+	metrics_writer__u64(w, L("kind", "transport"), st.transport_errors);
+	metrics_writer__gauge(w, "podflow_collector_kube_pods", "Pods the watch knows.", st.pods);
+	metrics_writer__gauge(w, "podflow_collector_kube_ips", "Pod IPs currently assigned.",
+			      st.ips);
+	metrics_writer__gauge(w, "podflow_collector_kube_synced",
+			      "1 once the first list is done and the watch is healthy.",
+			      kube_watch__synced(k));
+	metrics_writer__gauge(w, "podflow_collector_kube_watermark_ms",
+			      "Up to when the pod watch's view is complete (Unix ms).",
+			      (uint64_t)kube_watch__watermark(k));
+}
+
+static void kafka_topic_metrics(struct metrics_writer *w, const char *topic,
+				const struct kafka_topic_stats *t)
+{
+	metrics_writer__u64(w, L("topic", topic, "result", "applied"), t->applied);
+	metrics_writer__u64(w, L("topic", topic, "result", "too_old"), t->too_old);
+	metrics_writer__u64(w, L("topic", topic, "result", "own"), t->own);
+	for (int i = 1; i < KAFKA_BAD__COUNT; i++)
+		metrics_writer__u64(w, L("topic", topic, "result", kafka_bad_name(i)), t->bad[i]);
+}
+
+static void kafka_metrics(struct sources *s, struct metrics_writer *w)
+{
+	struct kafka_feed_stats st;
+
+	kafka_feed__stats(s->kafka, &st);
+	metrics_writer__family(w, "podflow_collector_kafka_messages_total", METRIC_COUNTER,
+			       "Attribution messages consumed, by topic and what became of them.");
+	if (s->has_sonar)
+		kafka_topic_metrics(w, "ip_events", &st.sonar);
+	if (s->has_ranges)
+		kafka_topic_metrics(w, "ranges", &st.ranges);
+	metrics_writer__family(w, "podflow_collector_kafka_lag_messages", METRIC_GAUGE,
+			       "Messages between the feed's position and the end, by topic.");
+	if (s->has_sonar)
+		metrics_writer__u64(w, L("topic", "ip_events"), st.sonar.lag);
+	if (s->has_ranges)
+		metrics_writer__u64(w, L("topic", "ranges"), st.ranges.lag);
+	metrics_writer__family(w, "podflow_collector_kafka_published_total", METRIC_COUNTER,
+			       "Heartbeat ranges published for the other replicas, by outcome.");
+	metrics_writer__u64(w, L("result", "queued"), st.published);
+	metrics_writer__u64(w, L("result", "delivered"), st.delivered);
+	metrics_writer__u64(w, L("result", "dropped_queue_full"), st.dropped);
+	for (int i = 0; i < KAFKA_FAIL__COUNT; i++)
+		metrics_writer__u64(w, L("result", kafka_fail_name(i)), st.failed[i]);
+	metrics_writer__gauge(w, "podflow_collector_kafka_brokers_up",
+			      "Brokers the attribution consumer is connected to.", st.brokers_up);
+	metrics_writer__gauge(w, "podflow_collector_kafka_healthy",
+			      "1 while the IP events watermark may advance.", st.healthy);
+	metrics_writer__gauge(w, "podflow_collector_kafka_ready",
+			      "1 once every attribution topic has been replayed.",
+			      kafka_feed__ready(s->kafka));
+	metrics_writer__gauge(w, "podflow_collector_kafka_watermark_ms",
+			      "Up to when the IP events view is complete (Unix ms).",
+			      s->has_sonar ? (uint64_t)st.watermark_ms : 0);
+}
+
+void sources__metrics(struct sources *s, struct metrics_writer *w)
+{
+	attributor__metrics(s->attr, w);
+	if (s->kube)
+		kube_metrics(s->kube, w);
+	if (s->kafka)
+		kafka_metrics(s, w);
+}
+
+int sources__ownership(struct sources *s, const struct admin_args *args, struct jsonw *jw)
+{
+	const char *text = admin_arg(args, "ip");
+	uint8_t ip[16] = { 0 };
+	struct in_addr v4;
+
+	if (text && inet_pton(AF_INET, text, &v4) == 1) {
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12, &v4, 4);
+	} else if (!text || inet_pton(AF_INET6, text, ip) != 1) {
+		jsonw__obj_begin(jw);
+		jsonw__kv_str(jw, "error",
+			      text ? "ip: not an IPv4 or IPv6 address" : "missing ?ip=ADDRESS");
+		jsonw__obj_end(jw);
+		return 400;
+	}
+	attributor__ranges_json(s->attr, ip, jw);
+	return 200;
+}
