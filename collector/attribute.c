@@ -35,13 +35,28 @@ struct delayed {
 	int64_t deadline_ms;
 };
 
-/* Copies of the identities a batch's decided records point at. */
-struct attr_arena {
-	struct flow_identity *ids;
-	const struct own_identity **keys; /* the store's pointer each copy was made from */
-	uint32_t n, cap;
-	char *strings;
+/*
+ * Copies of the identities a batch's (or a sweep's) decided records point
+ * at: one per distinct owner, found by the store's interned pointer, in
+ * blocks that never move until the next reset.
+ */
+struct arena_block {
+	struct arena_block *next;
 	size_t used, size;
+	char data[];
+};
+
+struct arena_slot {
+	const struct own_identity *key;
+	struct flow_identity *copy;
+	uint64_t gen; /* valid only when it is the arena's */
+};
+
+struct attr_arena {
+	struct arena_block *blocks; /* the first is kept across resets */
+	struct arena_slot *tab;
+	uint32_t mask, n;
+	uint64_t gen;
 };
 
 struct attributor {
@@ -81,87 +96,156 @@ static int64_t now_ms(void)
 
 /* ---- the identities decided records carry --------------------------------- */
 
+#define ARENA_BLOCK   (64u << 10)
+#define ARENA_TAB_MIN 64u
+
 struct attr_arena *attr_arena__new(void)
 {
-	return calloc(1, sizeof(struct attr_arena));
+	struct attr_arena *ar = calloc(1, sizeof(*ar));
+
+	if (!ar)
+		return NULL;
+	ar->tab = calloc(ARENA_TAB_MIN, sizeof(*ar->tab));
+	if (!ar->tab) {
+		free(ar);
+		return NULL;
+	}
+	ar->mask = ARENA_TAB_MIN - 1;
+	ar->gen = 1;
+	return ar;
 }
 
 void attr_arena__free(struct attr_arena *ar)
 {
 	if (!ar)
 		return;
-	free(ar->ids);
-	free(ar->keys);
-	free(ar->strings);
+	while (ar->blocks) {
+		struct arena_block *b = ar->blocks;
+
+		ar->blocks = b->next;
+		free(b);
+	}
+	free(ar->tab);
 	free(ar);
 }
 
+/* Forgets every copy; keeps one block (the common case needs no allocation). */
 static void arena_reset(struct attr_arena *ar)
 {
+	struct arena_block *b = ar->blocks;
+
+	while (b && b->next) {
+		struct arena_block *n = b->next;
+
+		b->next = n->next;
+		free(n);
+	}
+	if (b)
+		b->used = 0;
+	ar->gen++;
 	ar->n = 0;
-	ar->used = 0;
 }
 
-/*
- * Reserves room for `n` identities of up to five OWN_STRING_MAX strings
- * each before any is copied, so copies never move (pointers into
- * `strings` stay valid for the batch).
- */
-static int arena_reserve(struct attr_arena *ar, uint32_t n)
+static void *arena_alloc(struct attr_arena *ar, size_t n)
 {
-	size_t bytes = (size_t)n * 5 * (OWN_STRING_MAX + 1);
+	struct arena_block *b = ar->blocks;
 
-	if (n > ar->cap) {
-		struct flow_identity *ids = realloc(ar->ids, n * sizeof(*ids));
-		const struct own_identity **keys;
+	n = (n + 7) & ~(size_t)7;
+	if (!b || b->size - b->used < n) {
+		size_t size = n > ARENA_BLOCK ? n : ARENA_BLOCK;
 
-		if (!ids)
-			return -ENOMEM;
-		ar->ids = ids;
-		keys = realloc(ar->keys, n * sizeof(*keys));
-		if (!keys)
-			return -ENOMEM;
-		ar->keys = keys;
-		ar->cap = n;
+		b = malloc(sizeof(*b) + size);
+		if (!b)
+			return NULL;
+		b->used = 0;
+		b->size = size;
+		/* the new block goes in front; arena_reset keeps only the first */
+		if (ar->blocks) {
+			b->next = ar->blocks;
+			ar->blocks = b;
+		} else {
+			b->next = NULL;
+			ar->blocks = b;
+		}
 	}
-	if (bytes > ar->size) {
-		char *s = realloc(ar->strings, bytes);
-
-		if (!s)
-			return -ENOMEM;
-		ar->strings = s;
-		ar->size = bytes;
-	}
-	return 0;
+	b->used += n;
+	return b->data + b->used - n;
 }
 
 static const char *arena_str(struct attr_arena *ar, const char *s)
 {
 	size_t n = s ? strnlen(s, OWN_STRING_MAX) : 0;
-	char *p = ar->strings + ar->used;
+	char *p = arena_alloc(ar, n + 1);
 
+	if (!p)
+		return NULL;
 	memcpy(p, s ? s : "", n);
 	p[n] = '\0';
-	ar->used += n + 1;
 	return p;
 }
 
-/* The copy of `id` (one per distinct identity in the batch; the store interns them). */
+static uint32_t ptr_hash(const void *p)
+{
+	uint64_t h = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull;
+
+	return (uint32_t)(h >> 32);
+}
+
+/* Doubles the table, keeping this generation's entries. */
+static int arena_grow(struct attr_arena *ar)
+{
+	uint32_t cap = (ar->mask + 1) * 2;
+	struct arena_slot *t = calloc(cap, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	for (uint32_t i = 0; i <= ar->mask; i++) {
+		const struct arena_slot *o = &ar->tab[i];
+		uint32_t j;
+
+		if (o->gen != ar->gen)
+			continue;
+		for (j = ptr_hash(o->key) & (cap - 1); t[j].gen == ar->gen; j = (j + 1) & (cap - 1))
+			;
+		t[j] = *o;
+	}
+	free(ar->tab);
+	ar->tab = t;
+	ar->mask = cap - 1;
+	return 0;
+}
+
+/*
+ * The copy of `id`, made once per distinct owner; NULL when out of memory
+ * (the record then goes out unattributed: nothing is guessed).
+ */
 static const struct flow_identity *arena_identity(struct attr_arena *ar,
 						  const struct own_identity *id)
 {
 	struct flow_identity *f;
+	struct arena_slot *sl;
+	uint32_t i;
 
-	for (uint32_t i = ar->n; i-- > 0;)
-		if (ar->keys[i] == id)
-			return &ar->ids[i];
-	f = &ar->ids[ar->n];
-	ar->keys[ar->n++] = id;
+	if ((ar->n + 1) * 2 > ar->mask + 1 && arena_grow(ar))
+		return NULL;
+	for (i = ptr_hash(id) & ar->mask; ar->tab[i].gen == ar->gen; i = (i + 1) & ar->mask)
+		if (ar->tab[i].key == id)
+			return ar->tab[i].copy;
+	f = arena_alloc(ar, sizeof(*f));
+	if (!f)
+		return NULL;
 	f->app = arena_str(ar, id->app);
 	f->namespace = arena_str(ar, id->namespace_);
 	f->pod = arena_str(ar, id->pod);
 	f->node = arena_str(ar, id->node);
 	f->workload = arena_str(ar, id->workload);
+	if (!f->app || !f->namespace || !f->pod || !f->node || !f->workload)
+		return NULL;
+	sl = &ar->tab[i];
+	sl->key = id;
+	sl->copy = f;
+	sl->gen = ar->gen;
+	ar->n++;
 	return f;
 }
 
@@ -234,28 +318,77 @@ static enum flow_remote_source flow_source(enum own_source s)
 }
 
 /* Counts a final decision and sets the record's remote side. */
-static void settle(struct attributor *a, struct flow_record *r, enum decision d,
-		   const struct own_answer *ans, const struct flow_identity *remote)
+/*
+ * Outcomes counted locally and added to the shared counters once per batch
+ * or sweep (workers would otherwise fight over one cache line per record).
+ */
+enum tally_kind {
+	T_NONE = OWN__COUNT, /* after the sources' own slots */
+	T_CONFLICT,
+	T_CHANGED,
+	T_EXPIRED,
+	T_EVICTED,
+	T__COUNT,
+};
+
+struct tally {
+	uint64_t n[T__COUNT];
+};
+
+static void tally_flush(struct attributor *a, const struct tally *t)
 {
-	switch (d) {
-	case DECIDED:
-		r->remote = remote;
-		r->remote_source = flow_source(ans->source);
-		ADD(a->st.decided[ans->source], 1);
-		return;
-	case CONFLICT:
-		ADD(a->st.unattributed_conflict, 1);
-		break;
-	case CHANGED:
-		ADD(a->st.unattributed_changed, 1);
-		break;
-	case NOBODY:
-	case UNDECIDED:
-		ADD(a->st.unattributed_none, 1);
-		break;
-	}
+	uint64_t *dst[T__COUNT] = {
+		[OWN_HEARTBEAT] = &a->st.decided[OWN_HEARTBEAT],
+		[OWN_KUBE] = &a->st.decided[OWN_KUBE],
+		[OWN_SONAR] = &a->st.decided[OWN_SONAR],
+		[T_NONE] = &a->st.unattributed_none,
+		[T_CONFLICT] = &a->st.unattributed_conflict,
+		[T_CHANGED] = &a->st.unattributed_changed,
+		[T_EXPIRED] = &a->st.unattributed_expired,
+		[T_EVICTED] = &a->st.unattributed_evicted,
+	};
+
+	for (int i = 0; i < T__COUNT; i++)
+		if (t->n[i])
+			ADD(*dst[i], t->n[i]);
+}
+
+static void unattributed(struct flow_record *r, struct tally *t, enum tally_kind why)
+{
 	r->remote = NULL;
 	r->remote_source = FLOW_SOURCE_UNATTRIBUTED;
+	t->n[why]++;
+}
+
+/*
+ * Sets the record's remote side from a final decision.  A decided owner
+ * that cannot be copied (out of memory) goes out unattributed as none.
+ */
+static void settle(struct flow_record *r, enum decision d, const struct own_answer *ans,
+		   struct attr_arena *ar, struct tally *t)
+{
+	const struct flow_identity *remote;
+
+	switch (d) {
+	case DECIDED:
+		remote = arena_identity(ar, ans->id);
+		if (!remote)
+			break;
+		r->remote = remote;
+		r->remote_source = flow_source(ans->source);
+		t->n[ans->source]++;
+		return;
+	case CONFLICT:
+		unattributed(r, t, T_CONFLICT);
+		return;
+	case CHANGED:
+		unattributed(r, t, T_CHANGED);
+		return;
+	case NOBODY:
+	case UNDECIDED:
+		break;
+	}
+	unattributed(r, t, T_NONE);
 }
 
 /* ---- the delay queue ------------------------------------------------------- */
@@ -344,17 +477,10 @@ static int enqueue(struct attributor *a, const struct delayed *d)
 uint32_t attributor__batch(struct attributor *a, struct attr_arena *ar, struct wire_batch *b,
 			   bool *keep)
 {
+	struct tally t = { 0 };
 	uint32_t held = 0;
 
 	arena_reset(ar);
-	if (arena_reserve(ar, b->n_records + 1)) {
-		/* cannot copy identities: decide nothing rather than guess */
-		for (uint32_t i = 0; i < b->n_records; i++) {
-			keep[i] = true;
-			settle(a, &b->records[i], NOBODY, NULL, NULL);
-		}
-		return 0;
-	}
 	pthread_rwlock_rdlock(&a->lock);
 	for (uint32_t i = 0; i < b->n_records; i++) {
 		struct flow_record *r = &b->records[i];
@@ -366,18 +492,19 @@ uint32_t attributor__batch(struct attributor *a, struct attr_arena *ar, struct w
 			/* inside the pod's own network namespace: the sender is the remote side */
 			r->remote = &b->sender;
 			r->remote_source = FLOW_SOURCE_HEARTBEAT;
-			ADD(a->st.decided[OWN_HEARTBEAT], 1);
+			t.n[OWN_HEARTBEAT]++;
 			continue;
 		}
 		d = decide(a, r, &ans);
 		if (d != UNDECIDED) {
-			settle(a, r, d, &ans, d == DECIDED ? arena_identity(ar, ans.id) : NULL);
+			settle(r, d, &ans, ar, &t);
 			continue;
 		}
 		keep[i] = false;
 		held++;
 	}
 	pthread_rwlock_unlock(&a->lock);
+	tally_flush(a, &t);
 	return held;
 }
 
@@ -385,6 +512,7 @@ uint32_t attributor__hold(struct attributor *a, struct wire_batch *b, bool *keep
 {
 	int64_t now = now_ms(), max_delay = LOAD(a->max_delay_ms);
 	struct sender *sender = sender_new(&b->sender);
+	struct tally t = { 0 };
 	uint32_t held = 0;
 
 	pthread_mutex_lock(&a->qlock);
@@ -404,7 +532,7 @@ uint32_t attributor__hold(struct attributor *a, struct wire_batch *b, bool *keep
 			/* out of memory: the caller writes it now, unattributed, rather than lose it */
 			free((char *)d.rec.container);
 			keep[i] = true;
-			settle(a, &b->records[i], NOBODY, NULL, NULL);
+			unattributed(&b->records[i], &t, T_NONE);
 			continue;
 		}
 		sender->refs++;
@@ -416,6 +544,7 @@ uint32_t attributor__hold(struct attributor *a, struct wire_batch *b, bool *keep
 	}
 	ADD(a->st.delayed_total, held);
 	pthread_mutex_unlock(&a->qlock);
+	tally_flush(a, &t);
 	return held;
 }
 
@@ -528,11 +657,12 @@ static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 {
 	int64_t now = now_ms();
 	uint32_t n_out = 0, kept = 0, len, cap = a->o.max_delayed;
+	struct tally t = { 0 };
 
 	pthread_mutex_lock(&a->qlock);
 	len = a->q_len;
 	/* the evicted first: they are the oldest */
-	if (out_room(a, len + a->n_evicted) || arena_reserve(ar, len + a->n_evicted)) {
+	if (out_room(a, len + a->n_evicted)) {
 		pthread_mutex_unlock(&a->qlock);
 		pr_warn("attribution: out of memory sweeping %u held-back records", len);
 		return;
@@ -541,10 +671,7 @@ static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 	for (uint32_t i = 0; i < a->n_evicted; i++) {
 		a->outd[n_out] = a->evicted[i];
 		a->out[n_out] = a->evicted[i].rec;
-		settle(a, &a->out[n_out], NOBODY, NULL, NULL);
-		/* settle counted it as none: it is an eviction */
-		ADD(a->st.unattributed_none, (uint64_t)-1);
-		ADD(a->st.unattributed_evicted, 1);
+		unattributed(&a->out[n_out], &t, T_EVICTED);
 		n_out++;
 	}
 	a->n_evicted = 0;
@@ -563,14 +690,10 @@ static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 			}
 			a->outd[n_out] = *d;
 			a->out[n_out] = d->rec;
-			if (dec == UNDECIDED) {
-				ADD(a->st.unattributed_expired, 1);
-				a->out[n_out].remote = NULL;
-				a->out[n_out].remote_source = FLOW_SOURCE_UNATTRIBUTED;
-			} else {
-				settle(a, &a->out[n_out], dec, &ans,
-				       dec == DECIDED ? arena_identity(ar, ans.id) : NULL);
-			}
+			if (dec == UNDECIDED)
+				unattributed(&a->out[n_out], &t, T_EXPIRED);
+			else
+				settle(&a->out[n_out], dec, &ans, ar, &t);
 			metrics_histogram_observe(&a->delay_hist,
 						  (uint64_t)(now - d->arrived_ms) * 1000000);
 			n_out++;
@@ -579,6 +702,7 @@ static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 	}
 	a->q_len = kept;
 	pthread_mutex_unlock(&a->qlock);
+	tally_flush(a, &t);
 	write_out(a, n_out);
 	ADD(a->st.sweeps, 1);
 }

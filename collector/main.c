@@ -49,7 +49,9 @@ static const struct config_switch collector_switches[] = {
 static const struct config_cli collector_cli = {
 	.usage_head = "Usage: podflow-collector [--config FILE] [options]\n"
 		      "Receives flow batches from sidecars over HTTP/2 (POST /v1/flows) and writes "
-		      "them\nas JSON lines, one file per worker: DATA_DIR/flows-w<N>.jsonl.\n\n",
+		      "them\nas JSON lines, one file per worker: DATA_DIR/flows-w<N>.jsonl, naming each\n"
+		      "record's remote side (docs/attribution.md); records that waited for evidence\n"
+		      "go to DATA_DIR/flows-late.jsonl.\n\n",
 	.switches = collector_switches,
 	.n_switches = sizeof(collector_switches) / sizeof(collector_switches[0]),
 };
@@ -419,12 +421,13 @@ int main(int argc, char **argv)
 		}
 	}
 	c.listening = true;
-	pr_info("ready: listening on %s (%s, %u workers, %s, output %s/flows-w*.jsonl%s)",
+	pr_info("ready: listening on %s (%s, %u workers, %s, output %s/flows-w*.jsonl%s%s)",
 		listen_addr_format((struct sockaddr *)&la.ss, addr, sizeof(addr)),
 		ssl_ctx ? (cfg->tls_client_ca ? "TLS, ALPN h2, client certificates required"
 					      : "TLS, ALPN h2")
 			: "h2c prior knowledge",
 		n, cfg->token_file ? "bearer token required" : "no auth", cfg->data_dir,
+		c.sources ? " and flows-late.jsonl" : ", attribution off",
 		cfg->null_sink ? ", null sink: nothing written" : "");
 	if (c.admin)
 		pr_info("admin endpoint on %s (port %u): /metrics /healthz /readyz /config "
