@@ -47,11 +47,12 @@ static const struct config_switch collector_switches[] = {
 };
 
 static const struct config_cli collector_cli = {
-	.usage_head = "Usage: podflow-collector [--config FILE] [options]\n"
-		      "Receives flow batches from sidecars over HTTP/2 (POST /v1/flows) and writes "
-		      "them\nas JSON lines, one file per worker: DATA_DIR/flows-w<N>.jsonl, naming each\n"
-		      "record's remote side (docs/attribution.md); records that waited for evidence\n"
-		      "go to DATA_DIR/flows-late.jsonl.\n\n",
+	.usage_head =
+	    "Usage: podflow-collector [--config FILE] [options]\n"
+	    "Receives flow batches from sidecars over HTTP/2 (POST /v1/flows) and writes "
+	    "them\nas JSON lines, one file per worker: DATA_DIR/flows-w<N>.jsonl, naming each\n"
+	    "record's remote side (docs/attribution.md); records that waited for evidence\n"
+	    "go to DATA_DIR/flows-late.jsonl.\n\n",
 	.switches = collector_switches,
 	.n_switches = sizeof(collector_switches) / sizeof(collector_switches[0]),
 };
