@@ -27,6 +27,7 @@ struct sources {
 	struct kube_watch *kube;
 	struct kafka_feed *kafka;
 	bool has_sonar, has_ranges;
+	bool kube_synced_once; /* latched: a broken watch later only freezes its watermark */
 	char origin[128]; /* this replica, in the ranges it publishes */
 };
 
@@ -288,9 +289,17 @@ void sources__reload(struct sources *s, const struct collector_config *cfg)
 
 bool sources__ready(struct sources *s, char *why, size_t len)
 {
-	if (s->kube && !kube_watch__synced(s->kube)) {
-		snprintf(why, len, "the Kubernetes pod watch has not synced yet");
-		return false;
+	/*
+	 * Once only: a watch that breaks later freezes its watermark (records
+	 * wait), and taking every replica out of service for an API server
+	 * hiccup would make sidecars buffer for nothing.
+	 */
+	if (s->kube && !__atomic_load_n(&s->kube_synced_once, __ATOMIC_RELAXED)) {
+		if (!kube_watch__synced(s->kube)) {
+			snprintf(why, len, "the Kubernetes pod watch has not synced yet");
+			return false;
+		}
+		__atomic_store_n(&s->kube_synced_once, true, __ATOMIC_RELAXED);
 	}
 	if (s->kafka && !kafka_feed__ready(s->kafka)) {
 		snprintf(why, len, "the Kafka attribution topics are still being replayed");
