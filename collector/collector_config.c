@@ -97,7 +97,7 @@ static const struct config_key keys[] = {
 	{ "kafka.brokers", "kafka-brokers", CONFIG_STRING, F(kafka_brokers), 0, 4096, false,
 	  "bootstrap brokers HOST:PORT,...; unset: no Kafka (one collector alone)" },
 	{ "kube.api", "kube-api", CONFIG_STRING, F(kube_api), 0, 4096, false,
-	  "Kubernetes API for the pod watch: in-cluster, or a URL (http:// for tests); unset: "
+	  "Kubernetes API for the pod watch: in-cluster, or a URL (http:// is plain text: tests only); unset: "
 	  "none" },
 	{ "kube.token_file", "kube-token-file", CONFIG_STRING, F(kube_token_file), 0, 4096, false,
 	  "bearer token for the API (re-read when it changes; in-cluster: the service "

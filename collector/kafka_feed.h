@@ -3,7 +3,7 @@
  * The collector's Kafka attribution feeds (docs/ip-events.md): Sonar-style
  * IP events in, and the heartbeat ranges collector replicas share, out and in.
  *
- * Every replica reads every partition of both topics itself (rd_kafka_assign
+ * Every replica reads every partition of both topics itself (rd_kafka_incremental_assign
  * of all partitions from metadata, never a consumer-group subscription: each
  * replica needs the whole history), starting from `retention_ms` ago
  * (offsets-for-times; where the broker names no offset for that time, from
