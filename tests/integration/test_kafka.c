@@ -219,7 +219,7 @@ static void ip4(uint8_t ip[16], int a, int b, int c)
 static int produce_event(struct kafka_mock *m, const char *topic, int32_t partition, int a, int b,
 			 int c, const char *event, int64_t ts_ms, const char *pod)
 {
-	char ip[32], val[512];
+	char ip[48], val[512];
 	int n;
 
 	snprintf(ip, sizeof(ip), "10.%d.%d.%d", a, b, c);
