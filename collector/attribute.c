@@ -269,6 +269,20 @@ static bool is_loopback(const uint8_t a[16])
 }
 
 /*
+ * The same owner at both ends of a record: the same identity (the store
+ * interns them: the same pointer), or one pod as two sources name it -- a
+ * heartbeat and the pod watch may derive app or workload differently, but
+ * a pod's namespace and name are the pod.
+ */
+static bool same_owner(const struct own_identity *x, const struct own_identity *y)
+{
+	if (x == y)
+		return true;
+	return x->pod && *x->pod && y->pod && strcmp(x->pod, y->pod) == 0 &&
+	       strcmp(x->namespace_ ? x->namespace_ : "", y->namespace_ ? y->namespace_ : "") == 0;
+}
+
+/*
  * Who owned the remote address over the whole record: at its first and at
  * its last millisecond, the same owner, or the record spans a change and
  * cannot be given to either.  Under the store's read lock.
@@ -290,11 +304,16 @@ static enum decision decide(const struct attributor *a, const struct flow_record
 	if (v1 == OWN_WAIT)
 		return UNDECIDED;
 	if (v0 == OWN_FOUND && v1 == OWN_FOUND) {
-		/* identities are interned: the same owner is the same pointer */
-		if (ans->id != a1.id)
+		if (!same_owner(ans->id, a1.id))
 			return CHANGED;
-		/* the weaker of two sources that agree is the honest one to name */
-		if (a1.source > ans->source)
+		/*
+		 * The identity as the more trusted source gives it; the weaker
+		 * of the two sources is the honest one to name: the decision
+		 * needed both.
+		 */
+		if (a1.source < ans->source)
+			ans->id = a1.id;
+		else
 			ans->source = a1.source;
 		return DECIDED;
 	}
