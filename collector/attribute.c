@@ -721,8 +721,9 @@ static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 	}
 	a->q_len = kept;
 	pthread_mutex_unlock(&a->qlock);
-	tally_flush(a, &t);
+	/* written first: whoever sees the counters move finds the records in the file */
 	write_out(a, n_out);
+	tally_flush(a, &t);
 	ADD(a->st.sweeps, 1);
 }
 

@@ -398,9 +398,29 @@ static void rec_shrink(struct own_store *st, struct slot *sl)
 }
 
 /*
+ * An UNASSIGN naming `u` ends holder `h` when every field it names (not
+ * "") is the holder's: a release that names only the app must not leave
+ * the address with its old owner for ever.
+ */
+static bool names_holder(const struct ident *u, const struct ident *h)
+{
+	const char *uf[] = { u->pub.app,  u->pub.namespace_, u->pub.pod,    u->pub.workload,
+			     u->pub.node, u->pub.account,    u->pub.region, u->pub.zone };
+	const char *hf[] = { h->pub.app,  h->pub.namespace_, h->pub.pod,    h->pub.workload,
+			     h->pub.node, h->pub.account,    h->pub.region, h->pub.zone };
+
+	if (u == h)
+		return true;
+	for (size_t i = 0; i < sizeof(uf) / sizeof(uf[0]); i++)
+		if (*uf[i] && strcmp(uf[i], hf[i]) != 0)
+			return false;
+	return true;
+}
+
+/*
  * Derives what each event implies (see struct event): walk in order, the
  * holder changes at every ASSIGN and at every UNASSIGN that names no one or
- * names the holder; other UNASSIGNs change nothing.
+ * names the holder (names_holder); other UNASSIGNs change nothing.
  */
 static void ev_derive(struct event *ev, uint32_t n)
 {
@@ -416,7 +436,7 @@ static void ev_derive(struct event *ev, uint32_t n)
 			h = (int32_t)i;
 			ev[i].end = OWN_FOREVER;
 			ev[i].closed = 0;
-		} else if (h >= 0 && (!ev[i].id || ev[i].id == ev[h].id)) {
+		} else if (h >= 0 && (!ev[i].id || names_holder(ev[i].id, ev[h].id))) {
 			ev[h].end = ev[i].t;
 			ev[h].closed = 1;
 			h = -1;

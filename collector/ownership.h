@@ -75,7 +75,11 @@ int own_span(struct own_store *st, enum own_source src, const uint8_t ip[16],
 	     const struct own_identity *id, int64_t from_ms, int64_t to_ms);
 int own_assign(struct own_store *st, enum own_source src, const uint8_t ip[16],
 	       const struct own_identity *id, int64_t t_ms);
-/* id NULL: whoever holds it; else only an ASSIGN of that identity is ended (else ignored, 0). */
+/*
+ * id NULL: whoever holds it; else only an ASSIGN whose identity has every
+ * field `id` names (fields "" or NULL match anything) is ended; an UNASSIGN
+ * naming someone else changes nothing (0).
+ */
 int own_unassign(struct own_store *st, enum own_source src, const uint8_t ip[16],
 		 const struct own_identity *id, int64_t t_ms);
 

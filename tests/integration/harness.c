@@ -283,7 +283,7 @@ int sidecar_start(struct sidecar *sc, const char *const *args)
 {
 	const char *at;
 
-	return daemon_start(sc, "podflow-sidecar", args, "ready", &at);
+	return daemon_start(sc, "podflow-sidecar", args, "info: ready: ", &at);
 }
 
 json_t *sidecar_wait_record(struct sidecar *sc, record_pred_fn pred, void *ctx, int timeout_ms)

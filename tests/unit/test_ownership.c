@@ -409,7 +409,7 @@ static void test_duplicates(void **state)
 static void test_unassign_identity(void **state)
 {
 	struct own_store *st = store(0);
-	uint8_t ip[16], ip2[16];
+	uint8_t ip[16], ip2[16], ip3[16];
 
 	(void)state;
 	v4(ip, 10, 0, 4, 1);
@@ -431,6 +431,21 @@ static void test_unassign_identity(void **state)
 	/* and an UNASSIGN without identity ends whoever holds it */
 	assert_int_equal(own_unassign(st, KUBE, ip2, NULL, 400), 0);
 	assert_string_equal(ranges(st, ip2), "k[100,150)a k[150,400)b");
+
+	/* an UNASSIGN naming some fields ends a holder that has them all, whatever the rest */
+	v4(ip3, 10, 0, 4, 3);
+	assert_int_equal(own_assign(st, SONAR, ip3,
+				    &(struct own_identity){ .app = "c", .pod = "c", .zone = "z1" },
+				    100),
+			 0);
+	assert_int_equal(own_unassign(st, SONAR, ip3, &(struct own_identity){ .app = "d" }, 150),
+			 0); /* another app: ignored */
+	assert_int_equal(
+	    own_unassign(st, SONAR, ip3, &(struct own_identity){ .app = "c", .zone = "" }, 200), 0);
+	WAIT(st, ip3, 99); /* heartbeats pending: no span */
+	own_set_heartbeat_floor(st, 1000);
+	FOUND(st, ip3, 199, SONAR, "c");
+	NONE(st, ip3, 200);
 	own_store__free(st);
 }
 

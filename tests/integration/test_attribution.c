@@ -1,0 +1,1738 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Attribution integration tests: real collectors fed over HTTP/2, the pod watch and Kafka. */
+/*
+ * Every test starts real podflow-collector processes and posts batches it
+ * encodes itself (lib/wire) over real HTTP/2 (lib/h2client), then reads
+ * what the collector wrote (DATA_DIR/flows-w*.jsonl for records decided at
+ * once, DATA_DIR/flows-late.jsonl for those held back and decided by the
+ * attributor's thread) and what its admin endpoint says (/metrics,
+ * /readyz, /ownership).  Evidence comes from sidecar heartbeats, the test
+ * Kubernetes API server (tests/tools/kube-api, the real pod samples) and
+ * librdkafka's mock cluster (kafka_mock).  Record times are near the wall
+ * clock, as a sidecar's are: the heartbeat grace is measured from now.
+ * Each record is told apart by its bytes_sent (the "id" below).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "flow.h"
+#include "h2client.h"
+#include "harness.h"
+#include "kafka_mock.h"
+#include "log.h"
+#include "wire.h"
+
+#define WAIT_MS 10000
+#define EVENTS	"podflow.ip-events"
+#define RANGES	"podflow.ip-ranges"
+/* PodReadyToStartContainers in pod_native_sidecar_containerd_kind.json: 2024-08-24T01:54:36Z */
+#define KIND_READY_MS  1724464476000LL
+#define KIND_ASSIGN_MS (KIND_READY_MS + 1000)
+
+static char g_tmp[256]; /* everything a test makes lives under here */
+
+/* Who a pod is, as records and /ownership name it. */
+struct ident {
+	const char *app, *ns, *pod, *workload, *node;
+};
+
+static const struct ident ID_A = { "alpha", "team-a", "alpha-6d5f7c-x2k9p", "alpha", "node-1" };
+static const struct ident ID_B = { "beta", "team-b", "beta-0", "beta", "node-2" };
+static const struct ident ID_C = { "gamma", "team-c", "gamma-1", "gamma", "node-3" };
+static const struct ident ID_D = { "delta", "team-d", "delta-7f9c-q8w2e", "delta", "node-1" };
+static const struct ident ID_E = { "epsilon", "team-e", "epsilon-0", "epsilon", "node-2" };
+static const struct ident ID_F = { "zeta", "team-f", "zeta-5b6c-m3n4p", "zeta", "node-3" };
+static const struct ident ID_S = { "sigma", "team-s", "sigma-84d2-k7j6h", "sigma", "node-4" };
+
+#define IP_A	  "10.1.0.1"
+#define IP_B	  "10.2.0.2"
+#define IP_C	  "10.3.0.3"
+#define IP_D	  "10.4.0.4"
+#define IP_E	  "fd00:10::5"
+#define IP_F	  "fd00:10::6"
+#define IP_S	  "10.50.0.1"
+#define IP_NOBODY "10.9.9.9"
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* "10.1.2.3" (as v4-mapped) or IPv6 text -> 16 bytes.  0 or -EINVAL. */
+static int ip_parse(const char *text, uint8_t ip[16])
+{
+	struct in_addr v4;
+
+	memset(ip, 0, 16);
+	if (inet_pton(AF_INET, text, &v4) == 1) {
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12, &v4, 4);
+		return 0;
+	}
+	return inet_pton(AF_INET6, text, ip) == 1 ? 0 : -EINVAL;
+}
+
+/* ---- a collector with its admin endpoint ------------------------------------ */
+
+struct coll {
+	struct sidecar p;
+	uint16_t port;	/* ingest */
+	uint16_t admin; /* /metrics, /readyz, /ownership */
+	char data[512];
+};
+
+/*
+ * Starts podflow-collector on 127.0.0.1 (ephemeral ports for ingest and
+ * admin), DATA_DIR g_tmp/name, two workers, plus `extra`.  0 or -errno.
+ */
+static int coll_start(struct coll *c, const char *name, const char *const *extra)
+{
+	const char *args[40];
+	uint64_t deadline;
+	int n = 0, err;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->data, sizeof(c->data), "%s/%s", g_tmp, name);
+	if (mkdir(c->data, 0755) && errno != EEXIST)
+		return -errno;
+	args[n++] = "--listen";
+	args[n++] = "127.0.0.1:0";
+	args[n++] = "--data-dir";
+	args[n++] = c->data;
+	args[n++] = "--workers";
+	args[n++] = "2";
+	args[n++] = "--stats-interval";
+	args[n++] = "0";
+	args[n++] = "--admin";
+	args[n++] = "127.0.0.1:0";
+	if (getenv("ATTR_DEBUG")) {
+		args[n++] = "--log-level";
+		args[n++] = "debug";
+	}
+	for (int i = 0; extra && extra[i] && n < 38; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	err = collector_start(&c->p, args, &c->port);
+	if (err)
+		return err;
+	/* "admin endpoint on 127.0.0.1:0 (port 43779): ..." comes right after ready */
+	for (deadline = harness_now_ms() + WAIT_MS; harness_now_ms() < deadline;) {
+		const char *at = c->p.err_text ? strstr(c->p.err_text, "admin endpoint on ") : NULL;
+		const char *port = at ? strstr(at, "(port ") : NULL;
+
+		if (port && strchr(port, '\n')) {
+			c->admin = (uint16_t)atoi(port + strlen("(port "));
+			return c->admin ? 0 : -EINVAL;
+		}
+		sidecar_poll(&c->p, 50);
+	}
+	fprintf(stderr, "    collector %s: no admin endpoint line\n", name);
+	return -ETIMEDOUT;
+}
+
+/* SIGTERM; the exit code, or -1.  *secs: how long it took. */
+static int coll_stop(struct coll *c, double *secs)
+{
+	if (sidecar_stop(&c->p, WAIT_MS, secs))
+		return -1;
+	return WIFEXITED(c->p.status) ? WEXITSTATUS(c->p.status) : 128 + WTERMSIG(c->p.status);
+}
+
+/* Kills it if still running; after a failure, shows what it logged. */
+static void coll_free(struct coll *c, bool failed)
+{
+	if (c->p.pid > 0)
+		sidecar_poll(&c->p, 0);
+	if (failed && c->p.err_text)
+		fprintf(stderr, "    --- collector %s stderr ---\n%s    ---\n", c->data,
+			c->p.err_text);
+	sidecar_free(&c->p);
+}
+
+struct body {
+	char *p;
+	size_t len;
+};
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct body *b = ud;
+	size_t n = size * nmemb;
+	char *q = realloc(b->p, b->len + n + 1);
+
+	if (!q)
+		return 0;
+	memcpy(q + b->len, p, n);
+	b->len += n;
+	q[b->len] = '\0';
+	b->p = q;
+	return n;
+}
+
+/* GET path on the admin endpoint; the status (-1: no answer), *body malloc'd ("" at least). */
+static long admin_get(struct coll *c, const char *path, char **body)
+{
+	struct body b = { .p = calloc(1, 1) };
+	CURL *h = curl_easy_init();
+	long status = -1;
+	char url[512];
+
+	sidecar_poll(&c->p, 0); /* keep its stderr pipe drained */
+	if (h && b.p) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", c->admin, path);
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+		if (curl_easy_perform(h) == CURLE_OK)
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	}
+	if (h)
+		curl_easy_cleanup(h);
+	*body = b.p;
+	return status;
+}
+
+/* One sample of /metrics ("name" or "name{labels}"), -1 when absent. */
+static int64_t metric(struct coll *c, const char *sample)
+{
+	size_t n = strlen(sample);
+	int64_t v = -1;
+	char *body;
+
+	if (admin_get(c, "/metrics", &body) == 200)
+		for (const char *line = body; line && *line;) {
+			if (strncmp(line, sample, n) == 0 && line[n] == ' ') {
+				v = strtoll(line + n + 1, NULL, 10);
+				break;
+			}
+			line = strchr(line, '\n');
+			if (line)
+				line++;
+		}
+	free(body);
+	return v;
+}
+
+/* podflow_collector_attribution_records_total{result=...}. */
+static int64_t result(struct coll *c, const char *res)
+{
+	char s[160];
+
+	snprintf(s, sizeof(s), "podflow_collector_attribution_records_total{result=\"%s\"}", res);
+	return metric(c, s);
+}
+
+#define DELAYED_NOW   "podflow_collector_attribution_delayed_records"
+#define DELAYED_TOTAL "podflow_collector_attribution_delayed_total"
+
+/* Polls `sample` until it reaches `want` or the deadline; its last value. */
+static int64_t wait_metric(struct coll *c, const char *sample, int64_t want, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+	int64_t v;
+
+	while ((v = metric(c, sample)) < want && harness_now_ms() < deadline)
+		sleep_ms(20);
+	return v;
+}
+
+static int64_t wait_result(struct coll *c, const char *res, int64_t want, int timeout_ms)
+{
+	char s[160];
+
+	snprintf(s, sizeof(s), "podflow_collector_attribution_records_total{result=\"%s\"}", res);
+	return wait_metric(c, s, want, timeout_ms);
+}
+
+/* /readyz: the status; *why the body. */
+static long readyz(struct coll *c, char **why)
+{
+	return admin_get(c, "/readyz", why);
+}
+
+static bool wait_ready(struct coll *c, long want, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+	char *body;
+	long st;
+
+	for (;;) {
+		st = readyz(c, &body);
+		free(body);
+		if (st == want || harness_now_ms() >= deadline)
+			return st == want;
+		sleep_ms(20);
+	}
+}
+
+/* /ownership?ip=TEXT parsed (NULL if not JSON); *status the HTTP status. */
+static json_t *ownership(struct coll *c, const char *ip, long *status)
+{
+	char path[256], *body;
+	json_error_t jerr;
+	json_t *j;
+
+	if (ip)
+		snprintf(path, sizeof(path), "/ownership?ip=%s", ip);
+	else
+		snprintf(path, sizeof(path), "/ownership");
+	*status = admin_get(c, path, &body);
+	j = json_loads(body, 0, &jerr);
+	if (!j)
+		fprintf(stderr, "    /ownership?ip=%s: not JSON (%ld): %s\n", ip ? ip : "", *status,
+			body);
+	free(body);
+	return j;
+}
+
+static size_t n_ranges(json_t *own)
+{
+	return json_array_size(json_object_get(own, "ranges"));
+}
+
+/* Polls /ownership?ip= until it holds `n` ranges; the last answer (owned). */
+static json_t *wait_ranges(struct coll *c, const char *ip, size_t n, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+	json_t *j;
+	long st;
+
+	for (;;) {
+		j = ownership(c, ip, &st);
+		if ((j && n_ranges(j) == n) || harness_now_ms() >= deadline)
+			return j;
+		json_decref(j);
+		sleep_ms(20);
+	}
+}
+
+/*
+ * Range i of an /ownership answer: its source, [from, to) (to < 0: open,
+ * JSON null), conflict, and owner (NULL: nobody, as a conflict has).
+ * 0, or -1 after saying what differs.
+ */
+static int expect_range(json_t *own, size_t i, const char *source, int64_t from, int64_t to,
+			bool conflict, const struct ident *id)
+{
+	static const struct ident nobody = { "", "", "", "", "" };
+	json_t *r = json_array_get(json_object_get(own, "ranges"), i);
+	const struct {
+		const char *key, *want;
+	} f[] = {
+		{ "source", source },
+		{ "app", (id ? id : &nobody)->app },
+		{ "namespace", (id ? id : &nobody)->ns },
+		{ "pod", (id ? id : &nobody)->pod },
+		{ "workload", (id ? id : &nobody)->workload },
+		{ "node", (id ? id : &nobody)->node },
+	};
+	json_t *to_v;
+
+	if (!r) {
+		fprintf(stderr, "    FAIL: %s: no range %zu\n", rec_str(own, "ip"), i);
+		return -1;
+	}
+	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++)
+		if (strcmp(rec_str(r, f[k].key), f[k].want) != 0) {
+			fprintf(stderr, "    FAIL: %s range %zu: %s: expected \"%s\", got \"%s\"\n",
+				rec_str(own, "ip"), i, f[k].key, f[k].want, rec_str(r, f[k].key));
+			return -1;
+		}
+	if ((int64_t)rec_u64(r, "from_ms") != from) {
+		fprintf(stderr, "    FAIL: %s range %zu: from_ms: expected %lld, got %llu\n",
+			rec_str(own, "ip"), i, (long long)from,
+			(unsigned long long)rec_u64(r, "from_ms"));
+		return -1;
+	}
+	to_v = json_object_get(r, "to_ms");
+	if (to < 0 ? !json_is_null(to_v) : (int64_t)rec_u64(r, "to_ms") != to) {
+		fprintf(stderr, "    FAIL: %s range %zu: to_ms: expected %lld, got %llu%s\n",
+			rec_str(own, "ip"), i, (long long)to,
+			(unsigned long long)rec_u64(r, "to_ms"),
+			json_is_null(to_v) ? " (null)" : "");
+		return -1;
+	}
+	if (json_is_true(json_object_get(r, "conflict")) != conflict) {
+		fprintf(stderr, "    FAIL: %s range %zu: conflict: expected %d\n",
+			rec_str(own, "ip"), i, conflict);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- what the collector wrote -------------------------------------------------- */
+
+/* Every JSON line of DIR/pattern, as one array (NULL after saying why). */
+static json_t *read_lines(const char *dir, const char *pattern)
+{
+	json_t *all = json_array();
+	char path[600];
+	glob_t g = { 0 };
+
+	snprintf(path, sizeof(path), "%s/%s", dir, pattern);
+	if (glob(path, 0, NULL, &g) != 0)
+		return all; /* nothing yet */
+	for (size_t f = 0; f < g.gl_pathc; f++) {
+		FILE *in = fopen(g.gl_pathv[f], "r");
+		char *line = NULL;
+		size_t cap = 0;
+
+		if (!in)
+			continue;
+		while (getline(&line, &cap, in) > 0) {
+			json_error_t jerr;
+			json_t *r = json_loads(line, 0, &jerr);
+
+			if (!r || !json_is_object(r)) {
+				fprintf(stderr, "    FAIL: %s: not a JSON object: %s",
+					g.gl_pathv[f], line);
+				json_decref(r);
+				json_decref(all);
+				all = NULL;
+				break;
+			}
+			json_array_append_new(all, r);
+		}
+		free(line);
+		fclose(in);
+		if (!all)
+			break;
+	}
+	globfree(&g);
+	return all;
+}
+
+static json_t *out_now(struct coll *c)
+{
+	return read_lines(c->data, "flows-w*.jsonl");
+}
+
+static json_t *out_late(struct coll *c)
+{
+	return read_lines(c->data, "flows-late.jsonl");
+}
+
+static size_t count_lines(struct coll *c, const char *pattern)
+{
+	json_t *a = read_lines(c->data, pattern);
+	size_t n = a ? json_array_size(a) : 0;
+
+	json_decref(a);
+	return n;
+}
+
+static size_t lines_all(struct coll *c)
+{
+	return count_lines(c, "flows-w*.jsonl") + count_lines(c, "flows-late.jsonl");
+}
+
+/* Polls until the files matching `pattern` hold `n` lines (true) or the deadline. */
+static bool wait_count(struct coll *c, const char *pattern, size_t n, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+
+	while (count_lines(c, pattern) < n && harness_now_ms() < deadline) {
+		sidecar_poll(&c->p, 0);
+		sleep_ms(20);
+	}
+	return count_lines(c, pattern) == n;
+}
+
+static bool wait_lines(struct coll *c, size_t n, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+
+	while (lines_all(c) < n && harness_now_ms() < deadline) {
+		sidecar_poll(&c->p, 0);
+		sleep_ms(20);
+	}
+	return lines_all(c) == n;
+}
+
+static json_t *find_rec(json_t *arr, uint64_t id, size_t *count)
+{
+	json_t *found = NULL, *v;
+	size_t i;
+
+	*count = 0;
+	json_array_foreach(arr, i, v) if (rec_u64(v, "bytes_sent") == id)
+	{
+		found = v;
+		(*count)++;
+	}
+	return found;
+}
+
+/*
+ * Record `id` is in `arr` exactly once, names `remote` (NULL: nobody) as
+ * its remote side with remote_source `source`, and `local` as its sender.
+ * 0, or -1 after saying what differs.
+ */
+static int expect_rec(json_t *arr, const char *where, uint64_t id, const struct ident *remote,
+		      const char *source, const struct ident *local)
+{
+	static const struct ident nobody = { "", "", "", "", "" };
+	const struct ident *rm = remote ? remote : &nobody;
+	const struct {
+		const char *key, *want;
+	} f[] = {
+		{ "remote_app", rm->app },
+		{ "remote_namespace", rm->ns },
+		{ "remote_pod", rm->pod },
+		{ "remote_workload", rm->workload },
+		{ "remote_source", source },
+		{ "local_app", local->app },
+		{ "local_namespace", local->ns },
+		{ "local_pod", local->pod },
+		{ "local_workload", local->workload },
+		{ "local_node", local->node },
+	};
+	size_t n;
+	json_t *r = find_rec(arr, id, &n);
+
+	if (n != 1) {
+		fprintf(stderr, "    FAIL: record %llu: expected once in %s, found %zu times\n",
+			(unsigned long long)id, where, n);
+		return -1;
+	}
+	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++)
+		if (strcmp(rec_str(r, f[k].key), f[k].want) != 0) {
+			fprintf(stderr,
+				"    FAIL: record %llu (%s): %s: expected \"%s\", got \"%s\"\n",
+				(unsigned long long)id, where, f[k].key, f[k].want,
+				rec_str(r, f[k].key));
+			return -1;
+		}
+	return 0;
+}
+
+/* ---- a sender: one long-lived HTTP/2 connection, batches encoded here ---------- */
+
+struct snd {
+	struct h2c *h2;
+	struct ident id;
+	uint8_t ip[16];
+	uint64_t sender_id, seq;
+};
+
+static int snd_open(struct snd *s, uint16_t port, const struct ident *id, const char *ip)
+{
+	static uint64_t next_id = 0x5eed0000a77b0000ull;
+	char url[128], why[256];
+	struct h2c_opts o = {
+		.url = url,
+		.max_streams = 4,
+		.connect_timeout_ns = 5000000000ull,
+		.request_timeout_ns = 10000000000ull,
+	};
+
+	memset(s, 0, sizeof(*s));
+	s->id = *id;
+	s->sender_id = ++next_id;
+	if (ip_parse(ip, s->ip))
+		return -EINVAL;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/flows", port);
+	s->h2 = h2c__new(&o, why, sizeof(why));
+	if (!s->h2) {
+		fprintf(stderr, "    h2c__new: %s\n", why);
+		return -errno;
+	}
+	return 0;
+}
+
+static void snd_close(struct snd *s)
+{
+	h2c__free(s->h2);
+	s->h2 = NULL;
+}
+
+struct done {
+	bool done;
+	int err, status;
+	char body[260];
+};
+
+static void on_done(void *ctx, int err, int status, const char *retry_after, const char *body)
+{
+	struct done *d = ctx;
+
+	(void)retry_after;
+	d->done = true;
+	d->err = err;
+	d->status = status;
+	snprintf(d->body, sizeof(d->body), "%s", body ? body : "");
+}
+
+/* A record of `id` (its bytes_sent) to `remote` over [start, end]; the sender fills its side. */
+static struct flow_record mkrec(uint64_t id, const char *remote, int64_t start, int64_t end)
+{
+	struct flow_record r = { 0 };
+
+	r.start_ms = (uint64_t)start;
+	r.end_ms = (uint64_t)end;
+	r.bytes_sent = id;
+	r.bytes_received = 2 * id;
+	r.segs_sent = 1;
+	r.segs_received = 1;
+	r.flows = 1;
+	r.direction = FLOW_DIRECTION_OUT;
+	r.local_port = (uint16_t)(40000 + id % 20000);
+	r.remote_port = 8080;
+	r.pid = 4242;
+	snprintf(r.comm, sizeof(r.comm), "attr-test");
+	ip_parse(remote, r.remote_addr);
+	return r;
+}
+
+/*
+ * One batch: the sender's heartbeat (it owned its IP over [from, to)) and
+ * `n` records.  The HTTP status (204: written or held), or -errno.
+ */
+static int snd_post(struct snd *s, int64_t from, int64_t to, const struct flow_record *recs,
+		    size_t n)
+{
+	static const struct h2c_header hdr[] = {
+		{ "content-type", "application/x-podflow-batch" },
+		{ "content-encoding", "zstd" },
+	};
+	struct wire_encoder *e = wire_encoder__new(WIRE_ENC_ZSTD, 0);
+	struct wire_header h = {
+		.sender_id = s->sender_id,
+		.seq = ++s->seq,
+		.sender = { .app = s->id.app,
+			    .namespace = s->id.ns,
+			    .pod = s->id.pod,
+			    .node = s->id.node,
+			    .workload = s->id.workload },
+		.span_start_ms = (uint64_t)from,
+		.span_end_ms = (uint64_t)to,
+		.n_ips = 1,
+		.ips = (const uint8_t(*)[16])s->ip,
+	};
+	struct done d = { 0 };
+	const void *body;
+	uint64_t deadline;
+	size_t len;
+	int err = -EIO;
+
+	if (!e || !s->h2)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct flow_record r = recs[i];
+		bool v4;
+
+		memcpy(r.local_addr, s->ip, 16);
+		v4 = flow_addr_is_v4mapped(r.local_addr) && flow_addr_is_v4mapped(r.remote_addr);
+		r.family = v4 ? 4 : 6;
+		err = wire_encoder__add(e, &r);
+		if (err)
+			goto out;
+	}
+	err = wire_encoder__finish(e, &h, &body, &len);
+	if (err)
+		goto out;
+	err = h2c__post(s->h2, body, len, hdr, 2, on_done, &d);
+	if (err)
+		goto out;
+	for (deadline = harness_now_ms() + WAIT_MS; !d.done && harness_now_ms() < deadline;)
+		h2c__run(s->h2, 100);
+	if (!d.done) {
+		/* the request still borrows `d` and the body: cancel it before they go */
+		snd_close(s);
+		err = -ETIMEDOUT;
+		goto out;
+	}
+	err = d.err ? d.err : d.status;
+	if (err != 204)
+		fprintf(stderr, "    POST from %s: err %d, status %d: %s\n", s->id.pod, d.err,
+			d.status, d.body);
+out:
+	wire_encoder__free(e);
+	return err;
+}
+
+#define POST(s, from, to, ...)                                               \
+	({                                                                   \
+		const struct flow_record r_[] = { __VA_ARGS__ };             \
+		snd_post((s), (from), (to), r_, sizeof(r_) / sizeof(r_[0])); \
+	})
+
+/* ---- the stand-in Kubernetes API server (tests/tools/kube-api), as test_kube.c drives it ---- */
+
+struct api {
+	pid_t pid;
+	int in_fd, out_fd;
+	char buf[65536];
+	size_t len;
+	uint16_t port;
+	char url[64];
+};
+
+static const char *fixtures_dir(void)
+{
+	static const char *const rel[] = { "../shared/fixtures/k8s", "../../shared/fixtures/k8s" };
+	static char found[PATH_MAX];
+	const char *env = getenv("PODFLOW_FIXTURES");
+	char exe[PATH_MAX], probe[PATH_MAX + 64];
+	ssize_t n;
+
+	if (env && *env)
+		return env;
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		snprintf(probe, sizeof(probe), "%s/SOURCES.md", rel[i]);
+		if (access(probe, R_OK) == 0)
+			return rel[i];
+	}
+	/* run from elsewhere: shared/ is beside the checkout the binary was built in */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		for (int up = 0; up < 6; up++) {
+			char *slash = strrchr(exe, '/');
+
+			if (!slash)
+				break;
+			*slash = '\0';
+			snprintf(found, sizeof(found), "%.*s/../shared/fixtures/k8s",
+				 (int)(sizeof(found) - 32), exe);
+			snprintf(probe, sizeof(probe), "%s/SOURCES.md", found);
+			if (access(probe, R_OK) == 0)
+				return found;
+		}
+	}
+	return rel[0];
+}
+
+/* One line of the server's stdout, within timeout_ms; malloc'd, or NULL. */
+static char *api_line(struct api *a, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		char *nl = memchr(a->buf, '\n', a->len);
+		struct pollfd pfd = { .fd = a->out_fd, .events = POLLIN };
+		uint64_t now = harness_now_ms();
+		ssize_t n;
+
+		if (nl) {
+			char *line = strndup(a->buf, (size_t)(nl - a->buf));
+
+			a->len -= (size_t)(nl + 1 - a->buf);
+			memmove(a->buf, nl + 1, a->len);
+			return line;
+		}
+		if (now >= deadline || a->len == sizeof(a->buf))
+			return NULL;
+		if (poll(&pfd, 1, (int)(deadline - now)) <= 0)
+			continue;
+		n = read(a->out_fd, a->buf + a->len, sizeof(a->buf) - a->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return NULL;
+		a->len += (size_t)n;
+	}
+}
+
+static void api_stop(struct api *a)
+{
+	if (a->pid <= 0)
+		return;
+	if (a->in_fd >= 0)
+		close(a->in_fd); /* EOF on stdin: it exits */
+	if (harness_wait(a->pid, 3000) < 0)
+		fprintf(stderr, "    kube-api did not exit on EOF (killed)\n");
+	close(a->out_fd);
+	a->pid = 0;
+}
+
+static int api_start(struct api *a)
+{
+	char bin[PATH_MAX], *line;
+	const char *fx = fixtures_dir();
+	int in[2], out[2];
+
+	memset(a, 0, sizeof(*a));
+	a->in_fd = a->out_fd = -1;
+	harness_bin("tests/kube-api", bin, sizeof(bin));
+	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
+		return -errno;
+	a->pid = fork();
+	if (a->pid < 0)
+		return -errno;
+	if (a->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execl(bin, bin, "--fixtures", fx, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	a->in_fd = in[1];
+	a->out_fd = out[0];
+	line = api_line(a, 5000);
+	if (!line || !atoi(line)) {
+		fprintf(stderr, "    kube-api (%s, fixtures %s) did not start (make %s)\n", bin, fx,
+			bin);
+		free(line);
+		api_stop(a);
+		return -EIO;
+	}
+	a->port = (uint16_t)atoi(line);
+	free(line);
+	snprintf(a->url, sizeof(a->url), "http://127.0.0.1:%u", a->port);
+	return 0;
+}
+
+/* Sends one command; returns the reply's JSON (owned) or NULL (reason printed). */
+static json_t *__attribute__((format(printf, 2, 3))) api_cmd(struct api *a, const char *fmt, ...)
+{
+	char *cmd, *line;
+	json_t *reply;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&cmd, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	if (write(a->in_fd, cmd, (size_t)n) != n || write(a->in_fd, "\n", 1) != 1) {
+		fprintf(stderr, "    kube-api: cannot send %s\n", cmd);
+		free(cmd);
+		return NULL;
+	}
+	line = api_line(a, 10000);
+	if (!line || strncmp(line, "ok ", 3) != 0) {
+		fprintf(stderr, "    kube-api: %s -> %s\n", cmd, line ? line : "(no answer)");
+		free(cmd);
+		free(line);
+		return NULL;
+	}
+	reply = json_loads(line + 3, 0, NULL);
+	free(cmd);
+	free(line);
+	return reply;
+}
+
+/* A command whose answer only has to be "ok". */
+#define API(a, ...)                                              \
+	do {                                                     \
+		json_t *r_ = api_cmd(a, __VA_ARGS__);            \
+		ASSERT_TRUE("kube-api command answered ok", r_); \
+		json_decref(r_);                                 \
+	} while (0)
+
+/* ---- the tests ------------------------------------------------------------------ */
+
+/*
+ * Two sidecars, A and B, each stating its own IP in every batch, send
+ * records naming each other.  Grace 2 s: an address no heartbeat covers is
+ * nobody's once its time is 2 s old.
+ */
+static int test_heartbeats_name_each_other(void)
+{
+	struct coll c = { 0 };
+	struct snd a = { 0 }, b = { 0 };
+	json_t *now = NULL, *late = NULL;
+	int64_t n0, seen_none = 0;
+	int ret = 1;
+
+	ASSERT_EQ_U64("collector starts", 0,
+		      -coll_start(&c, "hb",
+				  (const char *const[]){ "--heartbeat-grace", "2s", "--max-delay",
+							 "10s", NULL }));
+	ASSERT_EQ_U64("sender A", 0, -snd_open(&a, c.port, &ID_A, IP_A));
+	ASSERT_EQ_U64("sender B", 0, -snd_open(&b, c.port, &ID_B, IP_B));
+
+	n0 = wall_ms();
+	/* B first: A has not said it owns IP_A yet */
+	ASSERT_EQ_U64("B: first batch", 204,
+		      POST(&b, n0 - 1500, n0 - 700,
+			   mkrec(101, IP_A, n0 - 1400, n0 - 1300), /* waits for A's heartbeat */
+			   mkrec(102, "127.0.0.1", n0 - 1400, n0 - 1300))); /* B itself */
+	ASSERT_EQ_U64("A: first batch", 204,
+		      POST(&a, n0 - 1500, n0,
+			   mkrec(201, IP_B, n0 - 1200, n0 - 1100),     /* inside B's span */
+			   mkrec(202, IP_B, n0 - 300, n0 - 200),       /* after it: waits for B */
+			   mkrec(203, IP_B, n0 - 800, n0 - 600),       /* B's span ends inside */
+			   mkrec(204, IP_NOBODY, n0 - 1000, n0 - 900), /* nobody claims it */
+			   mkrec(205, "127.0.0.1", n0 - 1000, n0 - 900)));
+	/* 102, 201, 205 at once; 101 as soon as the attributor sees A's heartbeat */
+	ASSERT_EQ_U64("decided by heartbeats", 4, wait_result(&c, "heartbeat", 4, WAIT_MS));
+	/* 202, 203, 204 wait: the grace has not passed for any of them yet */
+	ASSERT_EQ_U64("waiting", 3, metric(&c, DELAYED_NOW));
+	ASSERT_EQ_U64("none yet", 0, result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("changed yet", 0, result(&c, "unattributed_changed"));
+	/* counted just before it is written */
+	ASSERT_TRUE("101 written late", wait_count(&c, "flows-late.jsonl", 1, WAIT_MS));
+	late = out_late(&c);
+	ASSERT_TRUE("late output", late);
+	ASSERT_EQ_U64("late lines so far", 1, json_array_size(late));
+	ASSERT_EQ_U64("101: decided late, A", 0,
+		      -expect_rec(late, "flows-late", 101, &ID_A, "heartbeat", &ID_B));
+	json_decref(late);
+	late = NULL;
+
+	/* B's next heartbeat, after a gap: [n0 - 400, now) */
+	ASSERT_EQ_U64("B: second batch", 204,
+		      POST(&b, n0 - 400, wall_ms(), mkrec(103, IP_A, n0 - 100, n0 - 50)));
+	ASSERT_EQ_U64("202 decided by B's next heartbeat", 6,
+		      wait_result(&c, "heartbeat", 6, WAIT_MS));
+	/* 203's end falls in B's gap, which B's next span has made certain */
+	ASSERT_EQ_U64("203: changed", 1, wait_result(&c, "unattributed_changed", 1, WAIT_MS));
+	/* 204: nobody, once its time is older than the grace */
+	for (uint64_t deadline = harness_now_ms() + WAIT_MS; harness_now_ms() < deadline;) {
+		if (result(&c, "unattributed_none") >= 1) {
+			seen_none = wall_ms();
+			break;
+		}
+		sleep_ms(10);
+	}
+	ASSERT_TRUE("204 went out unattributed", seen_none > 0);
+	ASSERT_TRUE("204 waited out the grace (2 s after its end)", seen_none >= n0 - 901 + 2000);
+	ASSERT_TRUE("all 8 written", wait_lines(&c, 8, WAIT_MS));
+
+	now = out_now(&c);
+	late = out_late(&c);
+	ASSERT_TRUE("outputs", now && late);
+	ASSERT_EQ_U64("lines written at once", 4, json_array_size(now));
+	ASSERT_EQ_U64("lines written late", 4, json_array_size(late));
+	ASSERT_EQ_U64("102: loopback is B", 0,
+		      -expect_rec(now, "flows-w", 102, &ID_B, "heartbeat", &ID_B));
+	ASSERT_EQ_U64("201: B", 0, -expect_rec(now, "flows-w", 201, &ID_B, "heartbeat", &ID_A));
+	ASSERT_EQ_U64("205: loopback is A", 0,
+		      -expect_rec(now, "flows-w", 205, &ID_A, "heartbeat", &ID_A));
+	ASSERT_EQ_U64("103: A", 0, -expect_rec(now, "flows-w", 103, &ID_A, "heartbeat", &ID_B));
+	ASSERT_EQ_U64("101: A", 0, -expect_rec(late, "flows-late", 101, &ID_A, "heartbeat", &ID_B));
+	ASSERT_EQ_U64("202: B", 0, -expect_rec(late, "flows-late", 202, &ID_B, "heartbeat", &ID_A));
+	ASSERT_EQ_U64("203: unattributed", 0,
+		      -expect_rec(late, "flows-late", 203, NULL, "unattributed", &ID_A));
+	ASSERT_EQ_U64("204: unattributed", 0,
+		      -expect_rec(late, "flows-late", 204, NULL, "unattributed", &ID_A));
+
+	ASSERT_EQ_U64("result heartbeat", 6, result(&c, "heartbeat"));
+	ASSERT_EQ_U64("result kube", 0, result(&c, "kube"));
+	ASSERT_EQ_U64("result sonar", 0, result(&c, "sonar"));
+	ASSERT_EQ_U64("result unattributed_none", 1, result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("result unattributed_conflict", 0, result(&c, "unattributed_conflict"));
+	ASSERT_EQ_U64("result unattributed_changed", 1, result(&c, "unattributed_changed"));
+	ASSERT_EQ_U64("result unattributed_expired", 0, result(&c, "unattributed_expired"));
+	ASSERT_EQ_U64("result unattributed_evicted", 0, result(&c, "unattributed_evicted"));
+	ASSERT_EQ_U64("waiting now", 0, metric(&c, DELAYED_NOW));
+	ASSERT_EQ_U64("had to wait: 101 202 203 204", 4, metric(&c, DELAYED_TOTAL));
+	ASSERT_EQ_U64("heartbeat spans applied", 3,
+		      metric(&c, "podflow_collector_attribution_heartbeats_total"));
+	ASSERT_EQ_U64("late write errors", 0,
+		      metric(&c, "podflow_collector_attribution_late_write_errors_total"));
+	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+	ret = 0;
+cleanup:
+	json_decref(now);
+	json_decref(late);
+	snd_close(&a);
+	snd_close(&b);
+	coll_free(&c, ret);
+	return ret;
+}
+
+/* /ownership?ip=: merged, gapped and conflicting heartbeat ranges; IPv6; bad input. */
+static int test_ownership_endpoint(void)
+{
+	struct coll c = { 0 };
+	struct snd a = { 0 }, cs = { 0 }, d = { 0 }, e = { 0 }, f = { 0 };
+	json_t *j = NULL, *k = NULL, *now = NULL;
+	char *t1 = NULL, *t2 = NULL;
+	int64_t n0, t;
+	long st;
+	int ret = 1;
+
+	ASSERT_EQ_U64(
+	    "collector starts", 0,
+	    -coll_start(&c, "ownership", (const char *const[]){ "--heartbeat-grace", "2s", NULL }));
+	ASSERT_EQ_U64("sender A", 0, -snd_open(&a, c.port, &ID_A, IP_A));
+	/* C claims A's address too, over part of A's time: a conflict there */
+	ASSERT_EQ_U64("sender C", 0, -snd_open(&cs, c.port, &ID_C, IP_A));
+	ASSERT_EQ_U64("sender D", 0, -snd_open(&d, c.port, &ID_D, IP_D));
+	ASSERT_EQ_U64("sender E", 0, -snd_open(&e, c.port, &ID_E, IP_E));
+	ASSERT_EQ_U64("sender F", 0, -snd_open(&f, c.port, &ID_F, IP_F));
+	n0 = wall_ms();
+	t = n0 - 60000;
+	/* heartbeat-only batches, as an idle sidecar sends */
+	ASSERT_EQ_U64("A 1", 204, snd_post(&a, t, t + 5000, NULL, 0));
+	ASSERT_EQ_U64("A 2 (touches 1: merged)", 204, snd_post(&a, t + 5000, t + 10000, NULL, 0));
+	ASSERT_EQ_U64("A 3 (after a gap)", 204, snd_post(&a, t + 20000, t + 25000, NULL, 0));
+	ASSERT_EQ_U64("C (overlaps A)", 204, snd_post(&cs, t + 8000, t + 12000, NULL, 0));
+	ASSERT_EQ_U64("E (IPv6)", 204, snd_post(&e, t, t + 5000, NULL, 0));
+
+	j = ownership(&c, IP_A, &st);
+	ASSERT_EQ_U64("status", 200, st);
+	ASSERT_TRUE("JSON", j);
+	ASSERT_STR("ip", IP_A, rec_str(j, "ip"));
+	ASSERT_EQ_U64("ranges", 4, n_ranges(j));
+	ASSERT_EQ_U64("A before C", 0, -expect_range(j, 0, "heartbeat", t, t + 8000, false, &ID_A));
+	ASSERT_EQ_U64("A and C: conflict", 0,
+		      -expect_range(j, 1, "heartbeat", t + 8000, t + 10000, true, NULL));
+	ASSERT_EQ_U64("C after A", 0,
+		      -expect_range(j, 2, "heartbeat", t + 10000, t + 12000, false, &ID_C));
+	ASSERT_EQ_U64("A again", 0,
+		      -expect_range(j, 3, "heartbeat", t + 20000, t + 25000, false, &ID_A));
+	/* the same address written as v4-mapped IPv6: the same answer */
+	k = ownership(&c, "::ffff:" IP_A, &st);
+	ASSERT_EQ_U64("v4-mapped: status", 200, st);
+	t1 = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+	t2 = json_dumps(k, JSON_SORT_KEYS | JSON_COMPACT);
+	ASSERT_TRUE("dumps", t1 && t2);
+	ASSERT_STR("v4-mapped: same ranges", t1, t2);
+	json_decref(j);
+	json_decref(k);
+	k = NULL;
+	/* IPv6, and not in its canonical form */
+	j = ownership(&c, "FD00:0010:0:0::5", &st);
+	ASSERT_EQ_U64("IPv6: status", 200, st);
+	ASSERT_TRUE("IPv6: JSON", j);
+	ASSERT_STR("IPv6: ip (RFC 5952)", IP_E, rec_str(j, "ip"));
+	ASSERT_EQ_U64("IPv6: ranges", 1, n_ranges(j));
+	ASSERT_EQ_U64("IPv6: E", 0, -expect_range(j, 0, "heartbeat", t, t + 5000, false, &ID_E));
+	json_decref(j);
+	/* nobody's */
+	j = ownership(&c, "10.99.0.1", &st);
+	ASSERT_EQ_U64("unknown: status", 200, st);
+	ASSERT_TRUE("unknown: JSON", j);
+	ASSERT_STR("unknown: ip", "10.99.0.1", rec_str(j, "ip"));
+	ASSERT_TRUE("unknown: ranges is an array", json_is_array(json_object_get(j, "ranges")));
+	ASSERT_EQ_U64("unknown: no ranges", 0, n_ranges(j));
+	json_decref(j);
+	/* bad input: 400 with an error */
+	{
+		static const char *const bad[] = {
+			"10.1.0.256", "10.1.0.0/24", "fd00::1%25eth0", "web.shop.svc",
+			"",	      "10.1.0.1:80"
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			j = ownership(&c, bad[i], &st);
+			ASSERT_EQ_U64(bad[i], 400, st);
+			ASSERT_TRUE("error JSON", j);
+			ASSERT_STR(bad[i], "ip: not an IPv4 or IPv6 address", rec_str(j, "error"));
+			json_decref(j);
+		}
+	}
+	j = ownership(&c, NULL, &st);
+	ASSERT_EQ_U64("no ip: status", 400, st);
+	ASSERT_TRUE("no ip: JSON", j);
+	ASSERT_STR("no ip: error", "missing ?ip=ADDRESS", rec_str(j, "error"));
+	json_decref(j);
+	j = NULL;
+
+	/* records against those ranges, all decided at once */
+	ASSERT_EQ_U64("D's records", 204,
+		      POST(&d, n0 - 1000, n0, mkrec(301, IP_A, t + 1000, t + 1100),
+			   mkrec(302, IP_A, t + 9000, t + 9100),     /* in the conflict */
+			   mkrec(303, IP_A, t + 11000, t + 11100),   /* C's */
+			   mkrec(304, IP_A, t + 15000, t + 15100))); /* in A's gap */
+	ASSERT_EQ_U64("F's record (IPv6)", 204,
+		      POST(&f, n0 - 1000, n0, mkrec(401, IP_E, t + 1000, t + 1100)));
+	now = out_now(&c);
+	ASSERT_TRUE("output", now);
+	ASSERT_EQ_U64("lines", 5, json_array_size(now));
+	ASSERT_EQ_U64("301: A", 0, -expect_rec(now, "flows-w", 301, &ID_A, "heartbeat", &ID_D));
+	ASSERT_EQ_U64("302: conflict", 0,
+		      -expect_rec(now, "flows-w", 302, NULL, "unattributed", &ID_D));
+	ASSERT_EQ_U64("303: C", 0, -expect_rec(now, "flows-w", 303, &ID_C, "heartbeat", &ID_D));
+	ASSERT_EQ_U64("304: none", 0,
+		      -expect_rec(now, "flows-w", 304, NULL, "unattributed", &ID_D));
+	ASSERT_EQ_U64("401: E over IPv6", 0,
+		      -expect_rec(now, "flows-w", 401, &ID_E, "heartbeat", &ID_F));
+	{
+		size_t n;
+		json_t *r = find_rec(now, 401, &n);
+
+		ASSERT_EQ_U64("401: family", 6, rec_u64(r, "family"));
+		ASSERT_STR("401: remote_ip", IP_E, rec_str(r, "remote_ip"));
+		ASSERT_STR("401: local_ip", IP_F, rec_str(r, "local_ip"));
+	}
+	ASSERT_EQ_U64("result heartbeat", 3, result(&c, "heartbeat"));
+	ASSERT_EQ_U64("result unattributed_conflict", 1, result(&c, "unattributed_conflict"));
+	ASSERT_EQ_U64("result unattributed_none", 1, result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("result unattributed_changed", 0, result(&c, "unattributed_changed"));
+	ASSERT_EQ_U64("none waited", 0, metric(&c, DELAYED_TOTAL));
+	ASSERT_EQ_U64("ownership conflicts", 1,
+		      metric(&c, "podflow_collector_ownership_conflicts_total"));
+	/* A's address, D's, E's, F's */
+	ASSERT_EQ_U64("ownership ips", 4, metric(&c, "podflow_collector_ownership_ips"));
+	/* A's address: 4 pieces; D, E, F: one each */
+	ASSERT_EQ_U64("ownership ranges", 7, metric(&c, "podflow_collector_ownership_ranges"));
+	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+	ret = 0;
+cleanup:
+	free(t1);
+	free(t2);
+	json_decref(j);
+	json_decref(k);
+	json_decref(now);
+	snd_close(&a);
+	snd_close(&cs);
+	snd_close(&d);
+	snd_close(&e);
+	snd_close(&f);
+	coll_free(&c, ret);
+	return ret;
+}
+
+#define CHECKOUT_IP  "10.244.1.20"
+#define CHECKOUT     "checkout-7d9f8-x1k2m"
+#define SLEEP_IP     "10.244.0.8"     /* the kind sample's own podIPs */
+#define BASE_IP	     "100.116.192.42" /* the docker sample's own podIP */
+#define LATE_IP	     "10.244.2.30"
+#define AFTERDROP_IP "10.244.3.40"
+
+/*
+ * The pod watch against tests/tools/kube-api replaying the real pod
+ * samples: not ready before the first list, kube ranges on /ownership,
+ * records decided by it at their time; then a gap with 410 and a dropped
+ * connection, and the view converges again.
+ */
+static int test_kube_convergence(void)
+{
+	static const struct ident checkout = { "checkout", "shop", CHECKOUT, "checkout", "n1" };
+	static const struct ident sleep_pod = { "", "default", "sleep", "sleep",
+						"kind-control-plane" };
+	static const struct ident base = { "fluent-bit", "core", "base", "base",
+					   "ip-10-49-18-80.eu-west-1.compute.internal" };
+	static const struct ident late_pod = { "late", "shop", "late-1", "late-1", "n2" };
+	struct coll c = { 0 };
+	struct snd s = { 0 };
+	struct api api = { 0 };
+	json_t *j = NULL, *now = NULL, *late = NULL;
+	int64_t t_up, t_synced, base_from, frozen, n0;
+	char *why = NULL;
+	long st;
+	int ret = 1;
+
+	ASSERT_EQ_U64("kube-api starts", 0, -api_start(&api));
+	/* the two samples as they are (their own uid, IPs, labels, node) */
+	API(&api, "{\"cmd\":\"add\",\"template\":\"docker\",\"ns\":\"core\",\"name\":\"base\","
+		  "\"uid\":\"e9f2963f-55f2-11e9-84c5-02e422b8a84a\"}");
+	API(&api, "{\"cmd\":\"add\",\"ns\":\"default\",\"name\":\"sleep\","
+		  "\"uid\":\"35079257-0ffb-4b09-b2c1-3c0d416f2523\"}");
+	/* a Deployment's pod, network ready at the sample's condition time */
+	API(&api,
+	    "{\"cmd\":\"add\",\"ns\":\"shop\",\"name\":\"" CHECKOUT "\",\"ips\":[\"" CHECKOUT_IP
+	    "\"],\"labels\":{\"app.kubernetes.io/name\":\"checkout\",\"pod-template-hash\":"
+	    "\"7d9f8\"},\"owner\":{\"kind\":\"ReplicaSet\",\"name\":\"checkout-7d9f8\"},"
+	    "\"node\":\"n1\",\"ready\":\"2024-08-24T01:54:36Z\"}");
+	/* the API server is away when the collector starts: not ready */
+	API(&api, "{\"cmd\":\"down\"}");
+	ASSERT_EQ_U64("collector starts", 0,
+		      -coll_start(&c, "kube",
+				  (const char *const[]){ "--kube-api", api.url, "--heartbeat-grace",
+							 "1s", "--max-delay", "10s", NULL }));
+	st = readyz(&c, &why);
+	ASSERT_EQ_U64("readyz before the first list", 503, st);
+	ASSERT_TRUE("readyz says why", strstr(why, "Kubernetes pod watch has not synced") != NULL);
+	ASSERT_EQ_U64("kube synced", 0, metric(&c, "podflow_collector_kube_synced"));
+	t_up = wall_ms();
+	API(&api, "{\"cmd\":\"up\"}");
+	ASSERT_TRUE("ready once listed and watching", wait_ready(&c, 200, WAIT_MS));
+	t_synced = wall_ms();
+	ASSERT_EQ_U64("kube synced", 1, metric(&c, "podflow_collector_kube_synced"));
+	ASSERT_EQ_U64("pods", 3, metric(&c, "podflow_collector_kube_pods"));
+	ASSERT_EQ_U64("pod IPs", 3, metric(&c, "podflow_collector_kube_ips"));
+
+	j = ownership(&c, CHECKOUT_IP, &st);
+	ASSERT_EQ_U64("checkout: status", 200, st);
+	ASSERT_EQ_U64("checkout: ranges", 1, n_ranges(j));
+	ASSERT_EQ_U64("checkout: kube, open, from the condition + 1 s", 0,
+		      -expect_range(j, 0, "kube", KIND_ASSIGN_MS, -1, false, &checkout));
+	json_decref(j);
+	j = ownership(&c, SLEEP_IP, &st);
+	ASSERT_EQ_U64("sleep: ranges", 1, n_ranges(j));
+	ASSERT_EQ_U64("sleep (kind sample)", 0,
+		      -expect_range(j, 0, "kube", KIND_ASSIGN_MS, -1, false, &sleep_pod));
+	json_decref(j);
+	j = ownership(&c, BASE_IP, &st);
+	ASSERT_EQ_U64("base: ranges", 1, n_ranges(j));
+	base_from = (int64_t)rec_u64(json_array_get(json_object_get(j, "ranges"), 0), "from_ms");
+	/* no network condition: owned from when it was seen */
+	ASSERT_TRUE("base: assigned when listed", base_from >= t_up && base_from <= t_synced);
+	ASSERT_EQ_U64("base (docker sample)", 0,
+		      -expect_range(j, 0, "kube", base_from, -1, false, &base));
+	json_decref(j);
+	j = NULL;
+
+	ASSERT_EQ_U64("sender", 0, -snd_open(&s, c.port, &ID_S, IP_S));
+	n0 = wall_ms();
+	ASSERT_EQ_U64("records", 204,
+		      POST(&s, n0 - 4000, n0, mkrec(701, CHECKOUT_IP, n0 - 3000, n0 - 2500),
+			   mkrec(702, SLEEP_IP, n0 - 3000, n0 - 2500),
+			   /* recent: waits for the watch's watermark (now - kube.lag) */
+			   mkrec(703, BASE_IP, base_from + 10, base_from + 20),
+			   /* before the pod had its IP */
+			   mkrec(704, CHECKOUT_IP, KIND_ASSIGN_MS - 5000, KIND_ASSIGN_MS - 4000),
+			   /* across the assignment */
+			   mkrec(705, CHECKOUT_IP, KIND_ASSIGN_MS - 500, KIND_ASSIGN_MS + 500)));
+	ASSERT_TRUE("5 written", wait_lines(&c, 5, WAIT_MS));
+	ASSERT_EQ_U64("result kube", 3, result(&c, "kube"));
+	ASSERT_EQ_U64("result unattributed_none", 1, result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("result unattributed_changed", 1, result(&c, "unattributed_changed"));
+
+	/* a gap: the server goes away, pods change meanwhile, history is compacted */
+	API(&api, "{\"cmd\":\"down\"}");
+	for (uint64_t deadline = harness_now_ms() + WAIT_MS;
+	     metric(&c, "podflow_collector_kube_synced") != 0 && harness_now_ms() < deadline;)
+		sleep_ms(20);
+	ASSERT_EQ_U64("watch broken", 0, metric(&c, "podflow_collector_kube_synced"));
+	/* readiness latches the first sync: a broken watch only makes records wait */
+	ASSERT_TRUE("still ready while the watch is broken", wait_ready(&c, 200, 0));
+	frozen = metric(&c, "podflow_collector_kube_watermark_ms");
+	API(&api, "{\"cmd\":\"delete\",\"ns\":\"shop\",\"name\":\"" CHECKOUT "\"}");
+	API(&api, "{\"cmd\":\"add\",\"ns\":\"shop\",\"name\":\"late-1\",\"ips\":[\"" LATE_IP
+		  "\"],\"labels\":{\"app\":\"late\"},\"node\":\"n2\",\"ready\":"
+		  "\"2024-08-24T01:54:36Z\"}");
+	API(&api, "{\"cmd\":\"expire\"}");
+	sleep_ms(300);
+	ASSERT_EQ_U64("watermark frozen while broken", frozen,
+		      metric(&c, "podflow_collector_kube_watermark_ms"));
+	ASSERT_TRUE("frozen after the records' times", frozen > n0 - 1000);
+	API(&api, "{\"cmd\":\"up\"}");
+	ASSERT_EQ_U64("relisted after 410", 1,
+		      wait_metric(&c, "podflow_collector_kube_requests_total{kind=\"relist_410\"}",
+				  1, WAIT_MS));
+	ASSERT_EQ_U64("watching again", 1,
+		      wait_metric(&c, "podflow_collector_kube_synced", 1, WAIT_MS));
+	ASSERT_TRUE("ready", wait_ready(&c, 200, 0));
+	j = ownership(&c, CHECKOUT_IP, &st);
+	ASSERT_EQ_U64("checkout after the gap: ranges", 1, n_ranges(j));
+	/* gone while nobody watched: given up at the last time the view was complete */
+	ASSERT_EQ_U64("checkout: closed at the frozen watermark", 0,
+		      -expect_range(j, 0, "kube", KIND_ASSIGN_MS, frozen, false, &checkout));
+	json_decref(j);
+	j = ownership(&c, LATE_IP, &st);
+	ASSERT_EQ_U64("late-1: ranges", 1, n_ranges(j));
+	ASSERT_EQ_U64("late-1: from the relist", 0,
+		      -expect_range(j, 0, "kube", KIND_ASSIGN_MS, -1, false, &late_pod));
+	json_decref(j);
+	j = ownership(&c, SLEEP_IP, &st);
+	ASSERT_EQ_U64("sleep: unchanged", 0,
+		      -expect_range(j, 0, "kube", KIND_ASSIGN_MS, -1, false, &sleep_pod));
+	ASSERT_EQ_U64("sleep: one range", 1, n_ranges(j));
+	json_decref(j);
+	j = ownership(&c, BASE_IP, &st);
+	ASSERT_EQ_U64("base: unchanged", 0,
+		      -expect_range(j, 0, "kube", base_from, -1, false, &base));
+	ASSERT_EQ_U64("base: one range", 1, n_ranges(j));
+	json_decref(j);
+	j = NULL;
+
+	/* the connection dropped: resumed without a list */
+	API(&api, "{\"cmd\":\"drop\"}");
+	API(&api,
+	    "{\"cmd\":\"add\",\"ns\":\"shop\",\"name\":\"after-drop\",\"ips\":[\"" AFTERDROP_IP
+	    "\"]}");
+	j = wait_ranges(&c, AFTERDROP_IP, 1, WAIT_MS);
+	ASSERT_EQ_U64("after-drop: seen over the resumed watch", 1, n_ranges(j));
+	json_decref(j);
+	j = NULL;
+	ASSERT_EQ_U64("watching after the drop", 1,
+		      wait_metric(&c, "podflow_collector_kube_synced", 1, WAIT_MS));
+	ASSERT_TRUE("ready after the drop", wait_ready(&c, 200, 0));
+	ASSERT_EQ_U64("still one relist", 1,
+		      metric(&c, "podflow_collector_kube_requests_total{kind=\"relist_410\"}"));
+	ASSERT_TRUE("resumed",
+		    metric(&c, "podflow_collector_kube_requests_total{kind=\"reconnect\"}") >= 1);
+	ASSERT_EQ_U64("pods: base, sleep, late-1, after-drop", 4,
+		      metric(&c, "podflow_collector_kube_pods"));
+
+	n0 = wall_ms();
+	ASSERT_EQ_U64("records after the gap", 204,
+		      POST(&s, n0 - 1000, n0,
+			   mkrec(706, CHECKOUT_IP, frozen - 2000, frozen - 1500), /* before */
+			   mkrec(707, CHECKOUT_IP, frozen + 100, frozen + 200),	  /* after */
+			   mkrec(708, LATE_IP, n0 - 3000, n0 - 2900)));
+	ASSERT_TRUE("8 written", wait_lines(&c, 8, WAIT_MS));
+	now = out_now(&c);
+	late = out_late(&c);
+	ASSERT_TRUE("outputs", now && late);
+	json_array_extend(now, late); /* which file depends on the watermark: the owner does not */
+	ASSERT_EQ_U64("701: checkout", 0,
+		      -expect_rec(now, "output", 701, &checkout, "kube", &ID_S));
+	ASSERT_EQ_U64("702: sleep", 0, -expect_rec(now, "output", 702, &sleep_pod, "kube", &ID_S));
+	ASSERT_EQ_U64("703: base", 0, -expect_rec(now, "output", 703, &base, "kube", &ID_S));
+	ASSERT_EQ_U64("704: before the pod", 0,
+		      -expect_rec(now, "output", 704, NULL, "unattributed", &ID_S));
+	ASSERT_EQ_U64("705: across its start", 0,
+		      -expect_rec(now, "output", 705, NULL, "unattributed", &ID_S));
+	ASSERT_EQ_U64("706: checkout, before the gap", 0,
+		      -expect_rec(now, "output", 706, &checkout, "kube", &ID_S));
+	ASSERT_EQ_U64("707: nobody after it", 0,
+		      -expect_rec(now, "output", 707, NULL, "unattributed", &ID_S));
+	ASSERT_EQ_U64("708: late-1", 0, -expect_rec(now, "output", 708, &late_pod, "kube", &ID_S));
+	ASSERT_EQ_U64("result kube", 5, result(&c, "kube"));
+	ASSERT_EQ_U64("result unattributed_none", 2, result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("result unattributed_changed", 1, result(&c, "unattributed_changed"));
+	ASSERT_EQ_U64("result heartbeat", 0, result(&c, "heartbeat"));
+	ASSERT_EQ_U64("result expired", 0, result(&c, "unattributed_expired"));
+	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+	ret = 0;
+cleanup:
+	free(why);
+	json_decref(j);
+	json_decref(now);
+	json_decref(late);
+	snd_close(&s);
+	coll_free(&c, ret);
+	api_stop(&api);
+	return ret;
+}
+
+/* One IP event on the mock cluster, keyed by the address. */
+static int produce_event(struct kafka_mock *m, const char *ip, const char *event, int64_t ts,
+			 const char *app)
+{
+	char val[512];
+	int n;
+
+	if (app)
+		n = snprintf(val, sizeof(val),
+			     "{\"ip\":\"%s\",\"event\":\"%s\",\"ts_ms\":%lld,\"app\":\"%s\","
+			     "\"namespace\":\"edge\",\"workload\":\"%s-lb\",\"account\":"
+			     "\"123456789012\",\"region\":\"eu-west-1\",\"zone\":\"eu-west-1a\"}",
+			     ip, event, (long long)ts, app, app);
+	else
+		n = snprintf(val, sizeof(val), "{\"ip\":\"%s\",\"event\":\"%s\",\"ts_ms\":%lld}",
+			     ip, event, (long long)ts);
+	return kafka_mock__produce(m, EVENTS, -1, ip, val, (size_t)n, 0);
+}
+
+/*
+ * Sonar-style IP churn: X goes to app A at t1, is released at t2, goes to
+ * app B at t3, is released at t4.  The records are posted first and the
+ * events come afterwards, out of order; no record may name the wrong app.
+ */
+static int test_sonar_churn_synthetic(void)
+{
+#define X "10.77.0.7"
+	static const struct ident app_a = { "lb-alpha", "edge", "", "lb-alpha-lb", "" };
+	static const struct ident app_b = { "lb-beta", "edge", "", "lb-beta-lb", "" };
+	struct kafka_mock *m = NULL;
+	struct coll c = { 0 };
+	struct snd s = { 0 };
+	json_t *now = NULL, *late = NULL, *v;
+	int64_t n0, t1, t2, t3, t4;
+	size_t i, unattributed = 0, total;
+	int ret = 1;
+	struct {
+		uint64_t id;
+		int64_t from, to;	  /* relative to n0 */
+		const struct ident *want; /* NULL: unattributed */
+		const char *why;
+	} rs[] = {
+		{ 501, -3400, -3200, NULL, "before t1" },
+		{ 502, -3000, -2900, &app_a, "A, from t1" },
+		{ 503, -2800, -2500, &app_a, "A" },
+		{ 504, -2600, -2200, NULL, "straddles t2" },
+		{ 505, -2400, -2300, NULL, "gap, from t2" },
+		{ 506, -2200, -1900, NULL, "gap" },
+		{ 507, -2000, -1700, NULL, "straddles t3" },
+		{ 508, -1700, -1300, &app_b, "B" },
+		{ 509, -1400, -1201, &app_b, "B, to t4 - 1" },
+		{ 510, -1300, -1000, NULL, "straddles t4" },
+		{ 511, -1000, -600, NULL, "after t4" },
+	};
+	const size_t n = sizeof(rs) / sizeof(rs[0]);
+	struct flow_record recs[sizeof(rs) / sizeof(rs[0])];
+	char brokers[256];
+
+	m = kafka_mock__new(1);
+	ASSERT_TRUE("mock cluster", m);
+	ASSERT_EQ_U64("topic", 0, -kafka_mock__topic(m, EVENTS, 2));
+	snprintf(brokers, sizeof(brokers), "%s", kafka_mock__bootstraps(m));
+	ASSERT_EQ_U64("collector starts", 0,
+		      -coll_start(&c, "sonar",
+				  (const char *const[]){ "--kafka-brokers", brokers,
+							 "--ranges-topic", "", "--heartbeat-grace",
+							 "1s", "--max-delay", "20s", NULL }));
+	ASSERT_TRUE("ready once the topic is replayed", wait_ready(&c, 200, WAIT_MS));
+	ASSERT_EQ_U64("sender", 0, -snd_open(&s, c.port, &ID_S, IP_S));
+
+	n0 = wall_ms();
+	t1 = n0 - 3000;
+	t2 = n0 - 2400;
+	t3 = n0 - 1800;
+	t4 = n0 - 1200;
+	for (i = 0; i < n; i++)
+		recs[i] = mkrec(rs[i].id, X, n0 + rs[i].from, n0 + rs[i].to);
+	/* S's heartbeat claims its own address only */
+	ASSERT_EQ_U64("records", 204, snd_post(&s, n0 - 3500, n0, recs, n));
+	/* nothing known of X yet, and the feed's watermark is 5 s behind: all wait */
+	ASSERT_EQ_U64("all waiting", n, metric(&c, DELAYED_NOW));
+	ASSERT_EQ_U64("nothing written yet", 0, lines_all(&c));
+	/* now the events, shuffled; the releases one with and one without an owner */
+	ASSERT_EQ_U64("assign B", 0, -produce_event(m, X, "assign", t3, "lb-beta"));
+	ASSERT_EQ_U64("unassign B", 0, -produce_event(m, X, "unassign", t4, "lb-beta"));
+	ASSERT_EQ_U64("unassign", 0, -produce_event(m, X, "unassign", t2, NULL));
+	ASSERT_EQ_U64("assign A", 0, -produce_event(m, X, "assign", t1, "lb-alpha"));
+	ASSERT_EQ_U64("flush", 0, -kafka_mock__flush(m, WAIT_MS));
+	ASSERT_TRUE("every record written", wait_lines(&c, n, 15000));
+
+	now = out_now(&c);
+	late = out_late(&c);
+	ASSERT_TRUE("outputs", now && late);
+	ASSERT_EQ_U64("none written at once", 0, json_array_size(now));
+	ASSERT_EQ_U64("all written late", n, json_array_size(late));
+	/* never the wrong owner: an owner named only inside its own tenancy */
+	json_array_foreach(late, i, v)
+	{
+		const char *app = rec_str(v, "remote_app");
+		int64_t from = (int64_t)rec_u64(v, "start_ms"), to = (int64_t)rec_u64(v, "end_ms");
+
+		if (!strcmp(app, "lb-alpha"))
+			ASSERT_TRUE("A only within [t1, t2)", from >= t1 && to < t2);
+		else if (!strcmp(app, "lb-beta"))
+			ASSERT_TRUE("B only within [t3, t4)", from >= t3 && to < t4);
+		else
+			ASSERT_STR("else nobody", "", app);
+		unattributed += !*app;
+	}
+	for (i = 0; i < n; i++)
+		ASSERT_EQ_U64(rs[i].why, 0,
+			      -expect_rec(late, "flows-late", rs[i].id, rs[i].want,
+					  rs[i].want ? "sonar" : "unattributed", &ID_S));
+	total = n;
+	fprintf(stderr, "    (unattributed: %zu of %zu records, %.0f%%)\n", unattributed, total,
+		100.0 * (double)unattributed / (double)total);
+	ASSERT_EQ_U64("result sonar", 4, result(&c, "sonar"));
+	ASSERT_EQ_U64("result unattributed_changed", 3, result(&c, "unattributed_changed"));
+	ASSERT_EQ_U64("result unattributed_none", 4, result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("result unattributed_expired", 0, result(&c, "unattributed_expired"));
+	ASSERT_EQ_U64("result heartbeat", 0, result(&c, "heartbeat"));
+	ASSERT_EQ_U64("events applied", 4,
+		      metric(&c, "podflow_collector_kafka_messages_total{topic=\"ip_events\","
+				 "result=\"applied\"}"));
+	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+	ret = 0;
+cleanup:
+	json_decref(now);
+	json_decref(late);
+	snd_close(&s);
+	coll_free(&c, ret);
+	kafka_mock__free(m);
+	return ret;
+#undef X
+}
+
+/* Two replicas share heartbeat ranges through the ranges topic. */
+static int test_replicas_share_ranges(void)
+{
+	struct kafka_mock *m = NULL;
+	struct coll c1 = { 0 }, c2 = { 0 };
+	struct snd a = { 0 }, cs = { 0 };
+	json_t *j = NULL, *now = NULL, *late = NULL;
+	char brokers[256];
+	const char *const args[] = { "--kafka-brokers",
+				     brokers,
+				     "--sonar-topic",
+				     "",
+				     "--heartbeat-grace",
+				     "5s",
+				     "--max-delay",
+				     "10s",
+				     NULL };
+	int64_t n0;
+	long st;
+	int ret = 1;
+
+	m = kafka_mock__new(1);
+	ASSERT_TRUE("mock cluster", m);
+	ASSERT_EQ_U64("topic", 0, -kafka_mock__topic(m, RANGES, 2));
+	snprintf(brokers, sizeof(brokers), "%s", kafka_mock__bootstraps(m));
+	ASSERT_EQ_U64("collector 1 starts", 0, -coll_start(&c1, "replica-1", args));
+	ASSERT_EQ_U64("collector 2 starts", 0, -coll_start(&c2, "replica-2", args));
+	ASSERT_TRUE("1 ready", wait_ready(&c1, 200, WAIT_MS));
+	ASSERT_TRUE("2 ready", wait_ready(&c2, 200, WAIT_MS));
+	ASSERT_EQ_U64("A talks to 1", 0, -snd_open(&a, c1.port, &ID_A, IP_A));
+	ASSERT_EQ_U64("C talks to 2", 0, -snd_open(&cs, c2.port, &ID_C, IP_C));
+
+	n0 = wall_ms();
+	ASSERT_EQ_U64("A's heartbeat, to 1 only", 204,
+		      POST(&a, n0 - 2000, n0, mkrec(601, "127.0.0.1", n0 - 1500, n0 - 1400)));
+	/* to 2, maybe before A's range got there: it waits for it (grace 5 s) */
+	ASSERT_EQ_U64("C's first record, to 2", 204,
+		      POST(&cs, n0 - 1600, n0 - 1300, mkrec(602, IP_A, n0 - 1500, n0 - 1400)));
+	j = wait_ranges(&c2, IP_A, 1, WAIT_MS);
+	ASSERT_EQ_U64("2 knows A's range", 1, n_ranges(j));
+	ASSERT_EQ_U64("2: A's range, exactly", 0,
+		      -expect_range(j, 0, "heartbeat", n0 - 2000, n0, false, &ID_A));
+	json_decref(j);
+	j = NULL;
+	ASSERT_EQ_U64("C's second record, to 2", 204,
+		      POST(&cs, n0 - 1300, n0 - 800, mkrec(603, IP_A, n0 - 1000, n0 - 900)));
+	ASSERT_EQ_U64("2 decided both by A's heartbeat", 2,
+		      wait_result(&c2, "heartbeat", 2, WAIT_MS));
+	ASSERT_TRUE("both written", wait_lines(&c2, 2, WAIT_MS));
+	now = out_now(&c2);
+	late = out_late(&c2);
+	ASSERT_TRUE("outputs", now && late);
+	ASSERT_EQ_U64("603 decided at once", 0,
+		      -expect_rec(now, "flows-w", 603, &ID_A, "heartbeat", &ID_C));
+	json_array_extend(now, late); /* 602: at once or late, as the range raced it */
+	ASSERT_EQ_U64("602: A", 0, -expect_rec(now, "output", 602, &ID_A, "heartbeat", &ID_C));
+	ASSERT_EQ_U64("2: nothing unattributed", 0, result(&c2, "unattributed_none"));
+	/* and the other way: 1 learns C's two touching spans, merged */
+	ASSERT_EQ_U64("1 applied C's two spans", 2,
+		      wait_metric(&c1,
+				  "podflow_collector_kafka_messages_total{topic=\"ranges\","
+				  "result=\"applied\"}",
+				  2, WAIT_MS));
+	j = ownership(&c1, IP_C, &st);
+	ASSERT_EQ_U64("1 knows C's range", 1, n_ranges(j));
+	ASSERT_EQ_U64("1: C's spans merged", 0,
+		      -expect_range(j, 0, "heartbeat", n0 - 1600, n0 - 800, false, &ID_C));
+	json_decref(j);
+	j = NULL;
+	/* what each published and read: its own spans come back and are skipped */
+	ASSERT_EQ_U64("1 delivered A's span", 1,
+		      wait_metric(&c1,
+				  "podflow_collector_kafka_published_total{result=\"delivered\"}",
+				  1, WAIT_MS));
+	ASSERT_EQ_U64("2 delivered C's spans", 2,
+		      wait_metric(&c2,
+				  "podflow_collector_kafka_published_total{result=\"delivered\"}",
+				  2, WAIT_MS));
+	ASSERT_EQ_U64("1 skipped its own", 1,
+		      wait_metric(&c1,
+				  "podflow_collector_kafka_messages_total{topic=\"ranges\","
+				  "result=\"own\"}",
+				  1, WAIT_MS));
+	ASSERT_EQ_U64("2 skipped its own", 2,
+		      wait_metric(&c2,
+				  "podflow_collector_kafka_messages_total{topic=\"ranges\","
+				  "result=\"own\"}",
+				  2, WAIT_MS));
+	ASSERT_EQ_U64("1 applied C's", 2,
+		      metric(&c1, "podflow_collector_kafka_messages_total{topic=\"ranges\","
+				  "result=\"applied\"}"));
+	ASSERT_EQ_U64("2 applied A's", 1,
+		      metric(&c2, "podflow_collector_kafka_messages_total{topic=\"ranges\","
+				  "result=\"applied\"}"));
+	ASSERT_EQ_U64("1: its loopback record", 1, result(&c1, "heartbeat"));
+	j = ownership(&c1, IP_A, &st);
+	ASSERT_EQ_U64("1: A's range, its own", 0,
+		      -expect_range(j, 0, "heartbeat", n0 - 2000, n0, false, &ID_A));
+	ASSERT_EQ_U64("1: not twice", 1, n_ranges(j));
+	ASSERT_EQ_U64("exit code 1", 0, coll_stop(&c1, NULL));
+	ASSERT_EQ_U64("exit code 2", 0, coll_stop(&c2, NULL));
+	ret = 0;
+cleanup:
+	json_decref(j);
+	json_decref(now);
+	json_decref(late);
+	snd_close(&a);
+	snd_close(&cs);
+	coll_free(&c1, ret);
+	coll_free(&c2, ret);
+	kafka_mock__free(m);
+	return ret;
+}
+
+/* SIGTERM while records wait (long max_delay, long grace): all are written before exit. */
+static int test_held_records_written_at_exit(void)
+{
+	struct coll c = { 0 };
+	struct snd a = { 0 }, b = { 0 };
+	json_t *now = NULL, *late = NULL;
+	double secs = 0;
+	int64_t n0;
+	int ret = 1;
+
+	ASSERT_EQ_U64("collector starts", 0,
+		      -coll_start(&c, "exit",
+				  (const char *const[]){ "--heartbeat-grace", "60s", "--max-delay",
+							 "60s", NULL }));
+	ASSERT_EQ_U64("sender A", 0, -snd_open(&a, c.port, &ID_A, IP_A));
+	ASSERT_EQ_U64("sender B", 0, -snd_open(&b, c.port, &ID_B, IP_B));
+	n0 = wall_ms();
+	ASSERT_EQ_U64("A's heartbeat", 204, snd_post(&a, n0 - 3000, n0 - 1000, NULL, 0));
+	ASSERT_EQ_U64("B's records", 204,
+		      POST(&b, n0 - 3000, n0, mkrec(801, "10.9.9.1", n0 - 500, n0 - 400),
+			   mkrec(802, "10.9.9.2", n0 - 500, n0 - 400),
+			   mkrec(803, "10.9.9.3", n0 - 500, n0 - 400),
+			   mkrec(804, "10.9.9.4", n0 - 500, n0 - 400),
+			   mkrec(805, "10.9.9.5", n0 - 500, n0 - 400),
+			   mkrec(806, IP_A, n0 - 800, n0 - 600),  /* after A's span */
+			   mkrec(807, IP_A, n0 - 1200, n0 - 900), /* across its end */
+			   mkrec(808, IP_A, n0 - 1100, n0 - 950),
+			   mkrec(809, IP_A, n0 - 2000, n0 - 1900))); /* inside: at once */
+	ASSERT_EQ_U64("809 at once", 1, result(&c, "heartbeat"));
+	ASSERT_EQ_U64("8 waiting", 8, wait_metric(&c, DELAYED_NOW, 8, WAIT_MS));
+	sleep_ms(600); /* a few of the attributor's ticks: still nothing to decide them */
+	ASSERT_EQ_U64("still 8 waiting", 8, metric(&c, DELAYED_NOW));
+	ASSERT_EQ_U64("nothing late yet", 0, count_lines(&c, "flows-late.jsonl"));
+	ASSERT_EQ_U64("none expired", 0, result(&c, "unattributed_expired"));
+	/*
+	 * A's next heartbeat makes 806-808 A's, and SIGTERM follows at once:
+	 * the attributor's last tick or the final pass at exit decides them.
+	 */
+	ASSERT_EQ_U64("A's next heartbeat", 204, snd_post(&a, n0 - 1000, wall_ms(), NULL, 0));
+	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, &secs));
+	ASSERT_TRUE("exits within 5 s", secs <= 5.0);
+	now = out_now(&c);
+	late = out_late(&c);
+	ASSERT_TRUE("outputs", now && late);
+	ASSERT_EQ_U64("every record written: none lost", 9,
+		      json_array_size(now) + json_array_size(late));
+	ASSERT_EQ_U64("at once", 1, json_array_size(now));
+	ASSERT_EQ_U64("809", 0, -expect_rec(now, "flows-w", 809, &ID_A, "heartbeat", &ID_B));
+	for (uint64_t id = 801; id <= 805; id++)
+		ASSERT_EQ_U64("unknown address: unattributed at exit", 0,
+			      -expect_rec(late, "flows-late", id, NULL, "unattributed", &ID_B));
+	for (uint64_t id = 806; id <= 808; id++)
+		ASSERT_EQ_U64("decided by A's last heartbeat", 0,
+			      -expect_rec(late, "flows-late", id, &ID_A, "heartbeat", &ID_B));
+	fprintf(stderr, "    (exit after %.2f s)\n", secs);
+	ret = 0;
+cleanup:
+	json_decref(now);
+	json_decref(late);
+	snd_close(&a);
+	snd_close(&b);
+	coll_free(&c, ret);
+	return ret;
+}
+
+/* --max-delayed 10 and 25 undecidable records: the 15 oldest go out early, none is lost. */
+static int test_max_delayed_evicts_oldest(void)
+{
+	struct coll c = { 0 };
+	struct snd s = { 0 };
+	json_t *late = NULL;
+	int64_t n0;
+	int ret = 1;
+
+	ASSERT_EQ_U64("collector starts", 0,
+		      -coll_start(&c, "evict",
+				  (const char *const[]){ "--max-delayed", "10", "--max-delay", "3s",
+							 "--heartbeat-grace", "60s", NULL }));
+	ASSERT_EQ_U64("sender", 0, -snd_open(&s, c.port, &ID_S, IP_S));
+	n0 = wall_ms();
+	/* five batches of five, to addresses nobody claims (yet: the grace is long) */
+	for (int b = 0; b < 5; b++) {
+		struct flow_record r[5];
+
+		for (int i = 0; i < 5; i++) {
+			char ip[32];
+
+			snprintf(ip, sizeof(ip), "10.88.%d.%d", b, i + 1);
+			r[i] = mkrec((uint64_t)(900 + b * 5 + i), ip, n0 - 500, n0 - 400);
+		}
+		ASSERT_EQ_U64("batch", 204, snd_post(&s, n0 - 1000, wall_ms(), r, 5));
+	}
+	ASSERT_EQ_U64("15 evicted", 15, wait_result(&c, "unattributed_evicted", 15, WAIT_MS));
+	ASSERT_TRUE("15 written early", wait_lines(&c, 15, WAIT_MS));
+	ASSERT_EQ_U64("10 still waiting", 10, metric(&c, DELAYED_NOW));
+	ASSERT_EQ_U64("none expired yet", 0, result(&c, "unattributed_expired"));
+	late = out_late(&c);
+	ASSERT_TRUE("late output", late);
+	for (uint64_t id = 900; id < 915; id++)
+		ASSERT_EQ_U64("the oldest went out", 0,
+			      -expect_rec(late, "flows-late", id, NULL, "unattributed", &ID_S));
+	json_decref(late);
+	late = NULL;
+	/* the rest at max_delay */
+	ASSERT_EQ_U64("10 expired", 10, wait_result(&c, "unattributed_expired", 10, WAIT_MS));
+	ASSERT_TRUE("25 written", wait_lines(&c, 25, WAIT_MS));
+	ASSERT_TRUE("waited about max_delay", wall_ms() - n0 >= 3000);
+	late = out_late(&c);
+	ASSERT_TRUE("late output", late);
+	ASSERT_EQ_U64("all late", 25, json_array_size(late));
+	ASSERT_EQ_U64("none at once", 0, count_lines(&c, "flows-w*.jsonl"));
+	for (uint64_t id = 900; id < 925; id++)
+		ASSERT_EQ_U64("each once, unattributed", 0,
+			      -expect_rec(late, "flows-late", id, NULL, "unattributed", &ID_S));
+	ASSERT_EQ_U64("evicted", 15, result(&c, "unattributed_evicted"));
+	ASSERT_EQ_U64("expired", 10, result(&c, "unattributed_expired"));
+	ASSERT_EQ_U64("none", 0, result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("waiting", 0, metric(&c, DELAYED_NOW));
+	ASSERT_EQ_U64("had to wait", 25, metric(&c, DELAYED_TOTAL));
+	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+	ret = 0;
+cleanup:
+	json_decref(late);
+	snd_close(&s);
+	coll_free(&c, ret);
+	return ret;
+}
+
+static const struct harness_test tests[] = {
+	{ "heartbeats_name_each_other", test_heartbeats_name_each_other },
+	{ "ownership_endpoint", test_ownership_endpoint },
+	{ "kube_convergence", test_kube_convergence },
+	{ "sonar_churn_synthetic", test_sonar_churn_synthetic },
+	{ "replicas_share_ranges", test_replicas_share_ranges },
+	{ "held_records_written_at_exit", test_held_records_written_at_exit },
+	{ "max_delayed_evicts_oldest", test_max_delayed_evicts_oldest },
+};
+
+int main(int argc, char **argv)
+{
+	int failed;
+
+	/* needs no root and no kernel feature: nothing here is ever skipped, in CI or not */
+	snprintf(g_tmp, sizeof(g_tmp), "/tmp/podflow-attribution-it-XXXXXX");
+	if (!mkdtemp(g_tmp)) {
+		fprintf(stderr, "cannot create a temp dir: FAIL\n");
+		return 1;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		fprintf(stderr, "curl_global_init: FAIL\n");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	log_init("integration_attribution",
+		 getenv("ATTR_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
+	/*
+	 * As root (CI), a private network namespace: the collectors, the API
+	 * server and the mock brokers started here never meet the host's ports.
+	 * Without root they run on the host's loopback, which works as well.
+	 */
+	if (geteuid() == 0 && harness_netns_enter()) {
+		fprintf(stderr, "cannot create a network namespace: FAIL\n");
+		return 1;
+	}
+	failed = harness_run("attribution", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+	curl_global_cleanup();
+	if (!failed)
+		harness_sh("rm -rf %s", g_tmp);
+	else
+		fprintf(stderr, "  (outputs kept in %s)\n", g_tmp);
+	return failed ? 1 : 0;
+}
