@@ -28,7 +28,7 @@ struct sources {
 	struct kafka_feed *kafka;
 	bool has_sonar, has_ranges;
 	bool kube_synced_once; /* latched: a broken watch later only freezes its watermark */
-	char origin[128]; /* this replica, in the ranges it publishes */
+	char origin[128];      /* this replica, in the ranges it publishes */
 };
 
 static int64_t ms(uint64_t ns)
