@@ -73,7 +73,8 @@ FUZZ_SECONDS ?= 60
 
 BINS := $(BUILD)/podflow-sidecar $(BUILD)/podflow-collector $(BENCH_TOOLS)
 
-.PHONY: all deps docs check check-unit check-integration demo bench-sidecar bench-collector fuzz lint fmt vmlinux \
+.PHONY: all deps docs check check-unit check-integration demo bench-sidecar bench-collector \
+	bench-attribution fuzz lint fmt vmlinux \
 	manifests clean
 
 all: $(BINS)
@@ -154,18 +155,27 @@ $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(COLLECTOR_MOD_OBJS) $(BUILD)/libpod
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TESTS)
 
-# libFuzzer targets: clang, ASan+UBSan, the library sources compiled in
+# libFuzzer targets: clang, ASan+UBSan, the library sources compiled in.  A
+# target of collector modules names them (and what they call) in
+# FUZZ_MODS_<target>: they are compiled in too, with the collector's libraries.
+FUZZ_MODS_fuzz_ip_event := collector/kafka_feed.c
+FUZZ_MODS_fuzz_kube_pod := collector/kube.c collector/token.c
+$(BUILD)/fuzz/fuzz_ip_event: $(FUZZ_MODS_fuzz_ip_event)
+$(BUILD)/fuzz/fuzz_kube_pod: $(FUZZ_MODS_fuzz_kube_pod)
+
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | deps
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -std=gnu11 -g -O1 -Ilib -DWIRE_FUZZING -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all -o $@ $< $(LIB_SRCS) $(LIBS_LIB)
+		-fno-sanitize-recover=all -o $@ $< $(LIB_SRCS) $(FUZZ_MODS_$*) $(LIBS_LIB) \
+		$(if $(FUZZ_MODS_$*),$(LIBS_COLLECTOR))
 
 # `make fuzz`: each target for FUZZ_SECONDS (make check runs a short pass)
 fuzz: $(FUZZERS)
 	$(Q)for f in $(FUZZERS); do echo "  FUZZ     $$f ($(FUZZ_SECONDS) s)"; \
 		mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \
 		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$(BUILD)/fuzz/$$(basename $$f)- \
 			$(BUILD)/fuzz/corpus-$$(basename $$f) $(wildcard tests/fuzz/seeds) \
 			> $(BUILD)/fuzz/$$(basename $$f).log 2>&1 || \
 			{ tail -50 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; \
@@ -205,6 +215,10 @@ bench-sidecar: deps
 bench-collector: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) ./bench/bench-collector.sh
+
+bench-attribution: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) ./bench/bench-attribution.sh
 
 # --- housekeeping ------------------------------------------------------------
 FMT_SRCS = $(shell git ls-files '*.c' '*.h' | grep -v '^bpf/vmlinux.h$$')

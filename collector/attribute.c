@@ -71,6 +71,7 @@ struct attributor {
 	struct delayed *evicted; /* pushed out early: written as unattributed next tick */
 	uint32_t n_evicted, cap_evicted;
 	bool stop, started;
+	bool stopped; /* attributor__stop ran (owner's thread only) */
 	pthread_t thread;
 
 	struct sink *late;	 /* the attributor thread's output */
@@ -839,12 +840,13 @@ int attributor__start(struct attributor *a)
 	return 0;
 }
 
-void attributor__free(struct attributor *a)
+void attributor__stop(struct attributor *a)
 {
 	struct attr_arena *ar;
 
-	if (!a)
+	if (!a || a->stopped)
 		return;
+	a->stopped = true;
 	if (a->started) {
 		pthread_mutex_lock(&a->qlock);
 		a->stop = true;
@@ -859,6 +861,13 @@ void attributor__free(struct attributor *a)
 		sweep(a, ar, true);
 		attr_arena__free(ar);
 	}
+}
+
+void attributor__free(struct attributor *a)
+{
+	if (!a)
+		return;
+	attributor__stop(a);
 	for (uint32_t i = 0; i < a->q_len; i++)
 		delayed_release(&a->q[(a->q_head + i) % a->o.max_delayed]);
 	for (uint32_t i = 0; i < a->n_evicted; i++)

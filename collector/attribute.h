@@ -60,7 +60,13 @@ struct attr_stats {
 struct attributor;
 
 struct attributor *attributor__new(const struct attr_opts *o, char *why, size_t len);
-/* Decides what still waits (as the evidence allows, else unattributed), writes it, stops. */
+/*
+ * Stops the thread, then decides what still waits (as the evidence allows,
+ * else unattributed) and writes it.  Idempotent; no record may be handed
+ * in after it.
+ */
+void attributor__stop(struct attributor *a);
+/* Stops first if needed. */
 void attributor__free(struct attributor *a);
 /* Starts the thread that retries held-back records and applies retention. */
 int attributor__start(struct attributor *a);

@@ -450,7 +450,14 @@ cleanup:
 	for (uint32_t i = 0; i < n; i++)
 		worker__free(workers[i]);
 	/* after the workers: what attribution still holds is decided and written last */
-	sources__free(c.sources);
+	if (c.sources) {
+		struct sources *s = c.sources;
+
+		c.sources = NULL; /* the admin endpoint is gone: nothing else reads it */
+		sources__stop(s);
+		pr_info("attribution at exit: %s", sources__format(s, why, sizeof(why)));
+		sources__free(s);
+	}
 	SSL_CTX_free(ssl_ctx);
 	token_file__free(token);
 	if (died_fd >= 0)

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,14 +309,19 @@ bool sources__ready(struct sources *s, char *why, size_t len)
 	return true;
 }
 
+void sources__stop(struct sources *s)
+{
+	/* no evidence arrives while the held-back records are decided for the last time */
+	kube_watch__stop(s->kube);
+	kafka_feed__stop(s->kafka);
+	attributor__stop(s->attr);
+}
+
 void sources__free(struct sources *s)
 {
 	if (!s)
 		return;
-	/* no evidence arrives while the held-back records are decided for the last time */
-	kube_watch__stop(s->kube);
-	if (s->kafka)
-		kafka_feed__stop(s->kafka);
+	sources__stop(s);
 	attributor__free(s->attr);
 	kube_watch__free(s->kube);
 	kafka_feed__free(s->kafka);
@@ -407,6 +413,24 @@ static void kafka_metrics(struct sources *s, struct metrics_writer *w)
 	metrics_writer__gauge(w, "podflow_collector_kafka_watermark_ms",
 			      "Up to when the IP events view is complete (Unix ms).",
 			      s->has_sonar ? (uint64_t)st.watermark_ms : 0);
+}
+
+const char *sources__format(struct sources *s, char *buf, size_t len)
+{
+	struct attr_stats a;
+
+	attributor__stats(s->attr, &a);
+	snprintf(buf, len,
+		 "attributed_heartbeat=%" PRIu64 " attributed_kube=%" PRIu64
+		 " attributed_sonar=%" PRIu64 " unattributed_none=%" PRIu64
+		 " unattributed_conflict=%" PRIu64 " unattributed_changed=%" PRIu64
+		 " unattributed_expired=%" PRIu64 " unattributed_evicted=%" PRIu64
+		 " delayed_total=%" PRIu64 " delayed_now=%" PRIu64 " late_write_errors=%" PRIu64,
+		 a.decided[OWN_HEARTBEAT], a.decided[OWN_KUBE], a.decided[OWN_SONAR],
+		 a.unattributed_none, a.unattributed_conflict, a.unattributed_changed,
+		 a.unattributed_expired, a.unattributed_evicted, a.delayed_total, a.delayed_now,
+		 a.late_write_errors);
+	return buf;
 }
 
 void sources__metrics(struct sources *s, struct metrics_writer *w)

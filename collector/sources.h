@@ -34,13 +34,16 @@ void sources__reload(struct sources *s, const struct collector_config *cfg);
 /* Every configured feed has caught up once (the pod watch synced, Kafka replayed). */
 bool sources__ready(struct sources *s, char *why, size_t len);
 void sources__metrics(struct sources *s, struct metrics_writer *w);
+/* One line of the attribution counters, for the stats line. */
+const char *sources__format(struct sources *s, char *buf, size_t len);
 /* The admin endpoint's /ownership?ip=ADDR: 200, or 400 with an error object. */
 int sources__ownership(struct sources *s, const struct admin_args *args, struct jsonw *jw);
 /*
  * Stops the feeds, then decides what is still held back (as the evidence
- * allows, else unattributed), writes it and frees.  Call once ingest has
- * stopped.  NULL is fine.
+ * allows, else unattributed) and writes it.  Call once ingest has stopped.
  */
+void sources__stop(struct sources *s);
+/* Stops first if needed, frees.  NULL is fine. */
 void sources__free(struct sources *s);
 
 #endif /* PODFLOW_COLLECTOR_SOURCES_H */

@@ -154,6 +154,11 @@ static const struct bad_case bad_events[] = {
 	  KAFKA_BAD_KEY, "10.0.0.2" },
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", "acct-17",
 	  KAFKA_BAD_KEY, "acct-17" },
+	/* what the detail quotes stays on one line (found by tests/fuzz/fuzz_ip_event.c) */
+	{ "{\"ip\":\"10.0.0.1\\n\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_IP,
+	  "not an address: \"10.0.0.1?\"" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", "a\nb", KAFKA_BAD_KEY,
+	  "key \"a?b\"" },
 };
 
 static void test_event_rejections(void **state)
