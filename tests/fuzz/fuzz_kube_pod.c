@@ -22,7 +22,7 @@
  *
  * When the corpus directory it is given (build/fuzz/corpus-fuzz_kube_pod
  * under `make fuzz`) is empty, the target writes its seeds there first: the
- * real API objects of ../shared/fixtures/k8s (or $PODFLOW_FIXTURES), each
+ * real API objects of tests/fixtures/k8s (or $PODFLOW_FIXTURES), each
  * pod also as a watch event and as a list, a pod that uses every field
  * kube_pod_parse reads, and a few timestamps.
  */
@@ -142,7 +142,7 @@ static void write_seeds(const char *dir)
 	if (de)
 		return;
 	if (!fx || !*fx)
-		fx = "../shared/fixtures/k8s";
+		fx = "tests/fixtures/k8s";
 	for (size_t i = 0; i < sizeof(pods) / sizeof(pods[0]); i++) {
 		body = read_file(fx, pods[i], &len);
 		if (!body)

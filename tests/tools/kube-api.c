@@ -990,7 +990,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!fixtures)
-		fixtures = "../shared/fixtures/k8s";
+		fixtures = "tests/fixtures/k8s";
 	signal(SIGPIPE, SIG_IGN);
 	S.tmpl_kind = load(fixtures, "pod_native_sidecar_containerd_kind.json");
 	S.tmpl_docker = load(fixtures, "pod_docker_fluentbit_core_base.json");

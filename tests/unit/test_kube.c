@@ -25,10 +25,11 @@ static json_t *fixture(const char *name)
 	json_error_t e;
 	json_t *j;
 
-	snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "../shared/fixtures/k8s", name);
+	snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "tests/fixtures/k8s", name);
 	j = json_load_file(path, 0, &e);
 	if (!j) {
-		print_error("%s: %s (set PODFLOW_FIXTURES to shared/fixtures/k8s)\n", path, e.text);
+		print_error("%s: %s (run from the repository root, or set PODFLOW_FIXTURES)\n",
+			    path, e.text);
 		fail();
 	}
 	return j;
