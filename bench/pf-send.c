@@ -21,6 +21,8 @@
 #define EXIT_USAGE  2
 #define MAX_SENDERS 4096
 #define MAX_STATUS  600
+#define BASE_MS	    1700000000000ull /* the fixed base time: Nov 2023, Unix ms */
+#define INTERVAL_MS 10000ull	     /* a record's span, and a batch's by default */
 
 /*
  * Senders use lib/h2client (nghttp2) rather than libcurl: libcurl 7.88
@@ -40,6 +42,10 @@ struct opts {
 	const char *token;
 	const char *cacert;
 	long timeout_ms;
+	bool remote_peers; /* remote_addr: another sender's pod IP, not 198.18/15 */
+	uint64_t span_ms;  /* 0: batch b spans [base + b*10 s, +10 s); else all [base, +span_ms) */
+	bool now;	   /* base time: the wall clock at start, not BASE_MS */
+	uint64_t base_ms;  /* set once, before any sender starts */
 };
 
 static const struct opts opts_defaults = {
@@ -82,11 +88,20 @@ static void usage(FILE *f)
 	    "  --drops N            report N drops of each reason in every batch header (0)\n"
 	    "  --token T            send Authorization: Bearer T\n"
 	    "  --cacert FILE        CA certificate for https:// URLs\n"
-	    "  --timeout-ms MS      per-request timeout (30000)\n\n"
+	    "  --timeout-ms MS      per-request timeout (30000)\n"
+	    "  --remote peers       remote_ip of record r from sender s: the pod IP of sender\n"
+	    "                       S + (s - S + 1 + r) %% N (S = --first-sender, N = --senders),\n"
+	    "                       the IP that sender states in its heartbeats (default: 198.18.b.r)\n"
+	    "  --span-ms MS         every batch's heartbeat span is [T0, T0 + MS), so a sender's\n"
+	    "                       first batch covers the whole run; records lie inside it\n"
+	    "  --now                base time T0 = the wall clock at start (ms), not 1700000000000\n\n"
 	    "Record r of batch b from sender s (all 0-based) has, among others:\n"
 	    "  bytes_sent = s*10^12 + b*10^6 + r, bytes_received = 2*bytes_sent,\n"
-	    "  segs_sent = r+1, segs_received = b+1, start_ms = 1700000000000 + b*10000,\n"
-	    "  local_pod sender-<s>, local_ip 10.<s/256>.<s%%256>.1, cgroup_id 1000 + r%%4.\n"
+	    "  segs_sent = r+1, segs_received = b+1, start_ms = T0 + b*10000 (T0 = 1700000000000),\n"
+	    "  end_ms = start_ms + 10000, local_pod sender-<s>, local_ip 10.<s/256>.<s%%256>.1,\n"
+	    "  cgroup_id 1000 + r%%4; batch b's heartbeat: local_ip over [start_ms, end_ms).\n"
+	    "  With --span-ms MS: start_ms = T0 + (b %% k)*i, end_ms = start_ms + i, where\n"
+	    "  i = min(10000, MS) and k = MS / i, so [start_ms, end_ms) lies in [T0, T0 + MS).\n"
 	    "Exit status: 0 when every batch got 204, 1 otherwise, 2 for usage errors.\n");
 }
 
@@ -108,17 +123,37 @@ static void v4mapped(uint8_t addr[16], uint8_t a, uint8_t b, uint8_t c, uint8_t 
 	addr[15] = d;
 }
 
+/* Batch b's records' span [*start, *end), inside its heartbeat's (see usage()). */
+static void record_window(const struct opts *o, uint32_t b, uint64_t *start, uint64_t *end)
+{
+	uint64_t i = INTERVAL_MS;
+
+	if (o->span_ms) {
+		i = o->span_ms < INTERVAL_MS ? o->span_ms : INTERVAL_MS;
+		*start = o->base_ms + (b % (o->span_ms / i)) * i;
+	} else {
+		*start = o->base_ms + (uint64_t)b * INTERVAL_MS;
+	}
+	*end = *start + i;
+}
+
 /* The synthetic record r of batch b from sender s: every value derivable by a test. */
-static void make_record(uint32_t s, uint32_t b, uint32_t r, struct flow_record *rec,
-			char *container, size_t clen)
+static void make_record(const struct opts *o, uint32_t s, uint32_t b, uint32_t r,
+			struct flow_record *rec, char *container, size_t clen)
 {
 	memset(rec, 0, sizeof(*rec));
-	rec->start_ms = 1700000000000ull + (uint64_t)b * 10000;
-	rec->end_ms = rec->start_ms + 10000;
+	record_window(o, b, &rec->start_ms, &rec->end_ms);
 	rec->family = 4;
 	rec->direction = r % 2 ? FLOW_DIRECTION_IN : FLOW_DIRECTION_OUT;
 	v4mapped(rec->local_addr, 10, (uint8_t)(s >> 8), (uint8_t)s, 1);
-	v4mapped(rec->remote_addr, 198, 18, (uint8_t)b, (uint8_t)r);
+	if (o->remote_peers) {
+		/* a peer's pod IP, as that peer states it in its heartbeats (build_batch) */
+		uint32_t x = o->first_sender + (s - o->first_sender + 1 + r) % o->senders;
+
+		v4mapped(rec->remote_addr, 10, (uint8_t)(x >> 8), (uint8_t)x, 1);
+	} else {
+		v4mapped(rec->remote_addr, 198, 18, (uint8_t)b, (uint8_t)r);
+	}
 	rec->local_port = (uint16_t)(r % 2 ? 8080 : 40000 + r % 20000);
 	rec->remote_port = (uint16_t)(r % 2 ? 40000 + r % 20000 : 443);
 	rec->flows = 1 + r % 3;
@@ -175,7 +210,7 @@ static int build_batch(struct sender *sd, struct wire_encoder *e, uint32_t b, st
 
 	wire_encoder__reset(e);
 	for (uint32_t r = 0; r < o->records; r++) {
-		make_record(sd->index, b, r, &rec, containers[r % 4], sizeof(containers[0]));
+		make_record(o, sd->index, b, r, &rec, containers[r % 4], sizeof(containers[0]));
 		err = wire_encoder__add(e, &rec);
 		if (err)
 			return err;
@@ -188,8 +223,12 @@ static int build_batch(struct sender *sd, struct wire_encoder *e, uint32_t b, st
 					   .pod = pod,
 					   .node = "node-pf",
 					   .workload = "pf-send" };
-	h.span_start_ms = 1700000000000ull + (uint64_t)b * 10000;
-	h.span_end_ms = h.span_start_ms + 10000;
+	if (o->span_ms) {
+		h.span_start_ms = o->base_ms;
+		h.span_end_ms = o->base_ms + o->span_ms;
+	} else {
+		record_window(o, b, &h.span_start_ms, &h.span_end_ms);
+	}
 	v4mapped(ip[0], 10, (uint8_t)(sd->index >> 8), (uint8_t)sd->index, 1);
 	h.n_ips = 1;
 	h.ips = (const uint8_t(*)[16])ip;
@@ -320,6 +359,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		OPT_TOKEN,
 		OPT_CACERT,
 		OPT_TIMEOUT,
+		OPT_REMOTE,
+		OPT_SPAN,
+		OPT_NOW,
 		OPT_HELP,
 	};
 	static const struct option lo[] = {
@@ -334,6 +376,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "token", required_argument, NULL, OPT_TOKEN },
 		{ "cacert", required_argument, NULL, OPT_CACERT },
 		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
+		{ "remote", required_argument, NULL, OPT_REMOTE },
+		{ "span-ms", required_argument, NULL, OPT_SPAN },
+		{ "now", no_argument, NULL, OPT_NOW },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -386,6 +431,24 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				goto bad;
 			o->timeout_ms = v;
 			break;
+		case OPT_REMOTE:
+			/* one mode for now; a word, so others can come without a new flag */
+			if (strcmp(optarg, "peers") != 0) {
+				fprintf(stderr, "pf-send: --remote %s: the only mode is peers\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->remote_peers = true;
+			break;
+		case OPT_SPAN:
+			/* up to 30 days: a run's whole time, never a date */
+			if (cli_parse_u32(optarg, 1, 30u * 86400000u, &v))
+				goto bad;
+			o->span_ms = v;
+			break;
+		case OPT_NOW:
+			o->now = true;
+			break;
 		case OPT_HELP:
 			usage(stdout);
 			exit(0);
@@ -412,6 +475,15 @@ bad:
 	return -EINVAL;
 }
 
+/* Wall-clock Unix milliseconds. */
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = opts_defaults;
@@ -425,6 +497,12 @@ int main(int argc, char **argv)
 	log_init("pf-send", LOG_LEVEL_WARN);
 	if (parse_args(argc, argv, &o))
 		return EXIT_USAGE;
+	/*
+	 * The collector's attribution prunes ownership that ended more than
+	 * its retention (1 h) ago and treats heartbeats older than its grace
+	 * as all in: a 2023 base time makes every peer look long gone.
+	 */
+	o.base_ms = o.now ? wall_ms() : BASE_MS;
 	signal(SIGPIPE, SIG_IGN);
 	{
 		/* URL and CA problems are usage errors: found before any sender starts */

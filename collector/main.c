@@ -283,6 +283,7 @@ int main(int argc, char **argv)
 	struct token_file *token = NULL;
 	uint32_t n = 0, n_workers;
 	int watch_err = 0;
+	bool attributing = false; /* the attribution stage ran: its counters go on the exit line */
 	sigset_t mask;
 
 	log_init("podflow-collector", LOG_LEVEL_INFO);
@@ -410,9 +411,12 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
-	if (c.sources && sources__start(c.sources, why, sizeof(why))) {
-		pr_err("%s", why);
-		goto stop;
+	if (c.sources) {
+		if (sources__start(c.sources, why, sizeof(why))) {
+			pr_err("%s", why);
+			goto stop;
+		}
+		attributing = true;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		err = worker__start(workers[i]);
@@ -455,7 +459,8 @@ cleanup:
 
 		c.sources = NULL; /* the admin endpoint is gone: nothing else reads it */
 		sources__stop(s);
-		pr_info("attribution at exit: %s", sources__format(s, why, sizeof(why)));
+		if (attributing)
+			pr_info("attribution at exit: %s", sources__format(s, why, sizeof(why)));
 		sources__free(s);
 	}
 	SSL_CTX_free(ssl_ctx);
