@@ -76,7 +76,8 @@ struct attributor {
 
 	struct sink *late;	 /* the attributor thread's output */
 	struct flow_record *out; /* records decided in a sweep, written after it */
-	struct delayed *outd;
+	bool *going;		 /* per queue position: leaves the queue in this sweep */
+	bool write_failing;	 /* the last sweep's write failed (logged once) */
 	uint32_t cap_out;
 
 	int64_t max_delay_ms, retention_ms, grace_ms; /* live: atomics */
@@ -633,68 +634,50 @@ static int out_room(struct attributor *a, uint32_t n)
 	if (!o)
 		return -ENOMEM;
 	a->out = o;
-	struct delayed *od = realloc(a->outd, n * sizeof(*od));
-
-	if (!od)
-		return -ENOMEM;
-	a->outd = od;
 	a->cap_out = n;
 	return 0;
 }
 
-/*
- * Writes the records settled in a sweep (a->out[0..n)), then releases what
- * they held (a->outd[0..n)).  Their remote identities point into `ar`.
- */
-static void write_out(struct attributor *a, uint32_t n)
+/* The records of a sweep, through the owner's writer or the late-records file. */
+static int write_records(struct attributor *a, uint32_t n)
 {
 	struct wire_batch b = { .n_records = n, .records = a->out };
 	uint64_t bytes;
-	int err;
 
-	if (!n)
-		return;
-	err = sink__write_batch(a->late, &b, NULL, &bytes);
-	if (err) {
-		ADD(a->st.late_write_errors, n);
-		pr_warn("attribution: writing %u records decided late to %s failed: %s; they are "
-			"lost",
-			n, sink__path(a->late), strerror(-err));
-	} else {
-		ADD(a->st.late_written, n);
-	}
-	pthread_mutex_lock(&a->qlock);
-	for (uint32_t i = 0; i < n; i++)
-		delayed_release(&a->outd[i]);
-	pthread_mutex_unlock(&a->qlock);
+	if (a->o.write)
+		return a->o.write(a->o.write_ctx, &b);
+	return sink__write_batch(a->late, &b, NULL, &bytes);
 }
 
 /*
  * One pass over the held-back records: decided ones (and those past their
- * deadline, or all when `final`) go out; the rest keep their place.
+ * deadline, or all when `final`) are written, and leave the queue only once
+ * the write succeeded; the rest keep their place.  A write that fails
+ * (disk full) leaves everything queued: the next sweep decides and tries
+ * again, so an acknowledged record is never dropped while the process
+ * lives.  Under the queue lock throughout (a worker's hold waits).
  */
 static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 {
 	int64_t now = now_ms();
 	uint32_t n_out = 0, kept = 0, len, cap = a->o.max_delayed;
 	struct tally t = { 0 };
+	int err;
 
 	pthread_mutex_lock(&a->qlock);
 	len = a->q_len;
-	/* the evicted first: they are the oldest */
 	if (out_room(a, len + a->n_evicted)) {
 		pthread_mutex_unlock(&a->qlock);
 		pr_warn("attribution: out of memory sweeping %u held-back records", len);
 		return;
 	}
 	arena_reset(ar);
+	/* the evicted first: they are the oldest */
 	for (uint32_t i = 0; i < a->n_evicted; i++) {
-		a->outd[n_out] = a->evicted[i];
 		a->out[n_out] = a->evicted[i].rec;
 		unattributed(&a->out[n_out], &t, T_EVICTED);
 		n_out++;
 	}
-	a->n_evicted = 0;
 	for (uint32_t base = 0; base < len; base += SWEEP_CHUNK) {
 		uint32_t end = base + SWEEP_CHUNK < len ? base + SWEEP_CHUNK : len;
 
@@ -704,27 +687,56 @@ static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 			struct own_answer ans = { 0 };
 			enum decision dec = decide(a, &d->rec, &ans);
 
-			if (dec == UNDECIDED && !final && now < d->deadline_ms) {
-				a->q[(a->q_head + kept++) % cap] = *d;
+			a->going[i] = !(dec == UNDECIDED && !final && now < d->deadline_ms);
+			if (!a->going[i])
 				continue;
-			}
-			a->outd[n_out] = *d;
 			a->out[n_out] = d->rec;
 			if (dec == UNDECIDED)
 				unattributed(&a->out[n_out], &t, T_EXPIRED);
 			else
 				settle(&a->out[n_out], dec, &ans, ar, &t);
-			metrics_histogram_observe(&a->delay_hist,
-						  (uint64_t)(now - d->arrived_ms) * 1000000);
 			n_out++;
 		}
 		pthread_rwlock_unlock(&a->lock);
 	}
+	err = n_out ? write_records(a, n_out) : 0;
+	if (err) {
+		if (!a->write_failing || final)
+			pr_warn("attribution: writing %u records decided late failed: %s; %s",
+				n_out, strerror(-err),
+				final ? "they are lost" : "they stay queued and are retried");
+		a->write_failing = true;
+		ADD(a->st.late_write_errors, final ? n_out : 0);
+		ADD(a->st.late_write_retries, final ? 0 : 1);
+		if (!final) {
+			pthread_mutex_unlock(&a->qlock);
+			return;
+		}
+	} else {
+		if (a->write_failing)
+			pr_info("attribution: writing records decided late works again");
+		a->write_failing = false;
+		ADD(a->st.late_written, n_out);
+	}
+	for (uint32_t i = 0; i < a->n_evicted; i++)
+		delayed_release(&a->evicted[i]);
+	a->n_evicted = 0;
+	for (uint32_t i = 0; i < len; i++) {
+		struct delayed *d = &a->q[(a->q_head + i) % cap];
+
+		if (!a->going[i]) {
+			a->q[(a->q_head + kept++) % cap] = *d;
+			continue;
+		}
+		metrics_histogram_observe(&a->delay_hist,
+					  (uint64_t)(now - d->arrived_ms) * 1000000);
+		delayed_release(d);
+	}
 	a->q_len = kept;
 	pthread_mutex_unlock(&a->qlock);
-	/* written first: whoever sees the counters move finds the records in the file */
-	write_out(a, n_out);
-	tally_flush(a, &t);
+	/* counted once written: whoever sees the counters move finds the records */
+	if (!err)
+		tally_flush(a, &t);
 	ADD(a->st.sweeps, 1);
 }
 
@@ -807,13 +819,15 @@ struct attributor *attributor__new(const struct attr_opts *o, char *why, size_t 
 	metrics_histogram_init(&a->delay_hist, bounds, sizeof(bounds) / sizeof(bounds[0]));
 	a->store = own_store__new(&lim);
 	a->q = calloc(a->o.max_delayed, sizeof(*a->q));
-	if (!a->store || !a->q)
+	a->going = calloc(a->o.max_delayed, sizeof(*a->going));
+	if (!a->store || !a->q || !a->going)
 		goto fail_msg;
 	for (int s = 0; s < OWN__COUNT; s++)
 		if (o->watermark[s])
 			own_set_watermark(a->store, (enum own_source)s, 0);
-	a->late = sink__new_named(o->data_dir, "flows-late.jsonl", o->null_sink, why, len);
-	if (!a->late) {
+	if (!o->write)
+		a->late = sink__new_named(o->data_dir, "flows-late.jsonl", o->null_sink, why, len);
+	if (!o->write && !a->late) {
 		err = errno;
 		goto fail;
 	}
@@ -824,6 +838,7 @@ fail:
 	if (a) {
 		own_store__free(a->store);
 		free(a->q);
+		free(a->going);
 		free(a);
 	}
 	errno = err;
@@ -877,7 +892,7 @@ void attributor__free(struct attributor *a)
 	free(a->q);
 	free(a->evicted);
 	free(a->out);
-	free(a->outd);
+	free(a->going);
 	pthread_rwlock_destroy(&a->lock);
 	pthread_mutex_destroy(&a->qlock);
 	pthread_cond_destroy(&a->wake);
@@ -906,6 +921,7 @@ void attributor__stats(struct attributor *a, struct attr_stats *out)
 	out->delayed_total = LOAD(a->st.delayed_total);
 	out->late_written = LOAD(a->st.late_written);
 	out->late_write_errors = LOAD(a->st.late_write_errors);
+	out->late_write_retries = LOAD(a->st.late_write_retries);
 	out->heartbeats = LOAD(a->st.heartbeats);
 	out->sweeps = LOAD(a->st.sweeps);
 	pthread_mutex_lock(&a->qlock);
@@ -950,8 +966,11 @@ void attributor__metrics(struct attributor *a, struct metrics_writer *w)
 			       "How long held-back records waited before they were decided.");
 	metrics_writer__histogram(w, NULL, &a->delay_hist);
 	metrics_writer__counter(w, "podflow_collector_attribution_late_write_errors_total",
-				"Records decided late that the output refused (lost).",
+				"Records decided late that the output refused at exit (lost).",
 				s.late_write_errors);
+	metrics_writer__counter(w, "podflow_collector_attribution_late_write_retries_total",
+				"Sweeps whose write failed; their records stayed queued.",
+				s.late_write_retries);
 	metrics_writer__counter(w, "podflow_collector_attribution_heartbeats_total",
 				"Heartbeat spans applied (one per sender IP per batch).",
 				s.heartbeats);

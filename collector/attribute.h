@@ -24,8 +24,16 @@ struct attr_opts {
 	int64_t heartbeat_grace_ms; /* heartbeats for t are all in by t + this (live) */
 	uint32_t max_delayed;	    /* records held back at once; beyond, the oldest go out */
 	uint32_t max_ranges;	    /* ownership ranges held (own_limits.max_ranges) */
-	const char *data_dir;	    /* where records decided late are written */
-	bool null_sink;		    /* decide, count, write nothing (benchmarks) */
+	const char
+	    *data_dir; /* without `write`: records decided late go to DATA_DIR/flows-late.jsonl */
+	/*
+	 * Writes records decided late (on the attributor's thread); 0, or
+	 * -errno and nothing of them kept: they stay queued and are retried.
+	 * NULL: the file above.
+	 */
+	int (*write)(void *ctx, const struct wire_batch *b);
+	void *write_ctx;
+	bool null_sink; /* decide, count, write nothing (benchmarks) */
 	/*
 	 * Called (on the calling worker's thread, outside any lock) for every
 	 * heartbeat span applied, so replicas can share it; NULL: alone.
@@ -52,7 +60,8 @@ struct attr_stats {
 	uint64_t delayed_now;		/* records waiting */
 	uint64_t delayed_total;		/* records that had to wait */
 	uint64_t late_written;		/* records decided late and written */
-	uint64_t late_write_errors;	/* records decided late the output refused */
+	uint64_t late_write_errors;	/* records the output refused at exit: lost */
+	uint64_t late_write_retries;	/* sweeps whose write failed (records kept queued) */
 	uint64_t heartbeats;		/* heartbeat spans applied */
 	uint64_t sweeps;
 };
