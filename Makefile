@@ -27,7 +27,7 @@ endif
 DEB_PACKAGES := make gcc clang clang-format llvm libclang-rt-14-dev bpftool libbpf-dev libelf-dev \
 	zlib1g-dev libzstd-dev libssl-dev libnghttp2-dev nghttp2-client pkg-config libcmocka-dev \
 	libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev openssl prometheus iproute2 \
-	nftables jq librdkafka-dev \
+	nftables jq librdkafka-dev kcat \
 	libbpf-tools procps util-linux
 
 CFLAGS_COMMON := -std=gnu11 -g -O2 -Wall -Wextra -Werror -fno-omit-frame-pointer \
@@ -193,6 +193,7 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory lint
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)./scripts/config-doc.sh check $(BUILD) docs/config.md
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/tests/record-fields && ./scripts/schema-check.sh check $(BUILD) && ./scripts/schema-check.sh self-test $(BUILD)
 	$(Q)$(MAKE) --no-print-directory check-unit
 	$(Q)$(MAKE) --no-print-directory check-integration
 	@echo "  CHECK    again under AddressSanitizer and UBSan"
