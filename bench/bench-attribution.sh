@@ -8,7 +8,9 @@
 # other senders' pod IPs, stated in their heartbeats: attribution decides
 # (heartbeat source) rather than holding everything.  The same two arms with
 # --null-sink (decode, attribute, count, write nothing) isolate attribution's
-# own CPU from the JSON writing and the kernel's page-cache copies.
+# own CPU from the JSON writing and the kernel's page-cache copies.  The
+# collectors write plain JSON lines (--no-files --jsonl), which this script
+# reads while they run; make bench-collector measures the gzip files.
 # Reports figures; exits non-zero only when something failed to run.
 set -euo pipefail
 
@@ -63,7 +65,7 @@ run() {
 	case $arm in *-null) null=true; extra+=(--null-sink) ;; esac
 	case $arm in noattr*) extra+=(--no-attribution) ;; esac
 	"$BUILD/podflow-collector" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --data-dir "$data" \
-		--workers "$WORKERS" --stats-interval 0 "${extra[@]}" 2> "$log.err" &
+		--workers "$WORKERS" --stats-interval 0 --no-files --jsonl "${extra[@]}" 2> "$log.err" &
 	pid=$!
 	pids+=("$pid")
 	for _ in $(seq 100); do grep -q 'admin endpoint on' "$log.err" && break; sleep 0.05; done

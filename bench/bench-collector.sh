@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-2-Clause
-# make bench-collector: records/s per collector core, writing JSON lines vs a
-# null sink (decode and discard), from concurrent HTTP/2 senders (pf-send).
-# Both arms run with --no-attribution: this measures ingest and write alone
-# (make bench-attribution measures attribution), and attribution would hold
-# back records to IPs no heartbeat has named (pf-send's default 198.18.b.r)
-# until heartbeat_grace has passed since their time, then write them to
-# flows-late.jsonl, which the line count here does not expect.
+# make bench-collector: records/s per collector core, writing the default
+# output (Hive-partitioned gzip JSON lines, docs/files.md) vs plain JSON lines
+# vs a null sink (decode and discard), from concurrent HTTP/2 senders
+# (pf-send).  Every arm runs with --no-attribution: this measures ingest and
+# write alone (make bench-attribution measures attribution), and attribution
+# would hold back records to IPs no heartbeat has named (pf-send's default
+# 198.18.b.r) until heartbeat_grace has passed.
 # Reports figures; exits non-zero only when something failed to run.
 set -euo pipefail
 
@@ -40,7 +40,10 @@ cpu_ns() {
 run() {
 	local arm=$1 round=$2 log="$OUT/r$2-$1" data="$OUT/data-r$2-$1" extra=() port pid c0 c1 t0 t1 res
 	rm -rf "$data"
-	[ "$arm" = null ] && extra=(--null-sink)
+	case $arm in
+	null) extra=(--null-sink) ;;
+	jsonl) extra=(--no-files --jsonl) ;;
+	esac
 	"$BUILD/podflow-collector" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --data-dir "$data" \
 		--workers "$WORKERS" --no-attribution \
 		--stats-interval 0 "${extra[@]}" 2> "$log.err" &
@@ -66,11 +69,17 @@ run() {
 		  rec_per_core_s: (.records_ok / ($cpu / 1e9)) }' <<< "$res" | tee -a "$OUT/results.jsonl"
 	[ "$(jq -r .batches_ok <<< "$res")" = $((SENDERS * BATCHES)) ] ||
 		die "not every batch was accepted: $res"
-	if [ "$arm" = files ]; then
+	if [ "$arm" != null ]; then
 		local lines
-		lines=$(cat "$data"/flows-w*.jsonl | wc -l)
+		if [ "$arm" = files ]; then
+			# published at SIGTERM; no hidden file may be left
+			[ -z "$(find "$data/flows" -name '.part-*')" ] || die "hidden files left after exit"
+			lines=$(find "$data/flows" -name 'part-*.json.gz' -exec zcat {} + | wc -l)
+		else
+			lines=$(cat "$data"/flows-w*.jsonl | wc -l)
+		fi
 		[ "$lines" = $((SENDERS * BATCHES * RECORDS)) ] ||
-			die "$lines records written, expected $((SENDERS * BATCHES * RECORDS))"
+			die "$arm: $lines records written, expected $((SENDERS * BATCHES * RECORDS))"
 	fi
 	rm -rf "$data"
 }
@@ -80,7 +89,8 @@ echo "bench-collector: $(nproc) cores, $WORKERS workers, kernel $(uname -r); $SE
 	"$PARALLEL streams, $BATCHES batches of $RECORDS records each ($ENCODING), $ROUNDS rounds"
 echo "  pf-send runs on the same cores: the collector's figure per core is records / its own CPU time"
 for r in $(seq "$ROUNDS"); do
-	if [ $((r % 2)) = 1 ]; then run files "$r"; run null "$r"; else run null "$r"; run files "$r"; fi
+	if [ $((r % 2)) = 1 ]; then run files "$r"; run jsonl "$r"; run null "$r"
+	else run null "$r"; run jsonl "$r"; run files "$r"; fi
 done > /dev/null
 
 jq -rs '
@@ -89,12 +99,13 @@ jq -rs '
                   else (.[length / 2 - 1] + .[length / 2]) / 2 end;
   (map(select(.arm == "files")) | map(.rec_per_core_s) | med) as $fc |
   (map(select(.arm == "null"))  | map(.rec_per_core_s) | med) as $nc |
+  (map(select(.arm == "jsonl")) | map(.rec_per_core_s) | med) as $jc |
   (map(select(.arm == "files")) | map(.rec_per_s) | med) as $fw |
   (map(select(.arm == "null"))  | map(.rec_per_s) | med) as $nw |
   "round arm    records   wall s   collector CPU s   records/s   records/s per collector core",
   (.[] | "\(.round)     \(.arm | . + "      " | .[0:6]) \(.records)  \(.wall_s | f(2))     \(.collector_cpu_s | f(2))            \(.rec_per_s | round)      \(.rec_per_core_s | round)"),
   "",
-  "median records/s per collector core: files \($fc | round), null sink \($nc | round)",
+  "median records/s per collector core: gzip files \($fc | round), JSON lines \($jc | round), null sink \($nc | round)",
   "median records/s (wall, sender on the same cores): files \($fw | round), null sink \($nw | round)",
-  "files / null sink per core: \($fc / $nc | f(3))",
+  "gzip files / null sink per core: \($fc / $nc | f(3)); JSON lines / null sink: \($jc / $nc | f(3))",
   "target: at least 250000 records/s per core ingested and decoded"' "$OUT/results.jsonl"

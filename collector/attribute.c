@@ -783,6 +783,8 @@ static void *run(void *arg)
 		pthread_mutex_unlock(&a->qlock);
 		refresh_watermarks(a);
 		sweep(a, ar, false);
+		if (a->o.tick)
+			a->o.tick(a->o.write_ctx);
 		if (now_ms() >= next_prune) {
 			pthread_rwlock_wrlock(&a->lock);
 			own_prune(a->store, now_ms() - LOAD(a->retention_ms));

@@ -32,6 +32,8 @@ struct attr_opts {
 	 * NULL: the file above.
 	 */
 	int (*write)(void *ctx, const struct wire_batch *b);
+	void (*tick)(
+	    void *ctx); /* every 250 ms on the attributor's thread (files' age); NULL: none */
 	void *write_ctx;
 	bool null_sink; /* decide, count, write nothing (benchmarks) */
 	/*

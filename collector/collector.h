@@ -17,6 +17,8 @@ struct config_watch;
 struct jsonw;
 struct metrics_writer;
 struct sources;
+struct kafka_sink;
+struct output;
 struct worker;
 struct admin_args;
 
@@ -28,7 +30,10 @@ struct collector {
 	bool listening; /* every worker started */
 	struct admin *admin;
 	struct config_watch *watch;
-	struct sources *sources; /* attribution; NULL when attribution.enabled is false */
+	struct sources *sources;  /* attribution; NULL when attribution.enabled is false */
+	struct kafka_sink *kafka; /* the flows topic; NULL: none */
+	struct output *late;	  /* the attributor thread's outputs */
+	char id[72];		  /* collector_id in force */
 };
 
 /* admin_callbacks for the collector (collector_metrics.c); ctx is the struct collector. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* The collector's configuration: one struct, its table of keys, its defaults. */
 #include "collector_config.h"
+#include "filesink.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -34,6 +35,15 @@ static const struct collector_config defaults = {
 	.sonar_topic = "podflow.ip-events",
 	.ranges_topic = "podflow.ip-ranges",
 	.kube_lag_ns = S,
+	.files = true,
+	.jsonl = false,
+	.files_max_bytes = 128ULL << 20,
+	.files_max_age_ns = 300 * S,
+	.kafka_sink = true,
+	.kafka_topic = "podflow.flows",
+	.kafka_linger_ns = 50 * DURATION_NS_PER_MS,
+	.kafka_batch_messages = 10000,
+	.kafka_max_queued = 200000,
 };
 
 #define F(field) offsetof(struct collector_config, field)
@@ -107,6 +117,27 @@ static const struct config_key keys[] = {
 	{ "kube.lag", "kube-lag", CONFIG_DURATION, F(kube_lag_ns), 0, 60 * S, false,
 	  "how far behind the live watch may be: its view counts as complete up to now minus "
 	  "this" },
+	{ "collector_id", "collector-id", CONFIG_STRING, F(collector_id), 0, 64, false,
+	  "this replica's name in output file names ([A-Za-z0-9_.-]); unset: the host name" },
+	{ "sinks.files.enabled", NULL, CONFIG_BOOL, F(files), 0, 1, false,
+	  "write DATA_DIR/flows/dt=YYYY-MM-DD/hr=HH/part-*.json.gz (docs/files.md)" },
+	{ "sinks.files.max_bytes", "files-max-bytes", CONFIG_BYTES, F(files_max_bytes), 4096,
+	  64ULL << 30, false, "publish (rename into place) a file once it is this large" },
+	{ "sinks.files.max_age", "files-max-age", CONFIG_DURATION, F(files_max_age_ns), S,
+	  24 * 3600 * S, false, "publish a file once it has been open this long" },
+	{ "sinks.jsonl.enabled", NULL, CONFIG_BOOL, F(jsonl), 0, 1, false,
+	  "also write plain JSON lines, DATA_DIR/flows-w<N>.jsonl and flows-late.jsonl (tail -f, "
+	  "tests)" },
+	{ "sinks.kafka.enabled", NULL, CONFIG_BOOL, F(kafka_sink), 0, 1, false,
+	  "with kafka.brokers: produce every record to sinks.kafka.topic (docs/kafka-sink.md)" },
+	{ "sinks.kafka.topic", "kafka-topic", CONFIG_STRING, F(kafka_topic), 1, 249, false,
+	  "topic of attributed flows, one JSON record per message, keyed by local_app" },
+	{ "sinks.kafka.linger", "kafka-linger", CONFIG_DURATION, F(kafka_linger_ns), 0, 60 * S,
+	  false, "how long the producer waits to fill a batch (linger.ms)" },
+	{ "sinks.kafka.batch_messages", "kafka-batch-messages", CONFIG_U32, F(kafka_batch_messages),
+	  1, 1000000, false, "most messages in one produce request (batch.num.messages)" },
+	{ "sinks.kafka.max_queued", "kafka-max-queued", CONFIG_U32, F(kafka_max_queued), 1,
+	  10000000, false, "records queued for Kafka at most; beyond, ingest answers 429" },
 };
 
 const struct config_schema collector_config_schema = {
@@ -131,6 +162,13 @@ int collector_config_validate(const struct collector_config *cfg, char *why, uns
 	}
 	if (cfg->tls_client_ca && !cfg->tls_cert) {
 		snprintf(why, whylen, "tls.client_ca_file needs tls.cert_file and tls.key_file");
+		return -EINVAL;
+	}
+	if (cfg->collector_id && filesink_check_id(cfg->collector_id)) {
+		snprintf(why, whylen,
+			 "collector_id: %s: expected 1 to 64 of A-Z a-z 0-9 _ . - (not starting "
+			 "with .)",
+			 cfg->collector_id);
 		return -EINVAL;
 	}
 	if (!cfg->data_dir || !cfg->data_dir[0]) {

@@ -42,6 +42,17 @@ struct collector_config {
 	char *kube_token_file;
 	char *kube_ca_file;
 	uint64_t kube_lag_ns;
+	/* outputs (docs/files.md, docs/kafka-sink.md) */
+	char *collector_id; /* in file names; NULL: the host name */
+	bool files;
+	bool jsonl;
+	uint64_t files_max_bytes;
+	uint64_t files_max_age_ns;
+	bool kafka_sink; /* with kafka.brokers */
+	char *kafka_topic;
+	uint64_t kafka_linger_ns;
+	uint32_t kafka_batch_messages;
+	uint32_t kafka_max_queued;
 };
 
 extern const struct config_schema collector_config_schema;

@@ -3,6 +3,7 @@
 #include "ingest.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 
 #include "attribute.h"
 #include "log.h"
-#include "sink.h"
+#include "output.h"
 #include "stats.h"
 #include "token.h"
 #include "wire.h"
@@ -18,13 +19,14 @@
 struct ingest {
 	struct stats *stats;
 	struct wire_decoder *dec;
-	struct sink *sink;
+	struct output *out;
 	struct token_file *token; /* the collector's, shared; NULL: no auth */
 	unsigned int worker;
 	struct attributor *attr; /* shared; NULL: no attribution */
 	struct attr_arena *arena;
 	bool *keep, *was_kept; /* per record of the batch in hand */
 	uint32_t cap_keep;
+	char describe[PATH_MAX + 64];
 };
 
 struct ingest *ingest__new(const struct ingest_opts *o, struct stats *stats, char *why, size_t len)
@@ -43,8 +45,17 @@ struct ingest *ingest__new(const struct ingest_opts *o, struct stats *stats, cha
 		snprintf(why, len, "out of memory");
 		goto fail;
 	}
-	in->sink = sink__new(o->data_dir, o->worker, o->null_sink, why, len);
-	if (!in->sink) {
+	{
+		struct output_opts oo = o->output;
+		char name[16], label[32];
+
+		snprintf(name, sizeof(name), "w%u", o->worker);
+		snprintf(label, sizeof(label), "worker %u", o->worker);
+		oo.name = name;
+		oo.label = label;
+		in->out = output__new(&oo, why, len);
+	}
+	if (!in->out) {
 		err = errno;
 		goto fail;
 	}
@@ -66,16 +77,16 @@ void ingest__free(struct ingest *in)
 	if (!in)
 		return;
 	wire_decoder__free(in->dec);
-	sink__free(in->sink);
+	output__free(in->out);
 	attr_arena__free(in->arena);
 	free(in->keep);
 	free(in->was_kept);
 	free(in);
 }
 
-const char *ingest__output(const struct ingest *in)
+const char *ingest__output(struct ingest *in)
 {
-	return sink__path(in->sink);
+	return output__describe(in->out, in->describe, sizeof(in->describe));
 }
 
 /* "/v1/flows" or "/v1/flows?..." */
@@ -195,9 +206,51 @@ static int hold(struct ingest *in, struct wire_batch *b, uint32_t held, uint64_t
 		return 0;
 	for (uint32_t i = 0; i < b->n_records; i++)
 		in->keep[i] = in->keep[i] && !in->was_kept[i];
-	err = sink__write_batch(in->sink, b, in->keep, &more);
+	err = output__write(in->out, b, in->keep, &more);
 	*bytes += more;
+	if (err)
+		pr_warn("worker %u: out of memory holding records back, and writing them now "
+			"failed: the sender's retry may write the rest of the batch twice",
+			in->worker);
 	return err;
+}
+
+/*
+ * What a failed write earns: 429 when waiting helps (Kafka's queue full, a
+ * disk full, read-only or failing: the sender backs off and retries, and
+ * nothing of the batch was kept), 413 when it never will fit, else 503.
+ */
+static int write_status(int err)
+{
+	switch (-err) {
+	case ENOBUFS:
+	case ENOSPC:
+	case EDQUOT:
+	case EROFS:
+	case EACCES:
+	case EPERM:
+	case EIO:
+		return 429;
+	case EMSGSIZE:
+		return 413;
+	default:
+		return 503;
+	}
+}
+
+void ingest__tick(struct ingest *in, uint64_t now_ns)
+{
+	output__tick(in->out, now_ns);
+}
+
+int ingest__close(struct ingest *in)
+{
+	return output__close(in->out);
+}
+
+struct output *ingest__output_of(struct ingest *in)
+{
+	return in->out;
 }
 
 int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *reason, size_t len)
@@ -237,15 +290,22 @@ int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *rea
 			return 503;
 		}
 	}
-	err = sink__write_batch(in->sink, b, in->attr ? in->keep : NULL, &bytes);
+	err = output__write(in->out, b, in->attr ? in->keep : NULL, &bytes);
 	if (!err && held)
 		err = hold(in, b, held, &bytes);
 	if (err) {
+		int status = write_status(err);
+
 		STATS_ADD(in->stats->write_errors, 1);
-		pr_warn("worker %u: writing %u records to %s failed: %s; answering 503", in->worker,
-			b->n_records, sink__path(in->sink), strerror(-err));
-		snprintf(reason, len, "the collector cannot write its output now");
-		return 503;
+		/* the outputs log each episode once; this is per batch */
+		pr_debug("worker %u: writing %u records failed: %s; answering %d", in->worker,
+			 b->n_records, strerror(-err), status);
+		snprintf(reason, len, "%s",
+			 status == 413 ? "the batch is too large for the Kafka output's queue"
+			 : err == -ENOBUFS
+			     ? "the collector's outputs are full or failing: retry later"
+			     : "the collector cannot write its output now: retry later");
+		return status;
 	}
 	STATS_ADD(in->stats->batches, 1);
 	STATS_ADD(in->stats->records, b->n_records);

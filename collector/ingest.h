@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "output.h"
 #include "token.h"
 
 struct stats;
@@ -16,12 +17,11 @@ struct attributor;
 #define INGEST_TOKEN_RECHECK (1000ull * 1000 * 1000) /* ns between stat()s of the token file */
 
 struct ingest_opts {
-	const char *data_dir;
 	unsigned int worker;
-	bool null_sink;
-	struct token_file *token; /* shared, borrowed; NULL: no Authorization required */
-	size_t max_decoded;	  /* decoder's cap on a batch's payload, 0 = the wire default */
-	struct attributor *attr;  /* shared, borrowed; NULL: records go out unattributed */
+	struct output_opts output; /* name and label are the worker's */
+	struct token_file *token;  /* shared, borrowed; NULL: no Authorization required */
+	size_t max_decoded;	   /* decoder's cap on a batch's payload, 0 = the wire default */
+	struct attributor *attr;   /* shared, borrowed; NULL: records go out unattributed */
 };
 
 /* A request as the HTTP/2 layer saw it; strings NUL-terminated, NULL when absent. */
@@ -52,11 +52,18 @@ int ingest__check_headers(struct ingest *in, const struct ingest_request *rq, ui
  * Decodes the body as one batch, applies its heartbeat, attributes its
  * records and writes those decided; the undecided are held back by the
  * attributor (which writes them later).  204 only once every record is
- * either in the output file or held.  Otherwise 400 (malformed, with the decoder's
+ * either in every output (output.h) or held.  429 when an output is full
+ * or failing (the sender retries; nothing of the batch was kept).  Otherwise 400 (malformed, with the decoder's
  * reason), 413 (payload over the decoder's cap), 415, or 503 (the output
  * could not be written: nothing of the batch was kept).
  */
 int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *reason, size_t len);
-const char *ingest__output(const struct ingest *in);
+/* Where the worker writes, for log lines. */
+const char *ingest__output(struct ingest *in);
+/* Publishes files open for their max age; at least once a second. */
+void ingest__tick(struct ingest *in, uint64_t now_ns);
+/* Publishes every open file (SIGTERM); 0 or -errno. */
+int ingest__close(struct ingest *in);
+struct output *ingest__output_of(struct ingest *in);
 
 #endif /* PODFLOW_COLLECTOR_INGEST_H */

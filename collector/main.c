@@ -28,7 +28,10 @@
 #include "conn.h"
 #include "duration.h"
 #include "listen_addr.h"
+#include "filesink.h"
+#include "kafka_sink.h"
 #include "log.h"
+#include "output.h"
 #include "sources.h"
 #include "stats.h"
 #include "timer.h"
@@ -39,20 +42,25 @@
 #define EXIT_USAGE     2
 #define CONFIG_POLL_NS DURATION_NS_PER_S       /* the fallback when inotify misses a change */
 #define GRACE_NS       (4 * DURATION_NS_PER_S) /* SIGTERM to exit stays under 5 s */
+#define KAFKA_FLUSH_MS 700		       /* what is left of those 5 s for the flows topic */
 
 static const struct config_switch collector_switches[] = {
 	{ "null-sink", "null_sink", "true", "decode and count, write nothing (null_sink: true)" },
 	{ "no-attribution", "attribution.enabled", "false",
 	  "write records at once, unattributed (attribution.enabled: false)" },
+	{ "no-files", "sinks.files.enabled", "false",
+	  "no Hive-partitioned files (sinks.files.enabled: false)" },
+	{ "jsonl", "sinks.jsonl.enabled", "true",
+	  "also plain JSON lines DATA_DIR/flows-*.jsonl (sinks.jsonl.enabled: true)" },
 };
 
 static const struct config_cli collector_cli = {
 	.usage_head =
 	    "Usage: podflow-collector [--config FILE] [options]\n"
-	    "Receives flow batches from sidecars over HTTP/2 (POST /v1/flows) and writes "
-	    "them\nas JSON lines, one file per worker: DATA_DIR/flows-w<N>.jsonl, naming each\n"
-	    "record's remote side (docs/attribution.md); records that waited for evidence\n"
-	    "go to DATA_DIR/flows-late.jsonl.\n\n",
+	    "Receives flow batches from sidecars over HTTP/2 (POST /v1/flows), names each\n"
+	    "record's remote side (docs/attribution.md) and writes the records to\n"
+	    "DATA_DIR/flows/dt=YYYY-MM-DD/hr=HH/part-*.json.gz (docs/files.md) and, with\n"
+	    "kafka.brokers, to a Kafka topic (docs/kafka-sink.md).\n\n",
 	.switches = collector_switches,
 	.n_switches = sizeof(collector_switches) / sizeof(collector_switches[0]),
 };
@@ -171,6 +179,91 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * DURATION_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* What every writer's outputs share (name and label are the writer's). */
+static struct output_opts output_opts(const struct collector *c)
+{
+	const struct collector_config *cfg = &c->cfg;
+
+	return (struct output_opts){
+		.data_dir = cfg->data_dir,
+		.files = cfg->files,
+		.collector_id = c->id,
+		.files_max_bytes = cfg->files_max_bytes,
+		.files_max_age_ns = cfg->files_max_age_ns,
+		.jsonl = cfg->jsonl,
+		.null_sink = cfg->null_sink,
+		.kafka = c->kafka,
+	};
+}
+
+/* The attributor's thread writes what it decided late through its own outputs. */
+static int write_late(void *ctx, const struct wire_batch *b)
+{
+	uint64_t bytes;
+
+	return output__write(ctx, b, NULL, &bytes);
+}
+
+static void tick_late(void *ctx)
+{
+	output__tick(ctx, now_ns());
+}
+
+/*
+ * The outputs every writer shares: the id in file names, the files a crash
+ * left hidden finished, the Kafka producer.  0 or -1 (said why).
+ */
+static int open_outputs(struct collector *c, char *why, size_t len)
+{
+	const struct collector_config *cfg = &c->cfg;
+
+	if (cfg->collector_id)
+		snprintf(c->id, sizeof(c->id), "%s", cfg->collector_id);
+	else
+		filesink_default_id(c->id, sizeof(c->id));
+	if (cfg->files && !cfg->null_sink) {
+		struct filesink_recovery r = { 0 };
+		int n = filesink_recover(cfg->data_dir, c->id, &r, why, len);
+
+		if (n < 0) {
+			pr_err("%s", why);
+			return -1;
+		}
+		if (n)
+			pr_info("files: finished %llu and removed %llu hidden files a previous run "
+				"left (%llu bytes of unfinished batches cut)",
+				(unsigned long long)r.published, (unsigned long long)r.removed,
+				(unsigned long long)r.bytes_dropped);
+	}
+	if (cfg->kafka_brokers && *cfg->kafka_brokers && cfg->kafka_sink) {
+		struct kafka_sink_opts ko = {
+			.brokers = cfg->kafka_brokers,
+			.topic = cfg->kafka_topic,
+			.linger_ms = (int)(cfg->kafka_linger_ns / DURATION_NS_PER_MS),
+			.batch_messages = (int)cfg->kafka_batch_messages,
+			.max_queued = cfg->kafka_max_queued,
+		};
+
+		c->kafka = kafka_sink__new(&ko, why, len);
+		if (!c->kafka) {
+			pr_err("sinks.kafka: %s", why);
+			return -1;
+		}
+	}
+	if (cfg->attribution) {
+		struct output_opts oo = output_opts(c);
+
+		oo.name = "late";
+		oo.label = "late records";
+		c->late = output__new(&oo, why, len);
+		if (!c->late) {
+			pr_err("%s", why);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* The file changed (or may have): put what may change live in force. */
@@ -350,13 +443,6 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
-	if (cfg->attribution) {
-		c.sources = sources__new(cfg, why, sizeof(why));
-		if (!c.sources) {
-			pr_err("%s", why);
-			goto cleanup;
-		}
-	}
 	/* a peer that resets mid-write is an error return, not a SIGPIPE death */
 	signal(SIGPIPE, SIG_IGN);
 	/* blocked before any thread starts, so only signalfd ever sees them */
@@ -367,6 +453,16 @@ int main(int argc, char **argv)
 	    (died_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
 		pr_err("signalfd: %s", strerror(errno));
 		goto cleanup;
+	}
+	/* after the signals are blocked: the Kafka producer and the feeds start threads */
+	if (open_outputs(&c, why, sizeof(why)))
+		goto cleanup;
+	if (cfg->attribution) {
+		c.sources = sources__new(cfg, write_late, tick_late, c.late, why, sizeof(why));
+		if (!c.sources) {
+			pr_err("%s", why);
+			goto cleanup;
+		}
 	}
 	if (open_listeners(&la, n_workers, fds, why, sizeof(why))) {
 		pr_err("%s", why);
@@ -381,9 +477,8 @@ int main(int argc, char **argv)
 			.max_connections = cfg->max_connections,
 			.grace_ns = GRACE_NS,
 			.ssl_ctx = ssl_ctx,
-			.ingest = { .data_dir = cfg->data_dir,
-				    .worker = n,
-				    .null_sink = cfg->null_sink,
+			.ingest = { .worker = n,
+				    .output = output_opts(&c),
 				    .token = token,
 				    .attr = c.sources ? sources__attributor(c.sources) : NULL },
 		};
@@ -426,14 +521,19 @@ int main(int argc, char **argv)
 		}
 	}
 	c.listening = true;
-	pr_info("ready: listening on %s (%s, %u workers, %s, output %s/flows-w*.jsonl%s%s)",
+	pr_info("ready: listening on %s (%s, %u workers, %s, %s; outputs: %s%s%s%s%s%s%s)",
 		listen_addr_format((struct sockaddr *)&la.ss, addr, sizeof(addr)),
 		ssl_ctx ? (cfg->tls_client_ca ? "TLS, ALPN h2, client certificates required"
 					      : "TLS, ALPN h2")
 			: "h2c prior knowledge",
-		n, cfg->token_file ? "bearer token required" : "no auth", cfg->data_dir,
-		c.sources ? " and flows-late.jsonl" : ", attribution off",
-		cfg->null_sink ? ", null sink: nothing written" : "");
+		n, cfg->token_file ? "bearer token required" : "no auth",
+		c.sources ? "attribution on" : "attribution off",
+		cfg->null_sink ? "null sink, nothing written" : "",
+		!cfg->null_sink && cfg->files ? cfg->data_dir : "",
+		!cfg->null_sink && cfg->files ? "/flows/ (gzip JSON lines)" : "",
+		!cfg->null_sink && cfg->jsonl ? " DATA_DIR/flows-*.jsonl" : "",
+		c.kafka ? " Kafka topic " : "", c.kafka ? cfg->kafka_topic : "",
+		!cfg->null_sink && !cfg->files && !cfg->jsonl && !c.kafka ? "none" : "");
 	if (c.admin)
 		pr_info("admin endpoint on %s (port %u): /metrics /healthz /readyz /config "
 			"/ownership?ip=",
@@ -462,6 +562,19 @@ cleanup:
 		if (attributing)
 			pr_info("attribution at exit: %s", sources__format(s, why, sizeof(why)));
 		sources__free(s);
+	}
+	if (c.late && output__close(c.late))
+		pr_warn("late records: some files could not be published; the next start "
+			"finishes them");
+	output__free(c.late);
+	if (c.kafka) {
+		int left = kafka_sink__flush(c.kafka, KAFKA_FLUSH_MS);
+
+		if (left > 0)
+			pr_warn("sinks.kafka: %d records not delivered within %d ms of the exit: "
+				"purged and counted (podflow_collector_kafka_sink_records_total)",
+				left, KAFKA_FLUSH_MS);
+		kafka_sink__free(c.kafka);
 	}
 	SSL_CTX_free(ssl_ctx);
 	token_file__free(token);

@@ -76,6 +76,21 @@ void sink__free(struct sink *s)
 	free(s);
 }
 
+uint64_t sink__mark(const struct sink *s)
+{
+	return (uint64_t)s->size;
+}
+
+int sink__rollback(struct sink *s, uint64_t mark)
+{
+	if (s->null_sink || (off_t)mark >= s->size)
+		return 0;
+	if (ftruncate(s->fd, (off_t)mark))
+		return -errno;
+	s->size = (off_t)mark;
+	return 0;
+}
+
 const char *sink__path(const struct sink *s)
 {
 	return s->null_sink ? "(null sink)" : s->path;
@@ -139,7 +154,8 @@ int sink__write_batch(struct sink *s, const struct wire_batch *b, const bool *ke
 	return 0;
 fail:
 	jsonw__reset(s->jw);
-	if (*bytes && ftruncate(s->fd, s->size)) {
+	/* always: a short write (a full disk) leaves bytes *bytes does not count */
+	if (ftruncate(s->fd, s->size)) {
 		struct stat st;
 
 		/* the file now ends in part of a batch; say so, and continue after it */

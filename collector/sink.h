@@ -32,5 +32,8 @@ void sink__free(struct sink *s);
 int sink__write_batch(struct sink *s, const struct wire_batch *b, const bool *keep,
 		      uint64_t *bytes);
 const char *sink__path(const struct sink *s);
+/* Where the next batch begins, and going back there (undoing what followed: 0 or -errno). */
+uint64_t sink__mark(const struct sink *s);
+int sink__rollback(struct sink *s, uint64_t mark);
 
 #endif /* PODFLOW_COLLECTOR_SINK_H */

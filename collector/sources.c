@@ -212,7 +212,9 @@ static int new_kafka(struct sources *s, const struct collector_config *cfg, char
 	return 0;
 }
 
-struct sources *sources__new(const struct collector_config *cfg, char *why, size_t len)
+struct sources *sources__new(const struct collector_config *cfg,
+			     int (*write)(void *ctx, const struct wire_batch *b),
+			     void (*tick)(void *ctx), void *write_ctx, char *why, size_t len)
 {
 	struct sources *s = calloc(1, sizeof(*s));
 	struct attr_opts o = {
@@ -223,6 +225,9 @@ struct sources *sources__new(const struct collector_config *cfg, char *why, size
 		.max_ranges = cfg->max_ranges,
 		.data_dir = cfg->data_dir,
 		.null_sink = cfg->null_sink,
+		.write = write,
+		.tick = tick,
+		.write_ctx = write_ctx,
 	};
 	int err;
 

@@ -24,7 +24,14 @@ struct sources;
  * the Kafka feed (kafka.brokers with a topic); nothing runs yet.  NULL with
  * errno set and one line in `why`.
  */
-struct sources *sources__new(const struct collector_config *cfg, char *why, size_t len);
+struct wire_batch;
+/*
+ * `write`/`write_ctx`: where the attributor's thread writes records decided
+ * late (attr_opts.write); `tick` is called on that thread every 250 ms.
+ */
+struct sources *sources__new(const struct collector_config *cfg,
+			     int (*write)(void *ctx, const struct wire_batch *b),
+			     void (*tick)(void *ctx), void *write_ctx, char *why, size_t len);
 /* Starts the attributor's thread and the feeds.  0 or -errno with `why`. */
 int sources__start(struct sources *s, char *why, size_t len);
 /* What ingest hands its batches to. */

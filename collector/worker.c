@@ -217,6 +217,7 @@ static void on_tick(struct worker *w, uint64_t now)
 {
 	struct slot *s, *next;
 
+	ingest__tick(w->ingest, now); /* files open for their max age are published */
 	for (s = w->slots; s; s = next) {
 		next = s->next;
 		if (w->stopping && now >= w->stop_deadline_ns) {
@@ -291,6 +292,11 @@ static void *run(void *arg)
 		STATS_ADD(w->stats.conns_aborted_at_exit, 1);
 		slot_close(w, w->slots);
 	}
+	/* every request answered: the files are published (a crash before would leave them hidden) */
+	if (ingest__close(w->ingest))
+		pr_warn("worker %u: some files could not be published; the next start finishes "
+			"them",
+			w->o.id);
 	if (w->result) {
 		uint64_t one = 1;
 
@@ -325,6 +331,11 @@ int worker__join(struct worker *w)
 		w->started = false;
 	}
 	return w->result;
+}
+
+struct output *worker__output(struct worker *w)
+{
+	return ingest__output_of(w->ingest);
 }
 
 const struct stats *worker__stats(const struct worker *w)

@@ -39,6 +39,8 @@ void worker__stop(struct worker *w);
 int worker__join(struct worker *w);
 /* Its counters (read them with stats_sum, from any thread). */
 const struct stats *worker__stats(const struct worker *w);
+/* Its outputs (the files' counters, for /metrics). */
+struct output *worker__output(struct worker *w);
 void worker__free(struct worker *w);
 
 #endif /* PODFLOW_COLLECTOR_WORKER_H */

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-2-Clause
 # make demo: a pod-like cgroup with an HTTP server and its clients, captured by
-# podflow-sidecar for about 10 s; prints the records and a one-screen summary.
+# podflow-sidecar for about 10 s and sent to podflow-collector, which names
+# each flow's remote side and writes Hive-partitioned gzip JSON lines; prints
+# where the files are, the records read back from them and a summary.
 set -euo pipefail
 
 BUILD=${BUILD:-build}
@@ -20,7 +22,9 @@ web="$pod/cri-containerd-$(hex).scope"
 client="$pod/cri-containerd-$(hex).scope"
 out_dir="$BUILD/demo"
 mkdir -p "$out_dir" "$pod" "$web" "$client"
-flows="$out_dir/flows.jsonl"
+data="$out_dir/collector-data"
+flows="$out_dir/flows.jsonl" # what was read back from the collector's files
+rm -rf "$data"
 : > "$flows"
 pids=()
 
@@ -44,18 +48,27 @@ run_in() {
 }
 
 echo "== podflow demo: pod cgroup $pod"
+"$BUILD/podflow-collector" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --data-dir "$data" \
+	--stats-interval 0 2> "$out_dir/collector.log" &
+collector=$!
+pids+=($collector)
+for _ in $(seq 100); do grep -q 'ready: listening' "$out_dir/collector.log" && break; sleep 0.1; done
+port=$(sed -n 's/.*ready: listening on [^ ]*:\([0-9]*\) .*/\1/p' "$out_dir/collector.log")
+[ -n "$port" ] || { cat "$out_dir/collector.log" >&2; exit 1; }
+grep 'ready: listening' "$out_dir/collector.log"
 # the pod's identity, as the Downward API gives it: env vars and a labels file
 labels="$out_dir/labels"
 printf 'app.kubernetes.io/name="demo-web"\npod-template-hash="7d9f8b6c5"\n' > "$labels"
 POD_NAME=demo-web-7d9f8b6c5-x2x4z POD_NAMESPACE=demo NODE_NAME=$(hostname) \
-	"$BUILD/podflow-sidecar" --cgroup "$pod" --interval 2s --output "$flows" \
+	"$BUILD/podflow-sidecar" --cgroup "$pod" --interval 2s \
+	--output "http://127.0.0.1:$port/v1/flows" \
 	--labels-file "$labels" \
 	--stats-interval 5s 2> "$out_dir/sidecar.log" &
 sidecar=$!
 pids+=($sidecar)
-for _ in $(seq 100); do grep -q ready "$out_dir/sidecar.log" && break; sleep 0.1; done
-grep -q ready "$out_dir/sidecar.log" || { cat "$out_dir/sidecar.log" >&2; exit 1; }
-grep ready "$out_dir/sidecar.log"
+for _ in $(seq 100); do grep -q "info: ready" "$out_dir/sidecar.log" && break; sleep 0.1; done
+grep -q "info: ready" "$out_dir/sidecar.log" || { cat "$out_dir/sidecar.log" >&2; exit 1; }
+grep "info: ready" "$out_dir/sidecar.log"
 
 run_in "$web" "$BUILD/pf-http" serve --port 8080 --body 2048
 run_in "$web" "$BUILD/pf-http" serve --port 8443 --addr ::1 --body 512
@@ -72,12 +85,20 @@ sleep 1
 kill -TERM "$sidecar"
 wait "$sidecar" || true
 grep 'stats at exit' "$out_dir/sidecar.log"
+# SIGTERM publishes the files the collector is writing
+kill -TERM "$collector"
+wait "$collector" || { tail -5 "$out_dir/collector.log" >&2; exit 1; }
+grep 'attribution at exit' "$out_dir/collector.log"
+mapfile -t files < <(find "$data/flows" -name 'part-*.json.gz' | sort)
+[ "${#files[@]}" -gt 0 ] || { echo "the collector wrote no file" >&2; exit 1; }
+zcat "${files[@]}" > "$flows"
 
 echo
 echo "== records ($flows)"
 jq -c '{direction, local: "\(.local_ip):\(.local_port)", remote: "\(.remote_ip):\(.remote_port)",
 	flows, closed, failed, error, bytes_sent, bytes_received, srtt_us, comm,
-	container_id: .container_id[0:12], local_app, local_workload}' "$flows"
+	container_id: .container_id[0:12], local_app, local_workload, remote_app, remote_pod,
+	remote_source}' "$flows"
 
 echo
 echo "== summary: connections by remote endpoint (bytes include HTTP headers)"
@@ -96,4 +117,8 @@ jq -rs '
 		{ printf "%-4s %-26s %7s %6s %-13s %10s %10s %8s %8s\n", $1, $2, $3, $4,
 			($5 == "" ? "-" : $5), $6, $7, $8, $9 }'
 echo
-echo "records: $(wc -l < "$flows") in $flows; sidecar log: $out_dir/sidecar.log"
+echo "== the collector's files (Hive-partitioned: flows/dt=YYYY-MM-DD/hr=HH/, gzip JSON lines)"
+for f in "${files[@]}"; do echo "  $f ($(zcat "$f" | wc -l) records, $(stat -c %s "$f") bytes)"; done
+echo "remote sides named: $(jq -r .remote_source "$flows" | sort | uniq -c | awk '{ printf "%s %s  ", $2, $1 }')"
+echo "records: $(wc -l < "$flows"), read back into $flows; logs: $out_dir/sidecar.log," \
+	"$out_dir/collector.log"

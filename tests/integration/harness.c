@@ -524,8 +524,22 @@ ssize_t recv_n(int fd, size_t n)
 
 int collector_start(struct sidecar *p, const char *const *args, uint16_t *port)
 {
-	const char *at, *sp, *colon;
-	int err = daemon_start(p, "podflow-collector", args, "ready: listening on ", &at);
+	/*
+	 * Every suite reads the plain JSON lines the collector also writes
+	 * (DATA_DIR/flows-*.jsonl, readable while it runs); the gzip files are
+	 * read by the suites about them (collector_files).
+	 */
+	const char *with_jsonl[64], *at, *sp, *colon;
+	size_t n = 0;
+	int err;
+
+	while (args[n] && n < 62) {
+		with_jsonl[n] = args[n];
+		n++;
+	}
+	with_jsonl[n++] = "--jsonl";
+	with_jsonl[n] = NULL;
+	err = daemon_start(p, "podflow-collector", with_jsonl, "ready: listening on ", &at);
 
 	if (err)
 		return err;

@@ -6,11 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <limits.h>
+#include <zlib.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -78,17 +82,89 @@ static uint64_t status_count(json_t *res, const char *code)
 	return rec_u64(json_object_get(res, "status"), code);
 }
 
+/* An output file to read lines from: as it is, or a .json.gz decompressed (every member). */
+static FILE *open_lines(const char *path)
+{
+	size_t n = strlen(path);
+	char buf[65536];
+	gzFile gz;
+	FILE *t;
+	int got;
+
+	if (n < 3 || strcmp(path + n - 3, ".gz") != 0)
+		return fopen(path, "r");
+	gz = gzopen(path, "rb");
+	t = tmpfile();
+	if (!gz || !t)
+		goto fail;
+	while ((got = gzread(gz, buf, sizeof(buf))) > 0)
+		if (fwrite(buf, 1, (size_t)got, t) != (size_t)got)
+			goto fail;
+	if (got < 0) {
+		int e;
+
+		fprintf(stderr, "    FAIL: %s: not valid gzip: %s\n", path, gzerror(gz, &e));
+		goto fail;
+	}
+	gzclose(gz);
+	rewind(t);
+	return t;
+fail:
+	if (gz)
+		gzclose(gz);
+	if (t)
+		fclose(t);
+	return NULL;
+}
+
+static long read_lines(const char *pattern, bool check, uint32_t s0, uint32_t ns, uint32_t nb,
+		       uint32_t nr);
+
+/* DIR/flows-w*.jsonl: the plain JSON lines, written with each 204. */
+static long read_output(const char *dir, bool check, uint32_t s0, uint32_t ns, uint32_t nb,
+			uint32_t nr)
+{
+	char pattern[PATH_MAX + 64];
+
+	snprintf(pattern, sizeof(pattern), "%.*s/flows-w*.jsonl", PATH_MAX, dir);
+	return read_lines(pattern, check, s0, ns, nb, nr);
+}
+
+/* DIR/flows/dt=*\/hr=*\/part-*.json.gz: the published files (hidden ones are not read). */
+static long read_files(const char *dir, bool check, uint32_t s0, uint32_t ns, uint32_t nb,
+		       uint32_t nr)
+{
+	char pattern[PATH_MAX + 64];
+
+	snprintf(pattern, sizeof(pattern), "%.*s/flows/dt=*/hr=*/part-*.json.gz", PATH_MAX, dir);
+	return read_lines(pattern, check, s0, ns, nb, nr);
+}
+
+/* How many hidden (unpublished) files DIR/flows holds. */
+static size_t hidden_files(const char *dir)
+{
+	char pattern[PATH_MAX + 64];
+	glob_t g = { 0 };
+	size_t n;
+
+	snprintf(pattern, sizeof(pattern), "%.*s/flows/dt=*/hr=*/.part-*", PATH_MAX, dir);
+	if (glob(pattern, 0, NULL, &g) != 0)
+		return 0;
+	n = g.gl_pathc;
+	globfree(&g);
+	return n;
+}
+
 /*
- * Reads every DIR/flows-w*.jsonl line; each must be a JSON object.  With
+ * Reads every line of the files `pattern` matches; each must be a JSON object.  With
  * `check`, each record must be exactly what pf-send made for its
  * (sender, batch, record), and each of senders [s0, s0+ns) x batches
  * [0, nb) x records [0, nr) must appear exactly once.  Returns the number
  * of lines, or -1 after printing what is wrong.
  */
-static long read_output(const char *dir, bool check, uint32_t s0, uint32_t ns, uint32_t nb,
-			uint32_t nr)
+static long read_lines(const char *pattern, bool check, uint32_t s0, uint32_t ns, uint32_t nb,
+		       uint32_t nr)
 {
-	char pattern[512];
 	unsigned char *seen = NULL;
 	long lines = 0, bad = -1;
 	glob_t g = { 0 };
@@ -98,13 +174,12 @@ static long read_output(const char *dir, bool check, uint32_t s0, uint32_t ns, u
 		if (!seen)
 			return -1;
 	}
-	snprintf(pattern, sizeof(pattern), "%s/flows-w*.jsonl", dir);
 	if (glob(pattern, 0, NULL, &g) != 0) {
 		free(seen);
 		return 0;
 	}
 	for (size_t f = 0; f < g.gl_pathc; f++) {
-		FILE *in = fopen(g.gl_pathv[f], "r");
+		FILE *in = open_lines(g.gl_pathv[f]);
 		char *line = NULL;
 		size_t cap = 0;
 		ssize_t n;
@@ -399,7 +474,14 @@ static int test_h2c_exact(void)
 	/* 204 means written: no waiting for the files */
 	ASSERT_EQ_U64("exact records in the output", 500,
 		      (uint64_t)read_output(data, true, 0, 1, 5, 100));
+	/* the files are hidden while written: nothing to read until they are published */
+	ASSERT_EQ_U64("no published file yet", 0, (uint64_t)read_files(data, false, 0, 0, 0, 0));
+	ASSERT_EQ_U64("one hidden file (one hour, one worker)", 1, hidden_files(data));
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
+	/* SIGTERM published them: the same records, gzip JSON lines, hour partitioned */
+	ASSERT_EQ_U64("exact records in the files", 500,
+		      (uint64_t)read_files(data, true, 0, 1, 5, 100));
+	ASSERT_EQ_U64("no hidden file left", 0, hidden_files(data));
 	ASSERT_EQ_U64("stats: batches", 5, exit_stat(&c, "batches"));
 	ASSERT_EQ_U64("stats: records", 500, exit_stat(&c, "records"));
 	ASSERT_EQ_U64("stats: 204", 5, exit_stat(&c, "requests_204"));
@@ -863,6 +945,69 @@ cleanup:
 	return ret;
 }
 
+/*
+ * A full disk: the collector answers 429 (nothing of a refused batch kept
+ * anywhere), and once there is room again every batch it answered 204 is
+ * in the files and the JSON lines exactly once, and nothing else.
+ */
+static int test_disk_full_429(void)
+{
+	char data[PATH_MAX], url[64];
+	struct sidecar c = { 0 };
+	json_t *res = NULL;
+	bool mounted = false;
+	uint64_t ok, refused;
+	uint16_t port;
+	int ret = 1;
+
+	make_dir(data, sizeof(data), "full");
+	/* a private mount namespace: the tmpfs is this test's (and the collector's) only */
+	ASSERT_EQ_U64(
+	    "private mounts", 0,
+	    (uint64_t)(unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)));
+	ASSERT_EQ_U64(
+	    "a 1 MiB tmpfs", 0,
+	    (uint64_t)mount("tmpfs", data, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755"));
+	mounted = true;
+	ASSERT_EQ_U64(
+	    "collector starts", 0,
+	    (uint64_t)-start(&c, &port, data, (const char *const[]){ "--workers", "1", NULL }));
+	url_for(url, sizeof(url), "http", port);
+	pf_send((const char *const[]){ "--url", url, "--senders", "4", "--batches", "50",
+				       "--records", "200", NULL },
+		&res);
+	ASSERT_TRUE("pf-send JSON", res != NULL);
+	ok = status_count(res, "204");
+	refused = status_count(res, "429");
+	fprintf(stderr, "    %llu batches written, %llu refused with 429 (disk full)\n",
+		(unsigned long long)ok, (unsigned long long)refused);
+	ASSERT_TRUE("some written", ok > 0);
+	ASSERT_TRUE("some refused", refused > 0);
+	ASSERT_EQ_U64("every batch answered 204 or 429", 200, ok + refused);
+	ASSERT_EQ_U64("records acknowledged", ok * 200, rec_u64(res, "records_ok"));
+	/* room again: the files the full disk kept hidden can be published */
+	ASSERT_EQ_U64(
+	    "tmpfs grown", 0,
+	    (uint64_t)mount(NULL, data, NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, "size=256m"));
+	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
+	ASSERT_EQ_U64("stats: 429", refused, exit_stat(&c, "requests_429"));
+	ASSERT_EQ_U64("stats: write errors", refused, exit_stat(&c, "write_errors"));
+	ASSERT_EQ_U64("every acknowledged record in the files, once", ok * 200,
+		      (uint64_t)read_files(data, true, 0, 4, 50, 200));
+	ASSERT_EQ_U64("and in the JSON lines, once", ok * 200,
+		      (uint64_t)read_output(data, true, 0, 4, 50, 200));
+	ASSERT_EQ_U64("no hidden file left", 0, hidden_files(data));
+	ret = 0;
+cleanup:
+	if (c.pid > 0)
+		stop(&c, NULL);
+	sidecar_free(&c);
+	json_decref(res);
+	if (mounted)
+		umount2(data, MNT_DETACH);
+	return ret;
+}
+
 static int test_backpressure_429(void)
 {
 	struct sidecar c = { 0 };
@@ -1099,6 +1244,7 @@ static const struct harness_test tests[] = {
 	{ "max_connections_refused", test_max_connections },
 	{ "slowloris_and_idle_timeouts", test_timeouts },
 	{ "backpressure_429", test_backpressure_429 },
+	{ "disk_full_429_no_loss", test_disk_full_429 },
 	{ "sigterm_finishes_in_flight", test_sigterm_in_flight },
 	{ "cli_errors", test_cli_errors },
 };
