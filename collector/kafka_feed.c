@@ -141,10 +141,9 @@ const char *kafka_fail_name(enum kafka_fail f)
 	return (unsigned int)f < KAFKA_FAIL__COUNT ? names[f] : "?";
 }
 
-/* librdkafka's error codes as the errno the rest of the collector speaks. */
-static int rd_errno(rd_kafka_resp_err_t err)
+int kafka_rd_errno(int rd_err)
 {
-	switch (err) {
+	switch ((rd_kafka_resp_err_t)rd_err) {
 	case RD_KAFKA_RESP_ERR_NO_ERROR:
 		return 0;
 	case RD_KAFKA_RESP_ERR__TIMED_OUT:
@@ -191,9 +190,9 @@ static int rd_errno(rd_kafka_resp_err_t err)
 	}
 }
 
-static enum kafka_fail fail_reason(rd_kafka_resp_err_t err)
+enum kafka_fail kafka_fail_reason(int rd_err)
 {
-	switch (rd_errno(err)) {
+	switch (kafka_rd_errno(rd_err)) {
 	case -ETIMEDOUT:
 		return KAFKA_FAIL_TIMED_OUT;
 	case -EMSGSIZE:
@@ -236,7 +235,7 @@ feed_error(struct kafka_feed *f, rd_kafka_resp_err_t err, const char *fmt, ...)
 		pr_debug("kafka: %s: %s", ctx, rd_kafka_err2str(err));
 	else
 		pr_warn("kafka: %s: %s", ctx, rd_kafka_err2str(err));
-	return rd_errno(err);
+	return kafka_rd_errno(err);
 }
 
 /* ---- pure parsing and encoding ---------------------------------------------- */
@@ -563,7 +562,7 @@ int kafka_feed_encode_span(struct jsonw *jw, const uint8_t ip[16], const struct 
  * librdkafka's own log lines.  Connection failures ("FAIL") also come to
  * error_cb, which logs them once with context: here they are debug.
  */
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	(void)rk;
 	if (level <= 4 && strcmp(fac, "FAIL") != 0)
@@ -608,11 +607,11 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		ADD(&f->delivered, 1);
 		return;
 	}
-	ADD(&f->failed[fail_reason(m->err)], 1);
+	ADD(&f->failed[kafka_fail_reason(m->err)], 1);
 	feed_error(f, m->err, "publishing a range to %s", f->t[T_RANGES].name);
 }
 
-static bool broker_up(const char *state)
+bool kafka_broker_up(const char *state)
 {
 	/* UPDATE: connected, its metadata being refreshed */
 	return state && (strcmp(state, "UP") == 0 || strcmp(state, "UPDATE") == 0);
@@ -647,7 +646,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 		if (strcmp(json_string_value(json_object_get(b, "source")) ?: "", "logical") == 0)
 			continue;
 		total++;
-		up += broker_up(json_string_value(json_object_get(b, "state")));
+		up += kafka_broker_up(json_string_value(json_object_get(b, "state")));
 	}
 	if (t->name)
 		parts = json_object_get(json_object_get(json_object_get(root, "topics"), t->name),
@@ -665,7 +664,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 		{
 			if (json_integer_value(json_object_get(b, "nodeid")) == leader &&
 			    leader >= 0 &&
-			    broker_up(json_string_value(json_object_get(b, "state"))))
+			    kafka_broker_up(json_string_value(json_object_get(b, "state"))))
 				ok = true;
 		}
 		leaders_up &= ok;
@@ -733,7 +732,7 @@ static rd_kafka_t *make_handle(struct kafka_feed *f, rd_kafka_type_t type,
 		return NULL;
 	}
 	rd_kafka_conf_set_opaque(conf, f);
-	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
 	snprintf(buf, sizeof(buf), "podflow-collector-%s", f->origin ? f->origin : "feed");
 	if (conf_set(conf, "bootstrap.servers", f->brokers, why, len) ||
 	    conf_set(conf, "client.id", buf, why, len))
@@ -981,7 +980,7 @@ int kafka_feed__publish_span(struct kafka_feed *f, const uint8_t ip[16],
 		ADD(&f->dropped, 1);
 		err = -ENOBUFS;
 	} else if (rerr) {
-		ADD(&f->failed[fail_reason(rerr)], 1);
+		ADD(&f->failed[kafka_fail_reason(rerr)], 1);
 		err = feed_error(f, rerr, "publishing a range to %s", f->t[T_RANGES].name);
 	} else {
 		ADD(&f->published, 1);
@@ -1018,7 +1017,7 @@ static int grow_parts(struct topic *t, int32_t n)
 /* Transient: retry at the next metadata check rather than replay from the beginning. */
 static bool transient(rd_kafka_resp_err_t err)
 {
-	switch (rd_errno(err)) {
+	switch (kafka_rd_errno(err)) {
 	case -ETIMEDOUT:
 	case -ECONNRESET:
 	case -ENOTCONN:

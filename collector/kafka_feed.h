@@ -183,6 +183,18 @@ int kafka_feed__publish_span(struct kafka_feed *f, const uint8_t ip[16],
 /* Any thread. */
 void kafka_feed__stats(struct kafka_feed *f, struct kafka_feed_stats *out);
 
+/* ---- shared with the flows producer (kafka_sink.c) ---- */
+
+struct rd_kafka_s;
+/* librdkafka's error code as the errno the rest of the collector speaks (0, -ETIMEDOUT, ...). */
+int kafka_rd_errno(int rd_err);
+/* Why a produced message was not delivered, from its error code. */
+enum kafka_fail kafka_fail_reason(int rd_err);
+/* librdkafka's log lines into ours (connection failures are logged by the error callbacks). */
+void kafka_log_cb(const struct rd_kafka_s *rk, int level, const char *fac, const char *buf);
+/* A broker state of librdkafka's statistics that means connected ("UP", "UPDATE"). */
+bool kafka_broker_up(const char *state);
+
 /* ---- pure parsing and encoding, used by the feed and exposed for the unit tests ---- */
 
 /* One IP event.  id's strings point into `strings`. */

@@ -82,67 +82,9 @@ static int64_t clock_ms(clockid_t id)
 
 /* ---- errors ------------------------------------------------------------------ */
 
-/* librdkafka's error codes as the errno the rest of the collector speaks (as kafka_feed.c). */
-static int rd_errno(rd_kafka_resp_err_t err)
-{
-	switch (err) {
-	case RD_KAFKA_RESP_ERR_NO_ERROR:
-		return 0;
-	case RD_KAFKA_RESP_ERR__TIMED_OUT:
-	case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-	case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-		return -ETIMEDOUT;
-	case RD_KAFKA_RESP_ERR__TRANSPORT:
-		return -ECONNRESET;
-	case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-	case RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE:
-	case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
-	case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
-		return -ENOTCONN;
-	case RD_KAFKA_RESP_ERR__RESOLVE:
-		return -EHOSTUNREACH;
-	case RD_KAFKA_RESP_ERR__QUEUE_FULL:
-		return -ENOBUFS;
-	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-		return -EMSGSIZE;
-	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-	case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-		return -ENOENT;
-	case RD_KAFKA_RESP_ERR__INVALID_ARG:
-	case RD_KAFKA_RESP_ERR_INVALID_REQUEST:
-		return -EINVAL;
-	case RD_KAFKA_RESP_ERR__AUTHENTICATION:
-	case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
-	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-	case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
-		return -EACCES;
-	case RD_KAFKA_RESP_ERR__DESTROY:
-	case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
-	case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
-		return -ECANCELED;
-	default:
-		return -EIO;
-	}
-}
-
 enum kafka_fail kafka_sink_fail_reason(int rd_err)
 {
-	switch (rd_errno((rd_kafka_resp_err_t)rd_err)) {
-	case -ETIMEDOUT:
-		return KAFKA_FAIL_TIMED_OUT;
-	case -EMSGSIZE:
-		return KAFKA_FAIL_TOO_LARGE;
-	case -ENOENT:
-		return KAFKA_FAIL_TOPIC;
-	case -EACCES:
-		return KAFKA_FAIL_AUTH;
-	case -ECANCELED:
-		return KAFKA_FAIL_PURGED;
-	default:
-		return KAFKA_FAIL_OTHER;
-	}
+	return kafka_fail_reason(rd_err);
 }
 
 /*
@@ -173,7 +115,7 @@ sink_error(struct kafka_sink *ks, rd_kafka_resp_err_t err, const char *fmt, ...)
 		pr_debug("kafka sink: %s: %s", ctx, rd_kafka_err2str(err));
 	else
 		pr_warn("kafka sink: %s: %s", ctx, rd_kafka_err2str(err));
-	return rd_errno(err);
+	return kafka_rd_errno(err);
 }
 
 /* ---- the bound ------------------------------------------------------------------ */
@@ -408,18 +350,6 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	release(ks, 1, m->len + m->key_len);
 }
 
-/* librdkafka's own log lines; connection failures also come to error_cb, logged there. */
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	(void)rk;
-	if (level <= 4 && strcmp(fac, "FAIL") != 0)
-		pr_warn("rdkafka: %s: %s", fac, buf);
-	else if (level == 5)
-		pr_info("rdkafka: %s: %s", fac, buf);
-	else
-		pr_debug("rdkafka: %s: %s", fac, buf);
-}
-
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	struct kafka_sink *ks = opaque;
@@ -437,12 +367,6 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		return;
 	}
 	sink_error(ks, err, "producer (%s): %s", ks->brokers, reason);
-}
-
-static bool broker_up(const char *state)
-{
-	/* UPDATE: connected, its metadata being refreshed */
-	return state && (strcmp(state, "UP") == 0 || strcmp(state, "UPDATE") == 0);
 }
 
 /* Statistics (STATISTICS.md in librdkafka): brokers connected, bytes sent. */
@@ -466,7 +390,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 		if (strcmp(json_string_value(json_object_get(b, "source")) ?: "", "logical") == 0)
 			continue;
 		total++;
-		up += broker_up(json_string_value(json_object_get(b, "state")));
+		up += kafka_broker_up(json_string_value(json_object_get(b, "state")));
 	}
 	STORE(&ks->brokers_up, up);
 	STORE(&ks->brokers_total, total);
@@ -559,7 +483,7 @@ static rd_kafka_conf_t *make_conf(struct kafka_sink *ks, const struct kafka_sink
 		return NULL;
 	}
 	rd_kafka_conf_set_opaque(conf, ks);
-	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
 	rd_kafka_conf_set_stats_cb(conf, stats_cb);
@@ -674,7 +598,7 @@ struct kafka_sink *kafka_sink__new(const struct kafka_sink_opts *o, char *why, s
 	/* rd_kafka_new owns conf now */
 	ks->rkt = rd_kafka_topic_new(ks->rk, ks->topic, NULL);
 	if (!ks->rkt) {
-		err = rd_errno(rd_kafka_last_error());
+		err = kafka_rd_errno(rd_kafka_last_error());
 		snprintf(why, len, "kafka sink topic %s: %s", ks->topic,
 			 rd_kafka_err2str(rd_kafka_last_error()));
 		goto fail;
