@@ -124,6 +124,12 @@ int ingest__check_headers(struct ingest *in, const struct ingest_request *rq, ui
 		snprintf(reason, len, "unsupported Content-Encoding; use zstd, gzip or identity");
 		return 415;
 	}
+	if (output__backoff(in->out, now_ns)) {
+		/* the disk failed a moment ago: no body read, nothing decoded */
+		STATS_ADD(in->stats->write_errors, 1);
+		snprintf(reason, len, "the collector's outputs are full or failing: retry later");
+		return 429;
+	}
 	return 0;
 }
 

@@ -141,6 +141,11 @@ int output__write(struct output *out, const struct wire_batch *b, const bool *ke
 	return 0;
 }
 
+bool output__backoff(const struct output *out, uint64_t now_ns)
+{
+	return out->files && filesink__backoff(out->files, now_ns);
+}
+
 void output__tick(struct output *out, uint64_t now_ns)
 {
 	if (out->files)

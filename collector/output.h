@@ -47,6 +47,8 @@ void output__free(struct output *out);
  */
 int output__write(struct output *out, const struct wire_batch *b, const bool *keep,
 		  uint64_t *bytes);
+/* The files failed a moment ago: answer 429 before reading a body (now: monotonic ns). */
+bool output__backoff(const struct output *out, uint64_t now_ns);
 /* Publishes files open for max_age; call at least once a second. */
 void output__tick(struct output *out, uint64_t now_ns);
 /* Publishes every open file (SIGTERM); 0 or the first -errno. */
