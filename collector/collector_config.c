@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "duration.h"
 
@@ -41,6 +42,7 @@ static const struct collector_config defaults = {
 	.files_max_age_ns = 300 * S,
 	.kafka_sink = true,
 	.kafka_topic = "podflow.flows",
+	.kafka_compression = "zstd",
 	.kafka_linger_ns = 50 * DURATION_NS_PER_MS,
 	.kafka_batch_messages = 10000,
 	.kafka_max_queued = 200000,
@@ -132,6 +134,8 @@ static const struct config_key keys[] = {
 	  "with kafka.brokers: produce every record to sinks.kafka.topic (docs/kafka-sink.md)" },
 	{ "sinks.kafka.topic", "kafka-topic", CONFIG_STRING, F(kafka_topic), 1, 249, false,
 	  "topic of attributed flows, one JSON record per message, keyed by local_app" },
+	{ "sinks.kafka.compression", "kafka-compression", CONFIG_STRING, F(kafka_compression), 0,
+	  16, false, "zstd, lz4, snappy, gzip or none (zstd needs brokers >= 2.1)" },
 	{ "sinks.kafka.linger", "kafka-linger", CONFIG_DURATION, F(kafka_linger_ns), 0, 60 * S,
 	  false, "how long the producer waits to fill a batch (linger.ms)" },
 	{ "sinks.kafka.batch_messages", "kafka-batch-messages", CONFIG_U32, F(kafka_batch_messages),
@@ -170,6 +174,20 @@ int collector_config_validate(const struct collector_config *cfg, char *why, uns
 			 "with .)",
 			 cfg->collector_id);
 		return -EINVAL;
+	}
+	if (cfg->kafka_compression) {
+		static const char *const codecs[] = { "zstd", "lz4", "snappy", "gzip", "none" };
+		bool known = false;
+
+		for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
+			known |= strcmp(cfg->kafka_compression, codecs[i]) == 0;
+		if (!known) {
+			snprintf(why, whylen,
+				 "sinks.kafka.compression: %s: expected zstd, lz4, snappy, gzip or "
+				 "none",
+				 cfg->kafka_compression);
+			return -EINVAL;
+		}
 	}
 	if (!cfg->data_dir || !cfg->data_dir[0]) {
 		snprintf(why, whylen, "data_dir: expected a directory");

@@ -50,6 +50,7 @@ struct collector_config {
 	uint64_t files_max_age_ns;
 	bool kafka_sink; /* with kafka.brokers */
 	char *kafka_topic;
+	char *kafka_compression;
 	uint64_t kafka_linger_ns;
 	uint32_t kafka_batch_messages;
 	uint32_t kafka_max_queued;

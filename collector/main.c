@@ -245,6 +245,7 @@ static int open_outputs(struct collector *c, char *why, size_t len)
 			.linger_ms = (int)(cfg->kafka_linger_ns / DURATION_NS_PER_MS),
 			.batch_messages = (int)cfg->kafka_batch_messages,
 			.max_queued = cfg->kafka_max_queued,
+			.compression = cfg->kafka_compression,
 		};
 
 		c->kafka = kafka_sink__new(&ko, why, len);

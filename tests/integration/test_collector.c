@@ -1201,6 +1201,11 @@ static int test_cli_errors(void)
 	ASSERT_EQ_U64("bad max-body", 0,
 		      (uint64_t)expect_failure((const char *const[]){ "--max-body", "lots", NULL },
 					       2, "--max-body: "));
+	ASSERT_EQ_U64("unknown Kafka compression", 0,
+		      (uint64_t)expect_failure(
+			  (const char *const[]){ "--kafka-compression", "brotli", NULL }, 2,
+			  "sinks.kafka.compression: brotli: expected zstd, lz4, snappy, gzip or "
+			  "none"));
 	ASSERT_EQ_U64("cert without key", 0,
 		      (uint64_t)expect_failure((const char *const[]){ "--tls-cert", file, NULL }, 2,
 					       "tls.cert_file and tls.key_file go together"));
