@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -683,4 +684,115 @@ int harness_pod_setup(const char *prefix, const char *container_id, char *scope,
 		}
 	}
 	return 0;
+}
+
+struct http_body {
+	char *p;
+	size_t len;
+};
+
+static size_t http_body_add(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct http_body *b = ud;
+	size_t n = size * nmemb;
+	char *q = realloc(b->p, b->len + n + 1);
+
+	if (!q)
+		return 0;
+	memcpy(q + b->len, p, n);
+	b->len += n;
+	q[b->len] = '\0';
+	b->p = q;
+	return n;
+}
+
+long harness_http_get(uint16_t port, const char *path, char **body)
+{
+	struct http_body b = { .p = calloc(1, 1) };
+	CURL *h = curl_easy_init();
+	long status = -1;
+	char url[512];
+
+	if (h && b.p) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_body_add);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+		if (curl_easy_perform(h) == CURLE_OK)
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	}
+	if (h)
+		curl_easy_cleanup(h);
+	*body = b.p ? b.p : strdup("");
+	return status;
+}
+
+int64_t harness_metric(const char *text, const char *sample)
+{
+	size_t n = strlen(sample);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, sample, n) == 0 && p[n] == ' ')
+			return strtoll(p + n + 1, NULL, 10);
+	return -1;
+}
+
+int64_t harness_metric_now(uint16_t port, const char *sample)
+{
+	char *body;
+	int64_t v = -1;
+
+	if (harness_http_get(port, "/metrics", &body) == 200)
+		v = harness_metric(body, sample);
+	free(body);
+	return v;
+}
+
+uint16_t harness_admin_port(struct sidecar *p, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+
+	/* "admin endpoint on 127.0.0.1:0 (port 43779): ..." comes right after ready */
+	for (;;) {
+		const char *at = p->err_text ? strstr(p->err_text, "admin endpoint on ") : NULL;
+		const char *port = at ? strstr(at, "(port ") : NULL;
+
+		if (port && strchr(port, '\n'))
+			return (uint16_t)atoi(port + strlen("(port "));
+		if (harness_now_ms() >= deadline)
+			return 0;
+		sidecar_poll(p, 50);
+	}
+}
+
+int harness_run_to_file(const char *const *argv, int timeout_ms, char **out)
+{
+	char path[] = "/tmp/podflow-run-XXXXXX";
+	int fd = mkstemp(path), rc = -1;
+	struct stat sb;
+	pid_t pid;
+
+	*out = NULL;
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(fd, 1);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (pid > 0)
+		rc = harness_wait(pid, timeout_ms);
+	if (rc == 0 && fstat(fd, &sb) == 0 && (*out = malloc((size_t)sb.st_size + 1))) {
+		if (pread(fd, *out, (size_t)sb.st_size, 0) != sb.st_size)
+			rc = -1;
+		(*out)[sb.st_size] = '\0';
+	}
+	close(fd);
+	return rc;
 }

@@ -113,6 +113,28 @@ const char *rec_str(json_t *rec, const char *key);
 /* Monotonic milliseconds. */
 uint64_t harness_now_ms(void);
 
+/*
+ * GET http://127.0.0.1:PORT PATH (libcurl, 5 s, no proxy): the HTTP status,
+ * or -1 without an answer; *body is malloc'd text ("" at least).
+ */
+long harness_http_get(uint16_t port, const char *path, char **body);
+/* The value of one sample ("name" or "name{labels}" as exposed) in Prometheus text, or -1. */
+int64_t harness_metric(const char *text, const char *sample);
+/* The same on a fresh GET /metrics from PORT; -1 when absent or unreachable. */
+int64_t harness_metric_now(uint16_t port, const char *sample);
+/*
+ * The admin port a daemon logged ("admin endpoint on ... (port N)"), read
+ * from its stderr within timeout_ms; 0 if it said none.
+ */
+uint16_t harness_admin_port(struct sidecar *p, int timeout_ms);
+/*
+ * Runs argv[0] with stdout into an unlinked file and returns it whole in
+ * *out (malloc'd): megabytes (a Kafka topic read by kcat) go faster so than
+ * through a pipe read a chunk at a time.  The exit code, or -1 (killed at
+ * timeout_ms).
+ */
+int harness_run_to_file(const char *const *argv, int timeout_ms, char **out);
+
 struct harness_test {
 	const char *name;
 	int (*fn)(void); /* 0: passed */

@@ -183,3 +183,36 @@ int kafka_mock__broker_up(struct kafka_mock *m, int32_t broker)
 {
 	return mock_errno(rd_kafka_mock_broker_set_up(m->cluster, broker));
 }
+
+/* Kafka's (Java's) murmur2, as librdkafka's murmur2_random partitioner uses it. */
+uint32_t kafka_mock_murmur2(const char *key, size_t len)
+{
+	const uint32_t m = 0x5bd1e995;
+	const unsigned char *d = (const unsigned char *)key;
+	uint32_t h = 0x9747b28c ^ (uint32_t)len;
+
+	for (; len >= 4; d += 4, len -= 4) {
+		uint32_t k = d[0] | d[1] << 8 | d[2] << 16 | (uint32_t)d[3] << 24;
+
+		k *= m;
+		k ^= k >> 24;
+		k *= m;
+		h *= m;
+		h ^= k;
+	}
+	switch (len) {
+	case 3:
+		h ^= (uint32_t)d[2] << 16;
+		/* fallthrough */
+	case 2:
+		h ^= (uint32_t)d[1] << 8;
+		/* fallthrough */
+	case 1:
+		h ^= d[0];
+		h *= m;
+	}
+	h ^= h >> 13;
+	h *= m;
+	h ^= h >> 15;
+	return h;
+}

@@ -37,4 +37,7 @@ int kafka_mock__flush(struct kafka_mock *m, int timeout_ms);
 int kafka_mock__broker_down(struct kafka_mock *m, int32_t broker);
 int kafka_mock__broker_up(struct kafka_mock *m, int32_t broker);
 
+/* Kafka's (Java's) murmur2, as librdkafka's murmur2_random partitioner hashes keys. */
+uint32_t kafka_mock_murmur2(const char *key, size_t len);
+
 #endif /* PODFLOW_KAFKA_MOCK_H */

@@ -114,7 +114,6 @@ struct coll {
 static int coll_start(struct coll *c, const char *name, const char *const *extra)
 {
 	const char *args[40];
-	uint64_t deadline;
 	int n = 0, err;
 
 	memset(c, 0, sizeof(*c));
@@ -141,19 +140,12 @@ static int coll_start(struct coll *c, const char *name, const char *const *extra
 	err = collector_start(&c->p, args, &c->port);
 	if (err)
 		return err;
-	/* "admin endpoint on 127.0.0.1:0 (port 43779): ..." comes right after ready */
-	for (deadline = harness_now_ms() + WAIT_MS; harness_now_ms() < deadline;) {
-		const char *at = c->p.err_text ? strstr(c->p.err_text, "admin endpoint on ") : NULL;
-		const char *port = at ? strstr(at, "(port ") : NULL;
-
-		if (port && strchr(port, '\n')) {
-			c->admin = (uint16_t)atoi(port + strlen("(port "));
-			return c->admin ? 0 : -EINVAL;
-		}
-		sidecar_poll(&c->p, 50);
+	c->admin = harness_admin_port(&c->p, WAIT_MS);
+	if (!c->admin) {
+		fprintf(stderr, "    collector %s: no admin endpoint line\n", name);
+		return -ETIMEDOUT;
 	}
-	fprintf(stderr, "    collector %s: no admin endpoint line\n", name);
-	return -ETIMEDOUT;
+	return 0;
 }
 
 /* SIGTERM; the exit code, or -1.  *secs: how long it took. */
@@ -175,70 +167,18 @@ static void coll_free(struct coll *c, bool failed)
 	sidecar_free(&c->p);
 }
 
-struct body {
-	char *p;
-	size_t len;
-};
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
-{
-	struct body *b = ud;
-	size_t n = size * nmemb;
-	char *q = realloc(b->p, b->len + n + 1);
-
-	if (!q)
-		return 0;
-	memcpy(q + b->len, p, n);
-	b->len += n;
-	q[b->len] = '\0';
-	b->p = q;
-	return n;
-}
-
 /* GET path on the admin endpoint; the status (-1: no answer), *body malloc'd ("" at least). */
 static long admin_get(struct coll *c, const char *path, char **body)
 {
-	struct body b = { .p = calloc(1, 1) };
-	CURL *h = curl_easy_init();
-	long status = -1;
-	char url[512];
-
 	sidecar_poll(&c->p, 0); /* keep its stderr pipe drained */
-	if (h && b.p) {
-		snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", c->admin, path);
-		curl_easy_setopt(h, CURLOPT_URL, url);
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-		if (curl_easy_perform(h) == CURLE_OK)
-			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	}
-	if (h)
-		curl_easy_cleanup(h);
-	*body = b.p;
-	return status;
+	return harness_http_get(c->admin, path, body);
 }
 
 /* One sample of /metrics ("name" or "name{labels}"), -1 when absent. */
 static int64_t metric(struct coll *c, const char *sample)
 {
-	size_t n = strlen(sample);
-	int64_t v = -1;
-	char *body;
-
-	if (admin_get(c, "/metrics", &body) == 200)
-		for (const char *line = body; line && *line;) {
-			if (strncmp(line, sample, n) == 0 && line[n] == ' ') {
-				v = strtoll(line + n + 1, NULL, 10);
-				break;
-			}
-			line = strchr(line, '\n');
-			if (line)
-				line++;
-		}
-	free(body);
-	return v;
+	sidecar_poll(&c->p, 0);
+	return harness_metric_now(c->admin, sample);
 }
 
 /* podflow_collector_attribution_records_total{result=...}. */

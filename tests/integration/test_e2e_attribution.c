@@ -196,10 +196,9 @@ static uint16_t free_port(void)
 /* Starts the collector on 127.0.0.1 with its admin endpoint, plus `extra` (may be NULL). */
 static int collector_run_start(struct collector_run *c, const char *tag, const char *const *extra)
 {
-	const char *args[24], *at;
+	const char *args[24];
 	char listen[64];
 	uint16_t bound = 0;
-	uint64_t deadline;
 	int n = 0, err;
 
 	c->port = free_port();
@@ -221,17 +220,9 @@ static int collector_run_start(struct collector_run *c, const char *tag, const c
 	if (err)
 		return err;
 	kid_add(&c->p);
-	/* "admin endpoint on 127.0.0.1:0 (port N)" follows the ready line */
-	deadline = harness_now_ms() + 5000;
-	while (harness_now_ms() < deadline) {
-		at = c->p.err_text ? strstr(c->p.err_text, "admin endpoint on ") : NULL;
-		at = at ? strstr(at, "(port ") : NULL;
-		if (at) {
-			c->admin = (uint16_t)atoi(at + strlen("(port "));
-			return c->admin ? 0 : -EINVAL;
-		}
-		sidecar_poll(&c->p, 50);
-	}
+	c->admin = harness_admin_port(&c->p, 5000);
+	if (c->admin)
+		return 0;
 	fprintf(stderr, "    no admin endpoint line:\n%s\n", c->p.err_text ? c->p.err_text : "");
 	return -ETIMEDOUT;
 }
@@ -467,69 +458,16 @@ cleanup:
 
 /* ---- the collector's metrics ---- */
 
-struct body {
-	char *buf;
-	size_t len;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-	struct body *b = ctx;
-	char *nb = realloc(b->buf, b->len + size * n + 1);
-
-	if (!nb)
-		return 0;
-	memcpy(nb + b->len, p, size * n);
-	b->len += size * n;
-	nb[b->len] = '\0';
-	b->buf = nb;
-	return size * n;
-}
-
 /* GET /metrics from the admin endpoint: malloc'd text, or NULL. */
 static char *metrics_get(uint16_t admin)
 {
-	struct body b = { 0 };
-	char url[64];
-	CURL *c = curl_easy_init();
-	CURLcode rc;
+	char *body;
 
-	if (!c)
-		return NULL;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", admin);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	rc = curl_easy_perform(c);
-	curl_easy_cleanup(c);
-	if (rc != CURLE_OK) {
-		fprintf(stderr, "    GET %s: %s\n", url, curl_easy_strerror(rc));
-		free(b.buf);
-		return NULL;
-	}
-	return b.buf;
-}
-
-/* The value of one series (`name{labels}` exactly as written), or -1. */
-static int64_t metric(const char *text, const char *series)
-{
-	size_t n = strlen(series);
-
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (strncmp(p, series, n) == 0 && p[n] == ' ')
-			return strtoll(p + n + 1, NULL, 10);
-	return -1;
-}
-
-static int64_t metric_now(uint16_t admin, const char *series)
-{
-	char *text = metrics_get(admin);
-	int64_t v = text ? metric(text, series) : -1;
-
-	free(text);
-	return v;
+	if (harness_http_get(admin, "/metrics", &body) == 200)
+		return body;
+	fprintf(stderr, "    GET http://127.0.0.1:%u/metrics: no answer\n", admin);
+	free(body);
+	return NULL;
 }
 
 static void print_attribution(uint16_t admin)
@@ -553,7 +491,7 @@ static void print_attribution(uint16_t admin)
 	for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++) {
 		snprintf(series, sizeof(series),
 			 "podflow_collector_attribution_records_total{result=\"%s\"}", results[i]);
-		fprintf(stderr, " %s=%" PRId64, results[i], metric(text, series));
+		fprintf(stderr, " %s=%" PRId64, results[i], harness_metric(text, series));
 	}
 	fprintf(stderr, "\n");
 	free(text);
@@ -856,10 +794,10 @@ static int test_churn_real_flows(void)
 		uint64_t deadline = harness_now_ms() + WAIT_MS;
 		int64_t applied = -1;
 
-		while (
-		    harness_now_ms() < deadline &&
-		    (applied = metric_now(c.admin, "podflow_collector_kafka_messages_total{topic="
-						   "\"ip_events\",result=\"applied\"}")) < 4)
+		while (harness_now_ms() < deadline &&
+		       (applied = harness_metric_now(c.admin,
+						     "podflow_collector_kafka_messages_total{topic="
+						     "\"ip_events\",result=\"applied\"}")) < 4)
 			pump(100);
 		ASSERT_EQ_U64("IP events applied by the collector", 4, applied);
 	}

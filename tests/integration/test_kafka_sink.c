@@ -21,6 +21,7 @@
 #include "flow.h"
 #include "harness.h"
 #include "jsonw.h"
+#include "kafka_mock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -227,39 +228,6 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Kafka's (Java's) murmur2, as librdkafka's murmur2_random partitioner uses it. */
-static uint32_t murmur2(const char *key, size_t len)
-{
-	const uint32_t m = 0x5bd1e995;
-	const unsigned char *d = (const unsigned char *)key;
-	uint32_t h = 0x9747b28c ^ (uint32_t)len;
-
-	for (; len >= 4; d += 4, len -= 4) {
-		uint32_t k = d[0] | d[1] << 8 | d[2] << 16 | (uint32_t)d[3] << 24;
-
-		k *= m;
-		k ^= k >> 24;
-		k *= m;
-		h *= m;
-		h ^= k;
-	}
-	switch (len) {
-	case 3:
-		h ^= (uint32_t)d[2] << 16;
-		/* fallthrough */
-	case 2:
-		h ^= (uint32_t)d[1] << 8;
-		/* fallthrough */
-	case 1:
-		h ^= d[0];
-		h *= m;
-	}
-	h ^= h >> 13;
-	h *= m;
-	h ^= h >> 15;
-	return h;
-}
-
 /* ---- kcat: a real consumer ---- */
 
 static const char *kcat_path(void)
@@ -270,41 +238,6 @@ static const char *kcat_path(void)
 		if (access(paths[i], X_OK) == 0)
 			return paths[i];
 	return NULL;
-}
-
-/*
- * Runs argv[0] with stdout into an unlinked file and returns it whole in
- * *out (malloc'd): the harness's pipe reader grows its buffer a chunk at a
- * time, slow (quadratic) for the megabytes of a topic under ASan.  Returns
- * the exit code, or -1 (killed at WAIT_MS).
- */
-static int run_to_file(const char *const *argv, char **out)
-{
-	char path[] = "/tmp/podflow-kafka-sink-XXXXXX";
-	int fd = mkstemp(path), rc = -1;
-	struct stat sb;
-	pid_t pid;
-
-	*out = NULL;
-	if (fd < 0)
-		return -1;
-	unlink(path);
-	pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(fd, 1);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	if (pid > 0)
-		rc = harness_wait(pid, WAIT_MS);
-	if (rc == 0 && fstat(fd, &sb) == 0 && (*out = malloc((size_t)sb.st_size + 1))) {
-		if (pread(fd, *out, (size_t)sb.st_size, 0) != sb.st_size)
-			rc = -1;
-		(*out)[sb.st_size] = '\0';
-	}
-	close(fd);
-	return rc;
 }
 
 struct kcat_result {
@@ -344,7 +277,7 @@ static int kcat_read(struct mock *m, const struct expect *e, int partitions, boo
 
 	memset(last_seq, 0, sizeof(last_seq));
 	ASSERT_TRUE("kcat installed (make deps)", kcat != NULL);
-	st = run_to_file(argv, &out);
+	st = harness_run_to_file(argv, WAIT_MS, &out);
 	ASSERT_EQ_U64("kcat exit", 0, st);
 	cap = e->n + 16;
 	got = calloc(cap, sizeof(*got));
@@ -394,7 +327,8 @@ static int kcat_read(struct mock *m, const struct expect *e, int partitions, boo
 			ASSERT_STR("key = local_app", idents[idx].app, json_string_value(key));
 			ASSERT_EQ_U64(
 			    "partition = murmur2(app)",
-			    (murmur2(idents[idx].app, strlen(idents[idx].app)) & 0x7fffffff) %
+			    (kafka_mock_murmur2(idents[idx].app, strlen(idents[idx].app)) &
+			     0x7fffffff) %
 				(uint32_t)partitions,
 			    json_integer_value(json_object_get(env, "partition")));
 		}

@@ -56,7 +56,6 @@ static int coll_start(struct coll *c, const char *name, const char *const *extra
 		"--no-attribution", "--admin",	   "127.0.0.1:0",      "--collector-id",
 		COLLECTOR_ID
 	};
-	uint64_t deadline;
 	int n = 13, err;
 
 	memset(c, 0, sizeof(*c));
@@ -71,19 +70,12 @@ static int coll_start(struct coll *c, const char *name, const char *const *extra
 	if (err)
 		return err;
 	snprintf(c->url, sizeof(c->url), "http://127.0.0.1:%u/v1/flows", c->port);
-	/* "admin endpoint on 127.0.0.1:0 (port 43779): ..." comes right after ready */
-	for (deadline = harness_now_ms() + WAIT_MS; harness_now_ms() < deadline;) {
-		const char *at = c->p.err_text ? strstr(c->p.err_text, "admin endpoint on ") : NULL;
-		const char *port = at ? strstr(at, "(port ") : NULL;
-
-		if (port && strchr(port, '\n')) {
-			c->admin = (uint16_t)atoi(port + strlen("(port "));
-			return c->admin ? 0 : -EINVAL;
-		}
-		sidecar_poll(&c->p, 50);
+	c->admin = harness_admin_port(&c->p, WAIT_MS);
+	if (!c->admin) {
+		fprintf(stderr, "    collector %s: no admin endpoint line\n", name);
+		return -ETIMEDOUT;
 	}
-	fprintf(stderr, "    collector %s: no admin endpoint line\n", name);
-	return -ETIMEDOUT;
+	return 0;
 }
 
 /* SIGTERM; the exit code, or -1.  *secs: how long it took. */
@@ -105,61 +97,11 @@ static void coll_free(struct coll *c, bool failed)
 	sidecar_free(&c->p);
 }
 
-struct body {
-	char *p;
-	size_t len;
-};
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
-{
-	struct body *b = ud;
-	size_t n = size * nmemb;
-	char *q = realloc(b->p, b->len + n + 1);
-
-	if (!q)
-		return 0;
-	memcpy(q + b->len, p, n);
-	b->len += n;
-	q[b->len] = '\0';
-	b->p = q;
-	return n;
-}
-
 /* One sample of /metrics ("name" or "name{labels}"), -1 when absent or unreachable. */
 static int64_t metric(struct coll *c, const char *sample)
 {
-	struct body b = { .p = calloc(1, 1) };
-	CURL *h = curl_easy_init();
-	size_t n = strlen(sample);
-	long status = -1;
-	int64_t v = -1;
-	char url[128];
-
 	sidecar_poll(&c->p, 0); /* keep its stderr pipe drained */
-	if (h && b.p) {
-		snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", c->admin);
-		curl_easy_setopt(h, CURLOPT_URL, url);
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-		if (curl_easy_perform(h) == CURLE_OK)
-			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	}
-	if (status == 200)
-		for (const char *line = b.p; line && *line;) {
-			if (strncmp(line, sample, n) == 0 && line[n] == ' ') {
-				v = strtoll(line + n + 1, NULL, 10);
-				break;
-			}
-			line = strchr(line, '\n');
-			if (line)
-				line++;
-		}
-	if (h)
-		curl_easy_cleanup(h);
-	free(b.p);
-	return v;
+	return harness_metric_now(c->admin, sample);
 }
 
 /* Polls `sample` until it reaches `want` or the deadline; its last value. */
@@ -441,73 +383,6 @@ out:
 	return ret;
 }
 
-/* Kafka's (Java's) murmur2, as librdkafka's murmur2_random partitioner uses it. */
-static uint32_t murmur2(const char *key, size_t len)
-{
-	const uint32_t m = 0x5bd1e995;
-	const unsigned char *d = (const unsigned char *)key;
-	uint32_t h = 0x9747b28c ^ (uint32_t)len;
-
-	for (; len >= 4; d += 4, len -= 4) {
-		uint32_t k = d[0] | d[1] << 8 | d[2] << 16 | (uint32_t)d[3] << 24;
-
-		k *= m;
-		k ^= k >> 24;
-		k *= m;
-		h *= m;
-		h ^= k;
-	}
-	switch (len) {
-	case 3:
-		h ^= (uint32_t)d[2] << 16;
-		/* fallthrough */
-	case 2:
-		h ^= (uint32_t)d[1] << 8;
-		/* fallthrough */
-	case 1:
-		h ^= d[0];
-		h *= m;
-	}
-	h ^= h >> 13;
-	h *= m;
-	h ^= h >> 15;
-	return h;
-}
-
-/*
- * Runs argv[0] with stdout into an unlinked file and returns it whole in
- * *out (malloc'd): a topic's megabytes go faster so than through a pipe read
- * a chunk at a time.  The exit code, or -1 (killed at KAFKA_WAIT_MS).
- */
-static int run_to_file(const char *const *argv, char **out)
-{
-	char path[] = "/tmp/podflow-outputs-kcat-XXXXXX";
-	int fd = mkstemp(path), rc = -1;
-	struct stat sb;
-	pid_t pid;
-
-	*out = NULL;
-	if (fd < 0)
-		return -1;
-	unlink(path);
-	pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(fd, 1);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	if (pid > 0)
-		rc = harness_wait(pid, KAFKA_WAIT_MS);
-	if (rc == 0 && fstat(fd, &sb) == 0 && (*out = malloc((size_t)sb.st_size + 1))) {
-		if (pread(fd, *out, (size_t)sb.st_size, 0) != sb.st_size)
-			rc = -1;
-		(*out)[sb.st_size] = '\0';
-	}
-	close(fd);
-	return rc;
-}
-
 /*
  * The whole topic read with kcat (-J: one JSON envelope per message) into
  * `vs`: every key is APP (the records' local_app) and every message is in
@@ -519,13 +394,13 @@ static int read_topic(struct kafka_mock *m, struct vals *vs)
 		"/usr/bin/kcat", "-C", "-q", "-b", kafka_mock__bootstraps(m), "-t", TOPIC, "-o",
 		"beginning",	 "-e", "-J", NULL
 	};
-	uint64_t part = (murmur2(APP, strlen(APP)) & 0x7fffffff) % PARTITIONS;
+	uint64_t part = (kafka_mock_murmur2(APP, strlen(APP)) & 0x7fffffff) % PARTITIONS;
 	char *out = NULL, *line, *save = NULL;
 	json_t *env = NULL;
 	int ret = 1;
 
 	ASSERT_TRUE("kcat installed (make deps)", access(argv[0], X_OK) == 0);
-	ASSERT_EQ_U64("kcat exit", 0, (uint64_t)run_to_file(argv, &out));
+	ASSERT_EQ_U64("kcat exit", 0, (uint64_t)harness_run_to_file(argv, KAFKA_WAIT_MS, &out));
 	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		json_error_t jerr;
 		json_t *payload;
