@@ -14,7 +14,6 @@
 #include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
-#include "sink.h"
 #include "wire.h"
 
 #define TICK_MS	       250   /* retries of held-back records, watermarks refreshed */
@@ -74,7 +73,6 @@ struct attributor {
 	bool stopped; /* attributor__stop ran (owner's thread only) */
 	pthread_t thread;
 
-	struct sink *late;	 /* the attributor thread's output */
 	struct flow_record *out; /* records decided in a sweep, written after it */
 	bool *going;		 /* per queue position: leaves the queue in this sweep */
 	bool write_failing;	 /* the last sweep's write failed (logged once) */
@@ -638,15 +636,12 @@ static int out_room(struct attributor *a, uint32_t n)
 	return 0;
 }
 
-/* The records of a sweep, through the owner's writer or the late-records file. */
+/* The records of a sweep, through the owner's writer. */
 static int write_records(struct attributor *a, uint32_t n)
 {
 	struct wire_batch b = { .n_records = n, .records = a->out };
-	uint64_t bytes;
 
-	if (a->o.write)
-		return a->o.write(a->o.write_ctx, &b);
-	return sink__write_batch(a->late, &b, NULL, &bytes);
+	return a->o.write(a->o.write_ctx, &b);
 }
 
 /*
@@ -805,7 +800,6 @@ struct attributor *attributor__new(const struct attr_opts *o, char *why, size_t 
 	static const double bounds[] = { 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120 };
 	struct own_limits lim = { .max_ranges = o->max_ranges };
 	struct attributor *a = calloc(1, sizeof(*a));
-	int err = ENOMEM;
 
 	if (!a)
 		goto fail_msg;
@@ -827,23 +821,16 @@ struct attributor *attributor__new(const struct attr_opts *o, char *why, size_t 
 	for (int s = 0; s < OWN__COUNT; s++)
 		if (o->watermark[s])
 			own_set_watermark(a->store, (enum own_source)s, 0);
-	if (!o->write)
-		a->late = sink__new_named(o->data_dir, "flows-late.jsonl", o->null_sink, why, len);
-	if (!o->write && !a->late) {
-		err = errno;
-		goto fail;
-	}
 	return a;
 fail_msg:
 	snprintf(why, len, "attribution: out of memory");
-fail:
 	if (a) {
 		own_store__free(a->store);
 		free(a->q);
 		free(a->going);
 		free(a);
 	}
-	errno = err;
+	errno = ENOMEM;
 	return NULL;
 }
 
@@ -889,7 +876,6 @@ void attributor__free(struct attributor *a)
 		delayed_release(&a->q[(a->q_head + i) % a->o.max_delayed]);
 	for (uint32_t i = 0; i < a->n_evicted; i++)
 		delayed_release(&a->evicted[i]);
-	sink__free(a->late);
 	own_store__free(a->store);
 	free(a->q);
 	free(a->evicted);

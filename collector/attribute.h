@@ -24,18 +24,15 @@ struct attr_opts {
 	int64_t heartbeat_grace_ms; /* heartbeats for t are all in by t + this (live) */
 	uint32_t max_delayed;	    /* records held back at once; beyond, the oldest go out */
 	uint32_t max_ranges;	    /* ownership ranges held (own_limits.max_ranges) */
-	const char
-	    *data_dir; /* without `write`: records decided late go to DATA_DIR/flows-late.jsonl */
 	/*
 	 * Writes records decided late (on the attributor's thread); 0, or
 	 * -errno and nothing of them kept: they stay queued and are retried.
-	 * NULL: the file above.
+	 * Required.
 	 */
 	int (*write)(void *ctx, const struct wire_batch *b);
-	void (*tick)(
-	    void *ctx); /* every 250 ms on the attributor's thread (files' age); NULL: none */
+	/* every 250 ms on the attributor's thread (the files' age); NULL: none */
+	void (*tick)(void *ctx);
 	void *write_ctx;
-	bool null_sink; /* decide, count, write nothing (benchmarks) */
 	/*
 	 * Called (on the calling worker's thread, outside any lock) for every
 	 * heartbeat span applied, so replicas can share it; NULL: alone.

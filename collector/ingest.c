@@ -26,7 +26,6 @@ struct ingest {
 	struct attr_arena *arena;
 	bool *keep, *was_kept; /* per record of the batch in hand */
 	uint32_t cap_keep;
-	char describe[PATH_MAX + 64];
 };
 
 struct ingest *ingest__new(const struct ingest_opts *o, struct stats *stats, char *why, size_t len)
@@ -82,11 +81,6 @@ void ingest__free(struct ingest *in)
 	free(in->keep);
 	free(in->was_kept);
 	free(in);
-}
-
-const char *ingest__output(struct ingest *in)
-{
-	return output__describe(in->out, in->describe, sizeof(in->describe));
 }
 
 /* "/v1/flows" or "/v1/flows?..." */

@@ -58,8 +58,6 @@ int ingest__check_headers(struct ingest *in, const struct ingest_request *rq, ui
  * could not be written: nothing of the batch was kept).
  */
 int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *reason, size_t len);
-/* Where the worker writes, for log lines. */
-const char *ingest__output(struct ingest *in);
 /* Publishes files open for their max age; at least once a second. */
 void ingest__tick(struct ingest *in, uint64_t now_ns);
 /* Publishes every open file (SIGTERM); 0 or -errno. */

@@ -161,11 +161,3 @@ struct filesink *output__files(struct output *out)
 {
 	return out->files;
 }
-
-const char *output__describe(const struct output *out, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s%s%s%s", out->files ? filesink__path(out->files) : "",
-		 out->files && out->jsonl ? " and " : "", out->jsonl ? sink__path(out->jsonl) : "",
-		 !out->files && !out->jsonl ? "no files" : "");
-	return buf;
-}

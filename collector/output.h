@@ -53,8 +53,6 @@ bool output__backoff(const struct output *out, uint64_t now_ns);
 void output__tick(struct output *out, uint64_t now_ns);
 /* Publishes every open file (SIGTERM); 0 or the first -errno. */
 int output__close(struct output *out);
-/* "DATA_DIR/flows", the JSON-lines path, or both, for log lines. */
-const char *output__describe(const struct output *out, char *buf, size_t len);
 struct filesink *output__files(struct output *out);
 
 #endif /* PODFLOW_COLLECTOR_OUTPUT_H */
