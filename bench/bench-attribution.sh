@@ -22,7 +22,10 @@ BATCHES=${BATCHES:-150}
 RECORDS=${RECORDS:-1000}
 ENCODING=${ENCODING:-zstd}
 WORKERS=${WORKERS:-$(nproc)}
-SPAN_MS=${SPAN_MS:-600000}  # every heartbeat covers [start, start + SPAN_MS): the whole run
+# every heartbeat covers [T0, T0 + SPAN_MS), T0 = AGO_MS before the start: settled (older than
+# the collector's 20 s heartbeat grace) and no longer than the grace, as a sidecar's are
+SPAN_MS=${SPAN_MS:-10000}
+AGO_MS=${AGO_MS:-60000}
 DRAIN_S=${DRAIN_S:-5}       # longest wait, after the senders, for held records to be written
 OWN_IPS=${OWN_IPS:-1000000}
 OWN_RANGES=${OWN_RANGES:-4}
@@ -65,7 +68,7 @@ run() {
 	case $arm in *-null) null=true; extra+=(--null-sink) ;; esac
 	case $arm in noattr*) extra+=(--no-attribution) ;; esac
 	"$BUILD/podflow-collector" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --data-dir "$data" \
-		--workers "$WORKERS" --stats-interval 0 --no-files --jsonl "${extra[@]}" 2> "$log.err" &
+		--admin-api 127.0.0.1:0 --workers "$WORKERS" --stats-interval 0 --no-files --jsonl "${extra[@]}" 2> "$log.err" &
 	pid=$!
 	pids+=("$pid")
 	for _ in $(seq 100); do grep -q 'admin endpoint on' "$log.err" && break; sleep 0.05; done
@@ -76,7 +79,7 @@ run() {
 	t0=$(date +%s%N)
 	res=$("$BUILD/pf-send" --url "http://127.0.0.1:$port/v1/flows" --senders "$SENDERS" \
 		--parallel "$PARALLEL" --batches "$BATCHES" --records "$RECORDS" \
-		--encoding "$ENCODING" --remote peers --span-ms "$SPAN_MS" --now) ||
+		--encoding "$ENCODING" --remote peers --span-ms "$SPAN_MS" --ago "$AGO_MS") ||
 		die "pf-send failed: $res"
 	t1=$(date +%s%N)
 	[ "$(jq -r .batches_ok <<< "$res")" = $((SENDERS * BATCHES)) ] ||
@@ -161,7 +164,7 @@ if [ -z "$own" ] || [ -z "$plain" ]; then die "cannot read pf-ownbench's figures
 echo
 echo "2. collector end to end: $WORKERS workers; $SENDERS senders x $PARALLEL streams, $BATCHES" \
 	"batches of $RECORDS records each ($ENCODING), remote IPs = the other senders' pod IPs" \
-	"(pf-send --remote peers --span-ms $SPAN_MS --now), $ROUNDS rounds"
+	"(pf-send --remote peers --span-ms $SPAN_MS --ago $AGO_MS), $ROUNDS rounds"
 echo "   arms: attr (attribution on, defaults) and noattr (--no-attribution), each also with"
 echo "   --null-sink (-null); pf-send runs on the same cores: the figure per core is records /"
 echo "   the collector's own CPU time"

@@ -44,8 +44,9 @@ run() {
 	null) extra=(--null-sink) ;;
 	jsonl) extra=(--no-files --jsonl) ;;
 	esac
+	# pf-send's records carry its fixed 2023 times: no age bound, or none would be written
 	"$BUILD/podflow-collector" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --data-dir "$data" \
-		--workers "$WORKERS" --no-attribution \
+		--admin-api 127.0.0.1:0 --workers "$WORKERS" --no-attribution --max-record-age 0s \
 		--stats-interval 0 "${extra[@]}" 2> "$log.err" &
 	pid=$!
 	pids+=("$pid")

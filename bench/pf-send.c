@@ -45,6 +45,7 @@ struct opts {
 	bool remote_peers; /* remote_addr: another sender's pod IP, not 198.18/15 */
 	uint64_t span_ms;  /* 0: batch b spans [base + b*10 s, +10 s); else all [base, +span_ms) */
 	bool now;	   /* base time: the wall clock at start, not BASE_MS */
+	uint64_t ago_ms;   /* ... minus this */
 	uint64_t base_ms;  /* set once, before any sender starts */
 };
 
@@ -94,7 +95,9 @@ static void usage(FILE *f)
 	    "                       the IP that sender states in its heartbeats (default: 198.18.b.r)\n"
 	    "  --span-ms MS         every batch's heartbeat span is [T0, T0 + MS), so a sender's\n"
 	    "                       first batch covers the whole run; records lie inside it\n"
-	    "  --now                base time T0 = the wall clock at start (ms), not 1700000000000\n\n"
+	    "  --now                base time T0 = the wall clock at start (ms), not 1700000000000\n"
+	    "  --ago MS             base time T0 = the wall clock at start minus MS: heartbeats\n"
+	    "                       older than the collector's grace are settled (decide at once)\n\n"
 	    "Record r of batch b from sender s (all 0-based) has, among others:\n"
 	    "  bytes_sent = s*10^12 + b*10^6 + r, bytes_received = 2*bytes_sent,\n"
 	    "  segs_sent = r+1, segs_received = b+1, start_ms = T0 + b*10000 (T0 = 1700000000000),\n"
@@ -362,6 +365,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		OPT_REMOTE,
 		OPT_SPAN,
 		OPT_NOW,
+		OPT_AGO,
 		OPT_HELP,
 	};
 	static const struct option lo[] = {
@@ -379,6 +383,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "remote", required_argument, NULL, OPT_REMOTE },
 		{ "span-ms", required_argument, NULL, OPT_SPAN },
 		{ "now", no_argument, NULL, OPT_NOW },
+		{ "ago", required_argument, NULL, OPT_AGO },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -449,6 +454,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_NOW:
 			o->now = true;
 			break;
+		case OPT_AGO:
+			if (cli_parse_u32(optarg, 0, 30u * 86400000u, &v))
+				goto bad;
+			o->now = true;
+			o->ago_ms = v;
+			break;
 		case OPT_HELP:
 			usage(stdout);
 			exit(0);
@@ -502,7 +513,7 @@ int main(int argc, char **argv)
 	 * its retention (1 h) ago and treats heartbeats older than its grace
 	 * as all in: a 2023 base time makes every peer look long gone.
 	 */
-	o.base_ms = o.now ? wall_ms() : BASE_MS;
+	o.base_ms = o.now ? wall_ms() - o.ago_ms : BASE_MS;
 	signal(SIGPIPE, SIG_IGN);
 	{
 		/* URL and CA problems are usage errors: found before any sender starts */

@@ -19,6 +19,7 @@
 #define TICK_MS	       250   /* retries of held-back records, watermarks refreshed */
 #define PRUNE_EVERY_MS 10000 /* retention */
 #define SWEEP_CHUNK    1024  /* records decided per hold of the store's read lock */
+#define HB_LOGGED_MAX  1024  /* senders whose refused heartbeats are logged by name */
 
 /* What a batch's held-back records share: the sender, copied (the batch's memory is reused). */
 struct sender {
@@ -32,6 +33,7 @@ struct delayed {
 	struct sender *sender;
 	int64_t arrived_ms;
 	int64_t deadline_ms;
+	int64_t not_before_ms; /* nothing can decide it before (a claim settling) */
 };
 
 /*
@@ -78,8 +80,14 @@ struct attributor {
 	bool write_failing;	 /* the last sweep's write failed (logged once) */
 	uint32_t cap_out;
 
-	int64_t max_delay_ms, retention_ms, grace_ms; /* live: atomics */
-	struct attr_stats st;			      /* atomics */
+	int64_t max_delay_ms, retention_ms, grace_ms, skew_ms; /* live: atomics */
+	struct attr_stats st;				       /* atomics */
+
+	/* senders whose refused heartbeats were logged (once each, bounded) */
+	pthread_mutex_t rlock;
+	uint64_t refused_logged[HB_LOGGED_MAX];
+	uint32_t n_refused_logged;
+	bool refused_overflow;
 	struct metrics_histogram delay_hist;
 };
 
@@ -288,21 +296,28 @@ static bool same_owner(const struct own_identity *x, const struct own_identity *
  * cannot be given to either.  Under the store's read lock.
  */
 static enum decision decide(const struct attributor *a, const struct flow_record *r,
-			    struct own_answer *ans)
+			    struct own_answer *ans, int64_t *settles_at)
 {
 	int64_t t0 = (int64_t)r->start_ms;
 	int64_t t1 = r->end_ms > r->start_ms ? (int64_t)r->end_ms - 1 : t0;
 	struct own_answer a1;
 	enum own_verdict v0, v1;
 
+	*settles_at = 0;
 	v0 = own_lookup(a->store, r->remote_addr, t0, ans);
-	if (v0 == OWN_WAIT)
+	if (v0 == OWN_WAIT) {
+		if (ans->settling)
+			*settles_at = t0;
 		return UNDECIDED;
+	}
 	v1 = t1 == t0 ? v0 : own_lookup(a->store, r->remote_addr, t1, &a1);
 	if (t1 == t0)
 		a1 = *ans;
-	if (v1 == OWN_WAIT)
+	if (v1 == OWN_WAIT) {
+		if (a1.settling)
+			*settles_at = t1;
 		return UNDECIDED;
+	}
 	if (v0 == OWN_FOUND && v1 == OWN_FOUND) {
 		if (!same_owner(ans->id, a1.id))
 			return CHANGED;
@@ -504,6 +519,7 @@ uint32_t attributor__batch(struct attributor *a, struct attr_arena *ar, struct w
 	for (uint32_t i = 0; i < b->n_records; i++) {
 		struct flow_record *r = &b->records[i];
 		struct own_answer ans = { 0 };
+		int64_t settles_at;
 		enum decision d;
 
 		keep[i] = true;
@@ -514,7 +530,7 @@ uint32_t attributor__batch(struct attributor *a, struct attr_arena *ar, struct w
 			t.n[OWN_HEARTBEAT]++;
 			continue;
 		}
-		d = decide(a, r, &ans);
+		d = decide(a, r, &ans, &settles_at);
 		if (d != UNDECIDED) {
 			settle(r, d, &ans, ar, &t);
 			continue;
@@ -578,23 +594,116 @@ static void to_own(const struct flow_identity *f, struct own_identity *o)
 				    .node = f->node };
 }
 
+const char *attr_hb_refusal_name(enum attr_hb_refusal r)
+{
+	static const char *const names[ATTR_HB__COUNT] = {
+		[ATTR_HB_FUTURE] = "future",
+		[ATTR_HB_TOO_OLD] = "too_old",
+		[ATTR_HB_TOO_LONG] = "too_long",
+	};
+
+	return (unsigned)r < ATTR_HB__COUNT ? names[r] : "?";
+}
+
+/*
+ * Whether a heartbeat span claims only what a sidecar can know: nothing
+ * beyond now (give or take the clock skew), nothing older than what the
+ * store keeps, and no more than one report's worth of time (a sidecar
+ * reports every interval, and the grace is above that; the skew again for
+ * a late timer).  ATTR_HB__COUNT if so, else the reason.
+ */
+static enum attr_hb_refusal span_refusal(const struct attributor *a, int64_t from, int64_t to,
+					 int64_t now)
+{
+	if (to > now + LOAD(a->skew_ms))
+		return ATTR_HB_FUTURE;
+	if (from < now - LOAD(a->retention_ms))
+		return ATTR_HB_TOO_OLD;
+	if (to - from > LOAD(a->grace_ms) + LOAD(a->skew_ms))
+		return ATTR_HB_TOO_LONG;
+	return ATTR_HB__COUNT;
+}
+
+static uint64_t sender_key(uint64_t sender_id, const struct own_identity *id)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ sender_id;
+	const char *f[2] = { id->namespace_, id->pod };
+
+	for (int i = 0; i < 2; i++) {
+		for (const char *p = f[i] ? f[i] : ""; *p; p++)
+			h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+		h = (h ^ '/') * 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* Counts a refused span; logs it once per sender (the first HB_LOGGED_MAX senders by name). */
+static void refuse_span(struct attributor *a, enum attr_hb_refusal why, uint64_t sender_id,
+			const struct own_identity *id, int64_t from, int64_t to, int64_t now)
+{
+	uint64_t key = sender_key(sender_id, id);
+	char who[2 * OWN_STRING_MAX + 8];
+	bool seen = false, log_sender = false, log_overflow = false;
+
+	ADD(a->st.heartbeats_refused[why], 1);
+	pthread_mutex_lock(&a->rlock);
+	for (uint32_t i = 0; i < a->n_refused_logged && !seen; i++)
+		seen = a->refused_logged[i] == key;
+	if (!seen && a->n_refused_logged < HB_LOGGED_MAX) {
+		a->refused_logged[a->n_refused_logged++] = key;
+		log_sender = true;
+	} else if (!seen && !a->refused_overflow) {
+		a->refused_overflow = true; /* says so once, then only counts */
+		log_overflow = true;
+	}
+	pthread_mutex_unlock(&a->rlock);
+	if (log_overflow)
+		pr_warn("attribution: heartbeats refused from more than %d senders: further "
+			"senders are only counted (podflow_collector_attribution_heartbeats_"
+			"refused_total)",
+			HB_LOGGED_MAX);
+	if (!log_sender)
+		return;
+	snprintf(who, sizeof(who), "%s/%s", id->namespace_ ? id->namespace_ : "",
+		 id->pod ? id->pod : "");
+	log_flatten(who);
+	pr_warn("attribution: heartbeat from %s (sender %016llx) refused (%s): it claims "
+		"[%lld, %lld), %lld ms to %lld ms from now; allowed: ending at most "
+		"attribution.heartbeat_max_skew (%lld ms) ahead, starting at most "
+		"attribution.retention (%lld ms) ago, at most attribution.heartbeat_grace + "
+		"heartbeat_max_skew (%lld ms) long. Its records are kept; its IPs are not used. "
+		"Further refusals from this sender are only counted",
+		who, (unsigned long long)sender_id, attr_hb_refusal_name(why), (long long)from,
+		(long long)to, (long long)(from - now), (long long)(to - now),
+		(long long)LOAD(a->skew_ms), (long long)LOAD(a->retention_ms),
+		(long long)(LOAD(a->grace_ms) + LOAD(a->skew_ms)));
+}
+
 void attributor__heartbeat(struct attributor *a, const struct wire_batch *b)
 {
+	int64_t now = now_ms(), from, to;
+	enum attr_hb_refusal why;
 	struct own_identity id;
 
 	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
 		return;
 	to_own(&b->sender, &id);
+	/* beyond INT64_MAX is beyond any bound: "future" */
+	to = b->span_end_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)b->span_end_ms;
+	from = b->span_start_ms > (uint64_t)to ? to : (int64_t)b->span_start_ms;
+	why = span_refusal(a, from, to, now);
+	if (why != ATTR_HB__COUNT) {
+		refuse_span(a, why, b->sender_id, &id, from, to, now);
+		return;
+	}
 	pthread_rwlock_wrlock(&a->lock);
 	for (uint32_t i = 0; i < b->n_ips; i++)
-		own_span(a->store, OWN_HEARTBEAT, b->ips[i], &id, (int64_t)b->span_start_ms,
-			 (int64_t)b->span_end_ms);
+		own_span(a->store, OWN_HEARTBEAT, b->ips[i], &id, from, to);
 	pthread_rwlock_unlock(&a->lock);
 	ADD(a->st.heartbeats, b->n_ips);
 	if (a->o.publish)
 		for (uint32_t i = 0; i < b->n_ips; i++)
-			a->o.publish(a->o.publish_ctx, b->ips[i], &id, (int64_t)b->span_start_ms,
-				     (int64_t)b->span_end_ms);
+			a->o.publish(a->o.publish_ctx, b->ips[i], &id, from, to);
 }
 
 void attributor__assign(struct attributor *a, enum own_source src, const uint8_t ip[16],
@@ -616,6 +725,17 @@ void attributor__unassign(struct attributor *a, enum own_source src, const uint8
 void attributor__span(struct attributor *a, enum own_source src, const uint8_t ip[16],
 		      const struct own_identity *id, int64_t from_ms, int64_t to_ms)
 {
+	enum attr_hb_refusal why;
+	int64_t now = now_ms();
+
+	/* another replica's heartbeat range: held to what its sidecar could claim */
+	why = src == OWN_HEARTBEAT && from_ms >= 0 && from_ms <= to_ms
+		  ? span_refusal(a, from_ms, to_ms, now)
+		  : ATTR_HB__COUNT;
+	if (why != ATTR_HB__COUNT) {
+		refuse_span(a, why, 0, id, from_ms, to_ms, now);
+		return;
+	}
 	pthread_rwlock_wrlock(&a->lock);
 	own_span(a->store, src, ip, id, from_ms, to_ms);
 	pthread_rwlock_unlock(&a->lock);
@@ -654,7 +774,7 @@ static int write_records(struct attributor *a, uint32_t n)
  */
 static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 {
-	int64_t now = now_ms();
+	int64_t now = now_ms(), grace = LOAD(a->grace_ms);
 	uint32_t n_out = 0, kept = 0, len, cap = a->o.max_delayed;
 	struct tally t = { 0 };
 	int err;
@@ -680,11 +800,25 @@ static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 		for (uint32_t i = base; i < end; i++) {
 			struct delayed *d = &a->q[(a->q_head + i) % cap];
 			struct own_answer ans = { 0 };
-			enum decision dec = decide(a, &d->rec, &ans);
+			int64_t settles_at;
+			enum decision dec;
 
-			a->going[i] = !(dec == UNDECIDED && !final && now < d->deadline_ms);
-			if (!a->going[i])
+			if (!final && now < d->not_before_ms && now < d->deadline_ms) {
+				a->going[i] = false; /* a claim settling: no lookup can decide it */
 				continue;
+			}
+			dec = decide(a, &d->rec, &ans, &settles_at);
+			a->going[i] = !(dec == UNDECIDED && !final && now < d->deadline_ms);
+			if (!a->going[i]) {
+				/*
+				 * Waiting for nothing but the heartbeat floor to
+				 * pass settles_at: skip it until then (a retry
+				 * pass over every held record costs).
+				 */
+				if (settles_at)
+					d->not_before_ms = settles_at + grace + 1;
+				continue;
+			}
 			a->out[n_out] = d->rec;
 			if (dec == UNDECIDED)
 				unattributed(&a->out[n_out], &t, T_EXPIRED);
@@ -809,7 +943,9 @@ struct attributor *attributor__new(const struct attr_opts *o, char *why, size_t 
 	a->max_delay_ms = o->max_delay_ms;
 	a->retention_ms = o->retention_ms;
 	a->grace_ms = o->heartbeat_grace_ms;
+	a->skew_ms = o->heartbeat_max_skew_ms;
 	pthread_rwlock_init(&a->lock, NULL);
+	pthread_mutex_init(&a->rlock, NULL);
 	pthread_mutex_init(&a->qlock, NULL);
 	pthread_cond_init(&a->wake, NULL);
 	metrics_histogram_init(&a->delay_hist, bounds, sizeof(bounds) / sizeof(bounds[0]));
@@ -821,6 +957,8 @@ struct attributor *attributor__new(const struct attr_opts *o, char *why, size_t 
 	for (int s = 0; s < OWN__COUNT; s++)
 		if (o->watermark[s])
 			own_set_watermark(a->store, (enum own_source)s, 0);
+	/* from the start, not from the first tick: what is older is settled */
+	own_set_heartbeat_floor(a->store, now_ms() - o->heartbeat_grace_ms);
 	return a;
 fail_msg:
 	snprintf(why, len, "attribution: out of memory");
@@ -862,6 +1000,13 @@ void attributor__stop(struct attributor *a)
 	ar = attr_arena__new();
 	if (ar) {
 		refresh_watermarks(a);
+		/*
+		 * No time to wait for rival claims: a heartbeat claim that
+		 * nothing contradicts yet decides (docs/attribution.md).
+		 */
+		pthread_rwlock_wrlock(&a->lock);
+		own_settle_heartbeats(a->store);
+		pthread_rwlock_unlock(&a->lock);
 		sweep(a, ar, true);
 		attr_arena__free(ar);
 	}
@@ -883,13 +1028,15 @@ void attributor__free(struct attributor *a)
 	free(a->going);
 	pthread_rwlock_destroy(&a->lock);
 	pthread_mutex_destroy(&a->qlock);
+	pthread_mutex_destroy(&a->rlock);
 	pthread_cond_destroy(&a->wake);
 	free(a);
 }
 
 void attributor__set_limits(struct attributor *a, int64_t max_delay_ms, int64_t retention_ms,
-			    int64_t heartbeat_grace_ms)
+			    int64_t heartbeat_grace_ms, int64_t heartbeat_max_skew_ms)
 {
+	__atomic_store_n(&a->skew_ms, heartbeat_max_skew_ms, __ATOMIC_RELAXED);
 	__atomic_store_n(&a->grace_ms, heartbeat_grace_ms, __ATOMIC_RELAXED);
 	__atomic_store_n(&a->max_delay_ms, max_delay_ms, __ATOMIC_RELAXED);
 	__atomic_store_n(&a->retention_ms, retention_ms, __ATOMIC_RELAXED);
@@ -911,6 +1058,8 @@ void attributor__stats(struct attributor *a, struct attr_stats *out)
 	out->late_write_errors = LOAD(a->st.late_write_errors);
 	out->late_write_retries = LOAD(a->st.late_write_retries);
 	out->heartbeats = LOAD(a->st.heartbeats);
+	for (int r = 0; r < ATTR_HB__COUNT; r++)
+		out->heartbeats_refused[r] = LOAD(a->st.heartbeats_refused[r]);
 	out->sweeps = LOAD(a->st.sweeps);
 	pthread_mutex_lock(&a->qlock);
 	out->delayed_now = a->q_len + a->n_evicted;
@@ -962,6 +1111,15 @@ void attributor__metrics(struct attributor *a, struct metrics_writer *w)
 	metrics_writer__counter(w, "podflow_collector_attribution_heartbeats_total",
 				"Heartbeat spans applied (one per sender IP per batch).",
 				s.heartbeats);
+	metrics_writer__family(w, "podflow_collector_attribution_heartbeats_refused_total",
+			       METRIC_COUNTER,
+			       "Heartbeats (one per batch or shared range) not used because they "
+			       "claim time a sidecar cannot know: ending in the future, starting "
+			       "before the retention, or longer than the grace.");
+	for (int r = 0; r < ATTR_HB__COUNT; r++)
+		metrics_writer__u64(
+		    w, METRIC_LABELS("reason", attr_hb_refusal_name((enum attr_hb_refusal)r)),
+		    s.heartbeats_refused[r]);
 	metrics_writer__gauge(w, "podflow_collector_ownership_ips",
 			      "Addresses with ownership history.", o.ips);
 	metrics_writer__gauge(w, "podflow_collector_ownership_ranges",

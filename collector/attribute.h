@@ -19,11 +19,12 @@ struct metrics_writer;
 struct jsonw;
 
 struct attr_opts {
-	int64_t max_delay_ms;	    /* longest a record waits for evidence (live) */
-	int64_t retention_ms;	    /* ownership kept this long after it ends (live) */
-	int64_t heartbeat_grace_ms; /* heartbeats for t are all in by t + this (live) */
-	uint32_t max_delayed;	    /* records held back at once; beyond, the oldest go out */
-	uint32_t max_ranges;	    /* ownership ranges held (own_limits.max_ranges) */
+	int64_t max_delay_ms;	       /* longest a record waits for evidence (live) */
+	int64_t retention_ms;	       /* ownership kept this long after it ends (live) */
+	int64_t heartbeat_grace_ms;    /* heartbeats for t are all in by t + this (live) */
+	int64_t heartbeat_max_skew_ms; /* a heartbeat may end at most this far ahead (live) */
+	uint32_t max_delayed;	       /* records held back at once; beyond, the oldest go out */
+	uint32_t max_ranges;	       /* ownership ranges held (own_limits.max_ranges) */
 	/*
 	 * Writes records decided late (on the attributor's thread); 0, or
 	 * -errno and nothing of them kept: they stay queued and are retried.
@@ -49,6 +50,15 @@ struct attr_opts {
 	void *watermark_ctx[OWN__COUNT];
 };
 
+/* Why a heartbeat span was not used (docs/attribution.md, "Heartbeats are bounded"). */
+enum attr_hb_refusal {
+	ATTR_HB_FUTURE,	  /* ends beyond now + heartbeat_max_skew */
+	ATTR_HB_TOO_OLD,  /* starts before now - retention */
+	ATTR_HB_TOO_LONG, /* longer than heartbeat_grace + heartbeat_max_skew: more than a report */
+	ATTR_HB__COUNT,
+};
+const char *attr_hb_refusal_name(enum attr_hb_refusal r);
+
 struct attr_stats {
 	uint64_t decided[OWN__COUNT];	/* records attributed, by the source that decided */
 	uint64_t unattributed_none;	/* certainly nobody known at the record's time */
@@ -62,6 +72,7 @@ struct attr_stats {
 	uint64_t late_write_errors;	/* records the output refused at exit: lost */
 	uint64_t late_write_retries;	/* sweeps whose write failed (records kept queued) */
 	uint64_t heartbeats;		/* heartbeat spans applied */
+	uint64_t heartbeats_refused[ATTR_HB__COUNT]; /* by reason */
 	uint64_t sweeps;
 };
 
@@ -81,11 +92,13 @@ int attributor__start(struct attributor *a);
 
 /* Live settings. */
 void attributor__set_limits(struct attributor *a, int64_t max_delay_ms, int64_t retention_ms,
-			    int64_t heartbeat_grace_ms);
+			    int64_t heartbeat_grace_ms, int64_t heartbeat_max_skew_ms);
 
 /*
  * Evidence, from any thread.  A batch's heartbeat: its sender owned its IPs
- * over [span_start, span_end].
+ * over [span_start, span_end).  A heartbeat span (a batch's, or another
+ * replica's shared range) that claims what a sidecar cannot know is not
+ * used: counted by reason, logged once per sender.
  */
 void attributor__heartbeat(struct attributor *a, const struct wire_batch *b);
 void attributor__assign(struct attributor *a, enum own_source src, const uint8_t ip[16],

@@ -9,6 +9,7 @@
 
 #include "collector_config.h"
 #include "config_source.h"
+#include "ingest.h"
 
 #define COLLECTOR_MAX_WORKERS 256
 
@@ -19,6 +20,8 @@ struct metrics_writer;
 struct sources;
 struct kafka_sink;
 struct output;
+struct peers;
+struct token_file;
 struct worker;
 struct admin_args;
 
@@ -27,13 +30,17 @@ struct collector {
 	struct config_source src;    /* --config and the flags; reload counters */
 	struct worker *workers[COLLECTOR_MAX_WORKERS];
 	uint32_t n_workers;
-	bool listening; /* every worker started */
-	struct admin *admin;
+	bool listening;		      /* every worker started */
+	struct admin *admin;	      /* probes and /metrics; NULL: none */
+	struct admin *api;	      /* /config, /ownership; NULL: none */
+	struct token_file *api_token; /* the API's bearer token; NULL: none asked */
 	struct config_watch *watch;
-	struct sources *sources;  /* attribution; NULL when attribution.enabled is false */
-	struct kafka_sink *kafka; /* the flows topic; NULL: none */
-	struct output *late;	  /* the attributor thread's outputs */
-	char id[72];		  /* collector_id in force */
+	struct sources *sources;     /* attribution; NULL when attribution.enabled is false */
+	struct kafka_sink *kafka;    /* the flows topic; NULL: none */
+	struct output *late;	     /* the attributor thread's outputs */
+	struct peers *peers;	     /* connections per client address, every worker's */
+	struct ingest_bounds bounds; /* record time bounds the workers read (live) */
+	char id[72];		     /* collector_id in force */
 };
 
 /* admin_callbacks for the collector (collector_metrics.c); ctx is the struct collector. */
@@ -41,5 +48,7 @@ void collector_metrics(void *ctx, struct metrics_writer *w);
 bool collector_ready(void *ctx, char *why, size_t whylen);
 void collector_config_json(void *ctx, struct jsonw *jw);
 int collector_json(void *ctx, const char *path, const struct admin_args *args, struct jsonw *jw);
+/* The API listener's authorize callback: Bearer <the api.token_file token>. */
+bool collector_api_authorize(void *ctx, const char *authorization);
 
 #endif /* PODFLOW_COLLECTOR_H */

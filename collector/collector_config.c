@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "duration.h"
+#include "listen_addr.h"
 
 #define S   DURATION_NS_PER_S
 #define MIB (1ULL << 20)
@@ -20,17 +21,22 @@ static const struct collector_config defaults = {
 	.max_body = 16 * MIB,
 	.max_buffered = 256 * MIB,
 	.max_connections = 1024,
+	.max_connections_per_peer = 512,
 	.max_streams = 64,
 	.idle_ns = 120 * S,
 	.request_ns = 30 * S,
+	.ingest_max_skew_ns = 300 * S,
+	.ingest_max_age_ns = 7 * 24 * 3600 * S,
 	.stats_interval_ns = 60 * S,
 	.null_sink = false,
 	.log_level = LOG_LEVEL_INFO,
 	.admin = ":9090",
+	.api_listen = "127.0.0.1:9095",
 	.attribution = true,
 	.max_delay_ns = 30 * S,
 	.retention_ns = 3600 * S,
 	.heartbeat_grace_ns = 20 * S,
+	.heartbeat_max_skew_ns = 5 * S,
 	.max_delayed = 262144,
 	.max_ranges = 4194304,
 	.sonar_topic = "podflow.ip-events",
@@ -71,6 +77,10 @@ static const struct config_key keys[] = {
 	  "request bytes one worker may buffer before answering 429" },
 	{ "max_connections", "max-connections", CONFIG_U32, F(max_connections), 1, 1u << 20, false,
 	  "connections per worker; more are closed at accept" },
+	{ "max_connections_per_peer", "max-connections-per-peer", CONFIG_U32,
+	  F(max_connections_per_peer), 0, 1u << 20, true,
+	  "connections one client address may hold, all workers together; more are closed at "
+	  "accept (0: no cap)" },
 	{ "max_streams", "max-streams", CONFIG_U32, F(max_streams), 1, 1024, false,
 	  "concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS)" },
 	{ "idle_timeout", "idle-timeout", CONFIG_DURATION, F(idle_ns), 100 * DURATION_NS_PER_MS,
@@ -78,6 +88,14 @@ static const struct config_key keys[] = {
 	{ "request_timeout", "request-timeout", CONFIG_DURATION, F(request_ns),
 	  100 * DURATION_NS_PER_MS, 24 * 3600 * S, false,
 	  "a request's headers to its last byte, else 408" },
+	{ "ingest.max_clock_skew", "ingest-max-clock-skew", CONFIG_DURATION, F(ingest_max_skew_ns),
+	  S, 7 * 24 * 3600 * S, true,
+	  "how far ahead of this collector's clock a record may end; one that ends later is not "
+	  "written (counted)" },
+	{ "ingest.max_record_age", "max-record-age", CONFIG_DURATION, F(ingest_max_age_ns), 0,
+	  3650 * 24 * 3600 * S, true,
+	  "how long ago a record may start; one that starts earlier is not written (counted); 0s: "
+	  "no bound" },
 	{ "stats_interval", "stats-interval", CONFIG_DURATION, F(stats_interval_ns), 0,
 	  24 * 3600 * S, true, "period of the stats line on stderr; 0s: only at exit" },
 	{ "null_sink", NULL, CONFIG_BOOL, F(null_sink), 0, 1, false,
@@ -85,7 +103,14 @@ static const struct config_key keys[] = {
 	{ "log.level", "log-level", CONFIG_LOG_LEVEL, F(log_level), 0, 0, true,
 	  "warn, info or debug" },
 	{ "admin", "admin", CONFIG_ADDR_PORT, F(admin), 0, 0, false,
-	  "admin endpoint for /metrics, /healthz, /readyz, /config, /ownership (empty: none)" },
+	  "probe and metrics endpoint: /metrics, /healthz, /readyz (empty: none)" },
+	{ "api.listen", "admin-api", CONFIG_ADDR_PORT, F(api_listen), 0, 0, false,
+	  "introspection API: /config, /ownership; off loopback it needs api.token_file "
+	  "(empty: none)" },
+	{ "api.token_file", "admin-api-token-file", CONFIG_STRING, F(api_token_file), 0, 4096,
+	  false,
+	  "the API requires Authorization: Bearer <the token in this file>; re-read when it "
+	  "changes" },
 	{ "attribution.enabled", NULL, CONFIG_BOOL, F(attribution), 0, 1, false,
 	  "name every record's remote side; false: records go out unattributed at once" },
 	{ "attribution.max_delay", "max-delay", CONFIG_DURATION, F(max_delay_ns), 0, 3600 * S, true,
@@ -98,6 +123,10 @@ static const struct config_key keys[] = {
 	  S, 3600 * S, true,
 	  "how late a sidecar's heartbeat may come (its interval plus retries); past it, an "
 	  "address no heartbeat covered is taken as no sidecar's" },
+	{ "attribution.heartbeat_max_skew", "heartbeat-max-skew", CONFIG_DURATION,
+	  F(heartbeat_max_skew_ns), 0, 600 * S, true,
+	  "how far ahead of this collector's clock a heartbeat may end; one that ends later is "
+	  "not used (counted)" },
 	{ "attribution.max_delayed", "max-delayed", CONFIG_U32, F(max_delayed), 1, 1u << 24, false,
 	  "records held back at once; beyond, the oldest go out unattributed (counted)" },
 	{ "attribution.max_ranges", "max-ranges", CONFIG_U32, F(max_ranges), 1024, 1u << 28, false,
@@ -154,6 +183,8 @@ const struct config_schema collector_config_schema = {
 
 int collector_config_validate(const struct collector_config *cfg, char *why, unsigned long whylen)
 {
+	struct listen_addr api;
+
 	if (cfg->max_buffered < cfg->max_body) {
 		/* a body the budget can never hold would get 429 forever instead of 413 */
 		snprintf(why, whylen, "max_buffered: %llu is less than max_body %llu",
@@ -188,6 +219,16 @@ int collector_config_validate(const struct collector_config *cfg, char *why, uns
 				 cfg->kafka_compression);
 			return -EINVAL;
 		}
+	}
+	/* /config and /ownership map the cluster: off loopback, never without a token */
+	if (cfg->api_listen && !cfg->api_token_file &&
+	    (listen_addr_parse(cfg->api_listen, &api) || !listen_addr_is_loopback(&api))) {
+		snprintf(why, whylen,
+			 "api.listen: %s is not a loopback address: set api.token_file "
+			 "(--admin-api-token-file) so that /config and /ownership require a bearer "
+			 "token, or listen on 127.0.0.1 (kubectl port-forward reaches it)",
+			 cfg->api_listen);
+		return -EINVAL;
 	}
 	if (!cfg->data_dir || !cfg->data_dir[0]) {
 		snprintf(why, whylen, "data_dir: expected a directory");

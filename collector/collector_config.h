@@ -21,18 +21,25 @@ struct collector_config {
 	uint64_t max_body;
 	uint64_t max_buffered; /* per worker */
 	uint32_t max_connections;
+	uint32_t max_connections_per_peer; /* across workers; 0 = no cap */
 	uint32_t max_streams;
 	uint64_t idle_ns;
 	uint64_t request_ns;
+	/* record time bounds (docs/architecture.md "Record times") */
+	uint64_t ingest_max_skew_ns;
+	uint64_t ingest_max_age_ns; /* 0 = no bound */
 	uint64_t stats_interval_ns;
 	bool null_sink;
 	enum log_level log_level;
-	char *admin; /* NULL or "": no admin endpoint */
+	char *admin;	      /* NULL or "": no admin endpoint (probes, /metrics) */
+	char *api_listen;     /* NULL or "": no API endpoint (/config, /ownership) */
+	char *api_token_file; /* the API's bearer token; required off loopback */
 	/* attribution (docs/attribution.md) */
 	bool attribution;
 	uint64_t max_delay_ns;
 	uint64_t retention_ns;
 	uint64_t heartbeat_grace_ns;
+	uint64_t heartbeat_max_skew_ns;
 	uint32_t max_delayed;
 	uint32_t max_ranges;
 	char *sonar_topic;

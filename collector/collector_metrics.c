@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* The collector's /metrics, /readyz and /config: its counters in Prometheus form. */
+/* The collector's admin callbacks: /metrics, /readyz, /config, /ownership, the API's token check. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "admin.h"
 #include "collector.h"
 #include "config.h"
 #include "filesink.h"
@@ -11,6 +13,7 @@
 #include "output.h"
 #include "sources.h"
 #include "stats.h"
+#include "token.h"
 #include "worker.h"
 
 #define L METRIC_LABELS
@@ -82,6 +85,7 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 			       "Connections by what became of them.");
 	metrics_writer__u64(w, L("result", "accepted"), s.conns_accepted);
 	metrics_writer__u64(w, L("result", "refused_max_connections"), s.conns_refused);
+	metrics_writer__u64(w, L("result", "refused_per_peer"), s.conns_refused_per_peer);
 	metrics_writer__u64(w, L("result", "protocol_error"), s.conns_protocol_errors);
 	metrics_writer__u64(w, L("result", "tls_failure"), s.conns_tls_failures);
 	metrics_writer__u64(w, L("result", "handshake_timeout"), s.conns_handshake_timeouts);
@@ -93,6 +97,11 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 	for (int i = 0; i < STATS__COUNT; i++)
 		metrics_writer__u64(w, L("code", stats_status_name((enum stats_status)i)),
 				    s.requests[i]);
+	metrics_writer__family(w, "podflow_collector_requests_refused_total", METRIC_COUNTER,
+			       "401s and 431s by reason (requests_total has their status).");
+	for (int i = 0; i < STATS_REFUSED__COUNT; i++)
+		metrics_writer__u64(w, L("reason", stats_refusal_name((enum stats_refusal)i)),
+				    s.refused[i]);
 	metrics_writer__family(w, "podflow_collector_streams_reset_total", METRIC_COUNTER,
 			       "HTTP/2 streams reset before an answer, by who reset them.");
 	metrics_writer__u64(w, L("by", "peer"), s.streams_reset);
@@ -101,6 +110,13 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 				"Batches decoded and written (answered 204).", s.batches);
 	metrics_writer__counter(w, "podflow_collector_records_total", "Records written.",
 				s.records);
+	metrics_writer__family(w, "podflow_collector_records_rejected_total", METRIC_COUNTER,
+			       "Records decoded and not written for their times (their batches "
+			       "answered 204), by reason.");
+	for (int i = 0; i < STATS_REC__COUNT; i++)
+		metrics_writer__u64(
+		    w, L("reason", stats_record_reject_name((enum stats_record_reject)i)),
+		    s.records_rejected[i]);
 	metrics_writer__family(w, "podflow_collector_bytes_total", METRIC_COUNTER,
 			       "Bytes: request bodies as received, their decoded size, output.");
 	metrics_writer__u64(w, L("kind", "received"), s.bytes_in);
@@ -119,6 +135,8 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 			       "Worker threads, each with its own listener.");
 	metrics_writer__u64(w, NULL, c->n_workers);
 	config_source_metrics(&c->src, "podflow_collector", w);
+	admin_metrics(w, "podflow_collector", (const struct admin *const[]){ c->admin, c->api },
+		      (const char *const[]){ "admin", "api" }, 2);
 	if (c->cfg.files)
 		files_metrics(c, w);
 	if (c->kafka)
@@ -164,4 +182,19 @@ void collector_config_json(void *ctx, struct jsonw *jw)
 	struct collector *c = ctx;
 
 	config_to_json(&collector_config_schema, &c->cfg, jw);
+}
+
+bool collector_api_authorize(void *ctx, const char *authorization)
+{
+	struct collector *c = ctx;
+	struct timespec ts;
+
+	if (!c->api_token)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* a rotated token is honoured within INGEST_TOKEN_RECHECK; a failed re-read keeps the old */
+	token_file__refresh(c->api_token,
+			    (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+	return authorization &&
+	       token_file__check(c->api_token, authorization, strlen(authorization));
 }

@@ -19,7 +19,6 @@
 #include "log.h"
 #include "stats.h"
 #include "tls.h"
-#include "token.h"
 
 #define READ_CHUNK	    16384
 #define READ_BUDGET	    (1u << 20) /* bytes read per call before other connections get a turn */
@@ -39,12 +38,13 @@ struct stream {
 	char content_encoding[32];
 	char *authorization; /* malloc'd, NULL when absent */
 	size_t authorization_len;
+	size_t authorization_overlong; /* length of one too long to hold (not kept), 0: none */
 	uint64_t content_length;
 	bool has_content_length;
 	bool path_too_long, encoding_too_long;
 	size_t header_bytes;
 	unsigned char *body;
-	size_t body_len, body_cap; /* body_cap bytes are charged to the budgets */
+	size_t body_len, body_cap; /* body_cap bytes are charged to the budgets, as they arrive */
 	bool request_done;	   /* END_STREAM received */
 	int status;		   /* response submitted, 0 = not yet */
 	bool rst_after_response;   /* ask the client to stop sending once answered */
@@ -157,6 +157,8 @@ static void respond(struct conn *c, struct stream *s, int status, const char *re
 	char code[8], clen[24];
 	nghttp2_nv nv[6];
 	nghttp2_data_provider prd = { .source.ptr = s, .read_callback = reason_read };
+	/* a response to HEAD has no content (RFC 9110 section 9.3.2): no reason line */
+	bool head = strcmp(s->method, "HEAD") == 0;
 	size_t n = 0;
 	int rv;
 
@@ -168,7 +170,7 @@ static void respond(struct conn *c, struct stream *s, int status, const char *re
 	body_release(c, s);
 	snprintf(code, sizeof(code), "%d", status);
 	nv[n++] = (nghttp2_nv)NV(":status", code);
-	if (status != 204 && reason) {
+	if (status != 204 && reason && !head) {
 		size_t rl = strnlen(reason, sizeof(s->reason) - 2);
 
 		memcpy(s->reason, reason, rl);
@@ -224,11 +226,15 @@ static int check_headers(struct conn *c, struct stream *s, char *reason, size_t 
 		.content_encoding = s->content_encoding[0] ? s->content_encoding : NULL,
 		.authorization = s->authorization,
 		.authorization_len = s->authorization_len,
+		.authorization_overlong = s->authorization_overlong,
 	};
+	size_t free_conn, free_worker;
 	int status;
 
 	if (s->header_bytes > lim->max_header_list) {
-		snprintf(reason, len, "header list over %u bytes", lim->max_header_list);
+		STATS_ADD(c->env->stats->refused[STATS_REFUSED_HEADER_LIST], 1);
+		snprintf(reason, len, "header list over %u bytes (SETTINGS_MAX_HEADER_LIST_SIZE)",
+			 lim->max_header_list);
 		return 431;
 	}
 	if (s->encoding_too_long)
@@ -241,28 +247,22 @@ static int check_headers(struct conn *c, struct stream *s, char *reason, size_t 
 			 (unsigned long long)s->content_length, lim->max_body);
 		return 413;
 	}
-	/* a stream that arrives while the budgets are spent is refused before it costs anything */
-	if (*c->env->worker_buffered >= lim->max_worker_buffered ||
-	    c->buffered >= lim->max_conn_buffered) {
+	/*
+	 * A stream whose body cannot fit beside the bytes already held is
+	 * refused before it costs anything.  A Content-Length is only a
+	 * promise: it reserves nothing (issue 16: streams that declare 16 MiB
+	 * and send nothing would otherwise hold every budget and starve real
+	 * senders); the budgets are charged as the body arrives.
+	 */
+	free_conn = lim->max_conn_buffered > c->buffered ? lim->max_conn_buffered - c->buffered : 0;
+	free_worker = lim->max_worker_buffered > *c->env->worker_buffered
+			  ? lim->max_worker_buffered - *c->env->worker_buffered
+			  : 0;
+	if (!free_conn || !free_worker ||
+	    (s->has_content_length &&
+	     (s->content_length > free_conn || s->content_length > free_worker))) {
 		snprintf(reason, len, "collector busy: buffered request bytes at their cap; retry");
 		return 429;
-	}
-	if (s->has_content_length && s->content_length) {
-		size_t cap = (size_t)s->content_length;
-
-		if (!reserve(c, cap)) {
-			snprintf(reason, len,
-				 "collector busy: buffered request bytes at their cap; retry");
-			return 429;
-		}
-		s->body = malloc(cap);
-		if (!s->body) {
-			c->buffered -= cap;
-			*c->env->worker_buffered -= cap;
-			snprintf(reason, len, "collector out of memory; retry");
-			return 503;
-		}
-		s->body_cap = cap;
 	}
 	return 0;
 }
@@ -334,7 +334,12 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 	} else if (IS("content-encoding")) {
 		copy_value(s->content_encoding, sizeof(s->content_encoding), value, valuelen,
 			   &s->encoding_too_long);
-	} else if (IS("authorization") && !s->authorization && valuelen <= TOKEN_MAX_LEN + 64) {
+	} else if (IS("authorization") && !s->authorization && !s->authorization_overlong) {
+		/* longer than "Bearer " and any token the file can hold: said so, not kept */
+		if (valuelen > INGEST_AUTHORIZATION_MAX) {
+			s->authorization_overlong = valuelen;
+			return 0;
+		}
 		s->authorization = malloc(valuelen + 1);
 		if (s->authorization) {
 			memcpy(s->authorization, value, valuelen);
@@ -420,12 +425,21 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
 		return 0;
 	}
 	if (s->body_len + len > s->body_cap) {
-		/* no Content-Length (or a wrong one: nghttp2 resets those): grow by doubling */
-		size_t cap = s->body_cap ? s->body_cap : 16384;
+		/*
+		 * Room as bytes arrive: first exactly what came, then doubling,
+		 * never past the Content-Length (nghttp2 resets a stream whose
+		 * DATA goes past it) or max_body.  What is charged is what is
+		 * allocated, so at most twice the bytes received: a peer holds
+		 * budget only for bytes it has sent.
+		 */
+		size_t need = s->body_len + len;
+		size_t cap = s->body_cap > lim->max_body / 2 ? lim->max_body : s->body_cap * 2;
 		unsigned char *nb;
 
-		while (cap < s->body_len + len)
-			cap = cap > lim->max_body / 2 ? lim->max_body : cap * 2;
+		if (cap < need)
+			cap = need;
+		if (s->has_content_length && s->content_length >= need && cap > s->content_length)
+			cap = (size_t)s->content_length;
 		if (!reserve(c, cap - s->body_cap)) {
 			respond(c, s, 429,
 				"collector busy: buffered request bytes at their cap; retry");

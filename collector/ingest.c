@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zstd.h>
 
 #include "attribute.h"
@@ -22,7 +23,8 @@ struct ingest {
 	struct output *out;
 	struct token_file *token; /* the collector's, shared; NULL: no auth */
 	unsigned int worker;
-	struct attributor *attr; /* shared; NULL: no attribution */
+	struct attributor *attr;	    /* shared; NULL: no attribution */
+	const struct ingest_bounds *bounds; /* shared, live; NULL: only end_ms >= start_ms */
 	struct attr_arena *arena;
 	bool *keep, *was_kept; /* per record of the batch in hand */
 	uint32_t cap_keep;
@@ -60,6 +62,7 @@ struct ingest *ingest__new(const struct ingest_opts *o, struct stats *stats, cha
 	}
 	in->token = o->token;
 	in->attr = o->attr;
+	in->bounds = o->bounds;
 	if (in->attr && !(in->arena = attr_arena__new())) {
 		snprintf(why, len, "out of memory");
 		goto fail;
@@ -104,10 +107,23 @@ int ingest__check_headers(struct ingest *in, const struct ingest_request *rq, ui
 		snprintf(reason, len, "%s takes POST only", INGEST_PATH);
 		return 405;
 	}
+	if (in->token && rq->authorization_overlong) {
+		/* RFC 6585 section 5: 431 may name the one field at fault; "missing" would be a lie */
+		STATS_ADD(in->stats->refused[STATS_REFUSED_AUTHORIZATION], 1);
+		snprintf(reason, len,
+			 "Authorization header of %zu bytes is longer than any bearer token this "
+			 "collector takes (at most %d bytes)",
+			 rq->authorization_overlong, INGEST_AUTHORIZATION_MAX);
+		return 431;
+	}
 	if (in->token) {
 		/* a failed re-read keeps the previous token in force (logged by token_file) */
 		token_file__refresh(in->token, now_ns);
 		if (!token_file__check(in->token, rq->authorization, rq->authorization_len)) {
+			STATS_ADD(
+			    in->stats->refused[rq->authorization ? STATS_REFUSED_TOKEN_WRONG
+								 : STATS_REFUSED_TOKEN_MISSING],
+			    1);
 			snprintf(reason, len, "%s",
 				 rq->authorization ? "wrong bearer token"
 						   : "missing Authorization: Bearer <token>");
@@ -152,6 +168,69 @@ static uint64_t decoded_size(const void *body, size_t len, enum wire_encoding en
 		       (uint64_t)p[len - 2] << 16 | (uint64_t)p[len - 1] << 24;
 	}
 	return 0;
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Takes out of the batch (keeping the others in order) every record whose
+ * times cannot be true, counted by reason: one that ends before it starts,
+ * ends past now + max_skew (a clock ahead; never past INT64_MAX, the
+ * schema's BIGINT) or starts before now - max_age (a clock behind, or
+ * zeros).  The rest of the batch is written and acknowledged: a sender
+ * drops a batch answered 400, and its good records with it.
+ */
+static void bound_times(struct ingest *in, struct wire_batch *b)
+{
+	uint64_t rejected[STATS_REC__COUNT] = { 0 }, now = wall_ms(), hi = INT64_MAX, lo = 0;
+	uint32_t kept = 0;
+
+	if (in->bounds) {
+		uint64_t skew = __atomic_load_n(&in->bounds->max_skew_ms, __ATOMIC_RELAXED);
+		uint64_t age = __atomic_load_n(&in->bounds->max_age_ms, __ATOMIC_RELAXED);
+
+		if (skew < INT64_MAX - now)
+			hi = now + skew;
+		if (age && age < now)
+			lo = now - age;
+	}
+	for (uint32_t i = 0; i < b->n_records; i++) {
+		const struct flow_record *r = &b->records[i];
+		enum stats_record_reject why;
+
+		if (r->end_ms < r->start_ms)
+			why = STATS_REC_END_BEFORE_START;
+		else if (r->end_ms > hi)
+			why = STATS_REC_FUTURE;
+		else if (r->start_ms < lo)
+			why = STATS_REC_TOO_OLD;
+		else {
+			if (kept != i)
+				b->records[kept] = *r;
+			kept++;
+			continue;
+		}
+		rejected[why]++;
+	}
+	if (kept == b->n_records)
+		return;
+	for (int i = 0; i < STATS_REC__COUNT; i++)
+		if (rejected[i])
+			STATS_ADD(in->stats->records_rejected[i], rejected[i]);
+	pr_debug("sender %s/%s (id %016llx, batch %llu): %u of %u records not written: %llu end "
+		 "before they start, %llu end in the future, %llu are too old",
+		 b->sender.namespace ? b->sender.namespace : "", b->sender.pod ? b->sender.pod : "",
+		 (unsigned long long)b->sender_id, (unsigned long long)b->seq, b->n_records - kept,
+		 b->n_records, (unsigned long long)rejected[STATS_REC_END_BEFORE_START],
+		 (unsigned long long)rejected[STATS_REC_FUTURE],
+		 (unsigned long long)rejected[STATS_REC_TOO_OLD]);
+	b->n_records = kept;
 }
 
 /* Room for one flag per record. */
@@ -283,6 +362,7 @@ int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *rea
 		snprintf(reason, len, "cannot decode the batch now: %s", strerror(-err));
 		return 503;
 	}
+	bound_times(in, b);
 	if (in->attr) {
 		err = attribute(in, b, &held);
 		if (err) {

@@ -312,9 +312,7 @@ __attribute__((format(printf, 4, 5))) static enum kafka_bad bad(enum kafka_bad w
 		vsnprintf(detail, len, fmt, ap);
 		va_end(ap);
 		/* the detail quotes the message (jansson's text, "ip", the key): keep it one line */
-		for (char *p = detail; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
+		log_flatten(detail);
 	}
 	return why;
 }

@@ -29,6 +29,12 @@ int listen_addr_parse(const char *s, struct listen_addr *out);
 /* The IPv4 wildcard for a dual-stack ":PORT" address on a kernel without IPv6. */
 void listen_addr_v4_any(struct listen_addr *a);
 void listen_addr_set_port(struct listen_addr *a, uint16_t port);
+/*
+ * Whether only this host can reach the address: in 127.0.0.0/8, ::1, or
+ * 127.0.0.0/8 as v4-mapped IPv6.  Every address (":PORT", 0.0.0.0, [::]) is
+ * not.
+ */
+bool listen_addr_is_loopback(const struct listen_addr *a);
 uint16_t listen_addr_port(const struct sockaddr *sa);
 /* "127.0.0.1:7070", "[::1]:7070"; returns buf (len >= 64). */
 const char *listen_addr_format(const struct sockaddr *sa, char *buf, size_t len);

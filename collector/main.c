@@ -32,6 +32,7 @@
 #include "kafka_sink.h"
 #include "log.h"
 #include "output.h"
+#include "peers.h"
 #include "sources.h"
 #include "stats.h"
 #include "timer.h"
@@ -268,6 +269,19 @@ static int open_outputs(struct collector *c, char *why, size_t len)
 	return 0;
 }
 
+/* The live ingest limits, as configured, for the workers (which read them with atomics). */
+static void apply_ingest_limits(struct collector *c)
+{
+	const struct collector_config *cfg = &c->cfg;
+
+	__atomic_store_n(&c->bounds.max_skew_ms, cfg->ingest_max_skew_ns / DURATION_NS_PER_MS,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&c->bounds.max_age_ms, cfg->ingest_max_age_ns / DURATION_NS_PER_MS,
+			 __ATOMIC_RELAXED);
+	if (c->peers)
+		peers__set_max(c->peers, cfg->max_connections_per_peer);
+}
+
 /* The file changed (or may have): put what may change live in force. */
 static void reload(struct collector *c, int t_stats)
 {
@@ -275,6 +289,7 @@ static void reload(struct collector *c, int t_stats)
 
 	if (config_source_reload(&c->src, &c->cfg, &old) < 0)
 		return;
+	apply_ingest_limits(c);
 	if (old.log_level != c->cfg.log_level)
 		log_init("podflow-collector", c->cfg.log_level);
 	if (old.stats_interval_ns != c->cfg.stats_interval_ns)
@@ -308,6 +323,7 @@ static int wait_loop(struct collector *c, int sfd, int died_fd)
 	}
 	if (epoll_add(ep, t_stats) || epoll_add(ep, sfd) || epoll_add(ep, died_fd) ||
 	    (c->admin && epoll_add(ep, admin__fd(c->admin))) ||
+	    (c->api && epoll_add(ep, admin__fd(c->api))) ||
 	    (c->watch && config_watch__fd(c->watch) >= 0 &&
 	     epoll_add(ep, config_watch__fd(c->watch)))) {
 		err = -errno;
@@ -316,11 +332,12 @@ static int wait_loop(struct collector *c, int sfd, int died_fd)
 	}
 	for (;;) {
 		struct epoll_event e[8];
-		int timeout = c->watch ? (int)(CONFIG_POLL_NS / DURATION_NS_PER_MS) : -1, r;
+		int timeout = c->watch ? config_watch__timeout_ms(c->watch, now_ns()) : -1, r;
 		uint64_t v;
 
-		if (c->admin) {
-			int at = admin__timeout_ms(c->admin);
+		for (int i = 0; i < 2; i++) {
+			struct admin *a = i ? c->api : c->admin;
+			int at = a ? admin__timeout_ms(a) : -1;
 
 			if (at >= 0 && (timeout < 0 || at < timeout))
 				timeout = at;
@@ -353,6 +370,8 @@ static int wait_loop(struct collector *c, int sfd, int died_fd)
 		}
 		if (c->admin)
 			admin__run(c->admin);
+		if (c->api)
+			admin__run(c->api);
 		if (c->watch && config_watch__check(c->watch, now_ns()) == 1)
 			reload(c, t_stats);
 	}
@@ -467,6 +486,12 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	c.peers = peers__new(cfg->max_connections_per_peer);
+	if (!c.peers) {
+		pr_err("out of memory");
+		goto cleanup;
+	}
+	apply_ingest_limits(&c);
 	if (open_listeners(&la, n_workers, fds, why, sizeof(why))) {
 		pr_err("%s", why);
 		goto cleanup;
@@ -478,12 +503,14 @@ int main(int argc, char **argv)
 			.died_fd = died_fd,
 			.lim = &lim,
 			.max_connections = cfg->max_connections,
+			.peers = c.peers,
 			.grace_ns = GRACE_NS,
 			.ssl_ctx = ssl_ctx,
 			.ingest = { .worker = n,
 				    .output = output_opts(&c),
 				    .token = token,
-				    .attr = c.sources ? sources__attributor(c.sources) : NULL },
+				    .attr = c.sources ? sources__attributor(c.sources) : NULL,
+				    .bounds = &c.bounds },
 		};
 
 		fds[n] = -1; /* the worker owns it now, even if it fails */
@@ -496,15 +523,37 @@ int main(int argc, char **argv)
 		}
 	}
 	c.n_workers = n;
+	/* probes and Prometheus on `admin`; what maps the cluster only on the API (docs/security.md) */
 	if (cfg->admin) {
 		struct admin_callbacks cb = { .metrics = collector_metrics,
 					      .ready = collector_ready,
-					      .config = collector_config_json,
-					      .json = collector_json,
 					      .ctx = &c };
 
 		c.admin = admin__new(cfg->admin, &cb, why, sizeof(why));
 		if (!c.admin) {
+			pr_err("%s", why);
+			goto cleanup;
+		}
+	}
+	if (cfg->api_listen) {
+		struct admin_callbacks cb = { .config = collector_config_json,
+					      .json = collector_json,
+					      .authorize = collector_api_authorize,
+					      .no_probes = true,
+					      .ctx = &c };
+
+		/* validate() refused a non-loopback address without it */
+		if (cfg->api_token_file) {
+			c.api_token =
+			    token_file__new_named("--admin-api-token-file", cfg->api_token_file,
+						  INGEST_TOKEN_RECHECK, why, sizeof(why));
+			if (!c.api_token) {
+				pr_err("%s", why);
+				goto cleanup;
+			}
+		}
+		c.api = admin__new(cfg->api_listen, &cb, why, sizeof(why));
+		if (!c.api) {
 			pr_err("%s", why);
 			goto cleanup;
 		}
@@ -538,9 +587,12 @@ int main(int argc, char **argv)
 		c.kafka ? " Kafka topic " : "", c.kafka ? cfg->kafka_topic : "",
 		!cfg->null_sink && !cfg->files && !cfg->jsonl && !c.kafka ? "none" : "");
 	if (c.admin)
-		pr_info("admin endpoint on %s (port %u): /metrics /healthz /readyz /config "
-			"/ownership?ip=",
-			cfg->admin, admin__port(c.admin));
+		pr_info("admin endpoint on %s (port %u): /metrics /healthz /readyz", cfg->admin,
+			admin__port(c.admin));
+	if (c.api)
+		pr_info("API endpoint on %s (port %u): /config /ownership?ip= (%s)",
+			cfg->api_listen, admin__port(c.api),
+			c.api_token ? "bearer token required" : "no auth: loopback only");
 
 	err = wait_loop(&c, sfd, died_fd);
 	stop_at = now_ns();
@@ -555,8 +607,11 @@ stop:
 	print_stats(workers, n, " at exit");
 cleanup:
 	admin__free(c.admin);
+	admin__free(c.api); /* before the sources its /ownership reads */
+	token_file__free(c.api_token);
 	for (uint32_t i = 0; i < n; i++)
 		worker__free(workers[i]);
+	peers__free(c.peers); /* after the workers: their connections are released */
 	/* after the workers: what attribution still holds is decided and written last */
 	if (c.sources) {
 		struct sources *s = c.sources;

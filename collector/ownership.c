@@ -100,6 +100,7 @@ struct own_store {
 	uint64_t n_idents;
 	int64_t watermark[OWN__COUNT];
 	int64_t hb_floor;     /* no heartbeat is still to come for times up to here */
+	bool hb_final;	      /* unsettled heartbeat claims decide (own_settle_heartbeats) */
 	struct span *scratch; /* new pieces of one span insertion */
 	size_t scratch_cap;
 	uint64_t heap; /* every allocation held, as the allocator counts it */
@@ -635,6 +636,11 @@ void own_set_heartbeat_floor(struct own_store *st, int64_t t_ms)
 	st->hb_floor = t_ms;
 }
 
+void own_settle_heartbeats(struct own_store *st)
+{
+	st->hb_final = true;
+}
+
 int64_t own_watermark(const struct own_store *st, enum own_source src)
 {
 	return (unsigned)src < OWN__COUNT ? st->watermark[src] : OWN_FOREVER;
@@ -1112,10 +1118,18 @@ static inline const struct ip_rec *find(const struct own_store *st, const uint8_
 	}
 }
 
+/* One pod, as two sources may name it: the same namespace and pod name. */
+static bool same_pod(const struct own_identity *x, const struct own_identity *y)
+{
+	return x == y || (*x->pod && strcmp(x->pod, y->pod) == 0 &&
+			  strcmp(x->namespace_, y->namespace_) == 0);
+}
+
 enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], int64_t t_ms,
 			    struct own_answer *out)
 {
 	const struct ip_rec *r = find(st, ip);
+	const struct own_identity *claim = NULL; /* an unsettled heartbeat's owner at t */
 	const struct span *s;
 	const struct event *e;
 	bool pending = false;
@@ -1123,6 +1137,7 @@ enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], in
 	out->id = NULL;
 	out->source = OWN_HEARTBEAT;
 	out->conflict = false;
+	out->settling = false;
 	if (!r) {
 		/* nobody said anything: certain only once every source is complete to t */
 		int64_t wm = st->watermark[OWN_HEARTBEAT] < st->hb_floor
@@ -1139,20 +1154,15 @@ enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], in
 	for (int src = 0; src < OWN__COUNT; src++) {
 		uint32_t ns = r->n_span[src], ne = r->n_ev[src], lo, h;
 		int64_t wm = st->watermark[src];
+		const struct own_identity *found = NULL;
 
-		if (src == OWN_HEARTBEAT) {
+		if (src == OWN_HEARTBEAT && st->hb_floor < wm)
 			/*
-			 * Spans certify [from, to): the last instant the latest
-			 * one covers is to - 1, and the next heartbeat starts at
-			 * to.  No span: heartbeats may still name this address.
+			 * Any sender may yet state a heartbeat for t up to the
+			 * floor (now - grace): what the spans received so far
+			 * say of t is complete only there, whichever came first.
 			 */
-			int64_t own = ns ? s[ns - 1].to - 1 : INT64_MIN;
-
-			if (own < st->hb_floor)
-				own = st->hb_floor;
-			if (own < wm)
-				wm = own;
-		}
+			wm = st->hb_floor;
 		for (lo = 0, h = ns; lo < h;) { /* first span starting after t */
 			uint32_t m = lo + (h - lo) / 2;
 
@@ -1162,38 +1172,60 @@ enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], in
 				h = m;
 		}
 		if (lo && t_ms < s[lo - 1].to) {
-			out->source = (enum own_source)src;
+			if (!s[lo - 1].id && claim)
+				break; /* a contradiction until the claim settles */
 			if (!s[lo - 1].id) {
+				/* two owners claimed t: no later claim can undo that */
+				out->source = (enum own_source)src;
 				out->conflict = true;
 				return OWN_NONE;
 			}
-			out->id = &s[lo - 1].id->pub;
-			return OWN_FOUND;
+			found = &s[lo - 1].id->pub;
+			if (src == OWN_HEARTBEAT && t_ms > wm && !st->hb_final) {
+				/*
+				 * Another sender's claim for t may still come and
+				 * make t a conflict: the claim decides now only if
+				 * a less trusted source names the same pod at t.
+				 */
+				claim = found;
+				goto next;
+			}
 		}
-		for (lo = 0, h = ne; lo < h;) { /* first event after t */
-			uint32_t m = lo + (h - lo) / 2;
+		if (!found) {
+			for (lo = 0, h = ne; lo < h;) { /* first event after t */
+				uint32_t m = lo + (h - lo) / 2;
 
-			if (e[m].t <= t_ms)
-				lo = m + 1;
-			else
-				h = m;
+				if (e[m].t <= t_ms)
+					lo = m + 1;
+				else
+					h = m;
+			}
+			if (lo && e[lo - 1].holder >= 0) {
+				/* the holder's range runs past the next event, so it covers t */
+				const struct event *a = &e[e[lo - 1].holder];
+
+				if (!a->closed && t_ms > wm) {
+					pending = true;
+					break;
+				}
+				found = &a->id->pub;
+			}
 		}
-		if (lo && e[lo - 1].holder >= 0) {
-			/* the holder's range runs past the next event, so it covers t */
-			const struct event *a = &e[e[lo - 1].holder];
-
-			if (!a->closed && t_ms > wm)
-				return OWN_WAIT;
-			out->source = (enum own_source)src;
-			out->id = &a->id->pub;
+		if (found) {
+			if (claim && !same_pod(claim, found))
+				break; /* a contradiction until the claim settles */
+			out->source = claim ? OWN_HEARTBEAT : (enum own_source)src;
+			out->id = claim ? claim : found;
 			return OWN_FOUND;
 		}
 		if (t_ms > wm)
 			pending = true;
+	next:
 		s += ns;
 		e += ne;
 	}
-	return pending ? OWN_WAIT : OWN_NONE;
+	out->settling = claim != NULL;
+	return pending || claim ? OWN_WAIT : OWN_NONE;
 }
 
 void own_stats(const struct own_store *st, struct own_stats *out)

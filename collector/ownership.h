@@ -89,21 +89,26 @@ int own_unassign(struct own_store *st, enum own_source src, const uint8_t ip[16]
  * certainly not its.  Default OWN_FOREVER for every source (a source that is
  * not configured never makes anyone wait); the collector sets kube's and
  * sonar's to what their feeds report and lowers it (e.g. to the last good
- * time while a watch is broken).  Heartbeats are per IP: complete up to
- * the last instant the IP's latest span covers, its `to` - 1 (`to` is
- * exclusive: the next heartbeat starts there), capped by the heartbeat
- * watermark set here; an IP with no span at all is pending (a sidecar's
- * first heartbeat may still come) -- the caller's delay bound ends the wait.
+ * time while a watch is broken).  Heartbeats are complete only up to the
+ * heartbeat floor below (capped by the heartbeat watermark set here): any
+ * sender may still claim any address for a later time.
  */
 void own_set_watermark(struct own_store *st, enum own_source src, int64_t t_ms);
 /*
  * Heartbeats for times up to t_ms that have not come will not come (every
- * sidecar reports each interval; the collector sets now - its grace): an
- * address's heartbeat view is complete up to max(its latest span's to - 1,
- * this), still capped by the heartbeat watermark.  Default INT64_MIN: an
- * address with no span stays pending until the caller's delay bound.
+ * sidecar reports each interval; the collector sets now - its grace).  Up
+ * to here the spans received are the whole truth: a span decides, two
+ * owners' spans are a conflict, no span is nobody.  Above it a span is an
+ * unsettled claim: a second sender's claim for the same time may still
+ * arrive and make it a conflict, so deciding on the first claim would make
+ * the answer depend on arrival order.  Default INT64_MIN.
  */
 void own_set_heartbeat_floor(struct own_store *st, int64_t t_ms);
+/*
+ * From now on unsettled heartbeat claims decide as if settled (the
+ * collector's last pass at shutdown, which cannot wait for the grace).
+ */
+void own_settle_heartbeats(struct own_store *st);
 int64_t own_watermark(const struct own_store *st, enum own_source src);
 
 enum own_verdict {
@@ -116,16 +121,19 @@ struct own_answer {
 	const struct own_identity *id; /* valid until the next evidence or prune */
 	enum own_source source;
 	bool conflict; /* OWN_NONE because one source said two owners at t */
+	bool settling; /* OWN_WAIT for nothing but a heartbeat claim to settle */
 };
 
 /*
  * Who owned `ip` at t.  Sources are asked in trust order:
  *   - a span covering t: FOUND (a conflict there: NONE, conflict = true);
+ *     a heartbeat span above the heartbeat floor is only a claim: FOUND if
+ *     a less trusted source names the same pod (namespace and pod) at t,
+ *     else WAIT with settling = true (until the floor passes t);
  *   - an ASSIGN covering t: FOUND if it is closed (a later event of that
  *     source ends it) or t <= the source's watermark; else WAIT;
  *   - nothing covering t: the source is pending when t is beyond its
- *     watermark (heartbeats: at or beyond the IP's latest span end, or the
- *     IP has none); ask the next source.
+ *     watermark (heartbeats: beyond the floor); ask the next source.
  * Nobody covers t: WAIT if any source is pending, else NONE.
  */
 enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], int64_t t_ms,

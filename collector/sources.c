@@ -221,6 +221,7 @@ struct sources *sources__new(const struct collector_config *cfg,
 		.max_delay_ms = ms(cfg->max_delay_ns),
 		.retention_ms = ms(cfg->retention_ns),
 		.heartbeat_grace_ms = ms(cfg->heartbeat_grace_ns),
+		.heartbeat_max_skew_ms = ms(cfg->heartbeat_max_skew_ns),
 		.max_delayed = cfg->max_delayed,
 		.max_ranges = cfg->max_ranges,
 		.write = write,
@@ -288,7 +289,7 @@ struct attributor *sources__attributor(struct sources *s)
 void sources__reload(struct sources *s, const struct collector_config *cfg)
 {
 	attributor__set_limits(s->attr, ms(cfg->max_delay_ns), ms(cfg->retention_ns),
-			       ms(cfg->heartbeat_grace_ns));
+			       ms(cfg->heartbeat_grace_ns), ms(cfg->heartbeat_max_skew_ns));
 }
 
 bool sources__ready(struct sources *s, char *why, size_t len)

@@ -36,7 +36,7 @@ struct sources *sources__new(const struct collector_config *cfg,
 int sources__start(struct sources *s, char *why, size_t len);
 /* What ingest hands its batches to. */
 struct attributor *sources__attributor(struct sources *s);
-/* Live keys: max_delay, retention, heartbeat_grace. */
+/* Live keys: max_delay, retention, heartbeat_grace, heartbeat_max_skew. */
 void sources__reload(struct sources *s, const struct collector_config *cfg);
 /* Every configured feed has caught up once (the pod watch synced, Kafka replayed). */
 bool sources__ready(struct sources *s, char *why, size_t len);

@@ -28,6 +28,26 @@ const char *stats_status_name(enum stats_status s)
 	return s < STATS__COUNT ? names[s] : "other";
 }
 
+const char *stats_record_reject_name(enum stats_record_reject r)
+{
+	static const char *const names[STATS_REC__COUNT] = { "end_before_start", "future",
+							     "too_old" };
+
+	return r < STATS_REC__COUNT ? names[r] : "unknown";
+}
+
+const char *stats_refusal_name(enum stats_refusal r)
+{
+	static const char *const names[STATS_REFUSED__COUNT] = {
+		"header_list_too_large",
+		"authorization_too_long",
+		"token_missing",
+		"token_wrong",
+	};
+
+	return r < STATS_REFUSED__COUNT ? names[r] : "unknown";
+}
+
 static uint64_t load(const uint64_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
@@ -58,10 +78,12 @@ char *stats_format(const struct stats *s, char *buf, size_t len)
 
 	if (len)
 		buf[0] = '\0';
-	APPEND("conns_accepted=%llu conns_refused=%llu conns_protocol_errors=%llu "
+	APPEND("conns_accepted=%llu conns_refused=%llu conns_refused_per_peer=%llu "
+	       "conns_protocol_errors=%llu "
 	       "conns_tls_failures=%llu conns_handshake_timeouts=%llu conns_idle_closed=%llu "
 	       "conns_write_stalled=%llu conns_aborted_at_exit=%llu",
 	       (unsigned long long)s->conns_accepted, (unsigned long long)s->conns_refused,
+	       (unsigned long long)s->conns_refused_per_peer,
 	       (unsigned long long)s->conns_protocol_errors,
 	       (unsigned long long)s->conns_tls_failures,
 	       (unsigned long long)s->conns_handshake_timeouts,
@@ -80,6 +102,13 @@ char *stats_format(const struct stats *s, char *buf, size_t len)
 	for (int i = 0; i < WIRE_DROP__COUNT; i++)
 		APPEND(" sender_drops_%s=%llu", wire_drop_name((enum wire_drop)i),
 		       (unsigned long long)s->drops[i]);
+	for (int i = 0; i < STATS_REC__COUNT; i++)
+		APPEND(" records_rejected_%s=%llu",
+		       stats_record_reject_name((enum stats_record_reject)i),
+		       (unsigned long long)s->records_rejected[i]);
+	for (int i = 0; i < STATS_REFUSED__COUNT; i++)
+		APPEND(" refused_%s=%llu", stats_refusal_name((enum stats_refusal)i),
+		       (unsigned long long)s->refused[i]);
 #undef APPEND
 	return buf;
 }

@@ -25,6 +25,23 @@ enum stats_status {
 	STATS__COUNT,
 };
 
+/* Why a decoded record was not written (docs/architecture.md "Record times"). */
+enum stats_record_reject {
+	STATS_REC_END_BEFORE_START = 0, /* end_ms < start_ms */
+	STATS_REC_FUTURE,		/* end_ms past now + ingest.max_clock_skew */
+	STATS_REC_TOO_OLD,		/* start_ms before now - ingest.max_record_age */
+	STATS_REC__COUNT,
+};
+
+/* Why a request was refused, where its status alone does not say. */
+enum stats_refusal {
+	STATS_REFUSED_HEADER_LIST = 0, /* 431: the header list over its limit */
+	STATS_REFUSED_AUTHORIZATION,   /* 431: Authorization longer than any token */
+	STATS_REFUSED_TOKEN_MISSING,   /* 401: no Authorization header */
+	STATS_REFUSED_TOKEN_WRONG,     /* 401: not Bearer, or not our token */
+	STATS_REFUSED__COUNT,
+};
+
 /*
  * Written by one worker thread only, read by the main thread for the stats
  * line: every update is a relaxed atomic add (a plain add on x86 would be
@@ -33,6 +50,7 @@ enum stats_status {
 struct stats {
 	uint64_t conns_accepted;
 	uint64_t conns_refused;		   /* over --max-connections: closed at accept */
+	uint64_t conns_refused_per_peer;   /* over --max-connections-per-peer: closed at accept */
 	uint64_t conns_protocol_errors;	   /* not HTTP/2 (bad preface) or a fatal h2 error */
 	uint64_t conns_tls_failures;	   /* handshake failed or no ALPN "h2" */
 	uint64_t conns_handshake_timeouts; /* no TLS handshake + preface in time */
@@ -49,7 +67,9 @@ struct stats {
 	uint64_t bytes_decoded;	   /* uncompressed size of the batches accepted */
 	uint64_t bytes_out;	   /* JSON bytes written to the output files */
 	uint64_t write_errors;
-	uint64_t drops[WIRE_DROP__COUNT]; /* what senders reported losing, by reason */
+	uint64_t drops[WIRE_DROP__COUNT];	     /* what senders reported losing, by reason */
+	uint64_t records_rejected[STATS_REC__COUNT]; /* decoded, not written: their times */
+	uint64_t refused[STATS_REFUSED__COUNT];	     /* 401s and 431s by reason */
 };
 
 #define STATS_ADD(field, n) __atomic_fetch_add(&(field), (uint64_t)(n), __ATOMIC_RELAXED)
@@ -57,6 +77,8 @@ struct stats {
 /* The counter for an HTTP status. */
 enum stats_status stats_status_index(int status);
 const char *stats_status_name(enum stats_status s);
+const char *stats_record_reject_name(enum stats_record_reject r);
+const char *stats_refusal_name(enum stats_refusal r);
 /* dst += src, reading src with atomic loads. */
 void stats_sum(struct stats *dst, const struct stats *src);
 /* One line, "key=value ..." (no newline); returns buf. */

@@ -26,6 +26,7 @@
  */
 struct token_file {
 	pthread_mutex_t lock;
+	const char *what; /* its name in messages: "--token-file" */
 	char *path;
 	uint64_t recheck_ns;
 	uint64_t next_check_ns;
@@ -63,8 +64,8 @@ int token_normalize(char *buf, size_t *len)
 }
 
 /* Reads and hashes the token; fills *st with what was read.  0 or -errno. */
-static int load(const char *path, struct stat *st, unsigned char digest[DIGEST_LEN], char *why,
-		size_t whylen)
+static int load(const char *what, const char *path, struct stat *st,
+		unsigned char digest[DIGEST_LEN], char *why, size_t whylen)
 {
 	char buf[TOKEN_MAX_LEN + 64];
 	size_t len = 0;
@@ -73,12 +74,12 @@ static int load(const char *path, struct stat *st, unsigned char digest[DIGEST_L
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
-		snprintf(why, whylen, "--token-file %s: %s", path, strerror(-err));
+		snprintf(why, whylen, "%s %s: %s", what, path, strerror(-err));
 		return err;
 	}
 	if (fstat(fd, st)) {
 		err = -errno;
-		snprintf(why, whylen, "--token-file %s: %s", path, strerror(-err));
+		snprintf(why, whylen, "%s %s: %s", what, path, strerror(-err));
 		goto cleanup;
 	}
 	for (;;) {
@@ -88,7 +89,7 @@ static int load(const char *path, struct stat *st, unsigned char digest[DIGEST_L
 			continue;
 		if (n < 0) {
 			err = -errno;
-			snprintf(why, whylen, "--token-file %s: %s", path, strerror(-err));
+			snprintf(why, whylen, "%s %s: %s", what, path, strerror(-err));
 			goto cleanup;
 		}
 		if (n == 0 || len + (size_t)n == sizeof(buf) - 1) {
@@ -99,14 +100,13 @@ static int load(const char *path, struct stat *st, unsigned char digest[DIGEST_L
 	}
 	if (token_normalize(buf, &len)) {
 		err = -EINVAL;
-		snprintf(why, whylen,
-			 "--token-file %s: expected one token of 1 to %d printable characters",
-			 path, TOKEN_MAX_LEN);
+		snprintf(why, whylen, "%s %s: expected one token of 1 to %d printable characters",
+			 what, path, TOKEN_MAX_LEN);
 		goto cleanup;
 	}
 	if (sha256(buf, len, digest)) {
 		err = -EIO;
-		snprintf(why, whylen, "--token-file %s: SHA-256 unavailable in libcrypto", path);
+		snprintf(why, whylen, "%s %s: SHA-256 unavailable in libcrypto", what, path);
 	}
 cleanup:
 	/* the token does not linger on the stack */
@@ -117,6 +117,12 @@ cleanup:
 
 struct token_file *token_file__new(const char *path, uint64_t recheck_ns, char *why, size_t len)
 {
+	return token_file__new_named("--token-file", path, recheck_ns, why, len);
+}
+
+struct token_file *token_file__new_named(const char *what, const char *path, uint64_t recheck_ns,
+					 char *why, size_t len)
+{
 	struct token_file *t = calloc(1, sizeof(*t));
 	int err;
 
@@ -126,9 +132,10 @@ struct token_file *token_file__new(const char *path, uint64_t recheck_ns, char *
 		errno = ENOMEM;
 		return NULL;
 	}
+	t->what = what;
 	t->recheck_ns = recheck_ns;
 	pthread_mutex_init(&t->lock, NULL);
-	err = load(path, &t->st, t->digest, why, len);
+	err = load(what, path, &t->st, t->digest, why, len);
 	if (err) {
 		token_file__free(t);
 		errno = -err;
@@ -169,7 +176,7 @@ static int refresh_locked(struct token_file *t, uint64_t now_ns)
 		err = -errno;
 		/* between the unlink and the rename of a swap: keep the old token */
 		if (t->st.st_ino != 0) {
-			pr_warn("--token-file %s: %s; the previous token stays in force", t->path,
+			pr_warn("%s %s: %s; the previous token stays in force", t->what, t->path,
 				strerror(-err));
 			memset(&t->st, 0, sizeof(t->st));
 		}
@@ -177,7 +184,7 @@ static int refresh_locked(struct token_file *t, uint64_t now_ns)
 	}
 	if (same_file(&st, &t->st))
 		return 0;
-	err = load(t->path, &st, digest, why, sizeof(why));
+	err = load(t->what, t->path, &st, digest, why, sizeof(why));
 	/* remember what we tried, so a bad file is warned about once, not every second */
 	t->st = st;
 	if (err) {
@@ -186,7 +193,7 @@ static int refresh_locked(struct token_file *t, uint64_t now_ns)
 	}
 	memcpy(t->digest, digest, sizeof(digest));
 	OPENSSL_cleanse(digest, sizeof(digest));
-	pr_info("--token-file %s: token reloaded", t->path);
+	pr_info("%s %s: token reloaded", t->what, t->path);
 	return 1;
 }
 

@@ -19,6 +19,13 @@ struct token_file;
  * returns NULL with errno set and says why, one line, in `why`.
  */
 struct token_file *token_file__new(const char *path, uint64_t recheck_ns, char *why, size_t len);
+/*
+ * The same for a token file other than ingest's: `what` (a string that
+ * outlives the object, "--admin-api-token-file") names it in every message,
+ * where token_file__new() says "--token-file".
+ */
+struct token_file *token_file__new_named(const char *what, const char *path, uint64_t recheck_ns,
+					 char *why, size_t len);
 void token_file__free(struct token_file *t);
 
 /*

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "peers.h"
 #include "stats.h"
 
 #define TICK_NS	       (100ull * 1000 * 1000) /* deadline checks */
@@ -31,6 +32,8 @@ struct slot {
 	struct conn *conn;
 	uint32_t events; /* registered with epoll */
 	bool more;	 /* conn__io asked to be called again */
+	bool peer_held;	 /* counted in the per-peer table under `peer` */
+	uint8_t peer[16];
 };
 
 struct worker {
@@ -113,6 +116,8 @@ static void slot_close(struct worker *w, struct slot *s)
 {
 	epoll_ctl(w->ep, EPOLL_CTL_DEL, conn__fd(s->conn), NULL);
 	conn__free(s->conn);
+	if (s->peer_held)
+		peers__release(w->o.peers, s->peer);
 	if (s->more)
 		w->n_more--;
 	if (s->prev)
@@ -153,7 +158,13 @@ static void slot_update(struct worker *w, struct slot *s, uint32_t want)
 static void on_accept(struct worker *w, uint64_t now)
 {
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int fd = accept4(w->o.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(w->o.listen_fd, (struct sockaddr *)&ss, &sl,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC),
+		    one = 1, err;
+		uint8_t peer[16] = { 0 };
+		bool held = false;
 		struct slot *s;
 
 		if (fd < 0) {
@@ -168,12 +179,31 @@ static void on_accept(struct worker *w, uint64_t now)
 			close(fd);
 			continue;
 		}
+		/*
+		 * One address cannot take every slot with sockets that say
+		 * nothing (they would hold them until the handshake deadline):
+		 * past its cap, a plain close too.
+		 */
+		if (w->o.peers && peers_key((struct sockaddr *)&ss, peer) == 0) {
+			err = peers__acquire(w->o.peers, peer);
+			if (err) {
+				if (err == -EUSERS)
+					STATS_ADD(w->stats.conns_refused_per_peer, 1);
+				else
+					STATS_ADD(w->stats.conns_refused, 1);
+				close(fd);
+				continue;
+			}
+			held = true;
+		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		s = calloc(1, sizeof(*s));
 		if (!s || !(s->conn = conn__new(&w->env, fd, now))) {
 			if (!s)
 				close(fd);
 			free(s);
+			if (held)
+				peers__release(w->o.peers, peer);
 			STATS_ADD(w->stats.conns_refused, 1);
 			pr_warn("worker %u: out of memory for a connection", w->o.id);
 			continue;
@@ -185,8 +215,12 @@ static void on_accept(struct worker *w, uint64_t now)
 			pr_warn("worker %u: epoll_ctl: %s", w->o.id, strerror(errno));
 			conn__free(s->conn);
 			free(s);
+			if (held)
+				peers__release(w->o.peers, peer);
 			continue;
 		}
+		s->peer_held = held;
+		memcpy(s->peer, peer, sizeof(peer));
 		s->next = w->slots;
 		if (w->slots)
 			w->slots->prev = s;

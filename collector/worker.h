@@ -10,6 +10,7 @@
 #include "conn.h"
 #include "ingest.h"
 
+struct peers;
 struct stats;
 
 struct worker_opts {
@@ -18,6 +19,7 @@ struct worker_opts {
 	int died_fd;   /* eventfd the worker signals if its loop fails */
 	const struct conn_limits *lim;
 	uint32_t max_connections; /* beyond: closed at accept, counted */
+	struct peers *peers;	  /* shared: connections per peer address (a cap); NULL: none */
 	uint64_t grace_ns;	  /* shutdown: time in-flight requests get to finish */
 	SSL_CTX *ssl_ctx;	  /* NULL: h2c */
 	struct ingest_opts ingest;

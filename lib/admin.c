@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -23,30 +25,68 @@
 #include "metrics.h"
 
 /*
- * A scraper gets at most ADMIN_MAX_CONNECTIONS sockets and
- * ADMIN_IDLE_TIMEOUT_S of silence per connection: a client that connects
- * and says nothing (or reads nothing) is closed, and cannot hold the port.
+ * Accepting: at most ADMIN_ACCEPT_BATCH connections between two runs of
+ * libmicrohttpd, so that a request already in its socket (a probe's) is read
+ * and answered before later newcomers could evict it; at most
+ * ADMIN_ACCEPTS_PER_RUN per admin__run(), then the owner's loop has its turn
+ * (the listening socket stays readable, so it comes straight back).
  */
-#define ADMIN_MAX_CONNECTIONS 64
-#define ADMIN_IDLE_TIMEOUT_S  10
+#define ADMIN_ACCEPT_BATCH    32
+#define ADMIN_ACCEPTS_PER_RUN 512
+/* accept() out of descriptors or memory: wait this long rather than spin on a readable socket */
+#define ADMIN_ACCEPT_PAUSE_MS 100
+/*
+ * libmicrohttpd's own limit, never the one that bites: an evicted
+ * connection stays its until its next run closes it.
+ */
+#define ADMIN_MHD_CONNECTIONS (ADMIN_MAX_CONNECTIONS + ADMIN_ACCEPTS_PER_RUN)
 
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 #define CT_TEXT	   "text/plain; charset=utf-8"
 #define CT_JSON	   "application/json"
+
+/*
+ * One connection handed to libmicrohttpd, which owns (and closes) its fd;
+ * ours from its NOTIFY_STARTED to its NOTIFY_CLOSED.
+ */
+struct admin_conn {
+	struct admin_conn *prev, *next; /* in accept order */
+	int fd;
+	struct in6_addr peer; /* IPv4 as v4-mapped; the port left out */
+	uint64_t since_ms;    /* accepted, its previous answer sent, or its answer queued */
+	bool answering;	      /* a whole request's answer is queued and not yet sent */
+	bool evicted;	      /* shut down by us; libmicrohttpd closes it on its next run */
+};
 
 struct admin {
 	struct MHD_Daemon *daemon;
 	struct admin_callbacks cb;
 	struct metrics_writer *mw; /* reused by every scrape: one thread serves them all */
 	struct jsonw *jw;
-	int epoll_fd;
+	int epoll_fd;  /* ours: the listening socket and libmicrohttpd's epoll fd */
+	int listen_fd; /* ours, non-blocking: libmicrohttpd never accepts */
+	int mhd_fd;    /* libmicrohttpd's epoll fd */
 	unsigned short port;
+	struct admin_conn *head, *tail;
+	struct admin_conn *adding; /* handed to libmicrohttpd, not yet NOTIFY_STARTED */
+	uint32_t open;		   /* connections not evicted */
+	uint64_t accept_paused_ms; /* 0, or when to listen again after EMFILE and the like */
+	struct admin_stats stats;
 	bool warned_metrics; /* the collect callback's error was logged once */
+	bool warned_accept;  /* an accept() failure was logged; again once it has recovered */
 	/* while starting: MHD's last message and the errno it was written with */
 	bool starting;
 	int start_errno;
 	char start_msg[256];
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /*
  * MHD's messages.  While starting they are kept for `why` (the caller
@@ -88,6 +128,10 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 	/* RFC 9110 section 15.5.6: a 405 lists the methods that are allowed */
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED &&
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)
+		goto cleanup;
+	/* RFC 9110 section 11.6.1: a 401 names the scheme it wants */
+	if (status == MHD_HTTP_UNAUTHORIZED &&
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer") != MHD_YES)
 		goto cleanup;
 	ret = MHD_queue_response(conn, status, resp);
 cleanup:
@@ -143,8 +187,6 @@ static enum MHD_Result serve_config(struct admin *a, struct MHD_Connection *conn
 	const char *data;
 	size_t len;
 
-	if (!a->cb.config)
-		return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 	jsonw__reset(a->jw);
 	a->cb.config(a->cb.ctx, a->jw);
 	jsonw__raw_char(a->jw, '\n');
@@ -183,13 +225,34 @@ static enum MHD_Result serve_json(struct admin *a, struct MHD_Connection *conn, 
 	return reply(conn, (unsigned int)status, CT_JSON, data, len);
 }
 
+/* Our record of a libmicrohttpd connection (NULL for none: cannot happen, but harmless). */
+static struct admin_conn *conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* The request is whole and its answer is about to be queued: no deadline while it is sent. */
+static void answering(struct MHD_Connection *conn)
+{
+	struct admin_conn *c = conn_of(conn);
+
+	if (c) {
+		c->answering = true;
+		c->since_ms = now_ms();
+	}
+}
+
 /*
  * GET and HEAD are answered on the second call, once MHD has the whole
  * request: an answer queued on the first call, before MHD knows there is
  * no body, makes it close the connection, and scrapers keep theirs open.
  * Other methods are answered at once, and MHD closes the connection rather
  * than read a body nobody wants.  HEAD is GET without the body, which MHD
- * leaves out itself (keeping Content-Length).
+ * leaves out itself (keeping Content-Length).  Authorization comes before
+ * the path: without it, a listener does not say which paths it serves.
  */
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload_data,
@@ -200,8 +263,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 	(void)version;
 	(void)upload_data;
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+		answering(conn);
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+	}
 	if (!*req_cls) {
 		*req_cls = &seen;
 		return MHD_YES;
@@ -210,17 +275,253 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		*upload_data_size = 0; /* a GET with a body: ignored */
 		return MHD_YES;
 	}
-	if (strcmp(url, "/metrics") == 0)
+	answering(conn);
+	if (a->cb.authorize &&
+	    !a->cb.authorize(a->cb.ctx, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								    MHD_HTTP_HEADER_AUTHORIZATION)))
+		return reply_text(conn, MHD_HTTP_UNAUTHORIZED,
+				  "unauthorized: Authorization: Bearer <token> required\n");
+	if (a->cb.metrics && strcmp(url, "/metrics") == 0)
 		return serve_metrics(a, conn);
-	if (strcmp(url, "/healthz") == 0)
+	if (!a->cb.no_probes && strcmp(url, "/healthz") == 0)
 		return reply_text(conn, MHD_HTTP_OK, "ok\n");
-	if (strcmp(url, "/readyz") == 0)
+	if (!a->cb.no_probes && strcmp(url, "/readyz") == 0)
 		return serve_ready(a, conn);
-	if (strcmp(url, "/config") == 0)
+	if (a->cb.config && strcmp(url, "/config") == 0)
 		return serve_config(a, conn);
 	if (a->cb.json)
 		return serve_json(a, conn, url);
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+/* ---- connections: who they are, the caps and the deadline ---- */
+
+static void link_conn(struct admin *a, struct admin_conn *c)
+{
+	c->prev = a->tail;
+	c->next = NULL;
+	if (a->tail)
+		a->tail->next = c;
+	else
+		a->head = c;
+	a->tail = c;
+	a->open++;
+}
+
+static void unlink_conn(struct admin *a, struct admin_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		a->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		a->tail = c->prev;
+	if (!c->evicted)
+		a->open--;
+}
+
+/*
+ * NOTIFY_CONNECTION: STARTED comes inside MHD_add_connection() (external
+ * polling, 0.9.75: new_connection_process_()), so the record being added
+ * is a->adding; CLOSED comes before MHD closes the fd, so no fd number is
+ * reused while we still hold it.
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct admin *a = cls;
+	struct admin_conn *c;
+
+	(void)conn;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		c = a->adding;
+		a->adding = NULL;
+		*socket_context = c;
+		if (c)
+			link_conn(a, c);
+		return;
+	}
+	c = *socket_context;
+	*socket_context = NULL;
+	if (c) {
+		unlink_conn(a, c);
+		free(c);
+	}
+}
+
+/* NOTIFY_COMPLETED: the answer is sent (or the request aborted); the next one's clock starts. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct admin_conn *c = conn_of(conn);
+
+	(void)cls;
+	(void)req_cls;
+	(void)toe;
+	if (c) {
+		c->answering = false;
+		c->since_ms = now_ms();
+	}
+}
+
+/*
+ * Closes a connection under libmicrohttpd's feet: after shutdown() it reads
+ * EOF (or fails to write) and closes the fd itself on its next run, which
+ * keeps it the one owner of the fd.  The peer sees a FIN.
+ */
+static void evict(struct admin *a, struct admin_conn *c, enum admin_evict why)
+{
+	shutdown(c->fd, SHUT_RDWR);
+	c->evicted = true;
+	a->open--;
+	a->stats.evicted[why]++;
+}
+
+/*
+ * The connection to give up for a newcomer: the oldest one (of `peer`, or
+ * of all when NULL) without an answer in progress, or whose answer has
+ * gone untaken for the header deadline (a peer that does not read may not
+ * hold a slot either).  NULL when there is none.
+ */
+static struct admin_conn *oldest(struct admin *a, const struct in6_addr *peer, uint64_t now)
+{
+	struct admin_conn *best = NULL;
+
+	for (struct admin_conn *c = a->head; c; c = c->next) {
+		if (c->evicted || (peer && memcmp(&c->peer, peer, sizeof(*peer)) != 0))
+			continue;
+		if (c->answering && now - c->since_ms < ADMIN_HEADER_DEADLINE_MS)
+			continue;
+		if (!best || c->since_ms < best->since_ms)
+			best = c;
+	}
+	return best;
+}
+
+static uint32_t count_peer(const struct admin *a, const struct in6_addr *peer)
+{
+	uint32_t n = 0;
+
+	for (const struct admin_conn *c = a->head; c; c = c->next)
+		n += !c->evicted && memcmp(&c->peer, peer, sizeof(*peer)) == 0;
+	return n;
+}
+
+static void peer_of(const struct sockaddr_storage *ss, struct in6_addr *peer)
+{
+	memset(peer, 0, sizeof(*peer));
+	if (ss->ss_family == AF_INET6) {
+		*peer = ((const struct sockaddr_in6 *)ss)->sin6_addr;
+	} else if (ss->ss_family == AF_INET) {
+		peer->s6_addr[10] = 0xff;
+		peer->s6_addr[11] = 0xff;
+		memcpy(&peer->s6_addr[12], &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	}
+}
+
+/* A newly accepted fd: makes room under the caps, then hands it to libmicrohttpd. */
+static void take(struct admin *a, int fd, const struct sockaddr_storage *ss, socklen_t len,
+		 uint64_t now)
+{
+	struct admin_conn *c, *victim;
+	struct in6_addr peer;
+
+	peer_of(ss, &peer);
+	if (count_peer(a, &peer) >= ADMIN_MAX_PER_PEER) {
+		victim = oldest(a, &peer, now);
+		if (!victim)
+			goto refuse;
+		evict(a, victim, ADMIN_EVICT_MAX_PER_PEER);
+	}
+	if (a->open >= ADMIN_MAX_CONNECTIONS) {
+		victim = oldest(a, NULL, now);
+		if (!victim)
+			goto refuse;
+		evict(a, victim, ADMIN_EVICT_MAX_CONNECTIONS);
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		goto refuse;
+	c->fd = fd;
+	c->peer = peer;
+	c->since_ms = now;
+	a->adding = c;
+	/* the fd is MHD's from here, failed or not (it closes it then) */
+	if (MHD_add_connection(a->daemon, fd, (const struct sockaddr *)ss, len) != MHD_YES)
+		a->stats.refused++;
+	/* never started: MHD failed before it knew of it */
+	free(a->adding);
+	a->adding = NULL;
+	return;
+refuse:
+	close(fd);
+	a->stats.refused++;
+}
+
+static void pause_accept(struct admin *a, uint64_t now, int err)
+{
+	if (!a->warned_accept)
+		pr_warn("admin: port %u: accept: %s; accepting again in %d ms", a->port,
+			strerror(err), ADMIN_ACCEPT_PAUSE_MS);
+	a->warned_accept = true;
+	a->accept_paused_ms = now + ADMIN_ACCEPT_PAUSE_MS;
+	epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, a->listen_fd, NULL);
+}
+
+static void resume_accept(struct admin *a, uint64_t now)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = a->listen_fd };
+
+	if (!a->accept_paused_ms || now < a->accept_paused_ms)
+		return;
+	a->accept_paused_ms = 0;
+	epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, a->listen_fd, &ev);
+}
+
+/* Takes up to `max` connections from the accept queue; how many it took. */
+static unsigned int accept_some(struct admin *a, unsigned int max, uint64_t now)
+{
+	unsigned int n = 0;
+
+	while (n < max && !a->accept_paused_ms) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(a->listen_fd, (struct sockaddr *)&ss, &len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			int err = errno;
+
+			if (err == EAGAIN || err == EWOULDBLOCK)
+				break;
+			/* gone before we took it (accept(2): pending network errors): the next */
+			if (err == EINTR || err == ECONNABORTED || err == EPROTO ||
+			    err == ENETDOWN || err == ENOPROTOOPT || err == EHOSTDOWN ||
+			    err == ENONET || err == EHOSTUNREACH || err == EOPNOTSUPP ||
+			    err == ENETUNREACH)
+				continue;
+			pause_accept(a, now, err); /* EMFILE, ENFILE, ENOBUFS, ENOMEM */
+			break;
+		}
+		if (a->warned_accept) {
+			pr_info("admin: port %u: accepting again", a->port);
+			a->warned_accept = false;
+		}
+		a->stats.accepted++;
+		take(a, fd, &ss, len, now);
+		n++;
+	}
+	return n;
+}
+
+/* Closes the connections whose request is not whole in time (or that idled past it). */
+static void expire(struct admin *a, uint64_t now)
+{
+	for (struct admin_conn *c = a->head; c; c = c->next)
+		if (!c->evicted && !c->answering && now - c->since_ms >= ADMIN_HEADER_DEADLINE_MS)
+			evict(a, c, ADMIN_EVICT_HEADER_DEADLINE);
 }
 
 /*
@@ -273,10 +574,10 @@ static int parse_addr(const char *s, struct sockaddr_storage *ss, bool *any)
 }
 
 /*
- * Why MHD did not start, as -errno: the errno its last message was logged
- * with, if the message carries that errno's text (else it may be stale),
- * or -EIO.  The message itself is a poorer `why`: it names the port
- * argument, which is 0 here (the address goes in MHD_OPTION_SOCK_ADDR).
+ * Why MHD did not start (it binds nothing here: memory, epoll, threads), as
+ * -errno: the errno its last message was logged with, if the message
+ * carries that errno's text (else it may be stale), or -EIO, when the
+ * message itself is the better `why`.
  */
 static int start_errno(const struct admin *a)
 {
@@ -296,11 +597,52 @@ static bool have_ipv6(void)
 	return true;
 }
 
+/* Our listening socket on `ss` (non-blocking); the fd or -errno. */
+static int listen_on(const struct sockaddr_storage *ss, bool any)
+{
+	socklen_t len =
+	    ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1, v6only = !any, err;
+
+	if (fd < 0)
+		return -errno;
+	/* ":PORT" takes IPv4 too (v4-mapped); "[::1]:PORT" only IPv6, whatever the sysctl says */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    (ss->ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only))) ||
+	    bind(fd, (const struct sockaddr *)ss, len) || listen(fd, SOMAXCONN)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static unsigned short bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return 0;
+	return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					      : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static int epoll_add(int ep, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
 struct admin *admin__new(const char *addr, const struct admin_callbacks *cb, char *why,
 			 size_t whylen)
 {
 	struct sockaddr_storage ss;
-	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	/* we accept (see accept_some()): MHD only serves the connections we hand it */
+	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
 	const union MHD_DaemonInfo *info;
 	struct admin *a = NULL;
 	const char *reason;
@@ -328,9 +670,6 @@ struct admin *admin__new(const char *addr, const struct admin_callbacks *cb, cha
 		sin->sin_addr.s_addr = htonl(INADDR_ANY);
 		sin->sin_port = port;
 	}
-	/* MHD takes the sockaddr's size from this flag, not from the family */
-	if (ss.ss_family == AF_INET6)
-		flags |= any ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
 
 	a = calloc(1, sizeof(*a));
 	if (!a) {
@@ -338,6 +677,7 @@ struct admin *admin__new(const char *addr, const struct admin_callbacks *cb, cha
 		snprintf(why, whylen, "admin: out of memory");
 		goto cleanup;
 	}
+	a->epoll_fd = a->listen_fd = -1;
 	if (cb)
 		a->cb = *cb;
 	a->mw = metrics_writer__new();
@@ -347,19 +687,27 @@ struct admin *admin__new(const char *addr, const struct admin_callbacks *cb, cha
 		snprintf(why, whylen, "admin: out of memory");
 		goto cleanup;
 	}
+	a->listen_fd = listen_on(&ss, any);
+	if (a->listen_fd < 0) {
+		err = a->listen_fd;
+		snprintf(why, whylen, "admin: cannot listen on %s: %s", addr, strerror(-err));
+		goto cleanup;
+	}
+	a->port = bound_port(a->listen_fd);
 
 	a->starting = true;
 	/* the logger first, so that messages about the options that follow reach it */
-	a->daemon = MHD_start_daemon(
-	    flags, 0, NULL, NULL, handle, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
-	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned int)ADMIN_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned int)ADMIN_IDLE_TIMEOUT_S, MHD_OPTION_END);
+	a->daemon =
+	    MHD_start_daemon(flags, 0, NULL, NULL, handle, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+			     a, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ADMIN_MHD_CONNECTIONS,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ADMIN_IDLE_TIMEOUT_S,
+			     MHD_OPTION_NOTIFY_CONNECTION, on_connection, a,
+			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_END);
 	a->starting = false;
 	if (!a->daemon) {
 		err = start_errno(a);
 		reason = err != -EIO ? strerror(-err) : a->start_msg;
-		snprintf(why, whylen, "admin: cannot listen on %s: %s", addr,
+		snprintf(why, whylen, "admin: %s: %s", addr,
 			 reason[0] ? reason : "libmicrohttpd could not start");
 		goto cleanup;
 	}
@@ -370,14 +718,14 @@ struct admin *admin__new(const char *addr, const struct admin_callbacks *cb, cha
 		snprintf(why, whylen, "admin: %s: libmicrohttpd has no epoll fd", addr);
 		goto cleanup;
 	}
-	a->epoll_fd = info->epoll_fd;
-	info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	if (!info) {
-		err = -EIO;
-		snprintf(why, whylen, "admin: %s: libmicrohttpd does not report its port", addr);
+	a->mhd_fd = info->epoll_fd;
+	a->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (a->epoll_fd < 0 || epoll_add(a->epoll_fd, a->listen_fd) ||
+	    epoll_add(a->epoll_fd, a->mhd_fd)) {
+		err = -errno;
+		snprintf(why, whylen, "admin: %s: epoll: %s", addr, strerror(-err));
 		goto cleanup;
 	}
-	a->port = info->port;
 	return a;
 
 cleanup:
@@ -390,8 +738,13 @@ void admin__free(struct admin *a)
 {
 	if (!a)
 		return;
+	/* closes every connection, each NOTIFY_CLOSED freeing our record of it */
 	if (a->daemon)
 		MHD_stop_daemon(a->daemon);
+	if (a->epoll_fd >= 0)
+		close(a->epoll_fd);
+	if (a->listen_fd >= 0)
+		close(a->listen_fd);
 	metrics_writer__free(a->mw);
 	jsonw__free(a->jw);
 	free(a);
@@ -402,22 +755,107 @@ int admin__fd(const struct admin *a)
 	return a->epoll_fd;
 }
 
+/* The nearest of libmicrohttpd's timeout, a header deadline and the end of an accept pause. */
 int admin__timeout_ms(const struct admin *a)
 {
+	uint64_t now = now_ms(), due = UINT64_MAX;
 	MHD_UNSIGNED_LONG_LONG t;
 
-	if (MHD_get_timeout(a->daemon, &t) != MHD_YES)
+	if (MHD_get_timeout(a->daemon, &t) == MHD_YES)
+		due = t > INT_MAX ? now + INT_MAX : now + t;
+	for (const struct admin_conn *c = a->head; c; c = c->next)
+		if (!c->evicted && !c->answering && c->since_ms + ADMIN_HEADER_DEADLINE_MS < due)
+			due = c->since_ms + ADMIN_HEADER_DEADLINE_MS;
+	if (a->accept_paused_ms && a->accept_paused_ms < due)
+		due = a->accept_paused_ms;
+	if (due == UINT64_MAX)
 		return -1;
-	return t > INT_MAX ? INT_MAX : (int)t;
+	return due <= now ? 0 : due - now > INT_MAX ? INT_MAX : (int)(due - now);
 }
 
+/*
+ * The deadlines first, then what libmicrohttpd has pending (whole requests
+ * are answered before anyone may be evicted for a newcomer), then the
+ * accept queue, a batch at a time, each batch read and answered before the
+ * next (MHD_NO from MHD_run only for a daemon started in another mode).
+ */
 void admin__run(struct admin *a)
 {
-	/* MHD_NO only for a daemon started in another mode: not ours */
+	uint64_t now = now_ms();
+	unsigned int taken = 0, n;
+
+	resume_accept(a, now);
+	expire(a, now);
 	MHD_run(a->daemon);
+	while (taken < ADMIN_ACCEPTS_PER_RUN) {
+		n = accept_some(a, ADMIN_ACCEPT_BATCH, now_ms());
+		if (!n)
+			break;
+		taken += n;
+		MHD_run(a->daemon);
+	}
 }
 
 unsigned short admin__port(const struct admin *a)
 {
 	return a->port;
+}
+
+const char *admin_evict_name(enum admin_evict reason)
+{
+	switch (reason) {
+	case ADMIN_EVICT_HEADER_DEADLINE:
+		return "header_deadline";
+	case ADMIN_EVICT_MAX_CONNECTIONS:
+		return "max_connections";
+	case ADMIN_EVICT_MAX_PER_PEER:
+		return "max_per_peer";
+	default:
+		return "unknown";
+	}
+}
+
+void admin__stats(const struct admin *a, struct admin_stats *out)
+{
+	*out = a->stats;
+	out->open = a->open;
+}
+
+void admin_metrics(struct metrics_writer *w, const char *prefix, const struct admin *const *admins,
+		   const char *const *names, size_t n)
+{
+	struct admin_stats st;
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s_admin_connections_accepted_total", prefix);
+	metrics_writer__family(w, name, METRIC_COUNTER,
+			       "Admin connections taken from the accept queue, by listener.");
+	for (size_t i = 0; i < n; i++)
+		if (admins[i])
+			metrics_writer__u64(w, METRIC_LABELS("listener", names[i]),
+					    admins[i]->stats.accepted);
+	snprintf(name, sizeof(name), "%s_admin_connections_refused_total", prefix);
+	metrics_writer__family(w, name, METRIC_COUNTER,
+			       "Admin connections closed at accept: at a cap with none to evict.");
+	for (size_t i = 0; i < n; i++)
+		if (admins[i])
+			metrics_writer__u64(w, METRIC_LABELS("listener", names[i]),
+					    admins[i]->stats.refused);
+	snprintf(name, sizeof(name), "%s_admin_connections_evicted_total", prefix);
+	metrics_writer__family(w, name, METRIC_COUNTER,
+			       "Admin connections closed before their request was whole, by "
+			       "listener and reason.");
+	for (size_t i = 0; i < n; i++)
+		for (int r = 0; admins[i] && r < ADMIN_EVICT__COUNT; r++)
+			metrics_writer__u64(
+			    w, METRIC_LABELS("listener", names[i], "reason", admin_evict_name(r)),
+			    admins[i]->stats.evicted[r]);
+	snprintf(name, sizeof(name), "%s_admin_connections", prefix);
+	metrics_writer__family(w, name, METRIC_GAUGE, "Admin connections open now, by listener.");
+	for (size_t i = 0; i < n; i++) {
+		if (!admins[i])
+			continue;
+		admin__stats(admins[i], &st);
+		metrics_writer__u64(w, METRIC_LABELS("listener", names[i]), st.open);
+	}
 }

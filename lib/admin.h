@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct metrics_writer;
 struct jsonw;
@@ -21,7 +22,34 @@ struct jsonw;
  *   GET /readyz   200 "ready" or 503 with the one-line reason `ready` gives
  *   GET /config   200, application/json, what `config` writes
  *   anything else what `json` answers, else 404; other methods 405
+ *
+ * A route whose callback is NULL is a 404 (/metrics, /config), and so are
+ * /healthz and /readyz with `no_probes`: one process can serve its probes
+ * on one listener and its introspection on another.
+ *
+ * The listening socket is ours, not libmicrohttpd's: every run drains the
+ * kernel's accept queue, so a connection never waits there for a slot.
+ * Then, per connection (the peer being its address, without the port):
+ *
+ *   - a request must be whole within ADMIN_HEADER_DEADLINE_MS of the
+ *     connection's accept or of its previous answer, else the connection
+ *     is closed: a partial request, or a keep-alive connection left idle
+ *     (scrapers reconnect);
+ *   - at most ADMIN_MAX_CONNECTIONS at once, ADMIN_MAX_PER_PEER from one
+ *     peer: a newcomer over either cap closes the oldest connection (of
+ *     that peer, or of all) that has no request being answered, or one
+ *     whose answer has gone untaken for ADMIN_HEADER_DEADLINE_MS; only if
+ *     there is none is the newcomer closed at once (refused).  So a probe,
+ *     which sends its whole request at once, is answered whatever a
+ *     trickle of partial requests holds;
+ *   - an answer the peer does not read is dropped after
+ *     ADMIN_IDLE_TIMEOUT_S of no progress (libmicrohttpd's timeout).
  */
+#define ADMIN_MAX_CONNECTIONS	 256
+#define ADMIN_MAX_PER_PEER	 32
+#define ADMIN_HEADER_DEADLINE_MS 3000
+#define ADMIN_IDLE_TIMEOUT_S	 10
+
 /*
  * An extra JSON route's query arguments: admin_arg(args, "ip") is the
  * decoded value of ?ip=..., or NULL.
@@ -40,6 +68,13 @@ struct admin_callbacks {
 	 * 4xx); 404 for a path it does not serve.
 	 */
 	int (*json)(void *ctx, const char *path, const struct admin_args *args, struct jsonw *jw);
+	/*
+	 * NULL (every request may be answered), or whether this one may:
+	 * `authorization` is its Authorization header, NULL when it has none.
+	 * false: 401 with WWW-Authenticate: Bearer, whatever the path.
+	 */
+	bool (*authorize)(void *ctx, const char *authorization);
+	bool no_probes; /* true: /healthz and /readyz are 404 here */
 	void *ctx;
 };
 
@@ -61,5 +96,35 @@ int admin__timeout_ms(const struct admin *a);
 void admin__run(struct admin *a);
 /* The bound port (useful with port 0). */
 unsigned short admin__port(const struct admin *a);
+
+/* Why a connection was closed before its request was whole. */
+enum admin_evict {
+	ADMIN_EVICT_HEADER_DEADLINE, /* no whole request within ADMIN_HEADER_DEADLINE_MS */
+	ADMIN_EVICT_MAX_CONNECTIONS, /* the oldest, for a newcomer over ADMIN_MAX_CONNECTIONS */
+	ADMIN_EVICT_MAX_PER_PEER,    /* its peer's oldest, for a newcomer over ADMIN_MAX_PER_PEER */
+	ADMIN_EVICT__COUNT,
+};
+
+/* "header_deadline", "max_connections", "max_per_peer": the metric label values. */
+const char *admin_evict_name(enum admin_evict reason);
+
+struct admin_stats {
+	uint64_t accepted; /* connections taken from the kernel's accept queue */
+	uint64_t refused;  /* of those, closed at once: at a cap with nothing to evict */
+	uint64_t evicted[ADMIN_EVICT__COUNT];
+	uint32_t open; /* being served now */
+};
+
+void admin__stats(const struct admin *a, struct admin_stats *out);
+
+/*
+ * Writes the families PREFIX_admin_connections_accepted_total,
+ * _refused_total, _evicted_total{reason} and the gauge
+ * PREFIX_admin_connections, one sample per listener labelled
+ * listener=names[i] (NULL entries of `admins` are skipped).  From the
+ * owner's metrics callback.
+ */
+void admin_metrics(struct metrics_writer *w, const char *prefix, const struct admin *const *admins,
+		   const char *const *names, size_t n);
 
 #endif /* PODFLOW_ADMIN_H */

@@ -123,10 +123,10 @@ static char *describe(const struct config_key *k, char *buf, size_t len)
 		break;
 	case CONFIG_STRING:
 		if (k->max)
-			snprintf(buf, len, "a string of at most %llu bytes",
-				 (unsigned long long)k->max);
+			snprintf(buf, len, "a%s string of at most %llu bytes",
+				 k->min ? " non-empty" : "", (unsigned long long)k->max);
 		else
-			snprintf(buf, len, "a string");
+			snprintf(buf, len, "a%s string", k->min ? " non-empty" : "");
 		break;
 	case CONFIG_LOG_LEVEL:
 		snprintf(buf, len, "warn, info or debug");
@@ -370,6 +370,13 @@ static int set_value(const struct config_key *k, void *cfg, const char *v, size_
 	char *dup;
 
 	if (k->type == CONFIG_STRING) {
+		/*
+		 * min 1: empty is refused rather than read as "unset", where the
+		 * default it would silently fall back to is not what an empty
+		 * value looks like it asks for (cgroup: "" is not the pod).
+		 */
+		if (k->min && (!v || !len))
+			return expected(k, v, len, why, wl);
 		if (v && len) {
 			if (k->max && len > k->max) {
 				snprintf(why, wl, "expected at most %llu bytes, got %zu",
@@ -861,6 +868,22 @@ cleanup:
 	return err;
 }
 
+/*
+ * An empty document (no bytes, only comments, "---" or "null" alone) is
+ * refused: it is what a file truncated while being written, or a template
+ * that rendered nothing, looks like, and reading it as "every key at its
+ * default" silently turned a paused capture back on and dropped the
+ * filters.  Every key at its default is written explicitly: {}.
+ */
+static int empty_document(const char *path, char *why, size_t whylen)
+{
+	snprintf(why, whylen,
+		 "%s: no settings in the file (it is empty or only comments): refused; write {} "
+		 "to run on the defaults",
+		 path);
+	return -EINVAL;
+}
+
 int config_load_yaml(const struct config_schema *s, void *cfg, const char *path, char *why,
 		     size_t whylen)
 {
@@ -889,8 +912,11 @@ int config_load_yaml(const struct config_schema *s, void *cfg, const char *path,
 	have_doc = true;
 	y.doc = &doc;
 	root = yaml_document_get_root_node(&doc);
-	if (!root)
-		goto cleanup; /* an empty file (or only comments): nothing set */
+	if (!root) {
+		/* libyaml's end of stream: nothing but comments, if anything */
+		err = empty_document(path, why, whylen);
+		goto cleanup;
+	}
 
 	/* one document per file: a second one would silently be ignored */
 	if (!yaml_parser_load(&parser, &extra)) {
@@ -905,9 +931,11 @@ int config_load_yaml(const struct config_schema *s, void *cfg, const char *path,
 	}
 	yaml_document_delete(&extra);
 
-	if (root->type == YAML_MAPPING_NODE)
+	if (is_null(root)) /* "---" or "null" alone */
+		err = empty_document(path, why, whylen);
+	else if (root->type == YAML_MAPPING_NODE)
 		err = load_mapping(&y, root, "");
-	else if (!is_null(root)) /* "---" alone is an empty document too */
+	else
 		err = yerr(&y, -EINVAL, line_of(root),
 			   "expected a mapping of keys at the top level, got %s", node_kind(root));
 cleanup:
@@ -1313,7 +1341,12 @@ static void range_text(const struct config_key *k, char *buf, size_t len)
 			 duration_format(k->max, b, sizeof(b)));
 		break;
 	case CONFIG_STRING:
-		if (k->max)
+		if (k->min && k->max)
+			snprintf(buf, len, "1 to %llu bytes, not empty",
+				 (unsigned long long)k->max);
+		else if (k->min)
+			snprintf(buf, len, "not empty");
+		else if (k->max)
 			snprintf(buf, len, "at most %llu bytes", (unsigned long long)k->max);
 		else
 			snprintf(buf, len, " ");

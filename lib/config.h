@@ -51,7 +51,12 @@ struct config_key {
 	const char *flag; /* the command-line flag without "--" ("batch-max-records"), or NULL */
 	enum config_type type;
 	size_t offset; /* offsetof(struct ..._config, field) */
-	uint64_t min;  /* numeric types: inclusive range; STRING: max length in `max` */
+	/*
+	 * Numeric types: the inclusive range.  STRING: the longest value in
+	 * `max` (0: no limit); `min` 1 refuses an empty or null value, which
+	 * otherwise unsets the string.
+	 */
+	uint64_t min;
 	uint64_t max;
 	bool live;	  /* can change while running; else a change needs a restart */
 	const char *help; /* one line, for --help, docs/config.md and /config */
@@ -71,7 +76,8 @@ struct config_schema {
  * go through this too, so one parser per type serves both).  Returns 0 or
  * -EINVAL (or -ENOMEM) with "KEY: why" in `why` (e.g. "interval: expected a
  * duration from 100ms to 1h, got 10").  A NULL or empty value unsets a
- * STRING; a list takes "22,80" (comma-separated) and is replaced whole.
+ * STRING (is refused when its `min` is 1); a list takes "22,80"
+ * (comma-separated) and is replaced whole.
  */
 int config_set(const struct config_schema *s, void *cfg, const char *key, const char *value,
 	       char *why, size_t whylen);
@@ -89,7 +95,8 @@ const struct config_key *config_find_flag(const struct config_schema *s, const c
  * from 1 to 262144, got 0", "config.yaml:3: unknown key 'intervall'",
  * "config.yaml:5: YAML syntax error: mapping values are not allowed here".
  * On failure cfg holds a partial result: callers load into a scratch copy.
- * Files over 1 MiB are refused.
+ * Files over 1 MiB are refused, and so is an empty document (nothing, only
+ * comments, "---" alone): every key at its default is written "{}".
  */
 int config_load_yaml(const struct config_schema *s, void *cfg, const char *path, char *why,
 		     size_t whylen);

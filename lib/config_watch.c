@@ -3,6 +3,8 @@
 #include "config_watch.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +19,16 @@
  * What the kubelet's atomic writer does to the directory: creates ..data_tmp
  * (IN_CREATE), renames it over ..data (IN_MOVED_FROM/IN_MOVED_TO), removes
  * the old timestamped directory (IN_DELETE).  IN_CLOSE_WRITE and IN_ATTRIB
- * catch a plain file edited in place; the _SELF events tell us the watch
- * itself is gone.
+ * catch a plain file edited in place, and IN_MODIFY (a truncate or a write)
+ * before its IN_CLOSE_WRITE says a writer is still at it; the _SELF events
+ * tell us the watch itself is gone.
  */
 #define WATCH_MASK                                                                          \
 	(IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_ATTRIB | \
-	 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+	 IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+/* config.c refuses larger files: one byte beyond is enough to tell two apart */
+#define CONTENT_MAX (1u << 20)
 
 /* What stat() says about the file the path resolves to; err != 0 when it does not exist. */
 struct fingerprint {
@@ -32,6 +38,13 @@ struct fingerprint {
 	off_t size;
 	int64_t mtime_ns;
 	int64_t ctime_ns;
+};
+
+/* The file's bytes as last read, or why they could not be read. */
+struct content {
+	int err; /* 0, or the errno of open() or read() (ENOENT: no file) */
+	char *data;
+	size_t len;
 };
 
 struct config_watch {
@@ -45,6 +58,13 @@ struct config_watch {
 	uint64_t last_poll_ns;
 	bool polled;
 	struct fingerprint fp;
+	struct content seen;	       /* what the last report (or config_watch__new) read */
+	struct content pending;	       /* differs from seen: reported once it settles */
+	struct fingerprint pending_fp; /* the stat that went with it */
+	bool has_pending;
+	uint64_t pending_ns; /* when pending was last found to differ from the read before */
+	bool writing;	     /* a write to the file seen, and not yet its close */
+	uint64_t write_ns;   /* the last such write */
 };
 
 static void take_fingerprint(const char *path, struct fingerprint *fp)
@@ -67,6 +87,68 @@ static bool same_fingerprint(const struct fingerprint *a, const struct fingerpri
 {
 	return a->err == b->err && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
 	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+static void content_free(struct content *c)
+{
+	free(c->data);
+	memset(c, 0, sizeof(*c));
+}
+
+/* At most CONTENT_MAX + 1 bytes; O_NONBLOCK so a FIFO put there cannot hang the loop. */
+static void read_content(const char *path, struct content *c)
+{
+	size_t cap = 0;
+	int fd;
+
+	memset(c, 0, sizeof(*c));
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		c->err = errno;
+		return;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (c->len == cap) {
+			size_t ncap = cap ? cap * 2 : 4096;
+			char *nd;
+
+			if (cap > CONTENT_MAX)
+				break;
+			if (ncap > CONTENT_MAX + 1)
+				ncap = CONTENT_MAX + 1;
+			nd = realloc(c->data, ncap);
+			if (!nd) {
+				c->err = ENOMEM;
+				break;
+			}
+			c->data = nd;
+			cap = ncap;
+		}
+		n = read(fd, c->data + c->len, cap - c->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			c->err = errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		c->len += (size_t)n;
+	}
+	close(fd);
+	if (c->err) {
+		free(c->data);
+		c->data = NULL;
+		c->len = 0;
+	}
+}
+
+static bool same_content(const struct content *a, const struct content *b)
+{
+	return a->err == b->err && a->len == b->len &&
+	       (!a->len || memcmp(a->data, b->data, a->len) == 0);
 }
 
 /*
@@ -152,6 +234,7 @@ struct config_watch *config_watch__new(const char *path, uint64_t poll_ns)
 	}
 	update_via(w);
 	take_fingerprint(w->path, &w->fp);
+	read_content(w->path, &w->seen);
 cleanup:
 	if (err) {
 		config_watch__free(w);
@@ -171,6 +254,8 @@ void config_watch__free(struct config_watch *w)
 	free(w->dir);
 	free(w->name);
 	free(w->via);
+	content_free(&w->seen);
+	content_free(&w->pending);
 	free(w);
 }
 
@@ -179,8 +264,13 @@ int config_watch__fd(const struct config_watch *w)
 	return w->ifd;
 }
 
-/* Reads every queued event; true if any may concern the file.  Sets *lost when the watch died. */
-static bool drain(struct config_watch *w, bool *lost)
+/*
+ * Reads every queued event; true if any may concern the file.  Sets *lost
+ * when the watch died.  Keeps track of a writer: IN_MODIFY (a write or a
+ * truncate) until the file's IN_CLOSE_WRITE, or until the name is another
+ * file's (moved, deleted).
+ */
+static bool drain(struct config_watch *w, uint64_t now_ns, bool *lost)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	bool changed = false;
@@ -209,6 +299,13 @@ static bool drain(struct config_watch *w, bool *lost)
 				*lost = true;
 			} else if (ev->len && relevant(w, ev->name)) {
 				changed = true;
+				if (ev->mask & IN_MODIFY) {
+					w->writing = true;
+					w->write_ns = now_ns;
+				}
+				if (ev->mask &
+				    (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO))
+					w->writing = false;
 			}
 		}
 	}
@@ -218,10 +315,11 @@ static bool drain(struct config_watch *w, bool *lost)
 int config_watch__check(struct config_watch *w, uint64_t now_ns)
 {
 	bool changed = false, lost = false;
-	struct fingerprint fp;
+	struct fingerprint fp, after;
+	struct content cur;
 
 	if (w->ifd >= 0) {
-		changed = drain(w, &lost);
+		changed = drain(w, now_ns, &lost);
 		if (lost && w->wd >= 0) {
 			/* after IN_MOVE_SELF the watch follows the directory elsewhere: drop it */
 			inotify_rm_watch(w->ifd, w->wd);
@@ -244,5 +342,63 @@ int config_watch__check(struct config_watch *w, uint64_t now_ns)
 	}
 	if (changed)
 		update_via(w);
-	return changed ? 1 : 0;
+	if (!changed && !w->has_pending)
+		return 0;
+
+	/* the stat before and after the read: equal, or the file moved under us */
+	take_fingerprint(w->path, &fp);
+	read_content(w->path, &cur);
+	take_fingerprint(w->path, &after);
+	w->fp = after;
+	if (same_content(&cur, &w->seen)) {
+		/*
+		 * A new mtime, the same bytes again, a change undone, or a kubelet
+		 * step before its rename: nothing to reload.
+		 */
+		content_free(&cur);
+		content_free(&w->pending);
+		w->has_pending = false;
+		return 0;
+	}
+	if (!w->has_pending || !same_content(&cur, &w->pending) || !same_fingerprint(&fp, &after) ||
+	    !same_fingerprint(&after, &w->pending_fp)) {
+		/* new, or still moving: the settle time starts again */
+		content_free(&w->pending);
+		w->pending = cur;
+		w->pending_fp = after;
+		w->has_pending = true;
+		w->pending_ns = now_ns;
+		return 0;
+	}
+	content_free(&cur);
+	if (now_ns - w->pending_ns < CONFIG_WATCH_SETTLE_NS)
+		return 0;
+	if (w->writing && now_ns - w->write_ns < CONFIG_WATCH_WRITER_MAX_NS)
+		return 0; /* still open for writing: its close (or its silence) makes it final */
+	content_free(&w->seen);
+	w->seen = w->pending;
+	memset(&w->pending, 0, sizeof(w->pending));
+	w->has_pending = false;
+	w->writing = false;
+	return 1;
+}
+
+int config_watch__timeout_ms(const struct config_watch *w, uint64_t now_ns)
+{
+	uint64_t due = w->last_poll_ns + w->poll_ns, ms;
+
+	if (!w->polled)
+		return 0;
+	if (w->has_pending) {
+		uint64_t at = w->pending_ns + CONFIG_WATCH_SETTLE_NS;
+
+		if (w->writing && w->write_ns + CONFIG_WATCH_WRITER_MAX_NS > at)
+			at = w->write_ns + CONFIG_WATCH_WRITER_MAX_NS;
+		if (at < due)
+			due = at;
+	}
+	if (due <= now_ns)
+		return 0;
+	ms = (due - now_ns + DURATION_NS_PER_MS - 1) / DURATION_NS_PER_MS;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
 }

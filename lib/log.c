@@ -52,6 +52,14 @@ static void log_line(const char *tag, const char *fmt, va_list ap)
 	free(big);
 }
 
+char *log_flatten(char *s)
+{
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return s;
+}
+
 void log_vprintf(enum log_level level, const char *fmt, va_list ap)
 {
 	static const char *const tags[] = { "warn", "info", "debug" };

@@ -22,6 +22,13 @@ void log_printf(enum log_level level, const char *fmt, ...) __attribute__((forma
 void log_vprintf(enum log_level level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/*
+ * Makes `s` one line in place: each control character becomes '?'.  For
+ * text that quotes what a peer sent, so that it cannot forge log lines.
+ * Returns s.
+ */
+char *log_flatten(char *s);
+
 /* A fatal error: always printed, tagged "error"; the caller exits. */
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define pr_err(...) log_error(__VA_ARGS__)

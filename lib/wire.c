@@ -199,11 +199,6 @@ static bool record_valid(const struct flow_record *r, char *why, size_t len)
 		snprintf(why, len, "direction %u not 1 (out) or 2 (in)", r->direction);
 		return false;
 	}
-	if (r->start_ms > r->end_ms) {
-		snprintf(why, len, "start_ms %llu after end_ms %llu",
-			 (unsigned long long)r->start_ms, (unsigned long long)r->end_ms);
-		return false;
-	}
 	/* a LATE record (an RST after the connection's final record) has flows 0, closed 0 */
 	if (r->closed > r->flows) {
 		snprintf(why, len, "closed %u > flows %u", r->closed, r->flows);
@@ -472,7 +467,15 @@ int wire_encoder__add(struct wire_encoder *e, const struct flow_record *r)
 
 	if (e->n_records >= WIRE_MAX_RECORDS)
 		return -E2BIG;
-	if (!record_valid(r, why, sizeof(why))) {
+	/*
+	 * Times are the collector's to judge, per record (it drops one that
+	 * ends before it starts and keeps the rest of the batch: docs/wire.md
+	 * "Record"); a podflow sender never sends such a record.
+	 */
+	if (r->start_ms > r->end_ms)
+		snprintf(why, sizeof(why), "start_ms %llu after end_ms %llu",
+			 (unsigned long long)r->start_ms, (unsigned long long)r->end_ms);
+	if (r->start_ms > r->end_ms || !record_valid(r, why, sizeof(why))) {
 		pr_debug("wire: record not added: %s", why);
 		return -EINVAL;
 	}

@@ -49,7 +49,7 @@ run_in() {
 
 echo "== podflow demo: pod cgroup $pod"
 "$BUILD/podflow-collector" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --data-dir "$data" \
-	--stats-interval 0 2> "$out_dir/collector.log" &
+	--admin-api 127.0.0.1:0 --stats-interval 0 2> "$out_dir/collector.log" &
 collector=$!
 pids+=($collector)
 for _ in $(seq 100); do grep -q 'ready: listening' "$out_dir/collector.log" && break; sleep 0.1; done

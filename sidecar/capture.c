@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -236,6 +237,40 @@ void capture__free(struct capture *c)
 	if (c->cgroup_fd >= 0)
 		close(c->cgroup_fd);
 	free(c);
+}
+
+uint64_t capture__cgroup_id(const struct capture *c)
+{
+	struct stat st;
+
+	/* since Linux 5.5 a cgroup's id is its kernfs inode number */
+	return fstat(c->cgroup_fd, &st) ? 0 : (uint64_t)st.st_ino;
+}
+
+int capture__reattach(struct capture *c, const char *cgroup_path, char *why, size_t whylen)
+{
+	struct bpf_link *link;
+	int fd, err;
+
+	fd = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(why, whylen, "%s: %s", cgroup_path, strerror(-err));
+		return err;
+	}
+	link = bpf_program__attach_cgroup(c->skel->progs.sock_ops, fd);
+	if (!link) {
+		err = -errno;
+		snprintf(why, whylen, "the kernel refused to attach sockops to %s: %s", cgroup_path,
+			 strerror(-err));
+		close(fd);
+		return err;
+	}
+	bpf_link__destroy(c->skel->links.sock_ops);
+	c->skel->links.sock_ops = link;
+	close(c->cgroup_fd);
+	c->cgroup_fd = fd;
+	return 0;
 }
 
 int capture__fd(const struct capture *c)

@@ -37,6 +37,16 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 			     enum capture_error *kind, char *why, size_t whylen);
 void capture__free(struct capture *c);
 
+/* The id (kernfs inode) of the cgroup the cgroup programs are attached to; 0 if unknown. */
+uint64_t capture__cgroup_id(const struct capture *c);
+/*
+ * The scope was removed and a cgroup created again at its path: attaches
+ * the cgroup programs (sockops) to the directory now at `cgroup_path`, then
+ * drops the old links (the kernel detached them when their cgroup died).
+ * 0, or -errno with one line in `why`; on failure the old attachment stays.
+ */
+int capture__reattach(struct capture *c, const char *cgroup_path, char *why, size_t whylen);
+
 /* Pollable fd that becomes readable when the ring crosses the wakeup fill. */
 int capture__fd(const struct capture *c);
 /* Hands every queued event to the callback.  Returns the count or -errno. */

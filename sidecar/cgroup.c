@@ -9,6 +9,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <mntent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,7 @@ struct cgroup_names {
 	uint64_t scans;
 	uint64_t misses;
 	int truncated_logged;
+	bool stale; /* cgroup_names__reset: rescan at once, whatever rescan_ns says */
 };
 
 struct cgroup_names *cgroup_names__new(const char *scope_path, uint32_t max_cgroups,
@@ -300,13 +302,20 @@ static const struct cg_entry *find(const struct cgroup_names *cn, uint64_t id)
 	return NULL;
 }
 
+void cgroup_names__reset(struct cgroup_names *cn)
+{
+	cn->n = 0;
+	cn->stale = true;
+}
+
 const char *cgroup_names__container_id(struct cgroup_names *cn, uint64_t cgroup_id, uint64_t now_ns)
 {
 	const struct cg_entry *e = find(cn, cgroup_id);
 
 	if (e)
 		return e->container_id;
-	if (cn->scans == 0 || now_ns - cn->last_scan_ns >= cn->rescan_ns) {
+	if (cn->scans == 0 || cn->stale || now_ns - cn->last_scan_ns >= cn->rescan_ns) {
+		cn->stale = false;
 		cn->last_scan_ns = now_ns;
 		rescan(cn);
 		e = find(cn, cgroup_id);

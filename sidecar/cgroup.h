@@ -42,6 +42,8 @@ struct cgroup_names;
 struct cgroup_names *cgroup_names__new(const char *scope_path, uint32_t max_cgroups,
 				       uint64_t rescan_ns);
 void cgroup_names__free(struct cgroup_names *cn);
+/* The scope was created again: what the cache holds is stale; the next unknown id rescans. */
+void cgroup_names__reset(struct cgroup_names *cn);
 /* "" when the cgroup is not a container's or is gone; never NULL. */
 const char *cgroup_names__container_id(struct cgroup_names *cn, uint64_t cgroup_id,
 				       uint64_t now_ns);

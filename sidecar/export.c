@@ -44,6 +44,9 @@ struct exporter {
 	uint64_t span_start_ms;
 	uint64_t drops_last[WIRE_DROP__COUNT];
 	uint32_t logged_add_error;
+	bool claim_ips;		 /* exporter__set_claim */
+	uint64_t claim_until_ms; /* UINT64_MAX: up to each seal */
+	bool logged_pod_ips;
 	/* shared */
 	struct batch_queue *q;
 	struct h2c *h2;
@@ -157,6 +160,33 @@ static void maybe_reload_token(struct exporter *x, uint64_t now)
 
 /* ---- adding thread: batches -------------------------------------------- */
 
+/*
+ * The pod's IPs for a heartbeat (read each time: the interfaces of the
+ * fallback can change).  What is left out is said once (the environment
+ * does not change while we run) and kept in the stats, whose last values
+ * are gauges.
+ */
+static uint32_t heartbeat_ips(struct exporter *x, uint8_t (*ips)[16])
+{
+	struct pod_ips_dropped dropped;
+	char why[256];
+	int n = pod_ips(getenv, ips, WIRE_MAX_IPS, &dropped, why, sizeof(why));
+
+	if (why[0] && !x->logged_pod_ips) {
+		x->logged_pod_ips = true;
+		pr_warn("%s (podflow_sidecar_pod_ips_ignored)", why);
+	}
+	__atomic_store_n(&x->st.pod_ips_over_limit, dropped.over_limit, __ATOMIC_RELAXED);
+	__atomic_store_n(&x->st.pod_ips_malformed, dropped.malformed, __ATOMIC_RELAXED);
+	return n > 0 ? (uint32_t)n : 0;
+}
+
+void exporter__set_claim(struct exporter *x, bool claim, uint64_t until_ms)
+{
+	x->claim_ips = claim;
+	x->claim_until_ms = until_ms;
+}
+
 void exporter__seal(struct exporter *x)
 {
 	uint8_t ips[WIRE_MAX_IPS][16];
@@ -164,7 +194,6 @@ void exporter__seal(struct exporter *x)
 	struct wire_header h;
 	struct batch *b;
 	const void *body;
-	char why[256];
 	size_t len;
 	int n, err;
 
@@ -174,10 +203,14 @@ void exporter__seal(struct exporter *x)
 	h.sender = *x->o.sender;
 	h.span_start_ms = x->span_start_ms;
 	h.span_end_ms = wall_ms();
+	h.n_ips = heartbeat_ips(x, ips);
+	if (!x->claim_ips)
+		h.n_ips = 0; /* blind: this span claims nothing */
+	else if (h.span_end_ms > x->claim_until_ms)
+		h.span_end_ms = x->claim_until_ms; /* never past what the caller vouched for */
 	if (h.span_end_ms < h.span_start_ms)
 		h.span_end_ms = h.span_start_ms; /* the wall clock stepped back */
-	n = pod_ips(getenv, ips, WIRE_MAX_IPS, why, sizeof(why));
-	h.n_ips = n > 0 ? (uint32_t)n : 0;
+	__atomic_store_n(&x->st.heartbeat_ips, h.n_ips, __ATOMIC_RELAXED);
 	h.ips = (const uint8_t(*)[16])ips;
 	if (x->o.drops_fn)
 		x->o.drops_fn(x->o.drops_ctx, cumul);
@@ -485,6 +518,14 @@ struct exporter *exporter__new(const struct export_opts *opts, char *why, size_t
 		x->sender_id = mono_ns() ^ ((uint64_t)getpid() << 32);
 	x->rng = x->sender_id | 1;
 	x->span_start_ms = wall_ms();
+	x->claim_ips = true;
+	x->claim_until_ms = UINT64_MAX;
+	{
+		/* what POD_IPS leaves out is said at start, not one interval later */
+		uint8_t ips[WIRE_MAX_IPS][16];
+
+		heartbeat_ips(x, ips);
+	}
 	x->enc = wire_encoder__new(opts->encoding, 0);
 	x->q = batch_queue__new(opts->buffer_max_bytes);
 	x->reqs = calloc(opts->max_in_flight, sizeof(*x->reqs));
@@ -584,6 +625,9 @@ void exporter__stats(const struct exporter *x, struct export_stats *out)
 	out->fail_http_5xx = __atomic_load_n(&x->st.fail_http_5xx, __ATOMIC_RELAXED);
 	out->fail_http_4xx = __atomic_load_n(&x->st.fail_http_4xx, __ATOMIC_RELAXED);
 	out->consecutive_failures = __atomic_load_n(&x->consecutive_failures, __ATOMIC_RELAXED);
+	out->heartbeat_ips = __atomic_load_n(&x->st.heartbeat_ips, __ATOMIC_RELAXED);
+	out->pod_ips_over_limit = __atomic_load_n(&x->st.pod_ips_over_limit, __ATOMIC_RELAXED);
+	out->pod_ips_malformed = __atomic_load_n(&x->st.pod_ips_malformed, __ATOMIC_RELAXED);
 }
 
 bool exporter__dropping(const struct exporter *x)

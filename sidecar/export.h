@@ -49,6 +49,10 @@ struct export_stats {
 	uint64_t fail_http_5xx; /* 5xx (503 honours Retry-After) */
 	uint64_t fail_http_4xx; /* 4xx but 429: the batch is rejected, not retried */
 	uint64_t consecutive_failures;
+	/* the last heartbeat: addresses it claimed, and those of the pod left out (podips.h) */
+	uint64_t heartbeat_ips;
+	uint64_t pod_ips_over_limit;
+	uint64_t pod_ips_malformed;
 };
 
 struct exporter;
@@ -68,6 +72,16 @@ struct exporter *exporter__new(const struct export_opts *opts, char *why, size_t
 void exporter__add(struct exporter *x, const struct flow_record *r);
 /* Seals the current batch, even empty (a heartbeat), and queues it. */
 void exporter__seal(struct exporter *x);
+
+/*
+ * What the heartbeats of the batches sealed from now on may claim (adding
+ * thread).  `claim` true: the pod's IPs, for a span ending no later than
+ * `until_ms` (wall clock: the last moment the caller saw capture working;
+ * the span of a later batch starts there).  false: no address (capture is
+ * blind, the pod may be gone and its IP someone else's).  Until the first
+ * call: the IPs, up to each seal.
+ */
+void exporter__set_claim(struct exporter *x, bool claim, uint64_t until_ms);
 
 /*
  * Seals what is left, then gives the export thread up to `grace_ns` to

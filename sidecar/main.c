@@ -36,6 +36,7 @@
 #define EXIT_USAGE	2
 #define DRAIN_PERIOD_NS (100 * DURATION_NS_PER_MS)
 #define CONFIG_POLL_NS	DURATION_NS_PER_S /* the fallback when inotify misses a change */
+#define SCOPE_CHECK_NS	DURATION_NS_PER_S /* how soon a removed scope cgroup is noticed */
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -142,6 +143,74 @@ static void on_event(const struct flow_event *ev, void *ctx)
 	}
 }
 
+/*
+ * The programs are attached to a cgroup, not to a path: once the scope
+ * cgroup is removed they see nothing, and a cgroup created again at the
+ * same path is another one (another id).  Checked every SCOPE_CHECK_NS and
+ * before every interval's heartbeat.  While it is gone the sidecar is not
+ * ready and its heartbeats claim no IP (the pod may be gone, its IP given
+ * to another); a span claims them only up to a moment the scope was seen
+ * in place.  Back at the same path: the programs are attached to it.
+ * Returns true while capture sees the scope.
+ */
+static bool check_scope(struct sidecar *s)
+{
+	/* read before the stat: a span that ends here ends before any removal the stat missed */
+	uint64_t now_ms = clock_ns(CLOCK_REALTIME) / DURATION_NS_PER_MS, id = 0, was;
+	char why[sizeof(s->scope_why)];
+	bool sealed = false;
+	int err = cgroup_id_of(s->scope, &id);
+
+	if (!err && id == s->scope_id) {
+		if (s->exp)
+			exporter__set_claim(s->exp, true, now_ms);
+		return true;
+	}
+	if (!s->scope_gone) {
+		s->scope_gone = true;
+		s->scope_gone_ms = now_ms;
+		s->scope_removed++;
+		pr_warn(
+		    "cgroup %s is gone: capture is blind (not ready, heartbeats claim no pod IP) "
+		    "until a cgroup is created again at that path",
+		    s->scope);
+		if (s->exp) {
+			/* the span since the last check claims nothing: when it went is unknown */
+			exporter__set_claim(s->exp, false, 0);
+			exporter__seal(s->exp);
+			sealed = true;
+		}
+	}
+	if (err)
+		return false; /* still gone */
+	err = capture__reattach(s->cap, s->scope, why, sizeof(why));
+	if (err) {
+		if (strcmp(why, s->scope_why) != 0)
+			pr_warn("cgroup %s is back but capture cannot attach to it: %s; retrying "
+				"every second",
+				s->scope, why);
+		snprintf(s->scope_why, sizeof(s->scope_why), "%s", why);
+		return false;
+	}
+	was = s->scope_id;
+	s->scope_id = capture__cgroup_id(s->cap);
+	cgroup_names__reset(s->names); /* its containers are new cgroups too */
+	s->scope_gone = false;
+	s->scope_why[0] = '\0';
+	s->scope_reattached++;
+	now_ms = clock_ns(CLOCK_REALTIME) / DURATION_NS_PER_MS;
+	pr_info("cgroup %s was created again: programs re-attached (cgroup id %llu, was %llu); "
+		"capturing again after %llu ms blind",
+		s->scope, (unsigned long long)s->scope_id, (unsigned long long)was,
+		(unsigned long long)(now_ms - s->scope_gone_ms));
+	if (s->exp) {
+		if (!sealed)
+			exporter__seal(s->exp); /* the blind span, claiming nothing */
+		exporter__set_claim(s->exp, true, now_ms);
+	}
+	return true;
+}
+
 static void end_interval(struct sidecar *s)
 {
 	uint64_t cut = clock_ns(CLOCK_BOOTTIME);
@@ -159,6 +228,7 @@ static void end_interval(struct sidecar *s)
 	capture__drain(s->cap);
 	flush(s, cut);
 	/* every interval ends a batch, empty or not: it is also the pod's heartbeat */
+	check_scope(s);
 	if (s->exp)
 		exporter__seal(s->exp);
 }
@@ -202,7 +272,8 @@ static void print_stats(struct sidecar *s, const char *when)
 		"drops_ring_full=%llu drops_map_full=%llu drops_table=%llu listener_full=%llu "
 		"not_tracked_filtered=%llu not_tracked_paused=%llu iter_deferred=%llu "
 		"wakeups=%llu early_flushes=%llu walk_errors=%llu cgroup_misses=%llu "
-		"config_reloads_ok=%llu config_reloads_failed=%llu%s",
+		"scope_removed=%llu scope_reattached=%llu config_reloads_ok=%llu "
+		"config_reloads_failed=%llu%s",
 		when, (unsigned long long)s->records, (unsigned long long)s->events,
 		(unsigned long long)k.flows_started, (unsigned long long)k.flows_closed,
 		(unsigned long long)k.ring_full, (unsigned long long)k.map_full,
@@ -211,6 +282,7 @@ static void print_stats(struct sidecar *s, const char *when)
 		(unsigned long long)k.iter_deferred, (unsigned long long)k.wakeups,
 		(unsigned long long)s->early_flushes, (unsigned long long)s->walk_errors,
 		(unsigned long long)cgroup_names__misses(s->names),
+		(unsigned long long)s->scope_removed, (unsigned long long)s->scope_reattached,
 		(unsigned long long)s->src.reloads_ok, (unsigned long long)s->src.reloads_failed,
 		exp);
 }
@@ -278,7 +350,7 @@ static int run(struct sidecar *s)
 	char dur[32];
 	sigset_t mask;
 
-	s->t_interval = s->t_stats = -1;
+	s->t_interval = s->t_stats = s->t_scope = -1;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -288,9 +360,11 @@ static int run(struct sidecar *s)
 	t_drain = timer_new(DRAIN_PERIOD_NS);
 	s->t_interval = timer_new(s->cfg.interval_ns);
 	s->t_stats = timer_new(s->cfg.stats_interval_ns);
+	s->t_scope = timer_new(SCOPE_CHECK_NS);
 	if (sfd < 0 || ep < 0 || t_drain < 0 || s->t_interval < 0 || s->t_stats < 0 ||
-	    epoll_add(ep, sfd) || epoll_add(ep, t_drain) || epoll_add(ep, s->t_interval) ||
-	    epoll_add(ep, s->t_stats) || epoll_add(ep, capture__fd(s->cap)) ||
+	    s->t_scope < 0 || epoll_add(ep, sfd) || epoll_add(ep, t_drain) ||
+	    epoll_add(ep, s->t_interval) || epoll_add(ep, s->t_stats) ||
+	    epoll_add(ep, s->t_scope) || epoll_add(ep, capture__fd(s->cap)) ||
 	    (s->admin && epoll_add(ep, admin__fd(s->admin))) ||
 	    (s->watch && config_watch__fd(s->watch) >= 0 &&
 	     epoll_add(ep, config_watch__fd(s->watch)))) {
@@ -309,7 +383,9 @@ static int run(struct sidecar *s)
 
 	for (;;) {
 		struct epoll_event evs[8];
-		int timeout = s->watch ? (int)(CONFIG_POLL_NS / DURATION_NS_PER_MS) : -1, n;
+		int timeout =
+		    s->watch ? config_watch__timeout_ms(s->watch, clock_ns(CLOCK_MONOTONIC)) : -1;
+		int n;
 
 		if (s->admin) {
 			int at = admin__timeout_ms(s->admin);
@@ -341,6 +417,9 @@ static int run(struct sidecar *s)
 			} else if (fd == s->t_stats) {
 				timer_ack(fd);
 				print_stats(s, "");
+			} else if (fd == s->t_scope) {
+				timer_ack(fd);
+				check_scope(s);
 			} else if (fd == t_drain || fd == capture__fd(s->cap)) {
 				if (fd == t_drain)
 					timer_ack(fd);
@@ -367,6 +446,8 @@ shutdown:
 	if (s->out_failed)
 		err = -EIO;
 cleanup:
+	if (s->t_scope >= 0)
+		close(s->t_scope);
 	if (s->t_stats >= 0)
 		close(s->t_stats);
 	if (s->t_interval >= 0)
@@ -481,6 +562,7 @@ int main(int argc, char **argv)
 		ret = kind == CAPTURE_ERR_USAGE ? EXIT_USAGE : 1;
 		goto cleanup;
 	}
+	s.scope_id = capture__cgroup_id(s.cap);
 	apply_live(&s, NULL);
 	if (!s.out) {
 		struct export_opts eo = {

@@ -8,6 +8,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int pod_ip_parse(const char *s, uint8_t out[16])
@@ -23,45 +24,49 @@ int pod_ip_parse(const char *s, uint8_t out[16])
 	return inet_pton(AF_INET6, s, out) == 1 ? 0 : -EINVAL;
 }
 
-static int add_unique(uint8_t (*out)[16], uint32_t max, uint32_t n, const uint8_t ip[16])
+/* The distinct addresses found, in order, all of them: what is beyond `max` is counted. */
+struct ipset {
+	uint8_t (*a)[16];
+	uint32_t n, cap;
+};
+
+static int ipset_add(struct ipset *set, const uint8_t ip[16])
 {
-	for (uint32_t i = 0; i < n; i++)
-		if (memcmp(out[i], ip, 16) == 0)
-			return (int)n;
-	if (n < max)
-		memcpy(out[n++], ip, 16);
-	return (int)n;
+	for (uint32_t i = 0; i < set->n; i++)
+		if (memcmp(set->a[i], ip, 16) == 0)
+			return 0;
+	if (set->n == set->cap) {
+		uint32_t cap = set->cap ? set->cap * 2 : 64;
+		uint8_t(*a)[16] = realloc(set->a, (size_t)cap * 16);
+
+		if (!a)
+			return -ENOMEM;
+		set->a = a;
+		set->cap = cap;
+	}
+	memcpy(set->a[set->n++], ip, 16);
+	return 0;
 }
 
-static int from_list(const char *list, uint8_t (*out)[16], uint32_t max, char *why,
-		     unsigned long whylen)
+/* An entry as it goes into the one-line warning: cut, control bytes as '?'. */
+static void quote(const char *s, size_t len, char *out, size_t outlen)
 {
-	char item[64];
-	int n = 0;
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && i < 48 && o + 1 < outlen; i++)
+		out[o++] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	out[o] = '\0';
+	if (len > 48 && o + 4 < outlen)
+		strcat(out, "...");
+}
+
+/* "a, b,c": the entries between commas, spaces around them trimmed; a trailing comma ends it. */
+static uint32_t count_entries(const char *list)
+{
+	uint32_t n = 0;
 
 	while (*list) {
-		size_t len = strcspn(list, ",");
-		uint8_t ip[16];
-
-		/* trim spaces around each item */
-		while (len && (*list == ' ')) {
-			list++;
-			len--;
-		}
-		while (len && list[len - 1] == ' ')
-			len--;
-		if (len == 0 || len >= sizeof(item)) {
-			snprintf(why, whylen, "POD_IPS/POD_IP: empty or overlong address in \"%s\"",
-				 list);
-			return -EINVAL;
-		}
-		memcpy(item, list, len);
-		item[len] = '\0';
-		if (pod_ip_parse(item, ip)) {
-			snprintf(why, whylen, "POD_IPS/POD_IP: \"%s\" is not an IP address", item);
-			return -EINVAL;
-		}
-		n = add_unique(out, max, (uint32_t)n, ip);
+		n++;
 		list += strcspn(list, ",");
 		if (*list == ',')
 			list++;
@@ -69,20 +74,62 @@ static int from_list(const char *list, uint8_t (*out)[16], uint32_t max, char *w
 	return n;
 }
 
-int pod_ips(char *(*getenv_fn)(const char *), uint8_t (*out)[16], uint32_t max, char *why,
-	    unsigned long whylen)
+static int from_list(const char *var, const char *list, struct ipset *set,
+		     struct pod_ips_dropped *dropped, char *why, unsigned long whylen)
 {
-	const char *env = getenv_fn("POD_IPS");
-	struct ifaddrs *ifa, *i;
-	int n = 0;
+	uint32_t total = count_entries(list), i = 0;
+	char item[64], shown[64];
+	int err;
 
-	if (!env || !*env)
-		env = getenv_fn("POD_IP");
-	if (env && *env)
-		return from_list(env, out, max, why, whylen);
+	while (*list) {
+		size_t len = strcspn(list, ",");
+		uint8_t ip[16];
+
+		i++;
+		/* trim spaces around each item */
+		while (len && (*list == ' ')) {
+			list++;
+			len--;
+		}
+		while (len && list[len - 1] == ' ')
+			len--;
+		if (len && len < sizeof(item)) {
+			memcpy(item, list, len);
+			item[len] = '\0';
+		}
+		if (!len || len >= sizeof(item) || pod_ip_parse(item, ip)) {
+			if (len)
+				quote(list, len, shown, sizeof(shown));
+			snprintf(
+			    why, whylen,
+			    "%s: entry %u of %u%s%s%s is %s: the variable is ignored, heartbeats "
+			    "claim no address",
+			    var, i, total, len ? ", \"" : "", len ? shown : "", len ? "\"," : "",
+			    len ? "not an IP address" : "empty");
+			set->n = 0;
+			dropped->malformed = total;
+			return -EINVAL;
+		}
+		err = ipset_add(set, ip);
+		if (err) {
+			snprintf(why, whylen, "%s: out of memory reading it", var);
+			return err;
+		}
+		list += strcspn(list, ",");
+		if (*list == ',')
+			list++;
+	}
+	return 0;
+}
+
+static int from_interfaces(struct ipset *set)
+{
+	struct ifaddrs *ifa, *i;
+	int err = 0;
+
 	if (getifaddrs(&ifa))
 		return 0; /* no interfaces to read: an empty heartbeat, not an error */
-	for (i = ifa; i; i = i->ifa_next) {
+	for (i = ifa; i && !err; i = i->ifa_next) {
 		uint8_t ip[16];
 
 		if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK))
@@ -100,8 +147,49 @@ int pod_ips(char *(*getenv_fn)(const char *), uint8_t (*out)[16], uint32_t max, 
 		} else {
 			continue;
 		}
-		n = add_unique(out, max, (uint32_t)n, ip);
+		err = ipset_add(set, ip);
 	}
 	freeifaddrs(ifa);
-	return n;
+	return err;
+}
+
+int pod_ips(char *(*getenv_fn)(const char *), uint8_t (*out)[16], uint32_t max,
+	    struct pod_ips_dropped *dropped, char *why, unsigned long whylen)
+{
+	const char *var = "POD_IPS", *env = getenv_fn("POD_IPS");
+	struct ipset set = { 0 };
+	int err;
+
+	memset(dropped, 0, sizeof(*dropped));
+	if (whylen)
+		why[0] = '\0';
+	if (!env || !*env) {
+		var = "POD_IP";
+		env = getenv_fn("POD_IP");
+	}
+	if (env && *env) {
+		err = from_list(var, env, &set, dropped, why, whylen);
+	} else {
+		var = "this network namespace's interfaces";
+		err = from_interfaces(&set);
+		if (err)
+			snprintf(why, whylen, "%s: out of memory reading them", var);
+	}
+	if (err) {
+		free(set.a);
+		return err;
+	}
+	if (set.n > max) {
+		dropped->over_limit = set.n - max;
+		snprintf(
+		    why, whylen,
+		    "%s: %u addresses, but a heartbeat carries at most %u: the last %u are not "
+		    "claimed",
+		    var, set.n, max, set.n - max);
+		set.n = max;
+	}
+	if (set.n)
+		memcpy(out, set.a, (size_t)set.n * 16);
+	free(set.a);
+	return (int)set.n;
 }

@@ -5,16 +5,26 @@
 
 #include <stdint.h>
 
+/* What pod_ips() did not claim, for one warning and the metrics. */
+struct pod_ips_dropped {
+	uint32_t over_limit; /* distinct addresses beyond `max` */
+	uint32_t malformed;  /* entries of a malformed variable: all of them */
+};
+
 /*
- * Fills up to `max` addresses (16 bytes each, IPv4 as v4-mapped): from
- * POD_IPS (the Downward API's status.podIPs, comma-separated), else POD_IP,
- * else the addresses of this network namespace's interfaces, without
- * loopback and IPv6 link-local ones.  `getenv_fn` is getenv or a test's.
- * Returns the number found (0 is possible), or -EINVAL when POD_IPS/POD_IP
- * is set but holds something that is not an IP address (`why` says what).
+ * Fills up to `max` addresses (16 bytes each, IPv4 as v4-mapped, duplicates
+ * folded): from POD_IPS (the Downward API's status.podIPs, comma-separated),
+ * else POD_IP, else the addresses of this network namespace's interfaces,
+ * without loopback and IPv6 link-local ones.  `getenv_fn` is getenv or a
+ * test's.  Returns the number stored (0 is possible), or -EINVAL when the
+ * variable holds an entry that is not an IP address: the whole variable is
+ * then ignored (nothing stored, every entry counted in `malformed`; a
+ * heartbeat claims nothing rather than the rest of a value that is wrong).
+ * Whenever something is left out, `why` holds one line naming the variable,
+ * what was wrong and what is not claimed; else it is "".
  */
-int pod_ips(char *(*getenv_fn)(const char *), uint8_t (*out)[16], uint32_t max, char *why,
-	    unsigned long whylen);
+int pod_ips(char *(*getenv_fn)(const char *), uint8_t (*out)[16], uint32_t max,
+	    struct pod_ips_dropped *dropped, char *why, unsigned long whylen);
 
 /* Parses one textual IPv4/IPv6 address into 16 bytes (v4-mapped).  0 or -EINVAL. */
 int pod_ip_parse(const char *s, uint8_t out[16]);

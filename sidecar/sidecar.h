@@ -41,7 +41,15 @@ struct sidecar {
 	struct config_watch *watch;
 	int t_interval;
 	int t_stats;
+	int t_scope;
 	uint64_t interval_start_ns;
+	/* the scope cgroup as the programs see it (check_scope() in main.c) */
+	uint64_t scope_id;	/* the cgroup the programs are attached to */
+	bool scope_gone;	/* removed, or replaced and not re-attached yet: capture is blind */
+	uint64_t scope_gone_ms; /* since when, wall clock */
+	char scope_why[256];	/* why re-attaching failed, "" while it did not */
+	uint64_t scope_removed; /* times found removed or replaced */
+	uint64_t scope_reattached; /* times the programs were attached to a new one */
 	/* user-space counters: the stats line and /metrics */
 	uint64_t events;
 	uint64_t records;

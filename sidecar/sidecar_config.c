@@ -36,9 +36,10 @@ static const struct sidecar_config defaults = {
 #define F(field) offsetof(struct sidecar_config, field)
 
 static const struct config_key keys[] = {
-	{ "cgroup", "cgroup", CONFIG_STRING, F(cgroup), 0, 4096, false,
-	  "cgroup v2 directory to capture, absolute or relative to the cgroup2 mount "
-	  "(default: the parent of the sidecar's own cgroup, its pod)" },
+	/* min 1: "" is refused; it read as unset, the default, which can be the whole node */
+	{ "cgroup", "cgroup", CONFIG_STRING, F(cgroup), 1, 4096, false,
+	  "cgroup v2 directory to capture, absolute or relative to the cgroup2 mount; / is the "
+	  "whole node (default: the parent of the sidecar's own cgroup, its pod)" },
 	{ "interval", "interval", CONFIG_DURATION, F(interval_ns), 100 * MS, 3600 * S, true,
 	  "aggregation interval: one record per key (or connection) per interval" },
 	{ "aggregate", NULL, CONFIG_BOOL, F(aggregate), 0, 1, true,

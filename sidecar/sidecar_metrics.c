@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* The sidecar's /metrics, /readyz and /config: its counters in Prometheus form. */
 #include <stdio.h>
+#include <time.h>
 
+#include "admin.h"
 #include "capture.h"
 #include "cgroup.h"
 #include "config.h"
@@ -66,6 +68,15 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 	    cgroup_names__misses(s->names));
 	metrics_writer__gauge(w, "podflow_sidecar_capture_enabled",
 			      "1 while capturing, 0 while paused.", s->cfg.enabled);
+	metrics_writer__gauge(w, "podflow_sidecar_scope_attached",
+			      "1 while the programs are attached to the scope cgroup, 0 while it "
+			      "is gone (capture is blind).",
+			      !s->scope_gone);
+	metrics_writer__family(w, "podflow_sidecar_scope_events_total", METRIC_COUNTER,
+			       "The scope cgroup found removed (or replaced), and the programs "
+			       "re-attached to one created again at its path.");
+	metrics_writer__u64(w, L("event", "removed"), s->scope_removed);
+	metrics_writer__u64(w, L("event", "reattached"), s->scope_reattached);
 	metrics_writer__gauge(w, "podflow_sidecar_bpf_stats_enabled",
 			      "1 while kernel BPF run-time statistics are on (bpf_stats).",
 			      s->cfg.bpf_stats);
@@ -108,6 +119,14 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 			      e.buffer_bytes);
 	metrics_writer__gauge(w, "podflow_sidecar_export_buffer_batches",
 			      "Batches held for the collector.", e.buffer_batches);
+	metrics_writer__gauge(w, "podflow_sidecar_heartbeat_ips",
+			      "Pod IPs the last heartbeat claimed (none while capture is blind).",
+			      e.heartbeat_ips);
+	metrics_writer__family(w, "podflow_sidecar_pod_ips_ignored", METRIC_GAUGE,
+			       "Pod IPs the heartbeats do not claim, by reason: beyond the 64 one "
+			       "carries, or every entry of a malformed POD_IPS/POD_IP.");
+	metrics_writer__u64(w, L("reason", "over_limit"), e.pod_ips_over_limit);
+	metrics_writer__u64(w, L("reason", "malformed"), e.pod_ips_malformed);
 	if (s->exp) {
 		metrics_writer__family(w, "podflow_sidecar_export_latency_seconds",
 				       METRIC_HISTOGRAM,
@@ -116,11 +135,13 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 	}
 
 	config_source_metrics(&s->src, "podflow_sidecar", w);
+	admin_metrics(w, "podflow_sidecar", (const struct admin *const[]){ s->admin },
+		      (const char *const[]){ "admin" }, 1);
 }
 
 /*
- * Ready: the programs are attached (always, once this serves) and nothing is
- * being lost on the way out.  A collector that is merely down does not make
+ * Ready: the programs are attached to the scope cgroup (not the case while
+ * it is gone) and nothing is being lost on the way out.  A collector that is merely down does not make
  * the sidecar unready while the buffer still holds everything: a readiness
  * probe on /readyz must not take every pod out of service because the
  * collector restarts.
@@ -132,6 +153,18 @@ bool sidecar_ready(void *ctx, char *why, size_t whylen)
 
 	if (!s->cap) {
 		snprintf(why, whylen, "capture not attached");
+		return false;
+	}
+	if (s->scope_gone) {
+		struct timespec ts;
+		uint64_t now_ms;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		snprintf(
+		    why, whylen, "cgroup %s is gone (%llu ms ago): capture is blind%s%s", s->scope,
+		    (unsigned long long)(now_ms > s->scope_gone_ms ? now_ms - s->scope_gone_ms : 0),
+		    s->scope_why[0] ? "; re-attaching failed: " : "", s->scope_why);
 		return false;
 	}
 	if (s->exp) {

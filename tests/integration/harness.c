@@ -233,14 +233,14 @@ static int daemon_start(struct sidecar *p, const char *name, const char *const *
 {
 	int out[2], err[2];
 	char bin[512];
-	const char *argv[40];
+	const char *argv[72]; /* collector_start() passes up to 64 */
 	uint64_t deadline;
 	int n = 0;
 
 	memset(p, 0, sizeof(*p));
 	p->records = json_array();
 	argv[n++] = harness_bin(name, bin, sizeof(bin));
-	for (int i = 0; args[i] && n < 38; i++)
+	for (int i = 0; args[i] && n < 70; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
@@ -534,10 +534,23 @@ int collector_start(struct sidecar *p, const char *const *args, uint16_t *port)
 	size_t n = 0;
 	int err;
 
-	while (args[n] && n < 62) {
-		with_jsonl[n] = args[n];
-		n++;
-	}
+	/*
+	 * pf-send and the suites' own batches carry fixed times from November
+	 * 2023, so that every value can be checked: no age bound on records
+	 * (ingest.max_record_age), unless a suite sets one with its own flag
+	 * (later, so it wins; a --config file cannot: flags win over files).
+	 */
+	with_jsonl[n++] = "--max-record-age";
+	with_jsonl[n++] = "0s";
+	/*
+	 * The API listener on an ephemeral port (harness_api_port), not on its
+	 * fixed default, where two collectors of one suite would collide; a
+	 * suite's own --admin-api comes later and wins.
+	 */
+	with_jsonl[n++] = "--admin-api";
+	with_jsonl[n++] = "127.0.0.1:0";
+	for (size_t i = 0; args[i] && n < 62; i++)
+		with_jsonl[n++] = args[i];
 	with_jsonl[n++] = "--jsonl";
 	with_jsonl[n] = NULL;
 	err = daemon_start(p, "podflow-collector", with_jsonl, "ready: listening on ", &at);
@@ -751,13 +764,14 @@ int64_t harness_metric_now(uint16_t port, const char *sample)
 	return v;
 }
 
-uint16_t harness_admin_port(struct sidecar *p, int timeout_ms)
+/* The port of the line "<what> on ADDR (port N): ..." on the daemon's stderr, or 0. */
+static uint16_t logged_port(struct sidecar *p, const char *what, int timeout_ms)
 {
 	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
 
 	/* "admin endpoint on 127.0.0.1:0 (port 43779): ..." comes right after ready */
 	for (;;) {
-		const char *at = p->err_text ? strstr(p->err_text, "admin endpoint on ") : NULL;
+		const char *at = p->err_text ? strstr(p->err_text, what) : NULL;
 		const char *port = at ? strstr(at, "(port ") : NULL;
 
 		if (port && strchr(port, '\n'))
@@ -766,6 +780,16 @@ uint16_t harness_admin_port(struct sidecar *p, int timeout_ms)
 			return 0;
 		sidecar_poll(p, 50);
 	}
+}
+
+uint16_t harness_admin_port(struct sidecar *p, int timeout_ms)
+{
+	return logged_port(p, "admin endpoint on ", timeout_ms);
+}
+
+uint16_t harness_api_port(struct sidecar *p, int timeout_ms)
+{
+	return logged_port(p, "API endpoint on ", timeout_ms);
 }
 
 int harness_run_to_file(const char *const *argv, int timeout_ms, char **out)

@@ -128,6 +128,12 @@ int64_t harness_metric_now(uint16_t port, const char *sample);
  */
 uint16_t harness_admin_port(struct sidecar *p, int timeout_ms);
 /*
+ * The collector's API port ("API endpoint on ... (port N)": /config,
+ * /ownership), the same way; collector_start() puts it on an ephemeral
+ * port unless the suite gives --admin-api.
+ */
+uint16_t harness_api_port(struct sidecar *p, int timeout_ms);
+/*
  * Runs argv[0] with stdout into an unlinked file and returns it whole in
  * *out (malloc'd): megabytes (a Kafka topic read by kcat) go faster so than
  * through a pipe read a chunk at a time.  The exit code, or -1 (killed at

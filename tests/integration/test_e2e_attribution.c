@@ -520,7 +520,13 @@ static int test_two_pods_name_each_other(void)
 	int ret = 1;
 
 	ASSERT_EQ_U64("network namespaces", 0, net_up("t1", false));
-	ASSERT_EQ_U64("collector start", 0, collector_run_start(&c, "t1", NULL));
+	/*
+	 * With heartbeats alone a claim settles once the grace has passed it:
+	 * 2 s, well above the sidecars' 300 ms interval and their retries.
+	 */
+	ASSERT_EQ_U64("collector start", 0,
+		      collector_run_start(
+			  &c, "t1", (const char *const[]){ "--heartbeat-grace", "2s", NULL }));
 	ASSERT_EQ_U64("sidecar A start", 0, pod_sidecar_start(&sa, &g_a, c.url));
 	ASSERT_EQ_U64("sidecar B start", 0, pod_sidecar_start(&sb, &g_b, c.url));
 

@@ -125,41 +125,6 @@ static uint16_t free_port(void)
 	return port;
 }
 
-/* k connections from a client in scope to a server in scope, req/resp bytes each. */
-static int run_workload(int k, size_t req, size_t resp, uint16_t *sport)
-{
-	struct peer srv = {
-		.family = AF_INET, .addr = "127.0.0.1", .req = req, .resp = resp, .conns = k
-	};
-	struct peer cli = srv;
-	struct client_run run = { 0 };
-	uint16_t cport;
-	int cerr, ret = 1;
-	pid_t spid;
-
-	spid = start_server(&srv, g_container, sport);
-	if (spid <= 0)
-		return 1;
-	cli.port = *sport;
-	if (start_client(&cli, g_container, &run) <= 0)
-		goto out;
-	for (int i = 0; i < k; i++)
-		if (client_next(&run, &cport, &cerr) || cerr)
-			goto out;
-	if (harness_wait(run.pid, WAIT_MS) != 0 || harness_wait(spid, WAIT_MS) != 0)
-		goto out;
-	spid = -1;
-	ret = 0;
-out:
-	if (spid > 0) {
-		kill(spid, SIGKILL);
-		waitpid(spid, NULL, 0);
-	}
-	if (run.pid)
-		client_close(&run);
-	return ret;
-}
-
 static const char *sidecar_args[24];
 
 /* The sidecar's arguments for exporting to `url`, plus `extra` (NULL-terminated, may be NULL). */
@@ -235,7 +200,7 @@ static int export_exact(const char *scheme, const char *const *collector_extra,
 	setenv("NODE_NAME", "node-7", 1);
 	setenv("POD_APP", "web", 1);
 	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, export_args_v(url, sidecar_extra)));
-	ASSERT_EQ_U64("workload", 0, run_workload(k, req, resp, &sport));
+	ASSERT_EQ_U64("workload", 0, exchange(g_container, k, req, resp, &sport));
 	out = wait_collected(data, "out", sport, k, WAIT_MS);
 	in = wait_collected(data, "in", sport, k, WAIT_MS);
 	ASSERT_EQ_U64("out connections at the collector", k, out.closed);
@@ -375,7 +340,7 @@ static int test_mtls_refuses_anonymous(void)
 							     "--tls-client-ca", ca, NULL },
 				      &bound));
 	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, export_args(url, "--ca-file", ca)));
-	ASSERT_EQ_U64("workload", 0, run_workload(3, 10, 10, &sport));
+	ASSERT_EQ_U64("workload", 0, exchange(g_container, 3, 10, 10, &sport));
 	{
 		uint64_t deadline = harness_now_ms() + WAIT_MS;
 
@@ -429,7 +394,7 @@ static int test_collector_down_10s(void)
 	cargs[4] = NULL;
 	ASSERT_EQ_U64("collector start", 0, collector_start(&c, cargs, &bound));
 	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, export_args(url, NULL, NULL)));
-	ASSERT_EQ_U64("workload before", 0, run_workload(10, req, resp, &sport));
+	ASSERT_EQ_U64("workload before", 0, exchange(g_container, 10, req, resp, &sport));
 	ASSERT_EQ_U64("delivered before", 10,
 		      wait_collected(data, "out", sport, 10, WAIT_MS).closed);
 
@@ -437,10 +402,10 @@ static int test_collector_down_10s(void)
 	ASSERT_EQ_U64("collector stopped", 0, collector_stop(&c));
 	sidecar_free(&c);
 	down_at = harness_now_ms();
-	ASSERT_EQ_U64("workload while down (1)", 0, run_workload(30, req, resp, &sport2));
+	ASSERT_EQ_U64("workload while down (1)", 0, exchange(g_container, 30, req, resp, &sport2));
 	while (harness_now_ms() < down_at + 5000)
 		sidecar_poll(&sc, 100);
-	ASSERT_EQ_U64("workload while down (2)", 0, run_workload(30, req, resp, &sport3));
+	ASSERT_EQ_U64("workload while down (2)", 0, exchange(g_container, 30, req, resp, &sport3));
 	while (harness_now_ms() < down_at + 10000)
 		sidecar_poll(&sc, 100);
 	ASSERT_EQ_U64("collector restarted", 0, collector_start(&c, cargs, &bound));
@@ -507,7 +472,7 @@ static int test_buffer_overflow_counted(void)
 		ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
 	}
 	/* per-connection identity batches: 600 records are far more than 64 KiB */
-	ASSERT_EQ_U64("workload", 0, run_workload(600, 10, 10, &sport));
+	ASSERT_EQ_U64("workload", 0, exchange(g_container, 600, 10, 10, &sport));
 	{
 		double secs = 0;
 		uint64_t dropped, abandoned;
@@ -577,7 +542,7 @@ static int test_drops_reach_collector(void)
 
 		ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
 	}
-	ASSERT_EQ_U64("workload while nobody listens", 0, run_workload(600, 10, 10, &sport));
+	ASSERT_EQ_U64("workload while nobody listens", 0, exchange(g_container, 600, 10, 10, &sport));
 	/* two more seconds down: the exporter fails, backs off, keeps buffering */
 	{
 		uint64_t until = harness_now_ms() + 2000;
@@ -589,7 +554,7 @@ static int test_drops_reach_collector(void)
 		    strstr(sc.err_text, "retrying with backoff") != NULL);
 	ASSERT_EQ_U64("collector start", 0, collector_start(&c, cargs, &bound));
 	/* a marker after the backlog: once it is in, so are the headers before it */
-	ASSERT_EQ_U64("marker workload", 0, run_workload(3, 10, 10, &sport2));
+	ASSERT_EQ_U64("marker workload", 0, exchange(g_container, 3, 10, 10, &sport2));
 	ASSERT_EQ_U64("marker delivered", 3, wait_collected(data, "out", sport2, 3, 45000).closed);
 	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, NULL));
 	ASSERT_EQ_U64("collector stops", 0, collector_stop(&c));
@@ -647,7 +612,7 @@ static int test_token_rotation(void)
 	ASSERT_EQ_U64("collector start", 0, collector_start(&c, cargs, &bound));
 	ASSERT_EQ_U64("sidecar start", 0,
 		      sidecar_start(&sc, export_args(url, "--token-file", stok)));
-	ASSERT_EQ_U64("workload", 0, run_workload(5, 100, 200, &sport));
+	ASSERT_EQ_U64("workload", 0, exchange(g_container, 5, 100, 200, &sport));
 	ASSERT_EQ_U64("delivered with the first token", 5,
 		      wait_collected(data, "out", sport, 5, WAIT_MS).closed);
 	/* rotate both; each end re-reads within a second of the swap */
@@ -664,7 +629,7 @@ static int test_token_rotation(void)
 	}
 	ASSERT_TRUE("the sidecar re-read it", strstr(sc.err_text, "bearer token re-read") != NULL);
 	ASSERT_TRUE("the collector re-read it", strstr(c.err_text, "token reloaded") != NULL);
-	ASSERT_EQ_U64("workload after rotation", 0, run_workload(5, 100, 200, &sport2));
+	ASSERT_EQ_U64("workload after rotation", 0, exchange(g_container, 5, 100, 200, &sport2));
 	ASSERT_EQ_U64("delivered with the second token", 5,
 		      wait_collected(data, "out", sport2, 5, WAIT_MS).closed);
 	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, NULL));

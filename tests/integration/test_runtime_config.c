@@ -25,38 +25,62 @@ static int g_gen; /* the kubelet's directory generations */
 /* ---- the kubelet's atomic writer ---- */
 
 /*
- * What the kubelet does to a ConfigMap volume: a new timestamped directory
- * with the files, a ..data_tmp symlink to it renamed over ..data, and the
- * user-visible name a symlink through ..data (made once).
+ * What the kubelet's AtomicWriter.Write (pkg/volume/util/atomic_writer.go)
+ * does to a ConfigMap volume: a new timestamped directory with the files, a
+ * ..data_tmp symlink to it renamed over ..data, the user-visible name a
+ * symlink through ..data (made once), the old directory removed.  With
+ * `step_ms`, the writer's pace: that long between its steps, so the
+ * program's loop looks at the volume between them (the kubelet writes to
+ * disk and fsyncs between them).
  */
-static int kubelet_write(const char *dir, const char *name, const char *content)
+static int kubelet_write_paced(const char *dir, const char *name, const char *content, int step_ms)
 {
-	char ts[64], path[1024], link[1024];
+	char ts[64], old[64], path[1024], link[1024];
+	ssize_t n;
 	FILE *f;
 
+	snprintf(path, sizeof(path), "%s/..data", dir);
+	n = readlink(path, old, sizeof(old) - 1);
+	old[n > 0 ? n : 0] = '\0';
 	snprintf(ts, sizeof(ts), "..2026_11_27_10_00_%02d.%09d", g_gen % 60, g_gen);
 	g_gen++;
 	snprintf(path, sizeof(path), "%s/%s", dir, ts);
 	if (mkdir(path, 0755))
 		return -errno;
+	usleep((useconds_t)step_ms * 1000);
 	snprintf(path, sizeof(path), "%s/%s/%s", dir, ts, name);
 	f = fopen(path, "w");
 	if (!f)
 		return -errno;
 	fputs(content, f);
 	fclose(f);
+	usleep((useconds_t)step_ms * 1000);
 	snprintf(link, sizeof(link), "%s/..data_tmp", dir);
 	unlink(link);
 	if (symlink(ts, link))
 		return -errno;
+	usleep((useconds_t)step_ms * 1000);
 	snprintf(path, sizeof(path), "%s/..data", dir);
 	if (rename(link, path))
 		return -errno;
+	usleep((useconds_t)step_ms * 1000);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	snprintf(link, sizeof(link), "..data/%s", name);
 	if (access(path, F_OK) && symlink(link, path))
 		return -errno;
+	if (old[0]) {
+		snprintf(path, sizeof(path), "%s/%s/%s", dir, old, name);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/%s", dir, old);
+		if (rmdir(path))
+			return -errno;
+	}
 	return 0;
+}
+
+static int kubelet_write(const char *dir, const char *name, const char *content)
+{
+	return kubelet_write_paced(dir, name, content, 0);
 }
 
 /* ---- HTTP against the admin endpoint ---- */
@@ -205,41 +229,40 @@ static int promtool_ok(const char *body)
 	return ok;
 }
 
-/* k connections in scope to a server in scope on *sport (0: a free port, returned there). */
-static int run_workload(int k, uint16_t *sport)
+/* How many times `needle` occurs in `text`. */
+static int occurrences(const char *text, const char *needle)
 {
-	struct peer srv = { .family = AF_INET,
-			    .addr = "127.0.0.1",
-			    .req = 100,
-			    .resp = 100,
-			    .conns = k,
-			    .port = *sport };
-	struct peer cli = srv;
-	struct client_run run = { 0 };
-	uint16_t cport;
-	int cerr, ret = 1;
-	pid_t spid = start_server(&srv, g_container, sport);
+	int n = 0;
 
-	if (spid <= 0)
-		return 1;
-	cli.port = *sport;
-	if (start_client(&cli, g_container, &run) <= 0)
-		goto out;
-	for (int i = 0; i < k; i++)
-		if (client_next(&run, &cport, &cerr) || cerr)
-			goto out;
-	if (harness_wait(run.pid, WAIT_MS) || harness_wait(spid, WAIT_MS))
-		goto out;
-	spid = -1;
-	ret = 0;
-out:
-	if (spid > 0) {
-		kill(spid, SIGKILL);
-		waitpid(spid, NULL, 0);
-	}
-	if (run.pid)
-		client_close(&run);
-	return ret;
+	for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* Polls a metric until it equals `want`, for at most timeout_ms; returns the last value. */
+static double wait_metric(uint16_t port, const char *sample, double want, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+	double v;
+
+	while ((v = metric_now(port, sample)) != want && harness_now_ms() < deadline)
+		usleep(20000);
+	return v;
+}
+
+/*
+ * Checks that a metric keeps its value for hold_ms (a reload that must not
+ * come has had time to come: the watch settles in 250 ms, and its poll runs
+ * every second); returns the first other value seen, or the value.
+ */
+static double metric_stays(uint16_t port, const char *sample, double want, int hold_ms)
+{
+	uint64_t end = harness_now_ms() + (uint64_t)hold_ms;
+	double v = want;
+
+	while (harness_now_ms() < end && (v = metric_now(port, sample)) == want)
+		usleep(50000);
+	return v;
 }
 
 static bool out_to_port(json_t *r, void *ctx)
@@ -317,10 +340,11 @@ static int test_sidecar_interval_and_garbage(void)
 	ASSERT_TRUE("said so", strstr(sc.err_text, "reloaded: 1 setting changed") != NULL ||
 				   (sidecar_poll(&sc, 200),
 				    strstr(sc.err_text, "reloaded: 1 setting changed") != NULL));
-	/* at least one: a kubelet update may be noticed as two events (a no-op re-read) */
-	ASSERT_TRUE("success counted",
-		    metric_now(port, "podflow_sidecar_config_reloads_total{result=\"success\"}") >=
-			1);
+	/* exactly one: one kubelet update is one reload */
+	ASSERT_EQ_U64(
+	    "success counted once", 1,
+	    (uint64_t)metric_stays(port, "podflow_sidecar_config_reloads_total{result=\"success\"}",
+				   1, 1200));
 	ASSERT_EQ_U64("last reload ok", 1,
 		      (uint64_t)metric_now(port, "podflow_sidecar_config_last_reload_success"));
 
@@ -359,6 +383,119 @@ cleanup:
 	return ret;
 }
 
+#define RELOADS_OK     "podflow_sidecar_config_reloads_total{result=\"success\"}"
+#define RELOADS_FAILED "podflow_sidecar_config_reloads_total{result=\"failure\"}"
+
+/*
+ * One ConfigMap update is one reload, whatever the kubelet's pace.  Its
+ * ..data_tmp symlink appears while the file still reads the old content:
+ * re-reading that was a second reload, counters moved by 2 and the old
+ * "restart required" warning came again.  And the same content published
+ * again is no reload at all.
+ */
+static int test_kubelet_update_reloads_once(void)
+{
+	static const char v1[] = "interval: 500ms\nstats_interval: 0s\nmax_records: 5000\n";
+	static const char v2[] = "interval: 1s\nstats_interval: 0s\nmax_records: 6000\n";
+	static const char v3[] = "interval: 700ms\nstats_interval: 0s\nmax_records: 6000\n";
+	static const char warn[] = "max_records changed but cannot change while running";
+	char dir[512];
+	uint16_t port = 0;
+	struct sidecar sc = { 0 };
+	int ret = 1;
+
+	ASSERT_EQ_U64("sidecar start", 0,
+		      start_on_configmap(&sc, "once", v1, dir, sizeof(dir), &port, NULL, NULL));
+	/* 150 ms between the kubelet's steps: the sidecar's loop (100 ms) looks in between */
+	ASSERT_EQ_U64("update", 0, kubelet_write_paced(dir, "config.yaml", v2, 150));
+	ASSERT_TRUE("in force", wait_config(port, "interval", "\"1s\"", 3000) >= 0);
+	ASSERT_EQ_U64("one reload", 1, (uint64_t)metric_stays(port, RELOADS_OK, 1, 1500));
+	ASSERT_EQ_U64("no failure", 0, (uint64_t)metric_now(port, RELOADS_FAILED));
+	sidecar_poll(&sc, 100);
+	ASSERT_EQ_U64("the restart warning once", 1, (uint64_t)occurrences(sc.err_text, warn));
+
+	ASSERT_EQ_U64("second update", 0, kubelet_write_paced(dir, "config.yaml", v3, 150));
+	ASSERT_TRUE("in force", wait_config(port, "interval", "\"700ms\"", 3000) >= 0);
+	ASSERT_EQ_U64("one more reload", 2, (uint64_t)metric_stays(port, RELOADS_OK, 2, 1500));
+	sidecar_poll(&sc, 100);
+	/* the file still asks for 6000: said again by this reload, and only once */
+	ASSERT_EQ_U64("the restart warning once more", 2, (uint64_t)occurrences(sc.err_text, warn));
+	ASSERT_EQ_U64("one 'reloaded' line per update", 2,
+		      (uint64_t)occurrences(sc.err_text, "reloaded: 1 setting changed"));
+
+	/* the same content again, in a new directory: nothing to reload */
+	ASSERT_EQ_U64("same content", 0, kubelet_write_paced(dir, "config.yaml", v3, 150));
+	ASSERT_EQ_U64("no reload", 2, (uint64_t)metric_stays(port, RELOADS_OK, 2, 2000));
+	ASSERT_EQ_U64("still no failure", 0, (uint64_t)metric_now(port, RELOADS_FAILED));
+	sidecar_poll(&sc, 100);
+	ASSERT_EQ_U64("no warning", 2, (uint64_t)occurrences(sc.err_text, warn));
+	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 5000, NULL));
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n", sc.err_text ? sc.err_text : "");
+	sidecar_free(&sc);
+	return ret;
+}
+
+/*
+ * An emptied file (truncated, or every line commented out) is rejected like
+ * garbage: it used to be "all defaults", which turned a paused capture back
+ * on and dropped the filters, counted as a successful reload.  `{}` is how
+ * all defaults is asked for.
+ */
+static int test_empty_file_rejected(void)
+{
+	static const char good[] = "interval: 300ms\nstats_interval: 0s\nenabled: false\n"
+				   "filters:\n  ignore_ports: [22]\n  ignore_cidrs: [10.0.0.0/8]\n";
+	char dir[512], want[700];
+	uint16_t port = 0;
+	struct sidecar sc = { 0 };
+	int ret = 1;
+
+	ASSERT_EQ_U64("sidecar start", 0,
+		      start_on_configmap(&sc, "empty", good, dir, sizeof(dir), &port, NULL, NULL));
+	ASSERT_TRUE("paused by the file", wait_config(port, "enabled", "false", 0) >= 0);
+
+	ASSERT_EQ_U64("emptied", 0, kubelet_write(dir, "config.yaml", ""));
+	ASSERT_EQ_U64("rejected", 1, (uint64_t)wait_metric(port, RELOADS_FAILED, 1, 3000));
+	ASSERT_EQ_U64("not a success", 0, (uint64_t)metric_now(port, RELOADS_OK));
+	ASSERT_EQ_U64("last reload failed", 0,
+		      (uint64_t)metric_now(port, "podflow_sidecar_config_last_reload_success"));
+	ASSERT_TRUE("still paused", wait_config(port, "enabled", "false", 0) >= 0);
+	ASSERT_EQ_U64("capture still off", 0,
+		      (uint64_t)metric_now(port, "podflow_sidecar_capture_enabled"));
+	ASSERT_TRUE("port filter kept", wait_config(port, "filters.ignore_ports", "[22]", 0) >= 0);
+	ASSERT_TRUE("peer filter kept",
+		    wait_config(port, "filters.ignore_cidrs", "[\"10.0.0.0/8\"]", 0) >= 0);
+	sidecar_poll(&sc, 100);
+	snprintf(want, sizeof(want),
+		 "configuration rejected: %s/config.yaml: no settings in the file (it is empty or "
+		 "only comments): refused; write {} to run on the defaults; the running "
+		 "configuration stays in force",
+		 dir);
+	ASSERT_TRUE("logged with the file name", strstr(sc.err_text, want) != NULL);
+
+	ASSERT_EQ_U64("commented out", 0,
+		      kubelet_write(dir, "config.yaml", "# enabled: false\n# interval: 300ms\n"));
+	ASSERT_EQ_U64("rejected too", 2, (uint64_t)wait_metric(port, RELOADS_FAILED, 2, 3000));
+	ASSERT_TRUE("still paused", wait_config(port, "enabled", "false", 0) >= 0);
+
+	/* all defaults, explicitly */
+	ASSERT_EQ_U64("{}", 0, kubelet_write(dir, "config.yaml", "{}\n"));
+	ASSERT_TRUE("resumed", wait_config(port, "enabled", "true", 3000) >= 0);
+	ASSERT_EQ_U64("a success", 1, (uint64_t)metric_now(port, RELOADS_OK));
+	ASSERT_EQ_U64("failures stay counted", 2, (uint64_t)metric_now(port, RELOADS_FAILED));
+	ASSERT_TRUE("filters cleared", wait_config(port, "filters.ignore_ports", "[]", 0) >= 0);
+	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 5000, NULL));
+	ret = 0;
+cleanup:
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n", sc.err_text ? sc.err_text : "");
+	sidecar_free(&sc);
+	return ret;
+}
+
 /* enabled: false pauses capture live, true resumes it; programs stay attached. */
 static int test_pause_resume(void)
 {
@@ -370,7 +507,7 @@ static int test_pause_resume(void)
 	ASSERT_EQ_U64("sidecar start", 0,
 		      start_on_configmap(&sc, "pause", "interval: 300ms\nstats_interval: 0s\n", dir,
 					 sizeof(dir), &port, "--per-connection", NULL));
-	ASSERT_EQ_U64("workload while enabled", 0, run_workload(2, &p1));
+	ASSERT_EQ_U64("workload while enabled", 0, exchange(g_container, 2, 100, 100, &p1));
 	ASSERT_TRUE("recorded", sidecar_wait_record(&sc, out_to_port, &p1, WAIT_MS) != NULL);
 
 	ASSERT_EQ_U64("pause", 0,
@@ -378,12 +515,12 @@ static int test_pause_resume(void)
 				    "interval: 300ms\nstats_interval: 0s\nenabled: false\n"));
 	ASSERT_TRUE("paused", wait_config(port, "enabled", "false", 2000) >= 0);
 	ASSERT_EQ_U64("gauge", 0, (uint64_t)metric_now(port, "podflow_sidecar_capture_enabled"));
-	ASSERT_EQ_U64("workload while paused", 0, run_workload(3, &p2));
+	ASSERT_EQ_U64("workload while paused", 0, exchange(g_container, 3, 100, 100, &p2));
 
 	ASSERT_EQ_U64("resume", 0,
 		      kubelet_write(dir, "config.yaml", "interval: 300ms\nstats_interval: 0s\n"));
 	ASSERT_TRUE("resumed", wait_config(port, "enabled", "true", 2000) >= 0);
-	ASSERT_EQ_U64("workload after resuming", 0, run_workload(2, &p3));
+	ASSERT_EQ_U64("workload after resuming", 0, exchange(g_container, 2, 100, 100, &p3));
 	ASSERT_TRUE("recorded again", sidecar_wait_record(&sc, out_to_port, &p3, WAIT_MS) != NULL);
 	/* the records after resuming are in: nothing of the paused period came */
 	ASSERT_TRUE("nothing while paused", !sidecar_wait_record(&sc, out_to_port, &p2, 0));
@@ -419,7 +556,7 @@ static int test_filters_live(void)
 				    "  ignore_cidrs: [\"127.0.0.0/8\"]\n"));
 	ASSERT_TRUE("in force",
 		    wait_config(port, "filters.ignore_cidrs", "[\"127.0.0.0/8\"]", 2000) >= 0);
-	ASSERT_EQ_U64("workload to a filtered peer", 0, run_workload(2, &p1));
+	ASSERT_EQ_U64("workload to a filtered peer", 0, exchange(g_container, 2, 100, 100, &p1));
 	/* a service-port filter: the next server's port, chosen now */
 	p2 = free_port();
 	snprintf(yaml, sizeof(yaml),
@@ -427,11 +564,11 @@ static int test_filters_live(void)
 	ASSERT_EQ_U64("port filter", 0, kubelet_write(dir, "config.yaml", yaml));
 	snprintf(yaml, sizeof(yaml), "[%u]", p2);
 	ASSERT_TRUE("in force", wait_config(port, "filters.ignore_ports", yaml, 2000) >= 0);
-	ASSERT_EQ_U64("workload to a filtered port", 0, run_workload(2, &p2));
+	ASSERT_EQ_U64("workload to a filtered port", 0, exchange(g_container, 2, 100, 100, &p2));
 	ASSERT_EQ_U64("no filters", 0,
 		      kubelet_write(dir, "config.yaml", "interval: 300ms\nstats_interval: 0s\n"));
 	ASSERT_TRUE("cleared", wait_config(port, "filters.ignore_ports", "[]", 2000) >= 0);
-	ASSERT_EQ_U64("workload after clearing", 0, run_workload(2, &p3));
+	ASSERT_EQ_U64("workload after clearing", 0, exchange(g_container, 2, 100, 100, &p3));
 	ASSERT_TRUE("recorded", sidecar_wait_record(&sc, out_to_port, &p3, WAIT_MS) != NULL);
 	ASSERT_TRUE("nothing for the filtered peer",
 		    !sidecar_wait_record(&sc, out_to_port, &p1, 0));
@@ -554,11 +691,133 @@ cleanup:
 	return ret;
 }
 
+/* An empty file at start is refused as at a reload: exit 2, one line; {} starts on the defaults. */
+static int test_empty_config_at_start(void)
+{
+	char dir[512], cfg[600], errf[700], cmd[2048], line[1024] = "", want[800];
+	const char *build = getenv("PODFLOW_BUILD") ? getenv("PODFLOW_BUILD") : "build";
+	uint16_t port = 0;
+	struct sidecar sc = { 0 };
+	int ret = 1;
+	FILE *f = NULL;
+
+	snprintf(dir, sizeof(dir), "%s/cm-empty-start", g_tmp);
+	mkdir(dir, 0755);
+	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
+	snprintf(errf, sizeof(errf), "%s/err-empty.txt", g_tmp);
+	ASSERT_EQ_U64("config", 0, kubelet_write(dir, "config.yaml", "# to be filled in\n"));
+	/* timeout: one that took the file would run on */
+	snprintf(cmd, sizeof(cmd),
+		 "timeout 10 %s/podflow-sidecar --config %s --cgroup %s 2>%s; test $? -eq 2", build,
+		 cfg, g_scope, errf);
+	ASSERT_EQ_U64("sidecar exits 2", 0, harness_sh("%s", cmd));
+	snprintf(cmd, sizeof(cmd),
+		 "timeout 10 %s/podflow-collector --config %s --admin '' --listen 127.0.0.1:0 "
+		 "--data-dir %s/empty-data 2>>%s; test $? -eq 2",
+		 build, cfg, g_tmp, errf);
+	ASSERT_EQ_U64("collector exits 2", 0, harness_sh("%s", cmd));
+	f = fopen(errf, "r");
+	ASSERT_TRUE("stderr", f != NULL);
+	snprintf(want, sizeof(want),
+		 "%s: no settings in the file (it is empty or only comments): refused; write {} "
+		 "to run on the defaults\n",
+		 cfg);
+	ASSERT_TRUE("sidecar's line", fgets(line, sizeof(line), f) != NULL);
+	ASSERT_TRUE("sidecar names file and cure",
+		    strstr(line, "podflow-sidecar: ") && strstr(line, want));
+	ASSERT_TRUE("collector's line", fgets(line, sizeof(line), f) != NULL);
+	ASSERT_TRUE("collector names file and cure",
+		    strstr(line, "podflow-collector: ") && strstr(line, want));
+	ASSERT_TRUE("one line each", !fgets(line, sizeof(line), f));
+	ASSERT_EQ_U64(
+	    "sidecar start on {}", 0,
+	    start_on_configmap(&sc, "braces", "{}\n", dir, sizeof(dir), &port, NULL, NULL));
+	ASSERT_TRUE("the defaults", wait_config(port, "interval", "\"10s\"", 0) >= 0);
+	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 5000, NULL));
+	ret = 0;
+cleanup:
+	if (f)
+		fclose(f);
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n", sc.err_text ? sc.err_text : "");
+	sidecar_free(&sc);
+	return ret;
+}
+
+/*
+ * A collector config rewritten in place in pieces, the writer pausing with
+ * the file open (a slow copy, an editor's save, a script): its first piece
+ * is valid YAML on its own, every later key at its default, and was in
+ * force until the rest came.  Nothing may change until the writer closes
+ * the file; then all of it, in one reload.
+ */
+static int test_collector_file_written_in_pieces(void)
+{
+	static const char first[] = "listen: 127.0.0.1:0\nstats_interval: 0s\n";
+	static const char rest[] = "attribution:\n  max_delay: 7s\n";
+	char cfg[600], admin[32], data[600];
+	uint16_t aport = free_port(), lport = 0, api = 0;
+	struct sidecar c = { 0 };
+	uint64_t until;
+	int ret = 1, fd = -1;
+	FILE *f;
+
+	snprintf(cfg, sizeof(cfg), "%s/collector-pieces.yaml", g_tmp);
+	snprintf(data, sizeof(data), "%s/collector-pieces-data", g_tmp);
+	snprintf(admin, sizeof(admin), "127.0.0.1:%u", aport);
+	f = fopen(cfg, "w");
+	ASSERT_TRUE("config", f != NULL);
+	fputs("listen: 127.0.0.1:0\nstats_interval: 0s\nattribution:\n  max_delay: 5s\n", f);
+	fclose(f);
+	ASSERT_EQ_U64("collector start", 0,
+		      collector_start(&c,
+				      (const char *const[]){ "--config", cfg, "--admin", admin,
+							     "--data-dir", data, NULL },
+				      &lport));
+	api = harness_api_port(&c, 5000); /* /config is on the API port */
+	ASSERT_TRUE("API port", api != 0);
+	ASSERT_TRUE("from the file", wait_config(api, "attribution.max_delay", "\"5s\"", 0) >= 0);
+
+	fd = open(cfg, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	ASSERT_TRUE("open for writing", fd >= 0);
+	ASSERT_EQ_U64("first piece", sizeof(first) - 1,
+		      (uint64_t)write(fd, first, sizeof(first) - 1));
+	/* 2.5 s with the file open: the watch's 1 s poll sees it more than twice */
+	until = harness_now_ms() + 2500;
+	while (harness_now_ms() < until) {
+		ASSERT_TRUE("nothing applied while written",
+			    wait_config(api, "attribution.max_delay", "\"5s\"", 0) >= 0);
+		ASSERT_EQ_U64(
+		    "no reload while written", 0,
+		    (uint64_t)metric_now(
+			aport, "podflow_collector_config_reloads_total{result=\"success\"}"));
+		usleep(100000);
+	}
+	ASSERT_EQ_U64("the rest", sizeof(rest) - 1, (uint64_t)write(fd, rest, sizeof(rest) - 1));
+	ASSERT_EQ_U64("closed", 0, close(fd));
+	fd = -1;
+	ASSERT_TRUE("all of it in force",
+		    wait_config(api, "attribution.max_delay", "\"7s\"", 3000) >= 0);
+	ASSERT_EQ_U64(
+	    "one reload", 1,
+	    (uint64_t)metric_stays(
+		aport, "podflow_collector_config_reloads_total{result=\"success\"}", 1, 1200));
+	ASSERT_EQ_U64("collector stops", 0, sidecar_stop(&c, 6000, NULL));
+	ret = 0;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		fprintf(stderr, "    collector:\n%s\n", c.err_text ? c.err_text : "");
+	sidecar_free(&c);
+	return ret;
+}
+
 /* The collector: live log level, a restart-only key, promtool on its /metrics. */
 static int test_collector_config_and_metrics(void)
 {
 	char dir[512], cfg[600], admin[32], data[600], *body = NULL;
-	uint16_t aport = free_port(), lport = 0;
+	uint16_t aport = free_port(), lport = 0, api = 0;
 	struct sidecar c = { 0 };
 	int ret = 1;
 
@@ -576,6 +835,9 @@ static int test_collector_config_and_metrics(void)
 				      (const char *const[]){ "--config", cfg, "--admin", admin,
 							     "--data-dir", data, NULL },
 				      &lport));
+	/* /config is on the API port (collector_start: 127.0.0.1:0) */
+	api = harness_api_port(&c, 5000);
+	ASSERT_TRUE("API port", api != 0);
 	ASSERT_EQ_U64("/healthz", 200, (uint64_t)http_get(aport, "/healthz", &body));
 	free(body);
 	ASSERT_EQ_U64("/readyz", 200, (uint64_t)http_get(aport, "/readyz", &body));
@@ -590,9 +852,9 @@ static int test_collector_config_and_metrics(void)
 	    "change", 0,
 	    kubelet_write(dir, "config.yaml",
 			  "listen: 127.0.0.1:1\nlog:\n  level: debug\nstats_interval: 0s\n"));
-	ASSERT_TRUE("live: log level", wait_config(aport, "log.level", "\"debug\"", 2000) >= 0);
+	ASSERT_TRUE("live: log level", wait_config(api, "log.level", "\"debug\"", 2000) >= 0);
 	ASSERT_TRUE("restart-only: listen kept",
-		    wait_config(aport, "listen", "\"127.0.0.1:0\"", 0) >= 0);
+		    wait_config(api, "listen", "\"127.0.0.1:0\"", 0) >= 0);
 	sidecar_poll(&c, 200);
 	ASSERT_TRUE("restart required",
 		    strstr(c.err_text, "listen changed but cannot change while running") != NULL);
@@ -634,7 +896,7 @@ static int test_sidecar_metrics_promtool(void)
 
 		ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
 	}
-	ASSERT_EQ_U64("workload", 0, run_workload(4, &p1));
+	ASSERT_EQ_U64("workload", 0, exchange(g_container, 4, 100, 100, &p1));
 	{
 		uint64_t deadline = harness_now_ms() + WAIT_MS;
 
@@ -671,6 +933,10 @@ cleanup:
 
 static const struct harness_test tests[] = {
 	{ "sidecar_interval_and_garbage", test_sidecar_interval_and_garbage },
+	{ "kubelet_update_reloads_once", test_kubelet_update_reloads_once },
+	{ "empty_file_rejected", test_empty_file_rejected },
+	{ "empty_config_at_start", test_empty_config_at_start },
+	{ "collector_file_written_in_pieces", test_collector_file_written_in_pieces },
 	{ "pause_resume_live", test_pause_resume },
 	{ "filters_live", test_filters_live },
 	{ "precedence_and_restart_keys", test_precedence_and_restart_keys },

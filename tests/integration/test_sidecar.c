@@ -12,7 +12,9 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -1020,10 +1022,431 @@ static int test_cli_errors(void)
 	ASSERT_EQ_U64(
 	    "a file, not a cgroup dir", 0,
 	    expect_failure((const char *const[]){ "--cgroup", mount_rel, NULL }, 2, "--cgroup", 0));
+	/* empty is not "the default", and not the whole node (that is --cgroup /) */
+	ASSERT_EQ_U64(
+	    "empty --cgroup", 0,
+	    expect_failure((const char *const[]){ "--cgroup", "", NULL }, 2,
+			   "podflow-sidecar: error: --cgroup: expected a non-empty string "
+			   "of at most 4096 bytes, got an empty value",
+			   0));
+	{
+		char path[] = "/tmp/podflow-it-cgroup-XXXXXX", want[256];
+		int fd = mkstemp(path), bad;
+		static const char *const yaml[] = { "cgroup: \"\"\n", "cgroup:\n" };
+		static const char *const got[] = { "an empty value", "null" };
+
+		ASSERT_TRUE("temp file", fd >= 0);
+		close(fd);
+		for (int i = 0; i < 2; i++) {
+			FILE *f = fopen(path, "w");
+
+			if (f) {
+				fputs(yaml[i], f);
+				fclose(f);
+			}
+			snprintf(want, sizeof(want),
+				 "%s:1: cgroup: expected a non-empty string of at most 4096 bytes, "
+				 "got %s",
+				 path, got[i]);
+			bad = expect_failure((const char *const[]){ "--config", path, NULL }, 2,
+					     want, 0);
+			if (bad)
+				unlink(path);
+			ASSERT_EQ_U64("empty cgroup key", 0, bad);
+		}
+		unlink(path);
+	}
 	/* not root: a clear message naming what is missing, exit 1 */
 	ASSERT_EQ_U64("unprivileged", 0,
 		      expect_failure((const char *const[]){ "--cgroup", g_scope, NULL }, 1,
 				     "CAP_BPF", 65534));
+	ret = 0;
+cleanup:
+	return ret;
+}
+
+/* ---- the scope cgroup removed and created again ---- */
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The pod of these tests: PREFIX-<pid>-NAME with its container; 0 or -1. */
+static int gone_pod_create(const char *name, char *scope, size_t slen, char *container, size_t clen)
+{
+	char rel[256];
+
+	snprintf(rel, sizeof(rel), "podflow-it-%d-%s", getpid(), name);
+	if (harness_cgroup_create(rel, scope, slen))
+		return -1;
+	snprintf(rel, sizeof(rel), "podflow-it-%d-%s/cri-containerd-%s.scope", getpid(), name,
+		 CONTAINER_ID);
+	return harness_cgroup_create(rel, container, clen) ? -1 : 0;
+}
+
+/* /readyz until it answers `want` (the body in *body, owned), within timeout_ms; ms it took or -1. */
+static long wait_readyz(uint16_t port, long want, char **body, int timeout_ms)
+{
+	uint64_t t0 = harness_now_ms();
+
+	for (;;) {
+		long st = harness_http_get(port, "/readyz", body);
+
+		if (st == want)
+			return (long)(harness_now_ms() - t0);
+		if (harness_now_ms() >= t0 + (uint64_t)timeout_ms)
+			return -1;
+		free(*body);
+		*body = NULL;
+		usleep(20000);
+	}
+}
+
+/* Waits until the closed out and in records of service port `sport` reach k each. */
+static void wait_closed(struct sidecar *sc, uint16_t sport, int k)
+{
+	struct match out = { "out", -1, sport, 0 }, in = { "in", sport, -1, 0 };
+	uint64_t deadline = harness_now_ms() + WAIT_MS;
+	int n;
+
+	while ((sum_matching(sc, &out, "closed", &n) < (uint64_t)k ||
+		sum_matching(sc, &in, "closed", &n) < (uint64_t)k) &&
+	       harness_now_ms() < deadline)
+		sidecar_poll(sc, 50);
+}
+
+#define SEALED		 "podflow_sidecar_export_batches_total{result=\"sealed\"}"
+#define SCOPE_ATTACHED	 "podflow_sidecar_scope_attached"
+#define SCOPE_REMOVED	 "podflow_sidecar_scope_events_total{event=\"removed\"}"
+#define SCOPE_REATTACHED "podflow_sidecar_scope_events_total{event=\"reattached\"}"
+
+/*
+ * The scope cgroup removed and created again at the same path: the programs
+ * were attached to the cgroup that died, and the sidecar went on capturing
+ * nothing, ready, silent.  While it is gone: not ready, the reason on
+ * /readyz, the metric and one log line, within the stated second.  Once the
+ * same path is back: re-attached (logged, counted) within a second, and the
+ * connections of a process in the new cgroup are recorded exactly.
+ */
+static int test_scope_removed_and_recreated(void)
+{
+	const int before = 5, after = 20;
+	const size_t req = 1000, resp = 3000;
+	char scope[512], container[640], want[700], *body = NULL;
+	const char *args[] = { "--cgroup",	   scope, "--interval",	      "300ms",
+			       "--stats-interval", "0",	  "--per-connection", "--admin",
+			       "127.0.0.1:0",	   NULL };
+	struct match out = { "out", -1, 0, 0 }, in = { "in", 0, -1, 0 };
+	struct sidecar sc = { 0 };
+	uint16_t aport, p1 = 0, p2 = 0;
+	uint64_t old_id, new_id;
+	struct stat st;
+	int ret = 1, n;
+	long ms;
+
+	ASSERT_EQ_U64("pod cgroup", 0,
+		      gone_pod_create("gone", scope, sizeof(scope), container, sizeof(container)));
+	old_id = harness_cgroup_id(container);
+	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
+	aport = harness_admin_port(&sc, 2000);
+	ASSERT_TRUE("admin port", aport != 0);
+	ASSERT_TRUE("ready", wait_readyz(aport, 200, &body, 0) >= 0);
+	free(body);
+	body = NULL;
+	ASSERT_EQ_U64("attached", 1, harness_metric_now(aport, SCOPE_ATTACHED));
+
+	/* before: recorded */
+	ASSERT_EQ_U64("connections before", 0, exchange(container, before, req, resp, &p1));
+	wait_closed(&sc, p1, before);
+	out.remote_port = p1;
+	in.local_port = p1;
+	ASSERT_EQ_U64("before: out closed", before, sum_matching(&sc, &out, "closed", &n));
+	ASSERT_EQ_U64("before: out bytes_sent", before * req,
+		      sum_matching(&sc, &out, "bytes_sent", &n));
+	ASSERT_EQ_U64("before: in bytes_received", before * req,
+		      sum_matching(&sc, &in, "bytes_received", &n));
+
+	/* removed */
+	harness_cgroup_destroy(scope);
+	ASSERT_TRUE("the cgroup is gone", stat(scope, &st) != 0 && errno == ENOENT);
+	ms = wait_readyz(aport, 503, &body, 3000);
+	fprintf(stderr, "    not ready %ld ms after the removal\n", ms);
+	ASSERT_TRUE("not ready within the second (and scheduling)", ms >= 0 && ms <= 1500);
+	snprintf(want, sizeof(want), "cgroup %s is gone", scope);
+	ASSERT_TRUE("/readyz says why", strstr(body, want) != NULL);
+	free(body);
+	body = NULL;
+	ASSERT_EQ_U64("metric: not attached", 0, harness_metric_now(aport, SCOPE_ATTACHED));
+	ASSERT_EQ_U64("metric: removal counted", 1, harness_metric_now(aport, SCOPE_REMOVED));
+	ASSERT_EQ_U64("metric: no re-attach yet", 0, harness_metric_now(aport, SCOPE_REATTACHED));
+	sidecar_poll(&sc, 100);
+	snprintf(want, sizeof(want), "warn: cgroup %s is gone: capture is blind", scope);
+	ASSERT_TRUE("logged", strstr(sc.err_text, want) != NULL);
+	ASSERT_EQ_U64("alive", 200, (uint64_t)harness_http_get(aport, "/healthz", &body));
+	free(body);
+	body = NULL;
+
+	/* created again, same path: re-attached within the second */
+	ASSERT_EQ_U64("pod cgroup again", 0,
+		      gone_pod_create("gone", scope, sizeof(scope), container, sizeof(container)));
+	new_id = harness_cgroup_id(container);
+	ASSERT_TRUE("a new cgroup", new_id != old_id);
+	ms = wait_readyz(aport, 200, &body, 3000);
+	fprintf(stderr, "    ready again %ld ms after the re-creation\n", ms);
+	ASSERT_TRUE("ready again within the second (and scheduling)", ms >= 0 && ms <= 1500);
+	free(body);
+	body = NULL;
+	ASSERT_EQ_U64("metric: attached", 1, harness_metric_now(aport, SCOPE_ATTACHED));
+	ASSERT_EQ_U64("metric: re-attach counted", 1, harness_metric_now(aport, SCOPE_REATTACHED));
+	ASSERT_EQ_U64("metric: one removal", 1, harness_metric_now(aport, SCOPE_REMOVED));
+	sidecar_poll(&sc, 100);
+	snprintf(want, sizeof(want), "cgroup %s was created again: programs re-attached", scope);
+	ASSERT_TRUE("logged", strstr(sc.err_text, want) != NULL);
+
+	/* after: 20 connections of a process in the new cgroup, exactly */
+	ASSERT_EQ_U64("connections after", 0, exchange(container, after, req, resp, &p2));
+	wait_closed(&sc, p2, after);
+	out.remote_port = p2;
+	in.local_port = p2;
+	ASSERT_EQ_U64("after: out closed", after, sum_matching(&sc, &out, "closed", &n));
+	ASSERT_EQ_U64("after: out bytes_sent", after * req,
+		      sum_matching(&sc, &out, "bytes_sent", &n));
+	ASSERT_EQ_U64("after: out bytes_received", after * resp,
+		      sum_matching(&sc, &out, "bytes_received", &n));
+	ASSERT_EQ_U64("after: in closed", after, sum_matching(&sc, &in, "closed", &n));
+	ASSERT_EQ_U64("after: in bytes_sent", after * resp,
+		      sum_matching(&sc, &in, "bytes_sent", &n));
+	ASSERT_EQ_U64("after: in bytes_received", after * req,
+		      sum_matching(&sc, &in, "bytes_received", &n));
+	for (size_t i = 0; i < json_array_size(sc.records); i++) {
+		json_t *r = json_array_get(sc.records, i);
+
+		if (match_rec(r, &out) || match_rec(r, &in)) {
+			ASSERT_EQ_U64("after: the new cgroup's id", new_id,
+				      rec_u64(r, "cgroup_id"));
+			ASSERT_STR("after: container_id", CONTAINER_ID, rec_str(r, "container_id"));
+		}
+	}
+	ret = stop_clean(&sc);
+	if (ret)
+		goto cleanup;
+	ret = 1;
+	ASSERT_TRUE("stats line counts both",
+		    strstr(sc.err_text, " scope_removed=1 scope_reattached=1") != NULL);
+	ret = 0;
+cleanup:
+	free(body);
+	harness_cgroup_destroy(scope);
+	return finish(ret, &sc, -1, NULL);
+}
+
+/* /ownership?ip= of a collector's API port: its heartbeat ranges, [from, to) each. */
+static int heartbeat_ranges(uint16_t admin, const char *ip, int64_t (*r)[2], int max)
+{
+	char path[128], *body = NULL;
+	json_t *j, *a;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/ownership?ip=%s", ip);
+	if (harness_http_get(admin, path, &body) != 200) {
+		free(body);
+		return -1;
+	}
+	j = json_loads(body, 0, NULL);
+	free(body);
+	a = json_object_get(j, "ranges");
+	for (size_t i = 0; i < json_array_size(a) && n < max; i++) {
+		json_t *e = json_array_get(a, i);
+
+		if (strcmp(rec_str(e, "source"), "heartbeat") != 0)
+			continue;
+		r[n][0] = json_integer_value(json_object_get(e, "from_ms"));
+		r[n][1] = json_is_null(json_object_get(e, "to_ms"))
+			      ? -1
+			      : json_integer_value(json_object_get(e, "to_ms"));
+		n++;
+	}
+	json_decref(j);
+	return n;
+}
+
+/*
+ * While its scope is gone the sidecar sees nothing, and its heartbeats must
+ * not go on claiming the pod's IPs (the pod may be gone and its IP given to
+ * another).  At a real collector: one heartbeat range for the pod's IP that
+ * ends before the removal, and one that starts after the re-creation.
+ */
+static int test_scope_gone_heartbeats_claim_nothing(void)
+{
+	static const char ip[] = "10.99.7.7";
+	char scope[512], container[640], data[] = "/tmp/podflow-it-hb-XXXXXX", url[64];
+	char *body = NULL;
+	const char *args[] = { "--cgroup",	   scope, "--interval", "300ms",
+			       "--stats-interval", "0",	  "--admin",	"127.0.0.1:0",
+			       "--output",	   url,	  NULL };
+	struct sidecar sc = { 0 }, coll = { 0 };
+	uint16_t lport = 0, admin, aport;
+	uint64_t removed_ms, recreate_ms, deadline;
+	int64_t r[4][2], sealed;
+	int ret = 1, n = 0;
+
+	ASSERT_TRUE("data dir", mkdtemp(data) != NULL);
+	ASSERT_EQ_U64("pod cgroup", 0,
+		      gone_pod_create("hb", scope, sizeof(scope), container, sizeof(container)));
+	ASSERT_EQ_U64("collector start", 0,
+		      collector_start(&coll,
+				      (const char *const[]){ "--listen", "127.0.0.1:0", "--admin",
+							     "127.0.0.1:0", "--data-dir", data,
+							     "--stats-interval", "0", NULL },
+				      &lport));
+	admin = harness_api_port(&coll, 2000); /* /ownership is on the API port */
+	ASSERT_TRUE("collector API port", admin != 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", lport);
+	setenv("POD_IPS", ip, 1);
+	setenv("POD_NAME", "gone-pod", 1);
+	setenv("POD_NAMESPACE", "it", 1);
+	n = sidecar_start(&sc, args);
+	unsetenv("POD_IPS");
+	unsetenv("POD_NAME");
+	unsetenv("POD_NAMESPACE");
+	ASSERT_EQ_U64("sidecar start", 0, n);
+	aport = harness_admin_port(&sc, 2000);
+	ASSERT_TRUE("sidecar admin port", aport != 0);
+
+	/* claimed while capturing: one range, growing */
+	deadline = harness_now_ms() + WAIT_MS;
+	while (
+	    ((n = heartbeat_ranges(admin, ip, r, 4)) != 1 || r[0][1] < (int64_t)wall_ms() - 600) &&
+	    harness_now_ms() < deadline)
+		usleep(50000);
+	ASSERT_EQ_U64("one heartbeat range while capturing", 1, n);
+
+	harness_cgroup_destroy(scope);
+	removed_ms = wall_ms();
+	ASSERT_TRUE("not ready", wait_readyz(aport, 503, &body, 3000) >= 0);
+	free(body);
+	body = NULL;
+	/* blind for a few intervals, each sealing a heartbeat */
+	sealed = harness_metric_now(aport, SEALED);
+	deadline = harness_now_ms() + WAIT_MS;
+	while (harness_metric_now(aport, SEALED) < sealed + 3 && harness_now_ms() < deadline)
+		usleep(50000);
+	recreate_ms = wall_ms();
+	ASSERT_EQ_U64("pod cgroup again", 0,
+		      gone_pod_create("hb", scope, sizeof(scope), container, sizeof(container)));
+	ASSERT_TRUE("ready again", wait_readyz(aport, 200, &body, 3000) >= 0);
+	free(body);
+	body = NULL;
+
+	/* claimed again: a second range, after a gap that covers the blind time */
+	deadline = harness_now_ms() + WAIT_MS;
+	while (((n = heartbeat_ranges(admin, ip, r, 4)) != 2 ||
+		r[1][1] < (int64_t)recreate_ms + 600) &&
+	       harness_now_ms() < deadline)
+		usleep(50000);
+	fprintf(stderr, "    removed at %llu, created again at %llu; ranges:",
+		(unsigned long long)removed_ms, (unsigned long long)recreate_ms);
+	for (int i = 0; i < n && i < 4; i++)
+		fprintf(stderr, " [%lld, %lld)", (long long)r[i][0], (long long)r[i][1]);
+	fprintf(stderr, "\n");
+	ASSERT_EQ_U64("two heartbeat ranges", 2, n);
+	ASSERT_TRUE("the claim ends before the removal", r[0][1] <= (int64_t)removed_ms);
+	ASSERT_TRUE("and starts again after the re-creation", r[1][0] >= (int64_t)recreate_ms);
+	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, NULL));
+	ret = 0;
+cleanup:
+	free(body);
+	if (ret) {
+		fprintf(stderr, "    sidecar:\n%s\n", sc.err_text ? sc.err_text : "");
+		fprintf(stderr, "    collector:\n%s\n", coll.err_text ? coll.err_text : "");
+	}
+	sidecar_free(&sc);
+	sidecar_stop(&coll, 8000, NULL);
+	sidecar_free(&coll);
+	harness_cgroup_destroy(scope);
+	harness_sh("rm -rf %s", data);
+	return ret;
+}
+
+/*
+ * POD_IPS is what the heartbeats claim.  Beyond the 64 addresses one
+ * carries, or malformed: said once, naming the variable and what is left
+ * out, and on /metrics; never silently cut or silently empty.
+ */
+static int pod_ips_case(const char *value, const char *warning, int64_t stated, int64_t over_limit,
+			int64_t malformed)
+{
+	char url[64], *body = NULL;
+	const char *args[] = {
+		"--cgroup", g_scope,	   "--interval", "300ms", "--stats-interval", "0",
+		"--admin",  "127.0.0.1:0", "--output",	 url,	  "--shutdown-grace", "0s",
+		NULL
+	};
+	struct sidecar sc = { 0 };
+	uint16_t aport, closed_port = 0;
+	uint64_t deadline;
+	int ret = 1, lfd, err;
+
+	/* a collector that is not there: the heartbeats are sealed all the same */
+	lfd = tcp_listen(AF_INET, "127.0.0.1", &closed_port);
+	ASSERT_TRUE("probe listener", lfd >= 0);
+	close(lfd);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", closed_port);
+	setenv("POD_IPS", value, 1);
+	err = sidecar_start(&sc, args);
+	unsetenv("POD_IPS");
+	ASSERT_EQ_U64("sidecar start", 0, err);
+	aport = harness_admin_port(&sc, 2000);
+	ASSERT_TRUE("admin port", aport != 0);
+	/* three heartbeats at least */
+	deadline = harness_now_ms() + WAIT_MS;
+	while (harness_metric_now(aport, SEALED) < 3 && harness_now_ms() < deadline)
+		usleep(50000);
+	sidecar_poll(&sc, 100);
+	ASSERT_TRUE("warned", strstr(sc.err_text, warning) != NULL);
+	ASSERT_TRUE("once", strstr(strstr(sc.err_text, warning) + 1, warning) == NULL);
+	ASSERT_EQ_U64("addresses stated", stated,
+		      harness_metric_now(aport, "podflow_sidecar_heartbeat_ips"));
+	ASSERT_EQ_U64(
+	    "left out: over the limit", over_limit,
+	    harness_metric_now(aport, "podflow_sidecar_pod_ips_ignored{reason=\"over_limit\"}"));
+	ASSERT_EQ_U64(
+	    "left out: malformed", malformed,
+	    harness_metric_now(aport, "podflow_sidecar_pod_ips_ignored{reason=\"malformed\"}"));
+	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 5000, NULL));
+	ret = 0;
+cleanup:
+	free(body);
+	if (ret)
+		fprintf(stderr, "    sidecar:\n%s\n", sc.err_text ? sc.err_text : "");
+	sidecar_free(&sc);
+	return ret;
+}
+
+static int test_pod_ips_refusals_warned(void)
+{
+	char many[2048];
+	size_t o = 0;
+	int ret = 1;
+
+	for (int i = 1; i <= 70; i++)
+		o += (size_t)snprintf(many + o, sizeof(many) - o, "%s10.98.0.%d", i > 1 ? "," : "",
+				      i);
+	ASSERT_EQ_U64(
+	    "70 addresses", 0,
+	    pod_ips_case(many,
+			 "warn: POD_IPS: 70 addresses, but a heartbeat carries at most 64: "
+			 "the last 6 are not claimed",
+			 64, 6, 0));
+	ASSERT_EQ_U64("malformed", 0,
+		      pod_ips_case("10.98.0.1, not-an-ip,10.98.0.2",
+				   "warn: POD_IPS: entry 2 of 3, \"not-an-ip\", is not an IP "
+				   "address: the variable is ignored, heartbeats claim no address",
+				   0, 0, 3));
 	ret = 0;
 cleanup:
 	return ret;
@@ -1046,6 +1469,9 @@ static const struct harness_test tests[] = {
 	{ "other_netns_walked", test_other_netns_walked },
 	{ "listener_before_sidecar", test_listener_before_sidecar },
 	{ "cli_errors", test_cli_errors },
+	{ "scope_removed_and_recreated", test_scope_removed_and_recreated },
+	{ "scope_gone_heartbeats_claim_nothing", test_scope_gone_heartbeats_claim_nothing },
+	{ "pod_ips_refusals_warned", test_pod_ips_refusals_warned },
 };
 
 int main(int argc, char **argv)

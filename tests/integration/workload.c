@@ -21,6 +21,7 @@
 #include "harness.h"
 
 #define WORKLOAD_WAIT_MS 10000
+#define EXCHANGE_WAIT_MS 20000 /* a workload's children to finish */
 
 void report(int fd, const void *v, size_t n)
 {
@@ -215,4 +216,45 @@ void client_close(struct client_run *run)
 {
 	close(run->report_rd);
 	close(run->control_wr);
+}
+
+int exchange(const char *cgroup, int k, size_t req, size_t resp, uint16_t *sport)
+{
+	struct peer srv = { .family = AF_INET,
+			    .addr = "127.0.0.1",
+			    .req = req,
+			    .resp = resp,
+			    .conns = k,
+			    .port = *sport };
+	struct peer cli = srv;
+	struct client_run run = { 0 };
+	uint16_t cport;
+	int cerr, ret = -1;
+	pid_t spid = start_server(&srv, cgroup, sport);
+
+	if (spid <= 0)
+		return -1;
+	cli.port = *sport;
+	if (start_client(&cli, cgroup, &run) <= 0)
+		goto out;
+	for (int i = 0; i < k; i++)
+		if (client_next(&run, &cport, &cerr) || cerr)
+			goto out;
+	if (harness_wait(run.pid, EXCHANGE_WAIT_MS) || harness_wait(spid, EXCHANGE_WAIT_MS))
+		goto out;
+	run.pid = 0;
+	spid = -1;
+	ret = 0;
+out:
+	if (spid > 0) {
+		kill(spid, SIGKILL);
+		waitpid(spid, NULL, 0);
+	}
+	if (run.pid > 0 && waitpid(run.pid, NULL, WNOHANG) == 0) {
+		kill(run.pid, SIGKILL);
+		waitpid(run.pid, NULL, 0);
+	}
+	if (run.report_rd > 0)
+		client_close(&run);
+	return ret;
 }

@@ -43,5 +43,11 @@ pid_t start_client(struct peer *p, const char *cgroup, struct client_run *run);
 /* Next connection's local port and connect() errno from a client. */
 int client_next(struct client_run *run, uint16_t *lport, int *err);
 void client_close(struct client_run *run);
+/*
+ * k connections from a client in `cgroup` to a server there on 127.0.0.1
+ * (req bytes out, resp bytes back, each closed), both children reaped.
+ * *sport: the server's port (0: a free one, returned there).  0 or -1.
+ */
+int exchange(const char *cgroup, int k, size_t req, size_t resp, uint16_t *sport);
 
 #endif /* PODFLOW_WORKLOAD_H */

@@ -485,6 +485,15 @@ static void test_names(void **state)
 	assert_int_equal(cgroup_names__misses(cn), 1);
 	assert_string_equal(cgroup_names__container_id(cn, c1, 5000 + rescan), ID);
 
+	/* the scope created again: its container is a new cgroup, named at once, not a miss */
+	make_dir(t, "pod" POD_UID "-again");
+	make_dir(t, "pod" POD_UID "-again/" ID);
+	c2 = ino_of(t, "pod" POD_UID "-again/" ID);
+	cgroup_names__reset(cn);
+	assert_string_equal(cgroup_names__container_id(cn, c2, 5000 + rescan + 1), ID);
+	assert_int_equal(cgroup_names__scans(cn), 3);
+	assert_int_equal(cgroup_names__misses(cn), 1);
+
 	cgroup_names__free(cn);
 	cgroup_names__free(NULL);
 }

@@ -44,6 +44,7 @@ struct test_config {
 	bool enabled;
 	char *admin;
 	char *labels_file;
+	char *scope; /* a string that may not be empty: min 1 */
 };
 
 #define OFF(f) offsetof(struct test_config, f)
@@ -70,6 +71,7 @@ static const struct config_key keys[] = {
 	{ "admin", "admin", CONFIG_ADDR_PORT, OFF(admin), 0, 0, false, "admin listen address" },
 	{ "labels_file", "labels-file", CONFIG_STRING, OFF(labels_file), 0, 0, true,
 	  "Downward API labels" },
+	{ "scope", "scope", CONFIG_STRING, OFF(scope), 1, 64, false, "what to capture" },
 };
 
 static const struct test_config defaults = {
@@ -384,6 +386,21 @@ static void test_string(void **state)
 	assert_string_equal(cfg.labels_file, long_ok);
 	config_free(&schema, &cfg);
 	assert_null(cfg.labels_file);
+
+	/* a minimum length of 1: empty is refused, not unset (cgroup: "" is not "the default") */
+	assert_int_equal(config_copy(&schema, &cfg, &defaults), 0);
+	set_ok(&cfg, "scope", "/");
+	assert_string_equal(cfg.scope, "/");
+	config_free(&schema, &cfg);
+	set_fails("scope", "",
+		  "scope: expected a non-empty string of at most 64 bytes, got an empty value");
+	set_fails("scope", NULL,
+		  "scope: expected a non-empty string of at most 64 bytes, got null");
+	load_fails("scope: \"\"\n",
+		   "cfg.yaml:1: scope: expected a non-empty string of at most 64 bytes, got an "
+		   "empty value");
+	load_fails("scope:\n",
+		   "cfg.yaml:1: scope: expected a non-empty string of at most 64 bytes, got null");
 
 	set_fails("output", too_long, "output: expected at most 64 bytes, got 65");
 	set_fails("output", "a\tb", "output: control characters are not allowed (byte 1 is \\x09)");
@@ -708,18 +725,30 @@ static void test_yaml_syntax_error(void **state)
 	load_fails("interval: *nope\n", "cfg.yaml:1: YAML syntax error: found undefined alias");
 }
 
+/*
+ * An empty document is refused like any invalid file: a file truncated to
+ * nothing, or with every line commented out, must not silently become "all
+ * defaults".  All defaults is asked for explicitly with an empty mapping.
+ */
 static void test_yaml_empty_and_top_level(void **state)
 {
-	static const char *const empty[] = { "", "# nothing yet\n", "---\n", "~\n", "\n\n" };
+	static const char *const empty[] = { "",     "# nothing yet\n", "---\n",    "~\n",
+					     "\n\n", "null\n",		"--- # c\n" };
 	struct test_config cfg;
+	char want[256];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
-		load_ok(empty[i], &cfg);
-		for (size_t k = 0; k < schema.n_keys; k++)
-			assert_false(config_differs(&schema, &keys[k], &cfg, &defaults));
-		config_free(&schema, &cfg);
-	}
+	snprintf(want, sizeof(want),
+		 "cfg.yaml: no settings in the file (it is empty or only comments): refused; "
+		 "write {} to run on the defaults");
+	for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++)
+		load_fails(empty[i], want);
+	load_ok("{}\n", &cfg);
+	for (size_t k = 0; k < schema.n_keys; k++)
+		assert_false(config_differs(&schema, &keys[k], &cfg, &defaults));
+	config_free(&schema, &cfg);
+	load_ok("# every default\n{}\n", &cfg);
+	config_free(&schema, &cfg);
 	load_fails("- interval\n- 10s\n",
 		   "cfg.yaml:1: expected a mapping of keys at the top level, got a sequence");
 	load_fails("# c\njust text\n",
@@ -738,8 +767,9 @@ static void test_yaml_file_errors(void **state)
 
 	(void)state;
 	assert_non_null(big);
-	/* exactly 1 MiB of comments: accepted */
+	/* exactly 1 MiB, a key and comments: accepted */
 	memset(big, '#', n);
+	memcpy(big, "interval: 5s\n", 13);
 	big[n - 1] = '\n';
 	write_file("big.yaml", big, n);
 	assert_int_equal(config_copy(&schema, &cfg, &defaults), 0);
@@ -846,6 +876,8 @@ static void test_build_failures(void **state)
 		    "--batch-max-records: expected an integer from 1 to 262144, got 0");
 	build_fails(NULL, bad_noflag, -EINVAL, "enabled: expected true or false, got maybe");
 	build_fails(NULL, unknown, -EINVAL, "unknown option 'nope'");
+	build_fails(NULL, (const char *const[]){ "scope", "", NULL }, -EINVAL,
+		    "--scope: expected a non-empty string of at most 64 bytes, got an empty value");
 	write_file("bad.yaml", "output: a\nintervall: 1s\n", strlen("output: a\nintervall: 1s\n"));
 	build_fails("bad.yaml", good, -EINVAL,
 		    "bad.yaml:2: unknown key 'intervall' (did you mean 'interval'?)");
@@ -992,7 +1024,7 @@ static void test_to_json(void **state)
 		&cfg);
 	j = to_json(&cfg);
 	/* one member per top-level key or section, "batch" once although split in the table */
-	assert_int_equal(json_object_size(j), 10);
+	assert_int_equal(json_object_size(j), 11);
 	assert_string_equal(json_string_value(json_object_get(j, "interval")), "1m30s");
 	assert_true(json_is_true(json_object_get(j, "aggregate")));
 	assert_string_equal(json_string_value(json_object_get(j, "output")), "-");
@@ -1016,6 +1048,7 @@ static void test_to_json(void **state)
 	assert_true(json_is_true(json_object_get(j, "enabled")));
 	assert_string_equal(json_string_value(json_object_get(j, "admin")), ":9091");
 	assert_true(json_is_null(json_object_get(j, "labels_file")));
+	assert_true(json_is_null(json_object_get(j, "scope")));
 	json_decref(j);
 	config_free(&schema, &cfg);
 
@@ -1069,6 +1102,9 @@ static void test_markdown(void **state)
 	assert_non_null(strstr(buf, "| `labels_file` | `--labels-file` | string | `(unset)` |"));
 	assert_non_null(
 	    strstr(buf, "| `output` | `--output` | string | `-` | at most 64 bytes | restart |"));
+	assert_non_null(strstr(
+	    buf,
+	    "| `scope` | `--scope` | string | `(unset)` | 1 to 64 bytes, not empty | restart |"));
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		lines++;
 	assert_int_equal(lines, 2 + schema.n_keys);
@@ -1172,11 +1208,27 @@ static void test_source_reload(void **state)
 	assert_int_equal(src.reloads_failed, 2);
 
 	/* good again: counted, and the gauge's source flips back */
-	write_file("src.yaml", "interval: 5s\n", 13);
-	assert_int_equal(config_source_reload(&src, &cfg, &old), 0);
+	write_file("src.yaml", "interval: 5s\naggregate: false\n", 30);
+	assert_int_equal(config_source_reload(&src, &cfg, &old), 1);
 	config_free(&schema, &old);
 	assert_true(src.last_ok);
 	assert_int_equal(src.reloads_ok, 2);
+	assert_false(cfg.aggregate);
+
+	/* emptied (truncated, or every line commented out): rejected, not "all defaults" */
+	write_file("src.yaml", "", 0);
+	assert_int_equal(config_source_reload(&src, &cfg, &old), -1);
+	write_file("src.yaml", "# aggregate: true\n", 18);
+	assert_int_equal(config_source_reload(&src, &cfg, &old), -1);
+	assert_int_equal(src.reloads_failed, 4);
+	assert_int_equal(src.reloads_ok, 2);
+	assert_false(src.last_ok);
+	assert_false(cfg.aggregate);
+	assert_int_equal(cfg.interval_ns, 5 * SEC);
+	assert_int_equal(config_source_load(&src, &old, why, sizeof(why)), -EINVAL);
+	assert_string_equal(why,
+			    "src.yaml: no settings in the file (it is empty or only comments): "
+			    "refused; write {} to run on the defaults");
 	config_free(&schema, &cfg);
 }
 

@@ -80,10 +80,10 @@ static void write_file(const char *path, const char *text)
 
 /*
  * check() until it returns 1, waiting on the inotify fd with poll(); fails
- * the test at the deadline.  `now` advances by `step_ns` per round, so a
- * caller can keep the stat poll out of it (0) or let it come due.
+ * the test at the deadline.  `now` advances by CONFIG_WATCH_SETTLE_NS per
+ * round, so a change settles; the callers' stat poll is an hour away.
  */
-static void wait_changed(struct config_watch *w, uint64_t *now, uint64_t step_ns)
+static void wait_changed(struct config_watch *w, uint64_t *now)
 {
 	uint64_t deadline = now_ns() + DEADLINE_MS * DURATION_NS_PER_MS;
 
@@ -93,13 +93,14 @@ static void wait_changed(struct config_watch *w, uint64_t *now, uint64_t step_ns
 
 		if (config_watch__check(w, *now) == 1)
 			return;
-		*now += step_ns;
+		*now += CONFIG_WATCH_SETTLE_NS;
 		if (t >= deadline) {
 			print_error("no change noticed within %d ms\n", DEADLINE_MS);
 			fail();
 		}
+		/* a short wait: a change that is settling has no event to come */
 		if (pfd.fd >= 0)
-			poll(&pfd, 1, (int)((deadline - t) / DURATION_NS_PER_MS) + 1);
+			poll(&pfd, 1, 10);
 		else
 			poll(NULL, 0, 10);
 	}
@@ -164,7 +165,7 @@ static void test_kubelet_atomic_update(void **state)
 	kubelet_publish("..2026_11_27_10_05_00.000", "interval: 20s\n",
 			"..2026_11_27_10_00_00.000");
 	/* inotify alone (the poll is an hour away) */
-	wait_changed(w, &now, 0);
+	wait_changed(w, &now);
 	read_all(at("config.yaml"), text, sizeof(text));
 	assert_string_equal(text, "interval: 20s\n");
 	/* drained: nothing more to report */
@@ -174,7 +175,7 @@ static void test_kubelet_atomic_update(void **state)
 	/* and the next update, through the new ..data */
 	kubelet_publish("..2026_11_27_10_10_00.000", "interval: 30s\n",
 			"..2026_11_27_10_05_00.000");
-	wait_changed(w, &now, 0);
+	wait_changed(w, &now);
 	assert_int_equal(config_watch__check(w, now), 0);
 	config_watch__free(w);
 }
@@ -202,20 +203,20 @@ static void test_plain_file_in_place(void **state)
 	assert_non_null(f);
 	assert_int_equal(fputs("interval: 20s\n", f) >= 0, 1);
 	assert_int_equal(fclose(f), 0);
-	wait_changed(w, &now, 0);
+	wait_changed(w, &now);
 	assert_int_equal(config_watch__check(w, now), 0);
 
 	/* an editor's write-and-rename */
 	write_file(at("cfg.yaml.tmp"), "interval: 30s\n");
 	assert_int_equal(rename(at("cfg.yaml.tmp"), at("cfg.yaml")), 0);
-	wait_changed(w, &now, 0);
+	wait_changed(w, &now);
 	assert_int_equal(config_watch__check(w, now), 0);
 
 	/* deleted, then created again */
 	assert_int_equal(unlink(at("cfg.yaml")), 0);
-	wait_changed(w, &now, 0);
+	wait_changed(w, &now);
 	write_file(at("cfg.yaml"), "interval: 40s\n");
-	wait_changed(w, &now, 0);
+	wait_changed(w, &now);
 	assert_int_equal(config_watch__check(w, now), 0);
 	config_watch__free(w);
 }
@@ -247,8 +248,12 @@ static void test_poll_fallback(void **state)
 		;
 	/* not due yet */
 	assert_int_equal(config_watch__check(w, t0 + poll_ns - 1), 0);
-	/* due: the stat sees the new size */
-	assert_int_equal(config_watch__check(w, t0 + poll_ns), 1);
+	assert_int_equal(config_watch__timeout_ms(w, t0 + poll_ns - DURATION_NS_PER_MS), 1);
+	/* due: the stat sees the new size; reported once it has settled */
+	assert_int_equal(config_watch__check(w, t0 + poll_ns), 0);
+	assert_int_equal(config_watch__timeout_ms(w, t0 + poll_ns),
+			 CONFIG_WATCH_SETTLE_NS / DURATION_NS_PER_MS);
+	assert_int_equal(config_watch__check(w, t0 + poll_ns + CONFIG_WATCH_SETTLE_NS), 1);
 	assert_int_equal(config_watch__check(w, t0 + 2 * poll_ns), 0);
 
 	/* same size, new mtime (explicitly set, so no dependence on the clock's tick) */
@@ -264,7 +269,8 @@ static void test_poll_fallback(void **state)
 	}
 	while (read(config_watch__fd(w), buf, sizeof(buf)) > 0)
 		;
-	assert_int_equal(config_watch__check(w, t0 + 3 * poll_ns), 1);
+	assert_int_equal(config_watch__check(w, t0 + 3 * poll_ns), 0);
+	assert_int_equal(config_watch__check(w, t0 + 3 * poll_ns + CONFIG_WATCH_SETTLE_NS), 1);
 	config_watch__free(w);
 }
 
@@ -278,7 +284,7 @@ static void test_file_missing_at_start(void **state)
 	assert_non_null(w);
 	assert_int_equal(config_watch__check(w, now), 0);
 	write_file(at("later.yaml"), "interval: 10s\n");
-	wait_changed(w, &now, 0);
+	wait_changed(w, &now);
 	assert_int_equal(config_watch__check(w, now), 0);
 	config_watch__free(w);
 }
@@ -301,18 +307,160 @@ static void test_directory_replaced(void **state)
 
 	assert_int_equal(unlink(file), 0);
 	assert_int_equal(rmdir(sub), 0);
-	wait_changed(w, &now, 0);
+	wait_changed(w, &now);
 	/* gone, and still gone: no news */
 	assert_int_equal(config_watch__check(w, now), 0);
 
-	/* back: the next check re-adds the watch and reports (it could not see the interval) */
+	/* back: the next check re-adds the watch and reads it (it could not see the interval) */
 	assert_int_equal(mkdir(sub, 0755), 0);
 	write_file(file, "interval: 20s\n");
+	assert_int_equal(config_watch__check(w, now), 0);
+	now += CONFIG_WATCH_SETTLE_NS;
 	assert_int_equal(config_watch__check(w, now), 1);
 	assert_int_equal(config_watch__check(w, now), 0);
 	/* and inotify works again on the new directory */
 	write_file(file, "interval: 30s\n");
-	wait_changed(w, &now, 0);
+	wait_changed(w, &now);
+	config_watch__free(w);
+}
+
+/*
+ * check() `rounds` times, `step_ns` of fake time apart, as the main loop does
+ * between the steps of a writer; returns how many said "changed".
+ */
+static int count_reports(struct config_watch *w, uint64_t *now, uint64_t step_ns, int rounds)
+{
+	int n = 0;
+
+	for (int i = 0; i < rounds; i++) {
+		n += config_watch__check(w, *now);
+		*now += step_ns;
+	}
+	return n;
+}
+
+/*
+ * The kubelet's AtomicWriter.Write (pkg/volume/util/atomic_writer.go), one
+ * step at a time with the main loop checking in between: a new timestamped
+ * directory, the file in it, a ..data_tmp symlink to it, the rename over
+ * ..data, the old directory removed.  Until the rename the file still reads
+ * the old content: one update must be reported exactly once, with the new
+ * content, however the events are split.
+ */
+static void kubelet_update_stepwise(struct config_watch *w, uint64_t *now, const char *ts,
+				    const char *text, const char *old_ts, int *reports)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, ts);
+	assert_int_equal(mkdir(path, 0755), 0);
+	*reports += count_reports(w, now, DURATION_NS_PER_MS, 1);
+	snprintf(path, sizeof(path), "%s/%s/config.yaml", dir, ts);
+	write_file(path, text);
+	*reports += count_reports(w, now, DURATION_NS_PER_MS, 1);
+	assert_int_equal(symlink(ts, at("..data_tmp")), 0);
+	*reports += count_reports(w, now, DURATION_NS_PER_MS, 1);
+	assert_int_equal(rename(at("..data_tmp"), at("..data")), 0);
+	*reports += count_reports(w, now, DURATION_NS_PER_MS, 1);
+	snprintf(path, sizeof(path), "%s/%s/config.yaml", dir, old_ts);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, old_ts);
+	assert_int_equal(rmdir(path), 0);
+	*reports += count_reports(w, now, DURATION_NS_PER_MS, 1);
+}
+
+static void test_kubelet_update_reported_once(void **state)
+{
+	struct config_watch *w;
+	uint64_t now = 1;
+	int reports = 0;
+	char text[64];
+
+	(void)state;
+	kubelet_publish("..2026_11_27_10_00_00.000", "interval: 10s\n", NULL);
+	w = config_watch__new(at("config.yaml"), HUGE_POLL_NS);
+	assert_non_null(w);
+	kubelet_update_stepwise(w, &now, "..2026_11_27_10_05_00.000", "interval: 20s\n",
+				"..2026_11_27_10_00_00.000", &reports);
+	reports += count_reports(w, &now, CONFIG_WATCH_SETTLE_NS, 4);
+	assert_int_equal(reports, 1);
+	read_all(at("config.yaml"), text, sizeof(text));
+	assert_string_equal(text, "interval: 20s\n");
+
+	/* the same content published again (a new directory, a new inode): nothing to reload */
+	reports = 0;
+	kubelet_update_stepwise(w, &now, "..2026_11_27_10_10_00.000", "interval: 20s\n",
+				"..2026_11_27_10_05_00.000", &reports);
+	reports += count_reports(w, &now, CONFIG_WATCH_SETTLE_NS, 4);
+	assert_int_equal(reports, 0);
+	config_watch__free(w);
+}
+
+/* A new mtime, or a change undone before it settled, is not a change. */
+static void test_same_content_not_reported(void **state)
+{
+	const uint64_t poll_ns = DURATION_NS_PER_S;
+	struct config_watch *w;
+	uint64_t now = 1000 * DURATION_NS_PER_S;
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = 12345 } };
+
+	(void)state;
+	write_file(at("cfg.yaml"), "interval: 10s\n");
+	w = config_watch__new(at("cfg.yaml"), poll_ns);
+	assert_non_null(w);
+	assert_int_equal(utimensat(AT_FDCWD, at("cfg.yaml"), times, 0), 0);
+	write_file(at("cfg.yaml"), "interval: 10s\n"); /* rewritten, same bytes */
+	assert_int_equal(count_reports(w, &now, poll_ns, 4), 0);
+	/* changed and changed back within the settling time */
+	write_file(at("cfg.yaml"), "interval: 99s\n");
+	assert_int_equal(config_watch__check(w, now), 0);
+	write_file(at("cfg.yaml"), "interval: 10s\n");
+	assert_int_equal(count_reports(w, &now, poll_ns, 4), 0);
+	config_watch__free(w);
+}
+
+/*
+ * A file written in place in several pieces (the writer pauses with the file
+ * still open): every prefix may be valid YAML, so only the writer's close, or
+ * its silence for CONFIG_WATCH_WRITER_MAX_NS, makes the content final.  The
+ * stat poll (1 s here) sees the first pieces, and must not report them.
+ */
+static void test_file_still_being_written(void **state)
+{
+	const uint64_t poll_ns = DURATION_NS_PER_S;
+	struct config_watch *w;
+	uint64_t now = 1000 * DURATION_NS_PER_S;
+	char text[128];
+	int fd;
+
+	(void)state;
+	write_file(at("cfg.yaml"), "interval: 10s\n");
+	w = config_watch__new(at("cfg.yaml"), poll_ns);
+	assert_non_null(w);
+	assert_int_equal(config_watch__check(w, now), 0);
+
+	fd = open(at("cfg.yaml"), O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "interval: 20s\n", 14), 14); /* valid YAML, not all of it */
+	/* 5 s of checks, the poll due at each: the open file is not reported */
+	assert_int_equal(count_reports(w, &now, poll_ns / 2, 10), 0);
+	assert_int_equal(write(fd, "enabled: false\n", 15), 15);
+	assert_int_equal(count_reports(w, &now, poll_ns / 2, 4), 0);
+	assert_int_equal(close(fd), 0);
+	/* closed: reported once, settled, and what it reports is the whole file */
+	assert_int_equal(count_reports(w, &now, CONFIG_WATCH_SETTLE_NS, 4), 1);
+	read_all(at("cfg.yaml"), text, sizeof(text));
+	assert_string_equal(text, "interval: 20s\nenabled: false\n");
+
+	/* a writer that keeps the file open and goes quiet is waited for, but not forever */
+	fd = open(at("cfg.yaml"), O_WRONLY | O_APPEND | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "aggregate: false\n", 17), 17);
+	assert_int_equal(
+	    count_reports(w, &now, poll_ns, (int)(CONFIG_WATCH_WRITER_MAX_NS / poll_ns) - 1), 0);
+	assert_int_equal(count_reports(w, &now, poll_ns, 4), 1);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(count_reports(w, &now, poll_ns, 4), 0);
 	config_watch__free(w);
 }
 
@@ -342,7 +490,7 @@ static void test_new_errors(void **state)
 	{
 		uint64_t now = 1;
 
-		wait_changed(w, &now, 0);
+		wait_changed(w, &now);
 	}
 	config_watch__free(w);
 	assert_int_equal(chdir("/"), 0);
@@ -357,6 +505,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_missing_at_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_directory_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kubelet_update_reported_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_content_not_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_still_being_written, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,12 +95,40 @@ static void test_port_and_v4_fallback(void **state)
 			    "0.0.0.0:41234");
 }
 
+static void test_loopback(void **state)
+{
+	static const struct {
+		const char *addr;
+		bool loopback;
+	} cases[] = {
+		{ "127.0.0.1:9095", true },	  { "127.1.2.3:0", true },
+		{ "localhost:9095", true },	  { "[::1]:9095", true },
+		{ "[::ffff:127.0.0.9]:1", true }, { ":9095", false },
+		{ "0.0.0.0:9095", false },	  { "[::]:9095", false },
+		{ "10.1.2.3:9095", false },	  { "128.0.0.1:9095", false },
+		{ "[::2]:9095", false },	  { "[::ffff:10.0.0.1]:1", false },
+		{ "[fe80::1]:9095", false },
+	};
+	struct listen_addr a;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(listen_addr_parse(cases[i].addr, &a), 0);
+		if (listen_addr_is_loopback(&a) != cases[i].loopback) {
+			print_error("\"%s\": expected %s\n", cases[i].addr,
+				    cases[i].loopback ? "loopback" : "not loopback");
+			fail();
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accepts),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_port_and_v4_fallback),
+		cmocka_unit_test(test_loopback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

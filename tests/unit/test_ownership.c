@@ -210,6 +210,7 @@ static void test_span_conflict(void **state)
 
 	(void)state;
 	v4(ip, 10, 0, 0, 2);
+	own_set_heartbeat_floor(st, 125); /* every heartbeat up to 125 is in */
 	assert_int_equal(own_span(st, HB, ip, ID("a"), 0, 100), 0);
 	assert_int_equal(own_span(st, HB, ip, ID("b"), 40, 60), 0);
 	assert_string_equal(ranges(st, ip), "h[0,40)a h[40,60)! h[60,100)a");
@@ -240,7 +241,7 @@ static void test_span_conflict(void **state)
 	/* a heartbeat conflict is final: less trusted sources are not asked */
 	assert_int_equal(own_assign(st, KUBE, ip, ID("d"), 0), 0);
 	CONFLICT(st, ip, 50, HB);
-	FOUND(st, ip, 130, KUBE, "d"); /* heartbeats pending past 120, kube certain */
+	FOUND(st, ip, 130, KUBE, "d"); /* heartbeats pending past 125, kube certain */
 
 	/* conflicts in one source only: sonar's own overlap */
 	assert_int_equal(own_span(st, SONAR, ip, ID("x"), 1000, 2000), 0);
@@ -258,13 +259,15 @@ static void test_range_edges(void **state)
 
 	(void)state;
 	v4(ip, 10, 0, 0, 3);
+	own_set_heartbeat_floor(st, 199);
 	assert_int_equal(own_span(st, HB, ip, ID("a"), 100, 200), 0);
 	NONE(st, ip, 99); /* heartbeats certain up to 199, nobody else speaks */
 	FOUND(st, ip, 100, HB, "a");
 	FOUND(st, ip, 199, HB, "a");
-	WAIT(st, ip, 200); /* the next heartbeat would start at 200 */
+	WAIT(st, ip, 200); /* past the floor: a heartbeat may still come */
 
 	/* kube's [100, 200) through events, heartbeats certain up to 1999 */
+	own_set_heartbeat_floor(st, 1999);
 	v4(ip, 10, 0, 0, 4);
 	assert_int_equal(own_span(st, HB, ip, ID("z"), 1000, 2000), 0);
 	assert_int_equal(own_assign(st, KUBE, ip, ID("a"), 100), 0);
@@ -286,6 +289,7 @@ static void test_assign_unassign(void **state)
 
 	(void)state;
 	v4(ip, 10, 0, 1, 1);
+	own_set_heartbeat_floor(st, 19999);
 	assert_int_equal(own_span(st, HB, ip, ID("z"), 10000, 20000), 0);
 	assert_int_equal(own_assign(st, KUBE, ip, ID("a"), 100), 0);
 	assert_string_equal(ranges(st, ip), "h[10000,20000)z k[100,inf)a");
@@ -316,8 +320,9 @@ static void test_trust_order(void **state)
 
 	(void)state;
 	v4(ip, 10, 0, 2, 1);
+	own_set_heartbeat_floor(st, 999);
 	assert_int_equal(own_span(st, HB, ip, ID("a"), 0, 100), 0);
-	assert_int_equal(own_span(st, HB, ip, ID("a"), 900, 1000), 0); /* certain up to 999 */
+	assert_int_equal(own_span(st, HB, ip, ID("a"), 900, 1000), 0);
 	assert_int_equal(own_assign(st, KUBE, ip, ID("b"), 0), 0);
 	assert_int_equal(own_assign(st, SONAR, ip, ID("c"), 0), 0);
 	FOUND(st, ip, 50, HB, "a");    /* heartbeat beats kube and sonar */
@@ -506,6 +511,7 @@ static void test_address_kinds_apart(void **state)
 	v6(ip[2], "2001:db8::a00:1");	   /* same last 4 bytes */
 	v6(ip[3], "64:ff9b::a00:1");	   /* NAT64 of 10.0.0.1 */
 	v6(ip[4], "2001:db8::ffff:a00:1"); /* ::ffff: inside another prefix */
+	own_set_heartbeat_floor(st, 99);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(own_span(st, HB, ip[i], ID(names[i]), 0, 100), 0);
 	for (int i = 0; i < 5; i++) {
@@ -518,9 +524,10 @@ static void test_address_kinds_apart(void **state)
 	assert_int_equal(stats(st).ips, 5);
 	assert_int_equal(stats(st).ranges, 5);
 	assert_int_equal(stats(st).identities, 5);
-	/* an address nobody spoke of: heartbeats may still come */
+	/* an address nobody spoke of: heartbeats may still come past the floor */
 	v4(ip[0], 10, 0, 0, 2);
-	WAIT(st, ip[0], 50);
+	NONE(st, ip[0], 50);
+	WAIT(st, ip[0], 100);
 	assert_string_equal(ranges(st, ip[0]), "");
 	own_store__free(st);
 }
@@ -535,6 +542,7 @@ static void test_watermarks(void **state)
 	(void)state;
 	v4(ip, 10, 0, 6, 1);
 	/* heartbeats certain (and silent) everywhere below 900000 */
+	own_set_heartbeat_floor(st, 999999);
 	assert_int_equal(own_span(st, HB, ip, ID("z"), 900000, 1000000), 0);
 	assert_int_equal(own_assign(st, KUBE, ip, ID("a"), 100), 0);
 	own_set_watermark(st, KUBE, 150);
@@ -577,48 +585,53 @@ static void test_heartbeat_watermark(void **state)
 	v4(ip, 10, 0, 7, 1);
 	assert_int_equal(own_span(st, HB, ip, ID("a"), 0, 100), 0);
 	assert_int_equal(own_span(st, HB, ip, ID("a"), 200, 300), 0);
+	/* no floor yet: any heartbeat may still come, for any time */
+	WAIT(st, ip, 99);
+	WAIT(st, ip, 150);
+	own_set_heartbeat_floor(st, 299);
 	FOUND(st, ip, 99, HB, "a");
-	NONE(st, ip, 150); /* a gap before the latest span: certainly nobody's */
+	NONE(st, ip, 150); /* a gap below the floor: certainly nobody's */
 	FOUND(st, ip, 299, HB, "a");
 	WAIT(st, ip, 300);
 	WAIT(st, ip, 100000);
-	/* the heartbeat watermark caps the per-address one */
+	/* the heartbeat watermark caps the floor */
 	own_set_watermark(st, HB, 120);
 	NONE(st, ip, 110);
 	WAIT(st, ip, 150);
-	FOUND(st, ip, 250, HB, "a");
+	WAIT(st, ip, 250); /* a claim above the capped floor: not settled */
 	own_set_watermark(st, HB, INF);
 	NONE(st, ip, 150);
+	FOUND(st, ip, 250, HB, "a");
 
 	/* no heartbeat span at all: pending wherever the others are silent */
 	v4(ip2, 10, 0, 7, 2);
 	assert_int_equal(own_assign(st, KUBE, ip2, ID("b"), 0), 0);
 	assert_int_equal(own_unassign(st, KUBE, ip2, NULL, 100), 0);
 	FOUND(st, ip2, 50, KUBE, "b");
-	WAIT(st, ip2, 150);
+	NONE(st, ip2, 150);
+	WAIT(st, ip2, 300);
 
-	/* heartbeats pending past their span, kube certain */
+	/* heartbeats pending past the floor, kube certain */
 	v4(ip3, 10, 0, 7, 3);
-	assert_int_equal(own_span(st, HB, ip3, ID("a"), 0, 100), 0);
 	assert_int_equal(own_assign(st, KUBE, ip3, ID("b"), 0), 0);
-	FOUND(st, ip3, 99, HB, "a");
-	FOUND(st, ip3, 100, KUBE, "b");
+	FOUND(st, ip3, 400, KUBE, "b");
 
-	/* a conflict region counts as heartbeat coverage for the watermark */
+	/* a conflict region is final, settled or not */
 	v4(ip4, 10, 0, 7, 4);
 	assert_int_equal(own_span(st, HB, ip4, ID("a"), 0, 10), 0);
-	assert_int_equal(own_span(st, HB, ip4, ID("a"), 50, 100), 0);
-	assert_int_equal(own_span(st, HB, ip4, ID("b"), 80, 100), 0);
+	assert_int_equal(own_span(st, HB, ip4, ID("a"), 250, 400), 0);
+	assert_int_equal(own_span(st, HB, ip4, ID("b"), 280, 400), 0);
 	NONE(st, ip4, 20);
-	CONFLICT(st, ip4, 99, HB);
-	WAIT(st, ip4, 100);
+	CONFLICT(st, ip4, 290, HB);
+	CONFLICT(st, ip4, 399, HB);
+	WAIT(st, ip4, 400);
 
 	/* the heartbeat floor: no heartbeat is still to come for times up to it */
 	own_set_heartbeat_floor(st, 1000);
 	NONE(st, ip, 500);  /* past its latest span, before the floor */
 	WAIT(st, ip, 1001); /* past the floor: it may still come */
 	NONE(st, ip2, 150); /* no span at all, kube certain */
-	NONE(st, ip4, 100);
+	NONE(st, ip4, 400);
 	v4(ip5, 10, 0, 7, 5); /* never heard of */
 	NONE(st, ip5, 1000);
 	WAIT(st, ip5, 1001);
@@ -629,6 +642,67 @@ static void test_heartbeat_watermark(void **state)
 	WAIT(st, ip, 850);
 	WAIT(st, ip5, 850);
 	own_store__free(st);
+}
+
+/*
+ * A heartbeat claim above the floor is not final: another sender may claim
+ * the same address for the same time, and then nobody may be named there.
+ * Whatever order the two claims arrive in, no answer before the floor
+ * passes names either of them (unless the pod watch names the same pod),
+ * and after it both orders say conflict.
+ */
+static void test_unsettled_claims(void **state)
+{
+	struct own_identity a_other = { .app = "a2", .pod = "a", .namespace_ = "ns" };
+	struct own_answer ans;
+	uint8_t ip[16];
+
+	(void)state;
+	v4(ip, 10, 0, 8, 1);
+	for (int order = 0; order < 2; order++) {
+		struct own_store *st = store(0);
+
+		own_set_heartbeat_floor(st, 999);
+		assert_int_equal(own_span(st, HB, ip, ID(order ? "b" : "a"), 1000, 2000), 0);
+		/* one claim so far: above the floor it decides nothing on its own */
+		assert_int_equal(own_lookup(st, ip, 1500, &ans), OWN_WAIT);
+		assert_true(ans.settling);
+		assert_null(ans.id);
+		assert_int_equal(own_span(st, HB, ip, ID(order ? "a" : "b"), 1200, 1800), 0);
+		WAIT(st, ip, 1100);
+		CONFLICT(st, ip, 1500, HB); /* a conflict is final at once */
+		own_set_heartbeat_floor(st, 2000);
+		FOUND(st, ip, 1100, HB, order ? "b" : "a");
+		CONFLICT(st, ip, 1200, HB);
+		CONFLICT(st, ip, 1799, HB);
+		FOUND(st, ip, 1800, HB, order ? "b" : "a");
+		own_store__free(st);
+	}
+
+	/* the pod watch naming the same pod settles a claim at once */
+	{
+		struct own_store *st = store(0);
+
+		own_set_heartbeat_floor(st, 999);
+		assert_int_equal(own_span(st, HB, ip, ID("a"), 1000, 2000), 0);
+		assert_int_equal(own_assign(st, KUBE, ip, ID("b"), 900), 0);
+		/* another pod: a contradiction until the claim settles */
+		assert_int_equal(own_lookup(st, ip, 1500, &ans), OWN_WAIT);
+		assert_true(ans.settling);
+		assert_int_equal(own_assign(st, KUBE, ip, &a_other, 1400), 0);
+		/* the same namespace and pod, another app: the same pod; the claim's identity */
+		FOUND(st, ip, 1500, HB, "a");
+		WAIT(st, ip, 1300);
+		/* kube open beyond its watermark: not certain, so no confirmation */
+		own_set_watermark(st, KUBE, 1450);
+		assert_int_equal(own_lookup(st, ip, 1500, &ans), OWN_WAIT);
+		FOUND(st, ip, 1450, HB, "a");
+		/* at shutdown, what nothing contradicts decides */
+		own_settle_heartbeats(st);
+		FOUND(st, ip, 1300, HB, "a");
+		FOUND(st, ip, 1500, HB, "a");
+		own_store__free(st);
+	}
 }
 
 /* --- retention and eviction -------------------------------------------------- */
@@ -776,6 +850,7 @@ static void test_evict_batch(void **state)
 	int gone = 0, tie_gone = 0;
 
 	(void)state;
+	own_set_heartbeat_floor(st, INF);
 	srand(7);
 	for (int i = 0; i < 641; i++)
 		end[i] = base + (i / 2) * step;
@@ -827,6 +902,7 @@ static void test_interning(void **state)
 	uint8_t ip1[16], ip2[16], ip3[16];
 
 	(void)state;
+	own_set_heartbeat_floor(st, INF);
 	v4(ip1, 10, 1, 0, 1);
 	v6(ip2, "fd00::1");
 	v4(ip3, 10, 1, 0, 3);
@@ -869,6 +945,7 @@ static void test_long_strings_cut(void **state)
 	uint8_t ip[16], ip2[16];
 
 	(void)state;
+	own_set_heartbeat_floor(st, INF);
 	memset(long1, 'x', sizeof(long1) - 1);
 	long1[sizeof(long1) - 1] = '\0';
 	memcpy(long2, long1, sizeof(long2));
@@ -1040,37 +1117,36 @@ struct r_ans {
  * no derived state: per source, the identities of the spans over t, then a
  * replay of that source's events in (t, UNASSIGN before ASSIGN) order.
  */
-static struct r_ans r_lookup(const struct r_item *it, int n, int ip, int64_t t, const int64_t wm[])
+static struct r_ans r_lookup(const struct r_item *it, int n, int ip, int64_t t, const int64_t wm[],
+			     int64_t floor)
 {
 	bool pending = false;
+	int claim = -1; /* a heartbeat's owner at t, above the floor */
 
 	for (int src = 0; src < OWN__COUNT; src++) {
-		int over = -1, order[R_ITEMS * 2], ne = 0, holder = -1, k;
-		int64_t w = wm[src], maxend = INT64_MIN;
-		bool any = false;
+		int over = -1, order[R_ITEMS * 2], ne = 0, holder = -1, found = -1, k;
+		int64_t w = wm[src];
 
+		if (src == OWN_HEARTBEAT && floor < w)
+			w = floor;
 		for (int i = 0; i < n; i++) {
 			if (it[i].type != R_SPAN || it[i].src != src || it[i].ip != ip ||
 			    it[i].a == it[i].b)
 				continue;
-			any = true;
-			if (it[i].b > maxend)
-				maxend = it[i].b;
 			if (it[i].a <= t && t < it[i].b) {
+				if (over >= 0 && over != it[i].id && claim >= 0)
+					return (struct r_ans){ OWN_WAIT, 0, -1, false };
 				if (over >= 0 && over != it[i].id)
 					return (struct r_ans){ OWN_NONE, src, -1, true };
 				over = it[i].id;
 			}
 		}
-		if (over >= 0)
-			return (struct r_ans){ OWN_FOUND, src, over, false };
-		if (src == OWN_HEARTBEAT) {
-			int64_t own = any ? maxend - 1 : INT64_MIN;
-
-			if (own < w)
-				w = own;
+		if (over >= 0 && src == OWN_HEARTBEAT && t > w) {
+			claim = over;
+			continue;
 		}
-		for (int i = 0; i < n; i++) /* insertion sort, stable */
+		found = over;
+		for (int i = 0; i < n && found < 0; i++) /* insertion sort, stable */
 			if (it[i].type != R_SPAN && it[i].src == src && it[i].ip == ip) {
 				int j = ne++;
 
@@ -1100,14 +1176,24 @@ static struct r_ans r_lookup(const struct r_item *it, int n, int ip, int64_t t, 
 
 				closed = e->type == R_ASSIGN || e->id < 0 || e->id == holder;
 			}
-			if (closed || t <= w)
-				return (struct r_ans){ OWN_FOUND, src, holder, false };
-			return (struct r_ans){ OWN_WAIT, 0, -1, false };
+			if (!closed && t > w) {
+				pending = true;
+				break;
+			}
+			found = holder;
+		}
+		if (found >= 0) {
+			/* only i2 names a pod: two identities are one pod only if equal */
+			if (claim >= 0 && claim != found)
+				break;
+			if (claim >= 0)
+				return (struct r_ans){ OWN_FOUND, OWN_HEARTBEAT, claim, false };
+			return (struct r_ans){ OWN_FOUND, src, found, false };
 		}
 		if (t > w)
 			pending = true;
 	}
-	return (struct r_ans){ pending ? OWN_WAIT : OWN_NONE, 0, -1, false };
+	return (struct r_ans){ pending || claim >= 0 ? OWN_WAIT : OWN_NONE, 0, -1, false };
 }
 
 static void r_apply(struct own_store *st, const uint8_t ips[][16], const struct r_item *it)
@@ -1188,11 +1274,11 @@ static void r_ips(uint8_t ips[R_IPS][16])
 }
 
 static void r_compare(const struct own_store *st, const uint8_t ips[][16], const struct r_item *it,
-		      int n, const int64_t wm[], int64_t from, int round)
+		      int n, const int64_t wm[], int64_t floor, int64_t from, int round)
 {
 	for (int ip = 0; ip < R_IPS; ip++) {
 		for (int64_t t = from; t <= R_TMAX + 20; t++) {
-			struct r_ans want = r_lookup(it, n, ip, t, wm);
+			struct r_ans want = r_lookup(it, n, ip, t, wm, floor);
 			struct own_answer got;
 			enum own_verdict v = own_lookup(st, ips[ip], t, &got);
 			bool same = v == want.v && got.conflict == want.conflict;
@@ -1231,7 +1317,7 @@ static void test_random_crosscheck(void **state)
 	for (int round = 0; round < 3000; round++) {
 		struct own_store *st = store(0);
 		struct r_item it[R_ITEMS];
-		int64_t wm[OWN__COUNT];
+		int64_t wm[OWN__COUNT], floor;
 		int n = r_generate(it, false);
 
 		r_shuffle(it, n);
@@ -1241,7 +1327,9 @@ static void test_random_crosscheck(void **state)
 			wm[s] = rnd(2) ? INF : rnd(R_TMAX + 10);
 			own_set_watermark(st, (enum own_source)s, wm[s]);
 		}
-		r_compare(st, ips, it, n, wm, -1, round);
+		floor = rnd(4) == 0 ? INT64_MIN : rnd(3) == 0 ? INF : rnd(R_TMAX + 10);
+		own_set_heartbeat_floor(st, floor);
+		r_compare(st, ips, it, n, wm, floor, -1, round);
 		own_store__free(st);
 	}
 }
@@ -1328,7 +1416,7 @@ static void test_random_order_and_prune(void **state)
 		own_prune(a, p);
 		concat_ranges(a, ips, one, sizeof(one));
 		assert_string_equal(one, kept);
-		r_compare(a, ips, it, n, wm, p, round);
+		r_compare(a, ips, it, n, wm, INT64_MIN, p, round);
 	next:
 		own_store__free(a);
 		own_store__free(b);
@@ -1351,6 +1439,7 @@ int main(void)
 		cmocka_unit_test(test_address_kinds_apart),
 		cmocka_unit_test(test_watermarks),
 		cmocka_unit_test(test_heartbeat_watermark),
+		cmocka_unit_test(test_unsettled_claims),
 		cmocka_unit_test(test_prune),
 		cmocka_unit_test(test_evict_earliest_first),
 		cmocka_unit_test(test_evict_unassign_with_its_assign),
