@@ -542,7 +542,8 @@ static int test_drops_reach_collector(void)
 
 		ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
 	}
-	ASSERT_EQ_U64("workload while nobody listens", 0, exchange(g_container, 600, 10, 10, &sport));
+	ASSERT_EQ_U64("workload while nobody listens", 0,
+		      exchange(g_container, 600, 10, 10, &sport));
 	/* two more seconds down: the exporter fails, backs off, keeps buffering */
 	{
 		uint64_t until = harness_now_ms() + 2000;
