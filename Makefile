@@ -30,8 +30,15 @@ DEB_PACKAGES := make gcc clang clang-format llvm libclang-rt-14-dev bpftool libb
 	nftables jq librdkafka-dev kcat \
 	libbpf-tools procps util-linux
 
+# Sources by wildcard, a folder each (the collector's stages are folders of their
+# own): a new module is one new file, no Makefile edit.
+LIB_SRCS       := $(wildcard lib/*.c)
+SIDECAR_SRCS   := $(wildcard sidecar/*.c)
+COLLECTOR_SRCS := $(wildcard collector/*.c collector/*/*.c)
+SRC_DIRS       := lib bpf sidecar $(sort $(patsubst %/,%,$(dir $(COLLECTOR_SRCS))))
+
 CFLAGS_COMMON := -std=gnu11 -g -O2 -Wall -Wextra -Werror -fno-omit-frame-pointer \
-	-D_FORTIFY_SOURCE=2 -Ilib -I$(BUILD)
+	-D_FORTIFY_SOURCE=2 $(addprefix -I,$(SRC_DIRS)) -I$(BUILD)
 ifneq ($(SAN),)
 CFLAGS_COMMON += -fsanitize=$(SAN) -fno-sanitize-recover=all
 LDFLAGS_SAN := -fsanitize=$(SAN)
@@ -42,10 +49,6 @@ LDFLAGS += $(LDFLAGS_SAN)
 
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Ibpf
 
-# Sources by wildcard: a new module is one new file, no Makefile edit.
-LIB_SRCS       := $(wildcard lib/*.c)
-SIDECAR_SRCS   := $(wildcard sidecar/*.c)
-COLLECTOR_SRCS := $(wildcard collector/*.c)
 # modules unit tests link: everything but main.c (and what needs the skeleton)
 SIDECAR_MODS   := $(filter-out sidecar/main.c sidecar/capture.c sidecar/sidecar_metrics.c,\
 	$(SIDECAR_SRCS))
@@ -94,9 +97,13 @@ deps:
 	fi
 
 # --- kernel side -------------------------------------------------------------
+# through a temporary file: a failed dump never leaves a cut header, and an
+# unchanged one keeps its timestamp (nothing rebuilds for nothing)
 vmlinux: | deps
 	$(call msg,GEN,bpf/vmlinux.h)
-	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h.tmp && \
+		{ cmp -s bpf/vmlinux.h.tmp bpf/vmlinux.h && rm -f bpf/vmlinux.h.tmp || \
+		  mv -f bpf/vmlinux.h.tmp bpf/vmlinux.h; } || { rm -f bpf/vmlinux.h.tmp; exit 1; }
 
 $(BUILD)/podflow.bpf.o: bpf/podflow.bpf.c bpf/podflow.bpf.h bpf/flow_record.h bpf/vmlinux.h | deps
 	$(call msg,BPF,$@)
@@ -117,7 +124,17 @@ $(BUILD)/%.o: %.c | deps
 
 $(BUILD)/libpodflow.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The binaries' modules as archives: a test or tool links only the members
+# it (and what it calls) needs, never the whole binary.
+$(BUILD)/libsidecar.a: $(SIDECAR_MOD_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libcollector.a: $(COLLECTOR_MOD_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/podflow-sidecar: $(SIDECAR_OBJS) $(BUILD)/libpodflow.a
 	$(call msg,LINK,$@)
@@ -133,7 +150,7 @@ $(BUILD)/%: $(BUILD)/bench/%.o $(BUILD)/libpodflow.a
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_BENCH)
 
 # --- tests -------------------------------------------------------------------
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(SIDECAR_MOD_OBJS) $(COLLECTOR_MOD_OBJS) \
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/libcollector.a $(BUILD)/libsidecar.a \
 		$(BUILD)/libpodflow.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TESTS)
@@ -143,7 +160,7 @@ INTEG_SUPPORT := $(patsubst %.c,$(BUILD)/%.o,$(filter-out tests/integration/test
 	$(wildcard tests/integration/*.c)))
 
 $(BUILD)/tests/integration_%: $(BUILD)/tests/integration/test_%.o $(INTEG_SUPPORT) \
-		$(COLLECTOR_MOD_OBJS) $(BUILD)/libpodflow.a
+		$(BUILD)/libcollector.a $(BUILD)/libpodflow.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TESTS)
 
@@ -151,22 +168,22 @@ $(BUILD)/tests/integration_%: $(BUILD)/tests/integration/test_%.o $(INTEG_SUPPOR
 # start as processes (a Kubernetes API server replaying real samples, ...)
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
-$(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(COLLECTOR_MOD_OBJS) $(BUILD)/libpodflow.a
+$(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(BUILD)/libcollector.a $(BUILD)/libpodflow.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TESTS)
 
 # libFuzzer targets: clang, ASan+UBSan, the library sources compiled in.  A
 # target of collector modules names them (and what they call) in
 # FUZZ_MODS_<target>: they are compiled in too, with the collector's libraries.
-FUZZ_MODS_fuzz_ip_event := collector/kafka_feed.c
-FUZZ_MODS_fuzz_kube_pod := collector/kube.c collector/token.c
+FUZZ_MODS_fuzz_ip_event := collector/feeds/kafka_feed.c
+FUZZ_MODS_fuzz_kube_pod := collector/feeds/kube.c collector/server/token.c
 $(BUILD)/fuzz/fuzz_ip_event: $(FUZZ_MODS_fuzz_ip_event)
 $(BUILD)/fuzz/fuzz_kube_pod: $(FUZZ_MODS_fuzz_kube_pod)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | deps
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) -std=gnu11 -g -O1 -Ilib -DWIRE_FUZZING -fsanitize=fuzzer,address,undefined \
+	$(Q)$(CLANG) -std=gnu11 -g -O1 $(addprefix -I,$(SRC_DIRS)) -DWIRE_FUZZING -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o $@ $< $(LIB_SRCS) $(FUZZ_MODS_$*) $(LIBS_LIB) \
 		$(if $(FUZZ_MODS_$*),$(LIBS_COLLECTOR))
 

@@ -19,7 +19,7 @@
  * need the collector's own libraries), and the store is one self-contained
  * file: compile it in rather than add a rule for one tool.
  */
-#include "../collector/ownership.c"
+#include "../collector/attribution/ownership.c"
 
 #define OB_IDENTITIES 5000
 #define OB_T0	      1700000000000LL /* Unix ms, Nov 2023 */

@@ -17,7 +17,7 @@ struct admin;
 struct config_watch;
 struct jsonw;
 struct metrics_writer;
-struct sources;
+struct attribution;
 struct kafka_sink;
 struct output;
 struct peers;
@@ -35,12 +35,12 @@ struct collector {
 	struct admin *api;	      /* /config, /ownership; NULL: none */
 	struct token_file *api_token; /* the API's bearer token; NULL: none asked */
 	struct config_watch *watch;
-	struct sources *sources;     /* attribution; NULL when attribution.enabled is false */
-	struct kafka_sink *kafka;    /* the flows topic; NULL: none */
-	struct output *late;	     /* the attributor thread's outputs */
-	struct peers *peers;	     /* connections per client address, every worker's */
-	struct ingest_bounds bounds; /* record time bounds the workers read (live) */
-	char id[72];		     /* collector_id in force */
+	struct attribution *attribution; /* NULL when attribution.enabled is false */
+	struct kafka_sink *kafka;	 /* the flows topic; NULL: none */
+	struct output *late;		 /* the attributor thread's outputs */
+	struct peers *peers;		 /* connections per client address, every worker's */
+	struct ingest_bounds bounds;	 /* record time bounds the workers read (live) */
+	char id[72];			 /* collector_id in force */
 };
 
 /* admin_callbacks for the collector (collector_metrics.c); ctx is the struct collector. */

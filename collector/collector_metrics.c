@@ -11,7 +11,7 @@
 #include "kafka_sink.h"
 #include "metrics.h"
 #include "output.h"
-#include "sources.h"
+#include "attribution.h"
 #include "stats.h"
 #include "token.h"
 #include "worker.h"
@@ -141,8 +141,8 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 		files_metrics(c, w);
 	if (c->kafka)
 		kafka_sink__metrics(c->kafka, w);
-	if (c->sources)
-		sources__metrics(c->sources, w);
+	if (c->attribution)
+		attribution__metrics(c->attribution, w);
 }
 
 /* Ready once every worker listens and every attribution feed has caught up. */
@@ -164,7 +164,7 @@ bool collector_ready(void *ctx, char *why, size_t whylen)
 			return false;
 		}
 	}
-	return !c->sources || sources__ready(c->sources, why, whylen);
+	return !c->attribution || attribution__ready(c->attribution, why, whylen);
 }
 
 /* /ownership?ip=ADDR: the ranges attribution holds for one address. */
@@ -172,9 +172,9 @@ int collector_json(void *ctx, const char *path, const struct admin_args *args, s
 {
 	struct collector *c = ctx;
 
-	if (strcmp(path, "/ownership") != 0 || !c->sources)
+	if (strcmp(path, "/ownership") != 0 || !c->attribution)
 		return 404;
-	return sources__ownership(c->sources, args, jw);
+	return attribution__ownership(c->attribution, args, jw);
 }
 
 void collector_config_json(void *ctx, struct jsonw *jw)

@@ -33,7 +33,7 @@
 #include "log.h"
 #include "output.h"
 #include "peers.h"
-#include "sources.h"
+#include "attribution.h"
 #include "stats.h"
 #include "timer.h"
 #include "tls.h"
@@ -294,8 +294,8 @@ static void reload(struct collector *c, int t_stats)
 		log_init("podflow-collector", c->cfg.log_level);
 	if (old.stats_interval_ns != c->cfg.stats_interval_ns)
 		timer_arm(t_stats, c->cfg.stats_interval_ns);
-	if (c->sources)
-		sources__reload(c->sources, &c->cfg);
+	if (c->attribution)
+		attribution__reload(c->attribution, &c->cfg);
 	config_free(&collector_config_schema, &old);
 }
 
@@ -480,8 +480,9 @@ int main(int argc, char **argv)
 	if (open_outputs(&c, why, sizeof(why)))
 		goto cleanup;
 	if (cfg->attribution) {
-		c.sources = sources__new(cfg, write_late, tick_late, c.late, why, sizeof(why));
-		if (!c.sources) {
+		c.attribution =
+		    attribution__new(cfg, write_late, tick_late, c.late, why, sizeof(why));
+		if (!c.attribution) {
 			pr_err("%s", why);
 			goto cleanup;
 		}
@@ -509,7 +510,8 @@ int main(int argc, char **argv)
 			.ingest = { .worker = n,
 				    .output = output_opts(&c),
 				    .token = token,
-				    .attr = c.sources ? sources__attributor(c.sources) : NULL,
+				    .attr = c.attribution ? attribution__attributor(c.attribution)
+							  : NULL,
 				    .bounds = &c.bounds },
 		};
 
@@ -558,8 +560,8 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
-	if (c.sources) {
-		if (sources__start(c.sources, why, sizeof(why))) {
+	if (c.attribution) {
+		if (attribution__start(c.attribution, why, sizeof(why))) {
 			pr_err("%s", why);
 			goto stop;
 		}
@@ -579,7 +581,7 @@ int main(int argc, char **argv)
 					      : "TLS, ALPN h2")
 			: "h2c prior knowledge",
 		n, cfg->token_file ? "bearer token required" : "no auth",
-		c.sources ? "attribution on" : "attribution off",
+		c.attribution ? "attribution on" : "attribution off",
 		cfg->null_sink ? "null sink, nothing written" : "",
 		!cfg->null_sink && cfg->files ? cfg->data_dir : "",
 		!cfg->null_sink && cfg->files ? "/flows/ (gzip JSON lines)" : "",
@@ -607,20 +609,21 @@ stop:
 	print_stats(workers, n, " at exit");
 cleanup:
 	admin__free(c.admin);
-	admin__free(c.api); /* before the sources its /ownership reads */
+	admin__free(c.api); /* before the attribution its /ownership reads */
 	token_file__free(c.api_token);
 	for (uint32_t i = 0; i < n; i++)
 		worker__free(workers[i]);
 	peers__free(c.peers); /* after the workers: their connections are released */
 	/* after the workers: what attribution still holds is decided and written last */
-	if (c.sources) {
-		struct sources *s = c.sources;
+	if (c.attribution) {
+		struct attribution *s = c.attribution;
 
-		c.sources = NULL; /* the admin endpoint is gone: nothing else reads it */
-		sources__stop(s);
+		c.attribution = NULL; /* the admin endpoint is gone: nothing else reads it */
+		attribution__stop(s);
 		if (attributing)
-			pr_info("attribution at exit: %s", sources__format(s, why, sizeof(why)));
-		sources__free(s);
+			pr_info("attribution at exit: %s",
+				attribution__format(s, why, sizeof(why)));
+		attribution__free(s);
 	}
 	if (c.late && output__close(c.late))
 		pr_warn("late records: some files could not be published; the next start "

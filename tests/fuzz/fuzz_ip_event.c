@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "jsonw.h"
-#include "../../collector/kafka_feed.h"
+#include "kafka_feed.h"
 
 #define FUZZ_NOW_MS 1732700000000LL /* 2024-11-27: "now" for every parse */
 #define DETAIL_LEN  160		    /* as the feed's own buffer (deliver() in kafka_feed.c) */

@@ -38,7 +38,7 @@
 
 #include <jansson.h>
 
-#include "../../collector/kube.h"
+#include "kube.h"
 
 #define FUZZ_NOW_MS 1732700000000LL /* 2024-11-27: an *observed* time */
 

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../collector/filesink.h"
+#include "filesink.h"
 #include "harness.h"
 #include "log.h"
 #include "wire.h"

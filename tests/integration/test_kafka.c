@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../collector/kafka_feed.h"
+#include "kafka_feed.h"
 #include "harness.h"
 #include "kafka_mock.h"
 #include "log.h"

@@ -17,7 +17,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "../../collector/kafka_sink.h"
+#include "kafka_sink.h"
 #include "flow.h"
 #include "harness.h"
 #include "jsonw.h"

@@ -22,7 +22,7 @@
 #include "harness.h"
 #include "kube_api.h"
 #include "log.h"
-#include "../../collector/kube.h"
+#include "kube.h"
 
 /* PodReadyToStartContainers in pod_native_sidecar_containerd_kind.json: 2024-08-24T01:54:36Z */
 #define KIND_READY_MS  1724464476000LL

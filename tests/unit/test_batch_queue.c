@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "../../sidecar/batch_queue.h"
+#include "batch_queue.h"
 
 static struct batch *mk(size_t len, uint32_t records, uint64_t seq)
 {

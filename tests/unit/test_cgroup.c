@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "../../sidecar/cgroup.h"
+#include "cgroup.h"
 
 #define ID		"3f5c0e1a2b4d6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708"
 #define ID2		"aa11bb22cc33dd44ee55ff66aa77bb88cc99dd00ee11ff22aa33bb44cc55dd66"

@@ -23,8 +23,8 @@
 
 #include <cmocka.h>
 
-#include "../../collector/filesink.h"
-#include "../../collector/sink.h"
+#include "filesink.h"
+#include "sink.h"
 #include "log.h"
 #include "wire.h"
 

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "../../bpf/flow_record.h"
-#include "../../sidecar/flow_table.h"
+#include "flow_record.h"
+#include "flow_table.h"
 
 #define NS_PER_MS 1000000ULL
 #define NS_PER_S  1000000000ULL

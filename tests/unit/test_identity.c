@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "../../sidecar/identity.h"
+#include "identity.h"
 
 /* What the kubelet writes for `fieldRef: metadata.labels` (Go strconv.Quote values). */
 static const char labels_text[] = "app=\"web\"\n"

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "jsonw.h"
-#include "../../collector/kafka_feed.h"
+#include "kafka_feed.h"
 #include "log.h"
 
 #define NOW 1732700000000LL /* "now" for every parse here */

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
 
-#include "../../collector/kafka_sink.h"
+#include "kafka_sink.h"
 #include "flow.h"
 #include "jsonw.h"
 #include "log.h"

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "../../collector/kube.h"
+#include "kube.h"
 
 #define READY_MS 1724464476000LL /* 2024-08-24T01:54:36Z */
 

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "../../collector/listen_addr.h"
+#include "listen_addr.h"
 
 static void check(const char *in, const char *formatted, int any)
 {

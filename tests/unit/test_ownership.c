@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "../../collector/ownership.h"
+#include "ownership.h"
 
 #define HB    OWN_HEARTBEAT
 #define KUBE  OWN_KUBE

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "../../collector/peers.h"
+#include "peers.h"
 
 static void v4_key(const char *ip, uint8_t key[16])
 {

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "../../sidecar/podips.h"
+#include "podips.h"
 
 static const char *env_ips, *env_ip;
 

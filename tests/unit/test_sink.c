@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "../../collector/sink.h"
-#include "../../collector/stats.h"
+#include "sink.h"
+#include "stats.h"
 #include "wire.h"
 
 static long count_lines(const char *path, char *first, size_t len)

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "log.h"
-#include "../../collector/token.h"
+#include "token.h"
 
 #define SEC 1000000000ull
 

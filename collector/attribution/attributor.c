@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* Attribution: names each record's remote side by who owned its IP at the record's time. */
 #define _GNU_SOURCE
-#include "attribute.h"
+#include "attributor.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <zstd.h>
 
-#include "attribute.h"
+#include "attributor.h"
 #include "log.h"
 #include "output.h"
 #include "stats.h"

@@ -4,8 +4,8 @@
  * the record's time (docs/attribution.md), holding back what cannot be
  * decided yet for a bounded time, never guessing.
  */
-#ifndef PODFLOW_ATTRIBUTE_H
-#define PODFLOW_ATTRIBUTE_H
+#ifndef PODFLOW_COLLECTOR_ATTRIBUTOR_H
+#define PODFLOW_COLLECTOR_ATTRIBUTOR_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -137,4 +137,4 @@ void attributor__metrics(struct attributor *a, struct metrics_writer *w);
 /* The ranges held for one IP, as JSON (the admin endpoint's /ownership?ip=). */
 void attributor__ranges_json(struct attributor *a, const uint8_t ip[16], struct jsonw *jw);
 
-#endif /* PODFLOW_ATTRIBUTE_H */
+#endif /* PODFLOW_COLLECTOR_ATTRIBUTOR_H */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* The attribution stage: the attributor and the feeds that give it evidence, wired together. */
 #define _GNU_SOURCE
-#include "sources.h"
+#include "attribution.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "admin.h"
-#include "attribute.h"
+#include "attributor.h"
 #include "collector_config.h"
 #include "duration.h"
 #include "jsonw.h"
@@ -23,7 +23,7 @@
 
 #define L METRIC_LABELS
 
-struct sources {
+struct attribution {
 	struct attributor *attr;
 	struct kube_watch *kube;
 	struct kafka_feed *kafka;
@@ -50,7 +50,7 @@ static void kube_ident(const struct kube_pod *p, struct own_identity *id)
 
 static void on_kube_assign(void *ctx, const uint8_t ip[16], const struct kube_pod *p, int64_t t)
 {
-	struct sources *s = ctx;
+	struct attribution *s = ctx;
 	struct own_identity id;
 
 	kube_ident(p, &id);
@@ -59,7 +59,7 @@ static void on_kube_assign(void *ctx, const uint8_t ip[16], const struct kube_po
 
 static void on_kube_unassign(void *ctx, const uint8_t ip[16], const struct kube_pod *p, int64_t t)
 {
-	struct sources *s = ctx;
+	struct attribution *s = ctx;
 	struct own_identity id;
 
 	kube_ident(p, &id);
@@ -86,7 +86,7 @@ static bool ident_empty(const struct kafka_ident *k)
 
 static void on_sonar_assign(void *ctx, const uint8_t ip[16], const struct kafka_ident *k, int64_t t)
 {
-	struct sources *s = ctx;
+	struct attribution *s = ctx;
 	struct own_identity id;
 
 	kafka_ident(k, &id);
@@ -96,7 +96,7 @@ static void on_sonar_assign(void *ctx, const uint8_t ip[16], const struct kafka_
 static void on_sonar_unassign(void *ctx, const uint8_t ip[16], const struct kafka_ident *k,
 			      int64_t t)
 {
-	struct sources *s = ctx;
+	struct attribution *s = ctx;
 	struct own_identity id;
 
 	kafka_ident(k, &id);
@@ -108,7 +108,7 @@ static void on_sonar_unassign(void *ctx, const uint8_t ip[16], const struct kafk
 static void on_peer_span(void *ctx, const uint8_t ip[16], const struct kafka_ident *k, int64_t from,
 			 int64_t to)
 {
-	struct sources *s = ctx;
+	struct attribution *s = ctx;
 	struct own_identity id;
 
 	kafka_ident(k, &id);
@@ -119,7 +119,7 @@ static void on_peer_span(void *ctx, const uint8_t ip[16], const struct kafka_ide
 static void publish(void *ctx, const uint8_t ip[16], const struct own_identity *id, int64_t from,
 		    int64_t to)
 {
-	struct sources *s = ctx;
+	struct attribution *s = ctx;
 	struct kafka_ident k = {
 		.app = id->app ?: "",
 		.namespace_ = id->namespace_ ?: "",
@@ -151,7 +151,8 @@ static const char *topic(const char *t)
 	return t && *t ? t : NULL;
 }
 
-static int new_kube(struct sources *s, const struct collector_config *cfg, char *why, size_t len)
+static int new_kube(struct attribution *s, const struct collector_config *cfg, char *why,
+		    size_t len)
 {
 	bool in_cluster = strcmp(cfg->kube_api, "in-cluster") == 0;
 	struct kube_opts o = {
@@ -177,7 +178,8 @@ static int new_kube(struct sources *s, const struct collector_config *cfg, char 
 	return 0;
 }
 
-static int new_kafka(struct sources *s, const struct collector_config *cfg, char *why, size_t len)
+static int new_kafka(struct attribution *s, const struct collector_config *cfg, char *why,
+		     size_t len)
 {
 	char host[64] = "";
 	struct kafka_feed_opts o = {
@@ -212,11 +214,12 @@ static int new_kafka(struct sources *s, const struct collector_config *cfg, char
 	return 0;
 }
 
-struct sources *sources__new(const struct collector_config *cfg,
-			     int (*write)(void *ctx, const struct wire_batch *b),
-			     void (*tick)(void *ctx), void *write_ctx, char *why, size_t len)
+struct attribution *attribution__new(const struct collector_config *cfg,
+				     int (*write)(void *ctx, const struct wire_batch *b),
+				     void (*tick)(void *ctx), void *write_ctx, char *why,
+				     size_t len)
 {
-	struct sources *s = calloc(1, sizeof(*s));
+	struct attribution *s = calloc(1, sizeof(*s));
 	struct attr_opts o = {
 		.max_delay_ms = ms(cfg->max_delay_ns),
 		.retention_ms = ms(cfg->retention_ns),
@@ -259,12 +262,12 @@ struct sources *sources__new(const struct collector_config *cfg,
 	}
 	return s;
 fail:
-	sources__free(s);
+	attribution__free(s);
 	errno = -err;
 	return NULL;
 }
 
-int sources__start(struct sources *s, char *why, size_t len)
+int attribution__start(struct attribution *s, char *why, size_t len)
 {
 	int err = attributor__start(s->attr);
 
@@ -281,18 +284,18 @@ int sources__start(struct sources *s, char *why, size_t len)
 	return err;
 }
 
-struct attributor *sources__attributor(struct sources *s)
+struct attributor *attribution__attributor(struct attribution *s)
 {
 	return s->attr;
 }
 
-void sources__reload(struct sources *s, const struct collector_config *cfg)
+void attribution__reload(struct attribution *s, const struct collector_config *cfg)
 {
 	attributor__set_limits(s->attr, ms(cfg->max_delay_ns), ms(cfg->retention_ns),
 			       ms(cfg->heartbeat_grace_ns), ms(cfg->heartbeat_max_skew_ns));
 }
 
-bool sources__ready(struct sources *s, char *why, size_t len)
+bool attribution__ready(struct attribution *s, char *why, size_t len)
 {
 	/*
 	 * Once only: a watch that breaks later freezes its watermark (records
@@ -313,7 +316,7 @@ bool sources__ready(struct sources *s, char *why, size_t len)
 	return true;
 }
 
-void sources__stop(struct sources *s)
+void attribution__stop(struct attribution *s)
 {
 	/* no evidence arrives while the held-back records are decided for the last time */
 	kube_watch__stop(s->kube);
@@ -321,11 +324,11 @@ void sources__stop(struct sources *s)
 	attributor__stop(s->attr);
 }
 
-void sources__free(struct sources *s)
+void attribution__free(struct attribution *s)
 {
 	if (!s)
 		return;
-	sources__stop(s);
+	attribution__stop(s);
 	attributor__free(s->attr);
 	kube_watch__free(s->kube);
 	kafka_feed__free(s->kafka);
@@ -383,7 +386,7 @@ static void kafka_topic_metrics(struct metrics_writer *w, const char *topic,
 		metrics_writer__u64(w, L("topic", topic, "result", kafka_bad_name(i)), t->bad[i]);
 }
 
-static void kafka_metrics(struct sources *s, struct metrics_writer *w)
+static void kafka_metrics(struct attribution *s, struct metrics_writer *w)
 {
 	struct kafka_feed_stats st;
 
@@ -419,7 +422,7 @@ static void kafka_metrics(struct sources *s, struct metrics_writer *w)
 			      s->has_sonar ? (uint64_t)st.watermark_ms : 0);
 }
 
-const char *sources__format(struct sources *s, char *buf, size_t len)
+const char *attribution__format(struct attribution *s, char *buf, size_t len)
 {
 	struct attr_stats a;
 
@@ -437,7 +440,7 @@ const char *sources__format(struct sources *s, char *buf, size_t len)
 	return buf;
 }
 
-void sources__metrics(struct sources *s, struct metrics_writer *w)
+void attribution__metrics(struct attribution *s, struct metrics_writer *w)
 {
 	attributor__metrics(s->attr, w);
 	if (s->kube)
@@ -446,7 +449,7 @@ void sources__metrics(struct sources *s, struct metrics_writer *w)
 		kafka_metrics(s, w);
 }
 
-int sources__ownership(struct sources *s, const struct admin_args *args, struct jsonw *jw)
+int attribution__ownership(struct attribution *s, const struct admin_args *args, struct jsonw *jw)
 {
 	const char *text = admin_arg(args, "ip");
 	uint8_t ip[16] = { 0 };

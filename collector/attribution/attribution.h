@@ -5,8 +5,8 @@
  * the Kafka IP events and the ranges other replicas share), wired together.
  * docs/attribution.md.
  */
-#ifndef PODFLOW_COLLECTOR_SOURCES_H
-#define PODFLOW_COLLECTOR_SOURCES_H
+#ifndef PODFLOW_COLLECTOR_ATTRIBUTION_H
+#define PODFLOW_COLLECTOR_ATTRIBUTION_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,7 +17,7 @@ struct collector_config;
 struct jsonw;
 struct metrics_writer;
 
-struct sources;
+struct attribution;
 
 /*
  * Creates the attributor and, as configured, the pod watch (kube.api) and
@@ -29,28 +29,29 @@ struct wire_batch;
  * `write`/`write_ctx`: where the attributor's thread writes records decided
  * late (attr_opts.write); `tick` is called on that thread every 250 ms.
  */
-struct sources *sources__new(const struct collector_config *cfg,
-			     int (*write)(void *ctx, const struct wire_batch *b),
-			     void (*tick)(void *ctx), void *write_ctx, char *why, size_t len);
+struct attribution *attribution__new(const struct collector_config *cfg,
+				     int (*write)(void *ctx, const struct wire_batch *b),
+				     void (*tick)(void *ctx), void *write_ctx, char *why,
+				     size_t len);
 /* Starts the attributor's thread and the feeds.  0 or -errno with `why`. */
-int sources__start(struct sources *s, char *why, size_t len);
+int attribution__start(struct attribution *s, char *why, size_t len);
 /* What ingest hands its batches to. */
-struct attributor *sources__attributor(struct sources *s);
+struct attributor *attribution__attributor(struct attribution *s);
 /* Live keys: max_delay, retention, heartbeat_grace, heartbeat_max_skew. */
-void sources__reload(struct sources *s, const struct collector_config *cfg);
+void attribution__reload(struct attribution *s, const struct collector_config *cfg);
 /* Every configured feed has caught up once (the pod watch synced, Kafka replayed). */
-bool sources__ready(struct sources *s, char *why, size_t len);
-void sources__metrics(struct sources *s, struct metrics_writer *w);
+bool attribution__ready(struct attribution *s, char *why, size_t len);
+void attribution__metrics(struct attribution *s, struct metrics_writer *w);
 /* One line of the attribution counters, for the stats line. */
-const char *sources__format(struct sources *s, char *buf, size_t len);
+const char *attribution__format(struct attribution *s, char *buf, size_t len);
 /* The admin endpoint's /ownership?ip=ADDR: 200, or 400 with an error object. */
-int sources__ownership(struct sources *s, const struct admin_args *args, struct jsonw *jw);
+int attribution__ownership(struct attribution *s, const struct admin_args *args, struct jsonw *jw);
 /*
  * Stops the feeds, then decides what is still held back (as the evidence
  * allows, else unattributed) and writes it.  Call once ingest has stopped.
  */
-void sources__stop(struct sources *s);
+void attribution__stop(struct attribution *s);
 /* Stops first if needed, frees.  NULL is fine. */
-void sources__free(struct sources *s);
+void attribution__free(struct attribution *s);
 
-#endif /* PODFLOW_COLLECTOR_SOURCES_H */
+#endif /* PODFLOW_COLLECTOR_ATTRIBUTION_H */
