@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "collector.h"
 #include "config.h"
 #include "filesink.h"
@@ -187,14 +188,11 @@ void collector_config_json(void *ctx, struct jsonw *jw)
 bool collector_api_authorize(void *ctx, const char *authorization)
 {
 	struct collector *c = ctx;
-	struct timespec ts;
 
 	if (!c->api_token)
 		return true;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	/* a rotated token is honoured within INGEST_TOKEN_RECHECK; a failed re-read keeps the old */
-	token_file__refresh(c->api_token,
-			    (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+	token_file__refresh(c->api_token, clock_mono_ns());
 	return authorization &&
 	       token_file__check(c->api_token, authorization, strlen(authorization));
 }

@@ -21,6 +21,7 @@
 
 #include "admin.h"
 #include "cli.h"
+#include "clock.h"
 #include "collector.h"
 #include "collector_config.h"
 #include "config.h"
@@ -175,14 +176,6 @@ static void print_stats(struct worker **workers, uint32_t n, const char *when)
 	pr_info("stats%s: %s", when, stats_format(&sum, line, sizeof(line)));
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * DURATION_NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
 /* What every writer's outputs share (name and label are the writer's). */
 static struct output_opts output_opts(const struct collector *c)
 {
@@ -210,7 +203,7 @@ static int write_late(void *ctx, const struct wire_batch *b)
 
 static void tick_late(void *ctx)
 {
-	output__tick(ctx, now_ns());
+	output__tick(ctx, clock_mono_ns());
 }
 
 /*
@@ -332,7 +325,8 @@ static int wait_loop(struct collector *c, int sfd, int died_fd)
 	}
 	for (;;) {
 		struct epoll_event e[8];
-		int timeout = c->watch ? config_watch__timeout_ms(c->watch, now_ns()) : -1, r;
+		int timeout = c->watch ? config_watch__timeout_ms(c->watch, clock_mono_ns()) : -1,
+		    r;
 		uint64_t v;
 
 		for (int i = 0; i < 2; i++) {
@@ -372,7 +366,7 @@ static int wait_loop(struct collector *c, int sfd, int died_fd)
 			admin__run(c->admin);
 		if (c->api)
 			admin__run(c->api);
-		if (c->watch && config_watch__check(c->watch, now_ns()) == 1)
+		if (c->watch && config_watch__check(c->watch, clock_mono_ns()) == 1)
 			reload(c, t_stats);
 	}
 out:
@@ -597,7 +591,7 @@ int main(int argc, char **argv)
 			c.api_token ? "bearer token required" : "no auth: loopback only");
 
 	err = wait_loop(&c, sfd, died_fd);
-	stop_at = now_ns();
+	stop_at = clock_mono_ns();
 	ret = err ? 1 : 0;
 stop:
 	c.listening = false;
@@ -635,7 +629,7 @@ cleanup:
 		 * a failed start, the minimum); what is still undelivered then
 		 * is purged, logged and counted by the sink.
 		 */
-		uint64_t spent = stop_at ? (now_ns() - stop_at) / DURATION_NS_PER_MS : 0;
+		uint64_t spent = stop_at ? (clock_mono_ns() - stop_at) / DURATION_NS_PER_MS : 0;
 		int budget = spent + KAFKA_FLUSH_MIN_MS < EXIT_BUDGET_MS
 				 ? (int)(EXIT_BUDGET_MS - spent)
 				 : KAFKA_FLUSH_MIN_MS;

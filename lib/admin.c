@@ -20,7 +20,9 @@
 #include <microhttpd.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "jsonw.h"
+#include "listen_addr.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -79,14 +81,6 @@ struct admin {
 	int start_errno;
 	char start_msg[256];
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /*
  * MHD's messages.  While starting they are kept for `why` (the caller
@@ -241,7 +235,7 @@ static void answering(struct MHD_Connection *conn)
 
 	if (c) {
 		c->answering = true;
-		c->since_ms = now_ms();
+		c->since_ms = clock_mono_ms();
 	}
 }
 
@@ -362,7 +356,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	(void)toe;
 	if (c) {
 		c->answering = false;
-		c->since_ms = now_ms();
+		c->since_ms = clock_mono_ms();
 	}
 }
 
@@ -525,55 +519,6 @@ static void expire(struct admin *a, uint64_t now)
 }
 
 /*
- * ":PORT" (every address: *any set), "IPv4:PORT" or "[IPv6]:PORT"; no
- * names are resolved.  0 or -EINVAL.
- */
-static int parse_addr(const char *s, struct sockaddr_storage *ss, bool *any)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	const char *colon, *host = s;
-	char buf[INET6_ADDRSTRLEN];
-	size_t host_len;
-	uint32_t port;
-
-	memset(ss, 0, sizeof(*ss));
-	*any = false;
-	colon = strrchr(s, ':');
-	if (!colon || cli_parse_u32(colon + 1, 0, 65535, &port))
-		return -EINVAL;
-	host_len = (size_t)(colon - s);
-	if (s[0] == '[') {
-		if (host_len < 2 || s[host_len - 1] != ']')
-			return -EINVAL;
-		host++;
-		host_len -= 2;
-	}
-	if (host_len >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, host, host_len);
-	buf[host_len] = '\0';
-
-	if (host_len == 0 && s[0] != '[') {
-		*any = true;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_addr = in6addr_any;
-		sin6->sin6_port = htons((uint16_t)port);
-	} else if (s[0] == '[') {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) != 1)
-			return -EINVAL;
-	} else {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, buf, &sin->sin_addr) != 1)
-			return -EINVAL;
-	}
-	return 0;
-}
-
-/*
  * Why MHD did not start (it binds nothing here: memory, epoll, threads), as
  * -errno: the errno its last message was logged with, if the message
  * carries that errno's text (else it may be stale), or -EIO, when the
@@ -586,32 +531,24 @@ static int start_errno(const struct admin *a)
 	return -EIO;
 }
 
-/* Whether the kernel has IPv6 at all (it may be built without, or the module not loaded). */
-static bool have_ipv6(void)
+/* Our listening socket on `la` (non-blocking); the fd or -errno. */
+static int listen_on(struct listen_addr *la)
 {
-	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(la->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1, v6only = !la->any, err;
 
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-/* Our listening socket on `ss` (non-blocking); the fd or -errno. */
-static int listen_on(const struct sockaddr_storage *ss, bool any)
-{
-	socklen_t len =
-	    ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1, v6only = !any, err;
-
+	if (fd < 0 && la->any && errno == EAFNOSUPPORT) {
+		/* a kernel without IPv6: ":PORT" means every IPv4 address */
+		listen_addr_v4_any(la);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
 	if (fd < 0)
 		return -errno;
 	/* ":PORT" takes IPv4 too (v4-mapped); "[::1]:PORT" only IPv6, whatever the sysctl says */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    (ss->ss_family == AF_INET6 &&
+	    (la->ss.ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only))) ||
-	    bind(fd, (const struct sockaddr *)ss, len) || listen(fd, SOMAXCONN)) {
+	    bind(fd, (const struct sockaddr *)&la->ss, la->len) || listen(fd, SOMAXCONN)) {
 		err = -errno;
 		close(fd);
 		return err;
@@ -626,8 +563,7 @@ static unsigned short bound_port(int fd)
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len))
 		return 0;
-	return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-					      : ((struct sockaddr_in *)&ss)->sin_port);
+	return listen_addr_port((struct sockaddr *)&ss);
 }
 
 static int epoll_add(int ep, int fd)
@@ -640,35 +576,26 @@ static int epoll_add(int ep, int fd)
 struct admin *admin__new(const char *addr, const struct admin_callbacks *cb, char *why,
 			 size_t whylen)
 {
-	struct sockaddr_storage ss;
+	struct listen_addr la;
 	/* we accept (see accept_some()): MHD only serves the connections we hand it */
 	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
 	const union MHD_DaemonInfo *info;
 	struct admin *a = NULL;
 	const char *reason;
 	char dummy[1];
-	bool any;
 	int err;
 
 	if (!why) {
 		why = dummy;
 		whylen = sizeof(dummy);
 	}
-	if (!addr || parse_addr(addr, &ss, &any)) {
-		snprintf(why, whylen,
-			 "admin: bad address \"%s\" (want IPv4:PORT, [IPv6]:PORT or :PORT)",
-			 addr ? addr : "(null)");
+	if (!addr || listen_addr_parse(addr, &la)) {
+		snprintf(
+		    why, whylen,
+		    "admin: bad address \"%s\" (want :PORT, IPv4:PORT, [IPv6]:PORT or localhost:PORT)",
+		    addr ? addr : "(null)");
 		errno = EINVAL;
 		return NULL;
-	}
-	if (any && !have_ipv6()) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		in_port_t port = ((struct sockaddr_in6 *)&ss)->sin6_port;
-
-		memset(&ss, 0, sizeof(ss));
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = htonl(INADDR_ANY);
-		sin->sin_port = port;
 	}
 
 	a = calloc(1, sizeof(*a));
@@ -687,7 +614,7 @@ struct admin *admin__new(const char *addr, const struct admin_callbacks *cb, cha
 		snprintf(why, whylen, "admin: out of memory");
 		goto cleanup;
 	}
-	a->listen_fd = listen_on(&ss, any);
+	a->listen_fd = listen_on(&la);
 	if (a->listen_fd < 0) {
 		err = a->listen_fd;
 		snprintf(why, whylen, "admin: cannot listen on %s: %s", addr, strerror(-err));
@@ -758,7 +685,7 @@ int admin__fd(const struct admin *a)
 /* The nearest of libmicrohttpd's timeout, a header deadline and the end of an accept pause. */
 int admin__timeout_ms(const struct admin *a)
 {
-	uint64_t now = now_ms(), due = UINT64_MAX;
+	uint64_t now = clock_mono_ms(), due = UINT64_MAX;
 	MHD_UNSIGNED_LONG_LONG t;
 
 	if (MHD_get_timeout(a->daemon, &t) == MHD_YES)
@@ -781,14 +708,14 @@ int admin__timeout_ms(const struct admin *a)
  */
 void admin__run(struct admin *a)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 	unsigned int taken = 0, n;
 
 	resume_accept(a, now);
 	expire(a, now);
 	MHD_run(a->daemon);
 	while (taken < ADMIN_ACCEPTS_PER_RUN) {
-		n = accept_some(a, ADMIN_ACCEPT_BATCH, now_ms());
+		n = accept_some(a, ADMIN_ACCEPT_BATCH, clock_mono_ms());
 		if (!n)
 			break;
 		taken += n;

@@ -15,6 +15,8 @@
 #include "cli.h"
 #include "duration.h"
 #include "jsonw.h"
+#include "ip.h"
+#include "listen_addr.h"
 #include "log.h"
 
 #define CONFIG_FILE_MAX (1u << 20) /* a ConfigMap holds at most 1 MiB in total */
@@ -132,7 +134,9 @@ static char *describe(const struct config_key *k, char *buf, size_t len)
 		snprintf(buf, len, "warn, info or debug");
 		break;
 	case CONFIG_ADDR_PORT:
-		snprintf(buf, len, ":PORT, IPv4:PORT or [IPv6]:PORT with PORT from 0 to 65535");
+		snprintf(buf, len,
+			 ":PORT, IPv4:PORT, [IPv6]:PORT or localhost:PORT with PORT from 0 to "
+			 "65535");
 		break;
 	case CONFIG_PORT_LIST:
 		snprintf(buf, len, "a list of ports from 1 to 65535");
@@ -187,43 +191,6 @@ static bool is_yaml11_bool(const char *v)
 	return false;
 }
 
-/* ":PORT", "IPv4:PORT" or "[IPv6]:PORT"; the addresses are checked by inet_pton. */
-static int check_addr_port(const char *v)
-{
-	char host[INET6_ADDRSTRLEN];
-	unsigned char addr[16];
-	const char *port, *end;
-	uint32_t p;
-	size_t hl;
-
-	if (v[0] == '[') {
-		end = strstr(v, "]:");
-		if (!end)
-			return -EINVAL;
-		hl = (size_t)(end - (v + 1));
-		if (hl >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, v + 1, hl);
-		host[hl] = '\0';
-		if (inet_pton(AF_INET6, host, addr) != 1)
-			return -EINVAL;
-		port = end + 2;
-	} else {
-		end = strrchr(v, ':');
-		if (!end)
-			return -EINVAL;
-		hl = (size_t)(end - v);
-		if (hl >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, v, hl);
-		host[hl] = '\0';
-		if (hl && inet_pton(AF_INET, host, addr) != 1)
-			return -EINVAL;
-		port = end + 1;
-	}
-	return cli_parse_u32(port, 0, 65535, &p) ? -EINVAL : 0;
-}
-
 /* Adds one port, keeping the list sorted and free of duplicates. */
 static int port_add(struct config_ports *l, const char *v, size_t len, char *why, size_t wl)
 {
@@ -254,49 +221,23 @@ static int port_add(struct config_ports *l, const char *v, size_t len, char *why
 	return 0;
 }
 
-/* Adds one "ADDR/PREFIX", IPv4 as v4-mapped /(96 + n), host bits cleared; duplicates folded. */
+/* Adds one "ADDR/PREFIX" (ip_cidr_parse: IPv4 as v4-mapped /(96 + n)); duplicates folded. */
 static int cidr_add(struct config_cidrs *l, const char *v, size_t len, char *why, size_t wl)
 {
-	char buf[INET6_ADDRSTRLEN + 8], g[GOT_MAX * 4 + 8];
-	struct config_cidr c = { 0 };
-	uint32_t prefix, maxp;
-	char *slash;
-	bool v6;
+	char g[GOT_MAX * 4 + 8];
+	struct ip_cidr c;
+	unsigned int maxp = 0;
+	int err = ip_cidr_parse(v, len, &c, &maxp);
 
-	if (!v || memchr(v, '\0', len) || len >= sizeof(buf))
-		goto bad;
-	memcpy(buf, v, len);
-	buf[len] = '\0';
-	slash = strchr(buf, '/');
-	if (!slash)
-		goto bad;
-	*slash = '\0';
-	v6 = strchr(buf, ':') != NULL;
-	if (v6) {
-		if (inet_pton(AF_INET6, buf, c.addr) != 1)
-			goto bad;
-	} else {
-		if (inet_pton(AF_INET, buf, c.addr + 12) != 1)
-			goto bad;
-		c.addr[10] = 0xff;
-		c.addr[11] = 0xff;
-	}
-	maxp = v6 ? 128 : 32;
-	if (cli_parse_u32(slash + 1, 0, UINT32_MAX, &prefix))
-		goto bad;
-	if (prefix > maxp) {
+	if (err == -ERANGE) {
 		snprintf(why, wl, "expected a prefix length from 0 to %u for %s, got %s", maxp,
-			 v6 ? "IPv6" : "IPv4", got_format(v, len, g, sizeof(g)));
+			 maxp == 128 ? "IPv6" : "IPv4", got_format(v, len, g, sizeof(g)));
 		return -EINVAL;
 	}
-	c.prefix = (uint8_t)(v6 ? prefix : 96 + prefix);
-	for (unsigned int b = 0; b < 16; b++) {
-		unsigned int first = b * 8;
-
-		if (first >= c.prefix)
-			c.addr[b] = 0;
-		else if (first + 8 > c.prefix)
-			c.addr[b] &= (uint8_t)(0xff << (8 - (c.prefix - first)));
+	if (err) {
+		snprintf(why, wl, "expected a CIDR such as 10.0.0.0/8 or fd00::/8, got %s",
+			 got_format(v, len, g, sizeof(g)));
+		return -EINVAL;
 	}
 	for (uint32_t i = 0; i < l->n; i++)
 		if (memcmp(&l->cidr[i], &c, sizeof(c)) == 0)
@@ -307,10 +248,6 @@ static int cidr_add(struct config_cidrs *l, const char *v, size_t len, char *why
 	}
 	l->cidr[l->n++] = c;
 	return 0;
-bad:
-	snprintf(why, wl, "expected a CIDR such as 10.0.0.0/8 or fd00::/8, got %s",
-		 got_format(v, len, g, sizeof(g)));
-	return -EINVAL;
 }
 
 /* One list element of either list type, appended to `list` (a struct config_ports/cidrs). */
@@ -456,8 +393,10 @@ static int set_value(const struct config_key *k, void *cfg, const char *v, size_
 		*(enum log_level *)f = l;
 		return 0;
 	}
-	case CONFIG_ADDR_PORT:
-		if (check_addr_port(v))
+	case CONFIG_ADDR_PORT: {
+		struct listen_addr la;
+
+		if (listen_addr_parse(v, &la))
 			return expected(k, v, len, why, wl);
 		dup = strdup(v);
 		if (!dup) {
@@ -467,6 +406,7 @@ static int set_value(const struct config_key *k, void *cfg, const char *v, size_
 		free(*(char **)f);
 		*(char **)f = dup;
 		return 0;
+	}
 	default:
 		snprintf(why, wl, "unsupported type %d in the schema", (int)k->type);
 		return -EINVAL;
@@ -1134,22 +1074,6 @@ int config_merge_live(const struct config_schema *s, void *running, const void *
 
 /* ---- output ---- */
 
-/* "10.0.0.0/8" for a v4-mapped prefix of at least 96 bits, else "fd00::/8". */
-static char *cidr_format(const struct config_cidr *c, char *buf, size_t len)
-{
-	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	char a[INET6_ADDRSTRLEN];
-
-	if (c->prefix >= 96 && memcmp(c->addr, v4mapped, sizeof(v4mapped)) == 0) {
-		inet_ntop(AF_INET, c->addr + 12, a, sizeof(a));
-		snprintf(buf, len, "%s/%u", a, c->prefix - 96u);
-	} else {
-		inet_ntop(AF_INET6, c->addr, a, sizeof(a));
-		snprintf(buf, len, "%s/%u", a, c->prefix);
-	}
-	return buf;
-}
-
 static void value_json(const struct config_key *k, const void *cfg, const char *name,
 		       struct jsonw *jw)
 {
@@ -1193,7 +1117,7 @@ static void value_json(const struct config_key *k, const void *cfg, const char *
 
 		jsonw__kv_arr_begin(jw, name);
 		for (uint32_t i = 0; i < c->n && i < CONFIG_MAX_CIDRS; i++)
-			jsonw__arr_str(jw, cidr_format(&c->cidr[i], buf, sizeof(buf)));
+			jsonw__arr_str(jw, ip_cidr_format(&c->cidr[i], buf, sizeof(buf)));
 		jsonw__arr_end(jw);
 		break;
 	}
@@ -1308,7 +1232,7 @@ static void value_text(const struct config_key *k, const void *cfg, char *buf, s
 			if (k->type == CONFIG_PORT_LIST)
 				snprintf(c, sizeof(c), "%u", p->port[i]);
 			else
-				cidr_format(&l->cidr[i], c, sizeof(c));
+				ip_cidr_format(&l->cidr[i], c, sizeof(c));
 			int w = snprintf(buf + o, len - o, "%s%s", i ? ", " : "", c);
 
 			if (w < 0)

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "ip.h"
 #include <stdio.h>
 
 struct jsonw;
@@ -36,14 +38,9 @@ struct config_ports {
 	uint16_t port[CONFIG_MAX_PORTS];
 };
 
-struct config_cidr {
-	uint8_t addr[16]; /* IPv4 as v4-mapped; host bits cleared */
-	uint8_t prefix;	  /* 0..128, an IPv4 /n is stored as /(96 + n) */
-};
-
 struct config_cidrs {
 	uint32_t n;
-	struct config_cidr cidr[CONFIG_MAX_CIDRS];
+	struct ip_cidr cidr[CONFIG_MAX_CIDRS]; /* ip.h: IPv4 as v4-mapped /(96 + n) */
 };
 
 struct config_key {

@@ -7,47 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ip.h"
 #include "jsonw.h"
-
-static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-bool flow_addr_is_v4mapped(const uint8_t addr[16])
-{
-	return memcmp(addr, v4mapped_prefix, sizeof(v4mapped_prefix)) == 0;
-}
-
-/* Dotted quad without the stdio machinery inet_ntop() goes through. */
-static const char *v4_format(const uint8_t a[4], char *buf, unsigned long len)
-{
-	char *o = buf;
-
-	if (len < 16)
-		return NULL;
-	for (int i = 0; i < 4; i++) {
-		unsigned int v = a[i];
-
-		if (v >= 100)
-			*o++ = (char)('0' + v / 100);
-		if (v >= 10)
-			*o++ = (char)('0' + v / 10 % 10);
-		*o++ = (char)('0' + v % 10);
-		*o++ = i < 3 ? '.' : '\0';
-	}
-	return buf;
-}
-
-const char *flow_addr_format(const uint8_t addr[16], char *buf, unsigned long len)
-{
-	const char *r;
-
-	if (flow_addr_is_v4mapped(addr))
-		r = v4_format(addr + 12, buf, len);
-	else
-		r = inet_ntop(AF_INET6, addr, buf, (socklen_t)len);
-	if (!r && len)
-		buf[0] = '\0';
-	return buf;
-}
 
 const char *flow_err_name(uint16_t err, char *buf, unsigned long len)
 {
@@ -108,9 +69,9 @@ void flow_record_json(const struct flow_record *r, struct jsonw *jw)
 	jsonw__kv_u64(jw, "end_ms", r->end_ms);
 	jsonw__kv_u64(jw, "family", r->family);
 	jsonw__kv_str(jw, "direction", flow_direction_name(r->direction));
-	jsonw__kv_str(jw, "local_ip", flow_addr_format(r->local_addr, ip, sizeof(ip)));
+	jsonw__kv_str(jw, "local_ip", ip_format(r->local_addr, ip, sizeof(ip)));
 	jsonw__kv_u64(jw, "local_port", r->local_port);
-	jsonw__kv_str(jw, "remote_ip", flow_addr_format(r->remote_addr, ip, sizeof(ip)));
+	jsonw__kv_str(jw, "remote_ip", ip_format(r->remote_addr, ip, sizeof(ip)));
 	jsonw__kv_u64(jw, "remote_port", r->remote_port);
 	jsonw__kv_u64(jw, "flows", r->flows);
 	jsonw__kv_u64(jw, "closed", r->closed);

@@ -68,10 +68,6 @@ struct flow_record {
 	enum flow_remote_source remote_source;
 };
 
-/* True for ::ffff:a.b.c.d. */
-bool flow_addr_is_v4mapped(const uint8_t addr[16]);
-/* Text form: dotted quad for v4-mapped, RFC 5952 otherwise.  buf >= 46 bytes. */
-const char *flow_addr_format(const uint8_t addr[16], char *buf, unsigned long len);
 /* "ECONNREFUSED" etc. for the errors TCP reports, "" for 0, "E<n>" otherwise. */
 const char *flow_err_name(uint16_t err, char *buf, unsigned long len);
 const char *flow_direction_name(uint8_t direction);

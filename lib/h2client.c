@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define H2C_BODY_MAX	256
@@ -65,14 +66,6 @@ struct h2c {
 	struct stream *st;
 	uint32_t in_flight;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- URL ------------------------------------------------------------------ */
 
@@ -570,7 +563,7 @@ int h2c__post(struct h2c *c, const void *body, size_t len, const struct h2c_head
 	s->len = len;
 	s->done = done;
 	s->ctx = ctx;
-	s->deadline_ns = now_ns() + c->o.request_timeout_ns;
+	s->deadline_ns = clock_mono_ns() + c->o.request_timeout_ns;
 	prd.source.ptr = s;
 	prd.read_callback = body_read;
 	id = nghttp2_submit_request(c->h2, NULL, nv, n, &prd, NULL);
@@ -606,7 +599,7 @@ int h2c__run(struct h2c *c, int timeout_ms)
 		return err;
 	}
 	/* streams past their deadline: reset and report */
-	now = now_ns();
+	now = clock_mono_ns();
 	for (uint32_t i = 0; c->h2 && i < c->o.max_streams; i++) {
 		struct stream *s = &c->st[i];
 

@@ -17,6 +17,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "ip.h"
 #include "log.h"
 
 #define PREFIX_SIZE	   16
@@ -180,7 +181,7 @@ static size_t hex_bad_at(const uint8_t *s, size_t n)
  */
 static bool record_valid(const struct flow_record *r, char *why, size_t len)
 {
-	bool l4 = flow_addr_is_v4mapped(r->local_addr), r4 = flow_addr_is_v4mapped(r->remote_addr);
+	bool l4 = ip_is_v4mapped(r->local_addr), r4 = ip_is_v4mapped(r->remote_addr);
 
 	if (r->family != 4 && r->family != 6) {
 		snprintf(why, len, "family %u not 4 or 6", r->family);

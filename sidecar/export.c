@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "batch_queue.h"
+#include "clock.h"
 #include "h2client.h"
 #include "log.h"
 #include "podips.h"
@@ -74,22 +75,6 @@ struct exporter {
 	struct export_stats st;
 	struct metrics_histogram latency;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000ULL + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t next_rand(struct exporter *x)
 {
@@ -202,7 +187,7 @@ void exporter__seal(struct exporter *x)
 	h.seq = ++x->seq;
 	h.sender = *x->o.sender;
 	h.span_start_ms = x->span_start_ms;
-	h.span_end_ms = wall_ms();
+	h.span_end_ms = clock_wall_ms();
 	h.n_ips = heartbeat_ips(x, ips);
 	if (!x->claim_ips)
 		h.n_ips = 0; /* blind: this span claims nothing */
@@ -295,7 +280,7 @@ void exporter__add(struct exporter *x, const struct flow_record *r)
 static void retry_later(struct exporter *x, struct batch *b, uint64_t delay_ns)
 {
 	b->attempts++;
-	b->not_before_ns = mono_ns() + delay_ns;
+	b->not_before_ns = clock_mono_ns() + delay_ns;
 	STAT_ADD(x, retries, 1);
 	batch_queue__retry(x->q, b);
 }
@@ -311,7 +296,7 @@ static void finished(void *ctx, int err, int status, const char *retry_after, co
 	rq->busy = false;
 	rq->batch = NULL;
 	x->n_active--;
-	metrics_histogram_observe(&x->latency, mono_ns() - rq->started_ns);
+	metrics_histogram_observe(&x->latency, clock_mono_ns() - rq->started_ns);
 	if (!err && status >= 200 && status < 300) {
 		if (x->consecutive_failures)
 			pr_info("collector %s reachable again after %u failed attempts",
@@ -371,7 +356,7 @@ static void finished(void *ctx, int err, int status, const char *retry_after, co
 				h2c__url(x->h2), status);
 	}
 	if (!err && (status == 429 || status == 503) &&
-	    (ra = retry_after_seconds(retry_after, (int64_t)(wall_ms() / 1000),
+	    (ra = retry_after_seconds(retry_after, (int64_t)(clock_wall_ms() / 1000),
 				      RETRY_AFTER_CAP_S)) >= 0) {
 		retry_later(x, b, (uint64_t)ra * 1000000000ULL);
 		return;
@@ -397,7 +382,7 @@ static int start_request(struct exporter *x, struct request *rq, struct batch *b
 	rq->x = x;
 	rq->batch = b;
 	rq->busy = true;
-	rq->started_ns = mono_ns();
+	rq->started_ns = clock_mono_ns();
 	x->n_active++;
 	err = h2c__post(x->h2, b->body, b->len, h, n, finished, rq);
 	if (err) {
@@ -413,7 +398,7 @@ static void *export_thread(void *arg)
 	struct exporter *x = arg;
 
 	for (;;) {
-		uint64_t now = mono_ns(), wait = UINT64_MAX;
+		uint64_t now = clock_mono_ns(), wait = UINT64_MAX;
 		int timeout_ms;
 
 		maybe_reload_token(x, now);
@@ -512,12 +497,12 @@ struct exporter *exporter__new(const struct export_opts *opts, char *why, size_t
 			goto cleanup;
 		}
 		stat(opts->token_file, &x->token_st);
-		x->token_checked_ns = mono_ns();
+		x->token_checked_ns = clock_mono_ns();
 	}
 	if (getrandom(&x->sender_id, sizeof(x->sender_id), 0) != sizeof(x->sender_id))
-		x->sender_id = mono_ns() ^ ((uint64_t)getpid() << 32);
+		x->sender_id = clock_mono_ns() ^ ((uint64_t)getpid() << 32);
 	x->rng = x->sender_id | 1;
-	x->span_start_ms = wall_ms();
+	x->span_start_ms = clock_wall_ms();
 	x->claim_ips = true;
 	x->claim_until_ms = UINT64_MAX;
 	{
@@ -584,7 +569,7 @@ void exporter__close(struct exporter *x, uint64_t grace_ns, struct export_stats 
 		return;
 	if (x->thread_started) {
 		exporter__seal(x);
-		x->deadline_ns = mono_ns() + grace_ns;
+		x->deadline_ns = clock_mono_ns() + grace_ns;
 		__atomic_store_n(&x->stopping, 1, __ATOMIC_RELEASE);
 		h2c__wakeup(x->h2);
 		pthread_join(x->thread, NULL);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../bpf/flow_record.h"
+#include "ip.h"
 
 struct ft_key {
 	uint64_t cgroup_id;
@@ -125,7 +126,7 @@ static void entry_init(struct ft_entry *e, const struct ft_key *k, const struct 
 	struct flow_record *r = &e->rec;
 
 	memset(r, 0, sizeof(*r));
-	r->family = flow_addr_is_v4mapped(k->local_addr) ? 4 : 6;
+	r->family = ip_is_v4mapped(k->local_addr) ? 4 : 6;
 	r->direction = ev->direction == FLOW_DIR_IN ? FLOW_DIRECTION_IN : FLOW_DIRECTION_OUT;
 	memcpy(r->local_addr, k->local_addr, 16);
 	memcpy(r->remote_addr, k->remote_addr, 16);

@@ -18,6 +18,7 @@
 #include "admin.h"
 #include "capture.h"
 #include "cgroup.h"
+#include "clock.h"
 #include "config.h"
 #include "config_watch.h"
 #include "duration.h"
@@ -37,14 +38,6 @@
 #define DRAIN_PERIOD_NS (100 * DURATION_NS_PER_MS)
 #define CONFIG_POLL_NS	DURATION_NS_PER_S /* the fallback when inotify misses a change */
 #define SCOPE_CHECK_NS	DURATION_NS_PER_S /* how soon a removed scope cgroup is noticed */
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * DURATION_NS_PER_S + (uint64_t)ts.tv_nsec;
-}
 
 static const struct config_switch sidecar_switches[] = {
 	{ "per-connection", "aggregate", "false",

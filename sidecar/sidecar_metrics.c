@@ -6,6 +6,7 @@
 #include "admin.h"
 #include "capture.h"
 #include "cgroup.h"
+#include "clock.h"
 #include "config.h"
 #include "metrics.h"
 #include "sidecar.h"
@@ -156,11 +157,8 @@ bool sidecar_ready(void *ctx, char *why, size_t whylen)
 		return false;
 	}
 	if (s->scope_gone) {
-		struct timespec ts;
-		uint64_t now_ms;
+		uint64_t now_ms = (uint64_t)clock_wall_ms();
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 		snprintf(
 		    why, whylen, "cgroup %s is gone (%llu ms ago): capture is blind%s%s", s->scope,
 		    (unsigned long long)(now_ms > s->scope_gone_ms ? now_ms - s->scope_gone_ms : 0),

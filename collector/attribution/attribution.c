@@ -15,6 +15,7 @@
 #include "attributor.h"
 #include "collector_config.h"
 #include "duration.h"
+#include "ip.h"
 #include "jsonw.h"
 #include "kafka_feed.h"
 #include "kube.h"
@@ -452,13 +453,9 @@ void attribution__metrics(struct attribution *s, struct metrics_writer *w)
 int attribution__ownership(struct attribution *s, const struct admin_args *args, struct jsonw *jw)
 {
 	const char *text = admin_arg(args, "ip");
-	uint8_t ip[16] = { 0 };
-	struct in_addr v4;
+	uint8_t ip[16];
 
-	if (text && inet_pton(AF_INET, text, &v4) == 1) {
-		ip[10] = ip[11] = 0xff;
-		memcpy(ip + 12, &v4, 4);
-	} else if (!text || inet_pton(AF_INET6, text, ip) != 1) {
+	if (ip_parse_str(text, ip)) {
 		jsonw__obj_begin(jw);
 		jsonw__kv_str(jw, "error",
 			      text ? "ip: not an IPv4 or IPv6 address" : "missing ?ip=ADDRESS");

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "flow.h"
+#include "ip.h"
 #include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
@@ -93,14 +95,6 @@ struct attributor {
 
 #define ADD(field, n) __atomic_fetch_add(&(field), (uint64_t)(n), __ATOMIC_RELAXED)
 #define LOAD(field)   __atomic_load_n(&(field), __ATOMIC_RELAXED)
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- the identities decided records carry --------------------------------- */
 
@@ -266,15 +260,6 @@ enum decision {
 	CONFLICT,
 	CHANGED,
 };
-
-static bool is_loopback(const uint8_t a[16])
-{
-	static const uint8_t v6[16] = { [15] = 1 };
-
-	if (flow_addr_is_v4mapped(a))
-		return a[12] == 127;
-	return memcmp(a, v6, 16) == 0;
-}
 
 /*
  * The same owner at both ends of a record: the same identity (the store
@@ -523,7 +508,7 @@ uint32_t attributor__batch(struct attributor *a, struct attr_arena *ar, struct w
 		enum decision d;
 
 		keep[i] = true;
-		if (is_loopback(r->remote_addr)) {
+		if (ip_is_loopback(r->remote_addr)) {
 			/* inside the pod's own network namespace: the sender is the remote side */
 			r->remote = &b->sender;
 			r->remote_source = FLOW_SOURCE_HEARTBEAT;
@@ -545,7 +530,7 @@ uint32_t attributor__batch(struct attributor *a, struct attr_arena *ar, struct w
 
 uint32_t attributor__hold(struct attributor *a, struct wire_batch *b, bool *keep)
 {
-	int64_t now = now_ms(), max_delay = LOAD(a->max_delay_ms);
+	int64_t now = clock_wall_ms(), max_delay = LOAD(a->max_delay_ms);
 	struct sender *sender = sender_new(&b->sender);
 	struct tally t = { 0 };
 	uint32_t held = 0;
@@ -681,7 +666,7 @@ static void refuse_span(struct attributor *a, enum attr_hb_refusal why, uint64_t
 
 void attributor__heartbeat(struct attributor *a, const struct wire_batch *b)
 {
-	int64_t now = now_ms(), from, to;
+	int64_t now = clock_wall_ms(), from, to;
 	enum attr_hb_refusal why;
 	struct own_identity id;
 
@@ -726,7 +711,7 @@ void attributor__span(struct attributor *a, enum own_source src, const uint8_t i
 		      const struct own_identity *id, int64_t from_ms, int64_t to_ms)
 {
 	enum attr_hb_refusal why;
-	int64_t now = now_ms();
+	int64_t now = clock_wall_ms();
 
 	/* another replica's heartbeat range: held to what its sidecar could claim */
 	why = src == OWN_HEARTBEAT && from_ms >= 0 && from_ms <= to_ms
@@ -774,7 +759,7 @@ static int write_records(struct attributor *a, uint32_t n)
  */
 static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 {
-	int64_t now = now_ms(), grace = LOAD(a->grace_ms);
+	int64_t now = clock_wall_ms(), grace = LOAD(a->grace_ms);
 	uint32_t n_out = 0, kept = 0, len, cap = a->o.max_delayed;
 	struct tally t = { 0 };
 	int err;
@@ -872,7 +857,7 @@ static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 static void refresh_watermarks(struct attributor *a)
 {
 	pthread_rwlock_wrlock(&a->lock);
-	own_set_heartbeat_floor(a->store, now_ms() - LOAD(a->grace_ms));
+	own_set_heartbeat_floor(a->store, clock_wall_ms() - LOAD(a->grace_ms));
 	pthread_rwlock_unlock(&a->lock);
 	for (int s = 0; s < OWN__COUNT; s++) {
 		int64_t w;
@@ -890,7 +875,7 @@ static void *run(void *arg)
 {
 	struct attributor *a = arg;
 	struct attr_arena *ar = attr_arena__new();
-	int64_t next_prune = now_ms() + PRUNE_EVERY_MS;
+	int64_t next_prune = clock_wall_ms() + PRUNE_EVERY_MS;
 
 	if (!ar) {
 		pr_warn("attribution: out of memory: held-back records are decided at exit only");
@@ -914,11 +899,11 @@ static void *run(void *arg)
 		sweep(a, ar, false);
 		if (a->o.tick)
 			a->o.tick(a->o.write_ctx);
-		if (now_ms() >= next_prune) {
+		if (clock_wall_ms() >= next_prune) {
 			pthread_rwlock_wrlock(&a->lock);
-			own_prune(a->store, now_ms() - LOAD(a->retention_ms));
+			own_prune(a->store, clock_wall_ms() - LOAD(a->retention_ms));
 			pthread_rwlock_unlock(&a->lock);
-			next_prune = now_ms() + PRUNE_EVERY_MS;
+			next_prune = clock_wall_ms() + PRUNE_EVERY_MS;
 		}
 		pthread_mutex_lock(&a->qlock);
 	}
@@ -958,7 +943,7 @@ struct attributor *attributor__new(const struct attr_opts *o, char *why, size_t 
 		if (o->watermark[s])
 			own_set_watermark(a->store, (enum own_source)s, 0);
 	/* from the start, not from the first tick: what is older is settled */
-	own_set_heartbeat_floor(a->store, now_ms() - o->heartbeat_grace_ms);
+	own_set_heartbeat_floor(a->store, clock_wall_ms() - o->heartbeat_grace_ms);
 	return a;
 fail_msg:
 	snprintf(why, len, "attribution: out of memory");
@@ -1168,7 +1153,7 @@ void attributor__ranges_json(struct attributor *a, const uint8_t ip[16], struct 
 	char text[64];
 
 	jsonw__obj_begin(jw);
-	jsonw__kv_str(jw, "ip", flow_addr_format(ip, text, sizeof(text)));
+	jsonw__kv_str(jw, "ip", ip_format(ip, text, sizeof(text)));
 	jsonw__kv_arr_begin(jw, "ranges");
 	pthread_rwlock_rdlock(&a->lock);
 	own_each_range(a->store, ip, range_json, &c);

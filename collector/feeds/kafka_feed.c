@@ -16,6 +16,8 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
+#include "clock.h"
+#include "ip.h"
 #include "jsonw.h"
 #include "log.h"
 #include "ownership.h"
@@ -103,24 +105,6 @@ struct kafka_feed {
 };
 
 /* ---- time, names ------------------------------------------------------------ */
-
-static int64_t clock_ms(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-	return clock_ms(CLOCK_REALTIME);
-}
-
-static int64_t mono_ms(void)
-{
-	return clock_ms(CLOCK_MONOTONIC);
-}
 
 const char *kafka_bad_name(enum kafka_bad b)
 {
@@ -227,7 +211,7 @@ feed_error(struct kafka_feed *f, rd_kafka_resp_err_t err, const char *fmt, ...)
 	/* the context is cut first: the library's message must survive */
 	snprintf(f->last_error, sizeof(f->last_error), "%.*s: %s", (int)sizeof(f->last_error) - 64,
 		 ctx, rd_kafka_err2str(err));
-	f->last_error_ms = wall_ms();
+	f->last_error_ms = clock_wall_ms();
 	repeat = f->last_logged_err == (int)err;
 	f->last_logged_err = (int)err;
 	pthread_mutex_unlock(&f->lock);
@@ -259,47 +243,6 @@ static const char *ident_get(const struct kafka_ident *id, int i)
 	const char *v = *ident_field((struct kafka_ident *)id, i);
 
 	return v ? v : "";
-}
-
-int kafka_feed_ip_parse(const char *s, size_t len, uint8_t ip[16])
-{
-	char buf[KAFKA_IP_TEXT_MAX];
-	struct in_addr a4;
-
-	if (!s || len == 0 || len >= sizeof(buf) || memchr(s, '\0', len))
-		return -EINVAL;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	if (inet_pton(AF_INET, buf, &a4) == 1) {
-		memset(ip, 0, 10);
-		ip[10] = 0xff;
-		ip[11] = 0xff;
-		memcpy(ip + 12, &a4, 4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, buf, ip) == 1)
-		return 0;
-	return -EINVAL;
-}
-
-static bool ip_is_v4mapped(const uint8_t ip[16])
-{
-	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	return memcmp(ip, prefix, sizeof(prefix)) == 0;
-}
-
-char *kafka_feed_ip_text(const uint8_t ip[16], char *buf, size_t len)
-{
-	const char *ok;
-
-	if (ip_is_v4mapped(ip))
-		ok = inet_ntop(AF_INET, ip + 12, buf, (socklen_t)len);
-	else
-		ok = inet_ntop(AF_INET6, ip, buf, (socklen_t)len);
-	if (!ok && len)
-		buf[0] = '\0';
-	return buf;
 }
 
 __attribute__((format(printf, 4, 5))) static enum kafka_bad bad(enum kafka_bad why, char *detail,
@@ -345,7 +288,7 @@ static enum kafka_bad get_ip(json_t *root, uint8_t ip[16], char *detail, size_t 
 		return bad(KAFKA_BAD_MISSING_FIELD, detail, dlen, "no \"ip\"");
 	if (!json_is_string(v))
 		return bad(KAFKA_BAD_INVALID_FIELD, detail, dlen, "\"ip\" is not a string");
-	if (kafka_feed_ip_parse(json_string_value(v), json_string_length(v), ip) < 0)
+	if (ip_parse(json_string_value(v), json_string_length(v), ip) < 0)
 		return bad(KAFKA_BAD_IP, detail, dlen, "\"ip\" is not an address: \"%.64s\"",
 			   json_string_value(v));
 	return KAFKA_OK;
@@ -422,7 +365,7 @@ static enum kafka_bad check_key(const void *key, size_t key_len, const uint8_t i
 
 	if (!key || key_len == 0)
 		return KAFKA_OK;
-	if (kafka_feed_ip_parse(key, key_len, k) < 0 || memcmp(k, ip, 16) != 0)
+	if (ip_parse(key, key_len, k) < 0 || memcmp(k, ip, 16) != 0)
 		return bad(KAFKA_BAD_KEY, detail, dlen, "key \"%.*s\" is not \"ip\"",
 			   (int)(key_len > 64 ? 64 : key_len), (const char *)key);
 	return KAFKA_OK;
@@ -529,7 +472,7 @@ static bool str_ok(const char *s, bool empty_ok)
 int kafka_feed_encode_span(struct jsonw *jw, const uint8_t ip[16], const struct kafka_ident *id,
 			   int64_t from_ms, int64_t to_ms, const char *origin)
 {
-	char text[KAFKA_IP_TEXT_MAX];
+	char text[IP_TEXT_MAX];
 	bool any = false;
 
 	if (!id || from_ms < 0 || from_ms >= to_ms || !str_ok(origin, false))
@@ -542,7 +485,7 @@ int kafka_feed_encode_span(struct jsonw *jw, const uint8_t ip[16], const struct 
 	if (!any)
 		return -EINVAL;
 	jsonw__obj_begin(jw);
-	jsonw__kv_str(jw, "ip", kafka_feed_ip_text(ip, text, sizeof(text)));
+	jsonw__kv_str(jw, "ip", ip_format(ip, text, sizeof(text)));
 	jsonw__kv_i64(jw, "from_ms", from_ms);
 	jsonw__kv_i64(jw, "to_ms", to_ms);
 	for (int i = 0; i < 8; i++) {
@@ -584,7 +527,7 @@ static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void 
 	 * nothing about fetching (2.0.2 prefixes them "GroupCoordinator").
 	 */
 	if (strncmp(reason, "GroupCoordinator", 16) != 0)
-		f->last_bad_mono = mono_ms();
+		f->last_bad_mono = clock_mono_ms();
 }
 
 /* Producer errors: served by rd_kafka_poll/flush on whichever thread calls them. */
@@ -673,7 +616,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 	if (leaders_up)
 		f->leaders_seen_up = true;
 	else
-		f->last_bad_mono = mono_ms();
+		f->last_bad_mono = clock_mono_ms();
 	return 0; /* librdkafka frees json */
 }
 
@@ -857,7 +800,7 @@ int kafka_feed__start(struct kafka_feed *f)
 		return -EALREADY;
 	STORE(&f->stop, 0);
 	/* no evidence of health yet: the watermark waits lag_ms from here */
-	f->last_bad_mono = mono_ms();
+	f->last_bad_mono = clock_mono_ms();
 	err = pthread_create(&f->thread, NULL, feed_main, f);
 	if (err) {
 		pr_warn("kafka: cannot start the feed thread: %s", strerror(err));
@@ -951,7 +894,7 @@ void kafka_feed__stats(struct kafka_feed *f, struct kafka_feed_stats *out)
 int kafka_feed__publish_span(struct kafka_feed *f, const uint8_t ip[16],
 			     const struct kafka_ident *id, int64_t from_ms, int64_t to_ms)
 {
-	char key[KAFKA_IP_TEXT_MAX];
+	char key[IP_TEXT_MAX];
 	rd_kafka_resp_err_t rerr;
 	struct jsonw *jw;
 	const char *val;
@@ -967,7 +910,7 @@ int kafka_feed__publish_span(struct kafka_feed *f, const uint8_t ip[16],
 	if (err)
 		goto cleanup;
 	val = jsonw__data(jw, &len);
-	kafka_feed_ip_text(ip, key, sizeof(key));
+	ip_format(ip, key, sizeof(key));
 	/* F_COPY and no F_BLOCK: a full queue is refused at once, never waited on */
 	rerr =
 	    rd_kafka_producev(f->prod, RD_KAFKA_V_TOPIC(f->t[T_RANGES].name),
@@ -1068,7 +1011,7 @@ static int assign_new(struct kafka_feed *f, struct topic *t, const rd_kafka_meta
 			continue;
 		}
 		rd_kafka_topic_partition_list_add(l, t->name, id)->offset =
-		    wall_ms() - f->retention_ms;
+		    clock_wall_ms() - f->retention_ms;
 		n++;
 	}
 	if (n == 0 || stopping(f))
@@ -1306,13 +1249,13 @@ static void handle(struct kafka_feed *f, const rd_kafka_message_t *m)
 	}
 	if (m->err) {
 		feed_error(f, m->err, "consuming %s [%d]", t ? t->name : "?", m->partition);
-		f->last_bad_mono = mono_ms();
+		f->last_bad_mono = clock_mono_ms();
 		return;
 	}
 	if (!p)
 		return;
 	ADD(&t->messages, 1);
-	now = wall_ms();
+	now = clock_wall_ms();
 	ts = rd_kafka_message_timestamp(m, &tst);
 	/* a partition replayed from the beginning: older than retention is skipped here */
 	if (ts >= 0 && ts < now - f->retention_ms)
@@ -1412,14 +1355,14 @@ static void bad_summary(struct topic *t)
 
 static void housekeep(struct kafka_feed *f, int64_t mono)
 {
-	int64_t wall = wall_ms();
+	int64_t wall = clock_wall_ms();
 	bool incomplete = false;
 
 	if (mono >= f->next_refresh_mono) {
 		refresh(f);
 		for (int i = 0; i < T__COUNT; i++)
 			incomplete |= f->t[i].name && !f->t[i].complete;
-		mono = mono_ms();
+		mono = clock_mono_ms();
 		f->next_refresh_mono =
 		    mono + (incomplete && f->refresh_ms > RETRY_MS ? RETRY_MS : f->refresh_ms);
 	}
@@ -1446,7 +1389,7 @@ static void *feed_main(void *arg)
 
 	f->next_refresh_mono = 0;
 	while (!stopping(f)) {
-		housekeep(f, mono_ms());
+		housekeep(f, clock_mono_ms());
 		m = rd_kafka_consumer_poll(f->rk, POLL_MS);
 		for (int n = 0; m; n++) {
 			handle(f, m);

@@ -27,7 +27,6 @@ struct jsonw;
 #define KAFKA_ERROR_MAX	   256		  /* kafka_feed_stats.last_error, NUL included */
 #define KAFKA_TS_MIN_MS	   946684800000LL /* 2000-01-01T00:00:00Z: older times are bad */
 #define KAFKA_TS_FUTURE_MS 3600000LL	  /* clock skew accepted: times up to now + 1 h */
-#define KAFKA_IP_TEXT_MAX  46		  /* INET6_ADDRSTRLEN */
 
 /* Who owns an address.  Never NULL: "" when absent.  Valid during the callback only. */
 struct kafka_ident {
@@ -234,9 +233,5 @@ enum kafka_bad kafka_feed_parse_span(const void *val, size_t len, const void *ke
  */
 int kafka_feed_encode_span(struct jsonw *jw, const uint8_t ip[16], const struct kafka_ident *id,
 			   int64_t from_ms, int64_t to_ms, const char *origin);
-/* "10.1.2.3" for a v4-mapped address, else RFC 5952 IPv6 text; buf >= KAFKA_IP_TEXT_MAX. */
-char *kafka_feed_ip_text(const uint8_t ip[16], char *buf, size_t len);
-/* "10.1.2.3" or IPv6 text (len bytes, not NUL-terminated) -> 16 bytes; 0 or -EINVAL. */
-int kafka_feed_ip_parse(const char *s, size_t len, uint8_t ip[16]);
 
 #endif /* PODFLOW_COLLECTOR_KAFKA_FEED_H */

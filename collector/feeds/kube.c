@@ -18,6 +18,8 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
+#include "ip.h"
 #include "log.h"
 #include "token.h"
 
@@ -143,18 +145,10 @@ static void parse_workload(const json_t *meta, const json_t *labels, struct kube
 
 static void add_ip(struct kube_pod_info *out, const char *s)
 {
-	uint8_t ip[16] = { 0 };
-	struct in_addr a4;
+	uint8_t ip[16];
 
-	if (!s)
+	if (ip_parse_str(s, ip))
 		return;
-	if (inet_pton(AF_INET, s, &a4) == 1) {
-		ip[10] = 0xff;
-		ip[11] = 0xff;
-		memcpy(ip + 12, &a4, 4);
-	} else if (inet_pton(AF_INET6, s, ip) != 1) {
-		return;
-	}
 	for (size_t i = 0; i < out->n_ips; i++)
 		if (memcmp(out->ips[i], ip, 16) == 0)
 			return;
@@ -405,22 +399,6 @@ struct kube_watch {
 	int64_t last_rx_ms;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool stopped(struct kube_watch *w)
 {
 	return __atomic_load_n(&w->stop, __ATOMIC_ACQUIRE);
@@ -441,7 +419,7 @@ int64_t kube_watch__watermark(struct kube_watch *w)
 	int64_t v = __atomic_load_n(&w->wm_base, __ATOMIC_ACQUIRE);
 
 	if (from != INT64_MAX) {
-		int64_t now = now_ms();
+		int64_t now = clock_wall_ms();
 
 		if (now >= from && now - w->lag_ms > v)
 			v = now - w->lag_ms;
@@ -455,7 +433,7 @@ bool kube_watch__synced(struct kube_watch *w)
 	int64_t from = __atomic_load_n(&w->healthy_from, __ATOMIC_ACQUIRE);
 
 	return __atomic_load_n(&w->listed, __ATOMIC_ACQUIRE) && from != INT64_MAX &&
-	       now_ms() >= from;
+	       clock_wall_ms() >= from;
 }
 
 void kube_watch__stats(struct kube_watch *w, struct kube_stats *out)
@@ -781,7 +759,7 @@ static int buf_append(struct kube_watch *w, const char *p, size_t n, size_t max)
 static void watch_connected(struct kube_watch *w)
 {
 	STAT_ADD(w, watches, 1);
-	__atomic_store_n(&w->healthy_from, now_ms() + w->settle_ms, __ATOMIC_RELEASE);
+	__atomic_store_n(&w->healthy_from, clock_wall_ms() + w->settle_ms, __ATOMIC_RELEASE);
 }
 
 /* The watch ended: the watermark stays where it is until a watch is healthy again. */
@@ -819,7 +797,7 @@ static void watch_line(struct kube_watch *w, const char *line, size_t len)
 	const char *type;
 	json_error_t jerr;
 	json_t *root, *obj;
-	int64_t obs = now_ms();
+	int64_t obs = clock_wall_ms();
 	size_t i;
 
 	for (i = 0; i < len && isspace((unsigned char)line[i]); i++)
@@ -946,7 +924,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	int err;
 
 	STAT_ADD(w, bytes, len);
-	w->last_rx_ms = mono_ms();
+	w->last_rx_ms = clock_mono_ms();
 	if (w->status != 200) {
 		/* an error body: keep its start for the Status message */
 		if (w->len < ERR_BODY_MAX)
@@ -1071,7 +1049,7 @@ static int perform(struct kube_watch *w, const char *url, enum xfer_mode mode)
 	w->stream_err = 0;
 	w->stream_410 = false;
 	w->got_event = false;
-	w->last_rx_ms = mono_ms();
+	w->last_rx_ms = clock_mono_ms();
 	w->curl_err[0] = '\0';
 	curl_easy_setopt(w->easy, CURLOPT_URL, url);
 	curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, w->headers);
@@ -1100,7 +1078,7 @@ static int perform(struct kube_watch *w, const char *url, enum xfer_mode mode)
 			break;
 		}
 		/* no byte for longer than the server was asked to keep the watch: dead peer */
-		if (mode == XFER_WATCH && mono_ms() - w->last_rx_ms > idle_ms) {
+		if (mode == XFER_WATCH && clock_mono_ms() - w->last_rx_ms > idle_ms) {
 			res = CURLE_OPERATION_TIMEDOUT;
 			snprintf(w->curl_err, sizeof(w->curl_err), "no data for %lld ms",
 				 (long long)idle_ms);
@@ -1189,7 +1167,7 @@ static int list_all(struct kube_watch *w, int64_t gap_wm)
 		curl_free(esc);
 		esc = NULL;
 		if (!cont)
-			sent_ms = now_ms(); /* the list is a snapshot at least this recent */
+			sent_ms = clock_wall_ms(); /* the list is a snapshot at least this recent */
 		err = perform(w, url, XFER_LIST);
 		if (err == -EMSGSIZE)
 			fail(w, "list: a page over %u bytes", KUBE_LIST_PAGE_MAX);
@@ -1205,7 +1183,7 @@ static int list_all(struct kube_watch *w, int64_t gap_wm)
 			err = http_error(w, "list");
 			goto cleanup;
 		}
-		obs = now_ms();
+		obs = clock_wall_ms();
 		json_decref(root);
 		root = json_loadb(w->buf ? w->buf : "", w->len, 0, &jerr);
 		meta = json_object_get(root, "metadata");
@@ -1488,7 +1466,7 @@ struct kube_watch *kube_watch__new(const struct kube_opts *opts, const struct ku
 	w->list_timeout_ms = opts->list_timeout_ms ? opts->list_timeout_ms : 60000;
 	w->watch_timeout_s = opts->watch_timeout_s ? opts->watch_timeout_s : 300;
 	w->max_event_bytes = opts->max_event_bytes ? opts->max_event_bytes : KUBE_EVENT_MAX;
-	w->rand = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)w ^ ((uint64_t)getpid() << 32);
+	w->rand = (uint64_t)clock_wall_ms() ^ (uint64_t)(uintptr_t)w ^ ((uint64_t)getpid() << 32);
 	if (!w->rand)
 		w->rand = 88172645463325252ULL;
 

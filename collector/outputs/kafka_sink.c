@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
+#include "clock.h"
 #include "flow.h"
 #include "jsonw.h"
 #include "log.h"
@@ -72,14 +73,6 @@ struct kafka_sink {
 	int last_logged_err; /* an error code repeated is logged at debug until a delivery succeeds */
 };
 
-static int64_t clock_ms(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- errors ------------------------------------------------------------------ */
 
 enum kafka_fail kafka_sink_fail_reason(int rd_err)
@@ -106,7 +99,7 @@ sink_error(struct kafka_sink *ks, rd_kafka_resp_err_t err, const char *fmt, ...)
 	/* the context is cut first: the library's message must survive */
 	snprintf(ks->last_error, sizeof(ks->last_error), "%.*s: %s",
 		 (int)sizeof(ks->last_error) - 64, ctx, rd_kafka_err2str(err));
-	ks->last_error_ms = clock_ms(CLOCK_REALTIME);
+	ks->last_error_ms = clock_wall_ms();
 	repeat = ks->last_logged_err == (int)err;
 	ks->last_logged_err = (int)err;
 	pthread_mutex_unlock(&ks->lock);
@@ -173,7 +166,7 @@ static bool wait_room(struct kafka_sink *ks, uint64_t n, uint64_t bytes, int64_t
 		return true;
 	pthread_mutex_lock(&ks->room_lock);
 	__atomic_fetch_add(&ks->waiters, 1, __ATOMIC_SEQ_CST);
-	while (!(ok = reserve(ks, n, bytes)) && (now = clock_ms(CLOCK_MONOTONIC)) < deadline) {
+	while (!(ok = reserve(ks, n, bytes)) && (now = clock_mono_ms()) < deadline) {
 		until = now + WAIT_SLICE_MS < deadline ? now + WAIT_SLICE_MS : deadline;
 		ts.tv_sec = until / 1000;
 		ts.tv_nsec = (until % 1000) * 1000000;
@@ -255,7 +248,7 @@ static int write_records(struct kafka_sink *ks, const struct flow_record *recs, 
 		goto cleanup;
 	refused = &ks->refused_full;
 	err = -ENOBUFS;
-	if (timeout_ms > 0 ? !wait_room(ks, kept, bytes, clock_ms(CLOCK_MONOTONIC) + timeout_ms)
+	if (timeout_ms > 0 ? !wait_room(ks, kept, bytes, clock_mono_ms() + timeout_ms)
 			   : !reserve(ks, kept, bytes))
 		goto cleanup;
 
@@ -623,10 +616,10 @@ fail:
 /* Purges what is queued or in flight and serves the purge reports, for up to wait_ms. */
 static void purge(struct kafka_sink *ks, int wait_ms)
 {
-	int64_t end = clock_ms(CLOCK_MONOTONIC) + wait_ms;
+	int64_t end = clock_mono_ms() + wait_ms;
 
 	rd_kafka_purge(ks->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-	while (LOAD(&ks->in_flight) && clock_ms(CLOCK_MONOTONIC) < end)
+	while (LOAD(&ks->in_flight) && clock_mono_ms() < end)
 		rd_kafka_poll(ks->rk, 10);
 }
 
@@ -647,16 +640,15 @@ int kafka_sink__flush(struct kafka_sink *ks, int timeout_ms)
 	 * callbacks of the last batch it took: give it a moment.
 	 */
 	rerr = rd_kafka_flush(ks->rk, deliver_ms);
-	end = clock_ms(CLOCK_MONOTONIC) + purge_ms;
-	while (rerr == RD_KAFKA_RESP_ERR_NO_ERROR && LOAD(&ks->in_flight) &&
-	       clock_ms(CLOCK_MONOTONIC) < end)
+	end = clock_mono_ms() + purge_ms;
+	while (rerr == RD_KAFKA_RESP_ERR_NO_ERROR && LOAD(&ks->in_flight) && clock_mono_ms() < end)
 		rd_kafka_poll(ks->rk, 1);
 	left = LOAD(&ks->in_flight);
 	if (!left)
 		return 0;
 	pr_warn("kafka sink: %" PRIu64 " records to %s not delivered within %d ms: purged", left,
 		ks->topic, deliver_ms);
-	purge(ks, (int)(end - clock_ms(CLOCK_MONOTONIC)));
+	purge(ks, (int)(end - clock_mono_ms()));
 	return left > INT32_MAX ? INT32_MAX : (int)left;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "filesink.h"
 #include "kafka_sink.h"
 #include "log.h"
@@ -21,14 +22,6 @@ struct output {
 	struct kafka_sink *kafka;
 	char label[64];
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* The batch just written to the JSON-lines file, taken back out (another output failed). */
 static void take_back_jsonl(struct output *out, uint64_t mark)
@@ -100,7 +93,7 @@ void output__free(struct output *out)
  */
 int output__write(struct output *out, const struct wire_batch *b, const bool *keep, uint64_t *bytes)
 {
-	uint64_t now = mono_ns(), mark = 0;
+	uint64_t now = clock_mono_ns(), mark = 0;
 	bool any = false;
 	int err;
 

@@ -11,6 +11,7 @@
 #include <zstd.h>
 
 #include "attributor.h"
+#include "clock.h"
 #include "log.h"
 #include "output.h"
 #include "stats.h"
@@ -170,14 +171,6 @@ static uint64_t decoded_size(const void *body, size_t len, enum wire_encoding en
 	return 0;
 }
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * Takes out of the batch (keeping the others in order) every record whose
  * times cannot be true, counted by reason: one that ends before it starts,
@@ -188,7 +181,7 @@ static uint64_t wall_ms(void)
  */
 static void bound_times(struct ingest *in, struct wire_batch *b)
 {
-	uint64_t rejected[STATS_REC__COUNT] = { 0 }, now = wall_ms(), hi = INT64_MAX, lo = 0;
+	uint64_t rejected[STATS_REC__COUNT] = { 0 }, now = clock_wall_ms(), hi = INT64_MAX, lo = 0;
 	uint32_t kept = 0;
 
 	if (in->bounds) {

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "peers.h"
 #include "stats.h"
@@ -51,14 +52,6 @@ struct worker {
 	bool started;
 	int result;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 struct worker *worker__new(const struct worker_opts *o, char *why, size_t len)
 {
@@ -290,7 +283,7 @@ static void *run(void *arg)
 			w->result = -EIO;
 			break;
 		}
-		now = now_ns();
+		now = clock_mono_ns();
 		/* connections first: the tick and the stop may free slots named later in evs */
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;

@@ -14,7 +14,7 @@
  * [KAFKA_TS_MIN_MS, now + KAFKA_TS_FUTURE_MS] (a range's from before its
  * to); an assign or range names somebody; the key, when given, is the same
  * address; and the address survives kafka_feed_ip_text then
- * kafka_feed_ip_parse.  Then it is written again the way a producer would
+ * ip_parse.  Then it is written again the way a producer would
  * (a range by kafka_feed_encode_span, an event by the same jsonw calls in
  * the documented layout), keyed by the address's text, and read again: it
  * must be accepted and give the same values.
@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ip.h"
 #include "jsonw.h"
 #include "kafka_feed.h"
 
@@ -182,12 +183,12 @@ static const char *check_ip(const uint8_t ip[16], const void *key, size_t key_le
 {
 	uint8_t back[16];
 
-	kafka_feed_ip_text(ip, text, KAFKA_IP_TEXT_MAX);
+	ip_format(ip, text, IP_TEXT_MAX);
 	CHECK(text[0], "an accepted address has no text");
-	CHECK(kafka_feed_ip_parse(text, strlen(text), back) == 0 && memcmp(back, ip, 16) == 0,
+	CHECK(ip_parse(text, strlen(text), back) == 0 && memcmp(back, ip, 16) == 0,
 	      "address text \"%s\" does not read back", text);
 	if (key && key_len) {
-		CHECK(kafka_feed_ip_parse(key, key_len, back) == 0 && memcmp(back, ip, 16) == 0,
+		CHECK(ip_parse(key, key_len, back) == 0 && memcmp(back, ip, 16) == 0,
 		      "accepted with key \"%.*s\" for %s", (int)key_len, (const char *)key, text);
 	}
 	return text;
@@ -202,7 +203,7 @@ static void same_ident(const struct kafka_ident *a, const struct kafka_ident *b)
 
 static void event(const uint8_t *val, size_t len, const uint8_t *key, size_t key_len)
 {
-	char detail[DETAIL_LEN], text[KAFKA_IP_TEXT_MAX];
+	char detail[DETAIL_LEN], text[IP_TEXT_MAX];
 	enum kafka_bad b, b2;
 	const char *out;
 	size_t n;
@@ -248,7 +249,7 @@ static void event(const uint8_t *val, size_t len, const uint8_t *key, size_t key
 
 static void span(const uint8_t *val, size_t len, const uint8_t *key, size_t key_len)
 {
-	char detail[DETAIL_LEN], text[KAFKA_IP_TEXT_MAX];
+	char detail[DETAIL_LEN], text[IP_TEXT_MAX];
 	enum kafka_bad b, b2;
 	const char *out;
 	size_t n;

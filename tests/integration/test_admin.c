@@ -768,7 +768,7 @@ static int test_bad_addresses(void)
 {
 	static const char *const bad[] = {
 		"127.0.0.1",	 "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
-		"127.0.0.1:80x", "1.2.3:80",   "localhost:80",	  "::1:80",
+		"127.0.0.1:80x", "1.2.3:80",   "web.local:80",	  "::1:80",
 		"[::1]80",	 "[::1:80",    "::1]:80",	  "[127.0.0.1]:80",
 		"[]:80",	 "",	       "256.0.0.1:80",	  "127.0.0.1: 80",
 	};
@@ -788,6 +788,13 @@ static int test_bad_addresses(void)
 		}
 		ASSERT_EQ_U64(bad[i], EINVAL, errno);
 		ASSERT_TRUE("the message names the address", strstr(why, bad[i]) != NULL);
+	}
+	/* lib/listen_addr's rule, the one every listener follows: localhost is 127.0.0.1 */
+	{
+		struct admin *a = admin__new("localhost:0", &callbacks, why, sizeof(why));
+
+		ASSERT_TRUE("localhost:0 listens", a != NULL);
+		admin__free(a);
 	}
 	ret = 0;
 cleanup:

@@ -34,6 +34,7 @@
 #include "flow.h"
 #include "h2client.h"
 #include "harness.h"
+#include "ip.h"
 #include "kube_api.h"
 #include "kafka_mock.h"
 #include "log.h"
@@ -582,7 +583,7 @@ static int snd_post(struct snd *s, int64_t from, int64_t to, const struct flow_r
 		bool v4;
 
 		memcpy(r.local_addr, s->ip, 16);
-		v4 = flow_addr_is_v4mapped(r.local_addr) && flow_addr_is_v4mapped(r.remote_addr);
+		v4 = ip_is_v4mapped(r.local_addr) && ip_is_v4mapped(r.remote_addr);
 		r.family = v4 ? 4 : 6;
 		err = wire_encoder__add(e, &r);
 		if (err)

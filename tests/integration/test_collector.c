@@ -1211,10 +1211,11 @@ static int test_cli_errors(void)
 	ASSERT_EQ_U64(
 	    "unknown option", 0,
 	    (uint64_t)expect_failure((const char *const[]){ "--bogus", NULL }, 2, "--bogus"));
-	ASSERT_EQ_U64("bad listen", 0,
-		      (uint64_t)expect_failure((const char *const[]){ "--listen", "7070", NULL }, 2,
-					       "--listen: expected :PORT, IPv4:PORT or [IPv6]:PORT "
-					       "with PORT from 0 to 65535, got 7070"));
+	ASSERT_EQ_U64(
+	    "bad listen", 0,
+	    (uint64_t)expect_failure((const char *const[]){ "--listen", "7070", NULL }, 2,
+				     "--listen: expected :PORT, IPv4:PORT, [IPv6]:PORT or "
+				     "localhost:PORT with PORT from 0 to 65535, got 7070"));
 	ASSERT_EQ_U64(
 	    "bad port", 0,
 	    (uint64_t)expect_failure((const char *const[]){ "--listen", "127.0.0.1:70000", NULL },

@@ -323,11 +323,12 @@ static void test_log_level(void **state)
 
 static void test_addr_port(void **state)
 {
+	/* lib/listen_addr's rule, the one every listener uses: localhost is 127.0.0.1 */
 	static const char *const good[] = {
-		":7070",      "127.0.0.1:9091", "[::1]:9091",	      "0.0.0.0:0",
-		"[::]:65535", "[fd00::1:2]:80", "[::ffff:10.0.0.1]:1"
+		":7070",      "127.0.0.1:9091", "[::1]:9091",	       "0.0.0.0:0",
+		"[::]:65535", "[fd00::1:2]:80", "[::ffff:10.0.0.1]:1", "localhost:80"
 	};
-	static const char *const bad[] = { "localhost:80", "1.2.3:80",	  "::1:80",
+	static const char *const bad[] = { "web.local:80", "1.2.3:80",	  "::1:80",
 					   "[::1]",	   "[::1]:",	  "1.2.3.4:65536",
 					   "1.2.3.4",	   ":-1",	  "[fe80::1%eth0]:80",
 					   "[1.2.3.4]:80", "1.2.3.4:80 ", ":" };
@@ -343,8 +344,8 @@ static void test_addr_port(void **state)
 	config_free(&schema, &cfg);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(want, sizeof(want),
-			 "admin: expected :PORT, IPv4:PORT or [IPv6]:PORT with PORT from 0 to "
-			 "65535, got %s",
+			 "admin: expected :PORT, IPv4:PORT, [IPv6]:PORT or localhost:PORT with "
+			 "PORT from 0 to 65535, got %s",
 			 bad[i]);
 		set_fails("admin", bad[i], want);
 	}
@@ -454,7 +455,7 @@ static void test_port_list(void **state)
 		  "filters.ignore_ports: expected a list of ports from 1 to 65535, got null");
 }
 
-static void assert_cidr(const struct config_cidr *c, const char *addr6, unsigned int prefix)
+static void assert_cidr(const struct ip_cidr *c, const char *addr6, unsigned int prefix)
 {
 	uint8_t want[16];
 

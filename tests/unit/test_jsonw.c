@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "flow.h"
+#include "ip.h"
 #include "jsonw.h"
 
 /* The writer's output as a NUL-terminated copy (the writer's own buffer is not terminated). */
@@ -697,8 +698,8 @@ static void test_addr_format(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_equal(flow_addr_is_v4mapped(cases[i].addr), cases[i].v4mapped);
-		assert_ptr_equal(flow_addr_format(cases[i].addr, buf, sizeof(buf)), buf);
+		assert_int_equal(ip_is_v4mapped(cases[i].addr), cases[i].v4mapped);
+		assert_ptr_equal(ip_format(cases[i].addr, buf, sizeof(buf)), buf);
 		assert_string_equal(buf, cases[i].text);
 	}
 }
@@ -712,13 +713,13 @@ static void test_addr_format_small_buffer(void **state)
 	set_v4(addr, 10, 1, 2, 3);
 	memset(buf, 'X', sizeof(buf));
 	/* "10.1.2.3" needs 9 bytes: too small gives "", never a partial address */
-	assert_string_equal(flow_addr_format(addr, buf, sizeof(buf)), "");
+	assert_string_equal(ip_format(addr, buf, sizeof(buf)), "");
 	/* 16 bytes hold the longest dotted quad */
 	set_v4(addr, 255, 255, 255, 255);
 	{
 		char b16[16];
 
-		assert_string_equal(flow_addr_format(addr, b16, sizeof(b16)), "255.255.255.255");
+		assert_string_equal(ip_format(addr, b16, sizeof(b16)), "255.255.255.255");
 	}
 }
 

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "ip.h"
 #include "jsonw.h"
 #include "kafka_feed.h"
 #include "log.h"
@@ -297,7 +298,7 @@ static void test_span_rejections(void **state)
 static void round_trip(const uint8_t ip[16], const struct kafka_ident *id, const char *want_json)
 {
 	struct jsonw *jw = jsonw__new();
-	char text[KAFKA_IP_TEXT_MAX], json[2048], detail[160];
+	char text[IP_TEXT_MAX], json[2048], detail[160];
 	struct kafka_span sp;
 	const char *data;
 	size_t len;
@@ -310,7 +311,7 @@ static void round_trip(const uint8_t ip[16], const struct kafka_ident *id, const
 	memcpy(json, data, len);
 	json[len] = '\0';
 	assert_string_equal(want_json, json);
-	kafka_feed_ip_text(ip, text, sizeof(text));
+	ip_format(ip, text, sizeof(text));
 	assert_int_equal(KAFKA_OK, kafka_feed_parse_span(data, len, text, strlen(text), NOW, &sp,
 							 detail, sizeof(detail)));
 	assert_memory_equal(ip, sp.ip, 16);
@@ -369,24 +370,6 @@ static void test_span_encode_rejections(void **state)
 	jsonw__free(jw);
 }
 
-static void test_ip_text(void **state)
-{
-	char buf[KAFKA_IP_TEXT_MAX];
-	uint8_t ip[16];
-
-	(void)state;
-	assert_string_equal("10.1.2.3", kafka_feed_ip_text(ip4, buf, sizeof(buf)));
-	assert_string_equal("2001:db8::1", kafka_feed_ip_text(ip6, buf, sizeof(buf)));
-	assert_int_equal(0, kafka_feed_ip_parse("10.1.2.3", 8, ip));
-	assert_memory_equal(ip4, ip, 16);
-	/* the length bounds the text: "10.1.2.3" cut to "10.1.2." is not an address */
-	assert_int_equal(-EINVAL, kafka_feed_ip_parse("10.1.2.3", 7, ip));
-	assert_int_equal(-EINVAL, kafka_feed_ip_parse("10.1.2.3\0", 9, ip));
-	assert_int_equal(-EINVAL, kafka_feed_ip_parse("", 0, ip));
-	assert_int_equal(0, kafka_feed_ip_parse("2001:DB8:0::1", 13, ip));
-	assert_memory_equal(ip6, ip, 16);
-}
-
 static void test_names(void **state)
 {
 	(void)state;
@@ -413,7 +396,6 @@ int main(void)
 		cmocka_unit_test(test_span_rejections),
 		cmocka_unit_test(test_span_round_trip),
 		cmocka_unit_test(test_span_encode_rejections),
-		cmocka_unit_test(test_ip_text),
 		cmocka_unit_test(test_names),
 	};
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* Parsing and formatting of the --listen ADDR:PORT argument. */
-#ifndef PODFLOW_COLLECTOR_LISTEN_ADDR_H
-#define PODFLOW_COLLECTOR_LISTEN_ADDR_H
+/* ADDR:PORT for listening sockets (ingest, admin, API): parsing, formatting, loopback. */
+#ifndef PODFLOW_LISTEN_ADDR_H
+#define PODFLOW_LISTEN_ADDR_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,4 +39,4 @@ uint16_t listen_addr_port(const struct sockaddr *sa);
 /* "127.0.0.1:7070", "[::1]:7070"; returns buf (len >= 64). */
 const char *listen_addr_format(const struct sockaddr *sa, char *buf, size_t len);
 
-#endif /* PODFLOW_COLLECTOR_LISTEN_ADDR_H */
+#endif /* PODFLOW_LISTEN_ADDR_H */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* Parsing and formatting of the --listen ADDR:PORT argument. */
+/* ADDR:PORT for listening sockets (ingest, admin, API): parsing, formatting, loopback. */
 #include "listen_addr.h"
 
 #include <arpa/inet.h>
