@@ -94,9 +94,9 @@ static void random_ip(uint64_t *s, uint8_t ip[16])
 }
 
 /* Pod-like identities, strings the length real ones have. */
-static struct own_identity *make_identities(char **store_out)
+static struct flow_identity *make_identities(char **store_out)
 {
-	struct own_identity *ids = calloc(OB_IDENTITIES, sizeof(*ids));
+	struct flow_identity *ids = calloc(OB_IDENTITIES, sizeof(*ids));
 	char *buf = malloc((size_t)OB_IDENTITIES * 256), *p = buf;
 	static const char *const zones[] = { "us-east-1a", "us-east-1b", "us-east-1c" };
 
@@ -110,7 +110,7 @@ static struct own_identity *make_identities(char **store_out)
 
 		ids[i].app = p;
 		p += sprintf(p, "svc-%04u", app) + 1;
-		ids[i].namespace_ = p;
+		ids[i].namespace = p;
 		p += sprintf(p, "team-%02u", app % 60) + 1;
 		ids[i].workload = p;
 		p += sprintf(p, "svc-%04u-7d9f8c6b5", app) + 1;
@@ -248,13 +248,13 @@ static int parse_args(int argc, char **argv, struct ob_cfg *cfg)
  * event), kube UNASSIGNs (10%) and sonar ASSIGNs (10%), with gaps between,
  * each naming a random identity.  Returns the end of the timeline.
  */
-static int64_t fill_one(struct own_store *st, const uint8_t ip[16], const struct own_identity *ids,
+static int64_t fill_one(struct own_store *st, const uint8_t ip[16], const struct flow_identity *ids,
 			uint64_t ranges, uint64_t *s, uint64_t *refused)
 {
 	int64_t t = OB_T0 + rnd_between(s, 0, OB_GAP_MS);
 
 	for (uint64_t k = 0; k < ranges; k++) {
-		const struct own_identity *id = &ids[rnd(s) % OB_IDENTITIES];
+		const struct flow_identity *id = &ids[rnd(s) % OB_IDENTITIES];
 		int64_t d = rnd_between(s, OB_MIN_MS, OB_MAX_MS);
 		unsigned kind = (unsigned)(rnd(s) % 100);
 		int err;
@@ -276,7 +276,7 @@ static int64_t fill_one(struct own_store *st, const uint8_t ip[16], const struct
 int main(int argc, char **argv)
 {
 	struct ob_cfg cfg = ob_defaults;
-	struct own_identity *ids = NULL;
+	struct flow_identity *ids = NULL;
 	struct own_store *st = NULL;
 	struct query *q = NULL;
 	struct plain plain = { 0 };

@@ -23,13 +23,21 @@ enum flow_remote_source {
 #define FLOW_CONTAINER_ID_LEN 65 /* 64 hex digits + NUL */
 #define FLOW_COMM_SIZE	      17 /* kernel comm is 16 bytes, not always terminated */
 
-/* Who one side of a flow is.  Strings are owned by whoever owns the struct. */
+/*
+ * Who one side of a flow is -- a pod as its sidecar or the pod watch names
+ * it, or any owner of an address as IP events name it -- the one identity
+ * type of every stage (wire, attribution, feeds, outputs).  NULL or "" =
+ * unknown.  Strings are owned by whoever owns the struct.
+ */
 struct flow_identity {
 	const char *app;
 	const char *namespace;
 	const char *pod;
 	const char *node;
 	const char *workload;
+	const char *account; /* cloud account, region, zone: where IP events know them */
+	const char *region;
+	const char *zone;
 };
 
 /*

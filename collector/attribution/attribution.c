@@ -40,19 +40,19 @@ static int64_t ms(uint64_t ns)
 
 /* ---- evidence from the feeds, on their threads ----------------------------- */
 
-static void kube_ident(const struct kube_pod *p, struct own_identity *id)
+static void kube_ident(const struct kube_pod *p, struct flow_identity *id)
 {
-	*id = (struct own_identity){ .app = p->app,
-				     .namespace_ = p->namespace_,
-				     .pod = p->name,
-				     .workload = p->workload,
-				     .node = p->node };
+	*id = (struct flow_identity){ .app = p->app,
+				      .namespace = p->namespace,
+				      .pod = p->name,
+				      .workload = p->workload,
+				      .node = p->node };
 }
 
 static void on_kube_assign(void *ctx, const uint8_t ip[16], const struct kube_pod *p, int64_t t)
 {
 	struct attribution *s = ctx;
-	struct own_identity id;
+	struct flow_identity id;
 
 	kube_ident(p, &id);
 	attributor__assign(s->attr, OWN_KUBE, ip, &id, t);
@@ -61,69 +61,52 @@ static void on_kube_assign(void *ctx, const uint8_t ip[16], const struct kube_po
 static void on_kube_unassign(void *ctx, const uint8_t ip[16], const struct kube_pod *p, int64_t t)
 {
 	struct attribution *s = ctx;
-	struct own_identity id;
+	struct flow_identity id;
 
 	kube_ident(p, &id);
 	attributor__unassign(s->attr, OWN_KUBE, ip, &id, t);
 }
 
-static void kafka_ident(const struct kafka_ident *k, struct own_identity *id)
+static bool ident_empty(const struct flow_identity *k)
 {
-	*id = (struct own_identity){ .app = k->app,
-				     .namespace_ = k->namespace_,
-				     .pod = k->pod,
-				     .workload = k->workload,
-				     .node = k->node,
-				     .account = k->account,
-				     .region = k->region,
-				     .zone = k->zone };
-}
-
-static bool ident_empty(const struct kafka_ident *k)
-{
-	return !*k->app && !*k->namespace_ && !*k->pod && !*k->workload && !*k->node &&
+	return !*k->app && !*k->namespace && !*k->pod && !*k->workload && !*k->node &&
 	       !*k->account && !*k->region && !*k->zone;
 }
 
-static void on_sonar_assign(void *ctx, const uint8_t ip[16], const struct kafka_ident *k, int64_t t)
+static void on_sonar_assign(void *ctx, const uint8_t ip[16], const struct flow_identity *k,
+			    int64_t t)
 {
 	struct attribution *s = ctx;
-	struct own_identity id;
 
-	kafka_ident(k, &id);
-	attributor__assign(s->attr, OWN_SONAR, ip, &id, t);
+	attributor__assign(s->attr, OWN_SONAR, ip, k, t);
 }
 
-static void on_sonar_unassign(void *ctx, const uint8_t ip[16], const struct kafka_ident *k,
+static void on_sonar_unassign(void *ctx, const uint8_t ip[16], const struct flow_identity *k,
 			      int64_t t)
 {
 	struct attribution *s = ctx;
-	struct own_identity id;
 
-	kafka_ident(k, &id);
 	/* an unassign that names nobody ends whoever holds the address */
-	attributor__unassign(s->attr, OWN_SONAR, ip, ident_empty(k) ? NULL : &id, t);
+	attributor__unassign(s->attr, OWN_SONAR, ip, ident_empty(k) ? NULL : k, t);
 }
 
 /* Another replica's heartbeat range: as certain as our own heartbeats. */
-static void on_peer_span(void *ctx, const uint8_t ip[16], const struct kafka_ident *k, int64_t from,
-			 int64_t to)
+static void on_peer_span(void *ctx, const uint8_t ip[16], const struct flow_identity *k,
+			 int64_t from, int64_t to)
 {
 	struct attribution *s = ctx;
-	struct own_identity id;
 
-	kafka_ident(k, &id);
-	attributor__span(s->attr, OWN_HEARTBEAT, ip, &id, from, to);
+	attributor__span(s->attr, OWN_HEARTBEAT, ip, k, from, to);
 }
 
 /* Our heartbeat ranges, for the other replicas (never blocks; drops are counted). */
-static void publish(void *ctx, const uint8_t ip[16], const struct own_identity *id, int64_t from,
+static void publish(void *ctx, const uint8_t ip[16], const struct flow_identity *id, int64_t from,
 		    int64_t to)
 {
 	struct attribution *s = ctx;
-	struct kafka_ident k = {
+	struct flow_identity k = {
 		.app = id->app ?: "",
-		.namespace_ = id->namespace_ ?: "",
+		.namespace = id->namespace ?: "",
 		.pod = id->pod ?: "",
 		.workload = id->workload ?: "",
 		.node = id->node ?: "",

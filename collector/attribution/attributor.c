@@ -50,7 +50,7 @@ struct arena_block {
 };
 
 struct arena_slot {
-	const struct own_identity *key;
+	const struct flow_identity *key;
 	struct flow_identity *copy;
 	uint64_t gen; /* valid only when it is the arena's */
 };
@@ -222,7 +222,7 @@ static int arena_grow(struct attr_arena *ar)
  * (the record then goes out unattributed: nothing is guessed).
  */
 static const struct flow_identity *arena_identity(struct attr_arena *ar,
-						  const struct own_identity *id)
+						  const struct flow_identity *id)
 {
 	struct flow_identity *f;
 	struct arena_slot *sl;
@@ -237,7 +237,7 @@ static const struct flow_identity *arena_identity(struct attr_arena *ar,
 	if (!f)
 		return NULL;
 	f->app = arena_str(ar, id->app);
-	f->namespace = arena_str(ar, id->namespace_);
+	f->namespace = arena_str(ar, id->namespace);
 	f->pod = arena_str(ar, id->pod);
 	f->node = arena_str(ar, id->node);
 	f->workload = arena_str(ar, id->workload);
@@ -267,12 +267,12 @@ enum decision {
  * heartbeat and the pod watch may derive app or workload differently, but
  * a pod's namespace and name are the pod.
  */
-static bool same_owner(const struct own_identity *x, const struct own_identity *y)
+static bool same_owner(const struct flow_identity *x, const struct flow_identity *y)
 {
 	if (x == y)
 		return true;
 	return x->pod && *x->pod && y->pod && strcmp(x->pod, y->pod) == 0 &&
-	       strcmp(x->namespace_ ? x->namespace_ : "", y->namespace_ ? y->namespace_ : "") == 0;
+	       strcmp(x->namespace ? x->namespace : "", y->namespace ? y->namespace : "") == 0;
 }
 
 /*
@@ -570,15 +570,6 @@ uint32_t attributor__hold(struct attributor *a, struct wire_batch *b, bool *keep
 
 /* ---- evidence -------------------------------------------------------------- */
 
-static void to_own(const struct flow_identity *f, struct own_identity *o)
-{
-	*o = (struct own_identity){ .app = f->app,
-				    .namespace_ = f->namespace,
-				    .pod = f->pod,
-				    .workload = f->workload,
-				    .node = f->node };
-}
-
 const char *attr_hb_refusal_name(enum attr_hb_refusal r)
 {
 	static const char *const names[ATTR_HB__COUNT] = {
@@ -609,10 +600,10 @@ static enum attr_hb_refusal span_refusal(const struct attributor *a, int64_t fro
 	return ATTR_HB__COUNT;
 }
 
-static uint64_t sender_key(uint64_t sender_id, const struct own_identity *id)
+static uint64_t sender_key(uint64_t sender_id, const struct flow_identity *id)
 {
 	uint64_t h = 0xcbf29ce484222325ull ^ sender_id;
-	const char *f[2] = { id->namespace_, id->pod };
+	const char *f[2] = { id->namespace, id->pod };
 
 	for (int i = 0; i < 2; i++) {
 		for (const char *p = f[i] ? f[i] : ""; *p; p++)
@@ -624,7 +615,7 @@ static uint64_t sender_key(uint64_t sender_id, const struct own_identity *id)
 
 /* Counts a refused span; logs it once per sender (the first HB_LOGGED_MAX senders by name). */
 static void refuse_span(struct attributor *a, enum attr_hb_refusal why, uint64_t sender_id,
-			const struct own_identity *id, int64_t from, int64_t to, int64_t now)
+			const struct flow_identity *id, int64_t from, int64_t to, int64_t now)
 {
 	uint64_t key = sender_key(sender_id, id);
 	char who[2 * OWN_STRING_MAX + 8];
@@ -649,7 +640,7 @@ static void refuse_span(struct attributor *a, enum attr_hb_refusal why, uint64_t
 			HB_LOGGED_MAX);
 	if (!log_sender)
 		return;
-	snprintf(who, sizeof(who), "%s/%s", id->namespace_ ? id->namespace_ : "",
+	snprintf(who, sizeof(who), "%s/%s", id->namespace ? id->namespace : "",
 		 id->pod ? id->pod : "");
 	log_flatten(who);
 	pr_warn("attribution: heartbeat from %s (sender %016llx) refused (%s): it claims "
@@ -668,31 +659,30 @@ void attributor__heartbeat(struct attributor *a, const struct wire_batch *b)
 {
 	int64_t now = clock_wall_ms(), from, to;
 	enum attr_hb_refusal why;
-	struct own_identity id;
+	const struct flow_identity *id = &b->sender;
 
 	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
 		return;
-	to_own(&b->sender, &id);
 	/* beyond INT64_MAX is beyond any bound: "future" */
 	to = b->span_end_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)b->span_end_ms;
 	from = b->span_start_ms > (uint64_t)to ? to : (int64_t)b->span_start_ms;
 	why = span_refusal(a, from, to, now);
 	if (why != ATTR_HB__COUNT) {
-		refuse_span(a, why, b->sender_id, &id, from, to, now);
+		refuse_span(a, why, b->sender_id, id, from, to, now);
 		return;
 	}
 	pthread_rwlock_wrlock(&a->lock);
 	for (uint32_t i = 0; i < b->n_ips; i++)
-		own_span(a->store, OWN_HEARTBEAT, b->ips[i], &id, from, to);
+		own_span(a->store, OWN_HEARTBEAT, b->ips[i], id, from, to);
 	pthread_rwlock_unlock(&a->lock);
 	ADD(a->st.heartbeats, b->n_ips);
 	if (a->o.publish)
 		for (uint32_t i = 0; i < b->n_ips; i++)
-			a->o.publish(a->o.publish_ctx, b->ips[i], &id, from, to);
+			a->o.publish(a->o.publish_ctx, b->ips[i], id, from, to);
 }
 
 void attributor__assign(struct attributor *a, enum own_source src, const uint8_t ip[16],
-			const struct own_identity *id, int64_t t_ms)
+			const struct flow_identity *id, int64_t t_ms)
 {
 	pthread_rwlock_wrlock(&a->lock);
 	own_assign(a->store, src, ip, id, t_ms);
@@ -700,7 +690,7 @@ void attributor__assign(struct attributor *a, enum own_source src, const uint8_t
 }
 
 void attributor__unassign(struct attributor *a, enum own_source src, const uint8_t ip[16],
-			  const struct own_identity *id, int64_t t_ms)
+			  const struct flow_identity *id, int64_t t_ms)
 {
 	pthread_rwlock_wrlock(&a->lock);
 	own_unassign(a->store, src, ip, id, t_ms);
@@ -708,7 +698,7 @@ void attributor__unassign(struct attributor *a, enum own_source src, const uint8
 }
 
 void attributor__span(struct attributor *a, enum own_source src, const uint8_t ip[16],
-		      const struct own_identity *id, int64_t from_ms, int64_t to_ms)
+		      const struct flow_identity *id, int64_t from_ms, int64_t to_ms)
 {
 	enum attr_hb_refusal why;
 	int64_t now = clock_wall_ms();
@@ -1127,7 +1117,7 @@ struct ranges_ctx {
 };
 
 static void range_json(enum own_source src, int64_t from_ms, int64_t to_ms,
-		       const struct own_identity *id, bool conflict, void *ctx)
+		       const struct flow_identity *id, bool conflict, void *ctx)
 {
 	struct jsonw *jw = ((struct ranges_ctx *)ctx)->jw;
 
@@ -1140,7 +1130,7 @@ static void range_json(enum own_source src, int64_t from_ms, int64_t to_ms,
 		jsonw__kv_u64(jw, "to_ms", (uint64_t)to_ms);
 	jsonw__kv_bool(jw, "conflict", conflict);
 	jsonw__kv_str(jw, "app", id && id->app ? id->app : "");
-	jsonw__kv_str(jw, "namespace", id && id->namespace_ ? id->namespace_ : "");
+	jsonw__kv_str(jw, "namespace", id && id->namespace ? id->namespace : "");
 	jsonw__kv_str(jw, "pod", id && id->pod ? id->pod : "");
 	jsonw__kv_str(jw, "workload", id && id->workload ? id->workload : "");
 	jsonw__kv_str(jw, "node", id && id->node ? id->node : "");

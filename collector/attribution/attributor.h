@@ -38,7 +38,7 @@ struct attr_opts {
 	 * Called (on the calling worker's thread, outside any lock) for every
 	 * heartbeat span applied, so replicas can share it; NULL: alone.
 	 */
-	void (*publish)(void *ctx, const uint8_t ip[16], const struct own_identity *id,
+	void (*publish)(void *ctx, const uint8_t ip[16], const struct flow_identity *id,
 			int64_t from_ms, int64_t to_ms);
 	void *publish_ctx;
 	/*
@@ -102,11 +102,11 @@ void attributor__set_limits(struct attributor *a, int64_t max_delay_ms, int64_t 
  */
 void attributor__heartbeat(struct attributor *a, const struct wire_batch *b);
 void attributor__assign(struct attributor *a, enum own_source src, const uint8_t ip[16],
-			const struct own_identity *id, int64_t t_ms);
+			const struct flow_identity *id, int64_t t_ms);
 void attributor__unassign(struct attributor *a, enum own_source src, const uint8_t ip[16],
-			  const struct own_identity *id, int64_t t_ms);
+			  const struct flow_identity *id, int64_t t_ms);
 void attributor__span(struct attributor *a, enum own_source src, const uint8_t ip[16],
-		      const struct own_identity *id, int64_t from_ms, int64_t to_ms);
+		      const struct flow_identity *id, int64_t from_ms, int64_t to_ms);
 
 /*
  * The hot path, on a worker: decides each record of `b` now where the

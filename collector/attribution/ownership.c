@@ -47,8 +47,8 @@
 #define OWN_RADIX_BITS	    11 /* digit of the eviction threshold search: 16 KiB of counters */
 
 struct ident {
-	struct own_identity pub; /* own_answer.id points here; unknown fields are "" */
-	struct ident *next;	 /* hash chain */
+	struct flow_identity pub; /* own_answer.id points here; unknown fields are "" */
+	struct ident *next;	  /* hash chain */
 	uint64_t hash;
 	uint32_t refs; /* spans and events naming it, plus holds during one call */
 	uint32_t size; /* allocation size, for own_stats.bytes */
@@ -115,10 +115,10 @@ _Static_assert(sizeof(struct event) == 32, "event packs four words");
 _Static_assert(sizeof(struct ip_rec) == 32, "record header is half a cache line");
 
 static const size_t field_off[OWN_IDENT_FIELDS] = {
-	offsetof(struct own_identity, app),    offsetof(struct own_identity, namespace_),
-	offsetof(struct own_identity, pod),    offsetof(struct own_identity, workload),
-	offsetof(struct own_identity, node),   offsetof(struct own_identity, account),
-	offsetof(struct own_identity, region), offsetof(struct own_identity, zone),
+	offsetof(struct flow_identity, app),	offsetof(struct flow_identity, namespace),
+	offsetof(struct flow_identity, pod),	offsetof(struct flow_identity, workload),
+	offsetof(struct flow_identity, node),	offsetof(struct flow_identity, account),
+	offsetof(struct flow_identity, region), offsetof(struct flow_identity, zone),
 };
 
 const char *own_source_name(enum own_source s)
@@ -191,12 +191,12 @@ static inline uint64_t ip_hash(const uint8_t ip[16])
 
 /* --- identities ----------------------------------------------------------- */
 
-static inline const char *field(const struct own_identity *id, int i)
+static inline const char *field(const struct flow_identity *id, int i)
 {
 	return *(const char *const *)((const char *)id + field_off[i]);
 }
 
-static bool ident_equal(const struct ident *e, const struct own_identity *id, const size_t *len)
+static bool ident_equal(const struct ident *e, const struct flow_identity *id, const size_t *len)
 {
 	for (int i = 0; i < OWN_IDENT_FIELDS; i++) {
 		const char *a = field(&e->pub, i);
@@ -232,9 +232,9 @@ static void ident_rehash(struct own_store *st)
  * The interned copy of `id` (NULL: the identity with every field unknown),
  * held once more for the caller: drop it with ident_put.  NULL on ENOMEM.
  */
-static struct ident *ident_get(struct own_store *st, const struct own_identity *id)
+static struct ident *ident_get(struct own_store *st, const struct flow_identity *id)
 {
-	static const struct own_identity unknown;
+	static const struct flow_identity unknown;
 	size_t len[OWN_IDENT_FIELDS], total = 0;
 	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, then mixed */
 	struct ident *e;
@@ -405,10 +405,10 @@ static void rec_shrink(struct own_store *st, struct slot *sl)
  */
 static bool names_holder(const struct ident *u, const struct ident *h)
 {
-	const char *uf[] = { u->pub.app,  u->pub.namespace_, u->pub.pod,    u->pub.workload,
-			     u->pub.node, u->pub.account,    u->pub.region, u->pub.zone };
-	const char *hf[] = { h->pub.app,  h->pub.namespace_, h->pub.pod,    h->pub.workload,
-			     h->pub.node, h->pub.account,    h->pub.region, h->pub.zone };
+	const char *uf[] = { u->pub.app,  u->pub.namespace, u->pub.pod,	   u->pub.workload,
+			     u->pub.node, u->pub.account,   u->pub.region, u->pub.zone };
+	const char *hf[] = { h->pub.app,  h->pub.namespace, h->pub.pod,	   h->pub.workload,
+			     h->pub.node, h->pub.account,   h->pub.region, h->pub.zone };
 
 	if (u == h)
 		return true;
@@ -1052,7 +1052,7 @@ static int event_add(struct own_store *st, int src, const uint8_t ip[16], uint8_
 }
 
 int own_span(struct own_store *st, enum own_source src, const uint8_t ip[16],
-	     const struct own_identity *id, int64_t from_ms, int64_t to_ms)
+	     const struct flow_identity *id, int64_t from_ms, int64_t to_ms)
 {
 	struct ident *x;
 	int err;
@@ -1074,7 +1074,7 @@ int own_span(struct own_store *st, enum own_source src, const uint8_t ip[16],
 }
 
 static int point_event(struct own_store *st, enum own_source src, const uint8_t ip[16],
-		       uint8_t kind, const struct own_identity *id, int64_t t_ms)
+		       uint8_t kind, const struct flow_identity *id, int64_t t_ms)
 {
 	struct ident *x = NULL;
 	int err;
@@ -1095,13 +1095,13 @@ static int point_event(struct own_store *st, enum own_source src, const uint8_t 
 }
 
 int own_assign(struct own_store *st, enum own_source src, const uint8_t ip[16],
-	       const struct own_identity *id, int64_t t_ms)
+	       const struct flow_identity *id, int64_t t_ms)
 {
 	return point_event(st, src, ip, EV_ASSIGN, id, t_ms);
 }
 
 int own_unassign(struct own_store *st, enum own_source src, const uint8_t ip[16],
-		 const struct own_identity *id, int64_t t_ms)
+		 const struct flow_identity *id, int64_t t_ms)
 {
 	return point_event(st, src, ip, EV_UNASSIGN, id, t_ms);
 }
@@ -1119,17 +1119,17 @@ static inline const struct ip_rec *find(const struct own_store *st, const uint8_
 }
 
 /* One pod, as two sources may name it: the same namespace and pod name. */
-static bool same_pod(const struct own_identity *x, const struct own_identity *y)
+static bool same_pod(const struct flow_identity *x, const struct flow_identity *y)
 {
-	return x == y || (*x->pod && strcmp(x->pod, y->pod) == 0 &&
-			  strcmp(x->namespace_, y->namespace_) == 0);
+	return x == y ||
+	       (*x->pod && strcmp(x->pod, y->pod) == 0 && strcmp(x->namespace, y->namespace) == 0);
 }
 
 enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], int64_t t_ms,
 			    struct own_answer *out)
 {
 	const struct ip_rec *r = find(st, ip);
-	const struct own_identity *claim = NULL; /* an unsettled heartbeat's owner at t */
+	const struct flow_identity *claim = NULL; /* an unsettled heartbeat's owner at t */
 	const struct span *s;
 	const struct event *e;
 	bool pending = false;
@@ -1154,7 +1154,7 @@ enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], in
 	for (int src = 0; src < OWN__COUNT; src++) {
 		uint32_t ns = r->n_span[src], ne = r->n_ev[src], lo, h;
 		int64_t wm = st->watermark[src];
-		const struct own_identity *found = NULL;
+		const struct flow_identity *found = NULL;
 
 		if (src == OWN_HEARTBEAT && st->hb_floor < wm)
 			/*
@@ -1248,7 +1248,7 @@ void own_stats(const struct own_store *st, struct own_stats *out)
  */
 void own_each_range(const struct own_store *st, const uint8_t ip[16],
 		    void (*fn)(enum own_source src, int64_t from_ms, int64_t to_ms,
-			       const struct own_identity *id, bool conflict, void *ctx),
+			       const struct flow_identity *id, bool conflict, void *ctx),
 		    void *ctx)
 {
 	const struct ip_rec *r = find(st, ip);

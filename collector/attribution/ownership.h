@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flow.h"
+
 /* By trust, most trusted first: where sources disagree the first wins. */
 enum own_source {
 	OWN_HEARTBEAT = 0,
@@ -43,18 +45,6 @@ const char *own_source_name(enum own_source s);
 
 #define OWN_FOREVER    INT64_MAX /* the end of an open range */
 #define OWN_STRING_MAX 253	 /* longest identity string kept (longer: cut) */
-
-/* Who owns an address.  NULL or "" = unknown.  Compared field by field. */
-struct own_identity {
-	const char *app;
-	const char *namespace_;
-	const char *pod;
-	const char *workload;
-	const char *node;
-	const char *account;
-	const char *region;
-	const char *zone;
-};
 
 struct own_limits {
 	size_t max_ranges; /* spans + events, all IPs and sources; 0 = 4194304 */
@@ -72,16 +62,16 @@ void own_store__free(struct own_store *st);
  * refused for space.
  */
 int own_span(struct own_store *st, enum own_source src, const uint8_t ip[16],
-	     const struct own_identity *id, int64_t from_ms, int64_t to_ms);
+	     const struct flow_identity *id, int64_t from_ms, int64_t to_ms);
 int own_assign(struct own_store *st, enum own_source src, const uint8_t ip[16],
-	       const struct own_identity *id, int64_t t_ms);
+	       const struct flow_identity *id, int64_t t_ms);
 /*
  * id NULL: whoever holds it; else only an ASSIGN whose identity has every
  * field `id` names (fields "" or NULL match anything) is ended; an UNASSIGN
  * naming someone else changes nothing (0).
  */
 int own_unassign(struct own_store *st, enum own_source src, const uint8_t ip[16],
-		 const struct own_identity *id, int64_t t_ms);
+		 const struct flow_identity *id, int64_t t_ms);
 
 /*
  * How far a source's view is complete: an open-ended ASSIGN of that source
@@ -118,7 +108,7 @@ enum own_verdict {
 };
 
 struct own_answer {
-	const struct own_identity *id; /* valid until the next evidence or prune */
+	const struct flow_identity *id; /* valid until the next evidence or prune */
 	enum own_source source;
 	bool conflict; /* OWN_NONE because one source said two owners at t */
 	bool settling; /* OWN_WAIT for nothing but a heartbeat claim to settle */
@@ -161,7 +151,7 @@ void own_stats(const struct own_store *st, struct own_stats *out);
  */
 void own_each_range(const struct own_store *st, const uint8_t ip[16],
 		    void (*fn)(enum own_source src, int64_t from_ms, int64_t to_ms,
-			       const struct own_identity *id, bool conflict, void *ctx),
+			       const struct flow_identity *id, bool conflict, void *ctx),
 		    void *ctx);
 
 #endif /* PODFLOW_OWNERSHIP_H */

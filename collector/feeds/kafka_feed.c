@@ -228,19 +228,19 @@ static const char *const ident_keys[8] = {
 	"app", "namespace", "pod", "workload", "node", "account", "region", "zone",
 };
 
-static const char **ident_field(struct kafka_ident *id, int i)
+static const char **ident_field(struct flow_identity *id, int i)
 {
 	const char **fields[8] = {
-		&id->app,  &id->namespace_, &id->pod,	 &id->workload,
-		&id->node, &id->account,    &id->region, &id->zone,
+		&id->app,  &id->namespace, &id->pod,	&id->workload,
+		&id->node, &id->account,   &id->region, &id->zone,
 	};
 
 	return fields[i];
 }
 
-static const char *ident_get(const struct kafka_ident *id, int i)
+static const char *ident_get(const struct flow_identity *id, int i)
 {
-	const char *v = *ident_field((struct kafka_ident *)id, i);
+	const char *v = *ident_field((struct flow_identity *)id, i);
 
 	return v ? v : "";
 }
@@ -339,7 +339,7 @@ static enum kafka_bad get_str(json_t *root, const char *key, char *buf, const ch
 }
 
 /* The eight identity fields; fails unless at least one is set. */
-static enum kafka_bad get_ident(json_t *root, struct kafka_ident *id,
+static enum kafka_bad get_ident(json_t *root, struct flow_identity *id,
 				char (*strings)[KAFKA_STRING_MAX + 1], bool required, char *detail,
 				size_t dlen)
 {
@@ -469,7 +469,7 @@ static bool str_ok(const char *s, bool empty_ok)
 	return n <= KAFKA_STRING_MAX && (empty_ok || n > 0);
 }
 
-int kafka_feed_encode_span(struct jsonw *jw, const uint8_t ip[16], const struct kafka_ident *id,
+int kafka_feed_encode_span(struct jsonw *jw, const uint8_t ip[16], const struct flow_identity *id,
 			   int64_t from_ms, int64_t to_ms, const char *origin)
 {
 	char text[IP_TEXT_MAX];
@@ -892,7 +892,7 @@ void kafka_feed__stats(struct kafka_feed *f, struct kafka_feed_stats *out)
 }
 
 int kafka_feed__publish_span(struct kafka_feed *f, const uint8_t ip[16],
-			     const struct kafka_ident *id, int64_t from_ms, int64_t to_ms)
+			     const struct flow_identity *id, int64_t from_ms, int64_t to_ms)
 {
 	char key[IP_TEXT_MAX];
 	rd_kafka_resp_err_t rerr;

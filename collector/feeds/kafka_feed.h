@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flow.h"
+
 struct jsonw;
 
 #define KAFKA_STRING_MAX   253		  /* longest identity or origin string (= OWN_STRING_MAX) */
@@ -28,22 +30,10 @@ struct jsonw;
 #define KAFKA_TS_MIN_MS	   946684800000LL /* 2000-01-01T00:00:00Z: older times are bad */
 #define KAFKA_TS_FUTURE_MS 3600000LL	  /* clock skew accepted: times up to now + 1 h */
 
-/* Who owns an address.  Never NULL: "" when absent.  Valid during the callback only. */
-struct kafka_ident {
-	const char *app;
-	const char *namespace_;
-	const char *pod;
-	const char *workload;
-	const char *node;
-	const char *account;
-	const char *region;
-	const char *zone;
-};
-
 /* ip: 16 bytes, IPv4 as v4-mapped (::ffff:a.b.c.d). */
-typedef void (*kafka_ip_fn)(void *ctx, const uint8_t ip[16], const struct kafka_ident *id,
+typedef void (*kafka_ip_fn)(void *ctx, const uint8_t ip[16], const struct flow_identity *id,
 			    int64_t t_ms);
-typedef void (*kafka_span_fn)(void *ctx, const uint8_t ip[16], const struct kafka_ident *id,
+typedef void (*kafka_span_fn)(void *ctx, const uint8_t ip[16], const struct flow_identity *id,
 			      int64_t from_ms, int64_t to_ms);
 
 /* Called on the feed's thread, one at a time; the consumer does its own locking.  NULL: ignored. */
@@ -177,7 +167,7 @@ int64_t kafka_feed__watermark(struct kafka_feed *f);
  * without a ranges topic; -EMSGSIZE; -ENOMEM.
  */
 int kafka_feed__publish_span(struct kafka_feed *f, const uint8_t ip[16],
-			     const struct kafka_ident *id, int64_t from_ms, int64_t to_ms);
+			     const struct flow_identity *id, int64_t from_ms, int64_t to_ms);
 
 /* Any thread. */
 void kafka_feed__stats(struct kafka_feed *f, struct kafka_feed_stats *out);
@@ -201,7 +191,7 @@ struct kafka_event {
 	uint8_t ip[16];
 	bool assign; /* else unassign */
 	int64_t ts_ms;
-	struct kafka_ident id;
+	struct flow_identity id;
 	char strings[8][KAFKA_STRING_MAX + 1];
 };
 
@@ -210,7 +200,7 @@ struct kafka_span {
 	uint8_t ip[16];
 	int64_t from_ms;
 	int64_t to_ms;
-	struct kafka_ident id;
+	struct flow_identity id;
 	const char *origin;
 	char strings[9][KAFKA_STRING_MAX + 1];
 };
@@ -231,7 +221,7 @@ enum kafka_bad kafka_feed_parse_span(const void *val, size_t len, const void *ke
  * Appends one ranges-topic message to jw.  0, -EINVAL (as for
  * kafka_feed__publish_span, or an empty origin), or jsonw's -ENOMEM.
  */
-int kafka_feed_encode_span(struct jsonw *jw, const uint8_t ip[16], const struct kafka_ident *id,
+int kafka_feed_encode_span(struct jsonw *jw, const uint8_t ip[16], const struct flow_identity *id,
 			   int64_t from_ms, int64_t to_ms, const char *origin);
 
 #endif /* PODFLOW_COLLECTOR_KAFKA_FEED_H */

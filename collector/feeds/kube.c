@@ -168,8 +168,8 @@ int kube_pod_parse(const json_t *obj, struct kube_pod_info *out)
 	out->ready_ms = out->delete_requested_ms = out->finished_ms = -1;
 	out->pod.uid = str_or_empty(get(meta, "uid"));
 	out->pod.name = str_or_empty(get(meta, "name"));
-	out->pod.namespace_ = str_or_empty(get(meta, "namespace"));
-	if (!json_is_object(obj) || !*out->pod.uid || !*out->pod.name || !*out->pod.namespace_)
+	out->pod.namespace = str_or_empty(get(meta, "namespace"));
+	if (!json_is_object(obj) || !*out->pod.uid || !*out->pod.name || !*out->pod.namespace)
 		return -EINVAL;
 	/* watch objects say their kind; list items do not */
 	if (get(obj, "kind") && strcmp(str_or_empty(get(obj, "kind")), "Pod") != 0)
@@ -497,7 +497,7 @@ static struct kube_pod entry_pod(const struct pod_entry *e)
 {
 	return (struct kube_pod){ .uid = e->uid,
 				  .name = e->name,
-				  .namespace_ = e->ns,
+				  .namespace = e->ns,
 				  .app = e->app,
 				  .workload = e->workload,
 				  .node = e->node };
@@ -534,7 +534,7 @@ static void end_entry(struct kube_watch *w, struct pod_entry *e, int64_t t)
 
 static bool same_identity(const struct pod_entry *e, const struct kube_pod *p)
 {
-	return strcmp(e->name, p->name) == 0 && strcmp(e->ns, p->namespace_) == 0 &&
+	return strcmp(e->name, p->name) == 0 && strcmp(e->ns, p->namespace) == 0 &&
 	       strcmp(e->app, p->app) == 0 && strcmp(e->workload, p->workload) == 0 &&
 	       strcmp(e->node, p->node) == 0;
 }
@@ -542,7 +542,7 @@ static bool same_identity(const struct pod_entry *e, const struct kube_pod *p)
 /* 0 or -ENOMEM; on failure the entry keeps its old identity. */
 static int set_identity(struct pod_entry *e, const struct kube_pod *p)
 {
-	char *name = strdup(p->name), *ns = strdup(p->namespace_), *app = strdup(p->app),
+	char *name = strdup(p->name), *ns = strdup(p->namespace), *app = strdup(p->app),
 	     *wl = strdup(p->workload), *node = strdup(p->node);
 
 	if (!name || !ns || !app || !wl || !node) {
@@ -848,7 +848,7 @@ static void watch_line(struct kube_watch *w, const char *line, size_t len)
 			STAT_ADD(w, deleted, 1);
 		} else {
 			if (apply_pod(w, &info, obs, -1))
-				fail(w, "watch: out of memory for pod %s/%s", info.pod.namespace_,
+				fail(w, "watch: out of memory for pod %s/%s", info.pod.namespace,
 				     info.pod.name);
 			if (type[0] == 'A')
 				STAT_ADD(w, added, 1);

@@ -35,7 +35,7 @@
 struct kube_pod {
 	const char *uid;
 	const char *name;
-	const char *namespace_;
+	const char *namespace;
 	const char *app;      /* label app.kubernetes.io/name, else label app */
 	const char *workload; /* Deployment, StatefulSet, DaemonSet, Job name; else the pod name */
 	const char *node;     /* spec.nodeName */

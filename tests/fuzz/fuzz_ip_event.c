@@ -59,11 +59,11 @@ static const char *const ident_names[8] = {
 	"app", "namespace", "pod", "workload", "node", "account", "region", "zone",
 };
 
-static const char *ident_at(const struct kafka_ident *id, int i)
+static const char *ident_at(const struct flow_identity *id, int i)
 {
 	const char *const fields[8] = {
-		id->app,  id->namespace_, id->pod,    id->workload,
-		id->node, id->account,	  id->region, id->zone,
+		id->app,  id->namespace, id->pod,    id->workload,
+		id->node, id->account,	 id->region, id->zone,
 	};
 
 	return fields[i];
@@ -160,7 +160,7 @@ static void check_string(const char *s, const char (*strings)[KAFKA_STRING_MAX +
 	CHECK(memchr(s, '\0', KAFKA_STRING_MAX + 1), "%s not NUL-terminated", what);
 }
 
-static void check_ident(const struct kafka_ident *id, const char (*strings)[KAFKA_STRING_MAX + 1],
+static void check_ident(const struct flow_identity *id, const char (*strings)[KAFKA_STRING_MAX + 1],
 			bool required)
 {
 	bool any = false;
@@ -194,7 +194,7 @@ static const char *check_ip(const uint8_t ip[16], const void *key, size_t key_le
 	return text;
 }
 
-static void same_ident(const struct kafka_ident *a, const struct kafka_ident *b)
+static void same_ident(const struct flow_identity *a, const struct flow_identity *b)
 {
 	for (int i = 0; i < 8; i++)
 		CHECK(strcmp(ident_at(a, i), ident_at(b, i)) == 0, "%s \"%s\" became \"%s\"",

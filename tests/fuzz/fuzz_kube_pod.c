@@ -263,7 +263,7 @@ static void check_pod(const json_t *obj)
 	}
 	check_string(p.pod.uid, "uid", true);
 	check_string(p.pod.name, "name", true);
-	check_string(p.pod.namespace_, "namespace", true);
+	check_string(p.pod.namespace, "namespace", true);
 	check_string(p.pod.app, "app", false);
 	check_string(p.pod.workload, "workload", false);
 	check_string(p.pod.node, "node", false);
@@ -277,7 +277,7 @@ static void check_pod(const json_t *obj)
 	/* the pointers borrow the object */
 	CHECK(p.pod.uid == json_str(obj, "metadata", "uid"), "uid does not borrow the object");
 	CHECK(p.pod.name == json_str(obj, "metadata", "name"), "name does not borrow the object");
-	CHECK(p.pod.namespace_ == json_str(obj, "metadata", "namespace"),
+	CHECK(p.pod.namespace == json_str(obj, "metadata", "namespace"),
 	      "namespace does not borrow the object");
 	kind = json_string_value(json_object_get(obj, "kind"));
 	CHECK(!json_object_get(obj, "kind") || (kind && strcmp(kind, "Pod") == 0),

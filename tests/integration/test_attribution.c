@@ -86,20 +86,6 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* "10.1.2.3" (as v4-mapped) or IPv6 text -> 16 bytes.  0 or -EINVAL. */
-static int ip_parse(const char *text, uint8_t ip[16])
-{
-	struct in_addr v4;
-
-	memset(ip, 0, 16);
-	if (inet_pton(AF_INET, text, &v4) == 1) {
-		ip[10] = ip[11] = 0xff;
-		memcpy(ip + 12, &v4, 4);
-		return 0;
-	}
-	return inet_pton(AF_INET6, text, ip) == 1 ? 0 : -EINVAL;
-}
-
 /* ---- a collector with its admin endpoint ------------------------------------ */
 
 struct coll {
@@ -490,7 +476,7 @@ static int snd_open(struct snd *s, uint16_t port, const struct ident *id, const 
 	memset(s, 0, sizeof(*s));
 	s->id = *id;
 	s->sender_id = ++next_id;
-	if (ip_parse(ip, s->ip))
+	if (ip_parse_str(ip, s->ip))
 		return -EINVAL;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/flows", port);
 	s->h2 = h2c__new(&o, why, sizeof(why));
@@ -541,7 +527,7 @@ static struct flow_record mkrec(uint64_t id, const char *remote, int64_t start, 
 	r.remote_port = 8080;
 	r.pid = 4242;
 	snprintf(r.comm, sizeof(r.comm), "attr-test");
-	ip_parse(remote, r.remote_addr);
+	ip_parse_str(remote, r.remote_addr);
 	return r;
 }
 

@@ -36,7 +36,7 @@ static char g_tmp[256];
 
 /* One pod: identity, cgroups, network namespace. */
 struct pod {
-	const char *name, *namespace_, *app, *workload, *ip;
+	const char *name, *namespace, *app, *workload, *ip;
 	const char *scope, *container;
 	char netns[64];	      /* `ip netns` name */
 	char netns_path[128]; /* /run/netns/<name>, for workload.h peers */
@@ -44,14 +44,14 @@ struct pod {
 };
 
 static struct pod g_a = { .name = "web-5d8f7b9c4-k2x7q",
-			  .namespace_ = "shop",
+			  .namespace = "shop",
 			  .app = "web",
 			  .workload = "web-5d8f7b9c4",
 			  .ip = IP_A,
 			  .scope = g_scope_a,
 			  .container = g_cont_a };
 static struct pod g_b = { .name = "cart-7c6d5e4f3-p9m8n",
-			  .namespace_ = "checkout",
+			  .namespace = "checkout",
 			  .app = "cart",
 			  .workload = "cart-7c6d5e4f3",
 			  .ip = IP_B,
@@ -249,7 +249,7 @@ static int pod_sidecar_start(struct sidecar *sc, const struct pod *p, const char
 	unsetenv("POD_IPS");
 	setenv("POD_IP", p->ip, 1);
 	setenv("POD_NAME", p->name, 1);
-	setenv("POD_NAMESPACE", p->namespace_, 1);
+	setenv("POD_NAMESPACE", p->namespace, 1);
 	setenv("POD_APP", p->app, 1);
 	setenv("POD_WORKLOAD", p->workload, 1);
 	setenv("NODE_NAME", "node-e2e", 1);
@@ -435,7 +435,7 @@ static int remote_is_pod(json_t *r, const struct pod *p)
 
 	ASSERT_STR("remote_source", "heartbeat", rec_str(r, "remote_source"));
 	ASSERT_STR("remote_pod", p->name, rec_str(r, "remote_pod"));
-	ASSERT_STR("remote_namespace", p->namespace_, rec_str(r, "remote_namespace"));
+	ASSERT_STR("remote_namespace", p->namespace, rec_str(r, "remote_namespace"));
 	ASSERT_STR("remote_app", p->app, rec_str(r, "remote_app"));
 	ASSERT_STR("remote_workload", p->workload, rec_str(r, "remote_workload"));
 	ret = 0;
@@ -448,7 +448,7 @@ static int local_is_pod(json_t *r, const struct pod *p, const char *container_id
 	int ret = 1;
 
 	ASSERT_STR("local_pod", p->name, rec_str(r, "local_pod"));
-	ASSERT_STR("local_namespace", p->namespace_, rec_str(r, "local_namespace"));
+	ASSERT_STR("local_namespace", p->namespace, rec_str(r, "local_namespace"));
 	ASSERT_STR("local_app", p->app, rec_str(r, "local_app"));
 	ASSERT_STR("container_id", container_id, rec_str(r, "container_id"));
 	ret = 0;

@@ -80,7 +80,7 @@ static void rec_free(struct rec *r)
 	free(r);
 }
 
-static void record(struct rec *r, char kind, const uint8_t ip[16], const struct kafka_ident *id,
+static void record(struct rec *r, char kind, const uint8_t ip[16], const struct flow_identity *id,
 		   int64_t a, int64_t b)
 {
 	struct call *c;
@@ -106,17 +106,17 @@ static void record(struct rec *r, char kind, const uint8_t ip[16], const struct 
 	pthread_mutex_unlock(&r->lock);
 }
 
-static void cb_assign(void *ctx, const uint8_t ip[16], const struct kafka_ident *id, int64_t t)
+static void cb_assign(void *ctx, const uint8_t ip[16], const struct flow_identity *id, int64_t t)
 {
 	record(ctx, 'a', ip, id, t, 0);
 }
 
-static void cb_unassign(void *ctx, const uint8_t ip[16], const struct kafka_ident *id, int64_t t)
+static void cb_unassign(void *ctx, const uint8_t ip[16], const struct flow_identity *id, int64_t t)
 {
 	record(ctx, 'u', ip, id, t, 0);
 }
 
-static void cb_span(void *ctx, const uint8_t ip[16], const struct kafka_ident *id, int64_t from,
+static void cb_span(void *ctx, const uint8_t ip[16], const struct flow_identity *id, int64_t from,
 		    int64_t to)
 {
 	record(ctx, 's', ip, id, from, to);
@@ -576,7 +576,7 @@ static int publish(struct kafka_feed *f, int octet, const char *prefix, int n, i
 	int ret = 1;
 
 	for (int i = 0; i < n; i++) {
-		struct kafka_ident id = { .app = prefix };
+		struct flow_identity id = { .app = prefix };
 		uint8_t ip[16];
 		char pod[32];
 
@@ -798,7 +798,7 @@ static int test_queue_full_dropped(void)
 		"producer.queue.buffering.max.messages", "10", "producer.linger.ms", "500", NULL,
 	};
 	struct kafka_mock *m = kafka_mock__new(1);
-	struct kafka_ident id = { .pod = "p" };
+	struct flow_identity id = { .pod = "p" };
 	int64_t base = wall_ms() - 60000;
 	struct kafka_feed *f = NULL;
 	struct kafka_feed_stats st;
@@ -849,7 +849,7 @@ static int test_unreachable_and_prompt_stop(void)
 {
 	struct kafka_mock *m = kafka_mock__new(3);
 	struct kafka_feed *f = NULL;
-	struct kafka_ident id = { .pod = "p" };
+	struct flow_identity id = { .pod = "p" };
 	struct kafka_feed_stats st;
 	uint64_t end, t0;
 	int ret = 1;

@@ -25,6 +25,12 @@
 #include "log.h"
 #include "metrics.h"
 
+/* app, namespace, pod, node, workload (flow.h's order) */
+#define IDENT(a, ns, p, n, w)                                                           \
+	{                                                                               \
+		.app = (a), .namespace = (ns), .pod = (p), .node = (n), .workload = (w) \
+	}
+
 #define TOPIC	  "podflow.flows"
 #define WAIT_MS	  30000 /* deadline for anything the sink or kcat should get to */
 #define N_IDENTS  9	/* 8 apps and one pod without an app label */
@@ -40,18 +46,18 @@
 static const char *const fast_props[] = { FAST_PROPS, NULL };
 
 static const struct flow_identity idents[N_IDENTS] = {
-	{ "checkout", "shop", "checkout-7d9f5-x2x4q", "node-1", "checkout" },
-	{ "cart", "shop", "cart-5c8b7-h7k2d", "node-2", "cart" },
-	{ "payments", "billing", "payments-0", "node-1", "payments" },
-	{ "search", "catalog", "search-6f4c9-ab12c", "node-3", "search" },
-	{ "café-ui", "front", "cafe-ui-1", "node-2", "café-ui" }, /* UTF-8 in the key */
-	{ "a", "x", "a-1", "node-1", "a" },			  /* a one-byte key */
-	{ "inventory-service-with-a-rather-long-application-name", "catalog", "inv-1", "node-3",
-	  "inventory" },
-	{ "auth", "security", "auth-0", "node-1", "auth" },
-	{ "", "batch", "cron-2841", "node-2", "" },
+	IDENT("checkout", "shop", "checkout-7d9f5-x2x4q", "node-1", "checkout"),
+	IDENT("cart", "shop", "cart-5c8b7-h7k2d", "node-2", "cart"),
+	IDENT("payments", "billing", "payments-0", "node-1", "payments"),
+	IDENT("search", "catalog", "search-6f4c9-ab12c", "node-3", "search"),
+	IDENT("café-ui", "front", "cafe-ui-1", "node-2", "café-ui"), /* UTF-8 in the key */
+	IDENT("a", "x", "a-1", "node-1", "a"),			     /* a one-byte key */
+	IDENT("inventory-service-with-a-rather-long-application-name", "catalog", "inv-1", "node-3",
+	      "inventory"),
+	IDENT("auth", "security", "auth-0", "node-1", "auth"),
+	IDENT("", "batch", "cron-2841", "node-2", ""),
 };
-static const struct flow_identity remote_ident = { "db", "data", "db-0", "node-9", "db" };
+static const struct flow_identity remote_ident = IDENT("db", "data", "db-0", "node-9", "db");
 
 static void sleep_ms(int ms)
 {

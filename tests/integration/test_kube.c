@@ -93,7 +93,7 @@ static void record(struct recorder *r, char op, const uint8_t ip[16], const stru
 	ip_str(ip, c.ip);
 	snprintf(c.uid, sizeof(c.uid), "%s", p->uid);
 	snprintf(c.name, sizeof(c.name), "%s", p->name);
-	snprintf(c.ns, sizeof(c.ns), "%s", p->namespace_);
+	snprintf(c.ns, sizeof(c.ns), "%s", p->namespace);
 	snprintf(c.app, sizeof(c.app), "%s", p->app);
 	snprintf(c.workload, sizeof(c.workload), "%s", p->workload);
 	snprintf(c.node, sizeof(c.node), "%s", p->node);

@@ -51,7 +51,7 @@ static void test_event_assign_v4_all_fields(void **state)
 	assert_true(ev.assign);
 	assert_int_equal(1732699999000LL, ev.ts_ms);
 	assert_string_equal("lb", ev.id.app);
-	assert_string_equal("edge", ev.id.namespace_);
+	assert_string_equal("edge", ev.id.namespace);
 	assert_string_equal("lb-0", ev.id.pod);
 	assert_string_equal("lb", ev.id.workload);
 	assert_string_equal("n1", ev.id.node);
@@ -75,7 +75,7 @@ static void test_event_unassign_v6_whoever(void **state)
 	assert_false(ev.assign);
 	assert_int_equal(1732699999001LL, ev.ts_ms);
 	assert_string_equal("", ev.id.app);
-	assert_string_equal("", ev.id.namespace_);
+	assert_string_equal("", ev.id.namespace);
 	assert_string_equal("", ev.id.pod);
 	assert_string_equal("", ev.id.workload);
 	assert_string_equal("", ev.id.node);
@@ -226,7 +226,7 @@ static void test_span_valid(void **state)
 	assert_int_equal(1732699990000LL, sp.from_ms);
 	assert_int_equal(1732699995000LL, sp.to_ms);
 	assert_string_equal("web", sp.id.app);
-	assert_string_equal("shop", sp.id.namespace_);
+	assert_string_equal("shop", sp.id.namespace);
 	assert_string_equal("web-1", sp.id.pod);
 	assert_string_equal("web", sp.id.workload);
 	assert_string_equal("n2", sp.id.node);
@@ -295,7 +295,7 @@ static void test_span_rejections(void **state)
 }
 
 /* encode -> the exact bytes -> parse: the same span back */
-static void round_trip(const uint8_t ip[16], const struct kafka_ident *id, const char *want_json)
+static void round_trip(const uint8_t ip[16], const struct flow_identity *id, const char *want_json)
 {
 	struct jsonw *jw = jsonw__new();
 	char text[IP_TEXT_MAX], json[2048], detail[160];
@@ -319,7 +319,7 @@ static void round_trip(const uint8_t ip[16], const struct kafka_ident *id, const
 	assert_int_equal(1732699995000LL, sp.to_ms);
 	assert_string_equal("replica-b", sp.origin);
 	assert_string_equal(id->app ? id->app : "", sp.id.app);
-	assert_string_equal(id->namespace_ ? id->namespace_ : "", sp.id.namespace_);
+	assert_string_equal(id->namespace ? id->namespace : "", sp.id.namespace);
 	assert_string_equal(id->pod ? id->pod : "", sp.id.pod);
 	assert_string_equal(id->workload ? id->workload : "", sp.id.workload);
 	assert_string_equal(id->node ? id->node : "", sp.id.node);
@@ -331,8 +331,15 @@ static void round_trip(const uint8_t ip[16], const struct kafka_ident *id, const
 
 static void test_span_round_trip(void **state)
 {
-	struct kafka_ident full = { "web", "shop", "web-1", "web", "n2", "1234", "r1", "z\"1" };
-	struct kafka_ident some = { .pod = "db-0", .namespace_ = "", .zone = "b" };
+	struct flow_identity full = { .app = "web",
+				      .namespace = "shop",
+				      .pod = "web-1",
+				      .workload = "web",
+				      .node = "n2",
+				      .account = "1234",
+				      .region = "r1",
+				      .zone = "z\"1" };
+	struct flow_identity some = { .pod = "db-0", .namespace = "", .zone = "b" };
 
 	(void)state;
 	round_trip(ip4, &full,
@@ -347,7 +354,7 @@ static void test_span_round_trip(void **state)
 
 static void test_span_encode_rejections(void **state)
 {
-	struct kafka_ident id = { .pod = "p" }, none = { 0 };
+	struct flow_identity id = { .pod = "p" }, none = { 0 };
 	struct jsonw *jw = jsonw__new();
 	char longname[KAFKA_STRING_MAX + 2];
 	size_t len;

@@ -19,9 +19,15 @@
 #include "jsonw.h"
 #include "log.h"
 
-static const struct flow_identity web = { "web", "shop", "web-1", "node-1", "web" };
-static const struct flow_identity no_app = { "", "batch", "cron-1", "node-2", "" };
-static const struct flow_identity null_app = { NULL, "batch", "cron-2", "node-2", NULL };
+/* app, namespace, pod, node, workload (flow.h's order) */
+#define IDENT(a, ns, p, n, w)                                                           \
+	{                                                                               \
+		.app = (a), .namespace = (ns), .pod = (p), .node = (n), .workload = (w) \
+	}
+
+static const struct flow_identity web = IDENT("web", "shop", "web-1", "node-1", "web");
+static const struct flow_identity no_app = IDENT("", "batch", "cron-1", "node-2", "");
+static const struct flow_identity null_app = IDENT(NULL, "batch", "cron-2", "node-2", NULL);
 
 static void record(struct flow_record *r, const struct flow_identity *local)
 {

@@ -115,7 +115,7 @@ static void test_fixture_kind(void **state)
 	assert_int_equal(kube_pod_parse(j, &p), 0);
 	assert_string_equal(p.pod.uid, "35079257-0ffb-4b09-b2c1-3c0d416f2523");
 	assert_string_equal(p.pod.name, "sleep");
-	assert_string_equal(p.pod.namespace_, "default");
+	assert_string_equal(p.pod.namespace, "default");
 	assert_string_equal(p.pod.app, "");
 	assert_string_equal(p.pod.workload, "sleep");
 	assert_string_equal(p.pod.node, "kind-control-plane");
@@ -145,7 +145,7 @@ static void test_fixture_docker(void **state)
 	assert_int_equal(kube_pod_parse(j, &p), 0);
 	assert_string_equal(p.pod.uid, "e9f2963f-55f2-11e9-84c5-02e422b8a84a");
 	assert_string_equal(p.pod.name, "base");
-	assert_string_equal(p.pod.namespace_, "core");
+	assert_string_equal(p.pod.namespace, "core");
 	assert_string_equal(p.pod.app, "fluent-bit");
 	assert_string_equal(p.pod.workload, "base");
 	assert_string_equal(p.pod.node, "ip-10-49-18-80.eu-west-1.compute.internal");

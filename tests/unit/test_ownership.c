@@ -22,7 +22,7 @@
 #define INF   OWN_FOREVER
 
 /* An identity named by its app (the pod too, so two fields take part). */
-#define ID(name) (&(struct own_identity){ .app = (name), .pod = (name), .namespace_ = "ns" })
+#define ID(name) (&(struct flow_identity){ .app = (name), .pod = (name), .namespace = "ns" })
 
 static void v4(uint8_t ip[16], uint8_t a, uint8_t b, uint8_t c, uint8_t d)
 {
@@ -63,8 +63,8 @@ struct text {
 	size_t len;
 };
 
-static void text_range(enum own_source src, int64_t from, int64_t to, const struct own_identity *id,
-		       bool conflict, void *ctx)
+static void text_range(enum own_source src, int64_t from, int64_t to,
+		       const struct flow_identity *id, bool conflict, void *ctx)
 {
 	struct text *b = ctx;
 	char end[24];
@@ -360,7 +360,7 @@ static void test_out_of_order(void **state)
 
 		for (int k = 0; k < 6; k++) {
 			const struct ev *e = &evs[perm[k]];
-			const struct own_identity *id = e->who ? ID(e->who) : NULL;
+			const struct flow_identity *id = e->who ? ID(e->who) : NULL;
 
 			if (e->assign)
 				assert_int_equal(own_assign(st, KUBE, ip, id, e->t), 0);
@@ -440,13 +440,14 @@ static void test_unassign_identity(void **state)
 	/* an UNASSIGN naming some fields ends a holder that has them all, whatever the rest */
 	v4(ip3, 10, 0, 4, 3);
 	assert_int_equal(own_assign(st, SONAR, ip3,
-				    &(struct own_identity){ .app = "c", .pod = "c", .zone = "z1" },
+				    &(struct flow_identity){ .app = "c", .pod = "c", .zone = "z1" },
 				    100),
 			 0);
-	assert_int_equal(own_unassign(st, SONAR, ip3, &(struct own_identity){ .app = "d" }, 150),
+	assert_int_equal(own_unassign(st, SONAR, ip3, &(struct flow_identity){ .app = "d" }, 150),
 			 0); /* another app: ignored */
 	assert_int_equal(
-	    own_unassign(st, SONAR, ip3, &(struct own_identity){ .app = "c", .zone = "" }, 200), 0);
+	    own_unassign(st, SONAR, ip3, &(struct flow_identity){ .app = "c", .zone = "" }, 200),
+	    0);
 	WAIT(st, ip3, 99); /* heartbeats pending: no span */
 	own_set_heartbeat_floor(st, 1000);
 	FOUND(st, ip3, 199, SONAR, "c");
@@ -653,7 +654,7 @@ static void test_heartbeat_watermark(void **state)
  */
 static void test_unsettled_claims(void **state)
 {
-	struct own_identity a_other = { .app = "a2", .pod = "a", .namespace_ = "ns" };
+	struct flow_identity a_other = { .app = "a2", .pod = "a", .namespace = "ns" };
 	struct own_answer ans;
 	uint8_t ip[16];
 
@@ -896,8 +897,8 @@ static void test_evict_batch(void **state)
 static void test_interning(void **state)
 {
 	struct own_store *st = store(0);
-	struct own_identity with_null = { .app = "a", .pod = "a", .namespace_ = "ns" };
-	struct own_identity with_empty = { .app = "a", .pod = "a", .namespace_ = "ns", .zone = "" };
+	struct flow_identity with_null = { .app = "a", .pod = "a", .namespace = "ns" };
+	struct flow_identity with_empty = { .app = "a", .pod = "a", .namespace = "ns", .zone = "" };
 	struct own_answer x, y;
 	uint8_t ip1[16], ip2[16], ip3[16];
 
@@ -915,7 +916,7 @@ static void test_interning(void **state)
 	/* unknown fields read as "", never NULL */
 	assert_non_null(x.id->zone);
 	assert_string_equal(x.id->zone, "");
-	assert_string_equal(x.id->namespace_, "ns");
+	assert_string_equal(x.id->namespace, "ns");
 
 	/* one field apart is another identity */
 	with_null.zone = "z1";
@@ -953,9 +954,9 @@ static void test_long_strings_cut(void **state)
 	v4(ip, 10, 2, 0, 1);
 	v4(ip2, 10, 2, 0, 2);
 	assert_int_equal(
-	    own_span(st, HB, ip, &(struct own_identity){ .app = long1, .pod = "p" }, 0, 10), 0);
+	    own_span(st, HB, ip, &(struct flow_identity){ .app = long1, .pod = "p" }, 0, 10), 0);
 	assert_int_equal(
-	    own_span(st, HB, ip2, &(struct own_identity){ .app = long2, .pod = "p" }, 0, 10), 0);
+	    own_span(st, HB, ip2, &(struct flow_identity){ .app = long2, .pod = "p" }, 0, 10), 0);
 	assert_int_equal(stats(st).identities, 1);
 	assert_int_equal(own_lookup(st, ip, 5, &a), OWN_FOUND);
 	assert_int_equal(strlen(a.id->app), OWN_STRING_MAX);
@@ -964,7 +965,7 @@ static void test_long_strings_cut(void **state)
 	/* exactly OWN_STRING_MAX is kept whole, and equals the cut one */
 	long1[OWN_STRING_MAX] = '\0';
 	assert_int_equal(
-	    own_span(st, HB, ip, &(struct own_identity){ .app = long1, .pod = "p" }, 10, 20), 0);
+	    own_span(st, HB, ip, &(struct flow_identity){ .app = long1, .pod = "p" }, 10, 20), 0);
 	{
 		char want[420];
 
@@ -1093,7 +1094,7 @@ struct r_item {
 	int64_t a, b;
 };
 
-static const struct own_identity r_ident[R_IDS] = {
+static const struct flow_identity r_ident[R_IDS] = {
 	{ .app = "i0" },
 	{ .app = "i1", .zone = "z" },
 	{ .app = "i2", .pod = "p" },
@@ -1198,7 +1199,7 @@ static struct r_ans r_lookup(const struct r_item *it, int n, int ip, int64_t t, 
 
 static void r_apply(struct own_store *st, const uint8_t ips[][16], const struct r_item *it)
 {
-	const struct own_identity *id = it->id >= 0 ? &r_ident[it->id] : NULL;
+	const struct flow_identity *id = it->id >= 0 ? &r_ident[it->id] : NULL;
 	int err;
 
 	if (it->type == R_SPAN)
