@@ -105,7 +105,7 @@ vmlinux: | deps
 		{ cmp -s bpf/vmlinux.h.tmp bpf/vmlinux.h && rm -f bpf/vmlinux.h.tmp || \
 		  mv -f bpf/vmlinux.h.tmp bpf/vmlinux.h; } || { rm -f bpf/vmlinux.h.tmp; exit 1; }
 
-$(BUILD)/podflow.bpf.o: bpf/podflow.bpf.c bpf/podflow.bpf.h bpf/flow_record.h bpf/vmlinux.h | deps
+$(BUILD)/podflow.bpf.o: bpf/podflow.bpf.c bpf/podflow.bpf.h bpf/flow_event.h bpf/vmlinux.h | deps
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -174,9 +174,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(BUILD)/libcollector.a $(BUILD)/libp
 
 # libFuzzer targets: clang, ASan+UBSan, the library sources compiled in.  A
 # target of collector modules names them (and what they call) in
-# FUZZ_MODS_<target>: they are compiled in too, with the collector's libraries.
-FUZZ_MODS_fuzz_ip_event := collector/feeds/kafka_feed.c
-FUZZ_MODS_fuzz_kube_pod := collector/feeds/kube.c collector/server/token.c
+# FUZZ_MODS_<target>: they are compiled in too, with the collector's libraries,
+# or only those named in FUZZ_LIBS_<target>.
+FUZZ_MODS_fuzz_ip_event := collector/feeds/ip_event.c
+FUZZ_LIBS_fuzz_ip_event := -ljansson
+FUZZ_MODS_fuzz_kube_pod := collector/feeds/kube_pod.c
+FUZZ_LIBS_fuzz_kube_pod := -ljansson
 $(BUILD)/fuzz/fuzz_ip_event: $(FUZZ_MODS_fuzz_ip_event)
 $(BUILD)/fuzz/fuzz_kube_pod: $(FUZZ_MODS_fuzz_kube_pod)
 
@@ -185,7 +188,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | deps
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -std=gnu11 -g -O1 $(addprefix -I,$(SRC_DIRS)) -DWIRE_FUZZING -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o $@ $< $(LIB_SRCS) $(FUZZ_MODS_$*) $(LIBS_LIB) \
-		$(if $(FUZZ_MODS_$*),$(LIBS_COLLECTOR))
+		$(if $(FUZZ_MODS_$*),$(or $(FUZZ_LIBS_$*),$(LIBS_COLLECTOR)))
 
 # `make fuzz`: each target for FUZZ_SECONDS (make check runs a short pass)
 fuzz: $(FUZZERS)

@@ -5,7 +5,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_endian.h>
-#include "flow_record.h"
+#include "flow_event.h"
 #include "podflow.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -210,7 +210,7 @@ static __always_inline bool filtered(struct tcp_sock *tp, __u8 direction)
 	__u64 *bits;
 	__u16 port;
 
-	port = direction == FLOW_DIR_OUT ? bpf_ntohs(skc->skc_dport) : skc->skc_num;
+	port = direction == FLOW_DIRECTION_OUT ? bpf_ntohs(skc->skc_dport) : skc->skc_num;
 	bits = bpf_map_lookup_elem(&ignore_ports, &zero);
 	if (bits && (bits[(port >> 6) & (FLOW_PORT_WORDS - 1)] & (1ULL << (port & 63))))
 		return true;
@@ -246,11 +246,11 @@ static __always_inline void flow_begin(struct bpf_sock_ops *skops, struct tcp_so
 	if (owner) {
 		st.pid = owner->pid;
 		__builtin_memcpy(st.comm, owner->comm, sizeof(st.comm));
-	} else if (direction == FLOW_DIR_OUT) {
+	} else if (direction == FLOW_DIRECTION_OUT) {
 		st.pid = bpf_get_current_pid_tgid() >> 32; /* connect() runs in its caller */
 		bpf_get_current_comm(st.comm, sizeof(st.comm));
 	}
-	st.established = direction == FLOW_DIR_IN;
+	st.established = direction == FLOW_DIRECTION_IN;
 	if (bpf_map_update_elem(&flows, &cookie, &st, BPF_ANY)) {
 		__sync_fetch_and_add(&kstats.map_full, 1);
 		return;
@@ -374,7 +374,7 @@ int sock_ops(struct bpf_sock_ops *skops)
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
 		if ((__u32)(bpf_get_current_pid_tgid() >> 32) != self_tgid)
-			flow_begin(skops, tp, FLOW_DIR_OUT, NULL);
+			flow_begin(skops, tp, FLOW_DIRECTION_OUT, NULL);
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		/* softirq: the owner is whoever called listen() on this port */
@@ -383,7 +383,7 @@ int sock_ops(struct bpf_sock_ops *skops)
 		__builtin_memset(lkey._pad, 0, sizeof(lkey._pad));
 		li = bpf_map_lookup_elem(&listeners, &lkey);
 		if (!li || !li->ignore)
-			flow_begin(skops, tp, FLOW_DIR_IN, li);
+			flow_begin(skops, tp, FLOW_DIRECTION_IN, li);
 		break;
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
 		listener_start(skops, tp);

@@ -3,6 +3,8 @@
 #ifndef PODFLOW_BPF_H
 #define PODFLOW_BPF_H
 
+#include "flow_event.h"
+
 /* Macros vmlinux.h cannot carry. */
 #define AF_INET	 2
 #define AF_INET6 10
@@ -42,11 +44,11 @@ struct flow_state {
 	__u32 pid;
 	__u32 resets;
 	__u32 rep_resets;
-	__u8 direction;
+	__u8 direction; /* FLOW_DIRECTION_* */
 	__u8 established;
 	__u8 reported;
 	__u8 _pad;
-	char comm[16];
+	char comm[FLOW_COMM_LEN];
 };
 
 /* Listening sockets in scope, so accepted connections know their owner. */
@@ -62,7 +64,7 @@ struct listener_info {
 	__u32 pid;
 	__u8 ignore; /* the sidecar's own listener: its connections are not reported */
 	__u8 _pad[3];
-	char comm[16];
+	char comm[FLOW_COMM_LEN];
 };
 
 /*

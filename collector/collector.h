@@ -18,8 +18,7 @@ struct config_watch;
 struct jsonw;
 struct metrics_writer;
 struct attribution;
-struct kafka_sink;
-struct output;
+struct outputs;
 struct peers;
 struct token_file;
 struct worker;
@@ -36,11 +35,9 @@ struct collector {
 	struct token_file *api_token; /* the API's bearer token; NULL: none asked */
 	struct config_watch *watch;
 	struct attribution *attribution; /* NULL when attribution.enabled is false */
-	struct kafka_sink *kafka;	 /* the flows topic; NULL: none */
-	struct output *late;		 /* the attributor thread's outputs */
+	struct outputs *outputs;	 /* every writer, the Kafka producer (output.h) */
 	struct peers *peers;		 /* connections per client address, every worker's */
 	struct ingest_bounds bounds;	 /* record time bounds the workers read (live) */
-	char id[72];			 /* collector_id in force */
 };
 
 /* admin_callbacks for the collector (collector_metrics.c); ctx is the struct collector. */

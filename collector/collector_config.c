@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* The collector's configuration: one struct, its table of keys, its defaults. */
 #include "collector_config.h"
-#include "filesink.h"
+#include "files.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -199,7 +199,7 @@ int collector_config_validate(const struct collector_config *cfg, char *why, uns
 		snprintf(why, whylen, "tls.client_ca_file needs tls.cert_file and tls.key_file");
 		return -EINVAL;
 	}
-	if (cfg->collector_id && filesink_check_id(cfg->collector_id)) {
+	if (cfg->collector_id && files_check_id(cfg->collector_id)) {
 		snprintf(why, whylen,
 			 "collector_id: %s: expected 1 to 64 of A-Z a-z 0-9 _ . - (not starting "
 			 "with .)",

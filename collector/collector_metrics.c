@@ -8,8 +8,6 @@
 #include "clock.h"
 #include "collector.h"
 #include "config.h"
-#include "filesink.h"
-#include "kafka_sink.h"
 #include "metrics.h"
 #include "output.h"
 #include "attribution.h"
@@ -18,60 +16,6 @@
 #include "worker.h"
 
 #define L METRIC_LABELS
-
-/* Every writer's files (the workers' and the attributor's), summed. */
-static void files_metrics(struct collector *c, struct metrics_writer *w)
-{
-	struct filesink_stats s = { 0 }, one;
-	struct filesink_recovery r = { 0 };
-	struct filesink *fs;
-
-	for (uint32_t i = 0; i < c->n_workers; i++) {
-		fs = c->workers[i] ? output__files(worker__output(c->workers[i])) : NULL;
-		if (fs) {
-			filesink__stats(fs, &one);
-			filesink_stats_sum(&s, &one);
-		}
-	}
-	fs = c->late ? output__files(c->late) : NULL;
-	if (fs) {
-		filesink__stats(fs, &one);
-		filesink_stats_sum(&s, &one);
-	}
-	filesink_recovery_stats(&r);
-	metrics_writer__counter(w, "podflow_collector_files_published_total",
-				"Files renamed into place (recovery's not included).",
-				s.files_published);
-	metrics_writer__family(w, "podflow_collector_files_rotations_total", METRIC_COUNTER,
-			       "Why files were published.");
-	for (int i = 0; i < FILESINK_ROT__COUNT; i++)
-		metrics_writer__u64(w, L("reason", filesink_rotation_name(i)), s.rotations[i]);
-	metrics_writer__gauge(w, "podflow_collector_files_open", "Hidden files open now.",
-			      s.files_open);
-	metrics_writer__counter(w, "podflow_collector_files_records_total", "Records written.",
-				s.records);
-	metrics_writer__counter(w, "podflow_collector_files_batches_total",
-				"Batches written (one gzip member per hour each).", s.batches);
-	metrics_writer__counter(w, "podflow_collector_files_bytes_total",
-				"JSON bytes, before compression.", s.bytes);
-	metrics_writer__counter(w, "podflow_collector_files_compressed_bytes_total",
-				"Bytes written to the files.", s.bytes_compressed);
-	metrics_writer__family(w, "podflow_collector_files_write_errors_total", METRIC_COUNTER,
-			       "Batches the files refused (nothing of them kept; answered 429).");
-	for (int i = 0; i < FILESINK_ERR__COUNT; i++)
-		metrics_writer__u64(w, L("class", filesink_err_name(i)), s.write_errors[i]);
-	metrics_writer__family(w, "podflow_collector_files_publish_errors_total", METRIC_COUNTER,
-			       "fsync, rename or directory fsync failures (retried).");
-	for (int i = 0; i < FILESINK_ERR__COUNT; i++)
-		metrics_writer__u64(w, L("class", filesink_err_name(i)), s.publish_errors[i]);
-	metrics_writer__family(w, "podflow_collector_files_recovered_total", METRIC_COUNTER,
-			       "Hidden files a previous run left, finished at start-up.");
-	metrics_writer__u64(w, L("action", "published"), r.published);
-	metrics_writer__u64(w, L("action", "removed"), r.removed);
-	metrics_writer__u64(w, L("action", "error"), r.errors);
-	metrics_writer__counter(w, "podflow_collector_files_recovered_cut_bytes_total",
-				"Bytes of unfinished batches cut at start-up.", r.bytes_dropped);
-}
 
 void collector_metrics(void *ctx, struct metrics_writer *w)
 {
@@ -138,10 +82,8 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 	config_source_metrics(&c->src, "podflow_collector", w);
 	admin_metrics(w, "podflow_collector", (const struct admin *const[]){ c->admin, c->api },
 		      (const char *const[]){ "admin", "api" }, 2);
-	if (c->cfg.files)
-		files_metrics(c, w);
-	if (c->kafka)
-		kafka_sink__metrics(c->kafka, w);
+	if (c->outputs)
+		outputs__metrics(c->outputs, w);
 	if (c->attribution)
 		attribution__metrics(c->attribution, w);
 }
@@ -155,16 +97,8 @@ bool collector_ready(void *ctx, char *why, size_t whylen)
 		snprintf(why, whylen, "listeners not up yet");
 		return false;
 	}
-	if (c->kafka) {
-		struct kafka_sink_stats ks;
-
-		kafka_sink__stats(c->kafka, &ks);
-		if (ks.fatal) {
-			snprintf(why, whylen, "the Kafka producer of %s failed for good: %s",
-				 c->cfg.kafka_topic, ks.last_error);
-			return false;
-		}
-	}
+	if (c->outputs && !outputs__ready(c->outputs, why, whylen))
+		return false;
 	return !c->attribution || attribution__ready(c->attribution, why, whylen);
 }
 

@@ -29,7 +29,6 @@
 #include "conn.h"
 #include "duration.h"
 #include "listen_addr.h"
-#include "filesink.h"
 #include "kafka_sink.h"
 #include "log.h"
 #include "output.h"
@@ -41,11 +40,10 @@
 #include "token.h"
 #include "worker.h"
 
-#define EXIT_USAGE	   2
-#define CONFIG_POLL_NS	   DURATION_NS_PER_S	   /* the fallback when inotify misses a change */
-#define GRACE_NS	   (4 * DURATION_NS_PER_S) /* SIGTERM to exit stays under 5 s */
-#define EXIT_BUDGET_MS	   4700 /* SIGTERM to exit, with a margin under the 5 s a pod is given */
-#define KAFKA_FLUSH_MIN_MS 100
+#define EXIT_USAGE     2
+#define CONFIG_POLL_NS DURATION_NS_PER_S	   /* the fallback when inotify misses a change */
+#define GRACE_NS       (4 * DURATION_NS_PER_S)	   /* SIGTERM to exit stays under 5 s */
+#define EXIT_BUDGET_NS (4700 * DURATION_NS_PER_MS) /* SIGTERM to exit, under a pod's 5 s */
 
 static const struct config_switch collector_switches[] = {
 	{ "null-sink", "null_sink", "true", "decode and count, write nothing (null_sink: true)" },
@@ -176,88 +174,41 @@ static void print_stats(struct worker **workers, uint32_t n, const char *when)
 	pr_info("stats%s: %s", when, stats_format(&sum, line, sizeof(line)));
 }
 
-/* What every writer's outputs share (name and label are the writer's). */
-static struct output_opts output_opts(const struct collector *c)
+/* The late records' way out: the attributor's write callback. */
+static int write_late(void *ctx, const struct wire_batch *b)
+{
+	return outputs__write_late(ctx, b);
+}
+
+/* The output stage as configured: one writer per worker, one for late records.  0 or -1. */
+static int open_outputs(struct collector *c, uint32_t n_workers, char *why, size_t len)
 {
 	const struct collector_config *cfg = &c->cfg;
-
-	return (struct output_opts){
+	struct kafka_sink_opts ko = {
+		.brokers = cfg->kafka_brokers,
+		.topic = cfg->kafka_topic,
+		.linger_ms = (int)(cfg->kafka_linger_ns / DURATION_NS_PER_MS),
+		.batch_messages = (int)cfg->kafka_batch_messages,
+		.max_queued = cfg->kafka_max_queued,
+		.compression = cfg->kafka_compression,
+	};
+	struct outputs_opts o = {
 		.data_dir = cfg->data_dir,
 		.files = cfg->files,
-		.collector_id = c->id,
+		.collector_id = cfg->collector_id,
 		.files_max_bytes = cfg->files_max_bytes,
 		.files_max_age_ns = cfg->files_max_age_ns,
 		.jsonl = cfg->jsonl,
 		.null_sink = cfg->null_sink,
-		.kafka = c->kafka,
+		.writers = n_workers,
+		.late = cfg->attribution,
+		.kafka = cfg->kafka_brokers && *cfg->kafka_brokers && cfg->kafka_sink ? &ko : NULL,
 	};
-}
 
-/* The attributor's thread writes what it decided late through its own outputs. */
-static int write_late(void *ctx, const struct wire_batch *b)
-{
-	uint64_t bytes;
-
-	return output__write(ctx, b, NULL, &bytes);
-}
-
-static void tick_late(void *ctx)
-{
-	output__tick(ctx, clock_mono_ns());
-}
-
-/*
- * The outputs every writer shares: the id in file names, the files a crash
- * left hidden finished, the Kafka producer.  0 or -1 (said why).
- */
-static int open_outputs(struct collector *c, char *why, size_t len)
-{
-	const struct collector_config *cfg = &c->cfg;
-
-	if (cfg->collector_id)
-		snprintf(c->id, sizeof(c->id), "%s", cfg->collector_id);
-	else
-		filesink_default_id(c->id, sizeof(c->id));
-	if (cfg->files && !cfg->null_sink) {
-		struct filesink_recovery r = { 0 };
-		int n = filesink_recover(cfg->data_dir, c->id, &r, why, len);
-
-		if (n < 0) {
-			pr_err("%s", why);
-			return -1;
-		}
-		if (n)
-			pr_info("files: finished %llu and removed %llu hidden files a previous run "
-				"left (%llu bytes of unfinished batches cut)",
-				(unsigned long long)r.published, (unsigned long long)r.removed,
-				(unsigned long long)r.bytes_dropped);
-	}
-	if (cfg->kafka_brokers && *cfg->kafka_brokers && cfg->kafka_sink) {
-		struct kafka_sink_opts ko = {
-			.brokers = cfg->kafka_brokers,
-			.topic = cfg->kafka_topic,
-			.linger_ms = (int)(cfg->kafka_linger_ns / DURATION_NS_PER_MS),
-			.batch_messages = (int)cfg->kafka_batch_messages,
-			.max_queued = cfg->kafka_max_queued,
-			.compression = cfg->kafka_compression,
-		};
-
-		c->kafka = kafka_sink__new(&ko, why, len);
-		if (!c->kafka) {
-			pr_err("sinks.kafka: %s", why);
-			return -1;
-		}
-	}
-	if (cfg->attribution) {
-		struct output_opts oo = output_opts(c);
-
-		oo.name = "late";
-		oo.label = "late records";
-		c->late = output__new(&oo, why, len);
-		if (!c->late) {
-			pr_err("%s", why);
-			return -1;
-		}
+	c->outputs = outputs__new(&o, why, len);
+	if (!c->outputs) {
+		pr_err("%s", why);
+		return -1;
 	}
 	return 0;
 }
@@ -383,7 +334,7 @@ int main(int argc, char **argv)
 	};
 	struct worker **workers = c.workers;
 	int fds[COLLECTOR_MAX_WORKERS], sfd = -1, died_fd = -1, ret = 1, err;
-	char why[PATH_MAX + 1024], addr[96];
+	char why[PATH_MAX + 1024], addr[96], outs[PATH_MAX + 512];
 	struct collector_config *cfg = &c.cfg;
 	struct conn_limits lim;
 	struct listen_addr la;
@@ -470,12 +421,11 @@ int main(int argc, char **argv)
 		pr_err("signalfd: %s", strerror(errno));
 		goto cleanup;
 	}
-	/* after the signals are blocked: the Kafka producer and the feeds start threads */
-	if (open_outputs(&c, why, sizeof(why)))
+	/* after the signals are blocked: the outputs, the Kafka producer and the feeds start threads */
+	if (open_outputs(&c, n_workers, why, sizeof(why)))
 		goto cleanup;
 	if (cfg->attribution) {
-		c.attribution =
-		    attribution__new(cfg, write_late, tick_late, c.late, why, sizeof(why));
+		c.attribution = attribution__new(cfg, write_late, c.outputs, why, sizeof(why));
 		if (!c.attribution) {
 			pr_err("%s", why);
 			goto cleanup;
@@ -502,7 +452,8 @@ int main(int argc, char **argv)
 			.grace_ns = GRACE_NS,
 			.ssl_ctx = ssl_ctx,
 			.ingest = { .worker = n,
-				    .output = output_opts(&c),
+				    .outputs = c.outputs,
+				    .writer = outputs__writer(c.outputs, n),
 				    .token = token,
 				    .attr = c.attribution ? attribution__attributor(c.attribution)
 							  : NULL,
@@ -569,19 +520,14 @@ int main(int argc, char **argv)
 		}
 	}
 	c.listening = true;
-	pr_info("ready: listening on %s (%s, %u workers, %s, %s; outputs: %s%s%s%s%s%s%s)",
+	pr_info("ready: listening on %s (%s, %u workers, %s, %s; outputs: %s)",
 		listen_addr_format((struct sockaddr *)&la.ss, addr, sizeof(addr)),
 		ssl_ctx ? (cfg->tls_client_ca ? "TLS, ALPN h2, client certificates required"
 					      : "TLS, ALPN h2")
 			: "h2c prior knowledge",
 		n, cfg->token_file ? "bearer token required" : "no auth",
 		c.attribution ? "attribution on" : "attribution off",
-		cfg->null_sink ? "null sink, nothing written" : "",
-		!cfg->null_sink && cfg->files ? cfg->data_dir : "",
-		!cfg->null_sink && cfg->files ? "/flows/ (gzip JSON lines)" : "",
-		!cfg->null_sink && cfg->jsonl ? " DATA_DIR/flows-*.jsonl" : "",
-		c.kafka ? " Kafka topic " : "", c.kafka ? cfg->kafka_topic : "",
-		!cfg->null_sink && !cfg->files && !cfg->jsonl && !c.kafka ? "none" : "");
+		outputs__describe(c.outputs, outs, sizeof(outs)));
 	if (c.admin)
 		pr_info("admin endpoint on %s (port %u): /metrics /healthz /readyz", cfg->admin,
 			admin__port(c.admin));
@@ -619,23 +565,17 @@ cleanup:
 				attribution__format(s, why, sizeof(why)));
 		attribution__free(s);
 	}
-	if (c.late && output__close(c.late))
-		pr_warn("late records: some files could not be published; the next start "
-			"finishes them");
-	output__free(c.late);
-	if (c.kafka) {
-		/*
-		 * What is left of the exit budget since the signal (none came:
-		 * a failed start, the minimum); what is still undelivered then
-		 * is purged, logged and counted by the sink.
-		 */
-		uint64_t spent = stop_at ? (clock_mono_ns() - stop_at) / DURATION_NS_PER_MS : 0;
-		int budget = spent + KAFKA_FLUSH_MIN_MS < EXIT_BUDGET_MS
-				 ? (int)(EXIT_BUDGET_MS - spent)
-				 : KAFKA_FLUSH_MIN_MS;
+	/*
+	 * Last, once nothing writes: every file published, Kafka flushed with
+	 * what is left of the exit budget since the signal (none came: a
+	 * failed start, the outputs' minimum).
+	 */
+	if (c.outputs) {
+		struct outputs *o = c.outputs;
 
-		kafka_sink__flush(c.kafka, stop_at ? budget : KAFKA_FLUSH_MIN_MS);
-		kafka_sink__free(c.kafka);
+		c.outputs = NULL; /* the admin endpoint is gone: nothing else reads it */
+		outputs__close(o, stop_at ? stop_at + EXIT_BUDGET_NS : 0);
+		outputs__free(o);
 	}
 	SSL_CTX_free(ssl_ctx);
 	token_file__free(token);

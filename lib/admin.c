@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "ip.h"
 #include "jsonw.h"
 #include "listen_addr.h"
 #include "log.h"
@@ -54,10 +55,10 @@
 struct admin_conn {
 	struct admin_conn *prev, *next; /* in accept order */
 	int fd;
-	struct in6_addr peer; /* IPv4 as v4-mapped; the port left out */
-	uint64_t since_ms;    /* accepted, its previous answer sent, or its answer queued */
-	bool answering;	      /* a whole request's answer is queued and not yet sent */
-	bool evicted;	      /* shut down by us; libmicrohttpd closes it on its next run */
+	uint8_t peer[16];  /* lib/ip.h: IPv4 as v4-mapped; the port left out */
+	uint64_t since_ms; /* accepted, its previous answer sent, or its answer queued */
+	bool answering;	   /* a whole request's answer is queued and not yet sent */
+	bool evicted;	   /* shut down by us; libmicrohttpd closes it on its next run */
 };
 
 struct admin {
@@ -379,12 +380,12 @@ static void evict(struct admin *a, struct admin_conn *c, enum admin_evict why)
  * gone untaken for the header deadline (a peer that does not read may not
  * hold a slot either).  NULL when there is none.
  */
-static struct admin_conn *oldest(struct admin *a, const struct in6_addr *peer, uint64_t now)
+static struct admin_conn *oldest(struct admin *a, const uint8_t *peer, uint64_t now)
 {
 	struct admin_conn *best = NULL;
 
 	for (struct admin_conn *c = a->head; c; c = c->next) {
-		if (c->evicted || (peer && memcmp(&c->peer, peer, sizeof(*peer)) != 0))
+		if (c->evicted || (peer && memcmp(c->peer, peer, 16) != 0))
 			continue;
 		if (c->answering && now - c->since_ms < ADMIN_HEADER_DEADLINE_MS)
 			continue;
@@ -394,25 +395,13 @@ static struct admin_conn *oldest(struct admin *a, const struct in6_addr *peer, u
 	return best;
 }
 
-static uint32_t count_peer(const struct admin *a, const struct in6_addr *peer)
+static uint32_t count_peer(const struct admin *a, const uint8_t peer[16])
 {
 	uint32_t n = 0;
 
 	for (const struct admin_conn *c = a->head; c; c = c->next)
-		n += !c->evicted && memcmp(&c->peer, peer, sizeof(*peer)) == 0;
+		n += !c->evicted && memcmp(c->peer, peer, 16) == 0;
 	return n;
-}
-
-static void peer_of(const struct sockaddr_storage *ss, struct in6_addr *peer)
-{
-	memset(peer, 0, sizeof(*peer));
-	if (ss->ss_family == AF_INET6) {
-		*peer = ((const struct sockaddr_in6 *)ss)->sin6_addr;
-	} else if (ss->ss_family == AF_INET) {
-		peer->s6_addr[10] = 0xff;
-		peer->s6_addr[11] = 0xff;
-		memcpy(&peer->s6_addr[12], &((const struct sockaddr_in *)ss)->sin_addr, 4);
-	}
 }
 
 /* A newly accepted fd: makes room under the caps, then hands it to libmicrohttpd. */
@@ -420,11 +409,11 @@ static void take(struct admin *a, int fd, const struct sockaddr_storage *ss, soc
 		 uint64_t now)
 {
 	struct admin_conn *c, *victim;
-	struct in6_addr peer;
+	uint8_t peer[16] = { 0 };
 
-	peer_of(ss, &peer);
-	if (count_peer(a, &peer) >= ADMIN_MAX_PER_PEER) {
-		victim = oldest(a, &peer, now);
+	ip_from_sockaddr((const struct sockaddr *)ss, peer); /* AF_INET or AF_INET6: we listen */
+	if (count_peer(a, peer) >= ADMIN_MAX_PER_PEER) {
+		victim = oldest(a, peer, now);
 		if (!victim)
 			goto refuse;
 		evict(a, victim, ADMIN_EVICT_MAX_PER_PEER);
@@ -439,7 +428,7 @@ static void take(struct admin *a, int fd, const struct sockaddr_storage *ss, soc
 	if (!c)
 		goto refuse;
 	c->fd = fd;
-	c->peer = peer;
+	memcpy(c->peer, peer, 16);
 	c->since_ms = now;
 	a->adding = c;
 	/* the fd is MHD's from here, failed or not (it closes it then) */

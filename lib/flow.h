@@ -6,12 +6,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct jsonw;
+/*
+ * enum flow_direction (FLOW_DIRECTION_OUT, FLOW_DIRECTION_IN) and
+ * FLOW_COMM_LEN: the kernel programs name them too, and they cannot
+ * include a user-space header, so the one definition is in the header both
+ * sides include.
+ */
+#include "../bpf/flow_event.h"
 
-enum flow_direction {
-	FLOW_DIRECTION_OUT = 1,
-	FLOW_DIRECTION_IN = 2,
-};
+struct jsonw;
 
 enum flow_remote_source {
 	FLOW_SOURCE_UNATTRIBUTED = 0,
@@ -20,8 +23,8 @@ enum flow_remote_source {
 	FLOW_SOURCE_SONAR = 3,
 };
 
-#define FLOW_CONTAINER_ID_LEN 65 /* 64 hex digits + NUL */
-#define FLOW_COMM_SIZE	      17 /* kernel comm is 16 bytes, not always terminated */
+#define FLOW_CONTAINER_ID_LEN 65		  /* 64 hex digits + NUL */
+#define FLOW_COMM_SIZE	      (FLOW_COMM_LEN + 1) /* the kernel's comm plus a NUL */
 
 /*
  * Who one side of a flow is -- a pod as its sidecar or the pod watch names
@@ -65,7 +68,7 @@ struct flow_record {
 	uint16_t remote_port;
 	uint16_t err; /* errno of the first failure folded in, 0 if none */
 	uint8_t family;
-	uint8_t direction;
+	uint8_t direction; /* FLOW_DIRECTION_* */
 	uint8_t local_addr[16];
 	uint8_t remote_addr[16];
 	char comm[FLOW_COMM_SIZE];

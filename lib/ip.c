@@ -49,6 +49,20 @@ int ip_parse_str(const char *text, uint8_t out[16])
 	return text ? ip_parse(text, strlen(text), out) : -EINVAL;
 }
 
+int ip_from_sockaddr(const struct sockaddr *sa, uint8_t out[16])
+{
+	if (sa->sa_family == AF_INET6) {
+		memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET) {
+		memcpy(out, v4mapped_prefix, sizeof(v4mapped_prefix));
+		memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
 bool ip_is_v4mapped(const uint8_t a[16])
 {
 	return memcmp(a, v4mapped_prefix, sizeof(v4mapped_prefix)) == 0;

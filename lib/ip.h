@@ -2,7 +2,7 @@
 /*
  * IP addresses as every part of podflow keeps them: 16 bytes, IPv4 as
  * v4-mapped (::ffff:a.b.c.d), so one key and one comparison serve both
- * families.  Text in and out, CIDR prefixes.
+ * families.  Text and socket addresses in, text out, CIDR prefixes.
  */
 #ifndef PODFLOW_IP_H
 #define PODFLOW_IP_H
@@ -13,6 +13,8 @@
 
 #define IP_TEXT_MAX 46 /* INET6_ADDRSTRLEN: the longest text, NUL included */
 
+struct sockaddr;
+
 /*
  * "10.1.2.3" (kept v4-mapped) or any IPv6 text inet_pton() takes; nothing
  * else (no port, zone, prefix, or spaces).  `len` bytes of `text`, which
@@ -22,6 +24,9 @@
 int ip_parse(const char *text, size_t len, uint8_t out[16]);
 /* The same for a NUL-terminated string (NULL: -EINVAL). */
 int ip_parse_str(const char *text, uint8_t out[16]);
+
+/* The address of an AF_INET (kept v4-mapped) or AF_INET6 sockaddr; 0 or -EAFNOSUPPORT. */
+int ip_from_sockaddr(const struct sockaddr *sa, uint8_t out[16]);
 
 /* True for ::ffff:a.b.c.d. */
 bool ip_is_v4mapped(const uint8_t a[16]);

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../bpf/flow_record.h"
+#include "../bpf/flow_event.h"
 #include "config.h"
 
 struct capture_opts {

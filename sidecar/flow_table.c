@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../bpf/flow_record.h"
+#include "../bpf/flow_event.h"
 #include "ip.h"
 
 struct ft_key {
@@ -114,7 +114,7 @@ static void make_key(const struct flow_table *ft, const struct flow_event *ev, s
 		k->sock_id = ev->sock_id;
 		k->local_port = ev->local_port;
 		k->remote_port = ev->remote_port;
-	} else if (ev->direction == FLOW_DIR_IN) {
+	} else if (ev->direction == FLOW_DIRECTION_IN) {
 		k->local_port = ev->local_port; /* the service is ours */
 	} else {
 		k->remote_port = ev->remote_port;
@@ -127,7 +127,8 @@ static void entry_init(struct ft_entry *e, const struct ft_key *k, const struct 
 
 	memset(r, 0, sizeof(*r));
 	r->family = ip_is_v4mapped(k->local_addr) ? 4 : 6;
-	r->direction = ev->direction == FLOW_DIR_IN ? FLOW_DIRECTION_IN : FLOW_DIRECTION_OUT;
+	/* the kernel's values are the record's; anything but IN reads as OUT, as in the JSON */
+	r->direction = ev->direction == FLOW_DIRECTION_IN ? FLOW_DIRECTION_IN : FLOW_DIRECTION_OUT;
 	memcpy(r->local_addr, k->local_addr, 16);
 	memcpy(r->remote_addr, k->remote_addr, 16);
 	r->local_port = k->local_port;

@@ -12,7 +12,6 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -23,10 +22,8 @@
 #include "config_watch.h"
 #include "duration.h"
 #include "export.h"
-#include "flow.h"
-#include "flow_table.h"
 #include "identity.h"
-#include "jsonw.h"
+#include "interval.h"
 #include "log.h"
 #include "netns.h"
 #include "sidecar.h"
@@ -58,82 +55,12 @@ static int validate(const void *cfg, char *why, size_t len)
 	return sidecar_config_validate(cfg, why, len);
 }
 
-static void write_record(struct flow_record *rec, void *ctx)
-{
-	struct sidecar *s = ctx;
-	const char *data;
-	size_t len;
-
-	snprintf(rec->container_id, sizeof(rec->container_id), "%s",
-		 cgroup_names__container_id(s->names, rec->cgroup_id, clock_ns(CLOCK_MONOTONIC)));
-	rec->local = &s->id.view;
-	rec->remote = NULL;
-	rec->remote_source = FLOW_SOURCE_UNATTRIBUTED;
-	s->records++;
-	if (s->exp) {
-		exporter__add(s->exp, rec);
-		return;
-	}
-	jsonw__reset(s->jw);
-	flow_record_json(rec, s->jw);
-	jsonw__raw_char(s->jw, '\n');
-	if (jsonw__error(s->jw)) {
-		pr_warn("out of memory formatting a record");
-		return;
-	}
-	data = jsonw__data(s->jw, &len);
-	if (fwrite(data, 1, len, s->out) != len && !s->out_failed) {
-		s->out_failed = 1;
-		pr_warn("writing records to %s failed: %s", s->cfg.output, strerror(errno));
-	}
-}
-
-static void flush(struct sidecar *s, uint64_t next_start_ns)
-{
-	int64_t boot_to_wall = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME));
-
-	flow_table__flush(s->table, s->interval_start_ns, boot_to_wall, write_record, s);
-	s->interval_start_ns = next_start_ns;
-	/* aggregate changed live: the next interval uses the new mode */
-	if (s->table_per_connection == s->cfg.aggregate) {
-		struct flow_table *t = flow_table__new(s->cfg.aggregate ? FLOW_TABLE_AGGREGATE
-									: FLOW_TABLE_PER_CONNECTION,
-						       s->cfg.max_records);
-
-		if (t) {
-			flow_table__free(s->table);
-			s->table = t;
-			s->table_per_connection = !s->cfg.aggregate;
-		} else {
-			pr_warn("out of memory switching the record mode; keeping the old one");
-		}
-	}
-	if (s->exp)
-		return;
-	if (fflush(s->out) && !s->out_failed) {
-		s->out_failed = 1;
-		pr_warn("writing records to %s failed: %s", s->cfg.output, strerror(errno));
-	}
-}
-
+/* capture_event_fn: every kernel event goes to the interval. */
 static void on_event(const struct flow_event *ev, void *ctx)
 {
 	struct sidecar *s = ctx;
 
-	s->events++;
-	/*
-	 * More distinct records than max_records: close the interval early.
-	 * The flush replays events deferred by a walk's cut, which may fill the
-	 * table again, so a second flush can be needed (never more).
-	 */
-	for (int tries = 0; flow_table__add(s->table, ev) == -ENOSPC; tries++) {
-		if (tries == 2) {
-			s->table_drops++;
-			return;
-		}
-		s->early_flushes++;
-		flush(s, clock_ns(CLOCK_BOOTTIME));
-	}
+	interval__add(s->iv, ev);
 }
 
 /*
@@ -149,7 +76,7 @@ static void on_event(const struct flow_event *ev, void *ctx)
 static bool check_scope(struct sidecar *s)
 {
 	/* read before the stat: a span that ends here ends before any removal the stat missed */
-	uint64_t now_ms = clock_ns(CLOCK_REALTIME) / DURATION_NS_PER_MS, id = 0, was;
+	uint64_t now_ms = (uint64_t)clock_wall_ms(), id = 0, was;
 	char why[sizeof(s->scope_why)];
 	bool sealed = false;
 	int err = cgroup_id_of(s->scope, &id);
@@ -191,7 +118,7 @@ static bool check_scope(struct sidecar *s)
 	s->scope_gone = false;
 	s->scope_why[0] = '\0';
 	s->scope_reattached++;
-	now_ms = clock_ns(CLOCK_REALTIME) / DURATION_NS_PER_MS;
+	now_ms = (uint64_t)clock_wall_ms();
 	pr_info("cgroup %s was created again: programs re-attached (cgroup id %llu, was %llu); "
 		"capturing again after %llu ms blind",
 		s->scope, (unsigned long long)s->scope_id, (unsigned long long)was,
@@ -204,12 +131,12 @@ static bool check_scope(struct sidecar *s)
 	return true;
 }
 
-static void end_interval(struct sidecar *s)
+/* interval_walk_fn: every live connection's counters so far, from every namespace in scope. */
+static void walk_sockets(void *ctx)
 {
-	uint64_t cut = clock_ns(CLOCK_BOOTTIME);
+	struct sidecar *s = ctx;
 	int err;
 
-	flow_table__set_cut(s->table, cut);
 	if (netns_set__refresh(s->netns) < 0)
 		pr_debug("cannot scan the scope for network namespaces");
 	err = capture__walk(s->cap, netns_set__fds(s->netns), netns_set__count(s->netns),
@@ -219,7 +146,11 @@ static void end_interval(struct sidecar *s)
 		pr_warn("interval walk over the tracked sockets failed: %s", strerror(-err));
 	}
 	capture__drain(s->cap);
-	flush(s, cut);
+}
+
+static void end_interval(struct sidecar *s)
+{
+	interval__end(s->iv, walk_sockets, s);
 	/* every interval ends a batch, empty or not: it is also the pod's heartbeat */
 	check_scope(s);
 	if (s->exp)
@@ -230,21 +161,26 @@ static void end_interval(struct sidecar *s)
 static void capture_drops(void *ctx, uint64_t cumul[WIRE_DROP__COUNT])
 {
 	struct sidecar *s = ctx;
+	struct interval_stats is = { 0 };
 	struct flow_kstats k;
 
 	capture__kstats(s->cap, &k);
+	if (s->iv) /* NULL only when closing the exporter on a start-up error */
+		interval__stats(s->iv, &is);
 	cumul[WIRE_DROP_KERNEL_RING] = k.ring_full;
 	cumul[WIRE_DROP_KERNEL_MAP] = k.map_full;
-	cumul[WIRE_DROP_TABLE] = s->table_drops;
+	cumul[WIRE_DROP_TABLE] = is.table_drops;
 }
 
 static void print_stats(struct sidecar *s, const char *when)
 {
 	struct export_stats e = { 0 };
+	struct interval_stats is;
 	struct flow_kstats k;
 	char exp[512] = "";
 
 	capture__kstats(s->cap, &k);
+	interval__stats(s->iv, &is);
 	if (s->exp || s->exp_final.batches_sealed) {
 		if (s->exp)
 			exporter__stats(s->exp, &e);
@@ -267,13 +203,13 @@ static void print_stats(struct sidecar *s, const char *when)
 		"wakeups=%llu early_flushes=%llu walk_errors=%llu cgroup_misses=%llu "
 		"scope_removed=%llu scope_reattached=%llu config_reloads_ok=%llu "
 		"config_reloads_failed=%llu%s",
-		when, (unsigned long long)s->records, (unsigned long long)s->events,
+		when, (unsigned long long)is.records, (unsigned long long)is.events,
 		(unsigned long long)k.flows_started, (unsigned long long)k.flows_closed,
 		(unsigned long long)k.ring_full, (unsigned long long)k.map_full,
-		(unsigned long long)s->table_drops, (unsigned long long)k.listener_full,
+		(unsigned long long)is.table_drops, (unsigned long long)k.listener_full,
 		(unsigned long long)k.filtered, (unsigned long long)k.paused,
 		(unsigned long long)k.iter_deferred, (unsigned long long)k.wakeups,
-		(unsigned long long)s->early_flushes, (unsigned long long)s->walk_errors,
+		(unsigned long long)is.early_flushes, (unsigned long long)s->walk_errors,
 		(unsigned long long)cgroup_names__misses(s->names),
 		(unsigned long long)s->scope_removed, (unsigned long long)s->scope_reattached,
 		(unsigned long long)s->src.reloads_ok, (unsigned long long)s->src.reloads_failed,
@@ -323,7 +259,9 @@ static void apply_live(struct sidecar *s, const struct sidecar_config *old)
 	     old->buffer_max_bytes != c->buffer_max_bytes))
 		exporter__set_limits(s->exp, c->batch_max_records, c->batch_max_bytes,
 				     c->buffer_max_bytes);
-	/* aggregate: flush() switches the table at the end of this interval */
+	/* at start the interval is built in the configured mode; a change applies from the next */
+	if (old && old->aggregate != c->aggregate)
+		interval__set_aggregate(s->iv, c->aggregate);
 }
 
 /* The file changed (or may have): load it, and put what may change live in force. */
@@ -366,7 +304,7 @@ static int run(struct sidecar *s)
 		goto cleanup;
 	}
 
-	s->interval_start_ns = clock_ns(CLOCK_BOOTTIME);
+	interval__start(s->iv);
 	pr_info("ready: capturing TCP flows in cgroup %s (interval %s, %s)", s->scope,
 		duration_format(s->cfg.interval_ns, dur, sizeof(dur)),
 		s->cfg.aggregate ? "aggregated" : "per connection");
@@ -376,8 +314,7 @@ static int run(struct sidecar *s)
 
 	for (;;) {
 		struct epoll_event evs[8];
-		int timeout =
-		    s->watch ? config_watch__timeout_ms(s->watch, clock_ns(CLOCK_MONOTONIC)) : -1;
+		int timeout = s->watch ? config_watch__timeout_ms(s->watch, clock_mono_ns()) : -1;
 		int n;
 
 		if (s->admin) {
@@ -421,9 +358,9 @@ static int run(struct sidecar *s)
 		}
 		if (s->admin)
 			admin__run(s->admin);
-		if (s->watch && config_watch__check(s->watch, clock_ns(CLOCK_MONOTONIC)) == 1)
+		if (s->watch && config_watch__check(s->watch, clock_mono_ns()) == 1)
 			reload(s);
-		if (s->out_failed) {
+		if (interval__output_failed(s->iv)) {
 			err = -EIO;
 			break;
 		}
@@ -436,7 +373,7 @@ shutdown:
 		s->exp = NULL;
 	}
 	print_stats(s, " at exit");
-	if (s->out_failed)
+	if (interval__output_failed(s->iv))
 		err = -EIO;
 cleanup:
 	if (s->t_scope >= 0)
@@ -494,7 +431,6 @@ int main(int argc, char **argv)
 	if (watch_err)
 		pr_warn("--config %s: cannot watch it (%s): changes need a restart", s.src.path,
 			strerror(watch_err));
-	s.table_per_connection = !s.cfg.aggregate;
 	wire_encoding_parse(s.cfg.encoding, &enc); /* validated by load_config */
 
 	if (cgroup_v2_mount("/proc/mounts", mount, sizeof(mount))) {
@@ -534,12 +470,9 @@ int main(int argc, char **argv)
 	/* a closed stdout is reported as a write error, not a silent SIGPIPE death */
 	signal(SIGPIPE, SIG_IGN);
 
-	s.table = flow_table__new(
-	    s.cfg.aggregate ? FLOW_TABLE_AGGREGATE : FLOW_TABLE_PER_CONNECTION, s.cfg.max_records);
 	s.names = cgroup_names__new(s.scope, 65536, DURATION_NS_PER_S);
-	s.jw = jsonw__new();
 	s.netns = netns_set__new(s.scope, 64);
-	if (!s.table || !s.names || !s.jw || !s.netns) {
+	if (!s.names || !s.netns) {
 		pr_err("out of memory");
 		goto cleanup;
 	}
@@ -581,6 +514,18 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	/* after the exporter, which it writes to; no event is read before run() */
+	s.iv = interval__new(&(struct interval_opts){ .aggregate = s.cfg.aggregate,
+						      .max_records = s.cfg.max_records,
+						      .local = &s.id.view,
+						      .names = s.names,
+						      .exp = s.exp,
+						      .out = s.out,
+						      .out_name = s.cfg.output });
+	if (!s.iv) {
+		pr_err("out of memory");
+		goto cleanup;
+	}
 	if (s.cfg.admin && s.cfg.admin[0]) {
 		struct admin_callbacks cb = { .metrics = sidecar_metrics,
 					      .ready = sidecar_ready,
@@ -597,13 +542,12 @@ int main(int argc, char **argv)
 	ret = err ? 1 : 0;
 cleanup:
 	exporter__close(s.exp, 0, NULL); /* only on an error path: run() closes it */
+	interval__free(s.iv);		 /* after the exporter: its last batch counts its drops */
 	config_watch__free(s.watch);
 	admin__free(s.admin);
 	capture__free(s.cap);
-	jsonw__free(s.jw);
 	cgroup_names__free(s.names);
 	netns_set__free(s.netns);
-	flow_table__free(s.table);
 	if (s.out && s.out != stdout)
 		fclose(s.out);
 	config_free(&sidecar_config_schema, &s.cfg);

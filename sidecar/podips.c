@@ -2,7 +2,6 @@
 /* The pod's own IP addresses, for the heartbeat every batch carries. */
 #include "podips.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -11,18 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int pod_ip_parse(const char *s, uint8_t out[16])
-{
-	struct in_addr a4;
-
-	if (inet_pton(AF_INET, s, &a4) == 1) {
-		memset(out, 0, 10);
-		out[10] = out[11] = 0xff;
-		memcpy(out + 12, &a4, 4);
-		return 0;
-	}
-	return inet_pton(AF_INET6, s, out) == 1 ? 0 : -EINVAL;
-}
+#include "ip.h"
 
 /* The distinct addresses found, in order, all of them: what is beyond `max` is counted. */
 struct ipset {
@@ -78,7 +66,7 @@ static int from_list(const char *var, const char *list, struct ipset *set,
 		     struct pod_ips_dropped *dropped, char *why, unsigned long whylen)
 {
 	uint32_t total = count_entries(list), i = 0;
-	char item[64], shown[64];
+	char shown[64];
 	int err;
 
 	while (*list) {
@@ -93,11 +81,7 @@ static int from_list(const char *var, const char *list, struct ipset *set,
 		}
 		while (len && list[len - 1] == ' ')
 			len--;
-		if (len && len < sizeof(item)) {
-			memcpy(item, list, len);
-			item[len] = '\0';
-		}
-		if (!len || len >= sizeof(item) || pod_ip_parse(item, ip)) {
+		if (ip_parse(list, len, ip)) { /* an empty entry too */
 			if (len)
 				quote(list, len, shown, sizeof(shown));
 			snprintf(
@@ -134,19 +118,14 @@ static int from_interfaces(struct ipset *set)
 
 		if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK))
 			continue;
-		if (i->ifa_addr->sa_family == AF_INET) {
-			memset(ip, 0, 10);
-			ip[10] = ip[11] = 0xff;
-			memcpy(ip + 12, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
-		} else if (i->ifa_addr->sa_family == AF_INET6) {
+		if (i->ifa_addr->sa_family == AF_INET6) {
 			const struct in6_addr *a = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
 
 			if (IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_LOOPBACK(a))
 				continue; /* not routable: no flow from elsewhere targets it */
-			memcpy(ip, a, 16);
-		} else {
-			continue;
 		}
+		if (ip_from_sockaddr(i->ifa_addr, ip))
+			continue; /* neither IPv4 nor IPv6 */
 		err = ipset_add(set, ip);
 	}
 	freeifaddrs(ifa);

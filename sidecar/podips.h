@@ -26,7 +26,4 @@ struct pod_ips_dropped {
 int pod_ips(char *(*getenv_fn)(const char *), uint8_t (*out)[16], uint32_t max,
 	    struct pod_ips_dropped *dropped, char *why, unsigned long whylen);
 
-/* Parses one textual IPv4/IPv6 address into 16 bytes (v4-mapped).  0 or -EINVAL. */
-int pod_ip_parse(const char *s, uint8_t out[16]);
-
 #endif /* PODFLOW_PODIPS_H */

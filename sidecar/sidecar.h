@@ -17,7 +17,7 @@ struct admin;
 struct capture;
 struct cgroup_names;
 struct config_watch;
-struct flow_table;
+struct interval;
 struct jsonw;
 struct metrics_writer;
 struct netns_set;
@@ -28,21 +28,17 @@ struct sidecar {
 	char scope[PATH_MAX];
 	struct identity id;
 	struct capture *cap;
-	struct flow_table *table;
-	bool table_per_connection; /* the mode the table was built for */
+	struct interval *iv; /* events in, records out: its counters feed the stats line too */
 	struct cgroup_names *names;
 	struct netns_set *netns;
-	struct jsonw *jw;
 	struct exporter *exp; /* --output http(s)://, else NULL */
 	struct export_stats exp_final;
-	FILE *out;
-	int out_failed;
+	FILE *out; /* --output - or FILE, else NULL */
 	struct admin *admin;
 	struct config_watch *watch;
 	int t_interval;
 	int t_stats;
 	int t_scope;
-	uint64_t interval_start_ns;
 	/* the scope cgroup as the programs see it (check_scope() in main.c) */
 	uint64_t scope_id;	/* the cgroup the programs are attached to */
 	bool scope_gone;	/* removed, or replaced and not re-attached yet: capture is blind */
@@ -50,12 +46,8 @@ struct sidecar {
 	char scope_why[256];	/* why re-attaching failed, "" while it did not */
 	uint64_t scope_removed; /* times found removed or replaced */
 	uint64_t scope_reattached; /* times the programs were attached to a new one */
-	/* user-space counters: the stats line and /metrics */
-	uint64_t events;
-	uint64_t records;
-	uint64_t early_flushes;
+	/* the stats line and /metrics, with the interval's (interval__stats()) */
 	uint64_t walk_errors;
-	uint64_t table_drops; /* cannot happen (see on_event); counted, not assumed */
 };
 
 /* admin_callbacks for the sidecar (sidecar_metrics.c); ctx is the struct sidecar. */

@@ -8,6 +8,7 @@
 #include "cgroup.h"
 #include "clock.h"
 #include "config.h"
+#include "interval.h"
 #include "metrics.h"
 #include "sidecar.h"
 
@@ -17,10 +18,12 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 {
 	struct sidecar *s = ctx;
 	struct export_stats e = { 0 };
+	struct interval_stats is;
 	struct flow_kstats k;
 	uint64_t run_ns, run_cnt;
 
 	capture__kstats(s->cap, &k);
+	interval__stats(s->iv, &is);
 	capture__prog_stats(s->cap, &run_ns, &run_cnt);
 
 	metrics_writer__counter(w, "podflow_sidecar_flows_started_total",
@@ -33,14 +36,14 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 	metrics_writer__u64(w, L("reason", "filtered"), k.filtered);
 	metrics_writer__u64(w, L("reason", "paused"), k.paused);
 	metrics_writer__counter(w, "podflow_sidecar_events_total",
-				"Kernel events read from the ring buffer.", s->events);
+				"Kernel events read from the ring buffer.", is.events);
 	metrics_writer__counter(w, "podflow_sidecar_records_total", "Flow records emitted.",
-				s->records);
+				is.records);
 	metrics_writer__family(w, "podflow_sidecar_drops_total", METRIC_COUNTER,
 			       "Losses: events or connections never reported, by reason.");
 	metrics_writer__u64(w, L("reason", "ring_full"), k.ring_full);
 	metrics_writer__u64(w, L("reason", "map_full"), k.map_full);
-	metrics_writer__u64(w, L("reason", "table"), s->table_drops);
+	metrics_writer__u64(w, L("reason", "table"), is.table_drops);
 	metrics_writer__counter(
 	    w, "podflow_sidecar_listener_table_full_total",
 	    "Listening sockets not recorded: their accepted connections lack pid and comm.",
@@ -60,7 +63,7 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 	metrics_writer__counter(
 	    w, "podflow_sidecar_early_flushes_total",
 	    "Intervals cut short because max_records distinct records were reached.",
-	    s->early_flushes);
+	    is.early_flushes);
 	metrics_writer__counter(w, "podflow_sidecar_walk_errors_total",
 				"Interval walks that failed.", s->walk_errors);
 	metrics_writer__counter(

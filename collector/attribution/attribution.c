@@ -18,7 +18,7 @@
 #include "ip.h"
 #include "jsonw.h"
 #include "kafka_feed.h"
-#include "kube.h"
+#include "kube_watch.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -40,31 +40,18 @@ static int64_t ms(uint64_t ns)
 
 /* ---- evidence from the feeds, on their threads ----------------------------- */
 
-static void kube_ident(const struct kube_pod *p, struct flow_identity *id)
-{
-	*id = (struct flow_identity){ .app = p->app,
-				      .namespace = p->namespace,
-				      .pod = p->name,
-				      .workload = p->workload,
-				      .node = p->node };
-}
-
 static void on_kube_assign(void *ctx, const uint8_t ip[16], const struct kube_pod *p, int64_t t)
 {
 	struct attribution *s = ctx;
-	struct flow_identity id;
 
-	kube_ident(p, &id);
-	attributor__assign(s->attr, OWN_KUBE, ip, &id, t);
+	attributor__assign(s->attr, OWN_KUBE, ip, &p->id, t);
 }
 
 static void on_kube_unassign(void *ctx, const uint8_t ip[16], const struct kube_pod *p, int64_t t)
 {
 	struct attribution *s = ctx;
-	struct flow_identity id;
 
-	kube_ident(p, &id);
-	attributor__unassign(s->attr, OWN_KUBE, ip, &id, t);
+	attributor__unassign(s->attr, OWN_KUBE, ip, &p->id, t);
 }
 
 static bool ident_empty(const struct flow_identity *k)
@@ -104,18 +91,8 @@ static void publish(void *ctx, const uint8_t ip[16], const struct flow_identity 
 		    int64_t to)
 {
 	struct attribution *s = ctx;
-	struct flow_identity k = {
-		.app = id->app ?: "",
-		.namespace = id->namespace ?: "",
-		.pod = id->pod ?: "",
-		.workload = id->workload ?: "",
-		.node = id->node ?: "",
-		.account = id->account ?: "",
-		.region = id->region ?: "",
-		.zone = id->zone ?: "",
-	};
 
-	kafka_feed__publish_span(s->kafka, ip, &k, from, to);
+	kafka_feed__publish_span(s->kafka, ip, id, from, to);
 }
 
 static int64_t kube_wm(void *ctx)
@@ -200,8 +177,7 @@ static int new_kafka(struct attribution *s, const struct collector_config *cfg, 
 
 struct attribution *attribution__new(const struct collector_config *cfg,
 				     int (*write)(void *ctx, const struct wire_batch *b),
-				     void (*tick)(void *ctx), void *write_ctx, char *why,
-				     size_t len)
+				     void *write_ctx, char *why, size_t len)
 {
 	struct attribution *s = calloc(1, sizeof(*s));
 	struct attr_opts o = {
@@ -212,7 +188,6 @@ struct attribution *attribution__new(const struct collector_config *cfg,
 		.max_delayed = cfg->max_delayed,
 		.max_ranges = cfg->max_ranges,
 		.write = write,
-		.tick = tick,
 		.write_ctx = write_ctx,
 	};
 	int err;
@@ -366,8 +341,9 @@ static void kafka_topic_metrics(struct metrics_writer *w, const char *topic,
 	metrics_writer__u64(w, L("topic", topic, "result", "applied"), t->applied);
 	metrics_writer__u64(w, L("topic", topic, "result", "too_old"), t->too_old);
 	metrics_writer__u64(w, L("topic", topic, "result", "own"), t->own);
-	for (int i = 1; i < KAFKA_BAD__COUNT; i++)
-		metrics_writer__u64(w, L("topic", topic, "result", kafka_bad_name(i)), t->bad[i]);
+	for (int i = 1; i < IP_EVENT_BAD__COUNT; i++)
+		metrics_writer__u64(w, L("topic", topic, "result", ip_event_bad_name(i)),
+				    t->bad[i]);
 }
 
 static void kafka_metrics(struct attribution *s, struct metrics_writer *w)

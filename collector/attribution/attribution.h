@@ -26,13 +26,12 @@ struct attribution;
  */
 struct wire_batch;
 /*
- * `write`/`write_ctx`: where the attributor's thread writes records decided
- * late (attr_opts.write); `tick` is called on that thread every 250 ms.
+ * `write`/`write_ctx`: where the attributor's thread hands records decided
+ * late (attr_opts.write: the output stage's outputs__write_late).
  */
 struct attribution *attribution__new(const struct collector_config *cfg,
 				     int (*write)(void *ctx, const struct wire_batch *b),
-				     void (*tick)(void *ctx), void *write_ctx, char *why,
-				     size_t len);
+				     void *write_ctx, char *why, size_t len);
 /* Starts the attributor's thread and the feeds.  0 or -errno with `why`. */
 int attribution__start(struct attribution *s, char *why, size_t len);
 /* What ingest hands its batches to. */

@@ -25,7 +25,7 @@
 
 /* What a batch's held-back records share: the sender, copied (the batch's memory is reused). */
 struct sender {
-	unsigned int refs; /* under the queue lock */
+	unsigned int refs; /* under the queue lock once queued (set by attributor__hold before) */
 	struct flow_identity id;
 	char *strings;
 };
@@ -60,6 +60,15 @@ struct attr_arena {
 	struct arena_slot *tab;
 	uint32_t mask, n;
 	uint64_t gen;
+	/*
+	 * A batch's records copied for the delay queue (attributor__hold),
+	 * queued by attributor__hold_commit or dropped by _cancel.
+	 */
+	struct delayed *staged;
+	uint32_t n_staged, cap_staged;
+	uint32_t reserved; /* counted in the attributor's `staged` */
+	struct sender *sender;
+	uint64_t fallbacks; /* settled unattributed (out of memory): counted at commit */
 };
 
 struct attributor {
@@ -73,6 +82,12 @@ struct attributor {
 	uint32_t q_head, q_len;
 	struct delayed *evicted; /* pushed out early: written as unattributed next tick */
 	uint32_t n_evicted, cap_evicted;
+	/*
+	 * Records workers have copied but not yet queued (attributor__hold,
+	 * before their write): the evicted list always has room for what
+	 * queuing them could push out, so that queuing cannot fail.
+	 */
+	uint32_t staged;
 	bool stop, started;
 	bool stopped; /* attributor__stop ran (owner's thread only) */
 	pthread_t thread;
@@ -117,10 +132,14 @@ struct attr_arena *attr_arena__new(void)
 	return ar;
 }
 
+static void staged_drop(struct attr_arena *ar);
+
 void attr_arena__free(struct attr_arena *ar)
 {
 	if (!ar)
 		return;
+	staged_drop(ar); /* a hold neither committed nor cancelled: the caller's bug, no leak */
+	free(ar->staged);
 	while (ar->blocks) {
 		struct arena_block *b = ar->blocks;
 
@@ -460,14 +479,26 @@ static void delayed_release(struct delayed *d)
 	d->sender = NULL;
 }
 
-/* Under qlock: room for one more evicted record. */
+/*
+ * Under qlock: the evicted list's room for what queuing every staged
+ * record could push out.  Each commit evicts at most as many as the queue
+ * overflows by, so room for n_evicted + (q_len + staged - max_delayed)
+ * covers every commit in any order (sweeps only make room).  0 or -ENOMEM.
+ */
 static int evicted_room(struct attributor *a)
 {
-	if (a->n_evicted < a->cap_evicted)
-		return 0;
-	uint32_t cap = a->cap_evicted ? a->cap_evicted * 2 : 1024;
-	struct delayed *e = realloc(a->evicted, cap * sizeof(*e));
+	uint64_t over = (uint64_t)a->q_len + a->staged, need = a->n_evicted;
+	uint32_t cap;
+	struct delayed *e;
 
+	if (over > a->o.max_delayed)
+		need += over - a->o.max_delayed;
+	if (need <= a->cap_evicted)
+		return 0;
+	cap = a->cap_evicted ? a->cap_evicted : 1024;
+	while (cap < need)
+		cap *= 2;
+	e = realloc(a->evicted, cap * sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	a->evicted = e;
@@ -475,22 +506,22 @@ static int evicted_room(struct attributor *a)
 	return 0;
 }
 
-/* Under qlock: appends, pushing the oldest out when full.  0 or -ENOMEM. */
-static int enqueue(struct attributor *a, const struct delayed *d)
+/*
+ * Under qlock: appends a staged record, pushing the oldest out when full
+ * (oldest first: it has waited longest and its evidence is least likely
+ * to come).  Never fails: evicted_room() made room when it was staged.
+ */
+static void enqueue(struct attributor *a, const struct delayed *d)
 {
 	uint32_t cap = a->o.max_delayed;
 
 	if (a->q_len == cap) {
-		/* oldest first: it has waited longest and its evidence is least likely to come */
-		if (evicted_room(a))
-			return -ENOMEM;
 		a->evicted[a->n_evicted++] = a->q[a->q_head];
 		a->q_head = (a->q_head + 1) % cap;
 		a->q_len--;
 	}
 	a->q[(a->q_head + a->q_len) % cap] = *d;
 	a->q_len++;
-	return 0;
 }
 
 uint32_t attributor__batch(struct attributor *a, struct attr_arena *ar, struct wire_batch *b,
@@ -528,44 +559,134 @@ uint32_t attributor__batch(struct attributor *a, struct attr_arena *ar, struct w
 	return held;
 }
 
-uint32_t attributor__hold(struct attributor *a, struct wire_batch *b, bool *keep)
+/* Room in the arena for n staged records.  0 or -ENOMEM. */
+static int staged_room(struct attr_arena *ar, uint32_t n)
+{
+	struct delayed *s;
+
+	if (n <= ar->cap_staged)
+		return 0;
+	s = realloc(ar->staged, n * sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	ar->staged = s;
+	ar->cap_staged = n;
+	return 0;
+}
+
+/* The copies go, nothing of them queued (their reservation is the caller's to return). */
+static void staged_drop(struct attr_arena *ar)
+{
+	for (uint32_t i = 0; i < ar->n_staged; i++)
+		free((char *)ar->staged[i].rec.container);
+	if (ar->sender) {
+		free(ar->sender->strings);
+		free(ar->sender);
+	}
+	ar->sender = NULL;
+	ar->n_staged = 0;
+	ar->fallbacks = 0;
+}
+
+uint32_t attributor__hold(struct attributor *a, struct attr_arena *ar, struct wire_batch *b,
+			  bool *keep)
 {
 	int64_t now = clock_wall_ms(), max_delay = LOAD(a->max_delay_ms);
-	struct sender *sender = sender_new(&b->sender);
+	struct sender *sender = NULL;
+	uint32_t want = 0;
 	struct tally t = { 0 };
-	uint32_t held = 0;
+	int err;
 
-	pthread_mutex_lock(&a->qlock);
-	for (uint32_t i = 0; i < b->n_records; i++) {
-		const struct flow_record *r = &b->records[i];
-		struct delayed d = { 0 };
-
-		if (keep[i])
-			continue;
-		d.rec = *r;
-		d.rec.container = r->container ? strdup(r->container) : NULL;
-		d.rec.local = sender ? &sender->id : NULL;
-		d.sender = sender;
-		d.arrived_ms = now;
-		d.deadline_ms = now + max_delay;
-		if (!sender || (r->container && !d.rec.container) || enqueue(a, &d)) {
-			/* out of memory: the caller writes it now, unattributed, rather than lose it */
-			free((char *)d.rec.container);
-			keep[i] = true;
-			unattributed(&b->records[i], &t, T_NONE);
-			continue;
-		}
-		sender->refs++;
-		held++;
+	if (ar->n_staged || ar->reserved || ar->sender)
+		attributor__hold_cancel(a, ar); /* an earlier hold left pending: the caller's bug */
+	for (uint32_t i = 0; i < b->n_records; i++)
+		want += !keep[i];
+	if (!want)
+		return 0;
+	sender = sender_new(&b->sender);
+	err = !sender || staged_room(ar, want) ? -ENOMEM : 0;
+	if (!err) {
+		pthread_mutex_lock(&a->qlock);
+		a->staged += want;
+		err = evicted_room(a);
+		if (err)
+			a->staged -= want;
+		pthread_mutex_unlock(&a->qlock);
 	}
-	if (sender && !sender->refs) {
+	if (!err) {
+		ar->sender = sender;
+		ar->reserved = want;
+	} else if (sender) {
 		free(sender->strings);
 		free(sender);
 	}
-	ADD(a->st.delayed_total, held);
-	pthread_mutex_unlock(&a->qlock);
+	for (uint32_t i = 0; i < b->n_records; i++) {
+		const struct flow_record *r = &b->records[i];
+
+		if (keep[i])
+			continue;
+		if (!err) {
+			struct delayed *d = &ar->staged[ar->n_staged];
+
+			*d = (struct delayed){ .rec = *r,
+					       .sender = sender,
+					       .arrived_ms = now,
+					       .deadline_ms = now + max_delay };
+			d->rec.container = r->container ? strdup(r->container) : NULL;
+			d->rec.local = &sender->id;
+			if (!r->container || d->rec.container) {
+				ar->n_staged++;
+				continue;
+			}
+		}
+		/* out of memory: the caller writes it now, unattributed, rather than lose it */
+		keep[i] = true;
+		unattributed(&b->records[i], &t, T_NONE);
+	}
+	ar->fallbacks = t.n[T_NONE];
+	if (ar->sender)
+		ar->sender->refs = ar->n_staged;
+	return ar->n_staged;
+}
+
+/* Returns the reservation attributor__hold took (under qlock). */
+static void unreserve(struct attributor *a, struct attr_arena *ar)
+{
+	a->staged -= ar->reserved;
+	ar->reserved = 0;
+}
+
+void attributor__hold_commit(struct attributor *a, struct attr_arena *ar)
+{
+	struct tally t = { .n[T_NONE] = ar->fallbacks };
+
+	if (ar->reserved) {
+		pthread_mutex_lock(&a->qlock);
+		for (uint32_t i = 0; i < ar->n_staged; i++)
+			enqueue(a, &ar->staged[i]);
+		unreserve(a, ar);
+		ADD(a->st.delayed_total, ar->n_staged);
+		pthread_mutex_unlock(&a->qlock);
+	}
 	tally_flush(a, &t);
-	return held;
+	if (ar->sender && !ar->n_staged) {
+		free(ar->sender->strings);
+		free(ar->sender);
+	}
+	/* the queue owns the copies and the sender now */
+	ar->sender = NULL;
+	ar->n_staged = 0;
+	ar->fallbacks = 0;
+}
+
+void attributor__hold_cancel(struct attributor *a, struct attr_arena *ar)
+{
+	if (ar->reserved) {
+		pthread_mutex_lock(&a->qlock);
+		unreserve(a, ar);
+		pthread_mutex_unlock(&a->qlock);
+	}
+	staged_drop(ar);
 }
 
 /* ---- evidence -------------------------------------------------------------- */
@@ -887,8 +1008,6 @@ static void *run(void *arg)
 		pthread_mutex_unlock(&a->qlock);
 		refresh_watermarks(a);
 		sweep(a, ar, false);
-		if (a->o.tick)
-			a->o.tick(a->o.write_ctx);
 		if (clock_wall_ms() >= next_prune) {
 			pthread_rwlock_wrlock(&a->lock);
 			own_prune(a->store, clock_wall_ms() - LOAD(a->retention_ms));

@@ -26,13 +26,11 @@ struct attr_opts {
 	uint32_t max_delayed;	       /* records held back at once; beyond, the oldest go out */
 	uint32_t max_ranges;	       /* ownership ranges held (own_limits.max_ranges) */
 	/*
-	 * Writes records decided late (on the attributor's thread); 0, or
-	 * -errno and nothing of them kept: they stay queued and are retried.
-	 * Required.
+	 * Hands records decided late to the output stage (on the
+	 * attributor's thread; outputs__write_late); 0, or -errno and nothing
+	 * of them kept: they stay queued and are retried.  Required.
 	 */
 	int (*write)(void *ctx, const struct wire_batch *b);
-	/* every 250 ms on the attributor's thread (the files' age); NULL: none */
-	void (*tick)(void *ctx);
 	void *write_ctx;
 	/*
 	 * Called (on the calling worker's thread, outside any lock) for every
@@ -113,9 +111,7 @@ void attributor__span(struct attributor *a, enum own_source src, const uint8_t i
  * evidence allows.  Decided records (and those certainly unattributed) get
  * remote/remote_source set (remote points into `arena`, valid until the
  * next call with it) and keep[i] true; for the others keep[i] is false and
- * the count of them is returned.  The caller writes the kept records, and
- * only once that succeeded hands the rest to attributor__hold() — so a
- * batch that fails and is sent again is never held twice.
+ * the count of them is returned.
  */
 struct attr_arena;
 struct attr_arena *attr_arena__new(void);
@@ -123,12 +119,22 @@ void attr_arena__free(struct attr_arena *ar);
 uint32_t attributor__batch(struct attributor *a, struct attr_arena *ar, struct wire_batch *b,
 			   bool *keep);
 /*
- * Copies the records with keep[i] false into the delay queue (written later
- * by the attributor, decided or not); one that cannot be copied is settled
- * unattributed and its keep[i] set true: the caller writes it.  Returns how
- * many were held.
+ * Holding the undecided back, in two steps around the caller's one write
+ * of the batch.  attributor__hold copies the records with keep[i] false
+ * into `ar` (nothing is queued yet); one that cannot be copied (out of
+ * memory) is settled unattributed and its keep[i] set true, so that the
+ * caller's write takes it.  Returns how many were copied.  The caller then
+ * writes the kept records, all or nothing, and calls exactly one of:
+ * attributor__hold_commit once the write succeeded (the copies join the
+ * delay queue, written later by the attributor's thread, decided or not;
+ * it cannot fail), attributor__hold_cancel when it failed (the copies are
+ * dropped: nothing of the batch is held).  So a batch that fails and is
+ * sent again is never held twice, and nothing of it is written twice.
  */
-uint32_t attributor__hold(struct attributor *a, struct wire_batch *b, bool *keep);
+uint32_t attributor__hold(struct attributor *a, struct attr_arena *ar, struct wire_batch *b,
+			  bool *keep);
+void attributor__hold_commit(struct attributor *a, struct attr_arena *ar);
+void attributor__hold_cancel(struct attributor *a, struct attr_arena *ar);
 
 void attributor__stats(struct attributor *a, struct attr_stats *out);
 void attributor__own_stats(struct attributor *a, struct own_stats *out);

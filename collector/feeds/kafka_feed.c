@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* The collector's Kafka feeds: Sonar-style IP events and replica range sharing (librdkafka). */
+/* The Kafka feeds' consumer thread (replay, watermark) and the ranges producer (librdkafka). */
 #define _GNU_SOURCE
 #include "kafka_feed.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +18,6 @@
 #include "ip.h"
 #include "jsonw.h"
 #include "log.h"
-#include "ownership.h"
-
-_Static_assert(KAFKA_STRING_MAX == OWN_STRING_MAX, "identity strings: one limit for both");
 
 #define OP_TIMEOUT_MS	1000  /* one blocking metadata/offsets call: bounds stop latency */
 #define POLL_MS		100   /* consumer poll: bounds stop latency when idle */
@@ -60,9 +55,9 @@ struct topic {
 	bool complete;	    /* every partition in the last metadata is assigned */
 	bool missing_noted; /* "does not exist" logged */
 	uint64_t bad_logged;
-	uint64_t bad_at_summary[KAFKA_BAD__COUNT];
+	uint64_t bad_at_summary[IP_EVENT_BAD__COUNT];
 	/* read by kafka_feed__stats from any thread: atomics */
-	uint64_t messages, applied, bad[KAFKA_BAD__COUNT], too_old, own, lag;
+	uint64_t messages, applied, bad[IP_EVENT_BAD__COUNT], too_old, own, lag;
 	uint64_t replay_by_time, replay_from_start;
 	uint32_t partitions;
 	int caught_up;
@@ -98,421 +93,11 @@ struct kafka_feed {
 	uint32_t brokers_up, brokers_total;
 	uint64_t published, delivered, dropped, failed[KAFKA_FAIL__COUNT];
 
-	pthread_mutex_t lock; /* the error state below */
-	char last_error[KAFKA_ERROR_MAX];
-	int64_t last_error_ms;
-	int last_logged_err; /* an error code repeated is logged at debug until recovery */
+	/* a repeated error code is logged at debug until the feed is healthy again */
+	struct kafka_errors errors;
 };
-
-/* ---- time, names ------------------------------------------------------------ */
-
-const char *kafka_bad_name(enum kafka_bad b)
-{
-	static const char *const names[KAFKA_BAD__COUNT] = {
-		"ok",	  "not_json", "missing_field", "invalid_field",
-		"bad_ip", "ts_range", "key_mismatch",
-	};
-
-	return (unsigned int)b < KAFKA_BAD__COUNT ? names[b] : "?";
-}
-
-const char *kafka_fail_name(enum kafka_fail f)
-{
-	static const char *const names[KAFKA_FAIL__COUNT] = {
-		"timed_out", "too_large", "topic", "auth", "purged", "other",
-	};
-
-	return (unsigned int)f < KAFKA_FAIL__COUNT ? names[f] : "?";
-}
-
-int kafka_rd_errno(int rd_err)
-{
-	switch ((rd_kafka_resp_err_t)rd_err) {
-	case RD_KAFKA_RESP_ERR_NO_ERROR:
-		return 0;
-	case RD_KAFKA_RESP_ERR__TIMED_OUT:
-	case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-	case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-		return -ETIMEDOUT;
-	case RD_KAFKA_RESP_ERR__TRANSPORT:
-		return -ECONNRESET;
-	case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-	case RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE:
-	case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
-	case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
-		return -ENOTCONN;
-	case RD_KAFKA_RESP_ERR__RESOLVE:
-		return -EHOSTUNREACH;
-	case RD_KAFKA_RESP_ERR__QUEUE_FULL:
-		return -ENOBUFS;
-	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-		return -EMSGSIZE;
-	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-	case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-		return -ENOENT;
-	case RD_KAFKA_RESP_ERR__INVALID_ARG:
-	case RD_KAFKA_RESP_ERR_INVALID_REQUEST:
-		return -EINVAL;
-	case RD_KAFKA_RESP_ERR__AUTHENTICATION:
-	case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
-	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-	case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
-	case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
-		return -EACCES;
-	case RD_KAFKA_RESP_ERR__NOT_IMPLEMENTED:
-	case RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE:
-	case RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION:
-		return -EOPNOTSUPP;
-	case RD_KAFKA_RESP_ERR__DESTROY:
-	case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
-	case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
-		return -ECANCELED;
-	default:
-		return -EIO;
-	}
-}
-
-enum kafka_fail kafka_fail_reason(int rd_err)
-{
-	switch (kafka_rd_errno(rd_err)) {
-	case -ETIMEDOUT:
-		return KAFKA_FAIL_TIMED_OUT;
-	case -EMSGSIZE:
-		return KAFKA_FAIL_TOO_LARGE;
-	case -ENOENT:
-		return KAFKA_FAIL_TOPIC;
-	case -EACCES:
-		return KAFKA_FAIL_AUTH;
-	case -ECANCELED:
-		return KAFKA_FAIL_PURGED;
-	default:
-		return KAFKA_FAIL_OTHER;
-	}
-}
-
-/*
- * The one place a librdkafka error is logged: with its context, at warn the
- * first time that code is seen (debug while it repeats, until the feed is
- * healthy again), and kept as last_error.  Returns it as -errno.
- */
-__attribute__((format(printf, 3, 4))) static int
-feed_error(struct kafka_feed *f, rd_kafka_resp_err_t err, const char *fmt, ...)
-{
-	char ctx[512];
-	bool repeat;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(ctx, sizeof(ctx), fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(&f->lock);
-	/* the context is cut first: the library's message must survive */
-	snprintf(f->last_error, sizeof(f->last_error), "%.*s: %s", (int)sizeof(f->last_error) - 64,
-		 ctx, rd_kafka_err2str(err));
-	f->last_error_ms = clock_wall_ms();
-	repeat = f->last_logged_err == (int)err;
-	f->last_logged_err = (int)err;
-	pthread_mutex_unlock(&f->lock);
-	if (repeat)
-		pr_debug("kafka: %s: %s", ctx, rd_kafka_err2str(err));
-	else
-		pr_warn("kafka: %s: %s", ctx, rd_kafka_err2str(err));
-	return kafka_rd_errno(err);
-}
-
-/* ---- pure parsing and encoding ---------------------------------------------- */
-
-static const char *const ident_keys[8] = {
-	"app", "namespace", "pod", "workload", "node", "account", "region", "zone",
-};
-
-static const char **ident_field(struct flow_identity *id, int i)
-{
-	const char **fields[8] = {
-		&id->app,  &id->namespace, &id->pod,	&id->workload,
-		&id->node, &id->account,   &id->region, &id->zone,
-	};
-
-	return fields[i];
-}
-
-static const char *ident_get(const struct flow_identity *id, int i)
-{
-	const char *v = *ident_field((struct flow_identity *)id, i);
-
-	return v ? v : "";
-}
-
-__attribute__((format(printf, 4, 5))) static enum kafka_bad bad(enum kafka_bad why, char *detail,
-								size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (detail && len) {
-		va_start(ap, fmt);
-		vsnprintf(detail, len, fmt, ap);
-		va_end(ap);
-		/* the detail quotes the message (jansson's text, "ip", the key): keep it one line */
-		log_flatten(detail);
-	}
-	return why;
-}
-
-/* The value as a JSON object (*root, to be json_decref'd), or why not. */
-static enum kafka_bad load_object(const void *val, size_t len, json_t **root, char *detail,
-				  size_t dlen)
-{
-	json_error_t jerr;
-
-	*root = NULL;
-	if (!val || len == 0)
-		return bad(KAFKA_BAD_NOT_JSON, detail, dlen, "empty value");
-	/* any value and NUL in strings load, so they are refused by name below */
-	*root =
-	    json_loadb(val, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-	if (!*root)
-		return bad(KAFKA_BAD_NOT_JSON, detail, dlen, "not JSON: %d:%d: %s", jerr.line,
-			   jerr.column, jerr.text);
-	if (!json_is_object(*root))
-		return bad(KAFKA_BAD_NOT_JSON, detail, dlen, "not a JSON object");
-	return KAFKA_OK;
-}
-
-static enum kafka_bad get_ip(json_t *root, uint8_t ip[16], char *detail, size_t dlen)
-{
-	json_t *v = json_object_get(root, "ip");
-
-	if (!v)
-		return bad(KAFKA_BAD_MISSING_FIELD, detail, dlen, "no \"ip\"");
-	if (!json_is_string(v))
-		return bad(KAFKA_BAD_INVALID_FIELD, detail, dlen, "\"ip\" is not a string");
-	if (ip_parse(json_string_value(v), json_string_length(v), ip) < 0)
-		return bad(KAFKA_BAD_IP, detail, dlen, "\"ip\" is not an address: \"%.64s\"",
-			   json_string_value(v));
-	return KAFKA_OK;
-}
-
-static enum kafka_bad get_ms(json_t *root, const char *key, int64_t *out, char *detail, size_t dlen)
-{
-	json_t *v = json_object_get(root, key);
-
-	if (!v)
-		return bad(KAFKA_BAD_MISSING_FIELD, detail, dlen, "no \"%s\"", key);
-	if (!json_is_integer(v))
-		return bad(KAFKA_BAD_INVALID_FIELD, detail, dlen, "\"%s\" is not an integer", key);
-	*out = (int64_t)json_integer_value(v);
-	return KAFKA_OK;
-}
-
-static enum kafka_bad check_ms(const char *key, int64_t t, int64_t now_ms, char *detail,
-			       size_t dlen)
-{
-	if (t < KAFKA_TS_MIN_MS || t > now_ms + KAFKA_TS_FUTURE_MS)
-		return bad(KAFKA_BAD_TS, detail, dlen,
-			   "\"%s\" %" PRId64 " is before 2000 or after now + 1 h", key, t);
-	return KAFKA_OK;
-}
-
-/* An optional string into buf: absent -> "". */
-static enum kafka_bad get_str(json_t *root, const char *key, char *buf, const char **out,
-			      char *detail, size_t dlen)
-{
-	json_t *v = json_object_get(root, key);
-	size_t n;
-
-	*out = buf;
-	buf[0] = '\0';
-	if (!v)
-		return KAFKA_OK;
-	if (!json_is_string(v))
-		return bad(KAFKA_BAD_INVALID_FIELD, detail, dlen, "\"%s\" is not a string", key);
-	n = json_string_length(v);
-	if (n > KAFKA_STRING_MAX)
-		return bad(KAFKA_BAD_INVALID_FIELD, detail, dlen, "\"%s\" is longer than %d bytes",
-			   key, KAFKA_STRING_MAX);
-	if (memchr(json_string_value(v), '\0', n))
-		return bad(KAFKA_BAD_INVALID_FIELD, detail, dlen, "\"%s\" holds a NUL", key);
-	memcpy(buf, json_string_value(v), n + 1);
-	return KAFKA_OK;
-}
-
-/* The eight identity fields; fails unless at least one is set. */
-static enum kafka_bad get_ident(json_t *root, struct flow_identity *id,
-				char (*strings)[KAFKA_STRING_MAX + 1], bool required, char *detail,
-				size_t dlen)
-{
-	enum kafka_bad b;
-	bool any = false;
-
-	for (int i = 0; i < 8; i++) {
-		b = get_str(root, ident_keys[i], strings[i], ident_field(id, i), detail, dlen);
-		if (b != KAFKA_OK)
-			return b;
-		any |= strings[i][0] != '\0';
-	}
-	if (required && !any)
-		return bad(KAFKA_BAD_MISSING_FIELD, detail, dlen, "no identity field");
-	return KAFKA_OK;
-}
-
-/* Messages are keyed by the address's text: a key naming another address is a producer bug. */
-static enum kafka_bad check_key(const void *key, size_t key_len, const uint8_t ip[16], char *detail,
-				size_t dlen)
-{
-	uint8_t k[16];
-
-	if (!key || key_len == 0)
-		return KAFKA_OK;
-	if (ip_parse(key, key_len, k) < 0 || memcmp(k, ip, 16) != 0)
-		return bad(KAFKA_BAD_KEY, detail, dlen, "key \"%.*s\" is not \"ip\"",
-			   (int)(key_len > 64 ? 64 : key_len), (const char *)key);
-	return KAFKA_OK;
-}
-
-enum kafka_bad kafka_feed_parse_event(const void *val, size_t len, const void *key, size_t key_len,
-				      int64_t now_ms, struct kafka_event *out, char *detail,
-				      size_t detail_len)
-{
-	enum kafka_bad b;
-	json_t *root, *ev;
-	const char *s;
-
-	if (detail && detail_len)
-		detail[0] = '\0';
-	b = load_object(val, len, &root, detail, detail_len);
-	if (b != KAFKA_OK)
-		goto cleanup;
-	b = get_ip(root, out->ip, detail, detail_len);
-	if (b != KAFKA_OK)
-		goto cleanup;
-	ev = json_object_get(root, "event");
-	if (!ev) {
-		b = bad(KAFKA_BAD_MISSING_FIELD, detail, detail_len, "no \"event\"");
-		goto cleanup;
-	}
-	s = json_string_value(ev);
-	if (s && strcmp(s, "assign") == 0 && json_string_length(ev) == 6) {
-		out->assign = true;
-	} else if (s && strcmp(s, "unassign") == 0 && json_string_length(ev) == 8) {
-		out->assign = false;
-	} else {
-		b = bad(KAFKA_BAD_INVALID_FIELD, detail, detail_len,
-			"\"event\" is not \"assign\" or \"unassign\"");
-		goto cleanup;
-	}
-	b = get_ms(root, "ts_ms", &out->ts_ms, detail, detail_len);
-	if (b == KAFKA_OK)
-		b = check_ms("ts_ms", out->ts_ms, now_ms, detail, detail_len);
-	if (b != KAFKA_OK)
-		goto cleanup;
-	/* an unassign without identity means "whoever holds it" */
-	b = get_ident(root, &out->id, out->strings, out->assign, detail, detail_len);
-	if (b != KAFKA_OK)
-		goto cleanup;
-	b = check_key(key, key_len, out->ip, detail, detail_len);
-cleanup:
-	json_decref(root);
-	return b;
-}
-
-enum kafka_bad kafka_feed_parse_span(const void *val, size_t len, const void *key, size_t key_len,
-				     int64_t now_ms, struct kafka_span *out, char *detail,
-				     size_t detail_len)
-{
-	enum kafka_bad b;
-	json_t *root;
-
-	if (detail && detail_len)
-		detail[0] = '\0';
-	b = load_object(val, len, &root, detail, detail_len);
-	if (b != KAFKA_OK)
-		goto cleanup;
-	b = get_ip(root, out->ip, detail, detail_len);
-	if (b == KAFKA_OK)
-		b = get_ms(root, "from_ms", &out->from_ms, detail, detail_len);
-	if (b == KAFKA_OK)
-		b = get_ms(root, "to_ms", &out->to_ms, detail, detail_len);
-	if (b == KAFKA_OK)
-		b = check_ms("from_ms", out->from_ms, now_ms, detail, detail_len);
-	if (b == KAFKA_OK)
-		b = check_ms("to_ms", out->to_ms, now_ms, detail, detail_len);
-	if (b != KAFKA_OK)
-		goto cleanup;
-	if (out->from_ms >= out->to_ms) {
-		b = bad(KAFKA_BAD_TS, detail, detail_len, "\"from_ms\" is not before \"to_ms\"");
-		goto cleanup;
-	}
-	if (!json_object_get(root, "origin")) {
-		b = bad(KAFKA_BAD_MISSING_FIELD, detail, detail_len, "no \"origin\"");
-		goto cleanup;
-	}
-	b = get_str(root, "origin", out->strings[8], &out->origin, detail, detail_len);
-	if (b == KAFKA_OK && out->origin[0] == '\0')
-		b = bad(KAFKA_BAD_INVALID_FIELD, detail, detail_len, "\"origin\" is empty");
-	if (b != KAFKA_OK)
-		goto cleanup;
-	b = get_ident(root, &out->id, out->strings, true, detail, detail_len);
-	if (b != KAFKA_OK)
-		goto cleanup;
-	b = check_key(key, key_len, out->ip, detail, detail_len);
-cleanup:
-	json_decref(root);
-	return b;
-}
-
-static bool str_ok(const char *s, bool empty_ok)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	return n <= KAFKA_STRING_MAX && (empty_ok || n > 0);
-}
-
-int kafka_feed_encode_span(struct jsonw *jw, const uint8_t ip[16], const struct flow_identity *id,
-			   int64_t from_ms, int64_t to_ms, const char *origin)
-{
-	char text[IP_TEXT_MAX];
-	bool any = false;
-
-	if (!id || from_ms < 0 || from_ms >= to_ms || !str_ok(origin, false))
-		return -EINVAL;
-	for (int i = 0; i < 8; i++) {
-		if (!str_ok(ident_get(id, i), true))
-			return -EINVAL;
-		any |= ident_get(id, i)[0] != '\0';
-	}
-	if (!any)
-		return -EINVAL;
-	jsonw__obj_begin(jw);
-	jsonw__kv_str(jw, "ip", ip_format(ip, text, sizeof(text)));
-	jsonw__kv_i64(jw, "from_ms", from_ms);
-	jsonw__kv_i64(jw, "to_ms", to_ms);
-	for (int i = 0; i < 8; i++) {
-		if (ident_get(id, i)[0])
-			jsonw__kv_str(jw, ident_keys[i], ident_get(id, i));
-	}
-	jsonw__kv_str(jw, "origin", origin);
-	jsonw__obj_end(jw);
-	return jsonw__error(jw);
-}
 
 /* ---- librdkafka callbacks ------------------------------------------------------- */
-
-/*
- * librdkafka's own log lines.  Connection failures ("FAIL") also come to
- * error_cb, which logs them once with context: here they are debug.
- */
-void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	(void)rk;
-	if (level <= 4 && strcmp(fac, "FAIL") != 0)
-		pr_warn("rdkafka: %s: %s", fac, buf);
-	else if (level == 5)
-		pr_info("rdkafka: %s: %s", fac, buf);
-	else
-		pr_debug("rdkafka: %s: %s", fac, buf);
-}
 
 /* Consumer errors (served on the feed thread by rd_kafka_consumer_poll). */
 static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -520,7 +105,7 @@ static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void 
 	struct kafka_feed *f = opaque;
 
 	(void)rk;
-	feed_error(f, err, "consumer (%s): %s", f->brokers, reason);
+	kafka_errors__log(&f->errors, err, "consumer (%s): %s", f->brokers, reason);
 	/*
 	 * librdkafka needs a group.id for rd_kafka_assign, so it looks up a
 	 * coordinator the feed never uses: its connection's troubles say
@@ -536,7 +121,7 @@ static void producer_error_cb(rd_kafka_t *rk, int err, const char *reason, void 
 	struct kafka_feed *f = opaque;
 
 	(void)rk;
-	feed_error(f, err, "producer (%s): %s", f->brokers, reason);
+	kafka_errors__log(&f->errors, err, "producer (%s): %s", f->brokers, reason);
 }
 
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -549,13 +134,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		return;
 	}
 	ADD(&f->failed[kafka_fail_reason(m->err)], 1);
-	feed_error(f, m->err, "publishing a range to %s", f->t[T_RANGES].name);
-}
-
-bool kafka_broker_up(const char *state)
-{
-	/* UPDATE: connected, its metadata being refreshed */
-	return state && (strcmp(state, "UP") == 0 || strcmp(state, "UPDATE") == 0);
+	kafka_errors__log(&f->errors, m->err, "publishing a range to %s", f->t[T_RANGES].name);
 }
 
 /*
@@ -574,21 +153,10 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 	char id[16];
 
 	(void)rk;
-	root = json_loadb(json, len, 0, NULL);
+	root = kafka_stats_brokers(json, len, &up, &total);
 	if (!root)
 		return 0;
 	brokers = json_object_get(root, "brokers");
-	json_object_foreach(brokers, name, b)
-	{
-		/* bootstrap-only and logical entries have nodeid -1 */
-		if (json_integer_value(json_object_get(b, "nodeid")) < 0 ||
-		    json_is_integer(json_object_get(b, "nodeid")) == 0)
-			continue;
-		if (strcmp(json_string_value(json_object_get(b, "source")) ?: "", "logical") == 0)
-			continue;
-		total++;
-		up += kafka_broker_up(json_string_value(json_object_get(b, "state")));
-	}
 	if (t->name)
 		parts = json_object_get(json_object_get(json_object_get(root, "topics"), t->name),
 					"partitions");
@@ -622,61 +190,23 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 
 /* ---- configuration ------------------------------------------------------------ */
 
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, char *why, size_t len)
-{
-	char err[256];
-
-	if (rd_kafka_conf_set(conf, key, val, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-		snprintf(why, len, "kafka property %s: %s", key, err);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* The caller's extra properties meant for this handle ("consumer." / "producer." or none). */
-static int conf_extra(rd_kafka_conf_t *conf, const char *const *props, const char *prefix,
-		      const char *other, char *why, size_t len)
-{
-	size_t pl = strlen(prefix), ol = strlen(other);
-	int err;
-
-	for (size_t i = 0; props && props[i]; i += 2) {
-		const char *key = props[i];
-
-		if (!props[i + 1]) {
-			snprintf(why, len, "kafka property %s: no value", key);
-			return -EINVAL;
-		}
-		if (strncmp(key, other, ol) == 0)
-			continue;
-		if (strncmp(key, prefix, pl) == 0)
-			key += pl;
-		err = conf_set(conf, key, props[i + 1], why, len);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 static rd_kafka_t *make_handle(struct kafka_feed *f, rd_kafka_type_t type,
 			       const struct kafka_feed_opts *o, char *why, size_t len)
 {
 	bool consumer = type == RD_KAFKA_CONSUMER;
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char buf[512], err[256];
+	rd_kafka_conf_t *conf = kafka_conf_new(f);
 	rd_kafka_t *rk = NULL;
 	int ret = -EINVAL;
+	char buf[512];
 
 	if (!conf) {
 		snprintf(why, len, "kafka: out of memory");
 		errno = ENOMEM;
 		return NULL;
 	}
-	rd_kafka_conf_set_opaque(conf, f);
-	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
 	snprintf(buf, sizeof(buf), "podflow-collector-%s", f->origin ? f->origin : "feed");
-	if (conf_set(conf, "bootstrap.servers", f->brokers, why, len) ||
-	    conf_set(conf, "client.id", buf, why, len))
+	if (kafka_conf_set(conf, "kafka", "bootstrap.servers", f->brokers, why, len) ||
+	    kafka_conf_set(conf, "kafka", "client.id", buf, why, len))
 		goto cleanup;
 	if (consumer) {
 		char ms[24];
@@ -691,26 +221,26 @@ static rd_kafka_t *make_handle(struct kafka_feed *f, rd_kafka_type_t type,
 		 * rd_kafka_assign needs a group.id; the feed never joins the
 		 * group nor commits (every replica reads everything itself).
 		 */
-		if (conf_set(conf, "group.id", buf, why, len) ||
-		    conf_set(conf, "enable.auto.commit", "false", why, len) ||
-		    conf_set(conf, "enable.auto.offset.store", "false", why, len) ||
-		    conf_set(conf, "enable.partition.eof", "true", why, len) ||
-		    conf_set(conf, "auto.offset.reset", "earliest", why, len) ||
-		    conf_set(conf, "statistics.interval.ms", ms, why, len) ||
-		    conf_extra(conf, o->props, "consumer.", "producer.", why, len))
+		if (kafka_conf_set(conf, "kafka", "group.id", buf, why, len) ||
+		    kafka_conf_set(conf, "kafka", "enable.auto.commit", "false", why, len) ||
+		    kafka_conf_set(conf, "kafka", "enable.auto.offset.store", "false", why, len) ||
+		    kafka_conf_set(conf, "kafka", "enable.partition.eof", "true", why, len) ||
+		    kafka_conf_set(conf, "kafka", "auto.offset.reset", "earliest", why, len) ||
+		    kafka_conf_set(conf, "kafka", "statistics.interval.ms", ms, why, len) ||
+		    kafka_conf_extra(conf, "kafka", o->props, "consumer.", "producer.",
+				     /*refused=*/NULL, why, len))
 			goto cleanup;
 	} else {
 		rd_kafka_conf_set_error_cb(conf, producer_error_cb);
 		rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
-		if (conf_extra(conf, o->props, "producer.", "consumer.", why, len))
+		if (kafka_conf_extra(conf, "kafka", o->props, "producer.", "consumer.",
+				     /*refused=*/NULL, why, len))
 			goto cleanup;
 	}
-	rk = rd_kafka_new(type, conf, err, sizeof(err));
-	if (!rk) {
-		snprintf(why, len, "kafka %s: %s", consumer ? "consumer" : "producer", err);
+	rk = kafka_new(type, conf, "kafka", why, len);
+	conf = NULL; /* kafka_new owns it now */
+	if (!rk)
 		goto cleanup;
-	}
-	conf = NULL; /* rd_kafka_new owns it now */
 	ret = 0;
 cleanup:
 	if (conf)
@@ -738,7 +268,7 @@ struct kafka_feed *kafka_feed__new(const struct kafka_feed_opts *opts,
 		goto cleanup;
 	}
 	if (opts->ranges_topic &&
-	    (!opts->origin || !opts->origin[0] || strlen(opts->origin) > KAFKA_STRING_MAX)) {
+	    (!opts->origin || !opts->origin[0] || strlen(opts->origin) > IP_EVENT_STRING_MAX)) {
 		snprintf(why, len, "kafka: the ranges topic needs this replica's origin id");
 		goto cleanup;
 	}
@@ -752,7 +282,7 @@ struct kafka_feed *kafka_feed__new(const struct kafka_feed_opts *opts,
 		snprintf(why, len, "kafka: out of memory");
 		goto cleanup;
 	}
-	pthread_mutex_init(&f->lock, NULL);
+	kafka_errors__init(&f->errors, "kafka");
 	f->brokers = strdup(opts->brokers);
 	f->origin = opts->origin ? strdup(opts->origin) : NULL;
 	if (!f->brokers || (opts->origin && !f->origin))
@@ -841,7 +371,7 @@ void kafka_feed__free(struct kafka_feed *f)
 	}
 	free(f->brokers);
 	free(f->origin);
-	pthread_mutex_destroy(&f->lock);
+	kafka_errors__destroy(&f->errors);
 	free(f);
 }
 
@@ -860,7 +390,7 @@ static void topic_stats(struct topic *t, struct kafka_topic_stats *o)
 	memset(o, 0, sizeof(*o));
 	o->messages = LOAD(&t->messages);
 	o->applied = LOAD(&t->applied);
-	for (int i = 0; i < KAFKA_BAD__COUNT; i++)
+	for (int i = 0; i < IP_EVENT_BAD__COUNT; i++)
 		o->bad[i] = LOAD(&t->bad[i]);
 	o->too_old = LOAD(&t->too_old);
 	o->own = LOAD(&t->own);
@@ -885,10 +415,7 @@ void kafka_feed__stats(struct kafka_feed *f, struct kafka_feed_stats *out)
 	out->brokers_total = LOAD(&f->brokers_total);
 	out->healthy = LOAD(&f->healthy) != 0;
 	out->watermark_ms = LOAD(&f->watermark);
-	pthread_mutex_lock(&f->lock);
-	memcpy(out->last_error, f->last_error, sizeof(out->last_error));
-	out->last_error_ms = f->last_error_ms;
-	pthread_mutex_unlock(&f->lock);
+	kafka_errors__last(&f->errors, out->last_error, &out->last_error_ms);
 }
 
 int kafka_feed__publish_span(struct kafka_feed *f, const uint8_t ip[16],
@@ -906,7 +433,7 @@ int kafka_feed__publish_span(struct kafka_feed *f, const uint8_t ip[16],
 	jw = jsonw__new();
 	if (!jw)
 		return -ENOMEM;
-	err = kafka_feed_encode_span(jw, ip, id, from_ms, to_ms, f->origin);
+	err = ip_event_encode_span(jw, ip, id, from_ms, to_ms, f->origin);
 	if (err)
 		goto cleanup;
 	val = jsonw__data(jw, &len);
@@ -922,7 +449,8 @@ int kafka_feed__publish_span(struct kafka_feed *f, const uint8_t ip[16],
 		err = -ENOBUFS;
 	} else if (rerr) {
 		ADD(&f->failed[kafka_fail_reason(rerr)], 1);
-		err = feed_error(f, rerr, "publishing a range to %s", f->t[T_RANGES].name);
+		err = kafka_errors__log(&f->errors, rerr, "publishing a range to %s",
+					f->t[T_RANGES].name);
 	} else {
 		ADD(&f->published, 1);
 	}
@@ -1006,7 +534,8 @@ static int assign_new(struct kafka_feed *f, struct topic *t, const rd_kafka_meta
 		rerr = rd_kafka_query_watermark_offsets(f->rk, t->name, id, &lo[n], &hi[n],
 							OP_TIMEOUT_MS);
 		if (rerr) {
-			err = feed_error(f, rerr, "%s [%d]: watermarks", t->name, id);
+			err =
+			    kafka_errors__log(&f->errors, rerr, "%s [%d]: watermarks", t->name, id);
 			t->complete = false;
 			continue;
 		}
@@ -1018,8 +547,8 @@ static int assign_new(struct kafka_feed *f, struct topic *t, const rd_kafka_meta
 		goto cleanup;
 	rerr = rd_kafka_offsets_for_times(f->rk, l, OP_TIMEOUT_MS);
 	if (rerr && transient(rerr)) {
-		err = feed_error(f, rerr, "%s: offsets for %" PRId64 " ms ago", t->name,
-				 f->retention_ms);
+		err = kafka_errors__log(&f->errors, rerr, "%s: offsets for %" PRId64 " ms ago",
+					t->name, f->retention_ms);
 		t->complete = false;
 		goto cleanup;
 	}
@@ -1028,8 +557,9 @@ static int assign_new(struct kafka_feed *f, struct topic *t, const rd_kafka_meta
 
 		if (rerr || tp->err || tp->offset < 0) {
 			if (tp->err && transient(tp->err)) {
-				feed_error(f, tp->err, "%s [%d]: offset for %" PRId64 " ms ago",
-					   t->name, tp->partition, f->retention_ms);
+				kafka_errors__log(&f->errors, tp->err,
+						  "%s [%d]: offset for %" PRId64 " ms ago", t->name,
+						  tp->partition, f->retention_ms);
 				tp->offset = RD_KAFKA_OFFSET_INVALID;
 				continue;
 			}
@@ -1058,8 +588,8 @@ static int assign_new(struct kafka_feed *f, struct topic *t, const rd_kafka_meta
 		goto cleanup;
 	aerr = rd_kafka_incremental_assign(f->rk, l);
 	if (aerr) {
-		err = feed_error(f, rd_kafka_error_code(aerr), "%s: assign: %s", t->name,
-				 rd_kafka_error_string(aerr));
+		err = kafka_errors__log(&f->errors, rd_kafka_error_code(aerr), "%s: assign: %s",
+					t->name, rd_kafka_error_string(aerr));
 		rd_kafka_error_destroy(aerr);
 		t->complete = false;
 		goto cleanup;
@@ -1112,7 +642,7 @@ static int refresh_topic(struct kafka_feed *f, struct topic *t, const struct rd_
 	}
 	if (mt->err) {
 		t->complete = false;
-		return feed_error(f, mt->err, "%s: metadata", t->name);
+		return kafka_errors__log(&f->errors, mt->err, "%s: metadata", t->name);
 	}
 	return assign_new(f, t, mt);
 }
@@ -1126,7 +656,7 @@ static void refresh(struct kafka_feed *f)
 	if (rerr) {
 		for (int i = 0; i < T__COUNT; i++)
 			f->t[i].complete = false;
-		feed_error(f, rerr, "metadata from %s", f->brokers);
+		kafka_errors__log(&f->errors, rerr, "metadata from %s", f->brokers);
 		return;
 	}
 	for (int i = 0; i < T__COUNT && !stopping(f); i++) {
@@ -1171,13 +701,13 @@ static void part_advanced(struct kafka_feed *f, struct topic *t, struct part *p,
 }
 
 static void count_bad(struct kafka_feed *f, struct topic *t, const rd_kafka_message_t *m,
-		      enum kafka_bad b, const char *detail)
+		      enum ip_event_bad b, const char *detail)
 {
 	(void)f;
 	ADD(&t->bad[b], 1);
 	if (t->bad_logged++ < BAD_LOG_FIRST)
 		pr_warn("kafka: %s [%d] offset %" PRId64 ": skipped, %s: %s%s", t->name,
-			m->partition, m->offset, kafka_bad_name(b), detail,
+			m->partition, m->offset, ip_event_bad_name(b), detail,
 			t->bad_logged == BAD_LOG_FIRST ? " (further ones: a summary every 60 s)"
 						       : "");
 }
@@ -1185,14 +715,14 @@ static void count_bad(struct kafka_feed *f, struct topic *t, const rd_kafka_mess
 static void deliver(struct kafka_feed *f, struct topic *t, const rd_kafka_message_t *m, int64_t now)
 {
 	char detail[160];
-	enum kafka_bad b;
+	enum ip_event_bad b;
 
 	if (t == &f->t[T_SONAR]) {
-		struct kafka_event ev;
+		struct ip_event ev;
 
-		b = kafka_feed_parse_event(m->payload, m->len, m->key, m->key_len, now, &ev, detail,
-					   sizeof(detail));
-		if (b != KAFKA_OK) {
+		b = ip_event_parse(m->payload, m->len, m->key, m->key_len, now, &ev, detail,
+				   sizeof(detail));
+		if (b != IP_EVENT_OK) {
 			count_bad(f, t, m, b, detail);
 			return;
 		}
@@ -1202,11 +732,11 @@ static void deliver(struct kafka_feed *f, struct topic *t, const rd_kafka_messag
 		else if (!ev.assign && f->cb.unassign)
 			f->cb.unassign(f->cb.ctx, ev.ip, &ev.id, ev.ts_ms);
 	} else {
-		struct kafka_span sp;
+		struct ip_event_span sp;
 
-		b = kafka_feed_parse_span(m->payload, m->len, m->key, m->key_len, now, &sp, detail,
-					  sizeof(detail));
-		if (b != KAFKA_OK) {
+		b = ip_event_parse_span(m->payload, m->len, m->key, m->key_len, now, &sp, detail,
+					sizeof(detail));
+		if (b != IP_EVENT_OK) {
 			count_bad(f, t, m, b, detail);
 			return;
 		}
@@ -1248,7 +778,8 @@ static void handle(struct kafka_feed *f, const rd_kafka_message_t *m)
 		return;
 	}
 	if (m->err) {
-		feed_error(f, m->err, "consuming %s [%d]", t ? t->name : "?", m->partition);
+		kafka_errors__log(&f->errors, m->err, "consuming %s [%d]", t ? t->name : "?",
+				  m->partition);
 		f->last_bad_mono = clock_mono_ms();
 		return;
 	}
@@ -1311,11 +842,8 @@ static void update_watermark(struct kafka_feed *f, int64_t mono)
 	if (healthy != f->was_healthy) {
 		f->was_healthy = healthy;
 		STORE(&f->healthy, healthy ? 1 : 0);
-		if (healthy) {
-			pthread_mutex_lock(&f->lock);
-			f->last_logged_err = 0;
-			pthread_mutex_unlock(&f->lock);
-		}
+		if (healthy)
+			kafka_errors__recovered(&f->errors);
 	}
 	if (!healthy || !LOAD(&t->caught_up))
 		return;
@@ -1336,15 +864,15 @@ static void bad_summary(struct topic *t)
 	uint64_t total = 0;
 	int n = 0;
 
-	for (int i = 1; i < KAFKA_BAD__COUNT; i++) {
+	for (int i = 1; i < IP_EVENT_BAD__COUNT; i++) {
 		uint64_t now = LOAD(&t->bad[i]), d = now - t->bad_at_summary[i];
 
 		t->bad_at_summary[i] = now;
 		if (!d)
 			continue;
 		total += d;
-		n += snprintf(line + n, sizeof(line) - (size_t)n, " %s=%" PRIu64, kafka_bad_name(i),
-			      d);
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " %s=%" PRIu64,
+			      ip_event_bad_name(i), d);
 		if (n >= (int)sizeof(line))
 			n = sizeof(line) - 1;
 	}

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #define FREE_PURGE_MS  500 /* kafka_sink__free: purged reports get this long */
 #define WAIT_SLICE_MS  50  /* kafka_sink__write_wait re-checks at least this often */
 #define DEFAULT_CLIENT "podflow-collector"
+#define WHO	       "kafka sink" /* what its log lines and messages start with */
 /*
  * Kafka v2 record framing on top of key and value (varints for length,
  * timestamp and offset deltas, lengths, header count); librdkafka refuses
@@ -65,51 +65,10 @@ struct kafka_sink {
 	uint64_t queued_bytes, delivered_bytes, tx_bytes;
 	uint32_t brokers_up, brokers_total;
 	int fatal;
-	int errored; /* a failure was logged since the last delivery: the next success resets */
 
-	pthread_mutex_t lock; /* the error state below */
-	char last_error[KAFKA_ERROR_MAX];
-	int64_t last_error_ms;
-	int last_logged_err; /* an error code repeated is logged at debug until a delivery succeeds */
+	/* a repeated error code is logged at debug until a delivery succeeds again */
+	struct kafka_errors errors;
 };
-
-/* ---- errors ------------------------------------------------------------------ */
-
-enum kafka_fail kafka_sink_fail_reason(int rd_err)
-{
-	return kafka_fail_reason(rd_err);
-}
-
-/*
- * The one place a librdkafka error is logged: with its context, at warn the
- * first time that code is seen (debug while it repeats, until a delivery
- * succeeds again), and kept as last_error.  Returns it as -errno.
- */
-__attribute__((format(printf, 3, 4))) static int
-sink_error(struct kafka_sink *ks, rd_kafka_resp_err_t err, const char *fmt, ...)
-{
-	char ctx[512];
-	bool repeat;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(ctx, sizeof(ctx), fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(&ks->lock);
-	/* the context is cut first: the library's message must survive */
-	snprintf(ks->last_error, sizeof(ks->last_error), "%.*s: %s",
-		 (int)sizeof(ks->last_error) - 64, ctx, rd_kafka_err2str(err));
-	ks->last_error_ms = clock_wall_ms();
-	repeat = ks->last_logged_err == (int)err;
-	ks->last_logged_err = (int)err;
-	pthread_mutex_unlock(&ks->lock);
-	STORE(&ks->errored, 1);
-	if (repeat)
-		pr_debug("kafka sink: %s: %s", ctx, rd_kafka_err2str(err));
-	else
-		pr_warn("kafka sink: %s: %s", ctx, rd_kafka_err2str(err));
-	return kafka_rd_errno(err);
-}
 
 /* ---- the bound ------------------------------------------------------------------ */
 
@@ -278,7 +237,7 @@ static int write_records(struct kafka_sink *ks, const struct flow_record *recs, 
 		release(ks, kept - k, left);
 		if (k == 0) {
 			refused = &ks->refused_error;
-			err = sink_error(ks, rerr, "producing to %s", ks->topic);
+			err = kafka_errors__log(&ks->errors, rerr, "producing to %s", ks->topic);
 			goto cleanup;
 		}
 		/*
@@ -286,9 +245,10 @@ static int write_records(struct kafka_sink *ks, const struct flow_record *recs, 
 		 * would have the sender send them twice.  The rest count as
 		 * accepted and failed, as if their delivery had failed.
 		 */
-		ADD(&ks->failed[kafka_sink_fail_reason(rerr)], kept - k);
-		sink_error(ks, rerr, "producing to %s: %" PRIu64 " of %" PRIu64 " records lost",
-			   ks->topic, kept - k, kept);
+		ADD(&ks->failed[kafka_fail_reason(rerr)], kept - k);
+		kafka_errors__log(&ks->errors, rerr,
+				  "producing to %s: %" PRIu64 " of %" PRIu64 " records lost",
+				  ks->topic, kept - k, kept);
 	}
 	ADD(&ks->queued, kept);
 	ADD(&ks->queued_bytes, bytes);
@@ -323,22 +283,18 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		ADD(&ks->delivered, 1);
 		ADD(&ks->delivered_bytes, m->len + m->key_len);
-		if (LOAD(&ks->errored)) {
-			/* delivering again: the next failure is worth a warning */
-			STORE(&ks->errored, 0);
-			pthread_mutex_lock(&ks->lock);
-			ks->last_logged_err = 0;
-			pthread_mutex_unlock(&ks->lock);
-		}
+		/* delivering again: the next failure is worth a warning */
+		kafka_errors__recovered(&ks->errors);
 	} else {
-		why = kafka_sink_fail_reason(m->err);
+		why = kafka_fail_reason(m->err);
 		ADD(&ks->failed[why], 1);
 		/* sent and not acknowledged: a consumer may see it although it counts as failed */
 		if (rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED)
 			ADD(&ks->possibly_persisted, 1);
 		/* purged ones are the flush's doing, said there once */
 		if (why != KAFKA_FAIL_PURGED)
-			sink_error(ks, m->err, "delivering to %s [%d]", ks->topic, m->partition);
+			kafka_errors__log(&ks->errors, m->err, "delivering to %s [%d]", ks->topic,
+					  m->partition);
 	}
 	release(ks, 1, m->len + m->key_len);
 }
@@ -356,35 +312,24 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		 */
 		err = rd_kafka_fatal_error(rk, why, sizeof(why));
 		STORE(&ks->fatal, 1);
-		sink_error(ks, err, "fatal, the sink refuses every write from now on: %s", why);
+		kafka_errors__log(&ks->errors, err,
+				  "fatal, the sink refuses every write from now on: %s", why);
 		return;
 	}
-	sink_error(ks, err, "producer (%s): %s", ks->brokers, reason);
+	kafka_errors__log(&ks->errors, err, "producer (%s): %s", ks->brokers, reason);
 }
 
 /* Statistics (STATISTICS.md in librdkafka): brokers connected, bytes sent. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
 	struct kafka_sink *ks = opaque;
-	json_t *root, *b;
 	uint32_t up = 0, total = 0;
-	const char *name;
+	json_t *root;
 
 	(void)rk;
-	root = json_loadb(json, len, 0, NULL);
+	root = kafka_stats_brokers(json, len, &up, &total);
 	if (!root)
 		return 0;
-	json_object_foreach(json_object_get(root, "brokers"), name, b)
-	{
-		/* bootstrap-only and logical entries have nodeid -1 */
-		if (!json_is_integer(json_object_get(b, "nodeid")) ||
-		    json_integer_value(json_object_get(b, "nodeid")) < 0)
-			continue;
-		if (strcmp(json_string_value(json_object_get(b, "source")) ?: "", "logical") == 0)
-			continue;
-		total++;
-		up += kafka_broker_up(json_string_value(json_object_get(b, "state")));
-	}
 	STORE(&ks->brokers_up, up);
 	STORE(&ks->brokers_total, total);
 	STORE(&ks->tx_bytes, (uint64_t)json_integer_value(json_object_get(root, "tx_bytes")));
@@ -403,54 +348,18 @@ static void *report_main(void *arg)
 
 /* ---- configuration ------------------------------------------------------------ */
 
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, char *why, size_t len)
-{
-	char err[256];
+#define SET_BY_SINK "set by the sink itself (its queue bound and delivery reports)"
 
-	if (rd_kafka_conf_set(conf, key, val, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-		snprintf(why, len, "kafka sink property %s: %s", key, err);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* The caller's extra properties ("producer." stripped, "consumer." skipped), some refused. */
-static int conf_extra(rd_kafka_conf_t *conf, const char *const *props, char *why, size_t len)
-{
-	static const char *const refused[] = {
-		"queue.buffering.max.messages",
-		"queue.buffering.max.kbytes",
-		"delivery.report.only.error",
-	};
-	int err;
-
-	for (size_t i = 0; props && props[i]; i += 2) {
-		const char *key = props[i];
-
-		if (!props[i + 1]) {
-			snprintf(why, len, "kafka sink property %s: no value", key);
-			return -EINVAL;
-		}
-		if (strncmp(key, "consumer.", 9) == 0)
-			continue;
-		if (strncmp(key, "producer.", 9) == 0)
-			key += 9;
-		for (size_t j = 0; j < sizeof(refused) / sizeof(refused[0]); j++) {
-			if (strcmp(key, refused[j]) == 0) {
-				snprintf(
-				    why, len,
-				    "kafka sink property %s: set by the sink itself (its queue "
-				    "bound and delivery reports)",
-				    key);
-				return -EINVAL;
-			}
-		}
-		err = conf_set(conf, key, props[i + 1], why, len);
-		if (err)
-			return err;
-	}
-	return 0;
-}
+/* Properties the caller may not give: "key", "why", ..., NULL (kafka_conf_extra's `refused`). */
+static const char *const refused_props[] = {
+	"queue.buffering.max.messages",
+	SET_BY_SINK,
+	"queue.buffering.max.kbytes",
+	SET_BY_SINK,
+	"delivery.report.only.error",
+	SET_BY_SINK,
+	NULL,
+};
 
 static bool compression_ok(const char *c)
 {
@@ -465,7 +374,7 @@ static bool compression_ok(const char *c)
 static rd_kafka_conf_t *make_conf(struct kafka_sink *ks, const struct kafka_sink_opts *o, char *why,
 				  size_t len)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = kafka_conf_new(ks);
 	char linger[16], batch[16], msgs[16], kbytes[24], max_msg[24], idem[8];
 	size_t max_msg_len = sizeof(max_msg), codec_len = sizeof(ks->codec),
 	       idem_len = sizeof(idem);
@@ -475,8 +384,6 @@ static rd_kafka_conf_t *make_conf(struct kafka_sink *ks, const struct kafka_sink
 		snprintf(why, len, "kafka sink: out of memory");
 		return NULL;
 	}
-	rd_kafka_conf_set_opaque(conf, ks);
-	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
 	rd_kafka_conf_set_stats_cb(conf, stats_cb);
@@ -493,21 +400,23 @@ static rd_kafka_conf_t *make_conf(struct kafka_sink *ks, const struct kafka_sink
 							  : (uint64_t)ks->max_queued * 2);
 	kb = ks->max_bytes * 2 / 1024 + 1024;
 	snprintf(kbytes, sizeof(kbytes), "%" PRIu64, kb > INT32_MAX ? INT32_MAX : kb);
-	if (conf_set(conf, "bootstrap.servers", o->brokers, why, len) ||
-	    conf_set(conf, "client.id",
-		     o->client_id && *o->client_id ? o->client_id : DEFAULT_CLIENT, why, len) ||
+	if (kafka_conf_set(conf, WHO, "bootstrap.servers", o->brokers, why, len) ||
+	    kafka_conf_set(conf, WHO, "client.id",
+			   o->client_id && *o->client_id ? o->client_id : DEFAULT_CLIENT, why,
+			   len) ||
 	    /* acks=all, retries, at most 5 in flight, in order: exactly once per partition */
-	    conf_set(conf, "enable.idempotence", "true", why, len) ||
-	    conf_set(conf, "compression.codec", o->compression ?: KAFKA_SINK_DEFAULT_COMPRESSION,
-		     why, len) ||
-	    conf_set(conf, "linger.ms", linger, why, len) ||
-	    conf_set(conf, "batch.num.messages", batch, why, len) ||
-	    conf_set(conf, "queue.buffering.max.messages", msgs, why, len) ||
-	    conf_set(conf, "queue.buffering.max.kbytes", kbytes, why, len) ||
+	    kafka_conf_set(conf, WHO, "enable.idempotence", "true", why, len) ||
+	    kafka_conf_set(conf, WHO, "compression.codec",
+			   o->compression ?: KAFKA_SINK_DEFAULT_COMPRESSION, why, len) ||
+	    kafka_conf_set(conf, WHO, "linger.ms", linger, why, len) ||
+	    kafka_conf_set(conf, WHO, "batch.num.messages", batch, why, len) ||
+	    kafka_conf_set(conf, WHO, "queue.buffering.max.messages", msgs, why, len) ||
+	    kafka_conf_set(conf, WHO, "queue.buffering.max.kbytes", kbytes, why, len) ||
 	    /* the Java producer's: an app lands in the partition Kafka Streams or Connect expect */
-	    conf_set(conf, "partitioner", "murmur2_random", why, len) ||
-	    conf_set(conf, "statistics.interval.ms", STATS_MS, why, len) ||
-	    conf_extra(conf, o->props, why, len))
+	    kafka_conf_set(conf, WHO, "partitioner", "murmur2_random", why, len) ||
+	    kafka_conf_set(conf, WHO, "statistics.interval.ms", STATS_MS, why, len) ||
+	    kafka_conf_extra(conf, WHO, o->props, "producer.", "consumer.", refused_props, why,
+			     len))
 		goto fail;
 	/* what is in force once the caller's properties are applied */
 	if (rd_kafka_conf_get(conf, "message.max.bytes", max_msg, &max_msg_len) !=
@@ -536,7 +445,6 @@ struct kafka_sink *kafka_sink__new(const struct kafka_sink_opts *o, char *why, s
 	const char *topic = o->topic && *o->topic ? o->topic : KAFKA_SINK_DEFAULT_TOPIC;
 	struct kafka_sink *ks = NULL;
 	rd_kafka_conf_t *conf = NULL;
-	char err_text[256];
 	int err = -EINVAL;
 
 	if (!o->brokers || !o->brokers[0]) {
@@ -556,7 +464,7 @@ struct kafka_sink *kafka_sink__new(const struct kafka_sink_opts *o, char *why, s
 		snprintf(why, len, "kafka sink: out of memory");
 		goto fail;
 	}
-	pthread_mutex_init(&ks->lock, NULL);
+	kafka_errors__init(&ks->errors, WHO);
 	pthread_mutex_init(&ks->room_lock, NULL);
 	{
 		pthread_condattr_t ca;
@@ -582,13 +490,10 @@ struct kafka_sink *kafka_sink__new(const struct kafka_sink_opts *o, char *why, s
 	conf = make_conf(ks, o, why, len);
 	if (!conf)
 		goto fail;
-	ks->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err_text, sizeof(err_text));
-	if (!ks->rk) {
-		snprintf(why, len, "kafka sink producer: %s", err_text);
-		rd_kafka_conf_destroy(conf);
+	/* kafka_new owns conf now, whatever comes of it */
+	ks->rk = kafka_new(RD_KAFKA_PRODUCER, conf, WHO, why, len);
+	if (!ks->rk)
 		goto fail;
-	}
-	/* rd_kafka_new owns conf now */
 	ks->rkt = rd_kafka_topic_new(ks->rk, ks->topic, NULL);
 	if (!ks->rkt) {
 		err = kafka_rd_errno(rd_kafka_last_error());
@@ -677,7 +582,7 @@ void kafka_sink__free(struct kafka_sink *ks)
 	free(ks->brokers);
 	pthread_cond_destroy(&ks->room);
 	pthread_mutex_destroy(&ks->room_lock);
-	pthread_mutex_destroy(&ks->lock);
+	kafka_errors__destroy(&ks->errors);
 	free(ks);
 }
 
@@ -704,10 +609,7 @@ void kafka_sink__stats(struct kafka_sink *ks, struct kafka_sink_stats *out)
 	out->brokers_up = LOAD(&ks->brokers_up);
 	out->brokers_total = LOAD(&ks->brokers_total);
 	out->fatal = LOAD(&ks->fatal) != 0;
-	pthread_mutex_lock(&ks->lock);
-	memcpy(out->last_error, ks->last_error, sizeof(out->last_error));
-	out->last_error_ms = ks->last_error_ms;
-	pthread_mutex_unlock(&ks->lock);
+	kafka_errors__last(&ks->errors, out->last_error, &out->last_error_ms);
 }
 
 #define L METRIC_LABELS

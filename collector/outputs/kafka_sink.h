@@ -19,7 +19,9 @@
  *
  * One internal thread serves librdkafka's delivery reports, errors and
  * statistics (there is no poll call for the caller to make): the counters
- * and the room in the queue follow the brokers' acknowledgements.
+ * and the room in the queue follow the brokers' acknowledgements.  The
+ * librdkafka glue (errors, failure reasons, configuration, statistics) is
+ * kafka.h's, shared with the attribution feed.
  */
 #ifndef PODFLOW_COLLECTOR_KAFKA_SINK_H
 #define PODFLOW_COLLECTOR_KAFKA_SINK_H
@@ -28,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kafka_feed.h" /* enum kafka_fail, KAFKA_ERROR_MAX: one vocabulary for Kafka failures */
+#include "kafka.h" /* enum kafka_fail, KAFKA_ERROR_MAX: one vocabulary for Kafka failures */
 
 struct flow_record;
 struct jsonw;
@@ -146,8 +148,5 @@ void kafka_sink__metrics(struct kafka_sink *ks, struct metrics_writer *w);
  * key: r's local_app, or NULL (*key_len 0) when it has none or it is "".
  */
 const char *kafka_sink_encode(const struct flow_record *r, struct jsonw *jw, size_t *key_len);
-
-/* A librdkafka error code (rd_kafka_resp_err_t) as a delivery failure reason. */
-enum kafka_fail kafka_sink_fail_reason(int rd_err);
 
 #endif /* PODFLOW_COLLECTOR_KAFKA_SINK_H */

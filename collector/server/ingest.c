@@ -21,13 +21,14 @@
 struct ingest {
 	struct stats *stats;
 	struct wire_decoder *dec;
-	struct output *out;
+	struct outputs *outputs;
+	struct output_writer *writer;
 	struct token_file *token; /* the collector's, shared; NULL: no auth */
 	unsigned int worker;
 	struct attributor *attr;	    /* shared; NULL: no attribution */
 	const struct ingest_bounds *bounds; /* shared, live; NULL: only end_ms >= start_ms */
 	struct attr_arena *arena;
-	bool *keep, *was_kept; /* per record of the batch in hand */
+	bool *keep; /* per record of the batch in hand: written now */
 	uint32_t cap_keep;
 };
 
@@ -47,20 +48,8 @@ struct ingest *ingest__new(const struct ingest_opts *o, struct stats *stats, cha
 		snprintf(why, len, "out of memory");
 		goto fail;
 	}
-	{
-		struct output_opts oo = o->output;
-		char name[16], label[32];
-
-		snprintf(name, sizeof(name), "w%u", o->worker);
-		snprintf(label, sizeof(label), "worker %u", o->worker);
-		oo.name = name;
-		oo.label = label;
-		in->out = output__new(&oo, why, len);
-	}
-	if (!in->out) {
-		err = errno;
-		goto fail;
-	}
+	in->outputs = o->outputs;
+	in->writer = o->writer;
 	in->token = o->token;
 	in->attr = o->attr;
 	in->bounds = o->bounds;
@@ -80,10 +69,8 @@ void ingest__free(struct ingest *in)
 	if (!in)
 		return;
 	wire_decoder__free(in->dec);
-	output__free(in->out);
 	attr_arena__free(in->arena);
 	free(in->keep);
-	free(in->was_kept);
 	free(in);
 }
 
@@ -135,7 +122,7 @@ int ingest__check_headers(struct ingest *in, const struct ingest_request *rq, ui
 		snprintf(reason, len, "unsupported Content-Encoding; use zstd, gzip or identity");
 		return 415;
 	}
-	if (output__backoff(in->out, now_ns)) {
+	if (outputs__backoff(in->outputs, in->writer, now_ns)) {
 		/* the disk failed a moment ago: no body read, nothing decoded */
 		STATS_ADD(in->stats->write_errors, 1);
 		snprintf(reason, len, "the collector's outputs are full or failing: retry later");
@@ -229,7 +216,7 @@ static void bound_times(struct ingest *in, struct wire_batch *b)
 /* Room for one flag per record. */
 static int keep_room(struct ingest *in, uint32_t n)
 {
-	bool *k, *w;
+	bool *k;
 
 	if (n <= in->cap_keep)
 		return 0;
@@ -237,10 +224,6 @@ static int keep_room(struct ingest *in, uint32_t n)
 	if (!k)
 		return -ENOMEM;
 	in->keep = k;
-	w = realloc(in->was_kept, n * sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	in->was_kept = w;
 	in->cap_keep = n;
 	return 0;
 }
@@ -248,7 +231,10 @@ static int keep_room(struct ingest *in, uint32_t n)
 /*
  * The batch's heartbeat first (its sender's own IPs, which its records'
  * peers may name), then a decision for every record: in->keep[i] for those
- * written now, *held the count of the others.
+ * written now; the others are copied for the delay queue (*held: how many,
+ * to be committed or cancelled after the write), except those the
+ * attributor cannot copy (out of memory), which it settles unattributed
+ * and adds to in->keep: the one write takes them, so none is lost.
  */
 static int attribute(struct ingest *in, struct wire_batch *b, uint32_t *held)
 {
@@ -258,71 +244,9 @@ static int attribute(struct ingest *in, struct wire_batch *b, uint32_t *held)
 		return err;
 	attributor__heartbeat(in->attr, b);
 	*held = attributor__batch(in->attr, in->arena, b, in->keep);
+	if (*held)
+		attributor__hold(in->attr, in->arena, b, in->keep);
 	return 0;
-}
-
-/*
- * After the decided records are written: the undecided go to the delay
- * queue.  One the attributor cannot take (out of memory) comes back settled
- * as unattributed and is written here, so none is lost.
- */
-static int hold(struct ingest *in, struct wire_batch *b, uint32_t held, uint64_t *bytes)
-{
-	uint64_t more = 0;
-	uint32_t taken;
-	int err;
-
-	memcpy(in->was_kept, in->keep, b->n_records * sizeof(bool));
-	taken = attributor__hold(in->attr, b, in->keep);
-	if (taken == held)
-		return 0;
-	for (uint32_t i = 0; i < b->n_records; i++)
-		in->keep[i] = in->keep[i] && !in->was_kept[i];
-	err = output__write(in->out, b, in->keep, &more);
-	*bytes += more;
-	if (err)
-		pr_warn("worker %u: out of memory holding records back, and writing them now "
-			"failed: the sender's retry may write the rest of the batch twice",
-			in->worker);
-	return err;
-}
-
-/*
- * What a failed write earns: 429 when waiting helps (Kafka's queue full, a
- * disk full, read-only or failing: the sender backs off and retries, and
- * nothing of the batch was kept), 413 when it never will fit, else 503.
- */
-static int write_status(int err)
-{
-	switch (-err) {
-	case ENOBUFS:
-	case ENOSPC:
-	case EDQUOT:
-	case EROFS:
-	case EACCES:
-	case EPERM:
-	case EIO:
-		return 429;
-	case EMSGSIZE:
-		return 413;
-	default:
-		return 503;
-	}
-}
-
-void ingest__tick(struct ingest *in, uint64_t now_ns)
-{
-	output__tick(in->out, now_ns);
-}
-
-int ingest__close(struct ingest *in)
-{
-	return output__close(in->out);
-}
-
-struct output *ingest__output_of(struct ingest *in)
-{
-	return in->out;
 }
 
 int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *reason, size_t len)
@@ -363,21 +287,22 @@ int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *rea
 			return 503;
 		}
 	}
-	err = output__write(in->out, b, in->attr ? in->keep : NULL, &bytes);
-	if (!err && held)
-		err = hold(in, b, held, &bytes);
+	/* the one write of the batch: what was decided, and what could not be held */
+	err = outputs__write(in->outputs, in->writer, b, in->attr ? in->keep : NULL, &bytes);
+	if (held) {
+		/* held only once written: a batch refused and sent again is never held twice */
+		if (err)
+			attributor__hold_cancel(in->attr, in->arena);
+		else
+			attributor__hold_commit(in->attr, in->arena);
+	}
 	if (err) {
-		int status = write_status(err);
+		int status = outputs_status(err, reason, len);
 
 		STATS_ADD(in->stats->write_errors, 1);
 		/* the outputs log each episode once; this is per batch */
 		pr_debug("worker %u: writing %u records failed: %s; answering %d", in->worker,
 			 b->n_records, strerror(-err), status);
-		snprintf(reason, len, "%s",
-			 status == 413 ? "the batch is too large for the Kafka output's queue"
-			 : err == -ENOBUFS
-			     ? "the collector's outputs are full or failing: retry later"
-			     : "the collector cannot write its output now: retry later");
 		return status;
 	}
 	STATS_ADD(in->stats->batches, 1);

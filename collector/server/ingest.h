@@ -7,11 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "output.h"
 #include "token.h"
 
-struct stats;
 struct attributor;
+struct output_writer;
+struct outputs;
+struct stats;
 
 #define INGEST_PATH	     "/v1/flows"
 #define INGEST_TOKEN_RECHECK (1000ull * 1000 * 1000) /* ns between stat()s of the token file */
@@ -30,10 +31,11 @@ struct ingest_bounds {
 
 struct ingest_opts {
 	unsigned int worker;
-	struct output_opts output; /* name and label are the worker's */
-	struct token_file *token;  /* shared, borrowed; NULL: no Authorization required */
-	size_t max_decoded;	   /* decoder's cap on a batch's payload, 0 = the wire default */
-	struct attributor *attr;   /* shared, borrowed; NULL: records go out unattributed */
+	struct outputs *outputs;      /* the output stage, shared, borrowed */
+	struct output_writer *writer; /* this worker's, in `outputs`: only this worker writes it */
+	struct token_file *token;     /* shared, borrowed; NULL: no Authorization required */
+	size_t max_decoded;	      /* decoder's cap on a batch's payload, 0 = the wire default */
+	struct attributor *attr;      /* shared, borrowed; NULL: records go out unattributed */
 	const struct ingest_bounds *bounds; /* shared, borrowed; NULL: only end_ms >= start_ms */
 };
 
@@ -66,18 +68,16 @@ int ingest__check_headers(struct ingest *in, const struct ingest_request *rq, ui
 /*
  * Decodes the body as one batch, drops (and counts) the records whose times
  * are out of bounds (struct ingest_bounds), applies its heartbeat,
- * attributes its records and writes those decided; the undecided are held back by the
- * attributor (which writes them later).  204 only once every record is
- * either in every output (output.h) or held.  429 when an output is full
- * or failing (the sender retries; nothing of the batch was kept).  Otherwise 400 (malformed, with the decoder's
- * reason), 413 (payload over the decoder's cap), 415, or 503 (the output
- * could not be written: nothing of the batch was kept).
+ * attributes its records, copies the undecided for the attributor to hold
+ * back, and makes one write of the rest (outputs__write, all or nothing);
+ * only once that write succeeded are the copies held (attributor__hold_
+ * commit: the attributor writes them later), else they are dropped.  204
+ * only once every record is either in every output (output.h) or held.  429
+ * when an output is full or failing (the sender retries; nothing of the
+ * batch was kept).  Otherwise 400 (malformed, with the decoder's reason),
+ * 413 (payload over the decoder's cap, or over Kafka's bound), 415, or 503
+ * (the output could not be written: nothing of the batch was kept).
  */
 int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *reason, size_t len);
-/* Publishes files open for their max age; at least once a second. */
-void ingest__tick(struct ingest *in, uint64_t now_ns);
-/* Publishes every open file (SIGTERM); 0 or -errno. */
-int ingest__close(struct ingest *in);
-struct output *ingest__output_of(struct ingest *in);
 
 #endif /* PODFLOW_COLLECTOR_INGEST_H */

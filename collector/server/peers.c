@@ -85,21 +85,6 @@ void peers__set_max(struct peers *p, uint32_t max)
 	__atomic_store_n(&p->max, max, __ATOMIC_RELAXED);
 }
 
-int peers_key(const struct sockaddr *sa, uint8_t key[16])
-{
-	if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-		return 0;
-	}
-	if (sa->sa_family == AF_INET) {
-		memset(key, 0, 10);
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return 0;
-	}
-	return -EAFNOSUPPORT;
-}
-
 /* The entry of `key` and the link that points at it; NULL when absent.  Locked. */
 static struct peer **find(struct peers *p, const uint8_t key[16])
 {

@@ -6,8 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct sockaddr;
-
 /*
  * One table for the whole process, taken by each worker at accept and
  * released when the connection closes (a mutex: both happen once per
@@ -22,8 +20,6 @@ void peers__free(struct peers *p);
 /* Live: applies to connections accepted from now on (those open stay). */
 void peers__set_max(struct peers *p, uint32_t max);
 
-/* The 16-byte key of a peer's address (AF_INET or AF_INET6); 0 or -EAFNOSUPPORT. */
-int peers_key(const struct sockaddr *sa, uint8_t key[16]);
 /*
  * Counts one more connection from `key`: 0, -EUSERS when it already holds
  * the cap (nothing counted: close the connection), or -ENOMEM.

@@ -62,7 +62,7 @@ struct stats {
 	uint64_t streams_rst_sent; /* RST_STREAM with an error code from nghttp2: a stream
 				    * over SETTINGS_MAX_CONCURRENT_STREAMS, a malformed request */
 	uint64_t batches;	   /* batches decoded and written (each answered 204) */
-	uint64_t records;	   /* records written */
+	uint64_t records;	   /* records accepted: written at once, or held for attribution */
 	uint64_t bytes_in;	   /* request body bytes received, as sent (compressed) */
 	uint64_t bytes_decoded;	   /* uncompressed size of the batches accepted */
 	uint64_t bytes_out;	   /* JSON bytes written to the output files */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* A worker thread: its own listening socket, epoll loop, connections, decoder and output file. */
+/* A worker thread: its own listening socket, epoll loop, connections, decoder and output writer. */
 #define _GNU_SOURCE
 #include "worker.h"
 
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "ip.h"
 #include "log.h"
 #include "peers.h"
 #include "stats.h"
@@ -177,7 +178,7 @@ static void on_accept(struct worker *w, uint64_t now)
 		 * nothing (they would hold them until the handshake deadline):
 		 * past its cap, a plain close too.
 		 */
-		if (w->o.peers && peers_key((struct sockaddr *)&ss, peer) == 0) {
+		if (w->o.peers && ip_from_sockaddr((struct sockaddr *)&ss, peer) == 0) {
 			err = peers__acquire(w->o.peers, peer);
 			if (err) {
 				if (err == -EUSERS)
@@ -244,7 +245,6 @@ static void on_tick(struct worker *w, uint64_t now)
 {
 	struct slot *s, *next;
 
-	ingest__tick(w->ingest, now); /* files open for their max age are published */
 	for (s = w->slots; s; s = next) {
 		next = s->next;
 		if (w->stopping && now >= w->stop_deadline_ns) {
@@ -319,11 +319,6 @@ static void *run(void *arg)
 		STATS_ADD(w->stats.conns_aborted_at_exit, 1);
 		slot_close(w, w->slots);
 	}
-	/* every request answered: the files are published (a crash before would leave them hidden) */
-	if (ingest__close(w->ingest))
-		pr_warn("worker %u: some files could not be published; the next start finishes "
-			"them",
-			w->o.id);
 	if (w->result) {
 		uint64_t one = 1;
 
@@ -358,11 +353,6 @@ int worker__join(struct worker *w)
 		w->started = false;
 	}
 	return w->result;
-}
-
-struct output *worker__output(struct worker *w)
-{
-	return ingest__output_of(w->ingest);
 }
 
 const struct stats *worker__stats(const struct worker *w)

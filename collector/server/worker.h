@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* A worker thread: its own listening socket, epoll loop, connections, decoder and output file. */
+/* A worker thread: its own listening socket, epoll loop, connections, decoder and output writer. */
 #ifndef PODFLOW_COLLECTOR_WORKER_H
 #define PODFLOW_COLLECTOR_WORKER_H
 
@@ -27,7 +27,7 @@ struct worker_opts {
 
 struct worker;
 
-/* Opens the worker's output and token; NULL + errno + one line in `why`. */
+/* Sets up the worker's loop and ingest; NULL + errno + one line in `why`. */
 struct worker *worker__new(const struct worker_opts *o, char *why, size_t len);
 /* Starts the thread.  0 or -errno. */
 int worker__start(struct worker *w);
@@ -41,8 +41,6 @@ void worker__stop(struct worker *w);
 int worker__join(struct worker *w);
 /* Its counters (read them with stats_sum, from any thread). */
 const struct stats *worker__stats(const struct worker *w);
-/* Its outputs (the files' counters, for /metrics). */
-struct output *worker__output(struct worker *w);
 void worker__free(struct worker *w);
 
 #endif /* PODFLOW_COLLECTOR_WORKER_H */

@@ -3,21 +3,21 @@
 /*
  * An input is one Kafka message: its first byte is the key's length (0: no
  * key; more than is left: the rest), then the key, then the value.  Each
- * input is read as an IP event (kafka_feed_parse_event) and as a shared
- * range (kafka_feed_parse_span), with a fixed "now" so a crash reproduces.
+ * input is read as an IP event (ip_event_parse) and as a shared range
+ * (ip_event_parse_span), with a fixed "now" so a crash reproduces.
  *
- * A message that is refused must name a reason of enum kafka_bad and say
+ * A message that is refused must name a reason of enum ip_event_bad and say
  * why in one non-empty line (the feed logs that detail as it is).  A message
- * that is accepted must be what collector/kafka_feed.h and docs/ip-events.md
- * promise: every string points into the result's own buffer, is
- * NUL-terminated and at most KAFKA_STRING_MAX bytes; the times are within
- * [KAFKA_TS_MIN_MS, now + KAFKA_TS_FUTURE_MS] (a range's from before its
- * to); an assign or range names somebody; the key, when given, is the same
- * address; and the address survives kafka_feed_ip_text then
- * ip_parse.  Then it is written again the way a producer would
- * (a range by kafka_feed_encode_span, an event by the same jsonw calls in
- * the documented layout), keyed by the address's text, and read again: it
- * must be accepted and give the same values.
+ * that is accepted must be what collector/feeds/ip_event.h and
+ * docs/ip-events.md promise: every string points into the result's own
+ * buffer, is NUL-terminated and at most IP_EVENT_STRING_MAX bytes; the times
+ * are within [IP_EVENT_TS_MIN_MS, now + IP_EVENT_TS_FUTURE_MS] (a range's
+ * from before its to); an assign or range names somebody; the key, when
+ * given, is the same address; and the address survives ip_format then
+ * ip_parse.  Then it is written again the way a producer would (a range by
+ * ip_event_encode_span, an event by the same jsonw calls in the documented
+ * layout), keyed by the address's text, and read again: it must be accepted
+ * and give the same values.
  *
  * When the corpus directory it is given (build/fuzz/corpus-fuzz_ip_event
  * under `make fuzz`) is empty, the target writes the documented examples
@@ -31,19 +31,19 @@
 #include <string.h>
 
 #include "ip.h"
+#include "ip_event.h"
 #include "jsonw.h"
-#include "kafka_feed.h"
 
 #define FUZZ_NOW_MS 1732700000000LL /* 2024-11-27: "now" for every parse */
-#define DETAIL_LEN  160		    /* as the feed's own buffer (deliver() in kafka_feed.c) */
+#define DETAIL_LEN  160		    /* as the feed's own buffer (deliver() in feeds/kafka_feed.c) */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct jsonw *jw;
 /* large (about 2 KiB each): static rather than on the stack */
-static struct kafka_event ev, ev2;
-static struct kafka_span sp, sp2;
+static struct ip_event ev, ev2;
+static struct ip_event_span sp, sp2;
 
 #define CHECK(cond, ...)                                               \
 	do {                                                           \
@@ -138,30 +138,31 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* ---- invariants ---- */
 
-static void check_refused(enum kafka_bad b, const char *detail, const char *what)
+static void check_refused(enum ip_event_bad b, const char *detail, const char *what)
 {
-	CHECK(b > KAFKA_OK && b < KAFKA_BAD__COUNT, "%s: reason %d", what, (int)b);
-	CHECK(kafka_bad_name(b) && kafka_bad_name(b)[0], "%s: reason %d has no name", what, (int)b);
+	CHECK(b > IP_EVENT_OK && b < IP_EVENT_BAD__COUNT, "%s: reason %d", what, (int)b);
+	CHECK(ip_event_bad_name(b) && ip_event_bad_name(b)[0], "%s: reason %d has no name", what,
+	      (int)b);
 	CHECK(memchr(detail, '\0', DETAIL_LEN), "%s: detail not NUL-terminated", what);
-	CHECK(detail[0], "%s: %s with an empty detail", what, kafka_bad_name(b));
+	CHECK(detail[0], "%s: %s with an empty detail", what, ip_event_bad_name(b));
 	CHECK(!strpbrk(detail, "\r\n"), "%s: %s: detail not one line: \"%s\"", what,
-	      kafka_bad_name(b), detail);
+	      ip_event_bad_name(b), detail);
 }
 
-/* s is one of `strings` (n buffers of KAFKA_STRING_MAX + 1), NUL-terminated. */
-static void check_string(const char *s, const char (*strings)[KAFKA_STRING_MAX + 1], size_t n,
+/* s is one of `strings` (n buffers of IP_EVENT_STRING_MAX + 1), NUL-terminated. */
+static void check_string(const char *s, const char (*strings)[IP_EVENT_STRING_MAX + 1], size_t n,
 			 const char *what)
 {
 	const char *lo = strings[0], *hi = strings[n];
 
 	CHECK(s, "%s is NULL", what);
-	CHECK(s >= lo && s < hi && (size_t)(s - lo) % (KAFKA_STRING_MAX + 1) == 0,
+	CHECK(s >= lo && s < hi && (size_t)(s - lo) % (IP_EVENT_STRING_MAX + 1) == 0,
 	      "%s does not point to its buffer", what);
-	CHECK(memchr(s, '\0', KAFKA_STRING_MAX + 1), "%s not NUL-terminated", what);
+	CHECK(memchr(s, '\0', IP_EVENT_STRING_MAX + 1), "%s not NUL-terminated", what);
 }
 
-static void check_ident(const struct flow_identity *id, const char (*strings)[KAFKA_STRING_MAX + 1],
-			bool required)
+static void check_ident(const struct flow_identity *id,
+			const char (*strings)[IP_EVENT_STRING_MAX + 1], bool required)
 {
 	bool any = false;
 
@@ -174,8 +175,8 @@ static void check_ident(const struct flow_identity *id, const char (*strings)[KA
 
 static void check_ts(int64_t t, const char *what)
 {
-	CHECK(t >= KAFKA_TS_MIN_MS && t <= FUZZ_NOW_MS + KAFKA_TS_FUTURE_MS, "%s %lld out of range",
-	      what, (long long)t);
+	CHECK(t >= IP_EVENT_TS_MIN_MS && t <= FUZZ_NOW_MS + IP_EVENT_TS_FUTURE_MS,
+	      "%s %lld out of range", what, (long long)t);
 }
 
 /* The address's text, checked to read back as the same address. */
@@ -204,17 +205,16 @@ static void same_ident(const struct flow_identity *a, const struct flow_identity
 static void event(const uint8_t *val, size_t len, const uint8_t *key, size_t key_len)
 {
 	char detail[DETAIL_LEN], text[IP_TEXT_MAX];
-	enum kafka_bad b, b2;
+	enum ip_event_bad b, b2;
 	const char *out;
 	size_t n;
 
-	b = kafka_feed_parse_event(val, len, key, key_len, FUZZ_NOW_MS, &ev, detail,
-				   sizeof(detail));
+	b = ip_event_parse(val, len, key, key_len, FUZZ_NOW_MS, &ev, detail, sizeof(detail));
 	/* the detail is optional: without it the verdict is the same */
-	b2 = kafka_feed_parse_event(val, len, key, key_len, FUZZ_NOW_MS, &ev2, NULL, 0);
-	CHECK(b2 == b, "event: %s without a detail, %s with one", kafka_bad_name(b2),
-	      kafka_bad_name(b));
-	if (b != KAFKA_OK) {
+	b2 = ip_event_parse(val, len, key, key_len, FUZZ_NOW_MS, &ev2, NULL, 0);
+	CHECK(b2 == b, "event: %s without a detail, %s with one", ip_event_bad_name(b2),
+	      ip_event_bad_name(b));
+	if (b != IP_EVENT_OK) {
 		check_refused(b, detail, "event");
 		return;
 	}
@@ -236,9 +236,8 @@ static void event(const uint8_t *val, size_t len, const uint8_t *key, size_t key
 	jsonw__obj_end(jw);
 	CHECK(jsonw__error(jw) == 0, "event: writing it again failed");
 	out = jsonw__data(jw, &n);
-	b = kafka_feed_parse_event(out, n, text, strlen(text), FUZZ_NOW_MS, &ev2, detail,
-				   sizeof(detail));
-	CHECK(b == KAFKA_OK, "event: written again, %s: %s: %.*s", kafka_bad_name(b), detail,
+	b = ip_event_parse(out, n, text, strlen(text), FUZZ_NOW_MS, &ev2, detail, sizeof(detail));
+	CHECK(b == IP_EVENT_OK, "event: written again, %s: %s: %.*s", ip_event_bad_name(b), detail,
 	      (int)n, out);
 	CHECK(memcmp(ev.ip, ev2.ip, 16) == 0, "event: ip changed");
 	CHECK(ev.assign == ev2.assign, "event: assign changed");
@@ -250,16 +249,16 @@ static void event(const uint8_t *val, size_t len, const uint8_t *key, size_t key
 static void span(const uint8_t *val, size_t len, const uint8_t *key, size_t key_len)
 {
 	char detail[DETAIL_LEN], text[IP_TEXT_MAX];
-	enum kafka_bad b, b2;
+	enum ip_event_bad b, b2;
 	const char *out;
 	size_t n;
 	int rc;
 
-	b = kafka_feed_parse_span(val, len, key, key_len, FUZZ_NOW_MS, &sp, detail, sizeof(detail));
-	b2 = kafka_feed_parse_span(val, len, key, key_len, FUZZ_NOW_MS, &sp2, NULL, 0);
-	CHECK(b2 == b, "span: %s without a detail, %s with one", kafka_bad_name(b2),
-	      kafka_bad_name(b));
-	if (b != KAFKA_OK) {
+	b = ip_event_parse_span(val, len, key, key_len, FUZZ_NOW_MS, &sp, detail, sizeof(detail));
+	b2 = ip_event_parse_span(val, len, key, key_len, FUZZ_NOW_MS, &sp2, NULL, 0);
+	CHECK(b2 == b, "span: %s without a detail, %s with one", ip_event_bad_name(b2),
+	      ip_event_bad_name(b));
+	if (b != IP_EVENT_OK) {
 		check_refused(b, detail, "span");
 		return;
 	}
@@ -275,13 +274,13 @@ static void span(const uint8_t *val, size_t len, const uint8_t *key, size_t key_
 
 	/* what kafka_feed__publish_span would send, read back as another replica would */
 	jsonw__reset(jw);
-	rc = kafka_feed_encode_span(jw, sp.ip, &sp.id, sp.from_ms, sp.to_ms, sp.origin);
+	rc = ip_event_encode_span(jw, sp.ip, &sp.id, sp.from_ms, sp.to_ms, sp.origin);
 	CHECK(rc == 0, "span: re-encoding: %d", rc);
 	out = jsonw__data(jw, &n);
-	b = kafka_feed_parse_span(out, n, text, strlen(text), FUZZ_NOW_MS, &sp2, detail,
-				  sizeof(detail));
-	CHECK(b == KAFKA_OK, "span: re-encoded, %s: %s: %.*s", kafka_bad_name(b), detail, (int)n,
-	      out);
+	b = ip_event_parse_span(out, n, text, strlen(text), FUZZ_NOW_MS, &sp2, detail,
+				sizeof(detail));
+	CHECK(b == IP_EVENT_OK, "span: re-encoded, %s: %s: %.*s", ip_event_bad_name(b), detail,
+	      (int)n, out);
 	CHECK(memcmp(sp.ip, sp2.ip, 16) == 0, "span: ip changed");
 	CHECK(sp.from_ms == sp2.from_ms && sp.to_ms == sp2.to_ms,
 	      "span: [%lld, %lld) became [%lld, %lld)", (long long)sp.from_ms, (long long)sp.to_ms,

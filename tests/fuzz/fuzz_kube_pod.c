@@ -1,19 +1,21 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* libFuzzer target for kube_pod_parse and kube_parse_time: no input crashes them or breaks a promise. */
+/* libFuzzer target for the pod parser (kube_pod_parse, kube_pod_parse_time): no input breaks it. */
 /*
  * Each input is read three ways:
- *   - as a timestamp: kube_parse_time on the input as a C string;
+ *   - as a timestamp: kube_pod_parse_time on the input as a C string;
  *   - as JSON loaded the way the watcher loads a watch line or a list page
  *     (json_loadb, no flags), then kube_pod_parse on the value itself, on
  *     its "object" (a watch event) and on each of its "items" (a PodList).
- * The watch line handling itself (watch_line() in kube.c) is not fuzzed
- * here: it is not a pure function (it works on a struct kube_watch's pod
- * table, stats and clock), only the parsing it calls is.
+ * The watch line handling itself (watch_line() in kube_watch.c) is not
+ * fuzzed here: it is not a pure function (it works on a struct
+ * kube_watch's pod table, stats and clock), only the parsing it calls is.
+ * The target links collector/feeds/kube_pod.c alone (with jansson and
+ * lib/), as the Makefile's FUZZ_MODS_fuzz_kube_pod says.
  *
  * A time that is accepted, written back as "YYYY-MM-DDTHH:MM:SS.mmmZ"
  * (years 0000 to 9999), must read back as the same millisecond.  A pod that
- * is accepted must be what collector/kube.h and docs/kube.md ("Timing
- * rules") promise: every string set, uid, name and namespace not empty, a
+ * is accepted must be what collector/feeds/kube_pod.h and docs/kube.md
+ * ("Timing rules") promise: every string set, uid, name and namespace not empty, a
  * "kind" only if it is "Pod", at most KUBE_POD_IPS_MAX addresses, -1 for
  * the times that do not apply, and kube_pod_assign_ms / kube_pod_end_ms
  * giving *observed* or one of the times the rules name, never after
@@ -38,7 +40,7 @@
 
 #include <jansson.h>
 
-#include "kube.h"
+#include "kube_pod.h"
 
 #define FUZZ_NOW_MS 1732700000000LL /* 2024-11-27: an *observed* time */
 
@@ -195,7 +197,7 @@ static void check_time(const char *s)
 	time_t t;
 	int rc;
 
-	rc = kube_parse_time(s, &ms);
+	rc = kube_pod_parse_time(s, &ms);
 	if (rc) {
 		CHECK(rc == -EINVAL, "time \"%s\": %d", s, rc);
 		return;
@@ -209,7 +211,7 @@ static void check_time(const char *s)
 	snprintf(again, sizeof(again), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		 (int)(ms - secs * 1000));
-	rc = kube_parse_time(again, &ms2);
+	rc = kube_pod_parse_time(again, &ms2);
 	CHECK(rc == 0 && ms2 == ms, "time \"%s\": %lld ms, written \"%s\", read back %d %lld", s,
 	      (long long)ms, again, rc, (long long)ms2);
 }
@@ -262,22 +264,25 @@ static void check_pod(const json_t *obj)
 		return;
 	}
 	check_string(p.pod.uid, "uid", true);
-	check_string(p.pod.name, "name", true);
-	check_string(p.pod.namespace, "namespace", true);
-	check_string(p.pod.app, "app", false);
-	check_string(p.pod.workload, "workload", false);
-	check_string(p.pod.node, "node", false);
+	check_string(p.pod.id.pod, "name", true);
+	check_string(p.pod.id.namespace, "namespace", true);
+	check_string(p.pod.id.app, "app", false);
+	check_string(p.pod.id.workload, "workload", false);
+	check_string(p.pod.id.node, "node", false);
+	check_string(p.pod.id.account, "account", false);
+	check_string(p.pod.id.region, "region", false);
+	check_string(p.pod.id.zone, "zone", false);
 	check_string(p.resource_version, "resourceVersion", false);
-	if (p.pod.workload >= p.workload_buf &&
-	    p.pod.workload < p.workload_buf + sizeof(p.workload_buf)) {
-		CHECK(memchr(p.pod.workload, '\0',
-			     (size_t)(p.workload_buf + sizeof(p.workload_buf) - p.pod.workload)),
+	if (p.pod.id.workload >= p.workload_buf &&
+	    p.pod.id.workload < p.workload_buf + sizeof(p.workload_buf)) {
+		CHECK(memchr(p.pod.id.workload, '\0',
+			     (size_t)(p.workload_buf + sizeof(p.workload_buf) - p.pod.id.workload)),
 		      "workload not NUL-terminated in workload_buf");
 	}
 	/* the pointers borrow the object */
 	CHECK(p.pod.uid == json_str(obj, "metadata", "uid"), "uid does not borrow the object");
-	CHECK(p.pod.name == json_str(obj, "metadata", "name"), "name does not borrow the object");
-	CHECK(p.pod.namespace == json_str(obj, "metadata", "namespace"),
+	CHECK(p.pod.id.pod == json_str(obj, "metadata", "name"), "name does not borrow the object");
+	CHECK(p.pod.id.namespace == json_str(obj, "metadata", "namespace"),
 	      "namespace does not borrow the object");
 	kind = json_string_value(json_object_get(obj, "kind"));
 	CHECK(!json_object_get(obj, "kind") || (kind && strcmp(kind, "Pod") == 0),

@@ -17,7 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "filesink.h"
+#include "files.h"
+#include "files_recover.h"
 #include "harness.h"
 #include "log.h"
 #include "wire.h"
@@ -34,7 +35,7 @@ static char g_tmp[256];
 /*
  * The sinks' clock: starts at CLOCK_MONOTONIC and only moves forward, so a
  * test can let a second pass (the back-off, the episode's end) without
- * sleeping, and the process-wide episode sees one clock across tests.
+ * sleeping.
  */
 static uint64_t g_clock_ns;
 
@@ -98,19 +99,19 @@ static uint64_t batch_sum(uint64_t base, uint32_t n)
 	return base * n + (uint64_t)n * (n - 1) / 2;
 }
 
-static struct filesink *sink_open(const char *dir, uint64_t max_bytes)
+static struct files *sink_open(const char *dir, uint64_t max_bytes)
 {
-	struct filesink_opts o = {
+	struct files_opts o = {
 		.dir = dir,
 		.collector_id = ID,
 		.label = "it",
 		.max_bytes = max_bytes,
 	};
 	char why[256] = "";
-	struct filesink *fs = filesink__new(&o, why, sizeof(why));
+	struct files *fs = files__new(&o, why, sizeof(why));
 
 	if (!fs)
-		fprintf(stderr, "    filesink__new: %s\n", why);
+		fprintf(stderr, "    files__new: %s\n", why);
 	return fs;
 }
 
@@ -269,8 +270,8 @@ static int capture_end(struct capture *c, const char *needle)
 static int test_zcat(void)
 {
 	char dir[320], path[512];
-	struct filesink *fs = NULL;
-	struct filesink_stats st;
+	struct files *fs = NULL;
+	struct files_stats st;
 	uint64_t bytes, n, sum, want = 0;
 	int ret = 1;
 
@@ -282,14 +283,14 @@ static int test_zcat(void)
 		struct flow_record *r =
 		    make_recs(RECS, T_22 + (k % 2) * HOUR_MS, k * 1000000, false);
 		struct wire_batch b = { .n_records = RECS, .records = r };
-		int err = filesink__write(fs, &b, NULL, clock_ns(), &bytes);
+		int err = files__write(fs, &b, NULL, clock_ns(), &bytes);
 
 		free(r);
 		ASSERT_EQ_U64("write", 0, -err);
 		want += batch_sum(k * 1000000, RECS);
 	}
-	ASSERT_EQ_U64("close", 0, -filesink__close(fs));
-	filesink__stats(fs, &st);
+	ASSERT_EQ_U64("close", 0, -files__close(fs));
+	files__stats(fs, &st);
 	ASSERT_EQ_U64("files published", 2, st.files_published);
 	ASSERT_EQ_U64("records", 6 * RECS, st.records);
 	ASSERT_EQ_U64("zcat exit", 0, zcat_all(dir, &n, &sum));
@@ -304,7 +305,7 @@ static int test_zcat(void)
 	ASSERT_EQ_U64("hidden", 0, glob_n(dir, "flows/dt=*/hr=*/.part-*", NULL, 0));
 	ret = 0;
 cleanup:
-	filesink__free(fs);
+	files__free(fs);
 	return ret;
 }
 
@@ -315,7 +316,7 @@ cleanup:
  */
 static int crash_child(const char *dir, int report)
 {
-	struct filesink *fs = sink_open(dir, 200000); /* some files published before the crash */
+	struct files *fs = sink_open(dir, 200000); /* some files published before the crash */
 	char hidden[512];
 	uint64_t bytes;
 
@@ -326,10 +327,10 @@ static int crash_child(const char *dir, int report)
 		struct wire_batch b = { .n_records = RECS, .records = r };
 		off_t size = 0;
 
-		if (filesink__write(fs, &b, NULL, NS, &bytes))
+		if (files__write(fs, &b, NULL, NS, &bytes))
 			return 2;
 		free(r);
-		filesink__tick(fs, NS); /* a full file out now, as the owner's tick would */
+		files__tick(fs, NS); /* a full file out now, as the owner's tick would */
 		if (glob_n(dir, "flows/dt=*/hr=*/.part-*", hidden, sizeof(hidden)) == 1)
 			size = fsize(hidden);
 		dprintf(report, "%u %lld\n", k, (long long)size);
@@ -339,7 +340,7 @@ static int crash_child(const char *dir, int report)
 		struct flow_record *r = make_recs(120000, T_22, 1000000000, true);
 		struct wire_batch b = { .n_records = 120000, .records = r };
 
-		filesink__write(fs, &b, NULL, NS, &bytes);
+		files__write(fs, &b, NULL, NS, &bytes);
 		dprintf(report, "%u %lld\n", 40, 0ll);
 	}
 	return 0;
@@ -348,7 +349,7 @@ static int crash_child(const char *dir, int report)
 static int test_crash_mid_write(void)
 {
 	char dir[320], hidden[512], vis[512];
-	struct filesink_recovery rec;
+	struct files_recovery rec;
 	int64_t k = -1, size = -1, k2 = -1, size2 = -1;
 	uint64_t n, sum, deadline, want = 0;
 	int fds[2] = { -1, -1 }, ret = 1, st;
@@ -408,7 +409,7 @@ static int test_crash_mid_write(void)
 	/* the next start's recovery: the partial member cut, the rest published */
 	fprintf(stderr, "    killed with %lld bytes of an unfinished member after %lld whole\n",
 		(long long)(now_size - size), (long long)size);
-	ASSERT_EQ_U64("recovered files", 1, filesink_recover(dir, ID, &rec, why, sizeof(why)));
+	ASSERT_EQ_U64("recovered files", 1, files_recover(dir, ID, &rec, why, sizeof(why)));
 	/* a file holding only the partial member has nothing to show: removed */
 	ASSERT_EQ_U64("published", size > 0, rec.published);
 	ASSERT_EQ_U64("removed", size == 0, rec.removed);
@@ -443,7 +444,7 @@ static void on_term(int sig)
 /* Writes (three hours, as fast as it can) until SIGTERM, then closes; reports each batch. */
 static int term_child(const char *dir, int report)
 {
-	struct filesink *fs = sink_open(dir, 0);
+	struct files *fs = sink_open(dir, 0);
 	struct sigaction sa = { .sa_handler = on_term };
 	uint64_t bytes;
 	uint32_t k;
@@ -456,14 +457,14 @@ static int term_child(const char *dir, int report)
 		    make_recs(RECS, T_22 + (k % 3) * HOUR_MS, k * 1000000, true);
 		struct wire_batch b = { .n_records = RECS, .records = r };
 
-		if (filesink__write(fs, &b, NULL, NS, &bytes))
+		if (files__write(fs, &b, NULL, NS, &bytes))
 			return 2;
 		free(r);
 		dprintf(report, "%u 0\n", k);
 	}
-	if (filesink__close(fs))
+	if (files__close(fs))
 		return 3;
-	filesink__free(fs);
+	files__free(fs);
 	return 0;
 }
 
@@ -537,8 +538,8 @@ static int mount_tmpfs(const char *dir, const char *opts)
 static int test_disk_full(void)
 {
 	char dir[320], filler[400], hidden[512];
-	struct filesink *fs = NULL;
-	struct filesink_stats st;
+	struct files *fs = NULL;
+	struct files_stats st;
 	struct capture cap = { .saved = -1 };
 	uint64_t bytes, n, sum, want = 0;
 	int ret = 1, err = 0, logged, fd;
@@ -565,7 +566,7 @@ static int test_disk_full(void)
 		struct wire_batch b = { .n_records = RECS, .records = r };
 
 		clock_advance(NS / 100);
-		err = filesink__write(fs, &b, NULL, clock_ns(), &bytes);
+		err = files__write(fs, &b, NULL, clock_ns(), &bytes);
 		free(r);
 		if (err)
 			break;
@@ -577,35 +578,35 @@ static int test_disk_full(void)
 	ASSERT_TRUE("some batches fit", failed_at >= 2 && failed_at < 100);
 	ASSERT_EQ_U64("ENOSPC", ENOSPC, -err);
 	ASSERT_EQ_U64("undone: the file as after the last good batch", before, fsize(hidden));
-	ASSERT_TRUE("back-off", filesink__backoff(fs, clock_ns()));
+	ASSERT_TRUE("back-off", files__backoff(fs, clock_ns()));
 	/* the sender retries: refused again, nothing changes, no new log line */
 	for (int i = 0; i < 3; i++) {
 		struct flow_record *r = make_recs(RECS, T_22, failed_at * 1000000ull, true);
 		struct wire_batch b = { .n_records = RECS, .records = r };
 
 		clock_advance(NS / 10);
-		err = filesink__write(fs, &b, NULL, clock_ns(), &bytes);
+		err = files__write(fs, &b, NULL, clock_ns(), &bytes);
 		free(r);
 		ASSERT_EQ_U64("still ENOSPC", ENOSPC, -err);
 	}
 	ASSERT_EQ_U64("file unchanged", before, fsize(hidden));
-	filesink__stats(fs, &st);
-	ASSERT_EQ_U64("write errors (nospace)", 4, st.write_errors[FILESINK_ERR_NOSPC]);
+	files__stats(fs, &st);
+	ASSERT_EQ_U64("write errors (nospace)", 4, st.write_errors[FILES_ERR_NOSPC]);
 	ASSERT_EQ_U64("records", (uint64_t)failed_at * RECS, st.records);
 	/* room again: after the back-off the same batch goes in, and the rest */
 	ASSERT_EQ_U64("unlink filler", 0, unlink(filler));
 	clock_advance(NS);
-	ASSERT_TRUE("back-off over", !filesink__backoff(fs, clock_ns()));
+	ASSERT_TRUE("back-off over", !files__backoff(fs, clock_ns()));
 	for (k = failed_at; k < failed_at + 5; k++) {
 		struct flow_record *r = make_recs(RECS, T_22, k * 1000000, true);
 		struct wire_batch b = { .n_records = RECS, .records = r };
 
-		err = filesink__write(fs, &b, NULL, clock_ns(), &bytes);
+		err = files__write(fs, &b, NULL, clock_ns(), &bytes);
 		free(r);
 		ASSERT_EQ_U64("write after room", 0, -err);
 		want += batch_sum(k * 1000000, RECS);
 	}
-	ASSERT_EQ_U64("close", 0, -filesink__close(fs));
+	ASSERT_EQ_U64("close", 0, -files__close(fs));
 	logged = capture_end(&cap, "cannot write flow files");
 	capturing = false;
 	ASSERT_EQ_U64("logged once for the episode", 1, logged);
@@ -616,7 +617,7 @@ static int test_disk_full(void)
 cleanup:
 	if (capturing)
 		capture_end(&cap, "\1");
-	filesink__free(fs);
+	files__free(fs);
 	umount2(dir, MNT_DETACH);
 	return ret;
 }
@@ -628,8 +629,8 @@ cleanup:
 static int test_read_only(void)
 {
 	char dir[320];
-	struct filesink *fs = NULL;
-	struct filesink_stats st;
+	struct files *fs = NULL;
+	struct files_stats st;
 	struct flow_record *r = make_recs(RECS, T_22, 0, false);
 	struct wire_batch b = { .n_records = RECS, .records = r };
 	uint64_t bytes, n, sum;
@@ -640,26 +641,26 @@ static int test_read_only(void)
 	fs = sink_open(dir, 0);
 	ASSERT_TRUE("sink", fs);
 	clock_advance(NS);
-	ASSERT_EQ_U64("write", 0, -filesink__write(fs, &b, NULL, clock_ns(), &bytes));
-	ASSERT_EQ_U64("close", 0, -filesink__close(fs));
+	ASSERT_EQ_U64("write", 0, -files__write(fs, &b, NULL, clock_ns(), &bytes));
+	ASSERT_EQ_U64("close", 0, -files__close(fs));
 	ASSERT_EQ_U64("remount ro", 0,
 		      mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL));
-	ASSERT_EQ_U64("EROFS", EROFS, -filesink__write(fs, &b, NULL, clock_ns(), &bytes));
-	ASSERT_TRUE("back-off", filesink__backoff(fs, clock_ns()));
-	filesink__stats(fs, &st);
-	ASSERT_EQ_U64("write errors (readonly)", 1, st.write_errors[FILESINK_ERR_ROFS]);
+	ASSERT_EQ_U64("EROFS", EROFS, -files__write(fs, &b, NULL, clock_ns(), &bytes));
+	ASSERT_TRUE("back-off", files__backoff(fs, clock_ns()));
+	files__stats(fs, &st);
+	ASSERT_EQ_U64("write errors (readonly)", 1, st.write_errors[FILES_ERR_ROFS]);
 	ASSERT_EQ_U64("records", RECS, st.records);
 	ASSERT_EQ_U64("remount rw", 0,
 		      mount(NULL, dir, NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, NULL));
 	clock_advance(NS);
-	ASSERT_EQ_U64("retry", 0, -filesink__write(fs, &b, NULL, clock_ns(), &bytes));
-	ASSERT_EQ_U64("close", 0, -filesink__close(fs));
+	ASSERT_EQ_U64("retry", 0, -files__write(fs, &b, NULL, clock_ns(), &bytes));
+	ASSERT_EQ_U64("close", 0, -files__close(fs));
 	ASSERT_EQ_U64("zcat", 0, zcat_all(dir, &n, &sum));
 	ASSERT_EQ_U64("both batches", 2 * RECS, n);
 	ASSERT_EQ_U64("files", 2, glob_n(dir, "flows/dt=*/hr=*/part-*", NULL, 0));
 	ret = 0;
 cleanup:
-	filesink__free(fs);
+	files__free(fs);
 	free(r);
 	umount2(dir, MNT_DETACH);
 	return ret;
@@ -683,8 +684,8 @@ static int unwritable_child(const char *dir)
 {
 	struct flow_record *r = make_recs(RECS, T_22, 0, false);
 	struct wire_batch b = { .n_records = RECS, .records = r };
-	struct filesink *fs;
-	struct filesink_stats st;
+	struct files *fs;
+	struct files_stats st;
 	char hr[512];
 	uint64_t bytes;
 
@@ -696,19 +697,19 @@ static int unwritable_child(const char *dir)
 	snprintf(hr, sizeof(hr), "%s/flows/dt=2023-11-14/hr=22", dir);
 	if (harness_sh("mkdir -p %s && chmod 0555 %s", hr, hr))
 		return 12;
-	if (filesink__write(fs, &b, NULL, 5 * NS, &bytes) != -EACCES)
+	if (files__write(fs, &b, NULL, 5 * NS, &bytes) != -EACCES)
 		return 13;
-	filesink__stats(fs, &st);
-	if (st.write_errors[FILESINK_ERR_ACCESS] != 1 || st.records != 0 || st.files_open != 0)
+	files__stats(fs, &st);
+	if (st.write_errors[FILES_ERR_ACCESS] != 1 || st.records != 0 || st.files_open != 0)
 		return 14;
-	if (!filesink__backoff(fs, 5 * NS))
+	if (!files__backoff(fs, 5 * NS))
 		return 15;
 	/* another hour is writable */
 	for (uint32_t i = 0; i < RECS; i++)
 		r[i].end_ms += HOUR_MS;
-	if (filesink__write(fs, &b, NULL, 7 * NS, &bytes) || filesink__close(fs))
+	if (files__write(fs, &b, NULL, 7 * NS, &bytes) || files__close(fs))
 		return 16;
-	filesink__free(fs);
+	files__free(fs);
 	free(r);
 	return 0;
 }

@@ -304,8 +304,8 @@ static int test_all_partitions_in_order(void)
 	ASSERT_EQ_U64("partitions", 3, st.sonar.partitions);
 	ASSERT_EQ_U64("too old", 0, st.sonar.too_old);
 	ASSERT_TRUE("caught up", st.sonar.caught_up);
-	for (int b = 1; b < KAFKA_BAD__COUNT; b++)
-		ASSERT_EQ_U64(kafka_bad_name(b), 0, st.sonar.bad[b]);
+	for (int b = 1; b < IP_EVENT_BAD__COUNT; b++)
+		ASSERT_EQ_U64(ip_event_bad_name(b), 0, st.sonar.bad[b]);
 	ASSERT_EQ_U64("replayed partitions", 3,
 		      st.sonar.replay_by_time + st.sonar.replay_from_start);
 	ASSERT_EQ_U64("ranges off", 0, st.ranges.partitions);
@@ -444,46 +444,46 @@ static int test_bad_messages(void)
 {
 	static const struct {
 		const char *key, *val;
-		enum kafka_bad why;
+		enum ip_event_bad why;
 	} msgs[] = {
 		{ "10.9.0.1",
 		  "{\"ip\":\"10.9.0.1\",\"event\":\"assign\",\"ts_ms\":@,\"pod\":\"g1\"}",
-		  KAFKA_OK },
-		{ "10.9.0.2", NULL, KAFKA_BAD_NOT_JSON },
-		{ "10.9.0.2", "nope", KAFKA_BAD_NOT_JSON },
-		{ "10.9.0.2", "[\"10.9.0.2\"]", KAFKA_BAD_NOT_JSON },
+		  IP_EVENT_OK },
+		{ "10.9.0.2", NULL, IP_EVENT_BAD_NOT_JSON },
+		{ "10.9.0.2", "nope", IP_EVENT_BAD_NOT_JSON },
+		{ "10.9.0.2", "[\"10.9.0.2\"]", IP_EVENT_BAD_NOT_JSON },
 		{ "10.9.0.2", "{\"event\":\"assign\",\"ts_ms\":@,\"pod\":\"x\"}",
-		  KAFKA_BAD_MISSING_FIELD },
+		  IP_EVENT_BAD_MISSING_FIELD },
 		{ "10.9.0.2", "{\"ip\":\"10.9.0.2\",\"event\":\"assign\",\"pod\":\"x\"}",
-		  KAFKA_BAD_MISSING_FIELD },
+		  IP_EVENT_BAD_MISSING_FIELD },
 		{ "10.9.0.3",
 		  "{\"ip\":\"10.9.0.3\",\"event\":\"assign\",\"ts_ms\":@,\"pod\":\"g2\"}",
-		  KAFKA_OK },
+		  IP_EVENT_OK },
 		{ "10.9.0.2", "{\"ip\":\"10.9.0.2\",\"event\":\"move\",\"ts_ms\":@,\"pod\":\"x\"}",
-		  KAFKA_BAD_INVALID_FIELD },
+		  IP_EVENT_BAD_INVALID_FIELD },
 		{ "10.9.0.2",
 		  "{\"ip\":\"10.9.0.2\",\"event\":\"assign\",\"ts_ms\":\"@\",\"pod\":\"x\"}",
-		  KAFKA_BAD_INVALID_FIELD },
+		  IP_EVENT_BAD_INVALID_FIELD },
 		{ "10.9.0.2", "{\"ip\":\"10.9.0\",\"event\":\"assign\",\"ts_ms\":@,\"pod\":\"x\"}",
-		  KAFKA_BAD_IP },
+		  IP_EVENT_BAD_IP },
 		{ NULL, "{\"ip\":\"lb.example\",\"event\":\"assign\",\"ts_ms\":@,\"pod\":\"x\"}",
-		  KAFKA_BAD_IP },
+		  IP_EVENT_BAD_IP },
 		{ "10.9.0.2",
 		  "{\"ip\":\"10.9.0.2\",\"event\":\"assign\",\"ts_ms\":5,\"pod\":\"x\"}",
-		  KAFKA_BAD_TS },
+		  IP_EVENT_BAD_TS },
 		{ "10.9.0.9",
 		  "{\"ip\":\"10.9.0.2\",\"event\":\"assign\",\"ts_ms\":@,\"pod\":\"x\"}",
-		  KAFKA_BAD_KEY },
+		  IP_EVENT_BAD_KEY },
 		{ "10.9.0.4", "{\"ip\":\"10.9.0.4\",\"event\":\"unassign\",\"ts_ms\":@}",
-		  KAFKA_OK },
+		  IP_EVENT_OK },
 		{ "10.9.0.5",
 		  "{\"ip\":\"10.9.0.5\",\"event\":\"assign\",\"ts_ms\":@,\"pod\":\"g4\"}",
-		  KAFKA_OK },
+		  IP_EVENT_OK },
 	};
 	static const char *const good_pods[] = { "g1", "g2", "", "g4" };
 	static const int good_ips[] = { 1, 3, 4, 5 };
 	const size_t n = sizeof(msgs) / sizeof(msgs[0]);
-	uint64_t want[KAFKA_BAD__COUNT] = { 0 };
+	uint64_t want[IP_EVENT_BAD__COUNT] = { 0 };
 	struct kafka_mock *m = kafka_mock__new(1);
 	struct kafka_feed *f = NULL;
 	struct kafka_feed_stats st;
@@ -530,10 +530,10 @@ static int test_bad_messages(void)
 	kafka_feed__stats(f, &st);
 	ASSERT_EQ_U64("messages", n, st.sonar.messages);
 	ASSERT_EQ_U64("applied", 4, st.sonar.applied);
-	for (int b = 1; b < KAFKA_BAD__COUNT; b++)
-		ASSERT_EQ_U64(kafka_bad_name(b), want[b], st.sonar.bad[b]);
-	ASSERT_EQ_U64("not_json", 3, st.sonar.bad[KAFKA_BAD_NOT_JSON]);
-	ASSERT_EQ_U64("bad_ip", 2, st.sonar.bad[KAFKA_BAD_IP]);
+	for (int b = 1; b < IP_EVENT_BAD__COUNT; b++)
+		ASSERT_EQ_U64(ip_event_bad_name(b), want[b], st.sonar.bad[b]);
+	ASSERT_EQ_U64("not_json", 3, st.sonar.bad[IP_EVENT_BAD_NOT_JSON]);
+	ASSERT_EQ_U64("bad_ip", 2, st.sonar.bad[IP_EVENT_BAD_IP]);
 	ret = 0;
 cleanup:
 	kafka_feed__free(f);

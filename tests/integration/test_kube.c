@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* Pod watch integration tests: collector/kube against tests/tools/kube-api (real pod JSON). */
+/* Pod watch integration tests: feeds/kube_watch against tests/tools/kube-api (real pod JSON). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,7 +22,7 @@
 #include "harness.h"
 #include "kube_api.h"
 #include "log.h"
-#include "kube.h"
+#include "kube_watch.h"
 
 /* PodReadyToStartContainers in pod_native_sidecar_containerd_kind.json: 2024-08-24T01:54:36Z */
 #define KIND_READY_MS  1724464476000LL
@@ -92,11 +92,11 @@ static void record(struct recorder *r, char op, const uint8_t ip[16], const stru
 
 	ip_str(ip, c.ip);
 	snprintf(c.uid, sizeof(c.uid), "%s", p->uid);
-	snprintf(c.name, sizeof(c.name), "%s", p->name);
-	snprintf(c.ns, sizeof(c.ns), "%s", p->namespace);
-	snprintf(c.app, sizeof(c.app), "%s", p->app);
-	snprintf(c.workload, sizeof(c.workload), "%s", p->workload);
-	snprintf(c.node, sizeof(c.node), "%s", p->node);
+	snprintf(c.name, sizeof(c.name), "%s", p->id.pod);
+	snprintf(c.ns, sizeof(c.ns), "%s", p->id.namespace);
+	snprintf(c.app, sizeof(c.app), "%s", p->id.app);
+	snprintf(c.workload, sizeof(c.workload), "%s", p->id.workload);
+	snprintf(c.node, sizeof(c.node), "%s", p->id.node);
 	pthread_mutex_lock(&r->lock);
 	if (r->n == r->cap) {
 		r->cap = r->cap ? r->cap * 2 : 1024;

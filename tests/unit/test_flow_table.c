@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "flow_record.h"
+#include "flow_event.h"
 #include "flow_table.h"
 
 #define NS_PER_MS 1000000ULL
@@ -77,7 +77,7 @@ static struct flow_event out_event(uint64_t sock_id, uint16_t local_port, uint8_
 	set_v4(ev.remote_addr, 10, 9, 8, 7);
 	ev.family = 2; /* AF_INET */
 	ev.kind = kind;
-	ev.direction = FLOW_DIR_OUT;
+	ev.direction = FLOW_DIRECTION_OUT;
 	ev.flags = FLOW_F_ESTABLISHED;
 	return ev;
 }
@@ -214,7 +214,7 @@ static void test_aggregate_folds_incoming(void **state)
 		struct flow_event ev = out_event(10 + i, 8080, FLOW_KIND_CLOSE, 3 * NS_PER_S);
 
 		/* clients 10.9.8.7:5000x connect to our service on 8080 */
-		ev.direction = FLOW_DIR_IN;
+		ev.direction = FLOW_DIRECTION_IN;
 		ev.remote_port = (uint16_t)(50000 + i);
 		ev.bytes_received = 10u << i;
 		assert_int_equal(flow_table__add(ft, &ev), 0);
@@ -253,7 +253,7 @@ static void test_aggregate_separates_keys(void **state)
 	/* other direction (the same ports seen as an accepted connection) */
 	ev = base;
 	ev.sock_id = 3;
-	ev.direction = FLOW_DIR_IN;
+	ev.direction = FLOW_DIRECTION_IN;
 	ev.bytes_sent = 3;
 	assert_int_equal(flow_table__add(ft, &ev), 0);
 	/* other remote IP */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* Unit tests for lib/ip: text in and out, loopback, CIDR prefixes. */
+/* Unit tests for lib/ip: text in and out, socket addresses, loopback, CIDR prefixes. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,6 +53,25 @@ static void test_parse_and_format(void **state)
 	/* a buffer too small gets "" */
 	assert_string_equal("", ip_format(ip6, buf, 4));
 	assert_string_equal("", ip_format(ip4, buf, 8));
+}
+
+static void test_from_sockaddr(void **state)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(443) };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(443) };
+	struct sockaddr sa = { .sa_family = AF_UNIX };
+	uint8_t ip[16];
+
+	(void)state;
+	assert_int_equal(1, inet_pton(AF_INET, "10.1.2.3", &sin.sin_addr));
+	assert_int_equal(0, ip_from_sockaddr((const struct sockaddr *)&sin, ip));
+	assert_memory_equal(ip4, ip, 16);
+	memcpy(&sin6.sin6_addr, ip6, 16);
+	assert_int_equal(0, ip_from_sockaddr((const struct sockaddr *)&sin6, ip));
+	assert_memory_equal(ip6, ip, 16);
+	memset(ip, 0xaa, sizeof(ip));
+	assert_int_equal(-EAFNOSUPPORT, ip_from_sockaddr(&sa, ip));
+	assert_int_equal(0xaa, ip[0]); /* untouched when refused */
 }
 
 static void test_kinds(void **state)
@@ -134,6 +154,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_and_format),
+		cmocka_unit_test(test_from_sockaddr),
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_cidr),
 	};

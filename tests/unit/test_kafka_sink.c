@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* Unit tests for collector/kafka_sink: the message (value and key), failure reasons, refused options. */
+/* Unit tests for collector/kafka_sink: the message (value and key), refused options. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <setjmp.h>
@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <librdkafka/rdkafka.h>
 
 #include "kafka_sink.h"
 #include "flow.h"
@@ -107,42 +106,6 @@ static void test_no_app_no_key(void **state)
 	jsonw__free(jw);
 }
 
-static void test_fail_reasons(void **state)
-{
-	static const struct {
-		rd_kafka_resp_err_t err;
-		enum kafka_fail want;
-	} cases[] = {
-		{ RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, KAFKA_FAIL_TIMED_OUT },
-		{ RD_KAFKA_RESP_ERR__TIMED_OUT, KAFKA_FAIL_TIMED_OUT },
-		{ RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, KAFKA_FAIL_TIMED_OUT },
-		{ RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, KAFKA_FAIL_TOO_LARGE },
-		{ RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, KAFKA_FAIL_TOO_LARGE },
-		{ RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, KAFKA_FAIL_TOPIC },
-		{ RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, KAFKA_FAIL_TOPIC },
-		{ RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION, KAFKA_FAIL_TOPIC },
-		{ RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, KAFKA_FAIL_AUTH },
-		{ RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED, KAFKA_FAIL_AUTH },
-		{ RD_KAFKA_RESP_ERR__AUTHENTICATION, KAFKA_FAIL_AUTH },
-		{ RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED, KAFKA_FAIL_AUTH },
-		{ RD_KAFKA_RESP_ERR__PURGE_QUEUE, KAFKA_FAIL_PURGED },
-		{ RD_KAFKA_RESP_ERR__PURGE_INFLIGHT, KAFKA_FAIL_PURGED },
-		{ RD_KAFKA_RESP_ERR__DESTROY, KAFKA_FAIL_PURGED },
-		{ RD_KAFKA_RESP_ERR__FATAL, KAFKA_FAIL_OTHER },
-		{ RD_KAFKA_RESP_ERR_INVALID_REQUIRED_ACKS, KAFKA_FAIL_OTHER },
-		{ RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, KAFKA_FAIL_OTHER },
-		{ RD_KAFKA_RESP_ERR__TRANSPORT, KAFKA_FAIL_OTHER },
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (kafka_sink_fail_reason(cases[i].err) != cases[i].want)
-			fail_msg("%s: expected %s, got %s", rd_kafka_err2name(cases[i].err),
-				 kafka_fail_name(cases[i].want),
-				 kafka_fail_name(kafka_sink_fail_reason(cases[i].err)));
-	}
-}
-
 /* Options refused before any librdkafka handle exists: no thread, no connection. */
 static void test_refused_options(void **state)
 {
@@ -193,7 +156,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encode_value_and_key),
 		cmocka_unit_test(test_no_app_no_key),
-		cmocka_unit_test(test_fail_reasons),
 		cmocka_unit_test(test_refused_options),
 	};
 

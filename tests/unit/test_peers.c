@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "ip.h"
 #include "peers.h"
 
 static void v4_key(const char *ip, uint8_t key[16])
@@ -20,7 +21,7 @@ static void v4_key(const char *ip, uint8_t key[16])
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(4242) };
 
 	assert_int_equal(inet_pton(AF_INET, ip, &sa.sin_addr), 1);
-	assert_int_equal(peers_key((struct sockaddr *)&sa, key), 0);
+	assert_int_equal(ip_from_sockaddr((struct sockaddr *)&sa, key), 0);
 }
 
 /* IPv4 as v4-mapped, IPv6 as is, the port ignored; other families refused. */
@@ -36,13 +37,13 @@ static void test_keys(void **state)
 	v4_key("10.1.2.3", k);
 	assert_memory_equal(k, mapped, 16);
 	inet_pton(AF_INET6, "fd00::1", &sa6.sin6_addr);
-	assert_int_equal(peers_key((struct sockaddr *)&sa6, k), 0);
+	assert_int_equal(ip_from_sockaddr((struct sockaddr *)&sa6, k), 0);
 	assert_memory_equal(k, &sa6.sin6_addr, 16);
 	/* a v4-mapped IPv6 peer (a dual-stack listener) is the same peer as its IPv4 self */
 	inet_pton(AF_INET6, "::ffff:10.1.2.3", &other6.sin6_addr);
-	assert_int_equal(peers_key((struct sockaddr *)&other6, k2), 0);
+	assert_int_equal(ip_from_sockaddr((struct sockaddr *)&other6, k2), 0);
 	assert_memory_equal(k2, mapped, 16);
-	assert_int_equal(peers_key(&sun, k), -EAFNOSUPPORT);
+	assert_int_equal(ip_from_sockaddr(&sun, k), -EAFNOSUPPORT);
 }
 
 /* Up to the cap per address, then -EUSERS (nothing counted); other addresses unaffected. */

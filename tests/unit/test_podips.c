@@ -129,19 +129,6 @@ static void test_pod_ips_invalid(void **state)
 	assert_string_equal(why, "");
 }
 
-static void test_parse(void **state)
-{
-	uint8_t ip[16];
-
-	(void)state;
-	assert_int_equal(pod_ip_parse("10.1.2.3", ip), 0);
-	assert_memory_equal(ip, v4_10_1_2_3, 16);
-	assert_int_equal(pod_ip_parse("fd00::1", ip), 0);
-	assert_memory_equal(ip, v6_fd00_1, 16);
-	assert_int_equal(pod_ip_parse("10.1.2", ip), -EINVAL);
-	assert_int_equal(pod_ip_parse("", ip), -EINVAL);
-}
-
 static void test_fallback_interfaces(void **state)
 {
 	struct pod_ips_dropped dropped;
@@ -170,7 +157,6 @@ int main(void)
 		cmocka_unit_test(test_pod_ips_list),
 		cmocka_unit_test(test_pod_ip_single),
 		cmocka_unit_test(test_pod_ips_invalid),
-		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_fallback_interfaces),
 		cmocka_unit_test(test_pod_ips_over_limit),
 	};

@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* The collector's file output: Hive-partitioned gzip JSON lines, published by atomic rename. */
 #define _GNU_SOURCE
-#include "filesink.h"
+#include "files.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +22,7 @@
 #define JSON_CHUNK	(64u << 10)  /* JSON handed to deflate at a time: bounded memory */
 #define OUT_CHUNK	(256u << 10) /* compressed bytes handed to write(2) at a time */
 #define WRITEBACK_EVERY (8 << 20)    /* dirty bytes of a file after which writeback starts */
-#define SCAN_CHUNK	(256u << 10) /* recovery's reads */
+#define SCAN_CHUNK	(256u << 10) /* reads of members checked back */
 #define HOUR_MS		3600000ull
 /* 9999-12-31 hr=23: a later end_ms (a sender's broken clock) is filed there, not lost */
 #define MAX_HOUR     (253402300799999ull / HOUR_MS)
@@ -50,7 +48,7 @@ struct part {
 	 * retried on every tick (a new file takes the hour's records).
 	 */
 	bool stuck;
-	enum filesink_rotation stuck_why;
+	enum files_rotation stuck_why;
 	/* a failed batch left bytes after `size` that ftruncate could not remove */
 	bool tail;
 	/*
@@ -59,7 +57,7 @@ struct part {
 	 * checked before the file is published.
 	 */
 	bool verify;
-	/* reached max_bytes: published at the next call (after filesink__undo's chance) */
+	/* reached max_bytes: published at the next call (after files__undo's chance) */
 	bool full;
 	off_t size;    /* end of the last complete member: all a reader may ever see */
 	off_t pending; /* bytes of the batch in hand, written after `size` */
@@ -73,8 +71,8 @@ struct part {
 	char name[NAME_MAX + 1]; /* ".part-<id>-<seq>.json.gz" */
 };
 
-struct filesink {
-	char id[FILESINK_ID_MAX + 1];
+struct files {
+	char id[FILES_ID_MAX + 1];
 	char label[64];
 	char root[ROOT_MAX]; /* DIR/flows */
 	uint64_t max_bytes, max_age_ns;
@@ -97,70 +95,94 @@ struct filesink {
 	uint64_t failed_ns; /* last failed write */
 	bool failed;
 
-	/* the last batch written, which filesink__undo may take back until the next call */
+	/* the last batch written, which files__undo may take back until the next call */
 	uint64_t gen;
 	bool can_undo;
 	uint64_t last_records, last_json, last_compressed;
 
-	struct filesink_stats st; /* atomics */
+	struct files_group *group; /* numbers and the error episode: shared, or own_group */
+	struct files_group *own_group;
+
+	struct files_stats st; /* atomics */
 };
 
-/* ---- process-wide: file numbers, the error episode, recovery's counts ----------- */
+/* ---- what a collector's writers share: file numbers, the error episode ---------- */
 
 /*
- * File numbers come from one counter for the whole process, so writers never
- * collide; it starts at the wall clock in microseconds, so a restart (which
- * cannot have made a file per microsecond of the previous run) starts past
- * every number used before.  A clock stepped back could still repeat one:
- * files are published with RENAME_NOREPLACE, and a name taken draws another.
+ * Owned by the output stage (or by a writer made without one) and handed to
+ * each writer: no process-wide state, so two stages (or tests) never mix
+ * their numbers or their episodes.
  */
-static uint64_t g_seq;
-static pthread_once_t g_seq_once = PTHREAD_ONCE_INIT;
+struct files_group {
+	/*
+	 * File numbers come from one counter for all of the group's writers,
+	 * so they never collide; it starts at the wall clock in
+	 * microseconds, so a restart (which cannot have made a file per
+	 * microsecond of the previous run) starts past every number used
+	 * before.  A clock stepped back could still repeat one: files are
+	 * published with RENAME_NOREPLACE, and a name taken draws another.
+	 */
+	uint64_t seq;
+	/*
+	 * A disk that fills up fails every writer at once: one warning for
+	 * the episode, which ends at a successful write at least
+	 * FILES_BACKOFF_NS after its last failure (so writers failing and
+	 * succeeding in turn, on a disk at the edge, stay one episode).
+	 */
+	int episode;
+	uint64_t episode_last_ns, episode_refused;
+};
 
-static void seq_init(void)
+uint64_t files_seq_start(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	g_seq = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static uint64_t next_seq(void)
+struct files_group *files_group__new(void)
 {
-	pthread_once(&g_seq_once, seq_init);
-	return __atomic_fetch_add(&g_seq, 1, __ATOMIC_RELAXED);
+	struct files_group *g = calloc(1, sizeof(*g));
+
+	if (g)
+		g->seq = files_seq_start();
+	return g;
 }
 
-/*
- * A disk that fills up fails every writer at once: one warning for the
- * episode, which ends at a successful write at least FILESINK_BACKOFF_NS
- * after its last failure (so writers failing and succeeding in turn, on a
- * disk at the edge, stay one episode).
- */
-static int g_episode;
-static uint64_t g_episode_last_ns, g_episode_refused;
-
-static struct filesink_recovery g_recovered;
-
-static void episode_failure(struct filesink *fs, const char *what, int err, uint64_t now_ns)
+void files_group__free(struct files_group *g)
 {
-	ADD(g_episode_refused, 1);
-	SET(g_episode_last_ns, now_ns);
-	if (__atomic_exchange_n(&g_episode, 1, __ATOMIC_ACQ_REL))
+	free(g);
+}
+
+static uint64_t next_seq(uint64_t *seq)
+{
+	return __atomic_fetch_add(seq, 1, __ATOMIC_RELAXED);
+}
+
+static void episode_failure(struct files *fs, const char *what, int err, uint64_t now_ns)
+{
+	struct files_group *g = fs->group;
+
+	ADD(g->episode_refused, 1);
+	SET(g->episode_last_ns, now_ns);
+	if (__atomic_exchange_n(&g->episode, 1, __ATOMIC_ACQ_REL))
 		return;
 	pr_warn("%s: cannot write flow files (%s: %s); batches are refused (429) until writes "
 		"succeed again; counted in the files write-error counters",
 		fs->label, what, strerror(-err));
 }
 
-static void episode_success(struct filesink *fs, uint64_t now_ns)
+static void episode_success(struct files *fs, uint64_t now_ns)
 {
-	if (!__atomic_load_n(&g_episode, __ATOMIC_ACQUIRE) ||
-	    now_ns < LOAD(g_episode_last_ns) + FILESINK_BACKOFF_NS ||
-	    !__atomic_exchange_n(&g_episode, 0, __ATOMIC_ACQ_REL))
+	struct files_group *g = fs->group;
+
+	if (!__atomic_load_n(&g->episode, __ATOMIC_ACQUIRE) ||
+	    now_ns < LOAD(g->episode_last_ns) + FILES_BACKOFF_NS ||
+	    !__atomic_exchange_n(&g->episode, 0, __ATOMIC_ACQ_REL))
 		return;
 	pr_warn("%s: writing flow files again; %llu batches were refused meanwhile", fs->label,
-		(unsigned long long)__atomic_exchange_n(&g_episode_refused, 0, __ATOMIC_RELAXED));
+		(unsigned long long)__atomic_exchange_n(&g->episode_refused, 0, __ATOMIC_RELAXED));
 }
 
 /* ---- names ------------------------------------------------------------------------ */
@@ -171,11 +193,11 @@ static bool id_char(char c)
 	       c == '_' || c == '.' || c == '-';
 }
 
-int filesink_check_id(const char *id)
+int files_check_id(const char *id)
 {
 	size_t n = id ? strlen(id) : 0;
 
-	if (n == 0 || n > FILESINK_ID_MAX || id[0] == '.')
+	if (n == 0 || n > FILES_ID_MAX || id[0] == '.')
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if (!id_char(id[i]))
@@ -183,14 +205,14 @@ int filesink_check_id(const char *id)
 	return 0;
 }
 
-const char *filesink_default_id(char *buf, size_t len)
+const char *files_default_id(char *buf, size_t len)
 {
 	char host[256] = "";
 	size_t n = 0;
 
 	if (gethostname(host, sizeof(host) - 1))
 		host[0] = '\0';
-	for (; host[n] && n < FILESINK_ID_MAX && n + 1 < len; n++)
+	for (; host[n] && n < FILES_ID_MAX && n + 1 < len; n++)
 		buf[n] = id_char(host[n]) && !(n == 0 && host[n] == '.') ? host[n] : '_';
 	if (len)
 		buf[n] = '\0';
@@ -199,45 +221,45 @@ const char *filesink_default_id(char *buf, size_t len)
 	return buf;
 }
 
-enum filesink_err filesink_err_class(int err)
+enum files_err files_err_class(int err)
 {
 	switch (err < 0 ? -err : err) {
 	case ENOSPC:
 	case EDQUOT:
-		return FILESINK_ERR_NOSPC;
+		return FILES_ERR_NOSPC;
 	case EROFS:
-		return FILESINK_ERR_ROFS;
+		return FILES_ERR_ROFS;
 	case EACCES:
 	case EPERM:
-		return FILESINK_ERR_ACCESS;
+		return FILES_ERR_ACCESS;
 	case EIO:
-		return FILESINK_ERR_IO;
+		return FILES_ERR_IO;
 	default:
-		return FILESINK_ERR_OTHER;
+		return FILES_ERR_OTHER;
 	}
 }
 
-const char *filesink_err_name(enum filesink_err e)
+const char *files_err_name(enum files_err e)
 {
-	static const char *const names[FILESINK_ERR__COUNT] = {
-		[FILESINK_ERR_NOSPC] = "nospace", [FILESINK_ERR_ROFS] = "readonly",
-		[FILESINK_ERR_ACCESS] = "access", [FILESINK_ERR_IO] = "io",
-		[FILESINK_ERR_OTHER] = "other",
+	static const char *const names[FILES_ERR__COUNT] = {
+		[FILES_ERR_NOSPC] = "nospace", [FILES_ERR_ROFS] = "readonly",
+		[FILES_ERR_ACCESS] = "access", [FILES_ERR_IO] = "io",
+		[FILES_ERR_OTHER] = "other",
 	};
 
-	return (unsigned int)e < FILESINK_ERR__COUNT ? names[e] : "other";
+	return (unsigned int)e < FILES_ERR__COUNT ? names[e] : "other";
 }
 
-const char *filesink_rotation_name(enum filesink_rotation r)
+const char *files_rotation_name(enum files_rotation r)
 {
-	static const char *const names[FILESINK_ROT__COUNT] = {
-		[FILESINK_ROT_SIZE] = "size",
-		[FILESINK_ROT_AGE] = "age",
-		[FILESINK_ROT_CLOSE] = "close",
-		[FILESINK_ROT_LIMIT] = "limit",
+	static const char *const names[FILES_ROT__COUNT] = {
+		[FILES_ROT_SIZE] = "size",
+		[FILES_ROT_AGE] = "age",
+		[FILES_ROT_CLOSE] = "close",
+		[FILES_ROT_LIMIT] = "limit",
 	};
 
-	return (unsigned int)r < FILESINK_ROT__COUNT ? names[r] : "";
+	return (unsigned int)r < FILES_ROT__COUNT ? names[r] : "";
 }
 
 /* "part-<id>-<seq>.json.gz", hidden with a leading '.' */
@@ -274,7 +296,7 @@ static int mkdir_one(const char *path)
 }
 
 /* A rename is durable once the directory holding it is (rename(2), fsync(2)). */
-static int sync_dir(const char *dir)
+int files_sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
 
@@ -295,13 +317,11 @@ static bool same_file(const char *a, const char *b)
 }
 
 /*
- * DIR/.NAME -> DIR/NAME without ever replacing a file: RENAME_NOREPLACE, or
- * link + unlink where the file system has no renameat2 flags.  A name that
- * is taken (a clock stepped back) is replaced by one with a fresh number;
- * the visible name is written to `vis`.
+ * RENAME_NOREPLACE, or link + unlink where the file system has no
+ * renameat2 flags.
  */
-static int rename_visible(const char *dir, const char *hidden, const char *id, char *vis,
-			  size_t vis_len)
+int files_rename_visible(const char *dir, const char *hidden, const char *id, uint64_t *seq,
+			 char *vis, size_t vis_len)
 {
 	char from[FULL_MAX], to[FULL_MAX];
 
@@ -321,16 +341,64 @@ static int rename_visible(const char *dir, const char *hidden, const char *id, c
 			return -errno;
 		if (same_file(from, to)) /* a link + unlink cut short: finish it */
 			return unlink(from) ? -errno : 0;
-		part_name(vis, vis_len, false, id, next_seq());
+		part_name(vis, vis_len, false, id, next_seq(seq));
 	}
 	return -EEXIST;
 }
 
-static int scan_members(int fd, off_t *end);
+/* Inflate checks each member's CRC-32 and ISIZE before it returns Z_STREAM_END. */
+int files_scan_members(int fd, off_t *end)
+{
+	unsigned char *in = malloc(SCAN_CHUNK), *out = malloc(SCAN_CHUNK);
+	z_stream z = { 0 };
+	off_t pos = 0;
+	int err = 0, rc;
+
+	*end = 0;
+	if (!in || !out || inflateInit2(&z, GZIP_WINDOW) != Z_OK) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (;;) {
+		if (z.avail_in == 0) {
+			ssize_t n = pread(fd, in, SCAN_CHUNK, pos);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				err = -errno;
+				break;
+			}
+			if (n == 0)
+				break;
+			z.next_in = in;
+			z.avail_in = (uInt)n;
+			pos += n;
+		}
+		z.next_out = out;
+		z.avail_out = SCAN_CHUNK;
+		rc = inflate(&z, Z_NO_FLUSH);
+		if (rc == Z_STREAM_END) {
+			*end = pos - (off_t)z.avail_in;
+			inflateReset(&z);
+			continue;
+		}
+		if (rc == Z_OK || (rc == Z_BUF_ERROR && z.avail_in == 0))
+			continue;
+		if (rc == Z_MEM_ERROR)
+			err = -ENOMEM;
+		break; /* Z_DATA_ERROR, Z_NEED_DICT: not ours past here */
+	}
+	inflateEnd(&z);
+cleanup:
+	free(in);
+	free(out);
+	return err;
+}
 
 /* ---- parts ------------------------------------------------------------------------ */
 
-static void hour_dir(const struct filesink *fs, uint64_t hour, char *buf, size_t len)
+static void hour_dir(const struct files *fs, uint64_t hour, char *buf, size_t len)
 {
 	time_t t = (time_t)(hour * 3600);
 	struct tm tm;
@@ -340,7 +408,7 @@ static void hour_dir(const struct filesink *fs, uint64_t hour, char *buf, size_t
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
 }
 
-static void remove_part(struct filesink *fs, uint32_t i)
+static void remove_part(struct files *fs, uint32_t i)
 {
 	free(fs->parts[i]);
 	fs->parts[i] = fs->parts[--fs->n_parts];
@@ -348,7 +416,7 @@ static void remove_part(struct filesink *fs, uint32_t i)
 }
 
 /* The hour's open file, or a new one (its directories made as needed).  Index or -errno. */
-static int64_t part_for(struct filesink *fs, uint64_t hour, uint64_t now_ns)
+static int64_t part_for(struct files *fs, uint64_t hour, uint64_t now_ns)
 {
 	char path[FULL_MAX], dt[DIR_MAX];
 	struct part *p;
@@ -358,7 +426,7 @@ static int64_t part_for(struct filesink *fs, uint64_t hour, uint64_t now_ns)
 		if (fs->parts[i]->hour == hour && !fs->parts[i]->stuck)
 			return i;
 	if (fs->n_parts == fs->cap_parts) {
-		uint32_t cap = fs->cap_parts ? 2 * fs->cap_parts : FILESINK_MAX_OPEN;
+		uint32_t cap = fs->cap_parts ? 2 * fs->cap_parts : FILES_MAX_OPEN;
 		struct part **np = realloc(fs->parts, cap * sizeof(*np));
 
 		if (!np)
@@ -375,7 +443,7 @@ static int64_t part_for(struct filesink *fs, uint64_t hour, uint64_t now_ns)
 	if ((err = mkdir_one(fs->root)) || (err = mkdir_one(dt)) || (err = mkdir_one(p->dir)))
 		goto fail;
 	for (;;) {
-		part_name(p->name, sizeof(p->name), true, fs->id, next_seq());
+		part_name(p->name, sizeof(p->name), true, fs->id, next_seq(&fs->group->seq));
 		snprintf(path, sizeof(path), "%s/%s", p->dir, p->name);
 		/* read too: a publish after a failed fsync checks the members */
 		p->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -400,7 +468,7 @@ fail:
  * removed.  On failure it stays, stuck, for the next tick (or for the next
  * start's recovery if the process exits first); never visible unsynced.
  */
-static int publish(struct filesink *fs, uint32_t i, enum filesink_rotation why)
+static int publish(struct files *fs, uint32_t i, enum files_rotation why)
 {
 	struct part *p = fs->parts[i];
 	char vis[NAME_MAX + 1], path[FULL_MAX];
@@ -415,7 +483,7 @@ static int publish(struct filesink *fs, uint32_t i, enum filesink_rotation why)
 			pr_warn("%s: %s/%s was deleted while open; %lld bytes of records in it "
 				"are lost",
 				fs->label, p->dir, p->name, (long long)p->size);
-			ADD(fs->st.publish_errors[FILESINK_ERR_OTHER], 1);
+			ADD(fs->st.publish_errors[FILES_ERR_OTHER], 1);
 		}
 		close(p->fd);
 		remove_part(fs, i);
@@ -423,7 +491,7 @@ static int publish(struct filesink *fs, uint32_t i, enum filesink_rotation why)
 	}
 	if (p->verify) {
 		what = "read back";
-		if ((err = scan_members(p->fd, &end)))
+		if ((err = files_scan_members(p->fd, &end)))
 			goto fail;
 		if (end < p->size) {
 			pr_warn("%s: %s/%s: after a failed fsync only %lld of its %lld bytes read "
@@ -457,27 +525,27 @@ static int publish(struct filesink *fs, uint32_t i, enum filesink_rotation why)
 	}
 	p->verify = false;
 	what = "rename";
-	err = rename_visible(p->dir, p->name, fs->id, vis, sizeof(vis));
+	err = files_rename_visible(p->dir, p->name, fs->id, &fs->group->seq, vis, sizeof(vis));
 	if (err)
 		goto fail;
-	err = sync_dir(p->dir);
+	err = files_sync_dir(p->dir);
 	if (err) {
 		/* visible and whole; only its name might not survive a power cut */
-		ADD(fs->st.publish_errors[filesink_err_class(err)], 1);
+		ADD(fs->st.publish_errors[files_err_class(err)], 1);
 		pr_warn("%s: %s/%s published, but fsync of the directory failed: %s", fs->label,
 			p->dir, vis, strerror(-err));
 	}
 	if (p->stuck)
 		pr_warn("%s: %s/%s published after earlier failures", fs->label, p->dir, vis);
 	pr_debug("%s: published %s/%s (%lld bytes, %s)", fs->label, p->dir, vis, (long long)p->size,
-		 filesink_rotation_name(why));
+		 files_rotation_name(why));
 	close(p->fd);
 	ADD(fs->st.files_published, 1);
 	ADD(fs->st.rotations[why], 1);
 	remove_part(fs, i);
 	return 0;
 fail:
-	ADD(fs->st.publish_errors[filesink_err_class(err)], 1);
+	ADD(fs->st.publish_errors[files_err_class(err)], 1);
 	fs->last_publish_err = err;
 	if (!p->stuck)
 		pr_warn("%s: cannot publish %s/%s (%s: %s); it stays hidden and is retried every "
@@ -488,8 +556,8 @@ fail:
 	return err;
 }
 
-/* Over FILESINK_MAX_OPEN writable files: publish the least recently written. */
-static void enforce_limit(struct filesink *fs)
+/* Over FILES_MAX_OPEN writable files: publish the least recently written. */
+static void enforce_limit(struct files *fs)
 {
 	for (;;) {
 		uint32_t open = 0, lru = NO_PART;
@@ -501,9 +569,9 @@ static void enforce_limit(struct filesink *fs)
 			if (lru == NO_PART || fs->parts[i]->used_ns < fs->parts[lru]->used_ns)
 				lru = i;
 		}
-		if (open <= FILESINK_MAX_OPEN)
+		if (open <= FILES_MAX_OPEN)
 			return;
-		publish(fs, lru, FILESINK_ROT_LIMIT); /* a failure makes it stuck: not counted */
+		publish(fs, lru, FILES_ROT_LIMIT); /* a failure makes it stuck: not counted */
 	}
 }
 
@@ -511,31 +579,31 @@ static void enforce_limit(struct filesink *fs)
  * What the last batch left to do, at the start of the next call: the undo
  * window closes, full files are published, the open files cut to the limit.
  */
-static void settle(struct filesink *fs)
+static void settle(struct files *fs)
 {
 	fs->can_undo = false;
 	for (uint32_t i = fs->n_parts; i-- > 0;)
 		if (fs->parts[i]->full && !fs->parts[i]->stuck)
-			publish(fs, i, FILESINK_ROT_SIZE); /* a failure: stuck, retried on tick */
+			publish(fs, i, FILES_ROT_SIZE); /* a failure: stuck, retried on tick */
 	enforce_limit(fs);
 }
 
-/* ---- the sink --------------------------------------------------------------------- */
+/* ---- the writer ------------------------------------------------------------------- */
 
-struct filesink *filesink__new(const struct filesink_opts *o, char *why, size_t len)
+struct files *files__new(const struct files_opts *o, char *why, size_t len)
 {
-	struct filesink *fs = calloc(1, sizeof(*fs));
-	int err = -ENOMEM, level = o->level ? o->level : FILESINK_DEFAULT_LEVEL;
+	struct files *fs = calloc(1, sizeof(*fs));
+	int err = -ENOMEM, level = o->level ? o->level : FILES_DEFAULT_LEVEL;
 
 	if (!fs) {
 		snprintf(why, len, "out of memory");
 		goto fail;
 	}
-	if (filesink_check_id(o->collector_id)) {
+	if (files_check_id(o->collector_id)) {
 		snprintf(why, len,
 			 "collector id \"%s\": 1 to %d bytes of A-Z a-z 0-9 _ . -, not starting "
 			 "with '.'",
-			 o->collector_id ? o->collector_id : "", FILESINK_ID_MAX);
+			 o->collector_id ? o->collector_id : "", FILES_ID_MAX);
 		err = -EINVAL;
 		goto fail;
 	}
@@ -552,9 +620,14 @@ struct filesink *filesink__new(const struct filesink_opts *o, char *why, size_t 
 	snprintf(fs->id, sizeof(fs->id), "%s", o->collector_id);
 	snprintf(fs->label, sizeof(fs->label), "%s", o->label ? o->label : "files");
 	snprintf(fs->root, sizeof(fs->root), "%s/flows", o->dir);
-	fs->max_bytes = o->max_bytes ? o->max_bytes : FILESINK_DEFAULT_MAX_BYTES;
-	fs->max_age_ns = o->max_age_ns ? o->max_age_ns : FILESINK_DEFAULT_MAX_AGE_NS;
+	fs->max_bytes = o->max_bytes ? o->max_bytes : FILES_DEFAULT_MAX_BYTES;
+	fs->max_age_ns = o->max_age_ns ? o->max_age_ns : FILES_DEFAULT_MAX_AGE_NS;
 	fs->null = o->null;
+	fs->group = o->group;
+	if (!fs->group && !(fs->group = fs->own_group = files_group__new())) {
+		snprintf(why, len, "out of memory");
+		goto fail;
+	}
 	if (fs->null)
 		return fs;
 	if ((err = mkdir_one(o->dir)) || (err = mkdir_one(fs->root))) {
@@ -577,16 +650,16 @@ struct filesink *filesink__new(const struct filesink_opts *o, char *why, size_t 
 	fs->z_ready = true;
 	return fs;
 fail:
-	filesink__free(fs);
+	files__free(fs);
 	errno = -err;
 	return NULL;
 }
 
-void filesink__free(struct filesink *fs)
+void files__free(struct files *fs)
 {
 	if (!fs)
 		return;
-	filesink__close(fs);
+	files__close(fs);
 	/* what close could not publish stays hidden: the next start's recovery finishes it */
 	while (fs->n_parts) {
 		close(fs->parts[0]->fd);
@@ -599,15 +672,16 @@ void filesink__free(struct filesink *fs)
 	free(fs->parts);
 	free(fs->rec_part);
 	free(fs->order);
+	files_group__free(fs->own_group);
 	free(fs);
 }
 
-const char *filesink__path(const struct filesink *fs)
+const char *files__path(const struct files *fs)
 {
 	return fs->null ? "(null sink)" : fs->root;
 }
 
-static int rec_room(struct filesink *fs, uint32_t n)
+static int rec_room(struct files *fs, uint32_t n)
 {
 	uint32_t *a, *b;
 
@@ -626,7 +700,7 @@ static int rec_room(struct filesink *fs, uint32_t n)
 }
 
 /* Writes what deflate has produced so far, after the part's batch bytes. */
-static int flush_out(struct filesink *fs, struct part *p)
+static int flush_out(struct files *fs, struct part *p)
 {
 	int err;
 
@@ -641,8 +715,7 @@ static int flush_out(struct filesink *fs, struct part *p)
 }
 
 /* Feeds JSON to deflate; `flush` Z_FINISH ends the member (the gzip trailer). */
-static int deflate_feed(struct filesink *fs, struct part *p, const char *data, size_t len,
-			int flush)
+static int deflate_feed(struct files *fs, struct part *p, const char *data, size_t len, int flush)
 {
 	z_stream *z = &fs->z;
 	int rc, err;
@@ -668,7 +741,7 @@ static int deflate_feed(struct filesink *fs, struct part *p, const char *data, s
 }
 
 /* The batch's records of part p as one gzip member at p's end.  *json: bytes before deflate. */
-static int write_member(struct filesink *fs, struct part *p, const struct wire_batch *b,
+static int write_member(struct files *fs, struct part *p, const struct wire_batch *b,
 			uint64_t *json)
 {
 	const uint32_t *idx = fs->order + p->first;
@@ -703,8 +776,8 @@ static int write_member(struct filesink *fs, struct part *p, const struct wire_b
 }
 
 /* Groups the batch's kept records by part (opening parts as needed): fs->order, p->first. */
-static int assign(struct filesink *fs, const struct wire_batch *b, const bool *keep,
-		  uint64_t now_ns, uint32_t *n_kept)
+static int assign(struct files *fs, const struct wire_batch *b, const bool *keep, uint64_t now_ns,
+		  uint32_t *n_kept)
 {
 	uint64_t last_hour = UINT64_MAX;
 	uint32_t last = NO_PART, at = 0;
@@ -750,7 +823,7 @@ static int assign(struct filesink *fs, const struct wire_batch *b, const bool *k
  * Undoes a failed batch: every file it touched cut back to where the batch
  * began (`pending` does not count the bytes of a write that failed half way).
  */
-static void undo_failed(struct filesink *fs)
+static void undo_failed(struct files *fs)
 {
 	for (uint32_t i = 0; i < fs->n_parts; i++) {
 		struct part *p = fs->parts[i];
@@ -768,14 +841,14 @@ static void undo_failed(struct filesink *fs)
 			    fs->label, p->dir, p->name, strerror(errno));
 			p->tail = true;
 			p->stuck = true;
-			p->stuck_why = FILESINK_ROT_AGE; /* counted so when it is published */
+			p->stuck_why = FILES_ROT_AGE; /* counted so when it is published */
 		}
 		p->pending = 0;
 	}
 }
 
-int filesink__write(struct filesink *fs, const struct wire_batch *b, const bool *keep,
-		    uint64_t now_ns, uint64_t *bytes)
+int files__write(struct files *fs, const struct wire_batch *b, const bool *keep, uint64_t now_ns,
+		 uint64_t *bytes)
 {
 	uint64_t json = 0, compressed = 0;
 	uint32_t n_kept = 0, n_stuck = 0;
@@ -793,7 +866,7 @@ int filesink__write(struct filesink *fs, const struct wire_batch *b, const bool 
 		fs->parts[i]->pending = 0;
 		n_stuck += fs->parts[i]->stuck;
 	}
-	if (n_stuck >= FILESINK_MAX_OPEN) {
+	if (n_stuck >= FILES_MAX_OPEN) {
 		/* the disk takes no fsync or rename: refuse before piling up more */
 		err = fs->last_publish_err ? fs->last_publish_err : -EIO;
 		what = "publish";
@@ -849,14 +922,14 @@ int filesink__write(struct filesink *fs, const struct wire_batch *b, const bool 
 	return 0;
 fail:
 	undo_failed(fs);
-	ADD(fs->st.write_errors[filesink_err_class(err)], 1);
+	ADD(fs->st.write_errors[files_err_class(err)], 1);
 	fs->failed = true;
 	fs->failed_ns = now_ns;
 	episode_failure(fs, what, err, now_ns);
 	return err;
 }
 
-int filesink__undo(struct filesink *fs)
+int files__undo(struct files *fs)
 {
 	int first = 0;
 
@@ -878,7 +951,7 @@ int filesink__undo(struct filesink *fs)
 				fs->label, p->dir, p->name, strerror(errno));
 			p->tail = true;
 			p->stuck = true;
-			p->stuck_why = FILESINK_ROT_AGE;
+			p->stuck_why = FILES_ROT_AGE;
 		}
 		p->size = p->undo_size;
 		p->full = false;
@@ -896,7 +969,7 @@ int filesink__undo(struct filesink *fs)
 	return first;
 }
 
-int filesink__tick(struct filesink *fs, uint64_t now_ns)
+int files__tick(struct files *fs, uint64_t now_ns)
 {
 	int first = 0, err;
 
@@ -909,7 +982,7 @@ int filesink__tick(struct filesink *fs, uint64_t now_ns)
 		if (p->stuck)
 			err = publish(fs, i, p->stuck_why);
 		else if (now_ns >= p->opened_ns + fs->max_age_ns)
-			err = publish(fs, i, FILESINK_ROT_AGE);
+			err = publish(fs, i, FILES_ROT_AGE);
 		else
 			continue;
 		if (err && !first)
@@ -918,7 +991,7 @@ int filesink__tick(struct filesink *fs, uint64_t now_ns)
 	return first;
 }
 
-int filesink__close(struct filesink *fs)
+int files__close(struct files *fs)
 {
 	int first = 0, err;
 
@@ -926,13 +999,11 @@ int filesink__close(struct filesink *fs)
 		return 0;
 	settle(fs);
 	/* every file's writeback at once: the fsyncs below then overlap, not queue */
-	for (uint32_t i = 0; i < fs->n_parts; i++)
-		if (!fs->parts[i]->tail)
-			sync_file_range(fs->parts[i]->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	files__writeback(fs);
 	for (uint32_t i = fs->n_parts; i-- > 0;) {
 		struct part *p = fs->parts[i];
 
-		err = publish(fs, i, p->stuck ? p->stuck_why : FILESINK_ROT_CLOSE);
+		err = publish(fs, i, p->stuck ? p->stuck_why : FILES_ROT_CLOSE);
 		if (!err)
 			continue;
 		if (!first)
@@ -945,18 +1016,27 @@ int filesink__close(struct filesink *fs)
 	return first;
 }
 
-bool filesink__backoff(const struct filesink *fs, uint64_t now_ns)
+void files__writeback(struct files *fs)
 {
-	return fs->failed && now_ns < fs->failed_ns + FILESINK_BACKOFF_NS;
+	if (!fs || fs->null)
+		return;
+	for (uint32_t i = 0; i < fs->n_parts; i++)
+		if (!fs->parts[i]->tail)
+			sync_file_range(fs->parts[i]->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
-void filesink__stats(const struct filesink *fs, struct filesink_stats *out)
+bool files__backoff(const struct files *fs, uint64_t now_ns)
+{
+	return fs->failed && now_ns < fs->failed_ns + FILES_BACKOFF_NS;
+}
+
+void files__stats(const struct files *fs, struct files_stats *out)
 {
 	memset(out, 0, sizeof(*out));
-	filesink_stats_sum(out, &fs->st);
+	files_stats_sum(out, &fs->st);
 }
 
-void filesink_stats_sum(struct filesink_stats *dst, const struct filesink_stats *src)
+void files_stats_sum(struct files_stats *dst, const struct files_stats *src)
 {
 	dst->batches += LOAD(src->batches);
 	dst->records += LOAD(src->records);
@@ -964,286 +1044,10 @@ void filesink_stats_sum(struct filesink_stats *dst, const struct filesink_stats 
 	dst->bytes_compressed += LOAD(src->bytes_compressed);
 	dst->files_published += LOAD(src->files_published);
 	dst->files_open += LOAD(src->files_open);
-	for (int i = 0; i < FILESINK_ROT__COUNT; i++)
+	for (int i = 0; i < FILES_ROT__COUNT; i++)
 		dst->rotations[i] += LOAD(src->rotations[i]);
-	for (int i = 0; i < FILESINK_ERR__COUNT; i++) {
+	for (int i = 0; i < FILES_ERR__COUNT; i++) {
 		dst->write_errors[i] += LOAD(src->write_errors[i]);
 		dst->publish_errors[i] += LOAD(src->publish_errors[i]);
 	}
-}
-
-/* ---- recovery --------------------------------------------------------------------- */
-
-/*
- * The end of the longest prefix of complete gzip members: inflate checks
- * each member's CRC-32 and ISIZE (RFC 1952 section 2.3.1) before it returns
- * Z_STREAM_END.  Anything else (a member cut short, bytes that are no gzip)
- * ends the prefix.  *end or a negative errno (a read error, no memory): then
- * nothing is to be cut.
- */
-static int scan_members(int fd, off_t *end)
-{
-	unsigned char *in = malloc(SCAN_CHUNK), *out = malloc(SCAN_CHUNK);
-	z_stream z = { 0 };
-	off_t pos = 0;
-	int err = 0, rc;
-
-	*end = 0;
-	if (!in || !out || inflateInit2(&z, GZIP_WINDOW) != Z_OK) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	for (;;) {
-		if (z.avail_in == 0) {
-			ssize_t n = pread(fd, in, SCAN_CHUNK, pos);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				err = -errno;
-				break;
-			}
-			if (n == 0)
-				break;
-			z.next_in = in;
-			z.avail_in = (uInt)n;
-			pos += n;
-		}
-		z.next_out = out;
-		z.avail_out = SCAN_CHUNK;
-		rc = inflate(&z, Z_NO_FLUSH);
-		if (rc == Z_STREAM_END) {
-			*end = pos - (off_t)z.avail_in;
-			inflateReset(&z);
-			continue;
-		}
-		if (rc == Z_OK || (rc == Z_BUF_ERROR && z.avail_in == 0))
-			continue;
-		if (rc == Z_MEM_ERROR)
-			err = -ENOMEM;
-		break; /* Z_DATA_ERROR, Z_NEED_DICT: not ours past here */
-	}
-	inflateEnd(&z);
-cleanup:
-	free(in);
-	free(out);
-	return err;
-}
-
-/* True for .part-<id>-<digits>.json.gz (any id when id is NULL). */
-static bool hidden_part(const char *name, const char *id)
-{
-	static const char suffix[] = ".json.gz";
-	size_t n = strlen(name), ls = sizeof(suffix) - 1;
-	const char *p, *digits_end;
-
-	if (strncmp(name, ".part-", 6) != 0 || n <= 6 + ls || strcmp(name + n - ls, suffix) != 0)
-		return false;
-	digits_end = name + n - ls;
-	if (id) {
-		size_t li = strlen(id);
-
-		if (strncmp(name + 6, id, li) != 0 || name[6 + li] != '-')
-			return false;
-		p = name + 6 + li + 1;
-	} else {
-		p = digits_end;
-		while (p > name + 6 && p[-1] >= '0' && p[-1] <= '9')
-			p--;
-		if (p[-1] != '-' || p - 1 == name + 6)
-			return false;
-	}
-	if (p >= digits_end)
-		return false;
-	for (; p < digits_end; p++)
-		if (*p < '0' || *p > '9')
-			return false;
-	return true;
-}
-
-/* The id inside a hidden part's name (for the fresh name a taken one needs). */
-static void id_of(const char *name, char *id, size_t len)
-{
-	const char *end = strrchr(name, '-');
-
-	snprintf(id, len, "%.*s", (int)(end - (name + 6)), name + 6);
-}
-
-static void recover_file(const char *dir, const char *name, struct filesink_recovery *r)
-{
-	char path[PATH_MAX], vis[NAME_MAX + 1], id[NAME_MAX + 1];
-	off_t end = 0;
-	struct stat st;
-	int fd, err;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st)) {
-		err = -errno;
-		goto fail;
-	}
-	err = scan_members(fd, &end);
-	if (err)
-		goto fail;
-	if (end < st.st_size) {
-		if (ftruncate(fd, end)) {
-			err = -errno;
-			goto fail;
-		}
-		r->bytes_dropped += (uint64_t)(st.st_size - end);
-	}
-	if (end == 0) {
-		close(fd);
-		fd = -1;
-		if (unlink(path)) {
-			err = -errno;
-			goto fail;
-		}
-		sync_dir(dir);
-		r->removed++;
-		pr_info("recovery: removed %s (%lld bytes, no complete gzip member)", path,
-			(long long)st.st_size);
-		return;
-	}
-	if (fsync(fd)) {
-		err = -errno;
-		goto fail;
-	}
-	close(fd);
-	fd = -1;
-	id_of(name, id, sizeof(id));
-	err = rename_visible(dir, name, id, vis, sizeof(vis));
-	if (err)
-		goto fail;
-	sync_dir(dir);
-	r->published++;
-	pr_info("recovery: published %s/%s (%lld bytes; %lld bytes of a partial member cut)", dir,
-		vis, (long long)end, (long long)(st.st_size - end));
-	return;
-fail:
-	if (fd >= 0)
-		close(fd);
-	r->errors++;
-	pr_warn("recovery: cannot finish %s: %s; left as it is", path, strerror(-err));
-}
-
-/* Calls fn for each subdirectory of `dir` whose name starts with `prefix`. */
-static int each_dir(const char *dir, const char *prefix, char *sub, size_t len,
-		    int (*fn)(const char *sub, void *ctx), void *ctx)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int err = 0;
-
-	if (!d)
-		return -errno;
-	while ((e = readdir(d))) {
-		struct stat st;
-
-		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
-			continue;
-		snprintf(sub, len, "%s/%s", dir, e->d_name);
-		if (e->d_type != DT_DIR &&
-		    (e->d_type != DT_UNKNOWN || stat(sub, &st) || !S_ISDIR(st.st_mode)))
-			continue;
-		if ((err = fn(sub, ctx)))
-			break;
-	}
-	closedir(d);
-	return err;
-}
-
-struct recover_ctx {
-	const char *id;
-	struct filesink_recovery r;
-};
-
-static int recover_hour(const char *dir, void *ctx)
-{
-	struct recover_ctx *c = ctx;
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char **names = NULL;
-	size_t n = 0;
-
-	if (!d) {
-		c->r.errors++;
-		pr_warn("recovery: cannot list %s: %s", dir, strerror(errno));
-		return 0;
-	}
-	/* names first: renaming while reading a directory may show an entry twice */
-	while ((e = readdir(d))) {
-		char **nn;
-
-		if (!hidden_part(e->d_name, c->id))
-			continue;
-		nn = realloc(names, (n + 1) * sizeof(*nn));
-		if (!nn || !(nn[n] = strdup(e->d_name))) {
-			names = nn ? nn : names;
-			c->r.errors++;
-			break;
-		}
-		names = nn;
-		n++;
-	}
-	closedir(d);
-	for (size_t i = 0; i < n; i++) {
-		recover_file(dir, names[i], &c->r);
-		free(names[i]);
-	}
-	free(names);
-	return 0;
-}
-
-static int recover_day(const char *dir, void *ctx)
-{
-	char sub[PATH_MAX];
-	int err = each_dir(dir, "hr=", sub, sizeof(sub), recover_hour, ctx);
-
-	if (err) {
-		((struct recover_ctx *)ctx)->r.errors++;
-		pr_warn("recovery: cannot list %s: %s", dir, strerror(-err));
-	}
-	return 0;
-}
-
-int filesink_recover(const char *dir, const char *collector_id, struct filesink_recovery *out,
-		     char *why, size_t len)
-{
-	struct recover_ctx c = { .id = collector_id };
-	char root[PATH_MAX], sub[PATH_MAX];
-	int err;
-
-	if (collector_id && filesink_check_id(collector_id)) {
-		snprintf(why, len, "collector id \"%s\" cannot name files", collector_id);
-		return -EINVAL;
-	}
-	snprintf(root, sizeof(root), "%s/flows", dir);
-	err = each_dir(root, "dt=", sub, sizeof(sub), recover_day, &c);
-	if (err == -ENOENT)
-		err = 0;
-	if (err) {
-		snprintf(why, len, "recovery: cannot list %s: %s", root, strerror(-err));
-		return err;
-	}
-	ADD(g_recovered.published, c.r.published);
-	ADD(g_recovered.removed, c.r.removed);
-	ADD(g_recovered.bytes_dropped, c.r.bytes_dropped);
-	ADD(g_recovered.errors, c.r.errors);
-	if (c.r.published || c.r.removed || c.r.errors)
-		pr_info("recovery of %s: %llu hidden files published, %llu removed, %llu bytes of "
-			"partial members cut, %llu left (errors)",
-			root, (unsigned long long)c.r.published, (unsigned long long)c.r.removed,
-			(unsigned long long)c.r.bytes_dropped, (unsigned long long)c.r.errors);
-	if (out)
-		*out = c.r;
-	return (int)(c.r.published + c.r.removed);
-}
-
-void filesink_recovery_stats(struct filesink_recovery *out)
-{
-	out->published += LOAD(g_recovered.published);
-	out->removed += LOAD(g_recovered.removed);
-	out->bytes_dropped += LOAD(g_recovered.bytes_dropped);
-	out->errors += LOAD(g_recovered.errors);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* A worker's output: the records of accepted batches as JSON lines in its own file. */
-#include "sink.h"
+/* One writer's plain JSON-lines file: the records of accepted batches, appended, readable live. */
+#include "jsonl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,9 +17,9 @@
 #include "wire.h"
 
 /* JSON is handed to the kernel in chunks of about this size: bounded memory for any batch */
-#define SINK_CHUNK (256u << 10)
+#define JSONL_CHUNK (256u << 10)
 
-struct sink {
+struct jsonl {
 	int fd;
 	bool null_sink;
 	off_t size; /* where the next batch begins: we are the file's only writer */
@@ -27,18 +27,9 @@ struct sink {
 	char path[PATH_MAX];
 };
 
-struct sink *sink__new(const char *dir, unsigned int worker, bool null_sink, char *why, size_t len)
+struct jsonl *jsonl__new(const char *dir, const char *name, bool null_sink, char *why, size_t len)
 {
-	char name[32];
-
-	snprintf(name, sizeof(name), "flows-w%u.jsonl", worker);
-	return sink__new_named(dir, name, null_sink, why, len);
-}
-
-struct sink *sink__new_named(const char *dir, const char *name, bool null_sink, char *why,
-			     size_t len)
-{
-	struct sink *s = calloc(1, sizeof(*s));
+	struct jsonl *s = calloc(1, sizeof(*s));
 	struct stat st;
 	int err;
 
@@ -61,12 +52,12 @@ struct sink *sink__new_named(const char *dir, const char *name, bool null_sink, 
 	s->size = st.st_size;
 	return s;
 fail:
-	sink__free(s);
+	jsonl__free(s);
 	errno = -err;
 	return NULL;
 }
 
-void sink__free(struct sink *s)
+void jsonl__free(struct jsonl *s)
 {
 	if (!s)
 		return;
@@ -76,12 +67,12 @@ void sink__free(struct sink *s)
 	free(s);
 }
 
-uint64_t sink__mark(const struct sink *s)
+uint64_t jsonl__mark(const struct jsonl *s)
 {
 	return (uint64_t)s->size;
 }
 
-int sink__rollback(struct sink *s, uint64_t mark)
+int jsonl__rollback(struct jsonl *s, uint64_t mark)
 {
 	if (s->null_sink || (off_t)mark >= s->size)
 		return 0;
@@ -91,7 +82,7 @@ int sink__rollback(struct sink *s, uint64_t mark)
 	return 0;
 }
 
-const char *sink__path(const struct sink *s)
+const char *jsonl__path(const struct jsonl *s)
 {
 	return s->null_sink ? "(null sink)" : s->path;
 }
@@ -112,7 +103,7 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-static int flush_chunk(struct sink *s, uint64_t *bytes)
+static int flush_chunk(struct jsonl *s, uint64_t *bytes)
 {
 	const char *data;
 	size_t len;
@@ -129,7 +120,7 @@ static int flush_chunk(struct sink *s, uint64_t *bytes)
 	return 0;
 }
 
-int sink__write_batch(struct sink *s, const struct wire_batch *b, const bool *keep, uint64_t *bytes)
+int jsonl__write(struct jsonl *s, const struct wire_batch *b, const bool *keep, uint64_t *bytes)
 {
 	size_t len;
 	int err = 0;
@@ -144,7 +135,7 @@ int sink__write_batch(struct sink *s, const struct wire_batch *b, const bool *ke
 		flow_record_json(&b->records[i], s->jw);
 		jsonw__raw_char(s->jw, '\n');
 		jsonw__data(s->jw, &len);
-		if (len >= SINK_CHUNK && (err = flush_chunk(s, bytes)))
+		if (len >= JSONL_CHUNK && (err = flush_chunk(s, bytes)))
 			goto fail;
 	}
 	err = flush_chunk(s, bytes);

@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* The one record the kernel side hands to user space, and the loss counters. */
-#ifndef PODFLOW_FLOW_RECORD_H
-#define PODFLOW_FLOW_RECORD_H
+/* The event the kernel side hands to user space, its loss counters and live controls. */
+#ifndef PODFLOW_FLOW_EVENT_H
+#define PODFLOW_FLOW_EVENT_H
 
 /*
  * Included by bpf/podflow.bpf.c (vmlinux.h types) and by user space
- * (linux/types.h).  Fixed-width fields only, largest first, padding named, so
- * both sides agree on every offset; the _Static_assert below catches drift.
+ * (linux/types.h), lib/flow.h included: the one header both sides see, so
+ * what both sides name (the direction, the comm length) is defined here
+ * once.  Fixed-width fields only, largest first, padding named, so both
+ * sides agree on every offset; the _Static_assert below catches drift.
+ * Nothing here may include a user-space header.
  */
 #ifndef __VMLINUX_H__
 #include <linux/types.h>
 #endif
 
-#define FLOW_COMM_LEN 16
+#define FLOW_COMM_LEN 16 /* TASK_COMM_LEN: the kernel's comm, not always NUL-terminated */
 
 /* flow_event.kind */
 enum {
@@ -23,10 +26,14 @@ enum {
 				 * first); not a new flow */
 };
 
-/* flow_event.direction */
-enum {
-	FLOW_DIR_OUT = 1, /* this side called connect() */
-	FLOW_DIR_IN = 2,  /* this side accepted the connection */
+/*
+ * flow_event.direction, and flow_record.direction in user space (lib/flow.h,
+ * the wire format, the JSON "out"/"in"): one concept, one set of values.
+ * Fields holding it are __u8/uint8_t, never the enum type.
+ */
+enum flow_direction {
+	FLOW_DIRECTION_OUT = 1, /* this side called connect() */
+	FLOW_DIRECTION_IN = 2,	/* this side accepted the connection */
 };
 
 /* flow_event.flags */
@@ -107,4 +114,4 @@ struct flow_cidr_key {
 
 #define FLOW_PORT_WORDS 1024 /* 65536 bits: one per port */
 
-#endif /* PODFLOW_FLOW_RECORD_H */
+#endif /* PODFLOW_FLOW_EVENT_H */

@@ -6,51 +6,27 @@
  * One thread per watcher: GET /api/v1/pods?limit=N (paginated), then a
  * chunked watch from the list's resourceVersion, resumed from the last
  * resourceVersion seen after a drop (exponential backoff with jitter),
- * listed again after "410 Gone" (HTTP, or an in-stream ERROR event).  The
- * module keeps its own table uid -> (identity, IPs) and turns each change
- * into assign/unassign calls, each IP assigned and unassigned once.
+ * listed again after "410 Gone" (HTTP, or an in-stream ERROR event).  This
+ * module is that state machine, the watermark and the counters; it reads
+ * pods with kube_pod.h, asks the API server through kube_client.h, and
+ * hands each pod to its pod_table.h, which decides what to assign and
+ * unassign and calls `cb`.
  *
  * Times are Unix milliseconds (CLOCK_REALTIME).  When a time is uncertain
  * the watcher errs towards "nobody owned it": assignments never start
  * before the real one, unassignments never end after it (docs/kube.md,
  * "Timing rules").
  */
-#ifndef PODFLOW_COLLECTOR_KUBE_H
-#define PODFLOW_COLLECTOR_KUBE_H
+#ifndef PODFLOW_COLLECTOR_KUBE_WATCH_H
+#define PODFLOW_COLLECTOR_KUBE_WATCH_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define KUBE_POD_IPS_MAX   4		/* status.podIPs: one per family in practice */
-#define KUBE_EVENT_MAX	   (4u << 20)	/* default cap on one watch event line */
-#define KUBE_LIST_PAGE_MAX (256u << 20) /* cap on one list page body */
-#define KUBE_ERROR_MAX	   256		/* kube_stats.last_error, NUL included */
+#include "pod_table.h"
 
-/*
- * Who a pod is.  Never NULL: "" when unknown.  Valid during the callback
- * only (copy what you keep).
- */
-struct kube_pod {
-	const char *uid;
-	const char *name;
-	const char *namespace;
-	const char *app;      /* label app.kubernetes.io/name, else label app */
-	const char *workload; /* Deployment, StatefulSet, DaemonSet, Job name; else the pod name */
-	const char *node;     /* spec.nodeName */
-};
-
-/* ip: 16 bytes, IPv4 as v4-mapped (::ffff:a.b.c.d). */
-typedef void (*kube_ip_fn)(void *ctx, const uint8_t ip[16], const struct kube_pod *pod,
-			   int64_t t_ms);
-
-/* Called on the watcher thread, one at a time; the consumer does its own locking. */
-struct kube_callbacks {
-	kube_ip_fn assign;   /* `pod` owns `ip` from t_ms on */
-	kube_ip_fn unassign; /* `pod` no longer owns `ip` from t_ms on (t_ms >= its assign) */
-	void *ctx;
-};
+#define KUBE_ERROR_MAX 256 /* kube_stats.last_error, NUL included */
 
 struct kube_opts {
 	/*
@@ -70,7 +46,7 @@ struct kube_opts {
 	uint32_t connect_timeout_ms; /* 0 = 5000 */
 	uint32_t list_timeout_ms;    /* one list page; 0 = 60000 */
 	uint32_t watch_timeout_s;    /* timeoutSeconds asked of the server; 0 = 300 */
-	size_t max_event_bytes;	     /* one watch line; 0 = KUBE_EVENT_MAX */
+	size_t max_event_bytes;	     /* one watch line; 0 = KUBE_EVENT_MAX (kube_client.h) */
 };
 
 struct kube_stats {
@@ -98,8 +74,9 @@ struct kube_watch;
 
 /*
  * Checks the options (URL scheme, files readable) and copies them; the
- * thread starts with kube_watch__start.  NULL with errno set and one line
- * in `why` on failure.
+ * thread starts with kube_watch__start, and `cb` is called on it, one call
+ * at a time (the consumer does its own locking).  NULL with errno set and
+ * one line in `why` on failure.
  */
 struct kube_watch *kube_watch__new(const struct kube_opts *opts, const struct kube_callbacks *cb,
 				   char *why, size_t len);
@@ -121,30 +98,4 @@ int64_t kube_watch__watermark(struct kube_watch *w);
 bool kube_watch__synced(struct kube_watch *w);
 void kube_watch__stats(struct kube_watch *w, struct kube_stats *out);
 
-/* ---- pure parsing, used by the watcher and exposed for the unit tests ---- */
-
-/* One pod object read (pointers borrow the json object, or `workload_buf`). */
-struct kube_pod_info {
-	struct kube_pod pod;
-	const char *resource_version; /* "" when absent */
-	uint8_t ips[KUBE_POD_IPS_MAX][16];
-	size_t n_ips;
-	bool host_network;
-	bool terminal;		     /* phase Succeeded or Failed */
-	bool deleting;		     /* metadata.deletionTimestamp set */
-	int64_t ready_ms;	     /* PodReadyToStartContainers/PodHasNetwork True since; -1 */
-	int64_t delete_requested_ms; /* deletionTimestamp - grace period; -1 */
-	int64_t finished_ms;	     /* earliest containerStatuses finishedAt when terminal; -1 */
-	char workload_buf[256];
-};
-
-/* 0, or -EINVAL when `obj` is not a usable pod (no uid, name or namespace; kind not Pod). */
-int kube_pod_parse(const json_t *obj, struct kube_pod_info *out);
-/* When `pod` started to own its IPs, given it was seen at observed_ms. */
-int64_t kube_pod_assign_ms(const struct kube_pod_info *p, int64_t observed_ms);
-/* The earliest sign its IPs were given up, given the end was seen at observed_ms. */
-int64_t kube_pod_end_ms(const struct kube_pod_info *p, int64_t observed_ms);
-/* RFC 3339 ("2024-08-24T01:54:36Z", fraction and offset allowed) -> ms; 0 or -EINVAL. */
-int kube_parse_time(const char *s, int64_t *ms);
-
-#endif /* PODFLOW_COLLECTOR_KUBE_H */
+#endif /* PODFLOW_COLLECTOR_KUBE_WATCH_H */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* Unit tests for collector/kube's pure parsing: pod JSON -> identity, IPs, times. */
+/* Unit tests for collector/feeds/kube_pod: pod JSON -> identity, IPs, times. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "kube.h"
+#include "kube_pod.h"
 
 #define READY_MS 1724464476000LL /* 2024-08-24T01:54:36Z */
 
@@ -86,9 +86,9 @@ static void test_parse_time(void **state)
 	int64_t ms;
 
 	(void)state;
-	assert_int_equal(kube_parse_time(NULL, &ms), -EINVAL);
+	assert_int_equal(kube_pod_parse_time(NULL, &ms), -EINVAL);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int err = kube_parse_time(cases[i].in, &ms);
+		int err = kube_pod_parse_time(cases[i].in, &ms);
 
 		if (cases[i].ms < 0) {
 			if (err != -EINVAL) {
@@ -114,11 +114,15 @@ static void test_fixture_kind(void **state)
 	(void)state;
 	assert_int_equal(kube_pod_parse(j, &p), 0);
 	assert_string_equal(p.pod.uid, "35079257-0ffb-4b09-b2c1-3c0d416f2523");
-	assert_string_equal(p.pod.name, "sleep");
-	assert_string_equal(p.pod.namespace, "default");
-	assert_string_equal(p.pod.app, "");
-	assert_string_equal(p.pod.workload, "sleep");
-	assert_string_equal(p.pod.node, "kind-control-plane");
+	assert_string_equal(p.pod.id.pod, "sleep");
+	assert_string_equal(p.pod.id.namespace, "default");
+	assert_string_equal(p.pod.id.app, "");
+	assert_string_equal(p.pod.id.workload, "sleep");
+	assert_string_equal(p.pod.id.node, "kind-control-plane");
+	/* a pod does not say where in the cloud it is */
+	assert_string_equal(p.pod.id.account, "");
+	assert_string_equal(p.pod.id.region, "");
+	assert_string_equal(p.pod.id.zone, "");
 	assert_string_equal(p.resource_version, "17852");
 	assert_int_equal(p.n_ips, 1);
 	assert_ip(p.ips[0], "10.244.0.8");
@@ -144,11 +148,11 @@ static void test_fixture_docker(void **state)
 	(void)state;
 	assert_int_equal(kube_pod_parse(j, &p), 0);
 	assert_string_equal(p.pod.uid, "e9f2963f-55f2-11e9-84c5-02e422b8a84a");
-	assert_string_equal(p.pod.name, "base");
-	assert_string_equal(p.pod.namespace, "core");
-	assert_string_equal(p.pod.app, "fluent-bit");
-	assert_string_equal(p.pod.workload, "base");
-	assert_string_equal(p.pod.node, "ip-10-49-18-80.eu-west-1.compute.internal");
+	assert_string_equal(p.pod.id.pod, "base");
+	assert_string_equal(p.pod.id.namespace, "core");
+	assert_string_equal(p.pod.id.app, "fluent-bit");
+	assert_string_equal(p.pod.id.workload, "base");
+	assert_string_equal(p.pod.id.node, "ip-10-49-18-80.eu-west-1.compute.internal");
 	assert_int_equal(p.n_ips, 1);
 	assert_ip(p.ips[0], "100.116.192.42");
 	assert_int_equal(p.ready_ms, -1); /* no PodReadyToStartContainers in 2019 */
@@ -204,9 +208,9 @@ static void test_required_fields(void **state)
 	j = pod_json("{\"metadata\":{\"uid\":\"u\",\"name\":\"n\",\"namespace\":\"x\"},"
 		     "\"spec\":null,\"status\":{\"podIPs\":null,\"conditions\":7}}");
 	assert_int_equal(kube_pod_parse(j, &p), 0);
-	assert_string_equal(p.pod.app, "");
-	assert_string_equal(p.pod.node, "");
-	assert_string_equal(p.pod.workload, "n");
+	assert_string_equal(p.pod.id.app, "");
+	assert_string_equal(p.pod.id.node, "");
+	assert_string_equal(p.pod.id.workload, "n");
 	assert_string_equal(p.resource_version, "");
 	assert_int_equal(p.n_ips, 0);
 	json_decref(j);
@@ -264,9 +268,9 @@ static void test_workload(void **state)
 		json_t *j;
 
 		parse_ok(cases[i].json, &p, &j);
-		if (strcmp(p.pod.workload, cases[i].workload) != 0) {
+		if (strcmp(p.pod.id.workload, cases[i].workload) != 0) {
 			print_error("case %zu: expected \"%s\", got \"%s\"\n", i, cases[i].workload,
-				    p.pod.workload);
+				    p.pod.id.workload);
 			fail();
 		}
 		json_decref(j);
@@ -281,17 +285,17 @@ static void test_app_label(void **state)
 	(void)state;
 	parse_ok("{" META ",\"labels\":{\"app\":\"old\",\"app.kubernetes.io/name\":\"new\"}}}", &p,
 		 &j);
-	assert_string_equal(p.pod.app, "new");
+	assert_string_equal(p.pod.id.app, "new");
 	json_decref(j);
 	parse_ok("{" META ",\"labels\":{\"app\":\"old\"}}}", &p, &j);
-	assert_string_equal(p.pod.app, "old");
+	assert_string_equal(p.pod.id.app, "old");
 	json_decref(j);
 	parse_ok("{" META ",\"labels\":{\"app\":\"old\",\"app.kubernetes.io/name\":\"\"}}}", &p,
 		 &j);
-	assert_string_equal(p.pod.app, "old");
+	assert_string_equal(p.pod.id.app, "old");
 	json_decref(j);
 	parse_ok("{" META ",\"labels\":{\"app\":3}}}", &p, &j);
-	assert_string_equal(p.pod.app, "");
+	assert_string_equal(p.pod.id.app, "");
 	json_decref(j);
 }
 

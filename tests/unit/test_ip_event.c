@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* Unit tests for collector/kafka_feed's message formats: IP events and shared ranges, every rejection. */
+/* Unit tests for feeds/ip_event: IP events and shared ranges, read and written; every rejection. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 
 #include "ip.h"
 #include "jsonw.h"
-#include "kafka_feed.h"
+#include "ip_event.h"
 #include "log.h"
 
 #define NOW 1732700000000LL /* "now" for every parse here */
@@ -22,25 +22,25 @@ static const uint8_t ip4[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1
 /* 2001:db8::1 */
 static const uint8_t ip6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
 
-static enum kafka_bad event(const char *json, const char *key, struct kafka_event *ev, char *detail)
+static enum ip_event_bad event(const char *json, const char *key, struct ip_event *ev, char *detail)
 {
-	return kafka_feed_parse_event(json, strlen(json), key, key ? strlen(key) : 0, NOW, ev,
-				      detail, 160);
+	return ip_event_parse(json, strlen(json), key, key ? strlen(key) : 0, NOW, ev, detail, 160);
 }
 
-static enum kafka_bad span(const char *json, const char *key, struct kafka_span *sp, char *detail)
+static enum ip_event_bad span(const char *json, const char *key, struct ip_event_span *sp,
+			      char *detail)
 {
-	return kafka_feed_parse_span(json, strlen(json), key, key ? strlen(key) : 0, NOW, sp,
-				     detail, 160);
+	return ip_event_parse_span(json, strlen(json), key, key ? strlen(key) : 0, NOW, sp, detail,
+				   160);
 }
 
 static void test_event_assign_v4_all_fields(void **state)
 {
-	struct kafka_event ev;
+	struct ip_event ev;
 	char detail[160];
 
 	(void)state;
-	assert_int_equal(KAFKA_OK,
+	assert_int_equal(IP_EVENT_OK,
 			 event("{\"ip\":\"10.1.2.3\",\"event\":\"assign\",\"ts_ms\":1732699999000,"
 			       "\"app\":\"lb\",\"namespace\":\"edge\",\"pod\":\"lb-0\","
 			       "\"workload\":\"lb\",\"node\":\"n1\",\"account\":\"1234\","
@@ -62,13 +62,13 @@ static void test_event_assign_v4_all_fields(void **state)
 
 static void test_event_unassign_v6_whoever(void **state)
 {
-	struct kafka_event ev;
+	struct ip_event ev;
 	char detail[160];
 
 	(void)state;
 	/* the key in another spelling of the same address is fine; no key is fine */
 	assert_int_equal(
-	    KAFKA_OK,
+	    IP_EVENT_OK,
 	    event("{\"ip\":\"2001:db8::1\",\"event\":\"unassign\",\"ts_ms\":1732699999001}",
 		  "2001:0db8:0:0::0001", &ev, detail));
 	assert_memory_equal(ip6, ev.ip, 16);
@@ -82,7 +82,7 @@ static void test_event_unassign_v6_whoever(void **state)
 	assert_string_equal("", ev.id.account);
 	assert_string_equal("", ev.id.region);
 	assert_string_equal("", ev.id.zone);
-	assert_int_equal(KAFKA_OK,
+	assert_int_equal(IP_EVENT_OK,
 			 event("{\"ip\":\"::ffff:10.1.2.3\",\"event\":\"assign\",\"ts_ms\":"
 			       "1732699999001,\"zone\":\"z\"}",
 			       NULL, &ev, detail));
@@ -94,87 +94,89 @@ static void test_event_unassign_v6_whoever(void **state)
 struct bad_case {
 	const char *json;
 	const char *key;
-	enum kafka_bad want;
+	enum ip_event_bad want;
 	const char *detail; /* a substring of the detail line */
 };
 
 #define TS "\"ts_ms\":1732699999000"
 
 static const struct bad_case bad_events[] = {
-	{ "", NULL, KAFKA_BAD_NOT_JSON, "empty" },
-	{ "{\"ip\":", NULL, KAFKA_BAD_NOT_JSON, "not JSON" },
-	{ "hello", NULL, KAFKA_BAD_NOT_JSON, "not JSON" },
-	{ "[1,2]", NULL, KAFKA_BAD_NOT_JSON, "not a JSON object" },
+	{ "", NULL, IP_EVENT_BAD_NOT_JSON, "empty" },
+	{ "{\"ip\":", NULL, IP_EVENT_BAD_NOT_JSON, "not JSON" },
+	{ "hello", NULL, IP_EVENT_BAD_NOT_JSON, "not JSON" },
+	{ "[1,2]", NULL, IP_EVENT_BAD_NOT_JSON, "not a JSON object" },
 	{ "{\"ip\":\"10.0.0.1\",\"ip\":\"10.0.0.2\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}",
-	  NULL, KAFKA_BAD_NOT_JSON, "duplicate" },
-	{ "{\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_MISSING_FIELD, "\"ip\"" },
-	{ "{\"ip\":\"10.0.0.1\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_MISSING_FIELD,
+	  NULL, IP_EVENT_BAD_NOT_JSON, "duplicate" },
+	{ "{\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, IP_EVENT_BAD_MISSING_FIELD,
+	  "\"ip\"" },
+	{ "{\"ip\":\"10.0.0.1\"," TS ",\"pod\":\"p\"}", NULL, IP_EVENT_BAD_MISSING_FIELD,
 	  "\"event\"" },
-	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"pod\":\"p\"}", NULL, KAFKA_BAD_MISSING_FIELD,
-	  "\"ts_ms\"" },
-	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS "}", NULL, KAFKA_BAD_MISSING_FIELD,
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"pod\":\"p\"}", NULL,
+	  IP_EVENT_BAD_MISSING_FIELD, "\"ts_ms\"" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS "}", NULL, IP_EVENT_BAD_MISSING_FIELD,
 	  "identity" },
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"\"}", NULL,
-	  KAFKA_BAD_MISSING_FIELD, "identity" },
+	  IP_EVENT_BAD_MISSING_FIELD, "identity" },
 	{ "{\"ip\":167772161,\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL,
-	  KAFKA_BAD_INVALID_FIELD, "\"ip\" is not a string" },
+	  IP_EVENT_BAD_INVALID_FIELD, "\"ip\" is not a string" },
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"move\"," TS ",\"pod\":\"p\"}", NULL,
-	  KAFKA_BAD_INVALID_FIELD, "\"event\"" },
+	  IP_EVENT_BAD_INVALID_FIELD, "\"event\"" },
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"Assign\"," TS ",\"pod\":\"p\"}", NULL,
-	  KAFKA_BAD_INVALID_FIELD, "\"event\"" },
-	{ "{\"ip\":\"10.0.0.1\",\"event\":1," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_INVALID_FIELD,
-	  "\"event\"" },
+	  IP_EVENT_BAD_INVALID_FIELD, "\"event\"" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":1," TS ",\"pod\":\"p\"}", NULL,
+	  IP_EVENT_BAD_INVALID_FIELD, "\"event\"" },
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":\"1732699999000\",\"pod\":\"p\"}",
-	  NULL, KAFKA_BAD_INVALID_FIELD, "\"ts_ms\" is not an integer" },
+	  NULL, IP_EVENT_BAD_INVALID_FIELD, "\"ts_ms\" is not an integer" },
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":1.7327e12,\"pod\":\"p\"}", NULL,
-	  KAFKA_BAD_INVALID_FIELD, "\"ts_ms\" is not an integer" },
+	  IP_EVENT_BAD_INVALID_FIELD, "\"ts_ms\" is not an integer" },
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":7}", NULL,
-	  KAFKA_BAD_INVALID_FIELD, "\"pod\" is not a string" },
+	  IP_EVENT_BAD_INVALID_FIELD, "\"pod\" is not a string" },
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"unassign\"," TS ",\"app\":null}", NULL,
-	  KAFKA_BAD_INVALID_FIELD, "\"app\" is not a string" },
+	  IP_EVENT_BAD_INVALID_FIELD, "\"app\" is not a string" },
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"a\\u0000b\"}", NULL,
-	  KAFKA_BAD_INVALID_FIELD, "NUL" },
-	{ "{\"ip\":\"10.0.0\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_IP,
+	  IP_EVENT_BAD_INVALID_FIELD, "NUL" },
+	{ "{\"ip\":\"10.0.0\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, IP_EVENT_BAD_IP,
 	  "10.0.0" },
-	{ "{\"ip\":\"10.0.0.256\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_IP,
+	{ "{\"ip\":\"10.0.0.256\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL,
+	  IP_EVENT_BAD_IP, "not an address" },
+	{ "{\"ip\":\"fe80::1%eth0\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL,
+	  IP_EVENT_BAD_IP, "not an address" },
+	{ "{\"ip\":\"\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, IP_EVENT_BAD_IP,
 	  "not an address" },
-	{ "{\"ip\":\"fe80::1%eth0\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_IP,
-	  "not an address" },
-	{ "{\"ip\":\"\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_IP,
-	  "not an address" },
-	{ "{\"ip\":\"10.0.0.1/32\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_IP,
-	  "not an address" },
+	{ "{\"ip\":\"10.0.0.1/32\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL,
+	  IP_EVENT_BAD_IP, "not an address" },
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":946684799999,\"pod\":\"p\"}", NULL,
-	  KAFKA_BAD_TS, "946684799999" },
+	  IP_EVENT_BAD_TS, "946684799999" },
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":-1,\"pod\":\"p\"}", NULL,
-	  KAFKA_BAD_TS, "-1" },
+	  IP_EVENT_BAD_TS, "-1" },
 	/* NOW + 1 h + 1 ms */
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":1732703600001,\"pod\":\"p\"}", NULL,
-	  KAFKA_BAD_TS, "after now + 1 h" },
+	  IP_EVENT_BAD_TS, "after now + 1 h" },
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", "10.0.0.2",
-	  KAFKA_BAD_KEY, "10.0.0.2" },
+	  IP_EVENT_BAD_KEY, "10.0.0.2" },
 	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", "acct-17",
-	  KAFKA_BAD_KEY, "acct-17" },
+	  IP_EVENT_BAD_KEY, "acct-17" },
 	/* what the detail quotes stays on one line (found by tests/fuzz/fuzz_ip_event.c) */
-	{ "{\"ip\":\"10.0.0.1\\n\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_IP,
-	  "not an address: \"10.0.0.1?\"" },
-	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", "a\nb", KAFKA_BAD_KEY,
-	  "key \"a?b\"" },
+	{ "{\"ip\":\"10.0.0.1\\n\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", NULL,
+	  IP_EVENT_BAD_IP, "not an address: \"10.0.0.1?\"" },
+	{ "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"p\"}", "a\nb",
+	  IP_EVENT_BAD_KEY, "key \"a?b\"" },
 };
 
 static void test_event_rejections(void **state)
 {
-	struct kafka_event ev;
+	struct ip_event ev;
 	char detail[160];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad_events) / sizeof(bad_events[0]); i++) {
 		const struct bad_case *c = &bad_events[i];
-		enum kafka_bad got = event(c->json, c->key, &ev, detail);
+		enum ip_event_bad got = event(c->json, c->key, &ev, detail);
 
 		if (got != c->want || !strstr(detail, c->detail))
 			fail_msg("case %zu %s: expected %s (\"%s\"), got %s (\"%s\")", i, c->json,
-				 kafka_bad_name(c->want), c->detail, kafka_bad_name(got), detail);
+				 ip_event_bad_name(c->want), c->detail, ip_event_bad_name(got),
+				 detail);
 	}
 }
 
@@ -182,46 +184,46 @@ static void test_event_rejections(void **state)
 static void test_event_limits(void **state)
 {
 	char json[1024], name[300], detail[160];
-	struct kafka_event ev;
+	struct ip_event ev;
 
 	(void)state;
-	assert_int_equal(KAFKA_OK,
+	assert_int_equal(IP_EVENT_OK,
 			 event("{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":946684800000,"
 			       "\"pod\":\"p\"}",
 			       NULL, &ev, detail));
-	assert_int_equal(KAFKA_OK,
+	assert_int_equal(IP_EVENT_OK,
 			 event("{\"ip\":\"10.0.0.1\",\"event\":\"assign\",\"ts_ms\":1732703600000,"
 			       "\"pod\":\"p\"}",
 			       NULL, &ev, detail));
-	memset(name, 'a', KAFKA_STRING_MAX);
-	name[KAFKA_STRING_MAX] = '\0';
+	memset(name, 'a', IP_EVENT_STRING_MAX);
+	name[IP_EVENT_STRING_MAX] = '\0';
 	snprintf(json, sizeof(json),
 		 "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"%s\"}", name);
-	assert_int_equal(KAFKA_OK, event(json, NULL, &ev, detail));
-	assert_int_equal(KAFKA_STRING_MAX, strlen(ev.id.pod));
+	assert_int_equal(IP_EVENT_OK, event(json, NULL, &ev, detail));
+	assert_int_equal(IP_EVENT_STRING_MAX, strlen(ev.id.pod));
 	strcat(name, "a");
 	snprintf(json, sizeof(json),
 		 "{\"ip\":\"10.0.0.1\",\"event\":\"assign\"," TS ",\"pod\":\"%s\"}", name);
-	assert_int_equal(KAFKA_BAD_INVALID_FIELD, event(json, NULL, &ev, detail));
+	assert_int_equal(IP_EVENT_BAD_INVALID_FIELD, event(json, NULL, &ev, detail));
 	assert_non_null(strstr(detail, "longer than 253"));
 	/* a NULL detail buffer is allowed */
-	assert_int_equal(KAFKA_BAD_NOT_JSON,
-			 kafka_feed_parse_event("x", 1, NULL, 0, NOW, &ev, NULL, 0));
-	assert_int_equal(KAFKA_BAD_NOT_JSON,
-			 kafka_feed_parse_event(NULL, 0, NULL, 0, NOW, &ev, NULL, 0));
+	assert_int_equal(IP_EVENT_BAD_NOT_JSON, ip_event_parse("x", 1, NULL, 0, NOW, &ev, NULL, 0));
+	assert_int_equal(IP_EVENT_BAD_NOT_JSON,
+			 ip_event_parse(NULL, 0, NULL, 0, NOW, &ev, NULL, 0));
 }
 
 static void test_span_valid(void **state)
 {
-	struct kafka_span sp;
+	struct ip_event_span sp;
 	char detail[160];
 
 	(void)state;
 	assert_int_equal(
-	    KAFKA_OK, span("{\"ip\":\"2001:db8::1\",\"from_ms\":1732699990000,\"to_ms\":"
-			   "1732699995000,\"app\":\"web\",\"namespace\":\"shop\",\"pod\":\"web-1\","
-			   "\"workload\":\"web\",\"node\":\"n2\",\"origin\":\"collector-0\"}",
-			   "2001:db8::1", &sp, detail));
+	    IP_EVENT_OK,
+	    span("{\"ip\":\"2001:db8::1\",\"from_ms\":1732699990000,\"to_ms\":"
+		 "1732699995000,\"app\":\"web\",\"namespace\":\"shop\",\"pod\":\"web-1\","
+		 "\"workload\":\"web\",\"node\":\"n2\",\"origin\":\"collector-0\"}",
+		 "2001:db8::1", &sp, detail));
 	assert_memory_equal(ip6, sp.ip, 16);
 	assert_int_equal(1732699990000LL, sp.from_ms);
 	assert_int_equal(1732699995000LL, sp.to_ms);
@@ -239,58 +241,60 @@ static void test_span_valid(void **state)
 #define SPAN_TS "\"from_ms\":1732699990000,\"to_ms\":1732699995000"
 
 static const struct bad_case bad_spans[] = {
-	{ "", NULL, KAFKA_BAD_NOT_JSON, "empty" },
-	{ "{", NULL, KAFKA_BAD_NOT_JSON, "not JSON" },
-	{ "\"x\"", NULL, KAFKA_BAD_NOT_JSON, "not a JSON object" },
-	{ "{" SPAN_TS ",\"pod\":\"p\",\"origin\":\"o\"}", NULL, KAFKA_BAD_MISSING_FIELD, "\"ip\"" },
+	{ "", NULL, IP_EVENT_BAD_NOT_JSON, "empty" },
+	{ "{", NULL, IP_EVENT_BAD_NOT_JSON, "not JSON" },
+	{ "\"x\"", NULL, IP_EVENT_BAD_NOT_JSON, "not a JSON object" },
+	{ "{" SPAN_TS ",\"pod\":\"p\",\"origin\":\"o\"}", NULL, IP_EVENT_BAD_MISSING_FIELD,
+	  "\"ip\"" },
 	{ "{\"ip\":\"10.0.0.1\",\"to_ms\":1732699995000,\"pod\":\"p\",\"origin\":\"o\"}", NULL,
-	  KAFKA_BAD_MISSING_FIELD, "\"from_ms\"" },
+	  IP_EVENT_BAD_MISSING_FIELD, "\"from_ms\"" },
 	{ "{\"ip\":\"10.0.0.1\",\"from_ms\":1732699990000,\"pod\":\"p\",\"origin\":\"o\"}", NULL,
-	  KAFKA_BAD_MISSING_FIELD, "\"to_ms\"" },
-	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"pod\":\"p\"}", NULL, KAFKA_BAD_MISSING_FIELD,
+	  IP_EVENT_BAD_MISSING_FIELD, "\"to_ms\"" },
+	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"pod\":\"p\"}", NULL, IP_EVENT_BAD_MISSING_FIELD,
 	  "\"origin\"" },
-	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"origin\":\"o\"}", NULL, KAFKA_BAD_MISSING_FIELD,
+	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"origin\":\"o\"}", NULL, IP_EVENT_BAD_MISSING_FIELD,
 	  "identity" },
 	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"pod\":\"p\",\"origin\":\"\"}", NULL,
-	  KAFKA_BAD_INVALID_FIELD, "\"origin\" is empty" },
+	  IP_EVENT_BAD_INVALID_FIELD, "\"origin\" is empty" },
 	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"pod\":\"p\",\"origin\":3}", NULL,
-	  KAFKA_BAD_INVALID_FIELD, "\"origin\" is not a string" },
+	  IP_EVENT_BAD_INVALID_FIELD, "\"origin\" is not a string" },
 	{ "{\"ip\":\"10.0.0.1\",\"from_ms\":\"1\",\"to_ms\":1732699995000,\"pod\":\"p\","
 	  "\"origin\":\"o\"}",
-	  NULL, KAFKA_BAD_INVALID_FIELD, "\"from_ms\" is not an integer" },
+	  NULL, IP_EVENT_BAD_INVALID_FIELD, "\"from_ms\" is not an integer" },
 	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"node\":[],\"origin\":\"o\"}", NULL,
-	  KAFKA_BAD_INVALID_FIELD, "\"node\"" },
-	{ "{\"ip\":\"300.0.0.1\"," SPAN_TS ",\"pod\":\"p\",\"origin\":\"o\"}", NULL, KAFKA_BAD_IP,
-	  "300.0.0.1" },
+	  IP_EVENT_BAD_INVALID_FIELD, "\"node\"" },
+	{ "{\"ip\":\"300.0.0.1\"," SPAN_TS ",\"pod\":\"p\",\"origin\":\"o\"}", NULL,
+	  IP_EVENT_BAD_IP, "300.0.0.1" },
 	{ "{\"ip\":\"10.0.0.1\",\"from_ms\":1732699995000,\"to_ms\":1732699995000,\"pod\":\"p\","
 	  "\"origin\":\"o\"}",
-	  NULL, KAFKA_BAD_TS, "not before" },
+	  NULL, IP_EVENT_BAD_TS, "not before" },
 	{ "{\"ip\":\"10.0.0.1\",\"from_ms\":1732699996000,\"to_ms\":1732699995000,\"pod\":\"p\","
 	  "\"origin\":\"o\"}",
-	  NULL, KAFKA_BAD_TS, "not before" },
+	  NULL, IP_EVENT_BAD_TS, "not before" },
 	{ "{\"ip\":\"10.0.0.1\",\"from_ms\":0,\"to_ms\":1732699995000,\"pod\":\"p\","
 	  "\"origin\":\"o\"}",
-	  NULL, KAFKA_BAD_TS, "\"from_ms\"" },
+	  NULL, IP_EVENT_BAD_TS, "\"from_ms\"" },
 	{ "{\"ip\":\"10.0.0.1\",\"from_ms\":1732699990000,\"to_ms\":9223372036854775807,"
 	  "\"pod\":\"p\",\"origin\":\"o\"}",
-	  NULL, KAFKA_BAD_TS, "\"to_ms\"" },
+	  NULL, IP_EVENT_BAD_TS, "\"to_ms\"" },
 	{ "{\"ip\":\"10.0.0.1\"," SPAN_TS ",\"pod\":\"p\",\"origin\":\"o\"}", "10.0.0.9",
-	  KAFKA_BAD_KEY, "10.0.0.9" },
+	  IP_EVENT_BAD_KEY, "10.0.0.9" },
 };
 
 static void test_span_rejections(void **state)
 {
-	struct kafka_span sp;
+	struct ip_event_span sp;
 	char detail[160];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad_spans) / sizeof(bad_spans[0]); i++) {
 		const struct bad_case *c = &bad_spans[i];
-		enum kafka_bad got = span(c->json, c->key, &sp, detail);
+		enum ip_event_bad got = span(c->json, c->key, &sp, detail);
 
 		if (got != c->want || !strstr(detail, c->detail))
 			fail_msg("case %zu %s: expected %s (\"%s\"), got %s (\"%s\")", i, c->json,
-				 kafka_bad_name(c->want), c->detail, kafka_bad_name(got), detail);
+				 ip_event_bad_name(c->want), c->detail, ip_event_bad_name(got),
+				 detail);
 	}
 }
 
@@ -299,21 +303,21 @@ static void round_trip(const uint8_t ip[16], const struct flow_identity *id, con
 {
 	struct jsonw *jw = jsonw__new();
 	char text[IP_TEXT_MAX], json[2048], detail[160];
-	struct kafka_span sp;
+	struct ip_event_span sp;
 	const char *data;
 	size_t len;
 
 	assert_non_null(jw);
 	assert_int_equal(
-	    0, kafka_feed_encode_span(jw, ip, id, 1732699990000LL, 1732699995000LL, "replica-b"));
+	    0, ip_event_encode_span(jw, ip, id, 1732699990000LL, 1732699995000LL, "replica-b"));
 	data = jsonw__data(jw, &len);
 	assert_true(len < sizeof(json));
 	memcpy(json, data, len);
 	json[len] = '\0';
 	assert_string_equal(want_json, json);
 	ip_format(ip, text, sizeof(text));
-	assert_int_equal(KAFKA_OK, kafka_feed_parse_span(data, len, text, strlen(text), NOW, &sp,
-							 detail, sizeof(detail)));
+	assert_int_equal(IP_EVENT_OK, ip_event_parse_span(data, len, text, strlen(text), NOW, &sp,
+							  detail, sizeof(detail)));
 	assert_memory_equal(ip, sp.ip, 16);
 	assert_int_equal(1732699990000LL, sp.from_ms);
 	assert_int_equal(1732699995000LL, sp.to_ms);
@@ -356,21 +360,21 @@ static void test_span_encode_rejections(void **state)
 {
 	struct flow_identity id = { .pod = "p" }, none = { 0 };
 	struct jsonw *jw = jsonw__new();
-	char longname[KAFKA_STRING_MAX + 2];
+	char longname[IP_EVENT_STRING_MAX + 2];
 	size_t len;
 
 	(void)state;
 	assert_non_null(jw);
-	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &id, 5, 5, "o"));
-	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &id, 6, 5, "o"));
-	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &id, -1, 5, "o"));
-	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &none, 1, 5, "o"));
-	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &id, 1, 5, ""));
-	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &id, 1, 5, NULL));
+	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &id, 5, 5, "o"));
+	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &id, 6, 5, "o"));
+	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &id, -1, 5, "o"));
+	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &none, 1, 5, "o"));
+	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &id, 1, 5, ""));
+	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &id, 1, 5, NULL));
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 	id.app = longname;
-	assert_int_equal(-EINVAL, kafka_feed_encode_span(jw, ip4, &id, 1, 5, "o"));
+	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &id, 1, 5, "o"));
 	/* nothing written by a refused call */
 	jsonw__data(jw, &len);
 	assert_int_equal(0, len);
@@ -380,16 +384,13 @@ static void test_span_encode_rejections(void **state)
 static void test_names(void **state)
 {
 	(void)state;
-	assert_string_equal("not_json", kafka_bad_name(KAFKA_BAD_NOT_JSON));
-	assert_string_equal("missing_field", kafka_bad_name(KAFKA_BAD_MISSING_FIELD));
-	assert_string_equal("invalid_field", kafka_bad_name(KAFKA_BAD_INVALID_FIELD));
-	assert_string_equal("bad_ip", kafka_bad_name(KAFKA_BAD_IP));
-	assert_string_equal("ts_range", kafka_bad_name(KAFKA_BAD_TS));
-	assert_string_equal("key_mismatch", kafka_bad_name(KAFKA_BAD_KEY));
-	assert_string_equal("?", kafka_bad_name(KAFKA_BAD__COUNT));
-	assert_string_equal("timed_out", kafka_fail_name(KAFKA_FAIL_TIMED_OUT));
-	assert_string_equal("purged", kafka_fail_name(KAFKA_FAIL_PURGED));
-	assert_string_equal("other", kafka_fail_name(KAFKA_FAIL_OTHER));
+	assert_string_equal("not_json", ip_event_bad_name(IP_EVENT_BAD_NOT_JSON));
+	assert_string_equal("missing_field", ip_event_bad_name(IP_EVENT_BAD_MISSING_FIELD));
+	assert_string_equal("invalid_field", ip_event_bad_name(IP_EVENT_BAD_INVALID_FIELD));
+	assert_string_equal("bad_ip", ip_event_bad_name(IP_EVENT_BAD_IP));
+	assert_string_equal("ts_range", ip_event_bad_name(IP_EVENT_BAD_TS));
+	assert_string_equal("key_mismatch", ip_event_bad_name(IP_EVENT_BAD_KEY));
+	assert_string_equal("?", ip_event_bad_name(IP_EVENT_BAD__COUNT));
 }
 
 int main(void)
@@ -406,6 +407,6 @@ int main(void)
 		cmocka_unit_test(test_names),
 	};
 
-	log_init("test_kafka_feed", LOG_LEVEL_WARN);
+	log_init("test_ip_event", LOG_LEVEL_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
