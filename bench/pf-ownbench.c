@@ -260,13 +260,13 @@ static int64_t fill_one(struct own_store *st, const uint8_t ip[16], const struct
 		int err;
 
 		if (kind < 45)
-			err = own_span(st, OWN_HEARTBEAT, ip, id, t, t + d);
+			err = own_span(st, FLOW_SOURCE_HEARTBEAT, ip, id, t, t + d);
 		else if (kind < 80)
-			err = own_assign(st, OWN_KUBE, ip, id, t);
+			err = own_assign(st, FLOW_SOURCE_KUBE, ip, id, t);
 		else if (kind < 90)
-			err = own_unassign(st, OWN_KUBE, ip, NULL, t);
+			err = own_unassign(st, FLOW_SOURCE_KUBE, ip, NULL, t);
 		else
-			err = own_assign(st, OWN_SONAR, ip, id, t);
+			err = own_assign(st, FLOW_SOURCE_SONAR, ip, id, t);
 		*refused += err != 0;
 		t += d + rnd_between(s, 0, OB_GAP_MS);
 	}

@@ -42,7 +42,7 @@ const char *flow_direction_name(uint8_t direction)
 	return direction == FLOW_DIRECTION_IN ? "in" : "out";
 }
 
-const char *flow_source_name(enum flow_remote_source src)
+const char *flow_source_name(enum flow_source src)
 {
 	switch (src) {
 	case FLOW_SOURCE_HEARTBEAT:
@@ -52,6 +52,7 @@ const char *flow_source_name(enum flow_remote_source src)
 	case FLOW_SOURCE_SONAR:
 		return "sonar";
 	case FLOW_SOURCE_UNATTRIBUTED:
+	case FLOW_SOURCE__COUNT:
 		break;
 	}
 	return "unattributed";

@@ -16,11 +16,18 @@
 
 struct jsonw;
 
-enum flow_remote_source {
+/*
+ * Who named a record's remote side: nobody (the zero value, what a record
+ * starts as), or a source of ownership evidence, most trusted first: where
+ * sources disagree the first wins (docs/attribution.md).  The one enum of
+ * the concept: the record's remote_source, the ownership store's sources.
+ */
+enum flow_source {
 	FLOW_SOURCE_UNATTRIBUTED = 0,
 	FLOW_SOURCE_HEARTBEAT = 1,
 	FLOW_SOURCE_KUBE = 2,
 	FLOW_SOURCE_SONAR = 3,
+	FLOW_SOURCE__COUNT,
 };
 
 #define FLOW_CONTAINER_ID_LEN 65		  /* 64 hex digits + NUL */
@@ -76,13 +83,13 @@ struct flow_record {
 	const char *container;		    /* borrowed, may be NULL */
 	const struct flow_identity *local;  /* borrowed, may be NULL */
 	const struct flow_identity *remote; /* borrowed, may be NULL */
-	enum flow_remote_source remote_source;
+	enum flow_source remote_source;
 };
 
 /* "ECONNREFUSED" etc. for the errors TCP reports, "" for 0, "E<n>" otherwise. */
 const char *flow_err_name(uint16_t err, char *buf, unsigned long len);
 const char *flow_direction_name(uint8_t direction);
-const char *flow_source_name(enum flow_remote_source src);
+const char *flow_source_name(enum flow_source src);
 
 /* Appends the record as one JSON object (no newline). */
 void flow_record_json(const struct flow_record *r, struct jsonw *jw);

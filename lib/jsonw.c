@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define JSONW_MAX_DEPTH 16
 
 struct jsonw {
@@ -96,34 +98,6 @@ void jsonw__raw_char(struct jsonw *jw, char c)
 	put(jw, &c, 1);
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629 table), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	unsigned int cp;
-
-	if (c < 0xc2 || c > 0xf4)
-		return 0; /* continuation byte, overlong 2-byte lead, or beyond U+10FFFF */
-	len = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if (len == 3) {
-		cp = ((c & 0x0fu) << 12) | ((s[1] & 0x3fu) << 6) | (s[2] & 0x3fu);
-		if (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0; /* overlong or a UTF-16 surrogate */
-	} else if (len == 4) {
-		cp = ((c & 0x07u) << 18) | ((s[1] & 0x3fu) << 12) | ((s[2] & 0x3fu) << 6) |
-		     (s[3] & 0x3fu);
-		if (cp < 0x10000 || cp > 0x10ffff)
-			return 0;
-	}
-	return len;
-}
-
 /* Bytes that can go into a JSON string as they are: printable ASCII but '"' and '\\'. */
 static size_t plain_prefix(const unsigned char *s, size_t n)
 {
@@ -172,7 +146,7 @@ static void put_string(struct jsonw *jw, const char *str, size_t n)
 			o[0] = '\\';
 			o[1] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
 			jw->len += 2;
-		} else if (c >= 0x80 && (u = utf8_len(s + i, n - i)) > 0) {
+		} else if (c >= 0x80 && (u = utf8_seq_len(s + i, n - i)) > 0) {
 			memcpy(o, s + i, u);
 			jw->len += u;
 			i += u - 1;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /*
  * The format: https://prometheus.io/docs/instrumenting/exposition_formats/
  * (text format 0.0.4).  Every line is validated before a byte of it is
@@ -160,49 +162,6 @@ static void put_escaped(struct metrics_writer *w, const char *s, bool quote)
 	put(w, s, (size_t)(p - s));
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629), or 0. */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	size_t len;
-	unsigned int cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c < 0xc2 || c > 0xf4)
-		return 0; /* continuation byte, overlong 2-byte lead, or beyond U+10FFFF */
-	len = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0; /* also stops at the NUL */
-	if (len == 3) {
-		cp = ((c & 0x0fu) << 12) | ((s[1] & 0x3fu) << 6) | (s[2] & 0x3fu);
-		if (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-	} else if (len == 4) {
-		cp = ((c & 0x07u) << 18) | ((s[1] & 0x3fu) << 12) | ((s[2] & 0x3fu) << 6) |
-		     (s[3] & 0x3fu);
-		if (cp < 0x10000 || cp > 0x10ffff)
-			return 0;
-	}
-	return len;
-}
-
-/* Prometheus rejects a whole scrape over one label value or HELP text that is not UTF-8. */
-static bool valid_utf8(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n;
-
-	while (*p) {
-		n = utf8_len(p);
-		if (!n)
-			return false;
-		p += n;
-	}
-	return true;
-}
-
 /* [a-zA-Z_:][a-zA-Z0-9_:]* for metric names, [a-zA-Z_][a-zA-Z0-9_]* for label names. */
 static bool valid_name(const char *s, bool colon)
 {
@@ -237,7 +196,7 @@ static bool valid_labels(const char *const *labels, bool histogram)
 		return true;
 	for (size_t i = 0; labels[i]; i += 2) {
 		if (!labels[i + 1] || !valid_name(labels[i], false) ||
-		    strncmp(labels[i], "__", 2) == 0 || !valid_utf8(labels[i + 1]))
+		    strncmp(labels[i], "__", 2) == 0 || !utf8_valid(labels[i + 1]))
 			return false;
 		if (histogram && strcmp(labels[i], "le") == 0)
 			return false;
@@ -301,7 +260,7 @@ void metrics_writer__family(struct metrics_writer *w, const char *name, enum met
 	w->cur_refused = true;
 	if (!valid_name(name, true) || (unsigned int)type > METRIC_HISTOGRAM ||
 	    (type == METRIC_COUNTER && !has_suffix(name, "_total")) ||
-	    (help && !valid_utf8(help))) {
+	    (help && !utf8_valid(help))) {
 		set_error(w, -EINVAL);
 		return;
 	}

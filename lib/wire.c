@@ -19,6 +19,7 @@
 
 #include "ip.h"
 #include "log.h"
+#include "utf8.h"
 
 #define PREFIX_SIZE	   16
 #define CONTAINER_ID_MAX   64	/* hex digits of a container id */
@@ -121,48 +122,6 @@ static int grow(void *buf, size_t *cap, size_t need, size_t size)
 	*p = nb;
 	*cap = n;
 	return 0;
-}
-
-/*
- * Offset of the first byte of s[0..n) that is not part of valid UTF-8
- * (RFC 3629: no overlongs, surrogates or code points past U+10FFFF), or a
- * NUL; n if there is none.
- */
-static size_t utf8_bad_at(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned int c = s[i], cp;
-		size_t len;
-
-		if (c == 0)
-			return i;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c < 0xc2 || c > 0xf4)
-			return i;
-		len = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-		if (len > n - i)
-			return i;
-		for (size_t k = 1; k < len; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return i;
-		if (len == 3) {
-			cp = (c & 0x0fu) << 12 | (s[i + 1] & 0x3fu) << 6 | (s[i + 2] & 0x3fu);
-			if (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))
-				return i;
-		} else if (len == 4) {
-			cp = (c & 0x07u) << 18 | (s[i + 1] & 0x3fu) << 12 |
-			     (s[i + 2] & 0x3fu) << 6 | (s[i + 3] & 0x3fu);
-			if (cp < 0x10000 || cp > 0x10ffff)
-				return i;
-		}
-		i += len;
-	}
-	return n;
 }
 
 /* Offset of the first byte that is not a lowercase hex digit, or n. */
@@ -437,7 +396,7 @@ static int container_index(struct wire_encoder *e, const struct flow_record *r, 
 		return -EINVAL;
 	}
 	if (name_len > WIRE_MAX_STRING ||
-	    utf8_bad_at((const uint8_t *)r->container, name_len) < name_len) {
+	    utf8_bad_at((const unsigned char *)r->container, name_len) < name_len) {
 		pr_debug("wire: cgroup %llu: container name is not <= %d bytes of UTF-8",
 			 (unsigned long long)r->cgroup_id, WIRE_MAX_STRING);
 		return -EINVAL;
@@ -525,9 +484,9 @@ static long header_string(const char *field, const char *s)
 		pr_warn("wire: sender %s is over %d bytes", field, WIRE_MAX_STRING);
 		return -EINVAL;
 	}
-	if (utf8_bad_at((const uint8_t *)s, n) < n) {
+	if (utf8_bad_at((const unsigned char *)s, n) < n) {
 		pr_warn("wire: sender %s is not UTF-8 (byte %zu)", field,
-			utf8_bad_at((const uint8_t *)s, n));
+			utf8_bad_at((const unsigned char *)s, n));
 		return -EINVAL;
 	}
 	return (long)n;

@@ -44,14 +44,14 @@ static void on_kube_assign(void *ctx, const uint8_t ip[16], const struct kube_po
 {
 	struct attribution *s = ctx;
 
-	attributor__assign(s->attr, OWN_KUBE, ip, &p->id, t);
+	attributor__assign(s->attr, FLOW_SOURCE_KUBE, ip, &p->id, t);
 }
 
 static void on_kube_unassign(void *ctx, const uint8_t ip[16], const struct kube_pod *p, int64_t t)
 {
 	struct attribution *s = ctx;
 
-	attributor__unassign(s->attr, OWN_KUBE, ip, &p->id, t);
+	attributor__unassign(s->attr, FLOW_SOURCE_KUBE, ip, &p->id, t);
 }
 
 static bool ident_empty(const struct flow_identity *k)
@@ -65,7 +65,7 @@ static void on_sonar_assign(void *ctx, const uint8_t ip[16], const struct flow_i
 {
 	struct attribution *s = ctx;
 
-	attributor__assign(s->attr, OWN_SONAR, ip, k, t);
+	attributor__assign(s->attr, FLOW_SOURCE_SONAR, ip, k, t);
 }
 
 static void on_sonar_unassign(void *ctx, const uint8_t ip[16], const struct flow_identity *k,
@@ -74,7 +74,7 @@ static void on_sonar_unassign(void *ctx, const uint8_t ip[16], const struct flow
 	struct attribution *s = ctx;
 
 	/* an unassign that names nobody ends whoever holds the address */
-	attributor__unassign(s->attr, OWN_SONAR, ip, ident_empty(k) ? NULL : k, t);
+	attributor__unassign(s->attr, FLOW_SOURCE_SONAR, ip, ident_empty(k) ? NULL : k, t);
 }
 
 /* Another replica's heartbeat range: as certain as our own heartbeats. */
@@ -83,7 +83,7 @@ static void on_peer_span(void *ctx, const uint8_t ip[16], const struct flow_iden
 {
 	struct attribution *s = ctx;
 
-	attributor__span(s->attr, OWN_HEARTBEAT, ip, k, from, to);
+	attributor__span(s->attr, FLOW_SOURCE_HEARTBEAT, ip, k, from, to);
 }
 
 /* Our heartbeat ranges, for the other replicas (never blocks; drops are counted). */
@@ -203,12 +203,12 @@ struct attribution *attribution__new(const struct collector_config *cfg,
 	if (cfg->kafka_brokers && *cfg->kafka_brokers && (err = new_kafka(s, cfg, why, len)))
 		goto fail;
 	if (s->kube) {
-		o.watermark[OWN_KUBE] = kube_wm;
-		o.watermark_ctx[OWN_KUBE] = s->kube;
+		o.watermark[FLOW_SOURCE_KUBE] = kube_wm;
+		o.watermark_ctx[FLOW_SOURCE_KUBE] = s->kube;
 	}
 	if (s->kafka && s->has_sonar) {
-		o.watermark[OWN_SONAR] = sonar_wm;
-		o.watermark_ctx[OWN_SONAR] = s->kafka;
+		o.watermark[FLOW_SOURCE_SONAR] = sonar_wm;
+		o.watermark_ctx[FLOW_SOURCE_SONAR] = s->kafka;
 	}
 	if (s->kafka && s->has_ranges) {
 		o.publish = publish;
@@ -393,10 +393,10 @@ const char *attribution__format(struct attribution *s, char *buf, size_t len)
 		 " unattributed_conflict=%" PRIu64 " unattributed_changed=%" PRIu64
 		 " unattributed_expired=%" PRIu64 " unattributed_evicted=%" PRIu64
 		 " delayed_total=%" PRIu64 " delayed_now=%" PRIu64 " late_write_errors=%" PRIu64,
-		 a.decided[OWN_HEARTBEAT], a.decided[OWN_KUBE], a.decided[OWN_SONAR],
-		 a.unattributed_none, a.unattributed_conflict, a.unattributed_changed,
-		 a.unattributed_expired, a.unattributed_evicted, a.delayed_total, a.delayed_now,
-		 a.late_write_errors);
+		 a.decided[FLOW_SOURCE_HEARTBEAT], a.decided[FLOW_SOURCE_KUBE],
+		 a.decided[FLOW_SOURCE_SONAR], a.unattributed_none, a.unattributed_conflict,
+		 a.unattributed_changed, a.unattributed_expired, a.unattributed_evicted,
+		 a.delayed_total, a.delayed_now, a.late_write_errors);
 	return buf;
 }
 

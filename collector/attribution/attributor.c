@@ -341,27 +341,13 @@ static enum decision decide(const struct attributor *a, const struct flow_record
 	return ans->conflict || a1.conflict ? CONFLICT : NOBODY;
 }
 
-static enum flow_remote_source flow_source(enum own_source s)
-{
-	switch (s) {
-	case OWN_HEARTBEAT:
-		return FLOW_SOURCE_HEARTBEAT;
-	case OWN_KUBE:
-		return FLOW_SOURCE_KUBE;
-	case OWN_SONAR:
-	case OWN__COUNT:
-		break;
-	}
-	return FLOW_SOURCE_SONAR;
-}
-
 /* Counts a final decision and sets the record's remote side. */
 /*
  * Outcomes counted locally and added to the shared counters once per batch
  * or sweep (workers would otherwise fight over one cache line per record).
  */
 enum tally_kind {
-	T_NONE = OWN__COUNT, /* after the sources' own slots */
+	T_NONE = FLOW_SOURCE__COUNT, /* after the sources' own slots (FLOW_SOURCE_*) */
 	T_CONFLICT,
 	T_CHANGED,
 	T_EXPIRED,
@@ -376,9 +362,9 @@ struct tally {
 static void tally_flush(struct attributor *a, const struct tally *t)
 {
 	uint64_t *dst[T__COUNT] = {
-		[OWN_HEARTBEAT] = &a->st.decided[OWN_HEARTBEAT],
-		[OWN_KUBE] = &a->st.decided[OWN_KUBE],
-		[OWN_SONAR] = &a->st.decided[OWN_SONAR],
+		[FLOW_SOURCE_HEARTBEAT] = &a->st.decided[FLOW_SOURCE_HEARTBEAT],
+		[FLOW_SOURCE_KUBE] = &a->st.decided[FLOW_SOURCE_KUBE],
+		[FLOW_SOURCE_SONAR] = &a->st.decided[FLOW_SOURCE_SONAR],
 		[T_NONE] = &a->st.unattributed_none,
 		[T_CONFLICT] = &a->st.unattributed_conflict,
 		[T_CHANGED] = &a->st.unattributed_changed,
@@ -386,7 +372,7 @@ static void tally_flush(struct attributor *a, const struct tally *t)
 		[T_EVICTED] = &a->st.unattributed_evicted,
 	};
 
-	for (int i = 0; i < T__COUNT; i++)
+	for (int i = FLOW_SOURCE_HEARTBEAT; i < T__COUNT; i++)
 		if (t->n[i])
 			ADD(*dst[i], t->n[i]);
 }
@@ -413,7 +399,7 @@ static void settle(struct flow_record *r, enum decision d, const struct own_answ
 		if (!remote)
 			break;
 		r->remote = remote;
-		r->remote_source = flow_source(ans->source);
+		r->remote_source = ans->source;
 		t->n[ans->source]++;
 		return;
 	case CONFLICT:
@@ -543,7 +529,7 @@ uint32_t attributor__batch(struct attributor *a, struct attr_arena *ar, struct w
 			/* inside the pod's own network namespace: the sender is the remote side */
 			r->remote = &b->sender;
 			r->remote_source = FLOW_SOURCE_HEARTBEAT;
-			t.n[OWN_HEARTBEAT]++;
+			t.n[FLOW_SOURCE_HEARTBEAT]++;
 			continue;
 		}
 		d = decide(a, r, &ans, &settles_at);
@@ -794,7 +780,7 @@ void attributor__heartbeat(struct attributor *a, const struct wire_batch *b)
 	}
 	pthread_rwlock_wrlock(&a->lock);
 	for (uint32_t i = 0; i < b->n_ips; i++)
-		own_span(a->store, OWN_HEARTBEAT, b->ips[i], id, from, to);
+		own_span(a->store, FLOW_SOURCE_HEARTBEAT, b->ips[i], id, from, to);
 	pthread_rwlock_unlock(&a->lock);
 	ADD(a->st.heartbeats, b->n_ips);
 	if (a->o.publish)
@@ -802,7 +788,7 @@ void attributor__heartbeat(struct attributor *a, const struct wire_batch *b)
 			a->o.publish(a->o.publish_ctx, b->ips[i], id, from, to);
 }
 
-void attributor__assign(struct attributor *a, enum own_source src, const uint8_t ip[16],
+void attributor__assign(struct attributor *a, enum flow_source src, const uint8_t ip[16],
 			const struct flow_identity *id, int64_t t_ms)
 {
 	pthread_rwlock_wrlock(&a->lock);
@@ -810,7 +796,7 @@ void attributor__assign(struct attributor *a, enum own_source src, const uint8_t
 	pthread_rwlock_unlock(&a->lock);
 }
 
-void attributor__unassign(struct attributor *a, enum own_source src, const uint8_t ip[16],
+void attributor__unassign(struct attributor *a, enum flow_source src, const uint8_t ip[16],
 			  const struct flow_identity *id, int64_t t_ms)
 {
 	pthread_rwlock_wrlock(&a->lock);
@@ -818,14 +804,14 @@ void attributor__unassign(struct attributor *a, enum own_source src, const uint8
 	pthread_rwlock_unlock(&a->lock);
 }
 
-void attributor__span(struct attributor *a, enum own_source src, const uint8_t ip[16],
+void attributor__span(struct attributor *a, enum flow_source src, const uint8_t ip[16],
 		      const struct flow_identity *id, int64_t from_ms, int64_t to_ms)
 {
 	enum attr_hb_refusal why;
 	int64_t now = clock_wall_ms();
 
 	/* another replica's heartbeat range: held to what its sidecar could claim */
-	why = src == OWN_HEARTBEAT && from_ms >= 0 && from_ms <= to_ms
+	why = src == FLOW_SOURCE_HEARTBEAT && from_ms >= 0 && from_ms <= to_ms
 		  ? span_refusal(a, from_ms, to_ms, now)
 		  : ATTR_HB__COUNT;
 	if (why != ATTR_HB__COUNT) {
@@ -970,14 +956,14 @@ static void refresh_watermarks(struct attributor *a)
 	pthread_rwlock_wrlock(&a->lock);
 	own_set_heartbeat_floor(a->store, clock_wall_ms() - LOAD(a->grace_ms));
 	pthread_rwlock_unlock(&a->lock);
-	for (int s = 0; s < OWN__COUNT; s++) {
+	for (int s = FLOW_SOURCE_HEARTBEAT; s < FLOW_SOURCE__COUNT; s++) {
 		int64_t w;
 
 		if (!a->o.watermark[s])
 			continue;
 		w = a->o.watermark[s](a->o.watermark_ctx[s]);
 		pthread_rwlock_wrlock(&a->lock);
-		own_set_watermark(a->store, (enum own_source)s, w);
+		own_set_watermark(a->store, (enum flow_source)s, w);
 		pthread_rwlock_unlock(&a->lock);
 	}
 }
@@ -1048,9 +1034,9 @@ struct attributor *attributor__new(const struct attr_opts *o, char *why, size_t 
 	a->going = calloc(a->o.max_delayed, sizeof(*a->going));
 	if (!a->store || !a->q || !a->going)
 		goto fail_msg;
-	for (int s = 0; s < OWN__COUNT; s++)
+	for (int s = FLOW_SOURCE_HEARTBEAT; s < FLOW_SOURCE__COUNT; s++)
 		if (o->watermark[s])
-			own_set_watermark(a->store, (enum own_source)s, 0);
+			own_set_watermark(a->store, (enum flow_source)s, 0);
 	/* from the start, not from the first tick: what is older is settled */
 	own_set_heartbeat_floor(a->store, clock_wall_ms() - o->heartbeat_grace_ms);
 	return a;
@@ -1140,7 +1126,7 @@ void attributor__set_limits(struct attributor *a, int64_t max_delay_ms, int64_t 
 
 void attributor__stats(struct attributor *a, struct attr_stats *out)
 {
-	for (int s = 0; s < OWN__COUNT; s++)
+	for (int s = FLOW_SOURCE_HEARTBEAT; s < FLOW_SOURCE__COUNT; s++)
 		out->decided[s] = LOAD(a->st.decided[s]);
 	out->unattributed_none = LOAD(a->st.unattributed_none);
 	out->unattributed_conflict = LOAD(a->st.unattributed_conflict);
@@ -1177,8 +1163,9 @@ void attributor__metrics(struct attributor *a, struct metrics_writer *w)
 	metrics_writer__family(w, "podflow_collector_attribution_records_total", METRIC_COUNTER,
 			       "Records by how their remote side was decided: the source that "
 			       "named it, or why it is unattributed.");
-	for (int i = 0; i < OWN__COUNT; i++)
-		metrics_writer__u64(w, METRIC_LABELS("result", own_source_name((enum own_source)i)),
+	for (int i = FLOW_SOURCE_HEARTBEAT; i < FLOW_SOURCE__COUNT; i++)
+		metrics_writer__u64(w,
+				    METRIC_LABELS("result", flow_source_name((enum flow_source)i)),
 				    s.decided[i]);
 	metrics_writer__u64(w, METRIC_LABELS("result", "unattributed_none"), s.unattributed_none);
 	metrics_writer__u64(w, METRIC_LABELS("result", "unattributed_conflict"),
@@ -1235,13 +1222,13 @@ struct ranges_ctx {
 	struct jsonw *jw;
 };
 
-static void range_json(enum own_source src, int64_t from_ms, int64_t to_ms,
+static void range_json(enum flow_source src, int64_t from_ms, int64_t to_ms,
 		       const struct flow_identity *id, bool conflict, void *ctx)
 {
 	struct jsonw *jw = ((struct ranges_ctx *)ctx)->jw;
 
 	jsonw__arr_obj_begin(jw);
-	jsonw__kv_str(jw, "source", own_source_name(src));
+	jsonw__kv_str(jw, "source", flow_source_name(src));
 	jsonw__kv_u64(jw, "from_ms", (uint64_t)from_ms);
 	if (to_ms == OWN_FOREVER)
 		jsonw__kv_null(jw, "to_ms");

@@ -44,8 +44,8 @@ struct attr_opts {
 	 * attributor's thread every tick; NULL: the source is not configured
 	 * (never waited for).  Heartbeats need none.
 	 */
-	int64_t (*watermark[OWN__COUNT])(void *ctx);
-	void *watermark_ctx[OWN__COUNT];
+	int64_t (*watermark[FLOW_SOURCE__COUNT])(void *ctx);
+	void *watermark_ctx[FLOW_SOURCE__COUNT];
 };
 
 /* Why a heartbeat span was not used (docs/attribution.md, "Heartbeats are bounded"). */
@@ -58,18 +58,18 @@ enum attr_hb_refusal {
 const char *attr_hb_refusal_name(enum attr_hb_refusal r);
 
 struct attr_stats {
-	uint64_t decided[OWN__COUNT];	/* records attributed, by the source that decided */
-	uint64_t unattributed_none;	/* certainly nobody known at the record's time */
-	uint64_t unattributed_conflict; /* a source named two owners */
-	uint64_t unattributed_changed;	/* the owner changed within the record's span */
-	uint64_t unattributed_expired;	/* waited max_delay, still undecided */
-	uint64_t unattributed_evicted;	/* pushed out of a full delay queue early */
-	uint64_t delayed_now;		/* records waiting */
-	uint64_t delayed_total;		/* records that had to wait */
-	uint64_t late_written;		/* records decided late and written */
-	uint64_t late_write_errors;	/* records the output refused at exit: lost */
-	uint64_t late_write_retries;	/* sweeps whose write failed (records kept queued) */
-	uint64_t heartbeats;		/* heartbeat spans applied */
+	uint64_t decided[FLOW_SOURCE__COUNT]; /* records attributed, by the source that decided */
+	uint64_t unattributed_none;	      /* certainly nobody known at the record's time */
+	uint64_t unattributed_conflict;	      /* a source named two owners */
+	uint64_t unattributed_changed;	      /* the owner changed within the record's span */
+	uint64_t unattributed_expired;	      /* waited max_delay, still undecided */
+	uint64_t unattributed_evicted;	      /* pushed out of a full delay queue early */
+	uint64_t delayed_now;		      /* records waiting */
+	uint64_t delayed_total;		      /* records that had to wait */
+	uint64_t late_written;		      /* records decided late and written */
+	uint64_t late_write_errors;	      /* records the output refused at exit: lost */
+	uint64_t late_write_retries;	      /* sweeps whose write failed (records kept queued) */
+	uint64_t heartbeats;		      /* heartbeat spans applied */
 	uint64_t heartbeats_refused[ATTR_HB__COUNT]; /* by reason */
 	uint64_t sweeps;
 };
@@ -99,11 +99,11 @@ void attributor__set_limits(struct attributor *a, int64_t max_delay_ms, int64_t 
  * used: counted by reason, logged once per sender.
  */
 void attributor__heartbeat(struct attributor *a, const struct wire_batch *b);
-void attributor__assign(struct attributor *a, enum own_source src, const uint8_t ip[16],
+void attributor__assign(struct attributor *a, enum flow_source src, const uint8_t ip[16],
 			const struct flow_identity *id, int64_t t_ms);
-void attributor__unassign(struct attributor *a, enum own_source src, const uint8_t ip[16],
+void attributor__unassign(struct attributor *a, enum flow_source src, const uint8_t ip[16],
 			  const struct flow_identity *id, int64_t t_ms);
-void attributor__span(struct attributor *a, enum own_source src, const uint8_t ip[16],
+void attributor__span(struct attributor *a, enum flow_source src, const uint8_t ip[16],
 		      const struct flow_identity *id, int64_t from_ms, int64_t to_ms);
 
 /*

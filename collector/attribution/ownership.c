@@ -35,6 +35,12 @@
  * evidence arrived in.
  */
 
+/* The store keeps its sources in slots 0..N_SRC-1, in trust order. */
+#define N_SRC	  (FLOW_SOURCE__COUNT - FLOW_SOURCE_HEARTBEAT)
+#define SLOT_HB	  0
+#define SLOT(s)	  ((int)(s)-FLOW_SOURCE_HEARTBEAT)
+#define SOURCE(i) ((enum flow_source)((i) + FLOW_SOURCE_HEARTBEAT))
+
 #define OWN_DEFAULT_MAX_RANGES 4194304
 #define OWN_TABLE_MIN	       16 /* slots, a power of two */
 #define OWN_IDENT_FIELDS       8
@@ -77,8 +83,8 @@ struct event {
 };
 
 struct ip_rec {
-	uint32_t n_span[OWN__COUNT];
-	uint32_t n_ev[OWN__COUNT];
+	uint32_t n_span[N_SRC];
+	uint32_t n_ev[N_SRC];
 	uint32_t cap; /* payload bytes allocated */
 	uint32_t _pad;
 	uint64_t payload[]; /* spans by source, then events by source */
@@ -98,7 +104,7 @@ struct own_store {
 	struct ident **buckets;
 	uint64_t bmask; /* buckets - 1 */
 	uint64_t n_idents;
-	int64_t watermark[OWN__COUNT];
+	int64_t watermark[N_SRC];
 	int64_t hb_floor;     /* no heartbeat is still to come for times up to here */
 	bool hb_final;	      /* unsettled heartbeat claims decide (own_settle_heartbeats) */
 	struct span *scratch; /* new pieces of one span insertion */
@@ -121,18 +127,9 @@ static const size_t field_off[OWN_IDENT_FIELDS] = {
 	offsetof(struct flow_identity, region), offsetof(struct flow_identity, zone),
 };
 
-const char *own_source_name(enum own_source s)
+static bool is_source(enum flow_source s)
 {
-	switch (s) {
-	case OWN_HEARTBEAT:
-		return "heartbeat";
-	case OWN_KUBE:
-		return "kube";
-	case OWN_SONAR:
-		return "sonar";
-	default:
-		return "unknown";
-	}
+	return s >= FLOW_SOURCE_HEARTBEAT && s < FLOW_SOURCE__COUNT;
 }
 
 /* --- memory accounting ---------------------------------------------------- */
@@ -586,7 +583,7 @@ struct own_store *own_store__new(const struct own_limits *lim)
 	}
 	st->heap = heap_size(sizeof(*st));
 	st->max_ranges = lim && lim->max_ranges ? lim->max_ranges : OWN_DEFAULT_MAX_RANGES;
-	for (int s = 0; s < OWN__COUNT; s++)
+	for (int s = 0; s < N_SRC; s++)
 		st->watermark[s] = OWN_FOREVER;
 	st->hb_floor = INT64_MIN;
 	st->mask = OWN_TABLE_MIN - 1;
@@ -625,10 +622,10 @@ void own_store__free(struct own_store *st)
 	free(st);
 }
 
-void own_set_watermark(struct own_store *st, enum own_source src, int64_t t_ms)
+void own_set_watermark(struct own_store *st, enum flow_source src, int64_t t_ms)
 {
-	if ((unsigned)src < OWN__COUNT)
-		st->watermark[src] = t_ms;
+	if (is_source(src))
+		st->watermark[SLOT(src)] = t_ms;
 }
 
 void own_set_heartbeat_floor(struct own_store *st, int64_t t_ms)
@@ -641,9 +638,9 @@ void own_settle_heartbeats(struct own_store *st)
 	st->hb_final = true;
 }
 
-int64_t own_watermark(const struct own_store *st, enum own_source src)
+int64_t own_watermark(const struct own_store *st, enum flow_source src)
 {
-	return (unsigned)src < OWN__COUNT ? st->watermark[src] : OWN_FOREVER;
+	return is_source(src) ? st->watermark[SLOT(src)] : OWN_FOREVER;
 }
 
 /* --- eviction and retention ----------------------------------------------- */
@@ -667,12 +664,12 @@ static inline bool takes(int64_t key, int64_t T, uint64_t *ties)
  */
 static uint64_t rec_trim(struct own_store *st, struct ip_rec *r, int64_t T, uint64_t *ties)
 {
-	uint32_t cut_s[OWN__COUNT], cut_e[OWN__COUNT], removed = 0;
+	uint32_t cut_s[N_SRC], cut_e[N_SRC], removed = 0;
 	struct span *s = (struct span *)r->payload;
 	struct event *e;
 	char *dst = (char *)r->payload;
 
-	for (int src = 0; src < OWN__COUNT; src++) {
+	for (int src = 0; src < N_SRC; src++) {
 		uint32_t k = 0;
 
 		while (k < r->n_span[src] && takes(s[k].to, T, ties))
@@ -682,7 +679,7 @@ static uint64_t rec_trim(struct own_store *st, struct ip_rec *r, int64_t T, uint
 		s += r->n_span[src];
 	}
 	e = (struct event *)s;
-	for (int src = 0; src < OWN__COUNT; src++) {
+	for (int src = 0; src < N_SRC; src++) {
 		int64_t run = INT64_MIN;
 		uint32_t k = 0;
 
@@ -696,7 +693,7 @@ static uint64_t rec_trim(struct own_store *st, struct ip_rec *r, int64_t T, uint
 		return 0;
 	/* compact: each list slides down over what went before it */
 	s = (struct span *)r->payload;
-	for (int src = 0; src < OWN__COUNT; src++) {
+	for (int src = 0; src < N_SRC; src++) {
 		size_t len = (r->n_span[src] - cut_s[src]) * sizeof(*s);
 
 		memmove(dst, s + cut_s[src], len);
@@ -704,18 +701,18 @@ static uint64_t rec_trim(struct own_store *st, struct ip_rec *r, int64_t T, uint
 		s += r->n_span[src];
 	}
 	e = (struct event *)s;
-	for (int src = 0; src < OWN__COUNT; src++) {
+	for (int src = 0; src < N_SRC; src++) {
 		size_t len = (r->n_ev[src] - cut_e[src]) * sizeof(*e);
 
 		memmove(dst, e + cut_e[src], len);
 		dst += len;
 		e += r->n_ev[src];
 	}
-	for (int src = 0; src < OWN__COUNT; src++) {
+	for (int src = 0; src < N_SRC; src++) {
 		r->n_span[src] -= cut_s[src];
 		r->n_ev[src] -= cut_e[src];
 	}
-	for (int src = 0; src < OWN__COUNT; src++)
+	for (int src = 0; src < N_SRC; src++)
 		ev_derive(rec_ev(r, src), r->n_ev[src]); /* holder indexes moved */
 	st->n_ranges -= removed;
 	return removed;
@@ -770,7 +767,7 @@ static void walk_keys(const struct own_store *st, key_fn fn, void *ctx)
 		for (uint32_t k = 0; k < rec_spans_total(r); k++)
 			fn(ctx, s[k].to);
 		e = (const struct event *)(s + rec_spans_total(r));
-		for (int src = 0; src < OWN__COUNT; src++) {
+		for (int src = 0; src < N_SRC; src++) {
 			int64_t run = INT64_MIN;
 
 			for (uint32_t k = 0; k < r->n_ev[src]; k++)
@@ -1051,13 +1048,13 @@ static int event_add(struct own_store *st, int src, const uint8_t ip[16], uint8_
 	return 0;
 }
 
-int own_span(struct own_store *st, enum own_source src, const uint8_t ip[16],
+int own_span(struct own_store *st, enum flow_source src, const uint8_t ip[16],
 	     const struct flow_identity *id, int64_t from_ms, int64_t to_ms)
 {
 	struct ident *x;
 	int err;
 
-	if (!st || !ip || (unsigned)src >= OWN__COUNT || from_ms < 0 || from_ms > to_ms)
+	if (!st || !ip || !is_source(src) || from_ms < 0 || from_ms > to_ms)
 		return -EINVAL;
 	if (from_ms == to_ms) { /* covers no time */
 		st->duplicates++;
@@ -1066,20 +1063,20 @@ int own_span(struct own_store *st, enum own_source src, const uint8_t ip[16],
 	x = ident_get(st, id);
 	if (!x)
 		return -ENOMEM;
-	err = span_add(st, src, ip, x, from_ms, to_ms);
+	err = span_add(st, SLOT(src), ip, x, from_ms, to_ms);
 	if (!err)
 		evict(st);
 	ident_put(st, x);
 	return err;
 }
 
-static int point_event(struct own_store *st, enum own_source src, const uint8_t ip[16],
+static int point_event(struct own_store *st, enum flow_source src, const uint8_t ip[16],
 		       uint8_t kind, const struct flow_identity *id, int64_t t_ms)
 {
 	struct ident *x = NULL;
 	int err;
 
-	if (!st || !ip || (unsigned)src >= OWN__COUNT || t_ms < 0)
+	if (!st || !ip || !is_source(src) || t_ms < 0)
 		return -EINVAL;
 	/* an UNASSIGN without identity ends whoever holds the address */
 	if (kind == EV_ASSIGN || id) {
@@ -1087,20 +1084,20 @@ static int point_event(struct own_store *st, enum own_source src, const uint8_t 
 		if (!x)
 			return -ENOMEM;
 	}
-	err = event_add(st, src, ip, kind, x, t_ms);
+	err = event_add(st, SLOT(src), ip, kind, x, t_ms);
 	if (!err)
 		evict(st);
 	ident_put(st, x);
 	return err;
 }
 
-int own_assign(struct own_store *st, enum own_source src, const uint8_t ip[16],
+int own_assign(struct own_store *st, enum flow_source src, const uint8_t ip[16],
 	       const struct flow_identity *id, int64_t t_ms)
 {
 	return point_event(st, src, ip, EV_ASSIGN, id, t_ms);
 }
 
-int own_unassign(struct own_store *st, enum own_source src, const uint8_t ip[16],
+int own_unassign(struct own_store *st, enum flow_source src, const uint8_t ip[16],
 		 const struct flow_identity *id, int64_t t_ms)
 {
 	return point_event(st, src, ip, EV_UNASSIGN, id, t_ms);
@@ -1135,28 +1132,27 @@ enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], in
 	bool pending = false;
 
 	out->id = NULL;
-	out->source = OWN_HEARTBEAT;
+	out->source = FLOW_SOURCE_HEARTBEAT;
 	out->conflict = false;
 	out->settling = false;
 	if (!r) {
 		/* nobody said anything: certain only once every source is complete to t */
-		int64_t wm = st->watermark[OWN_HEARTBEAT] < st->hb_floor
-				 ? st->watermark[OWN_HEARTBEAT]
-				 : st->hb_floor;
+		int64_t wm =
+		    st->watermark[SLOT_HB] < st->hb_floor ? st->watermark[SLOT_HB] : st->hb_floor;
 
-		for (int src = OWN_KUBE; src < OWN__COUNT; src++)
+		for (int src = SLOT_HB + 1; src < N_SRC; src++)
 			if (st->watermark[src] < wm)
 				wm = st->watermark[src];
 		return t_ms > wm ? OWN_WAIT : OWN_NONE;
 	}
 	s = (const struct span *)r->payload;
 	e = (const struct event *)(s + rec_spans_total(r));
-	for (int src = 0; src < OWN__COUNT; src++) {
+	for (int src = 0; src < N_SRC; src++) {
 		uint32_t ns = r->n_span[src], ne = r->n_ev[src], lo, h;
 		int64_t wm = st->watermark[src];
 		const struct flow_identity *found = NULL;
 
-		if (src == OWN_HEARTBEAT && st->hb_floor < wm)
+		if (src == SLOT_HB && st->hb_floor < wm)
 			/*
 			 * Any sender may yet state a heartbeat for t up to the
 			 * floor (now - grace): what the spans received so far
@@ -1176,12 +1172,12 @@ enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], in
 				break; /* a contradiction until the claim settles */
 			if (!s[lo - 1].id) {
 				/* two owners claimed t: no later claim can undo that */
-				out->source = (enum own_source)src;
+				out->source = SOURCE(src);
 				out->conflict = true;
 				return OWN_NONE;
 			}
 			found = &s[lo - 1].id->pub;
-			if (src == OWN_HEARTBEAT && t_ms > wm && !st->hb_final) {
+			if (src == SLOT_HB && t_ms > wm && !st->hb_final) {
 				/*
 				 * Another sender's claim for t may still come and
 				 * make t a conflict: the claim decides now only if
@@ -1214,7 +1210,7 @@ enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], in
 		if (found) {
 			if (claim && !same_pod(claim, found))
 				break; /* a contradiction until the claim settles */
-			out->source = claim ? OWN_HEARTBEAT : (enum own_source)src;
+			out->source = claim ? FLOW_SOURCE_HEARTBEAT : SOURCE(src);
 			out->id = claim ? claim : found;
 			return OWN_FOUND;
 		}
@@ -1247,7 +1243,7 @@ void own_stats(const struct own_store *st, struct own_stats *out)
  * the same millisecond implies an empty range and is not reported.
  */
 void own_each_range(const struct own_store *st, const uint8_t ip[16],
-		    void (*fn)(enum own_source src, int64_t from_ms, int64_t to_ms,
+		    void (*fn)(enum flow_source src, int64_t from_ms, int64_t to_ms,
 			       const struct flow_identity *id, bool conflict, void *ctx),
 		    void *ctx)
 {
@@ -1255,7 +1251,7 @@ void own_each_range(const struct own_store *st, const uint8_t ip[16],
 
 	if (!r)
 		return;
-	for (int src = 0; src < OWN__COUNT; src++) {
+	for (int src = 0; src < N_SRC; src++) {
 		const struct span *s = rec_span(r, src);
 		const struct event *e = rec_ev(r, src);
 		uint32_t i = 0, j = 0, ns = r->n_span[src], ne = r->n_ev[src];
@@ -1266,12 +1262,11 @@ void own_each_range(const struct own_store *st, const uint8_t ip[16],
 				continue;
 			}
 			if (i < ns && (j == ne || s[i].from <= e[j].t)) {
-				fn((enum own_source)src, s[i].from, s[i].to,
-				   s[i].id ? &s[i].id->pub : NULL, !s[i].id, ctx);
+				fn(SOURCE(src), s[i].from, s[i].to, s[i].id ? &s[i].id->pub : NULL,
+				   !s[i].id, ctx);
 				i++;
 			} else {
-				fn((enum own_source)src, e[j].t, e[j].end, &e[j].id->pub, false,
-				   ctx);
+				fn(SOURCE(src), e[j].t, e[j].end, &e[j].id->pub, false, ctx);
 				j++;
 			}
 		}

@@ -32,16 +32,11 @@
 
 #include "flow.h"
 
-/* By trust, most trusted first: where sources disagree the first wins. */
-enum own_source {
-	OWN_HEARTBEAT = 0,
-	OWN_KUBE = 1,
-	OWN_SONAR = 2,
-	OWN__COUNT,
-};
-
-/* "heartbeat", "kube", "sonar" (the record's remote_source values). */
-const char *own_source_name(enum own_source s);
+/*
+ * Sources are lib/flow.h's enum flow_source, FLOW_SOURCE_HEARTBEAT to
+ * FLOW_SOURCE_SONAR, most trusted first (FLOW_SOURCE_UNATTRIBUTED is no
+ * source: -EINVAL).
+ */
 
 #define OWN_FOREVER    INT64_MAX /* the end of an open range */
 #define OWN_STRING_MAX 253	 /* longest identity string kept (longer: cut) */
@@ -61,16 +56,16 @@ void own_store__free(struct own_store *st);
  * evicted to make room, each counted in own_stats.evicted; evidence is never
  * refused for space.
  */
-int own_span(struct own_store *st, enum own_source src, const uint8_t ip[16],
+int own_span(struct own_store *st, enum flow_source src, const uint8_t ip[16],
 	     const struct flow_identity *id, int64_t from_ms, int64_t to_ms);
-int own_assign(struct own_store *st, enum own_source src, const uint8_t ip[16],
+int own_assign(struct own_store *st, enum flow_source src, const uint8_t ip[16],
 	       const struct flow_identity *id, int64_t t_ms);
 /*
  * id NULL: whoever holds it; else only an ASSIGN whose identity has every
  * field `id` names (fields "" or NULL match anything) is ended; an UNASSIGN
  * naming someone else changes nothing (0).
  */
-int own_unassign(struct own_store *st, enum own_source src, const uint8_t ip[16],
+int own_unassign(struct own_store *st, enum flow_source src, const uint8_t ip[16],
 		 const struct flow_identity *id, int64_t t_ms);
 
 /*
@@ -83,7 +78,7 @@ int own_unassign(struct own_store *st, enum own_source src, const uint8_t ip[16]
  * heartbeat floor below (capped by the heartbeat watermark set here): any
  * sender may still claim any address for a later time.
  */
-void own_set_watermark(struct own_store *st, enum own_source src, int64_t t_ms);
+void own_set_watermark(struct own_store *st, enum flow_source src, int64_t t_ms);
 /*
  * Heartbeats for times up to t_ms that have not come will not come (every
  * sidecar reports each interval; the collector sets now - its grace).  Up
@@ -99,7 +94,7 @@ void own_set_heartbeat_floor(struct own_store *st, int64_t t_ms);
  * collector's last pass at shutdown, which cannot wait for the grace).
  */
 void own_settle_heartbeats(struct own_store *st);
-int64_t own_watermark(const struct own_store *st, enum own_source src);
+int64_t own_watermark(const struct own_store *st, enum flow_source src);
 
 enum own_verdict {
 	OWN_FOUND, /* out->id and out->source are set */
@@ -109,7 +104,7 @@ enum own_verdict {
 
 struct own_answer {
 	const struct flow_identity *id; /* valid until the next evidence or prune */
-	enum own_source source;
+	enum flow_source source;
 	bool conflict; /* OWN_NONE because one source said two owners at t */
 	bool settling; /* OWN_WAIT for nothing but a heartbeat claim to settle */
 };
@@ -150,7 +145,7 @@ void own_stats(const struct own_store *st, struct own_stats *out);
  * conflict region comes with id NULL.  For the admin endpoint and tests.
  */
 void own_each_range(const struct own_store *st, const uint8_t ip[16],
-		    void (*fn)(enum own_source src, int64_t from_ms, int64_t to_ms,
+		    void (*fn)(enum flow_source src, int64_t from_ms, int64_t to_ms,
 			       const struct flow_identity *id, bool conflict, void *ctx),
 		    void *ctx);
 

@@ -248,7 +248,7 @@ static void test_decisions(void **state)
 	assert_string_equal("alpha-0", r.remote->pod);
 
 	/* B's heartbeat for old times: settled (older than the grace), decides at once */
-	attributor__span(a, OWN_HEARTBEAT, ip_b, &g_pod_b, old, old + 10000);
+	attributor__span(a, FLOW_SOURCE_HEARTBEAT, ip_b, &g_pod_b, old, old + 10000);
 	one_record(&b, &r, ip_a, ip_b, old + 1000, old + 2000, now - 1000, now);
 	assert_int_equal(0, attributor__batch(a, ar, &b, keep));
 	assert_int_equal(FLOW_SOURCE_HEARTBEAT, r.remote_source);
@@ -256,14 +256,14 @@ static void test_decisions(void **state)
 	assert_string_equal("team-b", r.remote->namespace);
 
 	/* ... for recent times: a claim another sender could still contradict: held */
-	attributor__span(a, OWN_HEARTBEAT, ip_b, &g_pod_b, now - 5000, now);
+	attributor__span(a, FLOW_SOURCE_HEARTBEAT, ip_b, &g_pod_b, now - 5000, now);
 	one_record(&b, &r, ip_a, ip_b, now - 3000, now - 2000, now - 1000, now);
 	assert_int_equal(1, attributor__batch(a, ar, &b, keep));
 	assert_false(keep[0]);
 	assert_int_equal(FLOW_SOURCE_UNATTRIBUTED, r.remote_source);
 
 	/* the pod watch naming the same pod: decided at once, by the heartbeat's identity */
-	attributor__assign(a, OWN_KUBE, ip_b,
+	attributor__assign(a, FLOW_SOURCE_KUBE, ip_b,
 			   &(struct flow_identity){ .namespace = "team-b", .pod = "beta-0" },
 			   now - 10000);
 	assert_int_equal(0, attributor__batch(a, ar, &b, keep));
@@ -271,8 +271,8 @@ static void test_decisions(void **state)
 	assert_string_equal("beta", r.remote->app);
 
 	/* C owned by B, then by A, within one record: neither */
-	attributor__span(a, OWN_HEARTBEAT, ip_c, &g_pod_b, old, old + 1000);
-	attributor__span(a, OWN_HEARTBEAT, ip_c, &g_pod_a, old + 1000, old + 2000);
+	attributor__span(a, FLOW_SOURCE_HEARTBEAT, ip_c, &g_pod_b, old, old + 1000);
+	attributor__span(a, FLOW_SOURCE_HEARTBEAT, ip_c, &g_pod_a, old + 1000, old + 2000);
 	one_record(&b, &r, ip_a, ip_c, old + 500, old + 1500, now - 1000, now);
 	assert_int_equal(0, attributor__batch(a, ar, &b, keep));
 	assert_int_equal(FLOW_SOURCE_UNATTRIBUTED, r.remote_source);
@@ -285,7 +285,7 @@ static void test_decisions(void **state)
 	assert_int_equal(FLOW_SOURCE_UNATTRIBUTED, r.remote_source);
 
 	attributor__stats(a, &st);
-	assert_int_equal(3, st.decided[OWN_HEARTBEAT]); /* the loopback one counts too */
+	assert_int_equal(3, st.decided[FLOW_SOURCE_HEARTBEAT]); /* the loopback one counts too */
 	assert_int_equal(1, st.unattributed_changed);
 	assert_int_equal(1, st.unattributed_none);
 	attributor__free(a);
@@ -309,7 +309,7 @@ static void test_exit_settles_claims(void **state)
 	v4(ip_a, 10, 0, 0, 1);
 	v4(ip_b, 10, 0, 0, 2);
 	v4(ip_x, 10, 0, 0, 77);
-	attributor__span(a, OWN_HEARTBEAT, ip_b, &g_pod_b, now - 5000, now);
+	attributor__span(a, FLOW_SOURCE_HEARTBEAT, ip_b, &g_pod_b, now - 5000, now);
 	one_record(&b, &r[0], ip_a, ip_b, now - 3000, now - 2000, now - 1000, now);
 	r[1] = r[0];
 	memcpy(r[1].remote_addr, ip_x, 16); /* nobody claims it: waits for the grace */
@@ -322,7 +322,7 @@ static void test_exit_settles_claims(void **state)
 	attributor__stats(a, &st);
 	assert_int_equal(2, w.records);
 	assert_int_equal(1, w.unattributed); /* the unknown address */
-	assert_int_equal(1, st.decided[OWN_HEARTBEAT]);
+	assert_int_equal(1, st.decided[FLOW_SOURCE_HEARTBEAT]);
 	assert_int_equal(1, st.unattributed_expired);
 	assert_int_equal(2, st.late_written);
 	attributor__free(a);

@@ -756,7 +756,7 @@ static void test_names(void **state)
 	assert_string_equal(flow_source_name(FLOW_SOURCE_KUBE), "kube");
 	assert_string_equal(flow_source_name(FLOW_SOURCE_SONAR), "sonar");
 	/* an out-of-range value is never guessed as a source */
-	assert_string_equal(flow_source_name((enum flow_remote_source)99), "unattributed");
+	assert_string_equal(flow_source_name((enum flow_source)99), "unattributed");
 }
 
 int main(void)

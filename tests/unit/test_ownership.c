@@ -16,9 +16,9 @@
 
 #include "ownership.h"
 
-#define HB    OWN_HEARTBEAT
-#define KUBE  OWN_KUBE
-#define SONAR OWN_SONAR
+#define HB    FLOW_SOURCE_HEARTBEAT
+#define KUBE  FLOW_SOURCE_KUBE
+#define SONAR FLOW_SOURCE_SONAR
 #define INF   OWN_FOREVER
 
 /* An identity named by its app (the pod too, so two fields take part). */
@@ -63,7 +63,7 @@ struct text {
 	size_t len;
 };
 
-static void text_range(enum own_source src, int64_t from, int64_t to,
+static void text_range(enum flow_source src, int64_t from, int64_t to,
 		       const struct flow_identity *id, bool conflict, void *ctx)
 {
 	struct text *b = ctx;
@@ -76,7 +76,7 @@ static void text_range(enum own_source src, int64_t from, int64_t to,
 	else
 		snprintf(end, sizeof(end), "%" PRId64, to);
 	b->len += (size_t)snprintf(b->s + b->len, sizeof(b->s) - b->len, "%s%c[%" PRId64 ",%s)%s",
-				   b->len ? " " : "", own_source_name(src)[0], from, end,
+				   b->len ? " " : "", flow_source_name(src)[0], from, end,
 				   conflict ? "!" : id->app);
 	assert_true(b->len < sizeof(b->s));
 }
@@ -101,7 +101,7 @@ static const char *verdict_name(enum own_verdict v)
  * conflict names `src`.  Reports the caller's line.
  */
 static void look_at(const struct own_store *st, const uint8_t ip[16], int64_t t,
-		    enum own_verdict verdict, enum own_source src, const char *app, bool conflict,
+		    enum own_verdict verdict, enum flow_source src, const char *app, bool conflict,
 		    const char *file, int line)
 {
 	struct own_answer a;
@@ -115,13 +115,13 @@ static void look_at(const struct own_store *st, const uint8_t ip[16], int64_t t,
 	_assert_int_equal(a.conflict, conflict, file, line);
 	if (verdict == OWN_FOUND) {
 		_assert_true(a.id != NULL, "a.id", file, line);
-		_assert_string_equal(own_source_name(a.source), own_source_name(src), file, line);
+		_assert_string_equal(flow_source_name(a.source), flow_source_name(src), file, line);
 		_assert_string_equal(a.id->app, app, file, line);
 	} else {
 		_assert_true(a.id == NULL, "a.id == NULL", file, line);
 	}
 	if (conflict)
-		_assert_string_equal(own_source_name(a.source), own_source_name(src), file, line);
+		_assert_string_equal(flow_source_name(a.source), flow_source_name(src), file, line);
 }
 
 #define FOUND(st, ip, t, src, app) \
@@ -139,21 +139,24 @@ static void test_names_and_arguments(void **state)
 
 	(void)state;
 	v4(ip, 10, 0, 0, 1);
-	assert_string_equal(own_source_name(HB), "heartbeat");
-	assert_string_equal(own_source_name(KUBE), "kube");
-	assert_string_equal(own_source_name(SONAR), "sonar");
+	assert_string_equal(flow_source_name(HB), "heartbeat");
+	assert_string_equal(flow_source_name(KUBE), "kube");
+	assert_string_equal(flow_source_name(SONAR), "sonar");
 	assert_int_equal(own_span(st, HB, ip, ID("a"), 20, 10), -EINVAL);
 	assert_int_equal(own_span(st, HB, ip, ID("a"), -1, 10), -EINVAL);
-	assert_int_equal(own_span(st, OWN__COUNT, ip, ID("a"), 0, 10), -EINVAL);
+	assert_int_equal(own_span(st, FLOW_SOURCE__COUNT, ip, ID("a"), 0, 10), -EINVAL);
 	assert_int_equal(own_assign(st, KUBE, ip, ID("a"), -1), -EINVAL);
 	assert_int_equal(own_unassign(st, KUBE, ip, NULL, -5), -EINVAL);
-	assert_int_equal(own_assign(st, OWN__COUNT, ip, ID("a"), 0), -EINVAL);
+	assert_int_equal(own_assign(st, FLOW_SOURCE__COUNT, ip, ID("a"), 0), -EINVAL);
+	/* "unattributed" is no source of evidence */
+	assert_int_equal(own_span(st, FLOW_SOURCE_UNATTRIBUTED, ip, ID("a"), 0, 10), -EINVAL);
+	assert_int_equal(own_assign(st, FLOW_SOURCE_UNATTRIBUTED, ip, ID("a"), 0), -EINVAL);
 	/* nothing refused leaves a trace */
 	assert_int_equal(stats(st).ranges, 0);
 	assert_int_equal(stats(st).ips, 0);
 	assert_int_equal(stats(st).identities, 0);
-	for (int s = 0; s < OWN__COUNT; s++)
-		assert_true(own_watermark(st, (enum own_source)s) == INF);
+	for (int s = FLOW_SOURCE_HEARTBEAT; s < FLOW_SOURCE__COUNT; s++)
+		assert_true(own_watermark(st, (enum flow_source)s) == INF);
 	own_store__free(st);
 	own_store__free(NULL);
 }
@@ -1124,11 +1127,11 @@ static struct r_ans r_lookup(const struct r_item *it, int n, int ip, int64_t t, 
 	bool pending = false;
 	int claim = -1; /* a heartbeat's owner at t, above the floor */
 
-	for (int src = 0; src < OWN__COUNT; src++) {
+	for (int src = FLOW_SOURCE_HEARTBEAT; src < FLOW_SOURCE__COUNT; src++) {
 		int over = -1, order[R_ITEMS * 2], ne = 0, holder = -1, found = -1, k;
 		int64_t w = wm[src];
 
-		if (src == OWN_HEARTBEAT && floor < w)
+		if (src == FLOW_SOURCE_HEARTBEAT && floor < w)
 			w = floor;
 		for (int i = 0; i < n; i++) {
 			if (it[i].type != R_SPAN || it[i].src != src || it[i].ip != ip ||
@@ -1142,7 +1145,7 @@ static struct r_ans r_lookup(const struct r_item *it, int n, int ip, int64_t t, 
 				over = it[i].id;
 			}
 		}
-		if (over >= 0 && src == OWN_HEARTBEAT && t > w) {
+		if (over >= 0 && src == FLOW_SOURCE_HEARTBEAT && t > w) {
 			claim = over;
 			continue;
 		}
@@ -1188,7 +1191,8 @@ static struct r_ans r_lookup(const struct r_item *it, int n, int ip, int64_t t, 
 			if (claim >= 0 && claim != found)
 				break;
 			if (claim >= 0)
-				return (struct r_ans){ OWN_FOUND, OWN_HEARTBEAT, claim, false };
+				return (struct r_ans){ OWN_FOUND, FLOW_SOURCE_HEARTBEAT, claim,
+						       false };
 			return (struct r_ans){ OWN_FOUND, src, found, false };
 		}
 		if (t > w)
@@ -1203,11 +1207,11 @@ static void r_apply(struct own_store *st, const uint8_t ips[][16], const struct 
 	int err;
 
 	if (it->type == R_SPAN)
-		err = own_span(st, (enum own_source)it->src, ips[it->ip], id, it->a, it->b);
+		err = own_span(st, (enum flow_source)it->src, ips[it->ip], id, it->a, it->b);
 	else if (it->type == R_ASSIGN)
-		err = own_assign(st, (enum own_source)it->src, ips[it->ip], id, it->a);
+		err = own_assign(st, (enum flow_source)it->src, ips[it->ip], id, it->a);
 	else
-		err = own_unassign(st, (enum own_source)it->src, ips[it->ip], id, it->a);
+		err = own_unassign(st, (enum flow_source)it->src, ips[it->ip], id, it->a);
 	assert_int_equal(err, 0);
 }
 
@@ -1234,13 +1238,15 @@ static int r_generate(struct r_item *it, bool ties)
 		x.a = rnd(R_TMAX);
 		if (r < 4) {
 			x.type = R_SPAN;
-			x.src = r < 3 ? OWN_HEARTBEAT : (int)rnd(OWN__COUNT);
+			x.src = r < 3 ? FLOW_SOURCE_HEARTBEAT
+				      : FLOW_SOURCE_HEARTBEAT +
+					    (int)rnd(FLOW_SOURCE__COUNT - FLOW_SOURCE_HEARTBEAT);
 			x.b = x.a + rnd(15);
 		} else {
 			x.type = r < 7 ? R_ASSIGN : R_UNASSIGN;
-			x.src = 1 + (int)rnd(OWN__COUNT - 1);
+			x.src = FLOW_SOURCE_KUBE + (int)rnd(FLOW_SOURCE__COUNT - FLOW_SOURCE_KUBE);
 			if (rnd(8) == 0)
-				x.src = OWN_HEARTBEAT; /* allowed, if odd */
+				x.src = FLOW_SOURCE_HEARTBEAT; /* allowed, if odd */
 			if (x.type == R_UNASSIGN && rnd(2))
 				x.id = -1;
 		}
@@ -1318,15 +1324,15 @@ static void test_random_crosscheck(void **state)
 	for (int round = 0; round < 3000; round++) {
 		struct own_store *st = store(0);
 		struct r_item it[R_ITEMS];
-		int64_t wm[OWN__COUNT], floor;
+		int64_t wm[FLOW_SOURCE__COUNT], floor;
 		int n = r_generate(it, false);
 
 		r_shuffle(it, n);
 		for (int i = 0; i < n; i++)
 			r_apply(st, ips, &it[i]);
-		for (int s = 0; s < OWN__COUNT; s++) {
+		for (int s = FLOW_SOURCE_HEARTBEAT; s < FLOW_SOURCE__COUNT; s++) {
 			wm[s] = rnd(2) ? INF : rnd(R_TMAX + 10);
-			own_set_watermark(st, (enum own_source)s, wm[s]);
+			own_set_watermark(st, (enum flow_source)s, wm[s]);
 		}
 		floor = rnd(4) == 0 ? INT64_MIN : rnd(3) == 0 ? INF : rnd(R_TMAX + 10);
 		own_set_heartbeat_floor(st, floor);
@@ -1361,7 +1367,7 @@ static void test_random_order_and_prune(void **state)
 	for (int round = 0; round < 2000; round++) {
 		struct own_store *a = store(0), *b = store(0);
 		struct r_item it[R_ITEMS];
-		int64_t wm[OWN__COUNT] = { INF, INF, INF }, p = rnd(R_TMAX + 10);
+		int64_t wm[FLOW_SOURCE__COUNT] = { INF, INF, INF, INF }, p = rnd(R_TMAX + 10);
 		int n = r_generate(it, round % 2);
 		size_t at = 0;
 
