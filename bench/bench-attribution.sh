@@ -200,7 +200,7 @@ jq -rs --argjson own "$own" --argjson plain "$plain" --arg ips "$OWN_IPS" --arg 
   "   how the attr arm'"'"'s records were decided (all rounds):",
   "     metrics (before SIGTERM):  \($a | sum_by(.metrics) | map(select(.value > 0) | "\(.key) \(.value)") | join(", "))",
   "     files (remote_source, jq): \($a | sum_by(.files) | map("\(.key) \(.value)") | join(", "))",
-  "     held back at first (peers not yet heard from), written late: \($held) of \($recs) (\(100 * $held / $recs | f(2)) %); all written before SIGTERM: \($a | all(.drained))",
+  "     held back, written late: \($held) of \($recs) (\(100 * $held / $recs | f(2)) %); all written before SIGTERM: \($a | all(.drained)); unattributed none (a peer not heard from yet, its time past the grace): \($a | sum_by(.metrics) | map(select(.key == "unattributed_none") | .value) | add // 0)",
   "",
   "summary",
   "  ownership lookups (\($ips) IPs x \($ranges) ranges, one thread): own_lookup \($own.ns) ns (\($own.mps) M/s per core), plain hash \($plain.ns) ns (\($plain.mps) M/s)",
