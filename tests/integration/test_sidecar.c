@@ -719,6 +719,23 @@ cleanup:
 	return finish(ret, &sc, spid, &run);
 }
 
+/* Whether `ss -tin` shows `needle` for the TCP socket whose local port is `port`. */
+static bool ss_shows(uint16_t port, const char *needle)
+{
+	char cmd[96], line[4096];
+	bool found = false;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "ss -tinH 'sport = :%u' 2>/dev/null", port);
+	p = popen(cmd, "r");
+	if (!p)
+		return false;
+	while (fgets(line, sizeof(line), p))
+		found |= strstr(line, needle) != NULL;
+	pclose(p);
+	return found;
+}
+
 /* SIGTERM reports open flows, then exits 0 within 2 s. */
 static int test_sigterm_reports_open(void)
 {
@@ -741,23 +758,24 @@ static int test_sigterm_reports_open(void)
 	ASSERT_TRUE("client started", start_client(&cli, g_container, &run) > 0);
 	ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
 	ASSERT_EQ_U64("connect errno", 0, cerr);
-	/* the server has answered once it blocks waiting for the client's close */
+	/*
+	 * Both exchanges are done once the client's socket has received the
+	 * whole answer and the server's has it acknowledged (ss; the server's
+	 * wchan, tried before, says "wait" already while it accepts or reads
+	 * the request, and the walk then saw no bytes yet).
+	 */
 	{
 		uint64_t deadline = harness_now_ms() + WAIT_MS;
-		char path[64], buf[4096];
 		int done = 0;
 
-		snprintf(path, sizeof(path), "/proc/%d/wchan", spid);
 		while (!done && harness_now_ms() < deadline) {
-			FILE *f = fopen(path, "r");
-
-			if (f) {
-				done = fgets(buf, sizeof(buf), f) && strstr(buf, "wait");
-				fclose(f);
-			}
+			/* the answer arrived, and the client's ACK of it too */
+			done = ss_shows(cport, "bytes_received:888 ") &&
+			       ss_shows(sport, "bytes_acked:888 ");
 			if (!done)
 				usleep(10000);
 		}
+		ASSERT_TRUE("the client received the answer", done);
 	}
 	ret = stop_clean(&sc);
 	if (ret)
