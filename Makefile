@@ -26,7 +26,7 @@ endif
 # add theirs here; `make deps` installs whatever is missing.
 DEB_PACKAGES := make gcc clang clang-format llvm libclang-rt-14-dev bpftool libbpf-dev libelf-dev \
 	zlib1g-dev libzstd-dev libssl-dev libnghttp2-dev nghttp2-client pkg-config libcmocka-dev \
-	libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev openssl prometheus iproute2 \
+	libjansson-dev libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libyaml-dev openssl prometheus iproute2 \
 	nftables jq librdkafka-dev kcat \
 	libbpf-tools procps util-linux unzip yamllint
 
@@ -62,7 +62,7 @@ SIDECAR_MOD_OBJS   := $(SIDECAR_MODS:%.c=$(BUILD)/%.o)
 COLLECTOR_MOD_OBJS := $(COLLECTOR_MODS:%.c=$(BUILD)/%.o)
 
 # libraries, by who needs them
-LIBS_LIB       := -lyaml -lmicrohttpd -lnghttp2 -lssl -lcrypto -lzstd -lz
+LIBS_LIB       := -lyaml -lmicrohttpd -lgnutls -lnghttp2 -lssl -lcrypto -lzstd -lz
 LIBS_SIDECAR   := -lbpf -lelf -lpthread $(LIBS_LIB)
 LIBS_COLLECTOR := -lrdkafka -lcurl -ljansson -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
 LIBS_TESTS     := -lcmocka -lrdkafka -ljansson -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
@@ -123,6 +123,22 @@ $(HELM) $(KUBECTL): $(K8S_NODE_MODULES)
 
 .PHONY: deps-k8s
 deps-k8s: $(HELM) $(KUBECTL)
+
+# --- the Helm chart and the plain manifests -----------------------------------
+# deploy/manifests/podflow.yaml is the chart rendered with its default values,
+# and deploy/helm/podflow/README.md's values table comes from values.yaml's
+# comments: `make manifests` rewrites both, `make check` fails when either is
+# stale.  check-chart runs tests/k8s/chart-check.mjs (helm lint, every render
+# validated against the Kubernetes schemas, yamllint, broken values files, the
+# binaries' key tables, a stand-in API server), then its self-test.
+manifests: $(HELM)
+	$(Q)node tests/k8s/chart-check.mjs update --helm $(HELM)
+
+.PHONY: check-chart
+check-chart: $(HELM) $(BUILD)/podflow-collector $(BUILD)/podflow-sidecar
+	@echo "  CHECK    the Helm chart (tests/k8s/chart-check.mjs)"
+	$(Q)node tests/k8s/chart-check.mjs check --helm $(HELM) --build $(BUILD)
+	$(Q)node tests/k8s/chart-check.mjs self-test --helm $(HELM) --build $(BUILD)
 
 # --- kernel side -------------------------------------------------------------
 # through a temporary file: a failed dump never leaves a cut header, and an
@@ -192,6 +208,9 @@ $(BUILD)/tests/integration_%: $(BUILD)/tests/integration/test_%.o $(INTEG_SUPPOR
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TESTS)
 
+# the webhook's patches are checked with fast-json-patch and kubernetes-models (node)
+$(BUILD)/tests/integration_webhook: | $(K8S_NODE_MODULES)
+
 # tests/tools/<tool>.c -> build/tests/<tool>: stand-ins the integration tests
 # start as processes (a Kubernetes API server replaying real samples, ...)
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
@@ -208,8 +227,11 @@ FUZZ_MODS_fuzz_ip_event := collector/feeds/ip_event.c
 FUZZ_LIBS_fuzz_ip_event := -ljansson
 FUZZ_MODS_fuzz_kube_pod := collector/feeds/kube_pod.c
 FUZZ_LIBS_fuzz_kube_pod := -ljansson
+FUZZ_MODS_fuzz_admission := collector/webhook/admission.c
+FUZZ_LIBS_fuzz_admission := -ljansson
 $(BUILD)/fuzz/fuzz_ip_event: $(FUZZ_MODS_fuzz_ip_event)
 $(BUILD)/fuzz/fuzz_kube_pod: $(FUZZ_MODS_fuzz_kube_pod)
+$(BUILD)/fuzz/fuzz_admission: $(FUZZ_MODS_fuzz_admission) collector/webhook/admission.h
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | deps
 	$(call msg,FUZZ-CC,$@)
@@ -233,7 +255,8 @@ fuzz: $(FUZZERS)
 check-unit: $(UNIT_TESTS)
 	$(Q)for t in $(UNIT_TESTS); do echo "  TEST     $$t"; $$t || exit 1; done
 
-check-integration: $(BINS) $(TEST_TOOLS) $(INTEG_TESTS)
+# the webhook's and the chart's suites run real helm and the npm tools
+check-integration: $(BINS) $(TEST_TOOLS) $(INTEG_TESTS) $(HELM) $(K8S_NODE_MODULES)
 	$(Q)for t in $(INTEG_TESTS); do echo "  TEST     $$t"; \
 		PODFLOW_BUILD=$(BUILD) $$t || exit 1; done
 
@@ -241,7 +264,9 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory lint
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)./scripts/config-doc.sh check $(BUILD) docs/config.md
+	$(Q)./scripts/dockerfile-check.sh check $(BUILD) && ./scripts/dockerfile-check.sh self-test $(BUILD)
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/tests/record-fields && ./scripts/schema-check.sh check $(BUILD) && ./scripts/schema-check.sh self-test $(BUILD)
+	$(Q)$(MAKE) --no-print-directory check-chart
 	$(Q)$(MAKE) --no-print-directory check-unit
 	$(Q)$(MAKE) --no-print-directory check-integration
 	@echo "  CHECK    again under AddressSanitizer and UBSan"

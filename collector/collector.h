@@ -23,6 +23,7 @@ struct peers;
 struct token_file;
 struct worker;
 struct admin_args;
+struct webhook;
 
 struct collector {
 	struct collector_config cfg; /* in force: defaults < file < flags, live keys reloaded */
@@ -33,6 +34,7 @@ struct collector {
 	struct admin *admin;	      /* probes and /metrics; NULL: none */
 	struct admin *api;	      /* /config, /ownership; NULL: none */
 	struct token_file *api_token; /* the API's bearer token; NULL: none asked */
+	struct webhook *webhook;      /* POST /mutate (webhook/webhook.h); NULL: none */
 	struct config_watch *watch;
 	struct attribution *attribution; /* NULL when attribution.enabled is false */
 	struct outputs *outputs;	 /* every writer, the Kafka producer (output.h) */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* The collector's configuration: one struct, its table of keys, its defaults. */
 #include "collector_config.h"
+#include "admission.h"
 #include "files.h"
 
 #include <errno.h>
@@ -52,6 +53,15 @@ static const struct collector_config defaults = {
 	.kafka_linger_ns = 50 * DURATION_NS_PER_MS,
 	.kafka_batch_messages = 10000,
 	.kafka_max_queued = 200000,
+	.webhook_max_body = 4 * MIB,
+	.inject_image = "podflow-sidecar:latest",
+	.inject_pull_policy = "IfNotPresent",
+	.inject_native_sidecar = true,
+	.inject_config_map = "podflow-sidecar",
+	.inject_token_secret = "podflow-token",
+	.inject_cpu_request = "20m",
+	.inject_memory_request = "32Mi",
+	.inject_memory_limit = "128Mi",
 };
 
 #define F(field) offsetof(struct collector_config, field)
@@ -171,6 +181,39 @@ static const struct config_key keys[] = {
 	  1, 1000000, false, "most messages in one produce request (batch.num.messages)" },
 	{ "sinks.kafka.max_queued", "kafka-max-queued", CONFIG_U32, F(kafka_max_queued), 1,
 	  10000000, false, "records queued for Kafka at most; beyond, ingest answers 429" },
+	{ "webhook.listen", "webhook", CONFIG_ADDR_PORT, F(webhook_listen), 0, 0, false,
+	  "injection webhook, HTTPS: POST /mutate (docs/webhook.md); needs webhook.cert_file, "
+	  "webhook.key_file and inject.collector_url (unset: none)" },
+	{ "webhook.cert_file", "webhook-cert", CONFIG_STRING, F(webhook_cert), 0, 4096, false,
+	  "PEM certificate chain of the webhook; re-read when it changes (within a second)" },
+	{ "webhook.key_file", "webhook-key", CONFIG_STRING, F(webhook_key), 0, 4096, false,
+	  "PEM private key of webhook.cert_file; re-read with it" },
+	{ "webhook.max_body", NULL, CONFIG_BYTES, F(webhook_max_body), 64 * 1024, 64 * MIB, false,
+	  "largest AdmissionReview accepted (413 beyond)" },
+	{ "inject.image", "inject-image", CONFIG_STRING, F(inject_image), 1, 1024, true,
+	  "the sidecar image the patch names" },
+	{ "inject.image_pull_policy", NULL, CONFIG_STRING, F(inject_pull_policy), 1, 16, true,
+	  "Always, IfNotPresent or Never" },
+	{ "inject.native_sidecar", NULL, CONFIG_BOOL, F(inject_native_sidecar), 0, 1, true,
+	  "inject a native sidecar (the first init container, restartPolicy: Always; Kubernetes "
+	  ">= 1.29); false: the first container" },
+	{ "inject.collector_url", "inject-collector-url", CONFIG_STRING, F(inject_collector_url), 0,
+	  2048, true,
+	  "where injected sidecars export: http(s)://HOST:PORT (required with webhook.listen)" },
+	{ "inject.config_map", NULL, CONFIG_STRING, F(inject_config_map), 0, 253, true,
+	  "ConfigMap (key sidecar.yaml, the pod's namespace) mounted optional at "
+	  "/etc/podflow/sidecar (empty: none)" },
+	{ "inject.token_secret", NULL, CONFIG_STRING, F(inject_token_secret), 0, 253, true,
+	  "Secret (key token, the pod's namespace) mounted optional at /var/run/secrets/podflow "
+	  "(empty: no token)" },
+	{ "inject.cpu_request", NULL, CONFIG_STRING, F(inject_cpu_request), 0, 32, true,
+	  "the sidecar's CPU request, a Kubernetes quantity (empty: none)" },
+	{ "inject.memory_request", NULL, CONFIG_STRING, F(inject_memory_request), 0, 32, true,
+	  "the sidecar's memory request (empty: none)" },
+	{ "inject.cpu_limit", NULL, CONFIG_STRING, F(inject_cpu_limit), 0, 32, true,
+	  "the sidecar's CPU limit (empty: none)" },
+	{ "inject.memory_limit", NULL, CONFIG_STRING, F(inject_memory_limit), 0, 32, true,
+	  "the sidecar's memory limit (empty: none)" },
 };
 
 const struct config_schema collector_config_schema = {
@@ -180,6 +223,44 @@ const struct config_schema collector_config_schema = {
 	.defaults = &defaults,
 	.size = sizeof(struct collector_config),
 };
+
+/*
+ * The webhook's keys: the listener needs its certificate (the API server
+ * calls webhooks over HTTPS only) and the URL the sidecars it injects
+ * export to; and every inject.* value is checked whether it listens or
+ * not, so that no patch it could send makes the API server refuse a pod.
+ */
+static int validate_webhook(const struct collector_config *cfg, char *why, unsigned long whylen)
+{
+	struct admission_opts o;
+
+	if (!cfg->webhook_cert != !cfg->webhook_key) {
+		snprintf(why, whylen, "webhook.cert_file and webhook.key_file go together");
+		return -EINVAL;
+	}
+	if (cfg->webhook_cert && !cfg->webhook_listen) {
+		snprintf(why, whylen, "webhook.cert_file and webhook.key_file need webhook.listen");
+		return -EINVAL;
+	}
+	if (cfg->webhook_listen && !cfg->webhook_cert) {
+		snprintf(why, whylen,
+			 "webhook.listen: %s needs webhook.cert_file and webhook.key_file "
+			 "(--webhook-cert, --webhook-key): the API server calls webhooks over "
+			 "HTTPS only",
+			 cfg->webhook_listen);
+		return -EINVAL;
+	}
+	if (cfg->webhook_listen && !cfg->inject_collector_url) {
+		snprintf(why, whylen,
+			 "webhook.listen: %s needs inject.collector_url (--inject-collector-url): "
+			 "the URL the injected sidecars export to, e.g. "
+			 "http://podflow-collector.podflow.svc:7070",
+			 cfg->webhook_listen);
+		return -EINVAL;
+	}
+	collector_inject_opts(cfg, &o);
+	return admission_check_opts(&o, why, whylen);
+}
 
 int collector_config_validate(const struct collector_config *cfg, char *why, unsigned long whylen)
 {
@@ -238,5 +319,21 @@ int collector_config_validate(const struct collector_config *cfg, char *why, uns
 		snprintf(why, whylen, "stats_interval: 0s or at least 100ms");
 		return -EINVAL;
 	}
-	return 0;
+	return validate_webhook(cfg, why, whylen);
+}
+
+void collector_inject_opts(const struct collector_config *cfg, struct admission_opts *out)
+{
+	*out = (struct admission_opts){
+		.image = cfg->inject_image,
+		.pull_policy = cfg->inject_pull_policy,
+		.native_sidecar = cfg->inject_native_sidecar,
+		.collector_url = cfg->inject_collector_url,
+		.config_map = cfg->inject_config_map,
+		.token_secret = cfg->inject_token_secret,
+		.cpu_request = cfg->inject_cpu_request,
+		.memory_request = cfg->inject_memory_request,
+		.cpu_limit = cfg->inject_cpu_limit,
+		.memory_limit = cfg->inject_memory_limit,
+	};
 }

@@ -61,11 +61,31 @@ struct collector_config {
 	uint64_t kafka_linger_ns;
 	uint32_t kafka_batch_messages;
 	uint32_t kafka_max_queued;
+	/* the injection webhook (docs/webhook.md); NULL webhook_listen: none */
+	char *webhook_listen;
+	char *webhook_cert;
+	char *webhook_key;
+	uint64_t webhook_max_body;
+	/* what its patch injects: live, read at every review */
+	char *inject_image;
+	char *inject_pull_policy;
+	bool inject_native_sidecar;
+	char *inject_collector_url;
+	char *inject_config_map;   /* NULL: none mounted */
+	char *inject_token_secret; /* NULL: none mounted, no --token-file */
+	char *inject_cpu_request;  /* Kubernetes quantities; NULL: not set */
+	char *inject_memory_request;
+	char *inject_cpu_limit;
+	char *inject_memory_limit;
 };
 
 extern const struct config_schema collector_config_schema;
 
 /* What the table cannot check (pairs of keys); 0 or -EINVAL with "key: why". */
 int collector_config_validate(const struct collector_config *cfg, char *why, unsigned long whylen);
+
+struct admission_opts;
+/* The inject.* keys as the webhook's patch takes them (borrowed from cfg). */
+void collector_inject_opts(const struct collector_config *cfg, struct admission_opts *out);
 
 #endif /* PODFLOW_COLLECTOR_CONFIG_H */

@@ -13,6 +13,7 @@
 #include "attribution.h"
 #include "stats.h"
 #include "token.h"
+#include "webhook.h"
 #include "worker.h"
 
 #define L METRIC_LABELS
@@ -80,8 +81,12 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 			       "Worker threads, each with its own listener.");
 	metrics_writer__u64(w, NULL, c->n_workers);
 	config_source_metrics(&c->src, "podflow_collector", w);
-	admin_metrics(w, "podflow_collector", (const struct admin *const[]){ c->admin, c->api },
-		      (const char *const[]){ "admin", "api" }, 2);
+	admin_metrics(w, "podflow_collector",
+		      (const struct admin *const[]){
+			  c->admin, c->api, c->webhook ? webhook__admin(c->webhook) : NULL },
+		      (const char *const[]){ "admin", "api", "webhook" }, 3);
+	if (c->webhook)
+		webhook__metrics(c->webhook, w);
 	if (c->outputs)
 		outputs__metrics(c->outputs, w);
 	if (c->attribution)

@@ -38,6 +38,7 @@
 #include "timer.h"
 #include "tls.h"
 #include "token.h"
+#include "webhook.h"
 #include "worker.h"
 
 #define EXIT_USAGE     2
@@ -268,6 +269,7 @@ static int wait_loop(struct collector *c, int sfd, int died_fd)
 	if (epoll_add(ep, t_stats) || epoll_add(ep, sfd) || epoll_add(ep, died_fd) ||
 	    (c->admin && epoll_add(ep, admin__fd(c->admin))) ||
 	    (c->api && epoll_add(ep, admin__fd(c->api))) ||
+	    (c->webhook && epoll_add(ep, admin__fd(webhook__admin(c->webhook)))) ||
 	    (c->watch && config_watch__fd(c->watch) >= 0 &&
 	     epoll_add(ep, config_watch__fd(c->watch)))) {
 		err = -errno;
@@ -280,8 +282,11 @@ static int wait_loop(struct collector *c, int sfd, int died_fd)
 		    r;
 		uint64_t v;
 
-		for (int i = 0; i < 2; i++) {
-			struct admin *a = i ? c->api : c->admin;
+		for (int i = 0; i < 3; i++) {
+			struct admin *a = i == 0       ? c->admin
+					  : i == 1     ? c->api
+					  : c->webhook ? webhook__admin(c->webhook)
+						       : NULL;
 			int at = a ? admin__timeout_ms(a) : -1;
 
 			if (at >= 0 && (timeout < 0 || at < timeout))
@@ -317,6 +322,8 @@ static int wait_loop(struct collector *c, int sfd, int died_fd)
 			admin__run(c->admin);
 		if (c->api)
 			admin__run(c->api);
+		if (c->webhook)
+			admin__run(webhook__admin(c->webhook));
 		if (c->watch && config_watch__check(c->watch, clock_mono_ns()) == 1)
 			reload(c, t_stats);
 	}
@@ -505,6 +512,14 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	/* on this thread too: reviews read the inject.* keys reloads change, never at once */
+	if (cfg->webhook_listen) {
+		c.webhook = webhook__new(cfg, why, sizeof(why));
+		if (!c.webhook) {
+			pr_err("%s", why);
+			goto cleanup;
+		}
+	}
 	if (c.attribution) {
 		if (attribution__start(c.attribution, why, sizeof(why))) {
 			pr_err("%s", why);
@@ -535,6 +550,11 @@ int main(int argc, char **argv)
 		pr_info("API endpoint on %s (port %u): /config /ownership?ip= (%s)",
 			cfg->api_listen, admin__port(c.api),
 			c.api_token ? "bearer token required" : "no auth: loopback only");
+	if (c.webhook)
+		pr_info("webhook on %s (port %u): POST " WEBHOOK_PATH
+			" (TLS, certificate %s re-read on change; injecting %s, exporting to %s)",
+			cfg->webhook_listen, admin__port(webhook__admin(c.webhook)),
+			cfg->webhook_cert, cfg->inject_image, cfg->inject_collector_url);
 
 	err = wait_loop(&c, sfd, died_fd);
 	stop_at = clock_mono_ns();
@@ -550,6 +570,7 @@ stop:
 cleanup:
 	admin__free(c.admin);
 	admin__free(c.api); /* before the attribution its /ownership reads */
+	webhook__free(c.webhook);
 	token_file__free(c.api_token);
 	for (uint32_t i = 0; i < n; i++)
 		worker__free(workers[i]);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* The admin HTTP endpoint on libmicrohttpd, run from the owner's epoll loop. */
+/* The admin HTTP endpoint on libmicrohttpd, run from the owner's epoll loop; TLS with GnuTLS. */
 #define _GNU_SOURCE
 #include "admin.h"
 
@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "cli.h"
@@ -26,6 +27,7 @@
 #include "listen_addr.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls_keypair.h"
 
 /*
  * Accepting: at most ADMIN_ACCEPT_BATCH connections between two runs of
@@ -43,6 +45,17 @@
  * connection stays its until its next run closes it.
  */
 #define ADMIN_MHD_CONNECTIONS (ADMIN_MAX_CONNECTIONS + ADMIN_ACCEPTS_PER_RUN)
+/*
+ * POST bodies being read hold at most this many times post_max_body
+ * between them (a body that would pass it is answered 503): with the
+ * caps on connections, what the route can be made to buffer is bounded.
+ */
+#define ADMIN_POST_BODIES 8
+/* A refused body is read and dropped up to this many times post_max_body, then answered at once. */
+#define ADMIN_POST_DRAIN 4
+
+/* TLS 1.2 and 1.3 only (what the API server, Go's crypto/tls, offers first) */
+#define ADMIN_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 #define CT_TEXT	   "text/plain; charset=utf-8"
@@ -54,11 +67,28 @@
  */
 struct admin_conn {
 	struct admin_conn *prev, *next; /* in accept order */
+	struct admin *admin;
 	int fd;
-	uint8_t peer[16];  /* lib/ip.h: IPv4 as v4-mapped; the port left out */
-	uint64_t since_ms; /* accepted, its previous answer sent, or its answer queued */
-	bool answering;	   /* a whole request's answer is queued and not yet sent */
-	bool evicted;	   /* shut down by us; libmicrohttpd closes it on its next run */
+	uint8_t peer[16];	  /* lib/ip.h: IPv4 as v4-mapped; the port left out */
+	uint64_t since_ms;	  /* accepted, its previous answer sent, or its answer queued */
+	bool answering;		  /* a whole request's answer is queued and not yet sent */
+	bool evicted;		  /* shut down by us; libmicrohttpd closes it on its next run */
+	gnutls_session_t session; /* with TLS: its session (MHD's), to find it from the callback */
+	struct tls_keypair_gen *gen; /* with TLS: the pair its handshake presented, held */
+};
+
+/* A GET's req_cls after its first call: the request is known, its answer comes next. */
+static int get_seen;
+
+/* A POST body being read (the request's req_cls). */
+struct upload {
+	char *buf; /* len bytes and a NUL */
+	size_t len;
+	size_t cap;
+	uint64_t started_ns;
+	unsigned int refuse; /* 0, or the status its end is answered with (413, 503, 500) */
+	size_t dropped;	     /* bytes dropped since it was refused */
+	bool answered;	     /* answered before its end: the rest is MHD's to drop */
 };
 
 struct admin {
@@ -73,10 +103,13 @@ struct admin {
 	struct admin_conn *head, *tail;
 	struct admin_conn *adding; /* handed to libmicrohttpd, not yet NOTIFY_STARTED */
 	uint32_t open;		   /* connections not evicted */
+	size_t upload_bytes;	   /* the POST bodies' buffers, together */
 	uint64_t accept_paused_ms; /* 0, or when to listen again after EMFILE and the like */
 	struct admin_stats stats;
-	bool warned_metrics; /* the collect callback's error was logged once */
-	bool warned_accept;  /* an accept() failure was logged; again once it has recovered */
+	struct tls_keypair *tls; /* NULL: cleartext */
+	bool warned_metrics;	 /* the collect callback's error was logged once */
+	bool warned_session;	 /* a handshake whose connection was not found was logged once */
+	bool warned_accept;	 /* an accept() failure was logged; again once it has recovered */
 	/* while starting: MHD's last message and the errno it was written with */
 	bool starting;
 	int start_errno;
@@ -108,21 +141,39 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	errno = saved;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
-			     const char *body, size_t len)
+/* How an answer differs from the GET routes' default. */
+struct reply_opts {
+	const char *allow; /* a 405's Allow: NULL for "GET, HEAD" */
+	bool close;	   /* Connection: close (the POST route's answers) */
+	bool owned;	   /* `body` is malloc'd and becomes the response's */
+};
+
+static enum MHD_Result reply_with(struct MHD_Connection *conn, unsigned int status,
+				  const char *type, const char *body, size_t len,
+				  const struct reply_opts *o)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret = MHD_NO;
 
-	/* a copy: the writers' buffers are reused by the next request */
-	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-	if (!resp)
+	/* a copy unless owned: the writers' buffers are reused by the next request */
+	if (o->owned)
+		resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_FREE);
+	else
+		resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!resp) {
+		if (o->owned)
+			free((void *)body);
 		return MHD_NO;
+	}
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type) != MHD_YES)
+		goto cleanup;
+	if (o->close &&
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
 		goto cleanup;
 	/* RFC 9110 section 15.5.6: a 405 lists the methods that are allowed */
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED &&
-	    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+				    o->allow ? o->allow : "GET, HEAD") != MHD_YES)
 		goto cleanup;
 	/* RFC 9110 section 11.6.1: a 401 names the scheme it wants */
 	if (status == MHD_HTTP_UNAUTHORIZED &&
@@ -132,6 +183,12 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 cleanup:
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
+			     const char *body, size_t len)
+{
+	return reply_with(conn, status, type, body, len, &(struct reply_opts){ 0 });
 }
 
 static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status,
@@ -240,30 +297,216 @@ static void answering(struct MHD_Connection *conn)
 	}
 }
 
+static enum MHD_Result reply_post(struct MHD_Connection *conn, unsigned int status,
+				  const char *text)
+{
+	return reply_with(conn, status, CT_TEXT, text, strlen(text),
+			  &(struct reply_opts){ .allow = "POST", .close = true });
+}
+
+static bool is_post_path(const struct admin *a, const char *url)
+{
+	return a->cb.post && a->cb.post_path && strcmp(url, a->cb.post_path) == 0;
+}
+
+static bool authorized(const struct admin *a, struct MHD_Connection *conn)
+{
+	return !a->cb.authorize || a->cb.authorize(a->cb.ctx, MHD_lookup_connection_value(
+								  conn, MHD_HEADER_KIND,
+								  MHD_HTTP_HEADER_AUTHORIZATION));
+}
+
+/* A Content-Length over `max`, into *n (a malformed one is MHD's to refuse, with 400). */
+static bool content_length_over(const char *v, size_t max, unsigned long long *n)
+{
+	char *end;
+
+	errno = 0;
+	*n = strtoull(v, &end, 10);
+	if (end == v || errno)
+		*n = 0;
+	return *n > max;
+}
+
+/*
+ * Appends n bytes of body, keeping a NUL after them; 0, -ENOBUFS (the
+ * bodies being read would pass their budget) or -ENOMEM.
+ */
+static int upload_add(struct admin *a, struct upload *u, const char *data, size_t n)
+{
+	if (u->len + n + 1 > u->cap) {
+		size_t cap = u->cap ? u->cap : 16384;
+		char *nb;
+
+		while (cap < u->len + n + 1)
+			cap *= 2;
+		if (a->upload_bytes - u->cap + cap > a->cb.post_max_body * ADMIN_POST_BODIES)
+			return -ENOBUFS;
+		nb = realloc(u->buf, cap);
+		if (!nb)
+			return -ENOMEM;
+		a->upload_bytes += cap - u->cap;
+		u->buf = nb;
+		u->cap = cap;
+	}
+	memcpy(u->buf + u->len, data, n);
+	u->len += n;
+	u->buf[u->len] = '\0';
+	return 0;
+}
+
+/* Refuses the rest of a body: its buffer goes, what comes is dropped, `status` answers it. */
+static void refuse_body(struct admin *a, struct upload *u, unsigned int status)
+{
+	if (status != MHD_HTTP_INTERNAL_SERVER_ERROR) /* out of memory is no fault of the body */
+		a->stats.post_too_large++;
+	a->upload_bytes -= u->cap;
+	free(u->buf);
+	u->buf = NULL;
+	u->len = u->cap = 0;
+	u->refuse = status;
+}
+
+static enum MHD_Result reply_refused(struct MHD_Connection *conn, unsigned int status, size_t max)
+{
+	char msg[96];
+
+	if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+		return reply_post(conn, status, "busy: too many request bodies being read\n");
+	snprintf(msg, sizeof(msg), "request body over %zu bytes\n", max);
+	return reply_post(conn, status, msg);
+}
+
+/*
+ * The POST route.  First call (the head is whole): authorization, then a
+ * body the Content-Length puts over the limit.  A client that waits for
+ * "100 Continue" (Expect), or one announcing more than ADMIN_POST_DRAIN
+ * times the limit, is answered 413 at once, none of its body read (MHD
+ * then closes the connection).  Then the body, a chunk per call, up to
+ * the limit.  A body refused once it is being sent (too large, or over
+ * the budget of the bodies being read) is read to its end and dropped,
+ * and answered then: an answer queued while the client is still sending
+ * is followed by MHD's close with unread data, a reset that can destroy
+ * the answer before the client reads it.  Past ADMIN_POST_DRAIN times the
+ * limit of dropped bytes the answer goes at once.  Last call: the owner's
+ * answer, or the refusal.
+ */
+static enum MHD_Result handle_post(struct admin *a, struct MHD_Connection *conn, const char *url,
+				   const char *upload_data, size_t *upload_data_size,
+				   void **req_cls)
+{
+	struct upload *u = *req_cls;
+	struct admin_reply r = { 0 };
+	struct admin_post req;
+	const char *cl, *expect;
+	unsigned long long n_cl = 0;
+
+	if (!u) {
+		if (!authorized(a, conn)) {
+			answering(conn);
+			return reply_with(
+			    conn, MHD_HTTP_UNAUTHORIZED, CT_TEXT,
+			    "unauthorized: Authorization: Bearer <token> required\n",
+			    strlen("unauthorized: Authorization: Bearer <token> required\n"),
+			    &(struct reply_opts){ .close = true });
+		}
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						 MHD_HTTP_HEADER_CONTENT_LENGTH);
+		expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+		if (cl && content_length_over(cl, a->cb.post_max_body, &n_cl) &&
+		    (expect || n_cl > (unsigned long long)a->cb.post_max_body * ADMIN_POST_DRAIN)) {
+			answering(conn);
+			a->stats.post_too_large++;
+			return reply_refused(conn, MHD_HTTP_CONTENT_TOO_LARGE, a->cb.post_max_body);
+		}
+		u = calloc(1, sizeof(*u));
+		if (!u) {
+			answering(conn);
+			return reply_post(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+		}
+		u->started_ns = clock_mono_ns();
+		*req_cls = u;
+		if (n_cl > a->cb.post_max_body)
+			refuse_body(a, u, MHD_HTTP_CONTENT_TOO_LARGE);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (u->answered)
+			return MHD_YES;
+		if (!u->refuse && n > a->cb.post_max_body - u->len)
+			refuse_body(a, u, MHD_HTTP_CONTENT_TOO_LARGE);
+		if (!u->refuse) {
+			switch (upload_add(a, u, upload_data, n)) {
+			case 0:
+				return MHD_YES;
+			case -ENOBUFS:
+				refuse_body(a, u, MHD_HTTP_SERVICE_UNAVAILABLE);
+				break;
+			default:
+				refuse_body(a, u, MHD_HTTP_INTERNAL_SERVER_ERROR);
+				break;
+			}
+		}
+		u->dropped += n;
+		if (u->dropped <= a->cb.post_max_body * ADMIN_POST_DRAIN)
+			return MHD_YES;
+		u->answered = true;
+		answering(conn);
+		return reply_refused(conn, u->refuse, a->cb.post_max_body);
+	}
+	if (u->answered)
+		return MHD_YES;
+	answering(conn);
+	if (u->refuse == MHD_HTTP_INTERNAL_SERVER_ERROR)
+		return reply_post(conn, u->refuse, "out of memory\n");
+	if (u->refuse)
+		return reply_refused(conn, u->refuse, a->cb.post_max_body);
+	req = (struct admin_post){ .path = url,
+				   .body = u->buf ? u->buf : "",
+				   .len = u->len,
+				   .started_ns = u->started_ns };
+	a->cb.post(a->cb.ctx, &req, &r);
+	if (!r.status)
+		r.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	return reply_with(conn, r.status, r.content_type ? r.content_type : CT_TEXT,
+			  r.body ? r.body : "", r.body ? r.len : 0,
+			  &(struct reply_opts){ .close = true, .owned = r.body != NULL });
+}
+
 /*
  * GET and HEAD are answered on the second call, once MHD has the whole
  * request: an answer queued on the first call, before MHD knows there is
  * no body, makes it close the connection, and scrapers keep theirs open.
  * Other methods are answered at once, and MHD closes the connection rather
- * than read a body nobody wants.  HEAD is GET without the body, which MHD
- * leaves out itself (keeping Content-Length).  Authorization comes before
- * the path: without it, a listener does not say which paths it serves.
+ * than read a body nobody wants; but for POST on the POST route
+ * (handle_post()).  HEAD is GET without the body, which MHD leaves out
+ * itself (keeping Content-Length).  Authorization comes before the path:
+ * without it, a listener does not say which paths it serves.
  */
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **req_cls)
 {
-	static int seen; /* the marker for "first call done" */
 	struct admin *a = cls;
 
 	(void)version;
-	(void)upload_data;
+	if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 && is_post_path(a, url))
+		return handle_post(a, conn, url, upload_data, upload_data_size, req_cls);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
 		answering(conn);
+		if (is_post_path(a, url))
+			return reply_post(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+					  "method not allowed\n");
+		/* a listener with a POST route: a POST elsewhere is to a path it does not have */
+		if (a->cb.post && strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+			return reply_post(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 	}
 	if (!*req_cls) {
-		*req_cls = &seen;
+		*req_cls = &get_seen;
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -271,11 +514,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return MHD_YES;
 	}
 	answering(conn);
-	if (a->cb.authorize &&
-	    !a->cb.authorize(a->cb.ctx, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-								    MHD_HTTP_HEADER_AUTHORIZATION)))
+	if (!authorized(a, conn))
 		return reply_text(conn, MHD_HTTP_UNAUTHORIZED,
 				  "unauthorized: Authorization: Bearer <token> required\n");
+	if (is_post_path(a, url))
+		return reply_post(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 	if (a->cb.metrics && strcmp(url, "/metrics") == 0)
 		return serve_metrics(a, conn);
 	if (!a->cb.no_probes && strcmp(url, "/healthz") == 0)
@@ -287,6 +530,43 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (a->cb.json)
 		return serve_json(a, conn, url);
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+/*
+ * The TLS handshake's certificate (gnutls_certificate_retrieve_function2:
+ * the server side, so no CA names nor algorithms to choose by).  MHD gives
+ * the callback no closure; it sets the session's pointer to its connection
+ * (0.9.75, daemon.c new_connection_prepare_(): gnutls_session_set_ptr), whose
+ * socket context is our record, checked against the session it was
+ * started with.  The pair in force is held by the connection until it
+ * closes: GnuTLS keeps using what it was given for the session's life.
+ */
+static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+			 const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+			 gnutls_pcert_st **pcert, unsigned int *pcert_length,
+			 gnutls_privkey_t *pkey)
+{
+	struct MHD_Connection *mc = gnutls_session_get_ptr(session);
+	struct admin_conn *c = mc ? conn_of(mc) : NULL;
+
+	(void)req_ca_dn;
+	(void)nreqs;
+	(void)pk_algos;
+	(void)pk_algos_length;
+	if (!c || c->session != session || !c->admin->tls) {
+		/* a libmicrohttpd that no longer points the session at its connection */
+		if (c && !c->admin->warned_session)
+			pr_warn("admin: TLS handshake on a connection not ours: refused");
+		if (c)
+			c->admin->warned_session = true;
+		return -1;
+	}
+	tls_keypair__put(c->gen);
+	c->gen = tls_keypair__get(c->admin->tls);
+	*pcert = c->gen->pcert;
+	*pcert_length = c->gen->n_pcert;
+	*pkey = c->gen->key;
+	return 0;
 }
 
 /* ---- connections: who they are, the caps and the deadline ---- */
@@ -329,19 +609,27 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	struct admin *a = cls;
 	struct admin_conn *c;
 
-	(void)conn;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		c = a->adding;
 		a->adding = NULL;
 		*socket_context = c;
-		if (c)
+		if (c) {
+			if (a->tls) {
+				const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+				    conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+
+				c->session = ci ? ci->tls_session : NULL;
+			}
 			link_conn(a, c);
+		}
 		return;
 	}
 	c = *socket_context;
 	*socket_context = NULL;
 	if (c) {
 		unlink_conn(a, c);
+		/* freed at the next refresh, after MHD is done with the session */
+		tls_keypair__put(c->gen);
 		free(c);
 	}
 }
@@ -351,10 +639,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct admin_conn *c = conn_of(conn);
+	struct admin *a = cls;
+	void *u = req_cls ? *req_cls : NULL;
 
-	(void)cls;
-	(void)req_cls;
 	(void)toe;
+	/* a POST's body; GET requests hold a static marker, which is no upload */
+	if (u && u != &get_seen) {
+		a->upload_bytes -= ((struct upload *)u)->cap;
+		free(((struct upload *)u)->buf);
+		free(u);
+		*req_cls = NULL;
+	}
 	if (c) {
 		c->answering = false;
 		c->since_ms = clock_mono_ms();
@@ -428,6 +723,7 @@ static void take(struct admin *a, int fd, const struct sockaddr_storage *ss, soc
 	if (!c)
 		goto refuse;
 	c->fd = fd;
+	c->admin = a;
 	memcpy(c->peer, peer, 16);
 	c->since_ms = now;
 	a->adding = c;
@@ -603,6 +899,29 @@ struct admin *admin__new(const char *addr, const struct admin_callbacks *cb, cha
 		snprintf(why, whylen, "admin: out of memory");
 		goto cleanup;
 	}
+	if (a->cb.tls_cert_file || a->cb.tls_key_file) {
+		if (!a->cb.tls_cert_file || !a->cb.tls_key_file) {
+			err = -EINVAL;
+			snprintf(why, whylen, "admin: %s: TLS needs a certificate and a key", addr);
+			goto cleanup;
+		}
+		a->tls = tls_keypair__new(a->cb.tls_cert_file, a->cb.tls_key_file, why, whylen);
+		if (!a->tls) {
+			char tmp[512];
+
+			err = -errno;
+			snprintf(tmp, sizeof(tmp), "%s", why);
+			snprintf(why, whylen, "%s: TLS: %s", addr, tmp);
+			goto cleanup;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	if (a->cb.post && (!a->cb.post_path || !a->cb.post_max_body)) {
+		err = -EINVAL;
+		snprintf(why, whylen, "admin: %s: a POST route needs a path and a body limit",
+			 addr);
+		goto cleanup;
+	}
 	a->listen_fd = listen_on(&la);
 	if (a->listen_fd < 0) {
 		err = a->listen_fd;
@@ -613,12 +932,21 @@ struct admin *admin__new(const char *addr, const struct admin_callbacks *cb, cha
 
 	a->starting = true;
 	/* the logger first, so that messages about the options that follow reach it */
-	a->daemon =
-	    MHD_start_daemon(flags, 0, NULL, NULL, handle, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-			     a, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ADMIN_MHD_CONNECTIONS,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ADMIN_IDLE_TIMEOUT_S,
-			     MHD_OPTION_NOTIFY_CONNECTION, on_connection, a,
-			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_END);
+	if (a->tls)
+		a->daemon = MHD_start_daemon(
+		    flags, 0, NULL, NULL, handle, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ADMIN_MHD_CONNECTIONS,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ADMIN_IDLE_TIMEOUT_S,
+		    MHD_OPTION_NOTIFY_CONNECTION, on_connection, a, MHD_OPTION_NOTIFY_COMPLETED,
+		    on_completed, a, MHD_OPTION_HTTPS_CERT_CALLBACK, cert_callback,
+		    MHD_OPTION_HTTPS_PRIORITIES, ADMIN_TLS_PRIORITIES, MHD_OPTION_END);
+	else
+		a->daemon = MHD_start_daemon(
+		    flags, 0, NULL, NULL, handle, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ADMIN_MHD_CONNECTIONS,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ADMIN_IDLE_TIMEOUT_S,
+		    MHD_OPTION_NOTIFY_CONNECTION, on_connection, a, MHD_OPTION_NOTIFY_COMPLETED,
+		    on_completed, a, MHD_OPTION_END);
 	a->starting = false;
 	if (!a->daemon) {
 		err = start_errno(a);
@@ -663,6 +991,7 @@ void admin__free(struct admin *a)
 		close(a->listen_fd);
 	metrics_writer__free(a->mw);
 	jsonw__free(a->jw);
+	tls_keypair__free(a->tls); /* after MHD: no session uses a pair any more */
 	free(a);
 }
 
@@ -702,6 +1031,9 @@ void admin__run(struct admin *a)
 
 	resume_accept(a, now);
 	expire(a, now);
+	/* before accepting: a rotated certificate is what the next handshake presents */
+	if (a->tls)
+		tls_keypair__refresh(a->tls, clock_mono_ns());
 	MHD_run(a->daemon);
 	while (taken < ADMIN_ACCEPTS_PER_RUN) {
 		n = accept_some(a, ADMIN_ACCEPT_BATCH, clock_mono_ms());
@@ -735,6 +1067,9 @@ void admin__stats(const struct admin *a, struct admin_stats *out)
 {
 	*out = a->stats;
 	out->open = a->open;
+	out->post_buffered = a->upload_bytes;
+	if (a->tls)
+		tls_keypair__stats(a->tls, &out->tls_reloads_ok, &out->tls_reloads_bad);
 }
 
 void admin_metrics(struct metrics_writer *w, const char *prefix, const struct admin *const *admins,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* The admin HTTP endpoint: /metrics, /healthz, /readyz, /config (libmicrohttpd). */
+/* The admin HTTP endpoint: /metrics, /healthz, /readyz, /config, one POST route, TLS (libmicrohttpd). */
 #ifndef PODFLOW_ADMIN_H
 #define PODFLOW_ADMIN_H
 
@@ -15,12 +15,15 @@ struct jsonw;
  * event loop: admin__fd() goes into the owner's epoll and admin__run() is
  * called when it is readable or after admin__timeout_ms(), so every
  * callback below runs on the owner's thread and may read its state
- * without locks.  Only GET (and HEAD) is served.
+ * without locks.  GET (and HEAD) is served, and POST on one path when the
+ * owner gives a `post` callback:
  *
  *   GET /metrics  200, text/plain; version=0.0.4, what `metrics` writes
  *   GET /healthz  200 "ok" while the process runs its loop
  *   GET /readyz   200 "ready" or 503 with the one-line reason `ready` gives
  *   GET /config   200, application/json, what `config` writes
+ *   POST <post_path>  what `post` answers, given the whole body (413 beyond
+ *                 post_max_body); another method there 405 (Allow: POST)
  *   anything else what `json` answers, else 404; other methods 405
  *
  * A route whose callback is NULL is a 404 (/metrics, /config), and so are
@@ -44,6 +47,13 @@ struct jsonw;
  *     trickle of partial requests holds;
  *   - an answer the peer does not read is dropped after
  *     ADMIN_IDLE_TIMEOUT_S of no progress (libmicrohttpd's timeout).
+ *
+ * With TLS (tls_cert_file and tls_key_file), everything above is served
+ * over TLS 1.2 or 1.3 only (GnuTLS, ALPN http/1.1): a cleartext request
+ * fails the handshake.  The TLS handshake counts in the request's deadline.
+ * The files are re-read when they change (lib/tls_keypair.h: checked at
+ * most once per second, on the next run of the loop), so a rotated
+ * certificate is presented to every connection accepted after that.
  */
 #define ADMIN_MAX_CONNECTIONS	 256
 #define ADMIN_MAX_PER_PEER	 32
@@ -56,6 +66,22 @@ struct jsonw;
  */
 struct admin_args;
 const char *admin_arg(const struct admin_args *args, const char *name);
+
+/* A whole POST request, for the `post` callback. */
+struct admin_post {
+	const char *path; /* the path alone: no query string */
+	const char *body; /* len bytes, then a NUL the peer did not send */
+	size_t len;
+	uint64_t started_ns; /* monotonic: when its head was whole (for a latency) */
+};
+
+/* The callback's answer; `body` (malloc'd, or NULL for none) becomes admin's. */
+struct admin_reply {
+	unsigned int status;
+	const char *content_type; /* a literal; NULL: text/plain */
+	char *body;
+	size_t len;
+};
 
 struct admin_callbacks {
 	void (*metrics)(void *ctx, struct metrics_writer *w);
@@ -75,6 +101,25 @@ struct admin_callbacks {
 	 */
 	bool (*authorize)(void *ctx, const char *authorization);
 	bool no_probes; /* true: /healthz and /readyz are 404 here */
+	/*
+	 * One POST route, or none (NULL `post`): a POST to `post_path` is
+	 * answered by `post` once its whole body is in; a body over
+	 * `post_max_body` bytes with 413, one that would take the bodies
+	 * being read past 8 x post_max_body with 503 (a refused body is read
+	 * to its end and dropped, then answered, so that the client reads the
+	 * answer: at once when it waits for 100 Continue, or past 4 x the
+	 * limit).  A POST to another path is a 404 on such a listener.  The
+	 * connection is closed after the answer: a non-idempotent request is
+	 * never sent on a keep-alive connection we may be closing (Go's client,
+	 * the API server's, does not retry a POST it wrote on a connection
+	 * the server closed).
+	 */
+	const char *post_path;
+	size_t post_max_body;
+	void (*post)(void *ctx, const struct admin_post *req, struct admin_reply *reply);
+	/* Both, or neither: serve TLS with this PEM certificate chain and key (re-read on change). */
+	const char *tls_cert_file;
+	const char *tls_key_file;
 	void *ctx;
 };
 
@@ -82,7 +127,8 @@ struct admin;
 
 /*
  * Listens on `addr` ("127.0.0.1:9091", ":9090", "[::1]:9091"; port 0 picks
- * one).  NULL with errno set and one line in `why` (bad address, in use).
+ * one).  NULL with errno set and one line in `why` (bad address, in use,
+ * a TLS file missing or not a certificate and its key).
  */
 struct admin *admin__new(const char *addr, const struct admin_callbacks *cb, char *why,
 			 size_t whylen);
@@ -112,7 +158,11 @@ struct admin_stats {
 	uint64_t accepted; /* connections taken from the kernel's accept queue */
 	uint64_t refused;  /* of those, closed at once: at a cap with nothing to evict */
 	uint64_t evicted[ADMIN_EVICT__COUNT];
-	uint32_t open; /* being served now */
+	uint32_t open;		  /* being served now */
+	uint64_t post_too_large;  /* POST bodies refused: 413 over the limit, 503 over the budget */
+	uint64_t post_buffered;	  /* bytes the POST bodies being read hold now */
+	uint64_t tls_reloads_ok;  /* a changed certificate put in force */
+	uint64_t tls_reloads_bad; /* a changed certificate refused (the previous one stays) */
 };
 
 void admin__stats(const struct admin *a, struct admin_stats *out);

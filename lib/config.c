@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "duration.h"
+#include "file.h"
 #include "jsonw.h"
 #include "ip.h"
 #include "listen_addr.h"
@@ -738,76 +739,6 @@ static int syntax_error(struct yaml_ctx *y, const yaml_parser_t *p, const char *
 		    p->problem ? p->problem : "unknown error");
 }
 
-/* The whole file into a malloc'd buffer, refusing anything over CONFIG_FILE_MAX. */
-static int read_file(const char *path, char **out, size_t *outlen, char *why, size_t whylen)
-{
-	size_t cap = 4096, n = 0;
-	char *buf = NULL, *nb;
-	struct stat st;
-	int fd, err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		snprintf(why, whylen, "%s: %s", path, strerror(-err));
-		return err;
-	}
-	if (fstat(fd, &st)) {
-		err = -errno;
-		snprintf(why, whylen, "%s: %s", path, strerror(-err));
-		goto cleanup;
-	}
-	if (S_ISREG(st.st_mode)) {
-		if (st.st_size > CONFIG_FILE_MAX)
-			goto too_big;
-		cap = (size_t)st.st_size + 1;
-	}
-	buf = malloc(cap);
-	if (!buf)
-		goto nomem;
-	for (;;) {
-		ssize_t r;
-
-		if (n == cap) {
-			if (cap > CONFIG_FILE_MAX)
-				goto too_big;
-			cap = cap * 2 > CONFIG_FILE_MAX + 1 ? CONFIG_FILE_MAX + 1 : cap * 2;
-			nb = realloc(buf, cap);
-			if (!nb)
-				goto nomem;
-			buf = nb;
-		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err = -errno;
-			snprintf(why, whylen, "%s: %s", path, strerror(-err));
-			goto cleanup;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > CONFIG_FILE_MAX)
-			goto too_big; /* it grew after the fstat */
-	}
-	*out = buf;
-	*outlen = n;
-	buf = NULL;
-	goto cleanup;
-too_big:
-	snprintf(why, whylen, "%s: larger than 1 MiB, refused", path);
-	err = -EFBIG;
-	goto cleanup;
-nomem:
-	snprintf(why, whylen, "%s: out of memory", path);
-	err = -ENOMEM;
-cleanup:
-	free(buf);
-	close(fd);
-	return err;
-}
-
 /*
  * An empty document (no bytes, only comments, "---" or "null" alone) is
  * refused: it is what a file truncated while being written, or a template
@@ -836,7 +767,7 @@ int config_load_yaml(const struct config_schema *s, void *cfg, const char *path,
 	size_t n = 0;
 	int err;
 
-	err = read_file(path, &buf, &n, why, whylen);
+	err = file_read(path, CONFIG_FILE_MAX, &buf, &n, why, whylen);
 	if (err)
 		return err;
 	if (!yaml_parser_initialize(&parser)) {

@@ -149,6 +149,12 @@ struct config_cli {
 	const char *usage_tail; /* --help's last lines */
 	const struct config_switch *switches;
 	size_t n_switches;
+	/*
+	 * Non-NULL: --config-optional is offered and sets it (the --config
+	 * file may be absent: config_source.h).  Not a key: the file cannot
+	 * say whether it may be missing.
+	 */
+	bool *config_optional;
 };
 
 /* Room for the NULL-terminated key/value pairs config_parse_args fills. */

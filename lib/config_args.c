@@ -39,6 +39,10 @@ static void usage(const struct config_schema *s, const struct config_cli *cli, F
 	fputs(cli->usage_head, f);
 	fprintf(f, "  --%-20s %s\n", "config FILE",
 		"YAML configuration (docs/config.md); watched, reloaded live");
+	if (cli->config_optional)
+		fprintf(f, "  --%-20s %s\n", "config-optional",
+			"the --config file may be absent (its directory must exist): the defaults "
+			"and flags until it appears");
 	for (size_t i = 0; i < cli->n_switches; i++)
 		fprintf(f, "  --%-20s %s\n", cli->switches[i].flag, cli->switches[i].help);
 	for (size_t i = 0; i < s->n_keys; i++) {
@@ -58,8 +62,15 @@ static void usage(const struct config_schema *s, const struct config_cli *cli, F
 int config_parse_args(const struct config_schema *s, const struct config_cli *cli, int argc,
 		      char **argv, const char **config_path, const char **flags)
 {
-	enum { OPT_CONFIG = 1, OPT_HELP, OPT_HELP_CONFIG, OPT_SWITCH = 256, OPT_KEY = 512 };
-	struct option opts[CONFIG_MAX_FLAGS + 4];
+	enum {
+		OPT_CONFIG = 1,
+		OPT_HELP,
+		OPT_HELP_CONFIG,
+		OPT_CONFIG_OPTIONAL,
+		OPT_SWITCH = 256,
+		OPT_KEY = 512
+	};
+	struct option opts[CONFIG_MAX_FLAGS + 5];
 	size_t n_opts = 0, n_flags = 0;
 	int c, idx;
 
@@ -73,6 +84,9 @@ int config_parse_args(const struct config_schema *s, const struct config_cli *cl
 	opts[n_opts++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
 	opts[n_opts++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
 	opts[n_opts++] = (struct option){ "help-config", no_argument, NULL, OPT_HELP_CONFIG };
+	if (cli->config_optional)
+		opts[n_opts++] =
+		    (struct option){ "config-optional", no_argument, NULL, OPT_CONFIG_OPTIONAL };
 	opts[n_opts] = (struct option){ NULL, 0, NULL, 0 };
 
 	opterr = 0;
@@ -94,6 +108,8 @@ int config_parse_args(const struct config_schema *s, const struct config_cli *cl
 			flags[n_flags++] = cli->switches[c - OPT_SWITCH].value;
 		} else if (c == OPT_CONFIG) {
 			*config_path = optarg;
+		} else if (c == OPT_CONFIG_OPTIONAL) {
+			*cli->config_optional = true;
 		} else if (c == OPT_HELP) {
 			usage(s, cli, stdout);
 			return 1;

@@ -3,20 +3,68 @@
 #include "config_source.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "metrics.h"
 
+/*
+ * With --config-optional: 1 when the file is absent and its directory
+ * exists (no settings), 0 when the file is there (or cannot be told: the
+ * read says why), -errno with `why` when the directory is not there.
+ */
+static int optional_absent(const char *path, char *why, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	struct stat st;
+	int err;
+
+	if (stat(path, &st) == 0 || errno != ENOENT)
+		return 0;
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return 1;
+	err = stat(dir, &st) ? -errno : -ENOTDIR;
+	snprintf(why, len,
+		 "--config %s: its directory %s: %s (with --config-optional only the file may be "
+		 "absent)",
+		 path, dir, strerror(-err));
+	return err;
+}
+
 int config_source_load(struct config_source *src, void *out, char *why, size_t len)
 {
-	int err = config_build(src->schema, out, src->path, src->flags, why, len);
+	const char *path = src->path;
+	bool absent = false;
+	int err;
 
+	if (path && src->optional) {
+		err = optional_absent(path, why, len);
+		if (err < 0)
+			return err;
+		absent = err == 1;
+		if (absent)
+			path = NULL;
+	}
+	err = config_build(src->schema, out, path, src->flags, why, len);
 	if (err)
 		return err;
 	err = src->validate ? src->validate(out, why, len) : 0;
 	if (!err) {
+		if (absent && (!src->loaded || !src->absent))
+			pr_info("--config %s is absent (--config-optional): the defaults and flags "
+				"are in force until it appears",
+				src->path);
+		src->absent = absent;
+		src->loaded = true;
 		src->last_ok = true;
 		return 0;
 	}

@@ -17,6 +17,16 @@ struct config_source {
 	int (*validate)(const void *cfg, char *why, size_t len);
 	const char *path;	  /* --config FILE, or NULL */
 	const char *const *flags; /* from config_parse_args: applied over the file, always */
+	/*
+	 * --config-optional: the file may be absent, read as no settings at
+	 * all (the defaults and the flags), at start and at every reload.
+	 * Only the file: its directory must exist, so a path mistyped by hand
+	 * is still an error.  For a file mounted from an optional ConfigMap,
+	 * an empty directory until the ConfigMap exists (docs/webhook.md).
+	 */
+	bool optional;
+	bool absent; /* optional, and absent at the last load */
+	bool loaded; /* a load succeeded once (the next ones are reloads) */
 	uint64_t reloads_ok;
 	uint64_t reloads_failed;
 	bool last_ok; /* the last load or reload succeeded */
@@ -25,7 +35,8 @@ struct config_source {
 /*
  * Builds a configuration from defaults, the file and the flags, and
  * validates it.  0, or -EINVAL with one line in `why` naming file, line and
- * key (nothing to free then).
+ * key (nothing to free then).  With `optional`, an absent file in a
+ * directory that exists is no settings; the change either way is logged.
  */
 int config_source_load(struct config_source *src, void *out, char *why, size_t len);
 

@@ -7,6 +7,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +34,18 @@ struct capture {
 	uint64_t bad_events;
 };
 
+/*
+ * Set while the programs load and attach without every capability they
+ * need: the kernel's refusal is then explained in one line (missing_caps()),
+ * and libbpf's messages about it (a verifier dump, memlock hints) would only
+ * bury that line, so they go to debug.
+ */
+static bool libbpf_quiet;
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	/* libbpf's warnings explain verifier and attach failures: keep them */
-	enum log_level l = level == LIBBPF_WARN ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG;
+	enum log_level l = level == LIBBPF_WARN && !libbpf_quiet ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG;
 
 	if (l > log_level_current)
 		return 0;
@@ -64,11 +73,16 @@ static int on_event(void *ctx, void *data, size_t size)
 #endif
 
 /*
- * The programs need CAP_SYS_ADMIN, or CAP_BPF + CAP_PERFMON (tracing and
- * iterator programs) + CAP_NET_ADMIN (cgroup socket programs).  Checked up
- * front so a missing one is one clear line, not a verifier dump.
+ * The programs need CAP_SYS_ADMIN, or CAP_BPF (any program or map) +
+ * CAP_PERFMON (tracing and iterator programs, and the pointer reads the
+ * verifier allows sockops only with it) + CAP_NET_ADMIN (cgroup socket
+ * programs): the least set, the one an injected sidecar is granted
+ * (docs/webhook.md; tests/integration/test_sidecar_pod.c shows the kernel
+ * refusing the load without each one of them).  The kernel decides, not
+ * this: it only names, in `out`, those of the three the effective set
+ * lacks (none with CAP_SYS_ADMIN), to explain a refusal.  How many.
  */
-static int check_caps(char *why, size_t whylen)
+static int missing_caps(char *out, size_t len)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2];
@@ -78,26 +92,35 @@ static int check_caps(char *why, size_t whylen)
 	} need[] = { { CAP_BPF, "CAP_BPF" },
 		     { CAP_PERFMON, "CAP_PERFMON" },
 		     { CAP_NET_ADMIN, "CAP_NET_ADMIN" } };
-	char missing[64] = "";
+	int n = 0;
 
+	out[0] = '\0';
 	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capget, &hdr, data))
-		return 0; /* cannot tell: let the load itself decide */
+		return 0; /* cannot tell */
 #define HAS(c) (data[(c) / 32].effective & (1u << ((c) % 32)))
-	if (HAS(CAP_SYS_ADMIN))
-		return 0;
-	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
-		if (!HAS(need[i].cap))
-			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing),
-				 "%s%s", missing[0] ? ", " : "", need[i].name);
+	for (size_t i = 0; !HAS(CAP_SYS_ADMIN) && i < sizeof(need) / sizeof(need[0]); i++) {
+		if (HAS(need[i].cap))
+			continue;
+		snprintf(out + strlen(out), len - strlen(out), "%s%s", n ? ", " : "", need[i].name);
+		n++;
+	}
 #undef HAS
-	if (!missing[0])
-		return 0;
-	snprintf(why, whylen,
-		 "missing privileges to load BPF programs (%s): run as root, or with CAP_BPF, "
-		 "CAP_PERFMON and CAP_NET_ADMIN (or CAP_SYS_ADMIN)",
-		 missing);
-	return -EPERM;
+	return n;
+}
+
+/* "the kernel refused to <what>: <error>", and the capabilities missing if any. */
+static void explain_refusal(const char *what, int err, char *why, size_t whylen)
+{
+	char missing[64];
+
+	if (missing_caps(missing, sizeof(missing)))
+		snprintf(why, whylen,
+			 "the kernel refused to %s: %s: missing privileges (%s): run as root, or "
+			 "with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or CAP_SYS_ADMIN)",
+			 what, strerror(-err), missing);
+	else
+		snprintf(why, whylen, "the kernel refused to %s: %s", what, strerror(-err));
 }
 
 static int fail(enum capture_error *kind, enum capture_error k, int err)
@@ -131,11 +154,6 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 			 "CONFIG_DEBUG_INFO_BTF=y");
 		goto cleanup;
 	}
-	err = check_caps(why, whylen);
-	if (err) {
-		*kind = CAPTURE_ERR_ENV;
-		goto cleanup;
-	}
 	c->cgroup_fd = open(opts->cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->cgroup_fd < 0) {
 		err = fail(kind, CAPTURE_ERR_USAGE, -errno);
@@ -163,22 +181,29 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 		goto cleanup;
 	}
 
+	{
+		char missing[64];
+
+		libbpf_quiet = missing_caps(missing, sizeof(missing)) > 0;
+	}
 	err = podflow_bpf__load(c->skel);
 	if (err) {
 		*kind = CAPTURE_ERR_ENV;
-		/* privileges were checked above: a refusal now is the verifier's */
-		snprintf(why, whylen,
-			 "the kernel refused to load the BPF programs: %s (the verifier's log is "
-			 "above)",
-			 strerror(-err));
+		explain_refusal("load the BPF programs", err, why, whylen);
+		/* with the privileges there, a refusal is the verifier's */
+		if (!strstr(why, "missing privileges"))
+			snprintf(why + strlen(why), whylen - strlen(why),
+				 " (the verifier's log is above)");
 		goto cleanup;
 	}
 
 	link = bpf_program__attach_cgroup(c->skel->progs.sock_ops, c->cgroup_fd);
 	if (!link) {
+		char what[PATH_MAX + 32];
+
 		err = fail(kind, CAPTURE_ERR_ENV, -errno);
-		snprintf(why, whylen, "the kernel refused to attach sockops to %s: %s",
-			 opts->cgroup_path, strerror(-err));
+		snprintf(what, sizeof(what), "attach sockops to %s", opts->cgroup_path);
+		explain_refusal(what, err, why, whylen);
 		goto cleanup;
 	}
 	c->skel->links.sock_ops = link;
@@ -196,9 +221,11 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
 		link = bpf_program__attach(tps[i].prog);
 		if (!link) {
+			char what[64];
+
 			err = fail(kind, CAPTURE_ERR_ENV, -errno);
-			snprintf(why, whylen, "the kernel refused to attach %s: %s", tps[i].hook,
-				 strerror(-err));
+			snprintf(what, sizeof(what), "attach %s", tps[i].hook);
+			explain_refusal(what, err, why, whylen);
 			goto cleanup;
 		}
 		*tps[i].link = link;
@@ -207,10 +234,11 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 	c->iter_link = bpf_program__attach_iter(c->skel->progs.walk_tcp, NULL);
 	if (!c->iter_link) {
 		err = fail(kind, CAPTURE_ERR_ENV, -errno);
-		snprintf(why, whylen, "the kernel refused to attach iter/tcp: %s", strerror(-err));
+		explain_refusal("attach iter/tcp", err, why, whylen);
 		goto cleanup;
 	}
 
+	libbpf_quiet = false;
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_event, c, NULL);
 	if (!c->rb) {
 		err = fail(kind, CAPTURE_ERR_ENV, -errno);
@@ -220,6 +248,7 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 	return c;
 
 cleanup:
+	libbpf_quiet = false;
 	capture__free(c);
 	errno = -err;
 	return NULL;

@@ -4,6 +4,7 @@
 #include "cgroup.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -91,6 +92,208 @@ int cgroup_resolve(const char *mount, const char *arg, char *out, size_t len, ch
 		return -ENAMETOOLONG;
 	}
 	return 0;
+}
+
+int cgroup_root_check(const char *root, char *out, size_t len, char *why, size_t whylen)
+{
+	char real[PATH_MAX];
+	struct statfs sfs;
+
+	if (!root || !*root) {
+		snprintf(why, whylen, "--cgroup-root: empty path");
+		return -EINVAL;
+	}
+	if (!realpath(root, real)) {
+		int err = -errno;
+
+		snprintf(why, whylen,
+			 "--cgroup-root %s: %s (mount the host's /sys/fs/cgroup there, read-only)",
+			 root, strerror(-err));
+		return err;
+	}
+	if (statfs(real, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC) {
+		snprintf(why, whylen,
+			 "--cgroup-root %s: not a cgroup v2 filesystem (the host's /sys/fs/cgroup "
+			 "must be cgroup v2, mounted there)",
+			 root);
+		return -ENOTDIR;
+	}
+	if ((size_t)snprintf(out, len, "%s", real) >= len) {
+		snprintf(why, whylen, "--cgroup-root %s: path too long", root);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+static bool pod_uid_ok(const char *uid)
+{
+	size_t n = strlen(uid);
+
+	if (n < 1 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((uid[i] >= '0' && uid[i] <= '9') || (uid[i] >= 'a' && uid[i] <= 'f') ||
+		      uid[i] == '-'))
+			return false;
+	return true;
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* pod<uid> (cgroupfs) or ...-pod<uid_>.slice (systemd, any prefix). */
+static bool pod_dir_name(const char *name, const char *cgroupfs, const char *systemd)
+{
+	size_t n = strlen(name), m = strlen(systemd);
+
+	return strcmp(name, cgroupfs) == 0 ||
+	       (n > m && strcmp(name + n - m, systemd) == 0 && name[n - m - 1] == '-');
+}
+
+/*
+ * Breadth first from `root`, at most CGROUP_POD_WALK_MAX directories and
+ * CGROUP_POD_WALK_DEPTH levels; never through a symlink (cgroupfs has none).
+ * The queue holds paths relative to root; 0 with the first match in `out`,
+ * -ENOENT, or -ENOMEM.
+ */
+static int walk_for_pod(const char *root, const char *cgroupfs, const char *systemd, char *out,
+			size_t len, uint32_t *visited)
+{
+	struct item {
+		char *rel;
+		int depth;
+	} *q = NULL;
+	size_t head = 0, tail = 0, cap = 0;
+	int err = -ENOENT;
+
+	*visited = 0;
+	q = calloc(1, sizeof(*q));
+	if (!q || !(q[0].rel = strdup("")))
+		goto nomem;
+	cap = 1;
+	tail = 1;
+	while (head < tail && err == -ENOENT) {
+		struct item it = q[head++];
+		char dir[PATH_MAX];
+		struct dirent *de;
+		DIR *d;
+
+		snprintf(dir, sizeof(dir), "%s%s%s", root, it.rel[0] ? "/" : "", it.rel);
+		d = opendir(dir);
+		while (d && (de = readdir(d)) && err == -ENOENT) {
+			char rel[PATH_MAX];
+
+			if (de->d_type != DT_DIR || de->d_name[0] == '.')
+				continue;
+			if (snprintf(rel, sizeof(rel), "%s%s%s", it.rel, it.rel[0] ? "/" : "",
+				     de->d_name) >= (int)sizeof(rel))
+				continue;
+			if (pod_dir_name(de->d_name, cgroupfs, systemd)) {
+				if ((size_t)snprintf(out, len, "%s/%s", root, rel) < len)
+					err = 0;
+				continue;
+			}
+			if (it.depth + 1 >= CGROUP_POD_WALK_DEPTH ||
+			    *visited >= CGROUP_POD_WALK_MAX)
+				continue;
+			(*visited)++;
+			if (tail == cap) {
+				struct item *nq = realloc(q, cap * 2 * sizeof(*q));
+
+				if (!nq) {
+					closedir(d);
+					free(it.rel);
+					goto nomem;
+				}
+				q = nq;
+				cap *= 2;
+			}
+			q[tail].rel = strdup(rel);
+			q[tail].depth = it.depth + 1;
+			if (!q[tail].rel) {
+				closedir(d);
+				free(it.rel);
+				goto nomem;
+			}
+			tail++;
+		}
+		if (d)
+			closedir(d);
+		free(it.rel);
+	}
+	goto cleanup;
+nomem:
+	err = -ENOMEM;
+cleanup:
+	for (size_t i = head; q && i < tail; i++)
+		free(q[i].rel);
+	free(q);
+	return err;
+}
+
+int cgroup_pod_find(const char *root, const char *uid, char *out, size_t len, char *why,
+		    size_t whylen)
+{
+	static const char *const systemd_fmt[] = {
+		"kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod%s.slice",
+		"kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod%s.slice",
+		"kubepods.slice/kubepods-pod%s.slice",
+	};
+	static const char *const cgroupfs_fmt[] = {
+		"kubepods/burstable/pod%s",
+		"kubepods/besteffort/pod%s",
+		"kubepods/pod%s",
+	};
+	char uid_[72], cgroupfs[80], systemd[96], cand[PATH_MAX], rel[160];
+	uint32_t visited = 0;
+	int err;
+
+	if (!uid || !pod_uid_ok(uid)) {
+		snprintf(why, whylen,
+			 "POD_UID \"%.64s\" is not a pod uid (1 to 64 of 0-9, a-f and -): set it "
+			 "from the Downward API's metadata.uid",
+			 uid ? uid : "");
+		return -EINVAL;
+	}
+	snprintf(uid_, sizeof(uid_), "%s", uid);
+	for (char *p = uid_; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	for (size_t i = 0; i < 3; i++) {
+		const char *fmt[2] = { systemd_fmt[i], cgroupfs_fmt[i] };
+
+		for (int k = 0; k < 2; k++) {
+			snprintf(rel, sizeof(rel), fmt[k], k ? uid : uid_);
+			if (snprintf(cand, sizeof(cand), "%s/%s", root, rel) < (int)sizeof(cand) &&
+			    is_dir(cand)) {
+				if ((size_t)snprintf(out, len, "%s", cand) >= len)
+					break;
+				return 0;
+			}
+		}
+	}
+	snprintf(cgroupfs, sizeof(cgroupfs), "pod%s", uid);
+	snprintf(systemd, sizeof(systemd), "pod%s.slice", uid_);
+	err = walk_for_pod(root, cgroupfs, systemd, out, len, &visited);
+	if (!err)
+		return 0;
+	if (err == -ENOMEM) {
+		snprintf(why, whylen, "--cgroup-root %s: out of memory looking for pod %s", root,
+			 uid);
+		return err;
+	}
+	snprintf(
+	    why, whylen,
+	    "--cgroup-root %s: no cgroup of pod %s under it (looked for "
+	    "kubepods.slice/kubepods-<qos>-pod%s.slice and kubepods/<qos>/pod%s, then walked %u "
+	    "directories up to %d levels deep): is the host's /sys/fs/cgroup mounted there, "
+	    "and POD_UID this pod's metadata.uid?",
+	    root, uid, uid_, uid, visited, CGROUP_POD_WALK_DEPTH);
+	return -ENOENT;
 }
 
 int cgroup_default_scope(const char *mount, const char *proc_cgroup, char *out, size_t len)

@@ -18,6 +18,37 @@ int cgroup_v2_mount(const char *mounts, char *out, size_t len);
 int cgroup_resolve(const char *mount, const char *arg, char *out, size_t len, char *why,
 		   size_t whylen);
 
+/*
+ * Checks --cgroup-root: an existing cgroup v2 directory (the host's
+ * cgroup2 filesystem, or any cgroup under it).  `out` gets its canonical
+ * path.  0 or a negative errno with one line in `why`.
+ */
+int cgroup_root_check(const char *root, char *out, size_t len, char *why, size_t whylen);
+
+/*
+ * The cgroup of the pod whose metadata.uid is `uid`, under `root` (where
+ * the host's cgroup2 filesystem is mounted: --cgroup-root).  The kubelet
+ * names it by the uid and the pod's QoS class:
+ *
+ *   systemd driver:  kubepods.slice/kubepods-<qos>.slice/kubepods-<qos>-pod<uid_>.slice
+ *                    kubepods.slice/kubepods-pod<uid_>.slice (Guaranteed)
+ *   cgroupfs driver: kubepods/<qos>/pod<uid>, kubepods/pod<uid> (Guaranteed)
+ *
+ * (<qos> burstable or besteffort, <uid_> the uid with '_' for '-').  Those
+ * six are tried first; then, for kubelets with another --cgroup-root (kind
+ * nests them under kubelet.slice/kubelet-kubepods.slice), a breadth-first
+ * walk of at most CGROUP_POD_WALK_MAX directories, CGROUP_POD_WALK_DEPTH
+ * deep, for a directory named pod<uid> or ending in -pod<uid_>.slice.
+ * `uid` must be 1 to 64 of [0-9a-f-] (a UUID, or a static pod's hash).
+ * 0 with the path in `out` (root joined with what was found; the caller
+ * checks it is a cgroup, cgroup_resolve), or -EINVAL (bad uid) / -ENOENT
+ * (none) with one line in `why`.
+ */
+#define CGROUP_POD_WALK_MAX   65536
+#define CGROUP_POD_WALK_DEPTH 6
+int cgroup_pod_find(const char *root, const char *uid, char *out, size_t len, char *why,
+		    size_t whylen);
+
 /* Parent of the cgroup v2 path in `proc_cgroup` (a /proc/PID/cgroup file). */
 int cgroup_default_scope(const char *mount, const char *proc_cgroup, char *out, size_t len);
 

@@ -114,6 +114,19 @@ static int read_token(const char *path, char **out)
 	return *out ? 0 : -ENOMEM;
 }
 
+/* The token file's directory is there (only the file may be absent with --token-optional). */
+static bool token_dir_exists(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	struct stat st;
+
+	if (!slash)
+		return true; /* the working directory */
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /*
  * The kubelet rotates a projected token by swapping a symlink, so the file
  * we stat() is a new inode after each rotation: compare inode, size and
@@ -491,12 +504,26 @@ struct exporter *exporter__new(const struct export_opts *opts, char *why, size_t
 	}
 	if (opts->token_file) {
 		err = read_token(opts->token_file, &x->token);
-		if (err) {
+		if (err == -ENOENT && opts->token_optional && token_dir_exists(opts->token_file)) {
+			/*
+			 * An optional Secret not created yet: its volume is an empty
+			 * directory.  Batches go without a token (a collector that wants
+			 * one answers 401: counted as rejected) until the file appears,
+			 * within a second (maybe_reload_token(): its stat differs from
+			 * this zeroed one).
+			 */
+			pr_warn(
+			    "--token-file %s is absent (--token-optional): sending without a token "
+			    "until it appears",
+			    opts->token_file);
+			err = 0;
+		} else if (err) {
 			snprintf(why, whylen, "--token-file %s: %s", opts->token_file,
 				 err == -ENODATA ? "empty" : strerror(-err));
 			goto cleanup;
+		} else {
+			stat(opts->token_file, &x->token_st);
 		}
-		stat(opts->token_file, &x->token_st);
 		x->token_checked_ns = clock_mono_ns();
 	}
 	if (getrandom(&x->sender_id, sizeof(x->sender_id), 0) != sizeof(x->sender_id))

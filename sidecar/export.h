@@ -20,6 +20,7 @@ struct export_opts {
 	const char *cert_file; /* client certificate for mTLS, with key_file */
 	const char *key_file;
 	const char *token_file; /* bearer token, re-read when the file changes */
+	bool token_optional;	/* token_file may be absent at start: none until it appears */
 	enum wire_encoding encoding;
 	uint32_t batch_max_records;
 	size_t batch_max_bytes;	 /* uncompressed */

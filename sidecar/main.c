@@ -39,20 +39,82 @@
 static const struct config_switch sidecar_switches[] = {
 	{ "per-connection", "aggregate", "false",
 	  "one record per connection per interval (aggregate: false)" },
+	{ "token-optional", "token_optional", "true",
+	  "the --token-file may be absent: no token until it appears (token_optional: true)" },
 };
+
+static bool config_optional; /* --config-optional */
 
 static const struct config_cli sidecar_cli = {
 	.usage_head = "Usage: podflow-sidecar [--config FILE] [options]\n"
 		      "Captures the TCP flows of one cgroup v2 subtree (a pod) with eBPF.\n\n",
-	.usage_tail = "  Identity: POD_NAME, POD_NAMESPACE, NODE_NAME, POD_APP, POD_WORKLOAD.\n",
+	.usage_tail = "  Identity: POD_NAME, POD_NAMESPACE, NODE_NAME, POD_APP, POD_WORKLOAD;\n"
+		      "  POD_UID (with --cgroup-root) names the pod's cgroup.\n",
 	.switches = sidecar_switches,
 	.n_switches = sizeof(sidecar_switches) / sizeof(sidecar_switches[0]),
+	.config_optional = &config_optional,
 };
 
 /* Builds a configuration from the file and the flags; 0 or -EINVAL, with one line in `why`. */
 static int validate(const void *cfg, char *why, size_t len)
 {
 	return sidecar_config_validate(cfg, why, len);
+}
+
+/*
+ * The scope cgroup.  --cgroup-root (in an injected pod): the host's cgroup2
+ * filesystem is mounted there, and the pod's cgroup is found under it by
+ * POD_UID: inside a pod with a private cgroup namespace (cgroup v2's
+ * default) /proc/self/cgroup says "/", and the parent of that would be
+ * the container's own cgroup, or the whole node.  Else --cgroup, or the
+ * parent of our own cgroup, on the cgroup2 mount in /proc/mounts.  0, or
+ * an exit status with the reason logged.
+ */
+static int find_scope(struct sidecar *s)
+{
+	char mount[PATH_MAX], found[PATH_MAX], why[PATH_MAX * 2 + 512];
+	const char *uid = getenv("POD_UID");
+
+	if (s->cfg.cgroup_root) {
+		if (cgroup_root_check(s->cfg.cgroup_root, mount, sizeof(mount), why, sizeof(why)))
+			goto usage;
+		if (s->cfg.cgroup) {
+			if (cgroup_resolve(mount, s->cfg.cgroup, s->scope, sizeof(s->scope), why,
+					   sizeof(why)))
+				goto usage;
+			return 0;
+		}
+		if (!uid || !*uid) {
+			snprintf(why, sizeof(why),
+				 "--cgroup-root %s: POD_UID is not set: set it from the Downward "
+				 "API (fieldRef metadata.uid) so the pod's cgroup can be found, or "
+				 "pass --cgroup",
+				 s->cfg.cgroup_root);
+			goto usage;
+		}
+		if (cgroup_pod_find(mount, uid, found, sizeof(found), why, sizeof(why)) ||
+		    cgroup_resolve(mount, found, s->scope, sizeof(s->scope), why, sizeof(why)))
+			goto usage;
+		pr_info("pod %s: its cgroup is %s", uid, s->scope);
+		return 0;
+	}
+	if (cgroup_v2_mount("/proc/mounts", mount, sizeof(mount))) {
+		pr_err(
+		    "no cgroup v2 mount in /proc/mounts: the sidecar scopes capture by cgroup v2");
+		return 1;
+	}
+	if (s->cfg.cgroup) {
+		if (cgroup_resolve(mount, s->cfg.cgroup, s->scope, sizeof(s->scope), why,
+				   sizeof(why)))
+			goto usage;
+	} else if (cgroup_default_scope(mount, "/proc/self/cgroup", s->scope, sizeof(s->scope))) {
+		pr_err("cannot find this process's cgroup v2 in /proc/self/cgroup; pass --cgroup");
+		return EXIT_USAGE;
+	}
+	return 0;
+usage:
+	pr_err("%s", why);
+	return EXIT_USAGE;
 }
 
 /* capture_event_fn: every kernel event goes to the interval. */
@@ -397,7 +459,7 @@ int main(int argc, char **argv)
 	struct sidecar s = {
 		.src = { .schema = &sidecar_config_schema, .validate = validate, .flags = flags }
 	};
-	char mount[PATH_MAX], why[PATH_MAX + 1024];
+	char why[PATH_MAX + 1024];
 	enum capture_error kind;
 	enum wire_encoding enc;
 	sigset_t sigs;
@@ -422,6 +484,7 @@ int main(int argc, char **argv)
 		s.watch = config_watch__new(s.src.path, CONFIG_POLL_NS);
 		watch_err = s.watch ? 0 : errno;
 	}
+	s.src.optional = config_optional;
 	if (config_source_load(&s.src, &s.cfg, why, sizeof(why))) {
 		pr_err("%s", why);
 		config_watch__free(s.watch);
@@ -433,21 +496,9 @@ int main(int argc, char **argv)
 			strerror(watch_err));
 	wire_encoding_parse(s.cfg.encoding, &enc); /* validated by load_config */
 
-	if (cgroup_v2_mount("/proc/mounts", mount, sizeof(mount))) {
-		pr_err(
-		    "no cgroup v2 mount in /proc/mounts: the sidecar scopes capture by cgroup v2");
-		goto cleanup;
-	}
-	if (s.cfg.cgroup) {
-		if (cgroup_resolve(mount, s.cfg.cgroup, s.scope, sizeof(s.scope), why,
-				   sizeof(why))) {
-			pr_err("%s", why);
-			ret = EXIT_USAGE;
-			goto cleanup;
-		}
-	} else if (cgroup_default_scope(mount, "/proc/self/cgroup", s.scope, sizeof(s.scope))) {
-		pr_err("cannot find this process's cgroup v2 in /proc/self/cgroup; pass --cgroup");
-		ret = EXIT_USAGE;
+	err = find_scope(&s);
+	if (err) {
+		ret = err;
 		goto cleanup;
 	}
 	if (identity_load(&s.id, getenv, s.cfg.labels_file, why, sizeof(why))) {
@@ -497,6 +548,7 @@ int main(int argc, char **argv)
 			.cert_file = s.cfg.cert_file,
 			.key_file = s.cfg.key_file,
 			.token_file = s.cfg.token_file,
+			.token_optional = s.cfg.token_optional,
 			.encoding = enc,
 			.batch_max_records = s.cfg.batch_max_records,
 			.batch_max_bytes = s.cfg.batch_max_bytes,

@@ -38,8 +38,12 @@ static const struct sidecar_config defaults = {
 static const struct config_key keys[] = {
 	/* min 1: "" is refused; it read as unset, the default, which can be the whole node */
 	{ "cgroup", "cgroup", CONFIG_STRING, F(cgroup), 1, 4096, false,
-	  "cgroup v2 directory to capture, absolute or relative to the cgroup2 mount; / is the "
-	  "whole node (default: the parent of the sidecar's own cgroup, its pod)" },
+	  "cgroup v2 directory to capture, absolute or relative to the cgroup2 mount (or "
+	  "cgroup_root); / is the whole node (default: with cgroup_root and POD_UID the pod's "
+	  "cgroup, else the parent of the sidecar's own cgroup)" },
+	{ "cgroup_root", "cgroup-root", CONFIG_STRING, F(cgroup_root), 1, 4096, false,
+	  "where the host's cgroup2 filesystem is mounted (in a pod: a read-only hostPath of "
+	  "/sys/fs/cgroup); with POD_UID the scope is that pod's cgroup under it" },
 	{ "interval", "interval", CONFIG_DURATION, F(interval_ns), 100 * MS, 3600 * S, true,
 	  "aggregation interval: one record per key (or connection) per interval" },
 	{ "aggregate", NULL, CONFIG_BOOL, F(aggregate), 0, 1, true,
@@ -67,6 +71,9 @@ static const struct config_key keys[] = {
 	  "private key of tls.cert_file" },
 	{ "token_file", "token-file", CONFIG_STRING, F(token_file), 0, 4096, false,
 	  "bearer token for the collector; the file is re-read when it changes" },
+	{ "token_optional", NULL, CONFIG_BOOL, F(token_optional), 0, 1, false,
+	  "token_file may be absent (an optional Secret not created yet; its directory must "
+	  "exist): send without a token until it appears (flag --token-optional)" },
 	{ "encoding", "encoding", CONFIG_STRING, F(encoding), 0, 16, false,
 	  "batch compression: zstd, gzip or identity" },
 	{ "batch.max_records", "batch-max-records", CONFIG_U32, F(batch_max_records), 1,

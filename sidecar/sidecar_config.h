@@ -11,7 +11,8 @@
 
 /* docs/config.md lists every key; the table in sidecar_config.c is the source. */
 struct sidecar_config {
-	char *cgroup; /* NULL: the parent of our own cgroup */
+	char *cgroup;	   /* NULL: the pod's (cgroup_root and POD_UID), or our parent */
+	char *cgroup_root; /* where the host's cgroup2 is mounted (in a pod); NULL: /proc/mounts' */
 	uint64_t interval_ns;
 	bool aggregate;
 	char *output;
@@ -25,6 +26,7 @@ struct sidecar_config {
 	char *cert_file;
 	char *key_file;
 	char *token_file;
+	bool token_optional; /* token_file may be absent (its directory must exist) */
 	char *encoding;
 	uint32_t batch_max_records;
 	uint64_t batch_max_bytes;

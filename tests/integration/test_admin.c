@@ -42,6 +42,7 @@ struct owner {
 	pthread_t thread; /* the server thread, to check where callbacks run */
 	int wrong_thread; /* a callback ran on another thread */
 	struct metrics_histogram latency;
+	struct admin *admin; /* for the POST route's /buffered, read on the server thread */
 };
 
 static void check_thread(struct owner *o)
@@ -166,10 +167,9 @@ static const struct admin_callbacks callbacks = {
 
 static const double latency_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5 };
 
-/* Starts an admin server on `addr` run by a thread of its own.  0 or -errno. */
-static int server_start(struct server *s, const char *addr)
+/* Starts an admin server on `addr` with `cb`, run by a thread of its own.  0 or -errno. */
+static int server_start_cb(struct server *s, const char *addr, struct admin_callbacks cb)
 {
-	struct admin_callbacks cb = callbacks;
 	char why[256] = "";
 
 	memset(s, 0, sizeof(*s));
@@ -187,6 +187,7 @@ static int server_start(struct server *s, const char *addr)
 		return -errno;
 	}
 	s->port = admin__port(s->admin);
+	s->owner.admin = s->admin;
 	s->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (s->stop_fd < 0)
 		return -errno;
@@ -195,6 +196,12 @@ static int server_start(struct server *s, const char *addr)
 	s->owner.thread = s->th;
 	s->running = true;
 	return 0;
+}
+
+/* Starts an admin server on `addr` run by a thread of its own.  0 or -errno. */
+static int server_start(struct server *s, const char *addr)
+{
+	return server_start_cb(s, addr, callbacks);
 }
 
 static void server_stop(struct server *s)
@@ -1439,6 +1446,282 @@ cleanup:
 	return ret;
 }
 
+/* ---- the POST route ---- */
+
+#define POST_MAX 65536
+
+/* Answers what it was given: the path, the length, a checksum, the NUL after the body. */
+static void cb_post(void *ctx, const struct admin_post *req, struct admin_reply *reply)
+{
+	uint64_t sum = 0;
+	char *body;
+
+	check_thread(ctx);
+	for (size_t i = 0; i < req->len; i++)
+		sum = sum * 31 + (unsigned char)req->body[i];
+	if (asprintf(&body, "path=%s len=%zu sum=%llu nul=%d\n", req->path, req->len,
+		     (unsigned long long)sum, req->body[req->len] == '\0') < 0)
+		body = NULL;
+	reply->status = 201;
+	reply->content_type = "text/plain";
+	reply->body = body;
+	reply->len = body ? strlen(body) : 0;
+}
+
+/* GET /buffered: the bytes POST bodies hold now, read on the server thread. */
+static int cb_buffered(void *ctx, const char *path, const struct admin_args *args, struct jsonw *jw)
+{
+	struct owner *o = ctx;
+	struct admin_stats st;
+
+	(void)args;
+	if (strcmp(path, "/buffered") != 0)
+		return 404;
+	admin__stats(o->admin, &st);
+	jsonw__obj_begin(jw);
+	jsonw__kv_u64(jw, "bytes", st.post_buffered);
+	jsonw__kv_u64(jw, "refused", st.post_too_large);
+	jsonw__obj_end(jw);
+	return 200;
+}
+
+static int post_server(struct server *s)
+{
+	struct admin_callbacks cb = callbacks;
+
+	cb.json = cb_buffered;
+	cb.post_path = "/p";
+	cb.post_max_body = POST_MAX;
+	cb.post = cb_post;
+	return server_start_cb(s, "127.0.0.1:0", cb);
+}
+
+/* A TCP connection to the server, the request written whole; the fd or -1. */
+static int raw_send(uint16_t port, const char *req, size_t len)
+{
+	int err, fd = tcp_connect(AF_INET, "127.0.0.1", port, &err);
+
+	for (size_t off = 0; fd >= 0 && off < len;) {
+		ssize_t n = write(fd, req + off, len - off);
+
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	return fd;
+}
+
+/* Reads until the server closes (at most 5 s); the status, -1 without one. */
+static long raw_answer(int fd, char *resp, size_t len)
+{
+	uint64_t deadline = harness_now_ms() + HTTP_TIMEOUT_MS;
+	size_t got = 0;
+	long status = -1;
+
+	resp[0] = '\0';
+	while (harness_now_ms() < deadline) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(fd, resp + got, len - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		resp[got] = '\0';
+		if (got == len - 1)
+			break;
+	}
+	close(fd);
+	sscanf(resp, "HTTP/1.1 %ld", &status);
+	return status;
+}
+
+static long raw(uint16_t port, const char *req, size_t len, char *resp, size_t resplen)
+{
+	int fd = raw_send(port, req, len);
+
+	return fd < 0 ? -1 : raw_answer(fd, resp, resplen);
+}
+
+static long raw_str(uint16_t port, const char *req, char *resp, size_t resplen)
+{
+	return raw(port, req, strlen(req), resp, resplen);
+}
+
+static uint64_t buffered(uint16_t port, const char *key)
+{
+	char *body = NULL;
+	uint64_t v = UINT64_MAX;
+	json_t *j;
+
+	if (harness_http_get(port, "/buffered", &body) == 200 && (j = json_loads(body, 0, NULL))) {
+		v = json_integer_value(json_object_get(j, key));
+		json_decref(j);
+	}
+	free(body);
+	return v;
+}
+
+/*
+ * POST on its path only, with the whole body (Content-Length or chunked),
+ * whatever the query string; 413 over the limit, before any of it when
+ * Content-Length says so; 405 elsewhere on the path, 404 for a POST
+ * elsewhere; every answer closes; GET routes as before.
+ */
+static int test_post_route(void)
+{
+	char resp[4096], req[256], *big = NULL;
+	struct server s = { 0 };
+	int ret = 1;
+
+	ASSERT_EQ_U64("server starts", 0, post_server(&s));
+	ASSERT_EQ_U64("POST /p", 201,
+		      raw_str(s.port,
+			      "POST /p?timeout=10s HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+			      "hello",
+			      resp, sizeof(resp)));
+	ASSERT_TRUE("the body, its path alone", strstr(resp, "path=/p len=5 sum=99162322 nul=1"));
+	ASSERT_TRUE("Connection: close", strcasestr(resp, "\r\nConnection: close\r\n"));
+	ASSERT_EQ_U64("chunked", 201,
+		      raw_str(s.port,
+			      "POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+			      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+			      resp, sizeof(resp)));
+	ASSERT_TRUE("whole", strstr(resp, "len=11 "));
+	ASSERT_EQ_U64("empty body", 201,
+		      raw_str(s.port, "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+			      resp, sizeof(resp)));
+	ASSERT_TRUE("len 0", strstr(resp, "len=0 sum=0 nul=1"));
+	/* at the limit, and one byte over by Content-Length: refused before the body */
+	big = malloc(POST_MAX + 256 + 8);
+	ASSERT_TRUE("memory", big != NULL);
+	{
+		int n =
+		    snprintf(big, 256, "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+			     POST_MAX);
+
+		memset(big + n, 'a', POST_MAX);
+		ASSERT_EQ_U64("at the limit", 201,
+			      raw(s.port, big, (size_t)n + POST_MAX, resp, sizeof(resp)));
+	}
+	/* a client waiting for 100 Continue: answered at once, nothing read */
+	snprintf(
+	    req, sizeof(req),
+	    "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n",
+	    POST_MAX + 1);
+	ASSERT_EQ_U64("over by Content-Length, Expect", 413,
+		      raw_str(s.port, req, resp, sizeof(resp)));
+	ASSERT_TRUE("no 100 Continue first", !strstr(resp, "100 Continue"));
+	/* one that sends at once (Go's): its body read and dropped, then answered */
+	{
+		int n =
+		    snprintf(big, 256, "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+			     POST_MAX + 1);
+
+		memset(big + n, 'a', POST_MAX + 1);
+		ASSERT_EQ_U64("over by Content-Length, the body sent", 413,
+			      raw(s.port, big, (size_t)n + POST_MAX + 1, resp, sizeof(resp)));
+	}
+	/* announcing more than 4 x the limit: answered at once */
+	snprintf(req, sizeof(req), "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+		 POST_MAX * 4 + 1);
+	ASSERT_EQ_U64("far over by Content-Length", 413, raw_str(s.port, req, resp, sizeof(resp)));
+	/* chunked past the limit: the rest dropped, answered at its end */
+	{
+		int n = snprintf(big, 256,
+				 "POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+				 "%x\r\n",
+				 POST_MAX + 1);
+
+		memset(big + n, 'a', POST_MAX + 1);
+		memcpy(big + n + POST_MAX + 1, "\r\n0\r\n\r\n", 7);
+		ASSERT_EQ_U64("over, chunked", 413,
+			      raw(s.port, big, (size_t)n + POST_MAX + 1 + 7, resp, sizeof(resp)));
+	}
+	ASSERT_TRUE("says why", strstr(resp, "request body over 65536 bytes"));
+	ASSERT_EQ_U64("refusals counted", 4, buffered(s.port, "refused"));
+	ASSERT_EQ_U64("nothing held after", 0, buffered(s.port, "bytes"));
+	ASSERT_EQ_U64("GET /p", 405,
+		      raw_str(s.port, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n", resp, sizeof(resp)));
+	ASSERT_TRUE("Allow: POST", strcasestr(resp, "\r\nAllow: POST\r\n"));
+	ASSERT_EQ_U64("PUT /p", 405,
+		      raw_str(s.port, "PUT /p HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+			      resp, sizeof(resp)));
+	ASSERT_EQ_U64("POST elsewhere", 404,
+		      raw_str(s.port, "POST /q HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+			      resp, sizeof(resp)));
+	ASSERT_EQ_U64("PUT elsewhere", 405,
+		      raw_str(s.port, "PUT /q HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+			      resp, sizeof(resp)));
+	ASSERT_TRUE("Allow: GET, HEAD", strcasestr(resp, "\r\nAllow: GET, HEAD\r\n"));
+	ASSERT_EQ_U64("GET /healthz as before", 200, get_status(s.port, "/healthz", NULL));
+	ASSERT_EQ_U64("callbacks on the server thread", 0, s.owner.wrong_thread);
+	ret = 0;
+cleanup:
+	free(big);
+	server_stop(&s);
+	return ret;
+}
+
+/*
+ * The bodies being read hold at most 8 x the limit between them: a ninth
+ * partial body of nearly the limit is refused (503) while eight are held,
+ * and taken once they are gone.
+ */
+static int test_post_budget(void)
+{
+	static const char head[] =
+	    "POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+	size_t chunk = POST_MAX - 1000, n;
+	char *req = malloc(sizeof(head) + 16 + POST_MAX + 8), resp[1024];
+	struct server s = { 0 };
+	int fds[8], ret = 1;
+	uint64_t deadline;
+
+	for (int i = 0; i < 8; i++)
+		fds[i] = -1;
+	ASSERT_TRUE("memory", req != NULL);
+	n = (size_t)snprintf(req, sizeof(head) + 16, "%s%zx\r\n", head, chunk);
+	memset(req + n, 'b', chunk);
+	n += chunk;
+	ASSERT_EQ_U64("server starts", 0, post_server(&s));
+	for (int i = 0; i < 8; i++) {
+		fds[i] = raw_send(s.port, req, n);
+		ASSERT_TRUE("partial body sent", fds[i] >= 0);
+	}
+	/* each holds a buffer of the limit (its chunk, doubled up to it) */
+	deadline = harness_now_ms() + 2000;
+	while (buffered(s.port, "bytes") != 8ULL * POST_MAX && harness_now_ms() < deadline)
+		usleep(10 * 1000);
+	ASSERT_EQ_U64("eight bodies held", 8ULL * POST_MAX, buffered(s.port, "bytes"));
+	/* a ninth: its body read and dropped, nothing held for it, answered at its end */
+	memcpy(req + n, "\r\n0\r\n\r\n", 7);
+	ASSERT_EQ_U64("a ninth: busy", 503, raw(s.port, req, n + 7, resp, sizeof(resp)));
+	ASSERT_TRUE("says why", strstr(resp, "busy: too many request bodies being read"));
+	ASSERT_EQ_U64("still eight held", 8ULL * POST_MAX, buffered(s.port, "bytes"));
+	for (int i = 0; i < 8; i++) {
+		close(fds[i]);
+		fds[i] = -1;
+	}
+	deadline = harness_now_ms() + 2000;
+	while (buffered(s.port, "bytes") != 0 && harness_now_ms() < deadline)
+		usleep(10 * 1000);
+	ASSERT_EQ_U64("released", 0, buffered(s.port, "bytes"));
+	ASSERT_EQ_U64("then taken", 201, raw(s.port, req, n + 7, resp, sizeof(resp)));
+	ret = 0;
+cleanup:
+	for (int i = 0; i < 8; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(req);
+	server_stop(&s);
+	return ret;
+}
+
 static const struct harness_test tests[] = {
 	{ "metrics_get_exact", test_metrics_get },
 	{ "metrics_promtool_clean", test_metrics_promtool },
@@ -1464,6 +1747,8 @@ static const struct harness_test tests[] = {
 	{ "collector_api_split", test_collector_api_split },
 	{ "collector_api_off_loopback_needs_token", test_collector_api_needs_token },
 	{ "collector_api_token", test_collector_api_token },
+	{ "post_route", test_post_route },
+	{ "post_budget", test_post_budget },
 };
 
 int main(int argc, char **argv)

@@ -498,6 +498,185 @@ static void test_names(void **state)
 	cgroup_names__free(NULL);
 }
 
+/* ---- cgroup_pod_find: the pod's cgroup under --cgroup-root ---- */
+
+/* mkdir -p dir/rel */
+static void make_dirs(const char *dir, const char *rel)
+{
+	char path[PATH_MAX];
+
+	assert_true((size_t)snprintf(path, sizeof(path), "%s/%s", dir, rel) < sizeof(path));
+	for (char *p = path + strlen(dir) + 1;; p++) {
+		if (*p != '/' && *p)
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+		*p = c;
+		if (!c)
+			break;
+	}
+}
+
+/* A fresh root under the test's directory: t->dir/<name>. */
+static void fresh_root(const struct tmp *t, const char *name, char *root, size_t len)
+{
+	make_dir(t, name);
+	path_join(root, len, t, name);
+}
+
+static void expect_pod(const char *root, const char *uid, const char *rel)
+{
+	char out[PATH_MAX], want[PATH_MAX], why[PATH_MAX * 2] = "";
+
+	snprintf(want, sizeof(want), "%s/%s", root, rel);
+	if (cgroup_pod_find(root, uid, out, sizeof(out), why, sizeof(why)) != 0 ||
+	    strcmp(out, want) != 0) {
+		print_error("expected %s, got %s (%s)\n", want, out, why);
+		fail();
+	}
+}
+
+static void test_pod_find_layouts(void **state)
+{
+	const struct tmp *t = *state;
+	static const char *const layouts[] = {
+		/* systemd driver: Burstable, BestEffort, Guaranteed */
+		BURSTABLE_POD + 1,
+		"kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" POD_UID_SYSTEMD
+		".slice",
+		"kubepods.slice/kubepods-pod" POD_UID_SYSTEMD ".slice",
+		/* cgroupfs driver */
+		"kubepods/burstable/pod" POD_UID,
+		"kubepods/besteffort/pod" POD_UID,
+		"kubepods/pod" POD_UID,
+		/* kind: the kubelet's --cgroup-root is /kubelet, found by the walk */
+		"kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
+		"kubelet-kubepods-besteffort-pod" POD_UID_SYSTEMD ".slice",
+		"kubelet/kubepods/burstable/pod" POD_UID,
+	};
+	char root[PATH_MAX], name[16];
+
+	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
+		snprintf(name, sizeof(name), "r%zu", i);
+		fresh_root(t, name, root, sizeof(root));
+		/* other pods and a container of ours beside and below */
+		make_dirs(root, "kubepods.slice/kubepods-burstable.slice/"
+				"kubepods-burstable-pod11111111_2222_3333_4444_555555555555.slice");
+		make_dirs(root, "kubepods/burstable/pod11111111-2222-3333-4444-555555555555");
+		make_dirs(root, layouts[i]);
+		make_dirs(root, "system.slice/containerd.service");
+		expect_pod(root, POD_UID, layouts[i]);
+	}
+}
+
+/* A known place wins over what a walk would meet first. */
+static void test_pod_find_known_first(void **state)
+{
+	const struct tmp *t = *state;
+	char root[PATH_MAX];
+
+	fresh_root(t, "k", root, sizeof(root));
+	make_dirs(root, "a/kubepods-burstable-pod" POD_UID_SYSTEMD ".slice");
+	make_dirs(root, BURSTABLE_POD + 1);
+	expect_pod(root, POD_UID, BURSTABLE_POD + 1);
+}
+
+static void test_pod_find_bounds(void **state)
+{
+	const struct tmp *t = *state;
+	char root[PATH_MAX], out[PATH_MAX], why[PATH_MAX * 2], deep[PATH_MAX + 64];
+	char link[PATH_MAX + 64];
+
+	/* deeper than the walk goes: not found, and said so */
+	fresh_root(t, "deep", root, sizeof(root));
+	snprintf(deep, sizeof(deep), "1/2/3/4/5/6/pod%s", POD_UID);
+	make_dirs(root, deep);
+	assert_int_equal(cgroup_pod_find(root, POD_UID, out, sizeof(out), why, sizeof(why)),
+			 -ENOENT);
+	assert_non_null(strstr(why, "no cgroup of pod " POD_UID " under it"));
+	assert_non_null(strstr(why, "kubepods.slice/kubepods-<qos>-pod" POD_UID_SYSTEMD ".slice"));
+	assert_non_null(strstr(why, "up to 6 levels deep"));
+	/* at the deepest level it reaches: found */
+	fresh_root(t, "deep5", root, sizeof(root));
+	snprintf(deep, sizeof(deep), "1/2/3/4/5/pod%s", POD_UID);
+	make_dirs(root, deep);
+	expect_pod(root, POD_UID, deep);
+	/* never through a symlink (cgroupfs has none: one here leads out) */
+	fresh_root(t, "sym", root, sizeof(root));
+	make_dirs(root, "elsewhere/pod" POD_UID);
+	make_dirs(root, "inside");
+	snprintf(link, sizeof(link), "%s/inside/l", root);
+	snprintf(deep, sizeof(deep), "%s/elsewhere", root);
+	assert_int_equal(symlink(deep, link), 0);
+	expect_pod(root, POD_UID, "elsewhere/pod" POD_UID);
+	snprintf(deep, sizeof(deep), "%s/elsewhere/pod%s", root, POD_UID);
+	assert_int_equal(rmdir(deep), 0);
+	assert_int_equal(cgroup_pod_find(root, POD_UID, out, sizeof(out), why, sizeof(why)),
+			 -ENOENT);
+	/* a file of the name is no cgroup */
+	fresh_root(t, "file", root, sizeof(root));
+	make_dirs(root, "kubepods/burstable");
+	snprintf(deep, sizeof(deep), "%s/kubepods/burstable/pod%s", root, POD_UID);
+	fclose(fopen(deep, "w"));
+	assert_int_equal(cgroup_pod_find(root, POD_UID, out, sizeof(out), why, sizeof(why)),
+			 -ENOENT);
+	/* the result does not fit */
+	fresh_root(t, "small", root, sizeof(root));
+	make_dirs(root, "kubepods/pod" POD_UID);
+	assert_int_equal(cgroup_pod_find(root, POD_UID, out, 8, why, sizeof(why)), -ENOENT);
+}
+
+static void test_pod_find_bad_uid(void **state)
+{
+	const struct tmp *t = *state;
+	static const char *const bad[] = {
+		"",	     "0B1C2D3E-4F56-7890-ABCD-EF1234567890",
+		"../../etc", "pod*",
+		"a b",	     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
+	};
+	char out[PATH_MAX], why[PATH_MAX * 2];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(
+		    cgroup_pod_find(t->dir, bad[i], out, sizeof(out), why, sizeof(why)), -EINVAL);
+		assert_non_null(strstr(why, "is not a pod uid"));
+	}
+	assert_int_equal(cgroup_pod_find(t->dir, NULL, out, sizeof(out), why, sizeof(why)),
+			 -EINVAL);
+	/* a static pod's uid is a hash: 32 hex digits */
+	make_dirs(t->dir, "kubepods.slice/kubepods-burstable.slice/"
+			  "kubepods-burstable-pod0123456789abcdef0123456789abcdef.slice");
+	expect_pod(t->dir, "0123456789abcdef0123456789abcdef",
+		   "kubepods.slice/kubepods-burstable.slice/"
+		   "kubepods-burstable-pod0123456789abcdef0123456789abcdef.slice");
+}
+
+static void test_root_check(void **state)
+{
+	const struct tmp *t = *state;
+	char out[PATH_MAX], why[PATH_MAX * 2], mount[PATH_MAX], real[PATH_MAX];
+	char missing[PATH_MAX];
+
+	assert_int_equal(cgroup_root_check(t->dir, out, sizeof(out), why, sizeof(why)), -ENOTDIR);
+	assert_non_null(strstr(why, "not a cgroup v2 filesystem"));
+	path_join(missing, sizeof(missing), t, "none");
+	assert_int_equal(cgroup_root_check(missing, out, sizeof(out), why, sizeof(why)), -ENOENT);
+	assert_non_null(strstr(why, "No such file or directory"));
+	assert_int_equal(cgroup_root_check("", out, sizeof(out), why, sizeof(why)), -EINVAL);
+	if (cgroup_v2_mount("/proc/mounts", mount, sizeof(mount)) != 0) {
+		const char *ci = getenv("CI");
+
+		if (ci && strcmp(ci, "true") == 0)
+			fail_msg("CI=true and no cgroup2 mount in /proc/mounts");
+		skip();
+	}
+	assert_non_null(realpath(mount, real));
+	assert_int_equal(cgroup_root_check(mount, out, sizeof(out), why, sizeof(why)), 0);
+	assert_string_equal(out, real);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -521,6 +700,11 @@ int main(void)
 		cmocka_unit_test(test_resolve_real_cgroup2),
 		cmocka_unit_test_setup_teardown(test_id_of, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_names, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_pod_find_layouts, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_pod_find_known_first, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_pod_find_bounds, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_pod_find_bad_uid, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_root_check, setup_tmp, teardown_tmp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
@@ -1233,6 +1234,78 @@ static void test_source_reload(void **state)
 	config_free(&schema, &cfg);
 }
 
+/*
+ * --config-optional: the file absent in a directory that exists reads as
+ * no settings (defaults and flags), at start and at reloads, and appears
+ * and goes live; a missing directory is still an error, and so is an
+ * absent file without the flag.
+ */
+static void test_source_optional(void **state)
+{
+	static const char *const flags[] = { "log.level", "debug", NULL };
+	struct config_source src = {
+		.schema = &schema, .path = "cm/opt.yaml", .flags = flags, .optional = true
+	};
+	struct config_source strict = { .schema = &schema, .path = "cm/opt.yaml" };
+	struct config_source nodir = { .schema = &schema,
+				       .path = "none/opt.yaml",
+				       .optional = true };
+	const char *const argv_[] = { "test", "--config", "cm/opt.yaml", "--config-optional",
+				      NULL };
+	bool optional = false;
+	static const struct config_cli cli = { .usage_head = "Usage: test\n" };
+	struct config_cli with = cli;
+	const char *parsed[CONFIG_FLAGS_LEN], *path = NULL;
+	struct test_config cfg, old;
+	char why[256] = "";
+
+	(void)state;
+	assert_int_equal(mkdir("cm", 0755), 0);
+	/* absent, optional: the defaults, with the flags over them */
+	assert_int_equal(config_source_load(&src, &cfg, why, sizeof(why)), 0);
+	assert_true(src.absent);
+	assert_true(src.last_ok);
+	assert_int_equal(cfg.interval_ns, 10 * SEC);
+	assert_int_equal(cfg.log_level, LOG_LEVEL_DEBUG);
+	/* absent, not optional: an error, as ever */
+	assert_int_equal(config_source_load(&strict, &old, why, sizeof(why)), -ENOENT);
+	assert_string_equal(why, "cm/opt.yaml: No such file or directory");
+	/* its directory missing: an error, optional or not */
+	assert_int_equal(config_source_load(&nodir, &old, why, sizeof(why)), -ENOENT);
+	assert_string_equal(why, "--config none/opt.yaml: its directory none: No such file or "
+				 "directory (with --config-optional only the file may be absent)");
+
+	/* it appears: a reload puts it in force */
+	write_file("cm/opt.yaml", "interval: 5s\n", 13);
+	assert_int_equal(config_source_reload(&src, &cfg, &old), 1);
+	config_free(&schema, &old);
+	assert_false(src.absent);
+	assert_int_equal(cfg.interval_ns, 5 * SEC);
+	/* it goes: back to the defaults, a success and not a rejection */
+	assert_int_equal(unlink("cm/opt.yaml"), 0);
+	assert_int_equal(config_source_reload(&src, &cfg, &old), 1);
+	config_free(&schema, &old);
+	assert_true(src.absent);
+	assert_true(src.last_ok);
+	assert_int_equal(src.reloads_ok, 2);
+	assert_int_equal(src.reloads_failed, 0);
+	assert_int_equal(cfg.interval_ns, 10 * SEC);
+	/* present but broken: rejected as ever, optional or not */
+	write_file("cm/opt.yaml", "interval: [\n", 12);
+	assert_int_equal(config_source_reload(&src, &cfg, &old), -1);
+	assert_int_equal(src.reloads_failed, 1);
+	config_free(&schema, &cfg);
+
+	/* the flag: only where the binary offers it */
+	assert_int_equal(config_parse_args(&schema, &cli, 4, (char **)argv_, &path, parsed),
+			 -EINVAL);
+	with.config_optional = &optional;
+	assert_int_equal(config_parse_args(&schema, &with, 4, (char **)argv_, &path, parsed), 0);
+	assert_true(optional);
+	assert_string_equal(path, "cm/opt.yaml");
+	assert_null(parsed[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1266,6 +1339,7 @@ int main(void)
 		cmocka_unit_test(test_markdown),
 		cmocka_unit_test(test_parse_args),
 		cmocka_unit_test(test_source_reload),
+		cmocka_unit_test(test_source_optional),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
