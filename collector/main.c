@@ -29,6 +29,10 @@
 #include "conn.h"
 #include "duration.h"
 #include "listen_addr.h"
+#include "insight.h"
+#include "insight_kafka.h"
+#include "insight_rebuild.h"
+#include "ui_assets.h"
 #include "kafka_sink.h"
 #include "log.h"
 #include "output.h"
@@ -54,6 +58,8 @@ static const struct config_switch collector_switches[] = {
 	  "no Hive-partitioned files (sinks.files.enabled: false)" },
 	{ "jsonl", "sinks.jsonl.enabled", "true",
 	  "also plain JSON lines DATA_DIR/flows-*.jsonl (sinks.jsonl.enabled: true)" },
+	{ "no-insight", "insight.enabled", "false",
+	  "no insight view: no /api/v1/ and no web UI (insight.enabled: false)" },
 };
 
 static const struct config_cli collector_cli = {
@@ -204,10 +210,61 @@ static int open_outputs(struct collector *c, uint32_t n_workers, char *why, size
 		.writers = n_workers,
 		.late = cfg->attribution,
 		.kafka = cfg->kafka_brokers && *cfg->kafka_brokers && cfg->kafka_sink ? &ko : NULL,
+		/* source kafka: the view reads the topic instead, every collector's records */
+		.insight = strcmp(cfg->insight_source, "output") == 0 ? c->insight : NULL,
 	};
 
 	c->outputs = outputs__new(&o, why, len);
 	if (!c->outputs) {
+		pr_err("%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Where the insight view's records come from besides the tap: the files
+ * read back (source output, listed now, before any writer writes: what this
+ * process writes reaches the view through the tap), or the flows topic
+ * (source kafka) from the window's start.  0 or -1 (logged).
+ */
+static int open_insight_sources(struct collector *c, char *why, size_t len)
+{
+	const struct collector_config *cfg = &c->cfg;
+	uint64_t now = (uint64_t)clock_wall_ms(), win = cfg->insight_window_ns / DURATION_NS_PER_MS;
+	uint64_t since = now > win ? now - win : 0;
+	char group[320], host[256] = "";
+
+	if (strcmp(cfg->insight_source, "kafka") == 0) {
+		struct insight_kafka_opts ko = {
+			.brokers = cfg->kafka_brokers,
+			.topic = cfg->kafka_topic,
+			.group_id = group,
+			/* without the rebuild: only what comes from now on */
+			.since_ms = cfg->insight_rebuild ? since : now,
+		};
+
+		if (cfg->insight_group) {
+			snprintf(group, sizeof(group), "%s", cfg->insight_group);
+		} else {
+			if (!cfg->collector_id && gethostname(host, sizeof(host) - 1))
+				snprintf(host, sizeof(host), "%d", (int)getpid());
+			snprintf(group, sizeof(group), "podflow-insight-%s",
+				 cfg->collector_id ? cfg->collector_id : host);
+		}
+		c->insight_kafka = insight_kafka__new(&ko, c->insight, why, len);
+		if (!c->insight_kafka) {
+			pr_err("%s", why);
+			return -1;
+		}
+		pr_info("insight: reading %s as consumer group %s from %s", cfg->kafka_topic, group,
+			cfg->insight_rebuild ? "the window's start" : "now");
+		return 0;
+	}
+	if (!cfg->insight_rebuild)
+		return 0;
+	c->insight_rebuild = insight_rebuild__new(cfg->data_dir, since, c->insight, why, len);
+	if (!c->insight_rebuild) {
 		pr_err("%s", why);
 		return -1;
 	}
@@ -428,8 +485,23 @@ int main(int argc, char **argv)
 		pr_err("signalfd: %s", strerror(errno));
 		goto cleanup;
 	}
+	if (cfg->insight) {
+		struct insight_opts io = {
+			.window_ms = cfg->insight_window_ns / DURATION_NS_PER_MS,
+			.resolution_ms = cfg->insight_resolution_ns / DURATION_NS_PER_MS,
+			.max_edges = cfg->insight_max_edges,
+		};
+
+		c.insight = insight__new(&io);
+		if (!c.insight) {
+			pr_err("insight: %s", strerror(errno));
+			goto cleanup;
+		}
+	}
 	/* after the signals are blocked: the outputs, the Kafka producer and the feeds start threads */
 	if (open_outputs(&c, n_workers, why, sizeof(why)))
+		goto cleanup;
+	if (c.insight && open_insight_sources(&c, why, sizeof(why)))
 		goto cleanup;
 	if (cfg->attribution) {
 		c.attribution = attribution__new(cfg, write_late, c.outputs, why, sizeof(why));
@@ -496,6 +568,11 @@ int main(int argc, char **argv)
 					      .no_probes = true,
 					      .ctx = &c };
 
+		if (c.insight) { /* the web UI, embedded (docs/ui.md) */
+			cb.assets = insight_ui_assets;
+			cb.n_assets = insight_ui_n_assets;
+		}
+
 		/* validate() refused a non-loopback address without it */
 		if (cfg->api_token_file) {
 			c.api_token =
@@ -547,8 +624,9 @@ int main(int argc, char **argv)
 		pr_info("admin endpoint on %s (port %u): /metrics /healthz /readyz", cfg->admin,
 			admin__port(c.admin));
 	if (c.api)
-		pr_info("API endpoint on %s (port %u): /config /ownership?ip= (%s)",
+		pr_info("API endpoint on %s (port %u): /config /ownership?ip=%s (%s)",
 			cfg->api_listen, admin__port(c.api),
+			c.insight ? " /api/v1/ and the web UI at /" : "",
 			c.api_token ? "bearer token required" : "no auth: loopback only");
 	if (c.webhook)
 		pr_info("webhook on %s (port %u): POST " WEBHOOK_PATH
@@ -570,6 +648,8 @@ stop:
 cleanup:
 	admin__free(c.admin);
 	admin__free(c.api); /* before the attribution its /ownership reads */
+	insight_rebuild__free(c.insight_rebuild);
+	insight_kafka__free(c.insight_kafka);
 	webhook__free(c.webhook);
 	token_file__free(c.api_token);
 	for (uint32_t i = 0; i < n; i++)
@@ -598,6 +678,7 @@ cleanup:
 		outputs__close(o, stop_at ? stop_at + EXIT_BUDGET_NS : 0);
 		outputs__free(o);
 	}
+	insight__free(c.insight); /* after the outputs: their tap feeds it */
 	SSL_CTX_free(ssl_ctx);
 	token_file__free(token);
 	if (died_fd >= 0)

@@ -249,6 +249,42 @@ static enum MHD_Result serve_config(struct admin *a, struct MHD_Connection *conn
 	return reply(conn, MHD_HTTP_OK, CT_JSON, data, len);
 }
 
+/* One of the owner's assets, with the headers lib/admin.h gives for them (ADMIN_ASSET_CSP). */
+static enum MHD_Result serve_asset(struct MHD_Connection *conn, const struct admin_asset *as)
+{
+	static const char *const headers[][2] = {
+		{ MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache" },
+		{ MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff" },
+		{ MHD_HTTP_HEADER_CONTENT_SECURITY_POLICY, ADMIN_ASSET_CSP },
+		{ MHD_HTTP_HEADER_X_FRAME_OPTIONS, "DENY" },
+	};
+	struct MHD_Response *resp;
+	enum MHD_Result ret = MHD_NO;
+
+	/* the owner's bytes live as long as the listener: no copy */
+	resp = MHD_create_response_from_buffer(as->len, (void *)as->data, MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, as->content_type) !=
+	    MHD_YES)
+		goto cleanup;
+	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++)
+		if (MHD_add_response_header(resp, headers[i][0], headers[i][1]) != MHD_YES)
+			goto cleanup;
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+cleanup:
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static const struct admin_asset *find_asset(const struct admin *a, const char *url)
+{
+	for (size_t i = 0; i < a->cb.n_assets; i++)
+		if (strcmp(url, a->cb.assets[i].path) == 0)
+			return &a->cb.assets[i];
+	return NULL;
+}
+
 struct admin_args {
 	struct MHD_Connection *conn;
 };
@@ -490,6 +526,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **req_cls)
 {
+	const struct admin_asset *asset;
 	struct admin *a = cls;
 
 	(void)version;
@@ -527,6 +564,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return serve_ready(a, conn);
 	if (a->cb.config && strcmp(url, "/config") == 0)
 		return serve_config(a, conn);
+	asset = find_asset(a, url);
+	if (asset)
+		return serve_asset(conn, asset);
 	if (a->cb.json)
 		return serve_json(a, conn, url);
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");

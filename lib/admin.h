@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* The admin HTTP endpoint: /metrics, /healthz, /readyz, /config, one POST route, TLS (libmicrohttpd). */
+/* The admin HTTP endpoint: /metrics, /healthz, /readyz, /config, assets, one POST route, TLS (libmicrohttpd). */
 #ifndef PODFLOW_ADMIN_H
 #define PODFLOW_ADMIN_H
 
@@ -22,6 +22,8 @@ struct jsonw;
  *   GET /healthz  200 "ok" while the process runs its loop
  *   GET /readyz   200 "ready" or 503 with the one-line reason `ready` gives
  *   GET /config   200, application/json, what `config` writes
+ *   GET <asset>   200, one of `assets` (a web page's files) with its type,
+ *                 no-cache, nosniff, DENY framing and ADMIN_ASSET_CSP
  *   POST <post_path>  what `post` answers, given the whole body (413 beyond
  *                 post_max_body); another method there 405 (Allow: POST)
  *   anything else what `json` answers, else 404; other methods 405
@@ -67,6 +69,29 @@ struct jsonw;
 struct admin_args;
 const char *admin_arg(const struct admin_args *args, const char *name);
 
+/*
+ * A file served as it is (a web UI's page, script and styles, embedded in
+ * the binary): GET or HEAD of `path` (exactly; no query string) answers
+ * `len` bytes of `data` with `content_type`.  Borrowed: the owner keeps
+ * them for the listener's life.
+ */
+struct admin_asset {
+	const char *path;
+	const char *content_type;
+	const unsigned char *data;
+	size_t len;
+};
+
+/*
+ * What an asset is answered with besides its type: revalidated on each
+ * load (no-cache), never sniffed as another type, never framed (no
+ * clickjacking), and a Content-Security-Policy that lets the page load
+ * nothing but its own origin's files and API: cytoscape and uPlot set
+ * style attributes (style-src 'unsafe-inline'), the page's icon is a data:
+ * URL.
+ */
+#define ADMIN_ASSET_CSP "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+
 /* A whole POST request, for the `post` callback. */
 struct admin_post {
 	const char *path; /* the path alone: no query string */
@@ -94,6 +119,12 @@ struct admin_callbacks {
 	 * 4xx); 404 for a path it does not serve.
 	 */
 	int (*json)(void *ctx, const char *path, const struct admin_args *args, struct jsonw *jw);
+	/*
+	 * Files served as they are, looked up before `json` (n_assets of
+	 * them, or none): see struct admin_asset.  Authorized as every route.
+	 */
+	const struct admin_asset *assets;
+	size_t n_assets;
 	/*
 	 * NULL (every request may be answered), or whether this one may:
 	 * `authorization` is its Authorization header, NULL when it has none.

@@ -3,6 +3,7 @@
 #include "jsonw.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,21 @@ void jsonw__kv_null(struct jsonw *jw, const char *k)
 	put(jw, "null", 4);
 }
 
+void jsonw__kv_f64(struct jsonw *jw, const char *k, double val)
+{
+	char num[32];
+	int n;
+
+	key(jw, k);
+	/* JSON has no NaN or infinity */
+	if (isnan(val) || isinf(val)) {
+		put(jw, "null", 4);
+		return;
+	}
+	n = snprintf(num, sizeof(num), "%.6g", val);
+	put(jw, num, (size_t)n);
+}
+
 void jsonw__kv_obj_begin(struct jsonw *jw, const char *k)
 {
 	key(jw, k);
@@ -310,4 +326,9 @@ void jsonw__arr_u64(struct jsonw *jw, uint64_t val)
 
 	element(jw);
 	put(jw, p, (size_t)(num + sizeof(num) - p));
+}
+
+void jsonw__str(struct jsonw *jw, const char *val)
+{
+	jsonw__arr_str(jw, val);
 }

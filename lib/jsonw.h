@@ -37,6 +37,8 @@ void jsonw__kv_u64(struct jsonw *jw, const char *key, uint64_t val);
 void jsonw__kv_i64(struct jsonw *jw, const char *key, int64_t val);
 void jsonw__kv_bool(struct jsonw *jw, const char *key, bool val);
 void jsonw__kv_null(struct jsonw *jw, const char *key);
+/* A ratio or measure: six significant digits ("0.0025", "1e-05"); NaN or infinity as null. */
+void jsonw__kv_f64(struct jsonw *jw, const char *key, double val);
 
 /* A nested object or array as the value of `key`; close with obj_end / arr_end. */
 void jsonw__kv_obj_begin(struct jsonw *jw, const char *key);
@@ -45,6 +47,8 @@ void jsonw__arr_end(struct jsonw *jw);
 /* Array elements (inside kv_arr_begin ... arr_end). */
 void jsonw__arr_str(struct jsonw *jw, const char *val);
 void jsonw__arr_u64(struct jsonw *jw, uint64_t val);
+/* A string as the whole document (an API's 400 reason) or as an array element. */
+void jsonw__str(struct jsonw *jw, const char *val);
 /* An object as an array element; close with obj_end. */
 void jsonw__arr_obj_begin(struct jsonw *jw);
 

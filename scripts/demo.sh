@@ -3,14 +3,19 @@
 # make demo: a pod-like cgroup with an HTTP server and its clients, captured by
 # podflow-sidecar for about 10 s and sent to podflow-collector, which names
 # each flow's remote side and writes Hive-partitioned gzip JSON lines; prints
-# where the files are, the records read back from them and a summary.
+# where the files are, the records read back from them and a summary.  Then
+# a collector on this host's loopback reads the files back into its insight
+# view and serves the web UI (docs/ui.md) with the demo's flows in it: in a
+# terminal it runs until Ctrl-C; PODFLOW_DEMO_UI=0 (or no terminal) stops it
+# after printing the URL and what the API says.
 set -euo pipefail
 
 BUILD=${BUILD:-build}
 [ "$(id -u)" = 0 ] || { echo "make demo needs root (eBPF, cgroups)" >&2; exit 1; }
-# Run in a private network namespace: loopback only, no port clashes.
+# The capture runs in a private network namespace: loopback only, no port clashes.
 if [ -z "${PODFLOW_DEMO_NETNS:-}" ]; then
-	exec env PODFLOW_DEMO_NETNS=1 unshare --net --fork "$0" "$@"
+	env PODFLOW_DEMO_NETNS=1 unshare --net --fork "$0" "$@"
+	exec "$(dirname "$0")/demo-ui.sh"
 fi
 ip link set lo up
 

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "files.h"
 #include "files_recover.h"
+#include "insight.h"
 #include "jsonl.h"
 #include "kafka_sink.h"
 #include "log.h"
@@ -42,6 +43,7 @@ struct outputs {
 	struct files_group *group; /* the writers' file numbers and error episode */
 	bool files;		   /* the files' families go on /metrics */
 	bool jsonl, null_sink;
+	struct insight *insight;	 /* the view tapping what was written; NULL: none */
 	struct files_recovery recovered; /* at start-up, for the metrics */
 	char id[FILES_ID_MAX + 8];
 	char data_dir[4096]; /* for the ready line */
@@ -155,6 +157,10 @@ int outputs__write(struct outputs *o, struct output_writer *w, const struct wire
 	pthread_mutex_lock(&w->lock);
 	err = write_locked(o, w, b, keep, clock_mono_ns(), bytes);
 	pthread_mutex_unlock(&w->lock);
+	/* the insight view sees what is in the outputs, once: a refused batch comes again */
+	if (!err && o->insight)
+		insight__add_records(o->insight, b->records, b->n_records, keep,
+				     (uint64_t)clock_wall_ms());
 	return err;
 }
 
@@ -298,6 +304,7 @@ struct outputs *outputs__new(const struct outputs_opts *o, char *why, size_t len
 	s->files = o->files;
 	s->jsonl = o->jsonl;
 	s->null_sink = o->null_sink;
+	s->insight = o->insight;
 	pthread_mutex_init(&s->tlock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct insight;
 struct kafka_sink_opts;
 struct metrics_writer;
 struct wire_batch;
@@ -34,6 +35,8 @@ struct outputs_opts {
 	bool late;	  /* and one for the records the attributor decides late */
 	/* the flows topic; NULL: no Kafka.  Copied by kafka_sink__new. */
 	const struct kafka_sink_opts *kafka;
+	/* the insight view, handed every batch once written (insight.h); NULL: none */
+	struct insight *insight;
 };
 
 struct outputs;

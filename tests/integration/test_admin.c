@@ -23,6 +23,7 @@
 #include "harness.h"
 #include "jsonw.h"
 #include "metrics.h"
+#include "ui_assets.h"
 
 #define PROMTOOL	"/usr/bin/promtool"
 #define NOT_READY	"export: collector 10.0.0.1:7070 unreachable"
@@ -245,6 +246,11 @@ struct http_result {
 	char content_type[128];
 	char allow[64];
 	char www_authenticate[64];
+	/* the headers a static asset carries */
+	char cache_control[64];
+	char content_type_options[64];
+	char csp[160];
+	char frame_options[64];
 	curl_off_t content_length; /* from the header, -1 when absent */
 	uint64_t ms;		   /* the whole exchange */
 };
@@ -263,10 +269,28 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* The value of header `name` into out, trimmed, when `data` (one header line) is that header. */
+static void header_value(const char *data, size_t len, const char *name, char *out, size_t outlen)
+{
+	size_t nl = strlen(name);
+
+	if (len <= nl + 1 || strncasecmp(data, name, nl) != 0 || data[nl] != ':')
+		return;
+	snprintf(out, outlen, "%.*s", (int)(len - nl - 1), data + nl + 1);
+	out[strcspn(out, "\r\n")] = '\0';
+	memmove(out, out + strspn(out, " "), strlen(out) + 1);
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
 	struct http_result *r = arg;
 	size_t len = size * n;
+
+	header_value(data, len, "Cache-Control", r->cache_control, sizeof(r->cache_control));
+	header_value(data, len, "X-Content-Type-Options", r->content_type_options,
+		     sizeof(r->content_type_options));
+	header_value(data, len, "Content-Security-Policy", r->csp, sizeof(r->csp));
+	header_value(data, len, "X-Frame-Options", r->frame_options, sizeof(r->frame_options));
 
 	if (len > 6 && strncasecmp(data, "Allow:", 6) == 0) {
 		snprintf(r->allow, sizeof(r->allow), "%.*s", (int)(len - 6), data + 6);
@@ -631,6 +655,228 @@ static int test_head_metrics(void)
 cleanup:
 	http_free(&get);
 	http_free(&head);
+	server_stop(&s);
+	return ret;
+}
+
+/* ---- static assets ---- */
+
+/* bytes a text parser would trip on: a NUL, a high byte, no final newline */
+static const unsigned char asset_js[] = { 'v', 'a', 'r', ' ', 'x', '=', '1', ';', 0, 0xff, '!' };
+static const unsigned char asset_html[] = "<!doctype html><title>t</title>";
+
+static const struct admin_asset test_assets[] = {
+	{ "/", "text/html; charset=utf-8", asset_html, sizeof(asset_html) - 1 },
+	{ "/app.js", "text/javascript; charset=utf-8", asset_js, sizeof(asset_js) },
+};
+
+#define ASSET_CSP "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+
+/* The headers every asset is answered with, whatever its type. */
+static int check_asset_headers(const struct http_result *r)
+{
+	ASSERT_STR("Cache-Control", "no-cache", r->cache_control);
+	ASSERT_STR("X-Content-Type-Options", "nosniff", r->content_type_options);
+	ASSERT_STR("Content-Security-Policy", ASSET_CSP, r->csp);
+	ASSERT_STR("X-Frame-Options", "DENY", r->frame_options);
+	return 0;
+cleanup:
+	return 1;
+}
+
+/*
+ * An asset: its bytes exactly (a NUL and a high byte among them) with its
+ * type and the security headers, on GET, HEAD and with a query string;
+ * before the json callback (which answers 404 for "/"); a path that is no
+ * asset goes on to the json callback (404); other methods 405.
+ */
+static int test_assets_served(void)
+{
+	struct admin_callbacks cb = callbacks;
+	struct http_result r = { 0 };
+	struct server s = { 0 };
+	int ret = 1;
+
+	cb.assets = test_assets;
+	cb.n_assets = sizeof(test_assets) / sizeof(test_assets[0]);
+	ASSERT_EQ_U64("server starts", 0, server_start_cb(&s, "127.0.0.1:0", cb));
+	ASSERT_EQ_U64("GET /app.js", 0,
+		      http("GET", "127.0.0.1", s.port, "/app.js", HTTP_TIMEOUT_MS, &r));
+	ASSERT_EQ_U64("status", 200, r.status);
+	ASSERT_STR("content type", "text/javascript; charset=utf-8", r.content_type);
+	ASSERT_EQ_U64("length", sizeof(asset_js), r.len);
+	ASSERT_TRUE("the bytes", memcmp(r.body, asset_js, sizeof(asset_js)) == 0);
+	ASSERT_EQ_U64("headers", 0, check_asset_headers(&r));
+	http_free(&r);
+
+	ASSERT_EQ_U64("GET /", 0, http("GET", "127.0.0.1", s.port, "/", HTTP_TIMEOUT_MS, &r));
+	ASSERT_EQ_U64("status of /", 200, r.status);
+	ASSERT_STR("content type of /", "text/html; charset=utf-8", r.content_type);
+	ASSERT_STR("body of /", (const char *)asset_html, r.body);
+	ASSERT_EQ_U64("headers of /", 0, check_asset_headers(&r));
+	http_free(&r);
+
+	ASSERT_EQ_U64("HEAD /app.js", 0,
+		      http("HEAD", "127.0.0.1", s.port, "/app.js", HTTP_TIMEOUT_MS, &r));
+	ASSERT_EQ_U64("HEAD status", 200, r.status);
+	ASSERT_EQ_U64("HEAD: no body", 0, r.len);
+	ASSERT_EQ_U64("HEAD: Content-Length", sizeof(asset_js), r.content_length);
+	ASSERT_EQ_U64("HEAD headers", 0, check_asset_headers(&r));
+	http_free(&r);
+
+	ASSERT_EQ_U64("GET /app.js?v=2", 0,
+		      http("GET", "127.0.0.1", s.port, "/app.js?v=2", HTTP_TIMEOUT_MS, &r));
+	ASSERT_EQ_U64("with a query string", 200, r.status);
+	ASSERT_EQ_U64("with a query string: length", sizeof(asset_js), r.len);
+	http_free(&r);
+
+	/* not assets: the json callback's (404 but /echo), nothing of an asset's headers */
+	ASSERT_EQ_U64("GET /app.css", 0,
+		      http("GET", "127.0.0.1", s.port, "/app.css", HTTP_TIMEOUT_MS, &r));
+	ASSERT_EQ_U64("a path no asset has", 404, r.status);
+	ASSERT_STR("404: no CSP of an asset", "", r.csp);
+	http_free(&r);
+	ASSERT_EQ_U64("GET /app.js/", 0,
+		      http("GET", "127.0.0.1", s.port, "/app.js/", HTTP_TIMEOUT_MS, &r));
+	ASSERT_EQ_U64("an asset's path and more", 404, r.status);
+	http_free(&r);
+	ASSERT_EQ_U64("GET /echo", 0,
+		      http("GET", "127.0.0.1", s.port, "/echo?ip=10.0.0.1", HTTP_TIMEOUT_MS, &r));
+	ASSERT_EQ_U64("the json route still answers", 200, r.status);
+	http_free(&r);
+
+	ASSERT_EQ_U64("POST /app.js", 0,
+		      http("POST", "127.0.0.1", s.port, "/app.js", HTTP_TIMEOUT_MS, &r));
+	ASSERT_EQ_U64("POST an asset", 405, r.status);
+	ASSERT_EQ_U64("callbacks ran on the owner's thread", 0, s.owner.wrong_thread);
+	ret = 0;
+cleanup:
+	http_free(&r);
+	server_stop(&s);
+	return ret;
+}
+
+static bool cb_authorize_token(void *ctx, const char *authorization)
+{
+	(void)ctx;
+	return authorization && strcmp(authorization, "Bearer s3cret") == 0;
+}
+
+/* An asset is authorized as every route: 401 without the token, served with it. */
+static int test_assets_authorized(void)
+{
+	struct admin_callbacks cb = callbacks;
+	struct http_result r = { 0 };
+	struct server s = { 0 };
+	int ret = 1;
+
+	cb.assets = test_assets;
+	cb.n_assets = sizeof(test_assets) / sizeof(test_assets[0]);
+	cb.authorize = cb_authorize_token;
+	ASSERT_EQ_U64("server starts", 0, server_start_cb(&s, "127.0.0.1:0", cb));
+	ASSERT_EQ_U64("GET /app.js", 0,
+		      http("GET", "127.0.0.1", s.port, "/app.js", HTTP_TIMEOUT_MS, &r));
+	ASSERT_EQ_U64("without the token", 401, r.status);
+	ASSERT_STR("WWW-Authenticate", "Bearer", r.www_authenticate);
+	ASSERT_TRUE("none of the asset", memmem(r.body, r.len, "var x", 5) == NULL);
+	http_free(&r);
+	ASSERT_EQ_U64("GET /app.js", 0,
+		      http_authz("GET", "127.0.0.1", s.port, "/app.js", HTTP_TIMEOUT_MS,
+				 "Bearer s3cret", &r));
+	ASSERT_EQ_U64("with the token", 200, r.status);
+	ASSERT_EQ_U64("the bytes", sizeof(asset_js), r.len);
+	ret = 0;
+cleanup:
+	http_free(&r);
+	server_stop(&s);
+	return ret;
+}
+
+/* A whole file into *buf (malloc'd); 0 or -errno. */
+static int read_whole(const char *path, char **buf, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *b = NULL, *nb;
+	size_t n = 0, got;
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	for (;;) {
+		nb = realloc(b, n + 65536);
+		if (!nb) {
+			err = -ENOMEM;
+			break;
+		}
+		b = nb;
+		got = fread(b + n, 1, 65536, f);
+		n += got;
+		if (got < 65536) {
+			err = ferror(f) ? -EIO : 0;
+			break;
+		}
+	}
+	fclose(f);
+	if (err) {
+		free(b);
+		return err;
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+/*
+ * The collector's embedded web UI (collector/insight/ui_assets.S): the page
+ * at / and /index.html loads app.js and app.css, which are there with their
+ * types; what esbuild wrote to build/ui, byte for byte.
+ */
+static int test_ui_assets_embedded(void)
+{
+	static const struct {
+		const char *path, *type, *file;
+	} want[] = {
+		{ "/", "text/html; charset=utf-8", "build/ui/index.html" },
+		{ "/index.html", "text/html; charset=utf-8", "build/ui/index.html" },
+		{ "/app.js", "text/javascript; charset=utf-8", "build/ui/app.js" },
+		{ "/app.css", "text/css; charset=utf-8", "build/ui/app.css" },
+	};
+	struct admin_callbacks cb = callbacks;
+	struct http_result r = { 0 };
+	struct server s = { 0 };
+	char *file = NULL;
+	size_t file_len = 0;
+	int ret = 1;
+
+	ASSERT_EQ_U64("four paths", 4, insight_ui_n_assets);
+	cb.assets = insight_ui_assets;
+	cb.n_assets = insight_ui_n_assets;
+	ASSERT_EQ_U64("server starts", 0, server_start_cb(&s, "127.0.0.1:0", cb));
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		ASSERT_EQ_U64(want[i].path, 0,
+			      http("GET", "127.0.0.1", s.port, want[i].path, HTTP_TIMEOUT_MS, &r));
+		ASSERT_EQ_U64(want[i].path, 200, r.status);
+		ASSERT_STR(want[i].path, want[i].type, r.content_type);
+		ASSERT_EQ_U64(want[i].path, 0, check_asset_headers(&r));
+		/* the build dir's copy, when the test runs from the repository (make check does) */
+		free(file);
+		file = NULL;
+		if (read_whole(want[i].file, &file, &file_len) == 0) {
+			ASSERT_EQ_U64("the built file's length", file_len, r.len);
+			ASSERT_TRUE("the built file's bytes", memcmp(file, r.body, r.len) == 0);
+		}
+		if (i == 0) {
+			ASSERT_TRUE("the page loads app.js",
+				    strstr(r.body, "src=\"app.js\"") != NULL);
+			ASSERT_TRUE("the page loads app.css",
+				    strstr(r.body, "href=\"app.css\"") != NULL);
+		}
+		http_free(&r);
+	}
+	ret = 0;
+cleanup:
+	free(file);
+	http_free(&r);
 	server_stop(&s);
 	return ret;
 }
@@ -1733,6 +1979,9 @@ static const struct harness_test tests[] = {
 	{ "not_found", test_not_found },
 	{ "method_not_allowed", test_method_not_allowed },
 	{ "head_metrics", test_head_metrics },
+	{ "assets_served", test_assets_served },
+	{ "assets_authorized", test_assets_authorized },
+	{ "ui_assets_embedded", test_ui_assets_embedded },
 	{ "keep_alive", test_keep_alive },
 	{ "silent_client_does_not_block", test_silent_client },
 	{ "timeout_ms_with_idle_client", test_timeout_ms },

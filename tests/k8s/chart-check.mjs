@@ -678,7 +678,7 @@ const CHART_OWNED = {
     "sinks.kafka.max_queued": "kafka.producer.maxQueued", "kube.api": "podWatch.enabled", "kube.lag": "podWatch.lag",
     "kube.token_file": "in-cluster", "kube.ca_file": "in-cluster", collector_id: "collector.persistence",
     "webhook.listen": "webhook.enabled", "webhook.cert_file": "webhook TLS", "webhook.key_file": "webhook TLS",
-    "webhook.max_body": "webhook.maxBody",
+    "webhook.max_body": "webhook.maxBody", "insight.kafka_group": "the binary's default: one per replica, podflow-insight-<pod name>",
     "inject.image": "sidecar.image", "inject.image_pull_policy": "sidecar.image.pullPolicy",
     "inject.native_sidecar": "sidecar.nativeSidecar", "inject.collector_url": "the ingest Service",
     "inject.config_map": "sidecar.configMapName", "inject.token_secret": "sidecar.tokenSecretName",
@@ -694,7 +694,10 @@ const CHART_OWNED = {
 };
 // Chart defaults that differ from the binary's, on purpose.
 const DIVERGES = {
-  collector: { workers: "2: the binary's 0 is one worker per CPU of the node, not of the pod" },
+  collector: {
+    workers: "2: the binary's 0 is one worker per CPU of the node, not of the pod",
+    "insight.source": "auto: kafka when the chart configures a Kafka producer (every replica's view then covers the cluster), else output",
+  },
   sidecar: {},
 };
 
@@ -765,6 +768,7 @@ function otherValue(v, info) {
   if (info.type === "log level") return v === "debug" ? "warn" : "debug";
   if (info.type === "duration") return v === "7s" ? "9s" : "7s";
   if (info.type === "bytes") return v === "8MiB" ? "16MiB" : "8MiB";
+  if (v === "auto") return "kafka"; // insight.source: what auto resolves to without Kafka is output
   return undefined;
 }
 
@@ -1114,7 +1118,8 @@ checks.cluster = async (ctx) => {
     ["the embedded default without Kafka", /No Kafka is configured.*\n.*embedded default, files only/],
     ["where the files are", /\/var\/lib\/podflow\/flows\/dt=YYYY-MM-DD\/hr=HH/], ["the helm test", /helm test podflow/],
     ["the sidecar namespaces", /Namespaces with the sidecar's ConfigMap and token now: shop, payments/],
-    ["failurePolicy Ignore", /WITHOUT the sidecar/]]) {
+    ["failurePolicy Ignore", /WITHOUT the sidecar/],
+    ["how to reach the insight UI", /port-forward deploy\/podflow-collector 9095\n.*http:\/\/127\.0\.0\.1:9095\//]]) {
     if (!re.test(notes)) errors.push(`NOTES do not tell ${what}`);
   }
   const kafka = await installDryRun(ctx, { ...KUBE_SYSTEM }, { files: [join(ctx.root, VARIANTS, "kafka.yaml")] });

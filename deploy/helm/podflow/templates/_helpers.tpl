@@ -135,6 +135,9 @@ owns (docs/config.md has every key; the contract fixes ports and paths).
 {{- $_ = set $c.attribution "ranges_topic" $v.kafka.topics.ranges -}}
 {{- $_ = set $c.sinks "kafka" (dict "enabled" $v.kafka.producer.enabled "topic" $v.kafka.topics.flows "compression" $v.kafka.producer.compression "linger" $v.kafka.producer.linger "batch_messages" $v.kafka.producer.batchMessages "max_queued" $v.kafka.producer.maxQueued) -}}
 {{- end -}}
+{{- if eq $c.insight.source "auto" -}}
+{{- $_ = set $c.insight "source" (ternary "kafka" "output" (and (not (empty $v.kafka.brokers)) $v.kafka.producer.enabled)) -}}
+{{- end -}}
 {{- if $v.podWatch.enabled -}}
 {{- $_ = set $c "kube" (dict "api" "in-cluster" "lag" $v.podWatch.lag) -}}
 {{- end -}}
