@@ -260,7 +260,12 @@ static const struct flow_identity *arena_identity(struct attr_arena *ar,
 	f->pod = arena_str(ar, id->pod);
 	f->node = arena_str(ar, id->node);
 	f->workload = arena_str(ar, id->workload);
-	if (!f->app || !f->namespace || !f->pod || !f->node || !f->workload)
+	/* every field: the outputs and the insight view read them all (account .. zone from Sonar) */
+	f->account = arena_str(ar, id->account);
+	f->region = arena_str(ar, id->region);
+	f->zone = arena_str(ar, id->zone);
+	if (!f->app || !f->namespace || !f->pod || !f->node || !f->workload || !f->account ||
+	    !f->region || !f->zone)
 		return NULL;
 	sl = &ar->tab[i];
 	sl->key = id;

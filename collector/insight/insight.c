@@ -661,6 +661,7 @@ struct rec {
 	uint64_t bytes_received;
 	uint64_t segs_sent;
 	uint32_t flows;
+	uint32_t closed;
 	uint32_t failed;
 	uint32_t retransmits;
 	uint32_t resets;
@@ -791,7 +792,13 @@ static void add_rec(struct insight *in, struct rec *r, uint64_t now_ms)
 		in->overflow++;
 	else
 		in->added++;
-	s->c.flows += r->flows;
+	/*
+	 * Connections are counted where they end: a record's `flows` counts a
+	 * connection again in every interval it stays open (docs/records.md),
+	 * its `closed` once.  A connection open through the whole window shows
+	 * in the bytes, not here.
+	 */
+	s->c.flows += r->closed;
 	if (r->failed) {
 		enum insight_error e = r->error;
 
@@ -835,6 +842,7 @@ void insight__add(struct insight *in, const struct insight_flow *f, size_t n, ui
 		r.bytes_received = f[i].bytes_received;
 		r.segs_sent = f[i].segs_sent;
 		r.flows = f[i].flows;
+		r.closed = f[i].closed;
 		r.failed = f[i].failed;
 		r.retransmits = f[i].retransmits;
 		r.resets = f[i].resets;
@@ -867,6 +875,7 @@ void insight__add_records(struct insight *in, const struct flow_record *fr, size
 		r.bytes_received = f->bytes_received;
 		r.segs_sent = f->segs_sent;
 		r.flows = f->flows;
+		r.closed = f->closed;
 		r.failed = f->failed;
 		r.retransmits = f->retransmits;
 		r.resets = f->resets;

@@ -52,8 +52,9 @@ struct insight_flow {
 	uint64_t bytes_sent;
 	uint64_t bytes_received;
 	uint64_t segs_sent;
-	uint32_t flows;
-	uint32_t failed;
+	uint32_t flows;	 /* connections open in the record's span (one may span several records) */
+	uint32_t closed; /* of them, ended in it: what the view counts as connections */
+	uint32_t failed; /* of those, never established */
 	uint32_t retransmits;
 	uint32_t resets;
 	uint32_t srtt_us; /* 0: no sample */

@@ -77,6 +77,7 @@ int insight_record_parse(const json_t *o, struct insight_flow *f, char *why, siz
 		{ "local_port", U16, false, &f->local_port, 2 },
 		{ "remote_port", U16, false, &f->remote_port, 2 },
 		{ "flows", U32, false, &f->flows, 4 },
+		{ "closed", U32, false, &f->closed, 4 },
 		{ "failed", U32, false, &f->failed, 4 },
 		{ "bytes_sent", I64, false, &f->bytes_sent, 8 },
 		{ "bytes_received", I64, false, &f->bytes_received, 8 },

@@ -66,6 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.remote_port = f.remote_port;
 	memcpy(r.remote_addr, f.remote_addr, 16);
 	r.flows = f.flows;
+	r.closed = f.closed;
 	r.failed = f.failed;
 	r.bytes_sent = f.bytes_sent;
 	r.bytes_received = f.bytes_received;
@@ -86,7 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(g.end_ms == f.end_ms && g.direction == f.direction);
 	CHECK(g.local_port == f.local_port && g.remote_port == f.remote_port);
 	CHECK(memcmp(g.remote_addr, f.remote_addr, 16) == 0);
-	CHECK(g.flows == f.flows && g.failed == f.failed && g.bytes_sent == f.bytes_sent);
+	CHECK(g.flows == f.flows && g.closed == f.closed && g.failed == f.failed);
+	CHECK(g.bytes_sent == f.bytes_sent);
 	CHECK(g.bytes_received == f.bytes_received && g.segs_sent == f.segs_sent);
 	CHECK(g.retransmits == f.retransmits && g.resets == f.resets && g.srtt_us == f.srtt_us);
 	CHECK(strcmp(g.local.app, f.local.app) == 0 && strcmp(g.remote.app, f.remote.app) == 0);

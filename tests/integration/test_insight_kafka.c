@@ -168,6 +168,7 @@ static struct flow_record rec(const struct flow_identity *local, const struct fl
 		.direction = FLOW_DIRECTION_OUT,
 		.remote_port = port,
 		.flows = 1,
+		.closed = 1,
 		.bytes_sent = bytes_sent,
 		.local = local,
 		.remote = remote,

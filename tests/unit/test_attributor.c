@@ -292,6 +292,52 @@ static void test_decisions(void **state)
 	attr_arena__free(ar);
 }
 
+/*
+ * The record's remote identity is a whole copy: the cloud account, region
+ * and zone of an IP event's owner too, and "" (never stale arena bytes) for
+ * a pod's, which has none.  The insight view reads every field.
+ */
+static void test_identity_copied_whole(void **state)
+{
+	static const struct flow_identity elb = { .app = "elb-frontend",
+						  .account = "123456789012",
+						  .region = "us-east-1",
+						  .zone = "us-east-1a" };
+	struct written w = { 0 };
+	struct attributor *a = new_attributor(&w, 16);
+	struct attr_arena *ar = attr_arena__new();
+	int64_t now = clock_wall_ms(), old = now - 60000;
+	uint8_t ip_a[16], ip_b[16], ip_e[16];
+	struct flow_record r;
+	struct wire_batch b;
+	bool keep[1];
+
+	(void)state;
+	assert_non_null(ar);
+	v4(ip_a, 10, 0, 0, 1);
+	v4(ip_b, 10, 0, 0, 2);
+	v4(ip_e, 52, 94, 12, 7);
+	attributor__assign(a, FLOW_SOURCE_SONAR, ip_e, &elb, old - 1000);
+	attributor__span(a, FLOW_SOURCE_HEARTBEAT, ip_b, &g_pod_b, old, old + 10000);
+	for (int round = 0; round < 2; round++) { /* the second round reuses the arena's memory */
+		one_record(&b, &r, ip_a, ip_e, old + 1000, old + 2000, now - 1000, now);
+		assert_int_equal(0, attributor__batch(a, ar, &b, keep));
+		assert_int_equal(FLOW_SOURCE_SONAR, r.remote_source);
+		assert_string_equal("elb-frontend", r.remote->app);
+		assert_string_equal("123456789012", r.remote->account);
+		assert_string_equal("us-east-1", r.remote->region);
+		assert_string_equal("us-east-1a", r.remote->zone);
+		one_record(&b, &r, ip_a, ip_b, old + 1000, old + 2000, now - 1000, now);
+		assert_int_equal(0, attributor__batch(a, ar, &b, keep));
+		assert_string_equal("beta", r.remote->app);
+		assert_string_equal("", r.remote->account);
+		assert_string_equal("", r.remote->region);
+		assert_string_equal("", r.remote->zone);
+	}
+	attributor__free(a);
+	attr_arena__free(ar);
+}
+
 /* A held claim nothing contradicts is decided by the last pass at exit. */
 static void test_exit_settles_claims(void **state)
 {
@@ -379,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_hold_cancel_commit),
 		cmocka_unit_test(test_arena_free_with_hold),
 		cmocka_unit_test(test_decisions),
+		cmocka_unit_test(test_identity_copied_whole),
 		cmocka_unit_test(test_exit_settles_claims),
 		cmocka_unit_test(test_heartbeat_bounds),
 	};

@@ -45,6 +45,7 @@ static struct insight_flow out(uint64_t t, const char *lns, const char *lapp, co
 	struct insight_flow f = {
 		.end_ms = t,
 		.flows = 1,
+		.closed = 1,
 		.bytes_sent = 100,
 		.bytes_received = 1000,
 		.segs_sent = 10,
@@ -414,6 +415,7 @@ static void test_caller_preferred(void **state)
 	s.bytes_sent = 999;
 	s.bytes_received = 99;
 	s.flows = 7;
+	s.closed = 7;
 	add1(in, c, NOW);
 	add1(in, s, NOW);
 	j = get(in, "/api/v1/edges", NULL, NOW);
@@ -442,6 +444,44 @@ static void test_caller_preferred(void **state)
 	assert_int_equal(ju(e, "port"), 8080);
 	assert_int_equal(ju(e, "bytes_sent"), 99);
 	assert_int_equal(ju(e, "bytes_received"), 999);
+	json_decref(j);
+	insight__free(in);
+}
+
+/*
+ * A connection open over three intervals is in three records (flows 1 each,
+ * closed 1 in the last): one connection, its bytes and RTT samples all three.
+ */
+static void test_connection_counted_once(void **state)
+{
+	struct insight *in = view(100);
+	struct insight_flow f = out(NOW - RES, "shop", "web", "shop", "db", 5432);
+	json_t *j, *e;
+
+	(void)state;
+	f.closed = 0;
+	f.srtt_us = 100;
+	add1(in, f, NOW);
+	f.end_ms = NOW - RES / 2;
+	add1(in, f, NOW);
+	f.end_ms = NOW;
+	f.closed = 1;
+	add1(in, f, NOW);
+	j = get(in, "/api/v1/edges", NULL, NOW);
+	e = jat(j, "edges", 0);
+	assert_int_equal(ju(e, "flows"), 1);
+	assert_int_equal(ju(e, "failed"), 0);
+	assert_int_equal(ju(e, "bytes_sent"), 300);
+	assert_int_equal(ju(e, "bytes_received"), 3000);
+	assert_int_equal(ju(jget(e, "rtt_us"), "samples"), 3);
+	json_decref(j);
+	/* still open at the end of the window: bytes, no connection yet */
+	f = out(NOW, "shop", "api", "shop", "db", 5432);
+	f.closed = 0;
+	add1(in, f, NOW);
+	j = get(in, "/api/v1/path", "from=shop/api&to=shop/db", NOW);
+	assert_string_equal(js(j, "status"), "ok");
+	assert_int_equal(ju(j, "flows"), 0);
 	json_decref(j);
 	insight__free(in);
 }
@@ -704,6 +744,7 @@ static void test_path_status(void **state)
 	/* failing from the start: never a success */
 	f = failed(T0 + 4 * RES, "down", INSIGHT_ERROR_OTHER);
 	f.flows = f.failed = 3;
+	f.closed = 3;
 	add1(in, f, NOW);
 
 	j = get(in, "/api/v1/path", "from=shop/web&to=shop/db", NOW);
@@ -809,11 +850,13 @@ static void test_percentiles(void **state)
 	f = out(NOW, "shop", "web", "shop", "db", 5432);
 	f.srtt_us = 100;
 	f.flows = 11;
+	f.closed = 11;
 	f.failed = 2; /* never established: no RTT */
 	f.error = INSIGHT_ERROR_TIMEOUT;
 	add1(in, f, NOW);
 	f.srtt_us = 1000;
 	f.flows = 1;
+	f.closed = 1;
 	f.failed = 0;
 	add1(in, f, NOW);
 	f.srtt_us = 0; /* no sample */
@@ -845,10 +888,12 @@ static void test_top(void **state)
 	add1(in, f, NOW);
 	f = out(NOW, "shop", "web", "shop", "busy", 80); /* flows */
 	f.flows = 50;
+	f.closed = 50;
 	f.srtt_us = 5000;
 	add1(in, f, NOW);
 	f = out(NOW, "shop", "web", "shop", "broken", 80); /* failures */
 	f.flows = 4;
+	f.closed = 4;
 	f.failed = 4;
 	f.error = INSIGHT_ERROR_REFUSED;
 	add1(in, f, NOW);
@@ -981,6 +1026,7 @@ static void test_edge_object(void **state)
 	f.remote.region = "eu-west-1";
 	f.remote.zone = "eu-west-1a";
 	f.flows = 1200;
+	f.closed = 1200;
 	f.failed = 3;
 	f.error = INSIGHT_ERROR_REFUSED;
 	f.segs_sent = 90000;
@@ -991,6 +1037,7 @@ static void test_edge_object(void **state)
 	f.remote.zone = "eu-west-1b"; /* the last seen wins */
 	f.end_ms = T0 + 6 * RES;
 	f.flows = 0;
+	f.closed = 0;
 	f.failed = 0;
 	f.segs_sent = 0;
 	f.retransmits = 0;
@@ -1040,6 +1087,7 @@ static void test_add_records(void **state)
 	for (int i = 0; i < 3; i++) {
 		r[i].end_ms = NOW;
 		r[i].flows = 2;
+		r[i].closed = 2;
 		r[i].failed = 1;
 		r[i].err = ECONNRESET;
 		r[i].bytes_sent = 10;
@@ -1216,6 +1264,7 @@ static void test_add_records_speed(void **state)
 		r[i] = (struct flow_record){
 			.end_ms = NOW,
 			.flows = 1,
+			.closed = 1,
 			.bytes_sent = 1000,
 			.bytes_received = 5000,
 			.segs_sent = 10,
@@ -1246,6 +1295,7 @@ int main(void)
 		cmocka_unit_test(test_too_old_and_future),
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_caller_preferred),
+		cmocka_unit_test(test_connection_counted_once),
 		cmocka_unit_test(test_address_and_fallbacks),
 		cmocka_unit_test(test_apps),
 		cmocka_unit_test(test_dependencies),

@@ -175,6 +175,7 @@ static struct flow_record rec(const struct flow_identity *local, const struct fl
 		.direction = FLOW_DIRECTION_OUT,
 		.remote_port = port,
 		.flows = 1,
+		.closed = 1,
 		.bytes_sent = bytes_sent,
 		.bytes_received = 2 * bytes_sent,
 		.local = local,

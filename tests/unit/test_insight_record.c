@@ -119,6 +119,7 @@ static void test_every_field(void **state)
 	assert_memory_equal(f.remote_addr, want, 16);
 	assert_int_equal(f.remote_addr[10], 0xff); /* v4-mapped */
 	assert_int_equal(f.flows, 1200);
+	assert_int_equal(f.closed, 1100);
 	assert_int_equal(f.failed, 3);
 	assert_int_equal(f.error, INSIGHT_ERROR_REFUSED);
 	assert_int_equal(f.bytes_sent, 5000000000ull);
@@ -238,6 +239,8 @@ static void test_bad_fields(void **state)
 		{ "flows", "4294967296" },
 		{ "flows", "-3" },
 		{ "flows", "[]" },
+		{ "closed", "4294967296" },
+		{ "closed", "\"1\"" },
 		{ "failed", "4294967296" },
 		{ "failed", "\"3\"" },
 		{ "error", "0" },

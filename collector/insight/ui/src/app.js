@@ -66,13 +66,13 @@ function showError(msg) {
 
 /* ---- the header: /api/v1/status ---- */
 
-function renderStatus(st, apps) {
+function renderStatus(st, apps, edges) {
 	const w = st.window || {};
 	const parts = [
 		h('span', {}, `window ${fmtClock(w.start_ms)}–${fmtClock(w.end_ms)}`),
 		h('span', {}, `${fmtResolution(w.resolution_ms)} buckets`),
 		h('span', {}, `${fmtCount(apps.total ?? apps.apps.length)} apps`),
-		h('span', {}, `${fmtCount(st.edges)} edges`),
+		h('span', {}, `${fmtCount(edges.total ?? edges.edges.length)} edges`),
 		h('span', {}, `source ${st.source}`),
 	];
 	let rebuild = `rebuild ${st.rebuild}`;
@@ -338,7 +338,7 @@ async function load() {
 		]);
 		showError('');
 		state.apps = new Map(apps.apps.map((a) => [a.id, a]));
-		renderStatus(st, apps);
+		renderStatus(st, apps, edges);
 		const t = await state.graph.update(apps.apps, edges.edges);
 		renderNotice(apps, edges, t.overflow);
 		fill(
