@@ -32,20 +32,9 @@ OWN_RANGES=${OWN_RANGES:-4}
 OWN_SECONDS=${OWN_SECONDS:-3}
 OUT=$BUILD/bench-attribution
 mkdir -p "$OUT"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-die() { echo "bench-attribution: $*" >&2; exit 1; }
-
-# CPU seconds a process and its threads used: ns from schedstat, summed over threads
-cpu_ns() {
-	local sum=0 t v
-	for t in /proc/"$1"/task/*/schedstat; do
-		read -r v _ < "$t" || continue
-		sum=$((sum + v))
-	done
-	echo "$sum"
-}
+BENCH=bench-attribution
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # metric FILE NAME: an unlabelled sample's value (0 when absent)
 metric() { sed -n "s/^$2 \([0-9]*\)\$/\1/p" "$1" | grep . || echo 0; }
@@ -71,10 +60,7 @@ run() {
 		--admin-api 127.0.0.1:0 --workers "$WORKERS" --stats-interval 0 --no-files --jsonl "${extra[@]}" 2> "$log.err" &
 	pid=$!
 	pids+=("$pid")
-	for _ in $(seq 100); do grep -q 'admin endpoint on' "$log.err" && break; sleep 0.05; done
-	port=$(sed -n 's/.*ready: listening on [^ ]*:\([0-9]*\) .*/\1/p' "$log.err")
-	aport=$(sed -n 's/.*admin endpoint on .* (port \([0-9]*\)).*/\1/p' "$log.err")
-	if [ -z "$port" ] || [ -z "$aport" ]; then die "collector did not start: $(cat "$log.err")"; fi
+	collector_ports "$log.err"
 	c0=$(cpu_ns "$pid")
 	t0=$(date +%s%N)
 	res=$("$BUILD/pf-send" --url "http://127.0.0.1:$port/v1/flows" --senders "$SENDERS" \

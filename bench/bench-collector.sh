@@ -21,20 +21,9 @@ WORKERS=${WORKERS:-$(nproc)}
 OUT=$BUILD/bench-collector
 mkdir -p "$OUT"
 TICK=$(getconf CLK_TCK)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-die() { echo "bench-collector: $*" >&2; exit 1; }
-
-# CPU seconds a process and its threads used: ns from schedstat, summed over threads
-cpu_ns() {
-	local sum=0 t v
-	for t in /proc/"$1"/task/*/schedstat; do
-		read -r v _ < "$t" || continue
-		sum=$((sum + v))
-	done
-	echo "$sum"
-}
+BENCH=bench-collector
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # run ARM ROUND: one collector, one pf-send; prints one JSON line
 run() {

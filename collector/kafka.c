@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* librdkafka glue shared by the Kafka feed and the Kafka sink: errors, logs, config, stats. */
+/* librdkafka glue shared by the collector's Kafka clients: errors, logs, config, stats, assignment. */
 #define _GNU_SOURCE
 #include "kafka.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -270,4 +272,181 @@ json_t *kafka_stats_brokers(const char *json, size_t len, uint32_t *up, uint32_t
 		*up += kafka_broker_up(json_string_value(json_object_get(b, "state")));
 	}
 	return root;
+}
+
+/* ---- partitions a consumer assigns itself ------------------------------------- */
+
+#define COUNT(p) ((p) ? (void)__atomic_fetch_add((p), 1, __ATOMIC_RELAXED) : (void)0)
+
+static bool stopping(const struct kafka_assign *a)
+{
+	return a->stop && __atomic_load_n(a->stop, __ATOMIC_ACQUIRE) != 0;
+}
+
+static int grow_parts(struct kafka_parts *t, int32_t n)
+{
+	struct kafka_part *p;
+
+	if (n <= t->n)
+		return 0;
+	p = realloc(t->p, (size_t)n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	memset(p + t->n, 0, (size_t)(n - t->n) * sizeof(*p));
+	t->p = p;
+	t->n = n;
+	return 0;
+}
+
+/* Transient: retry at the next metadata check rather than replay from the beginning. */
+static bool transient(rd_kafka_resp_err_t err)
+{
+	switch (kafka_rd_errno(err)) {
+	case -ETIMEDOUT:
+	case -ECONNRESET:
+	case -ENOTCONN:
+	case -EHOSTUNREACH:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* kafka_errors__log, counted in a->errored. */
+#define LOG_ERR(a, rd_err, ...) \
+	(COUNT((a)->errored), kafka_errors__log((a)->errors, (rd_err), __VA_ARGS__))
+
+int kafka_parts__assign_new(struct kafka_parts *t, const struct rd_kafka_metadata_topic *mt,
+			    const struct kafka_assign *a)
+{
+	rd_kafka_topic_partition_list_t *l = NULL;
+	int64_t *lo = NULL, *hi = NULL;
+	rd_kafka_resp_err_t rerr;
+	rd_kafka_error_t *aerr;
+	int32_t max_id = -1;
+	int err = 0, n = 0;
+
+	for (int i = 0; i < mt->partition_cnt; i++)
+		if (mt->partitions[i].id > max_id)
+			max_id = mt->partitions[i].id;
+	lo = calloc((size_t)mt->partition_cnt + 1, sizeof(*lo));
+	hi = calloc((size_t)mt->partition_cnt + 1, sizeof(*hi));
+	l = rd_kafka_topic_partition_list_new(mt->partition_cnt);
+	if (grow_parts(t, max_id + 1) || !lo || !hi || !l) {
+		pr_warn("%s: %s: out of memory assigning partitions", a->errors->who, a->topic);
+		t->complete = false;
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	t->complete = true;
+	for (int i = 0; i < mt->partition_cnt && !stopping(a); i++) {
+		int32_t id = mt->partitions[i].id;
+
+		if (id < 0 || t->p[id].assigned)
+			continue;
+		rerr = rd_kafka_query_watermark_offsets(a->rk, a->topic, id, &lo[n], &hi[n],
+							a->timeout_ms);
+		if (rerr) {
+			err = LOG_ERR(a, rerr, "%s [%d]: watermarks", a->topic, id);
+			t->complete = false;
+			continue;
+		}
+		rd_kafka_topic_partition_list_add(l, a->topic, id)->offset = a->since_ms;
+		n++;
+	}
+	if (n == 0 || stopping(a))
+		goto cleanup;
+	rerr = rd_kafka_offsets_for_times(a->rk, l, a->timeout_ms);
+	if (rerr && transient(rerr)) {
+		err = LOG_ERR(a, rerr, "%s: offsets for %s", a->topic, a->since_what);
+		t->complete = false;
+		goto cleanup;
+	}
+	for (int i = 0; i < l->cnt; i++) {
+		rd_kafka_topic_partition_t *tp = &l->elems[i];
+
+		if (!rerr && !tp->err && tp->offset >= 0) {
+			COUNT(a->by_time);
+			continue;
+		}
+		if (tp->err && transient(tp->err)) {
+			err = LOG_ERR(a, tp->err, "%s [%d]: offset for %s", a->topic, tp->partition,
+				      a->since_what);
+			tp->offset = RD_KAFKA_OFFSET_INVALID;
+			continue;
+		}
+		/* no offset for that time: from the beginning */
+		tp->offset = lo[i];
+		tp->err = RD_KAFKA_RESP_ERR_NO_ERROR;
+		COUNT(a->from_start);
+	}
+	/* drop the partitions left for the next call */
+	for (int i = l->cnt - 1; i >= 0; i--) {
+		if (l->elems[i].offset == RD_KAFKA_OFFSET_INVALID) {
+			t->complete = false;
+			rd_kafka_topic_partition_list_del_by_idx(l, i);
+			memmove(&hi[i], &hi[i + 1], (size_t)(l->cnt - i) * sizeof(*hi));
+		}
+	}
+	if (l->cnt == 0)
+		goto cleanup;
+	aerr = rd_kafka_incremental_assign(a->rk, l);
+	if (aerr) {
+		err = LOG_ERR(a, rd_kafka_error_code(aerr), "%s: assign: %s", a->topic,
+			      rd_kafka_error_string(aerr));
+		rd_kafka_error_destroy(aerr);
+		t->complete = false;
+		goto cleanup;
+	}
+	for (int i = 0; i < l->cnt; i++) {
+		struct kafka_part *p = &t->p[l->elems[i].partition];
+
+		p->assigned = true;
+		p->caught_up = false;
+		p->next = l->elems[i].offset;
+		p->hi_target = hi[i];
+		p->current_ms = 0;
+		t->n_assigned++;
+		pr_info("%s: %s [%d]: from offset %" PRId64 ", backlog to %" PRId64, a->errors->who,
+			a->topic, l->elems[i].partition, p->next, p->hi_target);
+	}
+	err = l->cnt;
+cleanup:
+	if (l)
+		rd_kafka_topic_partition_list_destroy(l);
+	free(lo);
+	free(hi);
+	return err;
+}
+
+struct kafka_part *kafka_parts__get(struct kafka_parts *t, int32_t id)
+{
+	return id >= 0 && id < t->n && t->p[id].assigned ? &t->p[id] : NULL;
+}
+
+bool kafka_parts__caught_up(const struct kafka_parts *t)
+{
+	if (t->n_assigned == 0 || !t->complete)
+		return false;
+	for (int32_t i = 0; i < t->n; i++)
+		if (t->p[i].assigned && !t->p[i].caught_up)
+			return false;
+	return true;
+}
+
+void kafka_parts__free(struct kafka_parts *t)
+{
+	if (!t)
+		return;
+	free(t->p);
+	*t = (struct kafka_parts){ 0 };
+}
+
+const struct rd_kafka_metadata_topic *kafka_metadata_topic(const struct rd_kafka_metadata *md,
+							   const char *topic)
+{
+	for (int i = 0; i < md->topic_cnt; i++)
+		if (strcmp(md->topics[i].topic, topic) == 0)
+			return &md->topics[i];
+	return NULL;
 }

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The librdkafka glue the collector's two Kafka clients share: the
- * attribution feed (feeds/kafka_feed.c: IP events in, ranges in and out) and
- * the flows producer (outputs/kafka_sink.c).  librdkafka's error codes as a
- * negative errno and as a delivery failure reason, its errors logged once
- * with context, its log lines routed to lib/log, configuration and the
- * brokers of its statistics.
+ * The librdkafka glue the collector's Kafka clients share: the attribution
+ * feed (feeds/kafka_feed.c: IP events in, ranges in and out), the flows
+ * producer (outputs/kafka_sink.c) and the insight view's flows consumer
+ * (insight/insight_kafka.c).  librdkafka's error codes as a negative errno
+ * and as a delivery failure reason, its errors logged once with context, its
+ * log lines routed to lib/log, configuration, the brokers of its statistics,
+ * and the partitions of a topic a consumer assigns itself from a time.
  *
  * librdkafka's types are named by their struct tags (rd_kafka_t is struct
  * rd_kafka_s, rd_kafka_conf_t struct rd_kafka_conf_s) and its enums passed
@@ -22,6 +23,8 @@
 
 struct json_t;
 struct rd_kafka_conf_s;
+struct rd_kafka_metadata;
+struct rd_kafka_metadata_topic;
 struct rd_kafka_s;
 
 #define KAFKA_ERROR_MAX 256 /* last_error of the feed's and the sink's stats, NUL included */
@@ -121,5 +124,70 @@ bool kafka_broker_up(const char *state);
  * (json_decref it), or NULL when it is not JSON (*up, *total untouched).
  */
 struct json_t *kafka_stats_brokers(const char *json, size_t len, uint32_t *up, uint32_t *total);
+
+/*
+ * The partitions of a topic a consumer assigns itself (no group rebalancing:
+ * rd_kafka_incremental_assign), each replayed from a time up to the high
+ * watermark it had when assigned.  Both consumers (the feed's, the view's)
+ * embed one per topic; one thread's (the consumer's).
+ */
+struct kafka_part {
+	bool assigned;
+	bool caught_up;	   /* consumed up to hi_target */
+	int64_t next;	   /* offset of the next message */
+	int64_t hi_target; /* high watermark at assignment: the end of the backlog */
+	int64_t
+	    current_ms; /* the feed's: Unix ms when last seen consumed up to the high watermark */
+};
+
+struct kafka_parts {
+	struct kafka_part *p; /* indexed by partition id */
+	int32_t n;	      /* size of p */
+	int32_t n_assigned;
+	bool complete; /* every partition of the last metadata is assigned */
+};
+
+/* How kafka_parts__assign_new starts the partitions it assigns; all borrowed. */
+struct kafka_assign {
+	struct rd_kafka_s *rk;
+	struct kafka_errors *errors; /* librdkafka's errors go here; its `who` prefixes the lines */
+	const char *topic;
+	int64_t since_ms;	/* each partition from its first message at or after (Unix ms) */
+	const char *since_what; /* since_ms in log lines: "the window's start", "600000 ms ago" */
+	int timeout_ms;		/* each blocking call (watermarks, offsets for times) */
+	const int *stop;	/* read atomically: nonzero, stop assigning */
+	/* counted atomically where not NULL */
+	uint64_t *errored;    /* librdkafka errors logged */
+	uint64_t *by_time;    /* partitions started at since_ms's offset */
+	uint64_t *from_start; /* partitions started at their low watermark */
+};
+
+/*
+ * Assigns the partitions of `mt` (the topic's entry of a metadata answer,
+ * struct rd_kafka_metadata_topic) not assigned yet, each from the offset
+ * rd_kafka_offsets_for_times names for a->since_ms, or its low watermark
+ * where the broker names none (nothing that recent, or a broker that cannot
+ * answer by time: librdkafka's mock answers -1), so what is older than
+ * since_ms comes too and is the caller's to skip.  The high watermark,
+ * queried here, ends each backlog.  A partition whose offsets cannot be had
+ * now (a transient error) is left for the next call, t->complete false.  A
+ * new partition is assigned with caught_up false and current_ms 0.  Returns
+ * how many were assigned, or a negative errno (logged).
+ */
+int kafka_parts__assign_new(struct kafka_parts *t, const struct rd_kafka_metadata_topic *mt,
+			    const struct kafka_assign *a);
+
+/* The assigned partition `id`, or NULL (not one of the topic's, or not assigned). */
+struct kafka_part *kafka_parts__get(struct kafka_parts *t, int32_t id);
+
+/* Some partition is assigned, all of the last metadata are, and every one is caught up. */
+bool kafka_parts__caught_up(const struct kafka_parts *t);
+
+/* Frees the table; t may be zeroed (never used) or NULL. */
+void kafka_parts__free(struct kafka_parts *t);
+
+/* The entry of `topic` in a metadata answer (struct rd_kafka_metadata), or NULL. */
+const struct rd_kafka_metadata_topic *kafka_metadata_topic(const struct rd_kafka_metadata *md,
+							   const char *topic);
 
 #endif /* PODFLOW_COLLECTOR_KAFKA_H */

@@ -38,22 +38,10 @@
 
 enum { T_SONAR, T_RANGES, T__COUNT };
 
-/* One partition; touched by the feed thread only. */
-struct part {
-	bool assigned;
-	bool caught_up;
-	int64_t next;	    /* offset of the next message to deliver */
-	int64_t hi_target;  /* high watermark at assignment: the end of the backlog */
-	int64_t current_ms; /* Unix ms when last seen consumed up to the high watermark; 0 never */
-};
-
 struct topic {
-	char *name;	    /* NULL: off */
-	struct part *parts; /* indexed by partition id */
-	int32_t n_parts;    /* size of parts */
-	int32_t n_assigned;
-	bool complete;	    /* every partition in the last metadata is assigned */
-	bool missing_noted; /* "does not exist" logged */
+	char *name;		  /* NULL: off */
+	struct kafka_parts parts; /* the feed thread's */
+	bool missing_noted;	  /* "does not exist" logged */
 	uint64_t bad_logged;
 	uint64_t bad_at_summary[IP_EVENT_BAD__COUNT];
 	/* read by kafka_feed__stats from any thread: atomics */
@@ -160,11 +148,11 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 	if (t->name)
 		parts = json_object_get(json_object_get(json_object_get(root, "topics"), t->name),
 					"partitions");
-	for (int32_t i = 0; t->name && i < t->n_parts; i++) {
+	for (int32_t i = 0; t->name && i < t->parts.n; i++) {
 		json_int_t leader;
 		bool ok = false;
 
-		if (!t->parts[i].assigned)
+		if (!t->parts.p[i].assigned)
 			continue;
 		snprintf(id, sizeof(id), "%d", i);
 		p = json_object_get(parts, id);
@@ -366,7 +354,7 @@ void kafka_feed__free(struct kafka_feed *f)
 		rd_kafka_destroy(f->prod);
 	}
 	for (int i = 0; i < T__COUNT; i++) {
-		free(f->t[i].parts);
+		kafka_parts__free(&f->t[i].parts);
 		free(f->t[i].name);
 	}
 	free(f->brokers);
@@ -468,153 +456,34 @@ static bool stopping(struct kafka_feed *f)
 	return LOAD(&f->stop) != 0;
 }
 
-static int grow_parts(struct topic *t, int32_t n)
-{
-	struct part *p;
-
-	if (n <= t->n_parts)
-		return 0;
-	p = realloc(t->parts, (size_t)n * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	memset(p + t->n_parts, 0, (size_t)(n - t->n_parts) * sizeof(*p));
-	t->parts = p;
-	t->n_parts = n;
-	return 0;
-}
-
-/* Transient: retry at the next metadata check rather than replay from the beginning. */
-static bool transient(rd_kafka_resp_err_t err)
-{
-	switch (kafka_rd_errno(err)) {
-	case -ETIMEDOUT:
-	case -ECONNRESET:
-	case -ENOTCONN:
-	case -EHOSTUNREACH:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /*
- * Assigns the partitions of `t` not assigned yet, each from retention ago:
- * rd_kafka_offsets_for_times(now - retention), or the low watermark where
- * the broker names no offset for that time.  Their high watermark, queried
- * here, ends the backlog.  A partition whose offsets cannot be had now is
- * left for the next check.
+ * Assigns the partitions of `t` not assigned yet, each from retention ago;
+ * what is older than retention is skipped as it arrives.
  */
 static int assign_new(struct kafka_feed *f, struct topic *t, const rd_kafka_metadata_topic_t *mt)
 {
-	rd_kafka_topic_partition_list_t *l = NULL;
-	int64_t *lo = NULL, *hi = NULL;
-	rd_kafka_resp_err_t rerr;
-	rd_kafka_error_t *aerr;
-	int32_t max_id = -1;
-	int err = 0, n = 0;
+	char ago[48];
+	const struct kafka_assign a = {
+		.rk = f->rk,
+		.errors = &f->errors,
+		.topic = t->name,
+		.since_ms = clock_wall_ms() - f->retention_ms,
+		.since_what = ago,
+		.timeout_ms = OP_TIMEOUT_MS,
+		.stop = &f->stop,
+		.by_time = &t->replay_by_time,
+		.from_start = &t->replay_from_start,
+	};
+	int n;
 
-	for (int i = 0; i < mt->partition_cnt; i++) {
-		if (mt->partitions[i].id > max_id)
-			max_id = mt->partitions[i].id;
-	}
-	err = grow_parts(t, max_id + 1);
-	lo = calloc((size_t)mt->partition_cnt + 1, sizeof(*lo));
-	hi = calloc((size_t)mt->partition_cnt + 1, sizeof(*hi));
-	l = rd_kafka_topic_partition_list_new(mt->partition_cnt);
-	if (err || !lo || !hi || !l) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	t->complete = true;
-	for (int i = 0; i < mt->partition_cnt && !stopping(f); i++) {
-		int32_t id = mt->partitions[i].id;
-
-		if (id < 0 || t->parts[id].assigned)
-			continue;
-		rerr = rd_kafka_query_watermark_offsets(f->rk, t->name, id, &lo[n], &hi[n],
-							OP_TIMEOUT_MS);
-		if (rerr) {
-			err =
-			    kafka_errors__log(&f->errors, rerr, "%s [%d]: watermarks", t->name, id);
-			t->complete = false;
-			continue;
-		}
-		rd_kafka_topic_partition_list_add(l, t->name, id)->offset =
-		    clock_wall_ms() - f->retention_ms;
-		n++;
-	}
-	if (n == 0 || stopping(f))
-		goto cleanup;
-	rerr = rd_kafka_offsets_for_times(f->rk, l, OP_TIMEOUT_MS);
-	if (rerr && transient(rerr)) {
-		err = kafka_errors__log(&f->errors, rerr, "%s: offsets for %" PRId64 " ms ago",
-					t->name, f->retention_ms);
-		t->complete = false;
-		goto cleanup;
-	}
-	for (int i = 0; i < l->cnt; i++) {
-		rd_kafka_topic_partition_t *tp = &l->elems[i];
-
-		if (rerr || tp->err || tp->offset < 0) {
-			if (tp->err && transient(tp->err)) {
-				kafka_errors__log(&f->errors, tp->err,
-						  "%s [%d]: offset for %" PRId64 " ms ago", t->name,
-						  tp->partition, f->retention_ms);
-				tp->offset = RD_KAFKA_OFFSET_INVALID;
-				continue;
-			}
-			/*
-			 * No offset for that time: either nothing is that recent
-			 * or the broker cannot answer by time (librdkafka's mock
-			 * cluster answers -1).  From the beginning, then; what
-			 * is older than retention is skipped as it arrives.
-			 */
-			tp->offset = lo[i];
-			ADD(&t->replay_from_start, 1);
-		} else {
-			ADD(&t->replay_by_time, 1);
-		}
-		tp->err = RD_KAFKA_RESP_ERR_NO_ERROR;
-	}
-	/* drop the partitions left for later */
-	for (int i = l->cnt - 1; i >= 0; i--) {
-		if (l->elems[i].offset == RD_KAFKA_OFFSET_INVALID) {
-			t->complete = false;
-			rd_kafka_topic_partition_list_del_by_idx(l, i);
-			memmove(&hi[i], &hi[i + 1], (size_t)(l->cnt - i) * sizeof(*hi));
-		}
-	}
-	if (l->cnt == 0)
-		goto cleanup;
-	aerr = rd_kafka_incremental_assign(f->rk, l);
-	if (aerr) {
-		err = kafka_errors__log(&f->errors, rd_kafka_error_code(aerr), "%s: assign: %s",
-					t->name, rd_kafka_error_string(aerr));
-		rd_kafka_error_destroy(aerr);
-		t->complete = false;
-		goto cleanup;
-	}
-	for (int i = 0; i < l->cnt; i++) {
-		struct part *p = &t->parts[l->elems[i].partition];
-
-		p->assigned = true;
-		p->next = l->elems[i].offset;
-		p->hi_target = hi[i];
-		p->caught_up = false;
-		p->current_ms = 0;
-		t->n_assigned++;
-		pr_info("kafka: %s [%d]: from offset %" PRId64 ", backlog to %" PRId64, t->name,
-			l->elems[i].partition, p->next, p->hi_target);
-	}
-	STORE(&t->partitions, (uint32_t)t->n_assigned);
+	snprintf(ago, sizeof(ago), "%" PRId64 " ms ago", f->retention_ms);
+	n = kafka_parts__assign_new(&t->parts, mt, &a);
+	if (n <= 0)
+		return n;
+	STORE(&t->partitions, (uint32_t)t->parts.n_assigned);
 	/* the new leaders have to be seen connected before the watermark moves again */
 	f->leaders_seen_up = false;
-cleanup:
-	if (l)
-		rd_kafka_topic_partition_list_destroy(l);
-	free(lo);
-	free(hi);
-	return err;
+	return 0;
 }
 
 /*
@@ -625,23 +494,19 @@ cleanup:
  */
 static int refresh_topic(struct kafka_feed *f, struct topic *t, const struct rd_kafka_metadata *md)
 {
-	const rd_kafka_metadata_topic_t *mt = NULL;
+	const rd_kafka_metadata_topic_t *mt = kafka_metadata_topic(md, t->name);
 
-	for (int i = 0; i < md->topic_cnt; i++) {
-		if (strcmp(md->topics[i].topic, t->name) == 0)
-			mt = &md->topics[i];
-	}
 	if (!mt || mt->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
 		/* expected while a deployment creates it: said once, not an error */
 		if (!t->missing_noted)
 			pr_warn("kafka: topic %s (%s) does not exist yet; checking every %d ms",
 				t->name, t == &f->t[T_SONAR] ? "IP events" : "ranges", RETRY_MS);
 		t->missing_noted = true;
-		t->complete = false;
+		t->parts.complete = false;
 		return -ENOENT;
 	}
 	if (mt->err) {
-		t->complete = false;
+		t->parts.complete = false;
 		return kafka_errors__log(&f->errors, mt->err, "%s: metadata", t->name);
 	}
 	return assign_new(f, t, mt);
@@ -655,7 +520,7 @@ static void refresh(struct kafka_feed *f)
 	rerr = rd_kafka_metadata(f->rk, /*all_topics=*/1, NULL, &md, OP_TIMEOUT_MS);
 	if (rerr) {
 		for (int i = 0; i < T__COUNT; i++)
-			f->t[i].complete = false;
+			f->t[i].parts.complete = false;
 		kafka_errors__log(&f->errors, rerr, "metadata from %s", f->brokers);
 		return;
 	}
@@ -675,22 +540,18 @@ static void topic_caught_up(struct kafka_feed *f, struct topic *t)
 {
 	bool all = true;
 
-	if (LOAD(&t->caught_up) || t->n_assigned == 0 || !t->complete)
-		return;
-	for (int32_t i = 0; i < t->n_parts; i++)
-		all &= !t->parts[i].assigned || t->parts[i].caught_up;
-	if (!all)
+	if (LOAD(&t->caught_up) || !kafka_parts__caught_up(&t->parts))
 		return;
 	STORE(&t->caught_up, 1);
 	pr_info("kafka: %s: caught up (%d partitions, %" PRIu64 " messages)", t->name,
-		t->n_assigned, LOAD(&t->messages));
+		t->parts.n_assigned, LOAD(&t->messages));
 	for (int i = 0; i < T__COUNT; i++)
 		all &= !f->t[i].name || LOAD(&f->t[i].caught_up);
 	if (all)
 		STORE(&f->ready, 1);
 }
 
-static void part_advanced(struct kafka_feed *f, struct topic *t, struct part *p, int64_t next)
+static void part_advanced(struct kafka_feed *f, struct topic *t, struct kafka_part *p, int64_t next)
 {
 	if (next > p->next)
 		p->next = next;
@@ -766,11 +627,9 @@ static void handle(struct kafka_feed *f, const rd_kafka_message_t *m)
 {
 	struct topic *t = topic_of(f, m);
 	rd_kafka_timestamp_type_t tst;
-	struct part *p = NULL;
+	struct kafka_part *p = t ? kafka_parts__get(&t->parts, m->partition) : NULL;
 	int64_t now, ts;
 
-	if (t && m->partition >= 0 && m->partition < t->n_parts && t->parts[m->partition].assigned)
-		p = &t->parts[m->partition];
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 		/* the offset of an EOF event is the end: position == high watermark */
 		if (p)
@@ -804,8 +663,8 @@ static void track_positions(struct kafka_feed *f, struct topic *t, int64_t wall)
 	uint64_t lag = 0;
 	int64_t lo, hi;
 
-	for (int32_t i = 0; t->name && i < t->n_parts; i++) {
-		struct part *p = &t->parts[i];
+	for (int32_t i = 0; t->name && i < t->parts.n; i++) {
+		struct kafka_part *p = &t->parts.p[i];
 
 		if (!p->assigned)
 			continue;
@@ -847,9 +706,9 @@ static void update_watermark(struct kafka_feed *f, int64_t mono)
 	}
 	if (!healthy || !LOAD(&t->caught_up))
 		return;
-	for (int32_t i = 0; i < t->n_parts; i++) {
-		if (t->parts[i].assigned && t->parts[i].current_ms < cand)
-			cand = t->parts[i].current_ms;
+	for (int32_t i = 0; i < t->parts.n; i++) {
+		if (t->parts.p[i].assigned && t->parts.p[i].current_ms < cand)
+			cand = t->parts.p[i].current_ms;
 	}
 	if (cand == INT64_MAX || cand == 0)
 		return;
@@ -889,7 +748,7 @@ static void housekeep(struct kafka_feed *f, int64_t mono)
 	if (mono >= f->next_refresh_mono) {
 		refresh(f);
 		for (int i = 0; i < T__COUNT; i++)
-			incomplete |= f->t[i].name && !f->t[i].complete;
+			incomplete |= f->t[i].name && !f->t[i].parts.complete;
 		mono = clock_mono_ms();
 		f->next_refresh_mono =
 		    mono + (incomplete && f->refresh_ms > RETRY_MS ? RETRY_MS : f->refresh_ms);

@@ -31,14 +31,6 @@
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ADD(p, n)   __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
 
-/* One partition; the thread's only. */
-struct part {
-	bool assigned;
-	bool caught_up;
-	int64_t next;	   /* offset of the next message */
-	int64_t hi_target; /* high watermark at assignment: the end of the backlog */
-};
-
 struct insight_kafka {
 	char *brokers;
 	char *topic;
@@ -51,10 +43,7 @@ struct insight_kafka {
 	int stop;
 
 	/* the thread's */
-	struct part *parts; /* indexed by partition id */
-	int32_t n_parts;
-	int32_t n_assigned;
-	bool complete;	    /* every partition of the last metadata is assigned */
+	struct kafka_parts parts;
 	bool missing_noted; /* "does not exist yet" said */
 	int64_t next_refresh_mono, next_report_mono, next_bad_log_mono;
 	uint64_t bad_unlogged; /* bad messages since the last line about them */
@@ -109,145 +98,34 @@ static void report(struct insight_kafka *k)
 
 /* ---- assignment ------------------------------------------------------------------- */
 
-static int grow_parts(struct insight_kafka *k, int32_t n)
-{
-	struct part *p;
-
-	if (n <= k->n_parts)
-		return 0;
-	p = realloc(k->parts, (size_t)n * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	memset(p + k->n_parts, 0, (size_t)(n - k->n_parts) * sizeof(*p));
-	k->parts = p;
-	k->n_parts = n;
-	return 0;
-}
-
-/* Transient: retry at the next metadata check rather than replay from the beginning. */
-static bool transient(rd_kafka_resp_err_t err)
-{
-	switch (kafka_rd_errno(err)) {
-	case -ETIMEDOUT:
-	case -ECONNRESET:
-	case -ENOTCONN:
-	case -EHOSTUNREACH:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /*
  * Assigns the partitions not assigned yet, each from the offset for the
- * window's start (or its low watermark where the broker names none); the
- * high watermark queried here ends its backlog.  A partition whose offsets
- * cannot be had now is left for the next check.
+ * window's start, less the slack (records are produced after they end);
+ * records before the window are skipped as they come.
  */
 static void assign_new(struct insight_kafka *k, const rd_kafka_metadata_topic_t *mt)
 {
-	rd_kafka_topic_partition_list_t *l = NULL;
-	int64_t *lo = NULL, *hi = NULL;
-	rd_kafka_resp_err_t rerr;
-	rd_kafka_error_t *aerr;
-	int32_t max_id = -1;
-	int n = 0;
+	const struct kafka_assign a = {
+		.rk = k->rk,
+		.errors = &k->kerr,
+		.topic = k->topic,
+		.since_ms = (int64_t)(k->since_ms > SLACK_MS ? k->since_ms - SLACK_MS : 0),
+		.since_what = "the window's start",
+		.timeout_ms = OP_TIMEOUT_MS,
+		.stop = &k->stop,
+		.errored = &k->errors,
+	};
 
-	for (int i = 0; i < mt->partition_cnt; i++)
-		if (mt->partitions[i].id > max_id)
-			max_id = mt->partitions[i].id;
-	lo = calloc((size_t)mt->partition_cnt + 1, sizeof(*lo));
-	hi = calloc((size_t)mt->partition_cnt + 1, sizeof(*hi));
-	l = rd_kafka_topic_partition_list_new(mt->partition_cnt);
-	if (grow_parts(k, max_id + 1) || !lo || !hi || !l) {
-		pr_warn("insight kafka: %s: out of memory assigning partitions", k->topic);
-		k->complete = false;
-		goto cleanup;
-	}
-	k->complete = true;
-	for (int i = 0; i < mt->partition_cnt && !stopping(k); i++) {
-		int32_t id = mt->partitions[i].id;
+	if (kafka_parts__assign_new(&k->parts, mt, &a) <= 0)
+		return;
+	/* a partition with nothing to replay is caught up at once */
+	for (int32_t i = 0; i < k->parts.n; i++) {
+		struct kafka_part *p = &k->parts.p[i];
 
-		if (id < 0 || k->parts[id].assigned)
-			continue;
-		rerr = rd_kafka_query_watermark_offsets(k->rk, k->topic, id, &lo[n], &hi[n],
-							OP_TIMEOUT_MS);
-		if (rerr) {
-			ADD(&k->errors, 1);
-			kafka_errors__log(&k->kerr, rerr, "%s [%d]: watermarks", k->topic, id);
-			k->complete = false;
-			continue;
-		}
-		rd_kafka_topic_partition_list_add(l, k->topic, id)->offset =
-		    (int64_t)(k->since_ms > SLACK_MS ? k->since_ms - SLACK_MS : 0);
-		n++;
+		if (p->assigned && p->next >= p->hi_target)
+			p->caught_up = true;
 	}
-	if (n == 0 || stopping(k))
-		goto cleanup;
-	rerr = rd_kafka_offsets_for_times(k->rk, l, OP_TIMEOUT_MS);
-	if (rerr && transient(rerr)) {
-		ADD(&k->errors, 1);
-		kafka_errors__log(&k->kerr, rerr, "%s: offsets for the window's start", k->topic);
-		k->complete = false;
-		goto cleanup;
-	}
-	for (int i = 0; i < l->cnt; i++) {
-		rd_kafka_topic_partition_t *tp = &l->elems[i];
-
-		if (!rerr && !tp->err && tp->offset >= 0)
-			continue;
-		if (tp->err && transient(tp->err)) {
-			ADD(&k->errors, 1);
-			kafka_errors__log(&k->kerr, tp->err,
-					  "%s [%d]: offset for the window's start", k->topic,
-					  tp->partition);
-			tp->offset = RD_KAFKA_OFFSET_INVALID;
-			continue;
-		}
-		/*
-		 * No offset for that time: nothing is that recent, or the broker
-		 * cannot answer by time (librdkafka's mock cluster answers -1).
-		 * From the beginning: records before the window are skipped.
-		 */
-		tp->offset = lo[i];
-		tp->err = RD_KAFKA_RESP_ERR_NO_ERROR;
-	}
-	/* drop the partitions left for the next check */
-	for (int i = l->cnt - 1; i >= 0; i--) {
-		if (l->elems[i].offset == RD_KAFKA_OFFSET_INVALID) {
-			k->complete = false;
-			rd_kafka_topic_partition_list_del_by_idx(l, i);
-			memmove(&hi[i], &hi[i + 1], (size_t)(l->cnt - i) * sizeof(*hi));
-		}
-	}
-	if (l->cnt == 0)
-		goto cleanup;
-	aerr = rd_kafka_incremental_assign(k->rk, l);
-	if (aerr) {
-		ADD(&k->errors, 1);
-		kafka_errors__log(&k->kerr, rd_kafka_error_code(aerr), "%s: assign: %s", k->topic,
-				  rd_kafka_error_string(aerr));
-		rd_kafka_error_destroy(aerr);
-		k->complete = false;
-		goto cleanup;
-	}
-	for (int i = 0; i < l->cnt; i++) {
-		struct part *p = &k->parts[l->elems[i].partition];
-
-		p->assigned = true;
-		p->next = l->elems[i].offset;
-		p->hi_target = hi[i];
-		p->caught_up = p->next >= p->hi_target;
-		k->n_assigned++;
-		pr_info("insight kafka: %s [%d]: from offset %" PRId64 ", backlog to %" PRId64,
-			k->topic, l->elems[i].partition, p->next, p->hi_target);
-	}
-	STORE(&k->partitions, (uint32_t)k->n_assigned);
-cleanup:
-	if (l)
-		rd_kafka_topic_partition_list_destroy(l);
-	free(lo);
-	free(hi);
+	STORE(&k->partitions, (uint32_t)k->parts.n_assigned);
 }
 
 /*
@@ -265,23 +143,21 @@ static void refresh(struct insight_kafka *k)
 	if (rerr) {
 		ADD(&k->errors, 1);
 		kafka_errors__log(&k->kerr, rerr, "metadata from %s", k->brokers);
-		k->complete = false;
+		k->parts.complete = false;
 		return;
 	}
-	for (int i = 0; i < md->topic_cnt; i++)
-		if (strcmp(md->topics[i].topic, k->topic) == 0)
-			mt = &md->topics[i];
+	mt = kafka_metadata_topic(md, k->topic);
 	if (!mt || mt->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
 		/* expected until the sink's first record creates it: said once */
 		if (!k->missing_noted)
 			pr_warn("insight kafka: topic %s does not exist yet; checking every %d ms",
 				k->topic, RETRY_MS);
 		k->missing_noted = true;
-		k->complete = false;
+		k->parts.complete = false;
 	} else if (mt->err) {
 		ADD(&k->errors, 1);
 		kafka_errors__log(&k->kerr, mt->err, "%s: metadata", k->topic);
-		k->complete = false;
+		k->parts.complete = false;
 	} else {
 		assign_new(k, mt);
 	}
@@ -319,7 +195,7 @@ static void count_bad(struct insight_kafka *k, const rd_kafka_message_t *m, cons
 	k->bad_unlogged = 0;
 }
 
-static void part_advanced(struct part *p, int64_t next)
+static void part_advanced(struct kafka_part *p, int64_t next)
 {
 	if (next > p->next)
 		p->next = next;
@@ -330,12 +206,10 @@ static void part_advanced(struct part *p, int64_t next)
 static void handle(struct insight_kafka *k, const rd_kafka_message_t *m)
 {
 	struct insight_flow *f = &k->batch[k->n_batch];
-	struct part *p = NULL;
+	struct kafka_part *p = kafka_parts__get(&k->parts, m->partition);
 	char why[WHY_LEN];
 	json_t *root;
 
-	if (m->partition >= 0 && m->partition < k->n_parts && k->parts[m->partition].assigned)
-		p = &k->parts[m->partition];
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 		/* the offset of an EOF event is the end: position == high watermark */
 		if (p)
@@ -370,16 +244,13 @@ static void handle(struct insight_kafka *k, const rd_kafka_message_t *m)
 /* After a flush: what the view holds now includes every backlog. */
 static void check_caught_up(struct insight_kafka *k)
 {
-	if (LOAD(&k->caught_up) || k->n_assigned == 0 || !k->complete)
+	if (LOAD(&k->caught_up) || !kafka_parts__caught_up(&k->parts))
 		return;
-	for (int32_t i = 0; i < k->n_parts; i++)
-		if (k->parts[i].assigned && !k->parts[i].caught_up)
-			return;
 	STORE(&k->caught_up, 1);
 	kafka_errors__recovered(&k->kerr);
 	pr_info("insight kafka: %s: caught up (%d partitions, %" PRIu64
 		" records in the window, %" PRIu64 " older, %" PRIu64 " bad)",
-		k->topic, k->n_assigned, LOAD(&k->added), LOAD(&k->too_old), LOAD(&k->bad));
+		k->topic, k->parts.n_assigned, LOAD(&k->added), LOAD(&k->too_old), LOAD(&k->bad));
 	report(k);
 }
 
@@ -395,7 +266,7 @@ static void *consume_main(void *arg)
 		if (mono >= k->next_refresh_mono) {
 			refresh(k);
 			k->next_refresh_mono =
-			    clock_mono_ms() + (k->complete ? REFRESH_MS : RETRY_MS);
+			    clock_mono_ms() + (k->parts.complete ? REFRESH_MS : RETRY_MS);
 		}
 		m = rd_kafka_consumer_poll(k->rk, POLL_MS);
 		while (m) {
@@ -521,7 +392,7 @@ void insight_kafka__free(struct insight_kafka *k)
 	/* nothing to leave or commit: the consumer never joins its group */
 	if (k->rk)
 		rd_kafka_destroy_flags(k->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-	free(k->parts);
+	kafka_parts__free(&k->parts);
 	free(k->brokers);
 	free(k->topic);
 	kafka_errors__destroy(&k->kerr);

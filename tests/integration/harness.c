@@ -5,9 +5,11 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <mntent.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -34,6 +36,14 @@ uint64_t harness_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int64_t harness_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 const char *harness_bin(const char *name, char *buf, size_t len)
@@ -819,4 +829,92 @@ int harness_run_to_file(const char *const *argv, int timeout_ms, char **out)
 	}
 	close(fd);
 	return rc;
+}
+
+const char *harness_node_path(void)
+{
+	static char found[PATH_MAX];
+	const char *path = getenv("PATH");
+	char *copy, *save = NULL;
+
+	if (found[0])
+		return found;
+	copy = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
+	for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d;
+	     d = strtok_r(NULL, ":", &save)) {
+		snprintf(found, sizeof(found), "%s/node", d);
+		if (access(found, X_OK) == 0)
+			break;
+		found[0] = '\0';
+	}
+	free(copy);
+	return found[0] ? found : NULL;
+}
+
+uint16_t harness_free_port(void)
+{
+	uint16_t port = 0;
+	int fd = tcp_listen(AF_INET, "127.0.0.1", &port);
+
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+int harness_child_stop(struct sidecar *c)
+{
+	if (c->pid <= 0)
+		return -1;
+	if (!c->exited && sidecar_stop(c, 10000, NULL))
+		return -1;
+	return WIFEXITED(c->status) ? WEXITSTATUS(c->status) : 128 + WTERMSIG(c->status);
+}
+
+uint64_t sidecar_exit_stat(const struct sidecar *sc, const char *key)
+{
+	char needle[64];
+	const char *p;
+
+	snprintf(needle, sizeof(needle), " %s=", key);
+	p = sc->err_text ? strstr(sc->err_text, "stats at exit:") : NULL;
+	p = p ? strstr(p, needle) : NULL;
+	return p ? strtoull(p + strlen(needle), NULL, 10) : UINT64_MAX;
+}
+
+void harness_read_jsonl(const char *dir, json_t *out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[1024];
+		size_t len = strlen(e->d_name);
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t n;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (e->d_type == DT_DIR) {
+			harness_read_jsonl(path, out);
+			continue;
+		}
+		if (len <= 6 || strcmp(e->d_name + len - 6, ".jsonl") != 0 ||
+		    !(f = fopen(path, "r")))
+			continue;
+		/* a line still being written (no newline yet) is not a record yet */
+		while ((n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
+			json_t *r = json_loads(line, 0, NULL);
+
+			if (r)
+				json_array_append_new(out, r);
+		}
+		free(line);
+		fclose(f);
+	}
+	closedir(d);
 }

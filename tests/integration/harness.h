@@ -85,6 +85,10 @@ json_t *sidecar_wait_record(struct sidecar *sc, record_pred_fn pred, void *ctx, 
 /* SIGTERM, then waits up to timeout_ms; *secs = time to exit.  0 if it exited. */
 int sidecar_stop(struct sidecar *sc, int timeout_ms, double *secs);
 void sidecar_free(struct sidecar *sc);
+/* A key's value in the sidecar's "stats at exit:" line, or UINT64_MAX when absent. */
+uint64_t sidecar_exit_stat(const struct sidecar *sc, const char *key);
+/* Any child of struct sidecar: SIGTERM and reap; its exit code, or -1 if it had to be killed. */
+int harness_child_stop(struct sidecar *c);
 
 /*
  * Starts podflow-collector with `args` (NULL-terminated, after the binary
@@ -112,6 +116,8 @@ const char *rec_str(json_t *rec, const char *key);
 
 /* Monotonic milliseconds. */
 uint64_t harness_now_ms(void);
+/* Unix milliseconds (CLOCK_REALTIME): comparable with a record's start_ms and end_ms. */
+int64_t harness_wall_ms(void);
 
 /*
  * GET http://127.0.0.1:PORT PATH (libcurl, 5 s, no proxy): the HTTP status,
@@ -140,6 +146,14 @@ uint16_t harness_api_port(struct sidecar *p, int timeout_ms);
  * timeout_ms).
  */
 int harness_run_to_file(const char *const *argv, int timeout_ms, char **out);
+/* The first `node` in PATH that can be run (found once), or NULL. */
+const char *harness_node_path(void);
+/*
+ * Appends every complete line (newline-terminated: one being written is not
+ * a record yet) of every *.jsonl under dir, recursively, to the array `out`,
+ * parsed; a line that is not JSON is left out.
+ */
+void harness_read_jsonl(const char *dir, json_t *out);
 
 struct harness_test {
 	const char *name;
@@ -187,5 +201,7 @@ int send_all(int fd, size_t n, unsigned char fill);
 /* Reads exactly n bytes (or until EOF when n is SIZE_MAX); returns bytes read or -errno. */
 ssize_t recv_n(int fd, size_t n);
 uint16_t sock_local_port(int fd);
+/* A port free on 127.0.0.1 just now (bound and closed), or 0. */
+uint16_t harness_free_port(void);
 
 #endif /* PODFLOW_HARNESS_H */

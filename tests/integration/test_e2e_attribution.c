@@ -2,7 +2,6 @@
 /* End to end attribution: pods in their own network namespaces, their sidecars, one collector. */
 #define _GNU_SOURCE
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -15,6 +14,7 @@
 
 #include "harness.h"
 #include "kafka_mock.h"
+#include "netpod.h"
 #include "workload.h"
 
 #define CONTAINER_A "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
@@ -33,248 +33,40 @@
 
 static char g_scope_a[512], g_cont_a[640], g_scope_b[512], g_cont_b[640];
 static char g_tmp[256];
+static struct netpod_ns g_net_a, g_net_b;
 
-/* One pod: identity, cgroups, network namespace. */
-struct pod {
-	const char *name, *namespace, *app, *workload, *ip;
-	const char *scope, *container;
-	char netns[64];	      /* `ip netns` name */
-	char netns_path[128]; /* /run/netns/<name>, for workload.h peers */
-	char veth[16];
-};
+static const struct netpod g_a = { .name = "web-5d8f7b9c4-k2x7q",
+				   .namespace = "shop",
+				   .app = "web",
+				   .workload = "web-5d8f7b9c4",
+				   .ip = IP_A,
+				   .node = "node-e2e",
+				   .scope = g_scope_a,
+				   .container = g_cont_a,
+				   .net = &g_net_a };
+static const struct netpod g_b = { .name = "cart-7c6d5e4f3-p9m8n",
+				   .namespace = "checkout",
+				   .app = "cart",
+				   .workload = "cart-7c6d5e4f3",
+				   .ip = IP_B,
+				   .node = "node-e2e",
+				   .scope = g_scope_b,
+				   .container = g_cont_b,
+				   .net = &g_net_b };
 
-static struct pod g_a = { .name = "web-5d8f7b9c4-k2x7q",
-			  .namespace = "shop",
-			  .app = "web",
-			  .workload = "web-5d8f7b9c4",
-			  .ip = IP_A,
-			  .scope = g_scope_a,
-			  .container = g_cont_a };
-static struct pod g_b = { .name = "cart-7c6d5e4f3-p9m8n",
-			  .namespace = "checkout",
-			  .app = "cart",
-			  .workload = "cart-7c6d5e4f3",
-			  .ip = IP_B,
-			  .scope = g_scope_b,
-			  .container = g_cont_b };
-
-/* Children whose stderr pipes are drained while the test waits (a full pipe blocks them). */
-#define MAX_KIDS 4
-static struct sidecar *g_kids[MAX_KIDS];
-
-static int64_t wall_ms(void)
+/*
+ * Namespaces pfe2e-<pid>-<tag>-a (A = 10.77.0.1/24) and -b (B =
+ * 10.77.0.2/24 and, with_x, 10.77.0.3/24 too).  0 or -EIO (cleaned up).
+ */
+static int net_up(const char *tag, bool with_x)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits ms, reading what the children write meanwhile. */
-static void pump(int ms)
-{
-	uint64_t until = harness_now_ms() + (uint64_t)ms;
-
-	for (;;) {
-		uint64_t now;
-
-		for (int i = 0; i < MAX_KIDS; i++)
-			if (g_kids[i] && g_kids[i]->pid > 0 && !g_kids[i]->exited)
-				sidecar_poll(g_kids[i], 0);
-		now = harness_now_ms();
-		if (now >= until)
-			return;
-		usleep((useconds_t)((until - now < 10 ? until - now : 10) * 1000));
-	}
-}
-
-static void kid_add(struct sidecar *p)
-{
-	for (int i = 0; i < MAX_KIDS; i++)
-		if (!g_kids[i]) {
-			g_kids[i] = p;
-			return;
-		}
-}
-
-static void kids_clear(void)
-{
-	memset(g_kids, 0, sizeof(g_kids));
-}
-
-/* ---- the two pods' network: namespaces joined by a veth pair ---- */
-
-/* A shell command whose failure is expected while polling: no message.  0 or -EIO. */
-static int sh_quiet(const char *cmd)
-{
-	return system(cmd) == 0 ? 0 : -EIO;
+	return netpod_net_up(&g_net_a, &g_net_b, "pfe2e", tag, (const char *const[]){ IP_A, NULL },
+			     (const char *const[]){ IP_B, with_x ? IP_X : NULL, NULL });
 }
 
 static void net_down(void)
 {
-	struct pod *pods[] = { &g_a, &g_b };
-	char cmd[256];
-
-	/* the veth pair goes with its namespaces */
-	for (int i = 0; i < 2; i++) {
-		if (!pods[i]->netns[0])
-			continue;
-		snprintf(cmd, sizeof(cmd), "ip netns del %s 2>/dev/null", pods[i]->netns);
-		sh_quiet(cmd);
-		pods[i]->netns[0] = '\0';
-		pods[i]->netns_path[0] = '\0';
-	}
-}
-
-static int link_up_wait(const struct pod *p)
-{
-	uint64_t deadline = harness_now_ms() + 5000;
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "ip -n %s -o link show dev %s | grep -q 'state UP'", p->netns,
-		 p->veth);
-	while (harness_now_ms() < deadline) {
-		if (sh_quiet(cmd) == 0)
-			return 0;
-		usleep(20000);
-	}
-	fprintf(stderr, "    %s in %s did not come up\n", p->veth, p->netns);
-	return -ETIMEDOUT;
-}
-
-/*
- * Namespaces pfe2e-<pid>-<tag>-a and -b (unique per run and test, so
- * leftovers of a killed run never clash), A = 10.77.0.1/24, B =
- * 10.77.0.2/24 and, with_x, 10.77.0.3/24 too.  0 or -EIO (cleaned up).
- */
-static int net_up(const char *tag, bool with_x)
-{
-	int pid = getpid();
-
-	snprintf(g_a.netns, sizeof(g_a.netns), "pfe2e-%d-%s-a", pid, tag);
-	snprintf(g_b.netns, sizeof(g_b.netns), "pfe2e-%d-%s-b", pid, tag);
-	snprintf(g_a.netns_path, sizeof(g_a.netns_path), "/run/netns/%s", g_a.netns);
-	snprintf(g_b.netns_path, sizeof(g_b.netns_path), "/run/netns/%s", g_b.netns);
-	snprintf(g_a.veth, sizeof(g_a.veth), "pfa%d", pid);
-	snprintf(g_b.veth, sizeof(g_b.veth), "pfb%d", pid);
-	if (harness_sh("ip netns add %s && ip netns add %s", g_a.netns, g_b.netns) ||
-	    harness_sh("ip link add %s netns %s type veth peer name %s netns %s", g_a.veth,
-		       g_a.netns, g_b.veth, g_b.netns) ||
-	    harness_sh("ip -n %s link set lo up && ip -n %s addr add %s/24 dev %s && "
-		       "ip -n %s link set %s up",
-		       g_a.netns, g_a.netns, IP_A, g_a.veth, g_a.netns, g_a.veth) ||
-	    harness_sh("ip -n %s link set lo up && ip -n %s addr add %s/24 dev %s && "
-		       "ip -n %s link set %s up",
-		       g_b.netns, g_b.netns, IP_B, g_b.veth, g_b.netns, g_b.veth) ||
-	    (with_x && harness_sh("ip -n %s addr add %s/24 dev %s", g_b.netns, IP_X, g_b.veth)) ||
-	    link_up_wait(&g_a) || link_up_wait(&g_b)) {
-		net_down();
-		return -EIO;
-	}
-	return 0;
-}
-
-/* ---- the collector and the sidecars ---- */
-
-struct collector_run {
-	struct sidecar p;
-	uint16_t port, admin;
-	char url[64];
-	char data[600];
-};
-
-static uint16_t free_port(void)
-{
-	uint16_t port = 0;
-	int fd = tcp_listen(AF_INET, "127.0.0.1", &port);
-
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-/* Starts the collector on 127.0.0.1 with its admin endpoint, plus `extra` (may be NULL). */
-static int collector_run_start(struct collector_run *c, const char *tag, const char *const *extra)
-{
-	const char *args[24];
-	char listen[64];
-	uint16_t bound = 0;
-	int n = 0, err;
-
-	c->port = free_port();
-	snprintf(c->data, sizeof(c->data), "%s/data-%s", g_tmp, tag);
-	snprintf(listen, sizeof(listen), "127.0.0.1:%u", c->port);
-	snprintf(c->url, sizeof(c->url), "http://127.0.0.1:%u", c->port);
-	args[n++] = "--listen";
-	args[n++] = listen;
-	args[n++] = "--data-dir";
-	args[n++] = c->data;
-	args[n++] = "--admin";
-	args[n++] = "127.0.0.1:0";
-	args[n++] = "--workers";
-	args[n++] = "2";
-	for (int i = 0; extra && extra[i] && n < 23; i++)
-		args[n++] = extra[i];
-	args[n] = NULL;
-	err = collector_start(&c->p, args, &bound);
-	if (err)
-		return err;
-	kid_add(&c->p);
-	c->admin = harness_admin_port(&c->p, 5000);
-	if (c->admin)
-		return 0;
-	fprintf(stderr, "    no admin endpoint line:\n%s\n", c->p.err_text ? c->p.err_text : "");
-	return -ETIMEDOUT;
-}
-
-/* SIGTERM and reap; the exit code, or -1 if it had to be killed. */
-static int child_stop(struct sidecar *c)
-{
-	if (c->pid <= 0)
-		return -1;
-	if (!c->exited && sidecar_stop(c, 10000, NULL))
-		return -1;
-	return WIFEXITED(c->status) ? WEXITSTATUS(c->status) : 128 + WTERMSIG(c->status);
-}
-
-/* The pod's sidecar: attached to its pod cgroup, its identity from the Downward API env. */
-static int pod_sidecar_start(struct sidecar *sc, const struct pod *p, const char *url)
-{
-	/* two sidecars on one "node": each its own admin port */
-	const char *args[] = { "--cgroup",	   p->scope, "--interval", "300ms",
-			       "--stats-interval", "0",	     "--admin",	   "127.0.0.1:0",
-			       "--output",	   url,	     NULL };
-	int err;
-
-	unsetenv("POD_IPS");
-	setenv("POD_IP", p->ip, 1);
-	setenv("POD_NAME", p->name, 1);
-	setenv("POD_NAMESPACE", p->namespace, 1);
-	setenv("POD_APP", p->app, 1);
-	setenv("POD_WORKLOAD", p->workload, 1);
-	setenv("NODE_NAME", "node-e2e", 1);
-	err = sidecar_start(sc, args);
-	unsetenv("POD_IP");
-	unsetenv("POD_NAME");
-	unsetenv("POD_NAMESPACE");
-	unsetenv("POD_APP");
-	unsetenv("POD_WORKLOAD");
-	unsetenv("NODE_NAME");
-	if (!err)
-		kid_add(sc);
-	return err;
-}
-
-/* The sidecar's exit stats: a key's value, or UINT64_MAX when absent. */
-static uint64_t stat_of(const struct sidecar *sc, const char *key)
-{
-	char needle[64];
-	const char *p;
-
-	snprintf(needle, sizeof(needle), " %s=", key);
-	p = sc->err_text ? strstr(sc->err_text, "stats at exit:") : NULL;
-	p = p ? strstr(p, needle) : NULL;
-	return p ? strtoull(p + strlen(needle), NULL, 10) : UINT64_MAX;
+	netpod_net_down(&g_net_a, &g_net_b);
 }
 
 /* ---- workloads: a client in pod A's namespace and cgroup ---- */
@@ -288,80 +80,18 @@ static int run_clients(const char *addr, uint16_t port, int bursts, int per, siz
 		       size_t resp)
 {
 	for (int b = 0; b < bursts; b++) {
-		struct peer cli = { .family = AF_INET,
-				    .addr = addr,
-				    .port = port,
-				    .req = req,
-				    .resp = resp,
-				    .conns = per,
-				    .netns = g_a.netns_path };
-		struct client_run run = { 0 };
-		uint16_t lport;
-		int cerr, st;
+		int err;
 
 		if (b)
-			pump(BURST_GAP_MS);
-		if (start_client(&cli, g_a.container, &run) <= 0) {
-			fprintf(stderr, "    cannot start a client\n");
-			return -EIO;
-		}
-		for (int i = 0; i < per; i++) {
-			if (client_next(&run, &lport, &cerr) || cerr) {
-				fprintf(stderr, "    connection %d to %s:%u: %s\n", i, addr, port,
-					cerr ? strerror(cerr) : "no report");
-				kill(run.pid, SIGKILL);
-				harness_wait(run.pid, 1000);
-				client_close(&run);
-				return -EIO;
-			}
-		}
-		st = harness_wait(run.pid, WAIT_MS);
-		client_close(&run);
-		if (st != 0) {
-			fprintf(stderr, "    client exited with %d\n", st);
-			return -EIO;
-		}
+			netpod_pump(BURST_GAP_MS);
+		err = netpod_client(&g_a, addr, port, per, req, resp, /*want_err=*/0);
+		if (err)
+			return err;
 	}
 	return 0;
 }
 
 /* ---- the collector's output ---- */
-
-/* Every JSON line of every *.jsonl under dir (recursively) into `out`. */
-static void read_records(const char *dir, json_t *out)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		char path[1024];
-		size_t len = strlen(e->d_name);
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (e->d_type == DT_DIR) {
-			read_records(path, out);
-		} else if (len > 6 && strcmp(e->d_name + len - 6, ".jsonl") == 0) {
-			FILE *f = fopen(path, "r");
-			char *line = NULL;
-			size_t cap = 0;
-
-			while (f && getline(&line, &cap, f) > 0) {
-				json_t *r = json_loads(line, 0, NULL);
-
-				if (r)
-					json_array_append_new(out, r);
-			}
-			free(line);
-			if (f)
-				fclose(f);
-		}
-	}
-	closedir(d);
-}
 
 /* Which records belong to a flow: direction, IPs, and the server's port. */
 struct match {
@@ -406,7 +136,7 @@ static struct totals collected(const char *dir, const struct match *m)
 	json_t *all = json_array();
 	struct totals t;
 
-	read_records(dir, all);
+	harness_read_jsonl(dir, all);
 	t = sum(all, m);
 	json_decref(all);
 	return t;
@@ -424,12 +154,12 @@ static bool wait_collected(const char *dir, const struct match *a, const struct 
 			return true;
 		if (harness_now_ms() >= deadline)
 			return false;
-		pump(100);
+		netpod_pump(100);
 	}
 }
 
 /* The record names pod p as its remote side, by heartbeat. */
-static int remote_is_pod(json_t *r, const struct pod *p)
+static int remote_is_pod(json_t *r, const struct netpod *p)
 {
 	int ret = 1;
 
@@ -443,7 +173,7 @@ cleanup:
 	return ret;
 }
 
-static int local_is_pod(json_t *r, const struct pod *p, const char *container_id)
+static int local_is_pod(json_t *r, const struct netpod *p, const char *container_id)
 {
 	int ret = 1;
 
@@ -509,7 +239,7 @@ static int test_two_pods_name_each_other(void)
 {
 	const int n = 12;
 	const size_t req = 1300, resp = 4100;
-	struct collector_run c = { 0 };
+	struct netpod_collector c = { 0 };
 	struct sidecar sa = { 0 }, sb = { 0 };
 	struct peer srv = { 0 };
 	struct match out = { "out", IP_A, IP_B, 0 }, in = { "in", IP_B, IP_A, 0 };
@@ -524,18 +254,19 @@ static int test_two_pods_name_each_other(void)
 	 * With heartbeats alone a claim settles once the grace has passed it:
 	 * 2 s, well above the sidecars' 300 ms interval and their retries.
 	 */
-	ASSERT_EQ_U64("collector start", 0,
-		      collector_run_start(
-			  &c, "t1", (const char *const[]){ "--heartbeat-grace", "2s", NULL }));
-	ASSERT_EQ_U64("sidecar A start", 0, pod_sidecar_start(&sa, &g_a, c.url));
-	ASSERT_EQ_U64("sidecar B start", 0, pod_sidecar_start(&sb, &g_b, c.url));
+	ASSERT_EQ_U64(
+	    "collector start", 0,
+	    netpod_collector_start(&c, g_tmp, "t1",
+				   (const char *const[]){ "--heartbeat-grace", "2s", NULL }));
+	ASSERT_EQ_U64("sidecar A start", 0, netpod_sidecar_start(&sa, &g_a, c.url));
+	ASSERT_EQ_U64("sidecar B start", 0, netpod_sidecar_start(&sb, &g_b, c.url));
 
 	srv = (struct peer){ .family = AF_INET,
 			     .addr = IP_B,
 			     .req = req,
 			     .resp = resp,
 			     .conns = n,
-			     .netns = g_b.netns_path };
+			     .netns = g_net_b.path };
 	spid = start_server(&srv, g_b.container, &sport);
 	ASSERT_TRUE("server in pod B", spid > 0);
 	out.port = in.port = sport;
@@ -545,19 +276,21 @@ static int test_two_pods_name_each_other(void)
 	ASSERT_TRUE("both sides at the collector", wait_collected(c.data, &out, &in, n, WAIT_MS));
 
 	/* the sidecars' last batches, then the collector writes what it still holds */
-	ASSERT_EQ_U64("sidecar A exit code", 0, child_stop(&sa));
-	ASSERT_EQ_U64("sidecar B exit code", 0, child_stop(&sb));
+	ASSERT_EQ_U64("sidecar A exit code", 0, harness_child_stop(&sa));
+	ASSERT_EQ_U64("sidecar B exit code", 0, harness_child_stop(&sb));
 	ASSERT_EQ_U64("sidecar A dropped nothing", 0,
-		      stat_of(&sa, "drops_export_buffer") + stat_of(&sa, "drops_export_rejected") +
-			  stat_of(&sa, "drops_export_abandoned"));
+		      sidecar_exit_stat(&sa, "drops_export_buffer") +
+			  sidecar_exit_stat(&sa, "drops_export_rejected") +
+			  sidecar_exit_stat(&sa, "drops_export_abandoned"));
 	ASSERT_EQ_U64("sidecar B dropped nothing", 0,
-		      stat_of(&sb, "drops_export_buffer") + stat_of(&sb, "drops_export_rejected") +
-			  stat_of(&sb, "drops_export_abandoned"));
+		      sidecar_exit_stat(&sb, "drops_export_buffer") +
+			  sidecar_exit_stat(&sb, "drops_export_rejected") +
+			  sidecar_exit_stat(&sb, "drops_export_abandoned"));
 	print_attribution(c.admin);
-	ASSERT_EQ_U64("collector exit code", 0, child_stop(&c.p));
+	ASSERT_EQ_U64("collector exit code", 0, harness_child_stop(&c.p));
 
 	all = json_array();
-	read_records(c.data, all);
+	harness_read_jsonl(c.data, all);
 	t = sum(all, &out);
 	fprintf(stderr, "    A -> B: %llu records, %llu connections\n",
 		(unsigned long long)t.records, (unsigned long long)t.closed);
@@ -593,7 +326,7 @@ cleanup:
 		kill(spid, SIGKILL);
 		waitpid(spid, NULL, 0);
 	}
-	kids_clear();
+	netpod_kids_clear();
 	sidecar_free(&sa);
 	sidecar_free(&sb);
 	sidecar_free(&c.p);
@@ -674,7 +407,7 @@ static const char *wait_log(struct sidecar *c, const char *what, int count, int 
 			return last;
 		if (harness_now_ms() >= deadline || c->exited)
 			return NULL;
-		pump(50);
+		netpod_pump(50);
 	}
 }
 
@@ -707,7 +440,7 @@ static int test_churn_real_flows(void)
 	const size_t req = 700, resp = 1900;
 	const char *labels[4] = { "app-a", "nobody", "app-b", "nobody" };
 	struct kafka_mock *km = NULL;
-	struct collector_run c = { 0 };
+	struct netpod_collector c = { 0 };
 	struct sidecar sa = { 0 }, sb = { 0 };
 	struct peer srv = { 0 };
 	struct match out = { "out", IP_A, IP_X, 0 }, in = { "in", IP_X, IP_A, 0 };
@@ -736,16 +469,16 @@ static int test_churn_real_flows(void)
 					"1s",
 					NULL };
 
-		ASSERT_EQ_U64("collector start", 0, collector_run_start(&c, "t2", extra));
+		ASSERT_EQ_U64("collector start", 0, netpod_collector_start(&c, g_tmp, "t2", extra));
 	}
-	ASSERT_EQ_U64("sidecar A start", 0, pod_sidecar_start(&sa, &g_a, c.url));
-	ASSERT_EQ_U64("sidecar B start", 0, pod_sidecar_start(&sb, &g_b, c.url));
+	ASSERT_EQ_U64("sidecar A start", 0, netpod_sidecar_start(&sa, &g_a, c.url));
+	ASSERT_EQ_U64("sidecar B start", 0, netpod_sidecar_start(&sb, &g_b, c.url));
 	srv = (struct peer){ .family = AF_INET,
 			     .addr = IP_X,
 			     .req = req,
 			     .resp = resp,
 			     .conns = 4 * conns,
-			     .netns = g_b.netns_path };
+			     .netns = g_net_b.path };
 	spid = start_server(&srv, g_b.container, &sport);
 	ASSERT_TRUE("server on X in pod B", spid > 0);
 	out.port = in.port = sport;
@@ -759,13 +492,13 @@ static int test_churn_real_flows(void)
 	frozen_at = strtoll(at, NULL, 10);
 
 	for (int i = 0; i < 4; i++) {
-		ev[i] = wall_ms();
-		pump(GAP_MS);
-		ps[i] = wall_ms();
+		ev[i] = harness_wall_ms();
+		netpod_pump(GAP_MS);
+		ps[i] = harness_wall_ms();
 		ASSERT_EQ_U64("a phase's connections", 0,
 			      run_clients(IP_X, sport, bursts, per, req, resp));
-		pe[i] = wall_ms();
-		pump(GAP_MS);
+		pe[i] = harness_wall_ms();
+		netpod_pump(GAP_MS);
 	}
 	ASSERT_EQ_U64("server exit code", 0, harness_wait(spid, WAIT_MS));
 	spid = -1;
@@ -779,7 +512,7 @@ static int test_churn_real_flows(void)
 		      collected(c.data, &out).records);
 
 	/* the events, late and shuffled */
-	seed = (unsigned int)(getpid() ^ wall_ms());
+	seed = (unsigned int)(getpid() ^ harness_wall_ms());
 	srand(seed);
 	for (int i = 3; i > 0; i--) {
 		int j = rand() % (i + 1), tmp = order[i];
@@ -804,7 +537,7 @@ static int test_churn_real_flows(void)
 		       (applied = harness_metric_now(c.admin,
 						     "podflow_collector_kafka_messages_total{topic="
 						     "\"ip_events\",result=\"applied\"}")) < 4)
-			pump(100);
+			netpod_pump(100);
 		ASSERT_EQ_U64("IP events applied by the collector", 4, applied);
 	}
 	ASSERT_EQ_U64("partition 1 has a leader again", 0, kafka_mock__leader(km, EVENTS, 1, 1));
@@ -812,13 +545,13 @@ static int test_churn_real_flows(void)
 	ASSERT_TRUE("every flow to X decided",
 		    wait_collected(c.data, &out, NULL, (uint64_t)4 * conns, 30000));
 
-	ASSERT_EQ_U64("sidecar A exit code", 0, child_stop(&sa));
-	ASSERT_EQ_U64("sidecar B exit code", 0, child_stop(&sb));
+	ASSERT_EQ_U64("sidecar A exit code", 0, harness_child_stop(&sa));
+	ASSERT_EQ_U64("sidecar B exit code", 0, harness_child_stop(&sb));
 	print_attribution(c.admin);
-	ASSERT_EQ_U64("collector exit code", 0, child_stop(&c.p));
+	ASSERT_EQ_U64("collector exit code", 0, harness_child_stop(&c.p));
 
 	all = json_array();
-	read_records(c.data, all);
+	harness_read_jsonl(c.data, all);
 	for (size_t i = 0; i < json_array_size(all); i++) {
 		json_t *r = json_array_get(all, i);
 		int64_t s = (int64_t)rec_u64(r, "start_ms"), e = (int64_t)rec_u64(r, "end_ms");
@@ -912,7 +645,7 @@ cleanup:
 		kill(spid, SIGKILL);
 		waitpid(spid, NULL, 0);
 	}
-	kids_clear();
+	netpod_kids_clear();
 	sidecar_free(&sa);
 	sidecar_free(&sb);
 	sidecar_free(&c.p);

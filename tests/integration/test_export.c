@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* End to end: real sidecar capturing real connections, posting to a real collector. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -34,42 +33,6 @@ static int collector_stop(struct sidecar *c)
 	return WIFEXITED(c->status) ? WEXITSTATUS(c->status) : 128 + WTERMSIG(c->status);
 }
 
-/* Every JSON line of every *.jsonl under dir (recursively) into `out`. */
-static void read_records(const char *dir, json_t *out)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		char path[1024];
-		size_t len = strlen(e->d_name);
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (e->d_type == DT_DIR) {
-			read_records(path, out);
-		} else if (len > 6 && strcmp(e->d_name + len - 6, ".jsonl") == 0) {
-			FILE *f = fopen(path, "r");
-			char *line = NULL;
-			size_t cap = 0;
-
-			while (f && getline(&line, &cap, f) > 0) {
-				json_t *r = json_loads(line, 0, NULL);
-
-				if (r)
-					json_array_append_new(out, r);
-			}
-			free(line);
-			if (f)
-				fclose(f);
-		}
-	}
-	closedir(d);
-}
-
 struct totals {
 	uint64_t closed, bytes_sent, bytes_received, records;
 };
@@ -80,7 +43,7 @@ static struct totals collected(const char *dir, const char *direction, uint16_t 
 	json_t *all = json_array();
 	struct totals t = { 0 };
 
-	read_records(dir, all);
+	harness_read_jsonl(dir, all);
 	for (size_t i = 0; i < json_array_size(all); i++) {
 		json_t *r = json_array_get(all, i);
 		uint64_t p = strcmp(direction, "out") == 0 ? rec_u64(r, "remote_port")
@@ -115,16 +78,6 @@ static struct totals wait_collected(const char *dir, const char *direction, uint
 	}
 }
 
-static uint16_t free_port(void)
-{
-	uint16_t port = 0;
-	int fd = tcp_listen(AF_INET, "127.0.0.1", &port);
-
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 static const char *sidecar_args[24];
 
 /* The sidecar's arguments for exporting to `url`, plus `extra` (NULL-terminated, may be NULL). */
@@ -153,18 +106,6 @@ static const char *const *export_args(const char *url, const char *extra1, const
 	return export_args_v(url, extra1 ? extra : NULL);
 }
 
-/* The sidecar's exit stats: a key's value, or UINT64_MAX when absent. */
-static uint64_t stat_of(const struct sidecar *sc, const char *key)
-{
-	char needle[64];
-	const char *p;
-
-	snprintf(needle, sizeof(needle), " %s=", key);
-	p = sc->err_text ? strstr(sc->err_text, "stats at exit:") : NULL;
-	p = p ? strstr(p, needle) : NULL;
-	return p ? strtoull(p + strlen(needle), NULL, 10) : UINT64_MAX;
-}
-
 /*
  * Records in the collector's output equal what the sidecar captured: the
  * workload's K connections, both directions, exact bytes, the pod identity
@@ -179,7 +120,7 @@ static int export_exact(const char *scheme, const char *const *collector_extra,
 	struct sidecar sc = { 0 };
 	char listen[64], url[128], data[600];
 	const char *cargs[16];
-	uint16_t port = free_port(), sport = 0, bound = 0;
+	uint16_t port = harness_free_port(), sport = 0, bound = 0;
 	struct totals out, in;
 	json_t *all = NULL;
 	int ret = 1, n = 0;
@@ -233,9 +174,9 @@ static int export_exact(const char *scheme, const char *const *collector_extra,
 		ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, &secs));
 		ASSERT_EQ_U64("sidecar exit code", 0, WEXITSTATUS(sc.status));
 		ASSERT_EQ_U64("nothing dropped by the exporter", 0,
-			      stat_of(&sc, "drops_export_buffer") +
-				  stat_of(&sc, "drops_export_rejected") +
-				  stat_of(&sc, "drops_export_abandoned"));
+			      sidecar_exit_stat(&sc, "drops_export_buffer") +
+				  sidecar_exit_stat(&sc, "drops_export_rejected") +
+				  sidecar_exit_stat(&sc, "drops_export_abandoned"));
 	}
 	ASSERT_EQ_U64("collector exit code", 0, collector_stop(&c));
 	ret = 0;
@@ -323,7 +264,7 @@ static int test_mtls_refuses_anonymous(void)
 {
 	struct sidecar sc = { 0 }, c = { 0 };
 	char cert[600], key[600], ca[600], listen[64], url[128], data[600];
-	uint16_t port = free_port(), sport = 0, bound = 0;
+	uint16_t port = harness_free_port(), sport = 0, bound = 0;
 	int ret = 1;
 
 	ASSERT_EQ_U64("certificates", 0, make_certs(g_tmp));
@@ -352,11 +293,11 @@ static int test_mtls_refuses_anonymous(void)
 		    strstr(sc.err_text, "retrying with backoff") != NULL);
 	ASSERT_EQ_U64("nothing written", 0, collected(data, "out", sport, NULL).records);
 	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 10000, NULL));
-	ASSERT_EQ_U64("undelivered records are counted", stat_of(&sc, "records"),
-		      stat_of(&sc, "drops_export_abandoned"));
+	ASSERT_EQ_U64("undelivered records are counted", sidecar_exit_stat(&sc, "records"),
+		      sidecar_exit_stat(&sc, "drops_export_abandoned"));
 	ASSERT_EQ_U64("collector stops", 0, collector_stop(&c));
 	ASSERT_TRUE("the collector counted failed handshakes",
-		    stat_of(&c, "conns_tls_failures") > 0);
+		    sidecar_exit_stat(&c, "conns_tls_failures") > 0);
 	ret = 0;
 cleanup:
 	if (ret)
@@ -378,7 +319,7 @@ static int test_collector_down_10s(void)
 	struct sidecar c = { 0 };
 	struct sidecar sc = { 0 };
 	char listen[64], url[128], data[600];
-	uint16_t port = free_port(), sport = 0, sport2 = 0, sport3 = 0, bound = 0;
+	uint16_t port = harness_free_port(), sport = 0, sport2 = 0, sport3 = 0, bound = 0;
 	const char *cargs[5];
 	struct totals t;
 	uint64_t down_at;
@@ -425,10 +366,10 @@ static int test_collector_down_10s(void)
 		double secs = 0;
 
 		ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, &secs));
-		ASSERT_TRUE("the exporter retried", stat_of(&sc, "export_retries") > 0);
+		ASSERT_TRUE("the exporter retried", sidecar_exit_stat(&sc, "export_retries") > 0);
 		ASSERT_EQ_U64("nothing dropped", 0,
-			      stat_of(&sc, "drops_export_buffer") +
-				  stat_of(&sc, "drops_export_abandoned"));
+			      sidecar_exit_stat(&sc, "drops_export_buffer") +
+				  sidecar_exit_stat(&sc, "drops_export_abandoned"));
 	}
 	ASSERT_EQ_U64("collector exit code", 0, collector_stop(&c));
 	ret = 0;
@@ -446,7 +387,7 @@ static int test_buffer_overflow_counted(void)
 {
 	struct sidecar sc = { 0 };
 	char url[128];
-	uint16_t port = free_port(), sport = 0;
+	uint16_t port = harness_free_port(), sport = 0;
 	int ret = 1;
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u", port); /* nobody listens */
@@ -478,13 +419,13 @@ static int test_buffer_overflow_counted(void)
 		uint64_t dropped, abandoned;
 
 		ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, &secs));
-		dropped = stat_of(&sc, "drops_export_buffer");
-		abandoned = stat_of(&sc, "drops_export_abandoned");
+		dropped = sidecar_exit_stat(&sc, "drops_export_buffer");
+		abandoned = sidecar_exit_stat(&sc, "drops_export_abandoned");
 		fprintf(stderr, "    dropped from the buffer %llu, abandoned at exit %llu\n",
 			(unsigned long long)dropped, (unsigned long long)abandoned);
 		ASSERT_TRUE("oldest dropped and counted", dropped > 0 && dropped != UINT64_MAX);
 		/* every record is accounted for: delivered (none here), dropped or abandoned */
-		ASSERT_EQ_U64("records = dropped + abandoned", stat_of(&sc, "records"),
+		ASSERT_EQ_U64("records = dropped + abandoned", sidecar_exit_stat(&sc, "records"),
 			      dropped + abandoned);
 		ASSERT_TRUE("said in the log", strstr(sc.err_text, "export buffer full") != NULL);
 	}
@@ -499,7 +440,7 @@ cleanup:
 /* The collector's exit stats: a key's value, or UINT64_MAX when absent. */
 static uint64_t collector_stat(const struct sidecar *c, const char *key)
 {
-	return stat_of(c, key);
+	return sidecar_exit_stat(c, key);
 }
 
 /*
@@ -511,7 +452,7 @@ static int test_drops_reach_collector(void)
 {
 	struct sidecar sc = { 0 }, c = { 0 };
 	char listen[64], url[128], data[600];
-	uint16_t port = free_port(), sport = 0, sport2 = 0, bound = 0;
+	uint16_t port = harness_free_port(), sport = 0, sport2 = 0, bound = 0;
 	const char *cargs[5];
 	uint64_t dropped, reported;
 	int ret = 1;
@@ -559,13 +500,13 @@ static int test_drops_reach_collector(void)
 	ASSERT_EQ_U64("marker delivered", 3, wait_collected(data, "out", sport2, 3, 45000).closed);
 	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, NULL));
 	ASSERT_EQ_U64("collector stops", 0, collector_stop(&c));
-	dropped = stat_of(&sc, "drops_export_buffer");
+	dropped = sidecar_exit_stat(&sc, "drops_export_buffer");
 	reported = collector_stat(&c, "sender_drops_buffer");
 	fprintf(stderr, "    dropped by the sidecar %llu, reported to the collector %llu\n",
 		(unsigned long long)dropped, (unsigned long long)reported);
 	ASSERT_TRUE("some were dropped", dropped > 0 && dropped != UINT64_MAX);
 	ASSERT_EQ_U64("every drop reported", dropped, reported);
-	ASSERT_EQ_U64("nothing abandoned", 0, stat_of(&sc, "drops_export_abandoned"));
+	ASSERT_EQ_U64("nothing abandoned", 0, sidecar_exit_stat(&sc, "drops_export_abandoned"));
 	ret = 0;
 cleanup:
 	if (ret)
@@ -589,7 +530,7 @@ static int test_token_rotation(void)
 {
 	struct sidecar sc = { 0 }, c = { 0 };
 	char listen[64], url[128], data[600], cdir[600], sdir[600], ctok[700], stok[700];
-	uint16_t port = free_port(), sport = 0, sport2 = 0, bound = 0;
+	uint16_t port = harness_free_port(), sport = 0, sport2 = 0, bound = 0;
 	const char *cargs[7];
 	int ret = 1;
 
@@ -635,7 +576,7 @@ static int test_token_rotation(void)
 		      wait_collected(data, "out", sport2, 5, WAIT_MS).closed);
 	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, NULL));
 	/* only record-less heartbeats could meet the second between the two re-reads */
-	ASSERT_EQ_U64("no records refused", 0, stat_of(&sc, "drops_export_rejected"));
+	ASSERT_EQ_U64("no records refused", 0, sidecar_exit_stat(&sc, "drops_export_rejected"));
 	ASSERT_EQ_U64("collector stops", 0, collector_stop(&c));
 	ret = 0;
 cleanup:

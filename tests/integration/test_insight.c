@@ -14,7 +14,6 @@
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -31,6 +30,7 @@
 #include "h2client.h"
 #include "harness.h"
 #include "ip.h"
+#include "netpod.h"
 #include "wire.h"
 #include "workload.h"
 
@@ -53,306 +53,59 @@ static char g_scope_web[512], g_cont_web[640], g_scope_api[512], g_cont_api[640]
 static char g_scope_db[512], g_cont_db[640];
 static char g_tmp[256];
 
-/* A network namespace of the test, one end of the veth pair. */
-struct net {
-	char name[64];	/* `ip netns` name */
-	char path[128]; /* /run/netns/<name>, for workload.h peers */
-	char veth[16];
-};
+static struct netpod_ns g_net_a, g_net_b;
 
-static struct net g_net_a, g_net_b;
+static const struct netpod g_web = { .name = "web-6b7c8d9f5-h4j2k",
+				     .namespace = "shop",
+				     .app = "web",
+				     .workload = "web-6b7c8d9f5",
+				     .ip = IP_WEB,
+				     .node = "node-insight",
+				     .scope = g_scope_web,
+				     .container = g_cont_web,
+				     .net = &g_net_a };
+static const struct netpod g_api = { .name = "api-5f4e3d2c1-q7w8e",
+				     .namespace = "shop",
+				     .app = "api",
+				     .workload = "api-5f4e3d2c1",
+				     .ip = IP_API,
+				     .node = "node-insight",
+				     .scope = g_scope_api,
+				     .container = g_cont_api,
+				     .net = &g_net_b };
+static const struct netpod g_db = { .name = "db-0",
+				    .namespace = "data",
+				    .app = "db",
+				    .workload = "db",
+				    .ip = IP_DB,
+				    .node = "node-insight",
+				    .scope = g_scope_db,
+				    .container = g_cont_db,
+				    .net = &g_net_b };
 
-/* One pod: identity, cgroups, the namespace its address lives in. */
-struct pod {
-	const char *name, *namespace, *app, *workload, *ip;
-	const char *scope, *container;
-	const struct net *net;
-};
-
-static const struct pod g_web = { .name = "web-6b7c8d9f5-h4j2k",
-				  .namespace = "shop",
-				  .app = "web",
-				  .workload = "web-6b7c8d9f5",
-				  .ip = IP_WEB,
-				  .scope = g_scope_web,
-				  .container = g_cont_web,
-				  .net = &g_net_a };
-static const struct pod g_api = { .name = "api-5f4e3d2c1-q7w8e",
-				  .namespace = "shop",
-				  .app = "api",
-				  .workload = "api-5f4e3d2c1",
-				  .ip = IP_API,
-				  .scope = g_scope_api,
-				  .container = g_cont_api,
-				  .net = &g_net_b };
-static const struct pod g_db = { .name = "db-0",
-				 .namespace = "data",
-				 .app = "db",
-				 .workload = "db",
-				 .ip = IP_DB,
-				 .scope = g_scope_db,
-				 .container = g_cont_db,
-				 .net = &g_net_b };
-
-/* Children whose stderr pipes are drained while the test waits (a full pipe blocks them). */
-#define MAX_KIDS 5
-static struct sidecar *g_kids[MAX_KIDS];
-
-static int64_t wall_ms(void)
+/*
+ * Namespaces pfins-<pid>-a (web: 10.78.0.1/24) and -b (api: 10.78.0.2/24,
+ * db: 10.78.0.3/24).  0 or -EIO (cleaned up).
+ */
+static int net_up(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits ms, reading what the children write meanwhile. */
-static void pump(int ms)
-{
-	uint64_t until = harness_now_ms() + (uint64_t)ms;
-
-	for (;;) {
-		uint64_t now;
-
-		for (int i = 0; i < MAX_KIDS; i++)
-			if (g_kids[i] && g_kids[i]->pid > 0 && !g_kids[i]->exited)
-				sidecar_poll(g_kids[i], 0);
-		now = harness_now_ms();
-		if (now >= until)
-			return;
-		usleep((useconds_t)((until - now < 10 ? until - now : 10) * 1000));
-	}
-}
-
-static void kid_add(struct sidecar *p)
-{
-	for (int i = 0; i < MAX_KIDS; i++)
-		if (!g_kids[i]) {
-			g_kids[i] = p;
-			return;
-		}
-}
-
-static void kids_clear(void)
-{
-	memset(g_kids, 0, sizeof(g_kids));
-}
-
-/* ---- the pods' network: two namespaces joined by a veth pair ---- */
-
-/* A shell command whose failure is expected while polling: no message.  0 or -EIO. */
-static int sh_quiet(const char *cmd)
-{
-	return system(cmd) == 0 ? 0 : -EIO;
+	return netpod_net_up(&g_net_a, &g_net_b, "pfins", /*tag=*/NULL,
+			     (const char *const[]){ IP_WEB, NULL },
+			     (const char *const[]){ IP_API, IP_DB, NULL });
 }
 
 static void net_down(void)
 {
-	struct net *nets[] = { &g_net_a, &g_net_b };
-	char cmd[256];
-
-	/* the veth pair goes with its namespaces */
-	for (int i = 0; i < 2; i++) {
-		if (!nets[i]->name[0])
-			continue;
-		snprintf(cmd, sizeof(cmd), "ip netns del %s 2>/dev/null", nets[i]->name);
-		sh_quiet(cmd);
-		nets[i]->name[0] = '\0';
-		nets[i]->path[0] = '\0';
-	}
-}
-
-static int link_up_wait(const struct net *n)
-{
-	uint64_t deadline = harness_now_ms() + 5000;
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "ip -n %s -o link show dev %s | grep -q 'state UP'", n->name,
-		 n->veth);
-	while (harness_now_ms() < deadline) {
-		if (sh_quiet(cmd) == 0)
-			return 0;
-		usleep(20000);
-	}
-	fprintf(stderr, "    %s in %s did not come up\n", n->veth, n->name);
-	return -ETIMEDOUT;
+	netpod_net_down(&g_net_a, &g_net_b);
 }
 
 /*
- * Namespaces pfins-<pid>-a (web: 10.78.0.1/24) and -b (api: 10.78.0.2/24,
- * db: 10.78.0.3/24), unique per run so leftovers of a killed run never
- * clash.  0 or -EIO (cleaned up).
+ * The collector's options besides netpod's: no periodic stats lines; with
+ * heartbeats alone a claim settles once the grace has passed it: 2 s, well
+ * above the sidecars' 300 ms interval and their retries.
  */
-static int net_up(void)
-{
-	int pid = getpid();
-
-	snprintf(g_net_a.name, sizeof(g_net_a.name), "pfins-%d-a", pid);
-	snprintf(g_net_b.name, sizeof(g_net_b.name), "pfins-%d-b", pid);
-	snprintf(g_net_a.path, sizeof(g_net_a.path), "/run/netns/%s", g_net_a.name);
-	snprintf(g_net_b.path, sizeof(g_net_b.path), "/run/netns/%s", g_net_b.name);
-	snprintf(g_net_a.veth, sizeof(g_net_a.veth), "pia%d", pid);
-	snprintf(g_net_b.veth, sizeof(g_net_b.veth), "pib%d", pid);
-	if (harness_sh("ip netns add %s && ip netns add %s", g_net_a.name, g_net_b.name) ||
-	    harness_sh("ip link add %s netns %s type veth peer name %s netns %s", g_net_a.veth,
-		       g_net_a.name, g_net_b.veth, g_net_b.name) ||
-	    harness_sh("ip -n %s link set lo up && ip -n %s addr add %s/24 dev %s && "
-		       "ip -n %s link set %s up",
-		       g_net_a.name, g_net_a.name, IP_WEB, g_net_a.veth, g_net_a.name,
-		       g_net_a.veth) ||
-	    harness_sh("ip -n %s link set lo up && ip -n %s addr add %s/24 dev %s && "
-		       "ip -n %s addr add %s/24 dev %s && ip -n %s link set %s up",
-		       g_net_b.name, g_net_b.name, IP_API, g_net_b.veth, g_net_b.name, IP_DB,
-		       g_net_b.veth, g_net_b.name, g_net_b.veth) ||
-	    link_up_wait(&g_net_a) || link_up_wait(&g_net_b)) {
-		net_down();
-		return -EIO;
-	}
-	return 0;
-}
-
-/* ---- the collector and the sidecars ---- */
-
-struct collector_run {
-	struct sidecar p;
-	uint16_t port, admin, api;
-	char url[64];
-	char data[600];
-};
-
-static uint16_t free_port(void)
-{
-	uint16_t port = 0;
-	int fd = tcp_listen(AF_INET, "127.0.0.1", &port);
-
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-/*
- * Starts the collector on 127.0.0.1 with its admin endpoint and its API
- * listener (the harness puts it on an ephemeral port), plus `extra` (may be
- * NULL).
- */
-static int collector_run_start(struct collector_run *c, const char *tag, const char *const *extra)
-{
-	const char *args[24];
-	char listen[64];
-	uint16_t bound = 0;
-	int n = 0, err;
-
-	c->port = free_port();
-	snprintf(c->data, sizeof(c->data), "%s/data-%s", g_tmp, tag);
-	snprintf(listen, sizeof(listen), "127.0.0.1:%u", c->port);
-	snprintf(c->url, sizeof(c->url), "http://127.0.0.1:%u", c->port);
-	args[n++] = "--listen";
-	args[n++] = listen;
-	args[n++] = "--data-dir";
-	args[n++] = c->data;
-	args[n++] = "--admin";
-	args[n++] = "127.0.0.1:0";
-	args[n++] = "--workers";
-	args[n++] = "2";
-	args[n++] = "--stats-interval";
-	args[n++] = "0";
-	for (int i = 0; extra && extra[i] && n < 23; i++)
-		args[n++] = extra[i];
-	args[n] = NULL;
-	err = collector_start(&c->p, args, &bound);
-	if (err)
-		return err;
-	kid_add(&c->p);
-	c->admin = harness_admin_port(&c->p, 5000);
-	c->api = c->admin ? harness_api_port(&c->p, 5000) : 0;
-	if (c->admin && c->api)
-		return 0;
-	fprintf(stderr, "    no admin or API endpoint line:\n%s\n",
-		c->p.err_text ? c->p.err_text : "");
-	return -ETIMEDOUT;
-}
-
-/* SIGTERM and reap; the exit code, or -1 if it had to be killed. */
-static int child_stop(struct sidecar *c)
-{
-	if (c->pid <= 0)
-		return -1;
-	if (!c->exited && sidecar_stop(c, 10000, NULL))
-		return -1;
-	return WIFEXITED(c->status) ? WEXITSTATUS(c->status) : 128 + WTERMSIG(c->status);
-}
-
-/* The pod's sidecar: attached to its pod cgroup, its identity from the Downward API env. */
-static int pod_sidecar_start(struct sidecar *sc, const struct pod *p, const char *url)
-{
-	/* three sidecars on one "node": each its own admin port */
-	const char *args[] = { "--cgroup",	   p->scope, "--interval", "300ms",
-			       "--stats-interval", "0",	     "--admin",	   "127.0.0.1:0",
-			       "--output",	   url,	     NULL };
-	int err;
-
-	unsetenv("POD_IPS");
-	setenv("POD_IP", p->ip, 1);
-	setenv("POD_NAME", p->name, 1);
-	setenv("POD_NAMESPACE", p->namespace, 1);
-	setenv("POD_APP", p->app, 1);
-	setenv("POD_WORKLOAD", p->workload, 1);
-	setenv("NODE_NAME", "node-insight", 1);
-	err = sidecar_start(sc, args);
-	unsetenv("POD_IP");
-	unsetenv("POD_NAME");
-	unsetenv("POD_NAMESPACE");
-	unsetenv("POD_APP");
-	unsetenv("POD_WORKLOAD");
-	unsetenv("NODE_NAME");
-	if (!err)
-		kid_add(sc);
-	return err;
-}
-
-/*
- * One client process in pod `from` (its cgroup and netns) making `conns`
- * connections to addr:port, req bytes out and resp back on each; every
- * connect must end with errno `want_err` (0: established).  0, or -EIO
- * saying why.
- */
-static int run_client(const struct pod *from, const char *addr, uint16_t port, int conns,
-		      size_t req, size_t resp, int want_err)
-{
-	struct peer cli = { .family = AF_INET,
-			    .addr = addr,
-			    .port = port,
-			    .req = req,
-			    .resp = resp,
-			    .conns = conns,
-			    .netns = from->net->path };
-	struct client_run run = { 0 };
-	uint16_t lport;
-	int cerr, st;
-
-	if (start_client(&cli, from->container, &run) <= 0) {
-		fprintf(stderr, "    cannot start a client\n");
-		return -EIO;
-	}
-	for (int i = 0; i < conns; i++) {
-		if (client_next(&run, &lport, &cerr) || cerr != want_err) {
-			fprintf(stderr, "    connection %d to %s:%u: expected %s, got %s\n", i,
-				addr, port, want_err ? strerror(want_err) : "established",
-				cerr ? strerror(cerr) : "established or no report");
-			kill(run.pid, SIGKILL);
-			harness_wait(run.pid, 1000);
-			client_close(&run);
-			return -EIO;
-		}
-	}
-	st = harness_wait(run.pid, WAIT_MS);
-	client_close(&run);
-	if (st != 0) {
-		fprintf(stderr, "    client exited with %d\n", st);
-		return -EIO;
-	}
-	return 0;
-}
+static const char *const g_collector_opts[] = { "--stats-interval", "0", "--heartbeat-grace", "2s",
+						NULL };
 
 /* ---- the collector's output and metrics ---- */
 
@@ -373,54 +126,27 @@ static bool rec_is(json_t *r, const char *direction, const char *local, const ch
 	       strcmp(rec_str(r, "remote_ip"), remote) == 0;
 }
 
-/* Every JSON line of every *.jsonl under dir (recursively) into w. */
+/* Every record written under dir (recursively) into w. */
 static void scan_records(const char *dir, struct written *w)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
+	json_t *all = json_array(), *r;
+	size_t i;
 
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		char path[1024];
-		size_t len = strlen(e->d_name);
-		FILE *f;
-		char *line = NULL;
-		size_t cap = 0;
-		ssize_t n;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (e->d_type == DT_DIR) {
-			scan_records(path, w);
-			continue;
+	harness_read_jsonl(dir, all);
+	json_array_foreach(all, i, r)
+	{
+		w->records++;
+		if (rec_is(r, "out", IP_WEB, IP_API) && rec_u64(r, "remote_port") == w->api_port) {
+			w->web_api_records++;
+			w->web_api_flows += rec_u64(r, "flows");
+			w->web_api_closed += rec_u64(r, "closed");
 		}
-		if (len <= 6 || strcmp(e->d_name + len - 6, ".jsonl") != 0 ||
-		    !(f = fopen(path, "r")))
-			continue;
-		/* a line still being written (no newline yet) is not a record yet */
-		while ((n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
-			json_t *r = json_loads(line, 0, NULL);
-
-			w->records++;
-			if (rec_is(r, "out", IP_WEB, IP_API) &&
-			    rec_u64(r, "remote_port") == w->api_port) {
-				w->web_api_records++;
-				w->web_api_flows += rec_u64(r, "flows");
-				w->web_api_closed += rec_u64(r, "closed");
-			}
-			if (rec_is(r, "in", IP_API, IP_WEB) &&
-			    rec_u64(r, "local_port") == w->api_port)
-				w->api_web_closed += rec_u64(r, "closed");
-			if (rec_is(r, "out", IP_WEB, IP_DB) && rec_u64(r, "remote_port") == DB_PORT)
-				w->web_db_failed += rec_u64(r, "failed");
-			json_decref(r);
-		}
-		free(line);
-		fclose(f);
+		if (rec_is(r, "in", IP_API, IP_WEB) && rec_u64(r, "local_port") == w->api_port)
+			w->api_web_closed += rec_u64(r, "closed");
+		if (rec_is(r, "out", IP_WEB, IP_DB) && rec_u64(r, "remote_port") == DB_PORT)
+			w->web_db_failed += rec_u64(r, "failed");
 	}
-	closedir(d);
+	json_decref(all);
 }
 
 #define ADDED "podflow_collector_insight_records_total{outcome=\"added\"}"
@@ -550,7 +276,7 @@ static uint64_t series_sum(json_t *path, const char *field)
  * bytes are what the caller sent and received in all.
  */
 struct want_edge {
-	const struct pod *from, *to;
+	const struct netpod *from, *to;
 	uint16_t port;
 	uint64_t flows, failed, refused, bytes_sent, bytes_received;
 };
@@ -602,26 +328,6 @@ cleanup:
 
 /* ---- the browser: tests/ui/ui-check.mjs ---- */
 
-static const char *node_path(void)
-{
-	static char found[PATH_MAX];
-	const char *path = getenv("PATH");
-	char *copy, *save = NULL;
-
-	if (found[0])
-		return found;
-	copy = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
-	for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d;
-	     d = strtok_r(NULL, ":", &save)) {
-		snprintf(found, sizeof(found), "%s/node", d);
-		if (access(found, X_OK) == 0)
-			break;
-		found[0] = '\0';
-	}
-	free(copy);
-	return found[0] ? found : NULL;
-}
-
 /*
  * node tests/ui/ui-check.mjs --url http://127.0.0.1:API/ plus `mode`
  * ("--expect FILE" or "--scale") and --shots build/ui-shots/<shots>, from
@@ -631,7 +337,7 @@ static const char *node_path(void)
 static int ui_check(uint16_t api, const char *mode, const char *expect_file, const char *shots)
 {
 	char cwd[PATH_MAX], script[PATH_MAX + 32], url[64], shot_dir[PATH_MAX + 64];
-	const char *node = node_path(), *argv[12];
+	const char *node = harness_node_path(), *argv[12];
 	char *out = NULL;
 	int n = 0, rc, fd;
 	pid_t pid;
@@ -691,7 +397,7 @@ static int test_graph_and_paths(void)
 {
 	const int n = 7, k = 5;
 	const size_t req = 1500, resp = 7300;
-	struct collector_run c = { 0 };
+	struct netpod_collector c = { 0 };
 	struct sidecar sw = { 0 }, sa = { 0 }, sd = { 0 };
 	struct peer srv = { 0 };
 	json_t *doc = NULL, *list, *e, *window;
@@ -704,16 +410,11 @@ static int test_graph_and_paths(void)
 	int ret = 1;
 
 	ASSERT_EQ_U64("network namespaces", 0, net_up());
-	/*
-	 * With heartbeats alone a claim settles once the grace has passed it:
-	 * 2 s, well above the sidecars' 300 ms interval and their retries.
-	 */
 	ASSERT_EQ_U64("collector start", 0,
-		      collector_run_start(
-			  &c, "graph", (const char *const[]){ "--heartbeat-grace", "2s", NULL }));
-	ASSERT_EQ_U64("sidecar web start", 0, pod_sidecar_start(&sw, &g_web, c.url));
-	ASSERT_EQ_U64("sidecar api start", 0, pod_sidecar_start(&sa, &g_api, c.url));
-	ASSERT_EQ_U64("sidecar db start", 0, pod_sidecar_start(&sd, &g_db, c.url));
+		      netpod_collector_start(&c, g_tmp, "graph", g_collector_opts));
+	ASSERT_EQ_U64("sidecar web start", 0, netpod_sidecar_start(&sw, &g_web, c.url));
+	ASSERT_EQ_U64("sidecar api start", 0, netpod_sidecar_start(&sa, &g_api, c.url));
+	ASSERT_EQ_U64("sidecar db start", 0, netpod_sidecar_start(&sd, &g_db, c.url));
 
 	srv = (struct peer){ .family = AF_INET,
 			     .addr = IP_API,
@@ -724,13 +425,13 @@ static int test_graph_and_paths(void)
 	spid = start_server(&srv, g_api.container, &sport);
 	ASSERT_TRUE("server in pod api", spid > 0);
 	ASSERT_EQ_U64("web -> api connections", 0,
-		      run_client(&g_web, IP_API, sport, n, req, resp, /*want_err=*/0));
+		      netpod_client(&g_web, IP_API, sport, n, req, resp, /*want_err=*/0));
 	ASSERT_EQ_U64("server exit code", 0, harness_wait(spid, WAIT_MS));
 	spid = -1;
-	t_refused0 = wall_ms();
+	t_refused0 = harness_wall_ms();
 	ASSERT_EQ_U64("web -> db connects refused", 0,
-		      run_client(&g_web, IP_DB, DB_PORT, k, req, resp, ECONNREFUSED));
-	t_refused1 = wall_ms();
+		      netpod_client(&g_web, IP_DB, DB_PORT, k, req, resp, ECONNREFUSED));
+	t_refused1 = harness_wall_ms();
 
 	/*
 	 * Both sides of every connection written (each sidecar's records go
@@ -754,7 +455,7 @@ static int test_graph_and_paths(void)
 				w.web_api_closed, w.api_web_closed, w.web_db_failed);
 			break;
 		}
-		pump(100);
+		netpod_pump(100);
 	}
 	written = w.records;
 	fprintf(stderr,
@@ -970,10 +671,10 @@ static int test_graph_and_paths(void)
 	ASSERT_EQ_U64("node tests/ui/ui-check.mjs --expect exit code", 0,
 		      ui_check(c.api, "--expect", expect_file, "graph"));
 
-	ASSERT_EQ_U64("sidecar web exit code", 0, child_stop(&sw));
-	ASSERT_EQ_U64("sidecar api exit code", 0, child_stop(&sa));
-	ASSERT_EQ_U64("sidecar db exit code", 0, child_stop(&sd));
-	ASSERT_EQ_U64("collector exit code", 0, child_stop(&c.p));
+	ASSERT_EQ_U64("sidecar web exit code", 0, harness_child_stop(&sw));
+	ASSERT_EQ_U64("sidecar api exit code", 0, harness_child_stop(&sa));
+	ASSERT_EQ_U64("sidecar db exit code", 0, harness_child_stop(&sd));
+	ASSERT_EQ_U64("collector exit code", 0, harness_child_stop(&c.p));
 	ret = 0;
 cleanup:
 	if (ret)
@@ -986,7 +687,7 @@ cleanup:
 		kill(spid, SIGKILL);
 		waitpid(spid, NULL, 0);
 	}
-	kids_clear();
+	netpod_kids_clear();
 	json_decref(doc);
 	sidecar_free(&sw);
 	sidecar_free(&sa);
@@ -1125,7 +826,7 @@ static int scale_post_all(struct h2c *h2, struct scale_post *posts, uint32_t n)
 		}
 		h2c__run(h2, 10);
 		/* the collector's stderr too: a full pipe would stop it mid-run */
-		pump(0);
+		netpod_pump(0);
 		for (done = 0; done < n && posts[done].done; done++)
 			;
 	}
@@ -1150,20 +851,19 @@ static int scale_post_all(struct h2c *h2, struct scale_post *posts, uint32_t n)
 static int test_thousand_apps(void)
 {
 	const int64_t span = 5000;
-	struct collector_run c = { 0 };
+	struct netpod_collector c = { 0 };
 	struct scale_post *posts = NULL;
 	struct wire_encoder *e = NULL;
 	struct h2c *h2 = NULL;
 	json_t *doc = NULL, *list, *a;
 	char url[128], why[256];
 	uint64_t deadline, t_feed;
-	int64_t t0 = wall_ms() - 60000;
+	int64_t t0 = harness_wall_ms() - 60000;
 	size_t i;
 	int ret = 1;
 
 	ASSERT_EQ_U64("collector start", 0,
-		      collector_run_start(
-			  &c, "scale", (const char *const[]){ "--heartbeat-grace", "2s", NULL }));
+		      netpod_collector_start(&c, g_tmp, "scale", g_collector_opts));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/flows", c.port);
 	h2 = h2c__new(&(struct h2c_opts){ .url = url,
 					  .max_streams = 32,
@@ -1192,7 +892,7 @@ static int test_thousand_apps(void)
 	deadline = harness_now_ms() + WAIT_MS;
 	while (harness_metric_now(c.admin, ADDED) < SCALE_APPS) {
 		ASSERT_TRUE("the view has every record in time", harness_now_ms() < deadline);
-		pump(100);
+		netpod_pump(100);
 	}
 	ASSERT_EQ_U64("insight records added", SCALE_APPS, harness_metric_now(c.admin, ADDED));
 	ASSERT_EQ_U64("records attributed by heartbeat", SCALE_APPS,
@@ -1229,12 +929,12 @@ static int test_thousand_apps(void)
 
 	ASSERT_EQ_U64("node tests/ui/ui-check.mjs --scale exit code", 0,
 		      ui_check(c.api, "--scale", NULL, "scale"));
-	ASSERT_EQ_U64("collector exit code", 0, child_stop(&c.p));
+	ASSERT_EQ_U64("collector exit code", 0, harness_child_stop(&c.p));
 	ret = 0;
 cleanup:
 	if (ret)
 		fprintf(stderr, "    collector:\n%.20000s\n", c.p.err_text ? c.p.err_text : "");
-	kids_clear();
+	netpod_kids_clear();
 	json_decref(doc);
 	h2c__free(h2);
 	wire_encoder__free(e);

@@ -188,16 +188,6 @@ static long wait_config(uint16_t port, const char *path, const char *want, int t
 	}
 }
 
-static uint16_t free_port(void)
-{
-	uint16_t port = 0;
-	int fd = tcp_listen(AF_INET, "127.0.0.1", &port);
-
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 /* promtool check metrics on a /metrics body: exit 0 and nothing printed. */
 static int promtool_ok(const char *body)
 {
@@ -303,7 +293,7 @@ static int start_on_configmap(struct sidecar *sc, const char *name, const char *
 {
 	static char cfg[600], admin[32];
 
-	*port = free_port();
+	*port = harness_free_port();
 	snprintf(dir, dir_len, "%s/cm-%s", g_tmp, name);
 	mkdir(dir, 0755);
 	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
@@ -558,7 +548,7 @@ static int test_filters_live(void)
 		    wait_config(port, "filters.ignore_cidrs", "[\"127.0.0.0/8\"]", 2000) >= 0);
 	ASSERT_EQ_U64("workload to a filtered peer", 0, exchange(g_container, 2, 100, 100, &p1));
 	/* a service-port filter: the next server's port, chosen now */
-	p2 = free_port();
+	p2 = harness_free_port();
 	snprintf(yaml, sizeof(yaml),
 		 "interval: 300ms\nstats_interval: 0s\nfilters:\n  ignore_ports: [%u]\n", p2);
 	ASSERT_EQ_U64("port filter", 0, kubelet_write(dir, "config.yaml", yaml));
@@ -756,7 +746,7 @@ static int test_collector_file_written_in_pieces(void)
 	static const char first[] = "listen: 127.0.0.1:0\nstats_interval: 0s\n";
 	static const char rest[] = "attribution:\n  max_delay: 7s\n";
 	char cfg[600], admin[32], data[600];
-	uint16_t aport = free_port(), lport = 0, api = 0;
+	uint16_t aport = harness_free_port(), lport = 0, api = 0;
 	struct sidecar c = { 0 };
 	uint64_t until;
 	int ret = 1, fd = -1;
@@ -817,7 +807,7 @@ cleanup:
 static int test_collector_config_and_metrics(void)
 {
 	char dir[512], cfg[600], admin[32], data[600], *body = NULL;
-	uint16_t aport = free_port(), lport = 0, api = 0;
+	uint16_t aport = harness_free_port(), lport = 0, api = 0;
 	struct sidecar c = { 0 };
 	int ret = 1;
 
@@ -875,7 +865,7 @@ cleanup:
 static int test_sidecar_metrics_promtool(void)
 {
 	char admin[32], url[64], data[600], *body = NULL;
-	uint16_t aport = free_port(), lport = 0, p1 = 0;
+	uint16_t aport = harness_free_port(), lport = 0, p1 = 0;
 	struct sidecar sc = { 0 }, c = { 0 };
 	int ret = 1;
 

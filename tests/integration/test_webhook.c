@@ -397,25 +397,6 @@ static void teardown(void)
 
 /* ---- node: fast-json-patch and kubernetes-models ---- */
 
-static const char *node_path(void)
-{
-	static char found[PATH_MAX];
-	const char *path = getenv("PATH");
-	char *copy, *save = NULL;
-
-	if (found[0])
-		return found;
-	copy = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
-	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		snprintf(found, sizeof(found), "%s/node", d);
-		if (access(found, X_OK) == 0)
-			break;
-		found[0] = '\0';
-	}
-	free(copy);
-	return found[0] ? found : NULL;
-}
-
 /*
  * Runs webhook_check.mjs on `cases` ([{name, pod, patch}]); its results
  * ([{name, ok, error, patched}]) or NULL, saying why.
@@ -423,7 +404,7 @@ static const char *node_path(void)
 static json_t *node_check(json_t *cases)
 {
 	char in[400], out[400], cwd[PATH_MAX], script[PATH_MAX + 64], *stdout_text = NULL;
-	const char *node = node_path();
+	const char *node = harness_node_path();
 	json_t *res = NULL;
 	int rc;
 
@@ -470,7 +451,7 @@ static bool node_available(void)
 {
 	char cwd[PATH_MAX], mods[PATH_MAX + 64];
 
-	if (!node_path() || !getcwd(cwd, sizeof(cwd)))
+	if (!harness_node_path() || !getcwd(cwd, sizeof(cwd)))
 		return false;
 	snprintf(mods, sizeof(mods), "%s/tests/k8s/node_modules/fast-json-patch", cwd);
 	return access(mods, R_OK) == 0;
