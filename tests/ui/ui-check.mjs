@@ -12,9 +12,11 @@
 // drawn in the failing colour and the working pair's are not; the "can A
 // reach B" form says yes for the working pair and no, naming the error, for
 // the failing one; a click on the failing edge opens its charts.  --scale:
-// at least --min-nodes app nodes are drawn.  Either way no page error nor
-// console error, and one JSON line of timings on stdout: {nodes, edges,
-// layout_ms, render_ms, load_ms}.  Exit 0, or 1 with a line per failed
+// at least --min-nodes app nodes are drawn.  Either way: every node at a
+// finite position, the fitted graph inside its container with its app
+// nodes at least 2 px wide, a screenshot of the graph that is not blank, no
+// page error nor console error, and one JSON line of timings on stdout:
+// {nodes, edges, layout_ms, render_ms, load_ms}.  Exit 0, or 1 with a line per failed
 // assertion (2: bad usage).  Screenshots go to --shots (graph.png,
 // path-ok.png, path-failing.png, edge-panel.png; failure.png when it fails).
 
@@ -143,6 +145,95 @@ async function readGraph(page) {
 	});
 }
 
+/*
+ * That the graph is really drawn, not just in cytoscape's model: every node
+ * at a finite position; after the page's fit, the rendered bounding box of
+ * all elements inside the graph's container, and the app nodes big enough
+ * to see; and a screenshot of the graph element (its buttons and legend
+ * hidden) with ink on it, pixels well apart from its background colour (a
+ * layout tens of thousands of pixels wide, fitted at the minimum zoom, draws
+ * nodes under a pixel wide: a blank canvas, though every node "exists").
+ */
+async function checkDrawn(page) {
+	const v = await page.evaluate(() => {
+		const cy = window.podflow.cy;
+		const bad = cy.nodes().filter((n) => {
+			const p = n.position();
+			return !Number.isFinite(p.x) || !Number.isFinite(p.y);
+		});
+		const apps = cy.nodes('[kind != "namespace"]');
+		const r = cy.elements().renderedBoundingBox();
+		const bb = cy.elements().boundingBox();
+		const ext = cy.extent();
+		return {
+			bad: bad.map((n) => `${n.id()} at (${n.position('x')}, ${n.position('y')})`),
+			apps: apps.length,
+			width: cy.width(),
+			height: cy.height(),
+			zoom: cy.zoom(),
+			nodeSize: apps.length ? Math.min(...apps.map((n) => n.renderedWidth())) : 0,
+			rbb: [r.x1, r.y1, r.x2, r.y2],
+			bb: [bb.x1, bb.y1, bb.x2, bb.y2],
+			ext: [ext.x1, ext.y1, ext.x2, ext.y2],
+		};
+	});
+	const fmt = (b) => b.map((x) => (Number.isFinite(x) ? Math.round(x) : String(x))).join(', ');
+	check(!v.bad.length, `${v.bad.length} node(s) at no finite position: ${v.bad.slice(0, 5).join('; ')}`);
+	const slack = 2;
+	const [x1, y1, x2, y2] = v.rbb;
+	check(
+		[x1, y1, x2, y2].every(Number.isFinite) &&
+			x1 >= -slack &&
+			y1 >= -slack &&
+			x2 <= v.width + slack &&
+			y2 <= v.height + slack,
+		`after the fit the graph's rendered bounding box (${fmt(v.rbb)}) is not inside its ${v.width}x${v.height} container ` +
+			`(model box ${fmt(v.bb)}, visible extent ${fmt(v.ext)}, zoom ${v.zoom})`,
+	);
+	check(
+		!v.apps || v.nodeSize >= 2,
+		`after the fit the app nodes are drawn ${v.nodeSize.toFixed(2)} px wide (zoom ${v.zoom}): too small to see`,
+	);
+	/* a frame at the fitted viewport, then its pixels */
+	await page.waitForTimeout(200);
+	const png = await page.locator('[data-testid=graph]').screenshot({
+		style: '.graph-tools, .legend, .graph-notice { visibility: hidden !important; }',
+	});
+	const ink = await page.evaluate(async (b64) => {
+		const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+		const bmp = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
+		const c = new OffscreenCanvas(bmp.width, bmp.height);
+		const g = c.getContext('2d');
+		g.drawImage(bmp, 0, 0);
+		const d = g.getImageData(0, 0, bmp.width, bmp.height).data;
+		/* the background: the commonest colour */
+		const count = new Map();
+		for (let i = 0; i < d.length; i += 4) {
+			const k = (d[i] << 16) | (d[i + 1] << 8) | d[i + 2];
+			count.set(k, (count.get(k) || 0) + 1);
+		}
+		let bg = 0;
+		let most = -1;
+		for (const [k, n] of count) if (n > most) [bg, most] = [k, n];
+		const br = bg >> 16;
+		const bgr = (bg >> 8) & 255;
+		const bb = bg & 255;
+		/* ink: a channel over 40 apart (not a namespace box's tint, nor a node's white) */
+		let n = 0;
+		for (let i = 0; i < d.length; i += 4)
+			if (Math.max(Math.abs(d[i] - br), Math.abs(d[i + 1] - bgr), Math.abs(d[i + 2] - bb)) > 40) n++;
+		return { ink: n, pixels: d.length / 4, bg: `#${bg.toString(16).padStart(6, '0')}` };
+	}, png.toString('base64'));
+	/* a thousand nodes fitted at a zoom of 0.2 (3 px each, hairline edges): some 1% */
+	const need = Math.min(0.0025 * ink.pixels, 5 * v.apps);
+	check(
+		ink.ink >= need,
+		`the graph canvas is blank: ${ink.ink} of ${ink.pixels} pixels (${((100 * ink.ink) / ink.pixels).toFixed(3)}%) stand out ` +
+			`from its background ${ink.bg}, expected at least ${Math.ceil(need)} for ${v.apps} app nodes`,
+	);
+	return { zoom: v.zoom, ink: ink.ink / ink.pixels };
+}
+
 function diff(label, want, got) {
 	const w = new Set(want);
 	const g = new Set(got);
@@ -200,6 +291,7 @@ async function clickEdge(page, id) {
 }
 
 async function checkExpect(page, x, g) {
+	await checkDrawn(page);
 	diff(
 		'app nodes',
 		x.apps,
@@ -307,6 +399,7 @@ async function main() {
 			await checkExpect(page, x, g);
 		} else {
 			check(nodes >= opts.minNodes, `expected at least ${opts.minNodes} app nodes drawn, got ${nodes}`);
+			await checkDrawn(page);
 			await shot(page, 'graph.png');
 		}
 		for (const e of pageErrors) fail(e);

@@ -19,6 +19,17 @@ const BIG = 300;
 const SMALL = 100;
 /* The share of new nodes past which a refresh lays the whole graph out again. */
 const RELAYOUT_SHARE = 0.25;
+/*
+ * A chain or a ring of more nodes than this (every node with at most two
+ * neighbours) goes on a serpentine, not to fcose: its forces stretch it into
+ * a circle or a line tens of thousands of pixels across, and fitted into the
+ * view at the minimum zoom its nodes are under a pixel (an empty canvas).
+ */
+const LONG = 40;
+/* The grid step of the serpentines and of the nodes without edges */
+const STEP = 40;
+/* The least zoom at which a fit must show the whole graph: nodes of 16 px stay over 2 px */
+const FIT_ZOOM = 0.15;
 
 export function edgeId(from, to, port) {
 	return `${from} -> ${to} :${port}`;
@@ -169,6 +180,84 @@ function build(apps, edges) {
 	return { els, overflow };
 }
 
+/* Each app node's neighbours but itself, once, by id: a hub's neighbourhood is a thousand nodes */
+function neighbours(cy, apps) {
+	const nb = new Map();
+	apps.forEach((n) => nb.set(n.id(), new Set()));
+	cy.edges().forEach((e) => {
+		const s = e.data('source');
+		const t = e.data('target');
+		if (s !== t && nb.has(s) && nb.has(t)) {
+			nb.get(s).add(t);
+			nb.get(t).add(s);
+		}
+	});
+	return nb;
+}
+
+/*
+ * The connected components of over LONG nodes in which no node has more
+ * than two neighbours: chains and rings, [{ids (in order along them), cycle}].
+ */
+function findSnakes(apps, nb) {
+	const seen = new Set();
+	const out = [];
+	const ids = apps.map((n) => n.id()).sort();
+	for (const start of ids) {
+		if (seen.has(start)) continue;
+		/* the component, breadth first */
+		const comp = [start];
+		seen.add(start);
+		let simple = nb.get(start).size <= 2;
+		for (let i = 0; i < comp.length; i++)
+			for (const m of nb.get(comp[i]))
+				if (!seen.has(m)) {
+					seen.add(m);
+					comp.push(m);
+					if (nb.get(m).size > 2) simple = false;
+				}
+		if (!simple || comp.length <= LONG) continue;
+		/* a chain from its first end (by id), a ring from its first node */
+		const ends = comp.filter((id) => nb.get(id).size < 2).sort();
+		const cycle = ends.length === 0;
+		const order = [cycle ? comp.reduce((a, b) => (b < a ? b : a)) : ends[0]];
+		const on = new Set(order);
+		for (;;) {
+			const next = [...nb.get(order[order.length - 1])].filter((m) => !on.has(m)).sort()[0];
+			if (next === undefined) break;
+			order.push(next);
+			on.add(next);
+		}
+		out.push({ ids: order, cycle });
+	}
+	return out;
+}
+
+/*
+ * The grid cells, in units, of `n` nodes in a row along a serpentine of
+ * `cols` columns: left to right, then back, a row lower each time.  A ring
+ * keeps column 0 for its way back up to its first node.
+ */
+function serpentine(n, cols, cycle) {
+	const pos = [];
+	const first = cycle ? 1 : 0;
+	const w = cols - first;
+	const back = cycle ? Math.ceil(n / cols) : 0;
+	const body = n - back;
+	for (let i = 0; i < body; i++) {
+		const row = Math.floor(i / w);
+		const k = i % w;
+		pos.push({ x: first + (row % 2 ? w - 1 - k : k), y: row });
+	}
+	if (back) {
+		/* from below the last row (beside it when that row ends on the left) up to row 0 */
+		const last = pos[pos.length - 1];
+		const bottom = last.x === 1 ? last.y : last.y + 1;
+		for (let j = 0; j < back; j++) pos.push({ x: 0, y: back > 1 ? bottom * (1 - j / (back - 1)) : 0 });
+	}
+	return pos;
+}
+
 export class Graph {
 	constructor(container, handlers) {
 		this.handlers = handlers;
@@ -246,11 +335,43 @@ export class Graph {
 		const n = cy.nodes().length;
 		if (!n) return 0;
 		const t0 = performance.now();
-		if (n > BIG) this.layoutBig();
+		const apps = cy.nodes('[kind != "namespace"]');
+		const nb = neighbours(cy, apps);
+		const snakes = findSnakes(apps, nb);
+		if (n > BIG || snakes.length) this.layoutBig(apps, nb, snakes);
 		else cy.layout(this.layoutOptions(n, randomize)).run();
+		this.contain(apps);
 		const ms = performance.now() - t0;
 		this.fit();
 		return ms;
+	}
+
+	/*
+	 * The last resort: a layout still too wide to show at FIT_ZOOM (or with a
+	 * position that is not a number) is drawn closer to its centre, crowded
+	 * but on screen.
+	 */
+	contain(apps) {
+		const cy = this.cy;
+		const bad = apps.filter((m) => {
+			const p = m.position();
+			return !Number.isFinite(p.x) || !Number.isFinite(p.y);
+		});
+		if (bad.length) bad.positions((m, i) => ({ x: (i % 30) * STEP, y: Math.floor(i / 30) * STEP }));
+		const bb = apps.boundingBox();
+		const w = cy.width() || 800;
+		const h = cy.height() || 600;
+		const zoom = Math.min((w - 80) / Math.max(1, bb.w), (h - 80) / Math.max(1, bb.h));
+		if (!(zoom < FIT_ZOOM)) return;
+		const k = zoom / FIT_ZOOM;
+		const cx = (bb.x1 + bb.x2) / 2;
+		const cyy = (bb.y1 + bb.y2) / 2;
+		cy.batch(() =>
+			apps.positions((m) => {
+				const p = m.position();
+				return { x: cx + (p.x - cx) * k, y: cyy + (p.y - cyy) * k };
+			}),
+		);
 	}
 
 	/*
@@ -261,29 +382,21 @@ export class Graph {
 	 * around it, and the nodes with none (their edges past the API's limit)
 	 * on a grid below, by namespace.
 	 */
-	layoutBig() {
+	layoutBig(apps, nb, snakes) {
 		const cy = this.cy;
-		const apps = cy.nodes('[kind != "namespace"]');
-		/* each node's neighbours but itself, once: a hub's neighbourhood is a thousand nodes */
-		const nb = new Map();
-		apps.forEach((n) => nb.set(n.id(), new Set()));
-		cy.edges().forEach((e) => {
-			const s = e.data('source');
-			const t = e.data('target');
-			if (s !== t) {
-				nb.get(s).add(t);
-				nb.get(t).add(s);
-			}
-		});
-		const isolated = apps.filter((n) => nb.get(n.id()).size === 0);
+		/* the chains and rings go on serpentines (placeRest) */
+		const snaked = new Set();
+		for (const sn of snakes) for (const id of sn.ids) snaked.add(id);
+		const rest = snaked.size ? apps.filter((m) => !snaked.has(m.id())) : apps;
+		const isolated = rest.filter((n) => nb.get(n.id()).size === 0);
 		/* of two nodes with only each other, one is the core */
-		const leaves = apps.filter((n) => {
+		const leaves = rest.filter((n) => {
 			const o = nb.get(n.id());
 			if (o.size !== 1) return false;
 			const [hub] = o;
 			return nb.get(hub).size > 1 || hub < n.id();
 		});
-		const core = apps.not(isolated).not(leaves);
+		const core = rest.not(isolated).not(leaves);
 		if (core.length > 1) {
 			/*
 			 * The namespaces only when there are several and most calls stay
@@ -298,17 +411,19 @@ export class Graph {
 			let eles = core.union(coreEdges);
 			if (spaces.size > 1 && inside.length > coreEdges.length / 2) eles = eles.union(core.ancestors());
 			eles.layout(this.layoutOptions(core.length, true)).run();
-		} else {
+		} else if (core.length) {
 			core.positions({ x: 0, y: 0 });
 		}
 		/* not fcose inside a batch: with compound nodes, nothing is drawn after it */
-		cy.batch(() => this.placeRest(nb, leaves, isolated));
+		cy.batch(() => this.placeRest(nb, leaves, isolated, snakes, rest));
 	}
 
-	/* The nodes layoutBig() leaves out of fcose: `nb` maps an id to its neighbours' */
-	placeRest(nb, leaves, isolated) {
+	/*
+	 * The nodes layoutBig() leaves out of fcose: `nb` maps an id to its
+	 * neighbours', `rest` is every app node but the serpentines'.
+	 */
+	placeRest(nb, leaves, isolated, snakes, rest) {
 		const cy = this.cy;
-		const apps = cy.nodes('[kind != "namespace"]');
 		/* rings around each hub, 26 px apart along a ring, 30 px between rings */
 		const byHub = new Map();
 		leaves.forEach((n) => {
@@ -328,11 +443,33 @@ export class Graph {
 				}
 			}
 		}
-		/* the grid: below what is laid out, namespace by namespace */
-		const bb = apps.not(isolated).length ? apps.not(isolated).boundingBox() : { x1: 0, x2: 600, y2: 0 };
-		const width = Math.max(600, bb.x2 - bb.x1);
-		const cols = Math.max(1, Math.floor(width / 40));
+		/* below what is laid out: the serpentines side by side, then the grid */
+		const placed = rest.not(isolated);
+		const bb = placed.length ? placed.boundingBox() : { x1: 0, x2: 0, y2: -80 };
+		let snakeArea = 0;
+		for (const sn of snakes) snakeArea += sn.ids.length;
+		const width = Math.max(600, bb.x2 - bb.x1, Math.sqrt(snakeArea + isolated.length) * STEP * 1.3);
 		let y = bb.y2 + 80;
+		let x = bb.x1;
+		let shelf = 0;
+		for (const sn of snakes) {
+			const cols = Math.max(3, Math.ceil(Math.sqrt(sn.ids.length)));
+			const w = cols * STEP;
+			if (x > bb.x1 && x + w > bb.x1 + width) {
+				x = bb.x1;
+				y += shelf + 60;
+				shelf = 0;
+			}
+			const pos = serpentine(sn.ids.length, cols, sn.cycle);
+			sn.ids.forEach((id, i) =>
+				cy.getElementById(id).position({ x: x + pos[i].x * STEP, y: y + pos[i].y * STEP }),
+			);
+			const rows = pos.reduce((m, p) => Math.max(m, p.y), 0);
+			shelf = Math.max(shelf, rows * STEP);
+			x += w + 60;
+		}
+		if (snakes.length) y += shelf + 80;
+		const cols = Math.max(1, Math.floor(width / STEP));
 		const groups = new Map();
 		isolated
 			.sort((a, b) => (a.id() < b.id() ? -1 : 1))
@@ -342,8 +479,8 @@ export class Graph {
 				groups.get(ns).push(n);
 			});
 		for (const ns of groups.values()) {
-			ns.forEach((n, i) => n.position({ x: bb.x1 + (i % cols) * 40, y: y + Math.floor(i / cols) * 40 }));
-			y += Math.ceil(ns.length / cols) * 40 + 60;
+			ns.forEach((n, i) => n.position({ x: bb.x1 + (i % cols) * STEP, y: y + Math.floor(i / cols) * STEP }));
+			y += Math.ceil(ns.length / cols) * STEP + 60;
 		}
 	}
 
