@@ -51,7 +51,7 @@ run() {
 	t0=$(date +%s%N)
 	res=$("$BUILD/pf-send" --url "http://127.0.0.1:$port/v1/flows" --senders "$SENDERS" \
 		--parallel "$PARALLEL" --batches "$BATCHES" --records "$RECORDS" \
-		--encoding "$ENCODING" --remote peers --span-ms "$SPAN_MS" --ago "$AGO_MS") ||
+		--encoding "$ENCODING" --remote peers --apps --span-ms "$SPAN_MS" --ago "$AGO_MS") ||
 		die "pf-send failed: $res"
 	t1=$(date +%s%N)
 	c1=$(cpu_ns "$pid")

@@ -501,8 +501,6 @@ int main(int argc, char **argv)
 	/* after the signals are blocked: the outputs, the Kafka producer and the feeds start threads */
 	if (open_outputs(&c, n_workers, why, sizeof(why)))
 		goto cleanup;
-	if (c.insight && open_insight_sources(&c, why, sizeof(why)))
-		goto cleanup;
 	if (cfg->attribution) {
 		c.attribution = attribution__new(cfg, write_late, c.outputs, why, sizeof(why));
 		if (!c.attribution) {
@@ -597,6 +595,13 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	/*
+	 * Last before anything writes (the workers, the attributor's late
+	 * records): the rebuild lists the files there are now; and after every
+	 * listener, so that a start that fails says one line, not the view's.
+	 */
+	if (c.insight && open_insight_sources(&c, why, sizeof(why)))
+		goto cleanup;
 	if (c.attribution) {
 		if (attribution__start(c.attribution, why, sizeof(why))) {
 			pr_err("%s", why);
