@@ -190,11 +190,16 @@ ui: $(UI_ASSETS)
 manifests: $(HELM)
 	$(Q)node tests/k8s/chart-check.mjs update --helm $(HELM)
 
+# $(call in_shards,CMD): CMD --shard K/N for K = 1..N at once (N = the cores, at most 4); fails if any fails
+CHART_SHARDS := $(shell n=$$(nproc); [ $$n -gt 4 ] && n=4; echo $$n)
+in_shards = s=0; pids=; for k in $$(seq $(CHART_SHARDS)); do $(1) --shard $$k/$(CHART_SHARDS) & pids="$$pids $$!"; done; \
+	for p in $$pids; do wait $$p || s=1; done; exit $$s
+
 .PHONY: check-chart
 check-chart: $(HELM) $(BUILD)/podflow-collector $(BUILD)/podflow-sidecar
 	@echo "  CHECK    the Helm chart (tests/k8s/chart-check.mjs)"
-	$(Q)node tests/k8s/chart-check.mjs check --helm $(HELM) --build $(BUILD)
-	$(Q)node tests/k8s/chart-check.mjs self-test --helm $(HELM) --build $(BUILD)
+	$(Q)$(call in_shards,node tests/k8s/chart-check.mjs check --helm $(HELM) --build $(BUILD))
+	$(Q)$(call in_shards,node tests/k8s/chart-check.mjs self-test --helm $(HELM) --build $(BUILD))
 
 # --- kernel side -------------------------------------------------------------
 # through a temporary file: a failed dump never leaves a cut header, and an
@@ -287,10 +292,21 @@ FUZZ_MODS_fuzz_admission := collector/webhook/admission.c
 FUZZ_LIBS_fuzz_admission := -ljansson
 FUZZ_MODS_fuzz_insight_record := collector/insight/insight_record.c collector/insight/insight.c
 FUZZ_LIBS_fuzz_insight_record := -ljansson
+FUZZ_MODS_fuzz_config := collector/collector_config.c sidecar/sidecar_config.c \
+	collector/webhook/admission.c collector/outputs/files.c
+FUZZ_LIBS_fuzz_config := -ljansson
+FUZZ_MODS_fuzz_api_query := collector/insight/insight.c collector/attribution/attributor.c \
+	collector/attribution/ownership.c
+FUZZ_LIBS_fuzz_api_query := -ljansson -lpthread
+# the HTTP/2 server side and everything behind it (ingest, attribution, outputs)
+FUZZ_MODS_fuzz_h2_request := $(COLLECTOR_MODS)
 $(BUILD)/fuzz/fuzz_ip_event: $(FUZZ_MODS_fuzz_ip_event)
 $(BUILD)/fuzz/fuzz_kube_pod: $(FUZZ_MODS_fuzz_kube_pod)
 $(BUILD)/fuzz/fuzz_admission: $(FUZZ_MODS_fuzz_admission) collector/webhook/admission.h
 $(BUILD)/fuzz/fuzz_insight_record: $(FUZZ_MODS_fuzz_insight_record)
+$(BUILD)/fuzz/fuzz_config: $(FUZZ_MODS_fuzz_config)
+$(BUILD)/fuzz/fuzz_api_query: $(FUZZ_MODS_fuzz_api_query)
+$(BUILD)/fuzz/fuzz_h2_request: $(FUZZ_MODS_fuzz_h2_request)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | deps
 	$(call msg,FUZZ-CC,$@)
@@ -299,13 +315,23 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | deps
 		-fno-sanitize-recover=all -o $@ $< $(LIB_SRCS) $(FUZZ_MODS_$*) $(LIBS_LIB) \
 		$(if $(FUZZ_MODS_$*),$(or $(FUZZ_LIBS_$*),$(LIBS_COLLECTOR)))
 
-# `make fuzz`: each target for FUZZ_SECONDS (make check runs a short pass)
+# the committed seeds of fuzz_wire and fuzz_h2_request (tests/fuzz/gen_seeds.c): run by hand
+$(BUILD)/fuzz/gen-seeds: tests/fuzz/gen_seeds.c $(LIB_SRCS) | deps
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_SRCS) $(LIBS_LIB)
+
+# `make fuzz`: each target for FUZZ_SECONDS (make check runs a short pass), from its
+# committed seeds (tests/fuzz/corpus/<target>, read only) and what earlier runs found
+# (build/fuzz/corpus-<target>, listed first: libFuzzer writes new inputs to the first
+# directory only)
 fuzz: $(FUZZERS)
 	$(Q)for f in $(FUZZERS); do echo "  FUZZ     $$f ($(FUZZ_SECONDS) s)"; \
-		mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \
+		t=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$t; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			-artifact_prefix=$(BUILD)/fuzz/$$(basename $$f)- \
-			$(BUILD)/fuzz/corpus-$$(basename $$f) $(wildcard tests/fuzz/seeds) \
+			-artifact_prefix=$(BUILD)/fuzz/$$t- \
+			$(BUILD)/fuzz/corpus-$$t $$(test -d tests/fuzz/corpus/$$t && \
+				echo tests/fuzz/corpus/$$t) $(wildcard tests/fuzz/seeds) \
 			> $(BUILD)/fuzz/$$(basename $$f).log 2>&1 || \
 			{ tail -50 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; \
 		grep -E 'stat::number_of_executed_units' $(BUILD)/fuzz/$$(basename $$f).log; \
@@ -334,7 +360,8 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	@echo "  CHECK    all tests passed"
 
-CHECK_FUZZ_SECONDS ?= 20
+# 10 s: eight targets, 80 s of make check
+CHECK_FUZZ_SECONDS ?= 10
 
 # --- the main job and benchmarks ----------------------------------------------
 demo: deps

@@ -34,16 +34,18 @@ struct collector {
 	struct worker *workers[COLLECTOR_MAX_WORKERS];
 	uint32_t n_workers;
 	bool listening;		      /* every worker started */
+	bool ingest_open;	      /* ingest beyond loopback, no token, no client CA */
 	struct admin *admin;	      /* probes and /metrics; NULL: none */
 	struct admin *api;	      /* /config, /ownership; NULL: none */
 	struct token_file *api_token; /* the API's bearer token; NULL: none asked */
 	struct webhook *webhook;      /* POST /mutate (webhook/webhook.h); NULL: none */
 	struct config_watch *watch;
-	struct attribution *attribution; /* NULL when attribution.enabled is false */
-	struct outputs *outputs;	 /* every writer, the Kafka producer (output.h) */
-	struct peers *peers;		 /* connections per client address, every worker's */
-	struct ingest_bounds bounds;	 /* record time bounds the workers read (live) */
-	struct insight *insight;	 /* the /api/v1/ view (insight.h); NULL: insight off */
+	struct attribution *attribution;  /* NULL when attribution.enabled is false */
+	struct outputs *outputs;	  /* every writer, the Kafka producer (output.h) */
+	struct peers *peers;		  /* connections per client address, every worker's */
+	struct ingest_bounds bounds;	  /* record time bounds the workers read (live) */
+	struct ingest_late_log *late_log; /* senders whose late heartbeats were logged */
+	struct insight *insight;	  /* the /api/v1/ view (insight.h); NULL: insight off */
 	struct insight_rebuild *insight_rebuild; /* reading the files back at start */
 	struct insight_kafka *insight_kafka;	 /* source kafka: the flows topic's consumer */
 };

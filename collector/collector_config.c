@@ -4,6 +4,7 @@
 #include "admission.h"
 #include "files.h"
 #include "insight.h"
+#include "kafka_feed.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -51,6 +52,7 @@ static const struct collector_config defaults = {
 	.kafka_sink = true,
 	.kafka_topic = "podflow.flows",
 	.kafka_compression = "zstd",
+	.verify_heartbeats = "auto",
 	.kafka_linger_ns = 50 * DURATION_NS_PER_MS,
 	.kafka_batch_messages = 10000,
 	.kafka_max_queued = 200000,
@@ -136,6 +138,11 @@ static const struct config_key keys[] = {
 	{ "attribution.retention", "retention", CONFIG_DURATION, F(retention_ns), 60 * S,
 	  7 * 24 * 3600 * S, true,
 	  "ownership history kept after it ends; also how far Kafka feeds are replayed at start" },
+	/*
+	 * At least 1s: above what the quickest sidecar needs (its shortest
+	 * interval, 100ms, plus its first retry, at most 100ms); whether it is
+	 * above what the sidecars in use need, ingest counts (heartbeats_late).
+	 */
 	{ "attribution.heartbeat_grace", "heartbeat-grace", CONFIG_DURATION, F(heartbeat_grace_ns),
 	  S, 3600 * S, true,
 	  "how late a sidecar's heartbeat may come (its interval plus retries); past it, an "
@@ -148,6 +155,11 @@ static const struct config_key keys[] = {
 	  "records held back at once; beyond, the oldest go out unattributed (counted)" },
 	{ "attribution.max_ranges", "max-ranges", CONFIG_U32, F(max_ranges), 1024, 1u << 28, false,
 	  "ownership ranges held; beyond, those that ended earliest are dropped (counted)" },
+	{ "attribution.verify_heartbeats", "verify-heartbeats", CONFIG_STRING, F(verify_heartbeats),
+	  1, 16, false,
+	  "auto, required or off: use a sidecar's heartbeats only once its projected token is "
+	  "verified with a TokenReview and names its pod (docs/attribution.md); auto: required "
+	  "when kube.api is set, else off (every sender holding the ingest token is trusted)" },
 	{ "attribution.sonar_topic", "sonar-topic", CONFIG_STRING, F(sonar_topic), 0, 249, false,
 	  "Kafka topic of IP assign/unassign events (docs/ip-events.md); empty: none" },
 	{ "attribution.ranges_topic", "ranges-topic", CONFIG_STRING, F(ranges_topic), 0, 249, false,
@@ -319,9 +331,84 @@ static int validate_insight(const struct collector_config *cfg, char *why, unsig
 	return 0;
 }
 
+static bool set(const char *s)
+{
+	return s && *s;
+}
+
+/*
+ * A record waits (at most attribution.max_delay from its arrival) until
+ * every configured source's view is complete up to its end: a source's
+ * watermark trails the present by its lag, and a record arrives about when
+ * it ends.  A delay at or below a lag lets every record that source would
+ * name expire unattributed before its watermark reaches it.
+ */
+static int validate_delay(const struct collector_config *cfg, char *why, unsigned long whylen)
+{
+	char d[32], l[32];
+
+	if (!cfg->attribution)
+		return 0;
+	duration_format(cfg->max_delay_ns, d, sizeof(d));
+	if (set(cfg->kafka_brokers) && set(cfg->sonar_topic) &&
+	    cfg->max_delay_ns <= KAFKA_FEED_LAG_MS * DURATION_NS_PER_MS) {
+		snprintf(
+		    why, whylen,
+		    "attribution.max_delay: %s is not above the IP events watermark lag (%ds): "
+		    "with kafka.brokers and attribution.sonar_topic set, every record the "
+		    "Sonar events would name expires unattributed first; raise "
+		    "attribution.max_delay (--max-delay) above %ds, or set "
+		    "attribution.sonar_topic to \"\"",
+		    d, KAFKA_FEED_LAG_MS / 1000, KAFKA_FEED_LAG_MS / 1000);
+		return -EINVAL;
+	}
+	if (set(cfg->kube_api) && cfg->kube_lag_ns && cfg->max_delay_ns <= cfg->kube_lag_ns) {
+		snprintf(why, whylen,
+			 "attribution.max_delay: %s is not above kube.lag %s: with kube.api set, "
+			 "every record the pod watch would name expires unattributed first; raise "
+			 "attribution.max_delay (--max-delay) or lower kube.lag (--kube-lag)",
+			 d, duration_format(cfg->kube_lag_ns, l, sizeof(l)));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Topics one Kafka cluster serves for different formats: each consumer would read the other's. */
+static int validate_topics(const struct collector_config *cfg, char *why, unsigned long whylen)
+{
+	const char *sonar = cfg->attribution ? cfg->sonar_topic : NULL;
+	const char *ranges = cfg->attribution ? cfg->ranges_topic : NULL;
+	const char *flows = cfg->kafka_sink ? cfg->kafka_topic : NULL;
+
+	if (!set(cfg->kafka_brokers))
+		return 0;
+	if (set(sonar) && set(ranges) && strcmp(sonar, ranges) == 0) {
+		snprintf(why, whylen,
+			 "attribution.sonar_topic and attribution.ranges_topic are both %s: the "
+			 "feed would read the replicas' ranges as IP events and the IP events as "
+			 "ranges (every message refused); give them different topics",
+			 sonar);
+		return -EINVAL;
+	}
+	for (int i = 0; i < 2 && set(flows); i++) {
+		const char *t = i ? ranges : sonar;
+
+		if (set(t) && strcmp(t, flows) == 0) {
+			snprintf(why, whylen,
+				 "sinks.kafka.topic and %s are both %s: the flow records would "
+				 "land in the topic the attribution feed reads (every one refused "
+				 "there); give them different topics",
+				 i ? "attribution.ranges_topic" : "attribution.sonar_topic", flows);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int collector_config_validate(const struct collector_config *cfg, char *why, unsigned long whylen)
 {
 	struct listen_addr api;
+	int err;
 
 	if (cfg->max_buffered < cfg->max_body) {
 		/* a body the budget can never hold would get 429 forever instead of 413 */
@@ -342,6 +429,20 @@ int collector_config_validate(const struct collector_config *cfg, char *why, uns
 			 "collector_id: %s: expected 1 to 64 of A-Z a-z 0-9 _ . - (not starting "
 			 "with .)",
 			 cfg->collector_id);
+		return -EINVAL;
+	}
+	if (cfg->verify_heartbeats && strcmp(cfg->verify_heartbeats, "auto") &&
+	    strcmp(cfg->verify_heartbeats, "required") && strcmp(cfg->verify_heartbeats, "off")) {
+		snprintf(why, whylen,
+			 "attribution.verify_heartbeats: %s: expected auto, required or off",
+			 cfg->verify_heartbeats);
+		return -EINVAL;
+	}
+	if (cfg->verify_heartbeats && !strcmp(cfg->verify_heartbeats, "required") &&
+	    !(cfg->kube_api && *cfg->kube_api)) {
+		snprintf(why, whylen,
+			 "attribution.verify_heartbeats: required needs kube.api (the TokenReview "
+			 "API)");
 		return -EINVAL;
 	}
 	if (cfg->kafka_compression) {
@@ -376,13 +477,22 @@ int collector_config_validate(const struct collector_config *cfg, char *why, uns
 		snprintf(why, whylen, "stats_interval: 0s or at least 100ms");
 		return -EINVAL;
 	}
-	if (cfg->insight) {
-		int err = validate_insight(cfg, why, whylen);
-
-		if (err)
-			return err;
+	/* the insight view, fed by the outputs' tap, is a use of the records too */
+	if (!cfg->null_sink && !cfg->files && !cfg->jsonl &&
+	    !(cfg->kafka_sink && set(cfg->kafka_brokers)) && !cfg->insight) {
+		snprintf(why, whylen,
+			 "sinks.files.enabled, sinks.jsonl.enabled and sinks.kafka.enabled (with "
+			 "kafka.brokers) are all off, and insight.enabled too: every record would "
+			 "be accepted and written nowhere; enable a sink, or set null_sink "
+			 "(--null-sink) to count and discard on purpose");
+		return -EINVAL;
 	}
-	return validate_webhook(cfg, why, whylen);
+	err = cfg->insight ? validate_insight(cfg, why, whylen) : 0;
+	if (!err)
+		err = validate_delay(cfg, why, whylen);
+	if (!err)
+		err = validate_topics(cfg, why, whylen);
+	return err ? err : validate_webhook(cfg, why, whylen);
 }
 
 void collector_inject_opts(const struct collector_config *cfg, struct admission_opts *out)

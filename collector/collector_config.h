@@ -44,8 +44,9 @@ struct collector_config {
 	uint32_t max_ranges;
 	char *sonar_topic;
 	char *ranges_topic;
-	char *kafka_brokers; /* NULL: no Kafka (alone, no Sonar events) */
-	char *kube_api;	     /* NULL: no pod watch; "in-cluster": the service account's */
+	char *verify_heartbeats; /* auto, required, off */
+	char *kafka_brokers;	 /* NULL: no Kafka (alone, no Sonar events) */
+	char *kube_api;		 /* NULL: no pod watch; "in-cluster": the service account's */
 	char *kube_token_file;
 	char *kube_ca_file;
 	uint64_t kube_lag_ns;

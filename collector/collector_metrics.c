@@ -74,10 +74,26 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 	    "Output writes that failed (answered 429, 413 or 503; nothing of the "
 	    "batch kept).",
 	    s.write_errors);
+	metrics_writer__counter(w, "podflow_collector_heartbeats_late_total",
+				"Heartbeats that came more than attribution.heartbeat_grace after "
+				"their span started (each sender logged once): raise the grace "
+				"above the sidecars' interval plus retries.",
+				s.heartbeats_late);
 	metrics_writer__family(w, "podflow_collector_sender_drops_total", METRIC_COUNTER,
 			       "What senders reported losing before their batches, by reason.");
 	for (int i = 0; i < WIRE_DROP__COUNT; i++)
 		metrics_writer__u64(w, L("reason", wire_drop_name((enum wire_drop)i)), s.drops[i]);
+	/* restart-only keys: what the listeners were started with */
+	metrics_writer__family(w, "podflow_collector_ingest_auth", METRIC_GAUGE,
+			       "1 for each way ingest authenticates senders in force (none: "
+			       "neither token_file nor tls.client_ca_file).");
+	metrics_writer__u64(w, L("mode", "none"), !c->cfg.token_file && !c->cfg.tls_client_ca);
+	metrics_writer__u64(w, L("mode", "token"), c->cfg.token_file != NULL);
+	metrics_writer__u64(w, L("mode", "mtls"), c->cfg.tls_client_ca != NULL);
+	metrics_writer__gauge(w, "podflow_collector_ingest_open",
+			      "1: ingest listens beyond loopback without authentication (warned "
+			      "at start; docs/security.md).",
+			      c->ingest_open);
 	metrics_writer__family(w, "podflow_collector_workers", METRIC_GAUGE,
 			       "Worker threads, each with its own listener.");
 	metrics_writer__u64(w, NULL, c->n_workers);

@@ -280,6 +280,10 @@ static void apply_ingest_limits(struct collector *c)
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&c->bounds.max_age_ms, cfg->ingest_max_age_ns / DURATION_NS_PER_MS,
 			 __ATOMIC_RELAXED);
+	/* judged only where heartbeats are used */
+	__atomic_store_n(&c->bounds.heartbeat_grace_ms,
+			 c->attribution ? cfg->heartbeat_grace_ns / DURATION_NS_PER_MS : 0,
+			 __ATOMIC_RELAXED);
 	if (c->peers)
 		peers__set_max(c->peers, cfg->max_connections_per_peer);
 }
@@ -509,7 +513,9 @@ int main(int argc, char **argv)
 		}
 	}
 	c.peers = peers__new(cfg->max_connections_per_peer);
-	if (!c.peers) {
+	c.late_log = ingest_late_log__new();
+	c.bounds.since_ms = (uint64_t)clock_wall_ms();
+	if (!c.peers || !c.late_log) {
 		pr_err("out of memory");
 		goto cleanup;
 	}
@@ -534,7 +540,10 @@ int main(int argc, char **argv)
 				    .token = token,
 				    .attr = c.attribution ? attribution__attributor(c.attribution)
 							  : NULL,
-				    .bounds = &c.bounds },
+				    .bounds = &c.bounds,
+				    .verifier =
+					c.attribution ? attribution__verifier(c.attribution) : NULL,
+				    .late_log = c.late_log },
 		};
 
 		fds[n] = -1; /* the worker owns it now, even if it fails */
@@ -617,6 +626,14 @@ int main(int argc, char **argv)
 		}
 	}
 	c.listening = true;
+	/* before "ready", which tells whoever waits for it that start-up said all it had to */
+	c.ingest_open = !cfg->token_file && !cfg->tls_client_ca && !listen_addr_is_loopback(&la);
+	if (c.ingest_open)
+		pr_warn("ingest on %s is open beyond loopback without authentication: anyone who "
+			"reaches it can write records and claim any pod's address in heartbeats; "
+			"set token_file (--token-file) or tls.client_ca_file (--tls-client-ca), or "
+			"listen on 127.0.0.1 (docs/security.md, Safe defaults)",
+			listen_addr_format((struct sockaddr *)&la.ss, addr, sizeof(addr)));
 	pr_info("ready: listening on %s (%s, %u workers, %s, %s; outputs: %s)",
 		listen_addr_format((struct sockaddr *)&la.ss, addr, sizeof(addr)),
 		ssl_ctx ? (cfg->tls_client_ca ? "TLS, ALPN h2, client certificates required"
@@ -660,6 +677,7 @@ cleanup:
 	for (uint32_t i = 0; i < n; i++)
 		worker__free(workers[i]);
 	peers__free(c.peers); /* after the workers: their connections are released */
+	ingest_late_log__free(c.late_log);
 	/* after the workers: what attribution still holds is decided and written last */
 	if (c.attribution) {
 		struct attribution *s = c.attribution;

@@ -154,7 +154,7 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 			 "CONFIG_DEBUG_INFO_BTF=y");
 		goto cleanup;
 	}
-	c->cgroup_fd = open(opts->cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	c->cgroup_fd = open(opts->cgroup_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (c->cgroup_fd < 0) {
 		err = fail(kind, CAPTURE_ERR_USAGE, -errno);
 		snprintf(why, whylen, "--cgroup %s: %s", opts->cgroup_path, strerror(-err));
@@ -281,7 +281,7 @@ int capture__reattach(struct capture *c, const char *cgroup_path, char *why, siz
 	struct bpf_link *link;
 	int fd, err;
 
-	fd = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
 		snprintf(why, whylen, "%s: %s", cgroup_path, strerror(-err));

@@ -138,11 +138,84 @@ static bool pod_uid_ok(const char *uid)
 	return true;
 }
 
-static bool is_dir(const char *path)
+/*
+ * root/rel opened one component at a time, never through a symlink and
+ * never above root ("." and ".." refused): what openat2()'s RESOLVE_BENEATH
+ * | RESOLVE_NO_SYMLINKS do, without openat2 (the seccomp profiles of older
+ * container runtimes answer it ENOSYS).  The cgroup filesystem has no
+ * symlinks, so one met here was planted.  A directory fd, or -errno:
+ * -ELOOP where a component is a symlink (`link` gets rel up to it),
+ * -ENOTDIR where it is a file.
+ */
+static int open_beneath(const char *root, const char *rel, char *link, size_t linklen)
 {
-	struct stat st;
+	char buf[PATH_MAX], *save = NULL;
+	int fd, next, err;
 
-	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", rel) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the operator's, canonical */
+	if (fd < 0)
+		return -errno;
+	for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		struct stat st;
+
+		if (strcmp(c, ".") == 0 || strcmp(c, "..") == 0) {
+			close(fd);
+			return -EINVAL;
+		}
+		next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			err = -errno;
+			if (fstatat(fd, c, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+				err = -ELOOP;
+				/* rel up to the symlink: buf is cut by strtok_r before c only */
+				snprintf(link, linklen, "%.*s", (int)(c - buf + strlen(c)), rel);
+			}
+			close(fd);
+			return err;
+		}
+		close(fd);
+		fd = next;
+	}
+	return fd;
+}
+
+/* Symlinks met looking for the pod's cgroup: each counted once (the first 64), the first named. */
+struct symlinks_met {
+	uint32_t n;
+	uint64_t seen[64]; /* FNV-1a of the paths */
+	char first[PATH_MAX];
+};
+
+static void symlink_met(struct symlinks_met *sm, const char *rel)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (const char *p = rel; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+	for (uint32_t i = 0; i < sm->n && i < 64; i++)
+		if (sm->seen[i] == h)
+			return;
+	if (sm->n < 64)
+		sm->seen[sm->n] = h;
+	if (!sm->n++)
+		snprintf(sm->first, sizeof(sm->first), "%s", rel);
+}
+
+/* Whether root/rel is a directory reached without a symlink (one met is counted in sm). */
+static bool is_dir_beneath(const char *root, const char *rel, struct symlinks_met *sm)
+{
+	char link[PATH_MAX];
+	int fd = open_beneath(root, rel, link, sizeof(link));
+
+	if (fd >= 0) {
+		close(fd);
+		return true;
+	}
+	if (fd == -ELOOP)
+		symlink_met(sm, link);
+	return false;
 }
 
 /* pod<uid> (cgroupfs) or ...-pod<uid_>.slice (systemd, any prefix). */
@@ -156,12 +229,13 @@ static bool pod_dir_name(const char *name, const char *cgroupfs, const char *sys
 
 /*
  * Breadth first from `root`, at most CGROUP_POD_WALK_MAX directories and
- * CGROUP_POD_WALK_DEPTH levels; never through a symlink (cgroupfs has none).
+ * CGROUP_POD_WALK_DEPTH levels; never through a symlink (cgroupfs has none:
+ * those met are counted in sm), each directory opened from root without one.
  * The queue holds paths relative to root; 0 with the first match in `out`,
  * -ENOENT, or -ENOMEM.
  */
 static int walk_for_pod(const char *root, const char *cgroupfs, const char *systemd, char *out,
-			size_t len, uint32_t *visited)
+			size_t len, uint32_t *visited, struct symlinks_met *sm)
 {
 	struct item {
 		char *rel;
@@ -178,19 +252,26 @@ static int walk_for_pod(const char *root, const char *cgroupfs, const char *syst
 	tail = 1;
 	while (head < tail && err == -ENOENT) {
 		struct item it = q[head++];
-		char dir[PATH_MAX];
+		char link[PATH_MAX];
+		int fd = open_beneath(root, it.rel, link, sizeof(link));
 		struct dirent *de;
-		DIR *d;
+		DIR *d = NULL;
 
-		snprintf(dir, sizeof(dir), "%s%s%s", root, it.rel[0] ? "/" : "", it.rel);
-		d = opendir(dir);
+		if (fd == -ELOOP) /* a directory when read, a symlink now */
+			symlink_met(sm, link);
+		if (fd >= 0 && !(d = fdopendir(fd)))
+			close(fd);
 		while (d && (de = readdir(d)) && err == -ENOENT) {
 			char rel[PATH_MAX];
 
-			if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			if (de->d_name[0] == '.')
 				continue;
 			if (snprintf(rel, sizeof(rel), "%s%s%s", it.rel, it.rel[0] ? "/" : "",
 				     de->d_name) >= (int)sizeof(rel))
+				continue;
+			if (de->d_type == DT_LNK)
+				symlink_met(sm, rel);
+			if (de->d_type != DT_DIR)
 				continue;
 			if (pod_dir_name(de->d_name, cgroupfs, systemd)) {
 				if ((size_t)snprintf(out, len, "%s/%s", root, rel) < len)
@@ -248,7 +329,8 @@ int cgroup_pod_find(const char *root, const char *uid, char *out, size_t len, ch
 		"kubepods/besteffort/pod%s",
 		"kubepods/pod%s",
 	};
-	char uid_[72], cgroupfs[80], systemd[96], cand[PATH_MAX], rel[160];
+	char uid_[72], cgroupfs[80], systemd[96], rel[160];
+	struct symlinks_met sm = { 0 };
 	uint32_t visited = 0;
 	int err;
 
@@ -268,17 +350,23 @@ int cgroup_pod_find(const char *root, const char *uid, char *out, size_t len, ch
 
 		for (int k = 0; k < 2; k++) {
 			snprintf(rel, sizeof(rel), fmt[k], k ? uid : uid_);
-			if (snprintf(cand, sizeof(cand), "%s/%s", root, rel) < (int)sizeof(cand) &&
-			    is_dir(cand)) {
-				if ((size_t)snprintf(out, len, "%s", cand) >= len)
+			if (is_dir_beneath(root, rel, &sm)) {
+				if ((size_t)snprintf(out, len, "%s/%s", root, rel) >= len)
 					break;
-				return 0;
+				err = 0;
+				goto found;
 			}
 		}
 	}
 	snprintf(cgroupfs, sizeof(cgroupfs), "pod%s", uid);
 	snprintf(systemd, sizeof(systemd), "pod%s.slice", uid_);
-	err = walk_for_pod(root, cgroupfs, systemd, out, len, &visited);
+	err = walk_for_pod(root, cgroupfs, systemd, out, len, &visited, &sm);
+found:
+	/* once: this runs once, at start */
+	if (sm.n)
+		pr_warn("--cgroup-root %s: %u symlinks not followed (the first: %s): the cgroup "
+			"filesystem has none, so something planted them",
+			root, sm.n, sm.first);
 	if (!err)
 		return 0;
 	if (err == -ENOMEM) {
@@ -290,9 +378,9 @@ int cgroup_pod_find(const char *root, const char *uid, char *out, size_t len, ch
 	    why, whylen,
 	    "--cgroup-root %s: no cgroup of pod %s under it (looked for "
 	    "kubepods.slice/kubepods-<qos>-pod%s.slice and kubepods/<qos>/pod%s, then walked %u "
-	    "directories up to %d levels deep): is the host's /sys/fs/cgroup mounted there, "
-	    "and POD_UID this pod's metadata.uid?",
-	    root, uid, uid_, uid, visited, CGROUP_POD_WALK_DEPTH);
+	    "directories up to %d levels deep, following no symlink: %u met): is the host's "
+	    "/sys/fs/cgroup mounted there, and POD_UID this pod's metadata.uid?",
+	    root, uid, uid_, uid, visited, CGROUP_POD_WALK_DEPTH, sm.n);
 	return -ENOENT;
 }
 
@@ -328,8 +416,13 @@ int cgroup_id_of(const char *path, uint64_t *id)
 {
 	struct stat st;
 
-	/* since Linux 5.5 a cgroup's id is its kernfs inode number */
-	if (stat(path, &st))
+	/*
+	 * Since Linux 5.5 a cgroup's id is its kernfs inode number.  Not
+	 * through a symlink: a scope path that became one is not the cgroup
+	 * attached to (check_scope then finds it gone, and the re-attach opens
+	 * it with O_NOFOLLOW).
+	 */
+	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW))
 		return -errno;
 	*id = st.st_ino;
 	return 0;
@@ -413,7 +506,8 @@ struct cgroup_names {
 	uint64_t scans;
 	uint64_t misses;
 	int truncated_logged;
-	bool stale; /* cgroup_names__reset: rescan at once, whatever rescan_ns says */
+	bool symlink_logged; /* a symlink in the scope, skipped: said once */
+	bool stale;	     /* cgroup_names__reset: rescan at once, whatever rescan_ns says */
 };
 
 struct cgroup_names *cgroup_names__new(const char *scope_path, uint32_t max_cgroups,
@@ -452,6 +546,12 @@ static int walk_one(const char *path, const struct stat *st, int type, struct FT
 	struct cg_entry *e;
 
 	(void)ftw;
+	if (type == FTW_SL && !walking->symlink_logged) {
+		/* cgroupfs has none: planted, and not followed (FTW_PHYS) */
+		pr_warn("%s is a symlink under the scope %s: not followed (said once)", path,
+			walking->scope);
+		walking->symlink_logged = true;
+	}
 	if (type != FTW_D)
 		return 0;
 	if (walking->n == walking->max) {

@@ -64,6 +64,8 @@ struct exporter {
 	char *token;
 	struct stat token_st;
 	uint64_t token_checked_ns;
+	char *identity; /* the projected token, for the podflow-identity header */
+	struct stat identity_st;
 	uint32_t consecutive_failures;
 	int logged_status[600]; /* a 4xx is logged once per status */
 	/* losses the export thread found, for the next header (pending_lock) */
@@ -132,28 +134,36 @@ static bool token_dir_exists(const char *path)
  * we stat() is a new inode after each rotation: compare inode, size and
  * mtime, at most once a second.
  */
-static void maybe_reload_token(struct exporter *x, uint64_t now)
+/* `what` names the token in the log ("bearer token", "identity token"); `flag` its option. */
+static void reload_one(const char *path, const char *flag, const char *what, char **tok,
+		       struct stat *old)
 {
 	struct stat st;
 	int err;
 
-	if (!x->o.token_file || now - x->token_checked_ns < 1000000000ULL)
-		return;
-	x->token_checked_ns = now;
-	if (stat(x->o.token_file, &st))
+	if (!path || stat(path, &st))
 		return; /* keep the last good token; the error shows as 401s if it matters */
-	if (st.st_ino == x->token_st.st_ino && st.st_size == x->token_st.st_size &&
-	    st.st_mtim.tv_sec == x->token_st.st_mtim.tv_sec &&
-	    st.st_mtim.tv_nsec == x->token_st.st_mtim.tv_nsec)
+	if (st.st_ino == old->st_ino && st.st_size == old->st_size &&
+	    st.st_mtim.tv_sec == old->st_mtim.tv_sec && st.st_mtim.tv_nsec == old->st_mtim.tv_nsec)
 		return;
-	err = read_token(x->o.token_file, &x->token);
+	err = read_token(path, tok);
 	if (err) {
-		pr_warn("--token-file %s: %s; keeping the previous token", x->o.token_file,
-			strerror(-err));
+		pr_warn("--%s %s: %s; keeping the previous token", flag, path, strerror(-err));
 		return;
 	}
-	x->token_st = st;
-	pr_info("bearer token re-read from %s", x->o.token_file);
+	*old = st;
+	pr_info("%s re-read from %s", what, path);
+}
+
+static void maybe_reload_token(struct exporter *x, uint64_t now)
+{
+	if (now - x->token_checked_ns < 1000000000ULL)
+		return;
+	x->token_checked_ns = now;
+	reload_one(x->o.token_file, "token-file", "bearer token", &x->token, &x->token_st);
+	/* the identity token is rotated by the kubelet (expirationSeconds) like the ingest one */
+	reload_one(x->o.identity_token_file, "identity-token-file", "identity token", &x->identity,
+		   &x->identity_st);
 }
 
 /* ---- adding thread: batches -------------------------------------------- */
@@ -379,7 +389,7 @@ static void finished(void *ctx, int err, int status, const char *retry_after, co
 
 static int start_request(struct exporter *x, struct request *rq, struct batch *b)
 {
-	struct h2c_header h[3];
+	struct h2c_header h[4];
 	char auth[4200];
 	size_t n = 0;
 	int err;
@@ -392,6 +402,13 @@ static int start_request(struct exporter *x, struct request *rq, struct batch *b
 		snprintf(auth, sizeof(auth), "Bearer %s", x->token);
 		h[n++] = (struct h2c_header){ "authorization", auth };
 	}
+	/*
+	 * The pod's proof of who it is (docs/attribution.md, "Heartbeats are
+	 * proven"): a bearer credential like the ingest token, so as exposed
+	 * as it over cleartext; production sends it over TLS.
+	 */
+	if (x->identity)
+		h[n++] = (struct h2c_header){ "podflow-identity", x->identity };
 	rq->x = x;
 	rq->batch = b;
 	rq->busy = true;
@@ -526,6 +543,17 @@ struct exporter *exporter__new(const struct export_opts *opts, char *why, size_t
 		}
 		x->token_checked_ns = clock_mono_ns();
 	}
+	if (opts->identity_token_file) {
+		err = read_token(opts->identity_token_file, &x->identity);
+		if (err) {
+			snprintf(why, whylen, "--identity-token-file %s: %s",
+				 opts->identity_token_file,
+				 err == -ENODATA ? "empty" : strerror(-err));
+			goto cleanup;
+		}
+		stat(opts->identity_token_file, &x->identity_st);
+		x->token_checked_ns = clock_mono_ns();
+	}
 	if (getrandom(&x->sender_id, sizeof(x->sender_id), 0) != sizeof(x->sender_id))
 		x->sender_id = clock_mono_ns() ^ ((uint64_t)getpid() << 32);
 	x->rng = x->sender_id | 1;
@@ -613,6 +641,10 @@ void exporter__close(struct exporter *x, uint64_t grace_ns, struct export_stats 
 	batch_queue__free(x->q);
 	wire_encoder__free(x->enc);
 	free(x->token);
+	if (x->identity) {
+		explicit_bzero(x->identity, strlen(x->identity));
+		free(x->identity);
+	}
 	pthread_mutex_destroy(&x->pending_lock);
 	free(x);
 }

@@ -21,6 +21,8 @@ struct export_opts {
 	const char *key_file;
 	const char *token_file; /* bearer token, re-read when the file changes */
 	bool token_optional;	/* token_file may be absent at start: none until it appears */
+	/* the pod's projected token, sent as podflow-identity; re-read when it changes; NULL: none */
+	const char *identity_token_file;
 	enum wire_encoding encoding;
 	uint32_t batch_max_records;
 	size_t batch_max_bytes;	 /* uncompressed */

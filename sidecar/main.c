@@ -549,6 +549,7 @@ int main(int argc, char **argv)
 			.key_file = s.cfg.key_file,
 			.token_file = s.cfg.token_file,
 			.token_optional = s.cfg.token_optional,
+			.identity_token_file = s.cfg.identity_token_file,
 			.encoding = enc,
 			.batch_max_records = s.cfg.batch_max_records,
 			.batch_max_bytes = s.cfg.batch_max_bytes,

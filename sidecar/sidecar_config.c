@@ -71,6 +71,11 @@ static const struct config_key keys[] = {
 	  "private key of tls.cert_file" },
 	{ "token_file", "token-file", CONFIG_STRING, F(token_file), 0, 4096, false,
 	  "bearer token for the collector; the file is re-read when it changes" },
+	{ "identity_token_file", "identity-token-file", CONFIG_STRING, F(identity_token_file), 0,
+	  4096, false,
+	  "the pod's projected service-account token (audience podflow), sent with every batch in "
+	  "the podflow-identity header so that the collector can prove the pod's heartbeats; the "
+	  "file is re-read when it changes" },
 	{ "token_optional", NULL, CONFIG_BOOL, F(token_optional), 0, 1, false,
 	  "token_file may be absent (an optional Secret not created yet; its directory must "
 	  "exist): send without a token until it appears (flag --token-optional)" },

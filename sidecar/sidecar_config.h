@@ -26,7 +26,8 @@ struct sidecar_config {
 	char *cert_file;
 	char *key_file;
 	char *token_file;
-	bool token_optional; /* token_file may be absent (its directory must exist) */
+	char *identity_token_file; /* projected service-account token, for podflow-identity */
+	bool token_optional;	   /* token_file may be absent (its directory must exist) */
 	char *encoding;
 	uint32_t batch_max_records;
 	uint64_t batch_max_bytes;

@@ -18,9 +18,11 @@
 #include "ip.h"
 #include "jsonw.h"
 #include "kafka_feed.h"
+#include "kube_client.h"
 #include "kube_watch.h"
 #include "log.h"
 #include "metrics.h"
+#include "token_review.h"
 
 #define L METRIC_LABELS
 
@@ -28,6 +30,8 @@ struct attribution {
 	struct attributor *attr;
 	struct kube_watch *kube;
 	struct kafka_feed *kafka;
+	struct kube_client *review_client; /* the verifier's own: only its thread uses it */
+	struct token_review *verifier;	   /* NULL: heartbeats trusted as sent */
 	bool has_sonar, has_ranges;
 	bool kube_synced_once; /* latched: a broken watch later only freezes its watermark */
 	char origin[128];      /* this replica, in the ranges it publishes */
@@ -106,6 +110,43 @@ static int64_t sonar_wm(void *ctx)
 }
 
 /* ---- lifecycle ---------------------------------------------------------------- */
+
+static void on_review_error(void *ctx, const char *msg)
+{
+	(void)ctx;
+	/* one line per failed review: the sender's next batch asks again, so this is rare */
+	pr_warn("heartbeat verifier: %s", msg);
+}
+
+/* The heartbeat verifier (attribution.verify_heartbeats): TokenReviews through a client of its own. */
+static int new_verifier(struct attribution *s, const struct collector_config *cfg, char *why,
+			size_t len)
+{
+	bool in_cluster = strcmp(cfg->kube_api, "in-cluster") == 0;
+	struct kube_client_opts co = {
+		.api_url = in_cluster ? NULL : cfg->kube_api,
+		.token_file = cfg->kube_token_file,
+		.ca_file = cfg->kube_ca_file,
+		.allow_http = !in_cluster && strncmp(cfg->kube_api, "http://", 7) == 0,
+		.list_timeout_ms = 10000, /* one review */
+	};
+	struct token_review_opts to = { .review = token_review_kube };
+	char w[512];
+
+	s->review_client = kube_client__new(&co, on_review_error, s, w, sizeof(w));
+	if (!s->review_client) {
+		snprintf(why, len, "attribution.verify_heartbeats: kube.api: %s", w);
+		return -errno;
+	}
+	to.review_ctx = s->review_client;
+	s->verifier = token_review__new(&to);
+	if (!s->verifier) {
+		snprintf(why, len, "attribution.verify_heartbeats: cannot start its thread: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
 
 static const char *topic(const char *t)
 {
@@ -202,6 +243,11 @@ struct attribution *attribution__new(const struct collector_config *cfg,
 		goto fail;
 	if (cfg->kafka_brokers && *cfg->kafka_brokers && (err = new_kafka(s, cfg, why, len)))
 		goto fail;
+	/* auto: proven wherever there is an API server to prove them with */
+	if (cfg->kube_api && *cfg->kube_api &&
+	    !(cfg->verify_heartbeats && !strcmp(cfg->verify_heartbeats, "off")) &&
+	    (err = new_verifier(s, cfg, why, len)))
+		goto fail;
 	if (s->kube) {
 		o.watermark[FLOW_SOURCE_KUBE] = kube_wm;
 		o.watermark_ctx[FLOW_SOURCE_KUBE] = s->kube;
@@ -243,6 +289,34 @@ int attribution__start(struct attribution *s, char *why, size_t len)
 	return err;
 }
 
+struct token_review *attribution__verifier(struct attribution *s)
+{
+	return s->verifier;
+}
+
+static void verifier_metrics(struct token_review *v, struct metrics_writer *w)
+{
+	struct token_review_stats st;
+
+	token_review__stats(v, &st);
+	metrics_writer__family(w, "podflow_collector_identity_reviews_total", METRIC_COUNTER,
+			       "TokenReviews of sidecars' identity tokens, by result.");
+	metrics_writer__u64(w, L("result", "verified"), st.reviews_verified);
+	for (int i = 0; i < TOKEN_REFUSED__COUNT; i++)
+		metrics_writer__u64(w, L("result", token_refusal_name((enum token_refusal)i)),
+				    st.reviews_refused[i]);
+	metrics_writer__u64(w, L("result", "failed"), st.reviews_failed);
+	metrics_writer__family(w, "podflow_collector_identity_cache_total", METRIC_COUNTER,
+			       "Identity cache lookups and what became of them.");
+	metrics_writer__u64(w, L("result", "hit"), st.hits);
+	metrics_writer__u64(w, L("result", "miss"), st.misses);
+	metrics_writer__u64(w, L("result", "queue_full"), st.queue_full);
+	metrics_writer__u64(w, L("result", "evicted"), st.evicted);
+	metrics_writer__family(w, "podflow_collector_identity_cache_entries", METRIC_GAUGE,
+			       "Identity tokens whose review is cached.");
+	metrics_writer__u64(w, NULL, st.entries);
+}
+
 struct attributor *attribution__attributor(struct attribution *s)
 {
 	return s->attr;
@@ -280,6 +354,8 @@ void attribution__stop(struct attribution *s)
 	/* no evidence arrives while the held-back records are decided for the last time */
 	kube_watch__stop(s->kube);
 	kafka_feed__stop(s->kafka);
+	if (s->review_client)
+		kube_client__cancel(s->review_client); /* a review in progress ends now */
 	attributor__stop(s->attr);
 }
 
@@ -288,6 +364,8 @@ void attribution__free(struct attribution *s)
 	if (!s)
 		return;
 	attribution__stop(s);
+	token_review__free(s->verifier); /* its thread is the client's only user */
+	kube_client__free(s->review_client);
 	attributor__free(s->attr);
 	kube_watch__free(s->kube);
 	kafka_feed__free(s->kafka);
@@ -403,6 +481,8 @@ const char *attribution__format(struct attribution *s, char *buf, size_t len)
 void attribution__metrics(struct attribution *s, struct metrics_writer *w)
 {
 	attributor__metrics(s->attr, w);
+	if (s->verifier)
+		verifier_metrics(s->verifier, w);
 	if (s->kube)
 		kube_metrics(s->kube, w);
 	if (s->kafka)

@@ -36,6 +36,9 @@ struct attribution *attribution__new(const struct collector_config *cfg,
 int attribution__start(struct attribution *s, char *why, size_t len);
 /* What ingest hands its batches to. */
 struct attributor *attribution__attributor(struct attribution *s);
+/* The heartbeat verifier ingest proves heartbeats with; NULL: heartbeats trusted as sent. */
+struct token_review;
+struct token_review *attribution__verifier(struct attribution *s);
 /* Live keys: max_delay, retention, heartbeat_grace, heartbeat_max_skew. */
 void attribution__reload(struct attribution *s, const struct collector_config *cfg);
 /* Every configured feed has caught up once (the pod watch synced, Kafka replayed). */

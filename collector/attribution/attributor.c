@@ -688,6 +688,11 @@ const char *attr_hb_refusal_name(enum attr_hb_refusal r)
 		[ATTR_HB_FUTURE] = "future",
 		[ATTR_HB_TOO_OLD] = "too_old",
 		[ATTR_HB_TOO_LONG] = "too_long",
+		[ATTR_HB_UNVERIFIED] = "unverified",
+		[ATTR_HB_PENDING] = "pending",
+		[ATTR_HB_UNAUTHENTICATED] = "unauthenticated",
+		[ATTR_HB_POD_MISMATCH] = "pod_mismatch",
+		[ATTR_HB_IP_MISMATCH] = "ip_mismatch",
 	};
 
 	return (unsigned)r < ATTR_HB__COUNT ? names[r] : "?";
@@ -725,12 +730,11 @@ static uint64_t sender_key(uint64_t sender_id, const struct flow_identity *id)
 	return h;
 }
 
-/* Counts a refused span; logs it once per sender (the first HB_LOGGED_MAX senders by name). */
-static void refuse_span(struct attributor *a, enum attr_hb_refusal why, uint64_t sender_id,
-			const struct flow_identity *id, int64_t from, int64_t to, int64_t now)
+/* Counts a refusal; true the first time for this sender (the first HB_LOGGED_MAX by name). */
+static bool count_refusal(struct attributor *a, enum attr_hb_refusal why, uint64_t sender_id,
+			  const struct flow_identity *id)
 {
 	uint64_t key = sender_key(sender_id, id);
-	char who[2 * OWN_STRING_MAX + 8];
 	bool seen = false, log_sender = false, log_overflow = false;
 
 	ADD(a->st.heartbeats_refused[why], 1);
@@ -750,7 +754,16 @@ static void refuse_span(struct attributor *a, enum attr_hb_refusal why, uint64_t
 			"senders are only counted (podflow_collector_attribution_heartbeats_"
 			"refused_total)",
 			HB_LOGGED_MAX);
-	if (!log_sender)
+	return log_sender;
+}
+
+/* Counts a refused span; logs it once per sender. */
+static void refuse_span(struct attributor *a, enum attr_hb_refusal why, uint64_t sender_id,
+			const struct flow_identity *id, int64_t from, int64_t to, int64_t now)
+{
+	char who[2 * OWN_STRING_MAX + 8];
+
+	if (!count_refusal(a, why, sender_id, id))
 		return;
 	snprintf(who, sizeof(who), "%s/%s", id->namespace ? id->namespace : "",
 		 id->pod ? id->pod : "");
@@ -765,6 +778,91 @@ static void refuse_span(struct attributor *a, enum attr_hb_refusal why, uint64_t
 		(long long)to, (long long)(from - now), (long long)(to - now),
 		(long long)LOAD(a->skew_ms), (long long)LOAD(a->retention_ms),
 		(long long)(LOAD(a->grace_ms) + LOAD(a->skew_ms)));
+}
+
+void attributor__heartbeat_refuse(struct attributor *a, enum attr_hb_refusal why,
+				  const struct wire_batch *b, const char *detail)
+{
+	const struct flow_identity *id = &b->sender;
+	char who[2 * OWN_STRING_MAX + 8], what[160];
+
+	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
+		return; /* claims nothing */
+	if (!count_refusal(a, why, b->sender_id, id) || why == ATTR_HB_PENDING)
+		return;
+	snprintf(who, sizeof(who), "%s/%s", id->namespace ? id->namespace : "",
+		 id->pod ? id->pod : "");
+	log_flatten(who);
+	snprintf(what, sizeof(what), "%s", detail ? detail : "");
+	log_flatten(what);
+	pr_warn("attribution: heartbeat from %s (sender %016llx) refused (%s%s%s): its identity is "
+		"not proven (attribution.verify_heartbeats). Its records are kept; its IPs are not "
+		"used. Further refusals from this sender are only counted",
+		who, (unsigned long long)b->sender_id, attr_hb_refusal_name(why),
+		what[0] ? ": " : "", what);
+}
+
+struct kube_check {
+	const struct flow_identity *claimed;
+	int64_t t;
+	bool other; /* a kube range covering t names another pod */
+};
+
+static bool same_str(const char *x, const char *y)
+{
+	return !strcmp(x ? x : "", y ? y : "");
+}
+
+static void kube_range(enum flow_source src, int64_t from, int64_t to,
+		       const struct flow_identity *id, bool conflict, void *ctx)
+{
+	struct kube_check *k = ctx;
+
+	(void)conflict;
+	if (src != FLOW_SOURCE_KUBE || !id || k->t < from || k->t >= to)
+		return;
+	if (!same_str(id->namespace, k->claimed->namespace) || !same_str(id->pod, k->claimed->pod))
+		k->other = true;
+}
+
+void attributor__heartbeat_proven(struct attributor *a, const struct wire_batch *b)
+{
+	struct kube_check k = { .claimed = &b->sender };
+	char who[2 * OWN_STRING_MAX + 8], ip[64];
+	uint32_t bad = UINT32_MAX;
+
+	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
+		return;
+	/*
+	 * Only a contradiction refuses: the watch errs towards "nobody"
+	 * (docs/kube.md), so an address it does not give to anyone yet may
+	 * well be the sender's.
+	 */
+	if (a->o.watermark[FLOW_SOURCE_KUBE]) {
+		k.t = b->span_end_ms > (uint64_t)INT64_MAX ? INT64_MAX - 1
+							   : (int64_t)b->span_end_ms - 1;
+		pthread_rwlock_rdlock(&a->lock);
+		for (uint32_t i = 0; i < b->n_ips && bad == UINT32_MAX; i++) {
+			own_each_range(a->store, b->ips[i], kube_range, &k);
+			if (k.other)
+				bad = i;
+		}
+		pthread_rwlock_unlock(&a->lock);
+	}
+	if (bad == UINT32_MAX) {
+		attributor__heartbeat(a, b);
+		return;
+	}
+	if (!count_refusal(a, ATTR_HB_IP_MISMATCH, b->sender_id, &b->sender))
+		return;
+	snprintf(who, sizeof(who), "%s/%s", b->sender.namespace ? b->sender.namespace : "",
+		 b->sender.pod ? b->sender.pod : "");
+	log_flatten(who);
+	ip_format(b->ips[bad], ip, sizeof(ip));
+	pr_warn("attribution: heartbeat from %s (sender %016llx) refused (ip_mismatch): it claims "
+		"%s, which the pod watch gives to another pod at %lld. Its records are kept; its "
+		"IPs are not used. Further refusals from this sender are only counted",
+		who, (unsigned long long)b->sender_id, ip, (long long)k.t);
 }
 
 void attributor__heartbeat(struct attributor *a, const struct wire_batch *b)
@@ -1200,8 +1298,9 @@ void attributor__metrics(struct attributor *a, struct metrics_writer *w)
 	metrics_writer__family(w, "podflow_collector_attribution_heartbeats_refused_total",
 			       METRIC_COUNTER,
 			       "Heartbeats (one per batch or shared range) not used because they "
-			       "claim time a sidecar cannot know: ending in the future, starting "
-			       "before the retention, or longer than the grace.");
+			       "claim time a sidecar cannot know (ending in the future, starting "
+			       "before the retention, longer than the grace) or their sender is "
+			       "not proven to be the pod it names (verify_heartbeats).");
 	for (int r = 0; r < ATTR_HB__COUNT; r++)
 		metrics_writer__u64(
 		    w, METRIC_LABELS("reason", attr_hb_refusal_name((enum attr_hb_refusal)r)),

@@ -53,6 +53,12 @@ enum attr_hb_refusal {
 	ATTR_HB_FUTURE,	  /* ends beyond now + heartbeat_max_skew */
 	ATTR_HB_TOO_OLD,  /* starts before now - retention */
 	ATTR_HB_TOO_LONG, /* longer than heartbeat_grace + heartbeat_max_skew: more than a report */
+	/* proven heartbeats (attribution.verify_heartbeats; docs/attribution.md, "Heartbeats are proven") */
+	ATTR_HB_UNVERIFIED,	 /* the batch came without an identity token */
+	ATTR_HB_PENDING,	 /* its token is not reviewed yet (or could not be) */
+	ATTR_HB_UNAUTHENTICATED, /* the API server does not vouch for its token as a pod's */
+	ATTR_HB_POD_MISMATCH,	 /* the batch names another namespace/pod than its token */
+	ATTR_HB_IP_MISMATCH,	 /* the pod watch gives a claimed IP to another pod then */
 	ATTR_HB__COUNT,
 };
 const char *attr_hb_refusal_name(enum attr_hb_refusal r);
@@ -99,6 +105,21 @@ void attributor__set_limits(struct attributor *a, int64_t max_delay_ms, int64_t 
  * used: counted by reason, logged once per sender.
  */
 void attributor__heartbeat(struct attributor *a, const struct wire_batch *b);
+/*
+ * The heartbeat of a sender whose token proved it to be the pod the batch
+ * names: used as attributor__heartbeat, except when the pod watch (if it
+ * runs) gives one of the claimed IPs to another pod at the span's end
+ * (refused whole: ATTR_HB_IP_MISMATCH).
+ */
+void attributor__heartbeat_proven(struct attributor *a, const struct wire_batch *b);
+/*
+ * A heartbeat not used because its sender is not proven (why: one of
+ * ATTR_HB_UNVERIFIED .. ATTR_HB_POD_MISMATCH; `detail` for the log, may be
+ * NULL): counted, logged once per sender (ATTR_HB_PENDING only counted: it
+ * is the normal state of a sender's first batch).
+ */
+void attributor__heartbeat_refuse(struct attributor *a, enum attr_hb_refusal why,
+				  const struct wire_batch *b, const char *detail);
 void attributor__assign(struct attributor *a, enum flow_source src, const uint8_t ip[16],
 			const struct flow_identity *id, int64_t t_ms);
 void attributor__unassign(struct attributor *a, enum flow_source src, const uint8_t ip[16],

@@ -27,7 +27,6 @@
 #define BAD_LOG_FIRST	5     /* bad messages logged one by one, per topic */
 #define BAD_SUMMARY_MS	60000 /* then one summary line at most this often */
 #define FLUSH_MS	2000  /* kafka_feed__free: published ranges get this long */
-#define DEFAULT_LAG_MS	5000
 #define DEFAULT_REFRESH 10000
 #define STATS_MIN_MS	100
 #define STATS_MAX_MS	1000
@@ -276,7 +275,7 @@ struct kafka_feed *kafka_feed__new(const struct kafka_feed_opts *opts,
 	if (!f->brokers || (opts->origin && !f->origin))
 		goto cleanup;
 	f->retention_ms = opts->retention_ms;
-	f->lag_ms = opts->lag_ms > 0 ? opts->lag_ms : DEFAULT_LAG_MS;
+	f->lag_ms = opts->lag_ms > 0 ? opts->lag_ms : KAFKA_FEED_LAG_MS;
 	f->refresh_ms = opts->refresh_ms > 0 ? opts->refresh_ms : DEFAULT_REFRESH;
 	if (cb)
 		f->cb = *cb;

@@ -42,6 +42,14 @@ struct kafka_feed_callbacks {
 	void *ctx;
 };
 
+/*
+ * The IP events watermark lag the collector runs with (it passes no lag_ms):
+ * an event is assumed on the topic within this of its ts_ms.  A record the
+ * events name waits at least this long, so attribution.max_delay must be
+ * above it (collector_config_validate).
+ */
+#define KAFKA_FEED_LAG_MS 5000
+
 struct kafka_feed_opts {
 	const char *brokers;	  /* bootstrap.servers, "host:port,..."; required */
 	const char *sonar_topic;  /* IP events; NULL: off */

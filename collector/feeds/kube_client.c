@@ -25,7 +25,7 @@
 #define WATCH_IDLE_EXTRA_MS 30000
 #define MSG_MAX		    256 /* one error line; the owner keeps no more (KUBE_ERROR_MAX) */
 
-enum xfer_mode { XFER_LIST, XFER_WATCH };
+enum xfer_mode { XFER_LIST, XFER_WATCH, XFER_POST };
 
 struct kube_client {
 	/* options, strings owned */
@@ -208,6 +208,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	}
 	if (c->mode == XFER_LIST) {
 		err = buf_append(c, p, len, KUBE_LIST_PAGE_MAX);
+	} else if (c->mode == XFER_POST) {
+		err = buf_append(c, p, len, KUBE_POST_ANSWER_MAX);
 	} else {
 		err = watch_feed(c, p, len);
 	}
@@ -275,7 +277,7 @@ static int refresh_token(struct kube_client *c)
 	tok = strdup(buf);
 	if (!tok || asprintf(&hdr, "Authorization: Bearer %s", buf) < 0 ||
 	    !(h = curl_slist_append(NULL, "Accept: application/json")) ||
-	    !curl_slist_append(h, hdr)) {
+	    !curl_slist_append(h, "Content-Type: application/json") || !curl_slist_append(h, hdr)) {
 		free(tok);
 		curl_slist_free_all(h);
 		err = c->token_loaded ? 0 : -ENOMEM;
@@ -304,13 +306,13 @@ cleanup:
  * the body callback's c->stream_err.
  */
 static int perform(struct kube_client *c, const char *url, enum xfer_mode mode, int64_t idle_ms,
-		   struct kube_response *out)
+		   const char *post, struct kube_response *out)
 {
 	CURLMcode mc = CURLM_OK;
 	CURLcode res = CURLE_OK;
 	bool done = false;
 	CURLMsg *msg;
-	const char *what = mode == XFER_LIST ? "list" : "watch";
+	const char *what = mode == XFER_LIST ? "list" : mode == XFER_WATCH ? "watch" : "post";
 	int running, q, err;
 
 	c->status = 0;
@@ -324,10 +326,16 @@ static int perform(struct kube_client *c, const char *url, enum xfer_mode mode, 
 	c->curl_err[0] = '\0';
 	curl_easy_setopt(c->easy, CURLOPT_URL, url);
 	curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
+	if (post) {
+		curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(post));
+		curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, post);
+	} else {
+		curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
+	}
 	/* lists may come gzip'd; a watch must not (it would hold events back) */
 	curl_easy_setopt(c->easy, CURLOPT_ACCEPT_ENCODING, mode == XFER_LIST ? "" : NULL);
 	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS,
-			 mode == XFER_LIST ? (long)c->list_timeout_ms : 0L);
+			 mode != XFER_WATCH ? (long)c->list_timeout_ms : 0L);
 	mc = curl_multi_add_handle(c->multi, c->easy);
 	if (mc != CURLM_OK) {
 		report(c, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
@@ -400,7 +408,7 @@ int kube_client__list(struct kube_client *c, uint32_t limit, const char *cont,
 		return -ENOMEM;
 	}
 	curl_free(esc);
-	err = perform(c, url, XFER_LIST, 0, out);
+	err = perform(c, url, XFER_LIST, 0, NULL, out);
 	if (err == -EMSGSIZE)
 		report(c, "list: a page over %u bytes", KUBE_LIST_PAGE_MAX);
 	free(url);
@@ -423,8 +431,25 @@ int kube_client__watch(struct kube_client *c, const char *rv, uint32_t timeout_s
 	}
 	curl_free(esc);
 	c->watch = cb;
-	err = perform(c, url, XFER_WATCH, (int64_t)timeout_s * 1000 + WATCH_IDLE_EXTRA_MS, out);
+	err =
+	    perform(c, url, XFER_WATCH, (int64_t)timeout_s * 1000 + WATCH_IDLE_EXTRA_MS, NULL, out);
 	c->watch = NULL;
+	free(url);
+	return err;
+}
+
+int kube_client__post(struct kube_client *c, const char *path, const char *body,
+		      struct kube_response *out)
+{
+	char *url = NULL;
+	int err;
+
+	*out = (struct kube_response){ .body = "" };
+	if (asprintf(&url, "%s%s", c->api_url, path) < 0)
+		return -ENOMEM;
+	err = perform(c, url, XFER_POST, 0, body, out);
+	if (err == -EMSGSIZE)
+		report(c, "POST %s: an answer over %u bytes", path, KUBE_POST_ANSWER_MAX);
 	free(url);
 	return err;
 }
@@ -559,7 +584,8 @@ struct kube_client *kube_client__new(const struct kube_client_opts *opts,
 		}
 	} else {
 		c->headers = curl_slist_append(NULL, "Accept: application/json");
-		if (!c->headers) {
+		if (!c->headers ||
+		    !curl_slist_append(c->headers, "Content-Type: application/json")) {
 			snprintf(why, len, "out of memory");
 			err = -ENOMEM;
 			goto cleanup;

@@ -6,7 +6,8 @@
  * each request when its file changed), and the two requests the watch
  * makes: a page of GET /api/v1/pods, read whole, and a watch of it,
  * delivered line by line however it is chunked (docs/kube.md, "What it
- * requests").  What the answers mean -- 410, relisting, backoff -- is the
+ * requests"); and a POST answered whole (the heartbeat verifier's
+ * TokenReviews, token_review.h).  What the answers mean -- 410, relisting, backoff -- is the
  * watch's (kube_watch.h).
  *
  * The client logs no failure and keeps no last error: each one goes, as
@@ -22,8 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KUBE_EVENT_MAX	   (4u << 20)	/* default cap on one watch event line */
-#define KUBE_LIST_PAGE_MAX (256u << 20) /* cap on one list page body */
+#define KUBE_EVENT_MAX	     (4u << 20)	  /* default cap on one watch event line */
+#define KUBE_LIST_PAGE_MAX   (256u << 20) /* cap on one list page body */
+#define KUBE_POST_ANSWER_MAX (1u << 20)	  /* cap on the answer to one POST (a TokenReview's) */
 
 struct kube_client_opts {
 	/*
@@ -100,6 +102,13 @@ int kube_client__list(struct kube_client *c, uint32_t limit, const char *cont,
  */
 int kube_client__watch(struct kube_client *c, const char *rv, uint32_t timeout_s,
 		       const struct kube_client_watch_cb *cb, struct kube_response *out);
+/*
+ * One POST of a JSON `body` to `path` ("/apis/..."), its answer read whole
+ * (the token verifier's TokenReviews).  0 when an answer came (out->status
+ * says which), or -errno as kube_client__list.
+ */
+int kube_client__post(struct kube_client *c, const char *path, const char *body,
+		      struct kube_response *out);
 /* Any thread: the request in progress, and every later one, ends with -ECANCELED. */
 void kube_client__cancel(struct kube_client *c);
 void kube_client__stats(const struct kube_client *c, struct kube_client_stats *out);

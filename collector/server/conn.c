@@ -39,6 +39,8 @@ struct stream {
 	char *authorization; /* malloc'd, NULL when absent */
 	size_t authorization_len;
 	size_t authorization_overlong; /* length of one too long to hold (not kept), 0: none */
+	char *identity; /* podflow-identity: the sender's projected token; malloc'd, NULL: absent */
+	size_t identity_len;
 	uint64_t content_length;
 	bool has_content_length;
 	bool path_too_long, encoding_too_long;
@@ -121,6 +123,9 @@ static void stream_free(struct conn *c, struct stream *s)
 	if (s->authorization)
 		OPENSSL_cleanse(s->authorization, s->authorization_len);
 	free(s->authorization);
+	if (s->identity)
+		OPENSSL_cleanse(s->identity, s->identity_len);
+	free(s->identity);
 	free(s);
 }
 
@@ -206,6 +211,8 @@ static void complete(struct conn *c, struct stream *s)
 		.content_encoding = s->content_encoding[0] ? s->content_encoding : NULL,
 		.authorization = s->authorization,
 		.authorization_len = s->authorization_len,
+		.identity = s->identity,
+		.identity_len = s->identity_len,
 		.body = s->body ? s->body : (const void *)"",
 		.body_len = s->body_len,
 	};
@@ -345,6 +352,15 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 			memcpy(s->authorization, value, valuelen);
 			s->authorization[valuelen] = '\0';
 			s->authorization_len = valuelen;
+		}
+	} else if (IS(INGEST_IDENTITY_HEADER) && !s->identity && valuelen &&
+		   valuelen <= INGEST_IDENTITY_MAX) {
+		/* longer: no token the API server issues; the sender is then unverified */
+		s->identity = malloc(valuelen + 1);
+		if (s->identity) {
+			memcpy(s->identity, value, valuelen);
+			s->identity[valuelen] = '\0';
+			s->identity_len = valuelen;
 		}
 	} else if (IS("content-length")) {
 		/* nghttp2 has checked it is digits and that DATA will match it */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,32 @@
 #include "output.h"
 #include "stats.h"
 #include "token.h"
+#include "token_review.h"
 #include "wire.h"
+
+struct ingest_late_log {
+	pthread_mutex_t lock;
+	uint32_t n;
+	bool overflow; /* said once that further senders are only counted */
+	uint64_t keys[INGEST_LATE_LOGGED_MAX];
+};
+
+struct ingest_late_log *ingest_late_log__new(void)
+{
+	struct ingest_late_log *l = calloc(1, sizeof(*l));
+
+	if (l)
+		pthread_mutex_init(&l->lock, NULL);
+	return l;
+}
+
+void ingest_late_log__free(struct ingest_late_log *l)
+{
+	if (!l)
+		return;
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
 
 struct ingest {
 	struct stats *stats;
@@ -27,6 +53,8 @@ struct ingest {
 	unsigned int worker;
 	struct attributor *attr;	    /* shared; NULL: no attribution */
 	const struct ingest_bounds *bounds; /* shared, live; NULL: only end_ms >= start_ms */
+	struct ingest_late_log *late_log;   /* shared; NULL: late heartbeats only counted */
+	struct token_review *verifier;	    /* shared; NULL: heartbeats trusted as sent */
 	struct attr_arena *arena;
 	bool *keep; /* per record of the batch in hand: written now */
 	uint32_t cap_keep;
@@ -53,6 +81,8 @@ struct ingest *ingest__new(const struct ingest_opts *o, struct stats *stats, cha
 	in->token = o->token;
 	in->attr = o->attr;
 	in->bounds = o->bounds;
+	in->late_log = o->late_log;
+	in->verifier = o->verifier;
 	if (in->attr && !(in->arena = attr_arena__new())) {
 		snprintf(why, len, "out of memory");
 		goto fail;
@@ -213,6 +243,77 @@ static void bound_times(struct ingest *in, struct wire_batch *b)
 	b->n_records = kept;
 }
 
+/* FNV-1a of the sender id and namespace/pod: a sender, as the log names it. */
+static uint64_t sender_key(const struct wire_batch *b)
+{
+	const char *f[2] = { b->sender.namespace, b->sender.pod };
+	uint64_t h = 0xcbf29ce484222325ull ^ b->sender_id;
+
+	for (int i = 0; i < 2; i++) {
+		for (const char *p = f[i] ? f[i] : ""; *p; p++)
+			h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+		h = (h ^ '/') * 0x100000001b3ull;
+	}
+	return h;
+}
+
+/*
+ * Whether the batch's heartbeat came within attribution.heartbeat_grace of
+ * its span's start (struct ingest_bounds): a sidecar's span starts where
+ * its last one ended, so a later one means its interval plus its retries
+ * exceed the grace.  The grace is a collector key and the interval each
+ * sidecar's own; this is where a mismatch shows.
+ */
+static void check_heartbeat_late(struct ingest *in, const struct wire_batch *b)
+{
+	uint64_t grace, since, now, late, key;
+	struct ingest_late_log *l = in->late_log;
+	bool seen = false, log_sender = false, log_overflow = false;
+	char who[2 * WIRE_MAX_STRING + 8];
+
+	if (!in->bounds || !b->n_ips || b->span_end_ms <= b->span_start_ms)
+		return;
+	grace = __atomic_load_n(&in->bounds->heartbeat_grace_ms, __ATOMIC_RELAXED);
+	since = __atomic_load_n(&in->bounds->since_ms, __ATOMIC_RELAXED);
+	now = (uint64_t)clock_wall_ms();
+	if (!grace || b->span_start_ms < since || b->span_start_ms >= now)
+		return;
+	late = now - b->span_start_ms;
+	if (late <= grace)
+		return;
+	STATS_ADD(in->stats->heartbeats_late, 1);
+	if (!l)
+		return;
+	key = sender_key(b);
+	pthread_mutex_lock(&l->lock);
+	for (uint32_t i = 0; i < l->n && !seen; i++)
+		seen = l->keys[i] == key;
+	if (!seen && l->n < INGEST_LATE_LOGGED_MAX) {
+		l->keys[l->n++] = key;
+		log_sender = true;
+	} else if (!seen && !l->overflow) {
+		l->overflow = true;
+		log_overflow = true;
+	}
+	pthread_mutex_unlock(&l->lock);
+	if (log_overflow)
+		pr_warn("late heartbeats from more than %d senders: further senders are only "
+			"counted (podflow_collector_heartbeats_late_total)",
+			INGEST_LATE_LOGGED_MAX);
+	if (!log_sender)
+		return;
+	snprintf(who, sizeof(who), "%s/%s", b->sender.namespace ? b->sender.namespace : "",
+		 b->sender.pod ? b->sender.pod : "");
+	log_flatten(who);
+	pr_warn("heartbeat from %s (sender %016llx) came %llu ms after its span started, more "
+		"than attribution.heartbeat_grace (%llu ms): records of its addresses in between "
+		"may have gone out without it; raise heartbeat_grace above that sidecar's "
+		"interval plus its retries. Further late heartbeats from it are only counted "
+		"(podflow_collector_heartbeats_late_total)",
+		who, (unsigned long long)b->sender_id, (unsigned long long)late,
+		(unsigned long long)grace);
+}
+
 /* Room for one flag per record. */
 static int keep_room(struct ingest *in, uint32_t n)
 {
@@ -228,6 +329,55 @@ static int keep_room(struct ingest *in, uint32_t n)
 	return 0;
 }
 
+static bool same_name(const char *claimed, const char *proven)
+{
+	return claimed && !strcmp(claimed, proven);
+}
+
+/*
+ * The batch's heartbeat, used only if its sender is proven to be the pod
+ * it names (docs/attribution.md, "Heartbeats are proven").  Never waits:
+ * a token not reviewed yet is queued for the verifier's thread and this
+ * heartbeat is not used; the sender's next one (an interval later) is.
+ */
+static void heartbeat(struct ingest *in, const struct ingest_request *rq,
+		      const struct wire_batch *b)
+{
+	struct token_identity id;
+	enum token_refusal why = TOKEN_REFUSED_UNAUTHENTICATED;
+	char detail[2 * TOKEN_REVIEW_NAME_MAX + 32];
+
+	if (!in->verifier) {
+		attributor__heartbeat(in->attr, b);
+		return;
+	}
+	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
+		return; /* claims nothing: nothing to prove */
+	if (!rq->identity) {
+		attributor__heartbeat_refuse(in->attr, ATTR_HB_UNVERIFIED, b,
+					     "no " INGEST_IDENTITY_HEADER " token");
+		return;
+	}
+	switch (token_review__lookup(in->verifier, rq->identity, rq->identity_len, clock_wall_ms(),
+				     &id, &why)) {
+	case TOKEN_PENDING:
+		attributor__heartbeat_refuse(in->attr, ATTR_HB_PENDING, b, NULL);
+		return;
+	case TOKEN_REFUSED:
+		attributor__heartbeat_refuse(in->attr, ATTR_HB_UNAUTHENTICATED, b,
+					     token_refusal_name(why));
+		return;
+	case TOKEN_VERIFIED:
+		break;
+	}
+	if (!same_name(b->sender.namespace, id.namespace) || !same_name(b->sender.pod, id.pod)) {
+		snprintf(detail, sizeof(detail), "its token is pod %s/%s's", id.namespace, id.pod);
+		attributor__heartbeat_refuse(in->attr, ATTR_HB_POD_MISMATCH, b, detail);
+		return;
+	}
+	attributor__heartbeat_proven(in->attr, b);
+}
+
 /*
  * The batch's heartbeat first (its sender's own IPs, which its records'
  * peers may name), then a decision for every record: in->keep[i] for those
@@ -236,13 +386,15 @@ static int keep_room(struct ingest *in, uint32_t n)
  * attributor cannot copy (out of memory), which it settles unattributed
  * and adds to in->keep: the one write takes them, so none is lost.
  */
-static int attribute(struct ingest *in, struct wire_batch *b, uint32_t *held)
+static int attribute(struct ingest *in, const struct ingest_request *rq, struct wire_batch *b,
+		     uint32_t *held)
 {
 	int err = keep_room(in, b->n_records ? b->n_records : 1);
 
 	if (err)
 		return err;
-	attributor__heartbeat(in->attr, b);
+	check_heartbeat_late(in, b);
+	heartbeat(in, rq, b);
 	*held = attributor__batch(in->attr, in->arena, b, in->keep);
 	if (*held)
 		attributor__hold(in->attr, in->arena, b, in->keep);
@@ -281,7 +433,7 @@ int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *rea
 	}
 	bound_times(in, b);
 	if (in->attr) {
-		err = attribute(in, b, &held);
+		err = attribute(in, rq, b, &held);
 		if (err) {
 			snprintf(reason, len, "cannot attribute the batch now: %s", strerror(-err));
 			return 503;

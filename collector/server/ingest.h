@@ -13,9 +13,13 @@ struct attributor;
 struct output_writer;
 struct outputs;
 struct stats;
+struct token_review;
 
 #define INGEST_PATH	     "/v1/flows"
 #define INGEST_TOKEN_RECHECK (1000ull * 1000 * 1000) /* ns between stat()s of the token file */
+/* The sender's projected service-account token (docs/attribution.md, "Heartbeats are proven"). */
+#define INGEST_IDENTITY_HEADER "podflow-identity"
+#define INGEST_IDENTITY_MAX    8192
 /* The longest Authorization value held: "Bearer " and the longest token, with room to spare. */
 #define INGEST_AUTHORIZATION_MAX (TOKEN_MAX_LEN + 64)
 
@@ -27,7 +31,29 @@ struct stats;
 struct ingest_bounds {
 	uint64_t max_skew_ms; /* end_ms at most now + this */
 	uint64_t max_age_ms;  /* start_ms at least now - this; 0: no bound */
+	/*
+	 * A heartbeat whose span starts more than attribution.heartbeat_grace
+	 * before it arrives came after the floor passed its start: records of
+	 * its IPs in between may have been decided without it.  Counted
+	 * (heartbeats_late) and logged once per sender; 0: not checked (no
+	 * attribution).  Spans starting before since_ms (this collector's
+	 * start, Unix ms) are not judged: a sidecar's backlog from before.
+	 */
+	uint64_t heartbeat_grace_ms;
+	uint64_t since_ms;
 };
+
+/*
+ * The senders whose late heartbeats were logged, shared by every worker
+ * (a sender's connections may land on any): once each, by sender id and
+ * namespace/pod, the first INGEST_LATE_LOGGED_MAX of them; later ones are
+ * only counted.
+ */
+#define INGEST_LATE_LOGGED_MAX 1024
+struct ingest_late_log;
+
+struct ingest_late_log *ingest_late_log__new(void);
+void ingest_late_log__free(struct ingest_late_log *l);
 
 struct ingest_opts {
 	unsigned int worker;
@@ -37,6 +63,13 @@ struct ingest_opts {
 	size_t max_decoded;	      /* decoder's cap on a batch's payload, 0 = the wire default */
 	struct attributor *attr;      /* shared, borrowed; NULL: records go out unattributed */
 	const struct ingest_bounds *bounds; /* shared, borrowed; NULL: only end_ms >= start_ms */
+	struct ingest_late_log *late_log;   /* shared, borrowed; NULL: late heartbeats counted */
+	/*
+	 * Shared, borrowed; NULL: heartbeats are trusted as sent (the shared
+	 * token's mode).  Else a batch's heartbeat is used only once its
+	 * sender's podflow-identity token is verified and names its pod.
+	 */
+	struct token_review *verifier;
 };
 
 /* A request as the HTTP/2 layer saw it; strings NUL-terminated, NULL when absent. */
@@ -48,6 +81,8 @@ struct ingest_request {
 	size_t authorization_len;
 	size_t
 	    authorization_overlong; /* an Authorization over INGEST_AUTHORIZATION_MAX: its length */
+	const char *identity;	    /* podflow-identity, NULL when absent */
+	size_t identity_len;
 	const void *body;
 	size_t body_len;
 };

@@ -99,6 +99,7 @@ char *stats_format(const struct stats *s, char *buf, size_t len)
 	    (unsigned long long)s->batches, (unsigned long long)s->records,
 	    (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_decoded,
 	    (unsigned long long)s->bytes_out, (unsigned long long)s->write_errors);
+	APPEND(" heartbeats_late=%llu", (unsigned long long)s->heartbeats_late);
 	for (int i = 0; i < WIRE_DROP__COUNT; i++)
 		APPEND(" sender_drops_%s=%llu", wire_drop_name((enum wire_drop)i),
 		       (unsigned long long)s->drops[i]);

@@ -67,6 +67,8 @@ struct stats {
 	uint64_t bytes_decoded;	   /* uncompressed size of the batches accepted */
 	uint64_t bytes_out;	   /* JSON bytes written to the output files */
 	uint64_t write_errors;
+	/* heartbeats whose span started before the heartbeat floor when they came (ingest.c) */
+	uint64_t heartbeats_late;
 	uint64_t drops[WIRE_DROP__COUNT];	     /* what senders reported losing, by reason */
 	uint64_t records_rejected[STATS_REC__COUNT]; /* decoded, not written: their times */
 	uint64_t refused[STATS_REFUSED__COUNT];	     /* 401s and 431s by reason */

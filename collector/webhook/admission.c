@@ -10,10 +10,11 @@
 
 #include <jansson.h>
 
-#define VOL_PODINFO "podflow-podinfo"
-#define VOL_CONFIG  "podflow-config"
-#define VOL_TOKEN   "podflow-token"
-#define VOL_CGROUP  "podflow-cgroup"
+#define VOL_PODINFO  "podflow-podinfo"
+#define VOL_CONFIG   "podflow-config"
+#define VOL_TOKEN    "podflow-token"
+#define VOL_CGROUP   "podflow-cgroup"
+#define VOL_IDENTITY "podflow-identity"
 
 /* The least set the sidecar works with: tests/integration/test_sidecar_pod.c proves each. */
 static const char *const sidecar_caps[] = { "BPF", "PERFMON", "NET_ADMIN" };
@@ -464,7 +465,8 @@ static enum admission_reason check_review(json_t *root, struct review *x, char *
 static enum admission_reason decide(struct review *x, const struct admission_opts *o,
 				    const char *subj)
 {
-	static const char *const ours[] = { VOL_PODINFO, VOL_CONFIG, VOL_TOKEN, VOL_CGROUP };
+	static const char *const ours[] = { VOL_PODINFO, VOL_CONFIG, VOL_TOKEN, VOL_CGROUP,
+					    VOL_IDENTITY };
 	json_t *meta = json_object_get(x->pod, "metadata");
 	json_t *spec = json_object_get(x->pod, "spec");
 	json_t *labels = json_object_get(meta, "labels");
@@ -605,6 +607,8 @@ static json_t *sidecar_container(const struct admission_opts *o)
 		ok = push(args, json_string("--token-file")) &&
 		     push(args, json_string(ADMISSION_TOKEN_FILE)) &&
 		     push(args, json_string("--token-optional"));
+	ok = ok && push(args, json_string("--identity-token-file")) &&
+	     push(args, json_string(ADMISSION_IDENTITY_FILE));
 
 	ok = ok && push(env, field_env("POD_NAME", "metadata.name")) &&
 	     push(env, field_env("POD_NAMESPACE", "metadata.namespace")) &&
@@ -619,6 +623,7 @@ static json_t *sidecar_container(const struct admission_opts *o)
 		ok = push(mounts, mount(VOL_CONFIG, ADMISSION_CONFIG_DIR));
 	if (ok && set(o->token_secret))
 		ok = push(mounts, mount(VOL_TOKEN, ADMISSION_TOKEN_DIR));
+	ok = ok && push(mounts, mount(VOL_IDENTITY, ADMISSION_IDENTITY_DIR));
 	ok = ok && push(mounts, mount(VOL_CGROUP, ADMISSION_CGROUP_MOUNT));
 
 	for (size_t i = 0; ok && i < sizeof(sidecar_caps) / sizeof(sidecar_caps[0]); i++)
@@ -667,6 +672,15 @@ static json_t *volumes(const struct admission_opts *o)
 	if (ok && set(o->token_secret))
 		ok = push(v, json_pack("{s:s, s:{s:s, s:b}}", "name", VOL_TOKEN, "secret",
 				       "secretName", o->token_secret, "optional", 1));
+	/*
+	 * A token only this pod holds, for the collector only (its audience),
+	 * bound to the pod (the API server's TokenReview names it), short-lived
+	 * and rotated by the kubelet: what proves the pod's heartbeats.
+	 */
+	ok = ok && push(v, json_pack("{s:s, s:{s:[{s:{s:s, s:i, s:s}}]}}", "name", VOL_IDENTITY,
+				     "projected", "sources", "serviceAccountToken", "audience",
+				     ADMISSION_IDENTITY_AUDIENCE, "expirationSeconds",
+				     ADMISSION_IDENTITY_SECONDS, "path", "token"));
 	ok = ok && push(v, json_pack("{s:s, s:{s:s, s:s}}", "name", VOL_CGROUP, "hostPath", "path",
 				     ADMISSION_CGROUP_HOST, "type", "Directory"));
 	if (!ok) {

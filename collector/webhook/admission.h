@@ -57,8 +57,17 @@
 #define ADMISSION_CONFIG_FILE	 ADMISSION_CONFIG_DIR "/sidecar.yaml"
 #define ADMISSION_TOKEN_DIR	 "/var/run/secrets/podflow"
 #define ADMISSION_TOKEN_FILE	 ADMISSION_TOKEN_DIR "/token"
-#define ADMISSION_PODINFO_DIR	 "/etc/podinfo"
-#define ADMISSION_PODINFO_LABELS ADMISSION_PODINFO_DIR "/labels"
+/*
+ * The pod's projected service-account token for the collector (audience
+ * podflow), which proves the pod's heartbeats (docs/attribution.md); the
+ * kubelet rotates it before it expires.
+ */
+#define ADMISSION_IDENTITY_DIR	    "/var/run/secrets/podflow-identity"
+#define ADMISSION_IDENTITY_FILE	    ADMISSION_IDENTITY_DIR "/token"
+#define ADMISSION_IDENTITY_AUDIENCE "podflow"
+#define ADMISSION_IDENTITY_SECONDS  600
+#define ADMISSION_PODINFO_DIR	    "/etc/podinfo"
+#define ADMISSION_PODINFO_LABELS    ADMISSION_PODINFO_DIR "/labels"
 
 /*
  * What the answer was, one value per metric series:

@@ -260,6 +260,30 @@ static int labels_volume(json_t *pod, const char *dir)
 }
 
 /*
+ * A projected volume of service-account tokens, as the kubelet writes it:
+ * each at its path, a JWT-shaped token (nobody here reviews it: the
+ * collector runs without the API server), 0600 unless defaultMode says.
+ */
+static int token_volume(json_t *proj, const char *dir, int fsgroup)
+{
+	static const char jwt[] = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ."
+				  "eyJhdWQiOlsicG9kZmxvdyJdLCJleHAiOjQxMDI0NDQ4MDB9.c2lnbmF0dXJl";
+	json_t *mode = json_object_get(proj, "defaultMode"), *src;
+	size_t i;
+
+	json_array_foreach(json_object_get(proj, "sources"), i, src)
+	{
+		json_t *sat = json_object_get(src, "serviceAccountToken");
+
+		if (!sat || !str(sat, "path") ||
+		    put_file(dir, str(sat, "path"), jwt, strlen(jwt),
+			     mode ? (int)json_integer_value(mode) : 0600, fsgroup))
+			return -1;
+	}
+	return 0;
+}
+
+/*
  * Makes every volume `container` mounts, from `podspec` (and `pod`, for the
  * Downward API), under root; a hostPath becomes a bind mount into `binds`
  * (from `host_src`).  0 or -1.
@@ -299,6 +323,8 @@ static int make_volumes(json_t *pod, json_t *podspec, json_t *container, const c
 			err = labels_volume(pod, dir);
 		else if (json_object_get(vol, "emptyDir"))
 			err = chmod(dir, 0777) || (fsgroup >= 0 && chown(dir, 0, (gid_t)fsgroup));
+		else if ((v = json_object_get(vol, "projected")))
+			err = token_volume(v, dir, fsgroup);
 		else if (json_object_get(vol, "hostPath")) {
 			snprintf(bind_dst[nb], PATH_MAX, "%s", dir);
 			binds[nb] =

@@ -2032,6 +2032,63 @@ cleanup:
 	return ret;
 }
 
+/*
+ * Ingest beyond loopback without a token or client certificates: one
+ * warning line and podflow_collector_ingest_open 1; with a token, or on
+ * 127.0.0.1, neither.
+ */
+static int test_open_ingest_warned(void)
+{
+	static const char warning[] = "is open beyond loopback without authentication";
+	char data[600], token[600];
+	struct sidecar c = { 0 };
+	uint16_t port, admin;
+	const char *at;
+	int ret = 1;
+
+	ASSERT_EQ_U64("data dir", 0, (uint64_t)-make_dir(data, sizeof(data), "open-ingest"));
+	snprintf(token, sizeof(token), "%s/open-ingest/token", g_tmp);
+	ASSERT_EQ_U64("token", 0, (uint64_t)-write_file(token, "s3cret-token-of-ingest\n"));
+	for (int i = 0; i < 3; i++) {
+		const char *const args[][8] = {
+			{ "--listen", "0.0.0.0:0", "--admin", "127.0.0.1:0", NULL },
+			{ "--listen", "0.0.0.0:0", "--admin", "127.0.0.1:0", "--token-file", token,
+			  NULL },
+			{ "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", NULL },
+		};
+		const char *mode = i == 1 ? "token" : "none";
+		char sample[64];
+
+		ASSERT_EQ_U64("collector starts", 0, (uint64_t)-start(&c, &port, data, args[i]));
+		at = strstr(c.err_text, warning);
+		if (i == 0) {
+			ASSERT_TRUE("warned", at != NULL);
+			ASSERT_TRUE("once", strstr(at + 1, warning) == NULL);
+			ASSERT_TRUE("names the keys",
+				    strstr(c.err_text, "set token_file (--token-file) or "
+						       "tls.client_ca_file") != NULL);
+		} else {
+			ASSERT_TRUE("not warned", at == NULL);
+		}
+		admin = harness_admin_port(&c, WAIT_MS);
+		ASSERT_TRUE("admin port", admin != 0);
+		ASSERT_EQ_U64("podflow_collector_ingest_open", i == 0 ? 1 : 0,
+			      (uint64_t)harness_metric_now(admin, "podflow_collector_ingest_open"));
+		snprintf(sample, sizeof(sample), "podflow_collector_ingest_auth{mode=\"%s\"}",
+			 mode);
+		ASSERT_EQ_U64(sample, 1, (uint64_t)harness_metric_now(admin, sample));
+		ASSERT_EQ_U64("exit 0", 0, (uint64_t)stop(&c, NULL));
+		sidecar_free(&c);
+		memset(&c, 0, sizeof(c));
+	}
+	ret = 0;
+cleanup:
+	if (ret && c.err_text)
+		fprintf(stderr, "    collector printed: %s\n", c.err_text);
+	sidecar_free(&c);
+	return ret;
+}
+
 static const struct harness_test tests[] = {
 	{ "h2c_exact_records", test_h2c_exact },
 	{ "tls_alpn_h2_exact_records", test_tls_alpn_h2 },
@@ -2051,6 +2108,7 @@ static const struct harness_test tests[] = {
 	{ "record_time_bounds_live", test_record_time_bounds_live },
 	{ "per_peer_connection_limit", test_per_peer_connection_limit },
 	{ "authorization_too_long", test_authorization_too_long },
+	{ "open_ingest_warned", test_open_ingest_warned },
 };
 
 int main(int argc, char **argv)

@@ -6,14 +6,15 @@
 // the binaries' own key tables, and a stand-in API server for what only a
 // cluster shows (lookup, NOTES).
 //
-//   node tests/k8s/chart-check.mjs check     --helm HELM --build BUILD [--root DIR] [--only NAME,...]
-//   node tests/k8s/chart-check.mjs self-test --helm HELM --build BUILD
+//   node tests/k8s/chart-check.mjs check     --helm HELM --build BUILD [--root DIR] [--only NAME,...] [--shard K/N]
+//   node tests/k8s/chart-check.mjs self-test --helm HELM --build BUILD [--shard K/N]
 //   node tests/k8s/chart-check.mjs update    --helm HELM
 //
 // `check` runs every check (or those named) on ROOT (this repository) and
 // prints one line per check, or every failure, and exits 1.  `self-test`
 // breaks copies of the chart in the ways each check must catch and fails
-// unless it does.  `update` rewrites deploy/manifests/podflow.yaml and the
+// unless it does.  `--shard K/N`: only every Nth check (and break) from
+// the Kth, so that N processes share the cores.  `update` rewrites deploy/manifests/podflow.yaml and the
 // values table of deploy/helm/podflow/README.md (`make manifests`).
 // tests/k8s/chart/README.md says what each check covers.
 
@@ -385,11 +386,13 @@ function contractErrors(r, { fullname = "podflow" } = {}) {
   } else if (mwc.length) {
     e.push("a MutatingWebhookConfiguration without a webhook listener");
   }
-  // RBAC: get, list, watch pods, nothing else
+  // RBAC: get, list, watch pods (the pod watch) and create tokenreviews (the heartbeat verifier), nothing else
   for (const role of [...r.all("ClusterRole"), ...r.all("Role")]) {
     for (const rule of role.rules) {
-      if (rule.apiGroups.join() !== "" || rule.resources.join() !== "pods" || [...rule.verbs].sort().join() !== "get,list,watch") {
-        e.push(`RBAC ${role.metadata.name}: rule ${JSON.stringify(rule)} is more than get/list/watch pods`);
+      const pods = rule.apiGroups.join() === "" && rule.resources.join() === "pods" && [...rule.verbs].sort().join() === "get,list,watch";
+      const reviews = rule.apiGroups.join() === "authentication.k8s.io" && rule.resources.join() === "tokenreviews" && rule.verbs.join() === "create";
+      if (!pods && !reviews) {
+        e.push(`RBAC ${role.metadata.name}: rule ${JSON.stringify(rule)} is more than get/list/watch pods and create tokenreviews`);
       }
     }
   }
@@ -688,6 +691,7 @@ const CHART_OWNED = {
   sidecar: {
     cgroup: "the webhook's --cgroup-root", output: "the webhook's --output", labels_file: "the webhook's --labels-file",
     token_file: "the webhook's --token-file", token_optional: "the webhook's --token-optional",
+    identity_token_file: "the webhook's --identity-token-file (the projected podflow-identity token)",
     cgroup_root: "the webhook's --cgroup-root", "tls.ca_file": "ingest.tls.caBundle",
     "tls.cert_file": "mTLS is not offered by the chart", "tls.key_file": "mTLS is not offered by the chart",
   },
@@ -759,15 +763,18 @@ checks.keys = (ctx) => {
 
 // Live keys reload without a restart: a change to one leaves the pod
 // template as it is; a change to a restart key changes it (a rollout).
-function otherValue(v, info) {
+function otherValue(v, info, key) {
   if (typeof v === "boolean") return !v;
   if (typeof v === "number") {
     const m = info.range.match(/^(\d+) to (\d+)/);
     return m && v + 1 > Number(m[2]) ? v - 1 : v + 1;
   }
   if (info.type === "log level") return v === "debug" ? "warn" : "debug";
+  // above sidecar.config.interval (10s) plus 5s, or podflow.validate refuses it
+  if (key === "attribution.heartbeat_grace") return v === "30s" ? "40s" : "30s";
   if (info.type === "duration") return v === "7s" ? "9s" : "7s";
   if (info.type === "bytes") return v === "8MiB" ? "16MiB" : "8MiB";
+  if (v === "auto" && key === "attribution.verify_heartbeats") return "off";
   if (v === "auto") return "kafka"; // insight.source: what auto resolves to without Kafka is output
   return undefined;
 }
@@ -783,7 +790,7 @@ checks.live = (ctx) => {
   const cm = (r) => r.find("ConfigMap", "podflow-collector").data["collector.yaml"];
   let n = 0;
   const changes = Object.entries(flatten(values.collector.config)).map(([k, v]) => [k, v, table.get(k)]).filter(([, , i]) => i)
-    .map(([k, v, info]) => ({ what: `collector.config.${k}`, set: `collector.config.${k}=${otherValue(v, info)}`, key: k, live: info.live }));
+    .map(([k, v, info]) => ({ what: `collector.config.${k}`, set: `collector.config.${k}=${otherValue(v, info, k)}`, key: k, live: info.live }));
   // the chart's own keys: inject.* are live (the contract), kafka and the pod watch are not
   changes.push({ what: "sidecar.image.tag", set: "sidecar.image.tag=9.9.9", key: "inject.image", live: true });
   changes.push({ what: "sidecar.resources.limits.memory", set: "sidecar.resources.limits.memory=256Mi", key: "inject.memory_limit", live: true });
@@ -1171,11 +1178,17 @@ function copyTree(root) {
   return dst;
 }
 
+// shard K of N (make check-chart runs N at once): every Nth check and break, from the Kth
+function inShard(ctx, i) {
+  return i % ctx.shards === ctx.shard;
+}
+
 async function selfTest(ctx) {
   let failed = 0;
   let baselines = 0;
   const baseline = copyTree(ctx.root);
-  const names = [...new Set(BREAKS.map((b) => b[0]))];
+  const names = [...new Set(BREAKS.map((b) => b[0]))].filter((_, i) => inShard(ctx, i));
+  const breaks = BREAKS.filter((_, i) => inShard(ctx, i));
   try {
     for (const name of names) {
       const r = await checks[name]({ ...ctx, root: baseline });
@@ -1187,7 +1200,7 @@ async function selfTest(ctx) {
   } finally {
     rmSync(baseline, { recursive: true, force: true });
   }
-  for (const [name, file, from, to, expect] of BREAKS) {
+  for (const [name, file, from, to, expect] of breaks) {
     const root = copyTree(ctx.root);
     try {
       const path = join(root, file);
@@ -1208,7 +1221,8 @@ async function selfTest(ctx) {
       rmSync(root, { recursive: true, force: true });
     }
   }
-  console.log(`chart-check self-test: ${BREAKS.length - failed} passed, ${failed} failed (${BREAKS.length} breaks of the chart, each caught by its check; ${names.length - baselines} of ${names.length} checks pass on the unbroken copy)`);
+  const shard = ctx.shards > 1 ? `, shard ${ctx.shard + 1} of ${ctx.shards}` : "";
+  console.log(`chart-check self-test: ${breaks.length - failed} passed, ${failed} failed (${breaks.length} breaks of the chart, each caught by its check; ${names.length - baselines} of ${names.length} checks pass on the unbroken copy${shard})`);
   return failed === 0 && baselines === 0;
 }
 
@@ -1221,7 +1235,13 @@ async function main() {
     if (!rest[i].startsWith("--") || rest[i + 1] === undefined) die(`bad argument ${rest[i]}`);
     opt[rest[i].slice(2)] = rest[i + 1];
   }
-  const ctx = { root: resolve(opt.root ?? REPO), helm: opt.helm && resolve(opt.helm), build: opt.build && resolve(opt.build) };
+  const ctx = { root: resolve(opt.root ?? REPO), helm: opt.helm && resolve(opt.helm), build: opt.build && resolve(opt.build), shard: 0, shards: 1 };
+  if (opt.shard) {
+    const m = opt.shard.match(/^(\d+)\/(\d+)$/);
+    if (!m || Number(m[2]) < 1 || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) die(`--shard ${opt.shard}: expected K/N, 1 <= K <= N`);
+    ctx.shard = Number(m[1]) - 1;
+    ctx.shards = Number(m[2]);
+  }
   if (!ctx.helm || !existsSync(ctx.helm)) die("--helm HELM: the helm binary (make deps-k8s)");
   if (mode === "update") {
     const m = renderManifest(ctx);
@@ -1236,8 +1256,8 @@ async function main() {
   }
   if (!ctx.build || !existsSync(ctx.build)) die("--build BUILD: the build directory with podflow-collector and podflow-sidecar");
   if (mode === "self-test") process.exit((await selfTest(ctx)) ? 0 : 1);
-  if (mode !== "check") die(`usage: ${basename(process.argv[1])} check|self-test|update --helm HELM [--build BUILD] [--root DIR] [--only NAME,...]`);
-  const only = opt.only ? opt.only.split(",") : Object.keys(checks);
+  if (mode !== "check") die(`usage: ${basename(process.argv[1])} check|self-test|update --helm HELM [--build BUILD] [--root DIR] [--only NAME,...] [--shard K/N]`);
+  const only = (opt.only ? opt.only.split(",") : Object.keys(checks)).filter((_, i) => inShard(ctx, i));
   let passed = 0;
   let failed = 0;
   for (const name of only) {
@@ -1252,7 +1272,7 @@ async function main() {
       console.log(`  ok   chart ${name}: ${r.summary}`);
     }
   }
-  console.log(`chart-check: ${passed} passed, ${failed} failed`);
+  console.log(`chart-check: ${passed} passed, ${failed} failed${ctx.shards > 1 ? ` (shard ${ctx.shard + 1} of ${ctx.shards})` : ""}`);
   process.exit(failed ? 1 : 0);
 }
 

@@ -3,6 +3,12 @@
 /*
  * kube-api --fixtures DIR [--port N]
  *
+ * Serves POST /apis/authentication.k8s.io/v1/tokenreviews for the tokens
+ * registered with the "review_token" command (token -> namespace, service
+ * account, pod name and uid, audiences; or not authenticated), answering
+ * in the API server's TokenReview format; any other token is not
+ * authenticated.
+ *
  * Serves GET /api/v1/pods: lists (limit/continue, a consistent snapshot per
  * list as etcd gives) and watches (chunked, resumable from any
  * resourceVersion not yet expired).  Pods are built from the real samples
@@ -14,7 +20,7 @@
  * per stdin line and answers each with one line: "ok {...}" or
  * "error <why>".  Commands ({"cmd": ...}): add, modify, delete, bulk,
  * bookmark, expire, expire_mode, error410, drop, end, hold, split, raw,
- * huge, token, down, up, status, quit (docs/kube.md).
+ * huge, token, review_token, down, up, status, quit (docs/kube.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -75,6 +81,8 @@ static struct {
 	struct snapshot *snaps;
 	size_t nsnaps;
 	char *token;
+	json_t *reviews; /* token -> {namespace, sa, pod, uid, authenticated, audiences} */
+	uint64_t n_reviews;
 	bool expire_stream; /* an expired watch gets 200 + ERROR 410, not HTTP 410 */
 	bool hold;
 	size_t split[SPLIT_MAX], nsplit;
@@ -738,6 +746,90 @@ static enum MHD_Result serve_watch(struct MHD_Connection *c)
 	return ret;
 }
 
+/*
+ * A TokenReview as the API server answers it (authentication.k8s.io/v1):
+ * the request's spec back, and a status whose user is the service account
+ * with the pod the token is bound to in its extra fields.  An unknown
+ * token, or one registered as not authenticated: authenticated omitted
+ * (false) and an error, as the server says of an expired token.
+ */
+static enum MHD_Result serve_token_review(struct MHD_Connection *c, const char *body, size_t len)
+{
+	json_t *req = json_loadb(body, len, 0, NULL), *spec = json_object_get(req, "spec");
+	const char *token = json_string_value(json_object_get(spec, "token"));
+	json_t *want = json_object_get(spec, "audiences"), *status, *out, *reg, *aud, *v;
+	size_t i;
+
+	if (!token)
+		return json_decref(req),
+		       send_status(c, 400, "BadRequest", "TokenReview: spec.token required");
+	pthread_mutex_lock(&S.lock);
+	S.n_reviews++;
+	reg = json_deep_copy(json_object_get(S.reviews, token));
+	pthread_mutex_unlock(&S.lock);
+	status = json_object();
+	if (reg && json_is_true(json_object_get(reg, "authenticated"))) {
+		char user[600];
+		const char *ns = json_string_value(json_object_get(reg, "namespace"));
+		const char *sa = json_string_value(json_object_get(reg, "sa"));
+
+		snprintf(user, sizeof(user), "system:serviceaccount:%s:%s", ns, sa);
+		/* status.audiences: the spec's audiences the token was issued for */
+		aud = json_array();
+		json_array_foreach(want, i, v)
+		{
+			json_t *has = json_object_get(reg, "audiences"), *w;
+			size_t k;
+
+			json_array_foreach(has, k, w) if (json_equal(v, w))
+			    json_array_append(aud, v);
+		}
+		if (json_array_size(want) && !json_array_size(aud)) {
+			json_object_set_new(status, "user", json_object());
+			json_object_set_new(
+			    status, "error",
+			    json_string("[invalid bearer token, token audiences "
+					"[\"api\"] is invalid for the target audiences]"));
+			json_decref(aud);
+		} else {
+			json_object_set_new(status, "authenticated", json_true());
+			json_object_set_new(
+			    status, "user",
+			    json_pack(
+				"{s:s, s:s, s:[s, s, s], s:{s:[s], s:[s], s:[s], s:[s], s:[s]}}",
+				"username", user, "uid", "7d6a8b36-3c8e-4a43-9a52-5f8d3e5b8c21",
+				"groups", "system:serviceaccounts",
+				"system:serviceaccounts:default", "system:authenticated", "extra",
+				"authentication.kubernetes.io/credential-id",
+				"JTI=5f4e3d2c-1b0a-4f9e-8d7c-6b5a49382716",
+				"authentication.kubernetes.io/node-name", "kind-worker",
+				"authentication.kubernetes.io/node-uid",
+				"0a9b8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d",
+				"authentication.kubernetes.io/pod-name",
+				json_string_value(json_object_get(reg, "pod")),
+				"authentication.kubernetes.io/pod-uid",
+				json_string_value(json_object_get(reg, "uid"))));
+			json_object_set_new(status, "audiences", aud);
+		}
+	} else {
+		json_object_set_new(status, "user", json_object());
+		json_object_set_new(status, "error",
+				    json_string("[invalid bearer token, square/go-jose: error in "
+						"cryptographic primitive]"));
+	}
+	json_decref(reg);
+	out = json_pack("{s:s, s:s, s:{s:n}, s:O, s:o}", "kind", "TokenReview", "apiVersion",
+			"authentication.k8s.io/v1", "metadata", "creationTimestamp", "spec",
+			spec ? spec : json_object(), "status", status);
+	json_decref(req);
+	return send_json(c, 201, out);
+}
+
+struct upload {
+	char *buf;
+	size_t len, cap;
+};
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **con_cls)
@@ -748,9 +840,40 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	bool ok;
 
 	(void)cls, (void)version, (void)upload, (void)upload_size;
+	if (!*con_cls && !strcmp(method, "POST")) {
+		*con_cls = calloc(1, sizeof(struct upload)); /* the body, as it comes */
+		return *con_cls ? MHD_YES : MHD_NO;
+	}
 	if (!*con_cls) {
 		*con_cls = &first; /* headers only so far */
 		return MHD_YES;
+	}
+	if (!strcmp(method, "POST")) {
+		struct upload *u = *con_cls;
+		enum MHD_Result ret;
+
+		if (*upload_size) {
+			buf_add(&u->buf, &u->len, &u->cap, upload, *upload_size);
+			*upload_size = 0;
+			return MHD_YES;
+		}
+		pthread_mutex_lock(&S.lock);
+		ok = !S.token || (authz && strncmp(authz, "Bearer ", 7) == 0 &&
+				  strcmp(authz + 7, S.token) == 0);
+		if (!ok)
+			S.n_401++;
+		pthread_mutex_unlock(&S.lock);
+		if (!ok)
+			ret = send_status(c, 401, "Unauthorized", "Unauthorized");
+		else if (strcmp(url, "/apis/authentication.k8s.io/v1/tokenreviews") != 0)
+			ret = send_status(c, 404, "NotFound",
+					  "the server could not find the resource");
+		else
+			ret = serve_token_review(c, u->buf ? u->buf : "", u->len);
+		free(u->buf);
+		free(u);
+		*con_cls = &first;
+		return ret;
 	}
 	if (strcmp(method, "GET") != 0)
 		return send_status(c, 405, "MethodNotAllowed", "only GET here");
@@ -925,7 +1048,27 @@ static int command(json_t *cmd, json_t *reply, char *why, size_t whylen)
 
 		free(S.token);
 		S.token = t ? strdup(t) : NULL;
+	} else if (!strcmp(name, "review_token")) {
+		const char *t = json_string_value(json_object_get(cmd, "token"));
+		json_t *aud = json_object_get(cmd, "audiences");
+
+		if (!t) {
+			snprintf(why, whylen, "review_token: token required");
+			err = -EINVAL;
+		} else {
+			json_object_set_new(
+			    S.reviews, t,
+			    json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:O}", "namespace",
+				      json_string_value(json_object_get(cmd, "namespace")), "sa",
+				      json_string_value(json_object_get(cmd, "sa")), "pod",
+				      json_string_value(json_object_get(cmd, "pod")), "uid",
+				      json_string_value(json_object_get(cmd, "uid")),
+				      "authenticated",
+				      !json_is_false(json_object_get(cmd, "authenticated")),
+				      "audiences", aud ? aud : json_pack("[s]", "podflow")));
+		}
 	} else if (!strcmp(name, "status")) {
+		json_object_set_new(reply, "token_reviews", json_integer((json_int_t)S.n_reviews));
 		snprintf(rv, sizeof(rv), "%" PRIu64, S.rv);
 		json_object_set_new(reply, "rv", json_string(rv));
 		snprintf(rv, sizeof(rv), "%" PRIu64, S.min_rv);
@@ -997,6 +1140,7 @@ int main(int argc, char **argv)
 	S.tmpl_error = load(fixtures, "watch_event_error_410_wso2_apk_571.json");
 	S.pods = json_object();
 	S.legacy = json_object();
+	S.reviews = json_object();
 	if (!S.tmpl_kind || !S.tmpl_docker || !S.tmpl_error)
 		return 1;
 	if (server_up((uint16_t)port)) {

@@ -281,7 +281,7 @@ static void assert_container(json_t *c, const struct admission_opts *o)
 	};
 	static const char *const caps[] = { "BPF", "PERFMON", "NET_ADMIN" };
 	const char *args[16];
-	const char *mounts[4][2];
+	const char *mounts[5][2];
 	size_t n = 0, m = 0;
 	json_t *sc = json_object_get(c, "securityContext");
 	json_t *res = json_object_get(c, "resources");
@@ -314,6 +314,8 @@ static void assert_container(json_t *c, const struct admission_opts *o)
 		args[n++] = "/var/run/secrets/podflow/token";
 		args[n++] = "--token-optional";
 	}
+	args[n++] = "--identity-token-file";
+	args[n++] = "/var/run/secrets/podflow-identity/token";
 	assert_strings(json_object_get(c, "args"), args, n);
 	assert_null(json_object_get(c, "command")); /* the image's entrypoint is the binary */
 
@@ -333,6 +335,7 @@ static void assert_container(json_t *c, const struct admission_opts *o)
 		mounts[m][0] = "podflow-config", mounts[m++][1] = "/etc/podflow/sidecar";
 	if (o->token_secret && *o->token_secret)
 		mounts[m][0] = "podflow-token", mounts[m++][1] = "/var/run/secrets/podflow";
+	mounts[m][0] = "podflow-identity", mounts[m++][1] = "/var/run/secrets/podflow-identity";
 	mounts[m][0] = "podflow-cgroup", mounts[m++][1] = "/host/sys/fs/cgroup";
 	assert_int_equal(m, json_array_size(json_object_get(c, "volumeMounts")));
 	for (size_t i = 0; i < m; i++) {
@@ -410,6 +413,21 @@ static void assert_volumes(json_t *vols, const struct admission_opts *o)
 		    json_string_value(json_object_get(json_object_get(v, "secret"), "secretName")));
 		assert_true(
 		    json_is_true(json_object_get(json_object_get(v, "secret"), "optional")));
+	}
+	/* the pod's own token, for the collector only, short-lived (the kubelet rotates it) */
+	v = json_array_get(vols, i++);
+	assert_string_equal("podflow-identity", json_string_value(json_object_get(v, "name")));
+	{
+		json_t *src =
+		    json_array_get(json_object_get(json_object_get(v, "projected"), "sources"), 0);
+		json_t *sat = json_object_get(src, "serviceAccountToken");
+
+		assert_int_equal(1, json_array_size(json_object_get(json_object_get(v, "projected"),
+								    "sources")));
+		assert_string_equal("podflow", json_string_value(json_object_get(sat, "audience")));
+		assert_int_equal(600,
+				 json_integer_value(json_object_get(sat, "expirationSeconds")));
+		assert_string_equal("token", json_string_value(json_object_get(sat, "path")));
 	}
 	v = json_array_get(vols, i++);
 	assert_string_equal("podflow-cgroup", json_string_value(json_object_get(v, "name")));
@@ -495,14 +513,14 @@ static void test_native_inserts_first(void **state)
 	(void)state;
 	run_pod(json_incref(pod), "CREATE", &defaults, &o);
 	assert_int_equal(ADMISSION_INJECTED_NATIVE, o.r.reason);
-	/* 1 container + 4 volumes appended + 1 annotation */
-	assert_int_equal(6, json_array_size(o.patch));
+	/* 1 container + 5 volumes appended + 1 annotation */
+	assert_int_equal(7, json_array_size(o.patch));
 	assert_op(&o, 0, "/spec/initContainers/0");
 	assert_container(json_object_get(op_at(&o, 0), "value"), &defaults);
-	for (size_t i = 1; i <= 4; i++)
+	for (size_t i = 1; i <= 5; i++)
 		assert_op(&o, i, "/spec/volumes/-");
-	assert_op(&o, 5, "/metadata/annotations/podflow.io~1status");
-	assert_string_equal("injected", json_string_value(json_object_get(op_at(&o, 5), "value")));
+	assert_op(&o, 6, "/metadata/annotations/podflow.io~1status");
+	assert_string_equal("injected", json_string_value(json_object_get(op_at(&o, 6), "value")));
 
 	patched = json_deep_copy(pod);
 	apply(patched, o.patch);
@@ -516,7 +534,7 @@ static void test_native_inserts_first(void **state)
 							   json_array_get(init, 0), "name")));
 		assert_string_equal(
 		    "init", json_string_value(json_object_get(json_array_get(init, 1), "name")));
-		assert_int_equal(5, json_array_size(vols));
+		assert_int_equal(6, json_array_size(vols));
 		assert_string_equal("kube-api-access-mphcq", json_string_value(json_object_get(
 								 json_array_get(vols, 0), "name")));
 		assert_string_equal("x", json_string_value(json_object_get(ann, "a/b~c")));

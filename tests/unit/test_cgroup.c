@@ -436,6 +436,11 @@ static void test_id_of(void **state)
 	assert_int_equal(id, st.st_ino);
 	path_join(path, sizeof(path), t, "gone");
 	assert_int_equal(cgroup_id_of(path, &id), -ENOENT);
+	/* a scope path that became a symlink is not the cgroup it points to */
+	path_join(path, sizeof(path), t, "l");
+	assert_int_equal(symlink("c", path), 0);
+	assert_int_equal(cgroup_id_of(path, &id), 0);
+	assert_true(id != st.st_ino);
 }
 
 /* ---- cgroup_names, over a directory tree shaped like a pod's cgroups ---- */
@@ -628,6 +633,54 @@ static void test_pod_find_bounds(void **state)
 	assert_int_equal(cgroup_pod_find(root, POD_UID, out, 8, why, sizeof(why)), -ENOENT);
 }
 
+/*
+ * A symlink planted anywhere on the way is never followed (the cgroup
+ * filesystem has none), not in the known places, not in the walk: a pod
+ * cannot point the sidecar at a cgroup that is not its own.
+ */
+static void test_pod_find_symlinks(void **state)
+{
+	const struct tmp *t = *state;
+	char root[PATH_MAX], out[PATH_MAX], why[PATH_MAX * 2], link[PATH_MAX + 64];
+	char target[PATH_MAX + 64];
+
+	/* another pod's tree, outside the root */
+	make_dirs(t->dir, "outside/burstable/pod" POD_UID);
+	make_dirs(t->dir, "outside/kubepods-burstable.slice/kubepods-burstable-pod" POD_UID_SYSTEMD
+			  ".slice");
+	snprintf(target, sizeof(target), "%s/outside", t->dir);
+
+	/* a symlinked directory on a known path: refused, and nothing else found */
+	fresh_root(t, "mid", root, sizeof(root));
+	snprintf(link, sizeof(link), "%s/kubepods", root);
+	assert_int_equal(symlink(target, link), 0);
+	make_dirs(root, "kubepods.slice");
+	snprintf(link, sizeof(link), "%s/kubepods.slice/kubepods-burstable.slice", root);
+	snprintf(target, sizeof(target), "%s/outside/kubepods-burstable.slice", t->dir);
+	assert_int_equal(symlink(target, link), 0);
+	assert_int_equal(cgroup_pod_find(root, POD_UID, out, sizeof(out), why, sizeof(why)),
+			 -ENOENT);
+	assert_non_null(strstr(why, "following no symlink: 2 met"));
+
+	/* the pod's cgroup itself a symlink: refused */
+	fresh_root(t, "last", root, sizeof(root));
+	make_dirs(root, "kubepods/burstable");
+	snprintf(link, sizeof(link), "%s/kubepods/burstable/pod%s", root, POD_UID);
+	snprintf(target, sizeof(target), "%s/outside/burstable/pod%s", t->dir, POD_UID);
+	assert_int_equal(symlink(target, link), 0);
+	assert_int_equal(cgroup_pod_find(root, POD_UID, out, sizeof(out), why, sizeof(why)),
+			 -ENOENT);
+	assert_non_null(strstr(why, "following no symlink: 1 met"));
+
+	/* the real one found past a planted one that would come first */
+	fresh_root(t, "both", root, sizeof(root));
+	snprintf(link, sizeof(link), "%s/kubepods", root);
+	snprintf(target, sizeof(target), "%s/outside", t->dir);
+	assert_int_equal(symlink(target, link), 0);
+	make_dirs(root, "kubelet/kubepods/burstable/pod" POD_UID);
+	expect_pod(root, POD_UID, "kubelet/kubepods/burstable/pod" POD_UID);
+}
+
 static void test_pod_find_bad_uid(void **state)
 {
 	const struct tmp *t = *state;
@@ -703,6 +756,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pod_find_layouts, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_pod_find_known_first, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_pod_find_bounds, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_pod_find_symlinks, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_pod_find_bad_uid, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_root_check, setup_tmp, teardown_tmp),
 	};

@@ -354,6 +354,34 @@ static void test_attributed_and_held(void **state)
 	fixture_free(f);
 }
 
+/*
+ * A heartbeat whose span started more than heartbeat_grace before it came:
+ * counted (and its sender logged once); its records still written.
+ */
+static void test_heartbeats_late(void **state)
+{
+	struct fixture *f = fixture_new(true);
+	int64_t now = clock_wall_ms();
+
+	(void)state;
+	f->bounds.heartbeat_grace_ms = 20000;
+	f->bounds.since_ms = (uint64_t)(now - 3600000);
+	assert_int_equal(204, post(f, NULL, 0, now - 10000, now));
+	assert_int_equal(0, f->stats.heartbeats_late);
+	assert_int_equal(204, post(f, NULL, 0, now - 25000, now));
+	assert_int_equal(204, post(f, NULL, 0, now - 30000, now - 1000));
+	assert_int_equal(2, f->stats.heartbeats_late);
+	/* a span from before this collector started tells nothing of its sender's interval */
+	f->bounds.since_ms = (uint64_t)(now - 5000);
+	assert_int_equal(204, post(f, NULL, 0, now - 25000, now));
+	/* no grace (no attribution): not judged */
+	f->bounds.since_ms = 0;
+	f->bounds.heartbeat_grace_ms = 0;
+	assert_int_equal(204, post(f, NULL, 0, now - 25000, now));
+	assert_int_equal(2, f->stats.heartbeats_late);
+	fixture_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_record_times),
 		cmocka_unit_test(test_attributed_and_held),
+		cmocka_unit_test(test_heartbeats_late),
 	};
 
 	log_init("test_ingest", LOG_LEVEL_WARN);

@@ -186,6 +186,20 @@ running value would stay, "restart required" in the log).
 {{- end -}}
 
 {{/*
+A duration as the binaries read it ("10s", "1m30s", "1.5s", "500ms"), in
+milliseconds (a float).
+*/}}
+{{- define "podflow.durationMs" -}}
+{{- $ms := 0.0 -}}
+{{- range $t := regexFindAll "[0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h)" (toString .) -1 -}}
+{{- $n := regexFind "^[0-9]+(\\.[0-9]+)?" $t -}}
+{{- $unit := get (dict "ns" 0.000001 "us" 0.001 "ms" 1.0 "s" 1000.0 "m" 60000.0 "h" 3600000.0) (trimPrefix $n $t) -}}
+{{- $ms = addf $ms (mulf (float64 $n) $unit) -}}
+{{- end -}}
+{{- $ms -}}
+{{- end -}}
+
+{{/*
 Checks across values that the schema cannot express; each failure names the
 values to change.
 */}}
@@ -216,6 +230,13 @@ values to change.
 {{- end -}}
 {{- if and $v.collector.autoscaling.enabled (gt (int $v.collector.autoscaling.minReplicas) (int $v.collector.autoscaling.maxReplicas)) -}}
 {{- fail "collector.autoscaling.minReplicas is above collector.autoscaling.maxReplicas" -}}
+{{- end -}}
+{{- /* a heartbeat comes an interval after the last, later when a send is retried: 5 s
+     covers a reconnect (the sidecar's connect timeout) and its first retries */ -}}
+{{- $grace := include "podflow.durationMs" $v.collector.config.attribution.heartbeat_grace | float64 -}}
+{{- $interval := include "podflow.durationMs" $v.sidecar.config.interval | float64 -}}
+{{- if and $v.collector.config.attribution.enabled (le $grace (addf $interval 5000.0)) -}}
+{{- fail (printf "collector.config.attribution.heartbeat_grace (%s) must be greater than sidecar.config.interval (%s) plus 5s for the sidecars' retries: their heartbeats would come after the grace, and their pods be named only by the pod watch; raise heartbeat_grace or lower the interval" $v.collector.config.attribution.heartbeat_grace $v.sidecar.config.interval) -}}
 {{- end -}}
 {{- if and $v.podWatch.enabled (not $v.serviceAccount.create) (not $v.serviceAccount.name) -}}
 {{- fail "podWatch.enabled with serviceAccount.create=false needs serviceAccount.name: the account that may list and watch pods" -}}
