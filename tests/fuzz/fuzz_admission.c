@@ -38,20 +38,8 @@
 
 #include <jansson.h>
 
+#include "fuzz.h"
 #include "admission.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond, ...)                                                \
-	do {                                                            \
-		if (!(cond)) {                                          \
-			fprintf(stderr, "fuzz_admission: %s: ", #cond); \
-			fprintf(stderr, __VA_ARGS__);                   \
-			fputc('\n', stderr);                            \
-			abort();                                        \
-		}                                                       \
-	} while (0)
 
 static const struct admission_opts modes[2] = {
 	{ .image = "podflow-sidecar:latest",

@@ -32,6 +32,7 @@
 
 #include <jansson.h>
 
+#include "fuzz.h"
 #include "attributor.h"
 #include "clock.h"
 #include "flow.h"
@@ -39,19 +40,6 @@
 #include "ip.h"
 #include "jsonw.h"
 #include "log.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond, ...)                                                \
-	do {                                                            \
-		if (!(cond)) {                                          \
-			fprintf(stderr, "fuzz_api_query: %s: ", #cond); \
-			fprintf(stderr, __VA_ARGS__);                   \
-			fputc('\n', stderr);                            \
-			abort();                                        \
-		}                                                       \
-	} while (0)
 
 #define RES	  60000ull
 #define T0	  1796630400000ull /* a minute boundary */

@@ -31,25 +31,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "collector_config.h"
 #include "config.h"
 #include "config_source.h"
 #include "jsonw.h"
 #include "log.h"
 #include "sidecar_config.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond, ...)                                             \
-	do {                                                         \
-		if (!(cond)) {                                       \
-			fprintf(stderr, "fuzz_config: %s: ", #cond); \
-			fprintf(stderr, __VA_ARGS__);                \
-			fputc('\n', stderr);                         \
-			abort();                                     \
-		}                                                    \
-	} while (0)
 
 static int fd = -1;
 static char path[64];

@@ -41,25 +41,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "attributor.h"
 #include "conn.h"
 #include "ingest.h"
 #include "log.h"
 #include "output.h"
 #include "stats.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond, ...)                                                 \
-	do {                                                             \
-		if (!(cond)) {                                           \
-			fprintf(stderr, "fuzz_h2_request: %s: ", #cond); \
-			fprintf(stderr, __VA_ARGS__);                    \
-			fputc('\n', stderr);                             \
-			abort();                                         \
-		}                                                        \
-	} while (0)
 
 #define S	   1000000000ull
 #define T0	   (1000 * S)

@@ -16,21 +16,11 @@
 
 #include <jansson.h>
 
+#include "fuzz.h"
 #include "flow.h"
 #include "insight.h"
 #include "insight_record.h"
 #include "jsonw.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                             \
-	do {                                                                                    \
-		if (!(cond)) {                                                                  \
-			fprintf(stderr, "fuzz_insight_record: %s:%d: %s\n", __FILE__, __LINE__, \
-				#cond);                                                         \
-			abort();                                                                \
-		}                                                                               \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "ip.h"
 #include "ip_event.h"
 #include "jsonw.h"
@@ -37,23 +38,10 @@
 #define FUZZ_NOW_MS 1732700000000LL /* 2024-11-27: "now" for every parse */
 #define DETAIL_LEN  160		    /* as the feed's own buffer (deliver() in feeds/kafka_feed.c) */
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static struct jsonw *jw;
 /* large (about 2 KiB each): static rather than on the stack */
 static struct ip_event ev, ev2;
 static struct ip_event_span sp, sp2;
-
-#define CHECK(cond, ...)                                               \
-	do {                                                           \
-		if (!(cond)) {                                         \
-			fprintf(stderr, "fuzz_ip_event: %s: ", #cond); \
-			fprintf(stderr, __VA_ARGS__);                  \
-			fputc('\n', stderr);                           \
-			abort();                                       \
-		}                                                      \
-	} while (0)
 
 static const char *const ident_names[8] = {
 	"app", "namespace", "pod", "workload", "node", "account", "region", "zone",

@@ -40,22 +40,10 @@
 
 #include <jansson.h>
 
+#include "fuzz.h"
 #include "kube_pod.h"
 
 #define FUZZ_NOW_MS 1732700000000LL /* 2024-11-27: an *observed* time */
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond, ...)                                               \
-	do {                                                           \
-		if (!(cond)) {                                         \
-			fprintf(stderr, "fuzz_kube_pod: %s: ", #cond); \
-			fprintf(stderr, __VA_ARGS__);                  \
-			fputc('\n', stderr);                           \
-			abort();                                       \
-		}                                                      \
-	} while (0)
 
 /* ---- seeds ---- */
 

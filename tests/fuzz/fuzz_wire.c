@@ -34,26 +34,14 @@
 
 #include <zlib.h>
 
+#include "fuzz.h"
 #include "wire.h"
 
 #define FUZZ_CAP (1u << 20)
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static struct wire_decoder *dec, *redec;
 static struct wire_encoder *enc;
 static uint8_t *framed;
-
-#define CHECK(cond, ...)                                           \
-	do {                                                       \
-		if (!(cond)) {                                     \
-			fprintf(stderr, "fuzz_wire: %s: ", #cond); \
-			fprintf(stderr, __VA_ARGS__);              \
-			fputc('\n', stderr);                       \
-			abort();                                   \
-		}                                                  \
-	} while (0)
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
