@@ -28,6 +28,7 @@
 #include "config_watch.h"
 #include "conn.h"
 #include "duration.h"
+#include "files.h"
 #include "listen_addr.h"
 #include "insight.h"
 #include "insight_kafka.h"
@@ -233,7 +234,7 @@ static int open_insight_sources(struct collector *c, char *why, size_t len)
 	const struct collector_config *cfg = &c->cfg;
 	uint64_t now = (uint64_t)clock_wall_ms(), win = cfg->insight_window_ns / DURATION_NS_PER_MS;
 	uint64_t since = now > win ? now - win : 0;
-	char group[320], host[256] = "";
+	char group[320], id[FILES_ID_MAX + 1];
 
 	if (strcmp(cfg->insight_source, "kafka") == 0) {
 		struct insight_kafka_opts ko = {
@@ -244,14 +245,13 @@ static int open_insight_sources(struct collector *c, char *why, size_t len)
 			.since_ms = cfg->insight_rebuild ? since : now,
 		};
 
-		if (cfg->insight_group) {
+		/* one group per replica: its collector id, the one its files are named by */
+		if (cfg->insight_group)
 			snprintf(group, sizeof(group), "%s", cfg->insight_group);
-		} else {
-			if (!cfg->collector_id && gethostname(host, sizeof(host) - 1))
-				snprintf(host, sizeof(host), "%d", (int)getpid());
+		else
 			snprintf(group, sizeof(group), "podflow-insight-%s",
-				 cfg->collector_id ? cfg->collector_id : host);
-		}
+				 cfg->collector_id ? cfg->collector_id
+						   : files_default_id(id, sizeof(id)));
 		c->insight_kafka = insight_kafka__new(&ko, c->insight, why, len);
 		if (!c->insight_kafka) {
 			pr_err("%s", why);
