@@ -118,21 +118,28 @@ static void on_review_error(void *ctx, const char *msg)
 	pr_warn("heartbeat verifier: %s", msg);
 }
 
+/* Where kube.api points: NULL for the service account's own API server; plain http only when named. */
+static const char *kube_url(const struct collector_config *cfg, bool *allow_http)
+{
+	bool in_cluster = strcmp(cfg->kube_api, "in-cluster") == 0;
+
+	*allow_http = !in_cluster && strncmp(cfg->kube_api, "http://", 7) == 0;
+	return in_cluster ? NULL : cfg->kube_api;
+}
+
 /* The heartbeat verifier (attribution.verify_heartbeats): TokenReviews through a client of its own. */
 static int new_verifier(struct attribution *s, const struct collector_config *cfg, char *why,
 			size_t len)
 {
-	bool in_cluster = strcmp(cfg->kube_api, "in-cluster") == 0;
 	struct kube_client_opts co = {
-		.api_url = in_cluster ? NULL : cfg->kube_api,
 		.token_file = cfg->kube_token_file,
 		.ca_file = cfg->kube_ca_file,
-		.allow_http = !in_cluster && strncmp(cfg->kube_api, "http://", 7) == 0,
 		.list_timeout_ms = 10000, /* one review */
 	};
 	struct token_review_opts to = { .review = token_review_kube };
 	char w[512];
 
+	co.api_url = kube_url(cfg, &co.allow_http);
 	s->review_client = kube_client__new(&co, on_review_error, s, w, sizeof(w));
 	if (!s->review_client) {
 		snprintf(why, len, "attribution.verify_heartbeats: kube.api: %s", w);
@@ -156,12 +163,9 @@ static const char *topic(const char *t)
 static int new_kube(struct attribution *s, const struct collector_config *cfg, char *why,
 		    size_t len)
 {
-	bool in_cluster = strcmp(cfg->kube_api, "in-cluster") == 0;
 	struct kube_opts o = {
-		.api_url = in_cluster ? NULL : cfg->kube_api,
 		.token_file = cfg->kube_token_file,
 		.ca_file = cfg->kube_ca_file,
-		.allow_http = !in_cluster && strncmp(cfg->kube_api, "http://", 7) == 0,
 		.lag_ms = (int32_t)ms(cfg->kube_lag_ns),
 	};
 	struct kube_callbacks cb = { .assign = on_kube_assign,
@@ -169,6 +173,7 @@ static int new_kube(struct attribution *s, const struct collector_config *cfg, c
 				     .ctx = s };
 	char w[512];
 
+	o.api_url = kube_url(cfg, &o.allow_http);
 	if (o.allow_http)
 		pr_warn("kube.api %s: plain http, the token travels in the clear (for tests only)",
 			cfg->kube_api);
