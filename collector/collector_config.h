@@ -19,7 +19,10 @@ struct collector_config {
 	char *token_file;
 	uint32_t workers; /* 0 = online CPUs */
 	uint64_t max_body;
-	uint64_t max_buffered; /* per worker */
+	uint64_t max_decoded; /* a batch's payload once decompressed */
+	uint32_t max_batch_records;
+	uint64_t max_header_list; /* SETTINGS_MAX_HEADER_LIST_SIZE */
+	uint64_t max_buffered;	  /* per worker */
 	uint32_t max_connections;
 	uint32_t max_connections_per_peer; /* across workers; 0 = no cap */
 	uint32_t max_streams;

@@ -45,7 +45,7 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 		metrics_writer__u64(w, L("code", stats_status_name((enum stats_status)i)),
 				    s.requests[i]);
 	metrics_writer__family(w, "podflow_collector_requests_refused_total", METRIC_COUNTER,
-			       "401s and 431s by reason (requests_total has their status).");
+			       "401s, 413s and 431s by reason (requests_total has their status).");
 	for (int i = 0; i < STATS_REFUSED__COUNT; i++)
 		metrics_writer__u64(w, L("reason", stats_refusal_name((enum stats_refusal)i)),
 				    s.refused[i]);

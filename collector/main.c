@@ -450,7 +450,7 @@ int main(int argc, char **argv)
 		    cfg->max_body * 4 < cfg->max_buffered ? cfg->max_body * 4 : cfg->max_buffered,
 		.max_worker_buffered = cfg->max_buffered,
 		.max_streams = cfg->max_streams,
-		.max_header_list = 16384,
+		.max_header_list = (uint32_t)cfg->max_header_list, /* at most 1 MiB */
 		/* TLS handshake + preface: 10 s, or less when requests must be quicker */
 		.handshake_ns = cfg->request_ns < 10 * DURATION_NS_PER_S ? cfg->request_ns
 									 : 10 * DURATION_NS_PER_S,
@@ -538,6 +538,8 @@ int main(int argc, char **argv)
 				    .outputs = c.outputs,
 				    .writer = outputs__writer(c.outputs, n),
 				    .token = token,
+				    .max_decoded = cfg->max_decoded,
+				    .max_records = cfg->max_batch_records,
 				    .attr = c.attribution ? attribution__attributor(c.attribution)
 							  : NULL,
 				    .bounds = &c.bounds,

@@ -141,6 +141,31 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	errno = saved;
 }
 
+static struct admin_conn *conn_of(struct MHD_Connection *conn);
+
+/* Counts an answer queued on conn by its status (read by another thread: atomic). */
+static void count_answer(struct MHD_Connection *conn, unsigned int status)
+{
+	static const unsigned int codes[ADMIN_CODE__COUNT - 1] = { 200, 400, 401, 404,
+								   405, 413, 500, 503 };
+	struct admin_conn *c = conn_of(conn);
+	int i = 0;
+
+	if (!c || !c->admin)
+		return;
+	while (i < ADMIN_CODE_OTHER && codes[i] != status)
+		i++;
+	__atomic_fetch_add(&c->admin->stats.answers[i], 1, __ATOMIC_RELAXED);
+}
+
+static const char *admin_code_name(enum admin_code code)
+{
+	static const char *const names[ADMIN_CODE__COUNT] = { "200", "400", "401", "404",  "405",
+							      "413", "500", "503", "other" };
+
+	return names[code];
+}
+
 /* How an answer differs from the GET routes' default. */
 struct reply_opts {
 	const char *allow; /* a 405's Allow: NULL for "GET, HEAD" */
@@ -180,6 +205,8 @@ static enum MHD_Result reply_with(struct MHD_Connection *conn, unsigned int stat
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer") != MHD_YES)
 		goto cleanup;
 	ret = MHD_queue_response(conn, status, resp);
+	if (ret == MHD_YES)
+		count_answer(conn, status);
 cleanup:
 	MHD_destroy_response(resp);
 	return ret;
@@ -272,6 +299,8 @@ static enum MHD_Result serve_asset(struct MHD_Connection *conn, const struct adm
 		if (MHD_add_response_header(resp, headers[i][0], headers[i][1]) != MHD_YES)
 			goto cleanup;
 	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	if (ret == MHD_YES)
+		count_answer(conn, MHD_HTTP_OK);
 cleanup:
 	MHD_destroy_response(resp);
 	return ret;
@@ -1118,6 +1147,15 @@ void admin_metrics(struct metrics_writer *w, const char *prefix, const struct ad
 	struct admin_stats st;
 	char name[128];
 
+	snprintf(name, sizeof(name), "%s_admin_requests_total", prefix);
+	metrics_writer__family(w, name, METRIC_COUNTER,
+			       "Requests answered on the admin, API and webhook ports, by listener "
+			       "and status.");
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; admins[i] && k < ADMIN_CODE__COUNT; k++)
+			metrics_writer__u64(
+			    w, METRIC_LABELS("listener", names[i], "code", admin_code_name(k)),
+			    __atomic_load_n(&admins[i]->stats.answers[k], __ATOMIC_RELAXED));
 	snprintf(name, sizeof(name), "%s_admin_connections_accepted_total", prefix);
 	metrics_writer__family(w, name, METRIC_COUNTER,
 			       "Admin connections taken from the accept queue, by listener.");

@@ -185,9 +185,24 @@ enum admin_evict {
 /* "header_deadline", "max_connections", "max_per_peer": the metric label values. */
 const char *admin_evict_name(enum admin_evict reason);
 
+/* The statuses answers are counted by (the label values of _admin_requests_total{code}). */
+enum admin_code {
+	ADMIN_CODE_200,
+	ADMIN_CODE_400, /* a bad query parameter, a malformed POST: the answer says which */
+	ADMIN_CODE_401,
+	ADMIN_CODE_404,
+	ADMIN_CODE_405,
+	ADMIN_CODE_413,
+	ADMIN_CODE_500,
+	ADMIN_CODE_503,
+	ADMIN_CODE_OTHER,
+	ADMIN_CODE__COUNT,
+};
+
 struct admin_stats {
-	uint64_t accepted; /* connections taken from the kernel's accept queue */
-	uint64_t refused;  /* of those, closed at once: at a cap with nothing to evict */
+	uint64_t answers[ADMIN_CODE__COUNT]; /* requests answered, by status */
+	uint64_t accepted;		     /* connections taken from the kernel's accept queue */
+	uint64_t refused; /* of those, closed at once: at a cap with nothing to evict */
 	uint64_t evicted[ADMIN_EVICT__COUNT];
 	uint32_t open;		  /* being served now */
 	uint64_t post_too_large;  /* POST bodies refused: 413 over the limit, 503 over the budget */
@@ -199,8 +214,9 @@ struct admin_stats {
 void admin__stats(const struct admin *a, struct admin_stats *out);
 
 /*
- * Writes the families PREFIX_admin_connections_accepted_total,
- * _refused_total, _evicted_total{reason} and the gauge
+ * Writes the families PREFIX_admin_requests_total{code},
+ * PREFIX_admin_connections_accepted_total, _refused_total,
+ * _evicted_total{reason} and the gauge
  * PREFIX_admin_connections, one sample per listener labelled
  * listener=names[i] (NULL entries of `admins` are skipped).  From the
  * owner's metrics callback.

@@ -650,8 +650,9 @@ _Static_assert(offsetof(struct dec_container, cgroup_id) == 0, "slot_of() reads 
 
 struct wire_decoder {
 	size_t max_decoded;
-	size_t limit; /* uncompressed body: max_decoded + the prefix */
-	uint8_t *buf; /* decompressed body, at most limit + 1 bytes */
+	uint32_t max_records; /* the receiver's cap, at most WIRE_MAX_RECORDS */
+	size_t limit;	      /* uncompressed body: max_decoded + the prefix */
+	uint8_t *buf;	      /* decompressed body, at most limit + 1 bytes */
 	size_t buf_cap;
 	char *arena; /* the batch's strings, NUL-terminated; at most the payload size */
 	size_t arena_cap, arena_len;
@@ -682,6 +683,12 @@ __attribute__((format(printf, 3, 4))) static int fail(struct wire_decoder *d, in
 	return err;
 }
 
+void wire_decoder__set_max_records(struct wire_decoder *d, uint32_t max_records)
+{
+	d->max_records =
+	    max_records && max_records < WIRE_MAX_RECORDS ? max_records : WIRE_MAX_RECORDS;
+}
+
 struct wire_decoder *wire_decoder__new(size_t max_decoded)
 {
 	struct wire_decoder *d = calloc(1, sizeof(*d));
@@ -696,6 +703,7 @@ struct wire_decoder *wire_decoder__new(size_t max_decoded)
 		max_decoded = UINT32_MAX;
 	d->max_decoded = max_decoded;
 	d->limit = max_decoded + PREFIX_SIZE;
+	d->max_records = WIRE_MAX_RECORDS;
 	/*
 	 * A zstd window larger than the whole output could ever be only costs
 	 * memory: refuse frames asking for one (RFC 8878 3.1.1.1.2).
@@ -1168,6 +1176,9 @@ static int parse_records(struct cursor *c, struct wire_batch *b)
 			    size, RECORD_SIZE);
 	if (n > WIRE_MAX_RECORDS)
 		return fail(d, -EBADMSG, "records: count %u exceeds %d", n, WIRE_MAX_RECORDS);
+	if (n > d->max_records)
+		return fail(d, -E2BIG, "records: %u in one batch, over this receiver's %u", n,
+			    d->max_records);
 	c->off += 8;
 	bytes = (size_t)n * RECORD_SIZE;
 	err = need(c, bytes, "records");

@@ -132,13 +132,21 @@ struct wire_decoder;
 /* `max_decoded`: cap on the uncompressed payload, 0 = WIRE_DEFAULT_MAX_DECODED. */
 struct wire_decoder *wire_decoder__new(size_t max_decoded);
 void wire_decoder__free(struct wire_decoder *d);
+/*
+ * A receiver's own cap on the records of one batch, below the format's
+ * WIRE_MAX_RECORDS (0: the format's): a batch of more is -E2BIG (413), not
+ * malformed.
+ */
+void wire_decoder__set_max_records(struct wire_decoder *d, uint32_t max_records);
 
 /*
  * Decodes one body.  On success *out is valid until the next call on `d`;
  * the caller may change its records (the collector names their remote side).
  * Returns 0 or:
  *   -ENOTSUP          encoding not supported                 (HTTP 415)
- *   -EMSGSIZE         payload over max_decoded               (HTTP 413)
+ *   -EMSGSIZE         payload over max_decoded                (HTTP 413)
+ *   -E2BIG            more records than wire_decoder__set_max_records
+ *                     allows                                 (HTTP 413)
  *   -EPROTONOSUPPORT  a version this decoder does not speak  (HTTP 400)
  *   -EBADMSG          anything malformed: truncated, trailing bytes, bad
  *                     magic, CRC mismatch, a length, count or enum out of

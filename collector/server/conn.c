@@ -250,6 +250,7 @@ static int check_headers(struct conn *c, struct stream *s, char *reason, size_t 
 	if (status)
 		return status;
 	if (s->has_content_length && s->content_length > lim->max_body) {
+		STATS_ADD(c->env->stats->refused[STATS_REFUSED_BODY], 1);
 		snprintf(reason, len, "body of %llu bytes is over --max-body %zu",
 			 (unsigned long long)s->content_length, lim->max_body);
 		return 413;
@@ -436,6 +437,7 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
 	if (!s)
 		return 0;
 	if (len > lim->max_body - s->body_len) {
+		STATS_ADD(c->env->stats->refused[STATS_REFUSED_BODY], 1);
 		snprintf(reason, sizeof(reason), "body over --max-body %zu bytes", lim->max_body);
 		respond(c, s, 413, reason);
 		return 0;

@@ -76,6 +76,7 @@ struct ingest *ingest__new(const struct ingest_opts *o, struct stats *stats, cha
 		snprintf(why, len, "out of memory");
 		goto fail;
 	}
+	wire_decoder__set_max_records(in->dec, o->max_records);
 	in->outputs = o->outputs;
 	in->writer = o->writer;
 	in->token = o->token;
@@ -421,6 +422,10 @@ int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *rea
 		snprintf(reason, len, "%s", wire_decoder__error(in->dec));
 		return 415;
 	case -EMSGSIZE:
+	case -E2BIG:
+		STATS_ADD(in->stats->refused[err == -E2BIG ? STATS_REFUSED_RECORDS
+							   : STATS_REFUSED_DECODED],
+			  1);
 		snprintf(reason, len, "%s", wire_decoder__error(in->dec));
 		return 413;
 	case -EPROTONOSUPPORT:

@@ -61,6 +61,7 @@ struct ingest_opts {
 	struct output_writer *writer; /* this worker's, in `outputs`: only this worker writes it */
 	struct token_file *token;     /* shared, borrowed; NULL: no Authorization required */
 	size_t max_decoded;	      /* decoder's cap on a batch's payload, 0 = the wire default */
+	uint32_t max_records;	      /* records in one batch, 0 = the wire format's most */
 	struct attributor *attr;      /* shared, borrowed; NULL: records go out unattributed */
 	const struct ingest_bounds *bounds; /* shared, borrowed; NULL: only end_ms >= start_ms */
 	struct ingest_late_log *late_log;   /* shared, borrowed; NULL: late heartbeats counted */

@@ -39,10 +39,9 @@ const char *stats_record_reject_name(enum stats_record_reject r)
 const char *stats_refusal_name(enum stats_refusal r)
 {
 	static const char *const names[STATS_REFUSED__COUNT] = {
-		"header_list_too_large",
-		"authorization_too_long",
-		"token_missing",
-		"token_wrong",
+		"header_list_too_large", "authorization_too_long", "token_missing",
+		"token_wrong",		 "body_too_large",	   "decoded_too_large",
+		"too_many_records",
 	};
 
 	return r < STATS_REFUSED__COUNT ? names[r] : "unknown";

@@ -39,6 +39,9 @@ enum stats_refusal {
 	STATS_REFUSED_AUTHORIZATION,   /* 431: Authorization longer than any token */
 	STATS_REFUSED_TOKEN_MISSING,   /* 401: no Authorization header */
 	STATS_REFUSED_TOKEN_WRONG,     /* 401: not Bearer, or not our token */
+	STATS_REFUSED_BODY,	       /* 413: the body over max_body */
+	STATS_REFUSED_DECODED,	       /* 413: decompressed over max_decoded */
+	STATS_REFUSED_RECORDS,	       /* 413: more records than max_batch_records */
 	STATS_REFUSED__COUNT,
 };
 
@@ -71,7 +74,7 @@ struct stats {
 	uint64_t heartbeats_late;
 	uint64_t drops[WIRE_DROP__COUNT];	     /* what senders reported losing, by reason */
 	uint64_t records_rejected[STATS_REC__COUNT]; /* decoded, not written: their times */
-	uint64_t refused[STATS_REFUSED__COUNT];	     /* 401s and 431s by reason */
+	uint64_t refused[STATS_REFUSED__COUNT];	     /* 401s, 413s and 431s by reason */
 };
 
 #define STATS_ADD(field, n) __atomic_fetch_add(&(field), (uint64_t)(n), __ATOMIC_RELAXED)

@@ -639,6 +639,47 @@ int harness_finish_capture(pid_t pid, int out_fd, int timeout_ms, char **out)
 	return st;
 }
 
+/* the running test's reports, written once it has ended */
+#define HARNESS_MAX_REPORTS 16
+static struct report_fault g_reports[HARNESS_MAX_REPORTS];
+static size_t g_n_reports;
+
+static char *dup_or_empty(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+void harness_report(const struct report_fault *f)
+{
+	struct report_fault *r;
+
+	if (g_n_reports == HARNESS_MAX_REPORTS) {
+		fprintf(stderr, "    reliability: over %d reports in one test, \"%s\" not kept\n",
+			HARNESS_MAX_REPORTS, f->fault);
+		return;
+	}
+	r = &g_reports[g_n_reports++];
+	*r = *f;
+	r->fault = dup_or_empty(f->fault);
+	r->unit = dup_or_empty(f->unit);
+	r->counted_as = dup_or_empty(f->counted_as);
+	r->note = dup_or_empty(f->note);
+}
+
+static void reports_flush(const char *suite, const char *test, bool passed)
+{
+	for (size_t i = 0; i < g_n_reports; i++) {
+		struct report_fault *r = &g_reports[i];
+
+		report_fault_line(suite, test, passed, r);
+		free((char *)r->fault);
+		free((char *)r->unit);
+		free((char *)r->counted_as);
+		free((char *)r->note);
+	}
+	g_n_reports = 0;
+}
+
 int harness_run(const char *suite, const struct harness_test *tests, size_t n, int argc,
 		char **argv)
 {
@@ -654,6 +695,7 @@ int harness_run(const char *suite, const struct harness_test *tests, size_t n, i
 		r = tests[i].fn();
 		fprintf(stderr, "  %s %-32s (%llu ms)\n", r ? "FAIL" : "ok  ", tests[i].name,
 			(unsigned long long)(harness_now_ms() - t0));
+		reports_flush(suite, tests[i].name, r == 0);
 		failed += r != 0;
 		ran++;
 	}

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "../report.h"
+
 /* One assertion helper: prints expected/got with the location, fails the test. */
 #define ASSERT_EQ_U64(what, expected, got)                                                         \
 	do {                                                                                       \
@@ -159,6 +161,14 @@ struct harness_test {
 	const char *name;
 	int (*fn)(void); /* 0: passed */
 };
+
+/*
+ * The running test's result for docs/reliability.md (tests/report.h says
+ * what the figures mean): kept until the test ends, then written with its
+ * suite, its name and whether it passed.  Call it after the assertions
+ * that prove the figures.
+ */
+void harness_report(const struct report_fault *f);
 
 /*
  * Runs the tests (only those whose name contains argv[1], when given), one
