@@ -406,6 +406,8 @@ int kafka_parts__assign_new(struct kafka_parts *t, const struct rd_kafka_metadat
 		p->next = l->elems[i].offset;
 		p->hi_target = hi[i];
 		p->current_ms = 0;
+		p->probe_hi = 0;
+		p->probe_ms = 0;
 		t->n_assigned++;
 		pr_info("%s: %s [%d]: from offset %" PRId64 ", backlog to %" PRId64, a->errors->who,
 			a->topic, l->elems[i].partition, p->next, p->hi_target);

@@ -136,8 +136,14 @@ struct kafka_part {
 	bool caught_up;	   /* consumed up to hi_target */
 	int64_t next;	   /* offset of the next message */
 	int64_t hi_target; /* high watermark at assignment: the end of the backlog */
-	int64_t
-	    current_ms; /* the feed's: Unix ms when last seen consumed up to the high watermark */
+	/*
+	 * The feed's: everything appended before current_ms (Unix ms) is
+	 * consumed; probe_hi is the high watermark the leader answered to a
+	 * request sent at probe_ms (0: none yet).
+	 */
+	int64_t current_ms;
+	int64_t probe_hi;
+	int64_t probe_ms;
 };
 
 struct kafka_parts {

@@ -506,7 +506,8 @@ int main(int argc, char **argv)
 	if (open_outputs(&c, n_workers, why, sizeof(why)))
 		goto cleanup;
 	if (cfg->attribution) {
-		c.attribution = attribution__new(cfg, write_late, c.outputs, why, sizeof(why));
+		c.attribution =
+		    attribution__new(cfg, n_workers, write_late, c.outputs, why, sizeof(why));
 		if (!c.attribution) {
 			pr_err("%s", why);
 			goto cleanup;
@@ -545,6 +546,9 @@ int main(int argc, char **argv)
 				    .bounds = &c.bounds,
 				    .verifier =
 					c.attribution ? attribution__verifier(c.attribution) : NULL,
+				    .journal = c.attribution
+						   ? attribution__journal_writer(c.attribution, n)
+						   : NULL,
 				    .late_log = c.late_log },
 		};
 

@@ -469,6 +469,11 @@ uint64_t capture__take_ring_fill_max(struct capture *c)
 	return __atomic_exchange_n(&c->skel->bss->kstats.ring_fill_max, 0, __ATOMIC_RELAXED);
 }
 
+uint64_t capture__bad_events(const struct capture *c)
+{
+	return c->bad_events;
+}
+
 uint32_t capture__ring_bytes(const struct capture *c)
 {
 	return c->ring_bytes;

@@ -80,6 +80,11 @@ int capture__set_bpf_stats(struct capture *c, bool on);
 /* Resets the ring-fill high-water mark after reading it (a gauge per scrape). */
 uint64_t capture__take_ring_fill_max(struct capture *c);
 uint32_t capture__ring_bytes(const struct capture *c);
+/*
+ * Ring events of the wrong size, skipped: 0 unless the kernel programs and
+ * this binary were built from different headers (each one a lost event).
+ */
+uint64_t capture__bad_events(const struct capture *c);
 
 /* Kernel-side loss and health counters. */
 void capture__kstats(const struct capture *c, struct flow_kstats *out);

@@ -264,7 +264,7 @@ static void print_stats(struct sidecar *s, const char *when)
 		"not_tracked_filtered=%llu not_tracked_paused=%llu iter_deferred=%llu "
 		"wakeups=%llu early_flushes=%llu walk_errors=%llu cgroup_misses=%llu "
 		"scope_removed=%llu scope_reattached=%llu config_reloads_ok=%llu "
-		"config_reloads_failed=%llu%s",
+		"config_reloads_failed=%llu bad_events=%llu%s",
 		when, (unsigned long long)is.records, (unsigned long long)is.events,
 		(unsigned long long)k.flows_started, (unsigned long long)k.flows_closed,
 		(unsigned long long)k.ring_full, (unsigned long long)k.map_full,
@@ -275,7 +275,7 @@ static void print_stats(struct sidecar *s, const char *when)
 		(unsigned long long)cgroup_names__misses(s->names),
 		(unsigned long long)s->scope_removed, (unsigned long long)s->scope_reattached,
 		(unsigned long long)s->src.reloads_ok, (unsigned long long)s->src.reloads_failed,
-		exp);
+		(unsigned long long)capture__bad_events(s->cap), exp);
 }
 
 static int epoll_add(int ep, int fd)

@@ -44,6 +44,7 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 	metrics_writer__u64(w, L("reason", "ring_full"), k.ring_full);
 	metrics_writer__u64(w, L("reason", "map_full"), k.map_full);
 	metrics_writer__u64(w, L("reason", "table"), is.table_drops);
+	metrics_writer__u64(w, L("reason", "bad_event"), capture__bad_events(s->cap));
 	metrics_writer__counter(
 	    w, "podflow_sidecar_listener_table_full_total",
 	    "Listening sockets not recorded: their accepted connections lack pid and comm.",

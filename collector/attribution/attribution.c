@@ -15,6 +15,8 @@
 #include "attributor.h"
 #include "collector_config.h"
 #include "duration.h"
+#include "files.h"
+#include "hold_journal.h"
 #include "ip.h"
 #include "jsonw.h"
 #include "kafka_feed.h"
@@ -23,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "token_review.h"
+#include "wire.h"
 
 #define L METRIC_LABELS
 
@@ -32,6 +35,12 @@ struct attribution {
 	struct kafka_feed *kafka;
 	struct kube_client *review_client; /* the verifier's own: only its thread uses it */
 	struct token_review *verifier;	   /* NULL: heartbeats trusted as sent */
+	struct hold_journal *journal;	   /* NULL: held records are not journaled */
+	/* the replay's: the records of one frame held again */
+	struct attr_arena *replay_arena;
+	bool *replay_keep;
+	uint64_t *replay_refs;
+	uint32_t replay_cap;
 	bool has_sonar, has_ranges;
 	bool kube_synced_once; /* latched: a broken watch later only freezes its watermark */
 	char origin[128];      /* this replica, in the ranges it publishes */
@@ -107,6 +116,115 @@ static int64_t kube_wm(void *ctx)
 static int64_t sonar_wm(void *ctx)
 {
 	return kafka_feed__watermark(ctx);
+}
+
+/* ---- the journal of held records ------------------------------------------------- */
+
+/* The journal learns what the attributor's sweep wrote (the attributor's thread). */
+static void on_settled(void *ctx, const uint64_t *refs, uint32_t n)
+{
+	hold_journal__settled(ctx, refs, n);
+}
+
+/*
+ * How long a segment's heartbeats may still decide a record held at a
+ * crash: a record waits at most max_delay from its arrival, and a claim it
+ * waits to settle arrived at most heartbeat_grace (plus the skew a span
+ * may end ahead by) before it (docs/attribution.md).
+ */
+static int64_t journal_keep_ms(const struct collector_config *cfg)
+{
+	return ms(cfg->max_delay_ns) + ms(cfg->heartbeat_grace_ns) + ms(cfg->heartbeat_max_skew_ns);
+}
+
+/* A frame the last run journaled: its heartbeat applied again, its live records held again. */
+static int replay_frame(void *ctx, struct wire_batch *b, int64_t arrived_ms, const uint64_t *refs,
+			const bool *live)
+{
+	struct attribution *s = ctx;
+	uint32_t want = 0;
+
+	if (b->n_ips)
+		attributor__heartbeat(s->attr, b);
+	if (b->n_records > s->replay_cap) {
+		bool *k = realloc(s->replay_keep, b->n_records * sizeof(*k));
+		uint64_t *r;
+
+		if (!k)
+			return -ENOMEM;
+		s->replay_keep = k;
+		r = realloc(s->replay_refs, b->n_records * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		s->replay_refs = r;
+		s->replay_cap = b->n_records;
+	}
+	for (uint32_t i = 0; i < b->n_records; i++) {
+		s->replay_keep[i] = !live[i];
+		if (live[i])
+			s->replay_refs[want++] = refs[i];
+	}
+	if (!want)
+		return 0;
+	/* every live record copied, or the start fails with the journal as it was */
+	if (attributor__hold(s->attr, s->replay_arena, b, s->replay_keep) != want) {
+		attributor__hold_cancel(s->attr, s->replay_arena);
+		return -ENOMEM;
+	}
+	attributor__hold_journaled(s->attr, s->replay_arena, s->replay_refs, arrived_ms);
+	attributor__hold_commit(s->attr, s->replay_arena);
+	return 0;
+}
+
+/*
+ * DATA_DIR/held, named by the collector id the files use (replicas on one
+ * data_dir never read each other's).  Not with null_sink: nothing is
+ * written there, so nothing is to keep.
+ */
+static int open_journal(struct attribution *s, const struct collector_config *cfg,
+			uint32_t n_workers, char *why, size_t len)
+{
+	char dir[4200], id[FILES_ID_MAX + 1];
+	struct hold_journal_opts o = {
+		.dir = dir,
+		.collector_id =
+		    cfg->collector_id ? cfg->collector_id : files_default_id(id, sizeof(id)),
+		.writers = n_workers,
+		.keep_ms = journal_keep_ms(cfg),
+	};
+
+	if (cfg->null_sink || !cfg->data_dir)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s/held", cfg->data_dir);
+	s->journal = hold_journal__new(&o, why, len);
+	return s->journal ? 0 : -errno;
+}
+
+/* What a crash left in the journal, held again before any batch comes (the attributor's). */
+static int replay_journal(struct attribution *s, char *why, size_t len)
+{
+	int err;
+
+	if (!s->journal)
+		return 0;
+	s->replay_arena = attr_arena__new();
+	if (!s->replay_arena) {
+		snprintf(why, len, "attribution: out of memory");
+		return -ENOMEM;
+	}
+	err = hold_journal__replay(s->journal, replay_frame, s, why, len);
+	attr_arena__free(s->replay_arena);
+	s->replay_arena = NULL;
+	free(s->replay_keep);
+	free(s->replay_refs);
+	s->replay_keep = NULL;
+	s->replay_refs = NULL;
+	return err;
+}
+
+struct hold_journal_writer *attribution__journal_writer(struct attribution *s, uint32_t i)
+{
+	return s->journal ? hold_journal__writer(s->journal, i) : NULL;
 }
 
 /* ---- lifecycle ---------------------------------------------------------------- */
@@ -221,7 +339,7 @@ static int new_kafka(struct attribution *s, const struct collector_config *cfg, 
 	return 0;
 }
 
-struct attribution *attribution__new(const struct collector_config *cfg,
+struct attribution *attribution__new(const struct collector_config *cfg, uint32_t n_workers,
 				     int (*write)(void *ctx, const struct wire_batch *b),
 				     void *write_ctx, char *why, size_t len)
 {
@@ -265,11 +383,20 @@ struct attribution *attribution__new(const struct collector_config *cfg,
 		o.publish = publish;
 		o.publish_ctx = s;
 	}
+	/* before the attributor: its options name it */
+	if ((err = open_journal(s, cfg, n_workers, why, len)))
+		goto fail;
+	if (s->journal) {
+		o.settled = on_settled;
+		o.settled_ctx = s->journal;
+	}
 	s->attr = attributor__new(&o, why, len);
 	if (!s->attr) {
 		err = -errno;
 		goto fail;
 	}
+	if ((err = replay_journal(s, why, len)))
+		goto fail;
 	return s;
 fail:
 	attribution__free(s);
@@ -331,6 +458,8 @@ void attribution__reload(struct attribution *s, const struct collector_config *c
 {
 	attributor__set_limits(s->attr, ms(cfg->max_delay_ns), ms(cfg->retention_ns),
 			       ms(cfg->heartbeat_grace_ns), ms(cfg->heartbeat_max_skew_ns));
+	if (s->journal)
+		hold_journal__set_keep(s->journal, journal_keep_ms(cfg));
 }
 
 bool attribution__ready(struct attribution *s, char *why, size_t len)
@@ -372,6 +501,7 @@ void attribution__free(struct attribution *s)
 	token_review__free(s->verifier); /* its thread is the client's only user */
 	kube_client__free(s->review_client);
 	attributor__free(s->attr);
+	hold_journal__free(s->journal); /* after the attributor's last records settled it */
 	kube_watch__free(s->kube);
 	kafka_feed__free(s->kafka);
 	free(s);
@@ -486,6 +616,8 @@ const char *attribution__format(struct attribution *s, char *buf, size_t len)
 void attribution__metrics(struct attribution *s, struct metrics_writer *w)
 {
 	attributor__metrics(s->attr, w);
+	if (s->journal)
+		hold_journal__metrics(s->journal, w);
 	if (s->verifier)
 		verifier_metrics(s->verifier, w);
 	if (s->kube)

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct admin_args;
 struct attributor;
@@ -27,15 +28,21 @@ struct attribution;
 struct wire_batch;
 /*
  * `write`/`write_ctx`: where the attributor's thread hands records decided
- * late (attr_opts.write: the output stage's outputs__write_late).
+ * late (attr_opts.write: the output stage's outputs__write_late).  Unless
+ * null_sink, the journal of held records (DATA_DIR/held, one writer per
+ * each of `n_workers`) is opened and what a crash left in it is held
+ * again (logged in one line) before this returns.
  */
-struct attribution *attribution__new(const struct collector_config *cfg,
+struct attribution *attribution__new(const struct collector_config *cfg, uint32_t n_workers,
 				     int (*write)(void *ctx, const struct wire_batch *b),
 				     void *write_ctx, char *why, size_t len);
 /* Starts the attributor's thread and the feeds.  0 or -errno with `why`. */
 int attribution__start(struct attribution *s, char *why, size_t len);
 /* What ingest hands its batches to. */
 struct attributor *attribution__attributor(struct attribution *s);
+/* Ingest worker i's journal writer (ingest_opts.journal); NULL: no journal. */
+struct hold_journal_writer;
+struct hold_journal_writer *attribution__journal_writer(struct attribution *s, uint32_t i);
 /* The heartbeat verifier ingest proves heartbeats with; NULL: heartbeats trusted as sent. */
 struct token_review;
 struct token_review *attribution__verifier(struct attribution *s);

@@ -36,6 +36,7 @@ struct delayed {
 	int64_t arrived_ms;
 	int64_t deadline_ms;
 	int64_t not_before_ms; /* nothing can decide it before (a claim settling) */
+	uint64_t jref;	       /* where it is journaled (hold_journal.h); 0: nowhere */
 };
 
 /*
@@ -93,6 +94,7 @@ struct attributor {
 	pthread_t thread;
 
 	struct flow_record *out; /* records decided in a sweep, written after it */
+	uint64_t *jrefs;	 /* the journal references of the records a sweep wrote */
 	bool *going;		 /* per queue position: leaves the queue in this sweep */
 	bool write_failing;	 /* the last sweep's write failed (logged once) */
 	uint32_t cap_out;
@@ -640,6 +642,23 @@ uint32_t attributor__hold(struct attributor *a, struct attr_arena *ar, struct wi
 	return ar->n_staged;
 }
 
+void attributor__hold_journaled(struct attributor *a, struct attr_arena *ar, const uint64_t *refs,
+				int64_t arrived_ms)
+{
+	int64_t max_delay = LOAD(a->max_delay_ms);
+
+	for (uint32_t i = 0; i < ar->n_staged; i++) {
+		struct delayed *d = &ar->staged[i];
+
+		d->jref = refs ? refs[i] : 0;
+		if (!arrived_ms)
+			continue;
+		/* a replayed record waits from when it first came, not again from now */
+		d->arrived_ms = arrived_ms;
+		d->deadline_ms = arrived_ms + max_delay;
+	}
+}
+
 /* Returns the reservation attributor__hold took (under qlock). */
 static void unreserve(struct attributor *a, struct attr_arena *ar)
 {
@@ -825,14 +844,14 @@ static void kube_range(enum flow_source src, int64_t from, int64_t to,
 		k->other = true;
 }
 
-void attributor__heartbeat_proven(struct attributor *a, const struct wire_batch *b)
+bool attributor__heartbeat_proven(struct attributor *a, const struct wire_batch *b)
 {
 	struct kube_check k = { .claimed = &b->sender };
 	char who[2 * OWN_STRING_MAX + 8], ip[64];
 	uint32_t bad = UINT32_MAX;
 
 	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
-		return;
+		return false;
 	/*
 	 * Only a contradiction refuses: the watch errs towards "nobody"
 	 * (docs/kube.md), so an address it does not give to anyone yet may
@@ -849,12 +868,10 @@ void attributor__heartbeat_proven(struct attributor *a, const struct wire_batch 
 		}
 		pthread_rwlock_unlock(&a->lock);
 	}
-	if (bad == UINT32_MAX) {
-		attributor__heartbeat(a, b);
-		return;
-	}
+	if (bad == UINT32_MAX)
+		return attributor__heartbeat(a, b);
 	if (!count_refusal(a, ATTR_HB_IP_MISMATCH, b->sender_id, &b->sender))
-		return;
+		return false;
 	snprintf(who, sizeof(who), "%s/%s", b->sender.namespace ? b->sender.namespace : "",
 		 b->sender.pod ? b->sender.pod : "");
 	log_flatten(who);
@@ -863,23 +880,24 @@ void attributor__heartbeat_proven(struct attributor *a, const struct wire_batch 
 		"%s, which the pod watch gives to another pod at %lld. Its records are kept; its "
 		"IPs are not used. Further refusals from this sender are only counted",
 		who, (unsigned long long)b->sender_id, ip, (long long)k.t);
+	return false;
 }
 
-void attributor__heartbeat(struct attributor *a, const struct wire_batch *b)
+bool attributor__heartbeat(struct attributor *a, const struct wire_batch *b)
 {
 	int64_t now = clock_wall_ms(), from, to;
 	enum attr_hb_refusal why;
 	const struct flow_identity *id = &b->sender;
 
 	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
-		return;
+		return false;
 	/* beyond INT64_MAX is beyond any bound: "future" */
 	to = b->span_end_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)b->span_end_ms;
 	from = b->span_start_ms > (uint64_t)to ? to : (int64_t)b->span_start_ms;
 	why = span_refusal(a, from, to, now);
 	if (why != ATTR_HB__COUNT) {
 		refuse_span(a, why, b->sender_id, id, from, to, now);
-		return;
+		return false;
 	}
 	pthread_rwlock_wrlock(&a->lock);
 	for (uint32_t i = 0; i < b->n_ips; i++)
@@ -889,6 +907,7 @@ void attributor__heartbeat(struct attributor *a, const struct wire_batch *b)
 	if (a->o.publish)
 		for (uint32_t i = 0; i < b->n_ips; i++)
 			a->o.publish(a->o.publish_ctx, b->ips[i], id, from, to);
+	return true;
 }
 
 void attributor__assign(struct attributor *a, enum flow_source src, const uint8_t ip[16],
@@ -930,13 +949,19 @@ void attributor__span(struct attributor *a, enum flow_source src, const uint8_t 
 
 static int out_room(struct attributor *a, uint32_t n)
 {
+	struct flow_record *o;
+	uint64_t *r;
+
 	if (n <= a->cap_out)
 		return 0;
-	struct flow_record *o = realloc(a->out, n * sizeof(*o));
-
+	o = realloc(a->out, n * sizeof(*o));
 	if (!o)
 		return -ENOMEM;
 	a->out = o;
+	r = realloc(a->jrefs, n * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	a->jrefs = r;
 	a->cap_out = n;
 	return 0;
 }
@@ -956,11 +981,12 @@ static int write_records(struct attributor *a, uint32_t n)
  * (disk full) leaves everything queued: the next sweep decides and tries
  * again, so an acknowledged record is never dropped while the process
  * lives.  Under the queue lock throughout (a worker's hold waits).
+ * Returns how many journal references of written records a->jrefs holds.
  */
-static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
+static uint32_t sweep(struct attributor *a, struct attr_arena *ar, bool final)
 {
 	int64_t now = clock_wall_ms(), grace = LOAD(a->grace_ms);
-	uint32_t n_out = 0, kept = 0, len, cap = a->o.max_delayed;
+	uint32_t n_out = 0, kept = 0, len, cap = a->o.max_delayed, n_refs = 0;
 	struct tally t = { 0 };
 	int err;
 
@@ -969,7 +995,7 @@ static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 	if (out_room(a, len + a->n_evicted)) {
 		pthread_mutex_unlock(&a->qlock);
 		pr_warn("attribution: out of memory sweeping %u held-back records", len);
-		return;
+		return 0;
 	}
 	arena_reset(ar);
 	/* the evicted first: they are the oldest */
@@ -1018,13 +1044,15 @@ static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 		if (!a->write_failing || final)
 			pr_warn("attribution: writing %u records decided late failed: %s; %s",
 				n_out, strerror(-err),
-				final ? "they are lost" : "they stay queued and are retried");
+				!final	       ? "they stay queued and are retried"
+				: a->o.settled ? "the journal keeps them for the next start"
+					       : "they are lost");
 		a->write_failing = true;
 		ADD(a->st.late_write_errors, final ? n_out : 0);
 		ADD(a->st.late_write_retries, final ? 0 : 1);
 		if (!final) {
 			pthread_mutex_unlock(&a->qlock);
-			return;
+			return 0;
 		}
 	} else {
 		if (a->write_failing)
@@ -1032,8 +1060,12 @@ static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 		a->write_failing = false;
 		ADD(a->st.late_written, n_out);
 	}
-	for (uint32_t i = 0; i < a->n_evicted; i++)
+	/* written: their journal frames may go (not when the final write failed: replayed) */
+	for (uint32_t i = 0; i < a->n_evicted; i++) {
+		if (!err && a->evicted[i].jref)
+			a->jrefs[n_refs++] = a->evicted[i].jref;
 		delayed_release(&a->evicted[i]);
+	}
 	a->n_evicted = 0;
 	for (uint32_t i = 0; i < len; i++) {
 		struct delayed *d = &a->q[(a->q_head + i) % cap];
@@ -1044,6 +1076,8 @@ static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 		}
 		metrics_histogram_observe(&a->delay_hist,
 					  (uint64_t)(now - d->arrived_ms) * 1000000);
+		if (!err && d->jref)
+			a->jrefs[n_refs++] = d->jref;
 		delayed_release(d);
 	}
 	a->q_len = kept;
@@ -1052,6 +1086,14 @@ static void sweep(struct attributor *a, struct attr_arena *ar, bool final)
 	if (!err)
 		tally_flush(a, &t);
 	ADD(a->st.sweeps, 1);
+	return n_refs;
+}
+
+/* The journal learns what a sweep wrote (and ticks), outside the queue lock. */
+static void settled(struct attributor *a, uint32_t n_refs)
+{
+	if (a->o.settled)
+		a->o.settled(a->o.settled_ctx, a->jrefs, n_refs);
 }
 
 static void refresh_watermarks(struct attributor *a)
@@ -1096,7 +1138,7 @@ static void *run(void *arg)
 			break;
 		pthread_mutex_unlock(&a->qlock);
 		refresh_watermarks(a);
-		sweep(a, ar, false);
+		settled(a, sweep(a, ar, false));
 		if (clock_wall_ms() >= next_prune) {
 			pthread_rwlock_wrlock(&a->lock);
 			own_prune(a->store, clock_wall_ms() - LOAD(a->retention_ms));
@@ -1190,7 +1232,7 @@ void attributor__stop(struct attributor *a)
 		pthread_rwlock_wrlock(&a->lock);
 		own_settle_heartbeats(a->store);
 		pthread_rwlock_unlock(&a->lock);
-		sweep(a, ar, true);
+		settled(a, sweep(a, ar, true));
 		attr_arena__free(ar);
 	}
 }
@@ -1208,6 +1250,7 @@ void attributor__free(struct attributor *a)
 	free(a->q);
 	free(a->evicted);
 	free(a->out);
+	free(a->jrefs);
 	free(a->going);
 	pthread_rwlock_destroy(&a->lock);
 	pthread_mutex_destroy(&a->qlock);
@@ -1287,7 +1330,8 @@ void attributor__metrics(struct attributor *a, struct metrics_writer *w)
 			       "How long held-back records waited before they were decided.");
 	metrics_writer__histogram(w, NULL, &a->delay_hist);
 	metrics_writer__counter(w, "podflow_collector_attribution_late_write_errors_total",
-				"Records decided late that the output refused at exit (lost).",
+				"Records decided late that the output refused at exit (the journal "
+				"keeps them for the next start; without one, lost).",
 				s.late_write_errors);
 	metrics_writer__counter(w, "podflow_collector_attribution_late_write_retries_total",
 				"Sweeps whose write failed; their records stayed queued.",

@@ -33,6 +33,15 @@ struct attr_opts {
 	int (*write)(void *ctx, const struct wire_batch *b);
 	void *write_ctx;
 	/*
+	 * Called on the attributor's thread after every sweep, outside any
+	 * lock: the journal references (attributor__hold_journaled) of the
+	 * records the sweep wrote, n_refs of them (0 too: it is the journal's
+	 * tick).  Not for records a final write failed to write: the journal
+	 * keeps those.  NULL: nothing is journaled.
+	 */
+	void (*settled)(void *ctx, const uint64_t *refs, uint32_t n_refs);
+	void *settled_ctx;
+	/*
 	 * Called (on the calling worker's thread, outside any lock) for every
 	 * heartbeat span applied, so replicas can share it; NULL: alone.
 	 */
@@ -102,16 +111,17 @@ void attributor__set_limits(struct attributor *a, int64_t max_delay_ms, int64_t 
  * Evidence, from any thread.  A batch's heartbeat: its sender owned its IPs
  * over [span_start, span_end).  A heartbeat span (a batch's, or another
  * replica's shared range) that claims what a sidecar cannot know is not
- * used: counted by reason, logged once per sender.
+ * used: counted by reason, logged once per sender.  True when it was used
+ * (the journal keeps it then).
  */
-void attributor__heartbeat(struct attributor *a, const struct wire_batch *b);
+bool attributor__heartbeat(struct attributor *a, const struct wire_batch *b);
 /*
  * The heartbeat of a sender whose token proved it to be the pod the batch
  * names: used as attributor__heartbeat, except when the pod watch (if it
  * runs) gives one of the claimed IPs to another pod at the span's end
  * (refused whole: ATTR_HB_IP_MISMATCH).
  */
-void attributor__heartbeat_proven(struct attributor *a, const struct wire_batch *b);
+bool attributor__heartbeat_proven(struct attributor *a, const struct wire_batch *b);
 /*
  * A heartbeat not used because its sender is not proven (why: one of
  * ATTR_HB_UNVERIFIED .. ATTR_HB_POD_MISMATCH; `detail` for the log, may be
@@ -155,6 +165,14 @@ uint32_t attributor__batch(struct attributor *a, struct attr_arena *ar, struct w
 uint32_t attributor__hold(struct attributor *a, struct attr_arena *ar, struct wire_batch *b,
 			  bool *keep);
 void attributor__hold_commit(struct attributor *a, struct attr_arena *ar);
+/*
+ * Between attributor__hold and _commit: where the copies are journaled,
+ * refs[i] for the i-th copy (hold's order; NULL: nowhere), handed back to
+ * attr_opts.settled once written; and, when arrived_ms is not 0, when
+ * they first arrived (a replay at start: their max_delay counts from then).
+ */
+void attributor__hold_journaled(struct attributor *a, struct attr_arena *ar, const uint64_t *refs,
+				int64_t arrived_ms);
 void attributor__hold_cancel(struct attributor *a, struct attr_arena *ar);
 
 void attributor__stats(struct attributor *a, struct attr_stats *out);

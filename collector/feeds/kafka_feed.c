@@ -23,6 +23,7 @@
 #define POLL_MS		100   /* consumer poll: bounds stop latency when idle */
 #define DRAIN_MAX	1000  /* messages per loop turn before the housekeeping */
 #define HOUSEKEEP_MS	50    /* watermark, lag and producer reports at most this often */
+#define PROBE_MS	250   /* the IP events leaders asked their high watermarks this often */
 #define RETRY_MS	1000  /* metadata again this soon while a topic is incomplete */
 #define BAD_LOG_FIRST	5     /* bad messages logged one by one, per topic */
 #define BAD_SUMMARY_MS	60000 /* then one summary line at most this often */
@@ -71,6 +72,7 @@ struct kafka_feed {
 	bool was_healthy;
 	int64_t next_refresh_mono;
 	int64_t next_housekeep_mono;
+	int64_t next_probe_mono;
 	int64_t next_summary_mono;
 
 	/* any thread */
@@ -656,8 +658,69 @@ static void handle(struct kafka_feed *f, const rd_kafka_message_t *m)
 
 /* ---- the feed thread: watermark and housekeeping ----------------------------------- */
 
-/* Lag and "current" per partition, from the high watermarks of the last fetch responses. */
-static void track_positions(struct kafka_feed *f, struct topic *t, int64_t wall)
+/* A quarter of the lag, between 100 ms and OP_TIMEOUT_MS: the feed thread waits that long. */
+static int probe_timeout(const struct kafka_feed *f)
+{
+	int64_t ms = f->lag_ms / 4;
+
+	return ms < 100 ? 100 : ms > OP_TIMEOUT_MS ? OP_TIMEOUT_MS : (int)ms;
+}
+
+/*
+ * Asks the IP events partitions' leaders for their high watermarks
+ * (ListOffsets, latest), noting when it asked: once a partition's position
+ * reaches the answer, everything appended to it before that moment is
+ * consumed (track_positions).  The high watermark librdkafka keeps from the
+ * last Fetch answer cannot say as much: a broker (or a link) slow to answer
+ * a Fetch hands over a high watermark as old as the delay, and a position
+ * at it says nothing of what was appended meanwhile; with a delay beyond
+ * the lag the watermark would pass events not read yet, and records be
+ * decided "nobody" while their owner's event waits in the topic.  A leader
+ * that does not answer within probe_timeout() (its answers come in order,
+ * so after a delayed Fetch's) leaves the probe as it was: the watermark
+ * waits.
+ */
+static void probe_high(struct kafka_feed *f, struct topic *t, int64_t mono)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_resp_err_t rerr;
+	int64_t asked;
+
+	if (!t->name || t->parts.n_assigned == 0 || mono < f->next_probe_mono)
+		return;
+	f->next_probe_mono = mono + PROBE_MS;
+	l = rd_kafka_topic_partition_list_new(t->parts.n_assigned);
+	if (!l)
+		return;
+	for (int32_t i = 0; i < t->parts.n; i++)
+		if (t->parts.p[i].assigned)
+			rd_kafka_topic_partition_list_add(l, t->name, i)->offset =
+			    RD_KAFKA_OFFSET_END;
+	asked = clock_wall_ms();
+	rerr = rd_kafka_offsets_for_times(f->rk, l, probe_timeout(f));
+	if (rerr) {
+		/* slow or gone: no news is no progress (not an error of the feed's health) */
+		kafka_errors__log(&f->errors, rerr, "%s: high watermarks", t->name);
+		goto cleanup;
+	}
+	for (int i = 0; i < l->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &l->elems[i];
+		struct kafka_part *p = kafka_parts__get(&t->parts, tp->partition);
+
+		if (p && !tp->err && tp->offset >= 0) {
+			p->probe_hi = tp->offset;
+			p->probe_ms = asked;
+		}
+	}
+cleanup:
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/*
+ * Lag per partition, from the high watermarks of the last Fetch answers;
+ * "current" from the probes (probe_high).
+ */
+static void track_positions(struct kafka_feed *f, struct topic *t)
 {
 	uint64_t lag = 0;
 	int64_t lo, hi;
@@ -667,13 +730,13 @@ static void track_positions(struct kafka_feed *f, struct topic *t, int64_t wall)
 
 		if (!p->assigned)
 			continue;
+		if (p->caught_up && p->probe_ms > p->current_ms && p->next >= p->probe_hi)
+			p->current_ms = p->probe_ms;
 		if (rd_kafka_get_watermark_offsets(f->rk, t->name, i, &lo, &hi) || hi < 0) {
 			lag += p->hi_target > p->next ? (uint64_t)(p->hi_target - p->next) : 0;
 			continue;
 		}
 		lag += hi > p->next ? (uint64_t)(hi - p->next) : 0;
-		if (p->caught_up && p->next >= hi)
-			p->current_ms = wall;
 	}
 	STORE(&t->lag, lag);
 }
@@ -741,7 +804,6 @@ static void bad_summary(struct topic *t)
 
 static void housekeep(struct kafka_feed *f, int64_t mono)
 {
-	int64_t wall = clock_wall_ms();
 	bool incomplete = false;
 
 	if (mono >= f->next_refresh_mono) {
@@ -758,8 +820,14 @@ static void housekeep(struct kafka_feed *f, int64_t mono)
 	if (f->prod)
 		rd_kafka_poll(f->prod, 0);
 	for (int i = 0; i < T__COUNT; i++)
-		track_positions(f, &f->t[i], wall);
+		track_positions(f, &f->t[i]);
 	update_watermark(f, mono);
+	/*
+	 * Last: it may wait for a slow leader, and the health above must be
+	 * judged as the errors the consumer just served are fresh.  Its answer
+	 * is used at the next turn.
+	 */
+	probe_high(f, &f->t[T_SONAR], mono);
 	if (mono >= f->next_summary_mono) {
 		if (f->next_summary_mono)
 			for (int i = 0; i < T__COUNT; i++)

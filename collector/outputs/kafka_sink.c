@@ -62,7 +62,7 @@ struct kafka_sink {
 	/* counters, any thread */
 	uint64_t queued, delivered, failed[KAFKA_FAIL__COUNT], possibly_persisted;
 	uint64_t refused_full, refused_large, refused_error;
-	uint64_t queued_bytes, delivered_bytes, tx_bytes;
+	uint64_t queued_bytes, delivered_bytes, tx_bytes, tx_records;
 	uint32_t brokers_up, brokers_total;
 	int fatal;
 
@@ -319,7 +319,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	kafka_errors__log(&ks->errors, err, "producer (%s): %s", ks->brokers, reason);
 }
 
-/* Statistics (STATISTICS.md in librdkafka): brokers connected, bytes sent. */
+/* Statistics (STATISTICS.md in librdkafka): brokers connected, bytes and records sent. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
 	struct kafka_sink *ks = opaque;
@@ -333,6 +333,8 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 	STORE(&ks->brokers_up, up);
 	STORE(&ks->brokers_total, total);
 	STORE(&ks->tx_bytes, (uint64_t)json_integer_value(json_object_get(root, "tx_bytes")));
+	/* every attempt: a retriable produce error (the broker's or a timeout) sends them again */
+	STORE(&ks->tx_records, (uint64_t)json_integer_value(json_object_get(root, "txmsgs")));
 	json_decref(root);
 	return 0; /* librdkafka frees json */
 }
@@ -602,6 +604,7 @@ void kafka_sink__stats(struct kafka_sink *ks, struct kafka_sink_stats *out)
 	out->queued_bytes = LOAD(&ks->queued_bytes);
 	out->delivered_bytes = LOAD(&ks->delivered_bytes);
 	out->tx_bytes = LOAD(&ks->tx_bytes);
+	out->tx_records = LOAD(&ks->tx_records);
 	out->in_flight = __atomic_load_n(&ks->in_flight, __ATOMIC_SEQ_CST);
 	out->in_flight_bytes = __atomic_load_n(&ks->in_flight_bytes, __ATOMIC_SEQ_CST);
 	out->max_queued = ks->max_queued;
@@ -640,6 +643,11 @@ void kafka_sink__metrics(struct kafka_sink *ks, struct metrics_writer *w)
 	metrics_writer__counter(w, "podflow_collector_kafka_sink_sent_bytes_total",
 				"Bytes sent to the brokers, compressed, requests included.",
 				st.tx_bytes);
+	metrics_writer__counter(
+	    w, "podflow_collector_kafka_sink_sent_records_total",
+	    "Records sent to the brokers, each attempt counted: beyond delivered "
+	    "and failed, retries.",
+	    st.tx_records);
 	metrics_writer__gauge(w, "podflow_collector_kafka_sink_in_flight_records",
 			      "Records queued or in flight, not yet delivered or failed.",
 			      st.in_flight);

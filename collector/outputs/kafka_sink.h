@@ -77,7 +77,12 @@ struct kafka_sink_stats {
 	uint64_t queued_bytes;	  /* key + value bytes of the queued records */
 	uint64_t delivered_bytes; /* ... of the delivered ones */
 	uint64_t tx_bytes;	  /* bytes sent to brokers, compressed (statistics) */
-	uint64_t in_flight;	  /* records queued, not yet reported on */
+	/*
+	 * Records put in produce requests, each attempt counted (statistics):
+	 * beyond delivered + failed once nothing is in flight, retries.
+	 */
+	uint64_t tx_records;
+	uint64_t in_flight; /* records queued, not yet reported on */
 	uint64_t in_flight_bytes;
 	uint32_t max_queued;
 	uint64_t max_queued_bytes;

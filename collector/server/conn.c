@@ -23,6 +23,7 @@
 #define READ_CHUNK	    16384
 #define READ_BUDGET	    (1u << 20) /* bytes read per call before other connections get a turn */
 #define OUT_BATCH	    65536      /* frames gathered before one write */
+#define OUT_MIN		    4096       /* the output buffer's first size */
 #define REASON_MAX	    256
 #define STREAM_WINDOW	    (1u << 20) /* SETTINGS_INITIAL_WINDOW_SIZE */
 #define CONN_WINDOW	    (4u << 20) /* connection-level receive window */
@@ -49,6 +50,7 @@ struct stream {
 	size_t body_len, body_cap; /* body_cap bytes are charged to the budgets, as they arrive */
 	bool request_done;	   /* END_STREAM received */
 	int status;		   /* response submitted, 0 = not yet */
+	uint64_t answered_ns;	   /* when it was */
 	bool rst_after_response;   /* ask the client to stop sending once answered */
 	bool rst_sent;
 	size_t discarded; /* body bytes received after we answered */
@@ -75,7 +77,7 @@ struct conn {
 	bool counted_protocol_error;
 	uint32_t handshake_wants; /* EPOLLIN or EPOLLOUT, while in CONN_TLS_HANDSHAKE */
 	nghttp2_session *h2;
-	unsigned char *out;
+	unsigned char *out; /* freed at a tick when all of it was written */
 	size_t out_len, out_off, out_cap;
 	uint64_t now_ns;
 	uint64_t created_ns;
@@ -170,6 +172,7 @@ static void respond(struct conn *c, struct stream *s, int status, const char *re
 	if (s->status)
 		return;
 	s->status = status;
+	s->answered_ns = c->now_ns;
 	STATS_ADD(c->env->stats->requests[stats_status_index(status)], 1);
 	/* the body will never be needed: give its bytes back now, not at stream close */
 	body_release(c, s);
@@ -601,9 +604,24 @@ static int flush(struct conn *c)
 			if (n == 0)
 				break;
 			if (c->out_len + (size_t)n > c->out_cap) {
-				size_t cap = c->out_len + (size_t)n + OUT_BATCH;
-				unsigned char *nb = realloc(c->out, cap);
+				/*
+				 * Doubling from OUT_MIN to OUT_BATCH, then what one
+				 * frame needs: a connection that only ever sends a few
+				 * frames (SETTINGS, an answer) takes a page, not
+				 * OUT_BATCH, and none holds more than OUT_BATCH and a
+				 * frame (issue 13: every connection kept OUT_BATCH and
+				 * more for good, 64 MiB per 1000 idle ones, resident as
+				 * freed ones were reused).
+				 */
+				size_t need = c->out_len + (size_t)n;
+				size_t cap = c->out_cap ? c->out_cap * 2 : OUT_MIN;
+				unsigned char *nb;
 
+				if (cap > OUT_BATCH)
+					cap = OUT_BATCH;
+				if (cap < need)
+					cap = need;
+				nb = realloc(c->out, cap);
 				if (!nb)
 					return -ENOMEM;
 				c->out = nb;
@@ -786,6 +804,16 @@ uint32_t conn__tick(struct conn *c, uint64_t now_ns)
 	char reason[REASON_MAX];
 
 	c->now_ns = now_ns;
+	/*
+	 * All of the output written: the buffer goes back, so a connection
+	 * that has nothing to send holds none (issue 13); one that keeps
+	 * sending allocates it once a tick, not once a write.
+	 */
+	if (!out_pending(c) && c->out) {
+		free(c->out);
+		c->out = NULL;
+		c->out_off = c->out_len = c->out_cap = 0;
+	}
 	if (c->state == CONN_LINGER)
 		return now_ns >= c->linger_until_ns ? 0 : EPOLLIN;
 	if (!c->preface_done) {
@@ -800,6 +828,17 @@ uint32_t conn__tick(struct conn *c, uint64_t now_ns)
 		return 0;
 	}
 	for (struct stream *s = c->streams; s; s = s->next) {
+		/*
+		 * Answered, and the answer not all sent a request deadline
+		 * later: the peer keeps its flow-control window shut
+		 * (SETTINGS_INITIAL_WINDOW_SIZE 0, no WINDOW_UPDATE), which
+		 * holds the stream, its answer and the connection as surely as
+		 * not reading does, and no other deadline ends (issue 13).
+		 */
+		if (s->request_done && s->status && now_ns - s->answered_ns > lim->request_ns) {
+			STATS_ADD(c->env->stats->conns_write_stalled, 1);
+			return 0;
+		}
 		if (now_ns - s->started_ns <= lim->request_ns || s->request_done)
 			continue;
 		if (s->status) {
@@ -812,7 +851,12 @@ uint32_t conn__tick(struct conn *c, uint64_t now_ns)
 		s->rst_after_response = true;
 		respond(c, s, 408, reason);
 	}
-	if (!c->streams && !c->goaway_sent && now_ns - c->last_active_ns > lim->idle_ns) {
+	/*
+	 * Not idle while our output waits for a peer that does not read: the
+	 * write-stall deadline above ends that one, counted once, as such.
+	 */
+	if (!c->streams && !c->goaway_sent && !out_pending(c) &&
+	    now_ns - c->last_active_ns > lim->idle_ns) {
 		STATS_ADD(c->env->stats->conns_idle_closed, 1);
 		nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE,
 				      nghttp2_session_get_last_proc_stream_id(c->h2),

@@ -13,6 +13,7 @@
 
 #include "attributor.h"
 #include "clock.h"
+#include "hold_journal.h"
 #include "log.h"
 #include "output.h"
 #include "stats.h"
@@ -51,12 +52,14 @@ struct ingest {
 	struct output_writer *writer;
 	struct token_file *token; /* the collector's, shared; NULL: no auth */
 	unsigned int worker;
-	struct attributor *attr;	    /* shared; NULL: no attribution */
-	const struct ingest_bounds *bounds; /* shared, live; NULL: only end_ms >= start_ms */
-	struct ingest_late_log *late_log;   /* shared; NULL: late heartbeats only counted */
-	struct token_review *verifier;	    /* shared; NULL: heartbeats trusted as sent */
+	struct attributor *attr;	     /* shared; NULL: no attribution */
+	const struct ingest_bounds *bounds;  /* shared, live; NULL: only end_ms >= start_ms */
+	struct ingest_late_log *late_log;    /* shared; NULL: late heartbeats only counted */
+	struct token_review *verifier;	     /* shared; NULL: heartbeats trusted as sent */
+	struct hold_journal_writer *journal; /* this worker's; NULL: nothing journaled */
 	struct attr_arena *arena;
-	bool *keep; /* per record of the batch in hand: written now */
+	bool *keep;	/* per record of the batch in hand: written now */
+	uint64_t *refs; /* per held copy of the batch in hand: its journal reference */
 	uint32_t cap_keep;
 };
 
@@ -84,6 +87,7 @@ struct ingest *ingest__new(const struct ingest_opts *o, struct stats *stats, cha
 	in->bounds = o->bounds;
 	in->late_log = o->late_log;
 	in->verifier = o->verifier;
+	in->journal = o->attr ? o->journal : NULL;
 	if (in->attr && !(in->arena = attr_arena__new())) {
 		snprintf(why, len, "out of memory");
 		goto fail;
@@ -102,6 +106,7 @@ void ingest__free(struct ingest *in)
 	wire_decoder__free(in->dec);
 	attr_arena__free(in->arena);
 	free(in->keep);
+	free(in->refs);
 	free(in);
 }
 
@@ -153,7 +158,8 @@ int ingest__check_headers(struct ingest *in, const struct ingest_request *rq, ui
 		snprintf(reason, len, "unsupported Content-Encoding; use zstd, gzip or identity");
 		return 415;
 	}
-	if (outputs__backoff(in->outputs, in->writer, now_ns)) {
+	if (outputs__backoff(in->outputs, in->writer, now_ns) ||
+	    (in->journal && hold_journal__backoff(in->journal, now_ns))) {
 		/* the disk failed a moment ago: no body read, nothing decoded */
 		STATS_ADD(in->stats->write_errors, 1);
 		snprintf(reason, len, "the collector's outputs are full or failing: retry later");
@@ -315,9 +321,10 @@ static void check_heartbeat_late(struct ingest *in, const struct wire_batch *b)
 		(unsigned long long)grace);
 }
 
-/* Room for one flag per record. */
+/* Room for one flag (and one journal reference) per record. */
 static int keep_room(struct ingest *in, uint32_t n)
 {
+	uint64_t *r;
 	bool *k;
 
 	if (n <= in->cap_keep)
@@ -326,6 +333,10 @@ static int keep_room(struct ingest *in, uint32_t n)
 	if (!k)
 		return -ENOMEM;
 	in->keep = k;
+	r = realloc(in->refs, n * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	in->refs = r;
 	in->cap_keep = n;
 	return 0;
 }
@@ -340,65 +351,86 @@ static bool same_name(const char *claimed, const char *proven)
  * it names (docs/attribution.md, "Heartbeats are proven").  Never waits:
  * a token not reviewed yet is queued for the verifier's thread and this
  * heartbeat is not used; the sender's next one (an interval later) is.
+ * True when it was used.
  */
-static void heartbeat(struct ingest *in, const struct ingest_request *rq,
+static bool heartbeat(struct ingest *in, const struct ingest_request *rq,
 		      const struct wire_batch *b)
 {
 	struct token_identity id;
 	enum token_refusal why = TOKEN_REFUSED_UNAUTHENTICATED;
 	char detail[2 * TOKEN_REVIEW_NAME_MAX + 32];
 
-	if (!in->verifier) {
-		attributor__heartbeat(in->attr, b);
-		return;
-	}
+	if (!in->verifier)
+		return attributor__heartbeat(in->attr, b);
 	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
-		return; /* claims nothing: nothing to prove */
+		return false; /* claims nothing: nothing to prove */
 	if (!rq->identity) {
 		attributor__heartbeat_refuse(in->attr, ATTR_HB_UNVERIFIED, b,
 					     "no " INGEST_IDENTITY_HEADER " token");
-		return;
+		return false;
 	}
 	switch (token_review__lookup(in->verifier, rq->identity, rq->identity_len, clock_wall_ms(),
 				     &id, &why)) {
 	case TOKEN_PENDING:
 		attributor__heartbeat_refuse(in->attr, ATTR_HB_PENDING, b, NULL);
-		return;
+		return false;
 	case TOKEN_REFUSED:
 		attributor__heartbeat_refuse(in->attr, ATTR_HB_UNAUTHENTICATED, b,
 					     token_refusal_name(why));
-		return;
+		return false;
 	case TOKEN_VERIFIED:
 		break;
 	}
 	if (!same_name(b->sender.namespace, id.namespace) || !same_name(b->sender.pod, id.pod)) {
 		snprintf(detail, sizeof(detail), "its token is pod %s/%s's", id.namespace, id.pod);
 		attributor__heartbeat_refuse(in->attr, ATTR_HB_POD_MISMATCH, b, detail);
-		return;
+		return false;
 	}
-	attributor__heartbeat_proven(in->attr, b);
+	return attributor__heartbeat_proven(in->attr, b);
 }
 
 /*
  * The batch's heartbeat first (its sender's own IPs, which its records'
- * peers may name), then a decision for every record: in->keep[i] for those
- * written now; the others are copied for the delay queue (*held: how many,
- * to be committed or cancelled after the write), except those the
- * attributor cannot copy (out of memory), which it settles unattributed
- * and adds to in->keep: the one write takes them, so none is lost.
+ * peers may name; *hb: it was used), then a decision for every record:
+ * in->keep[i] for those written now; the others are copied for the delay
+ * queue (*held: how many were undecided, to be committed or cancelled
+ * after the write; *copied: how many copies), except those the attributor
+ * cannot copy (out of memory), which it settles unattributed and adds to
+ * in->keep: the one write takes them, so none is lost.
  */
 static int attribute(struct ingest *in, const struct ingest_request *rq, struct wire_batch *b,
-		     uint32_t *held)
+		     uint32_t *held, uint32_t *copied, bool *hb)
 {
 	int err = keep_room(in, b->n_records ? b->n_records : 1);
 
 	if (err)
 		return err;
 	check_heartbeat_late(in, b);
-	heartbeat(in, rq, b);
+	*hb = heartbeat(in, rq, b);
 	*held = attributor__batch(in->attr, in->arena, b, in->keep);
-	if (*held)
-		attributor__hold(in->attr, in->arena, b, in->keep);
+	*copied = *held ? attributor__hold(in->attr, in->arena, b, in->keep) : 0;
+	return 0;
+}
+
+/*
+ * Before the batch's write: its held copies and its heartbeat into the
+ * journal (hold_journal.h), the copies told where.  The frame counts once
+ * hold_journal__commit marks it after the write; a failed write takes it
+ * back.  So a 204 is never sent for held records a crash would lose, and
+ * nothing needs taking back out of the outputs (Kafka could not be).
+ */
+static int journal(struct ingest *in, struct wire_batch *b, uint32_t copied, bool hb)
+{
+	uint64_t first;
+	int err;
+
+	err = hold_journal__append(in->journal, b, in->keep, hb, &first);
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < copied; i++)
+		in->refs[i] = first + i;
+	if (copied)
+		attributor__hold_journaled(in->attr, in->arena, in->refs, 0);
 	return 0;
 }
 
@@ -407,7 +439,8 @@ int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *rea
 	struct wire_batch *b;
 	enum wire_encoding enc;
 	uint64_t bytes = 0;
-	uint32_t held = 0;
+	uint32_t held = 0, copied = 0;
+	bool hb = false, journaled = false;
 	int err;
 
 	if (wire_encoding_parse(rq->content_encoding, &enc)) {
@@ -438,14 +471,37 @@ int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *rea
 	}
 	bound_times(in, b);
 	if (in->attr) {
-		err = attribute(in, rq, b, &held);
+		err = attribute(in, rq, b, &held, &copied, &hb);
 		if (err) {
 			snprintf(reason, len, "cannot attribute the batch now: %s", strerror(-err));
 			return 503;
 		}
 	}
+	if (in->journal && (copied || hb)) {
+		err = journal(in, b, copied, hb);
+		if (err) {
+			/* as a failed write: nothing of the batch kept, the sender retries */
+			int status = outputs_status(err, reason, len);
+
+			if (held)
+				attributor__hold_cancel(in->attr, in->arena);
+			STATS_ADD(in->stats->write_errors, 1);
+			snprintf(reason, len,
+				 "the collector cannot journal the records it holds (%s): retry "
+				 "later",
+				 strerror(-err));
+			return status;
+		}
+		journaled = true;
+	}
 	/* the one write of the batch: what was decided, and what could not be held */
 	err = outputs__write(in->outputs, in->writer, b, in->attr ? in->keep : NULL, &bytes);
+	if (journaled) {
+		if (err)
+			hold_journal__take_back(in->journal);
+		else
+			hold_journal__commit(in->journal);
+	}
 	if (held) {
 		/* held only once written: a batch refused and sent again is never held twice */
 		if (err)

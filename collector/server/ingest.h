@@ -10,6 +10,7 @@
 #include "token.h"
 
 struct attributor;
+struct hold_journal_writer;
 struct output_writer;
 struct outputs;
 struct stats;
@@ -71,6 +72,14 @@ struct ingest_opts {
 	 * sender's podflow-identity token is verified and names its pod.
 	 */
 	struct token_review *verifier;
+	/*
+	 * This worker's, borrowed; NULL: nothing journaled (a crash loses what
+	 * is held).  Else each batch's held copies and heartbeat are journaled
+	 * before its write (docs/attribution.md, "Held records survive a
+	 * crash"), and a batch whose frame cannot be appended is answered as a
+	 * failed write.  Only with attr.
+	 */
+	struct hold_journal_writer *journal;
 };
 
 /* A request as the HTTP/2 layer saw it; strings NUL-terminated, NULL when absent. */
@@ -107,8 +116,11 @@ int ingest__check_headers(struct ingest *in, const struct ingest_request *rq, ui
  * attributes its records, copies the undecided for the attributor to hold
  * back, and makes one write of the rest (outputs__write, all or nothing);
  * only once that write succeeded are the copies held (attributor__hold_
- * commit: the attributor writes them later), else they are dropped.  204
- * only once every record is either in every output (output.h) or held.  429
+ * commit: the attributor writes them later), else they are dropped; with a
+ * journal, the copies and the heartbeat are journaled before the write
+ * (a batch whose frame cannot be appended is answered as a failed write).
+ * 204 only once every record is either in every output (output.h) or held
+ * (and journaled, with a journal).  429
  * when an output is full or failing (the sender retries; nothing of the
  * batch was kept).  Otherwise 400 (malformed, with the decoder's reason),
  * 413 (payload over the decoder's cap, or over Kafka's bound), 415, or 503

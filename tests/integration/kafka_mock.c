@@ -113,6 +113,11 @@ void kafka_mock__free(struct kafka_mock *m)
 	free(m);
 }
 
+rd_kafka_mock_cluster_t *kafka_mock__cluster(const struct kafka_mock *m)
+{
+	return m->cluster;
+}
+
 const char *kafka_mock__bootstraps(const struct kafka_mock *m)
 {
 	return m->bootstraps;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct rd_kafka_mock_cluster_s;
+
 /*
  * A mock cluster of N brokers (ids 1..N) on 127.0.0.1 ephemeral ports, run by
  * librdkafka's own threads in this process: no network, no root.
@@ -15,6 +17,12 @@ struct kafka_mock;
 /* NULL with errno set. */
 struct kafka_mock *kafka_mock__new(int brokers);
 void kafka_mock__free(struct kafka_mock *m);
+
+/*
+ * The cluster itself (rd_kafka_mock_cluster_t), for the error and latency
+ * injection of rdkafka_mock.h this helper does not wrap; valid until free.
+ */
+struct rd_kafka_mock_cluster_s *kafka_mock__cluster(const struct kafka_mock *m);
 
 /* "127.0.0.1:port,..." for bootstrap.servers; valid until free. */
 const char *kafka_mock__bootstraps(const struct kafka_mock *m);

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -552,6 +553,124 @@ static void test_shutdown_finishes_what_started(void **state)
 	wire_encoder__free(e);
 }
 
+/*
+ * A peer that shuts its flow-control window (SETTINGS_INITIAL_WINDOW_SIZE
+ * 0) holds an answered stream whose reason line cannot go out: a request
+ * deadline after the answer the connection is closed, counted as
+ * write-stalled (issue 13: no deadline ever ended it, the stream kept it
+ * from being idle).
+ */
+static void test_window_shut_answer_cut(void **state)
+{
+	struct fixture *f = *state;
+	nghttp2_settings_entry iv = { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 0 };
+	struct resp *r;
+	int32_t id;
+
+	assert_int_equal(0, nghttp2_submit_settings(f->h2, NGHTTP2_FLAG_NONE, &iv, 1));
+	pump(f, T0);
+	id = request(f, "GET", NULL, true, NULL);
+	pump(f, T0 + 1);
+	r = resp_of(f, id);
+	assert_int_equal(405, r->status);
+	assert_int_equal(0, r->data_frames); /* the reason line waits for a window */
+	assert_false(r->closed);
+	tick(f, T0 + 1 + g_lim.request_ns);
+	assert_false(f->server_closed);
+	tick(f, T0 + 2 + g_lim.request_ns);
+	assert_true(f->server_closed);
+	assert_int_equal(1, f->stats.conns_write_stalled);
+	assert_int_equal(0, f->stats.conns_idle_closed);
+	assert_int_equal(1, f->stats.requests[STATS_405]);
+}
+
+/*
+ * A peer that sends PINGs and never reads the acks: once the socket
+ * toward it is full the connection stops reading, and the write-stall
+ * deadline ends it, counted once, as that, even when the idle deadline is
+ * the shorter (it was counted idle_closed as well: a GOAWAY queued behind
+ * the output nobody reads).
+ */
+static void test_not_reading_counted_once(void **state)
+{
+	struct fixture *f = *state;
+	struct conn_limits lim = g_lim;
+	static uint8_t pings[17 * 256];
+	size_t off = 0; /* into the endless PING stream: a short write cuts a frame */
+	int stuck = 0;
+
+	lim.idle_ns = 5 * S; /* shorter than request_ns (30 s) */
+	f->env.lim = &lim;
+	for (size_t i = 0; i < sizeof(pings); i += 17)
+		pings[i + 2] = 8, pings[i + 3] = NGHTTP2_PING; /* length 8, type, no flags */
+	open_client(f, T0);
+	for (int round = 0; round < 100000 && stuck < 2; round++) {
+		ssize_t n = write(f->cfd, pings + off % 17, sizeof(pings) - off % 17);
+
+		if (n < 0) {
+			assert_int_equal(EAGAIN, errno);
+			stuck++;
+		} else {
+			off += (size_t)n;
+			stuck = 0;
+		}
+		assert_int_not_equal(0, conn__io(f->conn, EPOLLIN | EPOLLOUT, T0 + 1));
+	}
+	assert_int_equal(2, stuck);
+	/* idle by the clock, but our output waits: not idle */
+	assert_int_not_equal(0, conn__tick(f->conn, T0 + 2 + lim.idle_ns));
+	assert_int_equal(0, f->stats.conns_idle_closed);
+	assert_int_not_equal(0, conn__tick(f->conn, T0 + 1 + lim.request_ns));
+	assert_int_equal(0, conn__tick(f->conn, T0 + 2 + lim.request_ns));
+	f->server_closed = true;
+	assert_int_equal(1, f->stats.conns_write_stalled);
+	assert_int_equal(0, f->stats.conns_idle_closed);
+	assert_int_equal(0, f->stats.conns_protocol_errors);
+}
+
+/*
+ * What an idle connection holds once the SETTINGS went both ways and a
+ * tick passed: its nghttp2 session (25 KiB, nghttp2's 16 KiB frame buffer
+ * in it), no output buffer (issue 13: each kept OUT_BATCH and more, 64
+ * KiB, for good).  Measured with mallinfo2 (the main arena: this test has
+ * one thread); ASan's allocator reports nothing there.
+ */
+static void test_idle_holds_no_output_buffer(void **state)
+{
+	static const char hello[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+	enum { N = 64 };
+	struct fixture *f = *state;
+	struct conn *conns[N];
+	int peer[N];
+	struct mallinfo2 before, after;
+	size_t each;
+
+	before = mallinfo2();
+	for (int i = 0; i < N; i++) {
+		int sv[2];
+
+		assert_int_equal(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+		peer[i] = sv[1];
+		conns[i] = conn__new(&f->env, sv[0], T0);
+		assert_non_null(conns[i]);
+		assert_int_equal((ssize_t)sizeof(hello) - 1,
+				 write(peer[i], hello, sizeof(hello) - 1));
+		/* our SETTINGS, theirs read, our ACK: all written; a tick later, nothing held */
+		assert_int_equal(EPOLLIN, conn__io(conns[i], EPOLLIN | EPOLLOUT, T0));
+		assert_int_equal(EPOLLIN, conn__tick(conns[i], T0 + 1));
+	}
+	after = mallinfo2();
+	for (int i = 0; i < N; i++) {
+		conn__free(conns[i]);
+		close(peer[i]);
+	}
+	if (!before.uordblks)
+		skip();
+	each = (after.uordblks + after.hblkhd - before.uordblks - before.hblkhd) / N;
+	print_message("an idle connection holds %zu bytes\n", each);
+	assert_true(each < 32 * 1024);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -568,6 +687,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_idle_goaway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_finishes_what_started, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_window_shut_answer_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_reading_counted_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_holds_no_output_buffer, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
