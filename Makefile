@@ -342,6 +342,11 @@ fuzz: $(FUZZERS)
 		grep -E 'stat::number_of_executed_units' $(BUILD)/fuzz/$$(basename $$f).log; \
 	done
 
+# everything the tests run, built in parallel first (then the suites run one at a time)
+NPROC := $(shell nproc)
+.PHONY: check-build
+check-build: $(BINS) $(TEST_TOOLS) $(UNIT_TESTS) $(INTEG_TESTS)
+
 check-unit: $(UNIT_TESTS)
 	$(Q)for t in $(UNIT_TESTS); do echo "  TEST     $$t"; $$t || exit 1; done
 
@@ -352,16 +357,20 @@ check-integration: $(BINS) $(TEST_TOOLS) $(INTEG_TESTS) $(HELM) $(K8S_NODE_MODUL
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory lint
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) check-build
 	$(Q)./scripts/config-doc.sh check $(BUILD) docs/config.md
 	$(Q)./scripts/dockerfile-check.sh check $(BUILD) && ./scripts/dockerfile-check.sh self-test $(BUILD)
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/tests/record-fields && ./scripts/schema-check.sh check $(BUILD) && ./scripts/schema-check.sh self-test $(BUILD)
 	$(Q)$(MAKE) --no-print-directory check-chart
-	$(Q)$(MAKE) --no-print-directory check-unit
-	$(Q)$(MAKE) --no-print-directory check-integration
+	$(Q)rm -f $(BUILD)/reliability-check.jsonl
+	$(Q)PODFLOW_RELIABILITY_OUT=$(abspath $(BUILD))/reliability-check.jsonl \
+		$(MAKE) --no-print-directory check-unit check-integration
+	$(Q)./scripts/reliability-report.sh check $(BUILD)/reliability-check.jsonl docs/reliability.md
 	@echo "  CHECK    again under AddressSanitizer and UBSan"
+	$(Q)$(MAKE) --no-print-directory SAN=address,undefined BUILD=$(BUILD)/san -j$(NPROC) check-build
 	$(Q)$(MAKE) --no-print-directory SAN=address,undefined BUILD=$(BUILD)/san \
 		check-unit check-integration
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) $(FUZZERS)
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	@echo "  CHECK    all tests passed"
 
@@ -377,6 +386,20 @@ check-long: check
 	@echo "  CHECK    the long checks passed"
 
 LONG_FUZZ_SECONDS ?= 120
+
+# docs/reliability.md: every fault and bad-input test's figures (tests/report.h) from
+# one run of the suites, and each fuzzer's run of RELIABILITY_FUZZ_SECONDS
+.PHONY: reliability-report
+reliability-report: deps
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) check-build $(FUZZERS)
+	$(Q)rm -f $(BUILD)/reliability.jsonl
+	$(Q)PODFLOW_RELIABILITY_OUT=$(abspath $(BUILD))/reliability.jsonl \
+		$(MAKE) --no-print-directory check-unit check-integration
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(RELIABILITY_FUZZ_SECONDS)
+	$(Q)./scripts/reliability-report.sh render $(BUILD)/reliability.jsonl $(BUILD)/fuzz \
+		docs/reliability.md
+
+RELIABILITY_FUZZ_SECONDS ?= 30
 
 # --- the main job and benchmarks ----------------------------------------------
 demo: deps

@@ -21,8 +21,8 @@
  * refuses a line whose lost is not 0.
  */
 struct report_fault {
-	const char *fault;	/* what was done, in words */
-	const char *unit;	/* what the figures count */
+	const char *fault; /* what was done, in words */
+	const char *unit;  /* what the figures count */
 	uint64_t injected;
 	uint64_t delivered;
 	uint64_t counted;

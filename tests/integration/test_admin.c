@@ -1026,6 +1026,8 @@ static int test_bad_addresses(void)
 		"[]:80",	 "",	       "256.0.0.1:80",	  "127.0.0.1: 80",
 	};
 	char why[256];
+	uint64_t tried = 0, refused = 0;
+	struct report_fault f;
 	int ret = 1;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -1033,6 +1035,7 @@ static int test_bad_addresses(void)
 
 		why[0] = '\0';
 		errno = 0;
+		tried++;
 		a = admin__new(bad[i], &callbacks, why, sizeof(why));
 		if (a) {
 			fprintf(stderr, "    \"%s\" accepted\n", bad[i]);
@@ -1041,6 +1044,7 @@ static int test_bad_addresses(void)
 		}
 		ASSERT_EQ_U64(bad[i], EINVAL, errno);
 		ASSERT_TRUE("the message names the address", strstr(why, bad[i]) != NULL);
+		refused++;
 	}
 	/* lib/listen_addr's rule, the one every listener follows: localhost is 127.0.0.1 */
 	{
@@ -1049,6 +1053,16 @@ static int test_bad_addresses(void)
 		ASSERT_TRUE("localhost:0 listens", a != NULL);
 		admin__free(a);
 	}
+	f = (struct report_fault){
+		.fault = "admin listen address malformed (no port, bad port, bad brackets, a name)",
+		.unit = "addresses",
+		.injected = tried,
+		.counted = refused,
+		.counted_as = "EINVAL with a message naming the address",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each refused, named", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	return ret;
@@ -1158,7 +1172,8 @@ static int test_trickle_closed(void)
 	struct http_result r = { 0 };
 	int fds[200], ret = 1;
 	struct server s;
-	uint64_t t0, ms;
+	uint64_t t0, ms, probes = 0;
+	struct report_fault f;
 
 	ASSERT_EQ_U64("server starts", 0, server_start(&s, "127.0.0.1:0"));
 	ASSERT_EQ_U64("200 partial requests", 0, open_partials(fds, 200, s.port, NULL, 0));
@@ -1166,6 +1181,7 @@ static int test_trickle_closed(void)
 	poll(NULL, 0, 1000);
 	close_all(fds, 200);
 	t0 = harness_now_ms();
+	probes++;
 	ASSERT_EQ_U64("GET /healthz", 0,
 		      http("GET", "127.0.0.1", s.port, "/healthz", /*timeout_ms=*/3000, &r));
 	ms = harness_now_ms() - t0;
@@ -1173,6 +1189,16 @@ static int test_trickle_closed(void)
 		(unsigned long long)ms);
 	ASSERT_EQ_U64("status", 200, r.status);
 	ASSERT_TRUE("answered within 1 s of the close", ms < PROBE_MS);
+	f = (struct report_fault){
+		.fault = "200 partial requests held a second, then closed",
+		.unit = "probes",
+		.injected = probes,
+		.delivered = r.status == 200 && ms < PROBE_MS,
+		.note = "delivered: /healthz answered 200 within 1 s of the close",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("the probe answered in time", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	close_all(fds, 200);
@@ -1187,13 +1213,15 @@ static int test_slowloris_same_peer(void)
 	struct http_result r = { 0 };
 	int fds[300], ret = 1;
 	struct server s;
-	uint64_t t0, ms;
+	uint64_t t0, ms, probes = 0;
+	struct report_fault f;
 
 	for (int i = 0; i < 300; i++)
 		fds[i] = -1;
 	ASSERT_EQ_U64("server starts", 0, server_start(&s, "127.0.0.1:0"));
 	ASSERT_EQ_U64("300 partial requests", 0, open_partials(fds, 300, s.port, NULL, 0));
 	t0 = harness_now_ms();
+	probes++;
 	ASSERT_EQ_U64("GET /healthz", 0,
 		      http("GET", "127.0.0.1", s.port, "/healthz", /*timeout_ms=*/3000, &r));
 	ms = harness_now_ms() - t0;
@@ -1201,6 +1229,16 @@ static int test_slowloris_same_peer(void)
 		(unsigned long long)ms);
 	ASSERT_EQ_U64("status", 200, r.status);
 	ASSERT_TRUE("answered within 1 s", ms < PROBE_MS);
+	f = (struct report_fault){
+		.fault = "slowloris from the probe's own address: 300 partial requests held",
+		.unit = "probes",
+		.injected = probes,
+		.delivered = r.status == 200 && ms < PROBE_MS,
+		.note = "delivered: /healthz answered 200 within 1 s",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("the probe answered in time", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	close_all(fds, 300);
@@ -1251,8 +1289,9 @@ static int wait_eofs(const int *fds, int n, uint64_t deadline_ms, uint64_t *firs
 static int test_header_deadline(void)
 {
 	static const char keep_alive[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-	int fds[10], ka = -1, ret = 1;
+	int fds[10], ka = -1, ret = 1, closed_partial, closed_idle;
 	uint64_t t0, first, last;
+	struct report_fault f;
 	struct server s;
 	char buf[512];
 	ssize_t n;
@@ -1262,8 +1301,8 @@ static int test_header_deadline(void)
 	ASSERT_EQ_U64("server starts", 0, server_start(&s, "127.0.0.1:0"));
 	t0 = harness_now_ms();
 	ASSERT_EQ_U64("10 partial requests", 0, open_partials(fds, 10, s.port, NULL, 0));
-	ASSERT_EQ_U64("all closed by the deadline", 10,
-		      wait_eofs(fds, 10, t0 + ADMIN_HEADER_DEADLINE_MS + 1500, &first, &last));
+	closed_partial = wait_eofs(fds, 10, t0 + ADMIN_HEADER_DEADLINE_MS + 1500, &first, &last);
+	ASSERT_EQ_U64("all closed by the deadline", 10, closed_partial);
 	fprintf(stderr, "    partial requests closed %llu to %llu ms after they connected\n",
 		(unsigned long long)(first - t0), (unsigned long long)(last - t0));
 	ASSERT_TRUE("not before the deadline", first - t0 >= ADMIN_HEADER_DEADLINE_MS - 100);
@@ -1277,12 +1316,23 @@ static int test_header_deadline(void)
 	buf[n] = '\0';
 	ASSERT_TRUE("200", strncmp(buf, "HTTP/1.1 200", 12) == 0);
 	t0 = harness_now_ms();
-	ASSERT_EQ_U64("the idle keep-alive connection is closed", 1,
-		      wait_eofs(&ka, 1, t0 + ADMIN_HEADER_DEADLINE_MS + 1500, &first, &last));
+	closed_idle = wait_eofs(&ka, 1, t0 + ADMIN_HEADER_DEADLINE_MS + 1500, &first, &last);
+	ASSERT_EQ_U64("the idle keep-alive connection is closed", 1, closed_idle);
 	fprintf(stderr, "    idle keep-alive connection closed %llu ms after its answer\n",
 		(unsigned long long)(last - t0));
 	ASSERT_TRUE("after the deadline", last - t0 >= ADMIN_HEADER_DEADLINE_MS - 100);
 	ASSERT_TRUE("within a second after it", last - t0 <= ADMIN_HEADER_DEADLINE_MS + 1000);
+	f = (struct report_fault){
+		.fault = "request heads never finished; a keep-alive connection left idle",
+		.unit = "connections",
+		.injected = sizeof(fds) / sizeof(fds[0]) + 1,
+		.counted = (uint64_t)(closed_partial + closed_idle),
+		.counted_as = "closed at the header deadline, "
+			      "connections_evicted_total{reason=\"header_deadline\"}",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each closed at the deadline", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	close_all(fds, 10);
@@ -1394,8 +1444,9 @@ static int test_counters(void)
 	struct admin *a = NULL;
 	struct admin_stats st;
 	int fds[N1 + N2], ret = 1;
-	uint64_t want;
+	uint64_t want, evicted = 0;
 	uint32_t open_want;
+	struct report_fault f;
 	char why[256];
 
 	for (int i = 0; i < N1 + N2; i++)
@@ -1435,6 +1486,20 @@ static int test_counters(void)
 	ASSERT_STATS("after the deadline", st, 311, 0, 255, 47, 8, 0);
 	ASSERT_EQ_U64("every partial client saw the close", N1 + N2, count_closed(fds, N1 + N2));
 	ASSERT_EQ_U64("callbacks ran on the owner's thread", 0, o.wrong_thread);
+	for (int i = 0; i < ADMIN_EVICT__COUNT; i++)
+		evicted += st.evicted[i];
+	f = (struct report_fault){
+		.fault = "310 partial requests from ten addresses, one peer over its cap",
+		.unit = "connections",
+		.injected = N1 + N2,
+		.counted = evicted,
+		.counted_as = "closed, connections_evicted_total{reason}: per peer, total cap, "
+			      "header deadline",
+		.note = "a probe among them answered 200",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each partial request evicted and counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	close_all(fds, N1 + N2);
@@ -1481,7 +1546,8 @@ static int test_collector_trickle(void)
 	struct sidecar c = { 0 };
 	int *fds = calloc(N, sizeof(int)), ret = 1;
 	uint16_t admin = 0;
-	uint64_t t0, ms;
+	uint64_t t0, ms, probes = 0;
+	struct report_fault f;
 
 	ASSERT_TRUE("fds", fds != NULL);
 	for (int i = 0; i < N; i++)
@@ -1494,6 +1560,7 @@ static int test_collector_trickle(void)
 	fprintf(stderr, "    1,100 partial requests opened in %llu ms\n",
 		(unsigned long long)(harness_now_ms() - t0));
 	t0 = harness_now_ms();
+	probes++;
 	ASSERT_EQ_U64("GET /healthz", 0,
 		      http("GET", "127.0.0.1", admin, "/healthz", /*timeout_ms=*/3000, &r));
 	ms = harness_now_ms() - t0;
@@ -1512,6 +1579,16 @@ static int test_collector_trickle(void)
 		    harness_metric_now(admin, "podflow_collector_admin_connections_evicted_total{"
 					      "listener=\"admin\",reason=\"max_connections\"}") >=
 			N - ADMIN_MAX_CONNECTIONS);
+	f = (struct report_fault){
+		.fault = "1,100 partial requests from 40 addresses at the collector's probe port",
+		.unit = "probes",
+		.injected = probes,
+		.delivered = r.status == 200 && ms < PROBE_MS,
+		.note = "delivered: /healthz answered 200 within 1 s; none refused at accept",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("the probe answered in time", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (ret && c.err_text)
@@ -1679,8 +1756,28 @@ static int test_collector_api_token(void)
 	ASSERT_EQ_U64("/ownership with the token", 200,
 		      get_status(api, "/ownership?ip=10.0.0.1", "bearer s3cret-token"));
 	ASSERT_EQ_U64("/nope with the token", 404, get_status(api, "/nope", "Bearer s3cret-token"));
+	ASSERT_EQ_U64("a bad ip with the token", 400,
+		      get_status(api, "/ownership?ip=10.0.0.999", "Bearer s3cret-token"));
 	ASSERT_EQ_U64("the probe port wants no token", 200, get_status(admin, "/healthz", NULL));
 	ASSERT_EQ_U64("nor /metrics", 200, get_status(admin, "/metrics", NULL));
+	/* every answer of the API counted by its status: 5 x 3 refusals, 2 + 1 + 1 answered */
+	{
+		static const struct {
+			const char *code;
+			uint64_t n;
+		} want[] = {
+			{ "401", 15 }, { "200", 2 }, { "404", 1 }, { "400", 1 }, { "500", 0 }
+		};
+		char sample[128];
+
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			snprintf(
+			    sample, sizeof(sample),
+			    "podflow_collector_admin_requests_total{listener=\"api\",code=\"%s\"}",
+			    want[i].code);
+			ASSERT_EQ_U64(sample, want[i].n, harness_metric_now(admin, sample));
+		}
+	}
 	ret = 0;
 cleanup:
 	if (ret && c.err_text)
@@ -1822,6 +1919,8 @@ static int test_post_route(void)
 {
 	char resp[4096], req[256], *big = NULL;
 	struct server s = { 0 };
+	uint64_t over = 0, refused;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_EQ_U64("server starts", 0, post_server(&s));
@@ -1859,6 +1958,7 @@ static int test_post_route(void)
 	    req, sizeof(req),
 	    "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n",
 	    POST_MAX + 1);
+	over++;
 	ASSERT_EQ_U64("over by Content-Length, Expect", 413,
 		      raw_str(s.port, req, resp, sizeof(resp)));
 	ASSERT_TRUE("no 100 Continue first", !strstr(resp, "100 Continue"));
@@ -1869,12 +1969,14 @@ static int test_post_route(void)
 			     POST_MAX + 1);
 
 		memset(big + n, 'a', POST_MAX + 1);
+		over++;
 		ASSERT_EQ_U64("over by Content-Length, the body sent", 413,
 			      raw(s.port, big, (size_t)n + POST_MAX + 1, resp, sizeof(resp)));
 	}
 	/* announcing more than 4 x the limit: answered at once */
 	snprintf(req, sizeof(req), "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
 		 POST_MAX * 4 + 1);
+	over++;
 	ASSERT_EQ_U64("far over by Content-Length", 413, raw_str(s.port, req, resp, sizeof(resp)));
 	/* chunked past the limit: the rest dropped, answered at its end */
 	{
@@ -1885,11 +1987,13 @@ static int test_post_route(void)
 
 		memset(big + n, 'a', POST_MAX + 1);
 		memcpy(big + n + POST_MAX + 1, "\r\n0\r\n\r\n", 7);
+		over++;
 		ASSERT_EQ_U64("over, chunked", 413,
 			      raw(s.port, big, (size_t)n + POST_MAX + 1 + 7, resp, sizeof(resp)));
 	}
 	ASSERT_TRUE("says why", strstr(resp, "request body over 65536 bytes"));
-	ASSERT_EQ_U64("refusals counted", 4, buffered(s.port, "refused"));
+	refused = buffered(s.port, "refused");
+	ASSERT_EQ_U64("refusals counted", 4, refused);
 	ASSERT_EQ_U64("nothing held after", 0, buffered(s.port, "bytes"));
 	ASSERT_EQ_U64("GET /p", 405,
 		      raw_str(s.port, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n", resp, sizeof(resp)));
@@ -1906,6 +2010,17 @@ static int test_post_route(void)
 	ASSERT_TRUE("Allow: GET, HEAD", strcasestr(resp, "\r\nAllow: GET, HEAD\r\n"));
 	ASSERT_EQ_U64("GET /healthz as before", 200, get_status(s.port, "/healthz", NULL));
 	ASSERT_EQ_U64("callbacks on the server thread", 0, s.owner.wrong_thread);
+	f = (struct report_fault){
+		.fault = "POST body over the route's limit (declared or chunked)",
+		.unit = "requests",
+		.injected = over,
+		.counted = refused,
+		.counted_as = "413 saying why, counted as refused",
+		.note = "nothing held after",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each refused and counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	free(big);
@@ -1926,7 +2041,9 @@ static int test_post_budget(void)
 	char *req = malloc(sizeof(head) + 16 + POST_MAX + 8), resp[1024];
 	struct server s = { 0 };
 	int fds[8], ret = 1;
-	uint64_t deadline;
+	uint64_t deadline, tries = 0, busy = 0, taken = 0;
+	struct report_fault f;
+	long st;
 
 	for (int i = 0; i < 8; i++)
 		fds[i] = -1;
@@ -1946,7 +2063,10 @@ static int test_post_budget(void)
 	ASSERT_EQ_U64("eight bodies held", 8ULL * POST_MAX, buffered(s.port, "bytes"));
 	/* a ninth: its body read and dropped, nothing held for it, answered at its end */
 	memcpy(req + n, "\r\n0\r\n\r\n", 7);
-	ASSERT_EQ_U64("a ninth: busy", 503, raw(s.port, req, n + 7, resp, sizeof(resp)));
+	st = raw(s.port, req, n + 7, resp, sizeof(resp));
+	tries++;
+	busy += st == 503;
+	ASSERT_EQ_U64("a ninth: busy", 503, st);
 	ASSERT_TRUE("says why", strstr(resp, "busy: too many request bodies being read"));
 	ASSERT_EQ_U64("still eight held", 8ULL * POST_MAX, buffered(s.port, "bytes"));
 	for (int i = 0; i < 8; i++) {
@@ -1957,7 +2077,22 @@ static int test_post_budget(void)
 	while (buffered(s.port, "bytes") != 0 && harness_now_ms() < deadline)
 		usleep(10 * 1000);
 	ASSERT_EQ_U64("released", 0, buffered(s.port, "bytes"));
-	ASSERT_EQ_U64("then taken", 201, raw(s.port, req, n + 7, resp, sizeof(resp)));
+	st = raw(s.port, req, n + 7, resp, sizeof(resp));
+	tries++;
+	taken += st == 201;
+	ASSERT_EQ_U64("then taken", 201, st);
+	f = (struct report_fault){
+		.fault = "a ninth request body while eight fill the read budget",
+		.unit = "requests",
+		.injected = tries,
+		.delivered = taken,
+		.counted = busy,
+		.counted_as = "503 saying the server is busy",
+		.note = "the same body taken once the eight were gone",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("refused while full, taken after", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	for (int i = 0; i < 8; i++)

@@ -460,6 +460,7 @@ struct snd {
 	struct ident id;
 	uint8_t ip[16];
 	uint64_t sender_id, seq;
+	uint64_t records_ok; /* records of the batches answered 204 */
 };
 
 static int snd_open(struct snd *s, uint16_t port, const struct ident *id, const char *ip)
@@ -593,6 +594,8 @@ static int snd_post(struct snd *s, int64_t from, int64_t to, const struct flow_r
 	if (err != 204)
 		fprintf(stderr, "    POST from %s: err %d, status %d: %s\n", s->id.pod, d.err,
 			d.status, d.body);
+	else
+		s->records_ok += n;
 out:
 	wire_encoder__free(e);
 	return err;
@@ -1327,6 +1330,7 @@ static int test_held_records_written_at_exit(void)
 	struct coll c = { 0 };
 	struct snd a = { 0 }, b = { 0 };
 	json_t *now = NULL, *late = NULL;
+	struct report_fault f;
 	double secs = 0;
 	int64_t n0;
 	int ret = 1;
@@ -1377,6 +1381,16 @@ static int test_held_records_written_at_exit(void)
 		ASSERT_EQ_U64("decided by A's last heartbeat", 0,
 			      -expect_rec(late, "flows-late", id, &ID_A, "heartbeat", &ID_B));
 	fprintf(stderr, "    (exit after %.2f s)\n", secs);
+	f = (struct report_fault){
+		.fault = "SIGTERM while records wait for a heartbeat (60 s grace and max delay)",
+		.unit = "records",
+		.injected = b.records_ok,
+		.delivered = json_array_size(now) + json_array_size(late),
+		.note = "written at exit, decided by what nothing contradicts; exit within 5 s",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every held record written", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	json_decref(now);
@@ -1393,6 +1407,7 @@ static int test_max_delayed_evicts_oldest(void)
 	struct coll c = { 0 };
 	struct snd s = { 0 };
 	json_t *late = NULL;
+	struct report_fault f;
 	int64_t n0;
 	int ret = 1;
 
@@ -1441,7 +1456,19 @@ static int test_max_delayed_evicts_oldest(void)
 	ASSERT_EQ_U64("none", 0, result(&c, "unattributed_none"));
 	ASSERT_EQ_U64("waiting", 0, metric(&c, DELAYED_NOW));
 	ASSERT_EQ_U64("had to wait", 25, metric(&c, DELAYED_TOTAL));
+	f = (struct report_fault){
+		.fault = "more undecidable records than --max-delayed holds",
+		.unit = "records",
+		.injected = s.records_ok,
+		.delivered = json_array_size(late),
+		.note =
+		    "the oldest written early, unattributed (unattributed_evicted), the rest at "
+		    "max_delay (unattributed_expired); each once",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every record written once", 0, f.lost);
 	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	json_decref(late);
@@ -1477,6 +1504,8 @@ static int test_heartbeat_bounds(void)
 	struct coll c = { 0 };
 	struct snd v = { 0 }, e = { 0 }, d = { 0 };
 	json_t *j = NULL, *late = NULL;
+	uint64_t bad = 0, refused;
+	struct report_fault f;
 	int64_t n0;
 	long st;
 	int ret = 1;
@@ -1493,15 +1522,21 @@ static int test_heartbeat_bounds(void)
 	ASSERT_EQ_U64("victim's heartbeat", 204, snd_post(&v, n0 - 2000, n0, NULL, 0));
 	/* each a zero-record batch: 204 (the batch is fine), the heartbeat unused */
 	ASSERT_EQ_U64("an hour ahead", 204, snd_post(&e, n0 - 1000, n0 + 3600000, NULL, 0));
+	bad++;
 	ASSERT_EQ_U64("to 2^62", 204, snd_post(&e, n0 - 1000, (int64_t)1 << 62, NULL, 0));
+	bad++;
 	ASSERT_EQ_U64("backdated 24 h", 204,
 		      snd_post(&e, n0 - 86400000, n0 - 86400000 + 1000, NULL, 0));
+	bad++;
 	ASSERT_EQ_U64("longer than the grace + skew", 204, snd_post(&e, n0 - 5500, n0, NULL, 0));
+	bad++;
 	/* within the skew: used (and a rival to the victim from n0 + 500 on) */
 	ASSERT_EQ_U64("1.5 s ahead", 204, snd_post(&e, n0 + 500, n0 + 1500, NULL, 0));
 	ASSERT_EQ_U64("future", 2, metric(&c, REFUSED("future")));
 	ASSERT_EQ_U64("too old", 1, metric(&c, REFUSED("too_old")));
 	ASSERT_EQ_U64("too long", 1, metric(&c, REFUSED("too_long")));
+	refused = (uint64_t)(metric(&c, REFUSED("future")) + metric(&c, REFUSED("too_old")) +
+			     metric(&c, REFUSED("too_long")));
 	ASSERT_EQ_U64("applied: the victim's, the one within the skew", 2,
 		      metric(&c, "podflow_collector_attribution_heartbeats_total"));
 	ASSERT_EQ_U64("logged once for the sender", 1,
@@ -1528,6 +1563,17 @@ static int test_heartbeat_bounds(void)
 	ASSERT_EQ_U64("1002: the victim", 0,
 		      -expect_rec(late, "flows-late", 1002, &ID_A, "heartbeat", &ID_D));
 	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+	f = (struct report_fault){
+		.fault = "heartbeat claiming a span in the future, backdated 24 h, or too long",
+		.unit = "heartbeats",
+		.injected = bad,
+		.counted = refused,
+		.counted_as = "heartbeats_refused_total{reason}, logged once for the sender",
+		.note = "records to the claimed address still name the real owner",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each false claim refused and counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	json_decref(j);
@@ -1552,6 +1598,7 @@ static int test_rival_claims_any_order(void)
 	struct coll c = { 0 };
 	struct snd a = { 0 }, b = { 0 }, d = { 0 };
 	json_t *late = NULL, *now = NULL;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_EQ_U64("collector starts", 0,
@@ -1614,7 +1661,21 @@ static int test_rival_claims_any_order(void)
 	 */
 	ASSERT_EQ_U64("decided late", 8, count_lines(&c, "flows-late.jsonl"));
 	ASSERT_EQ_U64("conflicts at once", 4, count_lines(&c, "flows-w*.jsonl"));
+	f = (struct report_fault){
+		.fault = "two senders claim one address over overlapping times, in any order",
+		.unit = "records",
+		.injected = d.records_ok,
+		.delivered = (uint64_t)result(&c, "heartbeat"),
+		.counted = (uint64_t)result(&c, "unattributed_conflict"),
+		.counted_as =
+		    "written unattributed, records_total{result=\"unattributed_conflict\"}",
+		.note = "delivered: attributed to the one claimant of its time; never to the wrong "
+			"one",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every record attributed or a counted conflict", 0, f.lost);
 	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	json_decref(late);

@@ -85,6 +85,21 @@ static uint64_t status_count(json_t *res, const char *code)
 	return rec_u64(json_object_get(res, "status"), code);
 }
 
+/* Batches pf-send had an answer for other than 204. */
+static uint64_t status_not_204(json_t *res)
+{
+	json_t *status = json_object_get(res, "status"), *v;
+	const char *code;
+	uint64_t n = 0;
+
+	json_object_foreach(status, code, v)
+	{
+		if (strcmp(code, "204") != 0)
+			n += (uint64_t)json_integer_value(v);
+	}
+	return n;
+}
+
 /* An output file to read lines from: as it is, or a .json.gz decompressed (every member). */
 static FILE *open_lines(const char *path)
 {
@@ -609,6 +624,10 @@ static int test_garbage_and_malformed(void)
 	json_t *res = NULL;
 	struct http_resp r;
 	json_error_t jerr;
+	struct report_fault f;
+	char note[128];
+	uint64_t bad_conns = 0, bad_reqs = 0, proto_errors, refused_400;
+	long good_records;
 	uint16_t port;
 	int ret = 1, fd = -1, fd2 = -1, out_fd = -1, cerr;
 	pid_t good = -1;
@@ -628,6 +647,7 @@ static int test_garbage_and_malformed(void)
 	fd = tcp_connect(AF_INET, "127.0.0.1", port, &cerr);
 	ASSERT_TRUE("connect", fd >= 0);
 	ASSERT_TRUE("send HTTP/1.1", send(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27, 0) == 27);
+	bad_conns++;
 	ASSERT_TRUE("HTTP/1.1 connection closed", closed_by_peer(fd, 5000));
 	/* random bytes */
 	for (size_t i = 0; i < sizeof(junk); i++)
@@ -635,6 +655,7 @@ static int test_garbage_and_malformed(void)
 	fd2 = tcp_connect(AF_INET, "127.0.0.1", port, &cerr);
 	ASSERT_TRUE("connect", fd2 >= 0);
 	ASSERT_TRUE("send garbage", send(fd2, junk, sizeof(junk), MSG_NOSIGNAL) > 0);
+	bad_conns++;
 	ASSERT_TRUE("garbage connection closed", closed_by_peer(fd2, 5000));
 
 	/* a valid HTTP/2 request whose body is not a batch */
@@ -642,12 +663,14 @@ static int test_garbage_and_malformed(void)
 		      (uint64_t)http(port, "POST", "/v1/flows",
 				     (const char *const[]){ "Content-Encoding: zstd", NULL }, junk,
 				     sizeof(junk), false, &r));
+	bad_reqs++;
 	ASSERT_EQ_U64("malformed zstd body: status", 400, (uint64_t)r.status);
 	ASSERT_TRUE("a reason line", r.len > 1 && r.body[r.len - 1] == '\n' &&
 					 strchr(r.body, '\n') == r.body + r.len - 1);
 	ASSERT_EQ_U64(
 	    "curl", CURLE_OK,
 	    (uint64_t)http(port, "POST", "/v1/flows", NULL, junk, sizeof(junk), false, &r));
+	bad_reqs++;
 	ASSERT_EQ_U64("malformed identity body: status", 400, (uint64_t)r.status);
 	ASSERT_TRUE("names the problem", strstr(r.body, "malformed") != NULL);
 
@@ -657,11 +680,37 @@ static int test_garbage_and_malformed(void)
 	res = json_loads(out, 0, &jerr);
 	ASSERT_TRUE("good sender JSON", res != NULL);
 	ASSERT_EQ_U64("good sender: every batch 204", 300, status_count(res, "204"));
-	ASSERT_EQ_U64("only the good sender's records", 300 * 50,
-		      (uint64_t)read_output(data, true, 7, 1, 300, 50));
+	good_records = read_output(data, true, 7, 1, 300, 50);
+	ASSERT_EQ_U64("only the good sender's records", 300 * 50, (uint64_t)good_records);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	ASSERT_EQ_U64("stats: protocol errors", 2, exit_stat(&c, "conns_protocol_errors"));
-	ASSERT_EQ_U64("stats: 400s", 2, exit_stat(&c, "requests_400"));
+	proto_errors = exit_stat(&c, "conns_protocol_errors");
+	refused_400 = exit_stat(&c, "requests_400");
+	ASSERT_EQ_U64("stats: protocol errors", 2, proto_errors);
+	ASSERT_EQ_U64("stats: 400s", 2, refused_400);
+	snprintf(note, sizeof(note), "a sender posting meanwhile: all %ld of its records written",
+		 good_records);
+	f = (struct report_fault){
+		.fault = "HTTP/1.1 or random bytes instead of the HTTP/2 preface",
+		.unit = "connections",
+		.injected = bad_conns,
+		.counted = proto_errors,
+		.counted_as = "closed, conns_protocol_errors",
+		.note = note,
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("bad connections: each closed and counted", 0, f.lost);
+	harness_report(&f);
+	f = (struct report_fault){
+		.fault = "request body that is not a batch (zstd and identity)",
+		.unit = "requests",
+		.injected = bad_reqs,
+		.counted = refused_400,
+		.counted_as = "400 with the reason, requests_400",
+		.note = note,
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("bad requests: each answered 400 and counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (good > 0) {
@@ -696,7 +745,8 @@ static int test_token_rotation(void)
 	const char *auth_b = "Authorization: Bearer token-B-9876543210";
 	json_t *res = NULL;
 	struct http_resp r;
-	uint64_t t_swap, took = 0;
+	struct report_fault f;
+	uint64_t t_swap, took = 0, bad = 0, refused = 0, after = 0, after_204 = 0, after_401 = 0;
 	void *body = NULL;
 	size_t len;
 	uint16_t port;
@@ -721,15 +771,21 @@ static int test_token_rotation(void)
 	ASSERT_TRUE("batch", body != NULL);
 	http(port, "POST", "/v1/flows", (const char *const[]){ "Content-Encoding: zstd", NULL },
 	     body, len, false, &r);
+	bad++;
+	refused += r.status == 401;
 	ASSERT_EQ_U64("no token: 401", 401, (uint64_t)r.status);
 	http(port, "POST", "/v1/flows",
 	     (const char *const[]){ "Content-Encoding: zstd", "Authorization: Bearer nope", NULL },
 	     body, len, false, &r);
+	bad++;
+	refused += r.status == 401;
 	ASSERT_EQ_U64("wrong token: 401", 401, (uint64_t)r.status);
 	http(port, "POST", "/v1/flows",
 	     (const char *const[]){ "Content-Encoding: zstd",
 				    "Authorization: Basic dG9rZW4=", NULL },
 	     body, len, false, &r);
+	bad++;
+	refused += r.status == 401;
 	ASSERT_EQ_U64("not Bearer: 401", 401, (uint64_t)r.status);
 	http(port, "POST", "/v1/flows",
 	     (const char *const[]){ "Content-Encoding: zstd", auth_a, NULL }, body, len, false, &r);
@@ -754,6 +810,9 @@ static int test_token_rotation(void)
 		http(port, "POST", "/v1/flows",
 		     (const char *const[]){ "Content-Encoding: zstd", auth_b, NULL }, body, len,
 		     false, &r);
+		after++;
+		after_204 += r.status == 204;
+		after_401 += r.status == 401;
 		took = harness_now_ms() - t_swap;
 		if (r.status == 204 || took > 2000)
 			break;
@@ -763,9 +822,34 @@ static int test_token_rotation(void)
 	ASSERT_TRUE("within 2 s", took <= 2000);
 	http(port, "POST", "/v1/flows",
 	     (const char *const[]){ "Content-Encoding: zstd", auth_a, NULL }, body, len, false, &r);
+	after++;
+	after_401 += r.status == 401;
 	ASSERT_EQ_U64("old token now refused", 401, (uint64_t)r.status);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
 	fprintf(stderr, "    (rotation honoured after %llu ms)\n", (unsigned long long)took);
+	f = (struct report_fault){
+		.fault = "batch posted without a token, with a wrong one, or not Bearer",
+		.unit = "requests",
+		.injected = bad,
+		.counted = refused,
+		.counted_as = "401",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("bad tokens: each answered 401", 0, f.lost);
+	harness_report(&f);
+	f = (struct report_fault){
+		.fault = "ingest token rotated in its projected volume (..data swap)",
+		.unit = "requests",
+		.injected = after,
+		.delivered = after_204,
+		.counted = after_401,
+		.counted_as = "401",
+		.note =
+		    "the new token honoured within 2 s of the swap; 401 until then, and for the old one",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("after the swap: each request 204 or 401", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	free(body);
@@ -781,6 +865,10 @@ static int test_limits_and_routes(void)
 	struct http_resp r;
 	void *big = NULL, *small = NULL;
 	size_t big_len, small_len;
+	struct report_fault f;
+	uint64_t bad = 0, refused;
+	long good_records;
+	char note[96];
 	uint16_t port;
 	int ret = 1;
 
@@ -793,33 +881,54 @@ static int test_limits_and_routes(void)
 	ASSERT_TRUE("batches", big && small && big_len > 65536 && big_len < 4 * 65536);
 	/* Content-Length over the cap: refused from the headers, the body never buffered */
 	http(port, "POST", "/v1/flows", NULL, big, big_len, false, &r);
+	bad++;
 	ASSERT_EQ_U64("over --max-body (Content-Length): 413", 413, (uint64_t)r.status);
 	ASSERT_TRUE("413 names the limit", strstr(r.body, "max-body") != NULL);
 	/* no Content-Length: refused once the body crosses the cap */
 	http(port, "POST", "/v1/flows", NULL, big, big_len, true, &r);
+	bad++;
 	ASSERT_EQ_U64("over --max-body (streamed): 413", 413, (uint64_t)r.status);
 	http(port, "POST", "/v1/flows", NULL, small, small_len, true, &r);
 	ASSERT_EQ_U64("streamed body under the cap: 204", 204, (uint64_t)r.status);
 	http(port, "POST", "/v1/flows", (const char *const[]){ "Content-Encoding: br", NULL },
 	     small, small_len, false, &r);
+	bad++;
 	ASSERT_EQ_U64("Content-Encoding br: 415", 415, (uint64_t)r.status);
 	http(port, "POST", "/v2/other", NULL, small, small_len, false, &r);
+	bad++;
 	ASSERT_EQ_U64("other path: 404", 404, (uint64_t)r.status);
 	http(port, "GET", "/v1/flows", NULL, NULL, 0, false, &r);
+	bad++;
 	ASSERT_EQ_U64("GET: 405", 405, (uint64_t)r.status);
 	ASSERT_STR("405 Allow", "POST", r.allow);
 	http(port, "PUT", "/v1/flows", NULL, small, small_len, false, &r);
+	bad++;
 	ASSERT_EQ_U64("PUT: 405", 405, (uint64_t)r.status);
 	http(port, "POST", "/v1/flows", NULL, small, small_len, false, &r);
 	ASSERT_EQ_U64("still serving: 204", 204, (uint64_t)r.status);
-	ASSERT_EQ_U64("records of the two accepted batches", 20,
-		      (uint64_t)read_output(data, false, 0, 0, 0, 0));
+	good_records = read_output(data, false, 0, 0, 0, 0);
+	ASSERT_EQ_U64("records of the two accepted batches", 20, (uint64_t)good_records);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
 	ASSERT_EQ_U64("stats: 413", 2, exit_stat(&c, "requests_413"));
 	ASSERT_EQ_U64("stats: 415", 1, exit_stat(&c, "requests_415"));
 	ASSERT_EQ_U64("stats: 404", 1, exit_stat(&c, "requests_404"));
 	ASSERT_EQ_U64("stats: 405", 2, exit_stat(&c, "requests_405"));
 	ASSERT_EQ_U64("stats: 204", 2, exit_stat(&c, "requests_204"));
+	refused = exit_stat(&c, "requests_413") + exit_stat(&c, "requests_415") +
+		  exit_stat(&c, "requests_404") + exit_stat(&c, "requests_405");
+	snprintf(note, sizeof(note), "the good batches between them written: %ld records",
+		 good_records);
+	f = (struct report_fault){
+		.fault = "body over --max-body, unknown encoding, wrong path or method",
+		.unit = "requests",
+		.injected = bad,
+		.counted = refused,
+		.counted_as = "413, 415, 404, 405 (requests_4xx)",
+		.note = note,
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each refused and counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	free(big);
@@ -833,7 +942,9 @@ static int test_max_connections(void)
 	struct sidecar c = { 0 };
 	char data[512];
 	struct http_resp r;
+	struct report_fault f;
 	int fds[3] = { -1, -1, -1 }, ret = 1, cerr;
+	uint64_t over = 0, refused;
 	uint16_t port;
 
 	make_dir(data, sizeof(data), "maxconn");
@@ -845,6 +956,8 @@ static int test_max_connections(void)
 		fds[i] = tcp_connect(AF_INET, "127.0.0.1", port, &cerr);
 		ASSERT_TRUE("connect", fds[i] >= 0);
 	}
+	/* the one past --max-connections 2; each retry below that is not served is another */
+	over++;
 	ASSERT_TRUE("third connection closed", closed_by_peer(fds[2], 5000));
 	ASSERT_TRUE("first still open", !closed_by_peer(fds[0], 200));
 	close(fds[0]);
@@ -854,11 +967,24 @@ static int test_max_connections(void)
 		http(port, "GET", "/v1/flows", NULL, NULL, 0, false, &r);
 		if (r.status == 405 || harness_now_ms() > deadline)
 			break;
+		over++;
 		usleep(20000);
 	}
 	ASSERT_EQ_U64("served again", 405, (uint64_t)r.status);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	ASSERT_TRUE("stats: refused", exit_stat(&c, "conns_refused") >= 1);
+	refused = exit_stat(&c, "conns_refused");
+	ASSERT_TRUE("stats: refused", refused >= 1);
+	f = (struct report_fault){
+		.fault = "connections past --max-connections",
+		.unit = "connections",
+		.injected = over,
+		.counted = refused,
+		.counted_as = "closed at accept, conns_refused",
+		.note = "served again once a slot is free",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each one refused and counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	for (int i = 0; i < 3; i++)
@@ -886,7 +1012,8 @@ static int test_timeouts(void)
 	struct sidecar c = { 0 };
 	char data[512], url[128];
 	struct curl_slist *hl = NULL;
-	uint64_t t0, took;
+	struct report_fault f;
+	uint64_t t0, took, slow = 0, handshake, idle_closed, timed_out;
 	CURL *h = NULL;
 	int ret = 1, silent = -1, idle = -1, cerr;
 	long status = 0;
@@ -899,11 +1026,13 @@ static int test_timeouts(void)
 	/* connects and says nothing: closed at the handshake deadline */
 	silent = tcp_connect(AF_INET, "127.0.0.1", port_timeouts, &cerr);
 	ASSERT_TRUE("connect", silent >= 0);
+	slow++;
 	/* a valid preface, then no request: closed (GOAWAY) when idle */
 	idle = tcp_connect(AF_INET, "127.0.0.1", port_timeouts, &cerr);
 	ASSERT_TRUE("connect", idle >= 0);
 	ASSERT_TRUE("preface",
 		    send(idle, preface, sizeof(preface) - 1, 0) == (ssize_t)sizeof(preface) - 1);
+	slow++;
 	/* headers, then a body that never comes */
 	h = curl_easy_init();
 	ASSERT_TRUE("curl", h != NULL);
@@ -923,15 +1052,30 @@ static int test_timeouts(void)
 	 * its own timeout: the server's counters are the evidence here.
 	 */
 	curl_easy_perform(h);
+	slow++;
 	took = harness_now_ms() - t0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	ASSERT_TRUE("silent connection closed", closed_by_peer(silent, 5000));
 	ASSERT_TRUE("idle connection closed", closed_by_peer(idle, 5000));
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	ASSERT_EQ_U64("stats: 408", 1, exit_stat(&c, "requests_408"));
-	ASSERT_EQ_U64("stats: handshake timeouts", 1, exit_stat(&c, "conns_handshake_timeouts"));
+	timed_out = exit_stat(&c, "requests_408");
+	handshake = exit_stat(&c, "conns_handshake_timeouts");
+	idle_closed = exit_stat(&c, "conns_idle_closed");
+	ASSERT_EQ_U64("stats: 408", 1, timed_out);
+	ASSERT_EQ_U64("stats: handshake timeouts", 1, handshake);
 	/* the raw one, and curl's once its stream was gone */
-	ASSERT_EQ_U64("stats: idle closed", 2, exit_stat(&c, "conns_idle_closed"));
+	ASSERT_EQ_U64("stats: idle closed", 2, idle_closed);
+	f = (struct report_fault){
+		.fault = "silent socket, idle connection, request body that never comes",
+		.unit = "connections",
+		.injected = slow,
+		.counted = handshake + idle_closed,
+		.counted_as = "closed, conns_handshake_timeouts, conns_idle_closed (the stalled "
+			      "body's request answered 408 first, requests_408)",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each slow client closed and counted", 0, f.lost);
+	harness_report(&f);
 	fprintf(stderr,
 		"    (curl gave up after %llu ms, status %ld; the server sent 408 at 1 s)\n",
 		(unsigned long long)took, status);
@@ -959,7 +1103,8 @@ static int test_disk_full_429(void)
 	struct sidecar c = { 0 };
 	json_t *res = NULL;
 	bool mounted = false;
-	uint64_t ok, refused;
+	struct report_fault f;
+	uint64_t ok, refused, per_batch, in_files;
 	uint16_t port;
 	int ret = 1;
 
@@ -995,11 +1140,23 @@ static int test_disk_full_429(void)
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
 	ASSERT_EQ_U64("stats: 429", refused, exit_stat(&c, "requests_429"));
 	ASSERT_EQ_U64("stats: write errors", refused, exit_stat(&c, "write_errors"));
-	ASSERT_EQ_U64("every acknowledged record in the files, once", ok * 200,
-		      (uint64_t)read_files(data, true, 0, 4, 50, 200));
+	in_files = (uint64_t)read_files(data, true, 0, 4, 50, 200);
+	ASSERT_EQ_U64("every acknowledged record in the files, once", ok * 200, in_files);
 	ASSERT_EQ_U64("and in the JSON lines, once", ok * 200,
 		      (uint64_t)read_output(data, true, 0, 4, 50, 200));
 	ASSERT_EQ_U64("no hidden file left", 0, hidden_files(data));
+	per_batch = rec_u64(res, "records_per_batch");
+	f = (struct report_fault){
+		.fault = "data disk full while 4 senders post",
+		.unit = "records",
+		.injected = rec_u64(res, "records_sent"),
+		.delivered = in_files,
+		.counted = exit_stat(&c, "requests_429") * per_batch,
+		.counted_as = "429 to the sender (it keeps the batch), requests_429, write_errors",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every record in the files or refused with 429", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (c.pid > 0)
@@ -1030,6 +1187,10 @@ static int test_backpressure_429(void)
 	char data[512], url[128];
 	struct curl_slist *hl = NULL;
 	struct http_resp r;
+	struct report_fault f;
+	const uint32_t n_records = 50;
+	uint64_t too_many;
+	long written;
 	void *body = NULL;
 	size_t len;
 	uint16_t port;
@@ -1043,7 +1204,7 @@ static int test_backpressure_429(void)
 	    (uint64_t)-start(&c, &port, data,
 			     (const char *const[]){ "--workers", "1", "--max-body", "64KiB",
 						    "--max-buffered", "64KiB", NULL }));
-	body = make_batch(3, 50, WIRE_ENC_IDENTITY, &len);
+	body = make_batch(3, n_records, WIRE_ENC_IDENTITY, &len);
 	ASSERT_TRUE("batch", body && len > 65536 - 60000 && len < 60000);
 	/*
 	 * Request A announces 60000 bytes, sends 59000 and stalls: the worker
@@ -1085,8 +1246,22 @@ static int test_backpressure_429(void)
 		usleep(20000);
 	}
 	ASSERT_EQ_U64("accepted once there is room", 204, (uint64_t)r.status);
+	written = read_output(data, false, 0, 0, 0, 0);
+	ASSERT_EQ_U64("its records written once", n_records, (uint64_t)written);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	ASSERT_TRUE("stats: 429", exit_stat(&c, "requests_429") >= 1);
+	too_many = exit_stat(&c, "requests_429");
+	ASSERT_TRUE("stats: 429", too_many >= 1);
+	f = (struct report_fault){
+		.fault = "batch beyond the worker's buffer budget (--max-buffered)",
+		.unit = "records",
+		.injected = n_records,
+		.delivered = (uint64_t)written,
+		.note = "answered 429 with Retry-After 1 while the budget was taken, 204 once "
+			"retried",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("the refused batch written once retried", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (h) {
@@ -1107,7 +1282,8 @@ static int test_sigterm_in_flight(void)
 	char data[512], url[128], bin[512], *out = NULL;
 	json_t *res = NULL;
 	json_error_t jerr;
-	uint64_t deadline;
+	struct report_fault f;
+	uint64_t deadline, per_batch;
 	uint16_t port;
 	double secs = 0;
 	long lines = 0;
@@ -1149,6 +1325,20 @@ static int test_sigterm_in_flight(void)
 	fprintf(stderr, "    (exit after %.2f s, %ld records in, %llu batches refused or cut)\n",
 		secs, lines,
 		(unsigned long long)(rec_u64(res, "transport_errors") + rec_u64(res, "unsent")));
+	per_batch = rec_u64(res, "records_per_batch");
+	f = (struct report_fault){
+		.fault = "SIGTERM while 4 senders post",
+		.unit = "records",
+		.injected = rec_u64(res, "records_sent"),
+		.delivered = (uint64_t)lines,
+		.counted = (status_not_204(res) + rec_u64(res, "transport_errors")) * per_batch,
+		.counted_as =
+		    "no 204 to the sender (refused, or the stream cut): it keeps the batch",
+		.note = "exit within 5 s; batches never posted are not counted in",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every posted batch written or not acknowledged", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (snd > 0) {
@@ -1161,6 +1351,9 @@ cleanup:
 	return ret;
 }
 
+/* test_cli_errors's tally: command lines tried, and refused as expected */
+static uint64_t g_cli_tried, g_cli_refused;
+
 /* Runs the collector expecting it to fail: exit `code`, one stderr line containing `needle`. */
 static int expect_failure(const char *const *args, int code, const char *needle)
 {
@@ -1170,6 +1363,7 @@ static int expect_failure(const char *const *args, int code, const char *needle)
 	ssize_t len = 0, r;
 	pid_t pid;
 
+	g_cli_tried++;
 	argv[n++] = harness_bin("podflow-collector", bin, sizeof(bin));
 	for (int i = 0; args[i] && n < 15; i++)
 		argv[n++] = args[i];
@@ -1192,6 +1386,7 @@ static int expect_failure(const char *const *args, int code, const char *needle)
 	ASSERT_EQ_U64("exit code", (uint64_t)code, (uint64_t)st);
 	ASSERT_TRUE("stderr names the problem", strstr(text, needle) != NULL);
 	ASSERT_EQ_U64("stderr is one line", 1, (uint64_t)(strchr(text, '\n') == text + len - 1));
+	g_cli_refused++;
 	ret = 0;
 cleanup:
 	if (ret)
@@ -1202,9 +1397,11 @@ cleanup:
 static int test_cli_errors(void)
 {
 	char file[512], dir[600], busy[64];
+	struct report_fault f;
 	uint16_t port;
 	int ret = 1, lfd = -1;
 
+	g_cli_tried = g_cli_refused = 0;
 	snprintf(file, sizeof(file), "%s/a-file", g_tmp);
 	ASSERT_EQ_U64("a file", 0, (uint64_t)-write_file(file, "x"));
 	snprintf(dir, sizeof(dir), "%s/sub", file);
@@ -1254,6 +1451,16 @@ static int test_cli_errors(void)
 		      (uint64_t)expect_failure(
 			  (const char *const[]){ "--listen", busy, "--data-dir", g_tmp, NULL }, 1,
 			  "Address already in use"));
+	f = (struct report_fault){
+		.fault = "bad option or value, unusable path or port on the command line",
+		.unit = "command lines",
+		.injected = g_cli_tried,
+		.counted = g_cli_refused,
+		.counted_as = "exit 2 (usage) or 1 (startup) with one line naming the problem",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each refused, named", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (lfd >= 0)
@@ -1550,9 +1757,11 @@ static int test_declared_length_reserves_nothing(void)
 	enum { N_ATTACK = 24, PER_CONN = 4 };
 	struct h2c atk[N_ATTACK];
 	struct sidecar c = { 0 };
-	char data[512], url[128];
+	char data[512], url[128], note[96];
 	json_t *res = NULL;
+	struct report_fault f;
 	int ret = 1, pending = 0;
+	long written;
 	uint16_t port;
 
 	for (int i = 0; i < N_ATTACK; i++)
@@ -1581,13 +1790,27 @@ static int test_declared_length_reserves_nothing(void)
 	ASSERT_TRUE("pf-send JSON", res != NULL);
 	ASSERT_EQ_U64("real senders: every batch 204", 20, status_count(res, "204"));
 	ASSERT_EQ_U64("real senders: no 429", 0, status_count(res, "429"));
-	ASSERT_EQ_U64("their records, exactly", 2000,
-		      (uint64_t)read_output(data, true, 0, 2, 10, 100));
+	written = read_output(data, true, 0, 2, 10, 100);
+	ASSERT_EQ_U64("their records, exactly", 2000, (uint64_t)written);
 	for (int i = 0; i < N_ATTACK; i++)
 		h2c_close(&atk[i]);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
 	ASSERT_EQ_U64("stats: 204", 20, exit_stat(&c, "requests_204"));
 	ASSERT_EQ_U64("stats: nobody got 429", 0, exit_stat(&c, "requests_429"));
+	snprintf(note, sizeof(note), "%d of %d declared 16 MiB bodies still pending meanwhile",
+		 pending, N_ATTACK * PER_CONN);
+	f = (struct report_fault){
+		.fault = "streams declaring 16 MiB bodies that never come, beside real senders",
+		.unit = "records",
+		.injected = rec_u64(res, "records_sent"),
+		.delivered = (uint64_t)written,
+		.counted = exit_stat(&c, "requests_429") * rec_u64(res, "records_per_batch"),
+		.counted_as = "429 (none)",
+		.note = note,
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("the real senders' records all written", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	for (int i = 0; i < N_ATTACK; i++)
@@ -1757,6 +1980,8 @@ static int test_record_time_bounds(void)
 	struct sidecar c = { 0 };
 	char data[512], pattern[700], dir[700];
 	struct http_resp r;
+	struct report_fault f;
+	uint64_t bad = 0, rejected;
 	void *body = NULL;
 	uint16_t port, admin;
 	struct stat st;
@@ -1804,6 +2029,22 @@ static int test_record_time_bounds(void)
 		      exit_stat(&c, "records_rejected_end_before_start"));
 	ASSERT_EQ_U64("stats: rejected, future", 3, exit_stat(&c, "records_rejected_future"));
 	ASSERT_EQ_U64("stats: rejected, too old", 2, exit_stat(&c, "records_rejected_too_old"));
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++)
+		bad += !(good >> i & 1);
+	rejected = exit_stat(&c, "records_rejected_end_before_start") +
+		   exit_stat(&c, "records_rejected_future") +
+		   exit_stat(&c, "records_rejected_too_old");
+	f = (struct report_fault){
+		.fault = "record ending before it starts, in the future, or too old",
+		.unit = "records",
+		.injected = bad,
+		.counted = rejected,
+		.counted_as = "podflow_collector_records_rejected_total{reason}",
+		.note = "the good records of the same batch written, the batch answered 204",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each bad record counted by its reason", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	free(body);
@@ -1822,7 +2063,9 @@ static int test_record_time_bounds_live(void)
 	struct sidecar c = { 0 };
 	char data[512], cfg[600], tmp[640];
 	uint64_t now = wall_ms(), times[1][2] = { { now, now + 10 * 60000 } };
+	uint64_t posted = 0, rejected, written;
 	struct http_resp r;
+	struct report_fault f;
 	void *body = NULL;
 	uint16_t port, admin;
 	size_t len;
@@ -1841,6 +2084,7 @@ static int test_record_time_bounds_live(void)
 	body = timed_batch(times, 1, &len);
 	ASSERT_TRUE("batch", body != NULL);
 	http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
+	posted++;
 	ASSERT_EQ_U64("10 min ahead, 5 min allowed: 204", 204, (uint64_t)r.status);
 	ASSERT_EQ_U64("not written", 0, (uint64_t)read_output(data, false, 0, 0, 0, 0));
 	ASSERT_EQ_U64("counted", 1,
@@ -1855,11 +2099,25 @@ static int test_record_time_bounds_live(void)
 		usleep(20000);
 	ASSERT_EQ_U64("reloaded", 1, (uint64_t)harness_metric_now(admin, reloads));
 	http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
+	posted++;
 	ASSERT_EQ_U64("1h allowed: 204", 204, (uint64_t)r.status);
 	ASSERT_EQ_U64("written", 1, (uint64_t)read_output(data, false, 0, 0, 0, 0));
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	ASSERT_EQ_U64("stats: rejected once", 1, exit_stat(&c, "records_rejected_future"));
-	ASSERT_EQ_U64("stats: written once", 1, exit_stat(&c, "records"));
+	rejected = exit_stat(&c, "records_rejected_future");
+	written = exit_stat(&c, "records");
+	ASSERT_EQ_U64("stats: rejected once", 1, rejected);
+	ASSERT_EQ_U64("stats: written once", 1, written);
+	f = (struct report_fault){
+		.fault = "record 10 min ahead under a 5 min skew bound, the bound raised live",
+		.unit = "records",
+		.injected = posted,
+		.delivered = written,
+		.counted = rejected,
+		.counted_as = "records_rejected_total{reason=\"future\"}",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("refused under the old bound, written under the new", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	free(body);
@@ -1883,8 +2141,9 @@ static int test_per_peer_connection_limit(void)
 	int fds[IDLE], ret = 1, closed = 0;
 	bool gone[IDLE] = { false };
 	char data[512];
+	struct report_fault f;
 	void *body = NULL;
-	uint64_t t0, took, deadline;
+	uint64_t t0, took, deadline, idle_opened = 0, others = 0, refused, accepted;
 	size_t len;
 	uint16_t port;
 
@@ -1900,6 +2159,7 @@ static int test_per_peer_connection_limit(void)
 	for (int i = 0; i < IDLE; i++) {
 		fds[i] = connect_from("127.0.0.1", port);
 		ASSERT_TRUE("idle socket connects", fds[i] >= 0);
+		idle_opened++;
 	}
 	/* the excess are closed at accept: at once; the others stay open (for now) */
 	for (deadline = harness_now_ms() + 1500; harness_now_ms() < deadline;) {
@@ -1923,6 +2183,7 @@ static int test_per_peer_connection_limit(void)
 	t0 = harness_now_ms();
 	ASSERT_EQ_U64("sender from 127.0.0.2 connects", 0,
 		      (uint64_t)-h2c_open(&h, "127.0.0.2", port));
+	others++;
 	st = h2c_request(&h, "POST", port, NULL, body, len);
 	ASSERT_TRUE("request queued", st != NULL);
 	ASSERT_EQ_U64("answered", 0, (uint64_t)-h2c_run(&h, WAIT_MS, h2c_all_closed));
@@ -1936,12 +2197,25 @@ static int test_per_peer_connection_limit(void)
 		fds[i] = -1;
 	}
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	ASSERT_EQ_U64("stats: refused per peer", IDLE - PER_PEER,
-		      exit_stat(&c, "conns_refused_per_peer"));
+	refused = exit_stat(&c, "conns_refused_per_peer");
+	accepted = exit_stat(&c, "conns_accepted");
+	ASSERT_EQ_U64("stats: refused per peer", IDLE - PER_PEER, refused);
 	ASSERT_EQ_U64("stats: none refused for the worker cap", 0, exit_stat(&c, "conns_refused"));
-	ASSERT_EQ_U64("stats: accepted", PER_PEER + 1, exit_stat(&c, "conns_accepted"));
+	ASSERT_EQ_U64("stats: accepted", PER_PEER + 1, accepted);
 	fprintf(stderr, "    (the other peer's batch answered in %llu ms)\n",
 		(unsigned long long)took);
+	f = (struct report_fault){
+		.fault = "one peer opens idle sockets past --max-connections-per-peer",
+		.unit = "connections",
+		.injected = idle_opened,
+		.delivered = accepted - others,
+		.counted = refused,
+		.counted_as = "closed at accept, conns_refused_per_peer",
+		.note = "delivered: accepted within the per-peer cap; another peer served at once",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each idle socket accepted or refused and counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	h2c_close(&h);
@@ -1979,6 +2253,8 @@ static int test_authorization_too_long(void)
 	char data[512], path[600];
 	char *auth15k = bearer_of(15000), *auth17k = bearer_of(17000);
 	struct http_resp r;
+	struct report_fault f;
+	uint64_t bad = 0, refused_431, refused_401;
 	void *body = NULL;
 	size_t len;
 	uint16_t port;
@@ -1996,33 +2272,49 @@ static int test_authorization_too_long(void)
 	/* the header list is under 16 KiB; the one field is longer than any token */
 	http(port, "POST", "/v1/flows", (const char *const[]){ auth15k, NULL }, body, len, false,
 	     &r);
+	bad++;
 	ASSERT_EQ_U64("15 KB bearer token: 431", 431, (uint64_t)r.status);
 	ASSERT_TRUE("names the Authorization header",
 		    strstr(r.body, "Authorization header of 15007 bytes") != NULL);
 	http(port, "POST", "/v1/flows", (const char *const[]){ auth17k, NULL }, body, len, false,
 	     &r);
+	bad++;
 	ASSERT_EQ_U64("17 KB bearer token: 431", 431, (uint64_t)r.status);
 	ASSERT_TRUE("names the header list", strstr(r.body, "header list over 16384") != NULL);
 	http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
+	bad++;
 	ASSERT_EQ_U64("no token: 401", 401, (uint64_t)r.status);
 	ASSERT_TRUE("says missing", strstr(r.body, "missing Authorization") != NULL);
 	http(port, "POST", "/v1/flows",
 	     (const char *const[]){ "Authorization: Bearer tok-9876543210", NULL }, body, len,
 	     false, &r);
+	bad++;
 	ASSERT_EQ_U64("wrong token: 401", 401, (uint64_t)r.status);
 	http(port, "POST", "/v1/flows",
 	     (const char *const[]){ "Authorization: Bearer tok-0123456789", NULL }, body, len,
 	     false, &r);
 	ASSERT_EQ_U64("right token: 204", 204, (uint64_t)r.status);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	ASSERT_EQ_U64("stats: 431", 2, exit_stat(&c, "requests_431"));
+	refused_431 = exit_stat(&c, "requests_431");
+	refused_401 = exit_stat(&c, "requests_401");
+	ASSERT_EQ_U64("stats: 431", 2, refused_431);
 	ASSERT_EQ_U64("stats: 431, Authorization too long", 1,
 		      exit_stat(&c, "refused_authorization_too_long"));
 	ASSERT_EQ_U64("stats: 431, header list", 1, exit_stat(&c, "refused_header_list_too_large"));
-	ASSERT_EQ_U64("stats: 401", 2, exit_stat(&c, "requests_401"));
+	ASSERT_EQ_U64("stats: 401", 2, refused_401);
 	ASSERT_EQ_U64("stats: 401, no token", 1, exit_stat(&c, "refused_token_missing"));
 	ASSERT_EQ_U64("stats: 401, wrong token", 1, exit_stat(&c, "refused_token_wrong"));
 	ASSERT_EQ_U64("stats: 204", 1, exit_stat(&c, "requests_204"));
+	f = (struct report_fault){
+		.fault = "15 KB bearer token, 17 KB header list, token missing or wrong",
+		.unit = "requests",
+		.injected = bad,
+		.counted = refused_431 + refused_401,
+		.counted_as = "431 or 401 naming the reason, refused_<reason>",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each refused and counted by its reason", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	free(auth15k);

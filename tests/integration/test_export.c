@@ -78,6 +78,40 @@ static struct totals wait_collected(const char *dir, const char *direction, uint
 	}
 }
 
+/* Every flow record the collector wrote under dir (lines with a direction), any port. */
+static uint64_t records_at(const char *dir)
+{
+	json_t *all = json_array();
+	uint64_t n = 0;
+
+	harness_read_jsonl(dir, all);
+	for (size_t i = 0; i < json_array_size(all); i++)
+		n += *rec_str(json_array_get(all, i), "direction") != '\0';
+	json_decref(all);
+	return n;
+}
+
+/*
+ * The sidecar's records (its exit stats) as a reliability result: those at
+ * the collector under `data` delivered, those its exporter dropped (buffer
+ * full, refused, abandoned at exit) counted.  The caller asserts lost == 0.
+ */
+static struct report_fault export_result(const struct sidecar *sc, const char *data)
+{
+	struct report_fault f = {
+		.unit = "records",
+		.injected = sidecar_exit_stat(sc, "records"),
+		.delivered = data ? records_at(data) : 0,
+		.counted = sidecar_exit_stat(sc, "drops_export_buffer") +
+			   sidecar_exit_stat(sc, "drops_export_rejected") +
+			   sidecar_exit_stat(sc, "drops_export_abandoned"),
+		.counted_as = "drops_export_buffer, drops_export_rejected, drops_export_abandoned",
+	};
+
+	f.lost = f.injected - f.delivered - f.counted;
+	return f;
+}
+
 static const char *sidecar_args[24];
 
 /* The sidecar's arguments for exporting to `url`, plus `extra` (NULL-terminated, may be NULL). */
@@ -265,6 +299,7 @@ static int test_mtls_refuses_anonymous(void)
 	struct sidecar sc = { 0 }, c = { 0 };
 	char cert[600], key[600], ca[600], listen[64], url[128], data[600];
 	uint16_t port = harness_free_port(), sport = 0, bound = 0;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_EQ_U64("certificates", 0, make_certs(g_tmp));
@@ -298,6 +333,11 @@ static int test_mtls_refuses_anonymous(void)
 	ASSERT_EQ_U64("collector stops", 0, collector_stop(&c));
 	ASSERT_TRUE("the collector counted failed handshakes",
 		    sidecar_exit_stat(&c, "conns_tls_failures") > 0);
+	f = export_result(&sc, data);
+	f.fault = "sidecar without a client certificate, collector requires mTLS";
+	f.counted_as = "drops_export_abandoned; the collector's conns_tls_failures";
+	ASSERT_EQ_U64("records: delivered or counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (ret)
@@ -322,7 +362,9 @@ static int test_collector_down_10s(void)
 	uint16_t port = harness_free_port(), sport = 0, sport2 = 0, sport3 = 0, bound = 0;
 	const char *cargs[5];
 	struct totals t;
-	uint64_t down_at;
+	struct report_fault f;
+	uint64_t down_at, retries = 0, down_conns = 0;
+	char note[128];
 	int ret = 1;
 
 	snprintf(data, sizeof(data), "%s/data-down", g_tmp);
@@ -353,9 +395,11 @@ static int test_collector_down_10s(void)
 
 	t = wait_collected(data, "out", sport2, 30, WAIT_MS + 30000);
 	ASSERT_EQ_U64("connections made while down, delivered", 30, t.closed);
+	down_conns += t.closed;
 	ASSERT_EQ_U64("their bytes", 30 * req, t.bytes_sent);
 	t = wait_collected(data, "out", sport3, 30, WAIT_MS);
 	ASSERT_EQ_U64("second wave delivered", 30, t.closed);
+	down_conns += t.closed;
 	ASSERT_EQ_U64("second wave bytes", 30 * resp, t.bytes_received);
 	t = wait_collected(data, "in", sport3, 30, WAIT_MS);
 	ASSERT_EQ_U64("second wave, server side", 30, t.closed);
@@ -366,12 +410,22 @@ static int test_collector_down_10s(void)
 		double secs = 0;
 
 		ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, &secs));
-		ASSERT_TRUE("the exporter retried", sidecar_exit_stat(&sc, "export_retries") > 0);
+		retries = sidecar_exit_stat(&sc, "export_retries");
+		ASSERT_TRUE("the exporter retried", retries > 0);
 		ASSERT_EQ_U64("nothing dropped", 0,
 			      sidecar_exit_stat(&sc, "drops_export_buffer") +
 				  sidecar_exit_stat(&sc, "drops_export_abandoned"));
 	}
 	ASSERT_EQ_U64("collector exit code", 0, collector_stop(&c));
+	f = export_result(&sc, data);
+	f.fault = "collector down 10 s while the sidecar exports";
+	snprintf(note, sizeof(note),
+		 "each record once; the %llu connections made while down all in them; %llu "
+		 "export retries",
+		 (unsigned long long)down_conns, (unsigned long long)retries);
+	f.note = note;
+	ASSERT_EQ_U64("records: each at the collector once", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (ret)
@@ -388,6 +442,7 @@ static int test_buffer_overflow_counted(void)
 	struct sidecar sc = { 0 };
 	char url[128];
 	uint16_t port = harness_free_port(), sport = 0;
+	struct report_fault f;
 	int ret = 1;
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u", port); /* nobody listens */
@@ -429,6 +484,13 @@ static int test_buffer_overflow_counted(void)
 			      dropped + abandoned);
 		ASSERT_TRUE("said in the log", strstr(sc.err_text, "export buffer full") != NULL);
 	}
+	f = export_result(&sc, NULL);
+	f.fault = "no collector and a 64 KiB export buffer: the oldest batches dropped";
+	f.delivered = sidecar_exit_stat(&sc, "export_records_ok");
+	f.lost = f.injected - f.delivered - f.counted;
+	f.counted_as = "drops_export_buffer (logged), drops_export_abandoned at exit";
+	ASSERT_EQ_U64("records: every one counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (ret)
@@ -455,6 +517,7 @@ static int test_drops_reach_collector(void)
 	uint16_t port = harness_free_port(), sport = 0, sport2 = 0, bound = 0;
 	const char *cargs[5];
 	uint64_t dropped, reported;
+	struct report_fault f;
 	int ret = 1;
 
 	snprintf(data, sizeof(data), "%s/data-drops", g_tmp);
@@ -507,6 +570,11 @@ static int test_drops_reach_collector(void)
 	ASSERT_TRUE("some were dropped", dropped > 0 && dropped != UINT64_MAX);
 	ASSERT_EQ_U64("every drop reported", dropped, reported);
 	ASSERT_EQ_U64("nothing abandoned", 0, sidecar_exit_stat(&sc, "drops_export_abandoned"));
+	f = export_result(&sc, data);
+	f.fault = "export buffer overflows while the collector is down, then it returns";
+	f.counted_as = "drops_export_buffer, reported to the collector (sender_drops_buffer)";
+	ASSERT_EQ_U64("records: delivered or dropped and counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (ret)
@@ -532,6 +600,7 @@ static int test_token_rotation(void)
 	char listen[64], url[128], data[600], cdir[600], sdir[600], ctok[700], stok[700];
 	uint16_t port = harness_free_port(), sport = 0, sport2 = 0, bound = 0;
 	const char *cargs[7];
+	struct report_fault f;
 	int ret = 1;
 
 	snprintf(data, sizeof(data), "%s/data-token", g_tmp);
@@ -578,6 +647,10 @@ static int test_token_rotation(void)
 	/* only record-less heartbeats could meet the second between the two re-reads */
 	ASSERT_EQ_U64("no records refused", 0, sidecar_exit_stat(&sc, "drops_export_rejected"));
 	ASSERT_EQ_U64("collector stops", 0, collector_stop(&c));
+	f = export_result(&sc, data);
+	f.fault = "bearer token rotated at both ends while the sidecar exports";
+	ASSERT_EQ_U64("records: each at the collector", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (ret)

@@ -354,7 +354,8 @@ static int test_crash_mid_write(void)
 	uint64_t n, sum, deadline, want = 0;
 	int fds[2] = { -1, -1 }, ret = 1, st;
 	off_t now_size = 0;
-	char why[256];
+	char why[256], note[128];
+	struct report_fault f;
 	pid_t pid = -1;
 
 	snprintf(dir, sizeof(dir), "%s/crash", g_tmp);
@@ -422,6 +423,19 @@ static int test_crash_mid_write(void)
 	ASSERT_EQ_U64("zcat after recovery", 0, zcat_all(dir, &n, &sum));
 	ASSERT_EQ_U64("every written batch, once", 40 * RECS, n);
 	ASSERT_EQ_U64("sum of bytes_sent", want, sum);
+	snprintf(note, sizeof(note),
+		 "the batch being written (never acknowledged) cut on recovery: %llu bytes",
+		 (unsigned long long)rec.bytes_dropped);
+	f = (struct report_fault){
+		.fault = "kill -9 in the middle of writing a batch, then restart",
+		.unit = "records acknowledged",
+		.injected = (uint64_t)(k2 + 1) * RECS,
+		.delivered = n,
+		.note = note,
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every acknowledged record published after recovery", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (pid > 0) {
@@ -473,7 +487,9 @@ static int test_sigterm_publishes(void)
 	char dir[320];
 	int fds[2] = { -1, -1 }, ret = 1, code;
 	int64_t k = -1, unused;
-	uint64_t n, sum, t0, want = 0;
+	uint64_t n, sum, t0, want = 0, took;
+	struct report_fault f;
+	char note[64];
 	pid_t pid = -1;
 
 	snprintf(dir, sizeof(dir), "%s/term", g_tmp);
@@ -499,8 +515,8 @@ static int test_sigterm_publishes(void)
 	kill(pid, SIGTERM);
 	code = harness_wait(pid, STOP_MS);
 	pid = -1;
-	fprintf(stderr, "    SIGTERM to exit: %llu ms\n",
-		(unsigned long long)(harness_now_ms() - t0));
+	took = harness_now_ms() - t0;
+	fprintf(stderr, "    SIGTERM to exit: %llu ms\n", (unsigned long long)took);
 	ASSERT_EQ_U64("exit code within 5 s", 0, code);
 	read_reports(fds[0], &k, &unused);
 	for (int64_t i = 0; i <= k; i++)
@@ -510,6 +526,17 @@ static int test_sigterm_publishes(void)
 	ASSERT_EQ_U64("zcat", 0, zcat_all(dir, &n, &sum));
 	ASSERT_EQ_U64("every written record", (uint64_t)(k + 1) * RECS, n);
 	ASSERT_EQ_U64("sum of bytes_sent", want, sum);
+	snprintf(note, sizeof(note), "three open files published, exit within %d ms", STOP_MS);
+	f = (struct report_fault){
+		.fault = "SIGTERM while writing three hours' files",
+		.unit = "records acknowledged",
+		.injected = (uint64_t)(k + 1) * RECS,
+		.delivered = n,
+		.note = note,
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every acknowledged record published", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (pid > 0) {
@@ -541,12 +568,14 @@ static int test_disk_full(void)
 	struct files *fs = NULL;
 	struct files_stats st;
 	struct capture cap = { .saved = -1 };
-	uint64_t bytes, n, sum, want = 0;
+	uint64_t bytes, n, sum, want = 0, offered = 0, refused = 0;
 	int ret = 1, err = 0, logged, fd;
 	uint32_t k, failed_at = 0;
 	off_t before = -1;
 	static char zeros[64 << 10];
 	bool capturing = false;
+	struct report_fault f;
+	char note[128];
 
 	snprintf(dir, sizeof(dir), "%s/full", g_tmp);
 	ASSERT_EQ_U64("mount tmpfs", 0, -mount_tmpfs(dir, "size=2m"));
@@ -568,6 +597,7 @@ static int test_disk_full(void)
 		clock_advance(NS / 100);
 		err = files__write(fs, &b, NULL, clock_ns(), &bytes);
 		free(r);
+		offered += RECS;
 		if (err)
 			break;
 		want += batch_sum(k * 1000000, RECS);
@@ -591,7 +621,8 @@ static int test_disk_full(void)
 	}
 	ASSERT_EQ_U64("file unchanged", before, fsize(hidden));
 	files__stats(fs, &st);
-	ASSERT_EQ_U64("write errors (nospace)", 4, st.write_errors[FILES_ERR_NOSPC]);
+	refused = st.write_errors[FILES_ERR_NOSPC];
+	ASSERT_EQ_U64("write errors (nospace)", 4, refused);
 	ASSERT_EQ_U64("records", (uint64_t)failed_at * RECS, st.records);
 	/* room again: after the back-off the same batch goes in, and the rest */
 	ASSERT_EQ_U64("unlink filler", 0, unlink(filler));
@@ -603,6 +634,7 @@ static int test_disk_full(void)
 
 		err = files__write(fs, &b, NULL, clock_ns(), &bytes);
 		free(r);
+		offered += k > failed_at ? RECS : 0; /* the refused batch is counted in once */
 		ASSERT_EQ_U64("write after room", 0, -err);
 		want += batch_sum(k * 1000000, RECS);
 	}
@@ -613,6 +645,20 @@ static int test_disk_full(void)
 	ASSERT_EQ_U64("zcat", 0, zcat_all(dir, &n, &sum));
 	ASSERT_EQ_U64("every acknowledged batch once", (uint64_t)(failed_at + 5) * RECS, n);
 	ASSERT_EQ_U64("sum of bytes_sent", want, sum);
+	snprintf(note, sizeof(note),
+		 "the batch that met ENOSPC refused %llu times (write_errors{nospace}), logged "
+		 "%d time, written once room came back",
+		 (unsigned long long)refused, logged);
+	f = (struct report_fault){
+		.fault = "disk full while writing flow files",
+		.unit = "records",
+		.injected = offered,
+		.delivered = n,
+		.note = note,
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every record written once", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (capturing)
@@ -633,7 +679,9 @@ static int test_read_only(void)
 	struct files_stats st;
 	struct flow_record *r = make_recs(RECS, T_22, 0, false);
 	struct wire_batch b = { .n_records = RECS, .records = r };
-	uint64_t bytes, n, sum;
+	uint64_t bytes, n, sum, offered = 0, refused;
+	struct report_fault f;
+	char note[128];
 	int ret = 1;
 
 	snprintf(dir, sizeof(dir), "%s/ro", g_tmp);
@@ -642,13 +690,16 @@ static int test_read_only(void)
 	ASSERT_TRUE("sink", fs);
 	clock_advance(NS);
 	ASSERT_EQ_U64("write", 0, -files__write(fs, &b, NULL, clock_ns(), &bytes));
+	offered += b.n_records;
 	ASSERT_EQ_U64("close", 0, -files__close(fs));
 	ASSERT_EQ_U64("remount ro", 0,
 		      mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL));
 	ASSERT_EQ_U64("EROFS", EROFS, -files__write(fs, &b, NULL, clock_ns(), &bytes));
+	offered += b.n_records; /* this batch again once writable: counted in once */
 	ASSERT_TRUE("back-off", files__backoff(fs, clock_ns()));
 	files__stats(fs, &st);
-	ASSERT_EQ_U64("write errors (readonly)", 1, st.write_errors[FILES_ERR_ROFS]);
+	refused = st.write_errors[FILES_ERR_ROFS];
+	ASSERT_EQ_U64("write errors (readonly)", 1, refused);
 	ASSERT_EQ_U64("records", RECS, st.records);
 	ASSERT_EQ_U64("remount rw", 0,
 		      mount(NULL, dir, NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, NULL));
@@ -658,6 +709,19 @@ static int test_read_only(void)
 	ASSERT_EQ_U64("zcat", 0, zcat_all(dir, &n, &sum));
 	ASSERT_EQ_U64("both batches", 2 * RECS, n);
 	ASSERT_EQ_U64("files", 2, glob_n(dir, "flows/dt=*/hr=*/part-*", NULL, 0));
+	snprintf(note, sizeof(note),
+		 "a batch refused %llu time with EROFS (write_errors{readonly}), written on retry",
+		 (unsigned long long)refused);
+	f = (struct report_fault){
+		.fault = "file system remounted read-only between files",
+		.unit = "records",
+		.injected = offered,
+		.delivered = n,
+		.note = note,
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every record written once", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	files__free(fs);
@@ -679,8 +743,11 @@ static int drop_dac_caps(void)
 	return syscall(SYS_capset, &h, d) ? -errno : 0;
 }
 
-/* An hour directory that cannot be written to: EACCES, counted, back-off, the rest goes on. */
-static int unwritable_child(const char *dir)
+/*
+ * An hour directory that cannot be written to: EACCES, counted, back-off, the
+ * rest goes on.  Reports "writes-tried write-errors" for that hour on `report`.
+ */
+static int unwritable_child(const char *dir, int report)
 {
 	struct flow_record *r = make_recs(RECS, T_22, 0, false);
 	struct wire_batch b = { .n_records = RECS, .records = r };
@@ -688,6 +755,7 @@ static int unwritable_child(const char *dir)
 	struct files_stats st;
 	char hr[512];
 	uint64_t bytes;
+	unsigned int tried = 0;
 
 	if (drop_dac_caps())
 		return 10;
@@ -697,11 +765,13 @@ static int unwritable_child(const char *dir)
 	snprintf(hr, sizeof(hr), "%s/flows/dt=2023-11-14/hr=22", dir);
 	if (harness_sh("mkdir -p %s && chmod 0555 %s", hr, hr))
 		return 12;
+	tried++;
 	if (files__write(fs, &b, NULL, 5 * NS, &bytes) != -EACCES)
 		return 13;
 	files__stats(fs, &st);
 	if (st.write_errors[FILES_ERR_ACCESS] != 1 || st.records != 0 || st.files_open != 0)
 		return 14;
+	dprintf(report, "%u %llu\n", tried, (unsigned long long)st.write_errors[FILES_ERR_ACCESS]);
 	if (!files__backoff(fs, 5 * NS))
 		return 15;
 	/* another hour is writable */
@@ -718,21 +788,43 @@ static int test_unwritable(void)
 {
 	char dir[320];
 	uint64_t n, sum;
-	int ret = 1;
+	int64_t tried = -1, errors = -1;
+	int fds[2] = { -1, -1 }, ret = 1;
+	struct report_fault f;
 	pid_t pid;
 
 	snprintf(dir, sizeof(dir), "%s/unwritable", g_tmp);
+	ASSERT_EQ_U64("pipe", 0, pipe2(fds, O_CLOEXEC | O_NONBLOCK));
+	read_reports(-1, NULL, NULL);
 	pid = fork();
 	ASSERT_TRUE("fork", pid >= 0);
-	if (pid == 0)
-		_exit(unwritable_child(dir));
+	if (pid == 0) {
+		close(fds[0]);
+		_exit(unwritable_child(dir, fds[1]));
+	}
+	close(fds[1]);
+	fds[1] = -1;
 	ASSERT_EQ_U64("child's checks", 0, harness_wait(pid, CHILD_MS));
+	ASSERT_EQ_U64("child's report", 1, read_reports(fds[0], &tried, &errors));
 	ASSERT_EQ_U64("nothing in hour 22", 0,
 		      glob_n(dir, "flows/dt=2023-11-14/hr=22/*part-*", NULL, 0));
 	ASSERT_EQ_U64("zcat", 0, zcat_all(dir, &n, &sum));
 	ASSERT_EQ_U64("hour 23's records", RECS, n);
+	f = (struct report_fault){
+		.fault = "hour directory not writable (EACCES)",
+		.unit = "batch writes",
+		.injected = (uint64_t)tried,
+		.counted = (uint64_t)errors,
+		.counted_as = "EACCES to the caller (it keeps the batch), write_errors{access}",
+		.note = "the same sink goes on writing another hour",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("the refused batch counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
+	if (fds[0] >= 0)
+		close(fds[0]);
 	return ret;
 }
 

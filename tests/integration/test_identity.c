@@ -155,7 +155,8 @@ static int test_impostor_refused(void)
 	char *own = NULL;
 	pid_t spid = -1;
 	uint16_t sport = 0;
-	uint64_t to_v = 0, by_heartbeat = 0;
+	uint64_t to_v = 0, by_heartbeat = 0, named_v = 0, unattributed = 0;
+	struct report_fault f;
 	int ret = 1;
 
 	snprintf(tok_i, sizeof(tok_i), "%s/identity-i", g_tmp);
@@ -289,16 +290,32 @@ static int test_impostor_refused(void)
 		/* never the impostor: it is V's by every source that is used */
 		ASSERT_TRUE("a record to V's address never names the impostor",
 			    strcmp(rec_str(r, "remote_pod"), g_i.name) != 0);
-		if (strcmp(rec_str(r, "remote_source"), "unattributed") == 0)
+		if (strcmp(rec_str(r, "remote_source"), "unattributed") == 0) {
+			unattributed++;
 			continue;
+		}
 		ASSERT_STR("remote_pod", g_v.name, rec_str(r, "remote_pod"));
 		ASSERT_STR("remote_namespace", g_v.namespace, rec_str(r, "remote_namespace"));
+		named_v++;
 		by_heartbeat += strcmp(rec_str(r, "remote_source"), "heartbeat") == 0;
 	}
 	fprintf(stderr, "    records to V's address: %llu, by heartbeat: %llu\n",
 		(unsigned long long)to_v, (unsigned long long)by_heartbeat);
 	ASSERT_TRUE("records to V's address", to_v > 0);
 	ASSERT_TRUE("the victim's heartbeats decided some", by_heartbeat > 0);
+	f = (struct report_fault){
+		.fault = "a pod's sidecar claims another pod's IP in its heartbeats",
+		.unit = "records to the victim's address",
+		.injected = to_v,
+		.delivered = named_v,
+		.counted = unattributed,
+		.counted_as = "written unattributed, records_total{result}",
+		.note = "delivered: naming the victim; the impostor's heartbeats refused "
+			"(heartbeats_refused_total{reason=\"ip_mismatch\"}), never named",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("no record to V's address names the impostor", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (ret)

@@ -489,6 +489,9 @@ static int test_bad_messages(void)
 	struct kafka_feed_stats st;
 	struct rec *r = rec_new();
 	int64_t ts = wall_ms() - 5000;
+	uint64_t bad = 0, counted = 0;
+	struct report_fault rf;
+	char note[64];
 	int ret = 1;
 
 	ASSERT_TRUE("mock cluster", m && r);
@@ -497,6 +500,7 @@ static int test_bad_messages(void)
 		char val[512], *at;
 
 		want[msgs[i].why]++;
+		bad += msgs[i].why != IP_EVENT_OK;
 		if (!msgs[i].val) {
 			ASSERT_EQ_U64("produce", 0, produce_raw(m, EVENTS, msgs[i].key, NULL));
 			continue;
@@ -530,10 +534,25 @@ static int test_bad_messages(void)
 	kafka_feed__stats(f, &st);
 	ASSERT_EQ_U64("messages", n, st.sonar.messages);
 	ASSERT_EQ_U64("applied", 4, st.sonar.applied);
-	for (int b = 1; b < IP_EVENT_BAD__COUNT; b++)
+	for (int b = 1; b < IP_EVENT_BAD__COUNT; b++) {
 		ASSERT_EQ_U64(ip_event_bad_name(b), want[b], st.sonar.bad[b]);
+		counted += st.sonar.bad[b];
+	}
 	ASSERT_EQ_U64("not_json", 3, st.sonar.bad[IP_EVENT_BAD_NOT_JSON]);
 	ASSERT_EQ_U64("bad_ip", 2, st.sonar.bad[IP_EVENT_BAD_IP]);
+	snprintf(note, sizeof(note), "the %llu good events around them applied",
+		 (unsigned long long)st.sonar.applied);
+	rf = (struct report_fault){
+		.fault = "IP events that are not JSON, lack a field, or carry a bad value",
+		.unit = "messages",
+		.injected = bad,
+		.counted = counted,
+		.counted_as = "skipped, counted by reason (bad{reason})",
+		.note = note,
+	};
+	rf.lost = rf.injected - rf.delivered - rf.counted;
+	ASSERT_EQ_U64("each bad message counted", 0, rf.lost);
+	harness_report(&rf);
 	ret = 0;
 cleanup:
 	kafka_feed__free(f);
@@ -720,14 +739,16 @@ cleanup:
  * stops, exactly, while they are down, and moves again once they are back;
  * events produced after are delivered.
  */
-static int freeze_and_thaw(int32_t from, int32_t to)
+static int freeze_and_thaw(int32_t from, int32_t to, const char *fault)
 {
 	struct kafka_mock *m = kafka_mock__new(3);
 	struct kafka_feed *f = NULL;
 	struct kafka_feed_stats st;
 	struct rec *r = rec_new();
 	int64_t w, frozen;
-	uint64_t end;
+	uint64_t end, produced = 0, calls;
+	struct report_fault rf;
+	char note[96];
 	int ret = 1;
 
 	ASSERT_TRUE("mock cluster", m && r);
@@ -736,6 +757,7 @@ static int freeze_and_thaw(int32_t from, int32_t to)
 		ASSERT_EQ_U64("leader", 0, kafka_mock__leader(m, EVENTS, p, p + 1));
 		ASSERT_EQ_U64("produce", 0,
 			      produce_event(m, EVENTS, p, 6, 0, p, "assign", wall_ms(), "x"));
+		produced++;
 	}
 	ASSERT_EQ_U64("flush", 0, kafka_mock__flush(m, WAIT_MS));
 	f = feed_new(m, EVENTS, NULL, NULL, NULL, 0, r);
@@ -767,11 +789,27 @@ static int freeze_and_thaw(int32_t from, int32_t to)
 	ASSERT_TRUE("watermark near now - lag", w >= wall_ms() - LAG_MS - 1500);
 	kafka_feed__stats(f, &st);
 	ASSERT_EQ_U64("brokers up again", 3, st.brokers_up);
-	for (int32_t p = 0; p < 3; p++)
+	for (int32_t p = 0; p < 3; p++) {
 		ASSERT_EQ_U64("produce after", 0,
 			      produce_event(m, EVENTS, p, 6, 1, p, "assign", wall_ms(), "y"));
+		produced++;
+	}
 	ASSERT_EQ_U64("flush", 0, kafka_mock__flush(m, WAIT_MS));
-	ASSERT_EQ_U64("delivered after", 6, wait_calls(r, 6, WAIT_MS));
+	calls = wait_calls(r, 6, WAIT_MS);
+	ASSERT_EQ_U64("delivered after", 6, calls);
+	snprintf(note, sizeof(note),
+		 "the watermark held still while down (watched %d ms), moved again once back",
+		 FREEZE_MS);
+	rf = (struct report_fault){
+		.fault = fault,
+		.unit = "IP events",
+		.injected = produced,
+		.delivered = calls,
+		.note = note,
+	};
+	rf.lost = rf.injected - rf.delivered - rf.counted;
+	ASSERT_EQ_U64("every event produced around the outage applied", 0, rf.lost);
+	harness_report(&rf);
 	ret = 0;
 cleanup:
 	kafka_feed__free(f);
@@ -782,13 +820,13 @@ cleanup:
 
 static int test_all_brokers_down(void)
 {
-	return freeze_and_thaw(1, 3);
+	return freeze_and_thaw(1, 3, "every Kafka broker down while the IP-event feed is live");
 }
 
 /* Only partition 1's leader goes: that partition's view stops, so the watermark does. */
 static int test_one_leader_down(void)
 {
-	return freeze_and_thaw(2, 2);
+	return freeze_and_thaw(2, 2, "one partition leader down while the IP-event feed is live");
 }
 
 /* A full producer queue refuses at once (-ENOBUFS, dropped); what was queued is delivered. */
@@ -803,7 +841,8 @@ static int test_queue_full_dropped(void)
 	struct kafka_feed *f = NULL;
 	struct kafka_feed_stats st;
 	int ok = 0, full = 0, ret = 1;
-	uint64_t t0;
+	uint64_t t0, tried = 0;
+	struct report_fault rf;
 
 	ASSERT_TRUE("mock cluster", m != NULL);
 	ASSERT_EQ_U64("topic", 0, kafka_mock__topic(m, RANGES, 1));
@@ -816,6 +855,7 @@ static int test_queue_full_dropped(void)
 
 		ip4(ip, 3, 0, i);
 		err = kafka_feed__publish_span(f, ip, &id, base, base + 1000);
+		tried++;
 		ok += err == 0;
 		full += err == -ENOBUFS;
 	}
@@ -834,6 +874,17 @@ static int test_queue_full_dropped(void)
 		ASSERT_EQ_U64(kafka_fail_name(i), 0, st.failed[i]);
 	ASSERT_EQ_U64("own spans skipped", 10,
 		      wait_stat(f, STAT(ranges.own), 10, WAIT_MS) ? 10 : 0);
+	rf = (struct report_fault){
+		.fault = "producer queue full when spans are published",
+		.unit = "spans",
+		.injected = tried,
+		.delivered = st.delivered,
+		.counted = st.dropped,
+		.counted_as = "-ENOBUFS to the caller at once, dropped",
+	};
+	rf.lost = rf.injected - rf.delivered - rf.counted;
+	ASSERT_EQ_U64("every span delivered or dropped and counted", 0, rf.lost);
+	harness_report(&rf);
 	ret = 0;
 cleanup:
 	kafka_feed__free(f);
@@ -851,7 +902,8 @@ static int test_unreachable_and_prompt_stop(void)
 	struct kafka_feed *f = NULL;
 	struct flow_identity id = { .pod = "p" };
 	struct kafka_feed_stats st;
-	uint64_t end, t0;
+	uint64_t end, t0, started = 0, ready = 0;
+	struct report_fault rf;
 	int ret = 1;
 
 	ASSERT_TRUE("mock cluster", m != NULL);
@@ -863,7 +915,9 @@ static int test_unreachable_and_prompt_stop(void)
 	ASSERT_EQ_U64("publish without a ranges topic", -ENOTCONN,
 		      kafka_feed__publish_span(f, (uint8_t[16]){ 0 }, &id, 1, 2));
 	ASSERT_EQ_U64("start", 0, kafka_feed__start(f));
+	started++;
 	for (end = harness_now_ms() + 1500; harness_now_ms() < end; sleep_ms(50)) {
+		ready |= kafka_feed__ready(f);
 		ASSERT_TRUE("not ready", !kafka_feed__ready(f));
 		ASSERT_EQ_U64("no watermark", 0, kafka_feed__watermark(f));
 	}
@@ -876,6 +930,18 @@ static int test_unreachable_and_prompt_stop(void)
 	kafka_feed__stop(f);
 	ASSERT_TRUE("stop within 1.5 s", harness_now_ms() - t0 < 1500);
 	kafka_feed__stop(f); /* idempotent */
+	rf = (struct report_fault){
+		.fault = "no Kafka broker reachable when the IP-event feed starts",
+		.unit = "feeds",
+		.injected = started,
+		.delivered = ready,
+		.counted = !st.healthy,
+		.counted_as = "not healthy, the last error kept; never ready, no watermark",
+		.note = "stop still prompt",
+	};
+	rf.lost = rf.injected - rf.delivered - rf.counted;
+	ASSERT_EQ_U64("the feed says it is down", 0, rf.lost);
+	harness_report(&rf);
 	ret = 0;
 cleanup:
 	kafka_feed__free(f);
@@ -894,6 +960,8 @@ static int test_bad_options(void)
 		.retention_ms = HOUR_MS,
 	};
 	struct kafka_feed *f = NULL;
+	uint64_t tried = 0, refused = 0;
+	struct report_fault rf;
 	char why[256];
 	int ret = 1;
 
@@ -901,6 +969,7 @@ static int test_bad_options(void)
 	do {                                                                                       \
 		why[0] = '\0';                                                                     \
 		errno = 0;                                                                         \
+		tried++;                                                                           \
 		f = kafka_feed__new(&o, NULL, why, sizeof(why));                                   \
 		ASSERT_TRUE(what, f == NULL);                                                      \
 		ASSERT_EQ_U64(what, EINVAL, errno);                                                \
@@ -908,6 +977,7 @@ static int test_bad_options(void)
 			fprintf(stderr, "    FAIL %s: \"%s\" not in \"%s\"\n", what, needle, why); \
 			goto cleanup;                                                              \
 		}                                                                                  \
+		refused++;                                                                         \
 	} while (0)
 
 	o.brokers = NULL;
@@ -933,6 +1003,16 @@ static int test_bad_options(void)
 	kafka_feed__free(f); /* never started */
 	f = NULL;
 	kafka_feed__free(NULL);
+	rf = (struct report_fault){
+		.fault = "IP-event feed options missing, unknown or malformed",
+		.unit = "option sets",
+		.injected = tried,
+		.counted = refused,
+		.counted_as = "EINVAL with the reason naming the option",
+	};
+	rf.lost = rf.injected - rf.delivered - rf.counted;
+	ASSERT_EQ_U64("each refused, named", 0, rf.lost);
+	harness_report(&rf);
 	ret = 0;
 cleanup:
 	kafka_feed__free(f);

@@ -424,6 +424,36 @@ static bool wait_stat(struct kafka_sink *ks, size_t off, uint64_t want, int time
 	return stat_at(ks, off) == want;
 }
 
+/* The failures of every reason. */
+static uint64_t failed_total(const struct kafka_sink_stats *st)
+{
+	uint64_t failed = 0;
+
+	for (int i = 0; i < KAFKA_FAIL__COUNT; i++)
+		failed += st->failed[i];
+	return failed;
+}
+
+/*
+ * kafka_sink__write (and __write_wait below), adding the records it was
+ * offered (the kept ones) to *offered: a record offered again after a
+ * refusal counts again.
+ */
+static int write_counted(struct kafka_sink *ks, const struct flow_record *r, uint32_t n,
+			 const bool *keep, uint64_t *offered)
+{
+	for (uint32_t i = 0; i < n; i++)
+		*offered += !keep || keep[i];
+	return kafka_sink__write(ks, r, n, keep);
+}
+
+static int write_wait_counted(struct kafka_sink *ks, const struct flow_record *r, uint32_t n,
+			      int timeout_ms, uint64_t *offered)
+{
+	*offered += n;
+	return kafka_sink__write_wait(ks, r, n, NULL, timeout_ms);
+}
+
 /* Every record queued is accounted for: delivered, failed, or still in flight. */
 static int check_balance(struct kafka_sink *ks)
 {
@@ -619,6 +649,7 @@ static int chaos(bool idempotent, bool lost_acks, struct kcat_result *res)
 	struct kafka_sink *ks = NULL;
 	struct kafka_sink_stats st;
 	uint64_t refusals = 0, refused_recs = 0;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_TRUE("mock cluster", m != NULL);
@@ -680,6 +711,22 @@ static int chaos(bool idempotent, bool lost_acks, struct kcat_result *res)
 	ASSERT_EQ_U64("fatal", 0, st.fatal);
 	ASSERT_EQ_U64("balance", 0, check_balance(ks));
 	ASSERT_EQ_U64("kcat", 0, kcat_read(m, &e, 3, true, res));
+	if (!res) {
+		/* kcat_read asserted: exactly these records, each once, in each app's order */
+		f = (struct report_fault){
+			.fault = "produce errors, a leader down, then every broker down",
+			.unit = "records",
+			.injected = e.n,
+			.delivered = st.delivered,
+			.counted = failed_total(&st),
+			.counted_as = "failed_total{reason}",
+			.note = "no duplicates, each app in order; writes refused (queue full) "
+				"meanwhile and retried",
+		};
+		f.lost = f.injected - f.delivered - f.counted;
+		ASSERT_EQ_U64("every record on the topic once", 0, f.lost);
+		harness_report(&f);
+	}
 	ret = 0;
 cleanup:
 	for (int t = 0; t < THREADS; t++) {
@@ -738,8 +785,9 @@ static int test_queue_full_all_or_nothing(void)
 	bool keep[300], none[10] = { false };
 	struct kafka_sink *ks = NULL, *kb = NULL;
 	struct expect e = { 0 };
-	struct kafka_sink_stats st;
-	uint64_t ten_bytes = 0;
+	struct kafka_sink_stats st, st_b;
+	uint64_t ten_bytes = 0, offered = 0;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_TRUE("mock cluster", m && r);
@@ -747,8 +795,8 @@ static int test_queue_full_all_or_nothing(void)
 	ASSERT_EQ_U64("broker down", 0, broker_down(m, 1));
 	ks = sink_new(m, /*max_queued=*/100, 0, NULL, NULL);
 	ASSERT_TRUE("sink", ks != NULL);
-	ASSERT_EQ_U64("60 fit", 0, kafka_sink__write(ks, r, 60, NULL));
-	ASSERT_EQ_U64("60 more do not", -ENOBUFS, kafka_sink__write(ks, r + 60, 60, NULL));
+	ASSERT_EQ_U64("60 fit", 0, write_counted(ks, r, 60, NULL, &offered));
+	ASSERT_EQ_U64("60 more do not", -ENOBUFS, write_counted(ks, r + 60, 60, NULL, &offered));
 	kafka_sink__stats(ks, &st);
 	ASSERT_EQ_U64("in flight", 60, st.in_flight);
 	ASSERT_EQ_U64("queued", 60, st.queued);
@@ -756,11 +804,12 @@ static int test_queue_full_all_or_nothing(void)
 	/* 40 of 80, by keep: exactly the room left */
 	for (int i = 0; i < 80; i++)
 		keep[i] = i % 2 == 0;
-	ASSERT_EQ_U64("40 kept of 80 fit", 0, kafka_sink__write(ks, r + 60, 80, keep));
-	ASSERT_EQ_U64("one more does not", -ENOBUFS, kafka_sink__write(ks, r + 140, 1, NULL));
-	ASSERT_EQ_U64("none kept: nothing to do", 0, kafka_sink__write(ks, r + 140, 10, none));
+	ASSERT_EQ_U64("40 kept of 80 fit", 0, write_counted(ks, r + 60, 80, keep, &offered));
+	ASSERT_EQ_U64("one more does not", -ENOBUFS, write_counted(ks, r + 140, 1, NULL, &offered));
+	ASSERT_EQ_U64("none kept: nothing to do", 0,
+		      write_counted(ks, r + 140, 10, none, &offered));
 	ASSERT_EQ_U64("larger than the queue", -EMSGSIZE,
-		      kafka_sink__write(ks, r + 141, 101, NULL));
+		      write_counted(ks, r + 141, 101, NULL, &offered));
 	kafka_sink__stats(ks, &st);
 	ASSERT_EQ_U64("in flight", 100, st.in_flight);
 	ASSERT_EQ_U64("queued", 100, st.queued);
@@ -783,9 +832,9 @@ static int test_queue_full_all_or_nothing(void)
 	kb = sink_new(m, 100, ten_bytes, NULL, NULL);
 	ASSERT_TRUE("sink", kb != NULL);
 	ASSERT_EQ_U64("eleven do not fit the bytes", -EMSGSIZE,
-		      kafka_sink__write(kb, r + 250, 11, NULL));
-	ASSERT_EQ_U64("ten fit", 0, kafka_sink__write(kb, r + 250, 10, NULL));
-	ASSERT_EQ_U64("no byte left", -ENOBUFS, kafka_sink__write(kb, r + 260, 1, NULL));
+		      write_counted(kb, r + 250, 11, NULL, &offered));
+	ASSERT_EQ_U64("ten fit", 0, write_counted(kb, r + 250, 10, NULL, &offered));
+	ASSERT_EQ_U64("no byte left", -ENOBUFS, write_counted(kb, r + 260, 1, NULL, &offered));
 	kafka_sink__stats(kb, &st);
 	ASSERT_EQ_U64("bytes in flight", ten_bytes, st.in_flight_bytes);
 	ASSERT_EQ_U64("records in flight", 10, st.in_flight);
@@ -801,6 +850,20 @@ static int test_queue_full_all_or_nothing(void)
 	ASSERT_EQ_U64("balance", 0, check_balance(ks));
 	ASSERT_EQ_U64("balance", 0, check_balance(kb));
 	ASSERT_EQ_U64("kcat", 0, kcat_check(m, &e, 1, false));
+	kafka_sink__stats(kb, &st_b);
+	f = (struct report_fault){
+		.fault = "writes past the queue's records or bytes bound, broker down",
+		.unit = "records offered",
+		.injected = offered,
+		.delivered = st.delivered + st_b.delivered,
+		.counted = st.refused_queue_full + st.refused_too_large + st_b.refused_queue_full +
+			   st_b.refused_too_large,
+		.counted_as = "-ENOBUFS (429) or -EMSGSIZE (413) for the whole write, "
+			      "records_total{result=\"refused_*\"}",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every record delivered or refused whole and counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	kafka_sink__free(ks);
@@ -834,24 +897,25 @@ static int test_write_wait(void)
 	struct kafka_sink *ks = NULL;
 	struct kafka_sink_stats st;
 	pthread_t th = 0;
-	uint64_t t0, took;
+	uint64_t t0, took, offered = 0;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_TRUE("mock cluster", m && r);
 	ASSERT_EQ_U64("broker down", 0, broker_down(m, 1));
 	ks = sink_new(m, /*max_queued=*/20, 0, NULL, NULL);
 	ASSERT_TRUE("sink", ks != NULL);
-	ASSERT_EQ_U64("20 fit", 0, kafka_sink__write(ks, r, 20, NULL));
+	ASSERT_EQ_U64("20 fit", 0, write_counted(ks, r, 20, NULL, &offered));
 	t0 = harness_now_ms();
 	ASSERT_EQ_U64("no room within 300 ms", -ENOBUFS,
-		      kafka_sink__write_wait(ks, r + 20, 5, NULL, /*timeout_ms=*/300));
+		      write_wait_counted(ks, r + 20, 5, /*timeout_ms=*/300, &offered));
 	took = harness_now_ms() - t0;
 	fprintf(stderr, "    refused after %llu ms\n", (unsigned long long)took);
 	ASSERT_TRUE("waited its deadline", took >= 300 && took < 1300);
 	ASSERT_EQ_U64("thread", 0, pthread_create(&th, NULL, broker_up_later, &l));
 	t0 = harness_now_ms();
 	ASSERT_EQ_U64("room once delivered", 0,
-		      kafka_sink__write_wait(ks, r + 20, 10, NULL, /*timeout_ms=*/WAIT_MS));
+		      write_wait_counted(ks, r + 20, 10, /*timeout_ms=*/WAIT_MS, &offered));
 	took = harness_now_ms() - t0;
 	fprintf(stderr, "    room after %llu ms (the broker came back after %d ms)\n",
 		(unsigned long long)took, l.after_ms);
@@ -860,6 +924,18 @@ static int test_write_wait(void)
 	kafka_sink__stats(ks, &st);
 	ASSERT_EQ_U64("delivered", 30, st.delivered);
 	ASSERT_EQ_U64("refused", 5, st.refused_queue_full);
+	f = (struct report_fault){
+		.fault = "broker down while the attributor writes and waits for room",
+		.unit = "records offered",
+		.injected = offered,
+		.delivered = st.delivered,
+		.counted = failed_total(&st) + st.refused_queue_full,
+		.counted_as = "-ENOBUFS once the wait's deadline passed, refused_queue_full",
+		.note = "the refused records offered again once the broker was back, delivered",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every record delivered", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (th)
@@ -879,16 +955,19 @@ static int test_timed_out_counted(void)
 	struct kafka_sink *ks = NULL;
 	struct kafka_sink_stats st;
 	struct expect e = { 0 };
+	uint64_t offered = 0, delivered_down;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_TRUE("mock cluster", m && r);
 	ASSERT_EQ_U64("broker down", 0, broker_down(m, 1));
 	ks = sink_new(m, 0, 0, NULL, props);
 	ASSERT_TRUE("sink", ks != NULL);
-	ASSERT_EQ_U64("write", 0, kafka_sink__write(ks, r, 30, NULL));
+	ASSERT_EQ_U64("write", 0, write_counted(ks, r, 30, NULL, &offered));
 	ASSERT_TRUE("timed out", wait_stat(ks, STAT(failed[KAFKA_FAIL_TIMED_OUT]), 30, WAIT_MS));
 	kafka_sink__stats(ks, &st);
-	ASSERT_EQ_U64("delivered", 0, st.delivered);
+	delivered_down = st.delivered;
+	ASSERT_EQ_U64("delivered", 0, delivered_down);
 	ASSERT_EQ_U64("in flight", 0, st.in_flight);
 	ASSERT_EQ_U64("never sent", 0, st.possibly_persisted);
 	ASSERT_TRUE("the error kept", strstr(st.last_error, "timed out") != NULL);
@@ -904,6 +983,18 @@ static int test_timed_out_counted(void)
 	for (int i = 30; i < 40; i++)
 		ASSERT_EQ_U64("expect", 0, expect_add(&e, &r[i]));
 	ASSERT_EQ_U64("kcat", 0, kcat_check(m, &e, 1, true));
+	f = (struct report_fault){
+		.fault = "broker down past message.timeout.ms",
+		.unit = "records",
+		.injected = offered,
+		.delivered = delivered_down,
+		.counted = st.failed[KAFKA_FAIL_TIMED_OUT],
+		.counted_as = "failed_total{reason=\"timed_out\"}, the error kept",
+		.note = "the records written once the broker was back delivered",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every record that could not be delivered counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	kafka_sink__free(ks);
@@ -934,7 +1025,8 @@ static int test_permanent_errors_by_reason(void)
 	struct kafka_sink *ks = NULL;
 	struct kafka_sink_stats st;
 	struct expect e = { 0 };
-	uint64_t at = 0, end, refusals = 0;
+	uint64_t at = 0, end, refusals = 0, offered = 0, failed;
+	struct report_fault f;
 	int ret = 1, err;
 
 	ASSERT_TRUE("mock cluster", m && r);
@@ -947,7 +1039,7 @@ static int test_permanent_errors_by_reason(void)
 	at = 1;
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		rd_kafka_mock_push_request_errors(m->mc, API_PRODUCE, 1, cases[c].err);
-		ASSERT_EQ_U64("write", 0, kafka_sink__write(ks, r + at, 20, NULL));
+		ASSERT_EQ_U64("write", 0, write_counted(ks, r + at, 20, NULL, &offered));
 		ASSERT_EQ_U64("flush", 0, kafka_sink__flush(ks, WAIT_MS));
 		at += 20;
 		kafka_sink__stats(ks, &st);
@@ -977,6 +1069,21 @@ static int test_permanent_errors_by_reason(void)
 	ASSERT_EQ_U64("fatal", 0, st.fatal);
 	ASSERT_EQ_U64("balance", 0, check_balance(ks));
 	ASSERT_EQ_U64("kcat", 0, kcat_check(m, &e, 1, true));
+	failed = 0;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+		failed += st.failed[cases[c].reason];
+	f = (struct report_fault){
+		.fault = "produce answered with an error not retried (auth, too large, other)",
+		.unit = "records",
+		.injected = offered,
+		.counted = failed,
+		.counted_as = "failed_total{reason}, the error kept",
+		.note = "writes after each refused (-EACCES, 503) until the next metadata, then "
+			"delivered",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every failed record counted by reason", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	kafka_sink__free(ks);
@@ -997,7 +1104,8 @@ static int test_flush_within_budget(void)
 	struct kafka_sink *ks = NULL;
 	struct kafka_sink_stats st;
 	struct expect e = { 0 };
-	uint64_t t0, took;
+	uint64_t t0, took, offered = 0, delivered_before;
+	struct report_fault f;
 	int ret = 1, left;
 
 	ASSERT_TRUE("mock cluster", m && r);
@@ -1011,8 +1119,10 @@ static int test_flush_within_budget(void)
 	for (int i = 0; i < 1000; i++)
 		ASSERT_EQ_U64("expect", 0, expect_add(&e, &r[i]));
 
+	kafka_sink__stats(ks, &st);
+	delivered_before = st.delivered;
 	ASSERT_EQ_U64("broker down", 0, broker_down(m, 1));
-	ASSERT_EQ_U64("write", 0, kafka_sink__write(ks, r + 1000, 500, NULL));
+	ASSERT_EQ_U64("write", 0, write_counted(ks, r + 1000, 500, NULL, &offered));
 	t0 = harness_now_ms();
 	left = kafka_sink__flush(ks, 1000);
 	took = harness_now_ms() - t0;
@@ -1026,6 +1136,17 @@ static int test_flush_within_budget(void)
 	ASSERT_EQ_U64("in flight", 0, st.in_flight);
 	ASSERT_EQ_U64("delivered", 1000, st.delivered);
 	ASSERT_EQ_U64("balance", 0, check_balance(ks));
+	f = (struct report_fault){
+		.fault = "stop (flush with a 1 s budget) while the broker is down",
+		.unit = "records",
+		.injected = offered,
+		.delivered = st.delivered - delivered_before,
+		.counted = st.failed[KAFKA_FAIL_PURGED],
+		.counted_as = "failed_total{reason=\"purged\"}",
+		.note = "flush returned within its budget",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every record left at the deadline purged and counted", 0, f.lost);
 	/* the queue's room is back: the sink takes writes again */
 	ASSERT_EQ_U64("broker up", 0, broker_up(m, 1));
 	ASSERT_EQ_U64("write after", 0, kafka_sink__write(ks, r + 1000, 7, NULL));
@@ -1033,6 +1154,7 @@ static int test_flush_within_budget(void)
 	for (int i = 1000; i < 1007; i++)
 		ASSERT_EQ_U64("expect", 0, expect_add(&e, &r[i]));
 	ASSERT_EQ_U64("kcat", 0, kcat_check(m, &e, 1, false));
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	kafka_sink__free(ks);
@@ -1081,6 +1203,8 @@ static int test_fatal_refuses_writes(void)
 	struct flow_record *r = make_records(9 * SEQ_ROUND, 20, 6);
 	struct kafka_sink *ks = NULL;
 	struct kafka_sink_stats st;
+	uint64_t offered = 0, delivered_before;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_TRUE("mock cluster", m && r);
@@ -1088,19 +1212,33 @@ static int test_fatal_refuses_writes(void)
 	ASSERT_TRUE("sink", ks != NULL);
 	ASSERT_EQ_U64("write", 0, kafka_sink__write(ks, r, 1, NULL));
 	ASSERT_EQ_U64("flush", 0, kafka_sink__flush(ks, WAIT_MS));
+	kafka_sink__stats(ks, &st);
+	delivered_before = st.delivered;
 	rd_kafka_mock_push_request_errors(m->mc, API_PRODUCE, 1,
 					  RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
-	ASSERT_EQ_U64("write", 0, kafka_sink__write(ks, r + 1, 10, NULL));
+	ASSERT_EQ_U64("write", 0, write_counted(ks, r + 1, 10, NULL, &offered));
 	ASSERT_EQ_U64("flush", 0, kafka_sink__flush(ks, WAIT_MS));
 	kafka_sink__stats(ks, &st);
 	fprintf(stderr, "    fatal %d, last error: %s\n", st.fatal, st.last_error);
 	ASSERT_TRUE("fatal", st.fatal);
 	ASSERT_EQ_U64("the 10 failed", 10, st.failed[KAFKA_FAIL_OTHER]);
-	ASSERT_EQ_U64("refused after", -EIO, kafka_sink__write(ks, r + 11, 5, NULL));
+	ASSERT_EQ_U64("refused after", -EIO, write_counted(ks, r + 11, 5, NULL, &offered));
 	kafka_sink__stats(ks, &st);
 	ASSERT_EQ_U64("refused counted", 5, st.refused_error);
 	ASSERT_EQ_U64("delivered", 1, st.delivered);
 	ASSERT_EQ_U64("balance", 0, check_balance(ks));
+	f = (struct report_fault){
+		.fault = "fatal producer error (out-of-order sequence)",
+		.unit = "records",
+		.injected = offered,
+		.delivered = st.delivered - delivered_before,
+		.counted = failed_total(&st) + st.refused_error,
+		.counted_as = "failed_total{reason=\"other\"} for those queued, -EIO (503) and "
+			      "refused_error for writes after; fatal 1",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every record failed or refused, counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	kafka_sink__free(ks);
@@ -1180,6 +1318,8 @@ static int test_bad_options(void)
 	static const char *const consumer_only[] = { "consumer.fetch.wait.max.ms", "soon", NULL };
 	struct kafka_sink_opts o = { .brokers = "127.0.0.1:9" };
 	struct kafka_sink *ks = NULL;
+	uint64_t tried = 0, refused = 0;
+	struct report_fault f;
 	char why[256];
 	int ret = 1;
 
@@ -1187,6 +1327,7 @@ static int test_bad_options(void)
 	do {                                                                                       \
 		why[0] = '\0';                                                                     \
 		errno = 0;                                                                         \
+		tried++;                                                                           \
 		ks = kafka_sink__new(&o, why, sizeof(why));                                        \
 		ASSERT_TRUE(what, ks == NULL);                                                     \
 		ASSERT_EQ_U64(what, EINVAL, errno);                                                \
@@ -1194,6 +1335,7 @@ static int test_bad_options(void)
 			fprintf(stderr, "    FAIL %s: \"%s\" not in \"%s\"\n", what, needle, why); \
 			goto cleanup;                                                              \
 		}                                                                                  \
+		refused++;                                                                         \
 	} while (0)
 
 	o.brokers = NULL;
@@ -1221,6 +1363,16 @@ static int test_bad_options(void)
 	ASSERT_TRUE("good options", ks != NULL);
 	kafka_sink__free(ks);
 	ks = NULL;
+	f = (struct report_fault){
+		.fault = "Kafka sink options missing, unknown, malformed or the sink's own",
+		.unit = "option sets",
+		.injected = tried,
+		.counted = refused,
+		.counted_as = "EINVAL with the reason naming the option",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each refused, named", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	kafka_sink__free(ks);

@@ -575,6 +575,8 @@ static int relist_after_gap(bool in_stream)
 	struct kube_stats st;
 	struct call c;
 	int64_t frozen;
+	uint64_t before, ip_changes = 0;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_EQ_U64("kube-api starts", 0, api_start(&a));
@@ -588,18 +590,24 @@ static int relist_after_gap(bool in_stream)
 	ASSERT_TRUE("watcher created", w);
 	ASSERT_TRUE("synced", wait_synced(w, true, WAIT_MS));
 	ASSERT_EQ_U64("assigned", 4, rec_count(&r, 'A'));
+	before = rec_count(&r, 0);
 	usleep(300 * 1000); /* the watermark moves on while healthy */
 
 	API(&a, "{\"cmd\":\"down\"}");
 	ASSERT_TRUE("the break is seen", wait_synced(w, false, WAIT_MS));
 	frozen = kube_watch__watermark(w);
 	ASSERT_TRUE("watermark was advancing", frozen > 0);
+	/* what each change does to the IP view: its calls once the watcher has caught up */
 	API(&a, "{\"cmd\":\"delete\",\"ns\":\"g\",\"name\":\"gone\"}");
+	ip_changes += 1; /* 10.4.0.1 out */
 	API(&a, "{\"cmd\":\"modify\",\"ns\":\"g\",\"name\":\"leaving\",\"deletion\":{\"ts\":"
 		"\"2024-08-24T02:00:30Z\",\"grace\":30}}");
+	ip_changes += 1; /* 10.4.0.3 out */
 	API(&a, "{\"cmd\":\"modify\",\"ns\":\"g\",\"name\":\"moves\",\"ips\":[\"10.4.0.5\"]}");
+	ip_changes += 2; /* 10.4.0.4 out, 10.4.0.5 in */
 	API(&a, "{\"cmd\":\"add\",\"ns\":\"g\",\"name\":\"new\",\"ips\":[\"10.4.0.6\"],"
 		"\"ready\":\"2024-08-24T01:54:36Z\"}");
+	ip_changes += 1; /* 10.4.0.6 in */
 	API(&a, "{\"cmd\":\"expire\"}");
 	/* longer than lag_ms: a watermark that moved on in the gap would show */
 	usleep((LAG_MS + 200) * 1000);
@@ -634,6 +642,18 @@ static int relist_after_gap(bool in_stream)
 	ASSERT_EQ_U64("pods", 4, st.pods);
 	ASSERT_EQ_U64("IPs", 3, st.ips);
 	ASSERT_TRUE("watermark moves again", kube_watch__watermark(w) > frozen);
+	f = (struct report_fault){
+		.fault = in_stream ? "API server away, history compacted: 410 in the watch stream"
+				   : "API server away, history compacted: watch answered HTTP 410",
+		.unit = "IP changes",
+		.injected = ip_changes,
+		.delivered = rec_count(&r, 0) - before,
+		.note = "relisted once; what went in the gap unassigned at the watermark frozen "
+			"at its start",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every change in the gap seen after the relist", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	kube_watch__free(w);
@@ -659,6 +679,8 @@ static int test_live_error_410(void)
 	struct kube_watch *w = NULL;
 	struct api a = { 0 };
 	struct kube_stats st;
+	uint64_t before, ip_changes = 0;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_EQ_U64("kube-api starts", 0, api_start(&a));
@@ -666,9 +688,12 @@ static int test_live_error_410(void)
 	w = watcher(&a, &r, NULL, 300);
 	ASSERT_TRUE("watcher created", w);
 	ASSERT_TRUE("synced", wait_synced(w, true, WAIT_MS));
+	before = rec_count(&r, 0);
 	API(&a, "{\"cmd\":\"hold\",\"on\":true}");
 	API(&a, "{\"cmd\":\"delete\",\"ns\":\"l\",\"name\":\"a\"}");
+	ip_changes += 1; /* 10.5.0.1 out */
 	API(&a, "{\"cmd\":\"add\",\"ns\":\"l\",\"name\":\"b\",\"ips\":[\"10.5.0.2\"]}");
+	ip_changes += 1; /* 10.5.0.2 in */
 	API(&a, "{\"cmd\":\"hold\",\"on\":false}");
 	API(&a, "{\"cmd\":\"error410\"}");
 	ASSERT_TRUE("relisted", WAIT_STAT(w, relists_410_stream, 1, WAIT_MS));
@@ -679,6 +704,16 @@ static int test_live_error_410(void)
 	ASSERT_EQ_U64("lists", 2, st.lists);
 	ASSERT_EQ_U64("ERROR events", 1, st.error);
 	ASSERT_EQ_U64("calls", 3, rec_count(&r, 0));
+	f = (struct report_fault){
+		.fault = "ERROR 410 on a live watch, with events it never delivered",
+		.unit = "IP changes",
+		.injected = ip_changes,
+		.delivered = rec_count(&r, 0) - before,
+		.note = "relisted once (relists_410_stream)",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("the held changes seen after the relist", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	kube_watch__free(w);
@@ -694,6 +729,8 @@ static int test_dropped_connections(void)
 	struct kube_watch *w = NULL;
 	struct api a = { 0 };
 	struct kube_stats st;
+	uint64_t ip_changes = 0;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_EQ_U64("kube-api starts", 0, api_start(&a));
@@ -705,11 +742,13 @@ static int test_dropped_connections(void)
 		API(&a, "{\"cmd\":\"%s\"}", i == 4 ? "end" : "drop");
 		API(&a, "{\"cmd\":\"add\",\"ns\":\"d\",\"name\":\"p%d\",\"ips\":[\"10.6.0.%d\"]}",
 		    i, i + 1);
+		ip_changes++;
 		ASSERT_TRUE("assigned after the drop",
 			    wait_calls(&r, 'A', NULL, NULL, (size_t)i + 1, WAIT_MS));
 		ASSERT_TRUE("reconnected", WAIT_STAT(w, watches, i + 2, WAIT_MS));
 	}
 	API(&a, "{\"cmd\":\"delete\",\"ns\":\"d\",\"name\":\"p0\"}");
+	ip_changes++;
 	ASSERT_TRUE("delete seen", wait_calls(&r, 'U', "p0", NULL, 1, WAIT_MS));
 	kube_watch__stats(w, &st);
 	ASSERT_EQ_U64("each pod assigned once", 5, rec_count(&r, 'A'));
@@ -719,6 +758,16 @@ static int test_dropped_connections(void)
 	ASSERT_EQ_U64("clean ends", 1, st.stream_ends);
 	ASSERT_EQ_U64("cut connections", 4, st.transport_errors);
 	ASSERT_EQ_U64("no 410", 0, st.relists_410 + st.relists_410_stream);
+	f = (struct report_fault){
+		.fault = "watch connection cut 4 times and ended once, events meanwhile",
+		.unit = "IP changes",
+		.injected = ip_changes,
+		.delivered = rec_count(&r, 0),
+		.note = "resumed from the last resourceVersion each time, no relist, none twice",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every change seen once", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	kube_watch__free(w);
@@ -758,7 +807,8 @@ static int test_token_rotation(void)
 	char dir[64], path[PATH_MAX];
 	struct kube_stats st;
 	int64_t frozen;
-	uint64_t n401;
+	uint64_t n401, rotated_changes = 0, refused_server;
+	struct report_fault f;
 	int ret = 1;
 
 	snprintf(dir, sizeof(dir), "/tmp/podflow-kube-%d", getpid());
@@ -776,9 +826,22 @@ static int test_token_rotation(void)
 	API(&a, "{\"cmd\":\"token\",\"value\":\"tok-two\"}");
 	API(&a, "{\"cmd\":\"drop\"}");
 	API(&a, "{\"cmd\":\"add\",\"ns\":\"t\",\"name\":\"p1\",\"ips\":[\"10.7.0.2\"]}");
+	rotated_changes++;
 	ASSERT_TRUE("works after rotation", wait_calls(&r, 'A', "p1", NULL, 1, WAIT_MS));
 	ASSERT_EQ_U64("server: no 401", 0, api_stat(&a, "unauthorized"));
 	ASSERT_EQ_U64("no auth failure", 0, STAT(w, auth_failures));
+	f = (struct report_fault){
+		.fault = "API server token rotated mid-watch (file first, then the server)",
+		.unit = "IP changes",
+		.injected = rotated_changes,
+		.delivered = rec_find(&r, 'A', "p1", NULL, NULL),
+		.counted = STAT(w, auth_failures),
+		.counted_as = "auth_failures (none)",
+		.note = "no 401",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("the change after the rotation seen", 0, f.lost);
+	harness_report(&f);
 
 	API(&a, "{\"cmd\":\"token\",\"value\":\"tok-three\"}");
 	API(&a, "{\"cmd\":\"drop\"}");
@@ -797,9 +860,21 @@ static int test_token_rotation(void)
 	kube_watch__stats(w, &st);
 	ASSERT_TRUE("no more 401", st.auth_failures <= n401 + 1);
 	ASSERT_EQ_U64("backed off: few 401s in 300+ ms", 1, st.auth_failures < 12);
-	ASSERT_EQ_U64("server agrees", st.auth_failures, api_stat(&a, "unauthorized"));
+	refused_server = (uint64_t)api_stat(&a, "unauthorized");
+	ASSERT_EQ_U64("server agrees", st.auth_failures, refused_server);
 	ASSERT_EQ_U64("no relist", 1, st.lists);
 	ASSERT_EQ_U64("calls", 3, rec_count(&r, 0));
+	f = (struct report_fault){
+		.fault = "API server wants a token the mounted file does not have yet",
+		.unit = "requests",
+		.injected = refused_server,
+		.counted = st.auth_failures,
+		.counted_as = "auth_failures, last error HTTP 401; backing off, the view frozen",
+		.note = "back without a relist once the file caught up",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every 401 the server sent counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	kube_watch__free(w);
@@ -832,14 +907,18 @@ static int test_garbage_and_oversized(void)
 	struct kube_watch *w = NULL;
 	struct api a = { 0 };
 	struct kube_stats st;
+	uint64_t injected = 0;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_EQ_U64("kube-api starts", 0, api_start(&a));
 	w = watcher(&a, &r, NULL, 300);
 	ASSERT_TRUE("watcher created", w);
 	ASSERT_TRUE("synced", wait_synced(w, true, WAIT_MS));
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		API(&a, "{\"cmd\":\"raw\",\"data\":\"%s\"}", bad[i]);
+		injected++;
+	}
 	API(&a, "{\"cmd\":\"raw\",\"data\":\"\\n  \\n\\r\\n\"}"); /* blank: not events */
 	/* one good event cut in two raw writes */
 	API(&a, "{\"cmd\":\"raw\",\"data\":\"{\\\"type\\\":\\\"BOOK\"}");
@@ -856,6 +935,7 @@ static int test_garbage_and_oversized(void)
 
 	/* 5 MiB in one line: over the 4 MiB cap, connection dropped, watch resumed */
 	API(&a, "{\"cmd\":\"huge\",\"bytes\":5242880}");
+	injected++;
 	ASSERT_TRUE("oversized counted", WAIT_STAT(w, oversized_events, 1, WAIT_MS));
 	ASSERT_TRUE("reconnected", WAIT_STAT(w, watches, 2, WAIT_MS));
 	API(&a, "{\"cmd\":\"add\",\"ns\":\"x\",\"name\":\"after-huge\",\"ips\":[\"10.8.0.2\"]}");
@@ -864,6 +944,17 @@ static int test_garbage_and_oversized(void)
 	ASSERT_EQ_U64("oversized", 1, st.oversized_events);
 	ASSERT_EQ_U64("no relist", 1, st.lists);
 	ASSERT_EQ_U64("calls", 2, rec_count(&r, 0));
+	f = (struct report_fault){
+		.fault = "watch lines that are garbage, cut short, wrong-shaped or over 4 MiB",
+		.unit = "watch events",
+		.injected = injected,
+		.counted = st.bad_events + st.oversized_events,
+		.counted_as = "bad_events, oversized_events (that connection dropped, resumed)",
+		.note = "the good events after them applied, no relist",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each bad line counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	kube_watch__free(w);
@@ -948,7 +1039,8 @@ static int test_stop_and_options(void)
 	struct api a = { 0 };
 	struct kube_opts o = { 0 };
 	char why[256];
-	uint64_t t;
+	uint64_t t, tried = 0, refused = 0;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_EQ_U64("kube-api starts", 0, api_start(&a));
@@ -973,17 +1065,33 @@ static int test_stop_and_options(void)
 
 	o.api_url = a.url; /* http:// without allow_http */
 	bad = kube_watch__new(&o, &cb, why, sizeof(why));
+	tried++;
 	ASSERT_TRUE("http refused", !bad && errno == EINVAL && strstr(why, "https://"));
+	refused++;
 	o.api_url = "https://127.0.0.1:1";
 	o.token_file = "/nonexistent/token";
 	bad = kube_watch__new(&o, &cb, why, sizeof(why));
+	tried++;
 	ASSERT_TRUE("missing token file", !bad && errno == ENOENT && strstr(why, "/nonexistent"));
+	refused++;
 	o.token_file = NULL;
 	o.api_url = NULL;
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	bad = kube_watch__new(&o, &cb, why, sizeof(why));
+	tried++;
 	ASSERT_TRUE("not in a cluster", !bad && errno == EINVAL && strstr(why, "KUBERNETES"));
+	refused++;
 	kube_watch__free(NULL);
+	f = (struct report_fault){
+		.fault = "pod watch over plain http, token file missing, no cluster to find",
+		.unit = "option sets",
+		.injected = tried,
+		.counted = refused,
+		.counted_as = "refused with errno and the reason",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each refused, named", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	kube_watch__free(bad);

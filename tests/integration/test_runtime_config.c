@@ -315,6 +315,8 @@ static int test_sidecar_interval_and_garbage(void)
 	char dir[512];
 	uint16_t port = 0;
 	struct sidecar sc = { 0 };
+	uint64_t bad = 0;
+	struct report_fault f;
 	long ms;
 	int ret = 1;
 
@@ -341,6 +343,7 @@ static int test_sidecar_interval_and_garbage(void)
 	/* garbage, the same way */
 	ASSERT_EQ_U64("garbage version", 0,
 		      kubelet_write(dir, "config.yaml", "interval: [1s\nenabled: maybe\n"));
+	bad++;
 	{
 		uint64_t deadline = harness_now_ms() + 3000;
 
@@ -358,6 +361,18 @@ static int test_sidecar_interval_and_garbage(void)
 	ASSERT_TRUE("one line naming file and line",
 		    strstr(sc.err_text, "configuration rejected: ") &&
 			strstr(sc.err_text, "config.yaml:2: YAML syntax error"));
+	f = (struct report_fault){
+		.fault = "ConfigMap updated with invalid YAML while the sidecar runs",
+		.unit = "config versions",
+		.injected = bad,
+		.counted = (uint64_t)metric_now(
+		    port, "podflow_sidecar_config_reloads_total{result=\"failure\"}"),
+		.counted_as = "config_reloads_total{result=\"failure\"}, "
+			      "config_last_reload_success 0, one line naming file and line",
+		.note = "the running values stay in force; a good version clears it",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("the bad version refused and counted", 0, f.lost);
 	/* and a good version again clears it */
 	ASSERT_EQ_U64("good again", 0,
 		      kubelet_write(dir, "config.yaml", "interval: 700ms\nstats_interval: 0s\n"));
@@ -365,6 +380,7 @@ static int test_sidecar_interval_and_garbage(void)
 	ASSERT_EQ_U64("last reload ok again", 1,
 		      (uint64_t)metric_now(port, "podflow_sidecar_config_last_reload_success"));
 	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 5000, NULL));
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (ret)
@@ -441,6 +457,8 @@ static int test_empty_file_rejected(void)
 	char dir[512], want[700];
 	uint16_t port = 0;
 	struct sidecar sc = { 0 };
+	uint64_t bad = 0, refused;
+	struct report_fault f;
 	int ret = 1;
 
 	ASSERT_EQ_U64("sidecar start", 0,
@@ -448,6 +466,7 @@ static int test_empty_file_rejected(void)
 	ASSERT_TRUE("paused by the file", wait_config(port, "enabled", "false", 0) >= 0);
 
 	ASSERT_EQ_U64("emptied", 0, kubelet_write(dir, "config.yaml", ""));
+	bad++;
 	ASSERT_EQ_U64("rejected", 1, (uint64_t)wait_metric(port, RELOADS_FAILED, 1, 3000));
 	ASSERT_EQ_U64("not a success", 0, (uint64_t)metric_now(port, RELOADS_OK));
 	ASSERT_EQ_U64("last reload failed", 0,
@@ -468,8 +487,20 @@ static int test_empty_file_rejected(void)
 
 	ASSERT_EQ_U64("commented out", 0,
 		      kubelet_write(dir, "config.yaml", "# enabled: false\n# interval: 300ms\n"));
+	bad++;
 	ASSERT_EQ_U64("rejected too", 2, (uint64_t)wait_metric(port, RELOADS_FAILED, 2, 3000));
 	ASSERT_TRUE("still paused", wait_config(port, "enabled", "false", 0) >= 0);
+	refused = (uint64_t)metric_now(port, RELOADS_FAILED);
+	f = (struct report_fault){
+		.fault = "ConfigMap emptied, or every line commented out, while running",
+		.unit = "config versions",
+		.injected = bad,
+		.counted = refused,
+		.counted_as = "config_reloads_total{result=\"failure\"}, one line naming the file",
+		.note = "capture stays paused, the filters kept: the running values stay",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each empty version refused and counted", 0, f.lost);
 
 	/* all defaults, explicitly */
 	ASSERT_EQ_U64("{}", 0, kubelet_write(dir, "config.yaml", "{}\n"));
@@ -478,6 +509,7 @@ static int test_empty_file_rejected(void)
 	ASSERT_EQ_U64("failures stay counted", 2, (uint64_t)metric_now(port, RELOADS_FAILED));
 	ASSERT_TRUE("filters cleared", wait_config(port, "filters.ignore_ports", "[]", 0) >= 0);
 	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 5000, NULL));
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (ret)
@@ -641,6 +673,8 @@ cleanup:
 static int test_bad_config_at_start(void)
 {
 	char dir[512], cfg[600], errf[700], line[1024] = "";
+	uint64_t tried = 0, refused = 0;
+	struct report_fault rf;
 	int ret = 1;
 	FILE *f;
 
@@ -659,12 +693,16 @@ static int test_bad_config_at_start(void)
 			 "%s/podflow-sidecar --config %s --cgroup %s 2>%s; test $? -eq 2",
 			 getenv("PODFLOW_BUILD") ? getenv("PODFLOW_BUILD") : "build", cfg, g_scope,
 			 errf);
+		tried++;
 		ASSERT_EQ_U64("sidecar exits 2", 0, harness_sh("%s", cmd));
+		refused++;
 		snprintf(cmd, sizeof(cmd),
 			 "%s/podflow-collector --config %s --admin '' 2>>%s; "
 			 "test $? -eq 2",
 			 getenv("PODFLOW_BUILD") ? getenv("PODFLOW_BUILD") : "build", cfg, errf);
+		tried++;
 		ASSERT_EQ_U64("collector exits 2", 0, harness_sh("%s", cmd));
+		refused++;
 	}
 	f = fopen(errf, "r");
 	ASSERT_TRUE("stderr", f != NULL);
@@ -675,8 +713,23 @@ static int test_bad_config_at_start(void)
 	ASSERT_TRUE("one line only",
 		    !fgets(line, sizeof(line), f) || strstr(line, "podflow-collector") != NULL);
 	fclose(f);
-	ret = expect_exit2("podflow-sidecar",
-			   (const char *const[]){ "--config", "/nonexistent/config.yaml", NULL });
+	tried++;
+	ASSERT_EQ_U64(
+	    "missing config file: exit 2", 0,
+	    expect_exit2("podflow-sidecar",
+			 (const char *const[]){ "--config", "/nonexistent/config.yaml", NULL }));
+	refused++;
+	rf = (struct report_fault){
+		.fault = "config with a misspelt key, or missing, at start",
+		.unit = "starts",
+		.injected = tried,
+		.counted = refused,
+		.counted_as = "exit 2, one line naming file, line and key (and the likely one)",
+	};
+	rf.lost = rf.injected - rf.delivered - rf.counted;
+	ASSERT_EQ_U64("each start refused", 0, rf.lost);
+	harness_report(&rf);
+	ret = 0;
 cleanup:
 	return ret;
 }
@@ -688,6 +741,8 @@ static int test_empty_config_at_start(void)
 	const char *build = getenv("PODFLOW_BUILD") ? getenv("PODFLOW_BUILD") : "build";
 	uint16_t port = 0;
 	struct sidecar sc = { 0 };
+	uint64_t tried = 0, refused = 0;
+	struct report_fault rf;
 	int ret = 1;
 	FILE *f = NULL;
 
@@ -700,12 +755,16 @@ static int test_empty_config_at_start(void)
 	snprintf(cmd, sizeof(cmd),
 		 "timeout 10 %s/podflow-sidecar --config %s --cgroup %s 2>%s; test $? -eq 2", build,
 		 cfg, g_scope, errf);
+	tried++;
 	ASSERT_EQ_U64("sidecar exits 2", 0, harness_sh("%s", cmd));
+	refused++;
 	snprintf(cmd, sizeof(cmd),
 		 "timeout 10 %s/podflow-collector --config %s --admin '' --listen 127.0.0.1:0 "
 		 "--data-dir %s/empty-data 2>>%s; test $? -eq 2",
 		 build, cfg, g_tmp, errf);
+	tried++;
 	ASSERT_EQ_U64("collector exits 2", 0, harness_sh("%s", cmd));
+	refused++;
 	f = fopen(errf, "r");
 	ASSERT_TRUE("stderr", f != NULL);
 	snprintf(want, sizeof(want),
@@ -724,6 +783,16 @@ static int test_empty_config_at_start(void)
 	    start_on_configmap(&sc, "braces", "{}\n", dir, sizeof(dir), &port, NULL, NULL));
 	ASSERT_TRUE("the defaults", wait_config(port, "interval", "\"10s\"", 0) >= 0);
 	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 5000, NULL));
+	rf = (struct report_fault){
+		.fault = "config file with nothing but a comment at start",
+		.unit = "starts",
+		.injected = tried,
+		.counted = refused,
+		.counted_as = "exit 2, one line naming the file and the cure ({})",
+	};
+	rf.lost = rf.injected - rf.delivered - rf.counted;
+	ASSERT_EQ_U64("each start refused", 0, rf.lost);
+	harness_report(&rf);
 	ret = 0;
 cleanup:
 	if (f)

@@ -395,6 +395,8 @@ static int test_refused(void)
 	struct sidecar sc = { 0 };
 	uint16_t port = 0, cport = 0;
 	int lfd, cerr = 0, ret = 1;
+	uint64_t tried = 0;
+	struct report_fault f;
 	json_t *r;
 
 	/* a port that was just free: bind, read it, close */
@@ -405,6 +407,7 @@ static int test_refused(void)
 	cli.port = port;
 	ASSERT_TRUE("client started", start_client(&cli, g_container, &run) > 0);
 	ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
+	tried++;
 	ASSERT_EQ_U64("connect errno", ECONNREFUSED, cerr);
 	ASSERT_EQ_U64("client exit", 0, harness_wait(run.pid, WAIT_MS));
 	r = sidecar_wait_record(&sc, match_rec, &(struct match){ "out", -1, port, 1 }, WAIT_MS);
@@ -417,7 +420,18 @@ static int test_refused(void)
 	ASSERT_EQ_U64("bytes_received", 0, rec_u64(r, "bytes_received"));
 	ASSERT_EQ_U64("resets (the RST that refused it)", 1, rec_u64(r, "resets"));
 	ASSERT_EQ_U64("pid", run.pid, rec_u64(r, "pid"));
+	f = (struct report_fault){
+		.fault = "connect refused (RST to the SYN)",
+		.unit = "connections",
+		.injected = tried,
+		.delivered = rec_u64(r, "failed"),
+		.note = "delivered: a record with failed 1 and error ECONNREFUSED",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("the failed connect recorded", 0, f.lost);
 	ret = stop_clean(&sc);
+	if (!ret)
+		harness_report(&f);
 cleanup:
 	return finish(ret, &sc, -1, &run);
 }
@@ -432,6 +446,8 @@ static int test_timed_out(void)
 	struct sidecar sc = { 0 };
 	uint16_t port = 0, cport = 0;
 	int lfd = -1, cerr = 0, ret = 1, nft = 0;
+	uint64_t tried = 0;
+	struct report_fault f;
 	json_t *r;
 
 	lfd = tcp_listen(AF_INET, "127.0.0.1", &port);
@@ -447,6 +463,7 @@ static int test_timed_out(void)
 	ASSERT_TRUE("client started", start_client(&cli, g_container, &run) > 0);
 	/* TCP_SYNCNT 1: one retransmission, then ETIMEDOUT after ~3 s */
 	ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
+	tried++;
 	ASSERT_EQ_U64("connect errno", ETIMEDOUT, cerr);
 	ASSERT_EQ_U64("client exit", 0, harness_wait(run.pid, WAIT_MS));
 	r = sidecar_wait_record(&sc, match_rec, &(struct match){ "out", -1, port, 1 }, WAIT_MS);
@@ -455,6 +472,16 @@ static int test_timed_out(void)
 	ASSERT_EQ_U64("failed", 1, rec_u64(r, "failed"));
 	ASSERT_STR("error", "ETIMEDOUT", rec_str(r, "error"));
 	ASSERT_EQ_U64("bytes_sent", 0, rec_u64(r, "bytes_sent"));
+	f = (struct report_fault){
+		.fault = "every SYN dropped (nftables): connect times out",
+		.unit = "connections",
+		.injected = tried,
+		.delivered = rec_u64(r, "failed"),
+		.note = "delivered: a record with failed 1, error ETIMEDOUT, the SYN "
+			"retransmissions counted",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("the failed connect recorded", 0, f.lost);
 	ret = stop_clean(&sc);
 	if (ret)
 		goto cleanup;
@@ -476,6 +503,7 @@ static int test_timed_out(void)
 		ASSERT_EQ_U64("bytes_sent over all records", 0,
 			      sum_matching(&sc, &m, "bytes_sent", &n));
 	}
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (nft)
@@ -499,6 +527,7 @@ static int test_retransmits(void)
 	int cerr = 0, ret = 1, nft = 0;
 	pid_t spid = -1;
 	json_t *out, *in;
+	struct report_fault f;
 
 	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args_of("--per-connection", "500ms")));
 	spid = start_server(&srv, g_container, &sport);
@@ -546,6 +575,16 @@ static int test_retransmits(void)
 			      sum_matching(&sc, &mi, "bytes_received", &n));
 		ASSERT_EQ_U64("server retransmits (its side lost nothing)", 0,
 			      sum_matching(&sc, &mi, "retransmits", &n));
+		f = (struct report_fault){
+			.fault = "1 in 8 data segments dropped on the way (nftables)",
+			.unit = "bytes sent",
+			.injected = cli.req,
+			.delivered = sum_matching(&sc, &m, "bytes_sent", &n),
+			.note = "the retransmissions reported (retransmits > 0), each byte once",
+		};
+		f.lost = f.injected - f.delivered - f.counted;
+		ASSERT_EQ_U64("every byte sent recorded once", 0, f.lost);
+		harness_report(&f);
 	}
 	ret = 0;
 cleanup:
@@ -694,6 +733,7 @@ static int test_resets(void)
 	int cerr = 0, ret = 1;
 	pid_t spid = -1;
 	json_t *out, *in;
+	struct report_fault f;
 
 	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args_of("--per-connection", "300ms")));
 	spid = start_server(&srv, g_container, &sport);
@@ -714,7 +754,20 @@ static int test_resets(void)
 	ASSERT_STR("in error", "ECONNRESET", rec_str(in, "error"));
 	ASSERT_EQ_U64("out bytes_sent", 300, rec_u64(out, "bytes_sent"));
 	ASSERT_EQ_U64("in bytes_sent", 400, rec_u64(in, "bytes_sent"));
+	/* a connection is two ends, each with its record */
+	f = (struct report_fault){
+		.fault = "connection closed with an RST (SO_LINGER 0)",
+		.unit = "connection ends",
+		.injected = 2 * (uint64_t)cli.conns,
+		.delivered = rec_u64(out, "resets") + rec_u64(in, "resets"),
+		.note = "delivered: the reset on the record of each end, ECONNRESET on the "
+			"receiver's",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("the reset recorded at both ends", 0, f.lost);
 	ret = stop_clean(&sc);
+	if (!ret)
+		harness_report(&f);
 cleanup:
 	return finish(ret, &sc, spid, &run);
 }
@@ -789,6 +842,19 @@ static int test_sigterm_reports_open(void)
 	ASSERT_EQ_U64("out bytes_sent", 777, rec_u64(out, "bytes_sent"));
 	ASSERT_EQ_U64("out bytes_received", 888, rec_u64(out, "bytes_received"));
 	ASSERT_EQ_U64("in bytes_sent", 888, rec_u64(in, "bytes_sent"));
+	{
+		struct report_fault f = {
+			.fault = "SIGTERM with a connection still open",
+			.unit = "connections",
+			.injected = (uint64_t)cli.conns,
+			.delivered = rec_u64(out, "flows"),
+			.note = "reported at exit with its bytes, closed 0; exit within 2 s",
+		};
+
+		f.lost = f.injected - f.delivered - f.counted;
+		ASSERT_EQ_U64("the open connection reported", 0, f.lost);
+		harness_report(&f);
+	}
 	ret = 0;
 cleanup:
 	return finish(ret, &sc, spid, &run);
@@ -819,7 +885,9 @@ static int test_walk_pauses_for_ring_space(void)
 	int cerr = 0, ret = 1, n;
 	pid_t spid = -1;
 	struct match out = { "out", -1, 0, 0 }, in = { "in", 0, -1, 0 };
-	uint64_t deferred = 0;
+	uint64_t deferred = 0, opened = 0;
+	struct report_fault f;
+	char fault[96];
 	const char *p;
 
 	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
@@ -830,6 +898,7 @@ static int test_walk_pauses_for_ring_space(void)
 	for (int i = 0; i < k; i++) {
 		ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
 		ASSERT_EQ_U64("connect errno", 0, cerr);
+		opened++;
 	}
 	/* all k exchanged (the server answered each) once its resp bytes are in */
 	{
@@ -871,6 +940,20 @@ static int test_walk_pauses_for_ring_space(void)
 	fprintf(stderr, "    the walk paused %llu times for ring space\n",
 		(unsigned long long)deferred);
 	ASSERT_TRUE("the walk had to pause", deferred > 0);
+	snprintf(fault, sizeof(fault), "ring buffer of 4 KiB for a walk of %d open connections", k);
+	f = (struct report_fault){
+		.fault = fault,
+		.unit = "connections",
+		.injected = opened,
+		.delivered = sum_matching(&sc, &out, "flows", &n),
+		.counted = sidecar_exit_stat(&sc, "drops_ring_full"),
+		.counted_as = "drops_ring_full (none)",
+		.note =
+		    "the walk paused for ring space and resumed at the same socket; bytes exact",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every open connection reported once", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	return finish(ret, &sc, spid, &run);
@@ -973,6 +1056,9 @@ cleanup:
 	return finish(ret, &sc, spid, &run);
 }
 
+/* test_cli_errors's tally: command lines tried, and refused as expected */
+static uint64_t g_cli_tried, g_cli_refused;
+
 /* Runs the sidecar expecting it to fail: exit code and one stderr line. */
 static int expect_failure(const char *const *args, int code, const char *needle, uid_t uid)
 {
@@ -983,6 +1069,7 @@ static int expect_failure(const char *const *args, int code, const char *needle,
 	pid_t pid;
 	int a = 0;
 
+	g_cli_tried++;
 	argv[a++] = harness_bin("podflow-sidecar", bin, sizeof(bin));
 	for (int i = 0; args[i] && a < 15; i++)
 		argv[a++] = args[i];
@@ -1008,6 +1095,7 @@ static int expect_failure(const char *const *args, int code, const char *needle,
 	ASSERT_EQ_U64("exit code", (uint64_t)code, (uint64_t)st);
 	ASSERT_TRUE("stderr names the problem", strstr(text, needle) != NULL);
 	ASSERT_EQ_U64("stderr is one line", 1, (uint64_t)(strchr(text, '\n') == text + len - 1));
+	g_cli_refused++;
 	ret = 0;
 cleanup:
 	if (ret)
@@ -1018,8 +1106,10 @@ cleanup:
 static int test_cli_errors(void)
 {
 	char mount_rel[600];
+	struct report_fault f;
 	int ret = 1;
 
+	g_cli_tried = g_cli_refused = 0;
 	ASSERT_EQ_U64("interval without unit", 0,
 		      expect_failure((const char *const[]){ "--interval", "10", NULL }, 2,
 				     "--interval: expected a duration from 100ms to 1h, got 10",
@@ -1078,6 +1168,16 @@ static int test_cli_errors(void)
 	ASSERT_EQ_U64("unprivileged", 0,
 		      expect_failure((const char *const[]){ "--cgroup", g_scope, NULL }, 1,
 				     "CAP_BPF", 65534));
+	f = (struct report_fault){
+		.fault = "bad option, value, cgroup or config key; run without privileges",
+		.unit = "command lines",
+		.injected = g_cli_tried,
+		.counted = g_cli_refused,
+		.counted_as = "exit 2 (usage) or 1 (startup) with one line naming the problem",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each refused, named", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	return ret;
@@ -1161,7 +1261,8 @@ static int test_scope_removed_and_recreated(void)
 	struct match out = { "out", -1, 0, 0 }, in = { "in", 0, -1, 0 };
 	struct sidecar sc = { 0 };
 	uint16_t aport, p1 = 0, p2 = 0;
-	uint64_t old_id, new_id;
+	uint64_t old_id, new_id, made = 0, recorded = 0;
+	struct report_fault f;
 	struct stat st;
 	int ret = 1, n;
 	long ms;
@@ -1179,9 +1280,11 @@ static int test_scope_removed_and_recreated(void)
 
 	/* before: recorded */
 	ASSERT_EQ_U64("connections before", 0, exchange(container, before, req, resp, &p1));
+	made += before;
 	wait_closed(&sc, p1, before);
 	out.remote_port = p1;
 	in.local_port = p1;
+	recorded += sum_matching(&sc, &out, "closed", &n);
 	ASSERT_EQ_U64("before: out closed", before, sum_matching(&sc, &out, "closed", &n));
 	ASSERT_EQ_U64("before: out bytes_sent", before * req,
 		      sum_matching(&sc, &out, "bytes_sent", &n));
@@ -1227,9 +1330,11 @@ static int test_scope_removed_and_recreated(void)
 
 	/* after: 20 connections of a process in the new cgroup, exactly */
 	ASSERT_EQ_U64("connections after", 0, exchange(container, after, req, resp, &p2));
+	made += after;
 	wait_closed(&sc, p2, after);
 	out.remote_port = p2;
 	in.local_port = p2;
+	recorded += sum_matching(&sc, &out, "closed", &n);
 	ASSERT_EQ_U64("after: out closed", after, sum_matching(&sc, &out, "closed", &n));
 	ASSERT_EQ_U64("after: out bytes_sent", after * req,
 		      sum_matching(&sc, &out, "bytes_sent", &n));
@@ -1255,6 +1360,18 @@ static int test_scope_removed_and_recreated(void)
 	ret = 1;
 	ASSERT_TRUE("stats line counts both",
 		    strstr(sc.err_text, " scope_removed=1 scope_reattached=1") != NULL);
+	f = (struct report_fault){
+		.fault = "the pod's scope cgroup removed, then created again at the same path",
+		.unit = "connections",
+		.injected = made,
+		.delivered = recorded,
+		.note =
+		    "while gone: not ready with the reason, scope_events{removed}, one warning; "
+		    "re-attached within a second, the new cgroup's connections exact",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every connection before and after recorded", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	free(body);
@@ -1308,8 +1425,9 @@ static int test_scope_gone_heartbeats_claim_nothing(void)
 			       "--output",	   url,	  NULL };
 	struct sidecar sc = { 0 }, coll = { 0 };
 	uint16_t lport = 0, admin, aport;
-	uint64_t removed_ms, recreate_ms, deadline;
+	uint64_t removed_ms, recreate_ms, deadline, blind, claimed_blind = 0;
 	int64_t r[4][2], sealed;
+	struct report_fault f;
 	int ret = 1, n = 0;
 
 	ASSERT_TRUE("data dir", mkdtemp(data) != NULL);
@@ -1354,6 +1472,7 @@ static int test_scope_gone_heartbeats_claim_nothing(void)
 	while (harness_metric_now(aport, SEALED) < sealed + 3 && harness_now_ms() < deadline)
 		usleep(50000);
 	recreate_ms = wall_ms();
+	blind = (uint64_t)(harness_metric_now(aport, SEALED) - sealed);
 	ASSERT_EQ_U64("pod cgroup again", 0,
 		      gone_pod_create("hb", scope, sizeof(scope), container, sizeof(container)));
 	ASSERT_TRUE("ready again", wait_readyz(aport, 200, &body, 3000) >= 0);
@@ -1375,6 +1494,21 @@ static int test_scope_gone_heartbeats_claim_nothing(void)
 	ASSERT_TRUE("the claim ends before the removal", r[0][1] <= (int64_t)removed_ms);
 	ASSERT_TRUE("and starts again after the re-creation", r[1][0] >= (int64_t)recreate_ms);
 	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 8000, NULL));
+	/* a claim over any of the blind time: a range that starts before it ends and ends after */
+	for (int i = 0; i < n; i++)
+		claimed_blind += r[i][0] < (int64_t)recreate_ms &&
+				 (r[i][1] < 0 || r[i][1] > (int64_t)removed_ms);
+	f = (struct report_fault){
+		.fault = "scope cgroup gone while the sidecar sends heartbeats",
+		.unit = "heartbeats",
+		.injected = blind,
+		.delivered = claimed_blind ? 0 : blind,
+		.note = "delivered: sealed while blind and claiming no IP; the pod IP's claim ends "
+			"before the removal, starts again after the re-creation",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("no heartbeat claimed the IP while blind", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	free(body);
@@ -1396,7 +1530,7 @@ cleanup:
  * out, and on /metrics; never silently cut or silently empty.
  */
 static int pod_ips_case(const char *value, const char *warning, int64_t stated, int64_t over_limit,
-			int64_t malformed)
+			int64_t malformed, struct report_fault *f)
 {
 	char url[64], *body = NULL;
 	const char *args[] = {
@@ -1435,6 +1569,15 @@ static int pod_ips_case(const char *value, const char *warning, int64_t stated, 
 	ASSERT_EQ_U64(
 	    "left out: malformed", malformed,
 	    harness_metric_now(aport, "podflow_sidecar_pod_ips_ignored{reason=\"malformed\"}"));
+	/* the addresses given: entries between commas */
+	f->injected += 1;
+	for (const char *c = value; *c; c++)
+		f->injected += *c == ',';
+	f->delivered += (uint64_t)harness_metric_now(aport, "podflow_sidecar_heartbeat_ips");
+	f->counted += (uint64_t)harness_metric_now(
+			  aport, "podflow_sidecar_pod_ips_ignored{reason=\"over_limit\"}") +
+		      (uint64_t)harness_metric_now(
+			  aport, "podflow_sidecar_pod_ips_ignored{reason=\"malformed\"}");
 	ASSERT_EQ_U64("sidecar stops", 0, sidecar_stop(&sc, 5000, NULL));
 	ret = 0;
 cleanup:
@@ -1447,6 +1590,12 @@ cleanup:
 
 static int test_pod_ips_refusals_warned(void)
 {
+	struct report_fault f = {
+		.fault = "POD_IPS with over 64 addresses, or a malformed entry",
+		.unit = "addresses",
+		.counted_as = "pod_ips_ignored{reason} and one warning naming what is left out",
+		.note = "delivered: claimed by the heartbeats; a malformed list is ignored whole",
+	};
 	char many[2048];
 	size_t o = 0;
 	int ret = 1;
@@ -1459,12 +1608,15 @@ static int test_pod_ips_refusals_warned(void)
 	    pod_ips_case(many,
 			 "warn: POD_IPS: 70 addresses, but a heartbeat carries at most 64: "
 			 "the last 6 are not claimed",
-			 64, 6, 0));
+			 64, 6, 0, &f));
 	ASSERT_EQ_U64("malformed", 0,
 		      pod_ips_case("10.98.0.1, not-an-ip,10.98.0.2",
 				   "warn: POD_IPS: entry 2 of 3, \"not-an-ip\", is not an IP "
 				   "address: the variable is ignored, heartbeats claim no address",
-				   0, 0, 3));
+				   0, 0, 3, &f));
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("every address claimed or counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	return ret;

@@ -378,7 +378,8 @@ static int test_each_capability_needed(void)
 {
 	char store[24][400];
 	const char *argv[24];
-	int ret = -1, tried = 0;
+	int ret = -1, tried = 0, refused = 0;
+	struct report_fault f;
 
 	ASSERT_EQ_U64("files", 0, write_files("interval: 500ms\n"));
 	patch_args(argv, store, 24);
@@ -418,9 +419,20 @@ static int test_each_capability_needed(void)
 		}
 		/* one clear line: libbpf's own account of the refusal is at debug level */
 		ASSERT_TRUE("no libbpf dump", !strstr(sc.err_text, "libbpf:"));
+		refused++;
 		sidecar_free(&sc);
 	}
 	ASSERT_TRUE("the set has capabilities", tried >= 1);
+	f = (struct report_fault){
+		.fault = "one capability of the patch's set taken away",
+		.unit = "capabilities",
+		.injected = (uint64_t)tried,
+		.counted = (uint64_t)refused,
+		.counted_as = "exit 1, one line naming the missing capability",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each missing capability named", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	return ret;
@@ -438,7 +450,8 @@ static int test_scope_removed_in_pod_mode(void)
 	struct sidecar sc = { 0 };
 	uint16_t admin;
 	char *body = NULL;
-	uint64_t deadline;
+	uint64_t deadline, events = 0, counted;
+	struct report_fault f;
 	long code = 0;
 	int ret = -1;
 
@@ -452,6 +465,7 @@ static int test_scope_removed_in_pod_mode(void)
 	body = NULL;
 	/* the pod's cgroup goes (its containers first) */
 	harness_cgroup_destroy(g_pod);
+	events++;
 	snprintf(readyz_want, sizeof(readyz_want), "cgroup %s is gone", g_pod);
 	deadline = harness_now_ms() + 5000;
 	while (harness_now_ms() < deadline) {
@@ -468,6 +482,7 @@ static int test_scope_removed_in_pod_mode(void)
 	    harness_metric_now(admin, "podflow_sidecar_scope_events_total{event=\"removed\"}"));
 	/* created again at the same path: re-attached */
 	ASSERT_EQ_U64("mkdir", 0, mkdir(g_pod, 0755));
+	events++;
 	deadline = harness_now_ms() + 5000;
 	while (harness_now_ms() < deadline) {
 		free(body);
@@ -480,7 +495,22 @@ static int test_scope_removed_in_pod_mode(void)
 	ASSERT_EQ_U64(
 	    "reattached", 1,
 	    harness_metric_now(admin, "podflow_sidecar_scope_events_total{event=\"reattached\"}"));
+	counted = (uint64_t)harness_metric_now(
+		      admin, "podflow_sidecar_scope_events_total{event=\"removed\"}") +
+		  (uint64_t)harness_metric_now(
+		      admin, "podflow_sidecar_scope_events_total{event=\"reattached\"}");
 	ASSERT_EQ_U64("stop", 0, sidecar_stop(&sc, 5000, NULL));
+	f = (struct report_fault){
+		.fault = "the pod's cgroup (found by POD_UID) removed, then created again",
+		.unit = "cgroup events",
+		.injected = events,
+		.counted = counted,
+		.counted_as = "scope_events_total{event}; /readyz 503 naming the cgroup while gone",
+		.note = "re-attached once created again",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("the removal and the re-creation seen and counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	free(body);
@@ -495,6 +525,9 @@ cleanup:
 	return ret;
 }
 
+/* test_clear_errors's tally: starts tried, and refused as expected */
+static uint64_t g_exit_tried, g_exit_refused;
+
 /* Runs the sidecar (no container set-up) and expects exit `code` with `needle` on stderr. */
 static int expect_exit(const char *const *args, const char *const *env, int code,
 		       const char *needle)
@@ -503,11 +536,13 @@ static int expect_exit(const char *const *args, const char *const *env, int code
 	struct sidecar sc = { 0 };
 	int rc, ret = -1;
 
+	g_exit_tried++;
 	rc = launch(&sc, &l);
 	ASSERT_EQ_U64(needle, (uint64_t)-ECHILD, rc);
 	ASSERT_TRUE(needle, WIFEXITED(sc.status));
 	ASSERT_EQ_U64(needle, code, WEXITSTATUS(sc.status));
 	ASSERT_TRUE(needle, sc.err_text && strstr(sc.err_text, needle));
+	g_exit_refused++;
 	ret = 0;
 cleanup:
 	if (ret)
@@ -525,8 +560,10 @@ static int test_clear_errors(void)
 						 NULL };
 	static const char *const bad_uid[] = { "POD_UID=../../x", NULL };
 	char cm[400], typo[400], nodir[400], tok[400], want[800];
+	struct report_fault f;
 	int ret = -1;
 
+	g_exit_tried = g_exit_refused = 0;
 	snprintf(cm, sizeof(cm), "%s/etc/podflow/sidecar/sidecar.yaml", g_tmp);
 	snprintf(typo, sizeof(typo), "%s/etc/podflow/sidecar/sidecr.yaml", g_tmp);
 	snprintf(nodir, sizeof(nodir), "%s/etc/podflow/sidecra/sidecar.yaml", g_tmp);
@@ -572,6 +609,17 @@ static int test_clear_errors(void)
 					       "--token-file", "/nonexistent-podflow/token",
 					       "--token-optional", NULL },
 			NULL, 2, "--token-file /nonexistent-podflow/token: No such file"));
+	f = (struct report_fault){
+		.fault = "pod not found, POD_UID unset or bad, not cgroup2, config or token path "
+			 "wrong",
+		.unit = "starts",
+		.injected = g_exit_tried,
+		.counted = g_exit_refused,
+		.counted_as = "exit 2 with a line naming the problem",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each refused, named", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	return ret;

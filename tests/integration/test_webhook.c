@@ -558,6 +558,8 @@ static int test_reviews(void)
 	char *truncated = NULL;
 	struct review_case rc[12];
 	size_t n = 0, n_injected = 0;
+	uint64_t bad = 0, errors = 0;
+	struct report_fault f;
 	int ret = -1;
 
 	ASSERT_TRUE("fixtures", native && docker);
@@ -647,6 +649,7 @@ static int test_reviews(void)
 
 		snprintf(uid, sizeof(uid), "5e1a3c2b-0000-4000-8000-%012zu", i);
 		ASSERT_EQ_U64(rc[i].name, 0, send_case(&rc[i], uid));
+		bad += rc[i].expect == ERROR;
 		if (rc[i].expect == INJECTED) {
 			json_t *c = sidecar_in(rc[i].patch);
 
@@ -732,9 +735,13 @@ static int test_reviews(void)
 			{ "podflow_collector_webhook_latency_seconds_count", 11 + 4 },
 		};
 
-		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-			ASSERT_EQ_U64(want[i].sample, want[i].want,
-				      harness_metric_now(g_admin, want[i].sample));
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			int64_t v = harness_metric_now(g_admin, want[i].sample);
+
+			ASSERT_EQ_U64(want[i].sample, want[i].want, v);
+			if (strstr(want[i].sample, "outcome=\"error\""))
+				errors += (uint64_t)v;
+		}
 	}
 	/* logged once per reason per minute: three malformed reviews, one line */
 	sidecar_poll(&g_col, 100);
@@ -742,6 +749,17 @@ static int test_reviews(void)
 	ASSERT_EQ_U64("unsupported_version lines", 1,
 		      count_lines(g_col.err_text, "(unsupported_version)"));
 	/* and the line names the pod as the request does: generateName only, request.namespace */
+	f = (struct report_fault){
+		.fault = "admission review garbage, truncated, empty or of an unknown version",
+		.unit = "reviews",
+		.injected = bad,
+		.counted = errors,
+		.counted_as = "allowed without a patch, with a warning; "
+			      "reviews_total{outcome=\"error\",reason}, logged once per reason",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each bad review answered and counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	for (size_t i = 0; i < n; i++)
@@ -767,23 +785,32 @@ static int test_body_limit(void)
 	int64_t before =
 	    harness_metric_now(g_admin, "podflow_collector_webhook_requests_too_large_total");
 	struct answer a = { 0 };
+	uint64_t over = 0, refused = 0;
+	struct report_fault f;
+	int64_t after;
 	int ret = -1;
 
 	ASSERT_TRUE("memory", body != NULL);
 	memset(body, ' ', big);
 	ASSERT_EQ_U64("by Content-Length", 0,
 		      request("POST", "/mutate", body, big, PLAIN, g_ca, &a, err, sizeof(err)));
+	over++;
+	refused += a.status == 413;
 	ASSERT_EQ_U64("Content-Length over", 413, a.status);
 	ASSERT_STR("closes", "close", a.connection);
 	answer_free(&a);
 	/* sent whole without waiting: read and dropped, and the 413 still reaches the client */
 	ASSERT_EQ_U64("no Expect", 0,
 		      request("POST", "/mutate", body, big, NO_EXPECT, g_ca, &a, err, sizeof(err)));
+	over++;
+	refused += a.status == 413;
 	ASSERT_EQ_U64("Content-Length over, sent whole", 413, a.status);
 	answer_free(&a);
 	/* chunked: the rest read and dropped once past the limit, then refused */
 	ASSERT_EQ_U64("chunked", 0,
 		      request("POST", "/mutate", body, big, CHUNKED, g_ca, &a, err, sizeof(err)));
+	over++;
+	refused += a.status == 413;
 	ASSERT_EQ_U64("chunked over", 413, a.status);
 	answer_free(&a);
 	/* at the limit exactly: read whole, and answered (all spaces: not JSON) */
@@ -793,9 +820,19 @@ static int test_body_limit(void)
 	ASSERT_EQ_U64("at the limit: answered", 200, a.status);
 	ASSERT_TRUE("malformed", strstr(a.body, "not JSON") != NULL);
 	answer_free(&a);
-	ASSERT_EQ_U64(
-	    "counted", before + 3,
-	    harness_metric_now(g_admin, "podflow_collector_webhook_requests_too_large_total"));
+	after = harness_metric_now(g_admin, "podflow_collector_webhook_requests_too_large_total");
+	ASSERT_EQ_U64("counted", before + 3, after);
+	ASSERT_EQ_U64("every 413 counted", refused, (uint64_t)(after - before));
+	f = (struct report_fault){
+		.fault = "admission request body over webhook.max_body (declared or chunked)",
+		.unit = "requests",
+		.injected = over,
+		.counted = (uint64_t)(after - before),
+		.counted_as = "413, requests_too_large_total",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each refused and counted", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	if (ret)
@@ -995,6 +1032,9 @@ cleanup:
 
 /* ---- configuration errors: exit 2, one line naming the key ---- */
 
+/* test_config_errors's tally: starts tried, and refused as expected */
+static uint64_t g_exit_tried, g_exit_refused;
+
 static int expect_exit(const char *const *args, int code, const char *needle)
 {
 	char bin[512], *err = NULL;
@@ -1004,6 +1044,7 @@ static int expect_exit(const char *const *args, int code, const char *needle)
 	size_t len = 0;
 	pid_t pid;
 
+	g_exit_tried++;
 	argv[n++] = harness_bin("podflow-collector", bin, sizeof(bin));
 	for (int i = 0; args[i] && n < 31; i++)
 		argv[n++] = args[i];
@@ -1038,6 +1079,7 @@ static int expect_exit(const char *const *args, int code, const char *needle)
 	ASSERT_TRUE("exited", WIFEXITED(st));
 	ASSERT_EQ_U64(needle, code, WEXITSTATUS(st));
 	ASSERT_TRUE(needle, err && strstr(err, needle));
+	g_exit_refused++;
 	ret = 0;
 cleanup:
 	if (ret)
@@ -1049,8 +1091,10 @@ cleanup:
 static int test_config_errors(void)
 {
 	char crt[400], key[400], bad[400], data[400];
+	struct report_fault f;
 	int ret = -1;
 
+	g_exit_tried = g_exit_refused = 0;
 	snprintf(crt, sizeof(crt), "%s/tls.crt", g_tls);
 	snprintf(key, sizeof(key), "%s/tls.key", g_tls);
 	snprintf(bad, sizeof(bad), "%s/collector.yaml", g_dir); /* not PEM */
@@ -1091,6 +1135,16 @@ static int test_config_errors(void)
 					       "--inject-collector-url", URL, NULL },
 			1, "webhook.listen: 127.0.0.1:0: TLS:"));
 #undef BASE
+	f = (struct report_fault){
+		.fault = "webhook without certificate or URL, bad URL or image, not PEM, wrong key",
+		.unit = "starts",
+		.injected = g_exit_tried,
+		.counted = g_exit_refused,
+		.counted_as = "exit 2 (configuration) or 1 (startup) naming the key",
+	};
+	f.lost = f.injected - f.delivered - f.counted;
+	ASSERT_EQ_U64("each refused, named", 0, f.lost);
+	harness_report(&f);
 	ret = 0;
 cleanup:
 	return ret;

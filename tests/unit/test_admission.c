@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "../report.h"
 #include "admission.h"
 
 #define UID "705ab4f5-6393-11e8-b7cc-42010a800002"
@@ -62,6 +63,14 @@ static char *review_of(json_t *pod, const char *op)
 
 	json_decref(r);
 	return s;
+}
+
+/* A test's figures for docs/reliability.md, once they add up (tests/report.h). */
+static void report(const char *test, struct report_fault *f)
+{
+	f->lost = f->injected - f->delivered - f->counted;
+	assert_int_equal(f->lost, 0);
+	report_fault_line("admission", test, 1, f);
 }
 
 struct outcome {
@@ -758,16 +767,20 @@ static void test_injected_cases(void **state)
 
 /* ---- malformed or unexpected input: allowed, no patch, a warning ---- */
 
-static void expect_error_text(const char *body, enum admission_reason reason, const char *uid,
-			      const char *needle)
+/* A review answered without a patch, with a warning and `reason`; 1 when its outcome is "error". */
+static int expect_error_text(const char *body, enum admission_reason reason, const char *uid,
+			     const char *needle)
 {
 	struct outcome o;
+	int error;
 
 	run_text(body, strlen(body), &defaults, &o);
 	assert_envelope(&o, uid);
 	assert_no_patch(&o, reason, true, needle);
-	assert_int_equal(ADMISSION_OUTCOME_ERROR, admission_reason_outcome(o.r.reason));
+	error = admission_reason_outcome(o.r.reason) == ADMISSION_OUTCOME_ERROR;
+	assert_true(error);
 	outcome_free(&o);
+	return error;
 }
 
 #define ENV(req)                                                                            \
@@ -777,49 +790,72 @@ static void expect_error_text(const char *body, enum admission_reason reason, co
 
 static void test_errors(void **state)
 {
+	struct report_fault f = {
+		.fault = "admission review not JSON, of another version, kind or operation, "
+			 "malformed pod",
+		.unit = "reviews",
+		.counted_as = "allowed without a patch, with a warning; "
+			      "reviews_total{outcome=\"error\",reason}",
+	};
 	char *body;
 
+#define REFUSED(call)                \
+	do {                         \
+		f.injected++;        \
+		f.counted += (call); \
+	} while (0)
 	(void)state;
-	expect_error_text("", ADMISSION_ERR_MALFORMED_JSON, "", "not JSON");
-	expect_error_text("garbage \x01\xff", ADMISSION_ERR_MALFORMED_JSON, "", "not JSON");
-	expect_error_text("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"Admiss",
-			  ADMISSION_ERR_MALFORMED_JSON, "", NULL);
-	expect_error_text("{\"a\":1,\"a\":2}", ADMISSION_ERR_MALFORMED_JSON, "", NULL);
-	expect_error_text("[]", ADMISSION_ERR_MALFORMED_REVIEW, "", NULL);
-	expect_error_text("{\"apiVersion\":\"admission.k8s.io/v1beta1\",\"kind\":"
-			  "\"AdmissionReview\",\"request\":{\"uid\":\"u1\"}}",
-			  ADMISSION_ERR_UNSUPPORTED_VERSION, "u1", "admission.k8s.io/v1beta1");
-	expect_error_text("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"Review\"}",
-			  ADMISSION_ERR_UNSUPPORTED_VERSION, "", NULL);
-	expect_error_text("{\"kind\":\"AdmissionReview\"}", ADMISSION_ERR_UNSUPPORTED_VERSION, "",
-			  "(none)");
-	expect_error_text("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\"}",
-			  ADMISSION_ERR_MALFORMED_REVIEW, "", "uid");
-	expect_error_text("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
-			  "\"request\":{\"uid\":\"\"}}",
-			  ADMISSION_ERR_MALFORMED_REVIEW, "", NULL);
-	expect_error_text(ENV(",\"kind\":{\"group\":\"apps\",\"version\":\"v1\",\"kind\":"
-			      "\"Deployment\"},\"operation\":\"CREATE\""),
-			  ADMISSION_ERR_NOT_A_POD, "u1", "Pods only");
-	expect_error_text(ENV(POD_KIND ",\"subResource\":\"status\",\"operation\":\"UPDATE\""),
-			  ADMISSION_ERR_NOT_A_POD, "u1", NULL);
-	expect_error_text(ENV(POD_KIND), ADMISSION_ERR_MALFORMED_REVIEW, "u1", "operation");
-	expect_error_text(ENV(POD_KIND ",\"operation\":\"CREATE\""), ADMISSION_ERR_MALFORMED_POD,
-			  "u1", "no metadata or spec");
-	expect_error_text(ENV(POD_KIND ",\"operation\":\"CREATE\",\"object\":{\"spec\":{}}"),
-			  ADMISSION_ERR_MALFORMED_POD, "u1", NULL);
-	expect_error_text(ENV(POD_KIND ",\"operation\":\"CREATE\",\"object\":{\"metadata\":{},"
-				       "\"spec\":{\"containers\":{}}}"),
-			  ADMISSION_ERR_MALFORMED_POD, "u1", "wrong type");
-	expect_error_text(ENV(POD_KIND ",\"operation\":\"CREATE\",\"object\":{\"metadata\":{"
-				       "\"annotations\":[]},\"spec\":{\"containers\":[]}}"),
-			  ADMISSION_ERR_MALFORMED_POD, "u1", NULL);
-	expect_error_text(ENV(POD_KIND ",\"operation\":\"CREATE\",\"object\":{\"metadata\":{},"
-				       "\"spec\":{\"containers\":[],\"hostNetwork\":\"yes\"}}"),
-			  ADMISSION_ERR_MALFORMED_POD, "u1", NULL);
-	expect_error_text(ENV(POD_KIND ",\"operation\":\"CREATE\",\"object\":{\"metadata\":{},"
-				       "\"spec\":{\"containers\":[],\"initContainers\":7}}"),
-			  ADMISSION_ERR_MALFORMED_POD, "u1", NULL);
+	REFUSED(expect_error_text("", ADMISSION_ERR_MALFORMED_JSON, "", "not JSON"));
+	REFUSED(
+	    expect_error_text("garbage \x01\xff", ADMISSION_ERR_MALFORMED_JSON, "", "not JSON"));
+	REFUSED(expect_error_text("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"Admiss",
+				  ADMISSION_ERR_MALFORMED_JSON, "", NULL));
+	REFUSED(expect_error_text("{\"a\":1,\"a\":2}", ADMISSION_ERR_MALFORMED_JSON, "", NULL));
+	REFUSED(expect_error_text("[]", ADMISSION_ERR_MALFORMED_REVIEW, "", NULL));
+	REFUSED(expect_error_text("{\"apiVersion\":\"admission.k8s.io/v1beta1\",\"kind\":"
+				  "\"AdmissionReview\",\"request\":{\"uid\":\"u1\"}}",
+				  ADMISSION_ERR_UNSUPPORTED_VERSION, "u1",
+				  "admission.k8s.io/v1beta1"));
+	REFUSED(expect_error_text("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"Review\"}",
+				  ADMISSION_ERR_UNSUPPORTED_VERSION, "", NULL));
+	REFUSED(expect_error_text("{\"kind\":\"AdmissionReview\"}",
+				  ADMISSION_ERR_UNSUPPORTED_VERSION, "", "(none)"));
+	REFUSED(expect_error_text(
+	    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\"}",
+	    ADMISSION_ERR_MALFORMED_REVIEW, "", "uid"));
+	REFUSED(expect_error_text(
+	    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+	    "\"request\":{\"uid\":\"\"}}",
+	    ADMISSION_ERR_MALFORMED_REVIEW, "", NULL));
+	REFUSED(expect_error_text(ENV(",\"kind\":{\"group\":\"apps\",\"version\":\"v1\",\"kind\":"
+				      "\"Deployment\"},\"operation\":\"CREATE\""),
+				  ADMISSION_ERR_NOT_A_POD, "u1", "Pods only"));
+	REFUSED(
+	    expect_error_text(ENV(POD_KIND ",\"subResource\":\"status\",\"operation\":\"UPDATE\""),
+			      ADMISSION_ERR_NOT_A_POD, "u1", NULL));
+	REFUSED(
+	    expect_error_text(ENV(POD_KIND), ADMISSION_ERR_MALFORMED_REVIEW, "u1", "operation"));
+	REFUSED(expect_error_text(ENV(POD_KIND ",\"operation\":\"CREATE\""),
+				  ADMISSION_ERR_MALFORMED_POD, "u1", "no metadata or spec"));
+	REFUSED(
+	    expect_error_text(ENV(POD_KIND ",\"operation\":\"CREATE\",\"object\":{\"spec\":{}}"),
+			      ADMISSION_ERR_MALFORMED_POD, "u1", NULL));
+	REFUSED(
+	    expect_error_text(ENV(POD_KIND ",\"operation\":\"CREATE\",\"object\":{\"metadata\":{},"
+					   "\"spec\":{\"containers\":{}}}"),
+			      ADMISSION_ERR_MALFORMED_POD, "u1", "wrong type"));
+	REFUSED(
+	    expect_error_text(ENV(POD_KIND ",\"operation\":\"CREATE\",\"object\":{\"metadata\":{"
+					   "\"annotations\":[]},\"spec\":{\"containers\":[]}}"),
+			      ADMISSION_ERR_MALFORMED_POD, "u1", NULL));
+	REFUSED(
+	    expect_error_text(ENV(POD_KIND ",\"operation\":\"CREATE\",\"object\":{\"metadata\":{},"
+					   "\"spec\":{\"containers\":[],\"hostNetwork\":\"yes\"}}"),
+			      ADMISSION_ERR_MALFORMED_POD, "u1", NULL));
+	REFUSED(
+	    expect_error_text(ENV(POD_KIND ",\"operation\":\"CREATE\",\"object\":{\"metadata\":{},"
+					   "\"spec\":{\"containers\":[],\"initContainers\":7}}"),
+			      ADMISSION_ERR_MALFORMED_POD, "u1", NULL));
 
 	/* a uid longer than any the API server makes is no uid */
 	if (asprintf(&body,
@@ -827,8 +863,10 @@ static void test_errors(void **state)
 		     "\"request\":{\"uid\":\"%0*d\"}}",
 		     ADMISSION_MAX_UID + 1, 0) < 0)
 		fail();
-	expect_error_text(body, ADMISSION_ERR_MALFORMED_REVIEW, "", NULL);
+	REFUSED(expect_error_text(body, ADMISSION_ERR_MALFORMED_REVIEW, "", NULL));
 	free(body);
+#undef REFUSED
+	report("test_errors", &f);
 }
 
 /* Bounds: containers, init containers, volumes, names. */
@@ -846,6 +884,12 @@ static void test_bounds(void **state)
 		{ "volumes", ADMISSION_MAX_VOLUMES + 1, false },
 	};
 	char name[ADMISSION_MAX_NAME + 2];
+	struct report_fault f = {
+		.fault = "pod over the containers, volumes or name length bounds",
+		.unit = "reviews",
+		.counted_as = "allowed without a patch, with a warning "
+			      "(reviews_total{reason=\"over_limits\"})",
+	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -863,6 +907,8 @@ static void test_bounds(void **state)
 			assert_int_equal(ADMISSION_INJECTED_NATIVE, o.r.reason);
 		} else {
 			assert_no_patch(&o, ADMISSION_ERR_OVER_LIMITS, true, "more than");
+			f.injected++;
+			f.counted += o.r.reason == ADMISSION_ERR_OVER_LIMITS && !o.r.patch;
 		}
 		outcome_free(&o);
 	}
@@ -878,8 +924,13 @@ static void test_bounds(void **state)
 		run_pod(pod, "CREATE", &defaults, &o);
 		assert_int_equal(over ? ADMISSION_ERR_OVER_LIMITS : ADMISSION_INJECTED_NATIVE,
 				 o.r.reason);
+		if (over) {
+			f.injected++;
+			f.counted += o.r.reason == ADMISSION_ERR_OVER_LIMITS && !o.r.patch;
+		}
 		outcome_free(&o);
 	}
+	report("test_bounds", &f);
 }
 
 /* The response's uid is the request's, byte for byte, quoted properly. */
@@ -906,6 +957,11 @@ static void test_length_bounded(void **state)
 	char *body = review_of(parse(POD_PLAIN), "CREATE");
 	size_t n = strlen(body);
 	char *copy = malloc(n + 16);
+	struct report_fault f = {
+		.fault = "admission review cut short (every 7th length)",
+		.unit = "reviews",
+		.counted_as = "allowed without a patch (reason malformed_json)",
+	};
 	struct outcome o;
 
 	(void)state;
@@ -919,10 +975,13 @@ static void test_length_bounded(void **state)
 		run_text(copy, cut, &defaults, &o);
 		assert_int_equal(ADMISSION_ERR_MALFORMED_JSON, o.r.reason);
 		assert_null(o.r.patch);
+		f.injected++;
+		f.counted += o.r.reason == ADMISSION_ERR_MALFORMED_JSON && !o.r.patch;
 		outcome_free(&o);
 	}
 	free(copy);
 	free(body);
+	report("test_length_bounded", &f);
 }
 
 /* ---- helpers ---- */
@@ -959,6 +1018,11 @@ static void test_quantities(void **state)
 	};
 	static const char *const bad[] = { "",	 "m",	"-1",  "20 m", "20mi", "1KI", "1.2.3",
 					   "1e", "1e+", "abc", "1Gb",  "0x10", "+1",  "1e1000" };
+	struct report_fault f = {
+		.fault = "resource quantity malformed (units, sign, spaces, hex, overflow)",
+		.unit = "quantities",
+		.counted_as = "-EINVAL: the setting is refused",
+	};
 	long double v;
 
 	(void)state;
@@ -970,71 +1034,92 @@ static void test_quantities(void **state)
 		}
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (admission_quantity(bad[i], &v) != -EINVAL) {
+		int rc = admission_quantity(bad[i], &v);
+
+		if (rc != -EINVAL) {
 			print_error("\"%s\": expected -EINVAL\n", bad[i]);
 			fail();
 		}
+		f.injected++;
+		f.counted += rc < 0;
 	}
+	report("test_quantities", &f);
 }
 
-static void expect_opts_error(const struct admission_opts *o, const char *key)
+/* Options refused with -EINVAL, the reason starting with `key`; the rc. */
+static int expect_opts_error(const struct admission_opts *o, const char *key)
 {
 	char why[256] = "";
+	int rc = admission_check_opts(o, why, sizeof(why));
 
-	assert_int_equal(-EINVAL, admission_check_opts(o, why, sizeof(why)));
+	assert_int_equal(-EINVAL, rc);
 	if (strncmp(why, key, strlen(key)) != 0) {
 		print_error("expected \"%s...\", got \"%s\"\n", key, why);
 		fail();
 	}
+	return rc;
 }
 
 static void test_check_opts(void **state)
 {
+	struct report_fault f = {
+		.fault = "inject.* setting malformed, or a request above its limit",
+		.unit = "settings",
+		.counted_as = "-EINVAL naming the key: the collector does not start (exit 2)",
+	};
 	struct admission_opts o;
 	char why[256];
 
+#define REFUSED(call)                    \
+	do {                             \
+		f.injected++;            \
+		f.counted += (call) < 0; \
+	} while (0)
 	(void)state;
 	assert_int_equal(0, admission_check_opts(&defaults, why, sizeof(why)));
 	o = defaults;
 	o.image = "";
-	expect_opts_error(&o, "inject.image:");
+	REFUSED(expect_opts_error(&o, "inject.image:"));
 	o.image = "podflow sidecar";
-	expect_opts_error(&o, "inject.image:");
+	REFUSED(expect_opts_error(&o, "inject.image:"));
 	o = defaults;
 	o.pull_policy = "ifnotpresent";
-	expect_opts_error(&o, "inject.image_pull_policy:");
+	REFUSED(expect_opts_error(&o, "inject.image_pull_policy:"));
 	o = defaults;
 	o.collector_url = "podflow-collector:7070";
-	expect_opts_error(&o, "inject.collector_url:");
+	REFUSED(expect_opts_error(&o, "inject.collector_url:"));
 	o.collector_url = "http://";
-	expect_opts_error(&o, "inject.collector_url:");
+	REFUSED(expect_opts_error(&o, "inject.collector_url:"));
 	o.collector_url = "https://10.0.0.1:7070";
 	assert_int_equal(0, admission_check_opts(&o, why, sizeof(why)));
 	o = defaults;
 	o.config_map = "Podflow_Sidecar";
-	expect_opts_error(&o, "inject.config_map:");
+	REFUSED(expect_opts_error(&o, "inject.config_map:"));
 	o.config_map = "-podflow";
-	expect_opts_error(&o, "inject.config_map:");
+	REFUSED(expect_opts_error(&o, "inject.config_map:"));
 	o = defaults;
 	o.token_secret = "token.";
-	expect_opts_error(&o, "inject.token_secret:");
+	REFUSED(expect_opts_error(&o, "inject.token_secret:"));
 	o = defaults;
 	o.cpu_request = "20 m";
-	expect_opts_error(&o, "inject.cpu_request:");
+	REFUSED(expect_opts_error(&o, "inject.cpu_request:"));
 	o = defaults;
 	o.memory_limit = "lots";
-	expect_opts_error(&o, "inject.memory_limit:");
+	REFUSED(expect_opts_error(&o, "inject.memory_limit:"));
 	/* a request above its limit: the API server would refuse every patched pod */
 	o = defaults;
 	o.cpu_request = "200m";
 	o.cpu_limit = "0.1";
-	expect_opts_error(&o, "inject.cpu_request: 200m is more than inject.cpu_limit 0.1");
+	REFUSED(
+	    expect_opts_error(&o, "inject.cpu_request: 200m is more than inject.cpu_limit 0.1"));
 	o = defaults;
 	o.memory_request = "1Gi";
 	o.memory_limit = "512Mi";
-	expect_opts_error(&o, "inject.memory_request:");
+	REFUSED(expect_opts_error(&o, "inject.memory_request:"));
 	o.memory_limit = "1073741824";
 	assert_int_equal(0, admission_check_opts(&o, why, sizeof(why)));
+#undef REFUSED
+	report("test_check_opts", &f);
 }
 
 static void test_reason_names(void **state)

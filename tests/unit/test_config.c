@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "../report.h"
 #include "config.h"
 #include "config_source.h"
 #include "duration.h"
@@ -97,6 +98,32 @@ static const struct config_schema schema = {
 	.size = sizeof(struct test_config),
 };
 
+/*
+ * The running test's bad inputs for docs/reliability.md: each one
+ * set_fails, load_fails or build_fails tried, and each refused as it
+ * should be (a test that fails stops before reporting).
+ */
+static struct report_fault g_tally;
+
+static void tally_start(void)
+{
+	memset(&g_tally, 0, sizeof(g_tally));
+}
+
+/* The tally as the test's figures, once they add up (tests/report.h). */
+static void report(const char *test, const char *fault, const char *unit)
+{
+	struct report_fault f = g_tally;
+
+	f.fault = fault;
+	f.unit = unit;
+	f.counted_as = "-EINVAL (or the errno) with one line naming the key, file and line";
+	f.lost = f.injected - f.delivered - f.counted;
+	assert_int_equal(f.lost, 0);
+	report_fault_line("config", test, 1, &f);
+	tally_start();
+}
+
 static char tmpdir[] = "/tmp/test_config.XXXXXX";
 static char oldcwd[PATH_MAX];
 
@@ -161,11 +188,13 @@ static void load_fails(const char *yaml, const char *want)
 	int err = load(yaml, &cfg, why, sizeof(why));
 
 	config_free(&schema, &cfg);
+	g_tally.injected++;
 	if (err != -EINVAL || strcmp(why, want) != 0) {
 		print_error("yaml:\n%s\nexpected -EINVAL \"%s\", got %d \"%s\"\n", yaml, want, err,
 			    why);
 		fail();
 	}
+	g_tally.counted += err < 0;
 }
 
 /* config_set on a copy of the defaults must fail with exactly `want`. */
@@ -177,11 +206,13 @@ static void set_fails(const char *key, const char *value, const char *want)
 
 	assert_int_equal(config_copy(&schema, &cfg, &defaults), 0);
 	err = config_set(&schema, &cfg, key, value, why, sizeof(why));
+	g_tally.injected++;
 	if (err != -EINVAL || strcmp(why, want) != 0) {
 		print_error("%s=%s: expected -EINVAL \"%s\", got %d \"%s\"\n", key,
 			    value ? value : "(null)", want, err, why);
 		fail();
 	}
+	g_tally.counted += err < 0;
 	/* a rejected value leaves the field as it was */
 	if (config_find_key(&schema, key))
 		assert_false(
@@ -206,6 +237,7 @@ static void test_duration(void **state)
 	struct test_config cfg;
 
 	(void)state;
+	tally_start();
 	assert_int_equal(config_copy(&schema, &cfg, &defaults), 0);
 	set_ok(&cfg, "interval", "500ms");
 	assert_int_equal(cfg.interval_ns, 500 * MS);
@@ -224,6 +256,8 @@ static void test_duration(void **state)
 	set_fails("interval", "",
 		  "interval: expected a duration from 100ms to 1h, got an empty value");
 	set_fails("interval", NULL, "interval: expected a duration from 100ms to 1h, got null");
+	report("test_duration",
+	       "duration without a unit, out of range, with a space, empty or null", "values");
 }
 
 static void test_u32(void **state)
@@ -231,6 +265,7 @@ static void test_u32(void **state)
 	struct test_config cfg;
 
 	(void)state;
+	tally_start();
 	assert_int_equal(config_copy(&schema, &cfg, &defaults), 0);
 	set_ok(&cfg, "batch.max_records", "1");
 	assert_int_equal(cfg.batch_max_records, 1);
@@ -251,6 +286,8 @@ static void test_u32(void **state)
 	set_fails("batch.max_records", "99999999999999999999",
 		  "batch.max_records: expected an integer from 1 to 262144, got "
 		  "99999999999999999999");
+	report("test_u32", "integer out of range, negative, in exponent or hex notation, huge",
+	       "values");
 }
 
 static void test_bytes(void **state)
@@ -258,6 +295,7 @@ static void test_bytes(void **state)
 	struct test_config cfg;
 
 	(void)state;
+	tally_start();
 	assert_int_equal(config_copy(&schema, &cfg, &defaults), 0);
 	set_ok(&cfg, "batch.max_bytes", "64KiB");
 	assert_int_equal(cfg.batch_max_bytes, 64 * KiB);
@@ -277,6 +315,7 @@ static void test_bytes(void **state)
 		  "batch.max_bytes: expected a size from 1KiB to 64MiB, got 5MB");
 	set_fails("buffer.max_bytes", "2g",
 		  "buffer.max_bytes: expected a size from 1MiB to 1GiB, got 2g");
+	report("test_bytes", "size out of range or with an SI unit where IEC is meant", "values");
 }
 
 static void test_bool(void **state)
@@ -286,6 +325,7 @@ static void test_bool(void **state)
 	struct test_config cfg;
 
 	(void)state;
+	tally_start();
 	assert_int_equal(config_copy(&schema, &cfg, &defaults), 0);
 	for (size_t i = 0; i < 3; i++) {
 		set_ok(&cfg, "aggregate", no[i]);
@@ -304,6 +344,7 @@ static void test_bool(void **state)
 	set_fails("aggregate", "1", "aggregate: expected true or false, got 1");
 	set_fails("aggregate", "tru", "aggregate: expected true or false, got tru");
 	set_fails("aggregate", NULL, "aggregate: expected true or false, got null");
+	report("test_bool", "boolean as yes, Off, 1, a typo or null", "values");
 }
 
 static void test_log_level(void **state)
@@ -311,6 +352,7 @@ static void test_log_level(void **state)
 	struct test_config cfg;
 
 	(void)state;
+	tally_start();
 	assert_int_equal(config_copy(&schema, &cfg, &defaults), 0);
 	set_ok(&cfg, "log.level", "debug");
 	assert_int_equal(cfg.log_level, LOG_LEVEL_DEBUG);
@@ -320,6 +362,7 @@ static void test_log_level(void **state)
 
 	set_fails("log.level", "verbose", "log.level: expected warn, info or debug, got verbose");
 	set_fails("log.level", "INFO", "log.level: expected warn, info or debug, got INFO");
+	report("test_log_level", "log level unknown or in capitals", "values");
 }
 
 static void test_addr_port(void **state)
@@ -337,6 +380,7 @@ static void test_addr_port(void **state)
 	char want[256];
 
 	(void)state;
+	tally_start();
 	assert_int_equal(config_copy(&schema, &cfg, &defaults), 0);
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		set_ok(&cfg, "admin", good[i]);
@@ -358,6 +402,8 @@ static void test_addr_port(void **state)
 	set_ok(&cfg, "admin", NULL);
 	assert_null(cfg.admin);
 	config_free(&schema, &cfg);
+	report("test_addr_port", "listen address with a name, no port, a port out of range, a zone",
+	       "values");
 }
 
 static void test_string(void **state)
@@ -366,6 +412,7 @@ static void test_string(void **state)
 	struct test_config cfg;
 
 	(void)state;
+	tally_start();
 	memset(long_ok, 'a', sizeof(long_ok) - 1);
 	long_ok[sizeof(long_ok) - 1] = '\0';
 	memset(too_long, 'b', sizeof(too_long) - 1);
@@ -407,6 +454,8 @@ static void test_string(void **state)
 	set_fails("output", too_long, "output: expected at most 64 bytes, got 65");
 	set_fails("output", "a\tb", "output: control characters are not allowed (byte 1 is \\x09)");
 	set_fails("output", "\x7f", "output: control characters are not allowed (byte 0 is \\x7f)");
+	report("test_string", "string empty where one is needed, too long, with control characters",
+	       "values");
 }
 
 static void test_port_list(void **state)
@@ -416,6 +465,7 @@ static void test_port_list(void **state)
 	size_t o = 0;
 
 	(void)state;
+	tally_start();
 	assert_int_equal(config_copy(&schema, &cfg, &defaults), 0);
 	set_ok(&cfg, "filters.ignore_ports", "443,80, 22 ,65535,1");
 	assert_int_equal(cfg.ignore_ports.n, 5);
@@ -454,6 +504,8 @@ static void test_port_list(void **state)
 		  "filters.ignore_ports: expected a port from 1 to 65535, got http");
 	set_fails("filters.ignore_ports", NULL,
 		  "filters.ignore_ports: expected a list of ports from 1 to 65535, got null");
+	report("test_port_list",
+	       "port list over 64 ports, port 0 or over 65535, an empty item, a name", "values");
 }
 
 static void assert_cidr(const struct ip_cidr *c, const char *addr6, unsigned int prefix)
@@ -470,6 +522,7 @@ static void test_cidr_list(void **state)
 	struct test_config cfg;
 
 	(void)state;
+	tally_start();
 	assert_int_equal(config_copy(&schema, &cfg, &defaults), 0);
 	set_ok(&cfg, "filters.ignore_cidrs",
 	       "10.1.2.3/8,fd00::1/8,172.31.255.255/12,192.168.1.7/32,1.2.3.4/0,::1/128");
@@ -503,6 +556,8 @@ static void test_cidr_list(void **state)
 			 garbage[i]);
 		set_fails("filters.ignore_cidrs", garbage[i], want);
 	}
+	report("test_cidr_list", "CIDR with a prefix out of range, no prefix, or not an address",
+	       "values");
 }
 
 static void test_find_and_unknown(void **state)
@@ -510,6 +565,7 @@ static void test_find_and_unknown(void **state)
 	const struct config_key *k = config_find_key(&schema, "batch.max_records");
 
 	(void)state;
+	tally_start();
 	assert_ptr_equal(k, &keys[3]);
 	assert_ptr_equal(config_find_flag(&schema, "batch-max-records"), k);
 	assert_null(config_find_key(&schema, "batch"));
@@ -517,6 +573,7 @@ static void test_find_and_unknown(void **state)
 	assert_null(config_find_flag(&schema, "batch.max_records"));
 	assert_null(config_find_flag(&schema, "enabled")); /* no flag */
 	set_fails("nope", "1", "unknown key 'nope'");
+	report("test_find_and_unknown", "a key the configuration does not have", "values");
 }
 
 /* ---- YAML ---- */
@@ -585,6 +642,7 @@ static void test_yaml_nesting(void **state)
 static void test_yaml_unknown_key(void **state)
 {
 	(void)state;
+	tally_start();
 	load_fails("# comment\ninterval: 10s\nintervall: 10s\n",
 		   "cfg.yaml:3: unknown key 'intervall' (did you mean 'interval'?)");
 	load_fails("intrevla: 10s\n",
@@ -604,11 +662,14 @@ static void test_yaml_unknown_key(void **state)
 	load_fails("? [a, b]\n: 1\n", "cfg.yaml:1: keys must be scalars, got a sequence");
 	load_fails("batch:\n  ? {a: 1}\n  : 1\n",
 		   "cfg.yaml:2: batch: keys must be scalars, got a mapping");
+	report("test_yaml_unknown_key", "config file key misspelt, dotted, or not a scalar",
+	       "files");
 }
 
 static void test_yaml_wrong_shape(void **state)
 {
 	(void)state;
+	tally_start();
 	load_fails("interval: 1s\nbatch: 5\n",
 		   "cfg.yaml:2: batch: expected a mapping, got a scalar");
 	load_fails("batch:\n  - 1\n", "cfg.yaml:1: batch: expected a mapping, got a sequence");
@@ -632,11 +693,14 @@ static void test_yaml_wrong_shape(void **state)
 		   "got a mapping in the list");
 	load_fails("filters:\n  ignore_ports:\n    - 22\n    -\n",
 		   "cfg.yaml:4: filters.ignore_ports: expected a port from 1 to 65535, got null");
+	report("test_yaml_wrong_shape",
+	       "config file value of the wrong shape (scalar, list, mapping, null)", "files");
 }
 
 static void test_yaml_value_errors(void **state)
 {
 	(void)state;
+	tally_start();
 	/* the line is the value's, from libyaml's marks */
 	load_fails("# podflow\n"
 		   "\n"
@@ -660,6 +724,8 @@ static void test_yaml_value_errors(void **state)
 		   "cfg.yaml:1: interval: expected a duration from 100ms to 1h, got 1s\\x00");
 	load_fails("output: \"a\\0b\"\n",
 		   "cfg.yaml:1: output: control characters are not allowed (byte 1 is \\x00)");
+	report("test_yaml_value_errors",
+	       "config file value out of range, escaped newline or NUL in it", "files");
 }
 
 static void test_yaml_bool(void **state)
@@ -667,6 +733,7 @@ static void test_yaml_bool(void **state)
 	struct test_config cfg;
 
 	(void)state;
+	tally_start();
 	load_fails("aggregate: yes\n",
 		   "cfg.yaml:1: aggregate: expected true or false, got yes (yes/no/on/off are not "
 		   "booleans in YAML 1.2)");
@@ -681,6 +748,7 @@ static void test_yaml_bool(void **state)
 	assert_false(cfg.aggregate);
 	assert_false(cfg.enabled);
 	config_free(&schema, &cfg);
+	report("test_yaml_bool", "config file boolean as yes, off, N or ~", "files");
 }
 
 static void test_yaml_null_string(void **state)
@@ -705,17 +773,20 @@ static void test_yaml_null_string(void **state)
 static void test_yaml_duplicate(void **state)
 {
 	(void)state;
+	tally_start();
 	load_fails("interval: 1s\naggregate: true\ninterval: 2s\n",
 		   "cfg.yaml:3: interval: duplicate key (first at line 1)");
 	load_fails("batch:\n  max_records: 1\n  max_records: 2\n",
 		   "cfg.yaml:3: batch.max_records: duplicate key (first at line 2)");
 	load_fails("batch:\n  max_records: 1\nbatch:\n  max_bytes: 4KiB\n",
 		   "cfg.yaml:3: batch: duplicate key (first at line 1)");
+	report("test_yaml_duplicate", "config file key given twice", "files");
 }
 
 static void test_yaml_syntax_error(void **state)
 {
 	(void)state;
+	tally_start();
 	load_fails("interval: 10s\nbatch: max_records: 5\n",
 		   "cfg.yaml:2: YAML syntax error: mapping values are not allowed in this context");
 	load_fails("interval: 10s\nfilters:\n  ignore_ports: [22\n",
@@ -725,6 +796,8 @@ static void test_yaml_syntax_error(void **state)
 	load_fails("a: 1\nout\xff: x\n",
 		   "cfg.yaml:2: YAML syntax error: invalid leading UTF-8 octet");
 	load_fails("interval: *nope\n", "cfg.yaml:1: YAML syntax error: found undefined alias");
+	report("test_yaml_syntax_error",
+	       "config file not YAML (bad mapping, unclosed list, tab, bad UTF-8)", "files");
 }
 
 /*
@@ -740,6 +813,7 @@ static void test_yaml_empty_and_top_level(void **state)
 	char want[256];
 
 	(void)state;
+	tally_start();
 	snprintf(want, sizeof(want),
 		 "cfg.yaml: no settings in the file (it is empty or only comments): refused; "
 		 "write {} to run on the defaults");
@@ -758,6 +832,8 @@ static void test_yaml_empty_and_top_level(void **state)
 	load_fails("interval: 1s\n---\ninterval: 2s\n", "cfg.yaml:3: more than one YAML document");
 	load_fails("interval: 1s\n---\n- [\n",
 		   "cfg.yaml:4: YAML syntax error: did not find expected node content");
+	report("test_yaml_empty_and_top_level",
+	       "config file empty, only comments, not a mapping, two documents", "files");
 }
 
 static void test_yaml_file_errors(void **state)
@@ -766,8 +842,10 @@ static void test_yaml_file_errors(void **state)
 	struct test_config cfg;
 	char why[256] = "";
 	char *big = malloc(n + 1);
+	int err;
 
 	(void)state;
+	tally_start();
 	assert_non_null(big);
 	/* exactly 1 MiB, a key and comments: accepted */
 	memset(big, '#', n);
@@ -780,16 +858,25 @@ static void test_yaml_file_errors(void **state)
 	big[n - 1] = '#';
 	big[n] = '\n';
 	write_file("big.yaml", big, n + 1);
-	assert_int_equal(config_load_yaml(&schema, &cfg, "big.yaml", why, sizeof(why)), -EFBIG);
+	err = config_load_yaml(&schema, &cfg, "big.yaml", why, sizeof(why));
+	g_tally.injected++;
+	g_tally.counted += err < 0;
+	assert_int_equal(err, -EFBIG);
 	assert_string_equal(why, "big.yaml: larger than 1 MiB, refused");
 	free(big);
 
-	assert_int_equal(config_load_yaml(&schema, &cfg, "missing.yaml", why, sizeof(why)),
-			 -ENOENT);
+	err = config_load_yaml(&schema, &cfg, "missing.yaml", why, sizeof(why));
+	g_tally.injected++;
+	g_tally.counted += err < 0;
+	assert_int_equal(err, -ENOENT);
 	assert_string_equal(why, "missing.yaml: No such file or directory");
-	assert_int_equal(config_load_yaml(&schema, &cfg, ".", why, sizeof(why)), -EISDIR);
+	err = config_load_yaml(&schema, &cfg, ".", why, sizeof(why));
+	g_tally.injected++;
+	g_tally.counted += err < 0;
+	assert_int_equal(err, -EISDIR);
 	assert_string_equal(why, ".: Is a directory");
 	config_free(&schema, &cfg);
+	report("test_yaml_file_errors", "config file over 1 MiB, missing, or a directory", "files");
 }
 
 static void test_yaml_partial_result_frees(void **state)
@@ -857,10 +944,12 @@ static void build_fails(const char *path, const char *const *flags, int want_err
 
 	memset(&cfg, 0xa5, sizeof(cfg));
 	err = config_build(&schema, &cfg, path, flags, why, sizeof(why));
+	g_tally.injected++;
 	if (err != want_err || strcmp(why, want) != 0) {
 		print_error("expected %d \"%s\", got %d \"%s\"\n", want_err, want, err, why);
 		fail();
 	}
+	g_tally.counted += err < 0;
 	/* nothing leaks (ASan) and nothing dangles */
 	assert_memory_equal(&cfg, &zero, sizeof(cfg));
 }
@@ -874,6 +963,7 @@ static void test_build_failures(void **state)
 	static const char *const good[] = { "output", "x.json", NULL };
 
 	(void)state;
+	tally_start();
 	build_fails(NULL, bad_flag, -EINVAL,
 		    "--batch-max-records: expected an integer from 1 to 262144, got 0");
 	build_fails(NULL, bad_noflag, -EINVAL, "enabled: expected true or false, got maybe");
@@ -884,6 +974,9 @@ static void test_build_failures(void **state)
 	build_fails("bad.yaml", good, -EINVAL,
 		    "bad.yaml:2: unknown key 'intervall' (did you mean 'interval'?)");
 	build_fails("missing.yaml", good, -ENOENT, "missing.yaml: No such file or directory");
+	report("test_build_failures",
+	       "flag or key with a bad value, unknown option, bad or missing file",
+	       "configurations");
 }
 
 static void test_copy_free(void **state)
@@ -1177,6 +1270,14 @@ static void test_source_reload(void **state)
 	};
 	struct test_config cfg, old;
 	char why[256] = "";
+	struct report_fault f = {
+		.fault =
+		    "reload of garbage, a cross-key conflict, an emptied or commented-out file",
+		.unit = "reloads",
+		.counted_as =
+		    "rejected, reloads_failed (config_reloads_total{result=\"failure\"}); "
+		    "the running values stay",
+	};
 
 	(void)state;
 	write_file("src.yaml", "interval: 20s\noutput: a.json\n", 29);
@@ -1198,6 +1299,7 @@ static void test_source_reload(void **state)
 	/* garbage: rejected, counted, nothing changes */
 	write_file("src.yaml", "interval: [\n", 12);
 	assert_int_equal(config_source_reload(&src, &cfg, &old), -1);
+	f.injected++;
 	assert_int_equal(cfg.interval_ns, 5 * SEC);
 	assert_false(src.last_ok);
 	assert_int_equal(src.reloads_failed, 1);
@@ -1207,6 +1309,7 @@ static void test_source_reload(void **state)
 	assert_int_equal(config_source_load(&src, &old, why, sizeof(why)), -EINVAL);
 	assert_string_equal(why, "src.yaml: batch.max_bytes: larger than buffer.max_bytes");
 	assert_int_equal(config_source_reload(&src, &cfg, &old), -1);
+	f.injected++;
 	assert_int_equal(src.reloads_failed, 2);
 
 	/* good again: counted, and the gauge's source flips back */
@@ -1220,9 +1323,12 @@ static void test_source_reload(void **state)
 	/* emptied (truncated, or every line commented out): rejected, not "all defaults" */
 	write_file("src.yaml", "", 0);
 	assert_int_equal(config_source_reload(&src, &cfg, &old), -1);
+	f.injected++;
 	write_file("src.yaml", "# aggregate: true\n", 18);
 	assert_int_equal(config_source_reload(&src, &cfg, &old), -1);
+	f.injected++;
 	assert_int_equal(src.reloads_failed, 4);
+	f.counted = src.reloads_failed;
 	assert_int_equal(src.reloads_ok, 2);
 	assert_false(src.last_ok);
 	assert_false(cfg.aggregate);
@@ -1232,6 +1338,9 @@ static void test_source_reload(void **state)
 			    "src.yaml: no settings in the file (it is empty or only comments): "
 			    "refused; write {} to run on the defaults");
 	config_free(&schema, &cfg);
+	f.lost = f.injected - f.delivered - f.counted;
+	assert_int_equal(f.lost, 0);
+	report_fault_line("config", "test_source_reload", 1, &f);
 }
 
 /*

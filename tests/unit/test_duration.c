@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "../report.h"
 #include "duration.h"
 
 #define SENTINEL 0x5a5a5a5a5a5a5a5aULL
@@ -80,7 +81,16 @@ static void test_parse_limits(void **state)
 	check_parse(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
-static void check_reject(const char *const *in, size_t n, int want)
+/* A test's figures for docs/reliability.md, once they add up (tests/report.h). */
+static void report(const char *test, struct report_fault *f)
+{
+	f->lost = f->injected - f->delivered - f->counted;
+	assert_int_equal(f->lost, 0);
+	report_fault_line("duration", test, 1, f);
+}
+
+/* Each of in[0..n) refused with `want`, the output left alone; counted in *f. */
+static void check_reject(const char *const *in, size_t n, int want, struct report_fault *f)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint64_t ns = SENTINEL;
@@ -92,6 +102,8 @@ static void check_reject(const char *const *in, size_t n, int want)
 				    (unsigned long long)ns);
 			fail();
 		}
+		f->injected++;
+		f->counted += err < 0;
 	}
 }
 
@@ -103,9 +115,15 @@ static void test_reject_syntax(void **state)
 		"10S",	 "1M",	 "1u",	 "1n",	  "1h1",	"s10", "1d",
 		"0x10s", "1e3s", "\t1s", "1s\n",  "1\xc2\xb5s", "1hh", "1:30",
 	};
+	struct report_fault f = {
+		.fault = "duration without a unit, with a sign, fraction, space, unknown unit",
+		.unit = "values",
+		.counted_as = "-EINVAL, the value left alone",
+	};
 
 	(void)state;
-	check_reject(bad, sizeof(bad) / sizeof(bad[0]), -EINVAL);
+	check_reject(bad, sizeof(bad) / sizeof(bad[0]), -EINVAL, &f);
+	report("test_reject_syntax", &f);
 }
 
 static void test_reject_null(void **state)
@@ -133,8 +151,15 @@ static void test_reject_overflow(void **state)
 		"5124095h5124095h",
 	};
 
+	struct report_fault f = {
+		.fault = "duration past 2^64 ns, in its number, its unit or its sum",
+		.unit = "values",
+		.counted_as = "-ERANGE, the value left alone",
+	};
+
 	(void)state;
-	check_reject(big, sizeof(big) / sizeof(big[0]), -ERANGE);
+	check_reject(big, sizeof(big) / sizeof(big[0]), -ERANGE, &f);
+	report("test_reject_overflow", &f);
 }
 
 static void test_format_exact(void **state)

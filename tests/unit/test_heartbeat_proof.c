@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "../report.h"
 #include "attributor.h"
 #include "clock.h"
 #include "flow.h"
@@ -159,6 +160,14 @@ static void post(struct fixture *f, const struct flow_identity *who, const char 
 	assert_int_equal(204, ingest__handle(f->in, &rq, reason, sizeof(reason)));
 }
 
+/* A test's figures for docs/reliability.md, once they add up (tests/report.h). */
+static void report(const char *test, struct report_fault *f)
+{
+	f->lost = f->injected - f->delivered - f->counted;
+	assert_int_equal(f->lost, 0);
+	report_fault_line("heartbeat_proof", test, 1, f);
+}
+
 static uint64_t refused(struct fixture *f, enum attr_hb_refusal why)
 {
 	struct attr_stats st;
@@ -193,23 +202,38 @@ static void test_proven(void **state)
 static void test_refused(void **state)
 {
 	struct fixture *f = fixture_new(false);
+	struct report_fault rf = {
+		.fault = "heartbeat without an identity token, with a forged one, or another pod's",
+		.unit = "heartbeats",
+		.counted_as = "refused by reason (heartbeats_refused_total{reason}): pending until "
+			      "reviewed, then unauthenticated or pod_mismatch",
+	};
 
 	(void)state;
 	/* no token at all */
 	post(f, &g_sender, NULL);
+	rf.injected++;
 	assert_int_equal(1, refused(f, ATTR_HB_UNVERIFIED));
 	/* a token the API server does not vouch for */
 	post(f, &g_sender, "forged");
+	rf.injected++;
 	assert_int_equal(0, token_review__wait_idle(f->verifier, 5000));
 	post(f, &g_sender, "forged");
+	rf.injected++;
 	assert_int_equal(1, refused(f, ATTR_HB_UNAUTHENTICATED));
 	/* another pod's token: it names checkout-1, its token is cart-1's */
 	post(f, &g_sender, "tok-cart");
+	rf.injected++;
 	assert_int_equal(0, token_review__wait_idle(f->verifier, 5000));
 	post(f, &g_sender, "tok-cart");
+	rf.injected++;
 	assert_int_equal(1, refused(f, ATTR_HB_POD_MISMATCH));
 	assert_int_equal(0, applied(f));
+	rf.delivered = applied(f);
+	for (int why = 0; why < ATTR_HB__COUNT; why++)
+		rf.counted += refused(f, (enum attr_hb_refusal)why);
 	fixture_free(f);
+	report("test_refused", &rf);
 }
 
 /* With the pod watch: an address it gives to another pod then is not the sender's to claim. */

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "../report.h"
 #include "attributor.h"
 #include "clock.h"
 #include "flow.h"
@@ -174,6 +175,14 @@ static int post(struct fixture *f, const struct flow_record *r, uint32_t n, int6
 }
 
 /* The lines of DATA_DIR/flows-<name>.jsonl as "id:remote_pod:remote_source" words, sorted. */
+/* A test's figures for docs/reliability.md, once they add up (tests/report.h). */
+static void report(const char *test, struct report_fault *f)
+{
+	f->lost = f->injected - f->delivered - f->counted;
+	assert_int_equal(f->lost, 0);
+	report_fault_line("ingest", test, 1, f);
+}
+
 static const char *lines(struct fixture *f, const char *name)
 {
 	static char out[4096];
@@ -286,6 +295,12 @@ static void test_batch_written(void **state)
 static void test_malformed(void **state)
 {
 	struct fixture *f = fixture_new(false);
+	struct report_fault rf = {
+		.fault = "a POST whose body is not a batch",
+		.unit = "requests",
+		.counted_as = "400 with the reason; nothing written",
+	};
+	int status;
 	struct ingest_request rq = { .method = "POST",
 				     .path = INGEST_PATH,
 				     .authorization = "Bearer " TOKEN,
@@ -295,11 +310,16 @@ static void test_malformed(void **state)
 	char reason[256];
 
 	(void)state;
-	assert_int_equal(400, ingest__handle(f->in, &rq, reason, sizeof(reason)));
+	status = ingest__handle(f->in, &rq, reason, sizeof(reason));
+	rf.injected++;
+	rf.counted += status == 400;
+	assert_int_equal(400, status);
 	assert_true(strlen(reason) > 0);
 	assert_string_equal("", lines(f, "w0"));
 	assert_int_equal(0, f->stats.batches);
+	rf.delivered = f->stats.batches;
 	fixture_free(f);
+	report("test_malformed", &rf);
 }
 
 static void test_record_times(void **state)

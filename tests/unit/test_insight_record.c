@@ -13,12 +13,21 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "../report.h"
 #include "flow.h"
 #include "insight.h"
 #include "insight_record.h"
 #include "ip.h"
 #include "jsonw.h"
 #include "log.h"
+
+/* A test's figures for docs/reliability.md, once they add up (tests/report.h). */
+static void report(const char *test, struct report_fault *f)
+{
+	f->lost = f->injected - f->delivered - f->counted;
+	assert_int_equal(f->lost, 0);
+	report_fault_line("insight_record", test, 1, f);
+}
 
 static const struct flow_identity g_local = {
 	.app = "web",
@@ -263,6 +272,11 @@ static void test_bad_fields(void **state)
 		{ "remote_workload", "[]" },
 	};
 	struct flow_record r = full_record();
+	struct report_fault rf = {
+		.fault = "a flow record read back with one field missing or of the wrong type",
+		.unit = "records",
+		.counted_as = "-EINVAL naming the field: skipped, insight bad_messages",
+	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -282,8 +296,11 @@ static void test_bad_fields(void **state)
 			fail_msg("%s = %s: expected -EINVAL naming the field, got %d \"%s\"",
 				 cases[i].field, cases[i].json ? cases[i].json : "(missing)", err,
 				 why);
+		rf.injected++;
+		rf.counted += err < 0;
 		json_decref(o);
 	}
+	report("test_bad_fields", &rf);
 }
 
 static void test_bad_text(void **state)
@@ -298,45 +315,67 @@ static void test_bad_text(void **state)
 		"{\"end_ms\": 99999999999999999999, \"direction\": \"out\"}", /* past int64 */
 		"{\"end_ms\": 1, \"direction\": \"out\", \"local_app\": \"a\\u0000b\"}",
 	};
+	struct report_fault rf = {
+		.fault = "a flow record line empty, not JSON, cut short, duplicate key, NUL",
+		.unit = "records",
+		.counted_as = "-EINVAL (\"record: ...\"): skipped, insight bad_messages",
+	};
 	struct insight_flow f;
 	char why[256];
 	json_t *root;
+	int err;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		root = (json_t *)1;
 		why[0] = '\0';
-		assert_int_equal(insight_record_parse_text(texts[i], strlen(texts[i]), &root, &f,
-							   why, sizeof(why)),
-				 -EINVAL);
+		err = insight_record_parse_text(texts[i], strlen(texts[i]), &root, &f, why,
+						sizeof(why));
+		assert_int_equal(err, -EINVAL);
 		assert_null(root);
 		assert_true(strncmp(why, "record: ", 8) == 0);
 		assert_null(strchr(why, '\n'));
+		rf.injected++;
+		rf.counted += err < 0;
 	}
 	/* not an object, given as a json_t */
 	{
 		json_t *a = json_array();
 
-		assert_int_equal(insight_record_parse(a, &f, why, sizeof(why)), -EINVAL);
+		err = insight_record_parse(a, &f, why, sizeof(why));
+		assert_int_equal(err, -EINVAL);
 		assert_string_equal(why, "record: expected a JSON object");
+		rf.injected++;
+		rf.counted += err < 0;
 		json_decref(a);
 	}
+	report("test_bad_text", &rf);
 }
 
 static void test_too_long(void **state)
 {
 	size_t n = INSIGHT_RECORD_MAX_TEXT + 1;
 	char *text = malloc(n);
+	struct report_fault rf = {
+		.fault = "a flow record line over the longest a record can be",
+		.unit = "records",
+		.counted_as = "-EINVAL (\"longer than\"): skipped, insight bad_messages",
+	};
 	struct insight_flow f;
 	char why[256];
 	json_t *root;
+	int err;
 
 	(void)state;
 	assert_non_null(text);
 	memset(text, ' ', n);
-	assert_int_equal(insight_record_parse_text(text, n, &root, &f, why, sizeof(why)), -EINVAL);
+	err = insight_record_parse_text(text, n, &root, &f, why, sizeof(why));
+	assert_int_equal(err, -EINVAL);
 	assert_non_null(strstr(why, "longer than"));
+	rf.injected++;
+	rf.counted += err < 0;
 	free(text);
+	report("test_too_long", &rf);
 }
 
 int main(void)

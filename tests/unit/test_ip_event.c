@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "../report.h"
 #include "ip.h"
 #include "jsonw.h"
 #include "ip_event.h"
@@ -21,6 +22,14 @@
 static const uint8_t ip4[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3 };
 /* 2001:db8::1 */
 static const uint8_t ip6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+
+/* A test's figures for docs/reliability.md, once they add up (tests/report.h). */
+static void report(const char *test, struct report_fault *f)
+{
+	f->lost = f->injected - f->delivered - f->counted;
+	assert_int_equal(f->lost, 0);
+	report_fault_line("ip_event", test, 1, f);
+}
 
 static enum ip_event_bad event(const char *json, const char *key, struct ip_event *ev, char *detail)
 {
@@ -165,6 +174,11 @@ static const struct bad_case bad_events[] = {
 
 static void test_event_rejections(void **state)
 {
+	struct report_fault f = {
+		.fault = "IP event not JSON, missing or bad field, bad IP, time or key",
+		.unit = "events",
+		.counted_as = "refused by reason (kafka messages_total{result=<reason>})",
+	};
 	struct ip_event ev;
 	char detail[160];
 
@@ -177,7 +191,10 @@ static void test_event_rejections(void **state)
 			fail_msg("case %zu %s: expected %s (\"%s\"), got %s (\"%s\")", i, c->json,
 				 ip_event_bad_name(c->want), c->detail, ip_event_bad_name(got),
 				 detail);
+		f.injected++;
+		f.counted += got != IP_EVENT_OK;
 	}
+	report("test_event_rejections", &f);
 }
 
 /* Exactly at the bounds is accepted; a string of 253 bytes too, 254 not. */
@@ -283,6 +300,11 @@ static const struct bad_case bad_spans[] = {
 
 static void test_span_rejections(void **state)
 {
+	struct report_fault f = {
+		.fault = "shared range not JSON, missing or bad field, bad IP, times or key",
+		.unit = "ranges",
+		.counted_as = "refused by reason (kafka messages_total{result=<reason>})",
+	};
 	struct ip_event_span sp;
 	char detail[160];
 
@@ -295,7 +317,10 @@ static void test_span_rejections(void **state)
 			fail_msg("case %zu %s: expected %s (\"%s\"), got %s (\"%s\")", i, c->json,
 				 ip_event_bad_name(c->want), c->detail, ip_event_bad_name(got),
 				 detail);
+		f.injected++;
+		f.counted += got != IP_EVENT_OK;
 	}
+	report("test_span_rejections", &f);
 }
 
 /* encode -> the exact bytes -> parse: the same span back */
@@ -361,24 +386,39 @@ static void test_span_encode_rejections(void **state)
 	struct flow_identity id = { .pod = "p" }, none = { 0 };
 	struct jsonw *jw = jsonw__new();
 	char longname[IP_EVENT_STRING_MAX + 2];
+	struct report_fault f = {
+		.fault = "a range to publish with a bad span, no identity, no origin, a long name",
+		.unit = "ranges",
+		.counted_as = "-EINVAL, nothing written",
+	};
 	size_t len;
 
+#define REFUSED(call)                           \
+	do {                                    \
+		int rc_ = (call);               \
+                                                \
+		f.injected++;                   \
+		f.counted += rc_ < 0;           \
+		assert_int_equal(-EINVAL, rc_); \
+	} while (0)
 	(void)state;
 	assert_non_null(jw);
-	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &id, 5, 5, "o"));
-	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &id, 6, 5, "o"));
-	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &id, -1, 5, "o"));
-	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &none, 1, 5, "o"));
-	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &id, 1, 5, ""));
-	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &id, 1, 5, NULL));
+	REFUSED(ip_event_encode_span(jw, ip4, &id, 5, 5, "o"));
+	REFUSED(ip_event_encode_span(jw, ip4, &id, 6, 5, "o"));
+	REFUSED(ip_event_encode_span(jw, ip4, &id, -1, 5, "o"));
+	REFUSED(ip_event_encode_span(jw, ip4, &none, 1, 5, "o"));
+	REFUSED(ip_event_encode_span(jw, ip4, &id, 1, 5, ""));
+	REFUSED(ip_event_encode_span(jw, ip4, &id, 1, 5, NULL));
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 	id.app = longname;
-	assert_int_equal(-EINVAL, ip_event_encode_span(jw, ip4, &id, 1, 5, "o"));
+	REFUSED(ip_event_encode_span(jw, ip4, &id, 1, 5, "o"));
 	/* nothing written by a refused call */
 	jsonw__data(jw, &len);
 	assert_int_equal(0, len);
 	jsonw__free(jw);
+#undef REFUSED
+	report("test_span_encode_rejections", &f);
 }
 
 static void test_names(void **state)

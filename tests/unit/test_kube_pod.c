@@ -14,9 +14,18 @@
 
 #include <cmocka.h>
 
+#include "../report.h"
 #include "kube_pod.h"
 
 #define READY_MS 1724464476000LL /* 2024-08-24T01:54:36Z */
+
+/* A test's figures for docs/reliability.md, once they add up (tests/report.h). */
+static void report(const char *test, struct report_fault *f)
+{
+	f->lost = f->injected - f->delivered - f->counted;
+	assert_int_equal(f->lost, 0);
+	report_fault_line("kube_pod", test, 1, f);
+}
 
 static json_t *fixture(const char *name)
 {
@@ -83,18 +92,28 @@ static void test_parse_time(void **state)
 		{ "", -1 },
 		{ "yesterday", -1 },
 	};
+	struct report_fault f = {
+		.fault = "pod timestamp not RFC 3339 (no zone, bad field, junk after it)",
+		.unit = "timestamps",
+		.counted_as = "-EINVAL: the time is not used",
+	};
 	int64_t ms;
+	int err;
 
 	(void)state;
-	assert_int_equal(kube_pod_parse_time(NULL, &ms), -EINVAL);
+	err = kube_pod_parse_time(NULL, &ms);
+	f.injected++;
+	f.counted += err < 0;
+	assert_int_equal(err, -EINVAL);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int err = kube_pod_parse_time(cases[i].in, &ms);
-
+		err = kube_pod_parse_time(cases[i].in, &ms);
 		if (cases[i].ms < 0) {
 			if (err != -EINVAL) {
 				print_error("\"%s\": expected -EINVAL, got %d\n", cases[i].in, err);
 				fail();
 			}
+			f.injected++;
+			f.counted += err < 0;
 			continue;
 		}
 		if (err || ms != cases[i].ms) {
@@ -103,6 +122,7 @@ static void test_parse_time(void **state)
 			fail();
 		}
 	}
+	report("test_parse_time", &f);
 }
 
 /* The kind sample: podIPs, PodReadyToStartContainers, no labels, no owner. */
@@ -166,14 +186,24 @@ static void test_not_pods(void **state)
 	json_t *ev = fixture("watch_event_modified_fluentbit.json");
 	json_t *err = fixture("watch_event_error_410_wso2_apk_571.json");
 	json_t *arr = json_array(), *str = json_string("x");
+	json_t *const objects[] = { json_object_get(ev, "object"), json_object_get(err, "object"),
+				    NULL, arr, str };
+	struct report_fault f = {
+		.fault = "watch object that is not a pod (an Event, a Status, null, array, string)",
+		.unit = "objects",
+		.counted_as = "-EINVAL: the watcher's bad_events",
+	};
 	struct kube_pod_info p;
 
 	(void)state;
-	assert_int_equal(kube_pod_parse(json_object_get(ev, "object"), &p), -EINVAL);
-	assert_int_equal(kube_pod_parse(json_object_get(err, "object"), &p), -EINVAL);
-	assert_int_equal(kube_pod_parse(NULL, &p), -EINVAL);
-	assert_int_equal(kube_pod_parse(arr, &p), -EINVAL);
-	assert_int_equal(kube_pod_parse(str, &p), -EINVAL);
+	for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
+		int rc = kube_pod_parse(objects[i], &p);
+
+		assert_int_equal(rc, -EINVAL);
+		f.injected++;
+		f.counted += rc < 0;
+	}
+	report("test_not_pods", &f);
 	json_decref(ev);
 	json_decref(err);
 	json_decref(arr);
@@ -192,16 +222,26 @@ static void test_required_fields(void **state)
 		"{\"metadata\":{\"uid\":7,\"name\":\"n\",\"namespace\":\"x\"}}",
 		"{\"metadata\":[],\"spec\":{}}",
 	};
+	struct report_fault f = {
+		.fault = "pod without uid, name or namespace, or with the wrong type",
+		.unit = "pods",
+		.counted_as = "-EINVAL: the watcher's bad_events",
+	};
 	struct kube_pod_info p;
 	json_t *j;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc;
+
 		j = pod_json(bad[i]);
-		if (kube_pod_parse(j, &p) != -EINVAL) {
+		rc = kube_pod_parse(j, &p);
+		if (rc != -EINVAL) {
 			print_error("accepted: %s\n", bad[i]);
 			fail();
 		}
+		f.injected++;
+		f.counted += rc < 0;
 		json_decref(j);
 	}
 	/* the minimum, as a list item (no kind): fields absent read as "" */
@@ -214,6 +254,7 @@ static void test_required_fields(void **state)
 	assert_string_equal(p.resource_version, "");
 	assert_int_equal(p.n_ips, 0);
 	json_decref(j);
+	report("test_required_fields", &f);
 }
 
 static void parse_ok(const char *text, struct kube_pod_info *p, json_t **keep)

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "../report.h"
 #include "listen_addr.h"
 
 static void check(const char *in, const char *formatted, int any)
@@ -44,6 +45,14 @@ static void test_accepts(void **state)
 	check("[2001:db8::1]:443", "[2001:db8::1]:443", 0);
 }
 
+/* A test's figures for docs/reliability.md, once they add up (tests/report.h). */
+static void report(const char *test, struct report_fault *f)
+{
+	f->lost = f->injected - f->delivered - f->counted;
+	assert_int_equal(f->lost, 0);
+	report_fault_line("listen_addr", test, 1, f);
+}
+
 static void test_rejects(void **state)
 {
 	static const char *const bad[] = {
@@ -67,16 +76,30 @@ static void test_rejects(void **state)
 		" :80",
 		":+80",
 	};
+	struct report_fault f = {
+		.fault =
+		    "listen address without a port, out of range, a name, bad brackets, spaces",
+		.unit = "addresses",
+		.counted_as = "-EINVAL: the listener is not started (exit 2)",
+	};
 	struct listen_addr a;
+	int err;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (listen_addr_parse(bad[i], &a) != -EINVAL) {
+		err = listen_addr_parse(bad[i], &a);
+		if (err != -EINVAL) {
 			print_error("\"%s\": accepted, expected -EINVAL\n", bad[i]);
 			fail();
 		}
+		f.injected++;
+		f.counted += err < 0;
 	}
-	assert_int_equal(listen_addr_parse(NULL, &a), -EINVAL);
+	err = listen_addr_parse(NULL, &a);
+	f.injected++;
+	f.counted += err < 0;
+	assert_int_equal(err, -EINVAL);
+	report("test_rejects", &f);
 }
 
 static void test_port_and_v4_fallback(void **state)

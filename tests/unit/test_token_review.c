@@ -14,8 +14,17 @@
 
 #include <cmocka.h>
 
+#include "../report.h"
 #include "clock.h"
 #include "token_review.h"
+
+/* A test's figures for docs/reliability.md, once they add up (tests/report.h). */
+static void report(const char *test, struct report_fault *f)
+{
+	f->lost = f->injected - f->delivered - f->counted;
+	assert_int_equal(f->lost, 0);
+	report_fault_line("token_review", test, 1, f);
+}
 
 /* A TokenReview answer as the API server gives it (authentication.k8s.io/v1, a projected token). */
 static const char ANSWER_OK[] =
@@ -36,8 +45,27 @@ static const char ANSWER_OK[] =
 
 static void test_parse(void **state)
 {
+	struct report_fault f = {
+		.fault =
+		    "TokenReview answer: other audience, unauthenticated, not a pod's, malformed",
+		.unit = "review answers",
+		.counted_as =
+		    "not verified, with the refusal's reason (identity_reviews_total), or "
+		    "-EBADMSG",
+	};
 	struct token_review_result r;
+	int rc;
 
+/* an answer that must not verify: refused with `why` */
+#define REFUSED(text, len, aud, why)                                       \
+	do {                                                               \
+		rc = token_review_parse(text, len, aud, &r);               \
+		f.injected++;                                              \
+		f.counted += rc == 0 && !r.verified && r.refusal == (why); \
+		assert_int_equal(rc, 0);                                   \
+		assert_false(r.verified);                                  \
+		assert_int_equal(r.refusal, why);                          \
+	} while (0)
 	(void)state;
 	assert_int_equal(token_review_parse(ANSWER_OK, strlen(ANSWER_OK), "podflow", &r), 0);
 	assert_true(r.verified);
@@ -47,35 +75,35 @@ static void test_parse(void **state)
 	assert_string_equal(r.id.pod_uid, "a1b2c3d4-0000-4000-8000-000000000001");
 
 	/* wrong audience: the server answered for another one (or is not audience-aware) */
-	assert_int_equal(token_review_parse(ANSWER_OK, strlen(ANSWER_OK), "other", &r), 0);
-	assert_false(r.verified);
-	assert_int_equal(r.refusal, TOKEN_REFUSED_AUDIENCE);
+	REFUSED(ANSWER_OK, strlen(ANSWER_OK), "other", TOKEN_REFUSED_AUDIENCE);
 
 	static const char unauth[] =
 	    "{\"kind\":\"TokenReview\",\"apiVersion\":\"authentication.k8s.io/v1\","
 	    "\"spec\":{\"token\":\"x\"},\"status\":{\"user\":{},"
 	    "\"error\":\"[invalid bearer token, service account token has expired]\"}}";
-	assert_int_equal(token_review_parse(unauth, strlen(unauth), "podflow", &r), 0);
-	assert_false(r.verified);
-	assert_int_equal(r.refusal, TOKEN_REFUSED_UNAUTHENTICATED);
+	REFUSED(unauth, strlen(unauth), "podflow", TOKEN_REFUSED_UNAUTHENTICATED);
 	assert_non_null(strstr(r.error, "expired"));
 
 	static const char legacy[] =
 	    "{\"kind\":\"TokenReview\",\"status\":{\"authenticated\":true,\"audiences\":"
 	    "[\"podflow\"],\"user\":{\"username\":\"system:serviceaccount:shop:web\"}}}";
-	assert_int_equal(token_review_parse(legacy, strlen(legacy), "podflow", &r), 0);
-	assert_false(r.verified);
-	assert_int_equal(r.refusal, TOKEN_REFUSED_NOT_POD);
+	REFUSED(legacy, strlen(legacy), "podflow", TOKEN_REFUSED_NOT_POD);
 
 	static const char user[] =
 	    "{\"kind\":\"TokenReview\",\"status\":{\"authenticated\":true,\"audiences\":"
 	    "[\"podflow\"],\"user\":{\"username\":\"alice\"}}}";
-	assert_int_equal(token_review_parse(user, strlen(user), "podflow", &r), 0);
-	assert_false(r.verified);
-	assert_int_equal(r.refusal, TOKEN_REFUSED_NOT_POD);
+	REFUSED(user, strlen(user), "podflow", TOKEN_REFUSED_NOT_POD);
+#undef REFUSED
 
-	assert_int_equal(token_review_parse("{\"kind\":\"Status\"}", 17, "podflow", &r), -EBADMSG);
-	assert_int_equal(token_review_parse("nope", 4, "podflow", &r), -EBADMSG);
+	rc = token_review_parse("{\"kind\":\"Status\"}", 17, "podflow", &r);
+	f.injected++;
+	f.counted += rc < 0;
+	assert_int_equal(rc, -EBADMSG);
+	rc = token_review_parse("nope", 4, "podflow", &r);
+	f.injected++;
+	f.counted += rc < 0;
+	assert_int_equal(rc, -EBADMSG);
+	report("test_parse", &f);
 }
 
 static void test_request(void **state)
@@ -310,6 +338,12 @@ static void test_eviction_and_failure(void **state)
 	int64_t now = clock_wall_ms();
 	struct token_review_stats st;
 	struct token_identity id;
+	struct report_fault f = {
+		.fault = "the API server's TokenReview fails",
+		.unit = "lookups",
+		.counted_as = "pending (the heartbeat unproven), reviews_failed; nothing cached, "
+			      "asked again",
+	};
 	char t[32];
 
 	(void)state;
@@ -324,12 +358,16 @@ static void test_eviction_and_failure(void **state)
 	/* a failed review caches nothing: asked again */
 	F.fail = true;
 	assert_int_equal(look(tr, "good-x", now, &id), TOKEN_PENDING);
+	f.injected++;
 	assert_int_equal(token_review__wait_idle(tr, 5000), 0);
 	assert_int_equal(look(tr, "good-x", now, &id), TOKEN_PENDING);
+	f.injected++;
 	assert_int_equal(token_review__wait_idle(tr, 5000), 0);
 	token_review__stats(tr, &st);
 	assert_int_equal(st.reviews_failed, 2);
+	f.counted = st.reviews_failed;
 	token_review__free(tr);
+	report("test_eviction_and_failure", &f);
 }
 
 int main(void)
