@@ -138,7 +138,7 @@ static size_t hex_bad_at(const uint8_t *s, size_t n)
  * so the encoder never produces what the decoder rejects.  Returns false
  * and says why in `why`.
  */
-static bool record_valid(const struct flow_record *r, char *why, size_t len)
+bool wire_record_valid(const struct flow_record *r, char *why, size_t len)
 {
 	bool l4 = ip_is_v4mapped(r->local_addr), r4 = ip_is_v4mapped(r->remote_addr);
 
@@ -435,7 +435,7 @@ int wire_encoder__add(struct wire_encoder *e, const struct flow_record *r)
 	if (r->start_ms > r->end_ms)
 		snprintf(why, sizeof(why), "start_ms %llu after end_ms %llu",
 			 (unsigned long long)r->start_ms, (unsigned long long)r->end_ms);
-	if (r->start_ms > r->end_ms || !record_valid(r, why, sizeof(why))) {
+	if (r->start_ms > r->end_ms || !wire_record_valid(r, why, sizeof(why))) {
 		pr_debug("wire: record not added: %s", why);
 		return -EINVAL;
 	}
@@ -1147,7 +1147,7 @@ static int parse_record(struct cursor *c, uint32_t i, struct flow_record *r)
 	memcpy(r->local_addr, p + R_LOCAL_ADDR, 16);
 	memcpy(r->remote_addr, p + R_REMOTE_ADDR, 16);
 	memcpy(r->comm, p + R_COMM, R_COMM_SIZE);
-	if (!record_valid(r, why, sizeof(why)))
+	if (!wire_record_valid(r, why, sizeof(why)))
 		return fail(d, -EBADMSG, "record %u: %s", i, why);
 	r->cgroup_id = t->cgroup_id;
 	memcpy(r->container_id, t->id, sizeof(r->container_id));

@@ -68,6 +68,13 @@ struct wire_header {
 	uint64_t drops[WIRE_DROP__COUNT];
 };
 
+/*
+ * The rules every transport holds a record to (docs/wire.md "Record"):
+ * family and addresses agree, a direction, closed <= flows, failed <=
+ * closed.  False with the reason in `why`.
+ */
+bool wire_record_valid(const struct flow_record *r, char *why, size_t len);
+
 /* ---- encoder ---------------------------------------------------------- */
 
 struct wire_encoder;
