@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* pf-send: load and replay tool for the collector: N senders post wire batches over HTTP/2. */
+/* pf-send: load and replay tool for the collector: N senders post wire batches over HTTP/2 or IPFIX. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -12,9 +12,15 @@
 #include <string.h>
 #include <time.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "flow.h"
 #include "cli.h"
 #include "h2client.h"
+#include "ipfix.h"
+#include "listen_addr.h"
 #include "log.h"
 #include "wire.h"
 
@@ -32,6 +38,10 @@
  */
 struct opts {
 	const char *url;
+	const char *ipfix;	/* HOST:PORT: each batch as an IPFIX report over UDP instead */
+	struct listen_addr dst; /* ipfix's, parsed */
+	uint64_t rate;		/* IPFIX: records/s per sender, 0 = as fast as it can */
+	uint32_t max_message;	/* IPFIX: bytes per datagram, 0 = the encoder's default */
 	uint32_t senders;
 	uint32_t batches;
 	uint32_t records;
@@ -71,6 +81,9 @@ struct sender {
 	uint64_t bytes_sent;
 	uint64_t records_sent;
 	uint64_t records_ok;
+	uint64_t datagrams; /* IPFIX: messages handed to the kernel */
+	uint64_t send_errors;
+	int fd; /* IPFIX: the sender's connected UDP socket */
 	char first_error[256];
 };
 
@@ -79,8 +92,13 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "Usage: pf-send --url http[s]://HOST:PORT/v1/flows [options]\n"
+	    "       pf-send --ipfix HOST:PORT [options]\n"
 	    "N senders, each with its own HTTP/2 connection (prior knowledge, or TLS + ALPN h2) and identity (pod sender-<i>),\n"
-	    "each POSTs M batches of R synthetic records; prints one JSON line of totals.\n\n"
+	    "each POSTs M batches of R synthetic records; prints one JSON line of totals.\n"
+	    "With --ipfix each sender has its own UDP socket and IPFIX exporter (observation domain\n"
+	    "s + 1, docs/ipfix.md) and sends each batch as one report, templates first; UDP says\n"
+	    "nothing back: records_ok is what was handed to the kernel, the collector's metrics say\n"
+	    "what arrived.\n\n"
 	    "  --senders N          concurrent senders (1)\n"
 	    "  --batches M          batches per sender (1)\n"
 	    "  --records R          records per batch (100)\n"
@@ -91,6 +109,8 @@ static void usage(FILE *f)
 	    "  --token T            send Authorization: Bearer T\n"
 	    "  --cacert FILE        CA certificate for https:// URLs\n"
 	    "  --timeout-ms MS      per-request timeout (30000)\n"
+	    "  --rate R             IPFIX: at most R records/s per sender (0: as fast as it can)\n"
+	    "  --max-message BYTES  IPFIX: largest datagram (512..65535; default 1400)\n"
 	    "  --apps               sender s is app app-<s> (workload too) in namespace ns-<s %% 10>\n"
 	    "                       (default: every sender is app pf-send in namespace bench)\n"
 	    "  --remote peers       remote_ip of record r from sender s: the pod IP of sender\n"
@@ -353,6 +373,111 @@ cleanup:
 	return NULL;
 }
 
+/* ---- IPFIX (--ipfix) ---------------------------------------------------------------- */
+
+/* The encoder's message: one datagram on the sender's connected socket. */
+static void ipfix_send(void *ctx, const void *msg, size_t len, uint32_t records)
+{
+	struct sender *sd = ctx;
+
+	(void)records;
+	if (send(sd->fd, msg, len, 0) == (ssize_t)len) {
+		sd->datagrams++;
+		sd->bytes_sent += len;
+		return;
+	}
+	/* ECONNREFUSED: an ICMP port unreachable for an earlier datagram; nobody listens */
+	sd->send_errors++;
+	set_error(sd, "send: %s", strerror(errno));
+}
+
+/*
+ * One exporter: batch b is one report (the same header and records an
+ * HTTP/2 batch carries), so both transports carry the same load.
+ */
+static void *ipfix_sender_main(void *arg)
+{
+	struct sender *sd = arg;
+	const struct opts *o = sd->o;
+	struct ipfix_encoder_opts eo = { .domain_id = sd->index + 1,
+					 .max_message = o->max_message };
+	struct ipfix_encoder *e = NULL;
+	char pod[64], app[64], ns[32], containers[4][16];
+	struct flow_record rec;
+	uint8_t ip[1][16];
+	double t0 = now_s();
+	uint32_t b = 0;
+
+	sd->fd = socket(o->dst.ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sd->fd < 0 || connect(sd->fd, (const struct sockaddr *)&o->dst.ss, o->dst.len)) {
+		set_error(sd, "socket: %s", strerror(errno));
+		goto cleanup;
+	}
+	e = ipfix_encoder__new(&eo, ipfix_send, sd);
+	if (!e) {
+		set_error(sd, "ipfix_encoder__new: %s", strerror(errno));
+		goto cleanup;
+	}
+	ipfix_encoder__send_templates(e, (uint32_t)(o->base_ms / 1000));
+	for (; b < o->batches; b++) {
+		struct wire_header h = { 0 };
+
+		snprintf(pod, sizeof(pod), "sender-%u", sd->index);
+		snprintf(app, sizeof(app), "app-%u", sd->index);
+		snprintf(ns, sizeof(ns), "ns-%u", sd->index % 10);
+		h.sender_id = 0x7066000000000000ull + sd->index;
+		h.seq = (uint64_t)b + 1;
+		h.sender = (struct flow_identity){ .app = o->apps ? app : "pf-send",
+						   .namespace = o->apps ? ns : "bench",
+						   .pod = pod,
+						   .node = "node-pf",
+						   .workload = o->apps ? app : "pf-send" };
+		if (o->span_ms) {
+			h.span_start_ms = o->base_ms;
+			h.span_end_ms = o->base_ms + o->span_ms;
+		} else {
+			record_window(o, b, &h.span_start_ms, &h.span_end_ms);
+		}
+		v4mapped(ip[0], 10, (uint8_t)(sd->index >> 8), (uint8_t)sd->index, 1);
+		h.n_ips = 1;
+		h.ips = (const uint8_t(*)[16])ip;
+		for (int i = 0; i < WIRE_DROP__COUNT; i++)
+			h.drops[i] = o->drops;
+		if (ipfix_encoder__begin(e, &h, (uint32_t)(h.span_end_ms / 1000))) {
+			set_error(sd, "batch %u: the report's header does not fit a message", b);
+			break;
+		}
+		for (uint32_t r = 0; r < o->records; r++) {
+			make_record(o, sd->index, b, r, &rec, containers[r % 4],
+				    sizeof(containers[0]));
+			if (ipfix_encoder__add(e, &rec) == 0)
+				sd->records_sent++;
+		}
+		ipfix_encoder__end(e);
+		if (o->rate) {
+			/* paced: record n leaves no earlier than n / rate seconds after the start */
+			double ahead = (double)sd->records_sent / (double)o->rate - (now_s() - t0);
+
+			if (ahead > 0) {
+				struct timespec ts = {
+					(time_t)ahead, (long)((ahead - (double)(time_t)ahead) * 1e9)
+				};
+
+				nanosleep(&ts, NULL);
+			}
+		}
+	}
+	/* what reached the kernel; the collector says what it took */
+	sd->records_ok = sd->send_errors ? 0 : sd->records_sent;
+	sd->status[204] = sd->send_errors ? 0 : b;
+cleanup:
+	sd->unsent += o->batches - b;
+	ipfix_encoder__free(e);
+	if (sd->fd >= 0)
+		close(sd->fd);
+	return NULL;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum {
@@ -372,6 +497,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		OPT_SPAN,
 		OPT_NOW,
 		OPT_AGO,
+		OPT_IPFIX,
+		OPT_RATE,
+		OPT_MAX_MESSAGE,
 		OPT_HELP,
 	};
 	static const struct option lo[] = {
@@ -391,6 +519,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "span-ms", required_argument, NULL, OPT_SPAN },
 		{ "now", no_argument, NULL, OPT_NOW },
 		{ "ago", required_argument, NULL, OPT_AGO },
+		{ "ipfix", required_argument, NULL, OPT_IPFIX },
+		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -470,6 +601,26 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->now = true;
 			o->ago_ms = v;
 			break;
+		case OPT_IPFIX:
+			o->ipfix = optarg;
+			if (listen_addr_parse(optarg, &o->dst) || o->dst.any ||
+			    !listen_addr_port((struct sockaddr *)&o->dst.ss)) {
+				fprintf(stderr,
+					"pf-send: --ipfix %s: expected IP:PORT or [IPv6]:PORT\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_RATE:
+			if (cli_parse_u32(optarg, 0, 1u << 30, &v))
+				goto bad;
+			o->rate = v;
+			break;
+		case OPT_MAX_MESSAGE:
+			if (cli_parse_u32(optarg, IPFIX_MIN_MESSAGE, IPFIX_MAX_MESSAGE, &v))
+				goto bad;
+			o->max_message = v;
+			break;
 		case OPT_HELP:
 			usage(stdout);
 			exit(0);
@@ -480,8 +631,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			return -EINVAL;
 		}
 	}
-	if (!o->url || optind < argc) {
-		fprintf(stderr, "pf-send: --url is required, and nothing else (see --help)\n");
+	if (!o->url == !o->ipfix || optind < argc) {
+		fprintf(stderr, "pf-send: --url or --ipfix is required, and nothing else (see "
+				"--help)\n");
 		return -EINVAL;
 	}
 
@@ -510,7 +662,7 @@ int main(int argc, char **argv)
 	struct opts o = opts_defaults;
 	struct sender *sd;
 	uint64_t status[MAX_STATUS] = { 0 }, errors = 0, unsent = 0, bytes = 0, sent = 0, ok = 0,
-		 conns = 0;
+		 conns = 0, datagrams = 0, send_errors = 0;
 	const char *first_error = "";
 	double t0, elapsed;
 	bool first = true;
@@ -525,7 +677,7 @@ int main(int argc, char **argv)
 	 */
 	o.base_ms = o.now ? wall_ms() - o.ago_ms : BASE_MS;
 	signal(SIGPIPE, SIG_IGN);
-	{
+	if (!o.ipfix) {
 		/* URL and CA problems are usage errors: found before any sender starts */
 		struct h2c_opts ho = { .url = o.url, .ca_file = o.cacert, .max_streams = 1 };
 		char why[512];
@@ -546,7 +698,9 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < o.senders; i++) {
 		sd[i].o = &o;
 		sd[i].index = o.first_sender + i;
-		if (pthread_create(&sd[i].thread, NULL, sender_main, &sd[i])) {
+		sd[i].fd = -1;
+		if (pthread_create(&sd[i].thread, NULL, o.ipfix ? ipfix_sender_main : sender_main,
+				   &sd[i])) {
 			fprintf(stderr, "pf-send: cannot start sender %u\n", i);
 			return 1;
 		}
@@ -561,15 +715,21 @@ int main(int argc, char **argv)
 		bytes += sd[i].bytes_sent;
 		sent += sd[i].records_sent;
 		ok += sd[i].records_ok;
+		datagrams += sd[i].datagrams;
+		send_errors += sd[i].send_errors;
 		if (!first_error[0] && sd[i].first_error[0])
 			first_error = sd[i].first_error;
 	}
 	elapsed = now_s() - t0;
 
-	printf("{\"senders\":%u,\"batches\":%llu,\"records_per_batch\":%u,\"batches_ok\":%llu,"
-	       "\"status\":{",
-	       o.senders, (unsigned long long)o.senders * o.batches, o.records,
-	       (unsigned long long)status[204]);
+	printf("{\"transport\":\"%s\",\"senders\":%u,\"batches\":%llu,\"records_per_batch\":%u,"
+	       "\"batches_ok\":%llu,",
+	       o.ipfix ? "ipfix" : "http2", o.senders, (unsigned long long)o.senders * o.batches,
+	       o.records, (unsigned long long)status[204]);
+	if (o.ipfix)
+		printf("\"datagrams\":%llu,\"send_errors\":%llu,", (unsigned long long)datagrams,
+		       (unsigned long long)send_errors);
+	printf("\"status\":{");
 	for (int c = 0; c < MAX_STATUS; c++) {
 		if (!status[c])
 			continue;

@@ -27,6 +27,7 @@ struct webhook;
 struct insight;
 struct insight_rebuild;
 struct insight_kafka;
+struct ipfix_listener;
 
 struct collector {
 	struct collector_config cfg; /* in force: defaults < file < flags, live keys reloaded */
@@ -48,6 +49,7 @@ struct collector {
 	struct insight *insight;	  /* the /api/v1/ view (insight.h); NULL: insight off */
 	struct insight_rebuild *insight_rebuild; /* reading the files back at start */
 	struct insight_kafka *insight_kafka;	 /* source kafka: the flows topic's consumer */
+	struct ipfix_listener *ipfix;		 /* IPFIX over UDP (docs/ipfix.md); NULL: none */
 };
 
 /* admin_callbacks for the collector (collector_metrics.c); ctx is the struct collector. */

@@ -4,6 +4,7 @@
 #include "admission.h"
 #include "files.h"
 #include "insight.h"
+#include "ipfix.h"
 #include "kafka_feed.h"
 
 #include <errno.h>
@@ -16,6 +17,12 @@
 
 #define S   DURATION_NS_PER_S
 #define MIB (1ULL << 20)
+
+/* a.b.0.0/n in the 16-byte form (ip.h): v4-mapped, `bits` 96 + n */
+#define V4(a, b, bits)                                                                         \
+	{                                                                                      \
+		.addr = { [10] = 0xff, [11] = 0xff, [12] = (a), [13] = (b) }, .prefix = (bits) \
+	}
 
 static const struct collector_config defaults = {
 	.listen = ":7070",
@@ -74,6 +81,24 @@ static const struct collector_config defaults = {
 	.insight_resolution_ns = 60 * S,
 	.insight_max_edges = 8192,
 	.insight_rebuild = true,
+	.ipfix_workers = 1,
+	.ipfix_rcvbuf = 8 * MIB,
+	.ipfix_max_exporters = IPFIX_DEFAULT_MAX_EXPORTERS,
+	.ipfix_max_templates = IPFIX_DEFAULT_MAX_TEMPLATES,
+	.ipfix_pen = IPFIX_DEFAULT_PEN,
+	/*
+	 * Loopback and the private ranges pod networks are carved from
+	 * (docs/security.md, "IPFIX"): a collector reachable from the Internet
+	 * takes no datagram from there unless told to.
+	 */
+	.ipfix_allow = { .n = 7,
+			 .cidr = { V4(127, 0, 104),
+				   V4(10, 0, 104),
+				   V4(172, 16, 108),
+				   V4(192, 168, 112),
+				   V4(100, 64, 106),
+				   { .addr = { [15] = 1 }, .prefix = 128 },
+				   { .addr = { 0xfc }, .prefix = 7 } } },
 };
 
 #define F(field) offsetof(struct collector_config, field)
@@ -265,6 +290,32 @@ static const struct config_key keys[] = {
 	  false,
 	  "the Kafka consumer group of source kafka (default podflow-insight-<collector "
 	  "id>: one per replica, so that each reads every partition)" },
+	{ "ipfix.listen", "ipfix-listen", CONFIG_ADDR_PORT, F(ipfix_listen), 0, 0, false,
+	  "IPFIX over UDP (RFC 7011) from sidecars exporting to udp://: :PORT (every address), "
+	  "IP:PORT or [IPv6]:PORT; 4739 is IANA's port; unauthenticated, see ipfix.allow_cidrs "
+	  "(unset: none; docs/ipfix.md)" },
+	{ "ipfix.workers", "ipfix-workers", CONFIG_U32, F(ipfix_workers), 0, 256, false,
+	  "IPFIX threads, each with its own SO_REUSEPORT socket, decoder and output writer; 0: one "
+	  "per online CPU" },
+	{ "ipfix.rcvbuf", "ipfix-rcvbuf", CONFIG_BYTES, F(ipfix_rcvbuf), 64 * 1024, 512 * MIB,
+	  false,
+	  "receive buffer asked for each IPFIX socket, what absorbs a burst (SO_RCVBUFFORCE, else "
+	  "SO_RCVBUF within net.core.rmem_max; the kernel's value is logged and a gauge)" },
+	{ "ipfix.max_exporters", "ipfix-max-exporters", CONFIG_U32, F(ipfix_max_exporters), 1,
+	  IPFIX_MAX_MAX_EXPORTERS, false,
+	  "exporters (address, port, observation domain) each IPFIX worker keeps templates, "
+	  "sequence and identity for, and labels metrics with; beyond, the least recently seen is "
+	  "forgotten (counted)" },
+	{ "ipfix.max_templates", "ipfix-max-templates", CONFIG_U32, F(ipfix_max_templates), 4,
+	  IPFIX_MAX_MAX_TEMPLATES, false,
+	  "templates one exporter may hold (podflow's use 4); a message defining more is refused "
+	  "(counted malformed)" },
+	{ "ipfix.pen", "ipfix-pen", CONFIG_U32, F(ipfix_pen), 1, UINT32_MAX, false,
+	  "Private Enterprise Number of podflow's own elements, the sidecars' ipfix.pen (32473: "
+	  "RFC 5612's documentation number, a placeholder; not 29305)" },
+	{ "ipfix.allow_cidrs", "ipfix-allow-cidrs", CONFIG_CIDR_LIST, F(ipfix_allow), 0, 0, false,
+	  "source addresses IPFIX datagrams are taken from (by default loopback and the private "
+	  "ranges); others are refused and counted (docs/security.md)" },
 };
 
 const struct config_schema collector_config_schema = {
@@ -346,6 +397,26 @@ static int validate_insight(const struct collector_config *cfg, char *why, unsig
 static bool set(const char *s)
 {
 	return s && *s;
+}
+
+/* An allow-list that takes nothing, or the PEN of RFC 5103's reverse elements, cannot work. */
+static int validate_ipfix(const struct collector_config *cfg, char *why, unsigned long whylen)
+{
+	if (!cfg->ipfix_allow.n) {
+		snprintf(why, whylen,
+			 "ipfix.allow_cidrs: empty, so every datagram to ipfix.listen %s would be "
+			 "refused; list the pod network's ranges (0.0.0.0/0 and ::/0 take every "
+			 "source)",
+			 cfg->ipfix_listen);
+		return -EINVAL;
+	}
+	if (cfg->ipfix_pen == IPFIX_PEN_REVERSE) {
+		snprintf(why, whylen,
+			 "ipfix.pen: 29305 is RFC 5103's, for reverse elements; use your "
+			 "organisation's PEN, the one the sidecars send");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /*
@@ -499,7 +570,9 @@ int collector_config_validate(const struct collector_config *cfg, char *why, uns
 			 "(--null-sink) to count and discard on purpose");
 		return -EINVAL;
 	}
-	err = cfg->insight ? validate_insight(cfg, why, whylen) : 0;
+	err = set(cfg->ipfix_listen) ? validate_ipfix(cfg, why, whylen) : 0;
+	if (!err && cfg->insight)
+		err = validate_insight(cfg, why, whylen);
 	if (!err)
 		err = validate_delay(cfg, why, whylen);
 	if (!err)

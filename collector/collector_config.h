@@ -89,6 +89,14 @@ struct collector_config {
 	uint32_t insight_max_edges;
 	bool insight_rebuild;
 	char *insight_group; /* NULL: podflow-insight-<collector id> */
+	/* IPFIX over UDP (docs/ipfix.md); NULL ipfix_listen: none */
+	char *ipfix_listen;
+	uint32_t ipfix_workers;	      /* 0 = online CPUs */
+	uint64_t ipfix_rcvbuf;	      /* asked per socket */
+	uint32_t ipfix_max_exporters; /* per IPFIX worker (its decoder) */
+	uint32_t ipfix_max_templates; /* per exporter */
+	uint32_t ipfix_pen;
+	struct config_cidrs ipfix_allow; /* source addresses taken */
 };
 
 extern const struct config_schema collector_config_schema;

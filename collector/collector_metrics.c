@@ -9,6 +9,7 @@
 #include "collector.h"
 #include "config.h"
 #include "insight.h"
+#include "ipfix_listener.h"
 #include "metrics.h"
 #include "output.h"
 #include "attribution.h"
@@ -27,6 +28,8 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 	for (uint32_t i = 0; i < c->n_workers; i++)
 		if (c->workers[i])
 			stats_sum(&s, worker__stats(c->workers[i]));
+	/* records, their times, sender drops and bytes written: IPFIX's too */
+	ipfix_listener__sum_stats(c->ipfix, &s);
 
 	metrics_writer__family(w, "podflow_collector_connections_total", METRIC_COUNTER,
 			       "Connections by what became of them.");
@@ -110,6 +113,8 @@ void collector_metrics(void *ctx, struct metrics_writer *w)
 		attribution__metrics(c->attribution, w);
 	if (c->insight)
 		insight__metrics(c->insight, w);
+	if (c->ipfix)
+		ipfix_listener__metrics(c->ipfix, w);
 }
 
 /* Ready once every worker listens and every attribution feed has caught up. */

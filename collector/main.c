@@ -33,6 +33,7 @@
 #include "insight.h"
 #include "insight_kafka.h"
 #include "insight_rebuild.h"
+#include "ipfix_listener.h"
 #include "ui_assets.h"
 #include "kafka_sink.h"
 #include "log.h"
@@ -172,14 +173,103 @@ fail:
 	return -EADDRNOTAVAIL;
 }
 
-static void print_stats(struct worker **workers, uint32_t n, const char *when)
+/* The workers' counters summed, and the IPFIX workers' (their records, bytes, drops). */
+static void print_stats(struct collector *c, uint32_t n, const char *when)
 {
 	struct stats sum = { 0 };
 	char line[2048];
 
 	for (uint32_t i = 0; i < n; i++)
-		stats_sum(&sum, worker__stats(workers[i]));
+		stats_sum(&sum, worker__stats(c->workers[i]));
+	ipfix_listener__sum_stats(c->ipfix, &sum);
 	pr_info("stats%s: %s", when, stats_format(&sum, line, sizeof(line)));
+}
+
+/* workers 0: one per CPU (the configuration keeps saying 0) */
+static uint32_t online_cpus(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return cpus < 1 ? 1 : cpus > COLLECTOR_MAX_WORKERS ? COLLECTOR_MAX_WORKERS : (uint32_t)cpus;
+}
+
+/*
+ * The IPFIX listener (docs/ipfix.md): its sockets bound now, with the
+ * HTTP/2 listeners; IPFIX worker i writes through writer n_workers + i and
+ * journals through journal writer n_workers + i.  0 or -1 (logged).
+ */
+static int open_ipfix(struct collector *c, uint32_t n_workers, uint32_t n_ipfix, int died_fd,
+		      char *why, size_t len)
+{
+	const struct collector_config *cfg = &c->cfg;
+	struct ingest_opts *io = calloc(n_ipfix, sizeof(*io));
+	struct ipfix_listener_opts o = {
+		.listen = cfg->ipfix_listen,
+		.workers = n_ipfix,
+		.rcvbuf = cfg->ipfix_rcvbuf,
+		.max_exporters = cfg->ipfix_max_exporters,
+		.max_templates = cfg->ipfix_max_templates,
+		.pen = cfg->ipfix_pen,
+		.allow = &cfg->ipfix_allow,
+		.died_fd = died_fd,
+		.ingest = io,
+	};
+
+	if (!io) {
+		pr_err("out of memory");
+		return -1;
+	}
+	for (uint32_t i = 0; i < n_ipfix; i++)
+		io[i] = (struct ingest_opts){
+			.worker = n_workers + i,
+			.outputs = c->outputs,
+			.writer = outputs__writer(c->outputs, n_workers + i),
+			.attr = c->attribution ? attribution__attributor(c->attribution) : NULL,
+			.bounds = &c->bounds,
+			.late_log = c->late_log,
+			.verifier = c->attribution ? attribution__verifier(c->attribution) : NULL,
+			.journal = c->attribution
+				       ? attribution__journal_writer(c->attribution, n_workers + i)
+				       : NULL,
+		};
+	c->ipfix = ipfix_listener__new(&o, why, len);
+	free(io);
+	if (!c->ipfix) {
+		pr_err("%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Says where IPFIX listens, and, beyond loopback, that UDP cannot be
+ * authenticated: neither token_file nor client certificates apply to it
+ * (docs/security.md, "IPFIX").
+ */
+static void ipfix_started(struct collector *c, char *buf, size_t len)
+{
+	const struct collector_config *cfg = &c->cfg;
+	bool verified = c->attribution && attribution__verifier(c->attribution);
+
+	pr_info("ipfix: listening on %s", ipfix_listener__describe(c->ipfix, buf, len));
+	if (ipfix_listener__rcvbuf(c->ipfix) < 2 * cfg->ipfix_rcvbuf)
+		pr_warn("ipfix: the kernel gave each socket a receive buffer of %llu bytes, less "
+			"than the %llu ipfix.rcvbuf asks (twice it, as the kernel counts): raise "
+			"net.core.rmem_max, or give the collector CAP_NET_ADMIN (SO_RCVBUFFORCE); "
+			"bursts beyond it are dropped "
+			"(podflow_collector_ipfix_receive_queue_drops_total)",
+			(unsigned long long)ipfix_listener__rcvbuf(c->ipfix),
+			(unsigned long long)cfg->ipfix_rcvbuf);
+	if (!ipfix_listener__beyond_loopback(c->ipfix))
+		return;
+	pr_warn("ipfix on %s is UDP, which cannot be authenticated (token_file and client "
+		"certificates do not apply): anyone who can send from ipfix.allow_cidrs, or forge "
+		"such a source address, can write records%s (docs/security.md, IPFIX)",
+		ipfix_listener__address(c->ipfix, buf, len),
+		!c->attribution ? ""
+		: verified	? "; its heartbeats are not used: IPFIX carries no identity token "
+				  "to verify (attribution.verify_heartbeats)"
+				: " and claim any pod's address in heartbeats");
 }
 
 /* The late records' way out: the attributor's write callback. */
@@ -188,8 +278,12 @@ static int write_late(void *ctx, const struct wire_batch *b)
 	return outputs__write_late(ctx, b);
 }
 
-/* The output stage as configured: one writer per worker, one for late records.  0 or -1. */
-static int open_outputs(struct collector *c, uint32_t n_workers, char *why, size_t len)
+/*
+ * The output stage as configured: one writer per worker, one per IPFIX
+ * worker, one for late records.  0 or -1.
+ */
+static int open_outputs(struct collector *c, uint32_t n_workers, uint32_t n_ipfix, char *why,
+			size_t len)
 {
 	const struct collector_config *cfg = &c->cfg;
 	struct kafka_sink_opts ko = {
@@ -209,6 +303,7 @@ static int open_outputs(struct collector *c, uint32_t n_workers, char *why, size
 		.jsonl = cfg->jsonl,
 		.null_sink = cfg->null_sink,
 		.writers = n_workers,
+		.ipfix_writers = n_ipfix,
 		.late = cfg->attribution,
 		.kafka = cfg->kafka_brokers && *cfg->kafka_brokers && cfg->kafka_sink ? &ko : NULL,
 		/* source kafka: the view reads the topic instead, every collector's records */
@@ -377,7 +472,7 @@ static int wait_loop(struct collector *c, int sfd, int died_fd)
 				goto out;
 			}
 			if (e[i].data.fd == t_stats && read(t_stats, &v, sizeof(v)) > 0)
-				print_stats(c->workers, c->n_workers, "");
+				print_stats(c, c->n_workers, "");
 		}
 		if (c->admin)
 			admin__run(c->admin);
@@ -408,7 +503,7 @@ int main(int argc, char **argv)
 	struct listen_addr la;
 	SSL_CTX *ssl_ctx = NULL;
 	struct token_file *token = NULL;
-	uint32_t n = 0, n_workers;
+	uint32_t n = 0, n_workers, n_ipfix = 0;
 	int watch_err = 0;
 	uint64_t stop_at = 0;	  /* when the signal came (monotonic ns) */
 	bool attributing = false; /* the attribution stage ran: its counters go on the exit line */
@@ -435,14 +530,9 @@ int main(int argc, char **argv)
 			strerror(watch_err));
 	listen_addr_parse(cfg->listen, &la); /* validated by the table */
 	/* workers 0: one per CPU (the configuration keeps saying 0) */
-	n_workers = cfg->workers;
-	if (!n_workers) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		n_workers = cpus < 1			   ? 1
-			    : cpus > COLLECTOR_MAX_WORKERS ? COLLECTOR_MAX_WORKERS
-							   : (uint32_t)cpus;
-	}
+	n_workers = cfg->workers ? cfg->workers : online_cpus();
+	if (cfg->ipfix_listen && *cfg->ipfix_listen)
+		n_ipfix = cfg->ipfix_workers ? cfg->ipfix_workers : online_cpus();
 	lim = (struct conn_limits){
 		.max_body = cfg->max_body,
 		/* one connection may hold a few bodies in flight, never the whole worker budget */
@@ -503,11 +593,12 @@ int main(int argc, char **argv)
 		}
 	}
 	/* after the signals are blocked: the outputs, the Kafka producer and the feeds start threads */
-	if (open_outputs(&c, n_workers, why, sizeof(why)))
+	if (open_outputs(&c, n_workers, n_ipfix, why, sizeof(why)))
 		goto cleanup;
 	if (cfg->attribution) {
-		c.attribution =
-		    attribution__new(cfg, n_workers, write_late, c.outputs, why, sizeof(why));
+		/* a journal writer per ingest thread, HTTP/2 workers first, then IPFIX ones */
+		c.attribution = attribution__new(cfg, n_workers + n_ipfix, write_late, c.outputs,
+						 why, sizeof(why));
 		if (!c.attribution) {
 			pr_err("%s", why);
 			goto cleanup;
@@ -562,6 +653,8 @@ int main(int argc, char **argv)
 		}
 	}
 	c.n_workers = n;
+	if (n_ipfix && open_ipfix(&c, n_workers, n_ipfix, died_fd, why, sizeof(why)))
+		goto cleanup;
 	/* probes and Prometheus on `admin`; what maps the cluster only on the API (docs/security.md) */
 	if (cfg->admin) {
 		struct admin_callbacks cb = { .metrics = collector_metrics,
@@ -631,6 +724,10 @@ int main(int argc, char **argv)
 			goto stop;
 		}
 	}
+	if (c.ipfix && (err = ipfix_listener__start(c.ipfix))) {
+		pr_warn("cannot start the IPFIX workers: %s", strerror(-err));
+		goto stop;
+	}
 	c.listening = true;
 	/* before "ready", which tells whoever waits for it that start-up said all it had to */
 	c.ingest_open = !cfg->token_file && !cfg->tls_client_ca && !listen_addr_is_loopback(&la);
@@ -640,14 +737,8 @@ int main(int argc, char **argv)
 			"set token_file (--token-file) or tls.client_ca_file (--tls-client-ca), or "
 			"listen on 127.0.0.1 (docs/security.md, Safe defaults)",
 			listen_addr_format((struct sockaddr *)&la.ss, addr, sizeof(addr)));
-	pr_info("ready: listening on %s (%s, %u workers, %s, %s; outputs: %s)",
-		listen_addr_format((struct sockaddr *)&la.ss, addr, sizeof(addr)),
-		ssl_ctx ? (cfg->tls_client_ca ? "TLS, ALPN h2, client certificates required"
-					      : "TLS, ALPN h2")
-			: "h2c prior knowledge",
-		n, cfg->token_file ? "bearer token required" : "no auth",
-		c.attribution ? "attribution on" : "attribution off",
-		outputs__describe(c.outputs, outs, sizeof(outs)));
+	if (c.ipfix)
+		ipfix_started(&c, addr, sizeof(addr));
 	if (c.admin)
 		pr_info("admin endpoint on %s (port %u): /metrics /healthz /readyz", cfg->admin,
 			admin__port(c.admin));
@@ -661,6 +752,14 @@ int main(int argc, char **argv)
 			" (TLS, certificate %s re-read on change; injecting %s, exporting to %s)",
 			cfg->webhook_listen, admin__port(webhook__admin(c.webhook)),
 			cfg->webhook_cert, cfg->inject_image, cfg->inject_collector_url);
+	pr_info("ready: listening on %s (%s, %u workers, %s, %s; outputs: %s)",
+		listen_addr_format((struct sockaddr *)&la.ss, addr, sizeof(addr)),
+		ssl_ctx ? (cfg->tls_client_ca ? "TLS, ALPN h2, client certificates required"
+					      : "TLS, ALPN h2")
+			: "h2c prior knowledge",
+		n, cfg->token_file ? "bearer token required" : "no auth",
+		c.attribution ? "attribution on" : "attribution off",
+		outputs__describe(c.outputs, outs, sizeof(outs)));
 
 	err = wait_loop(&c, sfd, died_fd);
 	stop_at = clock_mono_ns();
@@ -672,7 +771,9 @@ stop:
 	for (uint32_t i = 0; i < n; i++)
 		if (worker__join(workers[i]))
 			ret = 1;
-	print_stats(workers, n, " at exit");
+	if (ipfix_listener__stop(c.ipfix))
+		ret = 1;
+	print_stats(&c, n, " at exit");
 cleanup:
 	admin__free(c.admin);
 	admin__free(c.api); /* before the attribution its /ownership reads */
@@ -682,6 +783,8 @@ cleanup:
 	token_file__free(c.api_token);
 	for (uint32_t i = 0; i < n; i++)
 		worker__free(workers[i]);
+	ipfix_listener__free(c.ipfix); /* before the attribution and the outputs it writes to */
+	c.ipfix = NULL;
 	peers__free(c.peers); /* after the workers: their connections are released */
 	ingest_late_log__free(c.late_log);
 	/* after the workers: what attribution still holds is decided and written last */

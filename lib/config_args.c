@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -70,14 +71,22 @@ int config_parse_args(const struct config_schema *s, const struct config_cli *cl
 		OPT_SWITCH = 256,
 		OPT_KEY = 512
 	};
-	struct option opts[CONFIG_MAX_FLAGS + 5];
+	/*
+	 * Every switch and every key's flag: as many as the table has
+	 * (CONFIG_MAX_FLAGS bounds what one command line sets, not these).
+	 */
+	struct option *opts = calloc(cli->n_switches + s->n_keys + 5, sizeof(*opts));
 	size_t n_opts = 0, n_flags = 0;
-	int c, idx;
+	int c, idx, ret = 0;
 
-	for (size_t i = 0; i < cli->n_switches && n_opts < CONFIG_MAX_FLAGS; i++)
+	if (!opts) {
+		pr_warn("out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < cli->n_switches; i++)
 		opts[n_opts++] = (struct option){ cli->switches[i].flag, no_argument, NULL,
 						  OPT_SWITCH + (int)i };
-	for (size_t i = 0; i < s->n_keys && n_opts < CONFIG_MAX_FLAGS; i++)
+	for (size_t i = 0; i < s->n_keys; i++)
 		if (s->keys[i].flag)
 			opts[n_opts++] = (struct option){ s->keys[i].flag, required_argument, NULL,
 							  OPT_KEY + (int)i };
@@ -94,7 +103,8 @@ int config_parse_args(const struct config_schema *s, const struct config_cli *cl
 	while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
 		if (n_flags + 2 > CONFIG_FLAGS_LEN - 1) {
 			pr_warn("too many options (at most %d)", CONFIG_MAX_FLAGS);
-			return -EINVAL;
+			ret = -EINVAL;
+			break;
 		}
 		if (c >= OPT_KEY && c < OPT_KEY + (int)s->n_keys) {
 			const struct config_key *k = &s->keys[c - OPT_KEY];
@@ -112,11 +122,13 @@ int config_parse_args(const struct config_schema *s, const struct config_cli *cl
 			*cli->config_optional = true;
 		} else if (c == OPT_HELP) {
 			usage(s, cli, stdout);
-			return 1;
+			ret = 1;
+			break;
 		} else if (c == OPT_HELP_CONFIG) {
 			/* the table docs/config.md is made from */
 			config_print_markdown(s, stdout);
-			return 1;
+			ret = 1;
+			break;
 		} else {
 			if (optopt)
 				pr_warn("option -%c: unknown or missing its argument (see --help)",
@@ -124,13 +136,15 @@ int config_parse_args(const struct config_schema *s, const struct config_cli *cl
 			else
 				pr_warn("%s: unknown option or missing argument (see --help)",
 					argv[optind - 1]);
-			return -EINVAL;
+			ret = -EINVAL;
+			break;
 		}
 	}
+	free(opts);
 	flags[n_flags] = NULL;
-	if (optind < argc) {
+	if (!ret && optind < argc) {
 		pr_warn("unexpected argument '%s' (see --help)", argv[optind]);
-		return -EINVAL;
+		ret = -EINVAL;
 	}
-	return 0;
+	return ret;
 }

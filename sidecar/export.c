@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,7 +18,7 @@
 #include "clock.h"
 #include "h2client.h"
 #include "log.h"
-#include "podips.h"
+#include "report_header.h"
 
 #define BACKOFF_BASE_NS	   (100ULL * 1000000)	/* first retry after 50-100 ms */
 #define BACKOFF_CAP_NS	   (30ULL * 1000000000) /* never wait more than 30 s */
@@ -40,14 +39,8 @@ struct exporter {
 	struct export_opts o;
 	/* adding thread */
 	struct wire_encoder *enc;
-	uint64_t seq;
-	uint64_t sender_id;
-	uint64_t span_start_ms;
-	uint64_t drops_last[WIRE_DROP__COUNT];
+	struct report_header *rh; /* sender, seq, heartbeat, capture drops */
 	uint32_t logged_add_error;
-	bool claim_ips;		 /* exporter__set_claim */
-	uint64_t claim_until_ms; /* UINT64_MAX: up to each seal */
-	bool logged_pod_ips;
 	/* shared */
 	struct batch_queue *q;
 	struct h2c *h2;
@@ -168,64 +161,21 @@ static void maybe_reload_token(struct exporter *x, uint64_t now)
 
 /* ---- adding thread: batches -------------------------------------------- */
 
-/*
- * The pod's IPs for a heartbeat (read each time: the interfaces of the
- * fallback can change).  What is left out is said once (the environment
- * does not change while we run) and kept in the stats, whose last values
- * are gauges.
- */
-static uint32_t heartbeat_ips(struct exporter *x, uint8_t (*ips)[16])
-{
-	struct pod_ips_dropped dropped;
-	char why[256];
-	int n = pod_ips(getenv, ips, WIRE_MAX_IPS, &dropped, why, sizeof(why));
-
-	if (why[0] && !x->logged_pod_ips) {
-		x->logged_pod_ips = true;
-		pr_warn("%s (podflow_sidecar_pod_ips_ignored)", why);
-	}
-	__atomic_store_n(&x->st.pod_ips_over_limit, dropped.over_limit, __ATOMIC_RELAXED);
-	__atomic_store_n(&x->st.pod_ips_malformed, dropped.malformed, __ATOMIC_RELAXED);
-	return n > 0 ? (uint32_t)n : 0;
-}
-
 void exporter__set_claim(struct exporter *x, bool claim, uint64_t until_ms)
 {
-	x->claim_ips = claim;
-	x->claim_until_ms = until_ms;
+	report_header__set_claim(x->rh, claim, until_ms);
 }
 
 void exporter__seal(struct exporter *x)
 {
 	uint8_t ips[WIRE_MAX_IPS][16];
-	uint64_t cumul[WIRE_DROP__COUNT] = { 0 };
 	struct wire_header h;
 	struct batch *b;
 	const void *body;
 	size_t len;
 	int n, err;
 
-	memset(&h, 0, sizeof(h));
-	h.sender_id = x->sender_id;
-	h.seq = ++x->seq;
-	h.sender = *x->o.sender;
-	h.span_start_ms = x->span_start_ms;
-	h.span_end_ms = clock_wall_ms();
-	h.n_ips = heartbeat_ips(x, ips);
-	if (!x->claim_ips)
-		h.n_ips = 0; /* blind: this span claims nothing */
-	else if (h.span_end_ms > x->claim_until_ms)
-		h.span_end_ms = x->claim_until_ms; /* never past what the caller vouched for */
-	if (h.span_end_ms < h.span_start_ms)
-		h.span_end_ms = h.span_start_ms; /* the wall clock stepped back */
-	__atomic_store_n(&x->st.heartbeat_ips, h.n_ips, __ATOMIC_RELAXED);
-	h.ips = (const uint8_t(*)[16])ips;
-	if (x->o.drops_fn)
-		x->o.drops_fn(x->o.drops_ctx, cumul);
-	for (int i = 0; i < WIRE_DROP__COUNT; i++) {
-		h.drops[i] = cumul[i] - x->drops_last[i];
-		x->drops_last[i] = cumul[i];
-	}
+	report_header__next(x->rh, &h, ips);
 	/* the export side's own losses travel in the next header too */
 	/* with what lost batches could no longer report (their carried counts) */
 	h.drops[WIRE_DROP_BUFFER] += batch_queue__take_dropped(x->q, h.drops);
@@ -263,7 +213,6 @@ void exporter__seal(struct exporter *x)
 	b->records = wire_encoder__count(x->enc);
 	b->seq = h.seq;
 	wire_encoder__reset(x->enc);
-	x->span_start_ms = h.span_end_ms;
 	STAT_ADD(x, batches_sealed, 1);
 	n = (int)batch_queue__push(x->q, b);
 	if (n) {
@@ -554,26 +503,16 @@ struct exporter *exporter__new(const struct export_opts *opts, char *why, size_t
 		stat(opts->identity_token_file, &x->identity_st);
 		x->token_checked_ns = clock_mono_ns();
 	}
-	if (getrandom(&x->sender_id, sizeof(x->sender_id), 0) != sizeof(x->sender_id))
-		x->sender_id = clock_mono_ns() ^ ((uint64_t)getpid() << 32);
-	x->rng = x->sender_id | 1;
-	x->span_start_ms = clock_wall_ms();
-	x->claim_ips = true;
-	x->claim_until_ms = UINT64_MAX;
-	{
-		/* what POD_IPS leaves out is said at start, not one interval later */
-		uint8_t ips[WIRE_MAX_IPS][16];
-
-		heartbeat_ips(x, ips);
-	}
+	x->rh = report_header__new(opts->sender, opts->drops_fn, opts->drops_ctx);
 	x->enc = wire_encoder__new(opts->encoding, 0);
 	x->q = batch_queue__new(opts->buffer_max_bytes);
 	x->reqs = calloc(opts->max_in_flight, sizeof(*x->reqs));
-	if (!x->enc || !x->q || !x->reqs) {
+	if (!x->rh || !x->enc || !x->q || !x->reqs) {
 		err = -ENOMEM;
 		snprintf(why, whylen, "out of memory");
 		goto cleanup;
 	}
+	x->rng = report_header__sender_id(x->rh) | 1; /* jitter: any non-zero seed */
 	{
 		const char *hp = strstr(opts->url, "://");
 		const char *path = hp ? strchr(hp + 3, '/') : NULL;
@@ -640,6 +579,7 @@ void exporter__close(struct exporter *x, uint64_t grace_ns, struct export_stats 
 	free(x->reqs);
 	batch_queue__free(x->q);
 	wire_encoder__free(x->enc);
+	report_header__free(x->rh);
 	free(x->token);
 	if (x->identity) {
 		explicit_bzero(x->identity, strlen(x->identity));
@@ -669,9 +609,14 @@ void exporter__stats(const struct exporter *x, struct export_stats *out)
 	out->fail_http_5xx = __atomic_load_n(&x->st.fail_http_5xx, __ATOMIC_RELAXED);
 	out->fail_http_4xx = __atomic_load_n(&x->st.fail_http_4xx, __ATOMIC_RELAXED);
 	out->consecutive_failures = __atomic_load_n(&x->consecutive_failures, __ATOMIC_RELAXED);
-	out->heartbeat_ips = __atomic_load_n(&x->st.heartbeat_ips, __ATOMIC_RELAXED);
-	out->pod_ips_over_limit = __atomic_load_n(&x->st.pod_ips_over_limit, __ATOMIC_RELAXED);
-	out->pod_ips_malformed = __atomic_load_n(&x->st.pod_ips_malformed, __ATOMIC_RELAXED);
+	{
+		struct report_header_stats hs;
+
+		report_header__stats(x->rh, &hs);
+		out->heartbeat_ips = hs.heartbeat_ips;
+		out->pod_ips_over_limit = hs.pod_ips_over_limit;
+		out->pod_ips_malformed = hs.pod_ips_malformed;
+	}
 }
 
 bool exporter__dropping(const struct exporter *x)

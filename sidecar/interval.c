@@ -11,6 +11,7 @@
 #include "export.h"
 #include "flow.h"
 #include "flow_table.h"
+#include "ipfix_export.h"
 #include "jsonw.h"
 #include "log.h"
 
@@ -36,7 +37,7 @@ struct interval *interval__new(const struct interval_opts *opts)
 	struct interval *iv;
 	int err;
 
-	if (!opts->exp && !opts->out) {
+	if (!opts->exp && !opts->ipx && !opts->out) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -55,7 +56,7 @@ struct interval *interval__new(const struct interval_opts *opts)
 		err = -errno; /* EINVAL (max_records) or ENOMEM */
 		goto cleanup;
 	}
-	if (!opts->exp) {
+	if (opts->out) {
 		iv->jw = jsonw__new();
 		if (!iv->jw) {
 			err = -ENOMEM;
@@ -109,6 +110,10 @@ static void write_record(struct flow_record *rec, void *ctx)
 		exporter__add(iv->o.exp, rec);
 		return;
 	}
+	if (iv->o.ipx) {
+		ipfix_exporter__add(iv->o.ipx, rec);
+		return;
+	}
 	jsonw__reset(iv->jw);
 	flow_record_json(rec, iv->jw);
 	jsonw__raw_char(iv->jw, '\n');
@@ -141,7 +146,7 @@ static void flush(struct interval *iv, uint64_t next_start_ns)
 			pr_warn("out of memory switching the record mode; keeping the old one");
 		}
 	}
-	if (iv->o.exp)
+	if (!iv->o.out)
 		return;
 	if (fflush(iv->o.out))
 		output_failed(iv);

@@ -12,6 +12,7 @@ struct cgroup_names;
 struct exporter;
 struct flow_event;
 struct flow_identity;
+struct ipfix_exporter;
 
 /* The clock the interval reads (clock_ns() of lib/clock.h; a test's stand-in). */
 typedef uint64_t (*interval_clock_fn)(clockid_t id);
@@ -29,6 +30,7 @@ struct interval_opts {
 	const struct flow_identity *local; /* the pod: every record's local side */
 	struct cgroup_names *names;	   /* cgroup id -> container id */
 	struct exporter *exp;		   /* records are added to its batches; NULL: ... */
+	struct ipfix_exporter *ipx;	   /* ... to its IPFIX reports; NULL: ... */
 	FILE *out;			   /* ... written to this stream as JSON lines */
 	const char *out_name;		   /* names `out` in messages */
 	interval_clock_fn clock;	   /* NULL: clock_ns() */
@@ -45,7 +47,7 @@ struct interval_stats {
 struct interval;
 
 /*
- * NULL with errno set: EINVAL without an exporter or a stream, or with
+ * NULL with errno set: EINVAL without an exporter (of either kind) or a stream, or with
  * max_records 0 or beyond 1 << 24; ENOMEM.  The first interval begins at
  * interval__start().
  */

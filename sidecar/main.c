@@ -24,6 +24,7 @@
 #include "export.h"
 #include "identity.h"
 #include "interval.h"
+#include "ipfix_export.h"
 #include "log.h"
 #include "netns.h"
 #include "sidecar.h"
@@ -125,6 +126,25 @@ static void on_event(const struct flow_event *ev, void *ctx)
 	interval__add(s->iv, ev);
 }
 
+/* What the heartbeats may claim, on whichever exporter there is (none: JSON lines). */
+static void out_set_claim(struct sidecar *s, bool claim, uint64_t until_ms)
+{
+	if (s->exp)
+		exporter__set_claim(s->exp, claim, until_ms);
+	if (s->ipx)
+		ipfix_exporter__set_claim(s->ipx, claim, until_ms);
+}
+
+/* Ends the exporter's batch or report, empty or not: it is also the pod's heartbeat. */
+static bool out_seal(struct sidecar *s)
+{
+	if (s->exp)
+		exporter__seal(s->exp);
+	if (s->ipx)
+		ipfix_exporter__seal(s->ipx);
+	return s->exp || s->ipx;
+}
+
 /*
  * The programs are attached to a cgroup, not to a path: once the scope
  * cgroup is removed they see nothing, and a cgroup created again at the
@@ -144,8 +164,7 @@ static bool check_scope(struct sidecar *s)
 	int err = cgroup_id_of(s->scope, &id);
 
 	if (!err && id == s->scope_id) {
-		if (s->exp)
-			exporter__set_claim(s->exp, true, now_ms);
+		out_set_claim(s, true, now_ms);
 		return true;
 	}
 	if (!s->scope_gone) {
@@ -156,12 +175,9 @@ static bool check_scope(struct sidecar *s)
 		    "cgroup %s is gone: capture is blind (not ready, heartbeats claim no pod IP) "
 		    "until a cgroup is created again at that path",
 		    s->scope);
-		if (s->exp) {
-			/* the span since the last check claims nothing: when it went is unknown */
-			exporter__set_claim(s->exp, false, 0);
-			exporter__seal(s->exp);
-			sealed = true;
-		}
+		/* the span since the last check claims nothing: when it went is unknown */
+		out_set_claim(s, false, 0);
+		sealed = out_seal(s);
 	}
 	if (err)
 		return false; /* still gone */
@@ -185,11 +201,9 @@ static bool check_scope(struct sidecar *s)
 		"capturing again after %llu ms blind",
 		s->scope, (unsigned long long)s->scope_id, (unsigned long long)was,
 		(unsigned long long)(now_ms - s->scope_gone_ms));
-	if (s->exp) {
-		if (!sealed)
-			exporter__seal(s->exp); /* the blind span, claiming nothing */
-		exporter__set_claim(s->exp, true, now_ms);
-	}
+	if (!sealed)
+		out_seal(s); /* the blind span, claiming nothing */
+	out_set_claim(s, true, now_ms);
 	return true;
 }
 
@@ -215,8 +229,7 @@ static void end_interval(struct sidecar *s)
 	interval__end(s->iv, walk_sockets, s);
 	/* every interval ends a batch, empty or not: it is also the pod's heartbeat */
 	check_scope(s);
-	if (s->exp)
-		exporter__seal(s->exp);
+	out_seal(s);
 }
 
 /* Cumulative losses for the batch header (export_drops_fn). */
@@ -258,6 +271,30 @@ static void print_stats(struct sidecar *s, const char *when)
 			 (unsigned long long)e.records_rejected,
 			 (unsigned long long)e.records_abandoned,
 			 (unsigned long long)e.buffer_bytes);
+	}
+	if (s->ipx || s->ipx_final.domain_id) {
+		struct ipfix_export_stats u;
+		uint64_t errors = 0;
+
+		if (s->ipx)
+			ipfix_exporter__stats(s->ipx, &u);
+		else
+			u = s->ipx_final;
+		for (int i = 0; i < IPFIX_EXPORT_ERR__COUNT; i++)
+			errors += u.errors[i];
+		snprintf(
+		    exp, sizeof(exp),
+		    " ipfix_reports=%llu ipfix_datagrams_sent=%llu ipfix_bytes_sent=%llu "
+		    "ipfix_records_sent=%llu ipfix_records_refused=%llu drops_ipfix_queue=%llu "
+		    "drops_ipfix_send=%llu drops_ipfix_abandoned=%llu "
+		    "drops_ipfix_not_encoded=%llu ipfix_send_errors=%llu ipfix_queue_bytes=%llu",
+		    (unsigned long long)u.reports, (unsigned long long)u.datagrams_sent,
+		    (unsigned long long)u.bytes_sent, (unsigned long long)u.records_sent,
+		    (unsigned long long)u.records_refused,
+		    (unsigned long long)u.records_dropped_queue,
+		    (unsigned long long)u.records_send_error,
+		    (unsigned long long)u.records_abandoned, (unsigned long long)u.records_invalid,
+		    (unsigned long long)errors, (unsigned long long)u.queue_bytes);
 	}
 	pr_info("stats%s: records=%llu events=%llu flows_started=%llu flows_closed=%llu "
 		"drops_ring_full=%llu drops_map_full=%llu drops_table=%llu listener_full=%llu "
@@ -321,6 +358,20 @@ static void apply_live(struct sidecar *s, const struct sidecar_config *old)
 	     old->buffer_max_bytes != c->buffer_max_bytes))
 		exporter__set_limits(s->exp, c->batch_max_records, c->batch_max_bytes,
 				     c->buffer_max_bytes);
+	if (s->ipx && old) {
+		if (old->batch_max_records != c->batch_max_records ||
+		    old->batch_max_bytes != c->batch_max_bytes)
+			ipfix_exporter__set_limits(s->ipx, c->batch_max_records,
+						   c->batch_max_bytes);
+		if (old->ipfix_max_rate != c->ipfix_max_rate ||
+		    old->ipfix_max_burst != c->ipfix_max_burst ||
+		    old->ipfix_max_queue != c->ipfix_max_queue)
+			ipfix_exporter__set_pacing(s->ipx, c->ipfix_max_rate, c->ipfix_max_burst,
+						   c->ipfix_max_queue);
+		if (old->ipfix_template_interval_ns != c->ipfix_template_interval_ns)
+			ipfix_exporter__set_template_interval(s->ipx,
+							      c->ipfix_template_interval_ns);
+	}
 	/* at start the interval is built in the configured mode; a change applies from the next */
 	if (old && old->aggregate != c->aggregate)
 		interval__set_aggregate(s->iv, c->aggregate);
@@ -359,6 +410,7 @@ static int run(struct sidecar *s)
 	    epoll_add(ep, s->t_interval) || epoll_add(ep, s->t_stats) ||
 	    epoll_add(ep, s->t_scope) || epoll_add(ep, capture__fd(s->cap)) ||
 	    (s->admin && epoll_add(ep, admin__fd(s->admin))) ||
+	    (s->ipx && epoll_add(ep, ipfix_exporter__fd(s->ipx))) ||
 	    (s->watch && config_watch__fd(s->watch) >= 0 &&
 	     epoll_add(ep, config_watch__fd(s->watch)))) {
 		err = -errno;
@@ -416,6 +468,8 @@ static int run(struct sidecar *s)
 				if (fd == t_drain)
 					timer_ack(fd);
 				capture__drain(s->cap);
+			} else if (s->ipx && fd == ipfix_exporter__fd(s->ipx)) {
+				ipfix_exporter__run(s->ipx); /* pacing, templates, resolution */
 			}
 		}
 		if (s->admin)
@@ -433,6 +487,11 @@ shutdown:
 		/* deliver what is buffered, for at most the grace period */
 		exporter__close(s->exp, s->cfg.shutdown_grace_ns, &s->exp_final);
 		s->exp = NULL;
+	}
+	if (s->ipx) {
+		/* send what waits for the rate, for at most the grace period */
+		ipfix_exporter__close(s->ipx, s->cfg.shutdown_grace_ns, &s->ipx_final);
+		s->ipx = NULL;
 	}
 	print_stats(s, " at exit");
 	if (interval__output_failed(s->iv))
@@ -506,7 +565,8 @@ int main(int argc, char **argv)
 		ret = EXIT_USAGE;
 		goto cleanup;
 	}
-	if (strncmp(s.cfg.output, "http://", 7) == 0 || strncmp(s.cfg.output, "https://", 8) == 0) {
+	if (strncmp(s.cfg.output, "http://", 7) == 0 || strncmp(s.cfg.output, "https://", 8) == 0 ||
+	    strncmp(s.cfg.output, "udp://", 6) == 0) {
 		s.out = NULL; /* set up after the capture: its counters feed the batch headers */
 	} else if (strcmp(s.cfg.output, "-") == 0) {
 		s.out = stdout;
@@ -541,7 +601,30 @@ int main(int argc, char **argv)
 	}
 	s.scope_id = capture__cgroup_id(s.cap);
 	apply_live(&s, NULL);
-	if (!s.out) {
+	if (strncmp(s.cfg.output, "udp://", 6) == 0) {
+		struct ipfix_export_opts io = {
+			.url = s.cfg.output,
+			.max_message = s.cfg.ipfix_max_message,
+			.pen = s.cfg.ipfix_pen,
+			.template_interval_ns = s.cfg.ipfix_template_interval_ns,
+			.max_rate = s.cfg.ipfix_max_rate,
+			.max_burst = s.cfg.ipfix_max_burst,
+			.max_queue = s.cfg.ipfix_max_queue,
+			.batch_max_records = s.cfg.batch_max_records,
+			.batch_max_bytes = s.cfg.batch_max_bytes,
+			.sender = &s.id.view,
+			.drops_fn = capture_drops,
+			.drops_ctx = &s,
+		};
+
+		sidecar_ipfix_octets(s.cfg.ipfix_octets, &io.octets); /* validated */
+		s.ipx = ipfix_exporter__new(&io, why, sizeof(why));
+		if (!s.ipx) {
+			pr_err("%s", why);
+			ret = EXIT_USAGE;
+			goto cleanup;
+		}
+	} else if (!s.out) {
 		struct export_opts eo = {
 			.url = s.cfg.output,
 			.ca_file = s.cfg.ca_file,
@@ -573,6 +656,7 @@ int main(int argc, char **argv)
 						      .local = &s.id.view,
 						      .names = s.names,
 						      .exp = s.exp,
+						      .ipx = s.ipx,
 						      .out = s.out,
 						      .out_name = s.cfg.output });
 	if (!s.iv) {
@@ -595,7 +679,8 @@ int main(int argc, char **argv)
 	ret = err ? 1 : 0;
 cleanup:
 	exporter__close(s.exp, 0, NULL); /* only on an error path: run() closes it */
-	interval__free(s.iv);		 /* after the exporter: its last batch counts its drops */
+	ipfix_exporter__close(s.ipx, 0, NULL);
+	interval__free(s.iv); /* after the exporter: its last batch counts its drops */
 	config_watch__free(s.watch);
 	admin__free(s.admin);
 	capture__free(s.cap);

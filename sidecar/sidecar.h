@@ -11,6 +11,7 @@
 #include "config_source.h"
 #include "export.h"
 #include "identity.h"
+#include "ipfix_export.h"
 #include "sidecar_config.h"
 
 struct admin;
@@ -33,6 +34,8 @@ struct sidecar {
 	struct netns_set *netns;
 	struct exporter *exp; /* --output http(s)://, else NULL */
 	struct export_stats exp_final;
+	struct ipfix_exporter *ipx; /* --output udp://, else NULL */
+	struct ipfix_export_stats ipx_final;
 	FILE *out; /* --output - or FILE, else NULL */
 	struct admin *admin;
 	struct config_watch *watch;

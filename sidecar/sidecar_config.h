@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "ipfix.h"
 #include "log.h"
 
 /* docs/config.md lists every key; the table in sidecar_config.c is the source. */
@@ -38,6 +39,14 @@ struct sidecar_config {
 	bool enabled;
 	char *admin; /* NULL or "": no admin endpoint */
 	bool bpf_stats;
+	/* output udp://: IPFIX (docs/ipfix.md, "The exporter") */
+	uint64_t ipfix_template_interval_ns;
+	uint32_t ipfix_max_message;
+	uint32_t ipfix_pen;
+	char *ipfix_octets;	  /* "transport" or "ip": sidecar_ipfix_octets() */
+	uint64_t ipfix_max_rate;  /* bytes per second */
+	uint64_t ipfix_max_burst; /* bytes */
+	uint64_t ipfix_max_queue; /* bytes */
 };
 
 extern const struct config_schema sidecar_config_schema;
@@ -48,5 +57,20 @@ extern const struct config_schema sidecar_config_schema;
  * -EINVAL with "key: why" in `why`.
  */
 int sidecar_config_validate(const struct sidecar_config *cfg, char *why, unsigned long whylen);
+
+/* The longest host name an output URL may carry (RFC 1035's 253, plus room for an IPv6 zone). */
+#define SIDECAR_HOST_MAX 256
+
+/*
+ * Whether `output` is udp://HOST:PORT, and where: 1 with the host (an IPv6
+ * literal without its brackets, or a name or IPv4 literal) in `host` and
+ * the port (1 to 65535) in *port; 0 when it is another output; -EINVAL
+ * when it starts with udp:// but is malformed, with the reason in `why`.
+ */
+int sidecar_udp_output(const char *output, char *host, unsigned long hostlen, uint16_t *port,
+		       char *why, unsigned long whylen);
+
+/* ipfix.octets: "transport" or "ip".  0 or -EINVAL. */
+int sidecar_ipfix_octets(const char *s, enum ipfix_octets *out);
 
 #endif /* PODFLOW_SIDECAR_CONFIG_H */

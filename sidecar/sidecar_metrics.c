@@ -14,6 +14,60 @@
 
 #define L METRIC_LABELS
 
+/* The UDP exporter's families (docs/config.md), zero unless --output udp://. */
+static void ipfix_metrics(struct sidecar *s, struct metrics_writer *w)
+{
+	struct ipfix_export_stats u = { 0 };
+
+	if (s->ipx)
+		ipfix_exporter__stats(s->ipx, &u);
+	else
+		u = s->ipx_final;
+	metrics_writer__counter(w, "podflow_sidecar_ipfix_reports_total",
+				"IPFIX reports begun: one per interval, more where a batch would "
+				"be split.",
+				u.reports);
+	metrics_writer__family(w, "podflow_sidecar_ipfix_datagrams_total", METRIC_COUNTER,
+			       "IPFIX datagrams (templates included) by outcome.");
+	metrics_writer__u64(w, L("result", "sent"), u.datagrams_sent);
+	metrics_writer__u64(w, L("result", "dropped_queue_full"), u.datagrams_dropped_queue);
+	metrics_writer__u64(w, L("result", "send_error"), u.datagrams_send_error);
+	metrics_writer__u64(w, L("result", "abandoned_at_exit"), u.datagrams_abandoned);
+	metrics_writer__counter(w, "podflow_sidecar_ipfix_template_datagrams_total",
+				"Template messages made (at start, every template period, after "
+				"the collector's address changed).",
+				u.template_datagrams);
+	metrics_writer__counter(w, "podflow_sidecar_ipfix_bytes_sent_total",
+				"IPFIX bytes (UDP payload) the kernel took.", u.bytes_sent);
+	metrics_writer__family(w, "podflow_sidecar_ipfix_records_total", METRIC_COUNTER,
+			       "Flow records by outcome: sent, or lost and why.");
+	metrics_writer__u64(w, L("result", "sent"), u.records_sent);
+	metrics_writer__u64(w, L("result", "dropped_queue_full"), u.records_dropped_queue);
+	metrics_writer__u64(w, L("result", "send_error"), u.records_send_error);
+	metrics_writer__u64(w, L("result", "abandoned_at_exit"), u.records_abandoned);
+	metrics_writer__u64(w, L("result", "not_encoded"), u.records_invalid);
+	metrics_writer__counter(w, "podflow_sidecar_ipfix_datagrams_refused_total",
+				"Of the datagrams sent, those an ICMP port unreachable came back "
+				"for (ECONNREFUSED at the next send): lost.",
+				u.datagrams_refused);
+	metrics_writer__counter(w, "podflow_sidecar_ipfix_records_refused_total",
+				"Of the records sent, those in refused datagrams: lost, and in the "
+				"next report's drops.",
+				u.records_refused);
+	metrics_writer__family(w, "podflow_sidecar_ipfix_send_errors_total", METRIC_COUNTER,
+			       "Errors the UDP socket reported, by errno class.");
+	for (int i = 0; i < IPFIX_EXPORT_ERR__COUNT; i++)
+		metrics_writer__u64(w, L("reason", ipfix_export_error_name(i)), u.errors[i]);
+	metrics_writer__gauge(w, "podflow_sidecar_ipfix_queue_bytes",
+			      "IPFIX bytes waiting for the rate (ipfix.max_rate).", u.queue_bytes);
+	metrics_writer__gauge(w, "podflow_sidecar_ipfix_queue_datagrams",
+			      "Datagrams waiting for the rate.", u.queue_datagrams);
+	metrics_writer__family(w, "podflow_sidecar_ipfix_resolutions_total", METRIC_COUNTER,
+			       "Look-ups of the udp:// output's host name.");
+	metrics_writer__u64(w, L("result", "ok"), u.resolutions_ok);
+	metrics_writer__u64(w, L("result", "failed"), u.resolutions_failed);
+}
+
 void sidecar_metrics(void *ctx, struct metrics_writer *w)
 {
 	struct sidecar *s = ctx;
@@ -97,6 +151,18 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 		exporter__stats(s->exp, &e);
 	else
 		e = s->exp_final;
+	if (s->ipx || s->ipx_final.domain_id) {
+		/* the heartbeat's gauges, from whichever exporter builds the headers */
+		struct ipfix_export_stats u;
+
+		if (s->ipx)
+			ipfix_exporter__stats(s->ipx, &u);
+		else
+			u = s->ipx_final;
+		e.heartbeat_ips = u.header.heartbeat_ips;
+		e.pod_ips_over_limit = u.header.pod_ips_over_limit;
+		e.pod_ips_malformed = u.header.pod_ips_malformed;
+	}
 	metrics_writer__family(w, "podflow_sidecar_export_batches_total", METRIC_COUNTER,
 			       "Batches sealed for the collector, and delivered.");
 	metrics_writer__u64(w, L("result", "sealed"), e.batches_sealed);
@@ -132,6 +198,7 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 			       "carries, or every entry of a malformed POD_IPS/POD_IP.");
 	metrics_writer__u64(w, L("reason", "over_limit"), e.pod_ips_over_limit);
 	metrics_writer__u64(w, L("reason", "malformed"), e.pod_ips_malformed);
+	ipfix_metrics(s, w);
 	if (s->exp) {
 		metrics_writer__family(w, "podflow_sidecar_export_latency_seconds",
 				       METRIC_HISTOGRAM,

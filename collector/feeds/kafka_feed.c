@@ -70,6 +70,7 @@ struct kafka_feed {
 	int64_t last_bad_mono; /* last broker error or leader seen down (monotonic ms) */
 	bool leaders_seen_up;  /* a statistics snapshot since the last assignment had them all up */
 	bool was_healthy;
+	rd_kafka_t *probe; /* the high watermarks' client (make_handle), with sonar_topic */
 	int64_t next_refresh_mono;
 	int64_t next_housekeep_mono;
 	int64_t next_probe_mono;
@@ -179,7 +180,15 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 
 /* ---- configuration ------------------------------------------------------------ */
 
-static rd_kafka_t *make_handle(struct kafka_feed *f, rd_kafka_type_t type,
+/*
+ * The consumer, the ranges producer, or (probe) the client that asks the
+ * IP events leaders their high watermarks: a producer-type client of its
+ * own with the consumer's settings (its credentials), so that its
+ * ListOffsets do not wait behind the consumer's Fetch long-polls on the
+ * same connection (a broker answers a connection's requests in order, and
+ * holds an idle Fetch up to fetch.wait.max.ms).
+ */
+static rd_kafka_t *make_handle(struct kafka_feed *f, rd_kafka_type_t type, bool probe,
 			       const struct kafka_feed_opts *o, char *why, size_t len)
 {
 	bool consumer = type == RD_KAFKA_CONSUMER;
@@ -193,7 +202,8 @@ static rd_kafka_t *make_handle(struct kafka_feed *f, rd_kafka_type_t type,
 		errno = ENOMEM;
 		return NULL;
 	}
-	snprintf(buf, sizeof(buf), "podflow-collector-%s", f->origin ? f->origin : "feed");
+	snprintf(buf, sizeof(buf), "podflow-collector-%s%s", f->origin ? f->origin : "feed",
+		 probe ? "-probe" : "");
 	if (kafka_conf_set(conf, "kafka", "bootstrap.servers", f->brokers, why, len) ||
 	    kafka_conf_set(conf, "kafka", "client.id", buf, why, len))
 		goto cleanup;
@@ -217,6 +227,11 @@ static rd_kafka_t *make_handle(struct kafka_feed *f, rd_kafka_type_t type,
 		    kafka_conf_set(conf, "kafka", "auto.offset.reset", "earliest", why, len) ||
 		    kafka_conf_set(conf, "kafka", "statistics.interval.ms", ms, why, len) ||
 		    kafka_conf_extra(conf, "kafka", o->props, "consumer.", "producer.",
+				     /*refused=*/NULL, why, len))
+			goto cleanup;
+	} else if (probe) {
+		/* its errors are the probe's answer (probe_high), not the feed's health */
+		if (kafka_conf_extra(conf, "kafka", o->props, "consumer.", "producer.",
 				     /*refused=*/NULL, why, len))
 			goto cleanup;
 	} else {
@@ -286,13 +301,20 @@ struct kafka_feed *kafka_feed__new(const struct kafka_feed_opts *opts,
 		if (names[i] && !(f->t[i].name = strdup(names[i])))
 			goto cleanup;
 	}
-	f->rk = make_handle(f, RD_KAFKA_CONSUMER, opts, why, len);
+	f->rk = make_handle(f, RD_KAFKA_CONSUMER, false, opts, why, len);
 	if (!f->rk) {
 		err = -errno;
 		goto cleanup;
 	}
+	if (opts->sonar_topic) {
+		f->probe = make_handle(f, RD_KAFKA_PRODUCER, true, opts, why, len);
+		if (!f->probe) {
+			err = -errno;
+			goto cleanup;
+		}
+	}
 	if (opts->ranges_topic) {
-		f->prod = make_handle(f, RD_KAFKA_PRODUCER, opts, why, len);
+		f->prod = make_handle(f, RD_KAFKA_PRODUCER, false, opts, why, len);
 		if (!f->prod) {
 			err = -errno;
 			goto cleanup;
@@ -346,6 +368,8 @@ void kafka_feed__free(struct kafka_feed *f)
 	/* nothing to leave or commit: the feed never joins its group */
 	if (f->rk)
 		rd_kafka_destroy_flags(f->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	if (f->probe)
+		rd_kafka_destroy(f->probe);
 	if (f->prod) {
 		if (rd_kafka_flush(f->prod, FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			/* what is left is counted as purged by its delivery report */
@@ -675,10 +699,11 @@ static int probe_timeout(const struct kafka_feed *f)
  * a Fetch hands over a high watermark as old as the delay, and a position
  * at it says nothing of what was appended meanwhile; with a delay beyond
  * the lag the watermark would pass events not read yet, and records be
- * decided "nobody" while their owner's event waits in the topic.  A leader
- * that does not answer within probe_timeout() (its answers come in order,
- * so after a delayed Fetch's) leaves the probe as it was: the watermark
- * waits.
+ * decided "nobody" while their owner's event waits in the topic.  The
+ * probe has a client of its own (make_handle): on the consumer's
+ * connections it would wait behind each idle Fetch the broker holds.  A
+ * leader that does not answer within probe_timeout() leaves the probe as
+ * it was: the watermark waits.
  */
 static void probe_high(struct kafka_feed *f, struct topic *t, int64_t mono)
 {
@@ -697,7 +722,7 @@ static void probe_high(struct kafka_feed *f, struct topic *t, int64_t mono)
 			rd_kafka_topic_partition_list_add(l, t->name, i)->offset =
 			    RD_KAFKA_OFFSET_END;
 	asked = clock_wall_ms();
-	rerr = rd_kafka_offsets_for_times(f->rk, l, probe_timeout(f));
+	rerr = rd_kafka_offsets_for_times(f->probe, l, probe_timeout(f));
 	if (rerr) {
 		/* slow or gone: no news is no progress (not an error of the feed's health) */
 		kafka_errors__log(&f->errors, rerr, "%s: high watermarks", t->name);

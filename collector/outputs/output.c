@@ -37,7 +37,8 @@ struct output_writer {
 
 struct outputs {
 	struct output_writer *w; /* the workers', then the late writer's */
-	uint32_t n_w, n_workers;
+	uint32_t n_w, n_workers; /* every writer; those of ingest workers, IPFIX ones included */
+	uint32_t n_http;	 /* of those, the HTTP/2 workers' */
 	bool late;
 	struct kafka_sink *kafka;  /* NULL: off; shared by every writer (thread-safe) */
 	struct files_group *group; /* the writers' file numbers and error episode */
@@ -298,7 +299,8 @@ struct outputs *outputs__new(const struct outputs_opts *o, char *why, size_t len
 		errno = ENOMEM;
 		return NULL;
 	}
-	s->n_workers = o->writers ? o->writers : 1;
+	s->n_http = o->writers ? o->writers : 1;
+	s->n_workers = s->n_http + o->ipfix_writers;
 	s->late = o->late;
 	s->n_w = s->n_workers + (o->late ? 1 : 0);
 	s->files = o->files;
@@ -344,9 +346,12 @@ struct outputs *outputs__new(const struct outputs_opts *o, char *why, size_t len
 	for (uint32_t i = 0; i < s->n_w; i++) {
 		char name[16], label[32];
 
-		if (i < s->n_workers) {
+		if (i < s->n_http) {
 			snprintf(name, sizeof(name), "w%u", i);
 			snprintf(label, sizeof(label), "worker %u", i);
+		} else if (i < s->n_workers) {
+			snprintf(name, sizeof(name), "ipfix%u", i - s->n_http);
+			snprintf(label, sizeof(label), "IPFIX worker %u", i - s->n_http);
 		} else {
 			snprintf(name, sizeof(name), "late");
 			snprintf(label, sizeof(label), "late records");

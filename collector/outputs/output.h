@@ -32,7 +32,9 @@ struct outputs_opts {
 	bool jsonl;	  /* DATA_DIR/flows-w<N>.jsonl and flows-late.jsonl too */
 	bool null_sink;	  /* format and write nothing (benchmarks); Kafka still gets them */
 	uint32_t writers; /* one per ingest worker (at least 1) */
-	bool late;	  /* and one for the records the attributor decides late */
+	/* and one per IPFIX worker (docs/ipfix.md), after them: flows-ipfix<N>.jsonl */
+	uint32_t ipfix_writers;
+	bool late; /* and one for the records the attributor decides late */
 	/* the flows topic; NULL: no Kafka.  Copied by kafka_sink__new. */
 	const struct kafka_sink_opts *kafka;
 	/* the insight view, handed every batch once written (insight.h); NULL: none */
@@ -62,7 +64,10 @@ int outputs__close(struct outputs *o, uint64_t deadline_ns);
 /* Closes first if needed (with the minimum flush), frees.  NULL is fine. */
 void outputs__free(struct outputs *o);
 
-/* Worker i's writer, i < opts.writers; it hands it to its ingest. */
+/*
+ * Worker i's writer, i < opts.writers; it hands it to its ingest.  IPFIX
+ * worker k's is writer opts.writers + k.
+ */
 struct output_writer *outputs__writer(struct outputs *o, uint32_t i);
 
 /*

@@ -353,7 +353,7 @@ static bool same_name(const char *claimed, const char *proven)
  * heartbeat is not used; the sender's next one (an interval later) is.
  * True when it was used.
  */
-static bool heartbeat(struct ingest *in, const struct ingest_request *rq,
+static bool heartbeat(struct ingest *in, const struct ingest_proof *proof,
 		      const struct wire_batch *b)
 {
 	struct token_identity id;
@@ -364,13 +364,12 @@ static bool heartbeat(struct ingest *in, const struct ingest_request *rq,
 		return attributor__heartbeat(in->attr, b);
 	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
 		return false; /* claims nothing: nothing to prove */
-	if (!rq->identity) {
-		attributor__heartbeat_refuse(in->attr, ATTR_HB_UNVERIFIED, b,
-					     "no " INGEST_IDENTITY_HEADER " token");
+	if (!proof->identity) {
+		attributor__heartbeat_refuse(in->attr, ATTR_HB_UNVERIFIED, b, proof->missing);
 		return false;
 	}
-	switch (token_review__lookup(in->verifier, rq->identity, rq->identity_len, clock_wall_ms(),
-				     &id, &why)) {
+	switch (token_review__lookup(in->verifier, proof->identity, proof->identity_len,
+				     clock_wall_ms(), &id, &why)) {
 	case TOKEN_PENDING:
 		attributor__heartbeat_refuse(in->attr, ATTR_HB_PENDING, b, NULL);
 		return false;
@@ -398,7 +397,7 @@ static bool heartbeat(struct ingest *in, const struct ingest_request *rq,
  * cannot copy (out of memory), which it settles unattributed and adds to
  * in->keep: the one write takes them, so none is lost.
  */
-static int attribute(struct ingest *in, const struct ingest_request *rq, struct wire_batch *b,
+static int attribute(struct ingest *in, const struct ingest_proof *proof, struct wire_batch *b,
 		     uint32_t *held, uint32_t *copied, bool *hb)
 {
 	int err = keep_room(in, b->n_records ? b->n_records : 1);
@@ -406,7 +405,7 @@ static int attribute(struct ingest *in, const struct ingest_request *rq, struct 
 	if (err)
 		return err;
 	check_heartbeat_late(in, b);
-	*hb = heartbeat(in, rq, b);
+	*hb = heartbeat(in, proof, b);
 	*held = attributor__batch(in->attr, in->arena, b, in->keep);
 	*copied = *held ? attributor__hold(in->attr, in->arena, b, in->keep) : 0;
 	return 0;
@@ -434,14 +433,80 @@ static int journal(struct ingest *in, struct wire_batch *b, uint32_t copied, boo
 	return 0;
 }
 
+int ingest__batch(struct ingest *in, struct wire_batch *b, const struct ingest_proof *proof,
+		  struct ingest_result *res)
+{
+	uint32_t held = 0, copied = 0;
+	bool journaled = false;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	bound_times(in, b);
+	if (in->attr) {
+		err = attribute(in, proof, b, &held, &copied, &res->heartbeat);
+		if (err) {
+			res->failed = INGEST_FAILED_ATTRIBUTE;
+			return err;
+		}
+	}
+	if (in->journal && (copied || res->heartbeat)) {
+		err = journal(in, b, copied, res->heartbeat);
+		if (err) {
+			/* as a failed write: nothing of the batch kept */
+			if (held)
+				attributor__hold_cancel(in->attr, in->arena);
+			res->failed = INGEST_FAILED_JOURNAL;
+			return err;
+		}
+		journaled = true;
+	}
+	/* the one write of the batch: what was decided, and what could not be held */
+	err = outputs__write(in->outputs, in->writer, b, in->attr ? in->keep : NULL, &res->bytes);
+	if (journaled) {
+		if (err)
+			hold_journal__take_back(in->journal);
+		else
+			hold_journal__commit(in->journal);
+	}
+	if (held) {
+		/* held only once written: a batch refused and sent again is never held twice */
+		if (err)
+			attributor__hold_cancel(in->attr, in->arena);
+		else
+			attributor__hold_commit(in->attr, in->arena);
+	}
+	if (err) {
+		res->failed = INGEST_FAILED_WRITE;
+		res->bytes = 0;
+		return err;
+	}
+	res->held = copied;
+	STATS_ADD(in->stats->records, b->n_records);
+	STATS_ADD(in->stats->bytes_out, res->bytes);
+	for (int i = 0; i < WIRE_DROP__COUNT; i++) {
+		if (!b->drops[i])
+			continue;
+		STATS_ADD(in->stats->drops[i], b->drops[i]);
+		pr_debug("sender %s/%s (id %016llx, batch %llu) reports %llu %s drops",
+			 b->sender.namespace ? b->sender.namespace : "",
+			 b->sender.pod ? b->sender.pod : "", (unsigned long long)b->sender_id,
+			 (unsigned long long)b->seq, (unsigned long long)b->drops[i],
+			 wire_drop_name((enum wire_drop)i));
+	}
+	return 0;
+}
+
 int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *reason, size_t len)
 {
+	const struct ingest_proof proof = {
+		.identity = rq->identity,
+		.identity_len = rq->identity_len,
+		.missing = "no " INGEST_IDENTITY_HEADER " token",
+	};
+	struct ingest_result res;
 	struct wire_batch *b;
 	enum wire_encoding enc;
-	uint64_t bytes = 0;
-	uint32_t held = 0, copied = 0;
-	bool hb = false, journaled = false;
-	int err;
+	int err, status;
 
 	if (wire_encoding_parse(rq->content_encoding, &enc)) {
 		snprintf(reason, len, "unsupported Content-Encoding; use zstd, gzip or identity");
@@ -469,49 +534,23 @@ int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *rea
 		snprintf(reason, len, "cannot decode the batch now: %s", strerror(-err));
 		return 503;
 	}
-	bound_times(in, b);
-	if (in->attr) {
-		err = attribute(in, rq, b, &held, &copied, &hb);
-		if (err) {
-			snprintf(reason, len, "cannot attribute the batch now: %s", strerror(-err));
-			return 503;
-		}
-	}
-	if (in->journal && (copied || hb)) {
-		err = journal(in, b, copied, hb);
-		if (err) {
-			/* as a failed write: nothing of the batch kept, the sender retries */
-			int status = outputs_status(err, reason, len);
-
-			if (held)
-				attributor__hold_cancel(in->attr, in->arena);
-			STATS_ADD(in->stats->write_errors, 1);
-			snprintf(reason, len,
-				 "the collector cannot journal the records it holds (%s): retry "
-				 "later",
-				 strerror(-err));
-			return status;
-		}
-		journaled = true;
-	}
-	/* the one write of the batch: what was decided, and what could not be held */
-	err = outputs__write(in->outputs, in->writer, b, in->attr ? in->keep : NULL, &bytes);
-	if (journaled) {
-		if (err)
-			hold_journal__take_back(in->journal);
-		else
-			hold_journal__commit(in->journal);
-	}
-	if (held) {
-		/* held only once written: a batch refused and sent again is never held twice */
-		if (err)
-			attributor__hold_cancel(in->attr, in->arena);
-		else
-			attributor__hold_commit(in->attr, in->arena);
-	}
-	if (err) {
-		int status = outputs_status(err, reason, len);
-
+	err = ingest__batch(in, b, &proof, &res);
+	switch (res.failed) {
+	case INGEST_FAILED_NONE:
+		break;
+	case INGEST_FAILED_ATTRIBUTE:
+		snprintf(reason, len, "cannot attribute the batch now: %s", strerror(-err));
+		return 503;
+	case INGEST_FAILED_JOURNAL:
+		/* as a failed write: nothing of the batch kept, the sender retries */
+		status = outputs_status(err, reason, len);
+		STATS_ADD(in->stats->write_errors, 1);
+		snprintf(reason, len,
+			 "the collector cannot journal the records it holds (%s): retry later",
+			 strerror(-err));
+		return status;
+	case INGEST_FAILED_WRITE:
+		status = outputs_status(err, reason, len);
 		STATS_ADD(in->stats->write_errors, 1);
 		/* the outputs log each episode once; this is per batch */
 		pr_debug("worker %u: writing %u records failed: %s; answering %d", in->worker,
@@ -519,18 +558,6 @@ int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *rea
 		return status;
 	}
 	STATS_ADD(in->stats->batches, 1);
-	STATS_ADD(in->stats->records, b->n_records);
 	STATS_ADD(in->stats->bytes_decoded, decoded_size(rq->body, rq->body_len, enc));
-	STATS_ADD(in->stats->bytes_out, bytes);
-	for (int i = 0; i < WIRE_DROP__COUNT; i++) {
-		if (!b->drops[i])
-			continue;
-		STATS_ADD(in->stats->drops[i], b->drops[i]);
-		pr_debug("sender %s/%s (id %016llx, batch %llu) reports %llu %s drops",
-			 b->sender.namespace ? b->sender.namespace : "",
-			 b->sender.pod ? b->sender.pod : "", (unsigned long long)b->sender_id,
-			 (unsigned long long)b->seq, (unsigned long long)b->drops[i],
-			 wire_drop_name((enum wire_drop)i));
-	}
 	return 204;
 }

@@ -15,6 +15,7 @@ struct output_writer;
 struct outputs;
 struct stats;
 struct token_review;
+struct wire_batch;
 
 #define INGEST_PATH	     "/v1/flows"
 #define INGEST_TOKEN_RECHECK (1000ull * 1000 * 1000) /* ns between stat()s of the token file */
@@ -127,5 +128,45 @@ int ingest__check_headers(struct ingest *in, const struct ingest_request *rq, ui
  * (the output could not be written: nothing of the batch was kept).
  */
 int ingest__handle(struct ingest *in, const struct ingest_request *rq, char *reason, size_t len);
+
+/*
+ * What may prove a batch's heartbeat (docs/attribution.md, "Heartbeats are
+ * proven"), read only with ingest_opts.verifier: the sender's
+ * podflow-identity token.  IPFIX cannot carry one (docs/ipfix.md).
+ */
+struct ingest_proof {
+	const char *identity; /* NULL: none came with the batch */
+	size_t identity_len;
+	const char *missing; /* why none, for the refusal's log line */
+};
+
+/* Where ingest__batch stopped; each leaves nothing of the batch in any output or held. */
+enum ingest_failure {
+	INGEST_FAILED_NONE = 0,
+	INGEST_FAILED_ATTRIBUTE, /* no memory for the batch's decisions */
+	INGEST_FAILED_JOURNAL,	 /* its held records could not be journaled */
+	INGEST_FAILED_WRITE,	 /* the outputs refused it (outputs__write's -errno) */
+};
+
+struct ingest_result {
+	enum ingest_failure failed;
+	bool heartbeat; /* its heartbeat was used (and journaled, with a journal) */
+	uint32_t held;	/* of its records, held back for attribution */
+	uint64_t bytes; /* JSON bytes written */
+};
+
+/*
+ * The path of every decoded batch, whatever carried it (ingest__handle for
+ * HTTP/2, the IPFIX listener for UDP: docs/ipfix.md): drops (and counts)
+ * the records whose times are out of bounds (b->n_records is what is left),
+ * applies its heartbeat (proven by `proof` when a verifier is configured),
+ * attributes, journals the held copies and makes the one write, as
+ * ingest__handle says.  Counts its records, written bytes and sender drops
+ * once it succeeded; the caller counts its failures.  0, or -errno with
+ * res->failed saying where (nothing of the batch kept).  *res is filled
+ * either way.
+ */
+int ingest__batch(struct ingest *in, struct wire_batch *b, const struct ingest_proof *proof,
+		  struct ingest_result *res);
 
 #endif /* PODFLOW_COLLECTOR_INGEST_H */

@@ -46,6 +46,13 @@ int64_t harness_wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void harness_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
 const char *harness_bin(const char *name, char *buf, size_t len)
 {
 	const char *dir = getenv("PODFLOW_BUILD");

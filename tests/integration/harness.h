@@ -120,6 +120,8 @@ const char *rec_str(json_t *rec, const char *key);
 uint64_t harness_now_ms(void);
 /* Unix milliseconds (CLOCK_REALTIME): comparable with a record's start_ms and end_ms. */
 int64_t harness_wall_ms(void);
+/* Sleeps ms milliseconds: between the polls of a wait with a deadline, never in its place. */
+void harness_sleep_ms(int ms);
 
 /*
  * GET http://127.0.0.1:PORT PATH (libcurl, 5 s, no proxy): the HTTP status,

@@ -158,15 +158,23 @@ int netpod_collector_start(struct netpod_collector *c, const char *dir, const ch
 	return -ETIMEDOUT;
 }
 
-int netpod_sidecar_start(struct sidecar *sc, const struct netpod *p, const char *url)
+int netpod_sidecar_start_with(struct sidecar *sc, const struct netpod *p, const char *url,
+			      const char *pod_ips, const char *const *extra)
 {
 	/* several sidecars on one "node": each its own admin port */
-	const char *args[] = { "--cgroup",	   p->scope, "--interval", "300ms",
-			       "--stats-interval", "0",	     "--admin",	   "127.0.0.1:0",
-			       "--output",	   url,	     NULL };
-	int err;
+	const char *args[32] = { "--cgroup",	     p->scope, "--interval", "300ms",
+				 "--stats-interval", "0",      "--admin",    "127.0.0.1:0",
+				 "--output",	     url };
+	int n = 10, err;
 
-	unsetenv("POD_IPS");
+	for (int i = 0; extra && extra[i] && n < 31; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	/* the Downward API's env, for this child alone */
+	if (pod_ips)
+		setenv("POD_IPS", pod_ips, 1);
+	else
+		unsetenv("POD_IPS");
 	setenv("POD_IP", p->ip, 1);
 	setenv("POD_NAME", p->name, 1);
 	setenv("POD_NAMESPACE", p->namespace, 1);
@@ -174,6 +182,7 @@ int netpod_sidecar_start(struct sidecar *sc, const struct netpod *p, const char 
 	setenv("POD_WORKLOAD", p->workload, 1);
 	setenv("NODE_NAME", p->node, 1);
 	err = sidecar_start(sc, args);
+	unsetenv("POD_IPS");
 	unsetenv("POD_IP");
 	unsetenv("POD_NAME");
 	unsetenv("POD_NAMESPACE");
@@ -183,6 +192,11 @@ int netpod_sidecar_start(struct sidecar *sc, const struct netpod *p, const char 
 	if (!err)
 		netpod_kid_add(sc);
 	return err;
+}
+
+int netpod_sidecar_start(struct sidecar *sc, const struct netpod *p, const char *url)
+{
+	return netpod_sidecar_start_with(sc, p, url, NULL, NULL);
 }
 
 int netpod_client(const struct netpod *from, const char *addr, uint16_t port, int conns, size_t req,

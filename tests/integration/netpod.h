@@ -68,6 +68,13 @@ int netpod_collector_start(struct netpod_collector *c, const char *dir, const ch
  * admin port), its identity from the Downward API env, exporting to url.
  */
 int netpod_sidecar_start(struct sidecar *sc, const struct netpod *p, const char *url);
+/*
+ * The same, with `extra` sidecar arguments after those (NULL-terminated,
+ * may be NULL), and POD_IPS set to `pod_ips` when not NULL: what the
+ * sidecar claims then (else POD_IP, the pod's own IP).
+ */
+int netpod_sidecar_start_with(struct sidecar *sc, const struct netpod *p, const char *url,
+			      const char *pod_ips, const char *const *extra);
 
 /*
  * One client process in pod `from` (its cgroup and netns) making `conns`

@@ -4,13 +4,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -21,6 +19,7 @@
 
 #include "admin.h"
 #include "harness.h"
+#include "harness_main.h"
 #include "jsonw.h"
 #include "metrics.h"
 #include "ui_assets.h"
@@ -2137,28 +2136,13 @@ static const struct harness_test tests[] = {
 
 int main(int argc, char **argv)
 {
-	int failed;
-
-	struct rlimit nofile;
-
-	/* no root and no kernel feature needed: nothing here ever skips */
-	signal(SIGPIPE, SIG_IGN);
 	/* the trickle tests hold over a thousand sockets */
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-		nofile.rlim_cur = nofile.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &nofile);
-	}
-	snprintf(g_tmp, sizeof(g_tmp), "/tmp/podflow-admin-%d", (int)getpid());
-	if (mkdir(g_tmp, 0700)) {
-		fprintf(stderr, "mkdir %s: %s: FAIL\n", g_tmp, strerror(errno));
-		return 1;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "curl_global_init failed: FAIL\n");
-		return 1;
-	}
-	failed = harness_run("admin", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
-	curl_global_cleanup();
-	harness_sh("rm -rf %s", g_tmp);
-	return failed ? 1 : 0;
+	static const struct harness_suite suite = {
+		.name = "admin",
+		HARNESS_TESTS(tests),
+		HARNESS_TMP(g_tmp, "podflow-admin"),
+		.nofile = true,
+	};
+
+	return harness_main(&suite, argc, argv);
 }

@@ -14,31 +14,17 @@
  * Each record is told apart by its bytes_sent (the "id" below).
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <glob.h>
-#include <limits.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "collector_client.h"
 #include "flow.h"
-#include "h2client.h"
 #include "harness.h"
-#include "ip.h"
+#include "harness_main.h"
 #include "kube_api.h"
 #include "kafka_mock.h"
-#include "log.h"
-#include "wire.h"
 
 #define WAIT_MS 10000
 #define EVENTS	"podflow.ip-events"
@@ -49,18 +35,13 @@
 
 static char g_tmp[256]; /* everything a test makes lives under here */
 
-/* Who a pod is, as records and /ownership name it. */
-struct ident {
-	const char *app, *ns, *pod, *workload, *node;
-};
-
-static const struct ident ID_A = { "alpha", "team-a", "alpha-6d5f7c-x2k9p", "alpha", "node-1" };
-static const struct ident ID_B = { "beta", "team-b", "beta-0", "beta", "node-2" };
-static const struct ident ID_C = { "gamma", "team-c", "gamma-1", "gamma", "node-3" };
-static const struct ident ID_D = { "delta", "team-d", "delta-7f9c-q8w2e", "delta", "node-1" };
-static const struct ident ID_E = { "epsilon", "team-e", "epsilon-0", "epsilon", "node-2" };
-static const struct ident ID_F = { "zeta", "team-f", "zeta-5b6c-m3n4p", "zeta", "node-3" };
-static const struct ident ID_S = { "sigma", "team-s", "sigma-84d2-k7j6h", "sigma", "node-4" };
+static const struct pod_ident ID_A = { "alpha", "team-a", "alpha-6d5f7c-x2k9p", "alpha", "node-1" };
+static const struct pod_ident ID_B = { "beta", "team-b", "beta-0", "beta", "node-2" };
+static const struct pod_ident ID_C = { "gamma", "team-c", "gamma-1", "gamma", "node-3" };
+static const struct pod_ident ID_D = { "delta", "team-d", "delta-7f9c-q8w2e", "delta", "node-1" };
+static const struct pod_ident ID_E = { "epsilon", "team-e", "epsilon-0", "epsilon", "node-2" };
+static const struct pod_ident ID_F = { "zeta", "team-f", "zeta-5b6c-m3n4p", "zeta", "node-3" };
+static const struct pod_ident ID_S = { "sigma", "team-s", "sigma-84d2-k7j6h", "sigma", "node-4" };
 
 #define IP_A	  "10.1.0.1"
 #define IP_B	  "10.2.0.2"
@@ -71,157 +52,13 @@ static const struct ident ID_S = { "sigma", "team-s", "sigma-84d2-k7j6h", "sigma
 #define IP_S	  "10.50.0.1"
 #define IP_NOBODY "10.9.9.9"
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* ---- a collector with its admin endpoint ------------------------------------ */
 
-struct coll {
-	struct sidecar p;
-	uint16_t port;	/* ingest */
-	uint16_t admin; /* /metrics, /readyz */
-	uint16_t api;	/* /ownership (collector_start puts it on 127.0.0.1:0) */
-	char data[512];
-};
-
-/*
- * Starts podflow-collector on 127.0.0.1 (ephemeral ports for ingest and
- * admin), DATA_DIR g_tmp/name, two workers, plus `extra`.  0 or -errno.
- */
-static int coll_start(struct coll *c, const char *name, const char *const *extra)
-{
-	const char *args[40];
-	int n = 0, err;
-
-	memset(c, 0, sizeof(*c));
-	snprintf(c->data, sizeof(c->data), "%s/%s", g_tmp, name);
-	if (mkdir(c->data, 0755) && errno != EEXIST)
-		return -errno;
-	args[n++] = "--listen";
-	args[n++] = "127.0.0.1:0";
-	args[n++] = "--data-dir";
-	args[n++] = c->data;
-	args[n++] = "--workers";
-	args[n++] = "2";
-	args[n++] = "--stats-interval";
-	args[n++] = "0";
-	args[n++] = "--admin";
-	args[n++] = "127.0.0.1:0";
-	if (getenv("ATTR_DEBUG")) {
-		args[n++] = "--log-level";
-		args[n++] = "debug";
-	}
-	for (int i = 0; extra && extra[i] && n < 38; i++)
-		args[n++] = extra[i];
-	args[n] = NULL;
-	err = collector_start(&c->p, args, &c->port);
-	if (err)
-		return err;
-	c->admin = harness_admin_port(&c->p, WAIT_MS);
-	c->api = harness_api_port(&c->p, WAIT_MS);
-	if (!c->admin || !c->api) {
-		fprintf(stderr, "    collector %s: no admin or API endpoint line\n", name);
-		return -ETIMEDOUT;
-	}
-	return 0;
-}
-
-/* SIGTERM; the exit code, or -1.  *secs: how long it took. */
-static int coll_stop(struct coll *c, double *secs)
-{
-	if (sidecar_stop(&c->p, WAIT_MS, secs))
-		return -1;
-	return WIFEXITED(c->p.status) ? WEXITSTATUS(c->p.status) : 128 + WTERMSIG(c->p.status);
-}
-
-/* Kills it if still running; after a failure, shows what it logged. */
-static void coll_free(struct coll *c, bool failed)
-{
-	if (c->p.pid > 0)
-		sidecar_poll(&c->p, 0);
-	if (failed && c->p.err_text)
-		fprintf(stderr, "    --- collector %s stderr ---\n%s    ---\n", c->data,
-			c->p.err_text);
-	sidecar_free(&c->p);
-}
-
-/* GET path on the admin endpoint; the status (-1: no answer), *body malloc'd ("" at least). */
-static long admin_get(struct coll *c, const char *path, char **body)
-{
-	sidecar_poll(&c->p, 0); /* keep its stderr pipe drained */
-	return harness_http_get(c->admin, path, body);
-}
-
-/* One sample of /metrics ("name" or "name{labels}"), -1 when absent. */
-static int64_t metric(struct coll *c, const char *sample)
-{
-	sidecar_poll(&c->p, 0);
-	return harness_metric_now(c->admin, sample);
-}
-
-/* podflow_collector_attribution_records_total{result=...}. */
-static int64_t result(struct coll *c, const char *res)
-{
-	char s[160];
-
-	snprintf(s, sizeof(s), "podflow_collector_attribution_records_total{result=\"%s\"}", res);
-	return metric(c, s);
-}
+/* Two workers, DATA_DIR g_tmp/<name>; ATTR_DEBUG=1: the collectors' debug lines too. */
+static const struct coll_conf g_conf = { .dir = g_tmp, .debug_env = "ATTR_DEBUG" };
 
 #define DELAYED_NOW   "podflow_collector_attribution_delayed_records"
 #define DELAYED_TOTAL "podflow_collector_attribution_delayed_total"
-
-/* Polls `sample` until it reaches `want` or the deadline; its last value. */
-static int64_t wait_metric(struct coll *c, const char *sample, int64_t want, int timeout_ms)
-{
-	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
-	int64_t v;
-
-	while ((v = metric(c, sample)) < want && harness_now_ms() < deadline)
-		sleep_ms(20);
-	return v;
-}
-
-static int64_t wait_result(struct coll *c, const char *res, int64_t want, int timeout_ms)
-{
-	char s[160];
-
-	snprintf(s, sizeof(s), "podflow_collector_attribution_records_total{result=\"%s\"}", res);
-	return wait_metric(c, s, want, timeout_ms);
-}
-
-/* /readyz: the status; *why the body. */
-static long readyz(struct coll *c, char **why)
-{
-	return admin_get(c, "/readyz", why);
-}
-
-static bool wait_ready(struct coll *c, long want, int timeout_ms)
-{
-	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
-	char *body;
-	long st;
-
-	for (;;) {
-		st = readyz(c, &body);
-		free(body);
-		if (st == want || harness_now_ms() >= deadline)
-			return st == want;
-		sleep_ms(20);
-	}
-}
 
 /* /ownership?ip=TEXT parsed (NULL if not JSON); *status the HTTP status. */
 static json_t *ownership(struct coll *c, const char *ip, long *status)
@@ -261,7 +98,7 @@ static json_t *wait_ranges(struct coll *c, const char *ip, size_t n, int timeout
 		if ((j && n_ranges(j) == n) || harness_now_ms() >= deadline)
 			return j;
 		json_decref(j);
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	}
 }
 
@@ -271,9 +108,9 @@ static json_t *wait_ranges(struct coll *c, const char *ip, size_t n, int timeout
  * 0, or -1 after saying what differs.
  */
 static int expect_range(json_t *own, size_t i, const char *source, int64_t from, int64_t to,
-			bool conflict, const struct ident *id)
+			bool conflict, const struct pod_ident *id)
 {
-	static const struct ident nobody = { "", "", "", "", "" };
+	static const struct pod_ident nobody = { "", "", "", "", "" };
 	json_t *r = json_array_get(json_object_get(own, "ranges"), i);
 	const struct {
 		const char *key, *want;
@@ -391,7 +228,7 @@ static bool wait_lines(struct coll *c, size_t n, int timeout_ms)
 
 	while (lines_all(c) < n && harness_now_ms() < deadline) {
 		sidecar_poll(&c->p, 0);
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	}
 	return lines_all(c) == n;
 }
@@ -415,11 +252,11 @@ static json_t *find_rec(json_t *arr, uint64_t id, size_t *count)
  * its remote side with remote_source `source`, and `local` as its sender.
  * 0, or -1 after saying what differs.
  */
-static int expect_rec(json_t *arr, const char *where, uint64_t id, const struct ident *remote,
-		      const char *source, const struct ident *local)
+static int expect_rec(json_t *arr, const char *where, uint64_t id, const struct pod_ident *remote,
+		      const char *source, const struct pod_ident *local)
 {
-	static const struct ident nobody = { "", "", "", "", "" };
-	const struct ident *rm = remote ? remote : &nobody;
+	static const struct pod_ident nobody = { "", "", "", "", "" };
+	const struct pod_ident *rm = remote ? remote : &nobody;
 	const struct {
 		const char *key, *want;
 	} f[] = {
@@ -453,158 +290,10 @@ static int expect_rec(json_t *arr, const char *where, uint64_t id, const struct 
 	return 0;
 }
 
-/* ---- a sender: one long-lived HTTP/2 connection, batches encoded here ---------- */
-
-struct snd {
-	struct h2c *h2;
-	struct ident id;
-	uint8_t ip[16];
-	uint64_t sender_id, seq;
-	uint64_t records_ok; /* records of the batches answered 204 */
-};
-
-static int snd_open(struct snd *s, uint16_t port, const struct ident *id, const char *ip)
-{
-	static uint64_t next_id = 0x5eed0000a77b0000ull;
-	char url[128], why[256];
-	struct h2c_opts o = {
-		.url = url,
-		.max_streams = 4,
-		.connect_timeout_ns = 5000000000ull,
-		.request_timeout_ns = 10000000000ull,
-	};
-
-	memset(s, 0, sizeof(*s));
-	s->id = *id;
-	s->sender_id = ++next_id;
-	if (ip_parse_str(ip, s->ip))
-		return -EINVAL;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/flows", port);
-	s->h2 = h2c__new(&o, why, sizeof(why));
-	if (!s->h2) {
-		fprintf(stderr, "    h2c__new: %s\n", why);
-		return -errno;
-	}
-	return 0;
-}
-
-static void snd_close(struct snd *s)
-{
-	h2c__free(s->h2);
-	s->h2 = NULL;
-}
-
-struct done {
-	bool done;
-	int err, status;
-	char body[260];
-};
-
-static void on_done(void *ctx, int err, int status, const char *retry_after, const char *body)
-{
-	struct done *d = ctx;
-
-	(void)retry_after;
-	d->done = true;
-	d->err = err;
-	d->status = status;
-	snprintf(d->body, sizeof(d->body), "%s", body ? body : "");
-}
-
-/* A record of `id` (its bytes_sent) to `remote` over [start, end]; the sender fills its side. */
-static struct flow_record mkrec(uint64_t id, const char *remote, int64_t start, int64_t end)
-{
-	struct flow_record r = { 0 };
-
-	r.start_ms = (uint64_t)start;
-	r.end_ms = (uint64_t)end;
-	r.bytes_sent = id;
-	r.bytes_received = 2 * id;
-	r.segs_sent = 1;
-	r.segs_received = 1;
-	r.flows = 1;
-	r.direction = FLOW_DIRECTION_OUT;
-	r.local_port = (uint16_t)(40000 + id % 20000);
-	r.remote_port = 8080;
-	r.pid = 4242;
-	snprintf(r.comm, sizeof(r.comm), "attr-test");
-	ip_parse_str(remote, r.remote_addr);
-	return r;
-}
-
-/*
- * One batch: the sender's heartbeat (it owned its IP over [from, to)) and
- * `n` records.  The HTTP status (204: written or held), or -errno.
- */
-static int snd_post(struct snd *s, int64_t from, int64_t to, const struct flow_record *recs,
-		    size_t n)
-{
-	static const struct h2c_header hdr[] = {
-		{ "content-type", "application/x-podflow-batch" },
-		{ "content-encoding", "zstd" },
-	};
-	struct wire_encoder *e = wire_encoder__new(WIRE_ENC_ZSTD, 0);
-	struct wire_header h = {
-		.sender_id = s->sender_id,
-		.seq = ++s->seq,
-		.sender = { .app = s->id.app,
-			    .namespace = s->id.ns,
-			    .pod = s->id.pod,
-			    .node = s->id.node,
-			    .workload = s->id.workload },
-		.span_start_ms = (uint64_t)from,
-		.span_end_ms = (uint64_t)to,
-		.n_ips = 1,
-		.ips = (const uint8_t(*)[16])s->ip,
-	};
-	struct done d = { 0 };
-	const void *body;
-	uint64_t deadline;
-	size_t len;
-	int err = -EIO;
-
-	if (!e || !s->h2)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		struct flow_record r = recs[i];
-		bool v4;
-
-		memcpy(r.local_addr, s->ip, 16);
-		v4 = ip_is_v4mapped(r.local_addr) && ip_is_v4mapped(r.remote_addr);
-		r.family = v4 ? 4 : 6;
-		err = wire_encoder__add(e, &r);
-		if (err)
-			goto out;
-	}
-	err = wire_encoder__finish(e, &h, &body, &len);
-	if (err)
-		goto out;
-	err = h2c__post(s->h2, body, len, hdr, 2, on_done, &d);
-	if (err)
-		goto out;
-	for (deadline = harness_now_ms() + WAIT_MS; !d.done && harness_now_ms() < deadline;)
-		h2c__run(s->h2, 100);
-	if (!d.done) {
-		/* the request still borrows `d` and the body: cancel it before they go */
-		snd_close(s);
-		err = -ETIMEDOUT;
-		goto out;
-	}
-	err = d.err ? d.err : d.status;
-	if (err != 204)
-		fprintf(stderr, "    POST from %s: err %d, status %d: %s\n", s->id.pod, d.err,
-			d.status, d.body);
-	else
-		s->records_ok += n;
-out:
-	wire_encoder__free(e);
-	return err;
-}
-
-#define POST(s, from, to, ...)                                               \
-	({                                                                   \
-		const struct flow_record r_[] = { __VA_ARGS__ };             \
-		snd_post((s), (from), (to), r_, sizeof(r_) / sizeof(r_[0])); \
+#define POST(s, from, to, ...)                                                \
+	({                                                                    \
+		const struct flow_record r_[] = { __VA_ARGS__ };              \
+		snd__post((s), (from), (to), r_, sizeof(r_) / sizeof(r_[0])); \
 	})
 
 /* ---- the stand-in Kubernetes API server (kube_api.c) ---- */
@@ -635,47 +324,49 @@ static int test_heartbeats_name_each_other(void)
 	int ret = 1;
 
 	ASSERT_EQ_U64("collector starts", 0,
-		      -coll_start(&c, "hb",
-				  (const char *const[]){ "--heartbeat-grace", "2s", "--max-delay",
-							 "10s", NULL }));
-	ASSERT_EQ_U64("sender A", 0, -snd_open(&a, c.port, &ID_A, IP_A));
-	ASSERT_EQ_U64("sender B", 0, -snd_open(&b, c.port, &ID_B, IP_B));
+		      -coll__start(&c, &g_conf, "hb",
+				   (const char *const[]){ "--heartbeat-grace", "2s", "--max-delay",
+							  "10s", NULL }));
+	ASSERT_EQ_U64("sender A", 0, -snd__open(&a, c.port, &ID_A, IP_A));
+	ASSERT_EQ_U64("sender B", 0, -snd__open(&b, c.port, &ID_B, IP_B));
 
-	n0 = wall_ms();
+	n0 = harness_wall_ms();
 	/* B first: A has not said it owns IP_A yet */
-	ASSERT_EQ_U64("B: first batch", 204,
-		      POST(&b, n0 - 1500, n0 - 700,
-			   mkrec(101, IP_A, n0 - 1400, n0 - 1300), /* waits for A's heartbeat */
-			   mkrec(102, "127.0.0.1", n0 - 1400, n0 - 1300))); /* B itself */
+	ASSERT_EQ_U64(
+	    "B: first batch", 204,
+	    POST(&b, n0 - 1500, n0 - 700,
+		 snd_record(101, IP_A, n0 - 1400, n0 - 1300),	       /* waits for A's heartbeat */
+		 snd_record(102, "127.0.0.1", n0 - 1400, n0 - 1300))); /* B itself */
 	ASSERT_EQ_U64("A: first batch", 204,
 		      POST(&a, n0 - 1500, n0,
-			   mkrec(201, IP_B, n0 - 1200, n0 - 1100),     /* inside B's span */
-			   mkrec(202, IP_B, n0 - 300, n0 - 200),       /* after it: waits for B */
-			   mkrec(203, IP_B, n0 - 800, n0 - 600),       /* B's span ends inside */
-			   mkrec(204, IP_NOBODY, n0 - 1000, n0 - 900), /* nobody claims it */
-			   mkrec(205, "127.0.0.1", n0 - 1000, n0 - 900)));
+			   snd_record(201, IP_B, n0 - 1200, n0 - 1100), /* inside B's span */
+			   snd_record(202, IP_B, n0 - 300, n0 - 200),	/* after it: waits for B */
+			   snd_record(203, IP_B, n0 - 800, n0 - 600),	/* B's span ends inside */
+			   snd_record(204, IP_NOBODY, n0 - 1000, n0 - 900), /* nobody claims it */
+			   snd_record(205, "127.0.0.1", n0 - 1000, n0 - 900)));
 	/* 102 and 205 at once (loopback); the rest wait: no claim has settled yet */
-	ASSERT_EQ_U64("decided at once", 2, wait_result(&c, "heartbeat", 2, WAIT_MS));
-	ASSERT_EQ_U64("waiting", 5, metric(&c, DELAYED_NOW));
-	ASSERT_EQ_U64("none yet", 0, result(&c, "unattributed_none"));
-	ASSERT_EQ_U64("changed yet", 0, result(&c, "unattributed_changed"));
-	ASSERT_TRUE("still 2 at once", wall_ms() < n0 - 1100 + 2000);
+	ASSERT_EQ_U64("decided at once", 2, coll__wait_result(&c, "heartbeat", 2, WAIT_MS));
+	ASSERT_EQ_U64("waiting", 5, coll__metric(&c, DELAYED_NOW));
+	ASSERT_EQ_U64("none yet", 0, coll__result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("changed yet", 0, coll__result(&c, "unattributed_changed"));
+	ASSERT_TRUE("still 2 at once", harness_wall_ms() < n0 - 1100 + 2000);
 	ASSERT_EQ_U64("nothing late yet", 0, count_lines(&c, "flows-late.jsonl"));
 
 	/* B's next heartbeat, after a gap: [n0 - 400, now) */
-	ASSERT_EQ_U64("B: second batch", 204,
-		      POST(&b, n0 - 400, wall_ms(), mkrec(103, IP_A, n0 - 100, n0 - 50)));
+	ASSERT_EQ_U64(
+	    "B: second batch", 204,
+	    POST(&b, n0 - 400, harness_wall_ms(), snd_record(103, IP_A, n0 - 100, n0 - 50)));
 	/* 101 201 202 103 as their claims settle */
-	ASSERT_EQ_U64("decided by heartbeats", 6, wait_result(&c, "heartbeat", 6, WAIT_MS));
+	ASSERT_EQ_U64("decided by heartbeats", 6, coll__wait_result(&c, "heartbeat", 6, WAIT_MS));
 	/* 203's end falls in B's gap, certain once the grace has passed it */
-	ASSERT_EQ_U64("203: changed", 1, wait_result(&c, "unattributed_changed", 1, WAIT_MS));
+	ASSERT_EQ_U64("203: changed", 1, coll__wait_result(&c, "unattributed_changed", 1, WAIT_MS));
 	/* 204: nobody, once its time is older than the grace */
 	for (uint64_t deadline = harness_now_ms() + WAIT_MS; harness_now_ms() < deadline;) {
-		if (result(&c, "unattributed_none") >= 1) {
-			seen_none = wall_ms();
+		if (coll__result(&c, "unattributed_none") >= 1) {
+			seen_none = harness_wall_ms();
 			break;
 		}
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	}
 	ASSERT_TRUE("204 went out unattributed", seen_none > 0);
 	ASSERT_TRUE("204 waited out the grace (2 s after its end)", seen_none >= n0 - 901 + 2000);
@@ -699,28 +390,28 @@ static int test_heartbeats_name_each_other(void)
 	ASSERT_EQ_U64("204: unattributed", 0,
 		      -expect_rec(late, "flows-late", 204, NULL, "unattributed", &ID_A));
 
-	ASSERT_EQ_U64("result heartbeat", 6, result(&c, "heartbeat"));
-	ASSERT_EQ_U64("result kube", 0, result(&c, "kube"));
-	ASSERT_EQ_U64("result sonar", 0, result(&c, "sonar"));
-	ASSERT_EQ_U64("result unattributed_none", 1, result(&c, "unattributed_none"));
-	ASSERT_EQ_U64("result unattributed_conflict", 0, result(&c, "unattributed_conflict"));
-	ASSERT_EQ_U64("result unattributed_changed", 1, result(&c, "unattributed_changed"));
-	ASSERT_EQ_U64("result unattributed_expired", 0, result(&c, "unattributed_expired"));
-	ASSERT_EQ_U64("result unattributed_evicted", 0, result(&c, "unattributed_evicted"));
-	ASSERT_EQ_U64("waiting now", 0, metric(&c, DELAYED_NOW));
-	ASSERT_EQ_U64("had to wait: 101 201 202 203 204 103", 6, metric(&c, DELAYED_TOTAL));
+	ASSERT_EQ_U64("result heartbeat", 6, coll__result(&c, "heartbeat"));
+	ASSERT_EQ_U64("result kube", 0, coll__result(&c, "kube"));
+	ASSERT_EQ_U64("result sonar", 0, coll__result(&c, "sonar"));
+	ASSERT_EQ_U64("result unattributed_none", 1, coll__result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("result unattributed_conflict", 0, coll__result(&c, "unattributed_conflict"));
+	ASSERT_EQ_U64("result unattributed_changed", 1, coll__result(&c, "unattributed_changed"));
+	ASSERT_EQ_U64("result unattributed_expired", 0, coll__result(&c, "unattributed_expired"));
+	ASSERT_EQ_U64("result unattributed_evicted", 0, coll__result(&c, "unattributed_evicted"));
+	ASSERT_EQ_U64("waiting now", 0, coll__metric(&c, DELAYED_NOW));
+	ASSERT_EQ_U64("had to wait: 101 201 202 203 204 103", 6, coll__metric(&c, DELAYED_TOTAL));
 	ASSERT_EQ_U64("heartbeat spans applied", 3,
-		      metric(&c, "podflow_collector_attribution_heartbeats_total"));
+		      coll__metric(&c, "podflow_collector_attribution_heartbeats_total"));
 	ASSERT_EQ_U64("late write errors", 0,
-		      metric(&c, "podflow_collector_attribution_late_write_errors_total"));
-	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+		      coll__metric(&c, "podflow_collector_attribution_late_write_errors_total"));
+	ASSERT_EQ_U64("exit code", 0, coll__stop(&c, NULL));
 	ret = 0;
 cleanup:
 	json_decref(now);
 	json_decref(late);
-	snd_close(&a);
-	snd_close(&b);
-	coll_free(&c, ret);
+	snd__close(&a);
+	snd__close(&b);
+	coll__free(&c, ret);
 	return ret;
 }
 
@@ -735,23 +426,23 @@ static int test_ownership_endpoint(void)
 	long st;
 	int ret = 1;
 
-	ASSERT_EQ_U64(
-	    "collector starts", 0,
-	    -coll_start(&c, "ownership", (const char *const[]){ "--heartbeat-grace", "5s", NULL }));
-	ASSERT_EQ_U64("sender A", 0, -snd_open(&a, c.port, &ID_A, IP_A));
+	ASSERT_EQ_U64("collector starts", 0,
+		      -coll__start(&c, &g_conf, "ownership",
+				   (const char *const[]){ "--heartbeat-grace", "5s", NULL }));
+	ASSERT_EQ_U64("sender A", 0, -snd__open(&a, c.port, &ID_A, IP_A));
 	/* C claims A's address too, over part of A's time: a conflict there */
-	ASSERT_EQ_U64("sender C", 0, -snd_open(&cs, c.port, &ID_C, IP_A));
-	ASSERT_EQ_U64("sender D", 0, -snd_open(&d, c.port, &ID_D, IP_D));
-	ASSERT_EQ_U64("sender E", 0, -snd_open(&e, c.port, &ID_E, IP_E));
-	ASSERT_EQ_U64("sender F", 0, -snd_open(&f, c.port, &ID_F, IP_F));
-	n0 = wall_ms();
+	ASSERT_EQ_U64("sender C", 0, -snd__open(&cs, c.port, &ID_C, IP_A));
+	ASSERT_EQ_U64("sender D", 0, -snd__open(&d, c.port, &ID_D, IP_D));
+	ASSERT_EQ_U64("sender E", 0, -snd__open(&e, c.port, &ID_E, IP_E));
+	ASSERT_EQ_U64("sender F", 0, -snd__open(&f, c.port, &ID_F, IP_F));
+	n0 = harness_wall_ms();
 	t = n0 - 60000;
 	/* heartbeat-only batches, as an idle sidecar sends */
-	ASSERT_EQ_U64("A 1", 204, snd_post(&a, t, t + 5000, NULL, 0));
-	ASSERT_EQ_U64("A 2 (touches 1: merged)", 204, snd_post(&a, t + 5000, t + 10000, NULL, 0));
-	ASSERT_EQ_U64("A 3 (after a gap)", 204, snd_post(&a, t + 20000, t + 25000, NULL, 0));
-	ASSERT_EQ_U64("C (overlaps A)", 204, snd_post(&cs, t + 8000, t + 12000, NULL, 0));
-	ASSERT_EQ_U64("E (IPv6)", 204, snd_post(&e, t, t + 5000, NULL, 0));
+	ASSERT_EQ_U64("A 1", 204, snd__post(&a, t, t + 5000, NULL, 0));
+	ASSERT_EQ_U64("A 2 (touches 1: merged)", 204, snd__post(&a, t + 5000, t + 10000, NULL, 0));
+	ASSERT_EQ_U64("A 3 (after a gap)", 204, snd__post(&a, t + 20000, t + 25000, NULL, 0));
+	ASSERT_EQ_U64("C (overlaps A)", 204, snd__post(&cs, t + 8000, t + 12000, NULL, 0));
+	ASSERT_EQ_U64("E (IPv6)", 204, snd__post(&e, t, t + 5000, NULL, 0));
 
 	j = ownership(&c, IP_A, &st);
 	ASSERT_EQ_U64("status", 200, st);
@@ -815,12 +506,12 @@ static int test_ownership_endpoint(void)
 
 	/* records against those ranges, all decided at once */
 	ASSERT_EQ_U64("D's records", 204,
-		      POST(&d, n0 - 1000, n0, mkrec(301, IP_A, t + 1000, t + 1100),
-			   mkrec(302, IP_A, t + 9000, t + 9100),     /* in the conflict */
-			   mkrec(303, IP_A, t + 11000, t + 11100),   /* C's */
-			   mkrec(304, IP_A, t + 15000, t + 15100))); /* in A's gap */
+		      POST(&d, n0 - 1000, n0, snd_record(301, IP_A, t + 1000, t + 1100),
+			   snd_record(302, IP_A, t + 9000, t + 9100),	  /* in the conflict */
+			   snd_record(303, IP_A, t + 11000, t + 11100),	  /* C's */
+			   snd_record(304, IP_A, t + 15000, t + 15100))); /* in A's gap */
 	ASSERT_EQ_U64("F's record (IPv6)", 204,
-		      POST(&f, n0 - 1000, n0, mkrec(401, IP_E, t + 1000, t + 1100)));
+		      POST(&f, n0 - 1000, n0, snd_record(401, IP_E, t + 1000, t + 1100)));
 	now = out_now(&c);
 	ASSERT_TRUE("output", now);
 	ASSERT_EQ_U64("lines", 5, json_array_size(now));
@@ -840,18 +531,19 @@ static int test_ownership_endpoint(void)
 		ASSERT_STR("401: remote_ip", IP_E, rec_str(r, "remote_ip"));
 		ASSERT_STR("401: local_ip", IP_F, rec_str(r, "local_ip"));
 	}
-	ASSERT_EQ_U64("result heartbeat", 3, result(&c, "heartbeat"));
-	ASSERT_EQ_U64("result unattributed_conflict", 1, result(&c, "unattributed_conflict"));
-	ASSERT_EQ_U64("result unattributed_none", 1, result(&c, "unattributed_none"));
-	ASSERT_EQ_U64("result unattributed_changed", 0, result(&c, "unattributed_changed"));
-	ASSERT_EQ_U64("none waited", 0, metric(&c, DELAYED_TOTAL));
+	ASSERT_EQ_U64("result heartbeat", 3, coll__result(&c, "heartbeat"));
+	ASSERT_EQ_U64("result unattributed_conflict", 1, coll__result(&c, "unattributed_conflict"));
+	ASSERT_EQ_U64("result unattributed_none", 1, coll__result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("result unattributed_changed", 0, coll__result(&c, "unattributed_changed"));
+	ASSERT_EQ_U64("none waited", 0, coll__metric(&c, DELAYED_TOTAL));
 	ASSERT_EQ_U64("ownership conflicts", 1,
-		      metric(&c, "podflow_collector_ownership_conflicts_total"));
+		      coll__metric(&c, "podflow_collector_ownership_conflicts_total"));
 	/* A's address, D's, E's, F's */
-	ASSERT_EQ_U64("ownership ips", 4, metric(&c, "podflow_collector_ownership_ips"));
+	ASSERT_EQ_U64("ownership ips", 4, coll__metric(&c, "podflow_collector_ownership_ips"));
 	/* A's address: 4 pieces; D, E, F: one each */
-	ASSERT_EQ_U64("ownership ranges", 7, metric(&c, "podflow_collector_ownership_ranges"));
-	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+	ASSERT_EQ_U64("ownership ranges", 7,
+		      coll__metric(&c, "podflow_collector_ownership_ranges"));
+	ASSERT_EQ_U64("exit code", 0, coll__stop(&c, NULL));
 	ret = 0;
 cleanup:
 	free(t1);
@@ -859,12 +551,12 @@ cleanup:
 	json_decref(j);
 	json_decref(k);
 	json_decref(now);
-	snd_close(&a);
-	snd_close(&cs);
-	snd_close(&d);
-	snd_close(&e);
-	snd_close(&f);
-	coll_free(&c, ret);
+	snd__close(&a);
+	snd__close(&cs);
+	snd__close(&d);
+	snd__close(&e);
+	snd__close(&f);
+	coll__free(&c, ret);
 	return ret;
 }
 
@@ -883,12 +575,12 @@ cleanup:
  */
 static int test_kube_convergence(void)
 {
-	static const struct ident checkout = { "checkout", "shop", CHECKOUT, "checkout", "n1" };
-	static const struct ident sleep_pod = { "", "default", "sleep", "sleep",
-						"kind-control-plane" };
-	static const struct ident base = { "fluent-bit", "core", "base", "base",
-					   "ip-10-49-18-80.eu-west-1.compute.internal" };
-	static const struct ident late_pod = { "late", "shop", "late-1", "late-1", "n2" };
+	static const struct pod_ident checkout = { "checkout", "shop", CHECKOUT, "checkout", "n1" };
+	static const struct pod_ident sleep_pod = { "", "default", "sleep", "sleep",
+						    "kind-control-plane" };
+	static const struct pod_ident base = { "fluent-bit", "core", "base", "base",
+					       "ip-10-49-18-80.eu-west-1.compute.internal" };
+	static const struct pod_ident late_pod = { "late", "shop", "late-1", "late-1", "n2" };
 	struct coll c = { 0 };
 	struct snd s = { 0 };
 	struct api api = { 0 };
@@ -912,21 +604,22 @@ static int test_kube_convergence(void)
 	    "\"node\":\"n1\",\"ready\":\"2024-08-24T01:54:36Z\"}");
 	/* the API server is away when the collector starts: not ready */
 	API(&api, "{\"cmd\":\"down\"}");
-	ASSERT_EQ_U64("collector starts", 0,
-		      -coll_start(&c, "kube",
-				  (const char *const[]){ "--kube-api", api.url, "--heartbeat-grace",
-							 "1s", "--max-delay", "10s", NULL }));
-	st = readyz(&c, &why);
+	ASSERT_EQ_U64(
+	    "collector starts", 0,
+	    -coll__start(&c, &g_conf, "kube",
+			 (const char *const[]){ "--kube-api", api.url, "--heartbeat-grace", "1s",
+						"--max-delay", "10s", NULL }));
+	st = coll__get(&c, "/readyz", &why);
 	ASSERT_EQ_U64("readyz before the first list", 503, st);
 	ASSERT_TRUE("readyz says why", strstr(why, "Kubernetes pod watch has not synced") != NULL);
-	ASSERT_EQ_U64("kube synced", 0, metric(&c, "podflow_collector_kube_synced"));
-	t_up = wall_ms();
+	ASSERT_EQ_U64("kube synced", 0, coll__metric(&c, "podflow_collector_kube_synced"));
+	t_up = harness_wall_ms();
 	API(&api, "{\"cmd\":\"up\"}");
-	ASSERT_TRUE("ready once listed and watching", wait_ready(&c, 200, WAIT_MS));
-	t_synced = wall_ms();
-	ASSERT_EQ_U64("kube synced", 1, metric(&c, "podflow_collector_kube_synced"));
-	ASSERT_EQ_U64("pods", 3, metric(&c, "podflow_collector_kube_pods"));
-	ASSERT_EQ_U64("pod IPs", 3, metric(&c, "podflow_collector_kube_ips"));
+	ASSERT_TRUE("ready once listed and watching", coll__wait_ready(&c, 200, WAIT_MS));
+	t_synced = harness_wall_ms();
+	ASSERT_EQ_U64("kube synced", 1, coll__metric(&c, "podflow_collector_kube_synced"));
+	ASSERT_EQ_U64("pods", 3, coll__metric(&c, "podflow_collector_kube_pods"));
+	ASSERT_EQ_U64("pod IPs", 3, coll__metric(&c, "podflow_collector_kube_ips"));
 
 	j = ownership(&c, CHECKOUT_IP, &st);
 	ASSERT_EQ_U64("checkout: status", 200, st);
@@ -949,47 +642,49 @@ static int test_kube_convergence(void)
 	json_decref(j);
 	j = NULL;
 
-	ASSERT_EQ_U64("sender", 0, -snd_open(&s, c.port, &ID_S, IP_S));
-	n0 = wall_ms();
-	ASSERT_EQ_U64("records", 204,
-		      POST(&s, n0 - 1000, n0, mkrec(701, CHECKOUT_IP, n0 - 3000, n0 - 2500),
-			   mkrec(702, SLEEP_IP, n0 - 3000, n0 - 2500),
-			   /* recent: waits for the watch's watermark (now - kube.lag) */
-			   mkrec(703, BASE_IP, base_from + 10, base_from + 20),
-			   /* before the pod had its IP */
-			   mkrec(704, CHECKOUT_IP, KIND_ASSIGN_MS - 5000, KIND_ASSIGN_MS - 4000),
-			   /* across the assignment */
-			   mkrec(705, CHECKOUT_IP, KIND_ASSIGN_MS - 500, KIND_ASSIGN_MS + 500)));
+	ASSERT_EQ_U64("sender", 0, -snd__open(&s, c.port, &ID_S, IP_S));
+	n0 = harness_wall_ms();
+	ASSERT_EQ_U64(
+	    "records", 204,
+	    POST(&s, n0 - 1000, n0, snd_record(701, CHECKOUT_IP, n0 - 3000, n0 - 2500),
+		 snd_record(702, SLEEP_IP, n0 - 3000, n0 - 2500),
+		 /* recent: waits for the watch's watermark (now - kube.lag) */
+		 snd_record(703, BASE_IP, base_from + 10, base_from + 20),
+		 /* before the pod had its IP */
+		 snd_record(704, CHECKOUT_IP, KIND_ASSIGN_MS - 5000, KIND_ASSIGN_MS - 4000),
+		 /* across the assignment */
+		 snd_record(705, CHECKOUT_IP, KIND_ASSIGN_MS - 500, KIND_ASSIGN_MS + 500)));
 	ASSERT_TRUE("5 written", wait_lines(&c, 5, WAIT_MS));
-	ASSERT_EQ_U64("result kube", 3, result(&c, "kube"));
-	ASSERT_EQ_U64("result unattributed_none", 1, result(&c, "unattributed_none"));
-	ASSERT_EQ_U64("result unattributed_changed", 1, result(&c, "unattributed_changed"));
+	ASSERT_EQ_U64("result kube", 3, coll__result(&c, "kube"));
+	ASSERT_EQ_U64("result unattributed_none", 1, coll__result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("result unattributed_changed", 1, coll__result(&c, "unattributed_changed"));
 
 	/* a gap: the server goes away, pods change meanwhile, history is compacted */
 	API(&api, "{\"cmd\":\"down\"}");
 	for (uint64_t deadline = harness_now_ms() + WAIT_MS;
-	     metric(&c, "podflow_collector_kube_synced") != 0 && harness_now_ms() < deadline;)
-		sleep_ms(20);
-	ASSERT_EQ_U64("watch broken", 0, metric(&c, "podflow_collector_kube_synced"));
+	     coll__metric(&c, "podflow_collector_kube_synced") != 0 && harness_now_ms() < deadline;)
+		harness_sleep_ms(20);
+	ASSERT_EQ_U64("watch broken", 0, coll__metric(&c, "podflow_collector_kube_synced"));
 	/* readiness latches the first sync: a broken watch only makes records wait */
-	ASSERT_TRUE("still ready while the watch is broken", wait_ready(&c, 200, 0));
-	frozen = metric(&c, "podflow_collector_kube_watermark_ms");
+	ASSERT_TRUE("still ready while the watch is broken", coll__wait_ready(&c, 200, 0));
+	frozen = coll__metric(&c, "podflow_collector_kube_watermark_ms");
 	API(&api, "{\"cmd\":\"delete\",\"ns\":\"shop\",\"name\":\"" CHECKOUT "\"}");
 	API(&api, "{\"cmd\":\"add\",\"ns\":\"shop\",\"name\":\"late-1\",\"ips\":[\"" LATE_IP
 		  "\"],\"labels\":{\"app\":\"late\"},\"node\":\"n2\",\"ready\":"
 		  "\"2024-08-24T01:54:36Z\"}");
 	API(&api, "{\"cmd\":\"expire\"}");
-	sleep_ms(300);
+	harness_sleep_ms(300);
 	ASSERT_EQ_U64("watermark frozen while broken", frozen,
-		      metric(&c, "podflow_collector_kube_watermark_ms"));
+		      coll__metric(&c, "podflow_collector_kube_watermark_ms"));
 	ASSERT_TRUE("frozen after the records' times", frozen > n0 - 1000);
 	API(&api, "{\"cmd\":\"up\"}");
-	ASSERT_EQ_U64("relisted after 410", 1,
-		      wait_metric(&c, "podflow_collector_kube_requests_total{kind=\"relist_410\"}",
-				  1, WAIT_MS));
+	ASSERT_EQ_U64(
+	    "relisted after 410", 1,
+	    coll__wait_metric(&c, "podflow_collector_kube_requests_total{kind=\"relist_410\"}", 1,
+			      WAIT_MS));
 	ASSERT_EQ_U64("watching again", 1,
-		      wait_metric(&c, "podflow_collector_kube_synced", 1, WAIT_MS));
-	ASSERT_TRUE("ready", wait_ready(&c, 200, 0));
+		      coll__wait_metric(&c, "podflow_collector_kube_synced", 1, WAIT_MS));
+	ASSERT_TRUE("ready", coll__wait_ready(&c, 200, 0));
 	j = ownership(&c, CHECKOUT_IP, &st);
 	ASSERT_EQ_U64("checkout after the gap: ranges", 1, n_ranges(j));
 	/* gone while nobody watched: given up at the last time the view was complete */
@@ -1023,21 +718,23 @@ static int test_kube_convergence(void)
 	json_decref(j);
 	j = NULL;
 	ASSERT_EQ_U64("watching after the drop", 1,
-		      wait_metric(&c, "podflow_collector_kube_synced", 1, WAIT_MS));
-	ASSERT_TRUE("ready after the drop", wait_ready(&c, 200, 0));
-	ASSERT_EQ_U64("still one relist", 1,
-		      metric(&c, "podflow_collector_kube_requests_total{kind=\"relist_410\"}"));
+		      coll__wait_metric(&c, "podflow_collector_kube_synced", 1, WAIT_MS));
+	ASSERT_TRUE("ready after the drop", coll__wait_ready(&c, 200, 0));
+	ASSERT_EQ_U64(
+	    "still one relist", 1,
+	    coll__metric(&c, "podflow_collector_kube_requests_total{kind=\"relist_410\"}"));
 	ASSERT_TRUE("resumed",
-		    metric(&c, "podflow_collector_kube_requests_total{kind=\"reconnect\"}") >= 1);
+		    coll__metric(&c, "podflow_collector_kube_requests_total{kind=\"reconnect\"}") >=
+			1);
 	ASSERT_EQ_U64("pods: base, sleep, late-1, after-drop", 4,
-		      metric(&c, "podflow_collector_kube_pods"));
+		      coll__metric(&c, "podflow_collector_kube_pods"));
 
-	n0 = wall_ms();
+	n0 = harness_wall_ms();
 	ASSERT_EQ_U64("records after the gap", 204,
 		      POST(&s, n0 - 1000, n0,
-			   mkrec(706, CHECKOUT_IP, frozen - 2000, frozen - 1500), /* before */
-			   mkrec(707, CHECKOUT_IP, frozen + 100, frozen + 200),	  /* after */
-			   mkrec(708, LATE_IP, n0 - 3000, n0 - 2900)));
+			   snd_record(706, CHECKOUT_IP, frozen - 2000, frozen - 1500), /* before */
+			   snd_record(707, CHECKOUT_IP, frozen + 100, frozen + 200),   /* after */
+			   snd_record(708, LATE_IP, n0 - 3000, n0 - 2900)));
 	ASSERT_TRUE("8 written", wait_lines(&c, 8, WAIT_MS));
 	now = out_now(&c);
 	late = out_late(&c);
@@ -1056,20 +753,20 @@ static int test_kube_convergence(void)
 	ASSERT_EQ_U64("707: nobody after it", 0,
 		      -expect_rec(now, "output", 707, NULL, "unattributed", &ID_S));
 	ASSERT_EQ_U64("708: late-1", 0, -expect_rec(now, "output", 708, &late_pod, "kube", &ID_S));
-	ASSERT_EQ_U64("result kube", 5, result(&c, "kube"));
-	ASSERT_EQ_U64("result unattributed_none", 2, result(&c, "unattributed_none"));
-	ASSERT_EQ_U64("result unattributed_changed", 1, result(&c, "unattributed_changed"));
-	ASSERT_EQ_U64("result heartbeat", 0, result(&c, "heartbeat"));
-	ASSERT_EQ_U64("result expired", 0, result(&c, "unattributed_expired"));
-	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+	ASSERT_EQ_U64("result kube", 5, coll__result(&c, "kube"));
+	ASSERT_EQ_U64("result unattributed_none", 2, coll__result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("result unattributed_changed", 1, coll__result(&c, "unattributed_changed"));
+	ASSERT_EQ_U64("result heartbeat", 0, coll__result(&c, "heartbeat"));
+	ASSERT_EQ_U64("result expired", 0, coll__result(&c, "unattributed_expired"));
+	ASSERT_EQ_U64("exit code", 0, coll__stop(&c, NULL));
 	ret = 0;
 cleanup:
 	free(why);
 	json_decref(j);
 	json_decref(now);
 	json_decref(late);
-	snd_close(&s);
-	coll_free(&c, ret);
+	snd__close(&s);
+	coll__free(&c, ret);
 	api_stop(&api);
 	return ret;
 }
@@ -1101,8 +798,8 @@ static int produce_event(struct kafka_mock *m, const char *ip, const char *event
 static int test_sonar_churn_synthetic(void)
 {
 #define X "10.77.0.7"
-	static const struct ident app_a = { "lb-alpha", "edge", "", "lb-alpha-lb", "" };
-	static const struct ident app_b = { "lb-beta", "edge", "", "lb-beta-lb", "" };
+	static const struct pod_ident app_a = { "lb-alpha", "edge", "", "lb-alpha-lb", "" };
+	static const struct pod_ident app_b = { "lb-beta", "edge", "", "lb-beta-lb", "" };
 	struct kafka_mock *m = NULL;
 	struct coll c = { 0 };
 	struct snd s = { 0 };
@@ -1112,8 +809,8 @@ static int test_sonar_churn_synthetic(void)
 	int ret = 1;
 	struct {
 		uint64_t id;
-		int64_t from, to;	  /* relative to n0 */
-		const struct ident *want; /* NULL: unattributed */
+		int64_t from, to;	      /* relative to n0 */
+		const struct pod_ident *want; /* NULL: unattributed */
 		const char *why;
 	} rs[] = {
 		{ 501, -3400, -3200, NULL, "before t1" },
@@ -1137,24 +834,24 @@ static int test_sonar_churn_synthetic(void)
 	ASSERT_EQ_U64("topic", 0, -kafka_mock__topic(m, EVENTS, 2));
 	snprintf(brokers, sizeof(brokers), "%s", kafka_mock__bootstraps(m));
 	ASSERT_EQ_U64("collector starts", 0,
-		      -coll_start(&c, "sonar",
-				  (const char *const[]){ "--kafka-brokers", brokers,
-							 "--ranges-topic", "", "--heartbeat-grace",
-							 "1s", "--max-delay", "20s", NULL }));
-	ASSERT_TRUE("ready once the topic is replayed", wait_ready(&c, 200, WAIT_MS));
-	ASSERT_EQ_U64("sender", 0, -snd_open(&s, c.port, &ID_S, IP_S));
+		      -coll__start(&c, &g_conf, "sonar",
+				   (const char *const[]){ "--kafka-brokers", brokers,
+							  "--ranges-topic", "", "--heartbeat-grace",
+							  "1s", "--max-delay", "20s", NULL }));
+	ASSERT_TRUE("ready once the topic is replayed", coll__wait_ready(&c, 200, WAIT_MS));
+	ASSERT_EQ_U64("sender", 0, -snd__open(&s, c.port, &ID_S, IP_S));
 
-	n0 = wall_ms();
+	n0 = harness_wall_ms();
 	t1 = n0 - 3000;
 	t2 = n0 - 2400;
 	t3 = n0 - 1800;
 	t4 = n0 - 1200;
 	for (i = 0; i < n; i++)
-		recs[i] = mkrec(rs[i].id, X, n0 + rs[i].from, n0 + rs[i].to);
+		recs[i] = snd_record(rs[i].id, X, n0 + rs[i].from, n0 + rs[i].to);
 	/* S's heartbeat claims its own address only */
-	ASSERT_EQ_U64("records", 204, snd_post(&s, n0 - 3500, n0, recs, n));
+	ASSERT_EQ_U64("records", 204, snd__post(&s, n0 - 3500, n0, recs, n));
 	/* nothing known of X yet, and the feed's watermark is 5 s behind: all wait */
-	ASSERT_EQ_U64("all waiting", n, metric(&c, DELAYED_NOW));
+	ASSERT_EQ_U64("all waiting", n, coll__metric(&c, DELAYED_NOW));
 	ASSERT_EQ_U64("nothing written yet", 0, lines_all(&c));
 	/* now the events, shuffled; the releases one with and one without an owner */
 	ASSERT_EQ_U64("assign B", 0, -produce_event(m, X, "assign", t3, "lb-beta"));
@@ -1190,21 +887,21 @@ static int test_sonar_churn_synthetic(void)
 	total = n;
 	fprintf(stderr, "    (unattributed: %zu of %zu records, %.0f%%)\n", unattributed, total,
 		100.0 * (double)unattributed / (double)total);
-	ASSERT_EQ_U64("result sonar", 4, result(&c, "sonar"));
-	ASSERT_EQ_U64("result unattributed_changed", 3, result(&c, "unattributed_changed"));
-	ASSERT_EQ_U64("result unattributed_none", 4, result(&c, "unattributed_none"));
-	ASSERT_EQ_U64("result unattributed_expired", 0, result(&c, "unattributed_expired"));
-	ASSERT_EQ_U64("result heartbeat", 0, result(&c, "heartbeat"));
+	ASSERT_EQ_U64("result sonar", 4, coll__result(&c, "sonar"));
+	ASSERT_EQ_U64("result unattributed_changed", 3, coll__result(&c, "unattributed_changed"));
+	ASSERT_EQ_U64("result unattributed_none", 4, coll__result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("result unattributed_expired", 0, coll__result(&c, "unattributed_expired"));
+	ASSERT_EQ_U64("result heartbeat", 0, coll__result(&c, "heartbeat"));
 	ASSERT_EQ_U64("events applied", 4,
-		      metric(&c, "podflow_collector_kafka_messages_total{topic=\"ip_events\","
-				 "result=\"applied\"}"));
-	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+		      coll__metric(&c, "podflow_collector_kafka_messages_total{topic=\"ip_events\","
+				       "result=\"applied\"}"));
+	ASSERT_EQ_U64("exit code", 0, coll__stop(&c, NULL));
 	ret = 0;
 cleanup:
 	json_decref(now);
 	json_decref(late);
-	snd_close(&s);
-	coll_free(&c, ret);
+	snd__close(&s);
+	coll__free(&c, ret);
 	kafka_mock__free(m);
 	return ret;
 #undef X
@@ -1235,19 +932,19 @@ static int test_replicas_share_ranges(void)
 	ASSERT_TRUE("mock cluster", m);
 	ASSERT_EQ_U64("topic", 0, -kafka_mock__topic(m, RANGES, 2));
 	snprintf(brokers, sizeof(brokers), "%s", kafka_mock__bootstraps(m));
-	ASSERT_EQ_U64("collector 1 starts", 0, -coll_start(&c1, "replica-1", args));
-	ASSERT_EQ_U64("collector 2 starts", 0, -coll_start(&c2, "replica-2", args));
-	ASSERT_TRUE("1 ready", wait_ready(&c1, 200, WAIT_MS));
-	ASSERT_TRUE("2 ready", wait_ready(&c2, 200, WAIT_MS));
-	ASSERT_EQ_U64("A talks to 1", 0, -snd_open(&a, c1.port, &ID_A, IP_A));
-	ASSERT_EQ_U64("C talks to 2", 0, -snd_open(&cs, c2.port, &ID_C, IP_C));
+	ASSERT_EQ_U64("collector 1 starts", 0, -coll__start(&c1, &g_conf, "replica-1", args));
+	ASSERT_EQ_U64("collector 2 starts", 0, -coll__start(&c2, &g_conf, "replica-2", args));
+	ASSERT_TRUE("1 ready", coll__wait_ready(&c1, 200, WAIT_MS));
+	ASSERT_TRUE("2 ready", coll__wait_ready(&c2, 200, WAIT_MS));
+	ASSERT_EQ_U64("A talks to 1", 0, -snd__open(&a, c1.port, &ID_A, IP_A));
+	ASSERT_EQ_U64("C talks to 2", 0, -snd__open(&cs, c2.port, &ID_C, IP_C));
 
-	n0 = wall_ms();
+	n0 = harness_wall_ms();
 	ASSERT_EQ_U64("A's heartbeat, to 1 only", 204,
-		      POST(&a, n0 - 2000, n0, mkrec(601, "127.0.0.1", n0 - 1500, n0 - 1400)));
+		      POST(&a, n0 - 2000, n0, snd_record(601, "127.0.0.1", n0 - 1500, n0 - 1400)));
 	/* to 2, maybe before A's range got there: it waits for it (grace 5 s) */
 	ASSERT_EQ_U64("C's first record, to 2", 204,
-		      POST(&cs, n0 - 1600, n0 - 1300, mkrec(602, IP_A, n0 - 1500, n0 - 1400)));
+		      POST(&cs, n0 - 1600, n0 - 1300, snd_record(602, IP_A, n0 - 1500, n0 - 1400)));
 	j = wait_ranges(&c2, IP_A, 1, WAIT_MS);
 	ASSERT_EQ_U64("2 knows A's range", 1, n_ranges(j));
 	ASSERT_EQ_U64("2: A's range, exactly", 0,
@@ -1255,10 +952,10 @@ static int test_replicas_share_ranges(void)
 	json_decref(j);
 	j = NULL;
 	ASSERT_EQ_U64("C's second record, to 2", 204,
-		      POST(&cs, n0 - 1300, n0 - 800, mkrec(603, IP_A, n0 - 1000, n0 - 900)));
+		      POST(&cs, n0 - 1300, n0 - 800, snd_record(603, IP_A, n0 - 1000, n0 - 900)));
 	/* once A's claim has settled (the grace past their times): nobody else claimed it */
 	ASSERT_EQ_U64("2 decided both by A's heartbeat", 2,
-		      wait_result(&c2, "heartbeat", 2, WAIT_MS));
+		      coll__wait_result(&c2, "heartbeat", 2, WAIT_MS));
 	ASSERT_TRUE("both written", wait_lines(&c2, 2, WAIT_MS));
 	now = out_now(&c2);
 	late = out_late(&c2);
@@ -1266,13 +963,13 @@ static int test_replicas_share_ranges(void)
 	ASSERT_EQ_U64("both waited for the grace", 2, json_array_size(late));
 	ASSERT_EQ_U64("603: A", 0, -expect_rec(late, "flows-late", 603, &ID_A, "heartbeat", &ID_C));
 	ASSERT_EQ_U64("602: A", 0, -expect_rec(late, "flows-late", 602, &ID_A, "heartbeat", &ID_C));
-	ASSERT_EQ_U64("2: nothing unattributed", 0, result(&c2, "unattributed_none"));
+	ASSERT_EQ_U64("2: nothing unattributed", 0, coll__result(&c2, "unattributed_none"));
 	/* and the other way: 1 learns C's two touching spans, merged */
 	ASSERT_EQ_U64("1 applied C's two spans", 2,
-		      wait_metric(&c1,
-				  "podflow_collector_kafka_messages_total{topic=\"ranges\","
-				  "result=\"applied\"}",
-				  2, WAIT_MS));
+		      coll__wait_metric(&c1,
+					"podflow_collector_kafka_messages_total{topic=\"ranges\","
+					"result=\"applied\"}",
+					2, WAIT_MS));
 	j = ownership(&c1, IP_C, &st);
 	ASSERT_EQ_U64("1 knows C's range", 1, n_ranges(j));
 	ASSERT_EQ_U64("1: C's spans merged", 0,
@@ -1280,46 +977,46 @@ static int test_replicas_share_ranges(void)
 	json_decref(j);
 	j = NULL;
 	/* what each published and read: its own spans come back and are skipped */
-	ASSERT_EQ_U64("1 delivered A's span", 1,
-		      wait_metric(&c1,
-				  "podflow_collector_kafka_published_total{result=\"delivered\"}",
-				  1, WAIT_MS));
-	ASSERT_EQ_U64("2 delivered C's spans", 2,
-		      wait_metric(&c2,
-				  "podflow_collector_kafka_published_total{result=\"delivered\"}",
-				  2, WAIT_MS));
+	ASSERT_EQ_U64(
+	    "1 delivered A's span", 1,
+	    coll__wait_metric(&c1, "podflow_collector_kafka_published_total{result=\"delivered\"}",
+			      1, WAIT_MS));
+	ASSERT_EQ_U64(
+	    "2 delivered C's spans", 2,
+	    coll__wait_metric(&c2, "podflow_collector_kafka_published_total{result=\"delivered\"}",
+			      2, WAIT_MS));
 	ASSERT_EQ_U64("1 skipped its own", 1,
-		      wait_metric(&c1,
-				  "podflow_collector_kafka_messages_total{topic=\"ranges\","
-				  "result=\"own\"}",
-				  1, WAIT_MS));
+		      coll__wait_metric(&c1,
+					"podflow_collector_kafka_messages_total{topic=\"ranges\","
+					"result=\"own\"}",
+					1, WAIT_MS));
 	ASSERT_EQ_U64("2 skipped its own", 2,
-		      wait_metric(&c2,
-				  "podflow_collector_kafka_messages_total{topic=\"ranges\","
-				  "result=\"own\"}",
-				  2, WAIT_MS));
+		      coll__wait_metric(&c2,
+					"podflow_collector_kafka_messages_total{topic=\"ranges\","
+					"result=\"own\"}",
+					2, WAIT_MS));
 	ASSERT_EQ_U64("1 applied C's", 2,
-		      metric(&c1, "podflow_collector_kafka_messages_total{topic=\"ranges\","
-				  "result=\"applied\"}"));
+		      coll__metric(&c1, "podflow_collector_kafka_messages_total{topic=\"ranges\","
+					"result=\"applied\"}"));
 	ASSERT_EQ_U64("2 applied A's", 1,
-		      metric(&c2, "podflow_collector_kafka_messages_total{topic=\"ranges\","
-				  "result=\"applied\"}"));
-	ASSERT_EQ_U64("1: its loopback record", 1, result(&c1, "heartbeat"));
+		      coll__metric(&c2, "podflow_collector_kafka_messages_total{topic=\"ranges\","
+					"result=\"applied\"}"));
+	ASSERT_EQ_U64("1: its loopback record", 1, coll__result(&c1, "heartbeat"));
 	j = ownership(&c1, IP_A, &st);
 	ASSERT_EQ_U64("1: A's range, its own", 0,
 		      -expect_range(j, 0, "heartbeat", n0 - 2000, n0, false, &ID_A));
 	ASSERT_EQ_U64("1: not twice", 1, n_ranges(j));
-	ASSERT_EQ_U64("exit code 1", 0, coll_stop(&c1, NULL));
-	ASSERT_EQ_U64("exit code 2", 0, coll_stop(&c2, NULL));
+	ASSERT_EQ_U64("exit code 1", 0, coll__stop(&c1, NULL));
+	ASSERT_EQ_U64("exit code 2", 0, coll__stop(&c2, NULL));
 	ret = 0;
 cleanup:
 	json_decref(j);
 	json_decref(now);
 	json_decref(late);
-	snd_close(&a);
-	snd_close(&cs);
-	coll_free(&c1, ret);
-	coll_free(&c2, ret);
+	snd__close(&a);
+	snd__close(&cs);
+	coll__free(&c1, ret);
+	coll__free(&c2, ret);
 	kafka_mock__free(m);
 	return ret;
 }
@@ -1336,37 +1033,38 @@ static int test_held_records_written_at_exit(void)
 	int ret = 1;
 
 	ASSERT_EQ_U64("collector starts", 0,
-		      -coll_start(&c, "exit",
-				  (const char *const[]){ "--heartbeat-grace", "60s", "--max-delay",
-							 "60s", NULL }));
-	ASSERT_EQ_U64("sender A", 0, -snd_open(&a, c.port, &ID_A, IP_A));
-	ASSERT_EQ_U64("sender B", 0, -snd_open(&b, c.port, &ID_B, IP_B));
-	n0 = wall_ms();
-	ASSERT_EQ_U64("A's heartbeat", 204, snd_post(&a, n0 - 3000, n0 - 1000, NULL, 0));
+		      -coll__start(&c, &g_conf, "exit",
+				   (const char *const[]){ "--heartbeat-grace", "60s", "--max-delay",
+							  "60s", NULL }));
+	ASSERT_EQ_U64("sender A", 0, -snd__open(&a, c.port, &ID_A, IP_A));
+	ASSERT_EQ_U64("sender B", 0, -snd__open(&b, c.port, &ID_B, IP_B));
+	n0 = harness_wall_ms();
+	ASSERT_EQ_U64("A's heartbeat", 204, snd__post(&a, n0 - 3000, n0 - 1000, NULL, 0));
 	ASSERT_EQ_U64(
 	    "B's records", 204,
-	    POST(&b, n0 - 3000, n0, mkrec(801, "10.9.9.1", n0 - 500, n0 - 400),
-		 mkrec(802, "10.9.9.2", n0 - 500, n0 - 400),
-		 mkrec(803, "10.9.9.3", n0 - 500, n0 - 400),
-		 mkrec(804, "10.9.9.4", n0 - 500, n0 - 400),
-		 mkrec(805, "10.9.9.5", n0 - 500, n0 - 400),
-		 mkrec(806, IP_A, n0 - 800, n0 - 600),	/* after A's span */
-		 mkrec(807, IP_A, n0 - 1200, n0 - 900), /* across its end */
-		 mkrec(808, IP_A, n0 - 1100, n0 - 950),
-		 mkrec(809, IP_A, n0 - 2000, n0 - 1900))); /* inside: a claim, unsettled */
-	ASSERT_EQ_U64("nothing at once", 0, result(&c, "heartbeat"));
-	ASSERT_EQ_U64("9 waiting", 9, wait_metric(&c, DELAYED_NOW, 9, WAIT_MS));
-	sleep_ms(600); /* a few of the attributor's ticks: still nothing to decide them */
-	ASSERT_EQ_U64("still 9 waiting", 9, metric(&c, DELAYED_NOW));
+	    POST(&b, n0 - 3000, n0, snd_record(801, "10.9.9.1", n0 - 500, n0 - 400),
+		 snd_record(802, "10.9.9.2", n0 - 500, n0 - 400),
+		 snd_record(803, "10.9.9.3", n0 - 500, n0 - 400),
+		 snd_record(804, "10.9.9.4", n0 - 500, n0 - 400),
+		 snd_record(805, "10.9.9.5", n0 - 500, n0 - 400),
+		 snd_record(806, IP_A, n0 - 800, n0 - 600),  /* after A's span */
+		 snd_record(807, IP_A, n0 - 1200, n0 - 900), /* across its end */
+		 snd_record(808, IP_A, n0 - 1100, n0 - 950),
+		 snd_record(809, IP_A, n0 - 2000, n0 - 1900))); /* inside: a claim, unsettled */
+	ASSERT_EQ_U64("nothing at once", 0, coll__result(&c, "heartbeat"));
+	ASSERT_EQ_U64("9 waiting", 9, coll__wait_metric(&c, DELAYED_NOW, 9, WAIT_MS));
+	harness_sleep_ms(600); /* a few of the attributor's ticks: still nothing to decide them */
+	ASSERT_EQ_U64("still 9 waiting", 9, coll__metric(&c, DELAYED_NOW));
 	ASSERT_EQ_U64("nothing late yet", 0, count_lines(&c, "flows-late.jsonl"));
-	ASSERT_EQ_U64("none expired", 0, result(&c, "unattributed_expired"));
+	ASSERT_EQ_U64("none expired", 0, coll__result(&c, "unattributed_expired"));
 	/*
 	 * A's next heartbeat claims 806-808's times too, and SIGTERM follows at
 	 * once: the final pass at exit cannot wait for the grace, and decides
 	 * by what nothing contradicts (806-809 A's).
 	 */
-	ASSERT_EQ_U64("A's next heartbeat", 204, snd_post(&a, n0 - 1000, wall_ms(), NULL, 0));
-	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, &secs));
+	ASSERT_EQ_U64("A's next heartbeat", 204,
+		      snd__post(&a, n0 - 1000, harness_wall_ms(), NULL, 0));
+	ASSERT_EQ_U64("exit code", 0, coll__stop(&c, &secs));
 	ASSERT_TRUE("exits within 5 s", secs <= 5.0);
 	now = out_now(&c);
 	late = out_late(&c);
@@ -1395,9 +1093,9 @@ static int test_held_records_written_at_exit(void)
 cleanup:
 	json_decref(now);
 	json_decref(late);
-	snd_close(&a);
-	snd_close(&b);
-	coll_free(&c, ret);
+	snd__close(&a);
+	snd__close(&b);
+	coll__free(&c, ret);
 	return ret;
 }
 
@@ -1411,12 +1109,13 @@ static int test_max_delayed_evicts_oldest(void)
 	int64_t n0;
 	int ret = 1;
 
-	ASSERT_EQ_U64("collector starts", 0,
-		      -coll_start(&c, "evict",
-				  (const char *const[]){ "--max-delayed", "10", "--max-delay", "3s",
-							 "--heartbeat-grace", "60s", NULL }));
-	ASSERT_EQ_U64("sender", 0, -snd_open(&s, c.port, &ID_S, IP_S));
-	n0 = wall_ms();
+	ASSERT_EQ_U64(
+	    "collector starts", 0,
+	    -coll__start(&c, &g_conf, "evict",
+			 (const char *const[]){ "--max-delayed", "10", "--max-delay", "3s",
+						"--heartbeat-grace", "60s", NULL }));
+	ASSERT_EQ_U64("sender", 0, -snd__open(&s, c.port, &ID_S, IP_S));
+	n0 = harness_wall_ms();
 	/* five batches of five, to addresses nobody claims (yet: the grace is long) */
 	for (int b = 0; b < 5; b++) {
 		struct flow_record r[5];
@@ -1425,14 +1124,14 @@ static int test_max_delayed_evicts_oldest(void)
 			char ip[32];
 
 			snprintf(ip, sizeof(ip), "10.88.%d.%d", b, i + 1);
-			r[i] = mkrec((uint64_t)(900 + b * 5 + i), ip, n0 - 500, n0 - 400);
+			r[i] = snd_record((uint64_t)(900 + b * 5 + i), ip, n0 - 500, n0 - 400);
 		}
-		ASSERT_EQ_U64("batch", 204, snd_post(&s, n0 - 1000, wall_ms(), r, 5));
+		ASSERT_EQ_U64("batch", 204, snd__post(&s, n0 - 1000, harness_wall_ms(), r, 5));
 	}
-	ASSERT_EQ_U64("15 evicted", 15, wait_result(&c, "unattributed_evicted", 15, WAIT_MS));
+	ASSERT_EQ_U64("15 evicted", 15, coll__wait_result(&c, "unattributed_evicted", 15, WAIT_MS));
 	ASSERT_TRUE("15 written early", wait_lines(&c, 15, WAIT_MS));
-	ASSERT_EQ_U64("10 still waiting", 10, metric(&c, DELAYED_NOW));
-	ASSERT_EQ_U64("none expired yet", 0, result(&c, "unattributed_expired"));
+	ASSERT_EQ_U64("10 still waiting", 10, coll__metric(&c, DELAYED_NOW));
+	ASSERT_EQ_U64("none expired yet", 0, coll__result(&c, "unattributed_expired"));
 	late = out_late(&c);
 	ASSERT_TRUE("late output", late);
 	for (uint64_t id = 900; id < 915; id++)
@@ -1441,9 +1140,9 @@ static int test_max_delayed_evicts_oldest(void)
 	json_decref(late);
 	late = NULL;
 	/* the rest at max_delay */
-	ASSERT_EQ_U64("10 expired", 10, wait_result(&c, "unattributed_expired", 10, WAIT_MS));
+	ASSERT_EQ_U64("10 expired", 10, coll__wait_result(&c, "unattributed_expired", 10, WAIT_MS));
 	ASSERT_TRUE("25 written", wait_lines(&c, 25, WAIT_MS));
-	ASSERT_TRUE("waited about max_delay", wall_ms() - n0 >= 3000);
+	ASSERT_TRUE("waited about max_delay", harness_wall_ms() - n0 >= 3000);
 	late = out_late(&c);
 	ASSERT_TRUE("late output", late);
 	ASSERT_EQ_U64("all late", 25, json_array_size(late));
@@ -1451,11 +1150,11 @@ static int test_max_delayed_evicts_oldest(void)
 	for (uint64_t id = 900; id < 925; id++)
 		ASSERT_EQ_U64("each once, unattributed", 0,
 			      -expect_rec(late, "flows-late", id, NULL, "unattributed", &ID_S));
-	ASSERT_EQ_U64("evicted", 15, result(&c, "unattributed_evicted"));
-	ASSERT_EQ_U64("expired", 10, result(&c, "unattributed_expired"));
-	ASSERT_EQ_U64("none", 0, result(&c, "unattributed_none"));
-	ASSERT_EQ_U64("waiting", 0, metric(&c, DELAYED_NOW));
-	ASSERT_EQ_U64("had to wait", 25, metric(&c, DELAYED_TOTAL));
+	ASSERT_EQ_U64("evicted", 15, coll__result(&c, "unattributed_evicted"));
+	ASSERT_EQ_U64("expired", 10, coll__result(&c, "unattributed_expired"));
+	ASSERT_EQ_U64("none", 0, coll__result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("waiting", 0, coll__metric(&c, DELAYED_NOW));
+	ASSERT_EQ_U64("had to wait", 25, coll__metric(&c, DELAYED_TOTAL));
 	f = (struct report_fault){
 		.fault = "more undecidable records than --max-delayed holds",
 		.unit = "records",
@@ -1467,13 +1166,13 @@ static int test_max_delayed_evicts_oldest(void)
 	};
 	f.lost = f.injected - f.delivered - f.counted;
 	ASSERT_EQ_U64("every record written once", 0, f.lost);
-	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+	ASSERT_EQ_U64("exit code", 0, coll__stop(&c, NULL));
 	harness_report(&f);
 	ret = 0;
 cleanup:
 	json_decref(late);
-	snd_close(&s);
-	coll_free(&c, ret);
+	snd__close(&s);
+	coll__free(&c, ret);
 	return ret;
 }
 
@@ -1500,7 +1199,7 @@ static int log_count(struct coll *c, const char *needle)
  */
 static int test_heartbeat_bounds(void)
 {
-	static const struct ident evil = { "evil", "team-x", "evil-0", "evil", "node-9" };
+	static const struct pod_ident evil = { "evil", "team-x", "evil-0", "evil", "node-9" };
 	struct coll c = { 0 };
 	struct snd v = { 0 }, e = { 0 }, d = { 0 };
 	json_t *j = NULL, *late = NULL;
@@ -1512,33 +1211,34 @@ static int test_heartbeat_bounds(void)
 
 	ASSERT_EQ_U64(
 	    "collector starts", 0,
-	    -coll_start(&c, "bounds",
-			(const char *const[]){ "--heartbeat-grace", "3s", "--max-delay", "10s",
-					       "--heartbeat-max-skew", "2s", NULL }));
-	ASSERT_EQ_U64("victim", 0, -snd_open(&v, c.port, &ID_A, IP_A));
-	ASSERT_EQ_U64("claimant", 0, -snd_open(&e, c.port, &evil, IP_A));
-	ASSERT_EQ_U64("peer", 0, -snd_open(&d, c.port, &ID_D, IP_D));
-	n0 = wall_ms();
-	ASSERT_EQ_U64("victim's heartbeat", 204, snd_post(&v, n0 - 2000, n0, NULL, 0));
+	    -coll__start(&c, &g_conf, "bounds",
+			 (const char *const[]){ "--heartbeat-grace", "3s", "--max-delay", "10s",
+						"--heartbeat-max-skew", "2s", NULL }));
+	ASSERT_EQ_U64("victim", 0, -snd__open(&v, c.port, &ID_A, IP_A));
+	ASSERT_EQ_U64("claimant", 0, -snd__open(&e, c.port, &evil, IP_A));
+	ASSERT_EQ_U64("peer", 0, -snd__open(&d, c.port, &ID_D, IP_D));
+	n0 = harness_wall_ms();
+	ASSERT_EQ_U64("victim's heartbeat", 204, snd__post(&v, n0 - 2000, n0, NULL, 0));
 	/* each a zero-record batch: 204 (the batch is fine), the heartbeat unused */
-	ASSERT_EQ_U64("an hour ahead", 204, snd_post(&e, n0 - 1000, n0 + 3600000, NULL, 0));
+	ASSERT_EQ_U64("an hour ahead", 204, snd__post(&e, n0 - 1000, n0 + 3600000, NULL, 0));
 	bad++;
-	ASSERT_EQ_U64("to 2^62", 204, snd_post(&e, n0 - 1000, (int64_t)1 << 62, NULL, 0));
+	ASSERT_EQ_U64("to 2^62", 204, snd__post(&e, n0 - 1000, (int64_t)1 << 62, NULL, 0));
 	bad++;
 	ASSERT_EQ_U64("backdated 24 h", 204,
-		      snd_post(&e, n0 - 86400000, n0 - 86400000 + 1000, NULL, 0));
+		      snd__post(&e, n0 - 86400000, n0 - 86400000 + 1000, NULL, 0));
 	bad++;
-	ASSERT_EQ_U64("longer than the grace + skew", 204, snd_post(&e, n0 - 5500, n0, NULL, 0));
+	ASSERT_EQ_U64("longer than the grace + skew", 204, snd__post(&e, n0 - 5500, n0, NULL, 0));
 	bad++;
 	/* within the skew: used (and a rival to the victim from n0 + 500 on) */
-	ASSERT_EQ_U64("1.5 s ahead", 204, snd_post(&e, n0 + 500, n0 + 1500, NULL, 0));
-	ASSERT_EQ_U64("future", 2, metric(&c, REFUSED("future")));
-	ASSERT_EQ_U64("too old", 1, metric(&c, REFUSED("too_old")));
-	ASSERT_EQ_U64("too long", 1, metric(&c, REFUSED("too_long")));
-	refused = (uint64_t)(metric(&c, REFUSED("future")) + metric(&c, REFUSED("too_old")) +
-			     metric(&c, REFUSED("too_long")));
+	ASSERT_EQ_U64("1.5 s ahead", 204, snd__post(&e, n0 + 500, n0 + 1500, NULL, 0));
+	ASSERT_EQ_U64("future", 2, coll__metric(&c, REFUSED("future")));
+	ASSERT_EQ_U64("too old", 1, coll__metric(&c, REFUSED("too_old")));
+	ASSERT_EQ_U64("too long", 1, coll__metric(&c, REFUSED("too_long")));
+	refused =
+	    (uint64_t)(coll__metric(&c, REFUSED("future")) + coll__metric(&c, REFUSED("too_old")) +
+		       coll__metric(&c, REFUSED("too_long")));
 	ASSERT_EQ_U64("applied: the victim's, the one within the skew", 2,
-		      metric(&c, "podflow_collector_attribution_heartbeats_total"));
+		      coll__metric(&c, "podflow_collector_attribution_heartbeats_total"));
 	ASSERT_EQ_U64("logged once for the sender", 1,
 		      log_count(&c, "heartbeat from team-x/evil-0 (sender"));
 	ASSERT_EQ_U64("the reason, named", 1, log_count(&c, "refused (future)"));
@@ -1553,8 +1253,8 @@ static int test_heartbeat_bounds(void)
 	j = NULL;
 	/* flows to the claimed address, within the victim's span: the victim */
 	ASSERT_EQ_U64("peer's records", 204,
-		      POST(&d, n0 - 1000, n0, mkrec(1001, IP_A, n0 - 1500, n0 - 1400),
-			   mkrec(1002, IP_A, n0 - 600, n0 - 500)));
+		      POST(&d, n0 - 1000, n0, snd_record(1001, IP_A, n0 - 1500, n0 - 1400),
+			   snd_record(1002, IP_A, n0 - 600, n0 - 500)));
 	ASSERT_TRUE("both written", wait_lines(&c, 2, WAIT_MS));
 	late = out_late(&c);
 	ASSERT_TRUE("late output", late);
@@ -1562,7 +1262,7 @@ static int test_heartbeat_bounds(void)
 		      -expect_rec(late, "flows-late", 1001, &ID_A, "heartbeat", &ID_D));
 	ASSERT_EQ_U64("1002: the victim", 0,
 		      -expect_rec(late, "flows-late", 1002, &ID_A, "heartbeat", &ID_D));
-	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+	ASSERT_EQ_U64("exit code", 0, coll__stop(&c, NULL));
 	f = (struct report_fault){
 		.fault = "heartbeat claiming a span in the future, backdated 24 h, or too long",
 		.unit = "heartbeats",
@@ -1578,10 +1278,10 @@ static int test_heartbeat_bounds(void)
 cleanup:
 	json_decref(j);
 	json_decref(late);
-	snd_close(&v);
-	snd_close(&e);
-	snd_close(&d);
-	coll_free(&c, ret);
+	snd__close(&v);
+	snd__close(&e);
+	snd__close(&d);
+	coll__free(&c, ret);
 	return ret;
 }
 
@@ -1602,10 +1302,10 @@ static int test_rival_claims_any_order(void)
 	int ret = 1;
 
 	ASSERT_EQ_U64("collector starts", 0,
-		      -coll_start(&c, "rivals",
-				  (const char *const[]){ "--heartbeat-grace", "3s", "--max-delay",
-							 "10s", NULL }));
-	ASSERT_EQ_U64("peer", 0, -snd_open(&d, c.port, &ID_D, IP_D));
+		      -coll__start(&c, &g_conf, "rivals",
+				   (const char *const[]){ "--heartbeat-grace", "3s", "--max-delay",
+							  "10s", NULL }));
+	ASSERT_EQ_U64("peer", 0, -snd__open(&d, c.port, &ID_D, IP_D));
 	for (int order = 0; order < 3; order++) {
 		struct snd *first = order == 2 ? &b : &a, *second = order == 2 ? &a : &b;
 		const uint64_t id = 1100 + 10 * (uint64_t)order;
@@ -1614,26 +1314,27 @@ static int test_rival_claims_any_order(void)
 
 		/* an address per round: the rounds' times overlap */
 		snprintf(ip, sizeof(ip), "10.3.1.%d", order + 1);
-		snd_close(&a);
-		snd_close(&b);
-		ASSERT_EQ_U64("A", 0, -snd_open(&a, c.port, &ID_A, ip));
-		ASSERT_EQ_U64("B", 0, -snd_open(&b, c.port, &ID_B, ip));
-		n0 = wall_ms();
+		snd__close(&a);
+		snd__close(&b);
+		ASSERT_EQ_U64("A", 0, -snd__open(&a, c.port, &ID_A, ip));
+		ASSERT_EQ_U64("B", 0, -snd__open(&b, c.port, &ID_B, ip));
+		n0 = harness_wall_ms();
 		/* A owns [n0-2000, n0-500), B [n0-1200, n0): the overlap is [n0-1200, n0-500) */
 		int64_t a_from = n0 - 2000, a_to = n0 - 500, b_from = n0 - 1200, b_to = n0;
 		int64_t f_from = first == &a ? a_from : b_from, f_to = first == &a ? a_to : b_to;
 		int64_t s_from = first == &a ? b_from : a_from, s_to = first == &a ? b_to : a_to;
 
-		ASSERT_EQ_U64("first claim", 204, snd_post(first, f_from, f_to, NULL, 0));
+		ASSERT_EQ_U64("first claim", 204, snd__post(first, f_from, f_to, NULL, 0));
 		if (order != 1)
-			ASSERT_EQ_U64("second claim", 204, snd_post(second, s_from, s_to, NULL, 0));
+			ASSERT_EQ_U64("second claim", 204,
+				      snd__post(second, s_from, s_to, NULL, 0));
 		ASSERT_EQ_U64("records", 204,
-			      POST(&d, n0 - 100, n0, mkrec(id + 1, ip, n0 - 1900, n0 - 1800),
-				   mkrec(id + 2, ip, n0 - 1100, n0 - 1000),
-				   mkrec(id + 3, ip, n0 - 800, n0 - 600),
-				   mkrec(id + 4, ip, n0 - 400, n0 - 300)));
+			      POST(&d, n0 - 100, n0, snd_record(id + 1, ip, n0 - 1900, n0 - 1800),
+				   snd_record(id + 2, ip, n0 - 1100, n0 - 1000),
+				   snd_record(id + 3, ip, n0 - 800, n0 - 600),
+				   snd_record(id + 4, ip, n0 - 400, n0 - 300)));
 		if (order == 1) /* the records have seen only A's claim */
-			ASSERT_EQ_U64("late rival", 204, snd_post(second, s_from, s_to, NULL, 0));
+			ASSERT_EQ_U64("late rival", 204, snd__post(second, s_from, s_to, NULL, 0));
 		ASSERT_TRUE("4 more written", wait_lines(&c, 4 * ((size_t)order + 1), WAIT_MS));
 		late = out_late(&c);
 		now = out_now(&c);
@@ -1653,8 +1354,8 @@ static int test_rival_claims_any_order(void)
 		json_decref(late);
 		late = NULL;
 	}
-	ASSERT_EQ_U64("conflicts", 6, result(&c, "unattributed_conflict"));
-	ASSERT_EQ_U64("decided", 6, result(&c, "heartbeat"));
+	ASSERT_EQ_U64("conflicts", 6, coll__result(&c, "unattributed_conflict"));
+	ASSERT_EQ_U64("decided", 6, coll__result(&c, "heartbeat"));
 	/*
 	 * Held: the 6 named by a claim, until it settled, and the 2 that came
 	 * between the claims in order 1 (only A's claim was in: it decided nothing).
@@ -1665,8 +1366,8 @@ static int test_rival_claims_any_order(void)
 		.fault = "two senders claim one address over overlapping times, in any order",
 		.unit = "records",
 		.injected = d.records_ok,
-		.delivered = (uint64_t)result(&c, "heartbeat"),
-		.counted = (uint64_t)result(&c, "unattributed_conflict"),
+		.delivered = (uint64_t)coll__result(&c, "heartbeat"),
+		.counted = (uint64_t)coll__result(&c, "unattributed_conflict"),
 		.counted_as =
 		    "written unattributed, records_total{result=\"unattributed_conflict\"}",
 		.note = "delivered: attributed to the one claimant of its time; never to the wrong "
@@ -1674,16 +1375,16 @@ static int test_rival_claims_any_order(void)
 	};
 	f.lost = f.injected - f.delivered - f.counted;
 	ASSERT_EQ_U64("every record attributed or a counted conflict", 0, f.lost);
-	ASSERT_EQ_U64("exit code", 0, coll_stop(&c, NULL));
+	ASSERT_EQ_U64("exit code", 0, coll__stop(&c, NULL));
 	harness_report(&f);
 	ret = 0;
 cleanup:
 	json_decref(late);
 	json_decref(now);
-	snd_close(&a);
-	snd_close(&b);
-	snd_close(&d);
-	coll_free(&c, ret);
+	snd__close(&a);
+	snd__close(&b);
+	snd__close(&d);
+	coll__free(&c, ret);
 	return ret;
 }
 
@@ -1701,35 +1402,17 @@ static const struct harness_test tests[] = {
 
 int main(int argc, char **argv)
 {
-	int failed;
-
-	/* needs no root and no kernel feature: nothing here is ever skipped, in CI or not */
-	snprintf(g_tmp, sizeof(g_tmp), "/tmp/podflow-attribution-it-XXXXXX");
-	if (!mkdtemp(g_tmp)) {
-		fprintf(stderr, "cannot create a temp dir: FAIL\n");
-		return 1;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		fprintf(stderr, "curl_global_init: FAIL\n");
-		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	log_init("integration_attribution",
-		 getenv("ATTR_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
 	/*
 	 * As root (CI), a private network namespace: the collectors, the API
 	 * server and the mock brokers started here never meet the host's ports.
-	 * Without root they run on the host's loopback, which works as well.
 	 */
-	if (geteuid() == 0 && harness_netns_enter()) {
-		fprintf(stderr, "cannot create a network namespace: FAIL\n");
-		return 1;
-	}
-	failed = harness_run("attribution", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
-	curl_global_cleanup();
-	if (!failed)
-		harness_sh("rm -rf %s", g_tmp);
-	else
-		fprintf(stderr, "  (outputs kept in %s)\n", g_tmp);
-	return failed ? 1 : 0;
+	static const struct harness_suite suite = {
+		.name = "attribution",
+		HARNESS_TESTS(tests),
+		.debug_env = "ATTR_DEBUG",
+		HARNESS_TMP(g_tmp, "podflow-attribution-it"),
+		.netns = true,
+	};
+
+	return harness_main(&suite, argc, argv);
 }

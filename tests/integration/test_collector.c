@@ -8,8 +8,6 @@
 #include <glob.h>
 #include <limits.h>
 #include <zlib.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <nghttp2/nghttp2.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,11 +18,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "collector_client.h"
 #include "harness.h"
-#include "log.h"
+#include "harness_main.h"
 #include "wire.h"
 
 #define WAIT_MS 10000
@@ -318,142 +316,16 @@ static uint64_t output_bytes(const char *dir)
 /* A valid batch of `n` records from sender `s` (pf-send's values), `enc` encoded.  malloc'd. */
 static void *make_batch(uint32_t s, uint32_t n, enum wire_encoding enc, size_t *len)
 {
-	struct wire_encoder *e = wire_encoder__new(enc, 0);
-	struct wire_header h = { .sender_id = 42, .seq = 1 };
-	struct flow_record r = { 0 };
-	const void *body;
-	void *copy = NULL;
+	const struct coll_batch b = {
+		.sender_id = 42,
+		.seq = 1,
+		.pod = "direct",
+		.ns = "bench",
+		.enc = enc,
+		.id0 = (uint64_t)s * 1000000000000ull,
+	};
 
-	if (!e)
-		return NULL;
-	h.sender = (struct flow_identity){ .pod = "direct", .namespace = "bench" };
-	r.family = 4;
-	r.direction = FLOW_DIRECTION_OUT;
-	r.local_addr[10] = r.local_addr[11] = r.remote_addr[10] = r.remote_addr[11] = 0xff;
-	for (uint32_t i = 0; i < n; i++) {
-		r.bytes_sent = (uint64_t)s * 1000000000000ull + i;
-		if (wire_encoder__add(e, &r))
-			goto out;
-	}
-	if (wire_encoder__finish(e, &h, &body, len))
-		goto out;
-	copy = malloc(*len);
-	if (copy)
-		memcpy(copy, body, *len);
-out:
-	wire_encoder__free(e);
-	return copy;
-}
-
-struct http_resp {
-	long status;
-	char body[512];
-	size_t len;
-	char allow[64];
-	char retry_after[16];
-};
-
-static size_t on_resp_body(char *p, size_t size, size_t nmemb, void *ud)
-{
-	struct http_resp *r = ud;
-	size_t n = size * nmemb, room = sizeof(r->body) - 1 - r->len;
-
-	memcpy(r->body + r->len, p, n < room ? n : room);
-	r->len += n < room ? n : room;
-	r->body[r->len] = '\0';
-	return n;
-}
-
-static size_t on_resp_header(char *p, size_t size, size_t nmemb, void *ud)
-{
-	struct http_resp *r = ud;
-	size_t n = size * nmemb;
-
-	if (n > 7 && strncasecmp(p, "allow: ", 7) == 0)
-		snprintf(r->allow, sizeof(r->allow), "%.*s", (int)strcspn(p + 7, "\r\n"), p + 7);
-	if (n > 13 && strncasecmp(p, "retry-after: ", 13) == 0)
-		snprintf(r->retry_after, sizeof(r->retry_after), "%.*s",
-			 (int)strcspn(p + 13, "\r\n"), p + 13);
-	return n;
-}
-
-struct chunked_src {
-	const unsigned char *p;
-	size_t left;
-};
-
-static size_t read_src(char *buf, size_t size, size_t nmemb, void *ud)
-{
-	struct chunked_src *c = ud;
-	size_t n = size * nmemb < c->left ? size * nmemb : c->left;
-
-	memcpy(buf, c->p, n);
-	c->p += n;
-	c->left -= n;
-	return n;
-}
-
-/*
- * One request on its own HTTP/2 prior-knowledge connection (libcurl 7.88
- * cannot reuse those; one request per connection never hits that).
- * `chunked`: no Content-Length, the body streams from a read callback.
- * Returns the CURLcode.
- */
-static int http(uint16_t port, const char *method, const char *path, const char *const *headers,
-		const void *body, size_t len, bool chunked, struct http_resp *resp)
-{
-	struct curl_slist *hl = curl_slist_append(NULL, "Expect:");
-	struct chunked_src src = { body, len };
-	char url[256];
-	CURL *c = curl_easy_init();
-	CURLcode rc;
-
-	memset(resp, 0, sizeof(*resp));
-	if (!c)
-		return CURLE_FAILED_INIT;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
-	for (int i = 0; headers && headers[i]; i++)
-		hl = curl_slist_append(hl, headers[i]);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)WAIT_MS);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_resp_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_resp_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
-	if (body && chunked) {
-		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(c, CURLOPT_READFUNCTION, read_src);
-		curl_easy_setopt(c, CURLOPT_READDATA, &src);
-	} else if (body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	}
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	if (rc != CURLE_OK)
-		fprintf(stderr, "    curl %s %s: %s (status %ld)\n", method, path,
-			curl_easy_strerror(rc), resp->status);
-	curl_easy_cleanup(c);
-	curl_slist_free_all(hl);
-	return (int)rc;
-}
-
-/* The stats line's value of `key` once the collector has exited (its "stats at exit" line). */
-static uint64_t exit_stat(struct sidecar *p, const char *key)
-{
-	const char *line = p->err_text ? strstr(p->err_text, "stats at exit:") : NULL;
-	char pat[96];
-	const char *at;
-
-	if (!line)
-		return UINT64_MAX;
-	snprintf(pat, sizeof(pat), " %s=", key);
-	at = strstr(line, pat);
-	return at ? strtoull(at + strlen(pat), NULL, 10) : UINT64_MAX;
+	return coll_batch_encode(&b, n, len);
 }
 
 /* The collector's exit code after SIGTERM, or -1. */
@@ -500,12 +372,12 @@ static int test_h2c_exact(void)
 	ASSERT_EQ_U64("exact records in the files", 500,
 		      (uint64_t)read_files(data, true, 0, 1, 5, 100));
 	ASSERT_EQ_U64("no hidden file left", 0, hidden_files(data));
-	ASSERT_EQ_U64("stats: batches", 5, exit_stat(&c, "batches"));
-	ASSERT_EQ_U64("stats: records", 500, exit_stat(&c, "records"));
-	ASSERT_EQ_U64("stats: 204", 5, exit_stat(&c, "requests_204"));
-	ASSERT_TRUE("stats: bytes in", exit_stat(&c, "bytes_in") > 0);
+	ASSERT_EQ_U64("stats: batches", 5, sidecar_exit_stat(&c, "batches"));
+	ASSERT_EQ_U64("stats: records", 500, sidecar_exit_stat(&c, "records"));
+	ASSERT_EQ_U64("stats: 204", 5, sidecar_exit_stat(&c, "requests_204"));
+	ASSERT_TRUE("stats: bytes in", sidecar_exit_stat(&c, "bytes_in") > 0);
 	ASSERT_TRUE("stats: bytes decoded > bytes in (zstd)",
-		    exit_stat(&c, "bytes_decoded") > exit_stat(&c, "bytes_in"));
+		    sidecar_exit_stat(&c, "bytes_decoded") > sidecar_exit_stat(&c, "bytes_in"));
 	ret = 0;
 cleanup:
 	json_decref(res);
@@ -560,7 +432,7 @@ static int test_tls_alpn_h2(void)
 					    "--cacert %s https://127.0.0.1:%u/v1/flows",
 					    ca, port));
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	ASSERT_EQ_U64("stats: TLS failures", 1, exit_stat(&c, "conns_tls_failures"));
+	ASSERT_EQ_U64("stats: TLS failures", 1, sidecar_exit_stat(&c, "conns_tls_failures"));
 	ret = 0;
 cleanup:
 	json_decref(res);
@@ -589,7 +461,7 @@ static int test_fifty_senders(void)
 	ASSERT_EQ_U64("records in the output == records sent", 40000,
 		      (uint64_t)read_output(data, true, 0, 50, 4, 200));
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	ASSERT_EQ_U64("stats: 50 connections", 50, exit_stat(&c, "conns_accepted"));
+	ASSERT_EQ_U64("stats: 50 connections", 50, sidecar_exit_stat(&c, "conns_accepted"));
 	ret = 0;
 cleanup:
 	json_decref(res);
@@ -622,7 +494,7 @@ static int test_garbage_and_malformed(void)
 	char data[512], url[128], *out = NULL, bin[512];
 	unsigned char junk[4096];
 	json_t *res = NULL;
-	struct http_resp r;
+	struct coll_resp r;
 	json_error_t jerr;
 	struct report_fault f;
 	char note[128];
@@ -659,17 +531,17 @@ static int test_garbage_and_malformed(void)
 	ASSERT_TRUE("garbage connection closed", closed_by_peer(fd2, 5000));
 
 	/* a valid HTTP/2 request whose body is not a batch */
-	ASSERT_EQ_U64("curl", CURLE_OK,
-		      (uint64_t)http(port, "POST", "/v1/flows",
-				     (const char *const[]){ "Content-Encoding: zstd", NULL }, junk,
-				     sizeof(junk), false, &r));
+	ASSERT_EQ_U64("curl", 0,
+		      (uint64_t)coll_http(port, "POST", "/v1/flows",
+					  (const char *const[]){ "Content-Encoding: zstd", NULL },
+					  junk, sizeof(junk), false, &r));
 	bad_reqs++;
 	ASSERT_EQ_U64("malformed zstd body: status", 400, (uint64_t)r.status);
 	ASSERT_TRUE("a reason line", r.len > 1 && r.body[r.len - 1] == '\n' &&
 					 strchr(r.body, '\n') == r.body + r.len - 1);
 	ASSERT_EQ_U64(
-	    "curl", CURLE_OK,
-	    (uint64_t)http(port, "POST", "/v1/flows", NULL, junk, sizeof(junk), false, &r));
+	    "curl", 0,
+	    (uint64_t)coll_http(port, "POST", "/v1/flows", NULL, junk, sizeof(junk), false, &r));
 	bad_reqs++;
 	ASSERT_EQ_U64("malformed identity body: status", 400, (uint64_t)r.status);
 	ASSERT_TRUE("names the problem", strstr(r.body, "malformed") != NULL);
@@ -683,8 +555,8 @@ static int test_garbage_and_malformed(void)
 	good_records = read_output(data, true, 7, 1, 300, 50);
 	ASSERT_EQ_U64("only the good sender's records", 300 * 50, (uint64_t)good_records);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	proto_errors = exit_stat(&c, "conns_protocol_errors");
-	refused_400 = exit_stat(&c, "requests_400");
+	proto_errors = sidecar_exit_stat(&c, "conns_protocol_errors");
+	refused_400 = sidecar_exit_stat(&c, "requests_400");
 	ASSERT_EQ_U64("stats: protocol errors", 2, proto_errors);
 	ASSERT_EQ_U64("stats: 400s", 2, refused_400);
 	snprintf(note, sizeof(note), "a sender posting meanwhile: all %ld of its records written",
@@ -744,7 +616,7 @@ static int test_token_rotation(void)
 	const char *auth_a = "Authorization: Bearer token-A-0123456789";
 	const char *auth_b = "Authorization: Bearer token-B-9876543210";
 	json_t *res = NULL;
-	struct http_resp r;
+	struct coll_resp r;
 	struct report_fault f;
 	uint64_t t_swap, took = 0, bad = 0, refused = 0, after = 0, after_204 = 0, after_401 = 0;
 	void *body = NULL;
@@ -769,26 +641,28 @@ static int test_token_rotation(void)
 	    (uint64_t)-start(&c, &port, data, (const char *const[]){ "--token-file", path, NULL }));
 	body = make_batch(1, 10, WIRE_ENC_ZSTD, &len);
 	ASSERT_TRUE("batch", body != NULL);
-	http(port, "POST", "/v1/flows", (const char *const[]){ "Content-Encoding: zstd", NULL },
-	     body, len, false, &r);
+	coll_http(port, "POST", "/v1/flows",
+		  (const char *const[]){ "Content-Encoding: zstd", NULL }, body, len, false, &r);
 	bad++;
 	refused += r.status == 401;
 	ASSERT_EQ_U64("no token: 401", 401, (uint64_t)r.status);
-	http(port, "POST", "/v1/flows",
-	     (const char *const[]){ "Content-Encoding: zstd", "Authorization: Bearer nope", NULL },
-	     body, len, false, &r);
+	coll_http(
+	    port, "POST", "/v1/flows",
+	    (const char *const[]){ "Content-Encoding: zstd", "Authorization: Bearer nope", NULL },
+	    body, len, false, &r);
 	bad++;
 	refused += r.status == 401;
 	ASSERT_EQ_U64("wrong token: 401", 401, (uint64_t)r.status);
-	http(port, "POST", "/v1/flows",
-	     (const char *const[]){ "Content-Encoding: zstd",
-				    "Authorization: Basic dG9rZW4=", NULL },
-	     body, len, false, &r);
+	coll_http(port, "POST", "/v1/flows",
+		  (const char *const[]){ "Content-Encoding: zstd",
+					 "Authorization: Basic dG9rZW4=", NULL },
+		  body, len, false, &r);
 	bad++;
 	refused += r.status == 401;
 	ASSERT_EQ_U64("not Bearer: 401", 401, (uint64_t)r.status);
-	http(port, "POST", "/v1/flows",
-	     (const char *const[]){ "Content-Encoding: zstd", auth_a, NULL }, body, len, false, &r);
+	coll_http(port, "POST", "/v1/flows",
+		  (const char *const[]){ "Content-Encoding: zstd", auth_a, NULL }, body, len, false,
+		  &r);
 	ASSERT_EQ_U64("right token: 204", 204, (uint64_t)r.status);
 	url_for(url, sizeof(url), "http", port);
 	st = pf_send((const char *const[]){ "--url", url, "--token", "token-A-0123456789",
@@ -807,9 +681,9 @@ static int test_token_rotation(void)
 	t_swap = harness_now_ms();
 	ASSERT_EQ_U64("atomic swap", 0, (uint64_t)rename(tmp, path));
 	for (;;) {
-		http(port, "POST", "/v1/flows",
-		     (const char *const[]){ "Content-Encoding: zstd", auth_b, NULL }, body, len,
-		     false, &r);
+		coll_http(port, "POST", "/v1/flows",
+			  (const char *const[]){ "Content-Encoding: zstd", auth_b, NULL }, body,
+			  len, false, &r);
 		after++;
 		after_204 += r.status == 204;
 		after_401 += r.status == 401;
@@ -820,8 +694,9 @@ static int test_token_rotation(void)
 	}
 	ASSERT_EQ_U64("new token honoured", 204, (uint64_t)r.status);
 	ASSERT_TRUE("within 2 s", took <= 2000);
-	http(port, "POST", "/v1/flows",
-	     (const char *const[]){ "Content-Encoding: zstd", auth_a, NULL }, body, len, false, &r);
+	coll_http(port, "POST", "/v1/flows",
+		  (const char *const[]){ "Content-Encoding: zstd", auth_a, NULL }, body, len, false,
+		  &r);
 	after++;
 	after_401 += r.status == 401;
 	ASSERT_EQ_U64("old token now refused", 401, (uint64_t)r.status);
@@ -862,7 +737,7 @@ static int test_limits_and_routes(void)
 {
 	struct sidecar c = { 0 };
 	char data[512];
-	struct http_resp r;
+	struct coll_resp r;
 	void *big = NULL, *small = NULL;
 	size_t big_len, small_len;
 	struct report_fault f;
@@ -880,42 +755,42 @@ static int test_limits_and_routes(void)
 	small = make_batch(2, 10, WIRE_ENC_IDENTITY, &small_len);
 	ASSERT_TRUE("batches", big && small && big_len > 65536 && big_len < 4 * 65536);
 	/* Content-Length over the cap: refused from the headers, the body never buffered */
-	http(port, "POST", "/v1/flows", NULL, big, big_len, false, &r);
+	coll_http(port, "POST", "/v1/flows", NULL, big, big_len, false, &r);
 	bad++;
 	ASSERT_EQ_U64("over --max-body (Content-Length): 413", 413, (uint64_t)r.status);
 	ASSERT_TRUE("413 names the limit", strstr(r.body, "max-body") != NULL);
 	/* no Content-Length: refused once the body crosses the cap */
-	http(port, "POST", "/v1/flows", NULL, big, big_len, true, &r);
+	coll_http(port, "POST", "/v1/flows", NULL, big, big_len, true, &r);
 	bad++;
 	ASSERT_EQ_U64("over --max-body (streamed): 413", 413, (uint64_t)r.status);
-	http(port, "POST", "/v1/flows", NULL, small, small_len, true, &r);
+	coll_http(port, "POST", "/v1/flows", NULL, small, small_len, true, &r);
 	ASSERT_EQ_U64("streamed body under the cap: 204", 204, (uint64_t)r.status);
-	http(port, "POST", "/v1/flows", (const char *const[]){ "Content-Encoding: br", NULL },
-	     small, small_len, false, &r);
+	coll_http(port, "POST", "/v1/flows", (const char *const[]){ "Content-Encoding: br", NULL },
+		  small, small_len, false, &r);
 	bad++;
 	ASSERT_EQ_U64("Content-Encoding br: 415", 415, (uint64_t)r.status);
-	http(port, "POST", "/v2/other", NULL, small, small_len, false, &r);
+	coll_http(port, "POST", "/v2/other", NULL, small, small_len, false, &r);
 	bad++;
 	ASSERT_EQ_U64("other path: 404", 404, (uint64_t)r.status);
-	http(port, "GET", "/v1/flows", NULL, NULL, 0, false, &r);
+	coll_http(port, "GET", "/v1/flows", NULL, NULL, 0, false, &r);
 	bad++;
 	ASSERT_EQ_U64("GET: 405", 405, (uint64_t)r.status);
 	ASSERT_STR("405 Allow", "POST", r.allow);
-	http(port, "PUT", "/v1/flows", NULL, small, small_len, false, &r);
+	coll_http(port, "PUT", "/v1/flows", NULL, small, small_len, false, &r);
 	bad++;
 	ASSERT_EQ_U64("PUT: 405", 405, (uint64_t)r.status);
-	http(port, "POST", "/v1/flows", NULL, small, small_len, false, &r);
+	coll_http(port, "POST", "/v1/flows", NULL, small, small_len, false, &r);
 	ASSERT_EQ_U64("still serving: 204", 204, (uint64_t)r.status);
 	good_records = read_output(data, false, 0, 0, 0, 0);
 	ASSERT_EQ_U64("records of the two accepted batches", 20, (uint64_t)good_records);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	ASSERT_EQ_U64("stats: 413", 2, exit_stat(&c, "requests_413"));
-	ASSERT_EQ_U64("stats: 415", 1, exit_stat(&c, "requests_415"));
-	ASSERT_EQ_U64("stats: 404", 1, exit_stat(&c, "requests_404"));
-	ASSERT_EQ_U64("stats: 405", 2, exit_stat(&c, "requests_405"));
-	ASSERT_EQ_U64("stats: 204", 2, exit_stat(&c, "requests_204"));
-	refused = exit_stat(&c, "requests_413") + exit_stat(&c, "requests_415") +
-		  exit_stat(&c, "requests_404") + exit_stat(&c, "requests_405");
+	ASSERT_EQ_U64("stats: 413", 2, sidecar_exit_stat(&c, "requests_413"));
+	ASSERT_EQ_U64("stats: 415", 1, sidecar_exit_stat(&c, "requests_415"));
+	ASSERT_EQ_U64("stats: 404", 1, sidecar_exit_stat(&c, "requests_404"));
+	ASSERT_EQ_U64("stats: 405", 2, sidecar_exit_stat(&c, "requests_405"));
+	ASSERT_EQ_U64("stats: 204", 2, sidecar_exit_stat(&c, "requests_204"));
+	refused = sidecar_exit_stat(&c, "requests_413") + sidecar_exit_stat(&c, "requests_415") +
+		  sidecar_exit_stat(&c, "requests_404") + sidecar_exit_stat(&c, "requests_405");
 	snprintf(note, sizeof(note), "the good batches between them written: %ld records",
 		 good_records);
 	f = (struct report_fault){
@@ -941,7 +816,7 @@ static int test_max_connections(void)
 {
 	struct sidecar c = { 0 };
 	char data[512];
-	struct http_resp r;
+	struct coll_resp r;
 	struct report_fault f;
 	int fds[3] = { -1, -1, -1 }, ret = 1, cerr;
 	uint64_t over = 0, refused;
@@ -964,7 +839,7 @@ static int test_max_connections(void)
 	fds[0] = -1;
 	/* a slot is free again once the server has seen the close */
 	for (uint64_t deadline = harness_now_ms() + WAIT_MS;;) {
-		http(port, "GET", "/v1/flows", NULL, NULL, 0, false, &r);
+		coll_http(port, "GET", "/v1/flows", NULL, NULL, 0, false, &r);
 		if (r.status == 405 || harness_now_ms() > deadline)
 			break;
 		over++;
@@ -972,7 +847,7 @@ static int test_max_connections(void)
 	}
 	ASSERT_EQ_U64("served again", 405, (uint64_t)r.status);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	refused = exit_stat(&c, "conns_refused");
+	refused = sidecar_exit_stat(&c, "conns_refused");
 	ASSERT_TRUE("stats: refused", refused >= 1);
 	f = (struct report_fault){
 		.fault = "connections past --max-connections",
@@ -1058,9 +933,9 @@ static int test_timeouts(void)
 	ASSERT_TRUE("silent connection closed", closed_by_peer(silent, 5000));
 	ASSERT_TRUE("idle connection closed", closed_by_peer(idle, 5000));
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	timed_out = exit_stat(&c, "requests_408");
-	handshake = exit_stat(&c, "conns_handshake_timeouts");
-	idle_closed = exit_stat(&c, "conns_idle_closed");
+	timed_out = sidecar_exit_stat(&c, "requests_408");
+	handshake = sidecar_exit_stat(&c, "conns_handshake_timeouts");
+	idle_closed = sidecar_exit_stat(&c, "conns_idle_closed");
 	ASSERT_EQ_U64("stats: 408", 1, timed_out);
 	ASSERT_EQ_U64("stats: handshake timeouts", 1, handshake);
 	/* the raw one, and curl's once its stream was gone */
@@ -1138,8 +1013,8 @@ static int test_disk_full_429(void)
 	    "tmpfs grown", 0,
 	    (uint64_t)mount(NULL, data, NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, "size=256m"));
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	ASSERT_EQ_U64("stats: 429", refused, exit_stat(&c, "requests_429"));
-	ASSERT_EQ_U64("stats: write errors", refused, exit_stat(&c, "write_errors"));
+	ASSERT_EQ_U64("stats: 429", refused, sidecar_exit_stat(&c, "requests_429"));
+	ASSERT_EQ_U64("stats: write errors", refused, sidecar_exit_stat(&c, "write_errors"));
 	in_files = (uint64_t)read_files(data, true, 0, 4, 50, 200);
 	ASSERT_EQ_U64("every acknowledged record in the files, once", ok * 200, in_files);
 	ASSERT_EQ_U64("and in the JSON lines, once", ok * 200,
@@ -1151,7 +1026,7 @@ static int test_disk_full_429(void)
 		.unit = "records",
 		.injected = rec_u64(res, "records_sent"),
 		.delivered = in_files,
-		.counted = exit_stat(&c, "requests_429") * per_batch,
+		.counted = sidecar_exit_stat(&c, "requests_429") * per_batch,
 		.counted_as = "429 to the sender (it keeps the batch), requests_429, write_errors",
 	};
 	f.lost = f.injected - f.delivered - f.counted;
@@ -1186,7 +1061,7 @@ static int test_backpressure_429(void)
 	struct sidecar c = { 0 };
 	char data[512], url[128];
 	struct curl_slist *hl = NULL;
-	struct http_resp r;
+	struct coll_resp r;
 	struct report_fault f;
 	const uint32_t n_records = 50;
 	uint64_t too_many;
@@ -1230,7 +1105,7 @@ static int test_backpressure_429(void)
 		curl_multi_poll(m, NULL, 0, 20, NULL);
 	}
 	/* B does not fit beside A: 429, come back in a second */
-	http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
+	coll_http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
 	ASSERT_EQ_U64("over the worker's buffer budget: 429", 429, (uint64_t)r.status);
 	ASSERT_STR("Retry-After", "1", r.retry_after);
 	/* A's connection goes away, its room comes back */
@@ -1240,7 +1115,7 @@ static int test_backpressure_429(void)
 	curl_multi_cleanup(m);
 	m = NULL;
 	for (uint64_t deadline = harness_now_ms() + WAIT_MS;;) {
-		http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
+		coll_http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
 		if (r.status == 204 || harness_now_ms() > deadline)
 			break;
 		usleep(20000);
@@ -1249,7 +1124,7 @@ static int test_backpressure_429(void)
 	written = read_output(data, false, 0, 0, 0, 0);
 	ASSERT_EQ_U64("its records written once", n_records, (uint64_t)written);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	too_many = exit_stat(&c, "requests_429");
+	too_many = sidecar_exit_stat(&c, "requests_429");
 	ASSERT_TRUE("stats: 429", too_many >= 1);
 	f = (struct report_fault){
 		.fault = "batch beyond the worker's buffer budget (--max-buffered)",
@@ -1321,7 +1196,7 @@ static int test_sigterm_in_flight(void)
 	ASSERT_TRUE("output parses, no record twice", lines >= 0);
 	/* every 204 is in the output, and nothing was written that was not answered 204 */
 	ASSERT_EQ_U64("lines == 204s x records", status_count(res, "204") * 200, (uint64_t)lines);
-	ASSERT_EQ_U64("stats: records == lines", (uint64_t)lines, exit_stat(&c, "records"));
+	ASSERT_EQ_U64("stats: records == lines", (uint64_t)lines, sidecar_exit_stat(&c, "records"));
 	fprintf(stderr, "    (exit after %.2f s, %ld records in, %llu batches refused or cut)\n",
 		secs, lines,
 		(unsigned long long)(rec_u64(res, "transport_errors") + rec_u64(res, "unsent")));
@@ -1468,279 +1343,6 @@ cleanup:
 	return ret;
 }
 
-/* ---- a raw HTTP/2 client (nghttp2 on one socket): what libcurl will not do ----- */
-
-#define H2C_STREAMS 8
-
-struct h2c_stream {
-	int32_t id;
-	int status; /* :status, 0 = none yet */
-	char allow[32];
-	size_t data_bytes; /* DATA payload received */
-	unsigned int data_frames;
-	bool closed;
-	uint32_t error_code; /* why it closed: NO_ERROR, or the RST_STREAM's code */
-	const unsigned char *body;
-	size_t body_left;
-	bool body_deferred; /* declared a body that never comes */
-};
-
-struct h2c {
-	int fd;
-	nghttp2_session *session;
-	struct h2c_stream streams[H2C_STREAMS];
-	int n_streams;
-	unsigned int ping_acks;
-};
-
-static struct h2c_stream *h2c_stream_of(struct h2c *h, int32_t id)
-{
-	for (int i = 0; i < h->n_streams; i++)
-		if (h->streams[i].id == id)
-			return &h->streams[i];
-	return NULL;
-}
-
-static int h2c_on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
-			 size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-			 void *ud)
-{
-	struct h2c_stream *st = h2c_stream_of(ud, frame->hd.stream_id);
-
-	(void)session;
-	(void)flags;
-	/* nghttp2 NUL-terminates both */
-	if (st && namelen == 7 && memcmp(name, ":status", 7) == 0)
-		st->status = atoi((const char *)value);
-	else if (st && namelen == 5 && memcmp(name, "allow", 5) == 0)
-		snprintf(st->allow, sizeof(st->allow), "%.*s", (int)valuelen, value);
-	return 0;
-}
-
-static int h2c_on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
-{
-	struct h2c *h = ud;
-	struct h2c_stream *st = h2c_stream_of(h, frame->hd.stream_id);
-
-	(void)session;
-	if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK))
-		h->ping_acks++;
-	if (frame->hd.type == NGHTTP2_DATA && st)
-		st->data_frames++;
-	return 0;
-}
-
-static int h2c_on_data(nghttp2_session *session, uint8_t flags, int32_t id, const uint8_t *data,
-		       size_t len, void *ud)
-{
-	struct h2c_stream *st = h2c_stream_of(ud, id);
-
-	(void)session;
-	(void)flags;
-	(void)data;
-	if (st)
-		st->data_bytes += len;
-	return 0;
-}
-
-static int h2c_on_close(nghttp2_session *session, int32_t id, uint32_t error_code, void *ud)
-{
-	struct h2c_stream *st = h2c_stream_of(ud, id);
-
-	(void)session;
-	if (st) {
-		st->closed = true;
-		st->error_code = error_code;
-	}
-	return 0;
-}
-
-static ssize_t h2c_read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t len,
-			     uint32_t *flags, nghttp2_data_source *src, void *ud)
-{
-	struct h2c_stream *st = src->ptr;
-	size_t n = st->body_left < len ? st->body_left : len;
-
-	(void)session;
-	(void)id;
-	(void)ud;
-	if (st->body_deferred)
-		return NGHTTP2_ERR_DEFERRED; /* a promise never kept */
-	memcpy(buf, st->body, n);
-	st->body += n;
-	st->body_left -= n;
-	if (!st->body_left)
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
-	return (ssize_t)n;
-}
-
-/* A TCP connection to 127.0.0.1:port from `src` (an address of lo; NULL: any).  fd or -1. */
-static int connect_from(const char *src, uint16_t port)
-{
-	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port) };
-	struct sockaddr_in from = { .sin_family = AF_INET };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-	if (src && (inet_pton(AF_INET, src, &from.sin_addr) != 1 ||
-		    bind(fd, (struct sockaddr *)&from, sizeof(from)))) {
-		fprintf(stderr, "    bind %s: %s\n", src, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (connect(fd, (struct sockaddr *)&to, sizeof(to))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Writes everything nghttp2 has queued.  0 or -errno. */
-static int h2c_flush(struct h2c *h)
-{
-	for (;;) {
-		const uint8_t *p;
-		ssize_t n = nghttp2_session_mem_send(h->session, &p);
-
-		if (n < 0)
-			return -EPROTO;
-		if (n == 0)
-			return 0;
-		while (n > 0) {
-			ssize_t w = send(h->fd, p, (size_t)n, MSG_NOSIGNAL);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0)
-				return -errno;
-			p += w;
-			n -= w;
-		}
-	}
-}
-
-/* Connects (from `src`, see connect_from) and sends the preface.  0 or -1. */
-static int h2c_open(struct h2c *h, const char *src, uint16_t port)
-{
-	nghttp2_session_callbacks *cb;
-	int rv;
-
-	memset(h, 0, sizeof(*h));
-	h->fd = connect_from(src, port);
-	if (h->fd < 0 || nghttp2_session_callbacks_new(&cb))
-		return -1;
-	nghttp2_session_callbacks_set_on_header_callback(cb, h2c_on_header);
-	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2c_on_frame_recv);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2c_on_data);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2c_on_close);
-	rv = nghttp2_session_client_new(&h->session, cb, h);
-	nghttp2_session_callbacks_del(cb);
-	if (rv || nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, NULL, 0))
-		return -1;
-	return h2c_flush(h) ? -1 : 0;
-}
-
-static void h2c_close(struct h2c *h)
-{
-	nghttp2_session_del(h->session);
-	h->session = NULL;
-	if (h->fd >= 0)
-		close(h->fd);
-	h->fd = -1;
-}
-
-/*
- * Queues a request to /v1/flows.  `content_length` (NULL: none) is sent as
- * is; `body` NULL with a content length: the body is promised and never
- * sent; neither: END_STREAM on the HEADERS.  Returns the stream's record.
- */
-static struct h2c_stream *h2c_request(struct h2c *h, const char *method, uint16_t port,
-				      const char *content_length, const void *body, size_t len)
-{
-	char authority[32];
-	nghttp2_nv nv[6];
-	struct h2c_stream *st;
-	size_t n = 0;
-	int32_t id;
-
-	if (h->n_streams == H2C_STREAMS)
-		return NULL;
-	st = &h->streams[h->n_streams];
-	*st = (struct h2c_stream){ .body = body, .body_left = len, .body_deferred = !body };
-	snprintf(authority, sizeof(authority), "127.0.0.1:%u", port);
-#define H2NV(k, v) \
-	(nghttp2_nv){ (uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE }
-	nv[n++] = H2NV(":method", method);
-	nv[n++] = H2NV(":scheme", "http");
-	nv[n++] = H2NV(":authority", authority);
-	nv[n++] = H2NV(":path", "/v1/flows");
-	if (content_length)
-		nv[n++] = H2NV("content-length", content_length);
-#undef H2NV
-	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = h2c_read_body };
-
-	/* nghttp2 copies the header fields */
-	id = nghttp2_submit_request(h->session, NULL, nv, n, content_length || body ? &prd : NULL,
-				    NULL);
-	if (id < 0)
-		return NULL;
-	st->id = id;
-	h->n_streams++;
-	return st;
-}
-
-static bool h2c_all_closed(struct h2c *h)
-{
-	for (int i = 0; i < h->n_streams; i++)
-		if (!h->streams[i].closed)
-			return false;
-	return true;
-}
-
-static bool h2c_pinged(struct h2c *h)
-{
-	return h->ping_acks > 0;
-}
-
-/* Sends and receives until done(h) or timeout_ms.  0, or -errno (-ETIMEDOUT). */
-static int h2c_run(struct h2c *h, int timeout_ms, bool (*done)(struct h2c *h))
-{
-	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
-	unsigned char buf[16384];
-
-	for (;;) {
-		struct pollfd p = { .fd = h->fd, .events = POLLIN };
-		ssize_t n;
-
-		if (h2c_flush(h))
-			return -EIO;
-		if (done(h))
-			return 0;
-		if (harness_now_ms() >= deadline)
-			return -ETIMEDOUT;
-		if (poll(&p, 1, 50) <= 0)
-			continue;
-		n = recv(h->fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0)
-			return -ECONNRESET;
-		if (nghttp2_session_mem_recv(h->session, buf, (size_t)n) < 0)
-			return -EPROTO;
-	}
-}
-
-/* Wall-clock milliseconds (the collector bounds record times by its own). */
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- issue 16: the collector attacked as a hostile or careless sender would ---- */
 
 /*
@@ -1755,7 +1357,7 @@ static uint64_t wall_ms(void)
 static int test_declared_length_reserves_nothing(void)
 {
 	enum { N_ATTACK = 24, PER_CONN = 4 };
-	struct h2c atk[N_ATTACK];
+	struct raw_h2 atk[N_ATTACK];
 	struct sidecar c = { 0 };
 	char data[512], url[128], note[96];
 	json_t *res = NULL;
@@ -1765,18 +1367,18 @@ static int test_declared_length_reserves_nothing(void)
 	uint16_t port;
 
 	for (int i = 0; i < N_ATTACK; i++)
-		atk[i] = (struct h2c){ .fd = -1 };
+		atk[i] = (struct raw_h2){ .fd = -1 };
 	make_dir(data, sizeof(data), "declared");
 	ASSERT_EQ_U64("collector starts", 0, (uint64_t)-start(&c, &port, data, NULL));
 	for (int i = 0; i < N_ATTACK; i++) {
-		ASSERT_EQ_U64("attacker connects", 0, (uint64_t)-h2c_open(&atk[i], NULL, port));
+		ASSERT_EQ_U64("attacker connects", 0, (uint64_t)-raw_h2__open(&atk[i], NULL, port));
 		for (int j = 0; j < PER_CONN; j++)
 			ASSERT_TRUE("declaration queued",
-				    h2c_request(&atk[i], "POST", port, "16777216", NULL, 0));
+				    raw_h2__request(&atk[i], "POST", port, "16777216", NULL, 0));
 		/* frames are handled in order: the PING's ACK means the HEADERS were seen */
 		nghttp2_submit_ping(atk[i].session, NGHTTP2_FLAG_NONE, NULL);
 		ASSERT_EQ_U64("attacker's declarations handled", 0,
-			      (uint64_t)-h2c_run(&atk[i], WAIT_MS, h2c_pinged));
+			      (uint64_t)-raw_h2__run(&atk[i], WAIT_MS, raw_h2__pinged));
 	}
 	for (int i = 0; i < N_ATTACK; i++)
 		for (int j = 0; j < atk[i].n_streams; j++)
@@ -1793,10 +1395,10 @@ static int test_declared_length_reserves_nothing(void)
 	written = read_output(data, true, 0, 2, 10, 100);
 	ASSERT_EQ_U64("their records, exactly", 2000, (uint64_t)written);
 	for (int i = 0; i < N_ATTACK; i++)
-		h2c_close(&atk[i]);
+		raw_h2__close(&atk[i]);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	ASSERT_EQ_U64("stats: 204", 20, exit_stat(&c, "requests_204"));
-	ASSERT_EQ_U64("stats: nobody got 429", 0, exit_stat(&c, "requests_429"));
+	ASSERT_EQ_U64("stats: 204", 20, sidecar_exit_stat(&c, "requests_204"));
+	ASSERT_EQ_U64("stats: nobody got 429", 0, sidecar_exit_stat(&c, "requests_429"));
 	snprintf(note, sizeof(note), "%d of %d declared 16 MiB bodies still pending meanwhile",
 		 pending, N_ATTACK * PER_CONN);
 	f = (struct report_fault){
@@ -1804,7 +1406,8 @@ static int test_declared_length_reserves_nothing(void)
 		.unit = "records",
 		.injected = rec_u64(res, "records_sent"),
 		.delivered = (uint64_t)written,
-		.counted = exit_stat(&c, "requests_429") * rec_u64(res, "records_per_batch"),
+		.counted =
+		    sidecar_exit_stat(&c, "requests_429") * rec_u64(res, "records_per_batch"),
 		.counted_as = "429 (none)",
 		.note = note,
 	};
@@ -1814,7 +1417,7 @@ static int test_declared_length_reserves_nothing(void)
 	ret = 0;
 cleanup:
 	for (int i = 0; i < N_ATTACK; i++)
-		h2c_close(&atk[i]);
+		raw_h2__close(&atk[i]);
 	json_decref(res);
 	sidecar_free(&c);
 	return ret;
@@ -1828,8 +1431,8 @@ cleanup:
 static int test_head_has_no_body(void)
 {
 	struct sidecar c = { 0 };
-	struct h2c h = { .fd = -1 };
-	struct h2c_stream *head, *get;
+	struct raw_h2 h = { .fd = -1 };
+	struct raw_h2_stream *head, *get;
 	char data[512], dump[600], text[1024] = "";
 	FILE *f = NULL;
 	uint16_t port;
@@ -1837,11 +1440,11 @@ static int test_head_has_no_body(void)
 
 	make_dir(data, sizeof(data), "head");
 	ASSERT_EQ_U64("collector starts", 0, (uint64_t)-start(&c, &port, data, NULL));
-	ASSERT_EQ_U64("connect", 0, (uint64_t)-h2c_open(&h, NULL, port));
-	head = h2c_request(&h, "HEAD", port, NULL, NULL, 0);
-	get = h2c_request(&h, "GET", port, NULL, NULL, 0);
+	ASSERT_EQ_U64("connect", 0, (uint64_t)-raw_h2__open(&h, NULL, port));
+	head = raw_h2__request(&h, "HEAD", port, NULL, NULL, 0);
+	get = raw_h2__request(&h, "GET", port, NULL, NULL, 0);
 	ASSERT_TRUE("requests queued", head && get);
-	ASSERT_EQ_U64("both answered", 0, (uint64_t)-h2c_run(&h, WAIT_MS, h2c_all_closed));
+	ASSERT_EQ_U64("both answered", 0, (uint64_t)-raw_h2__run(&h, WAIT_MS, raw_h2__all_closed));
 	ASSERT_EQ_U64("HEAD: 405", 405, (uint64_t)head->status);
 	ASSERT_STR("HEAD: Allow", "POST", head->allow);
 	ASSERT_EQ_U64("HEAD: no DATA frame", 0, head->data_frames);
@@ -1864,15 +1467,15 @@ static int test_head_has_no_body(void)
 	text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
 	ASSERT_TRUE("curl saw 405", strstr(text, "HTTP/2 405") != NULL);
 	ASSERT_TRUE("curl saw Allow: POST", strcasestr(text, "allow: POST") != NULL);
-	h2c_close(&h);
+	raw_h2__close(&h);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	ASSERT_EQ_U64("stats: 405", 3, exit_stat(&c, "requests_405"));
-	ASSERT_EQ_U64("stats: no stream reset", 0, exit_stat(&c, "streams_reset"));
+	ASSERT_EQ_U64("stats: 405", 3, sidecar_exit_stat(&c, "requests_405"));
+	ASSERT_EQ_U64("stats: no stream reset", 0, sidecar_exit_stat(&c, "streams_reset"));
 	ret = 0;
 cleanup:
 	if (f)
 		fclose(f);
-	h2c_close(&h);
+	raw_h2__close(&h);
 	sidecar_free(&c);
 	return ret;
 }
@@ -1883,34 +1486,30 @@ cleanup:
  * encoding, CRC redone: the encoder refuses such a record (a podflow
  * sidecar never sends one), a careless sender may.  malloc'd.
  */
+static void fill_times(struct flow_record *r, uint32_t i, void *ctx)
+{
+	const uint64_t(*times)[2] = ctx;
+
+	r->end_ms = times[i][1];
+	r->start_ms = times[i][0] < times[i][1] ? times[i][0] : times[i][1];
+}
+
 static void *timed_batch(const uint64_t times[][2], uint32_t n, size_t *len)
 {
-	struct wire_encoder *e = wire_encoder__new(WIRE_ENC_IDENTITY, 0);
-	struct wire_header h = { .sender_id = 16, .seq = 1 };
-	struct flow_record r = { 0 };
-	unsigned char *copy = NULL;
-	const void *body;
+	const struct coll_batch b = {
+		.sender_id = 16,
+		.seq = 1,
+		.pod = "clock",
+		.ns = "bench",
+		.enc = WIRE_ENC_IDENTITY,
+		.fill = fill_times,
+		.ctx = (void *)times,
+	};
+	unsigned char *copy = coll_batch_encode(&b, n, len);
 	uint32_t crc;
 
-	if (!e)
-		return NULL;
-	h.sender = (struct flow_identity){ .pod = "clock", .namespace = "bench" };
-	r.family = 4;
-	r.direction = FLOW_DIRECTION_OUT;
-	r.local_addr[10] = r.local_addr[11] = r.remote_addr[10] = r.remote_addr[11] = 0xff;
-	for (uint32_t i = 0; i < n; i++) {
-		r.end_ms = times[i][1];
-		r.start_ms = times[i][0] < times[i][1] ? times[i][0] : times[i][1];
-		r.bytes_sent = i;
-		if (wire_encoder__add(e, &r))
-			goto out;
-	}
-	if (wire_encoder__finish(e, &h, &body, len))
-		goto out;
-	copy = malloc(*len);
 	if (!copy)
-		goto out;
-	memcpy(copy, body, *len);
+		return NULL;
 	/* the payload ends with the records, 144 bytes each, start_ms first (docs/wire.md) */
 	for (uint32_t i = 0; i < n; i++)
 		for (int k = 0; k < 8 && times[i][0] > times[i][1]; k++)
@@ -1919,8 +1518,6 @@ static void *timed_batch(const uint64_t times[][2], uint32_t n, size_t *len)
 	crc = (uint32_t)crc32(0, copy + 16, (uInt)(*len - 16));
 	for (int k = 0; k < 4; k++)
 		copy[12 + k] = (unsigned char)(crc >> (8 * k));
-out:
-	wire_encoder__free(e);
 	return copy;
 }
 
@@ -1964,7 +1561,7 @@ static uint64_t bytes_sent_set(const char *pattern, long *lines)
  */
 static int test_record_time_bounds(void)
 {
-	const uint64_t now = wall_ms(), H = 3600 * 1000ull;
+	const uint64_t now = (uint64_t)harness_wall_ms(), H = 3600 * 1000ull;
 	const uint64_t times[][2] = {
 		{ now - 60000, now - 50000 },		  /* 0: good */
 		{ 0, 0 },				  /* 1: too old (1970) */
@@ -1979,7 +1576,7 @@ static int test_record_time_bounds(void)
 	const uint64_t good = 1u << 0 | 1u << 4 | 1u << 8;
 	struct sidecar c = { 0 };
 	char data[512], pattern[700], dir[700];
-	struct http_resp r;
+	struct coll_resp r;
 	struct report_fault f;
 	uint64_t bad = 0, rejected;
 	void *body = NULL;
@@ -1999,7 +1596,7 @@ static int test_record_time_bounds(void)
 	ASSERT_TRUE("admin port", admin > 0);
 	body = timed_batch(times, sizeof(times) / sizeof(times[0]), &len);
 	ASSERT_TRUE("batch", body != NULL);
-	http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
+	coll_http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
 	ASSERT_EQ_U64("the batch is accepted", 204, (uint64_t)r.status);
 	snprintf(pattern, sizeof(pattern), "%s/flows-w*.jsonl", data);
 	ASSERT_EQ_U64("exactly the good records written", good, bytes_sent_set(pattern, &lines));
@@ -2024,16 +1621,18 @@ static int test_record_time_bounds(void)
 	ASSERT_TRUE("no 1970 partition", stat(dir, &st) != 0);
 	snprintf(dir, sizeof(dir), "%s/flows/dt=9999-12-31", data);
 	ASSERT_TRUE("no 9999 partition", stat(dir, &st) != 0);
-	ASSERT_EQ_U64("stats: records", 3, exit_stat(&c, "records"));
+	ASSERT_EQ_U64("stats: records", 3, sidecar_exit_stat(&c, "records"));
 	ASSERT_EQ_U64("stats: rejected, end before start", 1,
-		      exit_stat(&c, "records_rejected_end_before_start"));
-	ASSERT_EQ_U64("stats: rejected, future", 3, exit_stat(&c, "records_rejected_future"));
-	ASSERT_EQ_U64("stats: rejected, too old", 2, exit_stat(&c, "records_rejected_too_old"));
+		      sidecar_exit_stat(&c, "records_rejected_end_before_start"));
+	ASSERT_EQ_U64("stats: rejected, future", 3,
+		      sidecar_exit_stat(&c, "records_rejected_future"));
+	ASSERT_EQ_U64("stats: rejected, too old", 2,
+		      sidecar_exit_stat(&c, "records_rejected_too_old"));
 	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++)
 		bad += !(good >> i & 1);
-	rejected = exit_stat(&c, "records_rejected_end_before_start") +
-		   exit_stat(&c, "records_rejected_future") +
-		   exit_stat(&c, "records_rejected_too_old");
+	rejected = sidecar_exit_stat(&c, "records_rejected_end_before_start") +
+		   sidecar_exit_stat(&c, "records_rejected_future") +
+		   sidecar_exit_stat(&c, "records_rejected_too_old");
 	f = (struct report_fault){
 		.fault = "record ending before it starts, in the future, or too old",
 		.unit = "records",
@@ -2062,9 +1661,9 @@ static int test_record_time_bounds_live(void)
 	const char *reloads = "podflow_collector_config_reloads_total{result=\"success\"}";
 	struct sidecar c = { 0 };
 	char data[512], cfg[600], tmp[640];
-	uint64_t now = wall_ms(), times[1][2] = { { now, now + 10 * 60000 } };
+	uint64_t now = (uint64_t)harness_wall_ms(), times[1][2] = { { now, now + 10 * 60000 } };
 	uint64_t posted = 0, rejected, written;
-	struct http_resp r;
+	struct coll_resp r;
 	struct report_fault f;
 	void *body = NULL;
 	uint16_t port, admin;
@@ -2083,7 +1682,7 @@ static int test_record_time_bounds_live(void)
 	ASSERT_TRUE("admin port", admin > 0);
 	body = timed_batch(times, 1, &len);
 	ASSERT_TRUE("batch", body != NULL);
-	http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
+	coll_http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
 	posted++;
 	ASSERT_EQ_U64("10 min ahead, 5 min allowed: 204", 204, (uint64_t)r.status);
 	ASSERT_EQ_U64("not written", 0, (uint64_t)read_output(data, false, 0, 0, 0, 0));
@@ -2098,13 +1697,13 @@ static int test_record_time_bounds_live(void)
 	     harness_metric_now(admin, reloads) < 1 && harness_now_ms() < deadline;)
 		usleep(20000);
 	ASSERT_EQ_U64("reloaded", 1, (uint64_t)harness_metric_now(admin, reloads));
-	http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
+	coll_http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
 	posted++;
 	ASSERT_EQ_U64("1h allowed: 204", 204, (uint64_t)r.status);
 	ASSERT_EQ_U64("written", 1, (uint64_t)read_output(data, false, 0, 0, 0, 0));
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	rejected = exit_stat(&c, "records_rejected_future");
-	written = exit_stat(&c, "records");
+	rejected = sidecar_exit_stat(&c, "records_rejected_future");
+	written = sidecar_exit_stat(&c, "records");
 	ASSERT_EQ_U64("stats: rejected once", 1, rejected);
 	ASSERT_EQ_U64("stats: written once", 1, written);
 	f = (struct report_fault){
@@ -2136,8 +1735,8 @@ static int test_per_peer_connection_limit(void)
 {
 	enum { IDLE = 30, PER_PEER = 8 };
 	struct sidecar c = { 0 };
-	struct h2c h = { .fd = -1 };
-	struct h2c_stream *st;
+	struct raw_h2 h = { .fd = -1 };
+	struct raw_h2_stream *st;
 	int fds[IDLE], ret = 1, closed = 0;
 	bool gone[IDLE] = { false };
 	char data[512];
@@ -2157,7 +1756,7 @@ static int test_per_peer_connection_limit(void)
 			     (const char *const[]){ "--max-connections", "12",
 						    "--max-connections-per-peer", "8", NULL }));
 	for (int i = 0; i < IDLE; i++) {
-		fds[i] = connect_from("127.0.0.1", port);
+		fds[i] = coll_connect_from("127.0.0.1", port, 0);
 		ASSERT_TRUE("idle socket connects", fds[i] >= 0);
 		idle_opened++;
 	}
@@ -2182,25 +1781,26 @@ static int test_per_peer_connection_limit(void)
 	ASSERT_TRUE("batch", body != NULL);
 	t0 = harness_now_ms();
 	ASSERT_EQ_U64("sender from 127.0.0.2 connects", 0,
-		      (uint64_t)-h2c_open(&h, "127.0.0.2", port));
+		      (uint64_t)-raw_h2__open(&h, "127.0.0.2", port));
 	others++;
-	st = h2c_request(&h, "POST", port, NULL, body, len);
+	st = raw_h2__request(&h, "POST", port, NULL, body, len);
 	ASSERT_TRUE("request queued", st != NULL);
-	ASSERT_EQ_U64("answered", 0, (uint64_t)-h2c_run(&h, WAIT_MS, h2c_all_closed));
+	ASSERT_EQ_U64("answered", 0, (uint64_t)-raw_h2__run(&h, WAIT_MS, raw_h2__all_closed));
 	took = harness_now_ms() - t0;
 	ASSERT_EQ_U64("the other peer's batch: 204", 204, (uint64_t)st->status);
 	ASSERT_TRUE("at once, not after the idle sockets' handshake deadline", took < 5000);
 	ASSERT_EQ_U64("its records", 10, (uint64_t)read_output(data, false, 0, 0, 0, 0));
-	h2c_close(&h);
+	raw_h2__close(&h);
 	for (int i = 0; i < IDLE; i++) {
 		close(fds[i]);
 		fds[i] = -1;
 	}
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	refused = exit_stat(&c, "conns_refused_per_peer");
-	accepted = exit_stat(&c, "conns_accepted");
+	refused = sidecar_exit_stat(&c, "conns_refused_per_peer");
+	accepted = sidecar_exit_stat(&c, "conns_accepted");
 	ASSERT_EQ_U64("stats: refused per peer", IDLE - PER_PEER, refused);
-	ASSERT_EQ_U64("stats: none refused for the worker cap", 0, exit_stat(&c, "conns_refused"));
+	ASSERT_EQ_U64("stats: none refused for the worker cap", 0,
+		      sidecar_exit_stat(&c, "conns_refused"));
 	ASSERT_EQ_U64("stats: accepted", PER_PEER + 1, accepted);
 	fprintf(stderr, "    (the other peer's batch answered in %llu ms)\n",
 		(unsigned long long)took);
@@ -2218,7 +1818,7 @@ static int test_per_peer_connection_limit(void)
 	harness_report(&f);
 	ret = 0;
 cleanup:
-	h2c_close(&h);
+	raw_h2__close(&h);
 	for (int i = 0; i < IDLE; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -2252,7 +1852,7 @@ static int test_authorization_too_long(void)
 	struct sidecar c = { 0 };
 	char data[512], path[600];
 	char *auth15k = bearer_of(15000), *auth17k = bearer_of(17000);
-	struct http_resp r;
+	struct coll_resp r;
 	struct report_fault f;
 	uint64_t bad = 0, refused_431, refused_401;
 	void *body = NULL;
@@ -2270,41 +1870,42 @@ static int test_authorization_too_long(void)
 	body = make_batch(1, 10, WIRE_ENC_IDENTITY, &len);
 	ASSERT_TRUE("batch", body != NULL);
 	/* the header list is under 16 KiB; the one field is longer than any token */
-	http(port, "POST", "/v1/flows", (const char *const[]){ auth15k, NULL }, body, len, false,
-	     &r);
+	coll_http(port, "POST", "/v1/flows", (const char *const[]){ auth15k, NULL }, body, len,
+		  false, &r);
 	bad++;
 	ASSERT_EQ_U64("15 KB bearer token: 431", 431, (uint64_t)r.status);
 	ASSERT_TRUE("names the Authorization header",
 		    strstr(r.body, "Authorization header of 15007 bytes") != NULL);
-	http(port, "POST", "/v1/flows", (const char *const[]){ auth17k, NULL }, body, len, false,
-	     &r);
+	coll_http(port, "POST", "/v1/flows", (const char *const[]){ auth17k, NULL }, body, len,
+		  false, &r);
 	bad++;
 	ASSERT_EQ_U64("17 KB bearer token: 431", 431, (uint64_t)r.status);
 	ASSERT_TRUE("names the header list", strstr(r.body, "header list over 16384") != NULL);
-	http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
+	coll_http(port, "POST", "/v1/flows", NULL, body, len, false, &r);
 	bad++;
 	ASSERT_EQ_U64("no token: 401", 401, (uint64_t)r.status);
 	ASSERT_TRUE("says missing", strstr(r.body, "missing Authorization") != NULL);
-	http(port, "POST", "/v1/flows",
-	     (const char *const[]){ "Authorization: Bearer tok-9876543210", NULL }, body, len,
-	     false, &r);
+	coll_http(port, "POST", "/v1/flows",
+		  (const char *const[]){ "Authorization: Bearer tok-9876543210", NULL }, body, len,
+		  false, &r);
 	bad++;
 	ASSERT_EQ_U64("wrong token: 401", 401, (uint64_t)r.status);
-	http(port, "POST", "/v1/flows",
-	     (const char *const[]){ "Authorization: Bearer tok-0123456789", NULL }, body, len,
-	     false, &r);
+	coll_http(port, "POST", "/v1/flows",
+		  (const char *const[]){ "Authorization: Bearer tok-0123456789", NULL }, body, len,
+		  false, &r);
 	ASSERT_EQ_U64("right token: 204", 204, (uint64_t)r.status);
 	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
-	refused_431 = exit_stat(&c, "requests_431");
-	refused_401 = exit_stat(&c, "requests_401");
+	refused_431 = sidecar_exit_stat(&c, "requests_431");
+	refused_401 = sidecar_exit_stat(&c, "requests_401");
 	ASSERT_EQ_U64("stats: 431", 2, refused_431);
 	ASSERT_EQ_U64("stats: 431, Authorization too long", 1,
-		      exit_stat(&c, "refused_authorization_too_long"));
-	ASSERT_EQ_U64("stats: 431, header list", 1, exit_stat(&c, "refused_header_list_too_large"));
+		      sidecar_exit_stat(&c, "refused_authorization_too_long"));
+	ASSERT_EQ_U64("stats: 431, header list", 1,
+		      sidecar_exit_stat(&c, "refused_header_list_too_large"));
 	ASSERT_EQ_U64("stats: 401", 2, refused_401);
-	ASSERT_EQ_U64("stats: 401, no token", 1, exit_stat(&c, "refused_token_missing"));
-	ASSERT_EQ_U64("stats: 401, wrong token", 1, exit_stat(&c, "refused_token_wrong"));
-	ASSERT_EQ_U64("stats: 204", 1, exit_stat(&c, "requests_204"));
+	ASSERT_EQ_U64("stats: 401, no token", 1, sidecar_exit_stat(&c, "refused_token_missing"));
+	ASSERT_EQ_U64("stats: 401, wrong token", 1, sidecar_exit_stat(&c, "refused_token_wrong"));
+	ASSERT_EQ_U64("stats: 204", 1, sidecar_exit_stat(&c, "requests_204"));
 	f = (struct report_fault){
 		.fault = "15 KB bearer token, 17 KB header list, token missing or wrong",
 		.unit = "requests",
@@ -2405,35 +2006,16 @@ static const struct harness_test tests[] = {
 
 int main(int argc, char **argv)
 {
-	int failed;
-
-	/* needs no root and no kernel feature: nothing here is ever skipped, in CI or not */
-	snprintf(g_tmp, sizeof(g_tmp), "/tmp/podflow-collector-it-XXXXXX");
-	if (!mkdtemp(g_tmp)) {
-		fprintf(stderr, "cannot create a temp dir: FAIL\n");
-		return 1;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		fprintf(stderr, "curl_global_init: FAIL\n");
-		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	log_init("test_collector", LOG_LEVEL_WARN);
 	/*
 	 * As root (CI), a private network namespace: the collectors started here
 	 * then never meet the host's ports (the admin endpoint's :9090 above all).
-	 * Without root they run on the host's loopback, which works as well.
 	 */
-	if (geteuid() == 0 && harness_netns_enter()) {
-		fprintf(stderr, "cannot create a network namespace: FAIL\n");
-		return 1;
-	}
+	static const struct harness_suite suite = {
+		.name = "collector",
+		HARNESS_TESTS(tests),
+		HARNESS_TMP(g_tmp, "podflow-collector-it"),
+		.netns = true,
+	};
 
-	failed = harness_run("collector", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
-	curl_global_cleanup();
-	if (!failed)
-		harness_sh("rm -rf %s", g_tmp);
-	else
-		fprintf(stderr, "  (outputs kept in %s)\n", g_tmp);
-	return failed ? 1 : 0;
+	return harness_main(&suite, argc, argv);
 }

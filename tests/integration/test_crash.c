@@ -145,29 +145,19 @@ static int start_collector(struct collector *c, const char *grace)
 /* A pod's sidecar: its cgroup, one record per connection per interval, its identity. */
 static int start_sidecar(struct sidecar *sc, int i, const char *url)
 {
-	const char *args[] = { "--cgroup",	   g_scope[i], "--interval", "300ms",
-			       "--stats-interval", "0",	       "--admin",    "127.0.0.1:0",
-			       "--per-connection", "--output", url,	     NULL };
+	static const char *const extra[] = { "--per-connection", NULL };
 	const struct pod *p = &g_pods[i];
-	int err;
+	const struct netpod np = {
+		.name = p->name,
+		.namespace = p->namespace,
+		.app = p->app,
+		.workload = p->workload,
+		.ip = p->ip,
+		.node = "node-crash",
+		.scope = g_scope[i],
+	};
 
-	unsetenv("POD_IPS");
-	setenv("POD_IP", p->ip, 1);
-	setenv("POD_NAME", p->name, 1);
-	setenv("POD_NAMESPACE", p->namespace, 1);
-	setenv("POD_APP", p->app, 1);
-	setenv("POD_WORKLOAD", p->workload, 1);
-	setenv("NODE_NAME", "node-crash", 1);
-	err = sidecar_start(sc, args);
-	unsetenv("POD_IP");
-	unsetenv("POD_NAME");
-	unsetenv("POD_NAMESPACE");
-	unsetenv("POD_APP");
-	unsetenv("POD_WORKLOAD");
-	unsetenv("NODE_NAME");
-	if (!err)
-		netpod_kid_add(sc);
-	return err;
+	return netpod_sidecar_start_with(sc, &np, url, NULL, extra);
 }
 
 static uint64_t sidecar_drops(const struct sidecar *sc)

@@ -73,37 +73,9 @@ static const struct netpod g_v = { .name = "pay-5f4e3d2c1-z9x8c",
 static int sidecar_start_identity(struct sidecar *sc, const struct netpod *p, const char *url,
 				  const char *token_file, const char *pod_ips)
 {
-	const char *args[] = { "--cgroup",
-			       p->scope,
-			       "--interval",
-			       "300ms",
-			       "--stats-interval",
-			       "0",
-			       "--admin",
-			       "127.0.0.1:0",
-			       "--output",
-			       url,
-			       "--identity-token-file",
-			       token_file,
-			       NULL };
-	int err;
+	const char *const extra[] = { "--identity-token-file", token_file, NULL };
 
-	setenv("POD_IPS", pod_ips ? pod_ips : p->ip, 1);
-	setenv("POD_NAME", p->name, 1);
-	setenv("POD_NAMESPACE", p->namespace, 1);
-	setenv("POD_APP", p->app, 1);
-	setenv("POD_WORKLOAD", p->workload, 1);
-	setenv("NODE_NAME", p->node, 1);
-	err = sidecar_start(sc, args);
-	unsetenv("POD_IPS");
-	unsetenv("POD_NAME");
-	unsetenv("POD_NAMESPACE");
-	unsetenv("POD_APP");
-	unsetenv("POD_WORKLOAD");
-	unsetenv("NODE_NAME");
-	if (!err)
-		netpod_kid_add(sc);
-	return err;
+	return netpod_sidecar_start_with(sc, p, url, pod_ips ? pod_ips : p->ip, extra);
 }
 
 static int64_t metric_now(uint16_t admin, const char *series)

@@ -13,22 +13,20 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "flow.h"
 #include "harness.h"
+#include "harness_main.h"
 #include "insight.h"
 #include "insight_kafka.h"
 #include "jsonw.h"
 #include "kafka_mock.h"
 #include "kafka_sink.h"
-#include "log.h"
 
 #define TOPIC	   "podflow.flows"
 #define WAIT_MS	   30000
@@ -39,13 +37,6 @@
 #define MINUTE_MS  60000ull
 #define FREE_MS	   1500 /* insight_kafka__free returns within this */
 #define PARTITIONS 3
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* ---- the views, read through their API ------------------------------------------ */
 
@@ -145,7 +136,7 @@ static json_t *wait_status(struct insight *in, const char *state)
 		if (!st || strcmp(rec_str(st, "rebuild"), state) == 0)
 			return st;
 		json_decref(st);
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	} while (harness_now_ms() < deadline);
 	fprintf(stderr, "    status: rebuild never \"%s\"\n", state);
 	return NULL;
@@ -217,7 +208,7 @@ static bool wait_caught_up(struct insight_kafka *k, uint64_t added)
 		insight_kafka__stats(k, &s);
 		if (s.caught_up && s.added >= added)
 			return true;
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	} while (harness_now_ms() < deadline);
 	fprintf(stderr, "    consumer: caught_up %d, added %llu of %llu, consumed %llu\n",
 		s.caught_up, (unsigned long long)s.added, (unsigned long long)added,
@@ -411,7 +402,7 @@ static int test_brokers_down(void)
 	ASSERT_TRUE("consumer", k != NULL);
 	deadline = harness_now_ms() + WAIT_MS;
 	do {
-		sleep_ms(20);
+		harness_sleep_ms(20);
 		insight_kafka__stats(k, &s);
 	} while (s.errors == 0 && harness_now_ms() < deadline);
 	ASSERT_TRUE("errors counted", s.errors > 0);
@@ -490,12 +481,11 @@ static const struct harness_test tests[] = {
 
 int main(int argc, char **argv)
 {
-	int failed;
+	static const struct harness_suite suite = {
+		.name = "insight_kafka",
+		HARNESS_TESTS(tests),
+		.debug_env = "KAFKA_DEBUG",
+	};
 
-	/* no root, no kernel feature, no network beyond loopback: nothing here ever skips */
-	signal(SIGPIPE, SIG_IGN);
-	log_init("integration_insight_kafka",
-		 getenv("KAFKA_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
-	failed = harness_run("insight_kafka", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
-	return failed ? 1 : 0;
+	return harness_main(&suite, argc, argv);
 }

@@ -3,17 +3,15 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kafka_feed.h"
 #include "harness.h"
+#include "harness_main.h"
 #include "kafka_mock.h"
-#include "log.h"
 
 #define EVENTS	  "podflow.ip-events"
 #define RANGES	  "podflow.ip-ranges"
@@ -27,21 +25,6 @@
 static const char *const fast_props[] = {
 	"reconnect.backoff.ms", "50", "reconnect.backoff.max.ms", "200", NULL,
 };
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* ---- what the callbacks saw ---- */
 
@@ -138,7 +121,7 @@ static size_t wait_calls(struct rec *r, size_t n, int timeout_ms)
 	uint64_t end = harness_now_ms() + (uint64_t)timeout_ms;
 
 	while (rec_count(r) < n && harness_now_ms() < end)
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	return rec_count(r);
 }
 
@@ -175,7 +158,7 @@ static bool wait_ready(struct kafka_feed *f, int timeout_ms)
 	uint64_t end = harness_now_ms() + (uint64_t)timeout_ms;
 
 	while (!kafka_feed__ready(f) && harness_now_ms() < end)
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	return kafka_feed__ready(f);
 }
 
@@ -185,7 +168,7 @@ static int64_t wait_watermark_above(struct kafka_feed *f, int64_t than, int time
 	uint64_t end = harness_now_ms() + (uint64_t)timeout_ms;
 
 	while (kafka_feed__watermark(f) <= than && harness_now_ms() < end)
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	return kafka_feed__watermark(f);
 }
 
@@ -198,7 +181,7 @@ static bool wait_healthy(struct kafka_feed *f, bool want, int timeout_ms)
 		kafka_feed__stats(f, &st);
 		if (st.healthy == want)
 			return true;
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	} while (harness_now_ms() < end);
 	return false;
 }
@@ -236,7 +219,7 @@ static int produce_event(struct kafka_mock *m, const char *topic, int32_t partit
 
 static int produce_raw(struct kafka_mock *m, const char *topic, const char *key, const char *val)
 {
-	return kafka_mock__produce(m, topic, 0, key, val, val ? strlen(val) : 0, wall_ms());
+	return kafka_mock__produce(m, topic, 0, key, val, val ? strlen(val) : 0, harness_wall_ms());
 }
 
 /*
@@ -247,7 +230,7 @@ static int produce_raw(struct kafka_mock *m, const char *topic, const char *key,
 static int test_all_partitions_in_order(void)
 {
 	struct kafka_mock *m = kafka_mock__new(3);
-	int64_t base = wall_ms() - 60000, last[3] = { -1, -1, -1 };
+	int64_t base = harness_wall_ms() - 60000, last[3] = { -1, -1, -1 };
 	struct kafka_feed *f = NULL;
 	struct kafka_feed_stats st;
 	struct rec *r = rec_new();
@@ -324,7 +307,7 @@ cleanup:
 static int test_replay_from_retention(void)
 {
 	struct kafka_mock *m = kafka_mock__new(3);
-	int64_t now = wall_ms(), last[3] = { -1, -1, -1 };
+	int64_t now = harness_wall_ms(), last[3] = { -1, -1, -1 };
 	struct kafka_feed *f = NULL;
 	struct kafka_feed_stats st;
 	struct rec *r = rec_new();
@@ -387,7 +370,7 @@ cleanup:
 static int test_live_after_caught_up(void)
 {
 	struct kafka_mock *m = kafka_mock__new(1);
-	int64_t base = wall_ms() - 10000, w, w2, now;
+	int64_t base = harness_wall_ms() - 10000, w, w2, now;
 	struct kafka_feed *f = NULL;
 	struct rec *r = rec_new();
 	int ret = 1;
@@ -404,7 +387,7 @@ static int test_live_after_caught_up(void)
 	ASSERT_TRUE("ready", wait_ready(f, WAIT_MS));
 	ASSERT_EQ_U64("backlog callbacks", 10, rec_count(r));
 	w = wait_watermark_above(f, 0, WAIT_MS);
-	now = wall_ms();
+	now = harness_wall_ms();
 	ASSERT_TRUE("watermark set", w > 0);
 	ASSERT_TRUE("watermark <= now - lag", w <= now - LAG_MS);
 	ASSERT_TRUE("watermark >= now - lag - 1 s", w >= now - LAG_MS - 1000);
@@ -413,7 +396,7 @@ static int test_live_after_caught_up(void)
 	for (int i = 0; i < 50; i++)
 		ASSERT_EQ_U64("produce live", 0,
 			      produce_event(m, EVENTS, 1, 8, 0, i, i % 2 ? "unassign" : "assign",
-					    wall_ms() + i, i % 2 ? NULL : "live"));
+					    harness_wall_ms() + i, i % 2 ? NULL : "live"));
 	ASSERT_EQ_U64("flush", 0, kafka_mock__flush(m, WAIT_MS));
 	ASSERT_EQ_U64("live callbacks", 60, wait_calls(r, 60, WAIT_MS));
 	for (int i = 0; i < 50; i++) {
@@ -488,7 +471,7 @@ static int test_bad_messages(void)
 	struct kafka_feed *f = NULL;
 	struct kafka_feed_stats st;
 	struct rec *r = rec_new();
-	int64_t ts = wall_ms() - 5000;
+	int64_t ts = harness_wall_ms() - 5000;
 	uint64_t bad = 0, counted = 0;
 	struct report_fault rf;
 	char note[64];
@@ -619,7 +602,7 @@ static bool wait_stat(struct kafka_feed *f, size_t off, uint64_t want, int timeo
 		kafka_feed__stats(f, &st);
 		if (*(uint64_t *)((char *)&st + off) == want)
 			return true;
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	} while (harness_now_ms() < end);
 	return false;
 }
@@ -635,7 +618,7 @@ static int test_spans_between_replicas(void)
 	struct kafka_mock *m = kafka_mock__new(3);
 	struct kafka_feed *a = NULL, *b = NULL, *c = NULL;
 	struct rec *ra = rec_new(), *rb = rec_new(), *rc = rec_new();
-	int64_t base = wall_ms() - 60000;
+	int64_t base = harness_wall_ms() - 60000;
 	struct kafka_feed_stats st;
 	int ret = 1;
 
@@ -697,7 +680,7 @@ cleanup:
 static int test_partitions_added_later(void)
 {
 	struct kafka_mock *m = kafka_mock__new(2);
-	int64_t base = wall_ms() - 1000;
+	int64_t base = harness_wall_ms() - 1000;
 	struct kafka_feed *f = NULL;
 	struct kafka_feed_stats st;
 	struct rec *r = rec_new();
@@ -708,7 +691,7 @@ static int test_partitions_added_later(void)
 	f = feed_new(m, EVENTS, NULL, NULL, NULL, /*refresh_ms=*/300, r);
 	ASSERT_TRUE("feed", f != NULL);
 	ASSERT_EQ_U64("start", 0, kafka_feed__start(f));
-	for (end = harness_now_ms() + 1000; harness_now_ms() < end; sleep_ms(50)) {
+	for (end = harness_now_ms() + 1000; harness_now_ms() < end; harness_sleep_ms(50)) {
 		kafka_feed__stats(f, &st);
 		ASSERT_TRUE("not ready without the topic", !kafka_feed__ready(f));
 		ASSERT_EQ_U64("no partitions", 0, st.sonar.partitions);
@@ -755,8 +738,9 @@ static int freeze_and_thaw(int32_t from, int32_t to, const char *fault)
 	ASSERT_EQ_U64("topic", 0, kafka_mock__topic(m, EVENTS, 3));
 	for (int32_t p = 0; p < 3; p++) {
 		ASSERT_EQ_U64("leader", 0, kafka_mock__leader(m, EVENTS, p, p + 1));
-		ASSERT_EQ_U64("produce", 0,
-			      produce_event(m, EVENTS, p, 6, 0, p, "assign", wall_ms(), "x"));
+		ASSERT_EQ_U64(
+		    "produce", 0,
+		    produce_event(m, EVENTS, p, 6, 0, p, "assign", harness_wall_ms(), "x"));
 		produced++;
 	}
 	ASSERT_EQ_U64("flush", 0, kafka_mock__flush(m, WAIT_MS));
@@ -773,11 +757,11 @@ static int freeze_and_thaw(int32_t from, int32_t to, const char *fault)
 	ASSERT_TRUE("unhealthy", wait_healthy(f, false, 5000));
 	frozen = kafka_feed__watermark(f);
 	/* what it froze at is no later than when the brokers went */
-	ASSERT_TRUE("frozen in the past", frozen <= wall_ms() - LAG_MS);
-	for (end = harness_now_ms() + FREEZE_MS; harness_now_ms() < end; sleep_ms(50))
+	ASSERT_TRUE("frozen in the past", frozen <= harness_wall_ms() - LAG_MS);
+	for (end = harness_now_ms() + FREEZE_MS; harness_now_ms() < end; harness_sleep_ms(50))
 		ASSERT_EQ_U64("frozen", frozen, kafka_feed__watermark(f));
 	kafka_feed__stats(f, &st);
-	ASSERT_TRUE("would have moved", wall_ms() - LAG_MS > frozen + FREEZE_MS - 500);
+	ASSERT_TRUE("would have moved", harness_wall_ms() - LAG_MS > frozen + FREEZE_MS - 500);
 	ASSERT_TRUE("brokers counted down", st.brokers_up <= 3 - (uint32_t)(to - from + 1));
 	ASSERT_TRUE("last error", st.last_error[0] != '\0');
 	ASSERT_EQ_U64("no callbacks while down", 3, rec_count(r));
@@ -786,12 +770,13 @@ static int freeze_and_thaw(int32_t from, int32_t to, const char *fault)
 		ASSERT_EQ_U64("broker up", 0, kafka_mock__broker_up(m, b));
 	w = wait_watermark_above(f, frozen, WAIT_MS);
 	ASSERT_TRUE("watermark moves again", w > frozen);
-	ASSERT_TRUE("watermark near now - lag", w >= wall_ms() - LAG_MS - 1500);
+	ASSERT_TRUE("watermark near now - lag", w >= harness_wall_ms() - LAG_MS - 1500);
 	kafka_feed__stats(f, &st);
 	ASSERT_EQ_U64("brokers up again", 3, st.brokers_up);
 	for (int32_t p = 0; p < 3; p++) {
-		ASSERT_EQ_U64("produce after", 0,
-			      produce_event(m, EVENTS, p, 6, 1, p, "assign", wall_ms(), "y"));
+		ASSERT_EQ_U64(
+		    "produce after", 0,
+		    produce_event(m, EVENTS, p, 6, 1, p, "assign", harness_wall_ms(), "y"));
 		produced++;
 	}
 	ASSERT_EQ_U64("flush", 0, kafka_mock__flush(m, WAIT_MS));
@@ -837,7 +822,7 @@ static int test_queue_full_dropped(void)
 	};
 	struct kafka_mock *m = kafka_mock__new(1);
 	struct flow_identity id = { .pod = "p" };
-	int64_t base = wall_ms() - 60000;
+	int64_t base = harness_wall_ms() - 60000;
 	struct kafka_feed *f = NULL;
 	struct kafka_feed_stats st;
 	int ok = 0, full = 0, ret = 1;
@@ -916,7 +901,7 @@ static int test_unreachable_and_prompt_stop(void)
 		      kafka_feed__publish_span(f, (uint8_t[16]){ 0 }, &id, 1, 2));
 	ASSERT_EQ_U64("start", 0, kafka_feed__start(f));
 	started++;
-	for (end = harness_now_ms() + 1500; harness_now_ms() < end; sleep_ms(50)) {
+	for (end = harness_now_ms() + 1500; harness_now_ms() < end; harness_sleep_ms(50)) {
 		ready |= kafka_feed__ready(f);
 		ASSERT_TRUE("not ready", !kafka_feed__ready(f));
 		ASSERT_EQ_U64("no watermark", 0, kafka_feed__watermark(f));
@@ -1036,12 +1021,13 @@ static const struct harness_test tests[] = {
 
 int main(int argc, char **argv)
 {
-	int failed;
-
 	/* no root, no kernel feature, no network beyond loopback: nothing here ever skips */
 	/* KAFKA_DEBUG=1: the feed's and librdkafka's debug lines too */
-	signal(SIGPIPE, SIG_IGN);
-	log_init("integration_kafka", getenv("KAFKA_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
-	failed = harness_run("kafka", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
-	return failed ? 1 : 0;
+	static const struct harness_suite suite = {
+		.name = "kafka",
+		HARNESS_TESTS(tests),
+		.debug_env = "KAFKA_DEBUG",
+	};
+
+	return harness_main(&suite, argc, argv);
 }

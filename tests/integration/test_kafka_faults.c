@@ -22,15 +22,10 @@
  * (lib/h2client); each record is told apart by its bytes_sent (its "id").
  */
 #define _GNU_SOURCE
-#include <curl/curl.h>
 #include <errno.h>
 #include <glob.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -38,14 +33,12 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <zlib.h>
 
+#include "collector_client.h"
 #include "flow.h"
-#include "h2client.h"
 #include "harness.h"
-#include "ip.h"
+#include "harness_main.h"
 #include "kafka.h"
 #include "kafka_mock.h"
-#include "log.h"
-#include "wire.h"
 
 #define WAIT_MS	 15000
 #define EVENTS	 "podflow.ip-events"
@@ -73,11 +66,7 @@
 
 static char g_tmp[256];
 
-struct ident {
-	const char *app, *ns, *pod, *workload, *node;
-};
-
-static const struct ident ID_S = { "sigma", "team-s", "sigma-84d2-k7j6h", "sigma", "node-4" };
+static const struct pod_ident ID_S = { "sigma", "team-s", "sigma-84d2-k7j6h", "sigma", "node-4" };
 #define IP_S "10.50.0.1"
 
 /* The owners the IP events name: app, and the workload "<app>-lb" (namespace edge). */
@@ -100,87 +89,34 @@ static const struct {
 };
 #define N_FAULTS (sizeof(produce_faults) / sizeof(produce_faults[0]))
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* ---- the collector -------------------------------------------------------------- */
 
-struct coll {
-	struct sidecar p;
-	uint16_t port, admin;
-	char data[512];
-};
-
 /*
- * Starts podflow-collector on 127.0.0.1 (ephemeral ingest and admin ports),
- * DATA_DIR g_tmp/collector: the IP events feed (no ranges topic: one
- * replica), the flows to Kafka and to the files.  0 or -errno.
+ * Starts podflow-collector, DATA_DIR g_tmp/collector: the IP events feed
+ * (no ranges topic: one replica), the flows to Kafka and to the files.
+ * 0 or -errno.
  */
-static int coll_start(struct coll *c, const char *brokers)
+static int faults_start(struct coll *c, const char *brokers)
 {
-	const char *args[32];
-	int n = 0, err;
+	const struct coll_conf conf = { .dir = g_tmp, .debug_env = "KAFKA_DEBUG" };
+	const char *const args[] = {
+		"--collector-id",
+		"faults-1",
+		"--kafka-brokers",
+		brokers,
+		"--ranges-topic",
+		"",
+		"--kafka-linger",
+		"5ms",
+		/* an address no heartbeat claims is no sidecar's 1 s on: Sonar's watermark decides */
+		"--heartbeat-grace",
+		"1s",
+		"--max-delay",
+		MAX_DELAY,
+		NULL,
+	};
 
-	snprintf(c->data, sizeof(c->data), "%s/collector", g_tmp);
-	if (mkdir(c->data, 0755) && errno != EEXIST)
-		return -errno;
-#define ARG(k, v) (args[n++] = (k), args[n++] = (v))
-	ARG("--listen", "127.0.0.1:0");
-	ARG("--admin", "127.0.0.1:0");
-	ARG("--data-dir", c->data);
-	ARG("--workers", "2");
-	ARG("--stats-interval", "0s");
-	ARG("--collector-id", "faults-1");
-	ARG("--kafka-brokers", brokers);
-	ARG("--ranges-topic", "");
-	ARG("--kafka-linger", "5ms");
-	/* an address no heartbeat claims is no sidecar's 1 s on: Sonar's watermark decides */
-	ARG("--heartbeat-grace", "1s");
-	ARG("--max-delay", MAX_DELAY);
-	if (getenv("KAFKA_DEBUG"))
-		ARG("--log-level", "debug");
-#undef ARG
-	args[n] = NULL;
-	err = collector_start(&c->p, args, &c->port);
-	if (err)
-		return err;
-	c->admin = harness_admin_port(&c->p, WAIT_MS);
-	return c->admin ? 0 : -ETIMEDOUT;
-}
-
-static void coll_free(struct coll *c, bool failed)
-{
-	if (c->p.pid > 0)
-		sidecar_poll(&c->p, 0);
-	if (failed && c->p.err_text)
-		fprintf(stderr, "    --- collector stderr ---\n%s    ---\n", c->p.err_text);
-	sidecar_free(&c->p);
-}
-
-static int64_t metric(struct coll *c, const char *sample)
-{
-	sidecar_poll(&c->p, 0); /* keep its stderr pipe drained */
-	return harness_metric_now(c->admin, sample);
-}
-
-static int64_t result(struct coll *c, const char *res)
-{
-	char s[160];
-
-	snprintf(s, sizeof(s), "podflow_collector_attribution_records_total{result=\"%s\"}", res);
-	return metric(c, s);
+	return coll__start(c, &conf, "collector", args);
 }
 
 #define SINK(res)     "podflow_collector_kafka_sink_records_total{result=\"" res "\"}"
@@ -195,28 +131,17 @@ static int64_t result(struct coll *c, const char *res)
 /* How far the IP events watermark has been behind the wall clock, at most, while watched. */
 static int64_t g_wm_behind_max;
 
-static void watch_watermark(struct coll *c)
+/* The coll__wait_* hook, set once the feed is ready: before, it has no watermark to watch. */
+static void watch_watermark(struct coll *c, void *ctx)
 {
-	int64_t wm = metric(c, WATERMARK), behind;
+	int64_t wm = coll__metric(c, WATERMARK), behind;
 
+	(void)ctx;
 	if (wm <= 0)
 		return;
-	behind = wall_ms() - wm;
+	behind = harness_wall_ms() - wm;
 	if (behind > g_wm_behind_max)
 		g_wm_behind_max = behind;
-}
-
-/* Polls `sample` (watching the watermark meanwhile) until it is at least `want`. */
-static int64_t wait_metric(struct coll *c, const char *sample, int64_t want, int timeout_ms)
-{
-	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
-	int64_t v;
-
-	while ((v = metric(c, sample)) < want && harness_now_ms() < deadline) {
-		watch_watermark(c);
-		sleep_ms(20);
-	}
-	return v;
 }
 
 /*
@@ -227,11 +152,11 @@ static int64_t wait_settled(struct coll *c, const char *sample, int64_t want, in
 			    int timeout_ms)
 {
 	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms, since = harness_now_ms();
-	int64_t v = metric(c, sample), last = v;
+	int64_t v = coll__metric(c, sample), last = v;
 
 	while (harness_now_ms() < deadline) {
-		sleep_ms(50);
-		v = metric(c, sample);
+		harness_sleep_ms(50);
+		v = coll__metric(c, sample);
 		if (v != last) {
 			last = v;
 			since = harness_now_ms();
@@ -248,166 +173,14 @@ static bool wait_none_held(struct coll *c, int64_t held, int timeout_ms)
 	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
 
 	for (;;) {
-		bool done = metric(c, DELAYED_TOTAL) == held && metric(c, DELAYED_NOW) == 0;
+		bool done =
+		    coll__metric(c, DELAYED_TOTAL) == held && coll__metric(c, DELAYED_NOW) == 0;
 
 		if (done || harness_now_ms() >= deadline)
 			return done;
-		watch_watermark(c);
-		sleep_ms(20);
+		watch_watermark(c, NULL);
+		harness_sleep_ms(20);
 	}
-}
-
-static bool wait_ready(struct coll *c, int timeout_ms)
-{
-	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
-	char *body;
-	long st;
-
-	for (;;) {
-		sidecar_poll(&c->p, 0);
-		st = harness_http_get(c->admin, "/readyz", &body);
-		free(body);
-		if (st == 200 || harness_now_ms() >= deadline)
-			return st == 200;
-		sleep_ms(20);
-	}
-}
-
-/* ---- a sender: one HTTP/2 connection, batches encoded here ---------------------- */
-
-struct snd {
-	struct h2c *h2;
-	uint8_t ip[16];
-	uint64_t sender_id, seq;
-};
-
-static int snd_open(struct snd *s, uint16_t port)
-{
-	char url[128], why[256];
-	struct h2c_opts o = {
-		.url = url,
-		.max_streams = 4,
-		.connect_timeout_ns = 5000000000ull,
-		.request_timeout_ns = 10000000000ull,
-	};
-
-	memset(s, 0, sizeof(*s));
-	s->sender_id = 0x5eed0000fa017000ull;
-	if (ip_parse_str(IP_S, s->ip))
-		return -EINVAL;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/flows", port);
-	s->h2 = h2c__new(&o, why, sizeof(why));
-	if (!s->h2) {
-		fprintf(stderr, "    h2c__new: %s\n", why);
-		return -errno;
-	}
-	return 0;
-}
-
-struct done {
-	bool done;
-	int err, status;
-	char body[260];
-};
-
-static void on_done(void *ctx, int err, int status, const char *retry_after, const char *body)
-{
-	struct done *d = ctx;
-
-	(void)retry_after;
-	d->done = true;
-	d->err = err;
-	d->status = status;
-	snprintf(d->body, sizeof(d->body), "%s", body ? body : "");
-}
-
-/* A record of `id` (its bytes_sent) to `remote` over [start, end]. */
-static struct flow_record mkrec(uint64_t id, const char *remote, int64_t start, int64_t end)
-{
-	struct flow_record r = { 0 };
-
-	r.start_ms = (uint64_t)start;
-	r.end_ms = (uint64_t)end;
-	r.bytes_sent = id;
-	r.bytes_received = 3 * id + 1;
-	r.segs_sent = 1 + id % 7;
-	r.segs_received = 1 + id % 5;
-	r.flows = 1;
-	r.direction = FLOW_DIRECTION_OUT;
-	r.local_port = (uint16_t)(40000 + id % 20000);
-	r.remote_port = 443;
-	r.pid = 4242;
-	snprintf(r.comm, sizeof(r.comm), "faults");
-	ip_parse_str(remote, r.remote_addr);
-	return r;
-}
-
-/*
- * One batch: the sender's heartbeat (its IP over [from, to)) and `n`
- * records.  The HTTP status (204: written or held), or -errno.
- */
-static int snd_post(struct snd *s, int64_t from, int64_t to, const struct flow_record *recs,
-		    size_t n)
-{
-	static const struct h2c_header hdr[] = {
-		{ "content-type", "application/x-podflow-batch" },
-		{ "content-encoding", "zstd" },
-	};
-	struct wire_encoder *e = wire_encoder__new(WIRE_ENC_ZSTD, 0);
-	struct wire_header h = {
-		.sender_id = s->sender_id,
-		.seq = ++s->seq,
-		.sender = { .app = ID_S.app,
-			    .namespace = ID_S.ns,
-			    .pod = ID_S.pod,
-			    .node = ID_S.node,
-			    .workload = ID_S.workload },
-		.span_start_ms = (uint64_t)from,
-		.span_end_ms = (uint64_t)to,
-		.n_ips = 1,
-		.ips = (const uint8_t(*)[16])s->ip,
-	};
-	struct done d = { 0 };
-	const void *body;
-	uint64_t deadline;
-	size_t len;
-	int err = -EIO;
-
-	if (!e || !s->h2)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		struct flow_record r = recs[i];
-
-		memcpy(r.local_addr, s->ip, 16);
-		r.family = ip_is_v4mapped(r.remote_addr) ? 4 : 6;
-		if (r.family == 6)
-			ip_parse_str("fd00:50::1",
-				     r.local_addr); /* a v6 flow has a v6 local side */
-		err = wire_encoder__add(e, &r);
-		if (err)
-			goto out;
-	}
-	err = wire_encoder__finish(e, &h, &body, &len);
-	if (err)
-		goto out;
-	err = h2c__post(s->h2, body, len, hdr, 2, on_done, &d);
-	if (err)
-		goto out;
-	for (deadline = harness_now_ms() + WAIT_MS; !d.done && harness_now_ms() < deadline;)
-		h2c__run(s->h2, 100);
-	if (!d.done) {
-		/* the request still borrows `d` and the body: cancel it before they go */
-		h2c__free(s->h2);
-		s->h2 = NULL;
-		err = -ETIMEDOUT;
-		goto out;
-	}
-	err = d.err ? d.err : d.status;
-	if (err != 204)
-		fprintf(stderr, "    POST: err %d, status %d: %s\n", d.err, d.status, d.body);
-out:
-	wire_encoder__free(e);
-	return err;
 }
 
 /* ---- the IP events -------------------------------------------------------------- */
@@ -655,9 +428,12 @@ static int test_produce_errors_and_fetch_delay(void)
 	for (int p = 0; p < 3; p++)
 		ASSERT_EQ_U64("flows leader", 0, -kafka_mock__leader(m, FLOWS, p, B_FLOWS));
 	snprintf(brokers, sizeof(brokers), "%s", kafka_mock__bootstraps(m));
-	ASSERT_EQ_U64("collector starts", 0, -coll_start(&c, brokers));
-	ASSERT_TRUE("ready once the events topic is replayed", wait_ready(&c, WAIT_MS));
-	ASSERT_EQ_U64("sender", 0, -snd_open(&s, c.port));
+	ASSERT_EQ_U64("collector starts", 0, -faults_start(&c, brokers));
+	ASSERT_TRUE("ready once the events topic is replayed", coll__wait_ready(&c, 200, WAIT_MS));
+	c.on_wait = watch_watermark;
+	ASSERT_EQ_U64("sender", 0, -snd__open(&s, c.port, &ID_S, IP_S));
+	/* a v6 flow has a v6 local side */
+	ASSERT_EQ_U64("sender's IPv6", 0, -snd__dual_stack(&s, "fd00:50::1"));
 
 	/* produce errors, first round: the records decided at once meet them */
 	for (size_t i = 0; i < first_round; i++)
@@ -670,7 +446,7 @@ static int test_produce_errors_and_fetch_delay(void)
 		      rd_kafka_mock_broker_push_request_error_rtts(
 			  mc, B_EVENTS, API_FETCH, 1, RD_KAFKA_RESP_ERR_NO_ERROR, FETCH_DELAY_MS));
 	/* the broker has taken that Fetch (and written its answer, to be sent late) */
-	for (uint64_t end = harness_now_ms() + 3000;; sleep_ms(5)) {
+	for (uint64_t end = harness_now_ms() + 3000;; harness_sleep_ms(5)) {
 		cnt = 1;
 		rd_kafka_mock_broker_error_stack_cnt(mc, B_EVENTS, API_FETCH, &cnt);
 		if (cnt == 0 || harness_now_ms() > end)
@@ -683,7 +459,7 @@ static int test_produce_errors_and_fetch_delay(void)
 	 * The owners' events, 1.5 s after the time they name (within the 5 s an
 	 * event may take to reach its topic); the records start after it.
 	 */
-	n0 = wall_ms();
+	n0 = harness_wall_ms();
 	t_assign = n0 - 1500;
 	for (int o = 0; o < N_OWNED; o++)
 		ASSERT_EQ_U64("assign event", 0, -produce_assign(m, o, t_assign));
@@ -698,14 +474,15 @@ static int test_produce_errors_and_fetch_delay(void)
 			for (int j = 0; j < PER_OWNED; j++, id++) {
 				want[id - ID0] = (struct want){ owner_app[o], "edge",
 								owner_workload[o], "sonar" };
-				r[k++] = mkrec(id, owner_ip[o], start, end);
+				r[k++] = snd_record(id, owner_ip[o], start, end);
 			}
 		for (int j = 0; j < PER_LOOP; j++, id++) {
 			want[id - ID0] =
 			    (struct want){ ID_S.app, ID_S.ns, ID_S.workload, "heartbeat" };
-			r[k++] = mkrec(id, "127.0.0.1", start, end);
+			r[k++] = snd_record(id, "127.0.0.1", start, end);
 		}
-		ASSERT_EQ_U64("batch answered", 204, snd_post(&s, t_assign, wall_ms(), r, k));
+		ASSERT_EQ_U64("batch answered", 204,
+			      snd__post(&s, t_assign, harness_wall_ms(), r, k));
 	}
 
 	/*
@@ -714,11 +491,11 @@ static int test_produce_errors_and_fetch_delay(void)
 	 * round, for the records decided late.
 	 */
 	ASSERT_EQ_U64("loopback records delivered through the produce errors", N_LOOP,
-		      wait_metric(&c, SINK("delivered"), N_LOOP, WAIT_MS));
+		      coll__wait_metric(&c, SINK("delivered"), N_LOOP, WAIT_MS));
 	cnt = 1;
 	rd_kafka_mock_broker_error_stack_cnt(mc, B_FLOWS, API_PRODUCE, &cnt);
 	ASSERT_EQ_U64("first round of produce errors all answered", 0, cnt);
-	t_delayed = metric(&c, DELAYED_NOW);
+	t_delayed = coll__metric(&c, DELAYED_NOW);
 	fprintf(stderr, "    %llu ms into the fetch delay: %lld records waiting for the events\n",
 		(unsigned long long)(harness_now_ms() - t_fetch_taken), (long long)t_delayed);
 	ASSERT_EQ_U64("the records to the owners still wait", N_SONAR, t_delayed);
@@ -731,16 +508,18 @@ static int test_produce_errors_and_fetch_delay(void)
 				  produce_faults[i].rtt_ms));
 
 	/* the events arrive, late; the records go out named, through the second round */
-	ASSERT_EQ_U64("events applied", N_OWNED, wait_metric(&c, EVENTS_APPLIED, N_OWNED, WAIT_MS));
+	ASSERT_EQ_U64("events applied", N_OWNED,
+		      coll__wait_metric(&c, EVENTS_APPLIED, N_OWNED, WAIT_MS));
 	ASSERT_TRUE("every record held back decided", wait_none_held(&c, N_SONAR, WAIT_MS));
 	fprintf(stderr, "    decided: %lld sonar, %lld unattributed (none), %lld heartbeat\n",
-		(long long)result(&c, "sonar"), (long long)result(&c, "unattributed_none"),
-		(long long)result(&c, "heartbeat"));
+		(long long)coll__result(&c, "sonar"),
+		(long long)coll__result(&c, "unattributed_none"),
+		(long long)coll__result(&c, "heartbeat"));
 	/* with the watermark of the Fetch answers: all 192 "none", ~2.5 s before the events came */
-	ASSERT_EQ_U64("unattributed none", 0, result(&c, "unattributed_none"));
-	ASSERT_EQ_U64("decided by sonar", N_SONAR, result(&c, "sonar"));
+	ASSERT_EQ_U64("unattributed none", 0, coll__result(&c, "unattributed_none"));
+	ASSERT_EQ_U64("decided by sonar", N_SONAR, coll__result(&c, "sonar"));
 	ASSERT_EQ_U64("every record delivered to Kafka", n,
-		      wait_metric(&c, SINK("delivered"), (int64_t)n, WAIT_MS));
+		      coll__wait_metric(&c, SINK("delivered"), (int64_t)n, WAIT_MS));
 	fprintf(stderr, "    all delivered %llu ms after the fetch was taken\n",
 		(unsigned long long)(harness_now_ms() - t_fetch_taken));
 	cnt = 1;
@@ -748,44 +527,45 @@ static int test_produce_errors_and_fetch_delay(void)
 	ASSERT_EQ_U64("second round of produce errors all answered", 0, cnt);
 
 	/* what the metrics say: decisions, and the faults seen */
-	ASSERT_EQ_U64("decided by heartbeat (loopback)", N_LOOP, result(&c, "heartbeat"));
-	ASSERT_EQ_U64("unattributed changed", 0, result(&c, "unattributed_changed"));
-	ASSERT_EQ_U64("unattributed conflict", 0, result(&c, "unattributed_conflict"));
-	ASSERT_EQ_U64("unattributed expired", 0, result(&c, "unattributed_expired"));
-	ASSERT_EQ_U64("unattributed evicted", 0, result(&c, "unattributed_evicted"));
-	ASSERT_EQ_U64("records written", n, metric(&c, "podflow_collector_records_total"));
-	ASSERT_EQ_U64("queued for Kafka", n, metric(&c, SINK("queued")));
-	ASSERT_EQ_U64("refused by Kafka's bound", 0, metric(&c, SINK("refused_queue_full")));
+	ASSERT_EQ_U64("decided by heartbeat (loopback)", N_LOOP, coll__result(&c, "heartbeat"));
+	ASSERT_EQ_U64("unattributed changed", 0, coll__result(&c, "unattributed_changed"));
+	ASSERT_EQ_U64("unattributed conflict", 0, coll__result(&c, "unattributed_conflict"));
+	ASSERT_EQ_U64("unattributed expired", 0, coll__result(&c, "unattributed_expired"));
+	ASSERT_EQ_U64("unattributed evicted", 0, coll__result(&c, "unattributed_evicted"));
+	ASSERT_EQ_U64("records written", n, coll__metric(&c, "podflow_collector_records_total"));
+	ASSERT_EQ_U64("queued for Kafka", n, coll__metric(&c, SINK("queued")));
+	ASSERT_EQ_U64("refused by Kafka's bound", 0, coll__metric(&c, SINK("refused_queue_full")));
 	for (int r = 0; r < KAFKA_FAIL__COUNT; r++) {
 		char sample[128];
 
 		snprintf(sample, sizeof(sample),
 			 "podflow_collector_kafka_sink_failed_total{reason=\"%s\"}",
 			 kafka_fail_name((enum kafka_fail)r));
-		ASSERT_EQ_U64(sample, 0, metric(&c, sample));
+		ASSERT_EQ_U64(sample, 0, coll__metric(&c, sample));
 	}
 	ASSERT_EQ_U64("possibly persisted", 0,
-		      metric(&c, "podflow_collector_kafka_sink_possibly_persisted_total"));
-	ASSERT_EQ_U64("in flight", 0, metric(&c, "podflow_collector_kafka_sink_in_flight_records"));
+		      coll__metric(&c, "podflow_collector_kafka_sink_possibly_persisted_total"));
+	ASSERT_EQ_U64("in flight", 0,
+		      coll__metric(&c, "podflow_collector_kafka_sink_in_flight_records"));
 	/*
 	 * The retries: records sent more than once (statistics, every second).
 	 * Each produce error sent again the records of its request, at least one.
 	 */
-	delivered = metric(&c, SINK("delivered"));
+	delivered = coll__metric(&c, SINK("delivered"));
 	sent = wait_settled(&c, SENT_RECORDS, delivered + (int64_t)N_FAULTS, 1200, 5000);
 	fprintf(stderr, "    sink: %lld records sent for %lld delivered: %lld sent again\n",
 		(long long)sent, (long long)delivered, (long long)(sent - delivered));
 	ASSERT_TRUE("every produce error made records be sent again",
 		    sent >= delivered + (int64_t)N_FAULTS);
 	/* the fetch delay: the watermark held back, the records waited for it */
-	delay_sum = metric(&c, DELAY_HIST "_sum");
-	waited_le5 = metric(&c, DELAY_HIST "_bucket{le=\"5\"}");
+	delay_sum = coll__metric(&c, DELAY_HIST "_sum");
+	waited_le5 = coll__metric(&c, DELAY_HIST "_bucket{le=\"5\"}");
 	fprintf(stderr,
 		"    IP events watermark at most %lld ms behind; %lld records waited %lld s in all "
 		"(%lld at most 5 s)\n",
-		(long long)g_wm_behind_max, (long long)metric(&c, DELAYED_TOTAL),
+		(long long)g_wm_behind_max, (long long)coll__metric(&c, DELAYED_TOTAL),
 		(long long)delay_sum, (long long)waited_le5);
-	ASSERT_EQ_U64("records that waited", N_SONAR, metric(&c, DELAYED_TOTAL));
+	ASSERT_EQ_U64("records that waited", N_SONAR, coll__metric(&c, DELAYED_TOTAL));
 	ASSERT_TRUE("the watermark fell behind by the fetch delay",
 		    g_wm_behind_max >= LAG_MS + FETCH_DELAY_MS / 2);
 	ASSERT_EQ_U64("none waited less than 5 s", 0, waited_le5);
@@ -832,9 +612,8 @@ static int test_produce_errors_and_fetch_delay(void)
 	});
 	ret = 0;
 cleanup:
-	if (s.h2)
-		h2c__free(s.h2);
-	coll_free(&c, ret);
+	snd__close(&s);
+	coll__free(&c, ret);
 	kafka_mock__free(m);
 	json_decref(kafka);
 	json_decref(files);
@@ -849,31 +628,14 @@ static const struct harness_test tests[] = {
 
 int main(int argc, char **argv)
 {
-	int failed;
-
-	/* no root, no kernel feature: nothing here is ever skipped, in CI or not */
-	snprintf(g_tmp, sizeof(g_tmp), "/tmp/podflow-kafka-faults-it-XXXXXX");
-	if (!mkdtemp(g_tmp)) {
-		fprintf(stderr, "cannot create a temp dir: FAIL\n");
-		return 1;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		fprintf(stderr, "curl_global_init: FAIL\n");
-		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	log_init("integration_kafka_faults",
-		 getenv("KAFKA_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
 	/* as root (CI), a private network namespace: the mock's ports meet nobody else's */
-	if (geteuid() == 0 && harness_netns_enter()) {
-		fprintf(stderr, "cannot create a network namespace: FAIL\n");
-		return 1;
-	}
-	failed = harness_run("kafka_faults", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
-	curl_global_cleanup();
-	if (!failed)
-		harness_sh("rm -rf %s", g_tmp);
-	else
-		fprintf(stderr, "  (outputs kept in %s)\n", g_tmp);
-	return failed ? 1 : 0;
+	static const struct harness_suite suite = {
+		.name = "kafka_faults",
+		HARNESS_TESTS(tests),
+		.debug_env = "KAFKA_DEBUG",
+		HARNESS_TMP(g_tmp, "podflow-kafka-faults-it"),
+		.netns = true,
+	};
+
+	return harness_main(&suite, argc, argv);
 }

@@ -20,6 +20,7 @@
 #include "kafka_sink.h"
 #include "flow.h"
 #include "harness.h"
+#include "harness_main.h"
 #include "jsonw.h"
 #include "kafka_mock.h"
 #include "log.h"
@@ -58,13 +59,6 @@ static const struct flow_identity idents[N_IDENTS] = {
 	IDENT("", "batch", "cron-2841", "node-2", ""),
 };
 static const struct flow_identity remote_ident = IDENT("db", "data", "db-0", "node-9", "db");
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* ---- the mock cluster, with the error injection kafka_mock.h does not offer ---- */
 
@@ -419,7 +413,7 @@ static bool wait_stat(struct kafka_sink *ks, size_t off, uint64_t want, int time
 	do {
 		if (stat_at(ks, off) == want)
 			return true;
-		sleep_ms(5);
+		harness_sleep_ms(5);
 	} while (harness_now_ms() < end);
 	return stat_at(ks, off) == want;
 }
@@ -501,7 +495,7 @@ static void *writer_main(void *arg)
 			w->refusals++;
 			for (uint32_t j = i; j < i + n; j++)
 				w->refused_recs += w->keep[j];
-			sleep_ms(RETRY_MS);
+			harness_sleep_ms(RETRY_MS);
 		}
 		w->calls++;
 		if (err && !w->err)
@@ -670,25 +664,25 @@ static int chaos(bool idempotent, bool lost_acks, struct kcat_result *res)
 	for (int t = 0; t < THREADS; t++)
 		ASSERT_EQ_U64("writer", 0, pthread_create(&w[t].thread, NULL, writer_main, &w[t]));
 
-	sleep_ms(200);
+	harness_sleep_ms(200);
 	rd_kafka_mock_push_request_errors(
 	    m->mc, API_PRODUCE, 6, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
 	    RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
 	    RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
 	    RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE);
-	sleep_ms(300);
+	harness_sleep_ms(300);
 	ASSERT_EQ_U64("broker 2 down", 0, broker_down(m, 2));
-	sleep_ms(1000);
+	harness_sleep_ms(1000);
 	ASSERT_EQ_U64("broker 2 up", 0, broker_up(m, 2));
-	sleep_ms(500);
+	harness_sleep_ms(500);
 	for (int32_t b = 1; lost_acks && b <= 3; b++)
 		ASSERT_EQ_U64("answers held", 0,
 			      rd_kafka_mock_broker_push_request_error_rtts(
 				  m->mc, b, API_PRODUCE, 2, RD_KAFKA_RESP_ERR_NO_ERROR, 1500,
 				  RD_KAFKA_RESP_ERR_NO_ERROR, 1500));
-	sleep_ms(700);
+	harness_sleep_ms(700);
 	ASSERT_EQ_U64("all down", 0, broker_down(m, -1));
-	sleep_ms(800);
+	harness_sleep_ms(800);
 	ASSERT_EQ_U64("all up", 0, broker_up(m, -1));
 
 	for (int t = 0; t < THREADS; t++) {
@@ -883,7 +877,7 @@ static void *broker_up_later(void *arg)
 {
 	struct later *l = arg;
 
-	sleep_ms(l->after_ms);
+	harness_sleep_ms(l->after_ms);
 	broker_up(l->m, 1);
 	return NULL;
 }
@@ -1052,7 +1046,7 @@ static int test_permanent_errors_by_reason(void)
 		 */
 		for (end = harness_now_ms() + WAIT_MS;
 		     (err = kafka_sink__write(ks, r + at, 5, NULL)) && harness_now_ms() < end;
-		     sleep_ms(20)) {
+		     harness_sleep_ms(20)) {
 			ASSERT_EQ_U64("refused for the topic", -EACCES, err);
 			refusals++;
 		}
@@ -1266,7 +1260,8 @@ static int test_metrics(void)
 	ASSERT_EQ_U64("write", 0, kafka_sink__write(ks, r, 10, NULL));
 	ASSERT_EQ_U64("full", -ENOBUFS, kafka_sink__write(ks, r + 10, 2, NULL));
 	ASSERT_EQ_U64("flush", 0, kafka_sink__flush(ks, WAIT_MS));
-	for (uint64_t end = harness_now_ms() + WAIT_MS; harness_now_ms() < end; sleep_ms(10)) {
+	for (uint64_t end = harness_now_ms() + WAIT_MS; harness_now_ms() < end;
+	     harness_sleep_ms(10)) {
 		kafka_sink__stats(ks, &st);
 		if (st.brokers_up == 1)
 			break;
@@ -1462,7 +1457,7 @@ static void *bench_writer(void *arg)
 	for (uint32_t i = 0; i < b->n; i += b->batch)
 		while (kafka_sink__write(b->ks, b->recs + i, b->batch, NULL) == -ENOBUFS) {
 			b->refusals++;
-			sleep_ms(1);
+			harness_sleep_ms(1);
 		}
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	b->thread_cpu = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -1494,7 +1489,7 @@ static int bench_codec(const char *codec, struct flow_record *recs, uint32_t n)
 	t1 = harness_now_ms();
 	cpu_snap(after);
 	/* the statistics that count the bytes sent come every second */
-	sleep_ms(1100);
+	harness_sleep_ms(1100);
 	kafka_sink__stats(b.ks, &st);
 	ASSERT_EQ_U64("delivered", (uint64_t)n + 1, st.delivered);
 	wall = (double)(t1 - t0) / 1000;
@@ -1561,13 +1556,12 @@ static const struct harness_test tests[] = {
 
 int main(int argc, char **argv)
 {
-	int failed;
-
-	/* no root, no kernel feature, no network beyond loopback: nothing here ever skips */
 	/* KAFKA_DEBUG=1: the sink's and librdkafka's debug lines too */
-	signal(SIGPIPE, SIG_IGN);
-	log_init("integration_kafka_sink",
-		 getenv("KAFKA_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
-	failed = harness_run("kafka_sink", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
-	return failed ? 1 : 0;
+	static const struct harness_suite suite = {
+		.name = "kafka_sink",
+		HARNESS_TESTS(tests),
+		.debug_env = "KAFKA_DEBUG",
+	};
+
+	return harness_main(&suite, argc, argv);
 }

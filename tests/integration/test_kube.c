@@ -14,14 +14,11 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "harness.h"
+#include "harness_main.h"
 #include "kube_api.h"
-#include "log.h"
 #include "kube_watch.h"
 
 /* PodReadyToStartContainers in pod_native_sidecar_containerd_kind.json: 2024-08-24T01:54:36Z */
@@ -67,14 +64,6 @@ struct recorder {
 	struct kube_watch *w; /* to check the watermark never passes an assign being made */
 };
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void ip_str(const uint8_t ip[16], char *out)
 {
 	static const uint8_t v4[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
@@ -88,7 +77,7 @@ static void ip_str(const uint8_t ip[16], char *out)
 static void record(struct recorder *r, char op, const uint8_t ip[16], const struct kube_pod *p,
 		   int64_t t)
 {
-	struct call c = { .op = op, .t = t, .at = wall_ms() };
+	struct call c = { .op = op, .t = t, .at = harness_wall_ms() };
 
 	ip_str(ip, c.ip);
 	snprintf(c.uid, sizeof(c.uid), "%s", p->uid);
@@ -264,11 +253,11 @@ static int test_list_paginated(void)
 	    "\"host_network\":true,\"owner\":{\"kind\":\"DaemonSet\",\"name\":\"kube-proxy\"}}");
 	API(&a, "{\"cmd\":\"add\",\"ns\":\"default\",\"name\":\"pending\",\"ips\":[]}");
 
-	t0 = wall_ms();
+	t0 = harness_wall_ms();
 	w = watcher(&a, &r, NULL, 500);
 	ASSERT_TRUE("watcher created", w);
 	ASSERT_TRUE("synced", wait_synced(w, true, WAIT_MS));
-	t1 = wall_ms();
+	t1 = harness_wall_ms();
 	kube_watch__stats(w, &st);
 	ASSERT_EQ_U64("lists", 1, st.lists);
 	ASSERT_EQ_U64("list pages (1205 pods, limit 500)", 3, st.list_pages);
@@ -323,7 +312,8 @@ static int test_list_paginated(void)
 
 	wm = kube_watch__watermark(w);
 	ASSERT_TRUE("watermark >= the list request time", wm >= t0);
-	ASSERT_TRUE("watermark not ahead of now - lag", wm <= wall_ms() - LAG_MS || wm <= t1);
+	ASSERT_TRUE("watermark not ahead of now - lag",
+		    wm <= harness_wall_ms() - LAG_MS || wm <= t1);
 	ret = 0;
 cleanup:
 	kube_watch__free(w);
@@ -349,12 +339,12 @@ static int test_watch_events_timing(void)
 	ASSERT_TRUE("synced on an empty cluster", wait_synced(w, true, WAIT_MS));
 
 	/* ADDED, no network condition: assigned at the observation */
-	t0 = wall_ms();
+	t0 = harness_wall_ms();
 	API(&a, "{\"cmd\":\"add\",\"ns\":\"app\",\"name\":\"api-1\",\"ips\":[\"10.1.0.1\"],"
 		"\"ready\":null,\"labels\":{\"app\":\"api\",\"pod-template-hash\":\"5f7b9\"},"
 		"\"owner\":{\"kind\":\"ReplicaSet\",\"name\":\"api-5f7b9\"},\"node\":\"n1\"}");
 	ASSERT_TRUE("api-1 assigned", wait_calls(&r, 'A', "api-1", NULL, 1, WAIT_MS));
-	t1 = wall_ms();
+	t1 = harness_wall_ms();
 	rec_find(&r, 'A', "api-1", "10.1.0.1", &c);
 	ASSERT_TRUE("no condition: assign = observation", c.t >= t0 && c.t <= t1);
 	ASSERT_STR("Deployment name", "api", c.workload);
@@ -402,12 +392,12 @@ static int test_watch_events_timing(void)
 	rec_find(&r, 'A', "old-k8s", NULL, &c);
 	ASSERT_EQ_U64("PodHasNetwork + 1 s", KIND_ASSIGN_MS, c.t);
 	/* relabelled: the old identity ends, the new one starts, at the observation */
-	t0 = wall_ms();
+	t0 = harness_wall_ms();
 	API(&a, "{\"cmd\":\"modify\",\"ns\":\"app\",\"name\":\"old-k8s\",\"labels\":"
 		"{\"app\":\"renamed\"}}");
 	ASSERT_TRUE("relabel: unassign", wait_calls(&r, 'U', "old-k8s", NULL, 1, WAIT_MS));
 	ASSERT_TRUE("relabel: assign", wait_calls(&r, 'A', "old-k8s", NULL, 2, WAIT_MS));
-	t1 = wall_ms();
+	t1 = harness_wall_ms();
 	rec_find(&r, 'U', "old-k8s", NULL, &c);
 	ASSERT_STR("unassign carries the old app", "", c.app);
 	ASSERT_TRUE("relabel time", c.t >= t0 && c.t <= t1);
@@ -417,10 +407,10 @@ static int test_watch_events_timing(void)
 	API(&a, "{\"cmd\":\"add\",\"ns\":\"kube-system\",\"name\":\"node-exporter-1\","
 		"\"host_network\":true}");
 	/* DELETED of a running pod with no deletionTimestamp: the observation */
-	t0 = wall_ms();
+	t0 = harness_wall_ms();
 	API(&a, "{\"cmd\":\"delete\",\"ns\":\"app\",\"name\":\"api-1\"}");
 	ASSERT_TRUE("api-1 unassigned", wait_calls(&r, 'U', "api-1", NULL, 2, WAIT_MS));
-	t1 = wall_ms();
+	t1 = harness_wall_ms();
 	rec_find(&r, 'U', "api-1", "10.1.0.1", &c);
 	ASSERT_TRUE("deleted: observation time", c.t >= t0 && c.t <= t1);
 	/* a marker: everything before it has been applied */
@@ -985,7 +975,7 @@ static int test_watermark(void)
 	ASSERT_EQ_U64("0 before any list", 0, kube_watch__watermark(w));
 	ASSERT_TRUE("not synced", !kube_watch__synced(w));
 	ASSERT_TRUE("connect errors counted", STAT(w, transport_errors) >= 1);
-	t0 = wall_ms();
+	t0 = harness_wall_ms();
 	API(&a, "{\"cmd\":\"up\"}");
 	ASSERT_TRUE("synced", wait_synced(w, true, WAIT_MS));
 	wm = kube_watch__watermark(w);
@@ -998,7 +988,7 @@ static int test_watermark(void)
 	wm2 = kube_watch__watermark(w);
 	ASSERT_TRUE("advances while healthy", wm2 > wm);
 	ASSERT_TRUE("follows now - lag",
-		    wm2 >= wall_ms() - LAG_MS - 100 && wm2 <= wall_ms() - LAG_MS);
+		    wm2 >= harness_wall_ms() - LAG_MS - 100 && wm2 <= harness_wall_ms() - LAG_MS);
 
 	API(&a,
 	    "{\"cmd\":\"add\",\"ns\":\"w\",\"name\":\"p\",\"ips\":[\"10.9.0.1\"],\"ready\":null}");
@@ -1006,7 +996,7 @@ static int test_watermark(void)
 	rec_find(&r, 'A', "p", NULL, &c);
 	ASSERT_TRUE("watermark covers the event at once", kube_watch__watermark(w) >= c.t);
 
-	down_at = wall_ms();
+	down_at = harness_wall_ms();
 	API(&a, "{\"cmd\":\"down\"}");
 	ASSERT_TRUE("break seen", wait_synced(w, false, WAIT_MS));
 	frozen = kube_watch__watermark(w);
@@ -1020,7 +1010,7 @@ static int test_watermark(void)
 	/* frozen is about the last event (down_at); now - lag is down_at + 2 s - 1 s */
 	wm = kube_watch__watermark(w);
 	ASSERT_TRUE("moves again, past the gap", wm >= frozen + 800);
-	ASSERT_TRUE("follows now - lag again", wm >= wall_ms() - LAG_MS - 100);
+	ASSERT_TRUE("follows now - lag again", wm >= harness_wall_ms() - LAG_MS - 100);
 	ASSERT_EQ_U64("resumed, not relisted", 1, STAT(w, lists));
 	ret = 0;
 cleanup:
@@ -1118,16 +1108,11 @@ static const struct harness_test tests[] = {
 
 int main(int argc, char **argv)
 {
-	int failed;
+	static const struct harness_suite suite = {
+		.name = "kube",
+		HARNESS_TESTS(tests),
+		.debug_env = "KUBE_DEBUG",
+	};
 
-	/* no root and no kernel feature needed: nothing here ever skips */
-	signal(SIGPIPE, SIG_IGN);
-	log_init("integration_kube", getenv("KUBE_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "curl_global_init failed: FAIL\n");
-		return 1;
-	}
-	failed = harness_run("kube", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
-	curl_global_cleanup();
-	return failed ? 1 : 0;
+	return harness_main(&suite, argc, argv);
 }

@@ -1,107 +1,55 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* Every limit a sender drives, set low: each refusal answered with its reason and counted by it. */
 #define _GNU_SOURCE
-#include <curl/curl.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "collector_client.h"
 #include "flow.h"
 #include "harness.h"
+#include "harness_main.h"
 #include "wire.h"
 
 static char g_tmp[64];
 
+/* Local ports vary too: the records look like many connections'. */
+static void fill_port(struct flow_record *r, uint32_t i, void *ctx)
+{
+	(void)ctx;
+	r->local_port = (uint16_t)(10000 + i % 50000);
+}
+
 /* A valid batch of n records from one sender, enc encoded; malloc'd. */
 static void *batch(uint32_t n, enum wire_encoding enc, size_t *len)
 {
-	struct wire_encoder *e = wire_encoder__new(enc, 0);
-	struct wire_header h = { .sender_id = 7, .seq = 1 };
-	struct flow_record r = { 0 };
-	const void *body;
-	void *copy = NULL;
+	const struct coll_batch b = {
+		.sender_id = 7,
+		.seq = 1,
+		.pod = "limits",
+		.ns = "test",
+		.enc = enc,
+		.start_ms = 1700000000000ull,
+		.end_ms = 1700000000000ull + 1000,
+		.fill = fill_port,
+	};
 
-	if (!e)
-		return NULL;
-	h.sender = (struct flow_identity){ .pod = "limits", .namespace = "test" };
-	r.family = 4;
-	r.direction = FLOW_DIRECTION_OUT;
-	r.local_addr[10] = r.local_addr[11] = r.remote_addr[10] = r.remote_addr[11] = 0xff;
-	r.start_ms = 1700000000000ull;
-	r.end_ms = r.start_ms + 1000;
-	for (uint32_t i = 0; i < n; i++) {
-		r.bytes_sent = i; /* distinct records: none folds into another */
-		r.local_port = (uint16_t)(10000 + i % 50000);
-		if (wire_encoder__add(e, &r))
-			goto out;
-	}
-	if (wire_encoder__finish(e, &h, &body, len))
-		goto out;
-	copy = malloc(*len);
-	if (copy)
-		memcpy(copy, body, *len);
-out:
-	wire_encoder__free(e);
-	return copy;
+	return coll_batch_encode(&b, n, len);
 }
 
-struct answer {
-	long status;
-	char body[512];
-	size_t len;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-	struct answer *a = ctx;
-	size_t take = size * n;
-
-	if (take > sizeof(a->body) - 1 - a->len)
-		take = sizeof(a->body) - 1 - a->len;
-	memcpy(a->body + a->len, p, take);
-	a->len += take;
-	a->body[a->len] = '\0';
-	return size * n;
-}
-
-/* POST body to the collector over h2c (libcurl, prior knowledge); extra: one more header or NULL. */
+/* POST a batch to /v1/flows, Content-Encoding as `enc`; extra: one more header or NULL. */
 static int post(uint16_t port, const void *body, size_t len, enum wire_encoding enc,
-		const char *extra, struct answer *a)
+		const char *extra, struct coll_resp *a)
 {
-	struct curl_slist *hd = NULL;
-	char url[64], ce[64];
-	CURL *h = curl_easy_init();
-	CURLcode rc;
+	const char *hd[4] = { "Content-Type: application/vnd.podflow.batch" };
+	char ce[64];
+	int n = 1;
 
-	memset(a, 0, sizeof(*a));
-	if (!h)
-		return -ENOMEM;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/flows", port);
-	hd = curl_slist_append(hd, "Content-Type: application/vnd.podflow.batch");
 	if (enc != WIRE_ENC_IDENTITY) {
 		snprintf(ce, sizeof(ce), "Content-Encoding: %s", wire_encoding_name(enc));
-		hd = curl_slist_append(hd, ce);
+		hd[n++] = ce;
 	}
-	if (extra)
-		hd = curl_slist_append(hd, extra);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-	rc = curl_easy_perform(h);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
-	else
-		snprintf(a->body, sizeof(a->body), "curl: %s", curl_easy_strerror(rc));
-	curl_slist_free_all(hd);
-	curl_easy_cleanup(h);
-	return rc == CURLE_OK ? 0 : -EIO;
+	hd[n++] = extra;
+	return coll_http(port, "POST", "/v1/flows", hd, body, len, false, a);
 }
 
 #define REFUSED(reason) "podflow_collector_requests_refused_total{reason=\"" reason "\"}"
@@ -131,7 +79,7 @@ static int test_each_limit(void)
 					    NULL };
 	const char *argv[sizeof(args) / sizeof(args[0])];
 	struct sidecar c = { 0 };
-	struct answer a;
+	struct coll_resp a;
 	void *b100 = NULL, *b101 = NULL, *bomb = NULL, *big = NULL;
 	size_t l100 = 0, l101 = 0, lbomb = 0, lbig = 0;
 	char *pad = NULL;
@@ -272,14 +220,11 @@ int main(int argc, char **argv)
 		{ "each_limit_refused_counted", test_each_limit },
 		{ "limit_ranges_refused_at_load", test_limit_ranges },
 	};
-	int failed;
+	static const struct harness_suite suite = {
+		.name = "limits",
+		HARNESS_TESTS(tests),
+		HARNESS_TMP(g_tmp, "podflow-limits"),
+	};
 
-	snprintf(g_tmp, sizeof(g_tmp), "/tmp/podflow-limits-%d", getpid());
-	if (harness_sh("mkdir -p %s", g_tmp))
-		return 1;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	failed = harness_run("limits", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
-	curl_global_cleanup();
-	harness_sh("rm -rf %s", g_tmp);
-	return failed ? 1 : 0;
+	return harness_main(&suite, argc, argv);
 }

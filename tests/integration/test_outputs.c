@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* Collector outputs end to end: files and Kafka agree through outages, SIGTERM and kill -9. */
 #define _GNU_SOURCE
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -16,9 +15,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "collector_client.h"
 #include "harness.h"
+#include "harness_main.h"
 #include "kafka_mock.h"
-#include "log.h"
 
 #define TOPIC	      "podflow.flows"
 #define PARTITIONS    3
@@ -35,85 +35,11 @@ static char g_tmp[256]; /* everything a test makes lives under here */
 
 /* ---- a collector with its admin endpoint ---------------------------------- */
 
-struct coll {
-	struct sidecar p;
-	uint16_t port;	/* ingest */
-	uint16_t admin; /* /metrics */
-	char data[512];
-	char url[128];
+/* DATA_DIR g_tmp/<name> (kept if it exists: a restart), unattributed. */
+static const struct coll_conf g_conf = {
+	.dir = g_tmp,
+	.args = (const char *const[]){ "--no-attribution", "--collector-id", COLLECTOR_ID, NULL },
 };
-
-/*
- * Starts podflow-collector on 127.0.0.1 (ephemeral ingest and admin ports),
- * DATA_DIR g_tmp/name (kept if it exists: a restart), unattributed, plus
- * `extra`.  0 or -errno.
- */
-static int coll_start(struct coll *c, const char *name, const char *const *extra)
-{
-	const char *args[40] = {
-		"--listen",	    "127.0.0.1:0", "--data-dir",       c->data,
-		"--workers",	    "2",	   "--stats-interval", "0",
-		"--no-attribution", "--admin",	   "127.0.0.1:0",      "--collector-id",
-		COLLECTOR_ID
-	};
-	int n = 13, err;
-
-	memset(c, 0, sizeof(*c));
-	snprintf(c->data, sizeof(c->data), "%s/%s", g_tmp, name);
-	args[3] = c->data;
-	if (mkdir(c->data, 0755) && errno != EEXIST)
-		return -errno;
-	for (int i = 0; extra && extra[i] && n < 38; i++)
-		args[n++] = extra[i];
-	args[n] = NULL;
-	err = collector_start(&c->p, args, &c->port);
-	if (err)
-		return err;
-	snprintf(c->url, sizeof(c->url), "http://127.0.0.1:%u/v1/flows", c->port);
-	c->admin = harness_admin_port(&c->p, WAIT_MS);
-	if (!c->admin) {
-		fprintf(stderr, "    collector %s: no admin endpoint line\n", name);
-		return -ETIMEDOUT;
-	}
-	return 0;
-}
-
-/* SIGTERM; the exit code, or -1.  *secs: how long it took. */
-static int coll_stop(struct coll *c, double *secs)
-{
-	if (sidecar_stop(&c->p, WAIT_MS, secs))
-		return -1;
-	return WIFEXITED(c->p.status) ? WEXITSTATUS(c->p.status) : 128 + WTERMSIG(c->p.status);
-}
-
-/* Kills it if still running; after a failure, shows what it logged. */
-static void coll_free(struct coll *c, bool failed)
-{
-	if (c->p.pid > 0)
-		sidecar_poll(&c->p, 0);
-	if (failed && c->p.err_text)
-		fprintf(stderr, "    --- collector %s stderr ---\n%s    ---\n", c->data,
-			c->p.err_text);
-	sidecar_free(&c->p);
-}
-
-/* One sample of /metrics ("name" or "name{labels}"), -1 when absent or unreachable. */
-static int64_t metric(struct coll *c, const char *sample)
-{
-	sidecar_poll(&c->p, 0); /* keep its stderr pipe drained */
-	return harness_metric_now(c->admin, sample);
-}
-
-/* Polls `sample` until it reaches `want` or the deadline; its last value. */
-static int64_t wait_metric(struct coll *c, const char *sample, int64_t want, int timeout_ms)
-{
-	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
-	int64_t v;
-
-	while ((v = metric(c, sample)) != want && harness_now_ms() < deadline)
-		usleep(20000);
-	return v;
-}
 
 #define KS_RECORDS(result) "podflow_collector_kafka_sink_records_total{result=\"" result "\"}"
 #define KS_FAILED(reason)  "podflow_collector_kafka_sink_failed_total{reason=\"" reason "\"}"
@@ -133,7 +59,7 @@ static int no_kafka_failures(struct coll *c)
 	int ret = 1;
 
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
-		ASSERT_EQ_U64(reasons[i], 0, metric(c, reasons[i]));
+		ASSERT_EQ_U64(reasons[i], 0, coll__metric(c, reasons[i]));
 	ret = 0;
 cleanup:
 	return ret;
@@ -580,8 +506,8 @@ static int test_kafka_equals_files(void)
 	ASSERT_TRUE("mock cluster", m != NULL);
 	ASSERT_EQ_U64(
 	    "collector starts", 0,
-	    (uint64_t)-coll_start(
-		&c, "equal",
+	    (uint64_t)-coll__start(
+		&c, &g_conf, "equal",
 		(const char *const[]){ "--kafka-brokers", kafka_mock__bootstraps(m), NULL }));
 	ASSERT_EQ_U64("pf-send exit", 0,
 		      (uint64_t)send_batches(&c, /*first=*/0, /*senders=*/4, /*batches=*/10,
@@ -589,21 +515,22 @@ static int test_kafka_equals_files(void)
 	ASSERT_EQ_U64("204s", 40, status_count(res, "204"));
 	ASSERT_EQ_U64("records answered 204", 4000, rec_u64(res, "records_ok"));
 	t0 = harness_now_ms();
-	ASSERT_EQ_U64("delivered (/metrics)", 4000,
-		      (uint64_t)wait_metric(&c, KS_RECORDS("delivered"), 4000, KAFKA_WAIT_MS));
+	ASSERT_EQ_U64(
+	    "delivered (/metrics)", 4000,
+	    (uint64_t)coll__wait_metric_eq(&c, KS_RECORDS("delivered"), 4000, KAFKA_WAIT_MS));
 	fprintf(stderr, "    4000 records delivered %llu ms after the last 204\n",
 		(unsigned long long)(harness_now_ms() - t0));
-	ASSERT_EQ_U64("queued", 4000, metric(&c, KS_RECORDS("queued")));
-	ASSERT_EQ_U64("refused, queue full", 0, metric(&c, KS_RECORDS("refused_queue_full")));
-	ASSERT_EQ_U64("refused, too large", 0, metric(&c, KS_RECORDS("refused_too_large")));
-	ASSERT_EQ_U64("refused, error", 0, metric(&c, KS_RECORDS("refused_error")));
-	ASSERT_EQ_U64("in flight", 0, metric(&c, KS_IN_FLIGHT));
+	ASSERT_EQ_U64("queued", 4000, coll__metric(&c, KS_RECORDS("queued")));
+	ASSERT_EQ_U64("refused, queue full", 0, coll__metric(&c, KS_RECORDS("refused_queue_full")));
+	ASSERT_EQ_U64("refused, too large", 0, coll__metric(&c, KS_RECORDS("refused_too_large")));
+	ASSERT_EQ_U64("refused, error", 0, coll__metric(&c, KS_RECORDS("refused_error")));
+	ASSERT_EQ_U64("in flight", 0, coll__metric(&c, KS_IN_FLIGHT));
 	ASSERT_EQ_U64("no delivery failed", 0, no_kafka_failures(&c));
-	ASSERT_EQ_U64("bytes delivered = bytes queued", metric(&c, KS_BYTES("queued")),
-		      metric(&c, KS_BYTES("delivered")));
-	ASSERT_EQ_U64("records written to the files", 4000, metric(&c, FILES_RECORDS));
-	ASSERT_EQ_U64("records answered 204 (/metrics)", 4000, metric(&c, RECORDS));
-	ASSERT_EQ_U64("exit code", 0, (uint64_t)coll_stop(&c, &secs));
+	ASSERT_EQ_U64("bytes delivered = bytes queued", coll__metric(&c, KS_BYTES("queued")),
+		      coll__metric(&c, KS_BYTES("delivered")));
+	ASSERT_EQ_U64("records written to the files", 4000, coll__metric(&c, FILES_RECORDS));
+	ASSERT_EQ_U64("records answered 204 (/metrics)", 4000, coll__metric(&c, RECORDS));
+	ASSERT_EQ_U64("exit code", 0, (uint64_t)coll__stop(&c, &secs));
 	ASSERT_EQ_U64("no hidden file left", 0, count_files(c.data, ".part-*"));
 	nfiles = read_files(c.data, false, &files);
 	ASSERT_TRUE("files read", nfiles > 0);
@@ -622,7 +549,7 @@ static int test_kafka_equals_files(void)
 		files.n, nfiles, topic.n, APP, secs);
 	ret = 0;
 cleanup:
-	coll_free(&c, ret != 0);
+	coll__free(&c, ret != 0);
 	json_decref(res);
 	vals_free(&files);
 	vals_free(&topic);
@@ -678,15 +605,16 @@ static int test_kafka_down_backpressure(void)
 
 	ASSERT_TRUE("mock cluster", m != NULL);
 	ASSERT_EQ_U64("collector starts", 0,
-		      (uint64_t)-coll_start(
-			  &c, "outage",
+		      (uint64_t)-coll__start(
+			  &c, &g_conf, "outage",
 			  (const char *const[]){ "--kafka-brokers", kafka_mock__bootstraps(m),
 						 "--kafka-max-queued", "500", NULL }));
 	ASSERT_EQ_U64("first batch", 0,
 		      (uint64_t)send_batches(&c, /*first=*/0, /*senders=*/1, /*batches=*/1,
 					     /*records=*/100, &first));
-	ASSERT_EQ_U64("first batch delivered", 100,
-		      (uint64_t)wait_metric(&c, KS_RECORDS("delivered"), 100, KAFKA_WAIT_MS));
+	ASSERT_EQ_U64(
+	    "first batch delivered", 100,
+	    (uint64_t)coll__wait_metric_eq(&c, KS_RECORDS("delivered"), 100, KAFKA_WAIT_MS));
 	for (int32_t b = 1; b <= BROKERS; b++)
 		ASSERT_EQ_U64("broker down", 0, (uint64_t)-kafka_mock__broker_down(m, b));
 	/* one request at a time: 5 batches fill the 500 records of room, the other 5 find none */
@@ -696,16 +624,17 @@ static int test_kafka_down_backpressure(void)
 	ASSERT_EQ_U64("204 while Kafka is down", 5, status_count(during, "204"));
 	ASSERT_EQ_U64("429 while Kafka is down", 5, status_count(during, "429"));
 	ASSERT_EQ_U64("records answered 204", 500, rec_u64(during, "records_ok"));
-	ASSERT_EQ_U64("429s (/metrics)", 5, metric(&c, REQUESTS("429")));
-	ASSERT_EQ_U64("in flight: the bound", 500, metric(&c, KS_IN_FLIGHT));
-	ASSERT_EQ_U64("refused, queue full", 500, metric(&c, KS_RECORDS("refused_queue_full")));
-	ASSERT_EQ_U64("queued", 600, metric(&c, KS_RECORDS("queued")));
+	ASSERT_EQ_U64("429s (/metrics)", 5, coll__metric(&c, REQUESTS("429")));
+	ASSERT_EQ_U64("in flight: the bound", 500, coll__metric(&c, KS_IN_FLIGHT));
+	ASSERT_EQ_U64("refused, queue full", 500,
+		      coll__metric(&c, KS_RECORDS("refused_queue_full")));
+	ASSERT_EQ_U64("queued", 600, coll__metric(&c, KS_RECORDS("queued")));
 	/* the sink's statistics (every second) see every broker gone; nothing more went out */
 	ASSERT_EQ_U64("brokers up (/metrics)", 0,
-		      (uint64_t)wait_metric(&c, KS_BROKERS_UP, 0, WAIT_MS));
-	ASSERT_EQ_U64("delivered", 100, metric(&c, KS_RECORDS("delivered")));
+		      (uint64_t)coll__wait_metric_eq(&c, KS_BROKERS_UP, 0, WAIT_MS));
+	ASSERT_EQ_U64("delivered", 100, coll__metric(&c, KS_RECORDS("delivered")));
 	/* the refused batches were written to the files, then taken back out */
-	ASSERT_EQ_U64("records in the files (/metrics)", 600, metric(&c, FILES_RECORDS));
+	ASSERT_EQ_U64("records in the files (/metrics)", 600, coll__metric(&c, FILES_RECORDS));
 	ASSERT_TRUE("hidden files read", read_files(c.data, true, &hidden) > 0);
 	ASSERT_EQ_U64(
 	    "records in the hidden files: none refused", 600,
@@ -718,18 +647,20 @@ static int test_kafka_down_backpressure(void)
 	for (int32_t b = 1; b <= BROKERS; b++)
 		ASSERT_EQ_U64("broker up", 0, (uint64_t)-kafka_mock__broker_up(m, b));
 	t0 = harness_now_ms();
-	ASSERT_EQ_U64("the queue drains", 600,
-		      (uint64_t)wait_metric(&c, KS_RECORDS("delivered"), 600, KAFKA_WAIT_MS));
+	ASSERT_EQ_U64(
+	    "the queue drains", 600,
+	    (uint64_t)coll__wait_metric_eq(&c, KS_RECORDS("delivered"), 600, KAFKA_WAIT_MS));
 	drained_ms = harness_now_ms() - t0;
 	/* the senders' retries, as distinct records: sender 2 */
 	ASSERT_EQ_U64("pf-send exit after", 0,
 		      (uint64_t)send_batches(&c, /*first=*/2, /*senders=*/1, /*batches=*/5,
 					     /*records=*/100, &after));
 	ASSERT_EQ_U64("204 after", 5, status_count(after, "204"));
-	ASSERT_EQ_U64("delivered after", 1100,
-		      (uint64_t)wait_metric(&c, KS_RECORDS("delivered"), 1100, KAFKA_WAIT_MS));
+	ASSERT_EQ_U64(
+	    "delivered after", 1100,
+	    (uint64_t)coll__wait_metric_eq(&c, KS_RECORDS("delivered"), 1100, KAFKA_WAIT_MS));
 	ASSERT_EQ_U64("no delivery failed", 0, no_kafka_failures(&c));
-	ASSERT_EQ_U64("exit code", 0, (uint64_t)coll_stop(&c, NULL));
+	ASSERT_EQ_U64("exit code", 0, (uint64_t)coll__stop(&c, NULL));
 	ASSERT_EQ_U64("no hidden file left", 0, count_files(c.data, ".part-*"));
 	ok = rec_u64(first, "records_ok") + rec_u64(during, "records_ok") +
 	     rec_u64(after, "records_ok");
@@ -767,7 +698,7 @@ static int test_kafka_down_backpressure(void)
 	harness_report(&f);
 	ret = 0;
 cleanup:
-	coll_free(&c, ret != 0);
+	coll__free(&c, ret != 0);
 	json_decref(first);
 	json_decref(during);
 	json_decref(after);
@@ -809,10 +740,10 @@ static int test_sigterm_within_5s(void)
 
 	ASSERT_TRUE("mock cluster", m != NULL);
 	ASSERT_EQ_U64("collector starts", 0,
-		      (uint64_t)-coll_start(&c, "sigterm",
-					    (const char *const[]){ "--kafka-brokers",
-								   kafka_mock__bootstraps(m),
-								   "--kafka-linger", "5s", NULL }));
+		      (uint64_t)-coll__start(
+			  &c, &g_conf, "sigterm",
+			  (const char *const[]){ "--kafka-brokers", kafka_mock__bootstraps(m),
+						 "--kafka-linger", "5s", NULL }));
 	ASSERT_EQ_U64("pf-send exit", 0,
 		      (uint64_t)send_batches(&c, /*first=*/0, /*senders=*/4, /*batches=*/10,
 					     /*records=*/100, &res));
@@ -831,14 +762,14 @@ static int test_sigterm_within_5s(void)
 	 * batch.size (1 MB, some 1400 records), so the count rises and falls.
 	 */
 	for (deadline = harness_now_ms() + WAIT_MS; harness_now_ms() < deadline; usleep(1000)) {
-		in = metric(&c, RECORDS);
-		queued_at_term = in >= 10000 ? metric(&c, KS_IN_FLIGHT) : -1;
+		in = coll__metric(&c, RECORDS);
+		queued_at_term = in >= 10000 ? coll__metric(&c, KS_IN_FLIGHT) : -1;
 		if (queued_at_term >= 1000)
 			break;
 	}
 	ASSERT_TRUE("senders got going, over 1000 records queued for Kafka",
 		    in >= 10000 && queued_at_term >= 1000);
-	ASSERT_EQ_U64("exit code after SIGTERM", 0, (uint64_t)coll_stop(&c, &secs));
+	ASSERT_EQ_U64("exit code after SIGTERM", 0, (uint64_t)coll__stop(&c, &secs));
 	fprintf(
 	    stderr,
 	    "    SIGTERM with %lld records queued for Kafka (last sample) and %lld answered: exit after "
@@ -892,7 +823,7 @@ cleanup:
 		kill(snd, SIGKILL);
 		harness_finish_capture(snd, out_fd, 1000, &out);
 	}
-	coll_free(&c, ret != 0);
+	coll__free(&c, ret != 0);
 	free(out);
 	json_decref(res);
 	json_decref(bg);
@@ -975,9 +906,9 @@ static int test_kill9_then_recovery(void)
 	long nfiles;
 	int ret = 1;
 
-	ASSERT_EQ_U64(
-	    "collector starts", 0,
-	    (uint64_t)-coll_start(&c, "kill9", (const char *const[]){ "--workers", "1", NULL }));
+	ASSERT_EQ_U64("collector starts", 0,
+		      (uint64_t)-coll__start(&c, &g_conf, "kill9",
+					     (const char *const[]){ "--workers", "1", NULL }));
 	ASSERT_EQ_U64("pf-send exit", 0,
 		      (uint64_t)send_batches(&c, /*first=*/0, /*senders=*/4, /*batches=*/400,
 					     /*records=*/10, &res));
@@ -1006,9 +937,9 @@ static int test_kill9_then_recovery(void)
 		      (uint64_t)-append_file(other, half, cut, O_CREAT | O_EXCL));
 
 	t0 = harness_now_ms();
-	ASSERT_EQ_U64(
-	    "collector restarts", 0,
-	    (uint64_t)-coll_start(&c2, "kill9", (const char *const[]){ "--workers", "1", NULL }));
+	ASSERT_EQ_U64("collector restarts", 0,
+		      (uint64_t)-coll__start(&c2, &g_conf, "kill9",
+					     (const char *const[]){ "--workers", "1", NULL }));
 	fprintf(stderr, "    restart with recovery: ready after %llu ms\n",
 		(unsigned long long)(harness_now_ms() - t0));
 	snprintf(line, sizeof(line),
@@ -1016,14 +947,17 @@ static int test_kill9_then_recovery(void)
 		 "unfinished batches cut)\n",
 		 2 * cut);
 	ASSERT_TRUE("the recovery line", strstr(c2.p.err_text, line) != NULL);
-	ASSERT_EQ_U64("recovered: published", 2,
-		      metric(&c2, "podflow_collector_files_recovered_total{action=\"published\"}"));
-	ASSERT_EQ_U64("recovered: removed", 1,
-		      metric(&c2, "podflow_collector_files_recovered_total{action=\"removed\"}"));
-	ASSERT_EQ_U64("recovered: errors", 0,
-		      metric(&c2, "podflow_collector_files_recovered_total{action=\"error\"}"));
+	ASSERT_EQ_U64(
+	    "recovered: published", 2,
+	    coll__metric(&c2, "podflow_collector_files_recovered_total{action=\"published\"}"));
+	ASSERT_EQ_U64(
+	    "recovered: removed", 1,
+	    coll__metric(&c2, "podflow_collector_files_recovered_total{action=\"removed\"}"));
+	ASSERT_EQ_U64(
+	    "recovered: errors", 0,
+	    coll__metric(&c2, "podflow_collector_files_recovered_total{action=\"error\"}"));
 	ASSERT_EQ_U64("recovered: bytes cut", 2 * cut,
-		      metric(&c2, "podflow_collector_files_recovered_cut_bytes_total"));
+		      coll__metric(&c2, "podflow_collector_files_recovered_cut_bytes_total"));
 	/* published before ready: read them while the new collector runs */
 	ASSERT_EQ_U64("only the other collector's hidden file left", 1,
 		      count_files(c2.data, ".part-*"));
@@ -1043,7 +977,7 @@ static int test_kill9_then_recovery(void)
 	}
 	ASSERT_EQ_U64("records in hour 22 (batches 0-278)", 4 * 279 * 10, n22);
 	ASSERT_EQ_U64("records in hour 23 (batches 279-399)", 4 * 121 * 10, files.n - n22);
-	ASSERT_EQ_U64("exit code", 0, (uint64_t)coll_stop(&c2, NULL));
+	ASSERT_EQ_U64("exit code", 0, (uint64_t)coll__stop(&c2, NULL));
 	ASSERT_EQ_U64("nothing more published at exit", 2, count_files(c2.data, "part-*"));
 	fprintf(stderr,
 		"    kill -9 left 2 hidden files; recovery published %ld files holding %zu records "
@@ -1062,8 +996,8 @@ static int test_kill9_then_recovery(void)
 	harness_report(&f);
 	ret = 0;
 cleanup:
-	coll_free(&c, ret != 0);
-	coll_free(&c2, ret != 0);
+	coll__free(&c, ret != 0);
+	coll__free(&c2, ret != 0);
 	json_decref(res);
 	vals_free(&files);
 	return ret;
@@ -1078,34 +1012,19 @@ static const struct harness_test tests[] = {
 
 int main(int argc, char **argv)
 {
-	int failed;
-
-	/* needs no root: the mock cluster runs in this process and kcat is a plain client */
-	snprintf(g_tmp, sizeof(g_tmp), "/tmp/podflow-outputs-it-XXXXXX");
-	if (!mkdtemp(g_tmp)) {
-		fprintf(stderr, "cannot create a temp dir: FAIL\n");
-		return 1;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		fprintf(stderr, "curl_global_init: FAIL\n");
-		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	log_init("integration_outputs", getenv("KAFKA_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
 	/*
-	 * As root (CI), a private network namespace, entered before the mock
-	 * cluster binds its ports: the collectors and kcat started here share it
-	 * and never meet the host's ports.  Without root, the host's loopback.
+	 * No root needed: the mock cluster runs in this process and kcat is a
+	 * plain client.  As root (CI), a private network namespace, entered
+	 * before the mock cluster binds its ports: the collectors and kcat
+	 * started here share it.
 	 */
-	if (geteuid() == 0 && harness_netns_enter()) {
-		fprintf(stderr, "cannot create a network namespace: FAIL\n");
-		return 1;
-	}
-	failed = harness_run("outputs", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
-	curl_global_cleanup();
-	if (!failed)
-		harness_sh("rm -rf %s", g_tmp);
-	else
-		fprintf(stderr, "  (outputs kept in %s)\n", g_tmp);
-	return failed ? 1 : 0;
+	static const struct harness_suite suite = {
+		.name = "outputs",
+		HARNESS_TESTS(tests),
+		.debug_env = "KAFKA_DEBUG",
+		HARNESS_TMP(g_tmp, "podflow-outputs-it"),
+		.netns = true,
+	};
+
+	return harness_main(&suite, argc, argv);
 }

@@ -1,25 +1,23 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* Issue 13: the collector's memory and deadlines under 1000 slow or idle connections held at once. */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "collector_client.h"
 #include "harness.h"
-#include "log.h"
+#include "harness_main.h"
 #include "wire.h"
 
 #define WAIT_MS 10000
@@ -205,208 +203,42 @@ static void put_ping(struct frames *f)
 
 /* ---- a well-behaved sender: nghttp2 as a client, one batch per connection -- */
 
-struct good {
-	int fd;
-	nghttp2_session *session;
-	int32_t id;
-	int status;
-	bool closed;
-	uint32_t error_code;
-	const uint8_t *body;
-	size_t left;
-};
-
-static int good_on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
-			  size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-			  void *ud)
-{
-	struct good *g = ud;
-
-	(void)session;
-	(void)flags;
-	(void)valuelen;
-	if (frame->hd.stream_id == g->id && namelen == 7 && memcmp(name, ":status", 7) == 0)
-		g->status = atoi((const char *)value); /* nghttp2 NUL-terminates it */
-	return 0;
-}
-
-static int good_on_close(nghttp2_session *session, int32_t id, uint32_t error_code, void *ud)
-{
-	struct good *g = ud;
-
-	(void)session;
-	if (id == g->id) {
-		g->closed = true;
-		g->error_code = error_code;
-	}
-	return 0;
-}
-
-static ssize_t good_read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t len,
-			      uint32_t *flags, nghttp2_data_source *src, void *ud)
-{
-	struct good *g = ud;
-	size_t n = g->left < len ? g->left : len;
-
-	(void)session;
-	(void)id;
-	(void)src;
-	memcpy(buf, g->body, n);
-	g->body += n;
-	g->left -= n;
-	if (!g->left)
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
-	return (ssize_t)n;
-}
-
-/* A TCP connection to 127.0.0.1:port from `src` (an address of lo).  fd or -1. */
-static int connect_from(const char *src, uint16_t port, int rcvbuf)
-{
-	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port) };
-	struct sockaddr_in from = { .sin_family = AF_INET };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-
-	if (fd < 0)
-		return -1;
-	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-	/* many connections from one address: its port is picked at connect, not at bind */
-	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-	/*
-	 * Before connect, so that the SYN says it: a small receive window,
-	 * and a small MSS, which keeps the collector's send buffer toward us
-	 * small too (Linux sizes it from the congestion window in segments:
-	 * on loopback's 64 KiB MSS it would take over a MiB of answers).
-	 */
-	if (rcvbuf) {
-		int mss = 536;
-
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-		setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
-	}
-	if (inet_pton(AF_INET, src, &from.sin_addr) != 1 ||
-	    bind(fd, (struct sockaddr *)&from, sizeof(from)) ||
-	    connect(fd, (struct sockaddr *)&to, sizeof(to))) {
-		fprintf(stderr, "    connect from %s: %s\n", src, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
-static int good_flush(struct good *g)
-{
-	for (;;) {
-		const uint8_t *p;
-		ssize_t n = nghttp2_session_mem_send(g->session, &p);
-
-		if (n < 0)
-			return -EPROTO;
-		if (n == 0)
-			return 0;
-		while (n > 0) {
-			ssize_t w = send(g->fd, p, (size_t)n, MSG_NOSIGNAL);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0)
-				return -errno;
-			p += w;
-			n -= w;
-		}
-	}
-}
-
 /*
  * POSTs `body` to /v1/flows on a connection of its own from `src` and
  * waits for the answer.  The HTTP status, or -errno.
  */
 static int good_post(uint16_t port, const char *src, const void *body, size_t len, int timeout_ms)
 {
-	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
-	struct good g = { .body = body, .left = len };
-	nghttp2_session_callbacks *cb = NULL;
-	nghttp2_data_provider prd = { .read_callback = good_read_body };
+	struct raw_h2_stream *st = NULL;
+	struct raw_h2 h;
 	char clen[24];
-	nghttp2_nv nv[5];
-	int ret = -EIO;
+	int err;
 
 	snprintf(clen, sizeof(clen), "%zu", len);
-#define GNV(k, v) \
-	(nghttp2_nv){ (uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE }
-	nv[0] = GNV(":method", "POST");
-	nv[1] = GNV(":scheme", "http");
-	nv[2] = GNV(":authority", "127.0.0.1");
-	nv[3] = GNV(":path", "/v1/flows");
-	nv[4] = GNV("content-length", clen);
-#undef GNV
-	g.fd = connect_from(src, port, 0);
-	if (g.fd < 0 || nghttp2_session_callbacks_new(&cb))
-		goto out;
-	nghttp2_session_callbacks_set_on_header_callback(cb, good_on_header);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cb, good_on_close);
-	if (nghttp2_session_client_new(&g.session, cb, &g) ||
-	    nghttp2_submit_settings(g.session, NGHTTP2_FLAG_NONE, NULL, 0))
-		goto out;
-	g.id = nghttp2_submit_request(g.session, NULL, nv, 5, &prd, NULL);
-	if (g.id < 0)
-		goto out;
-	while (!g.closed) {
-		struct pollfd p = { .fd = g.fd, .events = POLLIN };
-		uint8_t buf[16384];
-		ssize_t n;
-
-		if (good_flush(&g))
-			goto out;
-		if (harness_now_ms() >= deadline) {
-			ret = -ETIMEDOUT;
-			goto out;
-		}
-		if (poll(&p, 1, 20) <= 0)
-			continue;
-		n = recv(g.fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0 || nghttp2_session_mem_recv(g.session, buf, (size_t)n) < 0)
-			goto out;
+	err = raw_h2__open(&h, src, port);
+	if (!err) {
+		st = raw_h2__request(&h, "POST", port, clen, body, len);
+		err = st ? raw_h2__run(&h, timeout_ms, raw_h2__all_closed) : -EIO;
 	}
-	ret = g.error_code == NGHTTP2_NO_ERROR ? g.status : -ECONNRESET;
-out:
-	nghttp2_session_del(g.session);
-	nghttp2_session_callbacks_del(cb);
-	if (g.fd >= 0)
-		close(g.fd);
-	return ret;
+	if (!err)
+		err = st->error_code == NGHTTP2_NO_ERROR ? st->status : -ECONNRESET;
+	raw_h2__close(&h);
+	return err;
 }
 
 /* A valid batch of `n` records, the i-th carrying bytes_sent = tag * 1e6 + i.  malloc'd. */
 static void *make_batch(uint32_t tag, uint32_t n, size_t *len)
 {
-	struct wire_encoder *e = wire_encoder__new(WIRE_ENC_IDENTITY, 0);
-	struct wire_header h = { .sender_id = 13, .seq = tag };
-	struct flow_record r = { 0 };
-	const void *body;
-	void *copy = NULL;
+	const struct coll_batch b = {
+		.sender_id = 13,
+		.seq = tag,
+		.pod = "well-behaved",
+		.ns = "slow-peers",
+		.enc = WIRE_ENC_IDENTITY,
+		.id0 = (uint64_t)tag * 1000000ull,
+	};
 
-	if (!e)
-		return NULL;
-	h.sender = (struct flow_identity){ .pod = "well-behaved", .namespace = "slow-peers" };
-	r.family = 4;
-	r.direction = FLOW_DIRECTION_OUT;
-	r.local_addr[10] = r.local_addr[11] = r.remote_addr[10] = r.remote_addr[11] = 0xff;
-	for (uint32_t i = 0; i < n; i++) {
-		r.bytes_sent = (uint64_t)tag * 1000000ull + i;
-		if (wire_encoder__add(e, &r))
-			goto out;
-	}
-	if (wire_encoder__finish(e, &h, &body, len))
-		goto out;
-	copy = malloc(*len);
-	if (copy)
-		memcpy(copy, body, *len);
-out:
-	wire_encoder__free(e);
-	return copy;
+	return coll_batch_encode(&b, n, len);
 }
 
 /* ---- the test ---------------------------------------------------------------- */
@@ -560,13 +392,13 @@ static int slow_open(struct slow *s, uint16_t port)
 {
 	static const char four[4] = "abcd";
 	struct frames *f = calloc(1, sizeof(*f));
-	/* a small window and MSS toward the peers that stall our output (connect_from) */
+	/* a small window and MSS toward the peers that stall our output (coll_connect_from) */
 	int rcvbuf = s->kind == K_WINDOW || s->kind == K_NOREAD ? 4096 : 0, err = 0;
 
 	*s = (struct slow){ .fd = -1, .kind = s->kind };
 	if (!f)
 		return -ENOMEM;
-	s->fd = connect_from(kinds[s->kind].src, port, rcvbuf);
+	s->fd = coll_connect_from(kinds[s->kind].src, port, rcvbuf);
 	if (s->fd < 0) {
 		free(f);
 		return -ECONNREFUSED;
@@ -1024,31 +856,18 @@ static const struct harness_test tests[] = {
 
 int main(int argc, char **argv)
 {
-	struct rlimit nofile;
-	int failed;
+	/*
+	 * A thousand sockets here, and as many in the collector (it inherits
+	 * the limit); as root, a private network namespace: the admin port
+	 * never meets the host's.
+	 */
+	static const struct harness_suite suite = {
+		.name = "slow_peers",
+		HARNESS_TESTS(tests),
+		HARNESS_TMP(g_tmp, "podflow-slow-peers"),
+		.netns = true,
+		.nofile = true,
+	};
 
-	/* needs no root and no kernel feature: nothing here is ever skipped */
-	snprintf(g_tmp, sizeof(g_tmp), "/tmp/podflow-slow-peers-XXXXXX");
-	if (!mkdtemp(g_tmp)) {
-		fprintf(stderr, "cannot create a temp dir: FAIL\n");
-		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	log_init("test_slow_peers", LOG_LEVEL_WARN);
-	/* a thousand sockets here, and as many in the collector (it inherits the limit) */
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-		nofile.rlim_cur = nofile.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &nofile);
-	}
-	/* as root, a private network namespace: the admin port never meets the host's */
-	if (geteuid() == 0 && harness_netns_enter()) {
-		fprintf(stderr, "cannot create a network namespace: FAIL\n");
-		return 1;
-	}
-	failed = harness_run("slow_peers", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
-	if (!failed)
-		harness_sh("rm -rf %s", g_tmp);
-	else
-		fprintf(stderr, "  (outputs kept in %s)\n", g_tmp);
-	return failed ? 1 : 0;
+	return harness_main(&suite, argc, argv);
 }

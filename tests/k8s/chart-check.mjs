@@ -372,7 +372,10 @@ function contractErrors(r, { fullname = "podflow" } = {}) {
     const p443 = svcPort(ws, 443);
     if (!p443 || (p443.targetPort !== "webhook" && p443.targetPort !== 8443)) e.push(`Service ${fullname}-webhook does not map 443 to 8443`);
     if (ws && !selects({ matchLabels: ws.spec.selector }, labels)) e.push(`Service ${fullname}-webhook does not select the collector pods`);
-    const url = `${cfg.tls ? "https" : "http"}://${fullname}-collector.${NAMESPACE}.svc:7070`;
+    // IPFIX (ingest.transport: ipfix) only to a collector that listens for it
+    const url = cfg.inject?.collector_url?.startsWith("udp://") && cfg.ipfix?.listen === ":4739"
+      ? `udp://${fullname}-collector.${NAMESPACE}.svc:4739`
+      : `${cfg.tls ? "https" : "http"}://${fullname}-collector.${NAMESPACE}.svc:7070`;
     if (cfg.inject?.collector_url !== url) e.push(`inject.collector_url is ${cfg.inject?.collector_url}, expected ${url} (the ingest Service)`);
     if (mwc.length !== 1) e.push(`${mwc.length} MutatingWebhookConfigurations`);
     for (const w of mwc[0]?.webhooks ?? []) {
@@ -557,6 +560,22 @@ const EXPECT = {
     if (/ingest-token/.test(r.text)) e.push("the token Secret is mentioned without auth");
     return e;
   },
+  "ipfix.yaml": (r) => {
+    const e = [];
+    const c = r.collectorConfig;
+    if (c.ipfix?.listen !== ":4739") e.push(`ipfix.listen is ${c.ipfix?.listen}, expected :4739`);
+    if (c.ipfix?.workers !== 2 || JSON.stringify(c.ipfix?.allow_cidrs) !== '["10.0.0.0/8"]') e.push("collector.config.ipfix is not the values'");
+    if (c.inject?.collector_url !== "udp://podflow-collector.podflow.svc:4739") e.push(`injected sidecars export to ${c.inject?.collector_url}, not udp://...:4739`);
+    const svc = r.find("Service", "podflow-collector", NAMESPACE);
+    const p = svc?.spec.ports.find((x) => x.name === "ipfix");
+    if (p?.port !== 4739 || p?.protocol !== "UDP" || p?.targetPort !== "ipfix") e.push("the Service has no UDP port ipfix 4739");
+    const cp = r.deployment.spec.template.spec.containers[0].ports.find((x) => x.name === "ipfix");
+    if (cp?.containerPort !== 4739 || cp?.protocol !== "UDP") e.push("the collector container has no UDP port 4739");
+    for (const cm of r.all("ConfigMap").filter((m) => m.data?.["sidecar.yaml"])) {
+      if (parseYaml(cm.data["sidecar.yaml"]).ipfix?.octets !== "ip") e.push(`${cm.metadata.namespace}: sidecar.yaml's ipfix.octets is not the values'`);
+    }
+    return e;
+  },
   "ingest-tls.yaml": (r) => {
     const e = [];
     const c = r.collectorConfig;
@@ -680,7 +699,7 @@ const CHART_OWNED = {
     "sinks.kafka.linger": "kafka.producer.linger", "sinks.kafka.batch_messages": "kafka.producer.batchMessages",
     "sinks.kafka.max_queued": "kafka.producer.maxQueued", "kube.api": "podWatch.enabled", "kube.lag": "podWatch.lag",
     "kube.token_file": "in-cluster", "kube.ca_file": "in-cluster", collector_id: "collector.persistence",
-    "webhook.listen": "webhook.enabled", "webhook.cert_file": "webhook TLS", "webhook.key_file": "webhook TLS",
+    "webhook.listen": "webhook.enabled", "ipfix.listen": "ipfix.enabled", "webhook.cert_file": "webhook TLS", "webhook.key_file": "webhook TLS",
     "webhook.max_body": "webhook.maxBody", "insight.kafka_group": "the binary's default: one per replica, podflow-insight-<pod name>",
     "inject.image": "sidecar.image", "inject.image_pull_policy": "sidecar.image.pullPolicy",
     "inject.native_sidecar": "sidecar.nativeSidecar", "inject.collector_url": "the ingest Service",
@@ -710,6 +729,7 @@ function binaryDefault(info) {
   if (info.default === "(none)") return [];
   if (info.type === "integer") return Number(info.default);
   if (info.type === "bool") return info.default === "true";
+  if (info.type === "CIDR list") return info.default.split(", ");
   return info.default;
 }
 
@@ -774,6 +794,7 @@ function otherValue(v, info, key) {
   if (key === "attribution.heartbeat_grace") return v === "30s" ? "40s" : "30s";
   if (info.type === "duration") return v === "7s" ? "9s" : "7s";
   if (info.type === "bytes") return v === "8MiB" ? "16MiB" : "8MiB";
+  if (Array.isArray(v)) return "{10.0.0.0/8}";
   if (v === "auto" && key === "attribution.verify_heartbeats") return "off";
   if (v === "auto") return "kafka"; // insight.source: what auto resolves to without Kafka is output
   return undefined;

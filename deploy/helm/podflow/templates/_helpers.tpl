@@ -93,9 +93,13 @@ app.kubernetes.io/component: collector
 {{- end -}}
 {{- end -}}
 
-{{/* The URL injected sidecars export to: the ingest Service. */}}
+{{/* The URL injected sidecars export to: the ingest Service, over HTTP/2 or IPFIX (ingest.transport). */}}
 {{- define "podflow.collectorURL" -}}
+{{- if eq .Values.ingest.transport "ipfix" -}}
+{{- printf "udp://%s.%s.svc:4739" (include "podflow.collectorName" .) .Release.Namespace -}}
+{{- else -}}
 {{- printf "%s://%s.%s.svc:7070" (ternary "https" "http" .Values.ingest.tls.enabled) (include "podflow.collectorName" .) .Release.Namespace -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -123,6 +127,9 @@ owns (docs/config.md has every key; the contract fixes ports and paths).
 {{- $_ = set $c "admin" ":9090" -}}
 {{- $_ = set $c "api" (dict "listen" "127.0.0.1:9095") -}}
 {{- $_ = set $c "data_dir" "/var/lib/podflow" -}}
+{{- if $v.ipfix.enabled -}}
+{{- $_ = set $c.ipfix "listen" ":4739" -}}
+{{- end -}}
 {{- if $v.auth.enabled -}}
 {{- $_ = set $c "token_file" "/var/run/secrets/podflow/token" -}}
 {{- end -}}
@@ -213,6 +220,9 @@ values to change.
 {{- end -}}
 {{- if and $v.webhook.tls.caBundle (not $v.webhook.tls.existingSecret) -}}
 {{- fail "webhook.tls.caBundle is set without webhook.tls.existingSecret: it is the CA of that Secret's certificate" -}}
+{{- end -}}
+{{- if and (eq $v.ingest.transport "ipfix") (not $v.ipfix.enabled) -}}
+{{- fail "ingest.transport=ipfix needs ipfix.enabled: the collector must listen for IPFIX (:4739) before sidecars export to it" -}}
 {{- end -}}
 {{- if and $v.ingest.tls.enabled (not $v.ingest.tls.existingSecret) -}}
 {{- fail "ingest.tls.enabled needs ingest.tls.existingSecret: a kubernetes.io/tls Secret for the collector's Service names" -}}
