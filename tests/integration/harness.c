@@ -363,6 +363,32 @@ void sidecar_free(struct sidecar *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
+void flow_totals_add(struct flow_totals *t, json_t *rec)
+{
+	t->records++;
+	t->flows += rec_u64(rec, "flows");
+	t->closed += rec_u64(rec, "closed");
+	t->failed += rec_u64(rec, "failed");
+	t->resets += rec_u64(rec, "resets");
+	t->bytes_sent += rec_u64(rec, "bytes_sent");
+	t->bytes_received += rec_u64(rec, "bytes_received");
+}
+
+struct flow_totals flow_totals_of(json_t *all, const char *direction, uint16_t port)
+{
+	bool out = strcmp(direction, "out") == 0;
+	struct flow_totals t = { 0 };
+
+	for (size_t i = 0; i < json_array_size(all); i++) {
+		json_t *r = json_array_get(all, i);
+
+		if (strcmp(rec_str(r, "direction"), direction) == 0 &&
+		    rec_u64(r, out ? "remote_port" : "local_port") == port)
+			flow_totals_add(&t, r);
+	}
+	return t;
+}
+
 uint64_t rec_u64(json_t *rec, const char *key)
 {
 	json_t *v = json_object_get(rec, key);

@@ -112,6 +112,20 @@ pid_t harness_start_capture(const char *const *argv, int *out_fd);
  */
 int harness_finish_capture(pid_t pid, int out_fd, int timeout_ms, char **out);
 
+/* What records of connections add up to: the tests' exact figures. */
+struct flow_totals {
+	uint64_t records, flows, closed, failed, resets, bytes_sent, bytes_received;
+};
+
+/* Adds one record's counts to *t. */
+void flow_totals_add(struct flow_totals *t, json_t *rec);
+/*
+ * The records of `all` in `direction` ("out" or "in") whose service port
+ * is `port` (the remote port of an outgoing record, the local one of an
+ * incoming one), summed.
+ */
+struct flow_totals flow_totals_of(json_t *all, const char *direction, uint16_t port);
+
 /* json helpers: a record's integer / string field (0 / "" when absent). */
 uint64_t rec_u64(json_t *rec, const char *key);
 const char *rec_str(json_t *rec, const char *key);

@@ -110,31 +110,23 @@ static bool matches(json_t *r, const struct match *m)
 	       rec_u64(r, out ? "remote_port" : "local_port") == m->port;
 }
 
-struct totals {
-	uint64_t records, closed, bytes_sent, bytes_received;
-};
-
-static struct totals sum(json_t *all, const struct match *m)
+static struct flow_totals sum(json_t *all, const struct match *m)
 {
-	struct totals t = { 0 };
+	struct flow_totals t = { 0 };
 
 	for (size_t i = 0; i < json_array_size(all); i++) {
 		json_t *r = json_array_get(all, i);
 
-		if (!matches(r, m))
-			continue;
-		t.records++;
-		t.closed += rec_u64(r, "closed");
-		t.bytes_sent += rec_u64(r, "bytes_sent");
-		t.bytes_received += rec_u64(r, "bytes_received");
+		if (matches(r, m))
+			flow_totals_add(&t, r);
 	}
 	return t;
 }
 
-static struct totals collected(const char *dir, const struct match *m)
+static struct flow_totals collected(const char *dir, const struct match *m)
 {
 	json_t *all = json_array();
-	struct totals t;
+	struct flow_totals t;
 
 	harness_read_jsonl(dir, all);
 	t = sum(all, m);
@@ -243,7 +235,7 @@ static int test_two_pods_name_each_other(void)
 	struct sidecar sa = { 0 }, sb = { 0 };
 	struct peer srv = { 0 };
 	struct match out = { "out", IP_A, IP_B, 0 }, in = { "in", IP_B, IP_A, 0 };
-	struct totals t;
+	struct flow_totals t;
 	json_t *all = NULL;
 	pid_t spid = -1;
 	uint16_t sport = 0;
@@ -445,7 +437,7 @@ static int test_churn_real_flows(void)
 	struct peer srv = { 0 };
 	struct match out = { "out", IP_A, IP_X, 0 }, in = { "in", IP_X, IP_A, 0 };
 	int64_t ev[4], ps[4], pe[4], frozen_at;
-	struct totals ph[4] = { { 0 } }, t;
+	struct flow_totals ph[4] = { { 0 } }, t;
 	uint64_t unattr_records = 0, unattr_conns = 0, straddling = 0, wrong = 0;
 	uint64_t made = 0, wrong_conns = 0, straddling_conns = 0;
 	struct report_fault f;

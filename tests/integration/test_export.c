@@ -33,29 +33,15 @@ static int collector_stop(struct sidecar *c)
 	return WIFEXITED(c->status) ? WEXITSTATUS(c->status) : 128 + WTERMSIG(c->status);
 }
 
-struct totals {
-	uint64_t closed, bytes_sent, bytes_received, records;
-};
-
 /* Sums the collector's records for one direction and service port. */
-static struct totals collected(const char *dir, const char *direction, uint16_t port, json_t **keep)
+static struct flow_totals collected(const char *dir, const char *direction, uint16_t port,
+				    json_t **keep)
 {
 	json_t *all = json_array();
-	struct totals t = { 0 };
+	struct flow_totals t = { 0 };
 
 	harness_read_jsonl(dir, all);
-	for (size_t i = 0; i < json_array_size(all); i++) {
-		json_t *r = json_array_get(all, i);
-		uint64_t p = strcmp(direction, "out") == 0 ? rec_u64(r, "remote_port")
-							   : rec_u64(r, "local_port");
-
-		if (strcmp(rec_str(r, "direction"), direction) != 0 || p != port)
-			continue;
-		t.records++;
-		t.closed += rec_u64(r, "closed");
-		t.bytes_sent += rec_u64(r, "bytes_sent");
-		t.bytes_received += rec_u64(r, "bytes_received");
-	}
+	t = flow_totals_of(all, direction, port);
 	if (keep)
 		*keep = all;
 	else
@@ -64,11 +50,11 @@ static struct totals collected(const char *dir, const char *direction, uint16_t 
 }
 
 /* Waits until the collector holds `closed` connections for (direction, port). */
-static struct totals wait_collected(const char *dir, const char *direction, uint16_t port,
-				    uint64_t closed, int timeout_ms)
+static struct flow_totals wait_collected(const char *dir, const char *direction, uint16_t port,
+					 uint64_t closed, int timeout_ms)
 {
 	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
-	struct totals t;
+	struct flow_totals t;
 
 	for (;;) {
 		t = collected(dir, direction, port, NULL);
@@ -155,7 +141,7 @@ static int export_exact(const char *scheme, const char *const *collector_extra,
 	char listen[64], url[128], data[600];
 	const char *cargs[16];
 	uint16_t port = harness_free_port(), sport = 0, bound = 0;
-	struct totals out, in;
+	struct flow_totals out, in;
 	json_t *all = NULL;
 	int ret = 1, n = 0;
 
@@ -361,7 +347,7 @@ static int test_collector_down_10s(void)
 	char listen[64], url[128], data[600];
 	uint16_t port = harness_free_port(), sport = 0, sport2 = 0, sport3 = 0, bound = 0;
 	const char *cargs[5];
-	struct totals t;
+	struct flow_totals t;
 	struct report_fault f;
 	uint64_t down_at, retries = 0, down_conns = 0;
 	char note[128];

@@ -1426,27 +1426,13 @@ cleanup:
 }
 
 /* Closed connections, bytes and records of the collector's records for (direction, port). */
-struct totals {
-	uint64_t closed, bytes_sent, bytes_received, records;
-};
-
-static struct totals collected(struct coll *c, const char *direction, uint16_t port, json_t **keep)
+static struct flow_totals collected(struct coll *c, const char *direction, uint16_t port,
+				    json_t **keep)
 {
 	json_t *all = written(c);
-	struct totals t = { 0 };
+	struct flow_totals t = { 0 };
 
-	for (size_t i = 0; i < json_array_size(all); i++) {
-		json_t *r = json_array_get(all, i);
-		uint64_t p = strcmp(direction, "out") == 0 ? rec_u64(r, "remote_port")
-							   : rec_u64(r, "local_port");
-
-		if (strcmp(rec_str(r, "direction"), direction) != 0 || p != port)
-			continue;
-		t.records++;
-		t.closed += rec_u64(r, "closed");
-		t.bytes_sent += rec_u64(r, "bytes_sent");
-		t.bytes_received += rec_u64(r, "bytes_received");
-	}
+	t = flow_totals_of(all, direction, port);
 	if (keep)
 		*keep = all;
 	else
@@ -1454,11 +1440,11 @@ static struct totals collected(struct coll *c, const char *direction, uint16_t p
 	return t;
 }
 
-static struct totals wait_collected(struct coll *c, const char *direction, uint16_t port,
-				    uint64_t closed)
+static struct flow_totals wait_collected(struct coll *c, const char *direction, uint16_t port,
+					 uint64_t closed)
 {
 	uint64_t deadline = harness_now_ms() + WAIT_MS;
-	struct totals t;
+	struct flow_totals t;
 
 	for (;;) {
 		t = collected(c, direction, port, NULL);
@@ -1484,7 +1470,7 @@ static int test_sidecar_exports_udp(void)
 	struct sidecar sc = { 0 };
 	char url[64];
 	uint16_t sport = 0;
-	struct totals out, in;
+	struct flow_totals out, in;
 	json_t *all = NULL;
 	uint64_t sent, datagrams;
 	int ret = 1;

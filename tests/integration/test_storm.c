@@ -215,32 +215,14 @@ static int storm_run(const char *cgroup, uint16_t port, int n, struct sidecar *s
 
 /* ---- what the collector wrote ---- */
 
-struct totals {
-	uint64_t records, flows, closed, failed, resets, bytes_sent, bytes_received;
-};
-
 /* The collector's records of one direction and service port, summed. */
-static struct totals collected(const char *dir, const char *direction, uint16_t port)
+static struct flow_totals collected(const char *dir, const char *direction, uint16_t port)
 {
 	json_t *all = json_array();
-	struct totals t = { 0 };
+	struct flow_totals t;
 
 	harness_read_jsonl(dir, all);
-	for (size_t i = 0; i < json_array_size(all); i++) {
-		json_t *r = json_array_get(all, i);
-		bool out = strcmp(direction, "out") == 0;
-
-		if (strcmp(rec_str(r, "direction"), direction) != 0 ||
-		    rec_u64(r, out ? "remote_port" : "local_port") != port)
-			continue;
-		t.records++;
-		t.flows += rec_u64(r, "flows");
-		t.closed += rec_u64(r, "closed");
-		t.failed += rec_u64(r, "failed");
-		t.resets += rec_u64(r, "resets");
-		t.bytes_sent += rec_u64(r, "bytes_sent");
-		t.bytes_received += rec_u64(r, "bytes_received");
-	}
+	t = flow_totals_of(all, direction, port);
 	json_decref(all);
 	return t;
 }
@@ -325,7 +307,7 @@ static int test_storm_counted_never_stalls(void)
 	struct storm_result with = { 0 }, without = { 0 };
 	char listen_at[64], url[128], note[256];
 	uint16_t port = harness_free_port(), bound = 0, admin = 0, sport = 0, nport = 0;
-	struct totals storm = { 0 }, out = { 0 }, in = { 0 };
+	struct flow_totals storm = { 0 }, out = { 0 }, in = { 0 };
 	struct counts k = { 0 };
 	const char *cargs[sizeof(g_collector_args) / sizeof(g_collector_args[0])];
 	const char *sargs[sizeof(g_sidecar_args) / sizeof(g_sidecar_args[0])];
