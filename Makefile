@@ -27,7 +27,7 @@ endif
 DEB_PACKAGES := make gcc clang clang-format llvm libclang-rt-14-dev bpftool libbpf-dev libelf-dev \
 	zlib1g-dev libzstd-dev libssl-dev libnghttp2-dev nghttp2-client pkg-config libcmocka-dev \
 	libjansson-dev libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libyaml-dev openssl prometheus iproute2 \
-	nftables jq librdkafka-dev kcat \
+	nftables jq librdkafka-dev kcat libdeflate-dev \
 	libbpf-tools procps util-linux unzip yamllint \
 	chromium tshark nfdump
 
@@ -82,8 +82,10 @@ COLLECTOR_MOD_OBJS  += $(UI_ASSETS_OBJ)
 # libraries, by who needs them
 LIBS_LIB       := -lyaml -lmicrohttpd -lgnutls -lnghttp2 -lssl -lcrypto -lzstd -lz
 LIBS_SIDECAR   := -lbpf -lelf -lpthread $(LIBS_LIB)
-LIBS_COLLECTOR := -lrdkafka -lcurl -ljansson -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
-LIBS_TESTS     := -lcmocka -lrdkafka -ljansson -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
+# libdeflate (the flow files' gzip members): pkg-config where its .pc is, else -ldeflate
+LIBS_DEFLATE   := $(shell pkg-config --libs libdeflate 2>/dev/null || echo -ldeflate)
+LIBS_COLLECTOR := $(LIBS_DEFLATE) -lrdkafka -lcurl -ljansson -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
+LIBS_TESTS     := -lcmocka $(LIBS_DEFLATE) -lrdkafka -ljansson -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
 LIBS_BENCH     := -lmicrohttpd -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
 
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -95,7 +97,7 @@ FUZZ_SECONDS ?= 60
 BINS := $(BUILD)/podflow-sidecar $(BUILD)/podflow-collector $(BENCH_TOOLS)
 
 .PHONY: all deps docs check check-unit check-integration demo bench-sidecar bench-collector bench-insight \
-	bench-ipfix bench-attribution fuzz lint fmt vmlinux \
+	bench-ipfix bench-attribution bench-freshness fuzz lint fmt vmlinux \
 	manifests clean
 
 all: $(BINS)
@@ -259,6 +261,11 @@ $(BUILD)/%: $(BUILD)/bench/%.o $(BUILD)/libpodflow.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_BENCH)
 
+# pf-fresh runs librdkafka's mock cluster
+$(BUILD)/pf-fresh: LIBS_BENCH += -lrdkafka
+# pf-kmock too (make bench-collector's Kafka arm)
+$(BUILD)/pf-kmock: LIBS_BENCH += -lrdkafka
+
 # --- tests -------------------------------------------------------------------
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/libcollector.a $(BUILD)/libsidecar.a \
 		$(BUILD)/libpodflow.a
@@ -299,7 +306,7 @@ FUZZ_MODS_fuzz_insight_record := collector/insight/insight_record.c collector/in
 FUZZ_LIBS_fuzz_insight_record := -ljansson
 FUZZ_MODS_fuzz_config := collector/collector_config.c sidecar/sidecar_config.c \
 	collector/webhook/admission.c collector/outputs/files.c
-FUZZ_LIBS_fuzz_config := -ljansson
+FUZZ_LIBS_fuzz_config := -ljansson $(LIBS_DEFLATE)
 FUZZ_MODS_fuzz_api_query := collector/insight/insight.c collector/attribution/attributor.c \
 	collector/attribution/ownership.c
 FUZZ_LIBS_fuzz_api_query := -ljansson -lpthread
@@ -425,6 +432,10 @@ bench-insight: deps
 bench-ipfix: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) ./bench/bench-ipfix.sh
+
+bench-freshness: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) ./bench/bench-freshness.sh
 
 # --- housekeeping ------------------------------------------------------------
 FMT_SRCS = $(shell git ls-files '*.c' '*.h' | grep -v '^bpf/vmlinux.h$$')

@@ -18,6 +18,10 @@
 # over 10 s, while children inherit the cgroup at no cost.  So the tracers run
 # in it too, like a sidecar container in its pod; podflow never reports its
 # own sockets, and tcplife traces the whole host wherever it runs.
+# Then a scale phase (SCALE=0 skips it; ROUNDS=0 runs it alone): the
+# sidecar's walk CPU, RSS and map memory with 1k to 100k long-lived
+# connections held, and the application's request latency with and without
+# it (see "scale phase" below).
 # Reported figures, not pass/fail: exit 0 unless something failed to run.
 # Logs of the last run are kept in $BUILD/bench-sidecar/.
 set -euo pipefail
@@ -37,12 +41,28 @@ PIN=${PIN:-1}
 PIN_OPT=()
 [ "$PIN" = 1 ] && PIN_OPT=(--pin)
 ARMS=(none tcplife podflow)
+# the scale phase (below)
+SCALE=${SCALE:-1}
+SCALE_SIZES=${SCALE_SIZES:-1000 10000 100000}
+SCALE_DURATION=${SCALE_DURATION:-10s}
+SCALE_INTERVAL=${SCALE_INTERVAL:-2s}
+SCALE_RATE=${SCALE_RATE:-2000}
+SCALE_PROBE_RATE=${SCALE_PROBE_RATE:-100}
+SCALE_MAX_CONNECTIONS=${SCALE_MAX_CONNECTIONS:-262144}
+SCALE_PER_PROC=${SCALE_PER_PROC:-16000}
+SCALE_PORT=${SCALE_PORT:-17500}
+SCALE_SETTLE=${SCALE_SETTLE:-3}
+# the sidecar's nice value in the scale phase (0: as deployed; a test of yielding)
+SCALE_NICE=${SCALE_NICE:-0}
+SCALE_PIDS=()
+SCALE_NETNS=
 
 LOAD=$BUILD/pf-load
 SIDECAR=$BUILD/podflow-sidecar
 TCPLIFE=${TCPLIFE:-$(command -v tcplife || echo /usr/sbin/tcplife)}
 LOGS=$BUILD/bench-sidecar
 RESULTS=$LOGS/results.jsonl
+SCALE_RESULTS=$LOGS/scale.jsonl
 CLK_TCK=$(getconf CLK_TCK)
 BPF_STATS=/proc/sys/kernel/bpf_stats_enabled
 
@@ -52,12 +72,22 @@ die() {
 }
 
 [ "$(id -u)" = 0 ] || die "needs root (cgroups, BPF, tracefs)"
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
+[[ "$ROUNDS" =~ ^[0-9]+$ ]] || die "ROUNDS must be a non-negative integer, not '$ROUNDS'"
+[[ "$SCALE" =~ ^[01]$ ]] || die "SCALE must be 0 or 1, not '$SCALE'"
+[[ "$SCALE_NICE" =~ ^-?[0-9]+$ ]] || die "SCALE_NICE must be an integer, not '$SCALE_NICE'"
+for v in SCALE_RATE SCALE_PROBE_RATE SCALE_MAX_CONNECTIONS SCALE_PER_PROC SCALE_PORT; do
+	[[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
+done
+for n in $SCALE_SIZES; do
+	[[ "$n" =~ ^[1-9][0-9]*$ ]] || die "SCALE_SIZES must be positive integers, not '$n'"
+done
+[[ "$SCALE_DURATION$SCALE_INTERVAL" =~ ^([0-9]+(ns|us|ms|s|m|h))+$ ]] ||
+	die "SCALE_DURATION and SCALE_INTERVAL must be durations such as 10s"
 [[ "$RATE" =~ ^[1-9][0-9]*$ ]] || die "RATE must be a positive integer, not '$RATE'"
 for f in "$LOAD" "$SIDECAR" "$TCPLIFE"; do
 	[ -x "$f" ] || die "$f is missing (make all; apt-get install libbpf-tools)"
 done
-for c in bpftool jq ss; do
+for c in bpftool jq ss curl ip nsenter; do
 	command -v "$c" >/dev/null || die "$c is missing (make deps)"
 done
 [[ "$DURATION" =~ ^([0-9]+(ns|us|ms|s|m|h))+$ ]] ||
@@ -82,6 +112,10 @@ cleanup() {
 	set +e
 	[ -n "$TRACER_PID" ] && kill -KILL "$TRACER_PID" 2>/dev/null && wait "$TRACER_PID"
 	[ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null
+	for pid in "${SCALE_PIDS[@]}"; do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	[ -n "$SCALE_NETNS" ] && ip netns del "$SCALE_NETNS" 2>/dev/null
 	if [ -d "$CG" ]; then
 		# leave first: what is left inside is then only what the bench started
 		echo $$ >"$ORIG_CG/cgroup.procs" 2>/dev/null || echo $$ >"$CG_ROOT/cgroup.procs"
@@ -166,7 +200,8 @@ bpf_run_ns() {
 cpu_ticks() { awk '{ print $14 + $15 }' /proc/"$1"/stat; }
 # ns on CPU of all the process's threads (first schedstat field): a
 # cross-check of the 10 ms tick figure, exact to the nanosecond
-cpu_sched_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ n += $1 } END { printf "%d\n", n }'; }
+# (%.0f: mawk's %d stops at 2^31-1, 2.1 s)
+cpu_sched_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ n += $1 } END { printf "%.0f\n", n }'; }
 # "steal total" jiffies of all CPUs: time the hypervisor ran someone else
 cpu_steal_total() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t }' /proc/stat; }
 vm_hwm_kb() { awk '/^VmHWM:/ { print $2 }' /proc/"$1"/status; }
@@ -345,7 +380,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 # The report: per-round rows, medians per arm, and the ratios to the targets.
-jq -rs --arg rate "$RATE" -f /dev/stdin "$RESULTS" <<'EOF'
+[ "$ROUNDS" = 0 ] || jq -rs --arg rate "$RATE" -f /dev/stdin "$RESULTS" <<'EOF'
 def median: sort | if length == 0 then null
 	elif length % 2 == 1 then .[length / 2 | floor]
 	else (.[length / 2 - 1] + .[length / 2]) / 2 end;
@@ -393,3 +428,215 @@ def ratio(a; b): if a == null or b == null or b == 0 then null else a / b end;
   "  tcplife lost events             \([$all[] | select(.arm == "tcplife") | .tcplife_lost] | add | f(0) | pad(6))"
 EOF
 echo "  logs and per-phase JSON: $LOGS"
+
+# --- scale phase --------------------------------------------------------------
+# How the sidecar's cost grows with the connections it holds (issue 15): at
+# each size in SCALE_SIZES, pf-load opens that many long-lived loopback
+# connections in the bench cgroup and keeps them; for --duration
+# SCALE_DURATION it sends requests over them round robin, at SCALE_RATE per
+# second ("traffic") or at SCALE_PROBE_RATE ("idle": a latency probe only),
+# and times each from its scheduled send to its whole response.  Each (size,
+# load) runs once with no sidecar and once with it, interleaved, with the
+# same held connections: the latency with the sidecar walking its sockets
+# every SCALE_INTERVAL is compared with the latency without it.
+# RLIMIT_NOFILE's hard limit here is 20000 and CAP_SYS_RESOURCE is not ours,
+# so the connections are spread over pairs of pf-load processes (serve
+# --keepalive on port SCALE_PORT+k, hold on it) of at most SCALE_PER_PROC each.
+# Every connection has both ends in the cgroup: the sidecar tracks 2 sockets
+# per connection, hence --max-connections SCALE_MAX_CONNECTIONS.
+# Each run has a network namespace of its own, made fresh, the sidecar in it
+# too, like a pod's: the iter/tcp walk visits every socket of its namespace,
+# and the host's holds the other helpers' sockets and the TIME_WAIT sockets
+# of earlier runs (tens of thousands at times), which would blur the growth.
+run_scale() {
+	local n=$1 load=$2 arm=$3 log k procs share rate admin_port='' ids='[]'
+	local c0=0 c1=0 r0=0 r1=0 w0='{}' w1='{}' rss=0 hwm=0 maps='[]' drops=null
+	local holds=() servers=() lat established i ns
+
+	log=$LOGS/scale-$n-$load-$arm
+	procs=$(((n + SCALE_PER_PROC - 1) / SCALE_PER_PROC))
+	SCALE_NETNS=podflow-bench-$$-$n-$load-$arm
+	ip netns add "$SCALE_NETNS"
+	ip -n "$SCALE_NETNS" link set lo up
+	# nsenter execs the command: $! is the process itself
+	ns=(nsenter "--net=/run/netns/$SCALE_NETNS")
+	if [ "$arm" = podflow ]; then
+		"${ns[@]}" nice -n "$SCALE_NICE" "$SIDECAR" --cgroup "$CG" --interval "$SCALE_INTERVAL" --output /dev/null \
+			--admin 127.0.0.1:0 --max-connections "$SCALE_MAX_CONNECTIONS" \
+			--stats-interval 0s 2>"$log.err" &
+		TRACER_PID=$!
+		wait_until 15 sidecar_ready "$log.err" || die "podflow-sidecar not ready in 15s"
+		alive "$TRACER_PID" || die "podflow-sidecar exited at start: $(tail -3 "$log.err")"
+		admin_port=$(sed -n 's/.*admin endpoint on .* (port \([0-9]*\)).*/\1/p' "$log.err")
+		[ -n "$admin_port" ] || die "no admin port in $log.err"
+		ids=$(prog_ids "$TRACER_PID")
+	fi
+	for ((k = 0; k < procs; k++)); do
+		"${ns[@]}" "$LOAD" serve --port $((SCALE_PORT + k)) --threads 1 --keepalive \
+			>"$log.s$k.json" 2>"$log.s$k.err" &
+		servers+=($!)
+		SCALE_PIDS+=($!)
+	done
+	for ((k = 0; k < procs; k++)); do
+		wait_until 10 ready_in "$log.s$k.err" || die "pf-load serve $k not ready: $(cat "$log.s$k.err")"
+	done
+	if [ "$load" = idle ]; then
+		rate=$SCALE_PROBE_RATE
+	else
+		rate=$SCALE_RATE
+	fi
+	for ((k = 0; k < procs; k++)); do
+		share=$((n / procs + (k < n % procs)))
+		"${ns[@]}" "$LOAD" hold --port $((SCALE_PORT + k)) --connections "$share" \
+			--rate $((rate / procs + (k < rate % procs))) --duration "$SCALE_DURATION" \
+			--threads 1 --go-signal --lat-out "$log.lat$k" \
+			>"$log.h$k.json" 2>"$log.h$k.err" &
+		holds+=($!)
+		SCALE_PIDS+=($!)
+	done
+	for ((k = 0; k < procs; k++)); do
+		wait_until 300 grep -qs 'held:' "$log.h$k.err" ||
+			die "pf-load hold $k did not connect in 300s: $(cat "$log.h$k.err")"
+	done
+	# let the sidecar's walk see every socket before the window
+	sleep "$SCALE_SETTLE"
+	if [ -n "$TRACER_PID" ]; then
+		echo 1 >"$BPF_STATS"
+		c0=$(cpu_sched_ns "$TRACER_PID")
+		r0=$(bpf_walk_ns "$ids")
+		w0=$(walk_metrics "$admin_port")
+	fi
+	kill -USR1 "${holds[@]}"
+	for ((k = 0; k < procs; k++)); do
+		wait_until 120 test -s "$log.h$k.json" ||
+			die "pf-load hold $k reported nothing: $(cat "$log.h$k.err")"
+	done
+	if [ -n "$TRACER_PID" ]; then
+		c1=$(cpu_sched_ns "$TRACER_PID")
+		r1=$(bpf_walk_ns "$ids")
+		w1=$(walk_metrics "$admin_port")
+		echo "$OLD_BPF_STATS" >"$BPF_STATS"
+		rss=$(awk '/^VmRSS:/ { print $2 }' /proc/"$TRACER_PID"/status)
+		hwm=$(vm_hwm_kb "$TRACER_PID")
+		maps=$(map_memlock "$TRACER_PID")
+	fi
+	established=$("${ns[@]}" ss -Htn state established "( sport >= :$SCALE_PORT and sport < :$((SCALE_PORT + procs)) )" | wc -l)
+	kill -TERM "${holds[@]}"
+	for i in "${holds[@]}"; do wait "$i" || die "pf-load hold failed: $(cat "$log".h*.err)"; done
+	kill -TERM "${servers[@]}"
+	for i in "${servers[@]}"; do wait "$i" || die "pf-load serve failed"; done
+	SCALE_PIDS=()
+	if [ -n "$TRACER_PID" ]; then
+		stop_tracer podflow
+		drops=$(podflow_drops "$log.err")
+	fi
+	ip netns del "$SCALE_NETNS"
+	SCALE_NETNS=
+	# the latencies of every hold process, merged (each file is sorted)
+	lat=$(sort -nm "$log".lat* | awk '{ v[NR] = $1 } END {
+		if (!NR) { print "{}"; exit }
+		q[1] = 0.5; q[2] = 0.99; q[3] = 0.999
+		for (i = 1; i <= 3; i++) { r = int(q[i] * NR + 0.999999); p[i] = v[r < 1 ? 1 : r] / 1000 }
+		printf "{\"n\":%d,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f}\n",
+			NR, p[1], p[2], p[3], v[NR] / 1000 }')
+	rm -f "$log".lat*
+	jq -s --argjson n "$n" --arg load "$load" --arg arm "$arm" --argjson lat "$lat" \
+		--argjson procs "$procs" --argjson established "$established" \
+		--argjson sched_ns "$((c1 - c0))" --argjson bpf_walk_ns "$((r1 - r0))" \
+		--argjson w0 "$w0" --argjson w1 "$w1" --argjson rss_kb "${rss:-0}" \
+		--argjson hwm_kb "${hwm:-0}" --argjson maps "$maps" --argjson drops "$drops" \
+		'{size: $n, load: $load, arm: $arm, procs: $procs,
+		  held: (map(.established) | add), connect_errors: (map(.connect_errors) | add),
+		  connect_s: (map(.connect_s) | max), established_ss: $established,
+		  requests: (map(.requests) | add), responses: (map(.responses) | add),
+		  errors: (map(.errors) | add), skipped: (map(.skipped) | add), lat: $lat}
+		+ if $arm == "none" then {} else
+		  (($w1.walks // 0) - ($w0.walks // 0)) as $walks
+		  | {walks: $walks,
+		     walk_wall_ms: (if $walks > 0 then (($w1.wall_s - $w0.wall_s) * 1000 / $walks) else null end),
+		     walk_cpu_ms: (if $walks > 0 then (($w1.cpu_s - $w0.cpu_s) * 1000 / $walks) else null end),
+		     walk_bpf_ms: (if $walks > 0 then ($bpf_walk_ns / 1e6 / $walks) else null end),
+		     walk_max_ms: ($w1.max_s * 1000),
+		     sidecar_cpu_ms_per_interval: (if $walks > 0 then ($sched_ns / 1e6 / $walks) else null end),
+		     rss_kb: $rss_kb, hwm_kb: $hwm_kb, maps: $maps,
+		     map_memlock_kb: (($maps | map(.bytes_memlock) | add // 0) / 1024),
+		     drops: $drops, drops_window: ($w1.drops - $w0.drops)} end' "$log".h*.json >"$log.json"
+	jq -c . "$log.json" >>"$SCALE_RESULTS"
+}
+
+# run_time_ns of the iter/tcp program alone (the walk's in-kernel part).
+bpf_walk_ns() {
+	bpftool prog show --json |
+		jq --argjson ids "$1" '[.[] | select((.id as $i | $ids | index($i)) and .name == "walk_tcp")
+			| .run_time_ns // 0] | add // 0'
+}
+
+# The sidecar's walk counters and losses from /metrics, as {walks, wall_s,
+# cpu_s, max_s, drops};
+# its admin port is in the run's namespace ("ns", run_scale's).
+walk_metrics() {
+	"${ns[@]}" curl -fsS "http://127.0.0.1:$1/metrics" | awk '
+		$1 == "podflow_sidecar_walk_duration_seconds_count" { w = $2 }
+		$1 == "podflow_sidecar_walk_duration_seconds_sum" { s = $2 }
+		$1 == "podflow_sidecar_walk_cpu_seconds_total" { c = $2 }
+		$1 == "podflow_sidecar_walk_max_seconds" { m = $2 }
+		$1 ~ /^podflow_sidecar_drops_total[{]/ { d += $2 }
+		END { printf "{\"walks\":%d,\"wall_s\":%s,\"cpu_s\":%s,\"max_s\":%s,\"drops\":%d}\n",
+			w, s + 0, c + 0, m + 0, d }'
+}
+
+# The kernel memory (memlock) of each BPF map the process holds.
+map_memlock() {
+	local mids
+	mids=$(grep -h '^map_id:' /proc/"$1"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -un | jq -sc .)
+	bpftool map show --json |
+		jq -c --argjson ids "$mids" '[.[] | select(.id as $i | $ids | index($i))
+			| {name, type, max_entries, bytes_memlock}]'
+}
+
+if [ "$SCALE" = 1 ]; then
+	echo
+	echo "scale: sizes $SCALE_SIZES; per (size, load) no sidecar vs podflow (interval" \
+		"$SCALE_INTERVAL, --max-connections $SCALE_MAX_CONNECTIONS, nice $SCALE_NICE), $SCALE_DURATION window;" \
+		"traffic $SCALE_RATE req/s, idle: a $SCALE_PROBE_RATE req/s latency probe"
+	turn=0
+	for n in $SCALE_SIZES; do
+		for load in idle traffic; do
+			# alternate which arm goes first
+			if ((turn++ % 2)); then order=(podflow none); else order=(none podflow); fi
+			for arm in "${order[@]}"; do
+				echo "  scale $n $load $arm"
+				run_scale "$n" "$load" "$arm"
+			done
+		done
+	done
+	jq -rs -f /dev/stdin "$SCALE_RESULTS" <<'EOF'
+def f(d): if . == null then "-" else (. * pow(10; d) | round) / pow(10; d) | tostring end;
+def pad(n): tostring | (" " * ([n - length, 0] | max)) + .;
+def padr(n): tostring | . + (" " * ([n - length, 0] | max));
+. as $all
+| "",
+  "size     load     held     walk: wall ms  cpu ms  (bpf ms)  max ms   RSS MB (HWM)   maps MB (flows)   p50 us none/podflow   p99 us none/podflow  max ms none/podflow  drops",
+  ($all | group_by([.size, .load]) | sort_by(.[0].size, .[0].load)[]
+   | (map(select(.arm == "none"))[0]) as $a | (map(select(.arm == "podflow"))[0]) as $p
+   | "\($p.size | padr(8)) \($p.load | padr(8)) \([$a.held, $p.held] | min | pad(6))"
+	+ "  \($p.walk_wall_ms | f(1) | pad(13))  \($p.walk_cpu_ms | f(1) | pad(6))  (\($p.walk_bpf_ms | f(1) | pad(6)))"
+	+ "  \($p.walk_max_ms | f(1) | pad(6))  \($p.rss_kb / 1024 | f(1) | pad(6)) (\($p.hwm_kb / 1024 | f(1) | pad(5)))"
+	+ "  \($p.map_memlock_kb / 1024 | f(1) | pad(7)) (\(($p.maps | map(select(.name == "flows")) | .[0].bytes_memlock // null) | if . then . / 1048576 else null end | f(1) | pad(5)))"
+	+ "  \($a.lat.p50_us | f(0) | pad(9)) / \($p.lat.p50_us | f(0) | pad(6))"
+	+ "  \($a.lat.p99_us | f(0) | pad(9)) / \($p.lat.p99_us | f(0) | pad(6))"
+	+ "  \($a.lat.max_us / 1000 | f(1) | pad(9)) / \($p.lat.max_us / 1000 | f(1) | pad(5))"
+	+ "  \($p.drops | f(0) | pad(5))"),
+  "",
+  "  walk: per interval walk over the tracked sockets (/metrics podflow_sidecar_walk_*: wall and the",
+  "  sidecar thread's CPU, the iter program included; bpf = walk_tcp run_time_ns with bpf_stats on);",
+  "  max = longest walk since start (connect burst included); maps = bytes_memlock of all its maps;",
+  "  drops = the sidecar's losses over the whole run (connect burst included), in the window: \([$all[] | select(.arm == "podflow") | .drops_window] | add | f(0)).",
+  "  growth 1k -> largest (traffic): walk cpu x\(
+	[$all[] | select(.arm == "podflow" and .load == "traffic")] | sort_by(.size)
+	| if length > 1 and .[0].walk_cpu_ms > 0 then (.[-1].walk_cpu_ms / .[0].walk_cpu_ms | f(1))
+	  + " for x\(.[-1].size / .[0].size | f(0)) connections; RSS max \(map(.hwm_kb) | max / 1024 | f(1)) MB (target <= 32)"
+	  else "-" end)"
+EOF
+	echo "  scale logs and JSON: $LOGS/scale-*.json, $SCALE_RESULTS"
+fi

@@ -16,6 +16,14 @@
  *
  * State per connection lives in one table indexed by fd: an fd belongs to the
  * one thread that opened or accepted it, so the table needs no lock.
+ *
+ * `hold` (with `serve --keepalive`) is the sidecar's scale workload: it opens
+ * N connections and keeps them, then sends requests on them round robin at
+ * an aggregate --rate for --duration, timing each from its scheduled send to
+ * its whole response, and prints the latency percentiles.  It then holds the
+ * connections until SIGTERM, so what the connections cost can be read while
+ * they exist.  With keep-alive the server answers request after request on
+ * one connection and closes only at the client's EOF.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -58,6 +66,7 @@
 enum load_cmd {
 	LOAD_CMD_SERVE,
 	LOAD_CMD_CLIENT,
+	LOAD_CMD_HOLD,
 };
 
 struct load_cfg {
@@ -72,6 +81,11 @@ struct load_cfg {
 	uint64_t concurrency; /* in flight at most, all threads together */
 	uint64_t req;	      /* request bytes, the 8-byte header included */
 	uint64_t resp;
+	int keepalive;	      /* serve: answer requests until the client's EOF */
+	uint64_t connections; /* hold: connections to open and keep */
+	uint64_t sources;     /* hold: source addresses 127.0.0.2 .. 127.0.0.(1+K) */
+	int go_signal;	      /* hold: start the window at SIGUSR1, not at once */
+	const char *lat_out;  /* hold: every latency (ns), one a line, to this file */
 };
 
 static const struct load_cfg load_cfg_defaults = {
@@ -80,15 +94,19 @@ static const struct load_cfg load_cfg_defaults = {
 	.concurrency = 64,
 	.req = 64,
 	.resp = 64,
+	.sources = 8,
 };
 
 enum conn_state {
 	CONN_FREE = 0,
-	CONN_HDR,  /* server: reading the 8-byte header */
-	CONN_BODY, /* server: reading the rest of the request */
-	CONN_SEND, /* server: writing the response; client: connecting, writing the request */
-	CONN_RECV, /* client: reading the response */
-	CONN_EOF,  /* client: response complete, waiting for the server's FIN */
+	CONN_HDR,	 /* server: reading the 8-byte header */
+	CONN_BODY,	 /* server: reading the rest of the request */
+	CONN_SEND,	 /* server: writing the response; client: connecting, writing the request */
+	CONN_RECV,	 /* client: reading the response */
+	CONN_EOF,	 /* client: response complete, waiting for the server's FIN */
+	CONN_IDLE,	 /* hold: connected, no request outstanding */
+	CONN_CONNECTING, /* hold: connect() in progress */
+	CONN_DEAD,	 /* hold: failed; kept open so its fd is not reused */
 };
 
 struct conn {
@@ -98,10 +116,12 @@ struct conn {
 	uint8_t hdr[LOAD_HDR_LEN];
 	uint32_t in_left;
 	uint32_t out_left;
+	uint64_t sent_ns; /* hold: when the outstanding request was due */
 };
 
 static struct conn *conns;
 static unsigned int conns_len;
+static int keepalive; /* serve --keepalive */
 static struct sockaddr_storage load_addr;
 static socklen_t load_addr_len;
 static atomic_int stop_requested;
@@ -244,6 +264,12 @@ static void server_progress(struct server_thread *t, int fd)
 				c->state = CONN_SEND;
 			continue;
 		case CONN_SEND:
+			if (!c->out_left && keepalive) {
+				t->served++;
+				c->state = CONN_HDR;
+				c->hdr_len = 0;
+				continue;
+			}
 			if (!c->out_left) {
 				t->served++;
 				conn_close(fd);
@@ -281,6 +307,10 @@ static void server_progress(struct server_thread *t, int fd)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return;
+		if (n == 0 && keepalive && c->state == CONN_HDR && !c->hdr_len) {
+			conn_close(fd); /* the client is done: EOF between requests */
+			return;
+		}
 		server_fail(t, fd); /* EOF before the whole request, or a reset */
 		return;
 	}
@@ -802,15 +832,492 @@ cleanup:
 	return 0;
 }
 
+/* --- hold: many long-lived connections, paced requests, latency ---------- */
+
+/* connects in flight per thread while the connections are opened */
+#define HOLD_CONNECTING 256
+/* outstanding requests still get this long once the window has closed */
+#define HOLD_DRAIN_NS (2 * DURATION_NS_PER_S)
+
+struct hold_thread {
+	pthread_t tid;
+	unsigned int idx;
+	const struct load_cfg *cfg;
+	int epfd;
+	int tfd;
+	uint64_t want;	  /* this thread's share of --connections */
+	int *fds;	  /* the connections it opened (dead ones too) */
+	uint64_t n_fds;	  /* opened so far */
+	uint64_t pending; /* connects in flight */
+	uint64_t established;
+	uint64_t connect_errors;
+	uint64_t rate; /* this thread's share of --rate */
+	uint64_t t0_ns, end_ns;
+	uint64_t due_sent; /* requests scheduled so far (sent or skipped) */
+	uint64_t cursor;   /* round robin over fds */
+	uint64_t outstanding;
+	uint64_t responses;
+	uint64_t errors;  /* connections that failed in the window */
+	uint64_t skipped; /* a request was due but every connection was busy or dead */
+	uint64_t *lat;	  /* response latencies, ns */
+	uint64_t n_lat, cap_lat;
+	int err;
+	uint8_t req[LOAD_BUF_LEN];
+	uint8_t scratch[LOAD_BUF_LEN];
+};
+
+static pthread_barrier_t hold_barrier;
+static _Atomic uint64_t hold_t0_ns;
+
+/* 127.0.0.2 and up: one (source, destination, port) allows ip_local_port_range ports */
+static int hold_bind_source(struct hold_thread *t, int fd, uint64_t k)
+{
+	struct sockaddr_in src = { .sin_family = AF_INET };
+	int one = 1;
+
+	if (load_addr.ss_family != AF_INET || t->cfg->sources == 0)
+		return 0;
+	src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(k % t->cfg->sources));
+	/* the port is picked at connect(), unique per 4-tuple, not per source address */
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	return bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0 ? -errno : 0;
+}
+
+static int hold_open_one(struct hold_thread *t)
+{
+	struct epoll_event ev;
+	uint64_t k = t->n_fds * t->cfg->threads + t->idx;
+	int fd, err;
+
+	fd = socket(load_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if ((unsigned int)fd >= conns_len) {
+		close(fd);
+		return -EMFILE;
+	}
+	err = hold_bind_source(t, fd, k);
+	if (!err && connect(fd, (struct sockaddr *)&load_addr, load_addr_len) < 0 &&
+	    errno != EINPROGRESS)
+		err = -errno;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	conns[fd].state = CONN_CONNECTING;
+	ev.events = EPOLLOUT | EPOLLET;
+	ev.data.fd = fd;
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		err = -errno;
+		conn_close(fd);
+		return err;
+	}
+	t->fds[t->n_fds++] = fd;
+	t->pending++;
+	return 0;
+}
+
+static void hold_connected(struct hold_thread *t, int fd, uint32_t events)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.fd = fd };
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	t->pending--;
+	getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+	if ((events & (EPOLLERR | EPOLLHUP)) || soerr ||
+	    epoll_ctl(t->epfd, EPOLL_CTL_MOD, fd, &ev) < 0) {
+		t->connect_errors++;
+		conns[fd].state = CONN_DEAD;
+		return;
+	}
+	conns[fd].state = CONN_IDLE;
+	t->established++;
+}
+
+/* Opens this thread's share, at most HOLD_CONNECTING connects in flight. */
+static void hold_open_all(struct hold_thread *t)
+{
+	struct epoll_event evs[LOAD_EVENTS];
+	int i, n, err;
+
+	while (t->n_fds < t->want || t->pending) {
+		while (t->n_fds < t->want && t->pending < HOLD_CONNECTING) {
+			err = hold_open_one(t);
+			if (err) {
+				/* out of ports, fds or memory: no use trying more */
+				t->connect_errors += t->want - t->n_fds;
+				pr_warn("thread %u: stopped opening at %" PRIu64 " of %" PRIu64
+					": %s",
+					t->idx, t->n_fds, t->want, strerror(-err));
+				t->want = t->n_fds;
+				break;
+			}
+		}
+		if (!t->pending)
+			break;
+		n = epoll_wait(t->epfd, evs, LOAD_EVENTS, 1000);
+		if (n < 0 && errno != EINTR) {
+			t->err = -errno;
+			return;
+		}
+		for (i = 0; i < n; i++) {
+			/* a failed connect stays in the set, and may report again */
+			if (conns[evs[i].data.fd].state == CONN_CONNECTING)
+				hold_connected(t, evs[i].data.fd, evs[i].events);
+		}
+	}
+}
+
+static void hold_record(struct hold_thread *t, uint64_t ns)
+{
+	if (t->n_lat == t->cap_lat) {
+		uint64_t cap = t->cap_lat ? 2 * t->cap_lat : 4096;
+		uint64_t *p = realloc(t->lat, cap * sizeof(*p));
+
+		if (!p) {
+			t->err = -ENOMEM;
+			return;
+		}
+		t->lat = p;
+		t->cap_lat = cap;
+	}
+	t->lat[t->n_lat++] = ns;
+}
+
+static void hold_fail(struct hold_thread *t, int fd)
+{
+	if (conns[fd].state == CONN_SEND || conns[fd].state == CONN_RECV)
+		t->outstanding--;
+	conns[fd].state = CONN_DEAD;
+	t->errors++;
+}
+
+/* Writes the rest of the request, reads the response (edge-triggered). */
+static void hold_progress(struct hold_thread *t, int fd, uint32_t events)
+{
+	struct conn *c = &conns[fd];
+	ssize_t n;
+
+	if (c->state == CONN_DEAD)
+		return;
+	if (events & EPOLLERR) {
+		hold_fail(t, fd);
+		return;
+	}
+	for (;;) {
+		switch (c->state) {
+		case CONN_SEND:
+			n = write(fd, t->req + (t->cfg->req - c->out_left),
+				  c->out_left < LOAD_BUF_LEN ? c->out_left : LOAD_BUF_LEN);
+			if (n > 0) {
+				c->out_left -= n;
+				if (!c->out_left)
+					c->state = CONN_RECV;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				return; /* EPOLLOUT is not watched: 64-byte requests fit */
+			hold_fail(t, fd);
+			return;
+		case CONN_RECV:
+		case CONN_IDLE:
+			n = read(fd, t->scratch, LOAD_BUF_LEN);
+			if (n > 0 && c->state == CONN_RECV && (uint64_t)n <= c->in_left) {
+				c->in_left -= n;
+				if (!c->in_left) {
+					hold_record(t, now_ns() - c->sent_ns);
+					t->responses++;
+					t->outstanding--;
+					c->state = CONN_IDLE;
+				}
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				return;
+			hold_fail(t, fd); /* EOF, a reset, or bytes nobody asked for */
+			return;
+		default:
+			return;
+		}
+	}
+}
+
+/* Sends the requests due by `now` on the next idle connections. */
+static void hold_send_due(struct hold_thread *t, uint64_t now)
+{
+	/* request k is due at t0 + k / rate, the first one at t0 */
+	uint64_t due = (unsigned __int128)t->rate * (now - t->t0_ns) / DURATION_NS_PER_S + 1;
+
+	while (t->due_sent < due) {
+		/* scheduled, not actual, send time: a stalled client counts too */
+		uint64_t at =
+		    t->t0_ns + (unsigned __int128)t->due_sent * DURATION_NS_PER_S / t->rate;
+		uint64_t tries;
+		int fd = -1;
+
+		t->due_sent++;
+		for (tries = 0; tries < t->n_fds; tries++) {
+			int f = t->fds[t->cursor++ % t->n_fds];
+
+			if (conns[f].state == CONN_IDLE) {
+				fd = f;
+				break;
+			}
+		}
+		if (fd < 0) {
+			t->skipped++;
+			continue;
+		}
+		conns[fd].state = CONN_SEND;
+		conns[fd].out_left = t->cfg->req;
+		conns[fd].in_left = t->cfg->resp;
+		conns[fd].sent_ns = at;
+		t->outstanding++;
+		hold_progress(t, fd, 0);
+	}
+}
+
+/*
+ * Wakes the thread when the next request is due (one-shot, absolute): a
+ * periodic tick would add up to its period to every scheduled latency.
+ */
+static void hold_arm(struct hold_thread *t)
+{
+	uint64_t at = t->t0_ns + (unsigned __int128)t->due_sent * DURATION_NS_PER_S / t->rate;
+	struct itimerspec its = {
+		.it_value = { .tv_sec = at / DURATION_NS_PER_S, .tv_nsec = at % DURATION_NS_PER_S },
+	};
+
+	if (timerfd_settime(t->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		t->err = -errno;
+}
+
+static void *hold_main(void *arg)
+{
+	struct hold_thread *t = arg;
+	struct epoll_event evs[LOAD_EVENTS];
+	uint64_t now, expirations;
+	int i, n;
+
+	if (t->cfg->pin)
+		pin_thread(t->idx);
+	hold_open_all(t);
+	pthread_barrier_wait(&hold_barrier); /* all threads connected */
+	pthread_barrier_wait(&hold_barrier); /* the window's start is set */
+	t->t0_ns = atomic_load(&hold_t0_ns);
+	t->end_ns = t->t0_ns + t->cfg->duration_ns;
+	for (;;) {
+		now = now_ns();
+		if (now < t->end_ns && t->rate) {
+			if (now >= t->t0_ns)
+				hold_send_due(t, now);
+			hold_arm(t); /* before t0 too: the first request is due at t0 */
+		} else if (now >= t->end_ns &&
+			   (!t->outstanding || now >= t->end_ns + HOLD_DRAIN_NS))
+			break;
+		n = epoll_wait(t->epfd, evs, LOAD_EVENTS, t->tfd >= 0 ? 100 : 10);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			t->err = -errno;
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.fd == t->tfd) {
+				if (read(t->tfd, &expirations, sizeof(expirations)) < 0 &&
+				    errno != EAGAIN)
+					t->err = -errno;
+				continue;
+			}
+			hold_progress(t, evs[i].data.fd, evs[i].events);
+		}
+	}
+	/* no answer within the drain: counted as errors, like a lost response */
+	t->errors += t->outstanding;
+	pthread_barrier_wait(&hold_barrier); /* the window is over */
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The q-quantile (nearest rank) of n sorted values, in microseconds. */
+static double quantile_us(const uint64_t *v, uint64_t n, double q)
+{
+	uint64_t i;
+
+	if (!n)
+		return 0;
+	i = (uint64_t)(q * n + 0.999999);
+	i = i ? i - 1 : 0;
+	return (double)v[i < n ? i : n - 1] / 1000.0;
+}
+
+static int run_hold(const struct load_cfg *cfg)
+{
+	uint64_t est = 0, cerr = 0, responses = 0, errors = 0, skipped = 0, sent = 0, n_lat = 0;
+	uint64_t connect_ns, t_open, *all = NULL;
+	struct hold_thread *ts = NULL;
+	unsigned int i, started = 0;
+	sigset_t sigs;
+	int err = 0, sig;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	ts = calloc(cfg->threads, sizeof(*ts));
+	if (!ts || pthread_barrier_init(&hold_barrier, NULL, cfg->threads + 1)) {
+		free(ts);
+		return -ENOMEM;
+	}
+	for (i = 0; i < cfg->threads; i++) {
+		struct hold_thread *t = &ts[i];
+
+		t->idx = i;
+		t->cfg = cfg;
+		t->epfd = t->tfd = -1;
+		t->want = cfg->connections / cfg->threads + (i < cfg->connections % cfg->threads);
+		t->rate = cfg->rate / cfg->threads + (i < cfg->rate % cfg->threads);
+		put_le32(t->req, cfg->req);
+		put_le32(t->req + 4, cfg->resp);
+		t->fds = calloc(t->want ? t->want : 1, sizeof(*t->fds));
+		t->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (!t->fds || t->epfd < 0) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		if (t->rate) {
+			struct epoll_event ev = { .events = EPOLLIN };
+
+			/* armed for each next request by hold_arm() */
+			t->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+			ev.data.fd = t->tfd;
+			if (t->tfd < 0 || epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->tfd, &ev) < 0) {
+				err = -errno;
+				pr_warn("timerfd: %s", strerror(-err));
+				goto cleanup;
+			}
+		}
+	}
+	t_open = now_ns();
+	for (; started < cfg->threads; started++) {
+		err = -pthread_create(&ts[started].tid, NULL, hold_main, &ts[started]);
+		if (err) {
+			/* the barrier counts every thread: without them all, no way on */
+			pr_err("pthread_create: %s", strerror(-err));
+			exit(1);
+		}
+	}
+	pthread_barrier_wait(&hold_barrier);
+	connect_ns = now_ns() - t_open;
+	for (i = 0; i < cfg->threads; i++) {
+		est += ts[i].established;
+		cerr += ts[i].connect_errors;
+	}
+	pr_info("held: %" PRIu64 " of %" PRIu64 " connections established in %.3f s (%" PRIu64
+		" failed)",
+		est, cfg->connections, (double)connect_ns / DURATION_NS_PER_S, cerr);
+	/*
+	 * --go-signal: several hold processes (each within RLIMIT_NOFILE)
+	 * start their windows together, once every one of them is connected.
+	 */
+	while (cfg->go_signal) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGUSR1)
+			break;
+		exit(1); /* stopped before the window: nothing to report */
+	}
+	atomic_store(&hold_t0_ns, now_ns() + 10 * DURATION_NS_PER_MS);
+	pthread_barrier_wait(&hold_barrier);
+	pthread_barrier_wait(&hold_barrier);
+	for (i = 0; i < cfg->threads; i++) {
+		pthread_join(ts[i].tid, NULL);
+		responses += ts[i].responses;
+		errors += ts[i].errors;
+		skipped += ts[i].skipped;
+		sent += ts[i].due_sent - ts[i].skipped;
+		n_lat += ts[i].n_lat;
+		if (ts[i].err && !err)
+			err = ts[i].err;
+	}
+	started = 0;
+	all = malloc((n_lat ? n_lat : 1) * sizeof(*all));
+	if (!all) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	n_lat = 0;
+	for (i = 0; i < cfg->threads; i++) {
+		if (ts[i].n_lat)
+			memcpy(all + n_lat, ts[i].lat, ts[i].n_lat * sizeof(*all));
+		n_lat += ts[i].n_lat;
+	}
+	qsort(all, n_lat, sizeof(*all), cmp_u64);
+	if (cfg->lat_out) {
+		FILE *f = fopen(cfg->lat_out, "w");
+
+		for (uint64_t j = 0; f && j < n_lat; j++)
+			fprintf(f, "%" PRIu64 "\n", all[j]);
+		if (!f || fclose(f)) {
+			err = -errno;
+			pr_warn("%s: %s", cfg->lat_out, strerror(-err));
+			goto cleanup;
+		}
+	}
+	printf("{\"mode\":\"hold\",\"connections\":%" PRIu64 ",\"established\":%" PRIu64
+	       ",\"connect_errors\":%" PRIu64 ",\"connect_s\":%.3f,\"duration_s\":%.3f"
+	       ",\"rate\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"responses\":%" PRIu64
+	       ",\"errors\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"lat_p50_us\":%.1f"
+	       ",\"lat_p99_us\":%.1f,\"lat_p999_us\":%.1f,\"lat_max_us\":%.1f}\n",
+	       cfg->connections, est, cerr, (double)connect_ns / DURATION_NS_PER_S,
+	       (double)cfg->duration_ns / DURATION_NS_PER_S, cfg->rate, sent, responses, errors,
+	       skipped, quantile_us(all, n_lat, 0.5), quantile_us(all, n_lat, 0.99),
+	       quantile_us(all, n_lat, 0.999), n_lat ? (double)all[n_lat - 1] / 1000.0 : 0.0);
+	fflush(stdout);
+	/* hold them until told to stop: their cost is read meanwhile */
+	while (sigwait(&sigs, &sig) != 0 || sig == SIGUSR1)
+		;
+cleanup:
+	for (i = 0; i < started; i++)
+		pthread_join(ts[i].tid, NULL);
+	for (i = 0; ts && i < cfg->threads; i++) {
+		if (ts[i].epfd >= 0)
+			close(ts[i].epfd);
+		if (ts[i].tfd >= 0)
+			close(ts[i].tfd);
+		free(ts[i].fds);
+		free(ts[i].lat);
+	}
+	free(ts);
+	free(all);
+	return err; /* the held connections close at exit */
+}
+
 /* --- command line --------------------------------------------------------- */
 
 static void usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "usage: pf-load serve --port P [--addr IP] [--threads N] [--pin]\n"
+	    "usage: pf-load serve --port P [--addr IP] [--threads N] [--pin] [--keepalive]\n"
 	    "       pf-load client --port P [--addr IP] (--rate R | --saturate) --duration DUR\n"
 	    "                      [--concurrency C] [--req BYTES] [--resp BYTES] [--threads N] [--pin]\n"
+	    "       pf-load hold --port P --connections N --duration DUR [--rate R] [--sources K]\n"
+	    "                    [--addr IP] [--req BYTES] [--resp BYTES] [--threads N] [--pin]\n"
+	    "                    [--go-signal] [--lat-out FILE]\n"
 	    "\n"
 	    "  --addr IP          127.0.0.1 (default) or ::1, any IPv4/IPv6 literal\n"
 	    "  --threads N        event-loop threads (default 1)\n"
@@ -821,7 +1328,17 @@ static void usage(FILE *f)
 	    "  --concurrency C    connections in flight at most (default 64)\n"
 	    "  --req BYTES        request size, 8-byte header included (default 64, min 8)\n"
 	    "  --resp BYTES       response size (default 64)\n"
-	    "The client prints one JSON line with its totals; the server prints one at exit.\n");
+	    "  --keepalive        serve: answer requests until the client closes (for hold)\n"
+	    "  --connections N    hold: open N connections to a --keepalive server and keep them\n"
+	    "  --rate R           hold: R requests per second in all, round robin over them,\n"
+	    "                     during --duration (none without --rate)\n"
+	    "  --sources K        hold: IPv4 source addresses 127.0.0.2.. used round robin\n"
+	    "                     (default 8; 0: the kernel's choice)\n"
+	    "  --go-signal        hold: once connected, wait for SIGUSR1 to start --duration\n"
+	    "  --lat-out FILE     hold: write every latency (ns), one a line, sorted\n"
+	    "The client prints one JSON line with its totals; the server prints one at exit.\n"
+	    "hold prints \"held: ...\" on stderr once connected, one JSON line (latency\n"
+	    "percentiles) after --duration, then keeps the connections until SIGTERM.\n");
 }
 
 /* strtoull alone accepts "-1" (as ULLONG_MAX) and trailing junk: refuse both. */
@@ -867,6 +1384,11 @@ enum {
 	OPT_REQ = 256,
 	OPT_RESP,
 	OPT_PIN,
+	OPT_KEEPALIVE,
+	OPT_CONNECTIONS,
+	OPT_SOURCES,
+	OPT_GO_SIGNAL,
+	OPT_LAT_OUT,
 };
 
 static int parse_args(int argc, char **argv, struct load_cfg *cfg)
@@ -882,6 +1404,11 @@ static int parse_args(int argc, char **argv, struct load_cfg *cfg)
 		{ "pin", no_argument, NULL, OPT_PIN },
 		{ "req", required_argument, NULL, OPT_REQ },
 		{ "resp", required_argument, NULL, OPT_RESP },
+		{ "keepalive", no_argument, NULL, OPT_KEEPALIVE },
+		{ "connections", required_argument, NULL, OPT_CONNECTIONS },
+		{ "sources", required_argument, NULL, OPT_SOURCES },
+		{ "go-signal", no_argument, NULL, OPT_GO_SIGNAL },
+		{ "lat-out", required_argument, NULL, OPT_LAT_OUT },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -895,8 +1422,10 @@ static int parse_args(int argc, char **argv, struct load_cfg *cfg)
 		cfg->cmd = LOAD_CMD_SERVE;
 	} else if (!strcmp(argv[1], "client")) {
 		cfg->cmd = LOAD_CMD_CLIENT;
+	} else if (!strcmp(argv[1], "hold")) {
+		cfg->cmd = LOAD_CMD_HOLD;
 	} else {
-		fprintf(stderr, "pf-load: unknown command '%s' (serve or client)\n", argv[1]);
+		fprintf(stderr, "pf-load: unknown command '%s' (serve, client or hold)\n", argv[1]);
 		return -EINVAL;
 	}
 	argc--;
@@ -946,6 +1475,26 @@ static int parse_args(int argc, char **argv, struct load_cfg *cfg)
 		case OPT_PIN:
 			cfg->pin = 1;
 			break;
+		case OPT_KEEPALIVE:
+			cfg->keepalive = 1;
+			break;
+		case OPT_CONNECTIONS:
+			err =
+			    parse_u64("--connections", optarg, 1, LOAD_MAX_FDS, &cfg->connections);
+			client_only = 1;
+			break;
+		case OPT_SOURCES:
+			err = parse_u64("--sources", optarg, 0, 250, &cfg->sources);
+			client_only = 1;
+			break;
+		case OPT_GO_SIGNAL:
+			cfg->go_signal = 1;
+			client_only = 1;
+			break;
+		case OPT_LAT_OUT:
+			cfg->lat_out = optarg;
+			client_only = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -968,10 +1517,33 @@ static int parse_args(int argc, char **argv, struct load_cfg *cfg)
 	if (cfg->cmd == LOAD_CMD_SERVE) {
 		if (client_only) {
 			fprintf(stderr,
-				"pf-load: serve takes only --port, --addr, --threads and --pin\n");
+				"pf-load: serve takes only --port, --addr, --threads, --pin "
+				"and --keepalive\n");
 			return -EINVAL;
 		}
 		return 0;
+	}
+	if (cfg->keepalive) {
+		fprintf(stderr, "pf-load: --keepalive is for serve\n");
+		return -EINVAL;
+	}
+	if (cfg->cmd == LOAD_CMD_HOLD) {
+		if (!cfg->connections || !cfg->duration_ns || cfg->saturate) {
+			fprintf(stderr, "pf-load: hold needs --connections and --duration, "
+					"and takes no --saturate\n");
+			return -EINVAL;
+		}
+		if (cfg->threads > cfg->connections) {
+			fprintf(stderr, "pf-load: hold needs at least one connection per thread\n");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (cfg->connections || cfg->sources != load_cfg_defaults.sources || cfg->go_signal ||
+	    cfg->lat_out) {
+		fprintf(stderr, "pf-load: --connections, --sources, --go-signal and --lat-out "
+				"are for hold\n");
+		return -EINVAL;
 	}
 	if (!!cfg->rate == cfg->saturate) {
 		fprintf(stderr, "pf-load: client needs exactly one of --rate R and --saturate\n");
@@ -995,6 +1567,17 @@ static int fd_table_init(const struct load_cfg *cfg)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;
+	/*
+	 * hold and a keep-alive server keep 100k+ connections open: lift the
+	 * hard limit too where we may (root, up to fs.nr_open).
+	 */
+	if ((cfg->cmd == LOAD_CMD_HOLD || cfg->keepalive) && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max < LOAD_MAX_FDS) {
+		struct rlimit want = { LOAD_MAX_FDS, LOAD_MAX_FDS };
+
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+	}
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -1005,6 +1588,13 @@ static int fd_table_init(const struct load_cfg *cfg)
 	conns_len =
 	    rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > LOAD_MAX_FDS ? LOAD_MAX_FDS : rl.rlim_cur;
 	/* each thread also holds an epoll fd, a timer or a listener */
+	if (cfg->cmd == LOAD_CMD_HOLD && cfg->connections + 2 * cfg->threads + 16 > conns_len) {
+		fprintf(stderr,
+			"pf-load: --connections %" PRIu64 " needs more descriptors than "
+			"RLIMIT_NOFILE allows (%u)\n",
+			cfg->connections, conns_len);
+		return -EMFILE;
+	}
 	if (cfg->cmd == LOAD_CMD_CLIENT && cfg->concurrency + 2 * cfg->threads + 16 > conns_len) {
 		fprintf(stderr,
 			"pf-load: --concurrency %" PRIu64 " needs more descriptors than "
@@ -1033,8 +1623,11 @@ int main(int argc, char **argv)
 			pr_warn("fd table: %s", strerror(-err));
 		return 2;
 	}
+	keepalive = cfg.keepalive;
 	if (cfg.cmd == LOAD_CMD_SERVE)
 		err = run_server(&cfg);
+	else if (cfg.cmd == LOAD_CMD_HOLD)
+		err = run_hold(&cfg);
 	else
 		err = run_client(&cfg);
 	free(conns);

@@ -94,4 +94,24 @@ const char *flow_source_name(enum flow_source src);
 /* Appends the record as one JSON object (no newline). */
 void flow_record_json(const struct flow_record *r, struct jsonw *jw);
 
+/*
+ * The identities' strings repeat from record to record of a batch (the
+ * sender's own pod in every record, a few dozen peers): a cache of each
+ * one's escaped JSON fragment, keyed by the identity's address (and the
+ * container name's), so that it is escaped once per batch and then copied.
+ * The output is byte for byte flow_record_json's.  Identities are borrowed
+ * by the records for one batch only, so an address may name another
+ * identity in the next: flow_json_cache__reset() before each batch.  One
+ * thread at a time.
+ */
+struct flow_json_cache;
+
+struct flow_json_cache *flow_json_cache__new(void);
+void flow_json_cache__free(struct flow_json_cache *c);
+/* Forgets every fragment (keeps the memory): before each batch. */
+void flow_json_cache__reset(struct flow_json_cache *c);
+/* flow_record_json, with the identities' fragments from c (NULL: none cached). */
+void flow_record_json_cached(const struct flow_record *r, struct jsonw *jw,
+			     struct flow_json_cache *c);
+
 #endif /* PODFLOW_FLOW_H */

@@ -99,66 +99,110 @@ void jsonw__raw_char(struct jsonw *jw, char c)
 	put(jw, &c, 1);
 }
 
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/*
+ * Whether any of the 8 bytes in w must be escaped or checked: below 0x20,
+ * above 0x7e (DEL, and every byte of a UTF-8 sequence), '"' or '\\'.  Exact
+ * as a yes or no (the bit tricks of "Bit Twiddling Hacks": hasless,
+ * hasmore, haszero).
+ */
+static bool word_special(uint64_t w)
+{
+	uint64_t below = (w - ONES * 0x20) & ~w;
+	uint64_t above = (w + ONES * (127 - 0x7e)) | w;
+	uint64_t quote = w ^ (ONES * '"'), bslash = w ^ (ONES * '\\');
+
+	return ((below | above | ((quote - ONES) & ~quote) | ((bslash - ONES) & ~bslash)) &
+		HIGHS) != 0;
+}
+
 /* Bytes that can go into a JSON string as they are: printable ASCII but '"' and '\\'. */
 static size_t plain_prefix(const unsigned char *s, size_t n)
 {
 	size_t i = 0;
+	uint64_t w;
 
+	/* eight at a time while none is special: a container id, a pod name */
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		if (word_special(w))
+			break;
+	}
 	while (i < n && s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\')
 		i++;
 	return i;
 }
 
-static void put_string(struct jsonw *jw, const char *str, size_t n)
+char *jsonw_put_str(char *o, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	static const char hex[] = "0123456789abcdef";
 	size_t plain = plain_prefix(s, n);
 
-	/* the common case, names and numbers-as-text: one copy */
-	if (plain == n) {
-		if (reserve(jw, n + 2))
-			return;
-		jw->buf[jw->len++] = '"';
-		memcpy(jw->buf + jw->len, s, n);
-		jw->len += n;
-		jw->buf[jw->len++] = '"';
-		return;
-	}
-	/* worst case every byte becomes \u00XX */
-	if (reserve(jw, n * 6 + 2))
-		return;
-	jw->buf[jw->len++] = '"';
-	memcpy(jw->buf + jw->len, s, plain);
-	jw->len += plain;
+	*o++ = '"';
+	memcpy(o, s, plain);
+	o += plain;
 	for (size_t i = plain; i < n; i++) {
 		unsigned char c = s[i];
-		char *o = jw->buf + jw->len;
 		size_t u;
 
 		if (c == '"' || c == '\\') {
-			o[0] = '\\';
-			o[1] = (char)c;
-			jw->len += 2;
+			*o++ = '\\';
+			*o++ = (char)c;
 		} else if (c >= 0x20 && c < 0x7f) {
-			o[0] = (char)c;
-			jw->len += 1;
+			*o++ = (char)c;
 		} else if (c == '\n' || c == '\t' || c == '\r') {
-			o[0] = '\\';
-			o[1] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
-			jw->len += 2;
+			*o++ = '\\';
+			*o++ = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
 		} else if (c >= 0x80 && (u = utf8_seq_len(s + i, n - i)) > 0) {
 			memcpy(o, s + i, u);
-			jw->len += u;
+			o += u;
 			i += u - 1;
 		} else {
 			memcpy(o, "\\u00", 4);
 			o[4] = hex[c >> 4];
 			o[5] = hex[c & 0xf];
-			jw->len += 6;
+			o += 6;
 		}
 	}
-	jw->buf[jw->len++] = '"';
+	*o++ = '"';
+	return o;
+}
+
+static void put_string(struct jsonw *jw, const char *str, size_t n)
+{
+	/* the common case, names and numbers-as-text: one copy */
+	if (plain_prefix((const unsigned char *)str, n) == n) {
+		if (reserve(jw, n + 2))
+			return;
+		jw->buf[jw->len++] = '"';
+		memcpy(jw->buf + jw->len, str, n);
+		jw->len += n;
+		jw->buf[jw->len++] = '"';
+		return;
+	}
+	/* worst case every byte becomes \u00XX */
+	if (reserve(jw, JSONW_STR_MAX(n)))
+		return;
+	jw->len = (size_t)(jsonw_put_str(jw->buf + jw->len, str, n) - jw->buf);
+}
+
+char *jsonw__room(struct jsonw *jw, size_t n)
+{
+	return reserve(jw, n) ? NULL : jw->buf + jw->len;
+}
+
+void jsonw__commit(struct jsonw *jw, const char *end)
+{
+	if (!jw->err)
+		jw->len = (size_t)(end - jw->buf);
+}
+
+void jsonw__raw(struct jsonw *jw, const char *s, size_t n)
+{
+	put(jw, s, n);
 }
 
 static void key(struct jsonw *jw, const char *k)
@@ -216,16 +260,41 @@ void jsonw__kv_str(struct jsonw *jw, const char *k, const char *val)
 	jsonw__kv_strn(jw, k, val ? val : "", val ? strlen(val) : 0);
 }
 
-/* Decimal digits of v into the end of buf[24]; returns the first digit. */
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+				     "25262728293031323334353637383940414243444546474849"
+				     "50515253545556575859606162636465666768697071727374"
+				     "75767778798081828384858687888990919293949596979899";
+
+/* Decimal digits of v into the end of buf[24], two at a time; returns the first digit. */
 static char *u64_digits(uint64_t v, char *end)
 {
 	char *p = end;
 
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
+	while (v >= 100) {
+		unsigned int d = (unsigned int)(v % 100) * 2;
+
+		v /= 100;
+		p -= 2;
+		p[0] = digit_pairs[d];
+		p[1] = digit_pairs[d + 1];
+	}
+	if (v >= 10) {
+		p -= 2;
+		p[0] = digit_pairs[v * 2];
+		p[1] = digit_pairs[v * 2 + 1];
+	} else {
+		*--p = (char)('0' + v);
+	}
 	return p;
+}
+
+char *jsonw_put_u64(char *dst, uint64_t v)
+{
+	char num[24], *p = u64_digits(v, num + sizeof(num));
+	size_t n = (size_t)(num + sizeof(num) - p);
+
+	memcpy(dst, p, n);
+	return dst + n;
 }
 
 void jsonw__kv_u64(struct jsonw *jw, const char *k, uint64_t val)

@@ -52,4 +52,28 @@ void jsonw__str(struct jsonw *jw, const char *val);
 /* An object as an array element; close with obj_end. */
 void jsonw__arr_obj_begin(struct jsonw *jw);
 
+/*
+ * For a formatter that writes a whole value at once into the buffer (the
+ * flow record: one reservation instead of a call per field): room for n more
+ * bytes at the end, which the caller fills and keeps with jsonw__commit (the
+ * end of what it wrote, at most n bytes on).  NULL after an allocation
+ * failure (sticky, as for every call).  The nesting state is not touched, so
+ * what is written must be whole values, at the top level or after a key.
+ */
+char *jsonw__room(struct jsonw *jw, size_t n);
+void jsonw__commit(struct jsonw *jw, const char *end);
+/* Appends n bytes as they are (pre-formatted JSON, e.g. a cached fragment). */
+void jsonw__raw(struct jsonw *jw, const char *s, size_t n);
+
+/* The most bytes jsonw_put_str writes for n bytes of input. */
+#define JSONW_STR_MAX(n) (6 * (size_t)(n) + 2)
+/* The most bytes jsonw_put_u64 writes. */
+#define JSONW_U64_MAX 20
+/*
+ * Write at dst, which has room, and return the end: a quoted JSON string of
+ * str[0..n), escaped exactly as the kv functions escape it; a decimal.
+ */
+char *jsonw_put_str(char *dst, const char *str, size_t n);
+char *jsonw_put_u64(char *dst, uint64_t v);
+
 #endif /* PODFLOW_JSONW_H */

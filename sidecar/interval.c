@@ -185,6 +185,11 @@ void interval__set_aggregate(struct interval *iv, bool aggregate)
 	iv->aggregate = aggregate;
 }
 
+uint64_t interval_next_cut_ns(uint64_t now_ns, uint64_t interval_ns)
+{
+	return (now_ns / interval_ns + 1) * interval_ns;
+}
+
 bool interval__output_failed(const struct interval *iv)
 {
 	return iv->out_failed;

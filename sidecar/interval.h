@@ -76,6 +76,15 @@ void interval__end(struct interval *iv, interval_walk_fn walk, void *ctx);
 /* Live change of the record mode: in force from the next interval on. */
 void interval__set_aggregate(struct interval *iv, bool aggregate);
 
+/*
+ * When the interval running at wall-clock time now_ns (Unix ns) ends: the
+ * next multiple of interval_ns after now_ns.  Every sidecar cuts on the same
+ * wall-clock multiples, so the heartbeats of two pods covering the same
+ * instant arrive together: a record waiting for its peer's heartbeat waits
+ * for no second interval (docs/attribution.md, "Freshness").
+ */
+uint64_t interval_next_cut_ns(uint64_t now_ns, uint64_t interval_ns);
+
 /* True once writing to the stream failed (logged once): the caller exits. */
 bool interval__output_failed(const struct interval *iv);
 

@@ -12,6 +12,7 @@
 #include "export.h"
 #include "identity.h"
 #include "ipfix_export.h"
+#include "metrics.h"
 #include "sidecar_config.h"
 
 struct admin;
@@ -51,6 +52,11 @@ struct sidecar {
 	uint64_t scope_reattached; /* times the programs were attached to a new one */
 	/* the stats line and /metrics, with the interval's (interval__stats()) */
 	uint64_t walk_errors;
+	/* the interval walks' cost (walk_sockets() in main.c): wall time and our CPU time */
+	struct metrics_histogram walk_duration;
+	uint64_t walk_cpu_ns;  /* this thread's user+sys in walks, the iter programs included */
+	uint64_t walk_last_ns; /* wall time of the last walk */
+	uint64_t walk_max_ns;  /* of any walk since start */
 };
 
 /* admin_callbacks for the sidecar (sidecar_metrics.c); ctx is the struct sidecar. */

@@ -121,6 +121,20 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 	    is.early_flushes);
 	metrics_writer__counter(w, "podflow_sidecar_walk_errors_total",
 				"Interval walks that failed.", s->walk_errors);
+	metrics_writer__family(w, "podflow_sidecar_walk_duration_seconds", METRIC_HISTOGRAM,
+			       "Wall time of each interval walk over the tracked sockets, ring "
+			       "drain included.");
+	metrics_writer__histogram(w, NULL, &s->walk_duration);
+	metrics_writer__family(w, "podflow_sidecar_walk_cpu_seconds_total", METRIC_COUNTER,
+			       "CPU time (user+sys) the sidecar spent in interval walks, the "
+			       "kernel's iterator program included.");
+	metrics_writer__double(w, NULL, (double)s->walk_cpu_ns / 1e9);
+	metrics_writer__family(w, "podflow_sidecar_walk_last_seconds", METRIC_GAUGE,
+			       "Wall time of the last interval walk.");
+	metrics_writer__double(w, NULL, (double)s->walk_last_ns / 1e9);
+	metrics_writer__family(w, "podflow_sidecar_walk_max_seconds", METRIC_GAUGE,
+			       "Wall time of the longest interval walk since start.");
+	metrics_writer__double(w, NULL, (double)s->walk_max_ns / 1e9);
 	metrics_writer__counter(
 	    w, "podflow_sidecar_cgroup_misses_total",
 	    "Records whose cgroup was gone before it was named: container_id empty.",

@@ -1220,7 +1220,12 @@ enum own_verdict own_lookup(const struct own_store *st, const uint8_t ip[16], in
 		s += ns;
 		e += ne;
 	}
-	out->settling = claim != NULL;
+	/*
+	 * Only a claim that no less trusted source may still confirm waits for
+	 * the floor alone; while the pod watch is behind t it may name the same
+	 * pod any moment (within kube.lag), so the record is looked up again.
+	 */
+	out->settling = claim != NULL && !pending;
 	return pending || claim ? OWN_WAIT : OWN_NONE;
 }
 

@@ -114,7 +114,8 @@ struct own_answer {
  *   - a span covering t: FOUND (a conflict there: NONE, conflict = true);
  *     a heartbeat span above the heartbeat floor is only a claim: FOUND if
  *     a less trusted source names the same pod (namespace and pod) at t,
- *     else WAIT with settling = true (until the floor passes t);
+ *     else WAIT, with settling = true (until the floor passes t) unless a
+ *     less trusted source is still behind t (it may yet confirm the claim);
  *   - an ASSIGN covering t: FOUND if it is closed (a later event of that
  *     source ends it) or t <= the source's watermark; else WAIT;
  *   - nothing covering t: the source is pending when t is beyond its

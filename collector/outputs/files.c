@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "flow.h"
@@ -19,8 +21,15 @@
 #include "log.h"
 #include "wire.h"
 
-#define JSON_CHUNK	(64u << 10)  /* JSON handed to deflate at a time: bounded memory */
-#define OUT_CHUNK	(256u << 10) /* compressed bytes handed to write(2) at a time */
+/*
+ * A member's JSON up to this size is compressed whole by libdeflate (about
+ * 10,000 records: the sidecar's largest batch by default); a larger one is
+ * streamed through zlib in JSON_CHUNK pieces instead, still as one member,
+ * so that memory stays bounded for any batch.
+ */
+#define WHOLE_MAX	(8u << 20)
+#define JSON_CHUNK	(64u << 10)  /* JSON handed to zlib at a time, past WHOLE_MAX */
+#define OUT_CHUNK	(256u << 10) /* compressed bytes handed to write(2) at a time by zlib */
 #define WRITEBACK_EVERY (8 << 20)    /* dirty bytes of a file after which writeback starts */
 #define SCAN_CHUNK	(256u << 10) /* reads of members checked back */
 #define HOUR_MS		3600000ull
@@ -82,11 +91,14 @@ struct files {
 	uint32_t n_parts, cap_parts;
 	int last_publish_err;
 
-	z_stream z;
+	int level;
+	struct libdeflate_compressor *ld; /* whole members */
+	z_stream z;			  /* members past WHOLE_MAX: set up on first use */
 	bool z_ready;
 	struct jsonw *jw;
+	struct flow_json_cache *jc; /* the batch's identity fragments */
 	unsigned char *out;
-	size_t out_len;
+	size_t out_len, out_cap;
 
 	uint32_t *rec_part; /* per record of the batch in hand: index in parts, or NO_PART */
 	uint32_t *order;    /* the batch's records grouped by part */
@@ -634,20 +646,17 @@ struct files *files__new(const struct files_opts *o, char *why, size_t len)
 		snprintf(why, len, "data dir: cannot create %s: %s", fs->root, strerror(-err));
 		goto fail;
 	}
+	fs->level = level;
 	fs->jw = jsonw__new();
+	fs->jc = flow_json_cache__new();
 	fs->out = malloc(OUT_CHUNK);
-	if (!fs->jw || !fs->out) {
+	fs->out_cap = OUT_CHUNK;
+	fs->ld = libdeflate_alloc_compressor(level);
+	if (!fs->jw || !fs->jc || !fs->out || !fs->ld) {
 		snprintf(why, len, "out of memory");
 		err = -ENOMEM;
 		goto fail;
 	}
-	if (deflateInit2(&fs->z, level, Z_DEFLATED, GZIP_WINDOW, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-		snprintf(why, len, "zlib: cannot set up deflate: %s",
-			 fs->z.msg ? fs->z.msg : "out of memory");
-		err = -ENOMEM;
-		goto fail;
-	}
-	fs->z_ready = true;
 	return fs;
 fail:
 	files__free(fs);
@@ -667,7 +676,9 @@ void files__free(struct files *fs)
 	}
 	if (fs->z_ready)
 		deflateEnd(&fs->z);
+	libdeflate_free_compressor(fs->ld);
 	jsonw__free(fs->jw);
+	flow_json_cache__free(fs->jc);
 	free(fs->out);
 	free(fs->parts);
 	free(fs->rec_part);
@@ -740,37 +751,84 @@ static int deflate_feed(struct files *fs, struct part *p, const char *data, size
 	return flush == Z_FINISH ? flush_out(fs, p) : 0;
 }
 
-/* The batch's records of part p as one gzip member at p's end.  *json: bytes before deflate. */
+/*
+ * The rest of a member too large for WHOLE_MAX, streamed through zlib at the
+ * same level: the JSON already in fs->jw, then records idx[from..n) in
+ * JSON_CHUNK pieces.  Still one member (one CRC-32 and ISIZE).
+ */
+static int stream_member(struct files *fs, struct part *p, const struct wire_batch *b,
+			 const uint32_t *idx, uint32_t from, uint32_t n, uint64_t *json)
+{
+	const char *data;
+	size_t len;
+	int err;
+
+	if (!fs->z_ready) {
+		if (deflateInit2(&fs->z, fs->level, Z_DEFLATED, GZIP_WINDOW, 8,
+				 Z_DEFAULT_STRATEGY) != Z_OK)
+			return -ENOMEM;
+		fs->z_ready = true;
+	} else if (deflateReset(&fs->z) != Z_OK) {
+		return -EINVAL;
+	}
+	fs->out_len = 0;
+	for (uint32_t k = from;;) {
+		data = jsonw__data(fs->jw, &len);
+		if (k < n && len < JSON_CHUNK) {
+			flow_record_json_cached(&b->records[idx[k++]], fs->jw, fs->jc);
+			jsonw__raw_char(fs->jw, '\n');
+			continue;
+		}
+		if (jsonw__error(fs->jw))
+			return -ENOMEM;
+		if ((err = deflate_feed(fs, p, data, len, k < n ? Z_NO_FLUSH : Z_FINISH)))
+			return err;
+		*json += len;
+		jsonw__reset(fs->jw);
+		if (k == n)
+			return 0;
+	}
+}
+
+/*
+ * The batch's records of part p as one gzip member at p's end, compressed
+ * whole by libdeflate (one call, one write).  *json: bytes before deflate.
+ */
 static int write_member(struct files *fs, struct part *p, const struct wire_batch *b,
 			uint64_t *json)
 {
 	const uint32_t *idx = fs->order + p->first;
 	const char *data;
-	size_t len;
+	size_t len = 0, bound, n;
 	int err;
 
-	if (deflateReset(&fs->z) != Z_OK)
-		return -EINVAL;
-	fs->out_len = 0;
 	jsonw__reset(fs->jw);
 	for (uint32_t k = 0; k < p->n_batch; k++) {
-		flow_record_json(&b->records[idx[k]], fs->jw);
+		if (len >= WHOLE_MAX)
+			return stream_member(fs, p, b, idx, k, p->n_batch, json);
+		flow_record_json_cached(&b->records[idx[k]], fs->jw, fs->jc);
 		jsonw__raw_char(fs->jw, '\n');
-		data = jsonw__data(fs->jw, &len);
-		if (len < JSON_CHUNK)
-			continue;
-		if (jsonw__error(fs->jw))
-			return -ENOMEM;
-		if ((err = deflate_feed(fs, p, data, len, Z_NO_FLUSH)))
-			return err;
-		*json += len;
-		jsonw__reset(fs->jw);
+		jsonw__data(fs->jw, &len);
 	}
 	if (jsonw__error(fs->jw))
 		return -ENOMEM;
 	data = jsonw__data(fs->jw, &len);
-	if ((err = deflate_feed(fs, p, data, len, Z_FINISH)))
+	bound = libdeflate_gzip_compress_bound(fs->ld, len);
+	if (bound > fs->out_cap) {
+		unsigned char *o = realloc(fs->out, bound);
+
+		if (!o)
+			return -ENOMEM;
+		fs->out = o;
+		fs->out_cap = bound;
+	}
+	n = libdeflate_gzip_compress(fs->ld, data, len, fs->out, fs->out_cap);
+	if (n == 0)
+		return -EINVAL; /* cannot happen: the buffer is the bound */
+	err = pwrite_all(p->fd, fs->out, n, p->size + p->pending);
+	if (err)
 		return err;
+	p->pending += (off_t)n;
 	*json += len;
 	return 0;
 }
@@ -882,6 +940,7 @@ int files__write(struct files *fs, const struct wire_batch *b, const bool *keep,
 		return 0;
 	}
 	what = "write";
+	flow_json_cache__reset(fs->jc); /* the identities are this batch's */
 	for (uint32_t i = 0; i < fs->n_parts; i++) {
 		struct part *p = fs->parts[i];
 

@@ -24,6 +24,7 @@ struct jsonl {
 	bool null_sink;
 	off_t size; /* where the next batch begins: we are the file's only writer */
 	struct jsonw *jw;
+	struct flow_json_cache *jc; /* the batch's identity fragments */
 	char path[PATH_MAX];
 };
 
@@ -33,7 +34,7 @@ struct jsonl *jsonl__new(const char *dir, const char *name, bool null_sink, char
 	struct stat st;
 	int err;
 
-	if (!s || !(s->jw = jsonw__new())) {
+	if (!s || !(s->jw = jsonw__new()) || !(s->jc = flow_json_cache__new())) {
 		snprintf(why, len, "out of memory");
 		err = -ENOMEM;
 		goto fail;
@@ -64,6 +65,7 @@ void jsonl__free(struct jsonl *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	jsonw__free(s->jw);
+	flow_json_cache__free(s->jc);
 	free(s);
 }
 
@@ -129,10 +131,11 @@ int jsonl__write(struct jsonl *s, const struct wire_batch *b, const bool *keep, 
 	if (s->null_sink)
 		return 0; /* the baseline: ingest without any output cost */
 	jsonw__reset(s->jw);
+	flow_json_cache__reset(s->jc); /* the identities are this batch's */
 	for (uint32_t i = 0; i < b->n_records; i++) {
 		if (keep && !keep[i])
 			continue;
-		flow_record_json(&b->records[i], s->jw);
+		flow_record_json_cached(&b->records[i], s->jw, s->jc);
 		jsonw__raw_char(s->jw, '\n');
 		jsonw__data(s->jw, &len);
 		if (len >= JSONL_CHUNK && (err = flush_chunk(s, bytes)))

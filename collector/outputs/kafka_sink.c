@@ -34,10 +34,29 @@
  * first, generously, so that a refusal is whole and never in mid-batch.
  */
 #define RECORD_OVERHEAD 64
+/* JSON buffers up to this size are kept for the next write (about 20,000 records) */
+#define POOL_KEEP_MAX (16u << 20)
 
 #define LOAD(p)	    __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ADD(p, n)   __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
+
+/*
+ * What one write formats a batch with: kept between writes (a batch's
+ * buffers are as large as the last's), one per writer thread at a time,
+ * taken from and given back to the sink's pool.
+ */
+struct encoder {
+	struct encoder *next;
+	struct jsonw *jw;
+	struct flow_json_cache *jc;
+	struct msg {
+		size_t start, end; /* of its value in the JSON buffer */
+		const char *key;
+		size_t key_len;
+	} * msgs;
+	uint32_t cap;
+};
 
 struct kafka_sink {
 	rd_kafka_t *rk;
@@ -68,6 +87,9 @@ struct kafka_sink {
 
 	/* a repeated error code is logged at debug until a delivery succeeds again */
 	struct kafka_errors errors;
+
+	pthread_mutex_t pool_lock;
+	struct encoder *pool; /* free encoders */
 };
 
 /* ---- the bound ------------------------------------------------------------------ */
@@ -138,26 +160,88 @@ static bool wait_room(struct kafka_sink *ks, uint64_t n, uint64_t bytes, int64_t
 
 /* ---- writing ------------------------------------------------------------------- */
 
-const char *kafka_sink_encode(const struct flow_record *r, struct jsonw *jw, size_t *key_len)
+static void encoder_free(struct encoder *e)
+{
+	if (!e)
+		return;
+	jsonw__free(e->jw);
+	flow_json_cache__free(e->jc);
+	free(e->msgs);
+	free(e);
+}
+
+/* A free encoder with room for n messages, or NULL (out of memory). */
+static struct encoder *encoder_get(struct kafka_sink *ks, uint32_t n)
+{
+	struct encoder *e;
+
+	pthread_mutex_lock(&ks->pool_lock);
+	e = ks->pool;
+	if (e)
+		ks->pool = e->next;
+	pthread_mutex_unlock(&ks->pool_lock);
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e || !(e->jw = jsonw__new()) || !(e->jc = flow_json_cache__new())) {
+			encoder_free(e);
+			return NULL;
+		}
+	}
+	if (n > e->cap) {
+		struct msg *m = realloc(e->msgs, n * sizeof(*m));
+
+		if (!m) {
+			encoder_free(e);
+			return NULL;
+		}
+		e->msgs = m;
+		e->cap = n;
+	}
+	jsonw__reset(e->jw);
+	flow_json_cache__reset(e->jc); /* the identities are this batch's */
+	return e;
+}
+
+static void encoder_put(struct kafka_sink *ks, struct encoder *e)
+{
+	size_t len;
+
+	if (!e)
+		return;
+	if (jsonw__data(e->jw, &len) && len > POOL_KEEP_MAX) {
+		encoder_free(e); /* an unusually large batch's buffer is not kept */
+		return;
+	}
+	pthread_mutex_lock(&ks->pool_lock);
+	e->next = ks->pool;
+	ks->pool = e;
+	pthread_mutex_unlock(&ks->pool_lock);
+}
+
+/* kafka_sink_encode with the batch's identity fragments cached in jc. */
+static const char *encode(const struct flow_record *r, struct jsonw *jw, struct flow_json_cache *jc,
+			  size_t *key_len)
 {
 	const char *app = r->local ? r->local->app : NULL;
 
-	flow_record_json(r, jw);
+	flow_record_json_cached(r, jw, jc);
 	*key_len = app ? strlen(app) : 0;
 	return *key_len ? app : NULL;
+}
+
+const char *kafka_sink_encode(const struct flow_record *r, struct jsonw *jw, size_t *key_len)
+{
+	return encode(r, jw, NULL, key_len);
 }
 
 static int write_records(struct kafka_sink *ks, const struct flow_record *recs, uint32_t n,
 			 const bool *keep, int timeout_ms)
 {
-	struct msg {
-		size_t start, end; /* of its value in the JSON buffer */
-		const char *key;
-		size_t key_len;
-	} *msgs = NULL;
 	uint64_t bytes = 0, kept = 0, left = 0, *refused;
 	rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
-	struct jsonw *jw = NULL;
+	struct encoder *e = NULL;
+	struct jsonw *jw;
+	struct msg *msgs;
 	const char *json;
 	uint32_t i, k;
 	size_t len;
@@ -177,10 +261,11 @@ static int write_records(struct kafka_sink *ks, const struct flow_record *recs, 
 		goto cleanup;
 	refused = &ks->refused_error;
 	err = -ENOMEM;
-	msgs = malloc(kept * sizeof(*msgs));
-	jw = jsonw__new();
-	if (!msgs || !jw)
+	e = encoder_get(ks, (uint32_t)kept);
+	if (!e)
 		goto cleanup;
+	jw = e->jw;
+	msgs = e->msgs;
 	/* every value first: the whole batch's size decides, before anything is queued */
 	for (i = 0, k = 0, len = 0; i < n; i++) {
 		struct msg *m = &msgs[k];
@@ -188,7 +273,7 @@ static int write_records(struct kafka_sink *ks, const struct flow_record *recs, 
 		if (keep && !keep[i])
 			continue;
 		m->start = len;
-		m->key = kafka_sink_encode(&recs[i], jw, &m->key_len);
+		m->key = encode(&recs[i], jw, e->jc, &m->key_len);
 		jsonw__data(jw, &len);
 		m->end = len;
 		if (m->end - m->start + m->key_len + RECORD_OVERHEAD > ks->max_msg) {
@@ -255,8 +340,7 @@ static int write_records(struct kafka_sink *ks, const struct flow_record *recs, 
 cleanup:
 	if (err)
 		ADD(refused, kept);
-	jsonw__free(jw);
-	free(msgs);
+	encoder_put(ks, e);
 	return err;
 }
 
@@ -468,6 +552,7 @@ struct kafka_sink *kafka_sink__new(const struct kafka_sink_opts *o, char *why, s
 	}
 	kafka_errors__init(&ks->errors, WHO);
 	pthread_mutex_init(&ks->room_lock, NULL);
+	pthread_mutex_init(&ks->pool_lock, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -582,8 +667,15 @@ void kafka_sink__free(struct kafka_sink *ks)
 	}
 	free(ks->topic);
 	free(ks->brokers);
+	while (ks->pool) {
+		struct encoder *e = ks->pool;
+
+		ks->pool = e->next;
+		encoder_free(e);
+	}
 	pthread_cond_destroy(&ks->room);
 	pthread_mutex_destroy(&ks->room_lock);
+	pthread_mutex_destroy(&ks->pool_lock);
 	kafka_errors__destroy(&ks->errors);
 	free(ks);
 }

@@ -1622,6 +1622,297 @@ cleanup:
 	return ret;
 }
 
+/* ---- flows that end while the app still holds the socket ---- */
+
+/*
+ * The app's side of the tests below, in the container: it connects to the
+ * test's listeners (outside the scope, so only this side is captured), does
+ * what `mode` says, reports to `up` and keeps its sockets open until `down`
+ * is closed.
+ */
+enum held_mode {
+	HELD_RESET,	 /* send 100, then wait: the peer resets the connection */
+	HELD_RECONNECT,	 /* 100 out / 50 in, connect(AF_UNSPEC), then the same socket to port2 */
+	HELD_RTO_EXPIRY, /* send 100 (acked), then 1000 into a black hole, TCP_USER_TIMEOUT */
+};
+
+struct held_app {
+	enum held_mode mode;
+	uint16_t port, port2;
+	int up[2], down[2];
+};
+
+static int held_connect(int fd, uint16_t port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return connect(fd, (struct sockaddr *)&sin, sizeof(sin)) ? -errno : 0;
+}
+
+static int held_app_main(void *arg)
+{
+	struct held_app *a = arg;
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), timeout_ms = 1500;
+	uint16_t lport;
+	char c;
+
+	close(a->up[0]);
+	close(a->down[1]);
+	if (fd < 0 || held_connect(fd, a->port))
+		return 2;
+	if (a->mode == HELD_RTO_EXPIRY &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof(timeout_ms)))
+		return 3;
+	lport = sock_local_port(fd);
+	if (send_all(fd, 100, 'a'))
+		return 4;
+	if (a->mode == HELD_RECONNECT) {
+		if (recv_n(fd, 50) != 50)
+			return 5;
+		/* tcp_disconnect(): an RST from ESTABLISHED, the socket back to CLOSE */
+		if (connect(fd, &unspec, sizeof(unspec)))
+			return 6;
+		if (held_connect(fd, a->port2) || send_all(fd, 300, 'b') || recv_n(fd, 30) != 30)
+			return 7;
+	}
+	report(a->up[1], &lport, sizeof(lport));
+	if (a->mode == HELD_RTO_EXPIRY) {
+		/* the test's nftables rule drops what follows: told so, send into it */
+		if (read(a->down[0], &c, 1) != 1 || send_all(fd, 1000, 'c'))
+			return 8;
+	}
+	/* hold every socket until the test is done with its records */
+	while (read(a->down[0], &c, 1) > 0)
+		;
+	close(fd);
+	return 0;
+}
+
+static pid_t held_app_start(struct held_app *a, uint16_t *lport)
+{
+	pid_t pid;
+
+	if (pipe(a->up) || pipe(a->down))
+		return -1;
+	pid = harness_spawn(g_container, "pf-held", held_app_main, a);
+	close(a->up[1]);
+	close(a->down[0]);
+	if (pid > 0 && read_exact(a->up[0], lport, sizeof(*lport))) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		pid = -1;
+	}
+	return pid;
+}
+
+static void held_app_end(struct held_app *a, pid_t pid)
+{
+	if (a->down[1] >= 0)
+		close(a->down[1]);
+	a->down[1] = -1;
+	if (a->up[0] >= 0)
+		close(a->up[0]);
+	a->up[0] = -1;
+	if (pid > 0 && harness_wait(pid, WAIT_MS) < 0)
+		waitpid(pid, NULL, 0);
+}
+
+static int accept_within(int lfd)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+	return poll(&p, 1, WAIT_MS) == 1 ? accept(lfd, NULL, NULL) : -1;
+}
+
+/* An RST received ends the flow when it comes, not when the app closes its socket. */
+static int test_reset_while_held(void)
+{
+	struct held_app a = { .mode = HELD_RESET, .up = { -1, -1 }, .down = { -1, -1 } };
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct sidecar sc = { 0 };
+	uint16_t lport = 0;
+	int lfd = -1, afd = -1, ret = 1;
+	pid_t app = -1;
+	json_t *r;
+
+	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args_of("--per-connection", "300ms")));
+	lfd = tcp_listen(AF_INET, "127.0.0.1", &a.port);
+	ASSERT_TRUE("listener", lfd >= 0);
+	app = held_app_start(&a, &lport);
+	ASSERT_TRUE("app connected", app > 0);
+	afd = accept_within(lfd);
+	ASSERT_TRUE("accepted", afd >= 0);
+	ASSERT_EQ_U64("100 bytes in", 100, (uint64_t)recv_n(afd, 100));
+	ASSERT_EQ_U64("200 bytes out", 0, send_all(afd, 200, 'r'));
+	setsockopt(afd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(afd); /* an RST to the app, which keeps its socket open */
+	afd = -1;
+	r = sidecar_wait_record(&sc, match_rec, &(struct match){ "out", lport, a.port, 1 },
+				WAIT_MS);
+	ASSERT_TRUE("closed record while the app holds the socket", r != NULL);
+	ASSERT_TRUE("app still running", waitpid(app, NULL, WNOHANG) == 0);
+	ASSERT_EQ_U64("closed", 1, rec_u64(r, "closed"));
+	ASSERT_EQ_U64("failed", 0, rec_u64(r, "failed"));
+	ASSERT_STR("error", "ECONNRESET", rec_str(r, "error"));
+	ASSERT_EQ_U64("resets", 1, rec_u64(r, "resets"));
+	ASSERT_EQ_U64("bytes_sent", 100, rec_u64(r, "bytes_sent"));
+	ASSERT_EQ_U64("bytes_received", 200, rec_u64(r, "bytes_received"));
+	ASSERT_EQ_U64("pid", app, rec_u64(r, "pid"));
+	held_app_end(&a, app);
+	app = -1;
+	ret = stop_clean(&sc);
+cleanup:
+	if (afd >= 0)
+		close(afd);
+	if (lfd >= 0)
+		close(lfd);
+	held_app_end(&a, app);
+	return finish(ret, &sc, -1, NULL);
+}
+
+/* connect(AF_UNSPEC), then connect() again on the same socket: two flows, each exact. */
+static int test_disconnect_reconnect(void)
+{
+	struct held_app a = { .mode = HELD_RECONNECT, .up = { -1, -1 }, .down = { -1, -1 } };
+	struct sidecar sc = { 0 };
+	uint16_t lport = 0;
+	int lfd = -1, lfd2 = -1, afd = -1, afd2 = -1, ret = 1, n;
+	struct match m1 = { "out", -1, 0, 0 }, m2 = { "out", -1, 0, 0 };
+	pid_t app = -1;
+
+	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args_of("--per-connection", "300ms")));
+	lfd = tcp_listen(AF_INET, "127.0.0.1", &a.port);
+	lfd2 = tcp_listen(AF_INET, "127.0.0.1", &a.port2);
+	ASSERT_TRUE("listeners", lfd >= 0 && lfd2 >= 0);
+	if (pipe(a.up) || pipe(a.down))
+		goto cleanup;
+	app = harness_spawn(g_container, "pf-held", held_app_main, &a);
+	close(a.up[1]);
+	close(a.down[0]);
+	ASSERT_TRUE("app started", app > 0);
+	afd = accept_within(lfd);
+	ASSERT_TRUE("first accepted", afd >= 0);
+	ASSERT_EQ_U64("first: 100 bytes in", 100, (uint64_t)recv_n(afd, 100));
+	ASSERT_EQ_U64("first: 50 bytes out", 0, send_all(afd, 50, 'x'));
+	afd2 = accept_within(lfd2);
+	ASSERT_TRUE("second accepted (same socket)", afd2 >= 0);
+	ASSERT_EQ_U64("second: 300 bytes in", 300, (uint64_t)recv_n(afd2, 300));
+	ASSERT_EQ_U64("second: 30 bytes out", 0, send_all(afd2, 30, 'y'));
+	ASSERT_EQ_U64("app reported", 0, read_exact(a.up[0], &lport, sizeof(lport)));
+	m1.remote_port = a.port;
+	m1.closed = 1;
+	ASSERT_TRUE("first flow closed at the disconnect",
+		    sidecar_wait_record(&sc, match_rec, &m1, WAIT_MS) != NULL);
+	held_app_end(&a, app); /* the app closes the socket: the second flow ends */
+	app = -1;
+	m2.remote_port = a.port2;
+	m2.closed = 1;
+	ASSERT_TRUE("second flow closed",
+		    sidecar_wait_record(&sc, match_rec, &m2, WAIT_MS) != NULL);
+	ret = stop_clean(&sc);
+	if (ret)
+		goto cleanup;
+	ret = 1;
+	/* per interval a record each: the sums are the flows' */
+	m1.closed = m2.closed = 0;
+	ASSERT_EQ_U64("first: closed", 1, sum_matching(&sc, &m1, "closed", &n));
+	ASSERT_EQ_U64("first: bytes_sent", 100, sum_matching(&sc, &m1, "bytes_sent", &n));
+	ASSERT_EQ_U64("first: bytes_received", 50, sum_matching(&sc, &m1, "bytes_received", &n));
+	ASSERT_EQ_U64("first: resets (the disconnect's RST)", 1,
+		      sum_matching(&sc, &m1, "resets", &n));
+	ASSERT_EQ_U64("second: closed", 1, sum_matching(&sc, &m2, "closed", &n));
+	ASSERT_EQ_U64("second: bytes_sent", 300, sum_matching(&sc, &m2, "bytes_sent", &n));
+	ASSERT_EQ_U64("second: bytes_received", 30, sum_matching(&sc, &m2, "bytes_received", &n));
+	ASSERT_EQ_U64("second: resets", 0, sum_matching(&sc, &m2, "resets", &n));
+	ret = 0;
+cleanup:
+	if (afd >= 0)
+		close(afd);
+	if (afd2 >= 0)
+		close(afd2);
+	if (lfd >= 0)
+		close(lfd);
+	if (lfd2 >= 0)
+		close(lfd2);
+	held_app_end(&a, app);
+	return finish(ret, &sc, -1, NULL);
+}
+
+/*
+ * An established flow whose peer goes silent (nftables drops everything to
+ * it): the retransmission timeout expires (TCP_USER_TIMEOUT 1.5 s) and the
+ * flow ends with ETIMEDOUT then, while the app still holds the socket.
+ */
+static int test_rto_expiry_while_held(void)
+{
+	struct held_app a = { .mode = HELD_RTO_EXPIRY, .up = { -1, -1 }, .down = { -1, -1 } };
+	struct sidecar sc = { 0 };
+	uint16_t lport = 0;
+	int lfd = -1, afd = -1, ret = 1, nft = 0, n;
+	pid_t app = -1;
+	struct report_fault f;
+	json_t *r;
+
+	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args_of("--per-connection", "300ms")));
+	lfd = tcp_listen(AF_INET, "127.0.0.1", &a.port);
+	ASSERT_TRUE("listener", lfd >= 0);
+	app = held_app_start(&a, &lport);
+	ASSERT_TRUE("app connected", app > 0);
+	afd = accept_within(lfd);
+	ASSERT_TRUE("accepted", afd >= 0);
+	ASSERT_EQ_U64("100 bytes in", 100, (uint64_t)recv_n(afd, 100));
+	ASSERT_EQ_U64("nft black hole", 0,
+		      harness_sh("nft add table inet pf_rto && nft add chain inet pf_rto in "
+				 "'{ type filter hook input priority 0; }' && nft add rule inet "
+				 "pf_rto in tcp dport %u drop",
+				 a.port));
+	nft = 1;
+	ASSERT_EQ_U64("app told to send", 1, (uint64_t)write(a.down[1], "g", 1));
+	r = sidecar_wait_record(&sc, match_rec, &(struct match){ "out", lport, a.port, 1 },
+				WAIT_MS);
+	ASSERT_TRUE("closed record while the app holds the socket", r != NULL);
+	ASSERT_TRUE("app still running", waitpid(app, NULL, WNOHANG) == 0);
+	ASSERT_STR("error", "ETIMEDOUT", rec_str(r, "error"));
+	ASSERT_EQ_U64("failed (it was established)", 0, rec_u64(r, "failed"));
+	held_app_end(&a, app);
+	app = -1;
+	ret = stop_clean(&sc);
+	if (ret)
+		goto cleanup;
+	ret = 1;
+	{
+		struct match m = { "out", lport, a.port, 0 };
+
+		ASSERT_EQ_U64("bytes_sent (each byte once)", 1100,
+			      sum_matching(&sc, &m, "bytes_sent", &n));
+		ASSERT_TRUE("retransmitted", sum_matching(&sc, &m, "retransmits", &n) >= 1);
+		ASSERT_EQ_U64("closed", 1, sum_matching(&sc, &m, "closed", &n));
+		f = (struct report_fault){
+			.fault = "established peer silenced (nftables): retransmission timeout",
+			.unit = "connections",
+			.injected = 1,
+			.delivered = sum_matching(&sc, &m, "closed", &n),
+			.note = "delivered: closed with error ETIMEDOUT when the timeout expired, "
+				"the app still holding the socket",
+		};
+		f.lost = f.injected - f.delivered - f.counted;
+		ASSERT_EQ_U64("the timeout recorded", 0, f.lost);
+		harness_report(&f);
+	}
+	ret = 0;
+cleanup:
+	if (nft)
+		harness_sh("nft delete table inet pf_rto");
+	if (afd >= 0)
+		close(afd);
+	if (lfd >= 0)
+		close(lfd);
+	held_app_end(&a, app);
+	return finish(ret, &sc, -1, NULL);
+}
+
 static const struct harness_test tests[] = {
 	{ "ipv4_out_and_in_exact", test_ipv4_exact },
 	{ "outside_cgroup_no_record", test_outside_cgroup },
@@ -1633,6 +1924,9 @@ static const struct harness_test tests[] = {
 	{ "retransmits_under_loss", test_retransmits },
 	{ "aggregated_folds_k_flows", test_aggregated },
 	{ "resets_both_sides", test_resets },
+	{ "reset_while_app_holds_socket", test_reset_while_held },
+	{ "disconnect_reconnect_two_flows", test_disconnect_reconnect },
+	{ "rto_expiry_while_app_holds_socket", test_rto_expiry_while_held },
 	{ "many_flows_exact_under_walks", test_many_flows_exact },
 	{ "sigterm_reports_open_flows", test_sigterm_reports_open },
 	{ "walk_pauses_for_ring_space", test_walk_pauses_for_ring_space },

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -419,6 +420,76 @@ static void test_heartbeat_bounds(void **state)
 	attributor__free(a);
 }
 
+static _Atomic int64_t g_kube_wm;
+
+static int64_t kube_watermark(void *ctx)
+{
+	(void)ctx;
+	return g_kube_wm;
+}
+
+/*
+ * A heartbeat claim the pod watch confirms, held while the watch is behind
+ * the record's end (kube.lag): retried every tick, so it is decided as soon
+ * as the watch's watermark passes its end, not heartbeat_grace (30 s) later.
+ */
+static void test_claim_confirmed_when_the_watch_catches_up(void **state)
+{
+	struct written w = { 0 };
+	struct attr_opts o = {
+		.max_delay_ms = 60000,
+		.retention_ms = 3600000,
+		.heartbeat_grace_ms = 30000,
+		.heartbeat_max_skew_ms = 5000,
+		.max_delayed = 16,
+		.max_ranges = 1000,
+		.write = write_late,
+		.write_ctx = &w,
+		.watermark = { [FLOW_SOURCE_KUBE] = kube_watermark },
+	};
+	char why[256];
+	struct attributor *a = attributor__new(&o, why, sizeof(why));
+	struct attr_arena *ar = attr_arena__new();
+	int64_t now = clock_wall_ms(), t0;
+	uint8_t ip_a[16], ip_b[16];
+	struct flow_record r;
+	struct wire_batch b;
+	struct attr_stats st;
+	bool keep;
+
+	(void)state;
+	assert_non_null(a);
+	v4(ip_a, 10, 0, 0, 1);
+	v4(ip_b, 10, 0, 0, 2);
+	g_kube_wm = now - 1000; /* one kube.lag behind: it cannot confirm the record's end yet */
+	assert_int_equal(0, attributor__start(a));
+	attributor__span(a, FLOW_SOURCE_HEARTBEAT, ip_b, &g_pod_b, now - 5000, now);
+	attributor__assign(a, FLOW_SOURCE_KUBE, ip_b, &g_pod_b, now - 60000);
+	one_record(&b, &r, ip_a, ip_b, now - 3000, now - 200, now - 5000, now);
+	assert_int_equal(1, attributor__batch(a, ar, &b, &keep));
+	assert_int_equal(1, attributor__hold(a, ar, &b, &keep));
+	attributor__hold_commit(a, ar);
+	/* still behind: two ticks go by, nothing decided */
+	usleep(600 * 1000);
+	attributor__stats(a, &st);
+	assert_int_equal(0, w.records);
+	assert_int_equal(1, st.delayed_now);
+	t0 = clock_wall_ms();
+	g_kube_wm = now;
+	for (int i = 0; i < 40 && !w.records; i++)
+		usleep(50 * 1000);
+	attributor__stats(a, &st);
+	assert_int_equal(1, w.records);
+	assert_int_equal(0, w.unattributed);
+	/* the claim, confirmed by the pod watch, names the source */
+	assert_int_equal(1, st.decided[FLOW_SOURCE_HEARTBEAT]);
+	assert_int_equal(0, st.delayed_now);
+	/* within a tick or two (250 ms each), far from the grace */
+	assert_true(clock_wall_ms() - t0 < 2000);
+	attributor__free(a);
+	attr_arena__free(ar);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,6 +499,7 @@ int main(void)
 		cmocka_unit_test(test_identity_copied_whole),
 		cmocka_unit_test(test_exit_settles_claims),
 		cmocka_unit_test(test_heartbeat_bounds),
+		cmocka_unit_test(test_claim_confirmed_when_the_watch_catches_up),
 	};
 
 	log_init("test_attributor", LOG_LEVEL_WARN);

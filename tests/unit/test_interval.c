@@ -601,6 +601,22 @@ static void test_output_failure(void **state)
 	fclose(full);
 }
 
+/* Cuts fall on wall-clock multiples of the interval, whatever the start (sidecars align). */
+static void test_next_cut(void **state)
+{
+	(void)state;
+	assert_int_equal(1700000010000000000ULL,
+			 interval_next_cut_ns(/*now_ns=*/1700000003250000000ULL, 10 * NS_PER_S));
+	/* at a cut exactly: the next one, never a zero-length interval */
+	assert_int_equal(1700000020000000000ULL,
+			 interval_next_cut_ns(1700000010000000000ULL, 10 * NS_PER_S));
+	assert_int_equal(1700000010000000000ULL,
+			 interval_next_cut_ns(1700000009999999999ULL, 10 * NS_PER_S));
+	/* multiples of 300 ms since the epoch: 1700000003.250 s -> 1700000003.400 s */
+	assert_int_equal(1700000003400000000ULL,
+			 interval_next_cut_ns(1700000003250000000ULL, 300 * NS_PER_MS));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -613,6 +629,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mode_change_at_interval_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_failure, setup, teardown),
+		cmocka_unit_test(test_next_cut),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

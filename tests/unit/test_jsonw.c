@@ -759,6 +759,260 @@ static void test_names(void **state)
 	assert_string_equal(flow_source_name((enum flow_source)99), "unattributed");
 }
 
+/*
+ * Every byte value at every place of a 20-byte string (plain text is checked
+ * eight bytes at a time, then byte by byte): escaped exactly as a byte-wise
+ * escaper written here says.
+ */
+static void test_escape_every_byte_everywhere(void **state)
+{
+	enum { N = 20 };
+	struct jsonw *jw = jsonw__new();
+
+	(void)state;
+	assert_non_null(jw);
+	for (int c = 0; c < 256; c++) {
+		for (int at = 0; at < N; at++) {
+			char in[N], want[N * 6 + 3], *o = want;
+			const char *got;
+			size_t len;
+
+			memset(in, 'a', sizeof(in));
+			in[at] = (char)c;
+			*o++ = '"';
+			for (int i = 0; i < N; i++) {
+				unsigned char b = (unsigned char)in[i];
+
+				if (b == '"' || b == '\\')
+					o += sprintf(o, "\\%c", b);
+				else if (b == '\n')
+					o += sprintf(o, "\\n");
+				else if (b == '\t')
+					o += sprintf(o, "\\t");
+				else if (b == '\r')
+					o += sprintf(o, "\\r");
+				else if (b >= 0x20 && b < 0x7f)
+					*o++ = (char)b;
+				else /* a control byte, DEL, or a lone byte >= 0x80 (not UTF-8) */
+					o += sprintf(o, "\\u00%02x", b);
+			}
+			*o++ = '"';
+			jsonw__reset(jw);
+			{
+				char *room = jsonw__room(jw, JSONW_STR_MAX(N));
+
+				assert_non_null(room);
+				jsonw__commit(jw, jsonw_put_str(room, in, N));
+			}
+			got = jsonw__data(jw, &len);
+			assert_int_equal(len, (size_t)(o - want));
+			assert_memory_equal(got, want, len);
+		}
+	}
+	jsonw__free(jw);
+}
+
+/* ---- the one-pass record writer and its cache of identity fragments ---- */
+
+/*
+ * The record as the generic writer's kv calls write it, field by field: what
+ * flow_record_json wrote before it formatted in one pass.  The one-pass
+ * writer, cached or not, must write exactly these bytes.
+ */
+static void reference_json(const struct flow_record *r, struct jsonw *jw)
+{
+	static const struct flow_identity none = { 0 };
+	const struct flow_identity *l = r->local ? r->local : &none;
+	const struct flow_identity *rm = r->remote ? r->remote : &none;
+	char ip[64], errbuf[16];
+
+	jsonw__obj_begin(jw);
+	jsonw__kv_u64(jw, "start_ms", r->start_ms);
+	jsonw__kv_u64(jw, "end_ms", r->end_ms);
+	jsonw__kv_u64(jw, "family", r->family);
+	jsonw__kv_str(jw, "direction", flow_direction_name(r->direction));
+	jsonw__kv_str(jw, "local_ip", ip_format(r->local_addr, ip, sizeof(ip)));
+	jsonw__kv_u64(jw, "local_port", r->local_port);
+	jsonw__kv_str(jw, "remote_ip", ip_format(r->remote_addr, ip, sizeof(ip)));
+	jsonw__kv_u64(jw, "remote_port", r->remote_port);
+	jsonw__kv_u64(jw, "flows", r->flows);
+	jsonw__kv_u64(jw, "closed", r->closed);
+	jsonw__kv_u64(jw, "failed", r->failed);
+	jsonw__kv_str(jw, "error", flow_err_name(r->err, errbuf, sizeof(errbuf)));
+	jsonw__kv_u64(jw, "bytes_sent", r->bytes_sent);
+	jsonw__kv_u64(jw, "bytes_received", r->bytes_received);
+	jsonw__kv_u64(jw, "segs_sent", r->segs_sent);
+	jsonw__kv_u64(jw, "segs_received", r->segs_received);
+	jsonw__kv_u64(jw, "retransmits", r->retransmits);
+	jsonw__kv_u64(jw, "resets", r->resets);
+	jsonw__kv_u64(jw, "srtt_us", r->srtt_us);
+	jsonw__kv_u64(jw, "min_rtt_us", r->min_rtt_us);
+	jsonw__kv_u64(jw, "pid", r->pid);
+	jsonw__kv_strn(jw, "comm", r->comm, strnlen(r->comm, sizeof(r->comm)));
+	jsonw__kv_u64(jw, "cgroup_id", r->cgroup_id);
+	jsonw__kv_str(jw, "container_id", r->container_id);
+	jsonw__kv_str(jw, "container", r->container);
+	jsonw__kv_str(jw, "local_app", l->app);
+	jsonw__kv_str(jw, "local_namespace", l->namespace);
+	jsonw__kv_str(jw, "local_pod", l->pod);
+	jsonw__kv_str(jw, "local_node", l->node);
+	jsonw__kv_str(jw, "local_workload", l->workload);
+	jsonw__kv_str(jw, "remote_app", rm->app);
+	jsonw__kv_str(jw, "remote_namespace", rm->namespace);
+	jsonw__kv_str(jw, "remote_pod", rm->pod);
+	jsonw__kv_str(jw, "remote_workload", rm->workload);
+	jsonw__kv_str(jw, "remote_source", flow_source_name(r->remote_source));
+	jsonw__obj_end(jw);
+}
+
+/* Each record of recs written by the reference, uncached and cached (c): the same bytes. */
+static void assert_same_bytes(const struct flow_record *recs, size_t n, struct flow_json_cache *c)
+{
+	struct jsonw *want = jsonw__new(), *plain = jsonw__new(), *cached = jsonw__new();
+	const char *a, *b, *d;
+	size_t la, lb, ld;
+
+	assert_non_null(want);
+	assert_non_null(plain);
+	assert_non_null(cached);
+	for (size_t i = 0; i < n; i++) {
+		reference_json(&recs[i], want);
+		jsonw__raw_char(want, '\n');
+		flow_record_json(&recs[i], plain);
+		jsonw__raw_char(plain, '\n');
+		flow_record_json_cached(&recs[i], cached, c);
+		jsonw__raw_char(cached, '\n');
+	}
+	assert_int_equal(jsonw__error(want), 0);
+	assert_int_equal(jsonw__error(plain), 0);
+	assert_int_equal(jsonw__error(cached), 0);
+	a = jsonw__data(want, &la);
+	b = jsonw__data(plain, &lb);
+	d = jsonw__data(cached, &ld);
+	assert_int_equal(lb, la);
+	assert_memory_equal(b, a, la);
+	assert_int_equal(ld, la);
+	assert_memory_equal(d, a, la);
+	jsonw__free(want);
+	jsonw__free(plain);
+	jsonw__free(cached);
+}
+
+/* Strings that need every kind of escape, in every identity field, the comm and the container. */
+static void test_record_cached_bytes(void **state)
+{
+	static const char *const tricky[] = {
+		"plain-name",
+		"quote\"back\\slash",
+		"ctl\n\t\r\x01\x1f\x7f",
+		"utf8 caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xb3",
+		"bad utf8 \xc3 \xff\xfe \xe2\x82 \xed\xa0\x80",
+		"",
+		"</script>\\u0000",
+	};
+	enum { T = sizeof(tricky) / sizeof(tricky[0]), N = 64 };
+	struct flow_identity ids[T];
+	struct flow_record *r = calloc(N, sizeof(*r));
+	struct flow_json_cache *c = flow_json_cache__new();
+
+	(void)state;
+	assert_non_null(r);
+	assert_non_null(c);
+	for (int i = 0; i < T; i++)
+		ids[i] = (struct flow_identity){ .app = tricky[i],
+						 .namespace = tricky[(i + 1) % T],
+						 .pod = tricky[(i + 2) % T],
+						 .node = i % 3 ? tricky[(i + 3) % T] : NULL,
+						 .workload = i % 2 ? tricky[(i + 4) % T] : NULL };
+	for (int i = 0; i < N; i++) {
+		r[i].start_ms = i % 2 ? UINT64_MAX : (uint64_t)i * 99;
+		r[i].end_ms = UINT64_MAX - (uint64_t)i;
+		r[i].family = i % 3 ? 4 : 6;
+		r[i].direction = i % 2 ? FLOW_DIRECTION_IN : FLOW_DIRECTION_OUT;
+		if (r[i].family == 4) {
+			set_v4(r[i].local_addr, 10, 0, 0, (uint8_t)i);
+			set_v4(r[i].remote_addr, 192, 168, (uint8_t)i, 255);
+		} else {
+			r[i].local_addr[0] = 0xfd;
+			r[i].local_addr[15] = (uint8_t)i;
+			r[i].remote_addr[0] = 0x20;
+			r[i].remote_addr[1] = 0x01;
+		}
+		r[i].local_port = (uint16_t)(i * 1000);
+		r[i].remote_port = UINT16_MAX;
+		r[i].flows = UINT32_MAX;
+		r[i].closed = (uint32_t)i;
+		r[i].failed = i % 5;
+		r[i].err = i % 4 == 0 ? 0 : i % 4 == 1 ? ECONNREFUSED : (uint16_t)(200 + i);
+		r[i].bytes_sent = (uint64_t)1 << (i % 64);
+		r[i].bytes_received = 9;
+		r[i].segs_sent = 10;
+		r[i].segs_received = 99;
+		r[i].retransmits = 100;
+		r[i].resets = 1000000;
+		r[i].srtt_us = (uint32_t)i * 12345;
+		r[i].min_rtt_us = UINT32_MAX;
+		r[i].pid = (uint32_t)i;
+		r[i].cgroup_id = UINT64_MAX / (uint64_t)(i + 1);
+		/* a comm of all 16 bytes (no NUL in the record's own bytes), or with escapes */
+		if (i % 4 == 0)
+			memset(r[i].comm, 'x', FLOW_COMM_LEN);
+		else
+			snprintf(r[i].comm, sizeof(r[i].comm), "%.*s", FLOW_COMM_LEN,
+				 tricky[i % T]);
+		memcpy(r[i].container_id, container_id, sizeof(container_id));
+		r[i].container = i % 6 == 5 ? NULL : tricky[i % T];
+		r[i].local = i % 7 == 6 ? NULL : &ids[i % T];
+		r[i].remote = i % 5 == 4 ? NULL : &ids[(i * 3) % T];
+		r[i].remote_source = (enum flow_source)(i % FLOW_SOURCE__COUNT);
+	}
+	/* each identity cached on first use, copied after: the same bytes either way */
+	flow_json_cache__reset(c);
+	assert_same_bytes(r, N, c);
+	assert_same_bytes(r, N, c);
+	/* the next batch: the same addresses now hold other strings */
+	flow_json_cache__reset(c);
+	for (int i = 0; i < T; i++) {
+		ids[i].app = tricky[(i + 5) % T];
+		ids[i].pod = NULL;
+	}
+	assert_same_bytes(r, N, c);
+	flow_json_cache__free(c);
+	free(r);
+}
+
+/* More identities in one batch than the cache holds: those past it are written in place. */
+static void test_record_cache_full(void **state)
+{
+	enum { N = 1500 };
+	struct flow_identity *ids = calloc(N, sizeof(*ids));
+	struct flow_record *r = calloc(N, sizeof(*r));
+	char(*names)[32] = calloc(N, sizeof(*names));
+	struct flow_json_cache *c = flow_json_cache__new();
+
+	(void)state;
+	assert_non_null(ids);
+	assert_non_null(r);
+	assert_non_null(names);
+	assert_non_null(c);
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "svc-\"%d\"", i);
+		ids[i] = (struct flow_identity){ .app = names[i], .pod = names[i] };
+		set_v4(r[i].local_addr, 10, 1, 2, 3);
+		set_v4(r[i].remote_addr, 10, 1, 2, 4);
+		r[i].family = 4;
+		r[i].local = &ids[0];
+		r[i].remote = &ids[i];
+		r[i].container = names[i % 40];
+	}
+	flow_json_cache__reset(c);
+	assert_same_bytes(r, N, c);
+	flow_json_cache__free(c);
+	free(names);
+	free(r);
+	free(ids);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -779,6 +1033,9 @@ int main(void)
 		cmocka_unit_test(test_record_v6),
 		cmocka_unit_test(test_record_empty_identity),
 		cmocka_unit_test(test_record_comm_bytes),
+		cmocka_unit_test(test_escape_every_byte_everywhere),
+		cmocka_unit_test(test_record_cached_bytes),
+		cmocka_unit_test(test_record_cache_full),
 		cmocka_unit_test(test_addr_format),
 		cmocka_unit_test(test_addr_format_small_buffer),
 		cmocka_unit_test(test_err_name),

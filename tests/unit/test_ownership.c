@@ -700,6 +700,11 @@ static void test_unsettled_claims(void **state)
 		/* kube open beyond its watermark: not certain, so no confirmation */
 		own_set_watermark(st, KUBE, 1450);
 		assert_int_equal(own_lookup(st, ip, 1500, &ans), OWN_WAIT);
+		/* ... but it may confirm it once its watermark passes t: looked up again */
+		assert_false(ans.settling);
+		own_set_watermark(st, KUBE, 1500);
+		FOUND(st, ip, 1500, HB, "a");
+		own_set_watermark(st, KUBE, 1450);
 		FOUND(st, ip, 1450, HB, "a");
 		/* at shutdown, what nothing contradicts decides */
 		own_settle_heartbeats(st);
