@@ -959,6 +959,95 @@ cleanup:
 	return finish(ret, &sc, spid, &run);
 }
 
+/* One sample's value as a double from Prometheus text ("name" or "name{labels}"), or -1. */
+static double sample_value(const char *text, const char *sample)
+{
+	size_t len = strlen(sample);
+
+	for (const char *p = text; (p = strstr(p, sample)) != NULL; p += len) {
+		if ((p == text || p[-1] == '\n') && p[len] == ' ')
+			return strtod(p + len + 1, NULL);
+	}
+	return -1;
+}
+
+/*
+ * The interval walk's own metrics (bench-sidecar's scale phase reads them):
+ * every walk counted once in the histogram, its buckets consistent, the
+ * walks' CPU time never above their wall time (one thread), the last walk
+ * no longer than the longest.
+ */
+static int test_walk_metrics(void)
+{
+	const int k = 40;
+	struct peer srv = {
+		.family = AF_INET, .addr = "127.0.0.1", .req = 10, .resp = 20, .conns = k, .hold = 1
+	};
+	struct peer cli = srv;
+	struct client_run run = { 0 };
+	struct sidecar sc = { 0 };
+	const char *args[] = { "--cgroup", g_scope,   "--interval",  "200ms", "--stats-interval",
+			       "0",	   "--admin", "127.0.0.1:0", NULL };
+	uint16_t sport = 0, cport = 0, admin;
+	double count, sum, inf, cpu, last, max, count2 = 0;
+	uint64_t deadline;
+	char *body = NULL;
+	int cerr = 0, ret = 1;
+	pid_t spid = -1;
+
+	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
+	admin = harness_admin_port(&sc, WAIT_MS);
+	ASSERT_TRUE("admin port", admin != 0);
+	spid = start_server(&srv, g_container, &sport);
+	ASSERT_TRUE("server started", spid > 0);
+	cli.port = sport;
+	ASSERT_TRUE("client started", start_client(&cli, g_container, &run) > 0);
+	for (int i = 0; i < k; i++) {
+		ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
+		ASSERT_EQ_U64("connect errno", 0, cerr);
+	}
+	/* five walks over the k open connections (200 ms apart) */
+	deadline = harness_now_ms() + WAIT_MS;
+	do {
+		free(body);
+		body = NULL;
+		ASSERT_EQ_U64("GET /metrics", 200, harness_http_get(admin, "/metrics", &body));
+		count = sample_value(body, "podflow_sidecar_walk_duration_seconds_count");
+		if (count < 5)
+			harness_sleep_ms(50);
+	} while (count < 5 && harness_now_ms() < deadline);
+	ASSERT_TRUE("five walks counted", count >= 5);
+	sum = sample_value(body, "podflow_sidecar_walk_duration_seconds_sum");
+	inf = sample_value(body, "podflow_sidecar_walk_duration_seconds_bucket{le=\"+Inf\"}");
+	cpu = sample_value(body, "podflow_sidecar_walk_cpu_seconds_total");
+	last = sample_value(body, "podflow_sidecar_walk_last_seconds");
+	max = sample_value(body, "podflow_sidecar_walk_max_seconds");
+	fprintf(stderr, "    %.0f walks: %.6f s wall, %.6f s CPU, last %.6f s, max %.6f s\n", count,
+		sum, cpu, last, max);
+	ASSERT_TRUE("+Inf bucket is the count", inf == count);
+	ASSERT_TRUE("walks took time", sum > 0 && last > 0);
+	ASSERT_TRUE("CPU time measured", cpu > 0);
+	/* the walk runs on one thread: its CPU cannot exceed its wall time */
+	ASSERT_TRUE("walk CPU <= walk wall time", cpu <= sum);
+	ASSERT_TRUE("last <= max <= sum", last <= max && max <= sum);
+	/* and the next walks are counted too */
+	deadline = harness_now_ms() + WAIT_MS;
+	while (harness_now_ms() < deadline) {
+		free(body);
+		body = NULL;
+		ASSERT_EQ_U64("GET /metrics", 200, harness_http_get(admin, "/metrics", &body));
+		count2 = sample_value(body, "podflow_sidecar_walk_duration_seconds_count");
+		if (count2 >= count + 2)
+			break;
+		harness_sleep_ms(50);
+	}
+	ASSERT_TRUE("walks go on being counted", count2 >= count + 2);
+	ret = stop_clean(&sc);
+cleanup:
+	free(body);
+	return finish(ret, &sc, spid, &run);
+}
+
 /*
  * Processes in scope but in another network namespace (a node-wide scope
  * sees many): their open connections are still reported every interval, by
@@ -1930,6 +2019,7 @@ static const struct harness_test tests[] = {
 	{ "many_flows_exact_under_walks", test_many_flows_exact },
 	{ "sigterm_reports_open_flows", test_sigterm_reports_open },
 	{ "walk_pauses_for_ring_space", test_walk_pauses_for_ring_space },
+	{ "walk_metrics", test_walk_metrics },
 	{ "other_netns_walked", test_other_netns_walked },
 	{ "listener_before_sidecar", test_listener_before_sidecar },
 	{ "cli_errors", test_cli_errors },
