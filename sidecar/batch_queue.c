@@ -96,6 +96,15 @@ static void unlink_batch(struct batch_queue *q, struct batch *b)
 	q->count--;
 }
 
+void batch_queue__release_held(struct batch_queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	for (struct batch *b = q->head; b; b = b->next)
+		if (!b->attempts)
+			b->not_before_ns = 0;
+	pthread_mutex_unlock(&q->lock);
+}
+
 uint32_t batch_queue__push(struct batch_queue *q, struct batch *b)
 {
 	uint32_t dropped = 0;

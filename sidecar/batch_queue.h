@@ -53,6 +53,12 @@ void batch_queue__done(struct batch_queue *q, struct batch *b);
 /* A batch taken and not delivered: back in the queue, due at b->not_before_ns. */
 void batch_queue__retry(struct batch_queue *q, struct batch *b);
 
+/*
+ * Every batch never tried yet is due at once (its send was only held back
+ * by the send spread): at shutdown.  Retries keep their backoff.
+ */
+void batch_queue__release_held(struct batch_queue *q);
+
 /* A new bound for later pushes (what is held now stays until sent or pushed out). */
 void batch_queue__set_max(struct batch_queue *q, size_t max_bytes);
 size_t batch_queue__bytes(const struct batch_queue *q);

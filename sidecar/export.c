@@ -65,6 +65,7 @@ struct exporter {
 	pthread_mutex_t pending_lock;
 	uint64_t pending[WIRE_DROP__COUNT];
 	int dropping; /* in a buffer-full episode, __atomic */
+	uint64_t hold_until_ns; /* CLOCK_MONOTONIC: batches sealed now are not sent before */
 	uint64_t rng;
 	/* stats, __atomic */
 	struct export_stats st;
@@ -166,6 +167,13 @@ void exporter__set_claim(struct exporter *x, bool claim, uint64_t until_ms)
 	report_header__set_claim(x->rh, claim, until_ms);
 }
 
+void exporter__hold(struct exporter *x, uint64_t spread_ns)
+{
+	uint64_t offset = report_header__send_offset_ns(x->rh, spread_ns);
+
+	x->hold_until_ns = offset ? clock_mono_ns() + offset : 0;
+}
+
 void exporter__seal(struct exporter *x)
 {
 	uint8_t ips[WIRE_MAX_IPS][16];
@@ -212,6 +220,7 @@ void exporter__seal(struct exporter *x)
 	b->len = len;
 	b->records = wire_encoder__count(x->enc);
 	b->seq = h.seq;
+	b->not_before_ns = x->hold_until_ns; /* 0 or monotonic: due at once once past */
 	wire_encoder__reset(x->enc);
 	STAT_ADD(x, batches_sealed, 1);
 	n = (int)batch_queue__push(x->q, b);
@@ -562,7 +571,10 @@ void exporter__close(struct exporter *x, uint64_t grace_ns, struct export_stats 
 	if (!x)
 		return;
 	if (x->thread_started) {
+		/* what the send spread holds goes now: the grace is for delivery */
+		x->hold_until_ns = 0;
 		exporter__seal(x);
+		batch_queue__release_held(x->q);
 		x->deadline_ns = clock_mono_ns() + grace_ns;
 		__atomic_store_n(&x->stopping, 1, __ATOMIC_RELEASE);
 		h2c__wakeup(x->h2);
@@ -616,6 +628,7 @@ void exporter__stats(const struct exporter *x, struct export_stats *out)
 		out->heartbeat_ips = hs.heartbeat_ips;
 		out->pod_ips_over_limit = hs.pod_ips_over_limit;
 		out->pod_ips_malformed = hs.pod_ips_malformed;
+		out->send_offset_ns = hs.send_offset_ns;
 	}
 }
 

@@ -56,6 +56,7 @@ struct export_stats {
 	uint64_t heartbeat_ips;
 	uint64_t pod_ips_over_limit;
 	uint64_t pod_ips_malformed;
+	uint64_t send_offset_ns; /* this pod's place in the send spread at the last cut */
 };
 
 struct exporter;
@@ -73,6 +74,14 @@ struct exporter *exporter__new(const struct export_opts *opts, char *why, size_t
  * Never blocks on the network.
  */
 void exporter__add(struct exporter *x, const struct flow_record *r);
+/*
+ * The batches sealed from now on (until the next call) are sent no sooner
+ * than this sender's offset in [0, spread_ns) from now
+ * (report_header__send_offset_ns); 0: at once.  Called at each interval's
+ * cut, so that the pods' batches, cut on the same instants, arrive spread
+ * (docs/sidecar.md, "Send spread").  Shutdown sends what is held at once.
+ */
+void exporter__hold(struct exporter *x, uint64_t spread_ns);
 /* Seals the current batch, even empty (a heartbeat), and queues it. */
 void exporter__seal(struct exporter *x);
 

@@ -70,6 +70,7 @@ struct ipfix_exporter {
 	socklen_t peer_len;
 	int tfd;	   /* one-shot CLOCK_MONOTONIC timer: pacing, templates, resolution */
 	uint64_t armed_ns; /* its deadline; 0: not armed */
+	uint64_t hold_until_ns; /* CLOCK_MONOTONIC: no datagram leaves before (send spread) */
 	/* resolution of a host name */
 	struct resolution *res;	     /* in flight */
 	uint64_t resolve_next_ns;    /* the next attempt (0: none due) */
@@ -168,6 +169,8 @@ static void arm(struct ipfix_exporter *x)
 
 		if (need > 0)
 			at += (uint64_t)(need * 1e9 / (double)x->o.max_rate) + 1000;
+		if (at < x->hold_until_ns)
+			at = x->hold_until_ns;
 		if (at < next)
 			next = at;
 	}
@@ -529,7 +532,7 @@ static struct dgram *dequeue(struct ipfix_exporter *x)
 /* Sends the queue's head while the rate allows. */
 static void drain(struct ipfix_exporter *x, uint64_t now)
 {
-	if (x->fd < 0)
+	if (x->fd < 0 || now < x->hold_until_ns)
 		return;
 	refill(x, now);
 	while (x->head && x->tokens >= (double)x->head->len) {
@@ -550,7 +553,7 @@ static void on_message(void *ctx, const void *msg, size_t len, uint32_t records)
 	struct ipfix_exporter *x = ctx;
 	const uint64_t *carried = holds_report(msg, len) ? x->report_drops : NULL;
 
-	if (x->fd >= 0 && !x->head) {
+	if (x->fd >= 0 && !x->head && clock_mono_ns() >= x->hold_until_ns) {
 		refill(x, clock_mono_ns());
 		if (x->tokens >= (double)len) {
 			send_one(x, msg, (uint32_t)len, records, carried);
@@ -653,6 +656,15 @@ void ipfix_exporter__add(struct ipfix_exporter *x, const struct flow_record *r)
 	if (++x->report_records >= x->o.batch_max_records ||
 	    ipfix_encoder__stats(x->enc)->bytes - x->report_bytes0 >= x->o.batch_max_bytes)
 		report_close(x);
+}
+
+void ipfix_exporter__hold(struct ipfix_exporter *x, uint64_t spread_ns)
+{
+	uint64_t offset = report_header__send_offset_ns(x->rh, spread_ns);
+
+	x->hold_until_ns = offset ? clock_mono_ns() + offset : 0;
+	x->armed_ns = 0; /* the head's wait changed */
+	arm(x);
 }
 
 void ipfix_exporter__seal(struct ipfix_exporter *x)
@@ -861,6 +873,7 @@ void ipfix_exporter__close(struct ipfix_exporter *x, uint64_t grace_ns,
 		return;
 	if (x->in_report)
 		report_close(x);
+	x->hold_until_ns = 0; /* what the send spread holds goes now */
 	deadline = clock_mono_ns() + grace_ns;
 	for (;;) {
 		uint64_t now = clock_mono_ns(), sleep_ns = CLOSE_SLEEP_MAX_NS;

@@ -94,6 +94,8 @@ struct ipfix_exporter *ipfix_exporter__new(const struct ipfix_export_opts *o, ch
 void ipfix_exporter__add(struct ipfix_exporter *x, const struct flow_record *r);
 /* Ends the current report, or sends one without records (the heartbeat). */
 void ipfix_exporter__seal(struct ipfix_exporter *x);
+/* As exporter__hold(): the datagrams of the reports from now on wait for this sender's offset. */
+void ipfix_exporter__hold(struct ipfix_exporter *x, uint64_t spread_ns);
 /* As report_header__set_claim(), for the reports begun from now on. */
 void ipfix_exporter__set_claim(struct ipfix_exporter *x, bool claim, uint64_t until_ms);
 

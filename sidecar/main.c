@@ -237,6 +237,23 @@ static void walk_sockets(void *ctx)
 	metrics_histogram_observe(&s->walk_duration, dt);
 }
 
+/*
+ * Every pod cuts on the same wall-clock instants; each sends what the cut
+ * made at its own offset within the send spread, at most a tenth of the
+ * interval.
+ */
+static void out_hold(struct sidecar *s)
+{
+	uint64_t spread = s->cfg.send_spread_ns;
+
+	if (spread > s->cfg.interval_ns / 10)
+		spread = s->cfg.interval_ns / 10;
+	if (s->exp)
+		exporter__hold(s->exp, spread);
+	if (s->ipx)
+		ipfix_exporter__hold(s->ipx, spread);
+}
+
 static void end_interval(struct sidecar *s)
 {
 	interval__end(s->iv, walk_sockets, s);
@@ -503,6 +520,7 @@ static int run(struct sidecar *s)
 				int e;
 
 				timer_ack(fd);
+				out_hold(s);
 				end_interval(s);
 				e = arm_cut(fd, s->cfg.interval_ns);
 				if (e)

@@ -114,9 +114,24 @@ uint64_t report_header__sender_id(const struct report_header *rh)
 	return rh->sender_id;
 }
 
+uint64_t report_header__send_offset_ns(struct report_header *rh, uint64_t spread_ns)
+{
+	/* splitmix64's finalizer: the id's bits, all mixed into the low ones */
+	uint64_t z = rh->sender_id + 0x9e3779b97f4a7c15ULL, off = 0;
+
+	if (spread_ns) {
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		off = (z ^ (z >> 31)) % spread_ns;
+	}
+	__atomic_store_n(&rh->st.send_offset_ns, off, __ATOMIC_RELAXED);
+	return off;
+}
+
 void report_header__stats(const struct report_header *rh, struct report_header_stats *out)
 {
 	out->heartbeat_ips = __atomic_load_n(&rh->st.heartbeat_ips, __ATOMIC_RELAXED);
 	out->pod_ips_over_limit = __atomic_load_n(&rh->st.pod_ips_over_limit, __ATOMIC_RELAXED);
+	out->send_offset_ns = __atomic_load_n(&rh->st.send_offset_ns, __ATOMIC_RELAXED);
 	out->pod_ips_malformed = __atomic_load_n(&rh->st.pod_ips_malformed, __ATOMIC_RELAXED);
 }

@@ -17,6 +17,7 @@ struct report_header_stats {
 	uint64_t heartbeat_ips;
 	uint64_t pod_ips_over_limit;
 	uint64_t pod_ips_malformed;
+	uint64_t send_offset_ns; /* the offset of the last cut (report_header__send_offset_ns) */
 };
 
 struct report_header;
@@ -53,6 +54,13 @@ void report_header__next(struct report_header *rh, struct wire_header *h,
 			 uint8_t (*ips)[16] /* WIRE_MAX_IPS */);
 
 uint64_t report_header__sender_id(const struct report_header *rh);
+/*
+ * This sender's fixed place in a spread of `spread_ns` after each interval's
+ * cut, in [0, spread_ns): drawn from its sender id, so the pods of a
+ * cluster, which all cut on the same wall-clock instants, do not all send
+ * at once.  0 when spread_ns is 0.  Kept in the stats (send_offset_ns).
+ */
+uint64_t report_header__send_offset_ns(struct report_header *rh, uint64_t spread_ns);
 void report_header__stats(const struct report_header *rh, struct report_header_stats *out);
 
 #endif /* PODFLOW_REPORT_HEADER_H */

@@ -23,6 +23,7 @@ static const struct sidecar_config defaults = {
 	.aggregate = true,
 	.output = "-",
 	.stats_interval_ns = 60 * S,
+	.send_spread_ns = 500 * MS,
 	.max_records = 65536,
 	.max_connections = 65536,
 	.ring_bytes = 4 * MIB,
@@ -65,6 +66,10 @@ static const struct config_key keys[] = {
 	  "/sys/fs/cgroup); with POD_UID the scope is that pod's cgroup under it" },
 	{ "interval", "interval", CONFIG_DURATION, F(interval_ns), 100 * MS, 3600 * S, true,
 	  "aggregation interval: one record per key (or connection) per interval" },
+	{ "send_spread", "send-spread", CONFIG_DURATION, F(send_spread_ns), 0, 60 * S, true,
+	  "each interval's batch is sent at this pod's fixed offset within this spread after the "
+	  "cut (at most a tenth of the interval), so that the pods, which all cut on the same "
+	  "wall-clock instants, do not all send at once; 0s: at once" },
 	{ "aggregate", NULL, CONFIG_BOOL, F(aggregate), 0, 1, true,
 	  "fold connections to one service into one record per interval; false: one record "
 	  "per connection (flag --per-connection)" },

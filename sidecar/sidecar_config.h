@@ -19,6 +19,7 @@ struct sidecar_config {
 	char *output;
 	char *labels_file;
 	uint64_t stats_interval_ns; /* 0: only at exit */
+	uint64_t send_spread_ns;    /* each interval's send at the sender's offset within it */
 	uint32_t max_records;
 	uint32_t max_connections;
 	uint64_t ring_bytes;

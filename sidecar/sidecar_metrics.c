@@ -176,6 +176,7 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 		e.heartbeat_ips = u.header.heartbeat_ips;
 		e.pod_ips_over_limit = u.header.pod_ips_over_limit;
 		e.pod_ips_malformed = u.header.pod_ips_malformed;
+		e.send_offset_ns = u.header.send_offset_ns;
 	}
 	metrics_writer__family(w, "podflow_sidecar_export_batches_total", METRIC_COUNTER,
 			       "Batches sealed for the collector, and delivered.");
@@ -207,6 +208,10 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 	metrics_writer__gauge(w, "podflow_sidecar_heartbeat_ips",
 			      "Pod IPs the last heartbeat claimed (none while capture is blind).",
 			      e.heartbeat_ips);
+	metrics_writer__family(w, "podflow_sidecar_send_offset_seconds", METRIC_GAUGE,
+			       "How long after each interval's cut this pod sends what it cut: its "
+			       "fixed place in send_spread (at most a tenth of the interval).");
+	metrics_writer__double(w, NULL, (double)e.send_offset_ns / 1e9);
 	metrics_writer__family(w, "podflow_sidecar_pod_ips_ignored", METRIC_GAUGE,
 			       "Pod IPs the heartbeats do not claim, by reason: beyond the 64 one "
 			       "carries, or every entry of a malformed POD_IPS/POD_IP.");

@@ -838,6 +838,22 @@ int64_t harness_metric(const char *text, const char *sample)
 	return -1;
 }
 
+double harness_metric_double(uint16_t port, const char *sample)
+{
+	size_t n = strlen(sample);
+	char *body;
+	double v = -1;
+
+	if (harness_http_get(port, "/metrics", &body) == 200)
+		for (const char *p = body; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+			if (strncmp(p, sample, n) == 0 && p[n] == ' ') {
+				v = strtod(p + n + 1, NULL);
+				break;
+			}
+	free(body);
+	return v;
+}
+
 int64_t harness_metric_now(uint16_t port, const char *sample)
 {
 	char *body;

@@ -146,6 +146,8 @@ long harness_http_get(uint16_t port, const char *path, char **body);
 int64_t harness_metric(const char *text, const char *sample);
 /* The same on a fresh GET /metrics from PORT; -1 when absent or unreachable. */
 int64_t harness_metric_now(uint16_t port, const char *sample);
+/* The same sample as a double (a gauge in seconds), -1 when absent. */
+double harness_metric_double(uint16_t port, const char *sample);
 /*
  * The admin port a daemon logged ("admin endpoint on ... (port N)"), read
  * from its stderr within timeout_ms; 0 if it said none.

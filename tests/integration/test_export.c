@@ -3,12 +3,15 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -647,6 +650,63 @@ cleanup:
 	return ret;
 }
 
+/*
+ * The send spread: the sidecar cuts on wall-clock multiples of the interval
+ * (2 s here) and posts what it cut at its own offset after the cut, within
+ * send_spread capped at a tenth of the interval (1 s asked, 200 ms in
+ * force).  The collector here is a bare TCP listener: the sidecar connects
+ * lazily, at its first post, so the connection's arrival is the post's
+ * time.  It must come no sooner than the cut plus the offset the sidecar
+ * reports, and not long after.
+ */
+static int test_send_spread(void)
+{
+	struct sidecar sc = { 0 };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	struct pollfd p = { .events = POLLIN };
+	const int64_t interval_ns = 2000000000;
+	int64_t offset_ns, late_ns;
+	struct timespec ts;
+	char url[64];
+	uint16_t admin;
+	double offset;
+	int ret = 1;
+
+	p.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_TRUE("listener", p.fd >= 0 && !bind(p.fd, (struct sockaddr *)&a, sizeof(a)) &&
+					!listen(p.fd, 4) &&
+					!getsockname(p.fd, (struct sockaddr *)&a, &alen));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", ntohs(a.sin_port));
+	ASSERT_EQ_U64("sidecar start", 0,
+		      sidecar_start(&sc, (const char *const[]){
+					     "--cgroup", g_scope, "--interval", "2s", "--send-spread",
+					     "1s", "--stats-interval", "0", "--admin", "127.0.0.1:0",
+					     "--output", url, "--shutdown-grace", "0s", NULL }));
+	admin = harness_admin_port(&sc, 5000);
+	ASSERT_TRUE("admin port", admin != 0);
+	ASSERT_EQ_U64("the first post within an interval and its spread", 1, poll(&p, 1, 5000));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	late_ns = ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec) % interval_ns;
+	offset = harness_metric_double(admin, "podflow_sidecar_send_offset_seconds");
+	offset_ns = (int64_t)(offset * 1e9);
+	fprintf(stderr, "    offset %.6f s, posted %.6f s after the cut\n", offset,
+		(double)late_ns / 1e9);
+	ASSERT_TRUE("an offset within the capped spread", offset >= 0 && offset < 0.2);
+	/* the metric's digits: a microsecond either way */
+	ASSERT_TRUE("not before the cut plus the offset", late_ns + 1000 >= offset_ns);
+	ASSERT_TRUE("and soon after it", late_ns < offset_ns + 1000000000);
+	ret = 0;
+cleanup:
+	if (ret && sc.err_text)
+		fprintf(stderr, "    sidecar:\n%s\n", sc.err_text);
+	sidecar_stop(&sc, 8000, NULL);
+	sidecar_free(&sc);
+	if (p.fd >= 0)
+		close(p.fd);
+	return ret;
+}
+
 static const struct harness_test tests[] = {
 	{ "h2c_records_equal_capture", test_h2c_exact },
 	{ "tls_records_equal_capture", test_tls_exact },
@@ -656,6 +716,7 @@ static const struct harness_test tests[] = {
 	{ "buffer_overflow_counted", test_buffer_overflow_counted },
 	{ "drops_reach_the_collector", test_drops_reach_collector },
 	{ "token_rotation", test_token_rotation },
+	{ "send_spread_after_the_cut", test_send_spread },
 };
 
 int main(int argc, char **argv)

@@ -1338,6 +1338,65 @@ cleanup:
 	return ret;
 }
 
+/*
+ * The send spread over UDP (test_export.c's send_spread_after_the_cut has
+ * HTTP/2): the templates go at start, and each interval's report, cut on a
+ * wall-clock multiple of 2 s, no sooner than the sidecar's offset after the
+ * cut, within the 200 ms a tenth of the interval allows.
+ */
+static int test_send_spread(void)
+{
+	const int64_t interval_ns = 2000000000;
+	struct rx rx = { .fd = -1 };
+	struct sidecar sc = { 0 };
+	uint8_t buf[65536];
+	char url[64];
+	uint16_t port = 0, admin;
+	int64_t late_ns = -1, offset_ns;
+	uint64_t deadline;
+	double offset;
+	int ret = 1;
+
+	ASSERT_EQ_U64("receiver", 0, -rx_open(&rx, AF_INET, "127.0.0.1", &port));
+	snprintf(url, sizeof(url), "udp://127.0.0.1:%u", port);
+	ASSERT_EQ_U64("sidecar start", 0,
+		      sidecar_start(&sc, (const char *const[]){
+					     "--cgroup", g_scope, "--interval", "2s", "--send-spread",
+					     "1s", "--stats-interval", "0", "--admin", "127.0.0.1:0",
+					     "--output", url, NULL }));
+	admin = harness_admin_port(&sc, 5000);
+	ASSERT_TRUE("admin port", admin != 0);
+	deadline = harness_now_ms() + 5000;
+	while (late_ns < 0 && harness_now_ms() < deadline) {
+		struct pollfd p = { .fd = rx.fd, .events = POLLIN };
+		struct timespec ts;
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		while ((n = recv(rx.fd, buf, sizeof(buf), 0)) > 0)
+			if (late_ns < 0 && first_set_id(buf, (size_t)n) != 2)
+				late_ns = ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec) % interval_ns;
+	}
+	ASSERT_TRUE("a report after the first cut", late_ns >= 0);
+	offset = harness_metric_double(admin, "podflow_sidecar_send_offset_seconds");
+	offset_ns = (int64_t)(offset * 1e9);
+	fprintf(stderr, "    offset %.6f s, the report %.6f s after the cut\n", offset,
+		(double)late_ns / 1e9);
+	ASSERT_TRUE("an offset within the capped spread", offset >= 0 && offset < 0.2);
+	ASSERT_TRUE("not before the cut plus the offset", late_ns + 1000 >= offset_ns);
+	ASSERT_TRUE("and soon after it", late_ns < offset_ns + 1000000000);
+	ret = 0;
+cleanup:
+	if (ret && sc.err_text)
+		fprintf(stderr, "    sidecar:\n%s\n", sc.err_text);
+	sidecar_stop(&sc, 8000, NULL);
+	sidecar_free(&sc);
+	rx_close(&rx);
+	return ret;
+}
+
 static const struct harness_test tests[] = {
 	{ "records_equal_json_lines", test_records_equal },
 	{ "tshark_decodes_capture", test_tshark },
@@ -1345,6 +1404,7 @@ static const struct harness_test tests[] = {
 	{ "closed_port_counted", test_closed_port },
 	{ "pacing_drops_counted", test_pacing },
 	{ "late_collector_template_period_live", test_late_collector },
+	{ "send_spread_after_the_cut", test_send_spread },
 };
 
 int main(int argc, char **argv)

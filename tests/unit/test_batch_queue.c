@@ -138,6 +138,35 @@ static void test_retry_waits(void **state)
 	batch_queue__free(q);
 }
 
+/* The send spread's hold is lifted at shutdown; a retry's backoff is not. */
+static void test_release_held(void **state)
+{
+	struct batch_queue *q = batch_queue__new(1000);
+	struct batch *held = mk(10, 1, 1), *retried;
+	uint64_t wait = 0;
+
+	(void)state;
+	assert_int_equal(batch_queue__push(q, mk(10, 1, 2)), 0);
+	retried = batch_queue__take(q, 100, NULL);
+	retried->attempts = 1;
+	retried->not_before_ns = 9000;
+	batch_queue__retry(q, retried);
+	held->not_before_ns = 7000; /* sealed at a cut, due at the sender's offset */
+	assert_int_equal(batch_queue__push(q, held), 0);
+	assert_null(batch_queue__take(q, 1000, &wait));
+	assert_int_equal(wait, 6000);
+	batch_queue__release_held(q);
+	assert_ptr_equal(batch_queue__take(q, 1000, &wait), held);
+	assert_int_equal(held->not_before_ns, 0);
+	assert_null(batch_queue__take(q, 1000, &wait));
+	assert_int_equal(wait, 8000); /* the retry still backs off */
+	batch_queue__done(q, held);
+	assert_ptr_equal(batch_queue__take(q, 9000, NULL), retried);
+	batch_queue__done(q, retried);
+	assert_int_equal(batch_queue__count(q), 0);
+	batch_queue__free(q);
+}
+
 static void test_backoff(void **state)
 {
 	const uint64_t base = 100, cap = 3000;
@@ -186,6 +215,7 @@ int main(void)
 		cmocka_unit_test(test_new_batch_dropped_when_rest_in_flight),
 		cmocka_unit_test(test_carried_counts_handed_back),
 		cmocka_unit_test(test_retry_waits),
+		cmocka_unit_test(test_release_held),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_retry_after),
 	};

@@ -116,12 +116,42 @@ static void test_drops_since_previous(void **state)
 	report_header__free(rh);
 }
 
+/*
+ * Each sender's place in the send spread: fixed for the sender, inside the
+ * spread, and spread evenly over a thousand senders (ten buckets of an
+ * expected 100 each; 50 or 150 is over five standard deviations off).
+ */
+static void test_send_offset(void **state)
+{
+	const uint64_t spread = 500 * 1000 * 1000ull + 7;
+	uint32_t bucket[10] = { 0 };
+
+	(void)state;
+	for (int i = 0; i < 1000; i++) {
+		struct report_header *rh = report_header__new(&pod, NULL, NULL);
+		uint64_t off;
+
+		assert_non_null(rh);
+		off = report_header__send_offset_ns(rh, spread);
+		assert_true(off < spread);
+		assert_int_equal(report_header__send_offset_ns(rh, spread), off);
+		assert_int_equal(report_header__send_offset_ns(rh, 0), 0);
+		assert_int_equal(report_header__send_offset_ns(rh, 1), 0);
+		bucket[off * 10 / spread]++;
+		report_header__free(rh);
+	}
+	for (int i = 0; i < 10; i++) {
+		assert_in_range(bucket[i], 50, 150);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sequence_spans_ips),
 		cmocka_unit_test(test_claim),
 		cmocka_unit_test(test_drops_since_previous),
+		cmocka_unit_test(test_send_offset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
