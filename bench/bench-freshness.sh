@@ -23,9 +23,10 @@ set -euo pipefail
 
 BUILD=${BUILD:-build}
 LOAD_S=${LOAD_S:-60}
-# NAME:RATE:KUBE:BINS:FLAGS (empty: part 2 alone): connections/s asked; KUBE 1: the collector also runs the pod watch
+# NAME:RATE:KUBE:BINS:FLAGS[:SFLAGS] (empty: part 2 alone): connections/s asked; KUBE 1: the collector also runs the pod watch
 # (tests/tools/kube-api serving both pods, verify_heartbeats off); BINS: the directory of the
-# podflow-sidecar and podflow-collector to run (empty: $BUILD; before/after arms); FLAGS: the collector's extra flags, comma-separated
+# podflow-sidecar and podflow-collector to run (empty: $BUILD; before/after arms); FLAGS: the collector's extra flags,
+# SFLAGS the sidecars', comma-separated
 ARMS=${ARMS-"default:100:0:: 5k:5000:0:: kube:100:1:: kube-5k:5000:1::"}
 # longest wait after the load for the last close to be readable (files: max_age + max_delay + slack)
 WAIT_KAFKA_S=${WAIT_KAFKA_S:-90}
@@ -87,11 +88,13 @@ files_tsv() {
 	while read -r t f; do zcat "$f" | sed "s/^/$t\t/"; done < "$2"
 }
 
-# arm I NAME RATE KUBE BINS FLAGS: one layout, run to the end; writes $OUT/NAME/{kafka,files}.lat
+# arm I NAME RATE KUBE BINS FLAGS SFLAGS: one layout, run to the end; writes $OUT/NAME/{kafka,files}.lat
 arm() {
-	local i=$1 name=$2 rate=$3 kube=$4 sidecar=${5:-$BUILD} flags=$6 dir=$OUT/$2 extra=() port aport boot last
+	local i=$1 name=$2 rate=$3 kube=$4 sidecar=${5:-$BUILD} flags=$6 sflags=$7 dir=$OUT/$2 extra=() sextra=()
+	local port aport boot last
 	local ns_a=pffr-$i-a ns_b=pffr-$i-b cg_a=$CG2/pffr-$i-a cg_b=$CG2/pffr-$i-b ip_a=10.77.$i.1 ip_b=10.77.$i.2
 	if [ -n "$flags" ]; then IFS=, read -r -a extra <<< "$flags"; fi
+	if [ -n "$sflags" ]; then IFS=, read -r -a sextra <<< "$sflags"; fi
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	ip netns del "$ns_a" 2>/dev/null || true
@@ -142,7 +145,8 @@ arm() {
 		[ $side = b ] && { ip=$ip_b; cg=$cg_b; app=server; }
 		POD_IP=$ip POD_NAME=$app-$name POD_NAMESPACE=bench POD_APP=$app POD_WORKLOAD=$app \
 			NODE_NAME=node-1 "$sidecar/podflow-sidecar" --cgroup "$cg" --admin "" \
-			--stats-interval 0 --output "http://127.0.0.1:$port" 2> "$dir/sidecar-$side.err" &
+			--stats-interval 0 --output "http://127.0.0.1:$port" "${sextra[@]}" \
+			2> "$dir/sidecar-$side.err" &
 		echo $! >> "$dir/pids"
 		wait_for 20 grep -q 'ready: capturing' "$dir/sidecar-$side.err" ||
 			die "$name: sidecar $side not ready: $(cat "$dir/sidecar-$side.err")"
@@ -226,8 +230,8 @@ i=0
 apids=()
 for a in $ARMS; do
 	i=$((i + 1))
-	IFS=: read -r name rate kube sidecar flags <<< "$a"
-	(arm "$i" "$name" "$rate" "$kube" "$sidecar" "${flags:-}") &
+	IFS=: read -r name rate kube sidecar flags sflags <<< "$a"
+	(arm "$i" "$name" "$rate" "$kube" "$sidecar" "${flags:-}" "${sflags:-}") &
 	apids+=($!)
 	sleep 1
 done
@@ -236,7 +240,7 @@ for p in "${apids[@]}"; do wait "$p" || fail=1; done
 [ $fail = 0 ] || die "an arm failed"
 printf '   %-10s %6s %8s %8s  %-30s %-30s\n' arm conn/s closes missing "Kafka p50/p99/max s" "files p50/p99/max s"
 for a in $ARMS; do
-	IFS=: read -r name rate kube sidecar flags <<< "$a"
+	IFS=: read -r name rate kube sidecar flags sflags <<< "$a"
 	d=$OUT/$name
 	k="$(pct "$d/kafka.lat" 50)/$(pct "$d/kafka.lat" 99)/$(tail -1 "$d/kafka.lat")"
 	f="$(pct "$d/files.lat" 50)/$(pct "$d/files.lat" 99)/$(tail -1 "$d/files.lat")"

@@ -854,6 +854,25 @@ double harness_metric_double(uint16_t port, const char *sample)
 	return v;
 }
 
+int harness_check_send_offset(uint16_t admin, int64_t at_ns, int64_t interval_ns, double max_s)
+{
+	double offset = harness_metric_double(admin, "podflow_sidecar_send_offset_seconds");
+	int64_t late_ns = at_ns % interval_ns, offset_ns = (int64_t)(offset * 1e9);
+
+	fprintf(stderr, "    offset %.6f s, the post %.6f s after the cut\n", offset,
+		(double)late_ns / 1e9);
+	if (offset < 0 || offset >= max_s) {
+		fprintf(stderr, "    FAIL: the offset is not within [0, %g s)\n", max_s);
+		return 1;
+	}
+	/* the metric's digits: a microsecond either way */
+	if (late_ns + 1000 < offset_ns || late_ns >= offset_ns + 1000000000) {
+		fprintf(stderr, "    FAIL: not posted at the offset after the cut\n");
+		return 1;
+	}
+	return 0;
+}
+
 int64_t harness_metric_now(uint16_t port, const char *sample)
 {
 	char *body;

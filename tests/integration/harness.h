@@ -149,6 +149,15 @@ int64_t harness_metric_now(uint16_t port, const char *sample);
 /* The same sample as a double (a gauge in seconds), -1 when absent. */
 double harness_metric_double(uint16_t port, const char *sample);
 /*
+ * The send spread seen by a receiver: `at_ns` (CLOCK_REALTIME) is when a
+ * sidecar's first post after a cut arrived, the cuts being on multiples of
+ * interval_ns.  Its offset (podflow_sidecar_send_offset_seconds on the
+ * admin port) must be under max_s, and the post no sooner than the cut
+ * plus the offset and less than a second after.  0, or 1 with what failed
+ * said on stderr.
+ */
+int harness_check_send_offset(uint16_t admin, int64_t at_ns, int64_t interval_ns, double max_s);
+/*
  * The admin port a daemon logged ("admin endpoint on ... (port N)"), read
  * from its stderr within timeout_ms; 0 if it said none.
  */
