@@ -408,6 +408,23 @@ void capture__prog_stats(const struct capture *c, uint64_t *run_ns, uint64_t *ru
 	}
 }
 
+void capture__prog_misses(const struct capture *c,
+			  void (*fn)(void *ctx, const char *name, uint64_t misses), void *ctx)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program (prog, c->skel->obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+
+		if (bpf_program__type(prog) != BPF_PROG_TYPE_TRACING)
+			continue;
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0)
+			fn(ctx, bpf_program__name(prog), info.recursion_misses);
+	}
+}
+
 void capture__set_paused(struct capture *c, bool paused)
 {
 	/* a plain store into the mapped .bss: the programs read it on their next run */

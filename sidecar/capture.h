@@ -93,5 +93,12 @@ void capture__kstats(const struct capture *c, struct flow_kstats *out);
  * kernel.bpf_stats_enabled is on).
  */
 void capture__prog_stats(const struct capture *c, uint64_t *run_ns, uint64_t *run_cnt);
+/*
+ * For each tracing (tp_btf) program, by name: the runs the kernel skipped
+ * because that program was already running on the CPU
+ * (bpf_prog_info.recursion_misses, counted whatever bpf_stats says).
+ */
+void capture__prog_misses(const struct capture *c,
+			  void (*fn)(void *ctx, const char *name, uint64_t misses), void *ctx);
 
 #endif /* PODFLOW_CAPTURE_H */

@@ -68,6 +68,11 @@ static void ipfix_metrics(struct sidecar *s, struct metrics_writer *w)
 	metrics_writer__u64(w, L("result", "failed"), u.resolutions_failed);
 }
 
+static void prog_misses(void *ctx, const char *name, uint64_t misses)
+{
+	metrics_writer__u64(ctx, L("program", name), misses);
+}
+
 void sidecar_metrics(void *ctx, struct metrics_writer *w)
 {
 	struct sidecar *s = ctx;
@@ -157,6 +162,12 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 			       "CPU time in the capture programs; advances only while bpf_stats is "
 			       "on.");
 	metrics_writer__double(w, NULL, (double)run_ns / 1e9);
+	metrics_writer__family(
+	    w, "podflow_sidecar_bpf_recursion_misses_total", METRIC_COUNTER,
+	    "Runs of a tracepoint program the kernel skipped because that program was already "
+	    "running on the CPU (a softirq interrupting it): for the reset programs, RSTs not "
+	    "counted in their flows' resets.");
+	capture__prog_misses(s->cap, prog_misses, w);
 	metrics_writer__counter(w, "podflow_sidecar_bpf_runs_total",
 				"Capture program runs; advances only while bpf_stats is on.",
 				run_cnt);

@@ -973,6 +973,19 @@ static int test_sidecar_metrics_promtool(void)
 		    metric(body, "podflow_sidecar_export_latency_seconds_count") >= 1);
 	ASSERT_TRUE("BPF run time measured (bpf_stats on)",
 		    metric(body, "podflow_sidecar_bpf_runs_total") > 0);
+	/* each tracepoint program, none skipped: no RST at all here */
+	ASSERT_EQ_U64("receive-reset program not skipped", 0,
+		      (uint64_t)metric(body, "podflow_sidecar_bpf_recursion_misses_total{program="
+					     "\"tcp_receive_reset\"}"));
+	ASSERT_EQ_U64("send-reset program not skipped", 0,
+		      (uint64_t)metric(body, "podflow_sidecar_bpf_recursion_misses_total{program="
+					     "\"tcp_send_reset\"}"));
+	{
+		double off = harness_metric_double(aport, "podflow_sidecar_send_offset_seconds");
+
+		ASSERT_TRUE("the send offset, under a tenth of the 300 ms interval",
+			    off >= 0 && off < 0.03);
+	}
 	ASSERT_EQ_U64("no drops", 0,
 		      (uint64_t)metric(body, "podflow_sidecar_drops_total{reason=\"ring_full\"}"));
 	ASSERT_TRUE("no IPs or ports as labels",
