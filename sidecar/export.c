@@ -64,7 +64,7 @@ struct exporter {
 	/* losses the export thread found, for the next header (pending_lock) */
 	pthread_mutex_t pending_lock;
 	uint64_t pending[WIRE_DROP__COUNT];
-	int dropping; /* in a buffer-full episode, __atomic */
+	int dropping;		/* in a buffer-full episode, __atomic */
 	uint64_t hold_until_ns; /* CLOCK_MONOTONIC: batches sealed now are not sent before */
 	uint64_t rng;
 	/* stats, __atomic */

@@ -68,8 +68,8 @@ struct ipfix_exporter {
 	int family;
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
-	int tfd;	   /* one-shot CLOCK_MONOTONIC timer: pacing, templates, resolution */
-	uint64_t armed_ns; /* its deadline; 0: not armed */
+	int tfd;		/* one-shot CLOCK_MONOTONIC timer: pacing, templates, resolution */
+	uint64_t armed_ns;	/* its deadline; 0: not armed */
 	uint64_t hold_until_ns; /* CLOCK_MONOTONIC: no datagram leaves before (send spread) */
 	/* resolution of a host name */
 	struct resolution *res;	     /* in flight */

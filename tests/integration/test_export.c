@@ -672,14 +672,15 @@ static int test_send_spread(void)
 
 	p.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ASSERT_TRUE("listener", p.fd >= 0 && !bind(p.fd, (struct sockaddr *)&a, sizeof(a)) &&
-					!listen(p.fd, 4) &&
-					!getsockname(p.fd, (struct sockaddr *)&a, &alen));
+				    !listen(p.fd, 4) &&
+				    !getsockname(p.fd, (struct sockaddr *)&a, &alen));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u", ntohs(a.sin_port));
-	ASSERT_EQ_U64("sidecar start", 0,
-		      sidecar_start(&sc, (const char *const[]){
-					     "--cgroup", g_scope, "--interval", "2s", "--send-spread",
-					     "1s", "--stats-interval", "0", "--admin", "127.0.0.1:0",
-					     "--output", url, "--shutdown-grace", "0s", NULL }));
+	ASSERT_EQ_U64(
+	    "sidecar start", 0,
+	    sidecar_start(&sc, (const char *const[]){ "--cgroup", g_scope, "--interval", "2s",
+						      "--send-spread", "1s", "--stats-interval",
+						      "0", "--admin", "127.0.0.1:0", "--output",
+						      url, "--shutdown-grace", "0s", NULL }));
 	admin = harness_admin_port(&sc, 5000);
 	ASSERT_TRUE("admin port", admin != 0);
 	ASSERT_EQ_U64("the first post within an interval and its spread", 1, poll(&p, 1, 5000));

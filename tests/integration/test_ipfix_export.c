@@ -1359,9 +1359,9 @@ static int test_send_spread(void)
 	snprintf(url, sizeof(url), "udp://127.0.0.1:%u", port);
 	ASSERT_EQ_U64("sidecar start", 0,
 		      sidecar_start(&sc, (const char *const[]){
-					     "--cgroup", g_scope, "--interval", "2s", "--send-spread",
-					     "1s", "--stats-interval", "0", "--admin", "127.0.0.1:0",
-					     "--output", url, NULL }));
+					     "--cgroup", g_scope, "--interval", "2s",
+					     "--send-spread", "1s", "--stats-interval", "0",
+					     "--admin", "127.0.0.1:0", "--output", url, NULL }));
 	admin = harness_admin_port(&sc, 5000);
 	ASSERT_TRUE("admin port", admin != 0);
 	deadline = harness_now_ms() + 5000;
