@@ -79,7 +79,7 @@ void exporter__add(struct exporter *x, const struct flow_record *r);
  * than this sender's offset in [0, spread_ns) from now
  * (report_header__send_offset_ns); 0: at once.  Called at each interval's
  * cut, so that the pods' batches, cut on the same instants, arrive spread
- * (docs/sidecar.md, "Send spread").  Shutdown sends what is held at once.
+ * (docs/sidecar.md, "Lifecycle").  Shutdown sends what is held at once.
  */
 void exporter__hold(struct exporter *x, uint64_t spread_ns);
 /* Seals the current batch, even empty (a heartbeat), and queues it. */
