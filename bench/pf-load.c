@@ -661,12 +661,43 @@ static void client_top_up(struct client_thread *t, uint64_t now)
 	}
 }
 
+/*
+ * One round of a load thread's epoll loop: waits up to timeout_ms, drains
+ * the tick timer tfd (the clock decides what is due, the tick only wakes),
+ * and hands every other ready fd to progress(t, fd, events).  0, or -errno
+ * when epoll_wait failed (EINTR is a round with nothing ready); a failed
+ * timer read is left in *err.
+ */
+static int events_round(int epfd, int tfd, int timeout_ms, int *err,
+			void (*progress)(void *t, int fd, uint32_t events), void *t)
+{
+	struct epoll_event evs[LOAD_EVENTS];
+	uint64_t expirations;
+	int n = epoll_wait(epfd, evs, LOAD_EVENTS, timeout_ms);
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		if (evs[i].data.fd == tfd) {
+			if (read(tfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+				*err = -errno;
+			continue;
+		}
+		progress(t, evs[i].data.fd, evs[i].events);
+	}
+	return 0;
+}
+
+static void client_progress_fd(void *t, int fd, uint32_t events)
+{
+	client_progress(t, fd, events);
+}
+
 static void *client_main(void *arg)
 {
 	struct client_thread *t = arg;
-	struct epoll_event evs[LOAD_EVENTS];
-	uint64_t now, expirations, due;
-	int i, n, timeout_ms, window_closed = 0;
+	uint64_t now, due;
+	int n, timeout_ms, window_closed = 0;
 
 	if (t->cfg->pin)
 		pin_thread(t->idx);
@@ -692,23 +723,11 @@ static void *client_main(void *arg)
 			    (t->end_ns - now + DURATION_NS_PER_MS - 1) / DURATION_NS_PER_MS;
 		if (timeout_ms > 100)
 			timeout_ms = 100;
-		n = epoll_wait(t->epfd, evs, LOAD_EVENTS, timeout_ms);
+		n = events_round(t->epfd, t->tfd, timeout_ms, &t->err, client_progress_fd, t);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			t->err = -errno;
-			pr_warn("epoll_wait: %s", strerror(errno));
+			t->err = n;
+			pr_warn("epoll_wait: %s", strerror(-n));
 			break;
-		}
-		for (i = 0; i < n; i++) {
-			if (evs[i].data.fd == t->tfd) {
-				/* the due count comes from the clock; the tick only wakes us */
-				if (read(t->tfd, &expirations, sizeof(expirations)) < 0 &&
-				    errno != EAGAIN)
-					t->err = -errno;
-				continue;
-			}
-			client_progress(t, evs[i].data.fd, evs[i].events);
 		}
 	}
 	t->finish_ns = now_ns();
@@ -1097,12 +1116,16 @@ static void hold_arm(struct hold_thread *t)
 		t->err = -errno;
 }
 
+static void hold_progress_fd(void *t, int fd, uint32_t events)
+{
+	hold_progress(t, fd, events);
+}
+
 static void *hold_main(void *arg)
 {
 	struct hold_thread *t = arg;
-	struct epoll_event evs[LOAD_EVENTS];
-	uint64_t now, expirations;
-	int i, n;
+	uint64_t now;
+	int n;
 
 	if (t->cfg->pin)
 		pin_thread(t->idx);
@@ -1120,21 +1143,11 @@ static void *hold_main(void *arg)
 		} else if (now >= t->end_ns &&
 			   (!t->outstanding || now >= t->end_ns + HOLD_DRAIN_NS))
 			break;
-		n = epoll_wait(t->epfd, evs, LOAD_EVENTS, t->tfd >= 0 ? 100 : 10);
+		n = events_round(t->epfd, t->tfd, t->tfd >= 0 ? 100 : 10, &t->err, hold_progress_fd,
+				 t);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			t->err = -errno;
+			t->err = n;
 			break;
-		}
-		for (i = 0; i < n; i++) {
-			if (evs[i].data.fd == t->tfd) {
-				if (read(t->tfd, &expirations, sizeof(expirations)) < 0 &&
-				    errno != EAGAIN)
-					t->err = -errno;
-				continue;
-			}
-			hold_progress(t, evs[i].data.fd, evs[i].events);
 		}
 	}
 	/* no answer within the drain: counted as errors, like a lost response */

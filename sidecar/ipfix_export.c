@@ -552,9 +552,10 @@ static void on_message(void *ctx, const void *msg, size_t len, uint32_t records)
 {
 	struct ipfix_exporter *x = ctx;
 	const uint64_t *carried = holds_report(msg, len) ? x->report_drops : NULL;
+	uint64_t now = clock_mono_ns();
 
-	if (x->fd >= 0 && !x->head && clock_mono_ns() >= x->hold_until_ns) {
-		refill(x, clock_mono_ns());
+	if (x->fd >= 0 && !x->head && now >= x->hold_until_ns) {
+		refill(x, now);
 		if (x->tokens >= (double)len) {
 			send_one(x, msg, (uint32_t)len, records, carried);
 			return;
