@@ -1600,20 +1600,18 @@ static int fd_table_init(const struct load_cfg *cfg)
 	}
 	conns_len =
 	    rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > LOAD_MAX_FDS ? LOAD_MAX_FDS : rl.rlim_cur;
-	/* each thread also holds an epoll fd, a timer or a listener */
-	if (cfg->cmd == LOAD_CMD_HOLD && cfg->connections + 2 * cfg->threads + 16 > conns_len) {
-		fprintf(stderr,
-			"pf-load: --connections %" PRIu64 " needs more descriptors than "
-			"RLIMIT_NOFILE allows (%u)\n",
-			cfg->connections, conns_len);
-		return -EMFILE;
-	}
-	if (cfg->cmd == LOAD_CMD_CLIENT && cfg->concurrency + 2 * cfg->threads + 16 > conns_len) {
-		fprintf(stderr,
-			"pf-load: --concurrency %" PRIu64 " needs more descriptors than "
-			"RLIMIT_NOFILE allows (%u)\n",
-			cfg->concurrency, conns_len);
-		return -EMFILE;
+	/* the sockets a command holds at once; each thread also holds an epoll fd, a timer or a listener */
+	if (cfg->cmd == LOAD_CMD_HOLD || cfg->cmd == LOAD_CMD_CLIENT) {
+		int hold = cfg->cmd == LOAD_CMD_HOLD;
+		uint64_t want = hold ? cfg->connections : cfg->concurrency;
+
+		if (want + 2 * cfg->threads + 16 > conns_len) {
+			fprintf(stderr,
+				"pf-load: %s %" PRIu64 " needs more descriptors than "
+				"RLIMIT_NOFILE allows (%u)\n",
+				hold ? "--connections" : "--concurrency", want, conns_len);
+			return -EMFILE;
+		}
 	}
 	conns = calloc(conns_len, sizeof(*conns));
 	return conns ? 0 : -ENOMEM;
