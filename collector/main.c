@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "alloc.h"
 #include "cli.h"
 #include "clock.h"
 #include "collector.h"
@@ -497,7 +498,7 @@ int main(int argc, char **argv)
 	};
 	struct worker **workers = c.workers;
 	int fds[COLLECTOR_MAX_WORKERS], sfd = -1, died_fd = -1, ret = 1, err;
-	char why[PATH_MAX + 1024], addr[96], outs[PATH_MAX + 512];
+	char why[PATH_MAX + 1024], addr[96], outs[PATH_MAX + 512], malloc_why[96];
 	struct collector_config *cfg = &c.cfg;
 	struct conn_limits lim;
 	struct listen_addr la;
@@ -509,6 +510,8 @@ int main(int argc, char **argv)
 	bool attributing = false; /* the attribution stage ran: its counters go on the exit line */
 	sigset_t mask;
 
+	/* before any thread: the Kafka producer's messages cross threads */
+	alloc_tune(malloc_why, sizeof(malloc_why));
 	log_init("podflow-collector", LOG_LEVEL_INFO);
 	err = config_parse_args(&collector_config_schema, &collector_cli, argc, argv, &c.src.path,
 				flags);
@@ -525,6 +528,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_init("podflow-collector", cfg->log_level);
+	pr_debug("%s", malloc_why);
 	if (watch_err)
 		pr_warn("--config %s: cannot watch it (%s): changes need a restart", c.src.path,
 			strerror(watch_err));
