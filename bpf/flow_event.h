@@ -92,7 +92,7 @@ struct flow_kstats {
 	__u64 filtered;	     /* connections not tracked: their service port or peer is filtered */
 	__u64 paused;	     /* connections not tracked: capture paused (enabled: false) */
 	__u64 ring_fill_max; /* most bytes seen waiting in the ring at a submit (a gauge) */
-	__u64 _reserved;
+	__u64 flows_spilled; /* tracked in the flows hash map: their fast slot was held */
 };
 
 _Static_assert(sizeof(struct flow_kstats) == 88, "flow_kstats layout changed");
@@ -113,5 +113,11 @@ struct flow_cidr_key {
 };
 
 #define FLOW_PORT_WORDS 1024 /* 65536 bits: one per port */
+
+/*
+ * The flows' fast slots (podflow.bpf.c): the largest power of two not above
+ * --max-connections, at most this many (96 bytes each, preallocated).
+ */
+#define FLOW_FAST_SLOTS_MAX 4096
 
 #endif /* PODFLOW_FLOW_EVENT_H */

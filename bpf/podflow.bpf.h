@@ -51,6 +51,13 @@ struct flow_state {
 	char comm[FLOW_COMM_LEN];
 };
 
+/* One slot of the flows' fast path (podflow.bpf.c): cookie 0 is a free slot. */
+
+struct flow_slot {
+	__u64 cookie;
+	struct flow_state st;
+};
+
 /* Listening sockets in scope, so accepted connections know their owner. */
 struct listener_key {
 	__u64 netns_cookie;

@@ -81,6 +81,14 @@ int capture__set_bpf_stats(struct capture *c, bool on);
 uint64_t capture__take_ring_fill_max(struct capture *c);
 uint32_t capture__ring_bytes(const struct capture *c);
 /*
+ * The flows' fast slots for a --max-connections: the largest power of two
+ * not above it, at most FLOW_FAST_SLOTS_MAX (bpf/flow_event.h).  The flows
+ * hash map holds max_connections more, so at least that many connections
+ * are tracked at once.
+ */
+uint32_t capture_fast_slots(uint32_t max_connections);
+uint32_t capture__fast_slots(const struct capture *c);
+/*
  * Ring events of the wrong size, skipped: 0 unless the kernel programs and
  * this binary were built from different headers (each one a lost event).
  */

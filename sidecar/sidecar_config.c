@@ -83,7 +83,7 @@ static const struct config_key keys[] = {
 	{ "max_records", "max-records", CONFIG_U32, F(max_records), 1, 1u << 24, false,
 	  "records one interval holds before it is flushed early" },
 	{ "max_connections", "max-connections", CONFIG_U32, F(max_connections), 1, 1u << 24, false,
-	  "live connections tracked at once in the kernel" },
+	  "live connections tracked at once in the kernel, at least (fast slots besides)" },
 	{ "ring_bytes", "ring-bytes", CONFIG_BYTES, F(ring_bytes), 4096, 1ULL << 30, false,
 	  "kernel ring buffer size, a power of two" },
 	{ "log.level", "log-level", CONFIG_LOG_LEVEL, F(log_level), 0, 0, true,

@@ -90,6 +90,10 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 				k.flows_started);
 	metrics_writer__counter(w, "podflow_sidecar_flows_closed_total",
 				"Tracked connections that reached TCP_CLOSE.", k.flows_closed);
+	metrics_writer__counter(w, "podflow_sidecar_flows_spilled_total",
+				"Tracked connections kept in the flows hash map because their fast "
+				"slot was held by another (more kernel time each, no loss).",
+				k.flows_spilled);
 	metrics_writer__family(w, "podflow_sidecar_flows_not_tracked_total", METRIC_COUNTER,
 			       "Connections in scope deliberately not tracked, by reason.");
 	metrics_writer__u64(w, L("reason", "filtered"), k.filtered);

@@ -1049,6 +1049,102 @@ cleanup:
 }
 
 /*
+ * More live connections than fast slots (bpf/podflow.bpf.c): --max-connections
+ * 128 gives 128 slots, and 100 held connections are 200 tracked flows, so at
+ * least 72 find their slot held and go to the flows hash map.  Every flow,
+ * in a slot or in the map, is reported exactly (an interval record of each
+ * side while held, the close after), nothing is lost, and every slot and map
+ * entry is given back: the same connections again are all tracked.
+ */
+static int test_fast_slots_spill_exact(void)
+{
+	const int k = 100;
+	struct peer srv = { .family = AF_INET,
+			    .addr = "127.0.0.1",
+			    .req = 333,
+			    .resp = 4444,
+			    .conns = k,
+			    .hold = 1 };
+	struct peer cli = srv;
+	struct client_run run = { 0 };
+	struct sidecar sc = { 0 };
+	const char *args[] = {
+		"--cgroup",	    g_scope, "--interval", "100ms", "--max-connections", "128",
+		"--stats-interval", "0",     NULL
+	};
+	struct match out = { "out", 0, 0, 0 }, in = { "in", 0, 0, 0 };
+	uint16_t sport = 0, cport = 0;
+	uint64_t spilled, deadline;
+	int cerr = 0, ret = 1, n;
+	pid_t spid = -1;
+
+	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
+	for (int round = 0; round < 2; round++) {
+		spid = start_server(&srv, g_container, &sport);
+		ASSERT_TRUE("server started", spid > 0);
+		cli.port = sport;
+		ASSERT_TRUE("client started", start_client(&cli, g_container, &run) > 0);
+		for (int i = 0; i < k; i++) {
+			ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
+			ASSERT_EQ_U64("connect errno", 0, cerr);
+		}
+		out.remote_port = sport;
+		in.local_port = sport;
+		/* all held at once: each side's bytes reported by the walks */
+		deadline = harness_now_ms() + WAIT_MS;
+		while ((sum_matching(&sc, &out, "bytes_received", &n) < (uint64_t)k * srv.resp ||
+			sum_matching(&sc, &in, "bytes_received", &n) < (uint64_t)k * srv.req) &&
+		       harness_now_ms() < deadline)
+			sidecar_poll(&sc, 50);
+		ASSERT_EQ_U64("held: out bytes_received", (uint64_t)k * srv.resp,
+			      sum_matching(&sc, &out, "bytes_received", &n));
+		ASSERT_EQ_U64("held: in bytes_received", (uint64_t)k * srv.req,
+			      sum_matching(&sc, &in, "bytes_received", &n));
+		ASSERT_EQ_U64("held: none closed", 0, sum_matching(&sc, &out, "closed", &n));
+		/* then every socket closed (the processes' exit) */
+		kill(spid, SIGKILL);
+		waitpid(spid, NULL, 0);
+		spid = -1;
+		reap_client(&run);
+		memset(&run, 0, sizeof(run));
+		deadline = harness_now_ms() + WAIT_MS;
+		while ((sum_matching(&sc, &out, "closed", &n) < (uint64_t)k ||
+			sum_matching(&sc, &in, "closed", &n) < (uint64_t)k) &&
+		       harness_now_ms() < deadline)
+			sidecar_poll(&sc, 50);
+		ASSERT_EQ_U64("out closed", k, sum_matching(&sc, &out, "closed", &n));
+		ASSERT_EQ_U64("in closed", k, sum_matching(&sc, &in, "closed", &n));
+		ASSERT_EQ_U64("out bytes_sent", (uint64_t)k * srv.req,
+			      sum_matching(&sc, &out, "bytes_sent", &n));
+		ASSERT_EQ_U64("out bytes_received", (uint64_t)k * srv.resp,
+			      sum_matching(&sc, &out, "bytes_received", &n));
+		ASSERT_EQ_U64("in bytes_sent", (uint64_t)k * srv.resp,
+			      sum_matching(&sc, &in, "bytes_sent", &n));
+		ASSERT_EQ_U64("in bytes_received", (uint64_t)k * srv.req,
+			      sum_matching(&sc, &in, "bytes_received", &n));
+		ASSERT_EQ_U64("out failed", 0, sum_matching(&sc, &out, "failed", &n));
+	}
+	/* stop_clean: no map-full, ring-full or table drops in either round */
+	ret = stop_clean(&sc);
+	if (ret)
+		goto cleanup;
+	ret = 1;
+	spilled = sidecar_exit_stat(&sc, "flows_spilled");
+	fprintf(stderr,
+		"    2 x %d held connections (%d flows each time), 128 fast slots: %llu "
+		"flows in the hash map\n",
+		k, 2 * k, (unsigned long long)spilled);
+	ASSERT_EQ_U64("flows tracked", 4 * (uint64_t)k, sidecar_exit_stat(&sc, "flows_started"));
+	ASSERT_EQ_U64("flows closed", 4 * (uint64_t)k, sidecar_exit_stat(&sc, "flows_closed"));
+	/* 200 live flows, 128 slots: at least 72 spill each round */
+	ASSERT_TRUE("at least 72 flows spilled per round", spilled >= 2 * (2 * (uint64_t)k - 128));
+	ASSERT_TRUE("no more spilled than flows tracked", spilled <= 4 * (uint64_t)k);
+	ret = 0;
+cleanup:
+	return finish(ret, &sc, spid, &run);
+}
+
+/*
  * Processes in scope but in another network namespace (a node-wide scope
  * sees many): their open connections are still reported every interval, by
  * a walk the sidecar runs inside that namespace.
@@ -2017,6 +2113,7 @@ static const struct harness_test tests[] = {
 	{ "sigterm_reports_open_flows", test_sigterm_reports_open },
 	{ "walk_pauses_for_ring_space", test_walk_pauses_for_ring_space },
 	{ "walk_metrics", test_walk_metrics },
+	{ "fast_slots_spill_exact", test_fast_slots_spill_exact },
 	{ "other_netns_walked", test_other_netns_walked },
 	{ "listener_before_sidecar", test_listener_before_sidecar },
 	{ "cli_errors", test_cli_errors },
