@@ -593,6 +593,30 @@ cleanup:
 	return finish(ret, &sc, spid, &run);
 }
 
+/*
+ * Starts srv in the container and a client of it (cli, its port set here),
+ * and reads the client's report of each of its cli->conns connects: 0 once
+ * all are made without error.
+ */
+static int connect_all(struct peer *srv, struct peer *cli, struct client_run *run, pid_t *spid,
+		       uint16_t *sport)
+{
+	uint16_t cport = 0;
+	int cerr = 0;
+
+	*spid = start_server(srv, g_container, sport);
+	ASSERT_TRUE("server started", *spid > 0);
+	cli->port = *sport;
+	ASSERT_TRUE("client started", start_client(cli, g_container, run) > 0);
+	for (int i = 0; i < cli->conns; i++) {
+		ASSERT_EQ_U64("client report", 0, client_next(run, &cport, &cerr));
+		ASSERT_EQ_U64("connect errno", 0, cerr);
+	}
+	return 0;
+cleanup:
+	return 1;
+}
+
 /* Aggregated mode folds K connections to one service into one record per side. */
 static int test_aggregated(void)
 {
@@ -603,21 +627,14 @@ static int test_aggregated(void)
 	struct peer cli = srv;
 	struct client_run run = { 0 };
 	struct sidecar sc = { 0 };
-	uint16_t sport = 0, cport = 0;
-	int cerr = 0, ret = 1;
+	uint16_t sport = 0;
+	int ret = 1;
 	pid_t spid = -1;
 	json_t *out = NULL, *in = NULL;
 
 	/* a 1 h interval: the SIGTERM flush is the one flush, so all K land together */
 	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args_of(NULL, "1h")));
-	spid = start_server(&srv, g_container, &sport);
-	ASSERT_TRUE("server started", spid > 0);
-	cli.port = sport;
-	ASSERT_TRUE("client started", start_client(&cli, g_container, &run) > 0);
-	for (int i = 0; i < k; i++) {
-		ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
-		ASSERT_EQ_U64("connect errno", 0, cerr);
-	}
+	ASSERT_EQ_U64("k connections made", 0, connect_all(&srv, &cli, &run, &spid, &sport));
 	ASSERT_EQ_U64("client exit", 0, harness_wait(run.pid, WAIT_MS));
 	ASSERT_EQ_U64("server exit", 0, harness_wait(spid, WAIT_MS));
 	spid = -1;
@@ -881,8 +898,8 @@ static int test_walk_pauses_for_ring_space(void)
 		"--cgroup",	g_scope, "--interval",	     "1h", "--per-connection",
 		"--ring-bytes", "4096",	 "--stats-interval", "0",  NULL
 	};
-	uint16_t sport = 0, cport = 0;
-	int cerr = 0, ret = 1, n;
+	uint16_t sport = 0;
+	int ret = 1, n;
 	pid_t spid = -1;
 	struct match out = { "out", -1, 0, 0 }, in = { "in", 0, -1, 0 };
 	uint64_t deferred = 0, opened = 0;
@@ -891,15 +908,8 @@ static int test_walk_pauses_for_ring_space(void)
 	const char *p;
 
 	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
-	spid = start_server(&srv, g_container, &sport);
-	ASSERT_TRUE("server started", spid > 0);
-	cli.port = sport;
-	ASSERT_TRUE("client started", start_client(&cli, g_container, &run) > 0);
-	for (int i = 0; i < k; i++) {
-		ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
-		ASSERT_EQ_U64("connect errno", 0, cerr);
-		opened++;
-	}
+	ASSERT_EQ_U64("k connections made", 0, connect_all(&srv, &cli, &run, &spid, &sport));
+	opened = k;
 	/* all k exchanged (the server answered each) once its resp bytes are in */
 	{
 		uint64_t deadline = harness_now_ms() + WAIT_MS;
@@ -988,24 +998,17 @@ static int test_walk_metrics(void)
 	struct sidecar sc = { 0 };
 	const char *args[] = { "--cgroup", g_scope,   "--interval",  "200ms", "--stats-interval",
 			       "0",	   "--admin", "127.0.0.1:0", NULL };
-	uint16_t sport = 0, cport = 0, admin;
+	uint16_t sport = 0, admin;
 	double count, sum, inf, cpu, last, max, count2 = 0;
 	uint64_t deadline;
 	char *body = NULL;
-	int cerr = 0, ret = 1;
+	int ret = 1;
 	pid_t spid = -1;
 
 	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
 	admin = harness_admin_port(&sc, WAIT_MS);
 	ASSERT_TRUE("admin port", admin != 0);
-	spid = start_server(&srv, g_container, &sport);
-	ASSERT_TRUE("server started", spid > 0);
-	cli.port = sport;
-	ASSERT_TRUE("client started", start_client(&cli, g_container, &run) > 0);
-	for (int i = 0; i < k; i++) {
-		ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
-		ASSERT_EQ_U64("connect errno", 0, cerr);
-	}
+	ASSERT_EQ_U64("k connections made", 0, connect_all(&srv, &cli, &run, &spid, &sport));
 	/* five walks over the k open connections (200 ms apart) */
 	deadline = harness_now_ms() + WAIT_MS;
 	do {
@@ -1073,21 +1076,15 @@ static int test_fast_slots_spill_exact(void)
 		"--stats-interval", "0",     NULL
 	};
 	struct match out = { "out", 0, 0, 0 }, in = { "in", 0, 0, 0 };
-	uint16_t sport = 0, cport = 0;
+	uint16_t sport = 0;
 	uint64_t spilled, deadline;
-	int cerr = 0, ret = 1, n;
+	int ret = 1, n;
 	pid_t spid = -1;
 
 	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
 	for (int round = 0; round < 2; round++) {
-		spid = start_server(&srv, g_container, &sport);
-		ASSERT_TRUE("server started", spid > 0);
-		cli.port = sport;
-		ASSERT_TRUE("client started", start_client(&cli, g_container, &run) > 0);
-		for (int i = 0; i < k; i++) {
-			ASSERT_EQ_U64("client report", 0, client_next(&run, &cport, &cerr));
-			ASSERT_EQ_U64("connect errno", 0, cerr);
-		}
+		ASSERT_EQ_U64("k connections made", 0,
+			      connect_all(&srv, &cli, &run, &spid, &sport));
 		out.remote_port = sport;
 		in.local_port = sport;
 		/* all held at once: each side's bytes reported by the walks */
