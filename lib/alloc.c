@@ -6,14 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ALLOC_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ALLOC_SANITIZER 1
-#endif
-#endif
-
 /*
  * The operator's own settings of these (or of the trim threshold, which
  * they interact with) win: the first one found, or NULL.

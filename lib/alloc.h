@@ -6,6 +6,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Built with AddressSanitizer: its allocator, not glibc's, serves malloc(). */
+#if defined(__SANITIZE_ADDRESS__)
+#define ALLOC_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ALLOC_SANITIZER 1
+#endif
+#endif
+
 #define ALLOC_MMAP_THRESHOLD (32u << 20) /* glibc's own ceiling for its dynamic threshold */
 #define ALLOC_TOP_PAD	     (16u << 20)
 

@@ -15,23 +15,7 @@
 
 #define MIB (1u << 20)
 
-/* glibc's: the allocation is mmap()ed of its own (a block counted in hblks) */
-static bool mmapped(size_t size, size_t *heap_growth)
-{
-	struct mallinfo2 before = mallinfo2(), after;
-	char *p = malloc(size);
-	bool own;
-
-	assert_non_null(p);
-	memset(p, 1, size);
-	after = mallinfo2();
-	own = after.hblks == before.hblks + 1;
-	*heap_growth = after.arena - before.arena;
-	free(p);
-	return own;
-}
-
-#ifdef __SANITIZE_ADDRESS__
+#ifdef ALLOC_SANITIZER
 
 static void test_sanitizer_left_alone(void **state)
 {
@@ -50,6 +34,22 @@ int main(void)
 }
 
 #else
+
+/* glibc's: the allocation is mmap()ed of its own (a block counted in hblks) */
+static bool mmapped(size_t size, size_t *heap_growth)
+{
+	struct mallinfo2 before = mallinfo2(), after;
+	char *p = malloc(size);
+	bool own;
+
+	assert_non_null(p);
+	memset(p, 1, size);
+	after = mallinfo2();
+	own = after.hblks == before.hblks + 1;
+	*heap_growth = after.arena - before.arena;
+	free(p);
+	return own;
+}
 
 /* Runs first: the operator's setting wins, nothing changes (glibc's 128 KiB threshold stands). */
 static void test_operator_setting_wins(void **state)
