@@ -103,13 +103,21 @@ static __always_inline struct flow_slot *fast_slot(__u64 cookie)
 	return bpf_map_lookup_elem(&fast, &i);
 }
 
-/* The flow of this socket cookie, in its fast slot or in `flows`; NULL: not ours. */
-static __always_inline struct flow_state *flow_lookup(__u64 cookie)
+/*
+ * The flow of this socket cookie, in its fast slot or in `flows`; NULL: not
+ * ours.  *in_slot (if asked for) is the slot holding it, NULL when in `flows`.
+ */
+static __always_inline struct flow_state *flow_lookup(__u64 cookie, struct flow_slot **in_slot)
 {
 	struct flow_slot *s = fast_slot(cookie);
 
-	if (s && s->cookie == cookie)
+	if (s && s->cookie == cookie) {
+		if (in_slot)
+			*in_slot = s;
 		return &s->st;
+	}
+	if (in_slot)
+		*in_slot = NULL;
 	return bpf_map_lookup_elem(&flows, &cookie);
 }
 
@@ -359,14 +367,13 @@ static __always_inline bool abortive(int oldstate, struct tcp_sock *tp)
 static __always_inline void flow_end(struct bpf_sock_ops *skops, struct tcp_sock *tp, int oldstate)
 {
 	__u64 cookie = bpf_get_socket_cookie(skops);
-	struct flow_slot *slot = fast_slot(cookie);
 	struct sock_counters now;
+	struct flow_slot *slot;
 	struct flow_state *st;
 	struct sock_tuple t;
 
-	if (slot && slot->cookie == cookie)
-		st = &slot->st;
-	else if (!(st = bpf_map_lookup_elem(&flows, &cookie)))
+	st = flow_lookup(cookie, &slot);
+	if (!st)
 		return;
 	read_counters(tp, &now);
 	read_tuple(tp, &t);
@@ -381,7 +388,7 @@ static __always_inline void flow_end(struct bpf_sock_ops *skops, struct tcp_sock
 		cf.min_rtt_us = now.min_rtt_us;
 		bpf_map_update_elem(&closed, &cookie, &cf, BPF_ANY);
 	}
-	if (slot && st == &slot->st)
+	if (slot)
 		/* an exchange: every write to the slot is done before another may claim it */
 		__sync_lock_test_and_set(&slot->cookie, 0);
 	else
@@ -411,7 +418,7 @@ int sock_ops(struct bpf_sock_ops *skops)
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		cookie = bpf_get_socket_cookie(skops);
-		st = flow_lookup(cookie);
+		st = flow_lookup(cookie, NULL);
 		if (st)
 			st->established = 1;
 		return 1;
@@ -491,7 +498,7 @@ static __always_inline void count_reset(struct sock *sk, bool sent)
 	cookie = sk_cookie(&sk->__sk_common);
 	if (!cookie)
 		return;
-	st = flow_lookup(cookie);
+	st = flow_lookup(cookie, NULL);
 	if (st)
 		__sync_fetch_and_add(&st->resets, 1);
 	else if (sent)
@@ -536,7 +543,7 @@ int walk_tcp(struct bpf_iter__tcp *ctx)
 	cookie = sk_cookie(skc);
 	if (!cookie)
 		return 0;
-	st = flow_lookup(cookie);
+	st = flow_lookup(cookie, NULL);
 	if (!st)
 		return 0;
 	tp = bpf_skc_to_tcp_sock(skc);

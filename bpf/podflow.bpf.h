@@ -52,7 +52,6 @@ struct flow_state {
 };
 
 /* One slot of the flows' fast path (podflow.bpf.c): cookie 0 is a free slot. */
-
 struct flow_slot {
 	__u64 cookie;
 	struct flow_state st;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef ALLOC_SANITIZER
 /*
  * The operator's own settings of these (or of the trim threshold, which
  * they interact with) win: the first one found, or NULL.
@@ -33,11 +34,6 @@ bool alloc_tune(char *why, size_t len)
 {
 	const char *own = operator_setting();
 
-#ifdef ALLOC_SANITIZER
-	(void)own;
-	snprintf(why, len, "malloc left alone: a sanitizer's allocator");
-	return false;
-#else
 	if (own) {
 		snprintf(why, len, "malloc left alone: %s is set", own);
 		return false;
@@ -50,5 +46,14 @@ bool alloc_tune(char *why, size_t len)
 	snprintf(why, len, "malloc: mmap threshold %u MiB, top pad %u MiB",
 		 ALLOC_MMAP_THRESHOLD >> 20, ALLOC_TOP_PAD >> 20);
 	return true;
-#endif
 }
+
+#else
+
+bool alloc_tune(char *why, size_t len)
+{
+	snprintf(why, len, "malloc left alone: a sanitizer's allocator");
+	return false;
+}
+
+#endif

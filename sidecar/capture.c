@@ -29,8 +29,7 @@ struct capture {
 	int cgroup_fd;
 	int stats_fd; /* BPF_ENABLE_STATS while >= 0 */
 	uint32_t ring_bytes;
-	uint32_t fast_slots; /* the flows' fast path (FLOW_FAST_SLOTS_MAX) */
-	uint32_t n_cidrs;    /* entries in ignore_cidrs, to replace them */
+	uint32_t n_cidrs; /* entries in ignore_cidrs, to replace them */
 	struct flow_cidr_key cidr_keys[CONFIG_MAX_CIDRS];
 	uint64_t bad_events;
 };
@@ -172,13 +171,13 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 	c->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
 	/* the walk pauses while fewer than 1/8 of the ring is free */
 	c->skel->rodata->iter_reserve = opts->ring_bytes / 8;
-	c->fast_slots = capture_fast_slots(opts->max_connections);
-	c->skel->rodata->fast_mask = c->fast_slots - 1;
+	c->skel->rodata->fast_mask = capture_fast_slots(opts->max_connections) - 1;
 	err = bpf_map__set_max_entries(c->skel->maps.events, opts->ring_bytes);
 	if (!err)
 		err = bpf_map__set_max_entries(c->skel->maps.flows, opts->max_connections);
 	if (!err)
-		err = bpf_map__set_max_entries(c->skel->maps.fast, c->fast_slots);
+		err = bpf_map__set_max_entries(c->skel->maps.fast,
+					       capture_fast_slots(opts->max_connections));
 	if (err) {
 		*kind = CAPTURE_ERR_USAGE;
 		snprintf(why, whylen, "map sizes (ring %u bytes, %u connections): %s",
@@ -503,11 +502,6 @@ uint32_t capture_fast_slots(uint32_t max_connections)
 	while (n > max_connections && n > 1)
 		n >>= 1;
 	return n;
-}
-
-uint32_t capture__fast_slots(const struct capture *c)
-{
-	return c->fast_slots;
 }
 
 uint32_t capture__ring_bytes(const struct capture *c)

@@ -87,7 +87,6 @@ uint32_t capture__ring_bytes(const struct capture *c);
  * are tracked at once.
  */
 uint32_t capture_fast_slots(uint32_t max_connections);
-uint32_t capture__fast_slots(const struct capture *c);
 /*
  * Ring events of the wrong size, skipped: 0 unless the kernel programs and
  * this binary were built from different headers (each one a lost event).

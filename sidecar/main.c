@@ -326,24 +326,24 @@ static void print_stats(struct sidecar *s, const char *when)
 		    (unsigned long long)u.records_abandoned, (unsigned long long)u.records_invalid,
 		    (unsigned long long)errors, (unsigned long long)u.queue_bytes);
 	}
-	pr_info(
-	    "stats%s: records=%llu events=%llu flows_started=%llu flows_closed=%llu "
-	    "flows_spilled=%llu drops_ring_full=%llu drops_map_full=%llu drops_table=%llu listener_full=%llu "
-	    "not_tracked_filtered=%llu not_tracked_paused=%llu iter_deferred=%llu "
-	    "wakeups=%llu early_flushes=%llu walk_errors=%llu cgroup_misses=%llu "
-	    "scope_removed=%llu scope_reattached=%llu config_reloads_ok=%llu "
-	    "config_reloads_failed=%llu bad_events=%llu%s",
-	    when, (unsigned long long)is.records, (unsigned long long)is.events,
-	    (unsigned long long)k.flows_started, (unsigned long long)k.flows_closed,
-	    (unsigned long long)k.flows_spilled, (unsigned long long)k.ring_full,
-	    (unsigned long long)k.map_full, (unsigned long long)is.table_drops,
-	    (unsigned long long)k.listener_full, (unsigned long long)k.filtered,
-	    (unsigned long long)k.paused, (unsigned long long)k.iter_deferred,
-	    (unsigned long long)k.wakeups, (unsigned long long)is.early_flushes,
-	    (unsigned long long)s->walk_errors, (unsigned long long)cgroup_names__misses(s->names),
-	    (unsigned long long)s->scope_removed, (unsigned long long)s->scope_reattached,
-	    (unsigned long long)s->src.reloads_ok, (unsigned long long)s->src.reloads_failed,
-	    (unsigned long long)capture__bad_events(s->cap), exp);
+	pr_info("stats%s: records=%llu events=%llu flows_started=%llu flows_closed=%llu "
+		"flows_spilled=%llu drops_ring_full=%llu drops_map_full=%llu drops_table=%llu "
+		"listener_full=%llu not_tracked_filtered=%llu not_tracked_paused=%llu "
+		"iter_deferred=%llu wakeups=%llu early_flushes=%llu walk_errors=%llu "
+		"cgroup_misses=%llu scope_removed=%llu scope_reattached=%llu "
+		"config_reloads_ok=%llu config_reloads_failed=%llu bad_events=%llu%s",
+		when, (unsigned long long)is.records, (unsigned long long)is.events,
+		(unsigned long long)k.flows_started, (unsigned long long)k.flows_closed,
+		(unsigned long long)k.flows_spilled, (unsigned long long)k.ring_full,
+		(unsigned long long)k.map_full, (unsigned long long)is.table_drops,
+		(unsigned long long)k.listener_full, (unsigned long long)k.filtered,
+		(unsigned long long)k.paused, (unsigned long long)k.iter_deferred,
+		(unsigned long long)k.wakeups, (unsigned long long)is.early_flushes,
+		(unsigned long long)s->walk_errors,
+		(unsigned long long)cgroup_names__misses(s->names),
+		(unsigned long long)s->scope_removed, (unsigned long long)s->scope_reattached,
+		(unsigned long long)s->src.reloads_ok, (unsigned long long)s->src.reloads_failed,
+		(unsigned long long)capture__bad_events(s->cap), exp);
 }
 
 static int epoll_add(int ep, int fd)
@@ -668,8 +668,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	s.scope_id = capture__cgroup_id(s.cap);
-	pr_debug("flows: %u fast slots, %u more in the hash map", capture__fast_slots(s.cap),
-		 s.cfg.max_connections);
+	pr_debug("flows: %u fast slots, %u more in the hash map",
+		 capture_fast_slots(s.cfg.max_connections), s.cfg.max_connections);
 	apply_live(&s, NULL);
 	if (strncmp(s.cfg.output, "udp://", 6) == 0) {
 		struct ipfix_export_opts io = {

@@ -902,14 +902,13 @@ static int test_walk_pauses_for_ring_space(void)
 	int ret = 1, n;
 	pid_t spid = -1;
 	struct match out = { "out", -1, 0, 0 }, in = { "in", 0, -1, 0 };
-	uint64_t deferred = 0, opened = 0;
+	uint64_t deferred = 0;
 	struct report_fault f;
 	char fault[96];
 	const char *p;
 
 	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, args));
 	ASSERT_EQ_U64("k connections made", 0, connect_all(&srv, &cli, &run, &spid, &sport));
-	opened = k;
 	/* all k exchanged (the server answered each) once its resp bytes are in */
 	{
 		uint64_t deadline = harness_now_ms() + WAIT_MS;
@@ -954,7 +953,7 @@ static int test_walk_pauses_for_ring_space(void)
 	f = (struct report_fault){
 		.fault = fault,
 		.unit = "connections",
-		.injected = opened,
+		.injected = (uint64_t)k,
 		.delivered = sum_matching(&sc, &out, "flows", &n),
 		.counted = sidecar_exit_stat(&sc, "drops_ring_full"),
 		.counted_as = "drops_ring_full (none)",
