@@ -27,7 +27,7 @@ endif
 DEB_PACKAGES := make gcc clang clang-format llvm libclang-rt-14-dev bpftool libbpf-dev libelf-dev \
 	zlib1g-dev libzstd-dev libssl-dev libnghttp2-dev nghttp2-client pkg-config libcmocka-dev \
 	libjansson-dev libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libyaml-dev openssl prometheus iproute2 \
-	nftables jq librdkafka-dev kcat libdeflate-dev \
+	nftables jq librdkafka-dev kcat libdeflate-dev libisal-dev \
 	libbpf-tools procps util-linux unzip yamllint \
 	chromium tshark nfdump
 
@@ -82,8 +82,9 @@ COLLECTOR_MOD_OBJS  += $(UI_ASSETS_OBJ)
 # libraries, by who needs them
 LIBS_LIB       := -lyaml -lmicrohttpd -lgnutls -lnghttp2 -lssl -lcrypto -lzstd -lz
 LIBS_SIDECAR   := -lbpf -lelf -lpthread $(LIBS_LIB)
-# libdeflate (the flow files' gzip members): pkg-config where its .pc is, else -ldeflate
-LIBS_DEFLATE   := $(shell pkg-config --libs libdeflate 2>/dev/null || echo -ldeflate)
+# libdeflate and ISA-L (the flow files' gzip members): pkg-config where their .pc is, else -l
+LIBS_DEFLATE   := $(shell pkg-config --libs libdeflate 2>/dev/null || echo -ldeflate) \
+	$(shell pkg-config --libs libisal 2>/dev/null || echo -lisal)
 LIBS_COLLECTOR := $(LIBS_DEFLATE) -lrdkafka -lcurl -ljansson -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
 LIBS_TESTS     := -lcmocka $(LIBS_DEFLATE) -lrdkafka -ljansson -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
 LIBS_BENCH     := -lmicrohttpd -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-2-Clause
 # make bench-collector: records/s per collector core, writing the default
-# output (Hive-partitioned gzip JSON lines, docs/files.md) vs plain JSON lines
+# output (Hive-partitioned gzip JSON lines, docs/files.md) vs the same files
+# by ISA-L (arm isal, sinks.files.compressor: isa-l) vs plain JSON lines
 # vs a null sink (decode and discard) vs the Kafka producer (to librdkafka's
 # mock cluster, run by pf-kmock in a process of its own: the producer's cost,
 # not a real cluster's), from concurrent HTTP/2 senders (pf-send).  The Kafka
@@ -26,7 +27,7 @@ RECORDS=${RECORDS:-1000}
 ENCODING=${ENCODING:-zstd}
 WORKERS=${WORKERS:-$(nproc)}
 # the arms, in the odd rounds' order (even rounds run them reversed)
-ARMS=${ARMS:-files jsonl kafka null}
+ARMS=${ARMS:-files isal jsonl kafka null}
 # extra collector flags for the Kafka arm, e.g. "--kafka-compression lz4"
 KAFKA_OPTS=${KAFKA_OPTS:-}
 KAFKA_PARTITIONS=${KAFKA_PARTITIONS:-6}
@@ -50,6 +51,7 @@ run() {
 	rm -rf "$data"
 	case $arm in
 	null) extra=(--null-sink) ;;
+	isal) extra=(--files-compressor isa-l) ;;
 	jsonl) extra=(--no-files --jsonl) ;;
 	kafka)
 		"$BUILD/pf-kmock" serve --partitions "$KAFKA_PARTITIONS" > "$log.kafka" 2> "$log.kafka.err" &
@@ -105,9 +107,9 @@ run() {
 	fi
 	[ "$(jq -r .batches_ok <<< "$res")" = $((SENDERS * BATCHES)) ] ||
 		die "not every batch was accepted: $res"
-	if [ "$arm" = files ] || [ "$arm" = jsonl ]; then
+	if [ "$arm" = files ] || [ "$arm" = isal ] || [ "$arm" = jsonl ]; then
 		local lines
-		if [ "$arm" = files ]; then
+		if [ "$arm" != jsonl ]; then
 			# published at SIGTERM; no hidden file may be left
 			[ -z "$(find "$data/flows" -name '.part-*')" ] || die "hidden files left after exit"
 			lines=$(find "$data/flows" -name 'part-*.json.gz' -exec zcat {} + | wc -l)
@@ -153,6 +155,7 @@ jq -rs '
   arm("files"; .rec_per_s) as $fw | arm("null"; .rec_per_s) as $nw |
   arm("kafka"; .rec_per_s) as $kw |
   arm("files"; .out_bytes / .records) as $fb | arm("kafka"; .out_bytes / .records) as $kb |
+  arm("isal"; .rec_per_core_s) as $ic | arm("isal"; .out_bytes / .records) as $ib |
   "round arm    records   wall s   collector CPU s   records/s   records/s per collector core",
   (.[] | "\(.round)     \(.arm | . + "      " | .[0:6]) \(.records)  \(.wall_s | f(2))     \(.collector_cpu_s | f(2))            \(.rec_per_s | round)      \(.rec_per_core_s | round)"),
   "",
@@ -160,4 +163,5 @@ jq -rs '
   "median records/s (wall, sender on the same cores): files \($fw | show), Kafka \($kw | show), null sink \($nw | show)",
   "gzip files / null sink per core: \(ratio($fc; $nc)); JSON lines / null sink: \(ratio($jc; $nc)); Kafka / null sink: \(ratio($kc; $nc))",
   "gzip bytes per record: \(if $fb == null then "-" else ($fb | f(1)) end); Kafka message bytes per record (read back): \(if $kb == null then "-" else ($kb | f(1)) end)",
+  "gzip files by ISA-L (sinks.files.compressor: isa-l): \($ic | show) records/s per core, \(if $ib == null then "-" else ($ib | f(1)) end) bytes per record; per core against libdeflate: \(ratio($ic; $fc)), bytes: \(ratio($ib; $fb))",
   "target: at least 250000 records/s per core ingested and decoded"' "$OUT/results.jsonl"

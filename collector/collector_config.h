@@ -59,7 +59,8 @@ struct collector_config {
 	bool jsonl;
 	uint64_t files_max_bytes;
 	uint64_t files_max_age_ns;
-	bool kafka_sink; /* with kafka.brokers */
+	char *files_compressor; /* libdeflate or isa-l */
+	bool kafka_sink;	/* with kafka.brokers */
 	char *kafka_topic;
 	char *kafka_compression;
 	uint64_t kafka_linger_ns;

@@ -311,6 +311,8 @@ static int open_outputs(struct collector *c, uint32_t n_workers, uint32_t n_ipfi
 		.insight = strcmp(cfg->insight_source, "output") == 0 ? c->insight : NULL,
 	};
 
+	/* a name collector_config_validate() has taken */
+	files_compressor_parse(cfg->files_compressor, &o.files_compressor);
 	c->outputs = outputs__new(&o, why, len);
 	if (!c->outputs) {
 		pr_err("%s", why);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <isa-l/igzip_lib.h>
 #include <libdeflate.h>
 #include <zlib.h>
 
@@ -37,6 +38,8 @@
 #define MAX_HOUR     (253402300799999ull / HOUR_MS)
 #define NO_PART	     UINT32_MAX
 #define GZIP_WINDOW  (15 + 16) /* deflate window 2^15, gzip wrapper (zlib's deflateInit2) */
+#define ISAL_LEVEL   2	       /* ISA-L's: fewer bytes than its level 1 at the same speed */
+#define ISAL_BUF     ISAL_DEF_LVL2_DEFAULT /* its hash and token buffer at that level */
 #define RENAME_TRIES 8
 /* DIR/flows, one hour's directory, a file in it */
 #define ROOT_MAX 3072
@@ -92,9 +95,12 @@ struct files {
 	int last_publish_err;
 
 	int level;
-	struct libdeflate_compressor *ld; /* whole members */
-	z_stream z;			  /* members past WHOLE_MAX: set up on first use */
+	enum files_compressor compressor;
+	struct libdeflate_compressor *ld; /* libdeflate: whole members */
+	z_stream z; /* libdeflate: members past WHOLE_MAX; set up on first use */
 	bool z_ready;
+	struct isal_zstream *iz; /* ISA-L: every member, streamed */
+	uint8_t *iz_buf;	 /* its level's buffer, ISAL_BUF bytes */
 	struct jsonw *jw;
 	struct flow_json_cache *jc; /* the batch's identity fragments */
 	unsigned char *out;
@@ -214,6 +220,17 @@ int files_check_id(const char *id)
 	for (size_t i = 0; i < n; i++)
 		if (!id_char(id[i]))
 			return -EINVAL;
+	return 0;
+}
+
+int files_compressor_parse(const char *name, enum files_compressor *out)
+{
+	if (name && !strcmp(name, "libdeflate"))
+		*out = FILES_LIBDEFLATE;
+	else if (name && !strcmp(name, "isa-l"))
+		*out = FILES_ISAL;
+	else
+		return -EINVAL;
 	return 0;
 }
 
@@ -624,6 +641,11 @@ struct files *files__new(const struct files_opts *o, char *why, size_t len)
 		err = -EINVAL;
 		goto fail;
 	}
+	if (o->compressor != FILES_LIBDEFLATE && o->compressor != FILES_ISAL) {
+		snprintf(why, len, "compressor %d: %s", (int)o->compressor, FILES_COMPRESSOR_NAMES);
+		err = -EINVAL;
+		goto fail;
+	}
 	if (!o->dir || !*o->dir || strlen(o->dir) + sizeof("/flows") > ROOT_MAX) {
 		snprintf(why, len, "data dir: empty or too long");
 		err = -EINVAL;
@@ -647,12 +669,18 @@ struct files *files__new(const struct files_opts *o, char *why, size_t len)
 		goto fail;
 	}
 	fs->level = level;
+	fs->compressor = o->compressor;
 	fs->jw = jsonw__new();
 	fs->jc = flow_json_cache__new();
 	fs->out = malloc(OUT_CHUNK);
 	fs->out_cap = OUT_CHUNK;
-	fs->ld = libdeflate_alloc_compressor(level);
-	if (!fs->jw || !fs->jc || !fs->out || !fs->ld) {
+	if (fs->compressor == FILES_ISAL) {
+		fs->iz = malloc(sizeof(*fs->iz));
+		fs->iz_buf = malloc(ISAL_BUF);
+	} else {
+		fs->ld = libdeflate_alloc_compressor(level);
+	}
+	if (!fs->jw || !fs->jc || !fs->out || !(fs->ld || (fs->iz && fs->iz_buf))) {
 		snprintf(why, len, "out of memory");
 		err = -ENOMEM;
 		goto fail;
@@ -677,6 +705,8 @@ void files__free(struct files *fs)
 	if (fs->z_ready)
 		deflateEnd(&fs->z);
 	libdeflate_free_compressor(fs->ld);
+	free(fs->iz);
+	free(fs->iz_buf);
 	jsonw__free(fs->jw);
 	flow_json_cache__free(fs->jc);
 	free(fs->out);
@@ -725,7 +755,7 @@ static int flush_out(struct files *fs, struct part *p)
 	return 0;
 }
 
-/* Feeds JSON to deflate; `flush` Z_FINISH ends the member (the gzip trailer). */
+/* Feeds JSON to zlib; `flush` Z_FINISH ends the member (the gzip trailer). */
 static int deflate_feed(struct files *fs, struct part *p, const char *data, size_t len, int flush)
 {
 	z_stream *z = &fs->z;
@@ -751,10 +781,68 @@ static int deflate_feed(struct files *fs, struct part *p, const char *data, size
 	return flush == Z_FINISH ? flush_out(fs, p) : 0;
 }
 
+/* Feeds JSON to ISA-L; `last` ends the member (the gzip trailer). */
+static int isal_feed(struct files *fs, struct part *p, const char *data, size_t len, bool last)
+{
+	struct isal_zstream *z = fs->iz;
+	int err;
+
+	z->next_in = (uint8_t *)(uintptr_t)data;
+	z->avail_in = (uint32_t)len;
+	z->end_of_stream = last;
+	z->flush = NO_FLUSH;
+	for (;;) {
+		z->next_out = fs->out + fs->out_len;
+		z->avail_out = (uint32_t)(OUT_CHUNK - fs->out_len);
+		if (isal_deflate(z) != COMP_OK)
+			return -EINVAL;
+		fs->out_len = OUT_CHUNK - z->avail_out;
+		if (fs->out_len == OUT_CHUNK) {
+			if ((err = flush_out(fs, p)))
+				return err;
+			continue;
+		}
+		if (last ? z->internal_state.state == ZSTATE_END : z->avail_in == 0)
+			break;
+	}
+	return last ? flush_out(fs, p) : 0;
+}
+
+/* Starts a streamed member: the compressor's stream reset, nothing of it written yet. */
+static int member_begin(struct files *fs)
+{
+	fs->out_len = 0;
+	if (fs->compressor == FILES_ISAL) {
+		isal_deflate_init(fs->iz);
+		fs->iz->level = ISAL_LEVEL;
+		fs->iz->level_buf = fs->iz_buf;
+		fs->iz->level_buf_size = ISAL_BUF;
+		fs->iz->gzip_flag = IGZIP_GZIP;
+		return 0;
+	}
+	if (!fs->z_ready) {
+		if (deflateInit2(&fs->z, fs->level, Z_DEFLATED, GZIP_WINDOW, 8,
+				 Z_DEFAULT_STRATEGY) != Z_OK)
+			return -ENOMEM;
+		fs->z_ready = true;
+		return 0;
+	}
+	return deflateReset(&fs->z) == Z_OK ? 0 : -EINVAL;
+}
+
+/* Feeds JSON to the streamed member; `last` ends it (and writes what is left). */
+static int member_feed(struct files *fs, struct part *p, const char *data, size_t len, bool last)
+{
+	if (fs->compressor == FILES_ISAL)
+		return isal_feed(fs, p, data, len, last);
+	return deflate_feed(fs, p, data, len, last ? Z_FINISH : Z_NO_FLUSH);
+}
+
 /*
- * The rest of a member too large for WHOLE_MAX, streamed through zlib at the
- * same level: the JSON already in fs->jw, then records idx[from..n) in
- * JSON_CHUNK pieces.  Still one member (one CRC-32 and ISIZE).
+ * The rest of a member too large for WHOLE_MAX, streamed (libdeflate's
+ * members through zlib at the same level): the JSON already in fs->jw,
+ * then records idx[from..n) in JSON_CHUNK pieces.  Still one member (one
+ * CRC-32 and ISIZE).
  */
 static int stream_member(struct files *fs, struct part *p, const struct wire_batch *b,
 			 const uint32_t *idx, uint32_t from, uint32_t n, uint64_t *json)
@@ -763,15 +851,8 @@ static int stream_member(struct files *fs, struct part *p, const struct wire_bat
 	size_t len;
 	int err;
 
-	if (!fs->z_ready) {
-		if (deflateInit2(&fs->z, fs->level, Z_DEFLATED, GZIP_WINDOW, 8,
-				 Z_DEFAULT_STRATEGY) != Z_OK)
-			return -ENOMEM;
-		fs->z_ready = true;
-	} else if (deflateReset(&fs->z) != Z_OK) {
-		return -EINVAL;
-	}
-	fs->out_len = 0;
+	if ((err = member_begin(fs)))
+		return err;
 	for (uint32_t k = from;;) {
 		data = jsonw__data(fs->jw, &len);
 		if (k < n && len < JSON_CHUNK) {
@@ -781,7 +862,7 @@ static int stream_member(struct files *fs, struct part *p, const struct wire_bat
 		}
 		if (jsonw__error(fs->jw))
 			return -ENOMEM;
-		if ((err = deflate_feed(fs, p, data, len, k < n ? Z_NO_FLUSH : Z_FINISH)))
+		if ((err = member_feed(fs, p, data, len, k == n)))
 			return err;
 		*json += len;
 		jsonw__reset(fs->jw);
@@ -792,7 +873,8 @@ static int stream_member(struct files *fs, struct part *p, const struct wire_bat
 
 /*
  * The batch's records of part p as one gzip member at p's end, compressed
- * whole by libdeflate (one call, one write).  *json: bytes before deflate.
+ * whole (libdeflate: one call, one write; ISA-L: one call, a write per
+ * OUT_CHUNK).  *json: bytes before deflate.
  */
 static int write_member(struct files *fs, struct part *p, const struct wire_batch *b,
 			uint64_t *json)
@@ -813,6 +895,12 @@ static int write_member(struct files *fs, struct part *p, const struct wire_batc
 	if (jsonw__error(fs->jw))
 		return -ENOMEM;
 	data = jsonw__data(fs->jw, &len);
+	if (fs->compressor == FILES_ISAL) {
+		if ((err = member_begin(fs)) || (err = isal_feed(fs, p, data, len, true)))
+			return err;
+		*json += len;
+		return 0;
+	}
 	bound = libdeflate_gzip_compress_bound(fs->ld, len);
 	if (bound > fs->out_cap) {
 		unsigned char *o = realloc(fs->out, bound);

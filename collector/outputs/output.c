@@ -43,6 +43,7 @@ struct outputs {
 	struct kafka_sink *kafka;  /* NULL: off; shared by every writer (thread-safe) */
 	struct files_group *group; /* the writers' file numbers and error episode */
 	bool files;		   /* the files' families go on /metrics */
+	enum files_compressor files_compressor;
 	bool jsonl, null_sink;
 	struct insight *insight;	 /* the view tapping what was written; NULL: none */
 	struct files_recovery recovered; /* at start-up, for the metrics */
@@ -69,6 +70,7 @@ static int writer_init(struct outputs *s, struct output_writer *w, const struct 
 			.label = w->label,
 			.max_bytes = o->files_max_bytes,
 			.max_age_ns = o->files_max_age_ns,
+			.compressor = o->files_compressor,
 			.null = o->null_sink,
 			.group = s->group,
 		};
@@ -304,6 +306,7 @@ struct outputs *outputs__new(const struct outputs_opts *o, char *why, size_t len
 	s->late = o->late;
 	s->n_w = s->n_workers + (o->late ? 1 : 0);
 	s->files = o->files;
+	s->files_compressor = o->files_compressor;
 	s->jsonl = o->jsonl;
 	s->null_sink = o->null_sink;
 	s->insight = o->insight;
@@ -496,11 +499,12 @@ bool outputs__ready(struct outputs *o, char *why, size_t len)
 const char *outputs__describe(const struct outputs *o, char *buf, size_t len)
 {
 	bool files = !o->null_sink && o->files, jsonl = !o->null_sink && o->jsonl;
+	const char *gz = o->files_compressor == FILES_ISAL ? "/flows/ (gzip JSON lines, ISA-L)"
+							   : "/flows/ (gzip JSON lines)";
 
 	snprintf(buf, len, "%s%s%s%s%s%s%s", o->null_sink ? "null sink, nothing written" : "",
-		 files ? o->data_dir : "", files ? "/flows/ (gzip JSON lines)" : "",
-		 jsonl ? " DATA_DIR/flows-*.jsonl" : "", o->kafka ? " Kafka topic " : "",
-		 o->kafka ? o->topic : "",
+		 files ? o->data_dir : "", files ? gz : "", jsonl ? " DATA_DIR/flows-*.jsonl" : "",
+		 o->kafka ? " Kafka topic " : "", o->kafka ? o->topic : "",
 		 !o->null_sink && !files && !jsonl && !o->kafka ? "none" : "");
 	return buf;
 }

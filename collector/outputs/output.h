@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "files.h"
 
 struct insight;
 struct kafka_sink_opts;
@@ -29,6 +30,7 @@ struct outputs_opts {
 	const char *collector_id; /* in the files' names; NULL: the host name */
 	uint64_t files_max_bytes; /* 0: the default */
 	uint64_t files_max_age_ns;
+	enum files_compressor files_compressor;
 	bool jsonl;	  /* DATA_DIR/flows-w<N>.jsonl and flows-late.jsonl too */
 	bool null_sink;	  /* format and write nothing (benchmarks); Kafka still gets them */
 	uint32_t writers; /* one per ingest worker (at least 1) */

@@ -385,6 +385,49 @@ cleanup:
 	return ret;
 }
 
+/*
+ * sinks.files.compressor isa-l end to end: the same exact records in the
+ * files, as gzip that gzip -t and zcat read, and the ready line says so.
+ */
+static int test_isal_files(void)
+{
+	struct sidecar c = { 0 };
+	char data[512], url[128];
+	json_t *res = NULL;
+	uint16_t port;
+	int ret = 1, st;
+
+	make_dir(data, sizeof(data), "isal");
+	ASSERT_EQ_U64(
+	    "collector starts", 0,
+	    (uint64_t)-start(&c, &port, data,
+			     (const char *const[]){ "--files-compressor", "isa-l", NULL }));
+	url_for(url, sizeof(url), "http", port);
+	st = pf_send((const char *const[]){ "--url", url, "--senders", "3", "--batches", "4",
+					    "--records", "500", NULL },
+		     &res);
+	ASSERT_TRUE("pf-send JSON", res != NULL);
+	ASSERT_EQ_U64("pf-send exit", 0, (uint64_t)st);
+	ASSERT_EQ_U64("204s", 12, status_count(res, "204"));
+	ASSERT_EQ_U64("exit code", 0, (uint64_t)stop(&c, NULL));
+	ASSERT_TRUE("the ready line names ISA-L",
+		    c.err_text && strstr(c.err_text, "/flows/ (gzip JSON lines, ISA-L)"));
+	ASSERT_EQ_U64("exact records in the files", 6000,
+		      (uint64_t)read_files(data, true, 0, 3, 4, 500));
+	ASSERT_EQ_U64("gzip -t passes every file, zcat reads every line", 0,
+		      (uint64_t)-harness_sh(
+			  "for f in %s/flows/dt=*/hr=*/part-*.json.gz; do "
+			  "gzip -t \"$f\" || exit 1; done; "
+			  "test \"$(zcat %s/flows/dt=*/hr=*/part-*.json.gz | wc -l)\" = 6000",
+			  data, data));
+	ASSERT_EQ_U64("stats: records", 6000, sidecar_exit_stat(&c, "records"));
+	ret = 0;
+cleanup:
+	json_decref(res);
+	sidecar_free(&c);
+	return ret;
+}
+
 static int test_tls_alpn_h2(void)
 {
 	struct sidecar c = { 0 };
@@ -1300,6 +1343,10 @@ static int test_cli_errors(void)
 			  (const char *const[]){ "--kafka-compression", "brotli", NULL }, 2,
 			  "sinks.kafka.compression: brotli: expected zstd, lz4, snappy, gzip or "
 			  "none"));
+	ASSERT_EQ_U64(
+	    "unknown files compressor", 0,
+	    (uint64_t)expect_failure((const char *const[]){ "--files-compressor", "zlib", NULL }, 2,
+				     "sinks.files.compressor: zlib: expected libdeflate or isa-l"));
 	ASSERT_EQ_U64("cert without key", 0,
 		      (uint64_t)expect_failure((const char *const[]){ "--tls-cert", file, NULL }, 2,
 					       "tls.cert_file and tls.key_file go together"));
@@ -1984,6 +2031,7 @@ cleanup:
 
 static const struct harness_test tests[] = {
 	{ "h2c_exact_records", test_h2c_exact },
+	{ "isal_files_exact_records", test_isal_files },
 	{ "tls_alpn_h2_exact_records", test_tls_alpn_h2 },
 	{ "fifty_concurrent_senders", test_fifty_senders },
 	{ "garbage_and_malformed_isolated", test_garbage_and_malformed },

@@ -797,6 +797,7 @@ function otherValue(v, info, key) {
   if (Array.isArray(v)) return "{10.0.0.0/8}";
   if (v === "auto" && key === "attribution.verify_heartbeats") return "off";
   if (v === "auto") return "kafka"; // insight.source: what auto resolves to without Kafka is output
+  if (key === "sinks.files.compressor") return v === "libdeflate" ? "isa-l" : "libdeflate";
   return undefined;
 }
 

@@ -22,6 +22,7 @@
 #include <zlib.h>
 
 #include <cmocka.h>
+#include <isa-l/igzip_lib.h>
 
 #include "files.h"
 #include "files_recover.h"
@@ -85,22 +86,58 @@ static struct flow_record *make_recs(uint32_t n, uint64_t end, uint64_t base)
 	return r;
 }
 
-static struct files *open_sink(const char *dir, const char *id, uint64_t max_bytes,
-			       uint64_t max_age_ns)
+static struct files *new_sink(const struct files_opts *o)
 {
-	struct files_opts o = {
-		.dir = dir,
-		.collector_id = id,
-		.label = "test",
-		.max_bytes = max_bytes,
-		.max_age_ns = max_age_ns,
-	};
 	char why[256] = "";
-	struct files *fs = files__new(&o, why, sizeof(why));
+	struct files *fs = files__new(o, why, sizeof(why));
 
 	if (!fs)
 		fail_msg("files__new: %s", why);
 	return fs;
+}
+
+static struct files *open_sink(const char *dir, const char *id, uint64_t max_bytes,
+			       uint64_t max_age_ns)
+{
+	return new_sink(&(struct files_opts){
+	    .dir = dir,
+	    .collector_id = id,
+	    .label = "test",
+	    .max_bytes = max_bytes,
+	    .max_age_ns = max_age_ns,
+	});
+}
+
+static struct files *open_sink_with(const char *dir, enum files_compressor c)
+{
+	return new_sink(&(struct files_opts){
+	    .dir = dir, .collector_id = "c", .label = "test", .compressor = c });
+}
+
+/* What ISA-L's level 2 makes of `json` as one gzip member, in one call: its size. */
+static size_t isal_member_len(const char *json, size_t len)
+{
+	static uint8_t level_buf[ISAL_DEF_LVL2_DEFAULT];
+	struct isal_zstream z;
+	size_t cap = len + len / 8 + 1024;
+	uint8_t *out = malloc(cap);
+
+	assert_non_null(out);
+	isal_deflate_init(&z);
+	z.level = 2;
+	z.level_buf = level_buf;
+	z.level_buf_size = sizeof(level_buf);
+	z.gzip_flag = IGZIP_GZIP;
+	z.end_of_stream = 1;
+	z.flush = NO_FLUSH;
+	z.next_in = (uint8_t *)(uintptr_t)json;
+	z.avail_in = (uint32_t)len;
+	z.next_out = out;
+	z.avail_out = (uint32_t)cap;
+	assert_int_equal(isal_deflate(&z), COMP_OK);
+	assert_int_equal(z.internal_state.state, ZSTATE_END);
+	free(out);
+	return z.total_out;
 }
 
 static size_t glob_count(const char *pattern, char *first, size_t len)
@@ -173,8 +210,19 @@ static long read_gz(const char *path, uint64_t *sum, uint64_t *end_min, uint64_t
 	return n;
 }
 
-/* The number of gzip members, each decompressed and checked alone; -1 if the file is not all members. */
-static long count_members(const char *path)
+/* One gzip member of a file: its compressed size and its JSON (malloc'd). */
+struct member {
+	size_t gz_len;
+	char *json;
+	size_t json_len;
+};
+
+/*
+ * The gzip members of a file, each decompressed and checked alone (its JSON
+ * ends a line): how many, or -1 if the file is not all members.  The first
+ * `max` are kept in m[] (NULL: none), for the caller to free.
+ */
+static long read_members(const char *path, struct member *m, long max)
 {
 	int fd = open(path, O_RDONLY);
 	struct stat st;
@@ -190,27 +238,48 @@ static long count_members(const char *path)
 	assert_int_equal(read(fd, buf, (size_t)st.st_size), st.st_size);
 	close(fd);
 	while (off < (size_t)st.st_size) {
+		char *json = NULL;
+		size_t json_len = 0;
 		int rc;
 
 		assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
 		z.next_in = buf + off;
 		z.avail_in = (uInt)((size_t)st.st_size - off);
 		do {
+			size_t got;
+
 			z.next_out = out;
 			z.avail_out = sizeof(out);
 			rc = inflate(&z, Z_NO_FLUSH);
+			got = sizeof(out) - z.avail_out;
+			if (n < max && got) {
+				json = realloc(json, json_len + got);
+				assert_non_null(json);
+				memcpy(json + json_len, out, got);
+			}
+			json_len += got;
 		} while (rc == Z_OK);
 		if (rc != Z_STREAM_END || out[sizeof(out) - z.avail_out - 1] != '\n') {
 			inflateEnd(&z);
+			free(json);
 			n = -1;
 			break;
 		}
+		if (n < max)
+			m[n] = (struct member){ .gz_len = (size_t)st.st_size - z.avail_in - off,
+						.json = json,
+						.json_len = json_len };
 		off = (size_t)st.st_size - z.avail_in;
 		inflateEnd(&z);
 		n++;
 	}
 	free(buf);
 	return n;
+}
+
+static long count_members(const char *path)
+{
+	return read_members(path, NULL, 0);
 }
 
 static off_t file_size(const char *path)
@@ -279,6 +348,29 @@ static void test_new_errors(void **state)
 	o.level = 10;
 	assert_null(files__new(&o, why, sizeof(why)));
 	assert_int_equal(errno, EINVAL);
+	o.level = 0;
+	o.compressor = (enum files_compressor)7;
+	assert_null(files__new(&o, why, sizeof(why)));
+	assert_int_equal(errno, EINVAL);
+	assert_string_equal(why, "compressor 7: libdeflate or isa-l");
+}
+
+/* The names sinks.files.compressor takes, exactly. */
+static void test_compressor_names(void **state)
+{
+	enum files_compressor c = (enum files_compressor)9;
+
+	(void)state;
+	assert_int_equal(files_compressor_parse("isa-l", &c), 0);
+	assert_int_equal(c, FILES_ISAL);
+	assert_int_equal(files_compressor_parse("libdeflate", &c), 0);
+	assert_int_equal(c, FILES_LIBDEFLATE);
+	assert_int_equal(files_compressor_parse("ISA-L", &c), -EINVAL);
+	assert_int_equal(files_compressor_parse("isal", &c), -EINVAL);
+	assert_int_equal(files_compressor_parse("zlib", &c), -EINVAL);
+	assert_int_equal(files_compressor_parse("", &c), -EINVAL);
+	assert_int_equal(files_compressor_parse(NULL, &c), -EINVAL);
+	assert_int_equal(c, FILES_LIBDEFLATE); /* a refused name leaves it */
 }
 
 /* Records land in the hour of their end_ms (UTC), hidden until published. */
@@ -397,11 +489,67 @@ static void test_members_and_keep(void **state)
 }
 
 /*
- * A member whose JSON is past what is compressed whole (8 MiB: the writer
- * streams the rest through zlib) is still one member with every record,
- * between members compressed whole.
+ * Compressor isa-l: the same JSON as libdeflate's writer, batch by batch in
+ * the same members, each member exactly what ISA-L's level 2 makes of that
+ * JSON in one call (so every record went through it, whole).
  */
-static void test_large_member(void **state)
+static void test_isal_members(void **state)
+{
+	char d1[] = "/tmp/pf-filesink-XXXXXX", d2[] = "/tmp/pf-filesink-XXXXXX";
+	char pat[512], p1[512], p2[512];
+	struct flow_record *r = make_recs(1000, T_2311_22, 0);
+	struct wire_batch b = { .n_records = 1000, .records = r };
+	bool keep[1000];
+	struct files *fs1, *fs2;
+	struct files_stats st1, st2;
+	struct member m1[3], m2[3];
+	uint64_t bytes1, bytes2, gz = 0;
+
+	(void)state;
+	mk_tmp(d1);
+	mk_tmp(d2);
+	for (uint32_t i = 0; i < 1000; i++)
+		keep[i] = i % 3 == 0;
+	fs1 = open_sink_with(d1, FILES_LIBDEFLATE);
+	fs2 = open_sink_with(d2, FILES_ISAL);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(files__write(fs1, &b, k == 2 ? keep : NULL, NS, &bytes1), 0);
+		assert_int_equal(files__write(fs2, &b, k == 2 ? keep : NULL, NS, &bytes2), 0);
+		assert_int_equal(bytes2, bytes1);
+	}
+	files__stats(fs1, &st1);
+	files__stats(fs2, &st2);
+	files__free(fs1);
+	files__free(fs2);
+	assert_int_equal(st2.records, 2000 + 334);
+	assert_int_equal(st2.bytes, st1.bytes);
+	snprintf(pat, sizeof(pat), "%s/flows/dt=2023-11-14/hr=22/part-c-*.json.gz", d1);
+	assert_int_equal(glob_count(pat, p1, sizeof(p1)), 1);
+	snprintf(pat, sizeof(pat), "%s/flows/dt=2023-11-14/hr=22/part-c-*.json.gz", d2);
+	assert_int_equal(glob_count(pat, p2, sizeof(p2)), 1);
+	assert_int_equal(read_members(p1, m1, 3), 3);
+	assert_int_equal(read_members(p2, m2, 3), 3);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(m2[k].json_len, m1[k].json_len);
+		assert_memory_equal(m2[k].json, m1[k].json, m1[k].json_len);
+		assert_int_equal(m2[k].gz_len, isal_member_len(m1[k].json, m1[k].json_len));
+		gz += m2[k].gz_len;
+		free(m1[k].json);
+		free(m2[k].json);
+	}
+	assert_int_equal(gz, st2.bytes_compressed);
+	assert_int_equal(file_size(p2), (off_t)st2.bytes_compressed);
+	free(r);
+	rm_rf(d1);
+	rm_rf(d2);
+}
+
+/*
+ * A member whose JSON is past what is compressed whole (8 MiB: the writer
+ * streams the rest, through zlib for libdeflate's members) is still one
+ * member with every record, between members compressed whole.
+ */
+static void large_member(enum files_compressor c)
 {
 	enum { BIG = 30000, SMALL = 10 };
 	char dir[] = "/tmp/pf-filesink-XXXXXX", pat[512], path[512];
@@ -412,9 +560,8 @@ static void test_large_member(void **state)
 	struct files *fs;
 	uint64_t bytes, sum;
 
-	(void)state;
 	mk_tmp(dir);
-	fs = open_sink(dir, "c", 0, 0);
+	fs = open_sink_with(dir, c);
 	assert_int_equal(files__write(fs, &small, NULL, NS, &bytes), 0);
 	assert_int_equal(files__write(fs, &big, NULL, NS, &bytes), 0);
 	assert_true(bytes > (8u << 20)); /* the streamed path was taken */
@@ -431,6 +578,18 @@ static void test_large_member(void **state)
 	assert_int_equal(file_size(path), (off_t)st.bytes_compressed);
 	free(r);
 	rm_rf(dir);
+}
+
+static void test_large_member(void **state)
+{
+	(void)state;
+	large_member(FILES_LIBDEFLATE);
+}
+
+static void test_large_member_isal(void **state)
+{
+	(void)state;
+	large_member(FILES_ISAL);
 }
 
 /* A file reaching max_bytes is published at the next call after the batch that filled it. */
@@ -1072,6 +1231,31 @@ static double thread_cpu_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One writer's CPU per record over `batches` writes of b, printed with its bytes. */
+static void bench_sink(const struct files_opts *o, const struct wire_batch *b, int batches,
+		       const char *name)
+{
+	char why[256];
+	struct files *fs = files__new(o, why, sizeof(why));
+	struct files_stats st;
+	uint64_t bytes;
+	double t0, cpu;
+
+	assert_non_null(fs);
+	t0 = thread_cpu_s();
+	for (int k = 0; k < batches; k++)
+		assert_int_equal(files__write(fs, b, NULL, NS, &bytes), 0);
+	cpu = thread_cpu_s() - t0;
+	files__stats(fs, &st);
+	print_message("bench: filesink %-16s %8.0f records/s/core, %5.1f B/record "
+		      "(JSON %5.1f, ratio %4.1f)\n",
+		      name, (double)batches * b->n_records / cpu,
+		      (double)st.bytes_compressed / (double)st.records,
+		      (double)st.bytes / (double)st.records,
+		      (double)st.bytes / (double)st.bytes_compressed);
+	files__free(fs);
+}
+
 static void bench(void **state)
 {
 	enum { N = 1000, BATCHES = 50, PEERS = 40 };
@@ -1117,28 +1301,18 @@ static void bench(void **state)
 		jsonl__free(s);
 	}
 	for (int level = 1; level <= 9; level++) {
-		struct files_opts o = { .dir = dir, .collector_id = "bench", .level = level };
-		struct files *fs;
-		struct files_stats st;
-		double t0, cpu;
+		char name[32];
 
 		if (level > 6 && level != 9)
 			continue;
-		fs = files__new(&o, why, sizeof(why));
-		assert_non_null(fs);
-		t0 = thread_cpu_s();
-		for (int k = 0; k < batches; k++)
-			assert_int_equal(files__write(fs, &b, NULL, NS, &bytes), 0);
-		cpu = thread_cpu_s() - t0;
-		files__stats(fs, &st);
-		print_message("bench: filesink gzip level %d  %8.0f records/s/core, %5.1f B/record "
-			      "(JSON %5.1f, ratio %4.1f)\n",
-			      level, (double)batches * N / cpu,
-			      (double)st.bytes_compressed / (double)st.records,
-			      (double)st.bytes / (double)st.records,
-			      (double)st.bytes / (double)st.bytes_compressed);
-		files__free(fs);
+		snprintf(name, sizeof(name), "gzip level %d", level);
+		bench_sink(
+		    &(struct files_opts){ .dir = dir, .collector_id = "bench", .level = level }, &b,
+		    batches, name);
 	}
+	bench_sink(
+	    &(struct files_opts){ .dir = dir, .collector_id = "bench", .compressor = FILES_ISAL },
+	    &b, batches, "isa-l (level 2)");
 	free(r);
 	rm_rf(dir);
 }
@@ -1150,7 +1324,10 @@ int main(void)
 		cmocka_unit_test(test_new_errors),
 		cmocka_unit_test(test_partition_path),
 		cmocka_unit_test(test_members_and_keep),
+		cmocka_unit_test(test_compressor_names),
+		cmocka_unit_test(test_isal_members),
 		cmocka_unit_test(test_large_member),
+		cmocka_unit_test(test_large_member_isal),
 		cmocka_unit_test(test_rotation_size),
 		cmocka_unit_test(test_rotation_age),
 		cmocka_unit_test(test_open_limit),
