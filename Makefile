@@ -80,13 +80,14 @@ COLLECTOR_OBJS      += $(UI_ASSETS_OBJ)
 COLLECTOR_MOD_OBJS  += $(UI_ASSETS_OBJ)
 
 # libraries, by who needs them
-LIBS_LIB       := -lyaml -lmicrohttpd -lgnutls -lnghttp2 -lssl -lcrypto -lzstd -lz
+# libdeflate (the wire format's CRC-32, the flow files' gzip members) and ISA-L (the
+# files' other compressor): pkg-config where their .pc is, else -l
+LIBS_LIBDEFLATE := $(shell pkg-config --libs libdeflate 2>/dev/null || echo -ldeflate)
+LIBS_ISAL       := $(shell pkg-config --libs libisal 2>/dev/null || echo -lisal)
+LIBS_LIB       := -lyaml -lmicrohttpd -lgnutls -lnghttp2 -lssl -lcrypto -lzstd -lz $(LIBS_LIBDEFLATE)
 LIBS_SIDECAR   := -lbpf -lelf -lpthread $(LIBS_LIB)
-# libdeflate and ISA-L (the flow files' gzip members): pkg-config where their .pc is, else -l
-LIBS_DEFLATE   := $(shell pkg-config --libs libdeflate 2>/dev/null || echo -ldeflate) \
-	$(shell pkg-config --libs libisal 2>/dev/null || echo -lisal)
-LIBS_COLLECTOR := $(LIBS_DEFLATE) -lrdkafka -lcurl -ljansson -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
-LIBS_TESTS     := -lcmocka $(LIBS_DEFLATE) -lrdkafka -ljansson -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
+LIBS_COLLECTOR := $(LIBS_ISAL) -lrdkafka -lcurl -ljansson -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
+LIBS_TESTS     := -lcmocka $(LIBS_ISAL) -lrdkafka -ljansson -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
 LIBS_BENCH     := -lmicrohttpd -lcurl -lnghttp2 -lssl -lcrypto -lpthread $(LIBS_LIB)
 
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -307,7 +308,7 @@ FUZZ_MODS_fuzz_insight_record := collector/insight/insight_record.c collector/in
 FUZZ_LIBS_fuzz_insight_record := -ljansson
 FUZZ_MODS_fuzz_config := collector/collector_config.c sidecar/sidecar_config.c \
 	collector/webhook/admission.c collector/outputs/files.c
-FUZZ_LIBS_fuzz_config := -ljansson $(LIBS_DEFLATE)
+FUZZ_LIBS_fuzz_config := -ljansson $(LIBS_ISAL)
 FUZZ_MODS_fuzz_api_query := collector/insight/insight.c collector/attribution/attributor.c \
 	collector/attribution/ownership.c
 FUZZ_LIBS_fuzz_api_query := -ljansson -lpthread

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <libdeflate.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -618,8 +619,7 @@ int wire_encoder__finish(struct wire_encoder *e, const struct wire_header *h, co
 	put_u16(e->batch + 4, WIRE_VERSION);
 	put_u16(e->batch + 6, 0);
 	put_u32(e->batch + 8, (uint32_t)(n - PREFIX_SIZE));
-	put_u32(e->batch + 12,
-		(uint32_t)crc32_z(0, e->batch + PREFIX_SIZE, (z_size_t)(n - PREFIX_SIZE)));
+	put_u32(e->batch + 12, libdeflate_crc32(0, e->batch + PREFIX_SIZE, n - PREFIX_SIZE));
 
 	switch (e->enc) {
 	case WIRE_ENC_ZSTD:
@@ -1235,9 +1235,9 @@ static int parse(struct wire_decoder *d, const uint8_t *p, size_t len)
 			    len - PREFIX_SIZE - payload_len, payload_len);
 #ifndef WIRE_FUZZING
 	/* fuzz builds skip only this check, so the fuzzer reaches the payload parser */
-	if (crc32_z(0, p + PREFIX_SIZE, payload_len) != crc)
-		return fail(d, -EBADMSG, "CRC mismatch: payload CRC-32 0x%08lx, prefix says 0x%08x",
-			    crc32_z(0, p + PREFIX_SIZE, payload_len), crc);
+	if (libdeflate_crc32(0, p + PREFIX_SIZE, payload_len) != crc)
+		return fail(d, -EBADMSG, "CRC mismatch: payload CRC-32 0x%08x, prefix says 0x%08x",
+			    libdeflate_crc32(0, p + PREFIX_SIZE, payload_len), crc);
 #else
 	(void)crc;
 #endif

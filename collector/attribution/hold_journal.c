@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libdeflate.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,7 +16,6 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "clock.h"
 #include "log.h"
@@ -37,7 +37,7 @@
  *   8  u32 body length
  *   12 u32 held: records in the body; done: runs in the body
  *   16 u64 held: arrival (Unix ms); done: when written
- *   24 u32 CRC-32 (zlib) of the header with state and CRC zeroed, then the body
+ *   24 u32 CRC-32 (as gzip's and zlib's) of the header with state and CRC zeroed, then the body
  *   28 u32 0
  *
  * A held frame's body is one wire batch (lib/wire, docs/wire.md): the
@@ -461,13 +461,11 @@ static int write_frame(struct hold_journal_writer *w, const uint8_t *hdr, const 
 static uint32_t frame_crc(const uint8_t *hdr, const void *body, size_t len)
 {
 	uint8_t h[HDR_SIZE];
-	uLong crc;
 
 	memcpy(h, hdr, HDR_SIZE);
 	h[STATE_AT] = 0;
 	put_u32(h + 24, 0);
-	crc = crc32_z(0, h, HDR_SIZE);
-	return (uint32_t)crc32_z(crc, body, len);
+	return libdeflate_crc32(libdeflate_crc32(0, h, HDR_SIZE), body, len);
 }
 
 static void frame_header(uint8_t *h, int kind, int state, int enc, int flags, size_t len,
