@@ -71,6 +71,8 @@ struct counts {
 	uint64_t records_time_rejected; /* out of the ingest time bounds (also records_rejected) */
 	uint64_t records_error;		/* no memory to attribute them: dropped */
 	uint64_t heartbeats_used, heartbeats_not_used, heartbeats_no_sender;
+	/* reports naming pod IPs over a span of no time (two in one ms): nothing to claim */
+	uint64_t heartbeats_empty;
 };
 
 struct worker {
@@ -397,6 +399,8 @@ static void take(struct worker *w, const struct ipfix_exporter_key *k, struct ip
 		w->c.heartbeats_no_sender += claims;
 		return;
 	}
+	w->c.heartbeats_empty +=
+	    w->attributing && m->has_report && mb->n_ips && mb->span_end_ms <= mb->span_start_ms;
 	if (!mb->n_records && !m->has_report) {
 		/* templates (or an identity alone): nothing to write or claim */
 		if (m->has_identity && (g = gather_find(w, k)))
@@ -955,10 +959,12 @@ void ipfix_listener__metrics(struct ipfix_listener *l, struct metrics_writer *mw
 				d.seq_missed);
 	metrics_writer__family(mw, "podflow_collector_ipfix_heartbeats_total", METRIC_COUNTER,
 			       "IPFIX reports claiming pod IPs: used, not used (refused by the "
-			       "attribution's rules, or dropped), or without a known sender.");
+			       "attribution's rules, or dropped), or without a known sender; and "
+			       "empty: naming them over a span of no time, so claiming nothing.");
 	metrics_writer__u64(mw, L("result", "used"), c.heartbeats_used);
 	metrics_writer__u64(mw, L("result", "not_used"), c.heartbeats_not_used);
 	metrics_writer__u64(mw, L("result", "no_sender"), c.heartbeats_no_sender);
+	metrics_writer__u64(mw, L("result", "empty"), c.heartbeats_empty);
 	metrics_writer__gauge(mw, "podflow_collector_ipfix_exporters",
 			      "Exporters the decoders hold now.", d.exporters);
 	metrics_writer__counter(mw, "podflow_collector_ipfix_exporters_evicted_total",
