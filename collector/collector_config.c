@@ -225,8 +225,8 @@ static const struct config_key keys[] = {
 	  24 * 3600 * S, false, "publish a file once it has been open this long" },
 	{ "sinks.files.compressor", "files-compressor", CONFIG_STRING, F(files_compressor), 1, 16,
 	  false,
-	  "libdeflate (level 3: the smaller files) or isa-l (ISA-L's igzip: about a quarter of the "
-	  "CPU, about a quarter more bytes); both write standard gzip (docs/files.md)" },
+	  "libdeflate (level 3: the smaller files) or isa-l (ISA-L's igzip: about 2.5 times the "
+	  "records per core, about a quarter more bytes); both write standard gzip (docs/files.md)" },
 	{ "sinks.jsonl.enabled", NULL, CONFIG_BOOL, F(jsonl), 0, 1, false,
 	  "also write plain JSON lines, DATA_DIR/flows-w<N>.jsonl and flows-late.jsonl (tail -f, "
 	  "tests)" },

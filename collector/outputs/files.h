@@ -29,18 +29,19 @@ struct files_group;
  * the CPU for 19 % fewer bytes (docs/files.md)
  */
 #define FILES_DEFAULT_LEVEL 3
+#define FILES_ID_MAX	    64
 
 /* What writes the gzip members (docs/files.md, "The compressor"). */
 enum files_compressor {
 	FILES_LIBDEFLATE = 0, /* libdeflate at `level`: the smaller files (the default) */
 	/*
-	 * ISA-L's igzip at its level 2 (`level` unused): about a quarter of
+	 * ISA-L's igzip at its level 2 (`level` unused): about a fifth of
 	 * libdeflate's CPU per byte, about a quarter more bytes
 	 */
 	FILES_ISAL,
 };
 #define FILES_COMPRESSOR_NAMES "libdeflate or isa-l"
-#define FILES_ID_MAX	       64
+
 /*
  * Open files one writer keeps before it publishes the one written least
  * recently; a single batch that spans more hours than this may open more
@@ -57,13 +58,14 @@ struct files_opts {
 	uint64_t max_bytes;	  /* compressed bytes that rotate a file; 0: the default */
 	uint64_t max_age_ns;	  /* time since a file was opened that rotates it; 0: the default */
 	int level;		  /* deflate level 1..9; 0: FILES_DEFAULT_LEVEL */
-	enum files_compressor compressor;
-	bool null; /* format and write nothing: the benchmark's baseline */
+	bool null;		  /* format and write nothing: the benchmark's baseline */
 	/*
 	 * What the writers of one collector share (file numbers, the error
 	 * episode): borrowed, outlives the writer; NULL: the writer's own.
 	 */
 	struct files_group *group;
+	/* libdeflate (at `level`) or ISA-L */
+	enum files_compressor compressor;
 };
 
 /* What a failed write or publish is counted as: the errno, by class. */
