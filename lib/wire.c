@@ -1235,9 +1235,14 @@ static int parse(struct wire_decoder *d, const uint8_t *p, size_t len)
 			    len - PREFIX_SIZE - payload_len, payload_len);
 #ifndef WIRE_FUZZING
 	/* fuzz builds skip only this check, so the fuzzer reaches the payload parser */
-	if (libdeflate_crc32(0, p + PREFIX_SIZE, payload_len) != crc)
-		return fail(d, -EBADMSG, "CRC mismatch: payload CRC-32 0x%08x, prefix says 0x%08x",
-			    libdeflate_crc32(0, p + PREFIX_SIZE, payload_len), crc);
+	{
+		uint32_t got = libdeflate_crc32(0, p + PREFIX_SIZE, payload_len);
+
+		if (got != crc)
+			return fail(d, -EBADMSG,
+				    "CRC mismatch: payload CRC-32 0x%08x, prefix says 0x%08x", got,
+				    crc);
+	}
 #else
 	(void)crc;
 #endif

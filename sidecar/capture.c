@@ -132,6 +132,7 @@ static int fail(enum capture_error *kind, enum capture_error k, int err)
 struct capture *capture__new(const struct capture_opts *opts, capture_event_fn fn, void *ctx,
 			     enum capture_error *kind, char *why, size_t whylen)
 {
+	uint32_t slots = capture_fast_slots(opts->max_connections);
 	struct capture *c;
 	struct bpf_link *link;
 	int err;
@@ -171,13 +172,12 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 	c->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
 	/* the walk pauses while fewer than 1/8 of the ring is free */
 	c->skel->rodata->iter_reserve = opts->ring_bytes / 8;
-	c->skel->rodata->fast_mask = capture_fast_slots(opts->max_connections) - 1;
+	c->skel->rodata->fast_mask = slots - 1;
 	err = bpf_map__set_max_entries(c->skel->maps.events, opts->ring_bytes);
 	if (!err)
 		err = bpf_map__set_max_entries(c->skel->maps.flows, opts->max_connections);
 	if (!err)
-		err = bpf_map__set_max_entries(c->skel->maps.fast,
-					       capture_fast_slots(opts->max_connections));
+		err = bpf_map__set_max_entries(c->skel->maps.fast, slots);
 	if (err) {
 		*kind = CAPTURE_ERR_USAGE;
 		snprintf(why, whylen, "map sizes (ring %u bytes, %u connections): %s",

@@ -389,8 +389,8 @@ static void take(struct worker *w, const struct ipfix_exporter_key *k, struct ip
 		 uint64_t now_ns)
 {
 	const struct wire_batch *mb = &m->batch;
-	bool claims =
-	    w->attributing && m->has_report && mb->n_ips && mb->span_end_ms > mb->span_start_ms;
+	bool names_ips = w->attributing && m->has_report && mb->n_ips;
+	bool claims = names_ips && mb->span_end_ms > mb->span_start_ms;
 	struct gather *g;
 	size_t names = 0;
 
@@ -399,8 +399,7 @@ static void take(struct worker *w, const struct ipfix_exporter_key *k, struct ip
 		w->c.heartbeats_no_sender += claims;
 		return;
 	}
-	w->c.heartbeats_empty +=
-	    w->attributing && m->has_report && mb->n_ips && mb->span_end_ms <= mb->span_start_ms;
+	w->c.heartbeats_empty += names_ips && !claims;
 	if (!mb->n_records && !m->has_report) {
 		/* templates (or an identity alone): nothing to write or claim */
 		if (m->has_identity && (g = gather_find(w, k)))
