@@ -883,13 +883,22 @@ bool attributor__heartbeat_proven(struct attributor *a, const struct wire_batch 
 	return false;
 }
 
+bool attributor__heartbeat_empty(struct attributor *a, const struct wire_batch *b)
+{
+	if (b->n_ips && b->span_end_ms > b->span_start_ms)
+		return false;
+	if (b->n_ips)
+		ADD(a->st.heartbeats_empty, 1);
+	return true;
+}
+
 bool attributor__heartbeat(struct attributor *a, const struct wire_batch *b)
 {
 	int64_t now = clock_wall_ms(), from, to;
 	enum attr_hb_refusal why;
 	const struct flow_identity *id = &b->sender;
 
-	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
+	if (attributor__heartbeat_empty(a, b))
 		return false;
 	/* beyond INT64_MAX is beyond any bound: "future" */
 	to = b->span_end_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)b->span_end_ms;
@@ -1284,6 +1293,7 @@ void attributor__stats(struct attributor *a, struct attr_stats *out)
 	out->late_write_errors = LOAD(a->st.late_write_errors);
 	out->late_write_retries = LOAD(a->st.late_write_retries);
 	out->heartbeats = LOAD(a->st.heartbeats);
+	out->heartbeats_empty = LOAD(a->st.heartbeats_empty);
 	for (int r = 0; r < ATTR_HB__COUNT; r++)
 		out->heartbeats_refused[r] = LOAD(a->st.heartbeats_refused[r]);
 	out->sweeps = LOAD(a->st.sweeps);
@@ -1339,6 +1349,11 @@ void attributor__metrics(struct attributor *a, struct metrics_writer *w)
 	metrics_writer__counter(w, "podflow_collector_attribution_heartbeats_total",
 				"Heartbeat spans applied (one per sender IP per batch).",
 				s.heartbeats);
+	metrics_writer__counter(w, "podflow_collector_attribution_heartbeats_empty_total",
+				"Heartbeats (one per batch) naming the sender's IPs over a span of "
+				"no time, so claiming nothing (a report in the same millisecond as "
+				"the one before).",
+				s.heartbeats_empty);
 	metrics_writer__family(w, "podflow_collector_attribution_heartbeats_refused_total",
 			       METRIC_COUNTER,
 			       "Heartbeats (one per batch or shared range) not used because they "

@@ -85,6 +85,7 @@ struct attr_stats {
 	uint64_t late_write_errors;	      /* records the output refused at exit: lost */
 	uint64_t late_write_retries;	      /* sweeps whose write failed (records kept queued) */
 	uint64_t heartbeats;		      /* heartbeat spans applied */
+	uint64_t heartbeats_empty; /* heartbeats naming IPs over no time: claim nothing */
 	uint64_t heartbeats_refused[ATTR_HB__COUNT]; /* by reason */
 	uint64_t sweeps;
 };
@@ -115,6 +116,13 @@ void attributor__set_limits(struct attributor *a, int64_t max_delay_ms, int64_t 
  * (the journal keeps it then).
  */
 bool attributor__heartbeat(struct attributor *a, const struct wire_batch *b);
+/*
+ * True when the batch's heartbeat claims nothing, so there is nothing to
+ * use or prove: it names no IPs, or names them over a span of no time (a
+ * report in the same millisecond as the one before, such as the one at
+ * exit right after a cut), which is counted (heartbeats_empty).
+ */
+bool attributor__heartbeat_empty(struct attributor *a, const struct wire_batch *b);
 /*
  * The heartbeat of a sender whose token proved it to be the pod the batch
  * names: used as attributor__heartbeat, except when the pod watch (if it

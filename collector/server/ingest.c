@@ -362,7 +362,7 @@ static bool heartbeat(struct ingest *in, const struct ingest_proof *proof,
 
 	if (!in->verifier)
 		return attributor__heartbeat(in->attr, b);
-	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
+	if (attributor__heartbeat_empty(in->attr, b))
 		return false; /* claims nothing: nothing to prove */
 	if (!proof->identity) {
 		attributor__heartbeat_refuse(in->attr, ATTR_HB_UNVERIFIED, b, proof->missing);

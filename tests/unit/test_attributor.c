@@ -412,11 +412,28 @@ static void test_heartbeat_bounds(void **state)
 	assert_string_equal("future", attr_hb_refusal_name(ATTR_HB_FUTURE));
 	assert_string_equal("too_old", attr_hb_refusal_name(ATTR_HB_TOO_OLD));
 	assert_string_equal("too_long", attr_hb_refusal_name(ATTR_HB_TOO_LONG));
+	assert_int_equal(0, st.heartbeats_empty);
 	/* the live limits apply at once: a 1 s skew refuses what 5 s allowed */
 	attributor__set_limits(a, 30000, 3600000, 30000, 1000);
 	attributor__heartbeat(a, &b);
 	attributor__stats(a, &st);
 	assert_int_equal(3, st.heartbeats_refused[ATTR_HB_FUTURE]);
+	/* a span of no time (or reversed) claims nothing: counted as empty, not
+	 * refused; a batch naming no IPs has no heartbeat to count */
+	one_record(&b, &r, ip_a, ip_b, now - 300, now - 200, now, now);
+	b.n_records = 0;
+	assert_false(attributor__heartbeat(a, &b));
+	b.span_end_ms = (uint64_t)(now - 5);
+	assert_false(attributor__heartbeat(a, &b));
+	b.n_ips = 0;
+	b.span_end_ms = (uint64_t)(now + 1000);
+	assert_false(attributor__heartbeat(a, &b));
+	attributor__stats(a, &st);
+	assert_int_equal(2, st.heartbeats_empty);
+	assert_int_equal(1, st.heartbeats);
+	assert_int_equal(3, st.heartbeats_refused[ATTR_HB_FUTURE]);
+	assert_int_equal(1, st.heartbeats_refused[ATTR_HB_TOO_OLD]);
+	assert_int_equal(1, st.heartbeats_refused[ATTR_HB_TOO_LONG]);
 	attributor__free(a);
 }
 

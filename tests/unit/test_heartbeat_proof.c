@@ -134,14 +134,15 @@ static void fixture_free(struct fixture *f)
 	free(f);
 }
 
-/* A batch with no records from `who`, heartbeat [now - 1 s, now) on 10.0.0.1, with `token`. */
-static void post(struct fixture *f, const struct flow_identity *who, const char *token)
+/* A batch with no records from `who`, heartbeat [now - span_ms, now) on 10.0.0.1, with `token`. */
+static void post_span(struct fixture *f, const struct flow_identity *who, const char *token,
+		      int64_t span_ms)
 {
 	int64_t now = clock_wall_ms();
 	struct wire_header h = { .sender_id = 9,
 				 .seq = 1,
 				 .sender = *who,
-				 .span_start_ms = (uint64_t)(now - 1000),
+				 .span_start_ms = (uint64_t)(now - span_ms),
 				 .span_end_ms = (uint64_t)now,
 				 .n_ips = 1,
 				 .ips = (const uint8_t(*)[16])g_ip };
@@ -158,6 +159,11 @@ static void post(struct fixture *f, const struct flow_identity *who, const char 
 	rq.body = body;
 	rq.body_len = len;
 	assert_int_equal(204, ingest__handle(f->in, &rq, reason, sizeof(reason)));
+}
+
+static void post(struct fixture *f, const struct flow_identity *who, const char *token)
+{
+	post_span(f, who, token, 1000);
 }
 
 /* A test's figures for docs/reliability.md, once they add up (tests/report.h). */
@@ -184,6 +190,14 @@ static uint64_t applied(struct fixture *f)
 	return st.heartbeats;
 }
 
+static uint64_t empty(struct fixture *f)
+{
+	struct attr_stats st;
+
+	attributor__stats(f->attr, &st);
+	return st.heartbeats_empty;
+}
+
 /* Once reviewed (pending meanwhile), the token's own pod's heartbeats are used. */
 static void test_proven(void **state)
 {
@@ -196,6 +210,14 @@ static void test_proven(void **state)
 	assert_int_equal(0, token_review__wait_idle(f->verifier, 5000));
 	post(f, &g_sender, "tok-checkout");
 	assert_int_equal(1, applied(f));
+	/* a span of no time claims nothing: counted as empty, with or without
+	 * a token, neither used nor refused */
+	post_span(f, &g_sender, "tok-checkout", 0);
+	post_span(f, &g_sender, NULL, 0);
+	assert_int_equal(2, empty(f));
+	assert_int_equal(1, applied(f));
+	assert_int_equal(0, refused(f, ATTR_HB_UNVERIFIED));
+	assert_int_equal(1, refused(f, ATTR_HB_PENDING));
 	fixture_free(f);
 }
 
