@@ -85,7 +85,7 @@ struct attr_stats {
 	uint64_t late_write_errors;	      /* records the output refused at exit: lost */
 	uint64_t late_write_retries;	      /* sweeps whose write failed (records kept queued) */
 	uint64_t heartbeats;		      /* heartbeat spans applied */
-	uint64_t heartbeats_empty; /* heartbeats naming IPs over no time: claim nothing */
+	uint64_t heartbeats_empty;	      /* naming IPs over no time: claim nothing */
 	uint64_t heartbeats_refused[ATTR_HB__COUNT]; /* by reason */
 	uint64_t sweeps;
 };
