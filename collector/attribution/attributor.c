@@ -1122,6 +1122,20 @@ static void refresh_watermarks(struct attributor *a)
 	}
 }
 
+/*
+ * Sweeps come on wall-clock multiples of TICK_MS, not TICK_MS after the
+ * last one.  Evidence completes on such instants: sidecars end their
+ * intervals on multiples of the interval, and a record ending at E is
+ * decidable at E + kube.lag (the pod watch) or E + heartbeat_grace
+ * (heartbeats alone), both multiples of TICK_MS by default.  So its sweep
+ * comes right then, not up to a tick later (docs/attribution.md,
+ * "Freshness").
+ */
+int64_t attributor_next_sweep_ms(int64_t now_ms)
+{
+	return (now_ms / TICK_MS + 1) * TICK_MS;
+}
+
 static void *run(void *arg)
 {
 	struct attributor *a = arg;
@@ -1134,14 +1148,10 @@ static void *run(void *arg)
 	}
 	pthread_mutex_lock(&a->qlock);
 	while (!a->stop) {
-		struct timespec until;
+		int64_t next = attributor_next_sweep_ms(clock_wall_ms());
+		struct timespec until = { .tv_sec = next / 1000,
+					  .tv_nsec = (long)(next % 1000) * 1000000L };
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += TICK_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
 		pthread_cond_timedwait(&a->wake, &a->qlock, &until);
 		if (a->stop)
 			break;

@@ -92,6 +92,13 @@ struct attr_stats {
 
 struct attributor;
 
+/*
+ * When the thread retries held-back records next, after now_ms (wall
+ * clock): the next multiple of 250 ms, so a record whose evidence
+ * completes on such an instant is decided then.
+ */
+int64_t attributor_next_sweep_ms(int64_t now_ms);
+
 struct attributor *attributor__new(const struct attr_opts *o, char *why, size_t len);
 /*
  * Stops the thread, then decides what still waits (as the evidence allows,

@@ -437,6 +437,34 @@ static void test_heartbeat_bounds(void **state)
 	attributor__free(a);
 }
 
+/*
+ * Retries come on the wall clock's multiples of 250 ms: a record ending on
+ * a sidecar's cut (a multiple of its interval) whose evidence completes
+ * kube.lag (1 s) or heartbeat_grace (20 s) later is retried on that very
+ * instant, not up to 250 ms after it.
+ */
+static void test_sweep_schedule(void **state)
+{
+	const int64_t cut = 1700000010000; /* a 10 s interval's end */
+	int64_t t;
+	int n;
+
+	(void)state;
+	assert_int_equal(cut + 250, attributor_next_sweep_ms(cut));
+	assert_int_equal(cut + 250, attributor_next_sweep_ms(cut + 1));
+	assert_int_equal(cut + 250, attributor_next_sweep_ms(cut + 249));
+	assert_int_equal(cut + 500, attributor_next_sweep_ms(cut + 250));
+	/* from any instant of the interval before, the sweeps step through
+	 * every multiple of 250 ms and land on the cut + kube.lag (1 s) */
+	t = attributor_next_sweep_ms(cut - 9876);
+	for (n = 0; t < cut + 1000; n++, t = attributor_next_sweep_ms(t))
+		assert_int_equal(0, t % 250);
+	assert_int_equal(43, n); /* cut - 9750 .. cut + 750 */
+	assert_int_equal(cut + 1000, t);
+	assert_int_equal(cut + 1000, attributor_next_sweep_ms(cut + 999));
+	assert_int_equal(cut + 20000, attributor_next_sweep_ms(cut + 19750 + 3));
+}
+
 static _Atomic int64_t g_kube_wm;
 
 static int64_t kube_watermark(void *ctx)
@@ -513,6 +541,7 @@ int main(void)
 		cmocka_unit_test(test_hold_cancel_commit),
 		cmocka_unit_test(test_arena_free_with_hold),
 		cmocka_unit_test(test_decisions),
+		cmocka_unit_test(test_sweep_schedule),
 		cmocka_unit_test(test_identity_copied_whole),
 		cmocka_unit_test(test_exit_settles_claims),
 		cmocka_unit_test(test_heartbeat_bounds),
