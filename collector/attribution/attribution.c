@@ -374,6 +374,7 @@ struct attribution *attribution__new(const struct collector_config *cfg, uint32_
 	if (s->kube) {
 		o.watermark[FLOW_SOURCE_KUBE] = kube_wm;
 		o.watermark_ctx[FLOW_SOURCE_KUBE] = s->kube;
+		o.watermark_lag_ms[FLOW_SOURCE_KUBE] = ms(cfg->kube_lag_ns);
 	}
 	if (s->kafka && s->has_sonar) {
 		o.watermark[FLOW_SOURCE_SONAR] = sonar_wm;

@@ -18,7 +18,10 @@
 #include "metrics.h"
 #include "wire.h"
 
-#define TICK_MS	       250   /* retries of held-back records, watermarks refreshed */
+#define TICK_MS	       250 /* retries of held-back records, watermarks refreshed */
+#define MIN(x, y)      ((x) < (y) ? (x) : (y))
+#define MAX(x, y)      ((x) > (y) ? (x) : (y))
+#define EARLY_MIN_MS   20 /* an early retry (a record's evidence due) comes no sooner after a sweep */
 #define PRUNE_EVERY_MS 10000 /* retention */
 #define SWEEP_CHUNK    1024  /* records decided per hold of the store's read lock */
 #define HB_LOGGED_MAX  1024  /* senders whose refused heartbeats are logged by name */
@@ -89,6 +92,8 @@ struct attributor {
 	 * queuing them could push out, so that queuing cannot fail.
 	 */
 	uint32_t staged;
+	/* the earliest instant the last sweep saw a still-held record become decidable */
+	int64_t next_due_ms;
 	bool stop, started;
 	bool stopped; /* attributor__stop ran (owner's thread only) */
 	pthread_t thread;
@@ -992,9 +997,31 @@ static int write_records(struct attributor *a, uint32_t n)
  * lives.  Under the queue lock throughout (a worker's hold waits).
  * Returns how many journal references of written records a->jrefs holds.
  */
+/*
+ * The earliest instant after now at which a held record could be decided:
+ * its last millisecond plus a feed's lag (the pod watch is complete to
+ * now - kube.lag while healthy), else its claim's settling or its deadline.
+ */
+static int64_t record_due(const struct attributor *a, const struct delayed *d, int64_t now)
+{
+	const struct flow_record *r = &d->rec;
+	int64_t t1 = (int64_t)(r->end_ms > r->start_ms ? r->end_ms - 1 : r->start_ms);
+	int64_t due = d->deadline_ms;
+
+	if (d->not_before_ms > now) /* a claim settling: no lookup decides it before */
+		return d->not_before_ms < due ? d->not_before_ms : due;
+	for (int s = 0; s < FLOW_SOURCE__COUNT; s++) {
+		int64_t at = t1 + a->o.watermark_lag_ms[s];
+
+		if (a->o.watermark[s] && a->o.watermark_lag_ms[s] > 0 && at > now && at < due)
+			due = at;
+	}
+	return due;
+}
+
 static uint32_t sweep(struct attributor *a, struct attr_arena *ar, bool final)
 {
-	int64_t now = clock_wall_ms(), grace = LOAD(a->grace_ms);
+	int64_t now = clock_wall_ms(), grace = LOAD(a->grace_ms), due = INT64_MAX;
 	uint32_t n_out = 0, kept = 0, len, cap = a->o.max_delayed, n_refs = 0;
 	struct tally t = { 0 };
 	int err;
@@ -1025,6 +1052,7 @@ static uint32_t sweep(struct attributor *a, struct attr_arena *ar, bool final)
 
 			if (!final && now < d->not_before_ms && now < d->deadline_ms) {
 				a->going[i] = false; /* a claim settling: no lookup can decide it */
+				due = MIN(due, record_due(a, d, now));
 				continue;
 			}
 			dec = decide(a, &d->rec, &ans, &settles_at);
@@ -1037,6 +1065,7 @@ static uint32_t sweep(struct attributor *a, struct attr_arena *ar, bool final)
 				 */
 				if (settles_at)
 					d->not_before_ms = settles_at + grace + 1;
+				due = MIN(due, record_due(a, d, now));
 				continue;
 			}
 			a->out[n_out] = d->rec;
@@ -1060,6 +1089,7 @@ static uint32_t sweep(struct attributor *a, struct attr_arena *ar, bool final)
 		ADD(a->st.late_write_errors, final ? n_out : 0);
 		ADD(a->st.late_write_retries, final ? 0 : 1);
 		if (!final) {
+			a->next_due_ms = INT64_MAX; /* all still held: retried on the ticks */
 			pthread_mutex_unlock(&a->qlock);
 			return 0;
 		}
@@ -1090,6 +1120,7 @@ static uint32_t sweep(struct attributor *a, struct attr_arena *ar, bool final)
 		delayed_release(d);
 	}
 	a->q_len = kept;
+	a->next_due_ms = due;
 	pthread_mutex_unlock(&a->qlock);
 	/* counted once written: whoever sees the counters move finds the records */
 	if (!err)
@@ -1146,18 +1177,31 @@ static void *run(void *arg)
 		pr_warn("attribution: out of memory: held-back records are decided at exit only");
 		return NULL;
 	}
+	int64_t swept_at = 0, spacing = EARLY_MIN_MS, t0;
+
 	pthread_mutex_lock(&a->qlock);
 	while (!a->stop) {
 		int64_t next = attributor_next_sweep_ms(clock_wall_ms());
-		struct timespec until = { .tv_sec = next / 1000,
-					  .tv_nsec = (long)(next % 1000) * 1000000L };
+		struct timespec until;
 
+		/*
+		 * A held record's evidence completes before the next tick: retry
+		 * then, but not sooner than `spacing` after the last sweep (a
+		 * pass over every held record costs; twice its own time at least).
+		 */
+		if (a->next_due_ms < next)
+			next = MIN(next, MAX(a->next_due_ms, swept_at + spacing));
+		until = (struct timespec){ .tv_sec = next / 1000,
+					   .tv_nsec = (long)(next % 1000) * 1000000L };
 		pthread_cond_timedwait(&a->wake, &a->qlock, &until);
 		if (a->stop)
 			break;
 		pthread_mutex_unlock(&a->qlock);
 		refresh_watermarks(a);
+		t0 = clock_wall_ms();
 		settled(a, sweep(a, ar, false));
+		swept_at = clock_wall_ms();
+		spacing = MAX(EARLY_MIN_MS, 2 * (swept_at - t0));
 		if (clock_wall_ms() >= next_prune) {
 			pthread_rwlock_wrlock(&a->lock);
 			own_prune(a->store, clock_wall_ms() - LOAD(a->retention_ms));
@@ -1192,6 +1236,7 @@ struct attributor *attributor__new(const struct attr_opts *o, char *why, size_t 
 	pthread_mutex_init(&a->rlock, NULL);
 	pthread_mutex_init(&a->qlock, NULL);
 	pthread_cond_init(&a->wake, NULL);
+	a->next_due_ms = INT64_MAX;
 	metrics_histogram_init(&a->delay_hist, bounds, sizeof(bounds) / sizeof(bounds[0]));
 	a->store = own_store__new(&lim);
 	a->q = calloc(a->o.max_delayed, sizeof(*a->q));

@@ -55,6 +55,12 @@ struct attr_opts {
 	 */
 	int64_t (*watermark[FLOW_SOURCE__COUNT])(void *ctx);
 	void *watermark_ctx[FLOW_SOURCE__COUNT];
+	/*
+	 * How far behind now a feed's watermark runs while healthy (the pod
+	 * watch: kube.lag); 0: not known.  A record ending at E waiting for
+	 * that feed is retried at E + lag, not on the next tick.
+	 */
+	int64_t watermark_lag_ms[FLOW_SOURCE__COUNT];
 };
 
 /* Why a heartbeat span was not used (docs/attribution.md, "Heartbeats are bounded"). */

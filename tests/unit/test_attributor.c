@@ -28,7 +28,8 @@
 struct written {
 	uint64_t records;
 	uint64_t unattributed;
-	int fail; /* the write's answer */
+	int fail;   /* the write's answer */
+	int64_t at; /* when the last write came (wall clock, ms) */
 };
 
 static int write_late(void *ctx, const struct wire_batch *b)
@@ -38,6 +39,7 @@ static int write_late(void *ctx, const struct wire_batch *b)
 	if (w->fail)
 		return w->fail;
 	w->records += b->n_records;
+	w->at = clock_wall_ms();
 	for (uint32_t i = 0; i < b->n_records; i++)
 		w->unattributed += b->records[i].remote_source == FLOW_SOURCE_UNATTRIBUTED;
 	return 0;
@@ -535,6 +537,71 @@ static void test_claim_confirmed_when_the_watch_catches_up(void **state)
 	attr_arena__free(ar);
 }
 
+/* The pod watch as it runs: complete to now - kube.lag (300 ms here). */
+static int64_t lagged_watermark(void *ctx)
+{
+	(void)ctx;
+	return clock_wall_ms() - 300;
+}
+
+/*
+ * A held record is retried when its evidence is due, not on the next tick:
+ * a record whose last millisecond the pod watch covers 60 ms after a tick
+ * is decided then, not 250 ms after that tick (nor before its evidence).
+ */
+static void test_retried_when_evidence_due(void **state)
+{
+	struct written w = { 0 };
+	struct attr_opts o = {
+		.max_delay_ms = 60000,
+		.retention_ms = 3600000,
+		.heartbeat_grace_ms = 30000,
+		.heartbeat_max_skew_ms = 5000,
+		.max_delayed = 16,
+		.max_ranges = 1000,
+		.write = write_late,
+		.write_ctx = &w,
+		.watermark = { [FLOW_SOURCE_KUBE] = lagged_watermark },
+		.watermark_lag_ms = { [FLOW_SOURCE_KUBE] = 300 },
+	};
+	char why[256];
+	struct attributor *a = attributor__new(&o, why, sizeof(why));
+	struct attr_arena *ar = attr_arena__new();
+	int64_t now = clock_wall_ms(), tick, end;
+	uint8_t ip_a[16], ip_b[16];
+	struct flow_record r;
+	struct wire_batch b;
+	struct attr_stats st;
+	bool keep;
+
+	(void)state;
+	assert_non_null(a);
+	v4(ip_a, 10, 0, 0, 1);
+	v4(ip_b, 10, 0, 0, 2);
+	/* the record's last millisecond (end - 1) is covered at tick + 60 */
+	tick = attributor_next_sweep_ms(now + 400);
+	end = tick + 60 - 300 + 1;
+	assert_int_equal(0, attributor__start(a));
+	attributor__span(a, FLOW_SOURCE_HEARTBEAT, ip_b, &g_pod_b, now - 5000, now + 1000);
+	attributor__assign(a, FLOW_SOURCE_KUBE, ip_b, &g_pod_b, now - 60000);
+	one_record(&b, &r, ip_a, ip_b, now - 3000, end, now - 5000, now);
+	assert_int_equal(1, attributor__batch(a, ar, &b, &keep));
+	assert_int_equal(1, attributor__hold(a, ar, &b, &keep));
+	attributor__hold_commit(a, ar);
+	while (!w.records && clock_wall_ms() < tick + 2000)
+		usleep(5 * 1000);
+	attributor__stats(a, &st);
+	assert_int_equal(1, w.records);
+	assert_int_equal(1, st.decided[FLOW_SOURCE_HEARTBEAT]);
+	/* not before the watch covered it; well before the tick after */
+	assert_true(w.at >= tick + 60);
+	if (w.at >= tick + 200)
+		fail_msg("decided %lld ms after the tick, its evidence due at 60",
+			 (long long)(w.at - tick));
+	attributor__free(a);
+	attr_arena__free(ar);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +613,7 @@ int main(void)
 		cmocka_unit_test(test_exit_settles_claims),
 		cmocka_unit_test(test_heartbeat_bounds),
 		cmocka_unit_test(test_claim_confirmed_when_the_watch_catches_up),
+		cmocka_unit_test(test_retried_when_evidence_due),
 	};
 
 	log_init("test_attributor", LOG_LEVEL_WARN);
