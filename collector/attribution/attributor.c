@@ -18,13 +18,14 @@
 #include "metrics.h"
 #include "wire.h"
 
-#define TICK_MS	       250 /* retries of held-back records, watermarks refreshed */
-#define MIN(x, y)      ((x) < (y) ? (x) : (y))
-#define MAX(x, y)      ((x) > (y) ? (x) : (y))
-#define EARLY_MIN_MS   20 /* an early retry (a record's evidence due) comes no sooner after a sweep */
+#define TICK_MS	       250   /* retries of held-back records, watermarks refreshed */
+#define EARLY_MIN_MS   20    /* early retries (evidence due) come no sooner after a sweep */
 #define PRUNE_EVERY_MS 10000 /* retention */
 #define SWEEP_CHUNK    1024  /* records decided per hold of the store's read lock */
 #define HB_LOGGED_MAX  1024  /* senders whose refused heartbeats are logged by name */
+
+#define MIN(x, y) ((x) < (y) ? (x) : (y))
+#define MAX(x, y) ((x) > (y) ? (x) : (y))
 
 /* What a batch's held-back records share: the sender, copied (the batch's memory is reused). */
 struct sender {
