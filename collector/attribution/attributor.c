@@ -990,15 +990,6 @@ static int write_records(struct attributor *a, uint32_t n)
 }
 
 /*
- * One pass over the held-back records: decided ones (and those past their
- * deadline, or all when `final`) are written, and leave the queue only once
- * the write succeeded; the rest keep their place.  A write that fails
- * (disk full) leaves everything queued: the next sweep decides and tries
- * again, so an acknowledged record is never dropped while the process
- * lives.  Under the queue lock throughout (a worker's hold waits).
- * Returns how many journal references of written records a->jrefs holds.
- */
-/*
  * The earliest instant after now at which a held record could be decided:
  * its last millisecond plus a feed's lag (the pod watch is complete to
  * now - kube.lag while healthy), else its claim's settling or its deadline.
@@ -1020,6 +1011,16 @@ static int64_t record_due(const struct attributor *a, const struct delayed *d, i
 	return due;
 }
 
+/*
+ * One pass over the held-back records: decided ones (and those past their
+ * deadline, or all when `final`) are written, and leave the queue only once
+ * the write succeeded; the rest keep their place.  A write that fails
+ * (disk full) leaves everything queued: the next sweep decides and tries
+ * again, so an acknowledged record is never dropped while the process
+ * lives.  Under the queue lock throughout (a worker's hold waits).
+ * Notes when a record it kept could be decided first (a->next_due_ms).
+ * Returns how many journal references of written records a->jrefs holds.
+ */
 static uint32_t sweep(struct attributor *a, struct attr_arena *ar, bool final)
 {
 	int64_t now = clock_wall_ms(), grace = LOAD(a->grace_ms), due = INT64_MAX;
@@ -1173,13 +1174,12 @@ static void *run(void *arg)
 	struct attributor *a = arg;
 	struct attr_arena *ar = attr_arena__new();
 	int64_t next_prune = clock_wall_ms() + PRUNE_EVERY_MS;
+	int64_t swept_at = 0, spacing = EARLY_MIN_MS, t0;
 
 	if (!ar) {
 		pr_warn("attribution: out of memory: held-back records are decided at exit only");
 		return NULL;
 	}
-	int64_t swept_at = 0, spacing = EARLY_MIN_MS, t0;
-
 	pthread_mutex_lock(&a->qlock);
 	while (!a->stop) {
 		int64_t next = attributor_next_sweep_ms(clock_wall_ms());
