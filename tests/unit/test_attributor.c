@@ -475,14 +475,9 @@ static int64_t kube_watermark(void *ctx)
 	return g_kube_wm;
 }
 
-/*
- * A heartbeat claim the pod watch confirms, held while the watch is behind
- * the record's end (kube.lag): retried every tick, so it is decided as soon
- * as the watch's watermark passes its end, not heartbeat_grace (30 s) later.
- */
-static void test_claim_confirmed_when_the_watch_catches_up(void **state)
+/* An attributor whose second source is the pod watch (watermark `wm`, kube.lag `lag_ms`; 0: not told), started. */
+static struct attributor *watched(struct written *w, int64_t (*wm)(void *), int64_t lag_ms)
 {
-	struct written w = { 0 };
 	struct attr_opts o = {
 		.max_delay_ms = 60000,
 		.retention_ms = 3600000,
@@ -491,31 +486,59 @@ static void test_claim_confirmed_when_the_watch_catches_up(void **state)
 		.max_delayed = 16,
 		.max_ranges = 1000,
 		.write = write_late,
-		.write_ctx = &w,
-		.watermark = { [FLOW_SOURCE_KUBE] = kube_watermark },
+		.write_ctx = w,
+		.watermark = { [FLOW_SOURCE_KUBE] = wm },
+		.watermark_lag_ms = { [FLOW_SOURCE_KUBE] = lag_ms },
 	};
 	char why[256];
 	struct attributor *a = attributor__new(&o, why, sizeof(why));
-	struct attr_arena *ar = attr_arena__new();
-	int64_t now = clock_wall_ms(), t0;
+
+	if (!a)
+		fail_msg("attributor__new: %s", why);
+	assert_int_equal(0, attributor__start(a));
+	return a;
+}
+
+/*
+ * Pod b (10.0.0.2) is claimed by a heartbeat over [now - 5 s, hb_to) and
+ * named by the pod watch since a minute ago; a record from 10.0.0.1 to it
+ * over [now - 3 s, end) is held: the watch cannot confirm its end yet.
+ */
+static void hold_to_pod_b(struct attributor *a, struct attr_arena *ar, int64_t now, int64_t hb_to,
+			  int64_t end)
+{
 	uint8_t ip_a[16], ip_b[16];
 	struct flow_record r;
 	struct wire_batch b;
-	struct attr_stats st;
 	bool keep;
 
-	(void)state;
-	assert_non_null(a);
 	v4(ip_a, 10, 0, 0, 1);
 	v4(ip_b, 10, 0, 0, 2);
-	g_kube_wm = now - 1000; /* one kube.lag behind: it cannot confirm the record's end yet */
-	assert_int_equal(0, attributor__start(a));
-	attributor__span(a, FLOW_SOURCE_HEARTBEAT, ip_b, &g_pod_b, now - 5000, now);
+	attributor__span(a, FLOW_SOURCE_HEARTBEAT, ip_b, &g_pod_b, now - 5000, hb_to);
 	attributor__assign(a, FLOW_SOURCE_KUBE, ip_b, &g_pod_b, now - 60000);
-	one_record(&b, &r, ip_a, ip_b, now - 3000, now - 200, now - 5000, now);
+	one_record(&b, &r, ip_a, ip_b, now - 3000, end, now - 5000, now);
 	assert_int_equal(1, attributor__batch(a, ar, &b, &keep));
 	assert_int_equal(1, attributor__hold(a, ar, &b, &keep));
 	attributor__hold_commit(a, ar);
+}
+
+/*
+ * A heartbeat claim the pod watch confirms, held while the watch is behind
+ * the record's end (kube.lag): retried every tick, so it is decided as soon
+ * as the watch's watermark passes its end, not heartbeat_grace (30 s) later.
+ */
+static void test_claim_confirmed_when_the_watch_catches_up(void **state)
+{
+	struct written w = { 0 };
+	struct attr_arena *ar = attr_arena__new();
+	int64_t now = clock_wall_ms(), t0;
+	struct attributor *a;
+	struct attr_stats st;
+
+	(void)state;
+	g_kube_wm = now - 1000; /* one kube.lag behind: it cannot confirm the record's end yet */
+	a = watched(&w, kube_watermark, 0);
+	hold_to_pod_b(a, ar, now, now, now - 200);
 	/* still behind: two ticks go by, nothing decided */
 	usleep(600 * 1000);
 	attributor__stats(a, &st);
@@ -552,42 +575,15 @@ static int64_t lagged_watermark(void *ctx)
 static void test_retried_when_evidence_due(void **state)
 {
 	struct written w = { 0 };
-	struct attr_opts o = {
-		.max_delay_ms = 60000,
-		.retention_ms = 3600000,
-		.heartbeat_grace_ms = 30000,
-		.heartbeat_max_skew_ms = 5000,
-		.max_delayed = 16,
-		.max_ranges = 1000,
-		.write = write_late,
-		.write_ctx = &w,
-		.watermark = { [FLOW_SOURCE_KUBE] = lagged_watermark },
-		.watermark_lag_ms = { [FLOW_SOURCE_KUBE] = 300 },
-	};
-	char why[256];
-	struct attributor *a = attributor__new(&o, why, sizeof(why));
+	struct attributor *a = watched(&w, lagged_watermark, 300);
 	struct attr_arena *ar = attr_arena__new();
-	int64_t now = clock_wall_ms(), tick, end;
-	uint8_t ip_a[16], ip_b[16];
-	struct flow_record r;
-	struct wire_batch b;
+	int64_t now = clock_wall_ms(), tick;
 	struct attr_stats st;
-	bool keep;
 
 	(void)state;
-	assert_non_null(a);
-	v4(ip_a, 10, 0, 0, 1);
-	v4(ip_b, 10, 0, 0, 2);
 	/* the record's last millisecond (end - 1) is covered at tick + 60 */
 	tick = attributor_next_sweep_ms(now + 400);
-	end = tick + 60 - 300 + 1;
-	assert_int_equal(0, attributor__start(a));
-	attributor__span(a, FLOW_SOURCE_HEARTBEAT, ip_b, &g_pod_b, now - 5000, now + 1000);
-	attributor__assign(a, FLOW_SOURCE_KUBE, ip_b, &g_pod_b, now - 60000);
-	one_record(&b, &r, ip_a, ip_b, now - 3000, end, now - 5000, now);
-	assert_int_equal(1, attributor__batch(a, ar, &b, &keep));
-	assert_int_equal(1, attributor__hold(a, ar, &b, &keep));
-	attributor__hold_commit(a, ar);
+	hold_to_pod_b(a, ar, now, now + 1000, tick + 60 - 300 + 1);
 	while (!w.records && clock_wall_ms() < tick + 2000)
 		usleep(5 * 1000);
 	attributor__stats(a, &st);
