@@ -93,7 +93,7 @@ struct attributor {
 	 * queuing them could push out, so that queuing cannot fail.
 	 */
 	uint32_t staged;
-	/* the earliest instant the last sweep saw a still-held record become decidable */
+	/* the earliest instant the pod watch covers a record the last sweep kept */
 	int64_t next_due_ms;
 	bool stop, started;
 	bool stopped; /* attributor__stop ran (owner's thread only) */
@@ -990,18 +990,21 @@ static int write_records(struct attributor *a, uint32_t n)
 }
 
 /*
- * The earliest instant after now at which a held record could be decided:
- * its last millisecond plus a feed's lag (the pod watch is complete to
- * now - kube.lag while healthy), else its claim's settling or its deadline.
+ * When a feed that runs a known lag behind now (the pod watch: complete to
+ * now - kube.lag while healthy) will cover a held record's last
+ * millisecond, if that is still to come; INT64_MAX otherwise.  Only for
+ * these is an early retry worth it: a claim settling (heartbeats alone)
+ * waits heartbeat_grace, and a deadline max_delay, where the ticks' 250 ms
+ * matter little and a retry per record's instant would cost a pass each.
  */
 static int64_t record_due(const struct attributor *a, const struct delayed *d, int64_t now)
 {
 	const struct flow_record *r = &d->rec;
 	int64_t t1 = (int64_t)(r->end_ms > r->start_ms ? r->end_ms - 1 : r->start_ms);
-	int64_t due = d->deadline_ms;
+	int64_t due = INT64_MAX;
 
 	if (d->not_before_ms > now) /* a claim settling: no lookup decides it before */
-		return d->not_before_ms < due ? d->not_before_ms : due;
+		return due;
 	for (int s = 0; s < FLOW_SOURCE__COUNT; s++) {
 		int64_t at = t1 + a->o.watermark_lag_ms[s];
 
@@ -1054,7 +1057,6 @@ static uint32_t sweep(struct attributor *a, struct attr_arena *ar, bool final)
 
 			if (!final && now < d->not_before_ms && now < d->deadline_ms) {
 				a->going[i] = false; /* a claim settling: no lookup can decide it */
-				due = MIN(due, record_due(a, d, now));
 				continue;
 			}
 			dec = decide(a, &d->rec, &ans, &settles_at);
