@@ -3,6 +3,7 @@
 #ifndef PODFLOW_WIRE_H
 #define PODFLOW_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -133,6 +134,16 @@ struct wire_batch {
 	 */
 	struct flow_record *records;
 };
+
+/*
+ * Whether the batch's heartbeat claims anything: its sender's IPs over a
+ * span of some time (a report in the same millisecond as the one before
+ * names them over none).
+ */
+static inline bool wire_batch_claims(const struct wire_batch *b)
+{
+	return b->n_ips && b->span_end_ms > b->span_start_ms;
+}
 
 struct wire_decoder;
 

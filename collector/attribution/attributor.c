@@ -811,7 +811,7 @@ void attributor__heartbeat_refuse(struct attributor *a, enum attr_hb_refusal why
 	const struct flow_identity *id = &b->sender;
 	char who[2 * OWN_STRING_MAX + 8], what[160];
 
-	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
+	if (!wire_batch_claims(b))
 		return; /* claims nothing */
 	if (!count_refusal(a, why, b->sender_id, id) || why == ATTR_HB_PENDING)
 		return;
@@ -856,7 +856,7 @@ bool attributor__heartbeat_proven(struct attributor *a, const struct wire_batch 
 	char who[2 * OWN_STRING_MAX + 8], ip[64];
 	uint32_t bad = UINT32_MAX;
 
-	if (!b->n_ips || b->span_end_ms <= b->span_start_ms)
+	if (!wire_batch_claims(b))
 		return false;
 	/*
 	 * Only a contradiction refuses: the watch errs towards "nobody"
@@ -891,7 +891,7 @@ bool attributor__heartbeat_proven(struct attributor *a, const struct wire_batch 
 
 bool attributor__heartbeat_empty(struct attributor *a, const struct wire_batch *b)
 {
-	if (b->n_ips && b->span_end_ms > b->span_start_ms)
+	if (wire_batch_claims(b))
 		return false;
 	if (b->n_ips)
 		ADD(a->st.heartbeats_empty, 1);

@@ -390,7 +390,7 @@ static void take(struct worker *w, const struct ipfix_exporter_key *k, struct ip
 {
 	const struct wire_batch *mb = &m->batch;
 	bool names_ips = w->attributing && m->has_report && mb->n_ips;
-	bool claims = names_ips && mb->span_end_ms > mb->span_start_ms;
+	bool claims = names_ips && wire_batch_claims(mb);
 	struct gather *g;
 	size_t names = 0;
 

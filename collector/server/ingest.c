@@ -278,7 +278,7 @@ static void check_heartbeat_late(struct ingest *in, const struct wire_batch *b)
 	bool seen = false, log_sender = false, log_overflow = false;
 	char who[2 * WIRE_MAX_STRING + 8];
 
-	if (!in->bounds || !b->n_ips || b->span_end_ms <= b->span_start_ms)
+	if (!in->bounds || !wire_batch_claims(b))
 		return;
 	grace = __atomic_load_n(&in->bounds->heartbeat_grace_ms, __ATOMIC_RELAXED);
 	since = __atomic_load_n(&in->bounds->since_ms, __ATOMIC_RELAXED);

@@ -1235,13 +1235,11 @@ static double thread_cpu_s(void)
 static void bench_sink(const struct files_opts *o, const struct wire_batch *b, int batches,
 		       const char *name)
 {
-	char why[256];
-	struct files *fs = files__new(o, why, sizeof(why));
+	struct files *fs = new_sink(o);
 	struct files_stats st;
 	uint64_t bytes;
 	double t0, cpu;
 
-	assert_non_null(fs);
 	t0 = thread_cpu_s();
 	for (int k = 0; k < batches; k++)
 		assert_int_equal(files__write(fs, b, NULL, NS, &bytes), 0);
