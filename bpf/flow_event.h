@@ -93,9 +93,10 @@ struct flow_kstats {
 	__u64 paused;	     /* connections not tracked: capture paused (enabled: false) */
 	__u64 ring_fill_max; /* most bytes seen waiting in the ring at a submit (a gauge) */
 	__u64 flows_spilled; /* tracked in the flows hash map: their fast slot was held */
+	__u64 fold_full;     /* closes sent as events: the fold table was full (no loss) */
 };
 
-_Static_assert(sizeof(struct flow_kstats) == 88, "flow_kstats layout changed");
+_Static_assert(sizeof(struct flow_kstats) == 96, "flow_kstats layout changed");
 
 /*
  * Live controls, in the program's .data: user space writes them through the
@@ -103,8 +104,56 @@ _Static_assert(sizeof(struct flow_kstats) == 88, "flow_kstats layout changed");
  */
 struct flow_controls {
 	__u32 paused; /* 1: track no new connection (tracked ones are still reported) */
-	__u32 _pad;
+	__u32 fold;   /* 1: closes fold into the kernel's per-record sums (aggregate mode) */
 };
+
+/*
+ * Folded closes.  In aggregate mode a close is not an event: the kernel adds
+ * it to the sums of its record's key, in one of two tables that user space
+ * swaps at each cut (podflow.bpf.c, capture.c).  The key is the user-space
+ * flow table's in aggregate mode: the service port is the local one for
+ * FLOW_DIRECTION_IN and the remote one for FLOW_DIRECTION_OUT, the other 0.
+ */
+struct flow_fold_key {
+	__u64 cgroup_id;
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 direction;
+	__u8 _pad[3];
+};
+
+_Static_assert(sizeof(struct flow_fold_key) == 48, "flow_fold_key layout changed");
+
+/*
+ * The sums of one key on one CPU (the table is per CPU; user space adds the
+ * CPUs up).  A CPU that folded nothing for the key has closed == 0.
+ */
+struct flow_fold {
+	__u64 start_ns; /* earliest start of the folded connections; 0: none yet */
+	__u64 end_ns;	/* latest close (CLOCK_BOOTTIME ns) */
+	__u64 bytes_sent;
+	__u64 bytes_received;
+	__u64 segs_sent;
+	__u64 segs_received;
+	__u32 closed; /* connections closed: each is also one of the record's flows */
+	__u32 failed; /* of them, never established */
+	__u32 retransmits;
+	__u32 resets;
+	__u32 srtt_us;	  /* the largest */
+	__u32 min_rtt_us; /* the smallest non-zero; 0: no sample */
+	__u32 err;	  /* the first non-zero sk_err */
+	__u32 owner;	  /* 1 once pid and comm are set */
+	__u32 pid;	  /* pid and comm of the first connection folded on this CPU */
+	__u32 _pad;
+	char comm[FLOW_COMM_LEN];
+};
+
+_Static_assert(sizeof(struct flow_fold) == 104, "flow_fold layout changed");
+
+/* Keys each fold table holds by default: distinct records with closes per interval. */
+#define FLOW_FOLD_KEYS_DEFAULT 1024
 
 /* Key of the ignored-peers LPM trie: remote address (v4-mapped), prefix in bits. */
 struct flow_cidr_key {

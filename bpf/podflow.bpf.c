@@ -96,6 +96,32 @@ struct {
 	__type(value, struct closed_flow);
 } closed SEC(".maps");
 
+/*
+ * Folded closes (aggregate mode): per-CPU sums per record key, in the table
+ * `folds` points to.  At each cut user space points `folds` at the other,
+ * empty, table; the kernel returns from that update only once every program
+ * that could still hold the old table has finished (map-in-map updates wait
+ * for an RCU grace period), so user space then reads and empties the old
+ * one with no writer left.  A close costs a lookup and a few adds on this
+ * CPU's copy instead of an event written to the ring (docs/performance.md).
+ */
+struct fold_table {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, FLOW_FOLD_KEYS_DEFAULT); /* resized by user space before load */
+	__type(key, struct flow_fold_key);
+	__type(value, struct flow_fold);
+} fold_a SEC(".maps"), fold_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct fold_table);
+} folds SEC(".maps") = {
+	.values = { &fold_a },
+};
+
 static __always_inline struct flow_slot *fast_slot(__u64 cookie)
 {
 	__u32 i = (__u32)cookie & fast_mask;
@@ -364,6 +390,109 @@ static __always_inline bool abortive(int oldstate, struct tcp_sock *tp)
 	       (oldstate == TCP_FIN_WAIT2 && linger0);
 }
 
+/* *p = v if v is larger (or smaller: min, where 0 is "none yet"), against nested and other runs. */
+static __always_inline void max_u64(__u64 *p, __u64 v)
+{
+	for (int i = 0; i < 8; i++) {
+		__u64 cur = *(volatile __u64 *)p;
+
+		if (cur >= v || __sync_val_compare_and_swap(p, cur, v) == cur)
+			return;
+	}
+}
+
+static __always_inline void min_u64(__u64 *p, __u64 v)
+{
+	for (int i = 0; i < 8; i++) {
+		__u64 cur = *(volatile __u64 *)p;
+
+		if ((cur && cur <= v) || __sync_val_compare_and_swap(p, cur, v) == cur)
+			return;
+	}
+}
+
+static __always_inline void max_u32(__u32 *p, __u32 v)
+{
+	for (int i = 0; i < 8; i++) {
+		__u32 cur = *(volatile __u32 *)p;
+
+		if (cur >= v || __sync_val_compare_and_swap(p, cur, v) == cur)
+			return;
+	}
+}
+
+static __always_inline void min_u32(__u32 *p, __u32 v)
+{
+	for (int i = 0; i < 8; i++) {
+		__u32 cur = *(volatile __u32 *)p;
+
+		if (!v || (cur && cur <= v) || __sync_val_compare_and_swap(p, cur, v) == cur)
+			return;
+	}
+}
+
+/*
+ * Adds a close to its record's sums on this CPU.  Returns 0, or -1 when
+ * the table holds no room for a new key: the caller sends the close as an
+ * event instead (fold_full), so nothing is lost.  Atomic adds: a softirq
+ * close may interrupt a process-context one on this CPU, for the same key.
+ * Each compare-and-swap loop ends once the value stands at least where this
+ * close puts it; a failed swap means another close moved it, and eight
+ * retries (never reached here) end it anyway.
+ */
+static __always_inline int fold_close(const struct flow_state *st, const struct sock_counters *now,
+				      const struct sock_tuple *t, __u32 err)
+{
+	struct flow_fold_key k = {};
+	struct flow_fold *f;
+	__u32 zero = 0;
+	void *tab;
+
+	tab = bpf_map_lookup_elem(&folds, &zero);
+	if (!tab)
+		return -1;
+	k.cgroup_id = st->cgroup_id;
+	k.direction = st->direction;
+	__builtin_memcpy(k.local_addr, t->local_addr, 16);
+	__builtin_memcpy(k.remote_addr, t->remote_addr, 16);
+	if (st->direction == FLOW_DIRECTION_IN)
+		k.local_port = t->local_port;
+	else
+		k.remote_port = t->remote_port;
+	f = bpf_map_lookup_elem(tab, &k);
+	if (!f) {
+		struct flow_fold z = {};
+
+		/* -EEXIST: a nested close made it first; full: no key, as below */
+		bpf_map_update_elem(tab, &k, &z, BPF_NOEXIST);
+		f = bpf_map_lookup_elem(tab, &k);
+		if (!f)
+			return -1;
+	}
+	if (__sync_val_compare_and_swap(&f->owner, 0, 1) == 0) {
+		f->pid = st->pid;
+		__builtin_memcpy(f->comm, st->comm, FLOW_COMM_LEN);
+	}
+	__sync_fetch_and_add(&f->bytes_sent, now->bytes_sent - st->rep.bytes_sent);
+	__sync_fetch_and_add(&f->bytes_received, now->bytes_received - st->rep.bytes_received);
+	/* u32 kernel counters: unsigned subtraction is right across a wrap */
+	__sync_fetch_and_add(&f->segs_sent, (__u32)(now->segs_out - st->rep.segs_out));
+	__sync_fetch_and_add(&f->segs_received, (__u32)(now->segs_in - st->rep.segs_in));
+	__sync_fetch_and_add(&f->retransmits, now->total_retrans - st->rep.total_retrans);
+	__sync_fetch_and_add(&f->resets, st->resets - st->rep_resets);
+	if (!st->established)
+		__sync_fetch_and_add(&f->failed, 1);
+	if (err)
+		__sync_val_compare_and_swap(&f->err, 0, err);
+	min_u64(&f->start_ns, st->start_ns);
+	max_u64(&f->end_ns, bpf_ktime_get_boot_ns());
+	max_u32(&f->srtt_us, now->srtt_us);
+	min_u32(&f->min_rtt_us, now->min_rtt_us);
+	/* last: user space reads only after the swap, but a CPU's closed != 0 marks it used */
+	__sync_fetch_and_add(&f->closed, 1);
+	return 0;
+}
+
 static __always_inline void flow_end(struct bpf_sock_ops *skops, struct tcp_sock *tp, int oldstate)
 {
 	__u64 cookie = bpf_get_socket_cookie(skops);
@@ -371,16 +500,25 @@ static __always_inline void flow_end(struct bpf_sock_ops *skops, struct tcp_sock
 	struct flow_slot *slot;
 	struct flow_state *st;
 	struct sock_tuple t;
+	bool abort, folded = false;
 
 	st = flow_lookup(cookie, &slot);
 	if (!st)
 		return;
 	read_counters(tp, &now);
 	read_tuple(tp, &t);
-	if (emit(cookie, st, &now, &t, FLOW_KIND_CLOSE, tp->inet_conn.icsk_inet.sk.sk_err))
+	abort = abortive(oldstate, tp);
+	/* an abortive close stays an event: a LATE reset may follow it (late_reset()) */
+	if (controls.fold && !abort) {
+		folded = fold_close(st, &now, &t, tp->inet_conn.icsk_inet.sk.sk_err) == 0;
+		if (!folded)
+			__sync_fetch_and_add(&kstats.fold_full, 1);
+	}
+	if (!folded &&
+	    emit(cookie, st, &now, &t, FLOW_KIND_CLOSE, tp->inet_conn.icsk_inet.sk.sk_err))
 		__sync_fetch_and_add(&kstats.ring_full, 1);
 	__sync_fetch_and_add(&kstats.flows_closed, 1);
-	if (abortive(oldstate, tp)) {
+	if (abort) {
 		/* rare by definition, so this copy costs nothing overall */
 		struct closed_flow cf = { .st = *st, .t = t };
 

@@ -29,6 +29,13 @@ struct capture {
 	int cgroup_fd;
 	int stats_fd; /* BPF_ENABLE_STATS while >= 0 */
 	uint32_t ring_bytes;
+	uint32_t fold_keys;		   /* keys per fold table; 0: no folding */
+	bool fold_on;			   /* controls.fold as last set */
+	bool fold_since_cut;		   /* folding was on at some point since the last cut */
+	int fold_cur;			   /* the table `folds` points to: 0 fold_a, 1 fold_b */
+	struct flow_fold_key *fold_keybuf; /* fold_keys keys */
+	struct flow_fold *fold_valbuf;	   /* one value per possible CPU */
+	int ncpus;
 	uint32_t n_cidrs; /* entries in ignore_cidrs, to replace them */
 	struct flow_cidr_key cidr_keys[CONFIG_MAX_CIDRS];
 	uint64_t bad_events;
@@ -147,6 +154,23 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 	c->cgroup_fd = -1;
 	c->stats_fd = -1;
 	c->ring_bytes = opts->ring_bytes;
+	c->fold_keys = opts->fold_keys;
+	c->ncpus = libbpf_num_possible_cpus();
+	if (c->ncpus <= 0) {
+		err = fail(kind, CAPTURE_ERR_ENV, c->ncpus);
+		snprintf(why, whylen, "cannot count the possible CPUs: %s", strerror(-err));
+		goto cleanup;
+	}
+	if (c->fold_keys) {
+		/* sizeof(struct flow_fold) is a multiple of 8: the kernel's per-CPU stride */
+		c->fold_keybuf = calloc(c->fold_keys, sizeof(*c->fold_keybuf));
+		c->fold_valbuf = calloc((size_t)c->ncpus, sizeof(*c->fold_valbuf));
+		if (!c->fold_keybuf || !c->fold_valbuf) {
+			err = fail(kind, CAPTURE_ERR_ENV, -ENOMEM);
+			snprintf(why, whylen, "out of memory");
+			goto cleanup;
+		}
+	}
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
 		err = fail(kind, CAPTURE_ERR_ENV, -errno);
@@ -178,6 +202,18 @@ struct capture *capture__new(const struct capture_opts *opts, capture_event_fn f
 		err = bpf_map__set_max_entries(c->skel->maps.flows, opts->max_connections);
 	if (!err)
 		err = bpf_map__set_max_entries(c->skel->maps.fast, slots);
+	/*
+	 * The tables exist whatever fold_keys says (the program names them): 1
+	 * key when unused.  The outer map's inner template keeps its size: a
+	 * hash map's size is not part of what the kernel matches an inner map by
+	 * (bpf_map_meta_equal()), and libbpf 1.1 cannot resize a template.
+	 */
+	if (!err)
+		err =
+		    bpf_map__set_max_entries(c->skel->maps.fold_a, c->fold_keys ? c->fold_keys : 1);
+	if (!err)
+		err =
+		    bpf_map__set_max_entries(c->skel->maps.fold_b, c->fold_keys ? c->fold_keys : 1);
 	if (err) {
 		*kind = CAPTURE_ERR_USAGE;
 		snprintf(why, whylen, "map sizes (ring %u bytes, %u connections): %s",
@@ -269,6 +305,8 @@ void capture__free(struct capture *c)
 	podflow_bpf__destroy(c->skel); /* detaches every link it holds */
 	if (c->cgroup_fd >= 0)
 		close(c->cgroup_fd);
+	free(c->fold_keybuf);
+	free(c->fold_valbuf);
 	free(c);
 }
 
@@ -427,6 +465,87 @@ void capture__prog_misses(const struct capture *c,
 		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0)
 			fn(ctx, bpf_program__name(prog), info.recursion_misses);
 	}
+}
+
+void capture__set_fold(struct capture *c, bool on)
+{
+	on = on && c->fold_keys;
+	c->fold_on = on;
+	if (on)
+		c->fold_since_cut = true;
+	__atomic_store_n(&c->skel->bss->controls.fold, on ? 1 : 0, __ATOMIC_RELAXED);
+}
+
+/* The CPUs' copies of one key added up, as the flow table folds closes. */
+static void fold_sum(const struct flow_fold *v, int ncpus, struct flow_fold *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (int i = 0; i < ncpus; i++) {
+		const struct flow_fold *f = &v[i];
+
+		if (!f->closed)
+			continue; /* this CPU folded nothing for the key */
+		if (!sum->owner && f->owner) {
+			sum->owner = 1;
+			sum->pid = f->pid;
+			memcpy(sum->comm, f->comm, sizeof(sum->comm));
+		}
+		if (f->start_ns && (!sum->start_ns || f->start_ns < sum->start_ns))
+			sum->start_ns = f->start_ns;
+		if (f->end_ns > sum->end_ns)
+			sum->end_ns = f->end_ns;
+		sum->bytes_sent += f->bytes_sent;
+		sum->bytes_received += f->bytes_received;
+		sum->segs_sent += f->segs_sent;
+		sum->segs_received += f->segs_received;
+		sum->closed += f->closed;
+		sum->failed += f->failed;
+		sum->retransmits += f->retransmits;
+		sum->resets += f->resets;
+		if (f->srtt_us > sum->srtt_us)
+			sum->srtt_us = f->srtt_us;
+		if (f->min_rtt_us && (!sum->min_rtt_us || f->min_rtt_us < sum->min_rtt_us))
+			sum->min_rtt_us = f->min_rtt_us;
+		if (!sum->err)
+			sum->err = f->err;
+	}
+}
+
+int capture__fold_cut(struct capture *c, capture_fold_fn fn, void *ctx)
+{
+	struct bpf_map *tab[2] = { c->skel->maps.fold_a, c->skel->maps.fold_b };
+	int old = c->fold_cur, next = !old, fd, next_fd, err, got = 0;
+	uint32_t zero = 0, n = 0;
+	struct flow_fold sum;
+
+	if (!c->fold_keys || !c->fold_since_cut)
+		return 0;
+	next_fd = bpf_map__fd(tab[next]);
+	/* returns after an RCU grace period: no program holds the old table any more */
+	if (bpf_map__update_elem(c->skel->maps.folds, &zero, sizeof(zero), &next_fd,
+				 sizeof(next_fd), BPF_ANY))
+		return -errno;
+	c->fold_cur = next;
+	c->fold_since_cut = c->fold_on;
+	fd = bpf_map__fd(tab[old]);
+	/* the keys first, then read and delete: deleting while stepping would restart the walk */
+	for (const void *prev = NULL; n < c->fold_keys; prev = &c->fold_keybuf[n++])
+		if (bpf_map_get_next_key(fd, prev, &c->fold_keybuf[n]))
+			break;
+	for (uint32_t i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(fd, &c->fold_keybuf[i], c->fold_valbuf)) {
+			err = -errno;
+			pr_warn("cannot read a folded record: %s", strerror(-err));
+			continue;
+		}
+		fold_sum(c->fold_valbuf, c->ncpus, &sum);
+		bpf_map_delete_elem(fd, &c->fold_keybuf[i]);
+		if (sum.closed) {
+			fn(&c->fold_keybuf[i], &sum, ctx);
+			got++;
+		}
+	}
+	return got;
 }
 
 void capture__set_paused(struct capture *c, bool paused)

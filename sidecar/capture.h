@@ -14,6 +14,7 @@ struct capture_opts {
 	uint32_t ring_bytes;	  /* ring buffer size, a power of two >= 4096 */
 	uint32_t wakeup_bytes;	  /* fill that wakes the reader; below it, the drain timer reads */
 	uint32_t max_connections; /* live connections tracked at once */
+	uint32_t fold_keys;	  /* keys each fold table holds; 0: closes are never folded */
 };
 
 /* Called for every event; the event is valid only during the call. */
@@ -59,6 +60,25 @@ int capture__drain(struct capture *c);
  * pauses for space.  Returns 0 or -errno.
  */
 int capture__walk(struct capture *c, const int *netns_fds, uint32_t n_netns, int self_netns_fd);
+
+/* One key's folded closes, all CPUs added up (capture__fold_cut()). */
+typedef void (*capture_fold_fn)(const struct flow_fold_key *key, const struct flow_fold *sum,
+				void *ctx);
+
+/*
+ * Closes fold into the kernel's per-record sums instead of being events
+ * (aggregate mode; never with fold_keys 0).  In force for the next close.
+ */
+void capture__set_fold(struct capture *c, bool on);
+/*
+ * The cut of the folded closes: points the programs at the other, empty,
+ * table (the kernel returns once no program holds the old one), then hands
+ * each key of the old table to `fn`, its CPUs added up, and empties it.
+ * Closes after the swap are the next cut's.  Nothing to do (no swap) while
+ * folding was off since the last cut.  The keys handed over, or -errno (the
+ * swap failed: the closes stay where they are, for the next cut).
+ */
+int capture__fold_cut(struct capture *c, capture_fold_fn fn, void *ctx);
 
 /*
  * Live controls.  Paused: new connections are not tracked (those already

@@ -121,21 +121,22 @@ static void make_key(const struct flow_table *ft, const struct flow_event *ev, s
 	}
 }
 
-static void entry_init(struct ft_entry *e, const struct ft_key *k, const struct flow_event *ev)
+/* A new record: its key's fields, and the pid and comm of what made it. */
+static void entry_init(struct ft_entry *e, const struct ft_key *k, uint32_t pid, const char *comm)
 {
 	struct flow_record *r = &e->rec;
 
 	memset(r, 0, sizeof(*r));
 	r->family = ip_is_v4mapped(k->local_addr) ? 4 : 6;
 	/* the kernel's values are the record's; anything but IN reads as OUT, as in the JSON */
-	r->direction = ev->direction == FLOW_DIRECTION_IN ? FLOW_DIRECTION_IN : FLOW_DIRECTION_OUT;
+	r->direction = k->direction == FLOW_DIRECTION_IN ? FLOW_DIRECTION_IN : FLOW_DIRECTION_OUT;
 	memcpy(r->local_addr, k->local_addr, 16);
 	memcpy(r->remote_addr, k->remote_addr, 16);
 	r->local_port = k->local_port;
 	r->remote_port = k->remote_port;
-	r->cgroup_id = ev->cgroup_id;
-	r->pid = ev->pid;
-	memcpy(r->comm, ev->comm, FLOW_COMM_LEN);
+	r->cgroup_id = k->cgroup_id;
+	r->pid = pid;
+	memcpy(r->comm, comm, FLOW_COMM_LEN);
 	r->comm[FLOW_COMM_LEN] = '\0';
 	e->start_ns = UINT64_MAX;
 	e->end_ns = 0;
@@ -188,33 +189,84 @@ static void fold(struct flow_table *ft, struct ft_entry *e, const struct flow_ev
 	}
 }
 
-static int add(struct flow_table *ft, const struct flow_event *ev)
+/* The record of key k, made with this pid and comm if new; NULL: the table is full. */
+static struct ft_entry *entry_of(struct flow_table *ft, const struct ft_key *k, uint32_t pid,
+				 const char *comm)
 {
-	struct ft_key k;
-	uint64_t h;
+	uint64_t h = key_hash(k);
+	struct ft_entry *e;
 	uint32_t slot;
 
-	make_key(ft, ev, &k);
-	h = key_hash(&k);
 	for (slot = (uint32_t)h & ft->mask;; slot = (slot + 1) & ft->mask) {
 		uint32_t idx = ft->index[slot];
-		struct ft_entry *e;
 
 		if (idx == 0)
 			break;
 		e = &ft->entries[idx - 1];
-		if (e->hash == h && memcmp(&e->key, &k, sizeof(k)) == 0) {
-			fold(ft, e, ev);
-			return 0;
-		}
+		if (e->hash == h && memcmp(&e->key, k, sizeof(*k)) == 0)
+			return e;
 	}
 	if (ft->count == ft->capacity)
-		return -ENOSPC;
-	ft->entries[ft->count].key = k;
-	ft->entries[ft->count].hash = h;
-	entry_init(&ft->entries[ft->count], &k, ev);
-	fold(ft, &ft->entries[ft->count], ev);
+		return NULL;
+	e = &ft->entries[ft->count];
+	e->key = *k;
+	e->hash = h;
+	entry_init(e, k, pid, comm);
 	ft->index[slot] = ++ft->count;
+	return e;
+}
+
+static int add(struct flow_table *ft, const struct flow_event *ev)
+{
+	struct ft_entry *e;
+	struct ft_key k;
+
+	make_key(ft, ev, &k);
+	e = entry_of(ft, &k, ev->pid, ev->comm);
+	if (!e)
+		return -ENOSPC;
+	fold(ft, e, ev);
+	return 0;
+}
+
+int flow_table__add_fold(struct flow_table *ft, const struct flow_fold_key *key,
+			 const struct flow_fold *f)
+{
+	struct flow_record *r;
+	struct ft_entry *e;
+	struct ft_key k;
+
+	/* the kernel's key is this table's in aggregate mode (sock_id 0, the service port) */
+	memset(&k, 0, sizeof(k));
+	k.cgroup_id = key->cgroup_id;
+	k.direction = key->direction;
+	memcpy(k.local_addr, key->local_addr, 16);
+	memcpy(k.remote_addr, key->remote_addr, 16);
+	k.local_port = key->local_port;
+	k.remote_port = key->remote_port;
+	e = entry_of(ft, &k, f->pid, f->comm);
+	if (!e)
+		return -ENOSPC;
+	r = &e->rec;
+	if (f->start_ns && f->start_ns < e->start_ns)
+		e->start_ns = f->start_ns;
+	if (f->end_ns > e->end_ns)
+		e->end_ns = f->end_ns;
+	r->flows += f->closed;
+	r->closed += f->closed;
+	r->failed += f->failed;
+	r->bytes_sent += f->bytes_sent;
+	r->bytes_received += f->bytes_received;
+	r->segs_sent += f->segs_sent;
+	r->segs_received += f->segs_received;
+	r->retransmits += f->retransmits;
+	r->resets += f->resets;
+	if (!r->err && f->err)
+		r->err = (uint16_t)f->err;
+	if (f->srtt_us > r->srtt_us)
+		r->srtt_us = f->srtt_us;
+	if (f->min_rtt_us && (!r->min_rtt_us || f->min_rtt_us < r->min_rtt_us))
+		r->min_rtt_us = f->min_rtt_us;
 	return 0;
 }
 

@@ -8,6 +8,8 @@
 #include "flow.h"
 
 struct flow_event;
+struct flow_fold;
+struct flow_fold_key;
 
 enum flow_table_mode {
 	/* (cgroup, direction, local IP, remote IP, service port): ephemeral port -> 0 */
@@ -33,6 +35,14 @@ void flow_table__free(struct flow_table *ft);
  * flushes (an early, shorter interval; nothing is lost) and adds again.
  */
 int flow_table__add(struct flow_table *ft, const struct flow_event *ev);
+
+/*
+ * Folds the closes the kernel folded for one key (capture__fold_cut()):
+ * each is one of the record's flows and closed, as a CLOSE event would be.
+ * Returns 0 or -ENOSPC, as flow_table__add().
+ */
+int flow_table__add_fold(struct flow_table *ft, const struct flow_fold_key *key,
+			 const struct flow_fold *f);
 
 /*
  * Marks the start of an interval walk: until the next flush, CLOSE events

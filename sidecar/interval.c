@@ -170,6 +170,28 @@ void interval__add(struct interval *iv, const struct flow_event *ev)
 	}
 }
 
+void interval__add_fold(struct interval *iv, const struct flow_fold_key *key,
+			const struct flow_fold *f)
+{
+	iv->st.folds++;
+	iv->st.folded_closes += f->closed;
+	/* as interval__add(): a full table closes the interval early */
+	for (int tries = 0; flow_table__add_fold(iv->table, key, f) == -ENOSPC; tries++) {
+		if (tries == 2) {
+			iv->st.table_drops++;
+			return;
+		}
+		iv->st.early_flushes++;
+		flush(iv, iv->o.clock(CLOCK_BOOTTIME));
+	}
+}
+
+bool interval__folding(const struct interval *iv)
+{
+	/* the table in use and the one the next flush makes both aggregate */
+	return !iv->per_connection && iv->aggregate;
+}
+
 void interval__end(struct interval *iv, interval_walk_fn walk, void *ctx)
 {
 	uint64_t cut = iv->o.clock(CLOCK_BOOTTIME);

@@ -11,6 +11,8 @@
 struct cgroup_names;
 struct exporter;
 struct flow_event;
+struct flow_fold;
+struct flow_fold_key;
 struct flow_identity;
 struct ipfix_exporter;
 
@@ -41,7 +43,10 @@ struct interval_stats {
 	uint64_t events;	/* events added */
 	uint64_t records;	/* records emitted */
 	uint64_t early_flushes; /* intervals cut short: max_records distinct records reached */
-	uint64_t table_drops;	/* events that fit no table even after two early flushes (0) */
+	uint64_t
+	    table_drops; /* events (or folds) that fit no table even after two early flushes (0) */
+	uint64_t folds;	 /* keys of closes the kernel folded, added */
+	uint64_t folded_closes; /* the closes in them */
 };
 
 struct interval;
@@ -63,6 +68,20 @@ void interval__start(struct interval *iv);
  * emitted (nothing is dropped).
  */
 void interval__add(struct interval *iv, const struct flow_event *ev);
+
+/*
+ * Folds the closes the kernel folded for one key (aggregate mode), as
+ * interval__add() folds an event: a full table closes the interval early.
+ */
+void interval__add_fold(struct interval *iv, const struct flow_fold_key *key,
+			const struct flow_fold *f);
+/*
+ * Whether closes may fold in the kernel now: the records being made and
+ * those the next flush makes are both aggregated (a live switch to one
+ * record per connection stops folding before the interval that needs the
+ * connections apart).
+ */
+bool interval__folding(const struct interval *iv);
 
 /*
  * Ends the current interval at now: marks the cut, lets `walk` (may be

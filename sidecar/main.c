@@ -207,6 +207,33 @@ static bool check_scope(struct sidecar *s)
 	return true;
 }
 
+/* capture_fold_fn: a key's folded closes go to the interval. */
+static void on_fold(const struct flow_fold_key *key, const struct flow_fold *sum, void *ctx)
+{
+	struct sidecar *s = ctx;
+
+	interval__add_fold(s->iv, key, sum);
+}
+
+/*
+ * The closes the kernel folded since the last cut, first: after the swap
+ * they fold for the next interval, as a CLOSE event stamped after the cut
+ * is the next interval's.  Folding stops here if the next interval wants a
+ * record per connection.
+ */
+static void cut_folds(struct sidecar *s)
+{
+	int n;
+
+	capture__set_fold(s->cap, interval__folding(s->iv));
+	n = capture__fold_cut(s->cap, on_fold, s);
+	if (n < 0) {
+		s->walk_errors++;
+		pr_warn("cannot swap the fold tables: %s (the folded closes wait for the next cut)",
+			strerror(-n));
+	}
+}
+
 /* interval_walk_fn: every live connection's counters so far, from every namespace in scope. */
 static void walk_sockets(void *ctx)
 {
@@ -219,6 +246,7 @@ static void walk_sockets(void *ctx)
 	uint64_t t0 = clock_mono_ns(), c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID), dt;
 	int err;
 
+	cut_folds(s);
 	if (netns_set__refresh(s->netns) < 0)
 		pr_debug("cannot scan the scope for network namespaces");
 	err = capture__walk(s->cap, netns_set__fds(s->netns), netns_set__count(s->netns),
@@ -257,6 +285,8 @@ static void out_hold(struct sidecar *s)
 static void end_interval(struct sidecar *s)
 {
 	interval__end(s->iv, walk_sockets, s);
+	/* the flush put a live change of the record mode in force */
+	capture__set_fold(s->cap, interval__folding(s->iv));
 	/* every interval ends a batch, empty or not: it is also the pod's heartbeat */
 	check_scope(s);
 	out_seal(s);
@@ -326,13 +356,15 @@ static void print_stats(struct sidecar *s, const char *when)
 		    (unsigned long long)u.records_abandoned, (unsigned long long)u.records_invalid,
 		    (unsigned long long)errors, (unsigned long long)u.queue_bytes);
 	}
-	pr_info("stats%s: records=%llu events=%llu flows_started=%llu flows_closed=%llu "
+	pr_info("stats%s: records=%llu events=%llu closes_folded=%llu fold_full=%llu "
+		"flows_started=%llu flows_closed=%llu "
 		"flows_spilled=%llu drops_ring_full=%llu drops_map_full=%llu drops_table=%llu "
 		"listener_full=%llu not_tracked_filtered=%llu not_tracked_paused=%llu "
 		"iter_deferred=%llu wakeups=%llu early_flushes=%llu walk_errors=%llu "
 		"cgroup_misses=%llu scope_removed=%llu scope_reattached=%llu "
 		"config_reloads_ok=%llu config_reloads_failed=%llu bad_events=%llu%s",
 		when, (unsigned long long)is.records, (unsigned long long)is.events,
+		(unsigned long long)is.folded_closes, (unsigned long long)k.fold_full,
 		(unsigned long long)k.flows_started, (unsigned long long)k.flows_closed,
 		(unsigned long long)k.flows_spilled, (unsigned long long)k.ring_full,
 		(unsigned long long)k.map_full, (unsigned long long)is.table_drops,
@@ -435,8 +467,10 @@ static void apply_live(struct sidecar *s, const struct sidecar_config *old)
 							      c->ipfix_template_interval_ns);
 	}
 	/* at start the interval is built in the configured mode; a change applies from the next */
-	if (old && old->aggregate != c->aggregate)
+	if (old && old->aggregate != c->aggregate) {
 		interval__set_aggregate(s->iv, c->aggregate);
+		capture__set_fold(s->cap, interval__folding(s->iv));
+	}
 }
 
 /* The file changed (or may have): load it, and put what may change live in force. */
@@ -660,6 +694,7 @@ int main(int argc, char **argv)
 	    capture__new(&(struct capture_opts){ .cgroup_path = s.scope,
 						 .ring_bytes = (uint32_t)s.cfg.ring_bytes,
 						 .max_connections = s.cfg.max_connections,
+						 .fold_keys = s.cfg.fold_keys,
 						 .wakeup_bytes = (uint32_t)s.cfg.ring_bytes / 4 },
 			 on_event, &s, &kind, why, sizeof(why));
 	if (!s.cap) {
@@ -733,6 +768,7 @@ int main(int argc, char **argv)
 		pr_err("out of memory");
 		goto cleanup;
 	}
+	capture__set_fold(s.cap, interval__folding(s.iv));
 	{
 		/* an idle pod's walk takes well under 1 ms; 100k sockets tens of ms */
 		static const double bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,

@@ -26,6 +26,7 @@ static const struct sidecar_config defaults = {
 	.send_spread_ns = 500 * MS,
 	.max_records = 65536,
 	.max_connections = 65536,
+	.fold_keys = FLOW_FOLD_KEYS_DEFAULT,
 	.ring_bytes = 4 * MIB,
 	.log_level = LOG_LEVEL_INFO,
 	.encoding = "zstd",
@@ -84,6 +85,10 @@ static const struct config_key keys[] = {
 	  "records one interval holds before it is flushed early" },
 	{ "max_connections", "max-connections", CONFIG_U32, F(max_connections), 1, 1u << 24, false,
 	  "live connections tracked at once in the kernel, at least (fast slots besides)" },
+	{ "fold_keys", "fold-keys", CONFIG_U32, F(fold_keys), 0, 1u << 16, false,
+	  "aggregate mode: records per interval whose closes the kernel sums itself (one table "
+	  "of this many keys per CPU, two tables); more go as events; 0: every close is an "
+	  "event" },
 	{ "ring_bytes", "ring-bytes", CONFIG_BYTES, F(ring_bytes), 4096, 1ULL << 30, false,
 	  "kernel ring buffer size, a power of two" },
 	{ "log.level", "log-level", CONFIG_LOG_LEVEL, F(log_level), 0, 0, true,

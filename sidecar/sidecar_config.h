@@ -22,6 +22,7 @@ struct sidecar_config {
 	uint64_t send_spread_ns;    /* each interval's send at the sender's offset within it */
 	uint32_t max_records;
 	uint32_t max_connections;
+	uint32_t fold_keys; /* 0: no folding in the kernel */
 	uint64_t ring_bytes;
 	enum log_level log_level;
 	char *ca_file;

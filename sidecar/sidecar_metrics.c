@@ -102,6 +102,14 @@ void sidecar_metrics(void *ctx, struct metrics_writer *w)
 				"Kernel events read from the ring buffer.", is.events);
 	metrics_writer__counter(w, "podflow_sidecar_records_total", "Flow records emitted.",
 				is.records);
+	metrics_writer__counter(w, "podflow_sidecar_closes_folded_total",
+				"Closes the kernel summed into their record itself, not events "
+				"(aggregate mode), read at the cuts.",
+				is.folded_closes);
+	metrics_writer__counter(w, "podflow_sidecar_fold_full_total",
+				"Closes sent as events because the kernel's fold table had no room "
+				"for their record (fold_keys; no loss).",
+				k.fold_full);
 	metrics_writer__family(w, "podflow_sidecar_drops_total", METRIC_COUNTER,
 			       "Losses: events or connections never reported, by reason.");
 	metrics_writer__u64(w, L("reason", "ring_full"), k.ring_full);

@@ -296,7 +296,10 @@ static int test_outside_cgroup(void)
 	if (ret)
 		goto cleanup;
 	ret = 1;
-	/* the marker's record is in; the outside connection must have none */
+	/*
+	 * The marker's records only (two when a cut fell inside its life: the
+	 * walk's and the close's); the outside connection must have none.
+	 */
 	for (size_t i = 0; i < json_array_size(sc.records); i++) {
 		json_t *r = json_array_get(sc.records, i);
 
@@ -304,8 +307,17 @@ static int test_outside_cgroup(void)
 		ASSERT_TRUE("no in record of the outside server",
 			    !(strcmp(rec_str(r, "direction"), "in") == 0 &&
 			      rec_u64(r, "local_port") == sport));
+		ASSERT_TRUE("records: only the marker's",
+			    match_rec(r, &(struct match){ "out", mcport, sport, 0 }));
 	}
-	ASSERT_EQ_U64("records: only the marker", 1, json_array_size(sc.records));
+	{
+		int n;
+		struct match m = { "out", mcport, sport, 0 };
+
+		ASSERT_EQ_U64("the marker closed once", 1, sum_matching(&sc, &m, "closed", &n));
+		ASSERT_EQ_U64("the marker's bytes", osrv.req,
+			      sum_matching(&sc, &m, "bytes_sent", &n));
+	}
 	ret = 0;
 cleanup:
 	reap_client(&orun);
@@ -659,6 +671,128 @@ static int test_aggregated(void)
 	ret = 0;
 cleanup:
 	return finish(ret, &sc, spid, &run);
+}
+
+/* One aggregated record's exact figures. */
+static int check_folded(json_t *r, const char *what, uint64_t flows, uint64_t failed, uint64_t sent,
+			uint64_t received, const char *error)
+{
+	ASSERT_TRUE(what, r != NULL);
+	ASSERT_EQ_U64("flows", flows, rec_u64(r, "flows"));
+	ASSERT_EQ_U64("closed", flows, rec_u64(r, "closed"));
+	ASSERT_EQ_U64("failed", failed, rec_u64(r, "failed"));
+	ASSERT_EQ_U64("bytes_sent", sent, rec_u64(r, "bytes_sent"));
+	ASSERT_EQ_U64("bytes_received", received, rec_u64(r, "bytes_received"));
+	ASSERT_STR("error", error, rec_str(r, "error"));
+	return 0;
+cleanup:
+	fprintf(stderr, "    (%s)\n", what);
+	return 1;
+}
+
+/*
+ * Aggregate mode, where the kernel sums closes per record itself: K
+ * connections to each of two services and K refused connects (five
+ * records), with fold tables of the default size, of one key, and none.
+ * The records are the same each time; what differs is how the closes came:
+ * all folded (no event at all), one record's folded and the rest as events
+ * (fold_full counts them), all as events.
+ */
+static int folded_run(const char *keys, uint64_t folded, uint64_t full, uint64_t events)
+{
+	const int k = 20;
+	struct peer a = {
+		.family = AF_INET, .addr = "127.0.0.1", .req = 100, .resp = 200, .conns = k
+	};
+	struct peer b = a, ca, cb, cr = { .family = AF_INET, .addr = "127.0.0.1", .conns = k };
+	struct client_run ra = { 0 }, rb = { 0 }, rr = { 0 };
+	struct sidecar sc = { 0 };
+	const char *argv[] = { "--cgroup", g_scope,	  "--interval", "1h", "--stats-interval",
+			       "0",	   "--fold-keys", keys,		NULL };
+	uint16_t pa = 0, pb = 0, pr = 0, cport = 0;
+	pid_t sa = -1, sb = -1;
+	int cerr = 0, lfd, ret = 1;
+
+	fprintf(stderr, "    fold_keys %s\n", keys);
+	b.req = 300;
+	b.resp = 400;
+	lfd = tcp_listen(AF_INET, "127.0.0.1", &pr); /* a port just free: refused */
+	ASSERT_TRUE("probe listener", lfd >= 0);
+	close(lfd);
+	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, argv));
+	sa = start_server(&a, g_container, &pa);
+	sb = start_server(&b, g_container, &pb);
+	ASSERT_TRUE("servers started", sa > 0 && sb > 0);
+	ca = a;
+	ca.port = pa;
+	cb = b;
+	cb.port = pb;
+	cr.port = pr;
+	ASSERT_TRUE("client a", start_client(&ca, g_container, &ra) > 0);
+	ASSERT_TRUE("client b", start_client(&cb, g_container, &rb) > 0);
+	ASSERT_TRUE("client r", start_client(&cr, g_container, &rr) > 0);
+	for (int j = 0; j < k; j++) {
+		ASSERT_EQ_U64("a", 0, client_next(&ra, &cport, &cerr));
+		ASSERT_EQ_U64("connect to a", 0, cerr);
+		ASSERT_EQ_U64("b", 0, client_next(&rb, &cport, &cerr));
+		ASSERT_EQ_U64("connect to b", 0, cerr);
+		ASSERT_EQ_U64("r", 0, client_next(&rr, &cport, &cerr));
+		ASSERT_EQ_U64("connect refused", ECONNREFUSED, cerr);
+	}
+	ASSERT_EQ_U64("client a exits", 0, harness_wait(ra.pid, WAIT_MS));
+	ASSERT_EQ_U64("client b exits", 0, harness_wait(rb.pid, WAIT_MS));
+	ASSERT_EQ_U64("client r exits", 0, harness_wait(rr.pid, WAIT_MS));
+	ASSERT_EQ_U64("server a exits", 0, harness_wait(sa, WAIT_MS));
+	sa = -1;
+	ASSERT_EQ_U64("server b exits", 0, harness_wait(sb, WAIT_MS));
+	sb = -1;
+	ret = stop_clean(&sc);
+	if (ret)
+		goto cleanup;
+	ret = 1;
+	ASSERT_EQ_U64("records", 5, json_array_size(sc.records));
+	if (check_folded(sidecar_wait_record(&sc, match_rec, &(struct match){ "out", 0, pa, 0 }, 0),
+			 "out to a", k, 0, 100 * k, 200 * k, "") ||
+	    check_folded(sidecar_wait_record(&sc, match_rec, &(struct match){ "in", pa, 0, 0 }, 0),
+			 "in on a", k, 0, 200 * k, 100 * k, "") ||
+	    check_folded(sidecar_wait_record(&sc, match_rec, &(struct match){ "out", 0, pb, 0 }, 0),
+			 "out to b", k, 0, 300 * k, 400 * k, "") ||
+	    check_folded(sidecar_wait_record(&sc, match_rec, &(struct match){ "in", pb, 0, 0 }, 0),
+			 "in on b", k, 0, 400 * k, 300 * k, "") ||
+	    check_folded(sidecar_wait_record(&sc, match_rec, &(struct match){ "out", 0, pr, 0 }, 0),
+			 "refused", k, k, 0, 0, "ECONNREFUSED"))
+		goto cleanup;
+	ASSERT_EQ_U64(
+	    "the refusing resets", k,
+	    rec_u64(sidecar_wait_record(&sc, match_rec, &(struct match){ "out", 0, pr, 0 }, 0),
+		    "resets"));
+	ASSERT_EQ_U64("closes", 5 * (uint64_t)k, sidecar_exit_stat(&sc, "flows_closed"));
+	ASSERT_EQ_U64("closes folded", folded * k, sidecar_exit_stat(&sc, "closes_folded"));
+	ASSERT_EQ_U64("closes past a full fold table", full * k,
+		      sidecar_exit_stat(&sc, "fold_full"));
+	ASSERT_EQ_U64("events", events * k, sidecar_exit_stat(&sc, "events"));
+	ret = 0;
+cleanup:
+	reap_client(&rb);
+	reap_client(&rr);
+	if (sb > 0) {
+		kill(sb, SIGKILL);
+		waitpid(sb, NULL, 0);
+	}
+	return finish(ret, &sc, sa, &ra);
+}
+
+/*
+ * Aggregate mode, where the kernel sums closes per record itself: K
+ * connections to each of two services and K refused connects (five
+ * records), with fold tables of the default size, of one key, and none.
+ * The records are the same each time; what differs is how the closes came:
+ * all folded (no event at all), one record's folded and the rest as events
+ * (fold_full counts them), all as events.
+ */
+static int test_aggregated_folded_closes(void)
+{
+	return folded_run("1024", 5, 0, 0) || folded_run("1", 1, 4, 4) || folded_run("0", 0, 0, 5);
 }
 
 /*
@@ -2101,6 +2235,7 @@ static const struct harness_test tests[] = {
 	{ "timed_out_connect", test_timed_out },
 	{ "retransmits_under_loss", test_retransmits },
 	{ "aggregated_folds_k_flows", test_aggregated },
+	{ "aggregated_closes_folded_in_kernel", test_aggregated_folded_closes },
 	{ "resets_both_sides", test_resets },
 	{ "reset_while_app_holds_socket", test_reset_while_held },
 	{ "disconnect_reconnect_two_flows", test_disconnect_reconnect },

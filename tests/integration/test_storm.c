@@ -242,10 +242,12 @@ static uint64_t metric(uint16_t admin, const char *sample)
 #define M_TABLE	   "podflow_sidecar_drops_total{reason=\"table\"}"
 #define M_DEFERRED "podflow_sidecar_walk_deferred_total"
 #define M_WAKEUPS  "podflow_sidecar_ring_wakeups_total"
+#define M_FOLDED   "podflow_sidecar_closes_folded_total"
+#define M_FOLDFULL "podflow_sidecar_fold_full_total"
 
 /* The sidecar's /metrics now, what the storm's accounting needs. */
 struct counts {
-	uint64_t started, closed, ring, map, table, deferred, wakeups;
+	uint64_t started, closed, ring, map, table, deferred, wakeups, folded, fold_full;
 };
 
 static void counts_read(uint16_t admin, struct counts *k)
@@ -257,6 +259,8 @@ static void counts_read(uint16_t admin, struct counts *k)
 	k->table = metric(admin, M_TABLE);
 	k->deferred = metric(admin, M_DEFERRED);
 	k->wakeups = metric(admin, M_WAKEUPS);
+	k->folded = metric(admin, M_FOLDED);
+	k->fold_full = metric(admin, M_FOLDFULL);
 }
 
 static char g_collector_data[600];
@@ -282,6 +286,8 @@ static const char *g_sidecar_args[] = { "--cgroup",
 					NULL, /* the collector's URL */
 					"--admin",
 					"127.0.0.1:0",
+					"--fold-keys",
+					NULL, /* the storm's */
 					NULL };
 
 /*
@@ -299,8 +305,13 @@ static const char *g_sidecar_args[] = { "--cgroup",
  *   closed at the collector + drops_ring_full + drops_map_full == N.
  * The same storm from a cgroup the sidecar does not capture is the app's
  * baseline; a normal connection afterwards is reported exactly.
+ *
+ * `fold_keys` "0": every close is a ring event, and the 4 KiB ring
+ * overflows (drops_ring_full > 0).  The default (1024): the kernel sums
+ * the closes per record itself (closes_folded), so the same storm puts no
+ * close through the ring and loses none.
  */
-static int test_storm_counted_never_stalls(void)
+static int storm(const char *fold_keys)
 {
 	const uint64_t n = STORM_CONNS;
 	struct sidecar sc = { 0 }, c = { 0 };
@@ -323,6 +334,7 @@ static int test_storm_counted_never_stalls(void)
 	cargs[1] = listen_at;
 	memcpy(sargs, g_sidecar_args, sizeof(sargs));
 	sargs[11] = url;
+	sargs[15] = fold_keys;
 	ASSERT_EQ_U64("collector start", 0, collector_start(&c, cargs, &bound));
 	ASSERT_EQ_U64("sidecar start", 0, sidecar_start(&sc, sargs));
 	admin = harness_admin_port(&sc, WAIT_MS);
@@ -379,7 +391,15 @@ static int test_storm_counted_never_stalls(void)
 	ASSERT_EQ_U64("tracked connections closed", k.started, k.closed);
 	ASSERT_EQ_U64("every connection delivered or counted: closed + ring_full + map_full", n,
 		      storm.closed + k.ring + k.map);
-	ASSERT_TRUE("the storm overflowed the ring", k.ring > 0);
+	if (strcmp(fold_keys, "0") == 0) {
+		ASSERT_TRUE("the storm overflowed the ring", k.ring > 0);
+		ASSERT_EQ_U64("no close folded", 0, k.folded);
+	} else {
+		/* the storm's 8 records fit the fold table: every close summed in the kernel */
+		ASSERT_EQ_U64("no close lost to the ring", 0, k.ring);
+		ASSERT_EQ_U64("every close at the collector folded", storm.closed, k.folded);
+		ASSERT_EQ_U64("fold table never full", 0, k.fold_full);
+	}
 	ASSERT_EQ_U64("table drops", 0, k.table);
 	ASSERT_EQ_U64("failed connects reported", 0, storm.failed);
 	ASSERT_EQ_U64("bytes reported for the storm (it sent none)", 0,
@@ -429,7 +449,9 @@ static int test_storm_counted_never_stalls(void)
 		 (unsigned long long)k.ring, (unsigned long long)k.map, with.max_us / 1000.0,
 		 with.p99_us / 1000.0, without.max_us / 1000.0, without.p99_us / 1000.0);
 	harness_report(&(struct report_fault){
-	    .fault = "connection storm past the BPF ring's capacity",
+	    .fault = strcmp(fold_keys, "0") == 0
+			 ? "connection storm past the BPF ring's capacity (fold_keys 0)"
+			 : "the same storm, closes folded in the kernel (the default)",
 	    .unit = "connections",
 	    .injected = n,
 	    .delivered = storm.closed,
@@ -457,8 +479,19 @@ cleanup:
 	return ret;
 }
 
+static int test_storm_counted_never_stalls(void)
+{
+	return storm("0");
+}
+
+static int test_storm_folded_nothing_lost(void)
+{
+	return storm("1024");
+}
+
 static const struct harness_test tests[] = {
 	{ "storm_counted_never_stalls", test_storm_counted_never_stalls },
+	{ "storm_folded_nothing_lost", test_storm_folded_nothing_lost },
 };
 
 int main(int argc, char **argv)

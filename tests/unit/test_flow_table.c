@@ -202,6 +202,105 @@ static void test_aggregate_folds_outgoing(void **state)
 	flow_table__free(ft);
 }
 
+/*
+ * The kernel's folded closes (a flow_fold, all CPUs summed) make the record
+ * their CLOSE events would have made, with the events of the same key that
+ * still come one by one (an INTERVAL event here) folded in as well.
+ */
+static void test_fold_matches_events(void **state)
+{
+	struct flow_table *ev_ft = flow_table__new(FLOW_TABLE_AGGREGATE, 8);
+	struct flow_table *fold_ft = flow_table__new(FLOW_TABLE_AGGREGATE, 8);
+	struct flow_event walk = out_event(1, 40001, FLOW_KIND_INTERVAL, 9 * NS_PER_S), close[3];
+	struct flow_fold_key key;
+	struct flow_fold f;
+	struct collected a, b;
+
+	(void)state;
+	assert_non_null(ev_ft);
+	assert_non_null(fold_ft);
+	walk.bytes_sent = 100;
+	walk.srtt_us = 300;
+	close[0] = out_event(2, 40002, FLOW_KIND_CLOSE, 5 * NS_PER_S);
+	close[0].bytes_sent = 200;
+	close[0].bytes_received = 2000;
+	close[0].segs_sent = 5;
+	close[0].segs_received = 6;
+	close[0].retransmits = 2;
+	close[0].srtt_us = 900;
+	close[0].min_rtt_us = 150;
+	close[1] = out_event(3, 40003, FLOW_KIND_CLOSE, 6 * NS_PER_S);
+	close[1].flags = 0; /* refused */
+	close[1].segs_sent = 1;
+	close[1].resets = 1;
+	close[1].err = ECONNREFUSED;
+	close[2] = out_event(4, 40004, FLOW_KIND_CLOSE, 7 * NS_PER_S);
+	close[2].start_ns = NS_PER_S / 2; /* the earliest */
+	close[2].segs_sent = 7;
+	close[2].min_rtt_us = 120;
+
+	assert_int_equal(flow_table__add(ev_ft, &walk), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(flow_table__add(ev_ft, &close[i]), 0);
+
+	/* what the kernel folds for the three closes: bpf/podflow.bpf.c fold_close() */
+	memset(&key, 0, sizeof(key));
+	key.cgroup_id = 77;
+	key.direction = FLOW_DIRECTION_OUT;
+	memcpy(key.local_addr, walk.local_addr, 16);
+	memcpy(key.remote_addr, walk.remote_addr, 16);
+	key.remote_port = 443;
+	memset(&f, 0, sizeof(f));
+	f.start_ns = NS_PER_S / 2;
+	f.end_ns = 7 * NS_PER_S;
+	f.bytes_sent = 200;
+	f.bytes_received = 2000;
+	f.segs_sent = 5 + 1 + 7;
+	f.segs_received = 6;
+	f.closed = 3;
+	f.failed = 1;
+	f.retransmits = 2;
+	f.resets = 1;
+	f.srtt_us = 900;
+	f.min_rtt_us = 120;
+	f.err = ECONNREFUSED;
+	f.owner = 1;
+	f.pid = 1234;
+	memcpy(f.comm, "curl", 5);
+	assert_int_equal(flow_table__add(fold_ft, &walk), 0);
+	assert_int_equal(flow_table__add_fold(fold_ft, &key, &f), 0);
+
+	assert_int_equal(flush(ev_ft, 0, &a), 1);
+	assert_int_equal(flush(fold_ft, 0, &b), 1);
+	assert_int_equal(b.recs[0].flows, 4);
+	assert_int_equal(b.recs[0].closed, 3);
+	assert_int_equal(b.recs[0].failed, 1);
+	assert_int_equal(b.recs[0].bytes_sent, 300);
+	assert_int_equal(b.recs[0].start_ms, WALL_MS(NS_PER_S / 2));
+	assert_int_equal(b.recs[0].end_ms, WALL_MS(9 * NS_PER_S));
+	assert_memory_equal(&a.recs[0], &b.recs[0], sizeof(a.recs[0]));
+
+	/* a fold alone makes its record, with its pid and comm; a full table says so */
+	assert_int_equal(flow_table__add_fold(fold_ft, &key, &f), 0);
+	key.remote_port = 8443;
+	f.pid = 4321;
+	memcpy(f.comm, "wget", 5);
+	assert_int_equal(flow_table__add_fold(fold_ft, &key, &f), 0);
+	assert_int_equal(flush(fold_ft, 0, &b), 2);
+	assert_int_equal(find(&b, 0, 8443)->flows, 3);
+	assert_int_equal(find(&b, 0, 8443)->pid, 4321);
+	assert_string_equal(find(&b, 0, 8443)->comm, "wget");
+	assert_int_equal(find(&b, 0, 443)->pid, 1234);
+	flow_table__free(ev_ft);
+	flow_table__free(fold_ft);
+	fold_ft = flow_table__new(FLOW_TABLE_AGGREGATE, 1);
+	assert_non_null(fold_ft);
+	assert_int_equal(flow_table__add_fold(fold_ft, &key, &f), 0);
+	key.remote_port = 443;
+	assert_int_equal(flow_table__add_fold(fold_ft, &key, &f), -ENOSPC);
+	flow_table__free(fold_ft);
+}
+
 static void test_aggregate_folds_incoming(void **state)
 {
 	struct flow_table *ft = flow_table__new(FLOW_TABLE_AGGREGATE, 8);
@@ -911,6 +1010,7 @@ int main(void)
 		cmocka_unit_test(test_new_rejects_bad_capacity),
 		cmocka_unit_test(test_flush_empty),
 		cmocka_unit_test(test_aggregate_folds_outgoing),
+		cmocka_unit_test(test_fold_matches_events),
 		cmocka_unit_test(test_aggregate_folds_incoming),
 		cmocka_unit_test(test_aggregate_separates_keys),
 		cmocka_unit_test(test_ipv6_family),
