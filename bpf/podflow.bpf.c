@@ -390,55 +390,32 @@ static __always_inline bool abortive(int oldstate, struct tcp_sock *tp)
 	       (oldstate == TCP_FIN_WAIT2 && linger0);
 }
 
-/* *p = v if v is larger (or smaller: min, where 0 is "none yet"), against nested and other runs. */
-static __always_inline void max_u64(__u64 *p, __u64 v)
-{
-	for (int i = 0; i < 8; i++) {
-		__u64 cur = *(volatile __u64 *)p;
-
-		if (cur >= v || __sync_val_compare_and_swap(p, cur, v) == cur)
-			return;
+/*
+ * *p = v unless `keep` holds for the value now (cur), against nested and
+ * other runs: a failed swap means another close moved the value, so the
+ * loop ends once it stands at least where this close puts it (eight tries,
+ * never all needed, end it anyway).
+ */
+#define CAS_BOUND(name, type, keep)                                                  \
+	static __always_inline void name(type *p, type v)                            \
+	{                                                                            \
+		for (int i = 0; i < 8; i++) {                                        \
+			type cur = *(volatile type *)p;                              \
+			if ((keep) || __sync_val_compare_and_swap(p, cur, v) == cur) \
+				return;                                              \
+		}                                                                    \
 	}
-}
 
-static __always_inline void min_u64(__u64 *p, __u64 v)
-{
-	for (int i = 0; i < 8; i++) {
-		__u64 cur = *(volatile __u64 *)p;
-
-		if ((cur && cur <= v) || __sync_val_compare_and_swap(p, cur, v) == cur)
-			return;
-	}
-}
-
-static __always_inline void max_u32(__u32 *p, __u32 v)
-{
-	for (int i = 0; i < 8; i++) {
-		__u32 cur = *(volatile __u32 *)p;
-
-		if (cur >= v || __sync_val_compare_and_swap(p, cur, v) == cur)
-			return;
-	}
-}
-
-static __always_inline void min_u32(__u32 *p, __u32 v)
-{
-	for (int i = 0; i < 8; i++) {
-		__u32 cur = *(volatile __u32 *)p;
-
-		if (!v || (cur && cur <= v) || __sync_val_compare_and_swap(p, cur, v) == cur)
-			return;
-	}
-}
+CAS_BOUND(max_u64, __u64, cur >= v)
+CAS_BOUND(min_u64, __u64, cur &&cur <= v) /* 0: none yet */
+CAS_BOUND(max_u32, __u32, cur >= v)
+CAS_BOUND(min_u32, __u32, !v || (cur && cur <= v)) /* 0: no sample, or none yet */
 
 /*
  * Adds a close to its record's sums on this CPU.  Returns 0, or -1 when
  * the table holds no room for a new key: the caller sends the close as an
  * event instead (fold_full), so nothing is lost.  Atomic adds: a softirq
  * close may interrupt a process-context one on this CPU, for the same key.
- * Each compare-and-swap loop ends once the value stands at least where this
- * close puts it; a failed swap means another close moved it, and eight
- * retries (never reached here) end it anyway.
  */
 static __always_inline int fold_close(const struct flow_state *st, const struct sock_counters *now,
 				      const struct sock_tuple *t, __u32 err)

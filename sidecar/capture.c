@@ -476,47 +476,11 @@ void capture__set_fold(struct capture *c, bool on)
 	__atomic_store_n(&c->skel->bss->controls.fold, on ? 1 : 0, __ATOMIC_RELAXED);
 }
 
-/* The CPUs' copies of one key added up, as the flow table folds closes. */
-static void fold_sum(const struct flow_fold *v, int ncpus, struct flow_fold *sum)
-{
-	memset(sum, 0, sizeof(*sum));
-	for (int i = 0; i < ncpus; i++) {
-		const struct flow_fold *f = &v[i];
-
-		if (!f->closed)
-			continue; /* this CPU folded nothing for the key */
-		if (!sum->owner && f->owner) {
-			sum->owner = 1;
-			sum->pid = f->pid;
-			memcpy(sum->comm, f->comm, sizeof(sum->comm));
-		}
-		if (f->start_ns && (!sum->start_ns || f->start_ns < sum->start_ns))
-			sum->start_ns = f->start_ns;
-		if (f->end_ns > sum->end_ns)
-			sum->end_ns = f->end_ns;
-		sum->bytes_sent += f->bytes_sent;
-		sum->bytes_received += f->bytes_received;
-		sum->segs_sent += f->segs_sent;
-		sum->segs_received += f->segs_received;
-		sum->closed += f->closed;
-		sum->failed += f->failed;
-		sum->retransmits += f->retransmits;
-		sum->resets += f->resets;
-		if (f->srtt_us > sum->srtt_us)
-			sum->srtt_us = f->srtt_us;
-		if (f->min_rtt_us && (!sum->min_rtt_us || f->min_rtt_us < sum->min_rtt_us))
-			sum->min_rtt_us = f->min_rtt_us;
-		if (!sum->err)
-			sum->err = f->err;
-	}
-}
-
 int capture__fold_cut(struct capture *c, capture_fold_fn fn, void *ctx)
 {
 	struct bpf_map *tab[2] = { c->skel->maps.fold_a, c->skel->maps.fold_b };
 	int old = c->fold_cur, next = !old, fd, next_fd, err, got = 0;
 	uint32_t zero = 0, n = 0;
-	struct flow_fold sum;
 
 	if (!c->fold_keys || !c->fold_since_cut)
 		return 0;
@@ -538,10 +502,12 @@ int capture__fold_cut(struct capture *c, capture_fold_fn fn, void *ctx)
 			pr_warn("cannot read a folded record: %s", strerror(-err));
 			continue;
 		}
-		fold_sum(c->fold_valbuf, c->ncpus, &sum);
 		bpf_map_delete_elem(fd, &c->fold_keybuf[i]);
-		if (sum.closed) {
-			fn(&c->fold_keybuf[i], &sum, ctx);
+		/* each CPU's copy as it is: folding them one by one is adding them up */
+		for (int cpu = 0; cpu < c->ncpus; cpu++) {
+			if (!c->fold_valbuf[cpu].closed)
+				continue; /* this CPU folded nothing for the key */
+			fn(&c->fold_keybuf[i], &c->fold_valbuf[cpu], ctx);
 			got++;
 		}
 	}

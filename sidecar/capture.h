@@ -61,8 +61,8 @@ int capture__drain(struct capture *c);
  */
 int capture__walk(struct capture *c, const int *netns_fds, uint32_t n_netns, int self_netns_fd);
 
-/* One key's folded closes, all CPUs added up (capture__fold_cut()). */
-typedef void (*capture_fold_fn)(const struct flow_fold_key *key, const struct flow_fold *sum,
+/* One key's closes folded on one CPU (capture__fold_cut()). */
+typedef void (*capture_fold_fn)(const struct flow_fold_key *key, const struct flow_fold *f,
 				void *ctx);
 
 /*
@@ -73,10 +73,11 @@ void capture__set_fold(struct capture *c, bool on);
 /*
  * The cut of the folded closes: points the programs at the other, empty,
  * table (the kernel returns once no program holds the old one), then hands
- * each key of the old table to `fn`, its CPUs added up, and empties it.
- * Closes after the swap are the next cut's.  Nothing to do (no swap) while
- * folding was off since the last cut.  The keys handed over, or -errno (the
- * swap failed: the closes stay where they are, for the next cut).
+ * each key of the old table to `fn`, once per CPU that folded closes for
+ * it, and empties it.  Closes after the swap are the next cut's.  Nothing to
+ * do (no swap) while folding was off since the last cut.  The copies handed
+ * over, or -errno (the swap failed: the closes stay where they are, for the
+ * next cut).
  */
 int capture__fold_cut(struct capture *c, capture_fold_fn fn, void *ctx);
 

@@ -173,7 +173,6 @@ void interval__add(struct interval *iv, const struct flow_event *ev)
 void interval__add_fold(struct interval *iv, const struct flow_fold_key *key,
 			const struct flow_fold *f)
 {
-	iv->st.folds++;
 	iv->st.folded_closes += f->closed;
 	/* as interval__add(): a full table closes the interval early */
 	for (int tries = 0; flow_table__add_fold(iv->table, key, f) == -ENOSPC; tries++) {

@@ -43,10 +43,8 @@ struct interval_stats {
 	uint64_t events;	/* events added */
 	uint64_t records;	/* records emitted */
 	uint64_t early_flushes; /* intervals cut short: max_records distinct records reached */
-	uint64_t
-	    table_drops; /* events (or folds) that fit no table even after two early flushes (0) */
-	uint64_t folds;	 /* keys of closes the kernel folded, added */
-	uint64_t folded_closes; /* the closes in them */
+	uint64_t table_drops;	/* events (or folds) fitting no table after two early flushes */
+	uint64_t folded_closes; /* closes the kernel folded, added */
 };
 
 struct interval;
@@ -70,8 +68,9 @@ void interval__start(struct interval *iv);
 void interval__add(struct interval *iv, const struct flow_event *ev);
 
 /*
- * Folds the closes the kernel folded for one key (aggregate mode), as
- * interval__add() folds an event: a full table closes the interval early.
+ * Folds the closes the kernel folded for one key on one CPU (aggregate
+ * mode), as interval__add() folds an event: a full table closes the
+ * interval early.
  */
 void interval__add_fold(struct interval *iv, const struct flow_fold_key *key,
 			const struct flow_fold *f);

@@ -208,11 +208,11 @@ static bool check_scope(struct sidecar *s)
 }
 
 /* capture_fold_fn: a key's folded closes go to the interval. */
-static void on_fold(const struct flow_fold_key *key, const struct flow_fold *sum, void *ctx)
+static void on_fold(const struct flow_fold_key *key, const struct flow_fold *f, void *ctx)
 {
 	struct sidecar *s = ctx;
 
-	interval__add_fold(s->iv, key, sum);
+	interval__add_fold(s->iv, key, f);
 }
 
 /*
