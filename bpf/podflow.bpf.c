@@ -407,7 +407,7 @@ static __always_inline bool abortive(int oldstate, struct tcp_sock *tp)
 	}
 
 CAS_BOUND(max_u64, __u64, cur >= v)
-CAS_BOUND(min_u64, __u64, cur &&cur <= v) /* 0: none yet */
+CAS_BOUND(min_u64, __u64, (cur && cur <= v)) /* 0: none yet */
 CAS_BOUND(max_u32, __u32, cur >= v)
 CAS_BOUND(min_u32, __u32, !v || (cur && cur <= v)) /* 0: no sample, or none yet */
 

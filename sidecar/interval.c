@@ -177,7 +177,7 @@ void interval__add_fold(struct interval *iv, const struct flow_fold_key *key,
 	/* as interval__add(): a full table closes the interval early */
 	for (int tries = 0; flow_table__add_fold(iv->table, key, f) == -ENOSPC; tries++) {
 		if (tries == 2) {
-			iv->st.table_drops++;
+			iv->st.table_drops += f->closed; /* each one's last deltas */
 			return;
 		}
 		iv->st.early_flushes++;

@@ -43,7 +43,7 @@ struct interval_stats {
 	uint64_t events;	/* events added */
 	uint64_t records;	/* records emitted */
 	uint64_t early_flushes; /* intervals cut short: max_records distinct records reached */
-	uint64_t table_drops;	/* events (or folds) fitting no table after two early flushes */
+	uint64_t table_drops;	/* events (a fold: its closes) fitting no table after two flushes */
 	uint64_t folded_closes; /* closes the kernel folded, added */
 };
 
