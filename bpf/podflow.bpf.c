@@ -655,6 +655,14 @@ int walk_tcp(struct bpf_iter__tcp *ctx)
 
 	if (!skc)
 		return 0;
+	/*
+	 * Never ours: a TIME_WAIT socket keeps its full socket's cookie, but that
+	 * flow ended at TCP_CLOSE, before; a request socket has no flow yet.  A
+	 * pod closing first keeps a minute of its connections in TIME_WAIT, all
+	 * of them walked: leave before the lookup that would miss.
+	 */
+	if (skc->skc_state == TCP_TIME_WAIT || skc->skc_state == TCP_NEW_SYN_RECV)
+		return 0;
 	cookie = sk_cookie(skc);
 	if (!cookie)
 		return 0;
