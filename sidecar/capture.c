@@ -30,7 +30,6 @@ struct capture {
 	int stats_fd; /* BPF_ENABLE_STATS while >= 0 */
 	uint32_t ring_bytes;
 	uint32_t fold_keys;		   /* keys per fold table; 0: no folding */
-	bool fold_on;			   /* controls.fold as last set */
 	bool fold_since_cut;		   /* folding was on at some point since the last cut */
 	int fold_cur;			   /* the table `folds` points to: 0 fold_a, 1 fold_b */
 	struct flow_fold_key *fold_keybuf; /* fold_keys keys */
@@ -470,7 +469,6 @@ void capture__prog_misses(const struct capture *c,
 void capture__set_fold(struct capture *c, bool on)
 {
 	on = on && c->fold_keys;
-	c->fold_on = on;
 	if (on)
 		c->fold_since_cut = true;
 	__atomic_store_n(&c->skel->bss->controls.fold, on ? 1 : 0, __ATOMIC_RELAXED);
@@ -490,7 +488,7 @@ int capture__fold_cut(struct capture *c, capture_fold_fn fn, void *ctx)
 				 sizeof(next_fd), BPF_ANY))
 		return -errno;
 	c->fold_cur = next;
-	c->fold_since_cut = c->fold_on;
+	c->fold_since_cut = c->skel->bss->controls.fold; /* the new table folds from now */
 	fd = bpf_map__fd(tab[old]);
 	/* the keys first, then read and delete: deleting while stepping would restart the walk */
 	for (const void *prev = NULL; n < c->fold_keys; prev = &c->fold_keybuf[n++])

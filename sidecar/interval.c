@@ -152,37 +152,41 @@ static void flush(struct interval *iv, uint64_t next_start_ns)
 		output_failed(iv);
 }
 
-void interval__add(struct interval *iv, const struct flow_event *ev)
+/*
+ * Adds an event, or else a fold, to the table.  More distinct records than
+ * max_records: the interval closes early.  The flush replays events
+ * deferred by a walk's cut, which may fill the table again, so a second
+ * flush can be needed (never more).  -ENOSPC if even that did not do.
+ */
+static int add_flushing(struct interval *iv, const struct flow_event *ev,
+			const struct flow_fold_key *key, const struct flow_fold *f)
 {
-	iv->st.events++;
-	/*
-	 * More distinct records than max_records: close the interval early.
-	 * The flush replays events deferred by a walk's cut, which may fill the
-	 * table again, so a second flush can be needed (never more).
-	 */
-	for (int tries = 0; flow_table__add(iv->table, ev) == -ENOSPC; tries++) {
-		if (tries == 2) {
-			iv->st.table_drops++;
-			return;
-		}
+	for (int tries = 0;; tries++) {
+		int err =
+		    ev ? flow_table__add(iv->table, ev) : flow_table__add_fold(iv->table, key, f);
+
+		if (err != -ENOSPC)
+			return err;
+		if (tries == 2)
+			return -ENOSPC;
 		iv->st.early_flushes++;
 		flush(iv, iv->o.clock(CLOCK_BOOTTIME));
 	}
+}
+
+void interval__add(struct interval *iv, const struct flow_event *ev)
+{
+	iv->st.events++;
+	if (add_flushing(iv, ev, NULL, NULL))
+		iv->st.table_drops++;
 }
 
 void interval__add_fold(struct interval *iv, const struct flow_fold_key *key,
 			const struct flow_fold *f)
 {
 	iv->st.folded_closes += f->closed;
-	/* as interval__add(): a full table closes the interval early */
-	for (int tries = 0; flow_table__add_fold(iv->table, key, f) == -ENOSPC; tries++) {
-		if (tries == 2) {
-			iv->st.table_drops += f->closed; /* each one's last deltas */
-			return;
-		}
-		iv->st.early_flushes++;
-		flush(iv, iv->o.clock(CLOCK_BOOTTIME));
-	}
+	if (add_flushing(iv, NULL, key, f))
+		iv->st.table_drops += f->closed; /* each one's last deltas */
 }
 
 bool interval__folding(const struct interval *iv)
